@@ -1,0 +1,19 @@
+from django.contrib import admin
+
+from crm.admin_sites import brand_admin
+
+from .models import JobRun
+
+
+@admin.register(JobRun, site=brand_admin)
+class JobRunAdmin(admin.ModelAdmin):
+    list_display = ["name", "status", "created_at", "finished_at"]
+    list_filter = ["status", "name"]
+    search_fields = ["name"]
+    readonly_fields = ["name", "status", "created_at", "finished_at", "summary"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

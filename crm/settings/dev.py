@@ -1,0 +1,15 @@
+"""Development: `python3 dev.py serve`. Debug on, a fixed insecure key, every *.localhost host."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "dev-only-insecure-secret-key-do-not-use-in-production")
+
+from .base import *  # noqa: F403
+from .base import env_bool
+
+SECRET_KEY = os.environ["SECRET_KEY"]
+DEBUG = env_bool("DEBUG", True)
+
+# Static files straight from the apps' folders, no collectstatic needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

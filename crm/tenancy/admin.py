@@ -1,0 +1,92 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.utils.translation import gettext_lazy as _
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_tenants.utils import get_public_schema_name
+
+from crm.admin_sites import platform_admin
+from crm.errors import AppError
+
+from .forms import BrandProvisionForm
+from .models import Brand, Domain
+from .services import brand_provision
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 0
+
+
+@admin.register(Brand, site=platform_admin)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ["name", "schema_name", "primary_domain", "time_zone", "ready", "created_at"]
+    list_filter = ["ready", "time_zone"]
+    search_fields = ["name", "schema_name", "domains__domain"]
+    readonly_fields = ["schema_name", "ready", "created_at", "updated_at"]
+    inlines = [DomainInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Brand]:
+        return super().get_queryset(request).exclude(schema_name=get_public_schema_name()).prefetch_related("domains")
+
+    @admin.display(description=_("主域名"))
+    def primary_domain(self, brand: Brand) -> str:
+        return next((d.domain for d in brand.domains.all() if d.is_primary), "-")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+        if obj is None:
+            kwargs["form"] = BrandProvisionForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return ["name", "slug", "domain", "time_zone", "admin_email", "admin_password"]
+        return ["name", "schema_name", "time_zone", "ready", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):  # type: ignore[no-untyped-def]
+        return [] if obj is None else self.inlines
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if change:
+            obj.save(update_fields=["name", "time_zone", "updated_at"])
+            return
+        data = form.cleaned_data
+        result = brand_provision(
+            slug=data["slug"],
+            name=data["name"],
+            domain=data["domain"],
+            admin_email=data["admin_email"],
+            admin_password=data["admin_password"] or None,
+            time_zone=data["time_zone"],
+        )
+        # The admin's redirect and "added" message need the saved instance.
+        obj.pk = result.brand.pk
+        obj.schema_name = result.brand.schema_name
+        if result.generated_password:
+            messages.warning(
+                request,
+                _("品牌管理员 %(email)s 的初始密码：%(password)s（仅显示这一次，请立即转交并提醒修改）")
+                % {"email": data["admin_email"], "password": result.generated_password},
+            )
+
+    def add_view(self, request, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except AppError as exc:
+            # The form already validated the input, so this is a lost race (same slug or domain
+            # provisioned concurrently). Nothing was created: say why and offer the form again.
+            self.message_user(request, exc.message, level=messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Deleting a brand drops its members' data; that is a deliberate, scripted operation.
+        return False
+
+
+platform_admin.register(PeriodicTask, PeriodicTaskAdmin)
+platform_admin.register(CrontabSchedule)
+platform_admin.register(IntervalSchedule)

@@ -1,0 +1,38 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from crm.errors import AppError
+from crm.tenancy.services import brand_provision
+
+
+class Command(BaseCommand):
+    help = "Create a brand (schema, domain, first admin). Safe to re-run with the same arguments."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("slug", help="lower-case letters and digits; also the schema name")
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--domain", required=True, help="host name, e.g. acme.localhost")
+        parser.add_argument("--admin-email", required=True)
+        parser.add_argument("--admin-password", help="omit to generate one (printed once)")
+        parser.add_argument("--time-zone", default="Asia/Shanghai")
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        try:
+            result = brand_provision(
+                slug=options["slug"],
+                name=options["name"],
+                domain=options["domain"],
+                admin_email=options["admin_email"],
+                admin_password=options["admin_password"],
+                time_zone=options["time_zone"],
+                verbosity=max(0, options["verbosity"] - 1),
+            )
+        except AppError as exc:
+            details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.fields.items())
+            raise CommandError(f"{exc.message} {details}".strip()) from exc
+        brand = result.brand
+        verb = "created" if result.brand_created else "already existed, brought up to date"
+        self.stdout.write(self.style.SUCCESS(f"Brand {brand.schema_name} ({brand.name}) {verb}."))
+        if result.generated_password:
+            self.stdout.write(f"Admin login: {options['admin_email']} / {result.generated_password}  (shown once)")
+        elif not result.admin_created:
+            self.stdout.write(f"Admin {options['admin_email']} already existed; password unchanged.")

@@ -1,0 +1,69 @@
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_tenants.models import DomainMixin, TenantMixin
+
+from crm.base_models import TimeStampedModel
+
+# A brand's slug is its schema name and the first label of its host name, so it must be valid as
+# both: lower-case letters and digits, starting with a letter.
+SLUG_PATTERN = r"^[a-z][a-z0-9]{1,29}$"
+RESERVED_SLUGS = frozenset(
+    {"public", "brand_template", "www", "admin", "api", "portal", "static", "information_schema"}
+)
+slug_validator = RegexValidator(
+    SLUG_PATTERN, _("品牌标识只能包含小写字母和数字，以字母开头，2 到 30 个字符。"), code="invalid_slug"
+)
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("未知的时区：%(tz)s"), code="invalid_time_zone", params={"tz": value})
+
+
+class Brand(TenantMixin, TimeStampedModel):
+    """A brand: one tenant, one PostgreSQL schema (`schema_name` is the brand's slug).
+
+    The public schema has a Brand row too (django-tenants needs one for the platform host);
+    `is_platform` tells it apart.
+    """
+
+    name = models.CharField(_("品牌名称"), max_length=100)
+    time_zone = models.CharField(_("时区"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
+    # Set once the schema is migrated and the first admin exists: until then nothing (web
+    # requests aside, which need a domain anyway) may run in the brand, beat entries included.
+    ready = models.BooleanField(_("已就绪"), default=False)
+
+    # The provisioning service creates the schema itself, so it controls failure clean-up.
+    auto_create_schema = False
+    auto_drop_schema = False
+
+    class Meta:
+        verbose_name = _("品牌")
+        verbose_name_plural = _("品牌")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.schema_name})"
+
+    @property
+    def slug(self) -> str:
+        return self.schema_name
+
+    @property
+    def is_platform(self) -> bool:
+        from django_tenants.utils import get_public_schema_name
+
+        return self.schema_name == get_public_schema_name()
+
+
+class Domain(DomainMixin):
+    class Meta:
+        verbose_name = _("域名")
+        verbose_name_plural = _("域名")
+
+    def __str__(self) -> str:
+        return self.domain

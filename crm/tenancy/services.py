@@ -1,0 +1,171 @@
+"""Brand provisioning: the one way a brand comes to exist (management command and platform admin)."""
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
+
+from crm.errors import AppError
+
+from .models import RESERVED_SLUGS, Brand, Domain, slug_validator, validate_time_zone
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    brand: Brand
+    brand_created: bool
+    admin_created: bool
+    # Only when this call generated the password: shown to the operator once, never stored.
+    generated_password: str | None
+
+
+def brand_provision_validate(
+    *, slug: str, name: str, domain: str, admin_email: str, admin_password: str | None, time_zone: str
+) -> None:
+    """Refuse bad provisioning input before anything is written (also used by the admin form)."""
+    errors: dict[str, list[str]] = {}
+
+    def check(field: str, validator, value) -> None:  # type: ignore[no-untyped-def]
+        try:
+            validator(value)
+        except ValidationError as exc:
+            errors.setdefault(field, []).extend(exc.messages)
+
+    check("slug", slug_validator, slug)
+    if slug in RESERVED_SLUGS or slug.startswith("pg"):
+        errors.setdefault("slug", []).append(f"“{slug}”是保留标识，不能用作品牌标识。")
+    if not name.strip():
+        errors["name"] = ["品牌名称不能为空。"]
+    if not _HOSTNAME.match(domain):
+        errors["domain"] = [f"“{domain}”不是有效的域名。"]
+    check("admin_email", validate_email, admin_email)
+    check("time_zone", validate_time_zone, time_zone)
+    if admin_password is not None:
+        check("admin_password", validate_password, admin_password)
+    if errors:
+        raise AppError("brand_invalid", "品牌信息有误，请修改后重试。", fields=errors)
+    _check_not_taken(slug=slug, domain=domain)
+
+
+def _check_not_taken(*, slug: str, domain: str) -> None:
+    """Re-running for the same brand and domain is fine; taking another brand's is not."""
+    owner = Domain.objects.filter(domain=domain).select_related("tenant").first()
+    if owner is not None and owner.tenant.schema_name != slug:
+        message = f"域名“{domain}”已被品牌“{owner.tenant.name}”使用。"
+        raise AppError("domain_taken", message, fields={"domain": [message]})
+    existing = Brand.objects.filter(schema_name__iexact=slug).first()
+    if existing is not None and owner is None:
+        message = f"品牌标识“{slug}”已被品牌“{existing.name}”使用（域名不同）。"
+        raise AppError("slug_taken", message, fields={"slug": [message]})
+
+
+def _brand_template_migrate(*, verbosity: int) -> None:
+    """Bring the template schema that new brands are cloned from up to date with the code."""
+    template = settings.TENANT_BASE_SCHEMA
+    if not schema_exists(template):
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE SCHEMA "{template}"')
+    call_command("migrate_schemas", tenant=True, schema_name=template, interactive=False, verbosity=verbosity)
+
+
+def brand_provision(
+    *,
+    slug: str,
+    name: str,
+    domain: str,
+    admin_email: str,
+    admin_password: str | None = None,
+    time_zone: str = "Asia/Shanghai",
+    verbosity: int = 0,
+) -> ProvisionResult:
+    """Create (or finish creating) a brand: row, domain, schema, first admin, then mark it ready.
+
+    Everything happens in one transaction (PostgreSQL DDL is transactional), so a failure at any
+    step leaves nothing behind, and calling again with the same arguments is safe: an existing
+    brand keeps its data and its admin's password, and is only brought up to date.
+    """
+    slug = slug.strip().lower()
+    domain = domain.strip().lower()
+    admin_email = admin_email.strip().lower()
+    brand_provision_validate(
+        slug=slug,
+        name=name,
+        domain=domain,
+        admin_email=admin_email,
+        admin_password=admin_password,
+        time_zone=time_zone,
+    )
+    if connection.schema_name != get_public_schema_name():
+        raise AppError("wrong_schema", "只能在平台（public）环境中创建品牌。")
+
+    try:
+        with transaction.atomic():
+            # Serialises provisioning: the template schema is migrated and cloned by one caller
+            # at a time. Held until commit.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('crm.brand_provision'))")
+            _check_not_taken(slug=slug, domain=domain)
+            brand, brand_created = Brand.objects.get_or_create(
+                schema_name=slug, defaults={"name": name.strip(), "time_zone": time_zone}
+            )
+            Domain.objects.get_or_create(domain=domain, defaults={"tenant": brand, "is_primary": True})
+
+            if schema_exists(slug):
+                call_command("migrate_schemas", tenant=True, schema_name=slug, interactive=False, verbosity=verbosity)
+            else:
+                _brand_template_migrate(verbosity=verbosity)
+                brand.create_schema(check_if_exists=True, verbosity=verbosity)
+
+            admin_created, generated = _brand_admin_ensure(brand=brand, email=admin_email, password=admin_password)
+            if not brand.ready:
+                brand.ready = True
+                brand.save(update_fields=["ready", "updated_at"])
+    except IntegrityError as exc:
+        # Lost a race with a concurrent provisioning of the same slug or domain.
+        raise AppError("brand_conflict", "该品牌标识或域名正被同时创建，请稍后重试。") from exc
+    return ProvisionResult(
+        brand=brand, brand_created=brand_created, admin_created=admin_created, generated_password=generated
+    )
+
+
+def _brand_admin_ensure(*, brand: Brand, email: str, password: str | None) -> tuple[bool, str | None]:
+    """The brand's first admin, inside the brand's schema. An existing one is left untouched."""
+    user_model = get_user_model()
+    with schema_context(brand.schema_name):
+        if user_model.objects.filter(username=email).exists():
+            return False, None
+        generated = None
+        if password is None:
+            generated = password = secrets.token_urlsafe(12)
+        user_model.objects.create_superuser(username=email, email=email, password=password)
+        return True, generated
+
+
+def platform_ensure(*, domain: str) -> Brand:
+    """The public tenant (platform host). Idempotent."""
+    with transaction.atomic():
+        platform, _ = Brand.objects.get_or_create(
+            schema_name=get_public_schema_name(), defaults={"name": "会员运营平台", "ready": True}
+        )
+        Domain.objects.get_or_create(domain=domain, defaults={"tenant": platform, "is_primary": True})
+    return platform
+
+
+def platform_operator_ensure(*, username: str, email: str, password: str) -> bool:
+    """A platform operator (superuser of the public admin). Returns True if created now."""
+    user_model = get_user_model()
+    with schema_context(get_public_schema_name()):
+        if user_model.objects.filter(username=username).exists():
+            return False
+        user_model.objects.create_superuser(username=username, email=email, password=password)
+        return True

@@ -1,0 +1,15 @@
+"""URLs of a brand host (the brand's schema): the brand admin, health, and later the partner API
+and the member-facing pages."""
+
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from .admin_sites import brand_admin
+from .health import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", brand_admin.urls),
+]

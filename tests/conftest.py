@@ -1,0 +1,161 @@
+"""Test fixtures shared by every app.
+
+The session starts with a real PostgreSQL test database holding the platform (public) tenant and
+**two** brands, `alpha` and `beta`, provisioned by the real provisioning service, so every test can
+check that one brand never sees the other.
+
+Tests that use `db` run inside a transaction that is rolled back. The connection starts each test
+in the public schema; `in_brand_a` / `in_brand_b` switch it to a brand. Tests that need committed
+data (a real celery worker reads it from another thread) use `committed_db` and clean up after
+themselves.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from crm.tenancy.models import Brand
+from crm.tenancy.services import brand_provision, platform_ensure, platform_operator_ensure
+
+PLATFORM_HOST = "localhost"
+BRAND_A = "alpha"
+BRAND_B = "beta"
+ADMIN_PASSWORD = "Test-Admin-2026"
+OPERATOR = ("operator", "Operator-Test-2026")
+
+
+def brand_host(slug: str) -> str:
+    return f"{slug}.localhost"
+
+
+def brand_admin_email(slug: str) -> str:
+    return f"admin@{slug}.example"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker):  # type: ignore[no-untyped-def]
+    """Always create the test database (pytest-django would skip it when only `committed_db`
+    tests are selected), migrate the public schema, and provision the platform and two brands."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        db_config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+        if not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+            call_command("createcachetable", verbosity=0)
+        platform_ensure(domain=PLATFORM_HOST)
+        platform_operator_ensure(username=OPERATOR[0], email="operator@platform.example", password=OPERATOR[1])
+        for slug, name in ((BRAND_A, "阿尔法咖啡"), (BRAND_B, "贝塔美妆")):
+            brand_provision(
+                slug=slug,
+                name=name,
+                domain=brand_host(slug),
+                admin_email=brand_admin_email(slug),
+                admin_password=ADMIN_PASSWORD,
+            )
+    yield
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        teardown_databases(db_config, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_between_tests() -> Iterator[None]:
+    """Every test starts and ends on the public schema, whatever it switched to."""
+    yield
+    if connection.schema_name != get_public_schema_name():
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def brand_a(db) -> Brand:  # type: ignore[no-untyped-def]
+    return Brand.objects.get(schema_name=BRAND_A)
+
+
+@pytest.fixture
+def brand_b(db) -> Brand:  # type: ignore[no-untyped-def]
+    return Brand.objects.get(schema_name=BRAND_B)
+
+
+@pytest.fixture
+def in_brand_a(brand_a: Brand) -> Iterator[Brand]:
+    """The connection is in brand A's schema for the test."""
+    connection.set_tenant(brand_a)
+    yield brand_a
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def in_brand_b(brand_b: Brand) -> Iterator[Brand]:
+    connection.set_tenant(brand_b)
+    yield brand_b
+    connection.set_schema_to_public()
+
+
+def host_client(host: str) -> Client:
+    """A test client whose requests go to `host` (so django-tenants routes them to that brand)."""
+    return Client(HTTP_HOST=host)
+
+
+def logged_in_client(slug: str, username: str) -> Client:
+    """A client on the brand's host logged in as `username` of that brand (session in its schema)."""
+    client = host_client(brand_host(slug))
+    with schema_context(slug):
+        client.force_login(get_user_model().objects.get(username=username))
+    return client
+
+
+@pytest.fixture
+def client_a(db) -> Client:  # type: ignore[no-untyped-def]
+    return host_client(brand_host(BRAND_A))
+
+
+@pytest.fixture
+def client_b(db) -> Client:  # type: ignore[no-untyped-def]
+    return host_client(brand_host(BRAND_B))
+
+
+@pytest.fixture
+def admin_client_a(db) -> Client:  # type: ignore[no-untyped-def]
+    return logged_in_client(BRAND_A, brand_admin_email(BRAND_A))
+
+
+@pytest.fixture
+def admin_client_b(db) -> Client:  # type: ignore[no-untyped-def]
+    return logged_in_client(BRAND_B, brand_admin_email(BRAND_B))
+
+
+@pytest.fixture
+def platform_client(db) -> Client:  # type: ignore[no-untyped-def]
+    client = host_client(PLATFORM_HOST)
+    with schema_context(get_public_schema_name()):
+        client.force_login(get_user_model().objects.get(username=OPERATOR[0]))
+    return client
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Database access without a wrapping transaction: what the test writes is committed and seen
+    by other connections (a celery worker thread). The test must remove what it created."""
+    with django_db_blocker.unblock():
+        yield
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def celery_worker(committed_db) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A real celery worker (celery's own test worker, in a thread) consuming from the configured
+    broker (Redis in CI, the filesystem transport locally). Not eager mode: messages really go
+    through the broker with their headers."""
+    import celery.contrib.testing.tasks  # noqa: F401  (registers celery.ping, which the worker expects)
+    from celery.contrib.testing.worker import start_worker
+
+    from crm.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+        yield worker
