@@ -1,9 +1,11 @@
 """The demo: a platform operator and a `demo` brand with realistic data, created idempotently.
 
-Each capability adds its own seeder to DEMO_SEEDERS; a seeder runs inside the demo brand's
-schema and must be safe to run again (get_or_create, unique keys).
+Each brand app may have a `demo.py` with a `seed()` function; they run in the order of
+TENANT_APPS, inside the demo brand's schema, and must be safe to run again (get_or_create,
+unique keys).
 """
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +21,14 @@ DEMO_ADMIN_PASSWORD = "Demo-Admin-2026"
 OPERATOR_USERNAME = "operator"
 OPERATOR_PASSWORD = "Operator-2026"
 
-DEMO_SEEDERS: list[Callable[[], None]] = []
+
+def demo_seeders() -> list[Callable[[], None]]:
+    seeders = []
+    for app in settings.TENANT_APPS:
+        module_name = f"{app}.demo"
+        if importlib.util.find_spec(app) and importlib.util.find_spec(module_name):
+            seeders.append(importlib.import_module(module_name).seed)
+    return seeders
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ def demo_seed(*, port: int = 8000) -> DemoLogins:
         admin_password=DEMO_ADMIN_PASSWORD,
     )
     with schema_context(DEMO_SLUG):
-        for seeder in DEMO_SEEDERS:
+        for seeder in demo_seeders():
             seeder()
     return DemoLogins(
         platform_url=f"http://{base}:{port}/admin/",

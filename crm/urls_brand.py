@@ -12,4 +12,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", brand_admin.urls),
+    path("", include("crm.api.urls")),  # /api/v1/..., /api/schema/, /api/docs/
+    path("wecom/", include("crm.wecom.urls")),  # WeCom callbacks
+    path("m/", include("consent.urls")),  # member-facing pages
 ]

@@ -43,6 +43,7 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "rest_framework",
 ]
 # One schema per brand. auth/admin/sessions are in both lists: the public admin is for platform
 # operators, each brand has its own users and sessions in its own schema.
@@ -52,6 +53,8 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.admin",
     "crm.jobs",
+    "crm.api",
+    "crm.wecom",
     "members",
     "consent",
     "campaigns",
