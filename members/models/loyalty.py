@@ -1,0 +1,105 @@
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from crm.base_models import TimeStampedModel
+
+
+class LoyaltyProgram(TimeStampedModel):
+    """The brand's earning, expiry and lifecycle rules. One row per brand (pk=1)."""
+
+    class Expiry(models.TextChoices):
+        NEVER = "never", _("永不过期")
+        DAYS = "days", _("获得后 N 天")
+        END_OF_YEAR = "end_of_year", _("次年年底")  # earned in year Y expires at the end of Y+1
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+    # Points per yuan of paid amount, before multipliers; amounts are fen, so points =
+    # floor(amount_fen * base_points_per_yuan * multipliers / 100).
+    base_points_per_yuan = models.PositiveIntegerField(_("每元基础积分"), default=1)
+    per_order_cap = models.PositiveIntegerField(_("单笔订单积分上限"), null=True, blank=True)
+    excluded_channels = ArrayField(
+        models.CharField(max_length=20), verbose_name=_("不积分渠道"), default=list, blank=True
+    )
+    excluded_skus = ArrayField(models.CharField(max_length=64), verbose_name=_("不积分商品"), default=list, blank=True)
+    expiry = models.CharField(_("积分有效期"), max_length=16, choices=Expiry.choices, default=Expiry.END_OF_YEAR)
+    expiry_days = models.PositiveIntegerField(_("有效天数"), null=True, blank=True)
+    pending_days = models.PositiveIntegerField(_("积分冻结期（天）"), default=0)
+    # Lifecycle (AIPL) thresholds.
+    purchase_window_days = models.PositiveIntegerField(_("购买统计窗口（天）"), default=365)
+    loyalty_min_purchases = models.PositiveIntegerField(_("忠诚客户最少购买次数"), default=2)
+    # Value of one point in fen, for the liability estimate and points-as-cash.
+    point_value_fen = models.PositiveIntegerField(_("每积分价值（分）"), default=1)
+
+    class Meta:
+        verbose_name = _("积分规则")
+        verbose_name_plural = _("积分规则")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(expiry="days") | Q(expiry_days__gt=0), name="loyalty_expiry_days_required"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("积分规则"))
+
+
+class Tier(TimeStampedModel):
+    """A membership tier. Rank orders them (higher is better); the lowest is the entry tier."""
+
+    class Basis(models.TextChoices):
+        SPEND = "spend", _("消费金额")
+        POINTS = "points", _("获得积分")
+
+    code = models.CharField(_("等级编码"), max_length=32, unique=True)
+    name = models.CharField(_("等级名称"), max_length=50)
+    rank = models.PositiveSmallIntegerField(_("级别"), unique=True)
+    basis = models.CharField(_("升级依据"), max_length=8, choices=Basis.choices, default=Basis.SPEND)
+    # Qualifying spend (fen) or points earned within the rolling window to enter this tier.
+    threshold = models.BigIntegerField(_("门槛"), default=0)
+    window_days = models.PositiveIntegerField(_("统计窗口（天）"), default=365)
+    validity_days = models.PositiveIntegerField(_("等级有效期（天）"), default=365)
+    # Multipliers in percent: 150 = ×1.5. Integers keep floats away from balances.
+    points_multiplier_pct = models.PositiveIntegerField(_("积分倍率（%）"), default=100)
+    member_day_multiplier_pct = models.PositiveIntegerField(_("会员日倍率（%）"), default=100)
+    birthday_bonus_points = models.PositiveIntegerField(_("生日礼积分"), default=0)
+
+    class Meta:
+        verbose_name = _("会员等级")
+        verbose_name_plural = _("会员等级")
+        ordering = ["rank"]
+        constraints = [models.CheckConstraint(condition=Q(threshold__gte=0), name="tier_threshold_not_negative")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TierChange(models.Model):
+    """Every tier change of a member, with its reason. Append-only by convention and by service."""
+
+    class Reason(models.TextChoices):
+        ENROLMENT = "enrolment", _("入会")
+        UPGRADE = "upgrade", _("消费升级")
+        RENEWAL = "renewal", _("保级")
+        DOWNGRADE = "downgrade", _("到期降级")
+        MANUAL_GRANT = "manual_grant", _("手动授予")
+        MANUAL_REMOVAL = "manual_removal", _("取消手动等级")
+        REFUND = "refund", _("退款")
+        MERGE = "merge", _("会员合并")
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="tier_changes")
+    from_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(_("原因"), max_length=16, choices=Reason.choices)
+    note = models.CharField(_("说明"), max_length=255, blank=True)
+    actor = models.CharField(_("操作人"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("等级变更")
+        verbose_name_plural = _("等级变更")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_tier or '-'} → {self.to_tier or '-'}（{self.get_reason_display()}）"

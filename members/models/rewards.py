@@ -1,0 +1,42 @@
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from crm.base_models import TimeStampedModel
+
+
+class Reward(TimeStampedModel):
+    code = models.CharField(_("礼品编码"), max_length=32, unique=True)
+    name = models.CharField(_("礼品名称"), max_length=100)
+    points_cost = models.PositiveIntegerField(_("所需积分"))
+    # None = unlimited.
+    stock = models.PositiveIntegerField(_("库存"), null=True, blank=True)
+    is_active = models.BooleanField(_("上架"), default=True)
+
+    class Meta:
+        verbose_name = _("积分礼品")
+        verbose_name_plural = _("积分礼品")
+        ordering = ["points_cost", "code"]
+        constraints = [models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_cost_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.points_cost} 积分）"
+
+
+class Redemption(TimeStampedModel):
+    """A reward redeemed (or points used as cash on an order). `reference` makes retries safe."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="redemptions")
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="redemptions")
+    order = models.ForeignKey("members.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    quantity = models.PositiveIntegerField(_("数量"), default=1)
+    points = models.PositiveIntegerField(_("消耗积分"))
+    entry = models.OneToOneField("members.PointsEntry", on_delete=models.PROTECT, related_name="redemption")
+    reference = models.CharField(_("请求编号"), max_length=128)
+    actor = models.CharField(_("操作人"), max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = _("积分兑换")
+        verbose_name_plural = _("积分兑换")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["member", "reference"], name="redemption_reference_unique")]
