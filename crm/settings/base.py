@@ -194,6 +194,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "crm.tenancy.scheduler:BrandAwareScheduler"
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+# Nightly jobs: one public entry per job, fanned out to every ready brand (crm/tenancy/tasks.py).
+# Apps add their entries here: {"name": {"task": "tenancy.run_in_every_brand", "args": ["<task>"],
+# "schedule": crontab(...)}}.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
 LOGGING = {
     "version": 1,
@@ -202,3 +206,56 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# === Partner API (crm.api) — appended block, owned by the partner API; see crm/api/ ===========
+# drf-spectacular and its sidecar assets have no models: shared apps, available on every host.
+SHARED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK = {
+    # Only API keys authenticate partner calls; the base view (crm.api.views.BrandApiView) sets
+    # them too, these defaults only make a view that forgets the base class closed, not open.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["crm.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "crm.api.openapi.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "crm.api.exceptions.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "会员运营平台 Partner API",
+    "DESCRIPTION": (
+        "Partner REST API of one brand, served on the brand's own host. Authenticate with "
+        "`Authorization: Api-Key <key>`. Every POST accepts `Idempotency-Key`. Errors are "
+        "`application/problem+json` with a stable `code`; `detail` follows `Accept-Language` (zh-hans, en)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "APPEND_COMPONENTS": {},
+    "PREPROCESSING_HOOKS": ["crm.api.openapi.only_partner_api"],
+}
+# Requests per API key per window, counted in the shared cache (keys are prefixed by the brand).
+API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min")
+# Largest request body the API reads (bytes); larger bodies are refused with 413 before parsing.
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+# Idempotency-Key responses are kept at least this long (then removed by the cleanup task).
+API_IDEMPOTENCY_RETENTION_HOURS = 24
+# Webhooks: attempts before a delivery is given up, and the first retry delay (doubled each time).
+API_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("API_WEBHOOK_MAX_ATTEMPTS", "8"))
+API_WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("API_WEBHOOK_RETRY_BASE_SECONDS", "30"))
+API_WEBHOOK_TIMEOUT_SECONDS = 10.0
+# Webhook URLs pointing at loopback/private networks would let a partner probe our own network
+# (SSRF); only development and tests allow them.
+API_WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("API_WEBHOOK_ALLOW_PRIVATE_HOSTS", False)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "api.idempotency_cleanup_all_brands": {"task": "api.idempotency_cleanup_all_brands", "schedule": 3600.0},
+}
+# === end of Partner API block ==================================================================

@@ -129,3 +129,23 @@ def test_beat_skips_a_brand_that_is_not_ready(celery_worker, beat_entry, label):
         assert heartbeats(BRAND_B, label) == []
     finally:
         Brand.objects.filter(schema_name=BRAND_B).update(ready=True)
+
+
+def test_run_in_every_brand_sends_the_job_into_each_ready_brand(celery_worker, label):  # type: ignore[no-untyped-def]
+    from crm.tenancy.tasks import run_in_every_brand
+
+    Brand.objects.filter(schema_name=BRAND_B).update(ready=False)
+    try:
+        run_in_every_brand.delay("jobs.heartbeat", label)  # sent from the public schema, like beat
+        run = wait_for_heartbeat(BRAND_A, label)
+        assert run.summary["schema"] == BRAND_A
+        assert heartbeats(BRAND_B, label) == []
+    finally:
+        Brand.objects.filter(schema_name=BRAND_B).update(ready=True)
+    run_in_every_brand.delay("jobs.heartbeat", f"{label}-all")
+    try:
+        assert wait_for_heartbeat(BRAND_A, f"{label}-all") and wait_for_heartbeat(BRAND_B, f"{label}-all")
+    finally:
+        for slug in (BRAND_A, BRAND_B):
+            with schema_context(slug):
+                JobRun.objects.filter(summary__label=f"{label}-all").delete()

@@ -1,0 +1,25 @@
+"""Fan-out of brand jobs. A nightly job is one beat entry in the public schema (settings
+CELERY_BEAT_SCHEDULE) whose task sends the real job once per ready brand, into that brand's schema."""
+
+import logging
+
+from celery import current_app, shared_task
+from django_tenants.utils import get_public_schema_name
+
+from .models import Brand
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="tenancy.run_in_every_brand")
+def run_in_every_brand(task_name: str, *args: object) -> int:
+    """Send `task_name(*args)` to every ready brand; returns how many were sent."""
+    schemas = list(
+        Brand.objects.filter(ready=True)
+        .exclude(schema_name=get_public_schema_name())
+        .values_list("schema_name", flat=True)
+    )
+    for schema_name in schemas:
+        current_app.send_task(task_name, args=args, headers={"_schema_name": schema_name})
+    logger.info("sent %s to %d brands", task_name, len(schemas))
+    return len(schemas)
