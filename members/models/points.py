@@ -49,7 +49,18 @@ class PointsEntry(models.Model):
 
 class PointsLot(models.Model):
     """Earned points that can be spent, each with its own expiry. Redemption consumes the lots
-    that expire first; expiry zeroes what remains. Balance = sum of unexpired remainders − debt."""
+    that expire first; expiry zeroes what remains.
+
+    A lot is `pending` from earning until the release job passes its `available_at`; its points
+    count in Member.points_pending until then and in Member.points_balance afterwards. The
+    invariant checked by `audit_ledger` (members.services.points.ledger_audit), per member:
+
+        sum(entries.points)                        = points_balance + points_pending − points_debt
+        sum(remaining of lots not expired)         = points_balance + points_pending
+        sum(remaining of pending lots not expired) = points_pending
+
+    An expired lot has remaining = 0 (expiry moves what remained into an `expire` entry).
+    """
 
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="points_lots")
     entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="lot")
@@ -60,6 +71,8 @@ class PointsLot(models.Model):
     available_at = models.DateTimeField(_("生效时间"))
     expires_at = models.DateTimeField(_("过期时间"), null=True, blank=True)
     expired = models.BooleanField(_("已过期"), default=False)
+    # Not yet released by the daily job; see the class docstring.
+    pending = models.BooleanField(_("待生效"), default=False)
 
     class Meta:
         verbose_name = _("积分批次")
@@ -73,6 +86,8 @@ class PointsLot(models.Model):
                 fields=["member", "expires_at", "id"], condition=Q(remaining__gt=0), name="points_lot_open_by_expiry"
             ),
             models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="points_lot_expiring"),
+            # The release job: pending lots by the moment they become spendable.
+            models.Index(fields=["available_at"], condition=Q(pending=True), name="points_lot_pending_release"),
         ]
 
     def __str__(self) -> str:
