@@ -259,3 +259,10 @@ CELERY_BEAT_SCHEDULE = {
     "api.idempotency_cleanup_all_brands": {"task": "api.idempotency_cleanup_all_brands", "schedule": 3600.0},
 }
 # === end of Partner API block ==================================================================
+
+# === Member import (members.imports) — appended block, owned by members core ====================
+# django-import-export reads CSV/XLSX (tablib; openpyxl for XLSX) for the member import. Shared:
+# it has no models, only templates and translations needed on brand hosts.
+SHARED_APPS += ["import_export"]
+INSTALLED_APPS += ["import_export"]
+# === end of member import block ================================================================

@@ -1,0 +1,101 @@
+"""Stable, machine-readable error codes of the partner API, with their human text in both
+languages the API speaks. Partners branch on `code`; `title`/`detail` are for people and follow
+the request's `Accept-Language` (zh-hans by default, en)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import translation
+
+from crm.errors import AppError
+
+
+@dataclass(frozen=True)
+class ErrorText:
+    zh: str
+    en: str
+
+    def __str__(self) -> str:
+        return localized(self.zh, self.en)
+
+
+def localized(zh: str, en: str) -> str:
+    """The text in the active language (LocaleMiddleware activates it from Accept-Language)."""
+    language = translation.get_language() or "zh-hans"
+    return en if language.lower().startswith("en") else zh
+
+
+# Titles by HTTP status: a short summary of the problem type (RFC 9457 `title`).
+TITLES: dict[int, ErrorText] = {
+    400: ErrorText("请求有误", "Bad request"),
+    401: ErrorText("未认证", "Unauthorized"),
+    403: ErrorText("无权访问", "Forbidden"),
+    404: ErrorText("未找到", "Not found"),
+    405: ErrorText("不支持该方法", "Method not allowed"),
+    406: ErrorText("无法提供所需格式", "Not acceptable"),
+    409: ErrorText("冲突", "Conflict"),
+    413: ErrorText("请求体过大", "Payload too large"),
+    415: ErrorText("不支持的内容类型", "Unsupported media type"),
+    422: ErrorText("无法处理的请求", "Unprocessable request"),
+    429: ErrorText("请求过于频繁", "Too many requests"),
+    500: ErrorText("服务器内部错误", "Internal server error"),
+}
+
+# code -> default detail. Services may raise AppError with other codes; those render with the
+# service's own message in every language unless registered here.
+ERRORS: dict[str, ErrorText] = {
+    "invalid_input": ErrorText("请求参数有误，请查看 fields。", "The request has invalid fields; see `fields`."),
+    "malformed_body": ErrorText("请求体不是有效的 JSON。", "The request body is not valid JSON."),
+    "unsupported_media_type": ErrorText(
+        "请求体必须是 application/json。", "The request body must be application/json."
+    ),
+    "not_acceptable": ErrorText("只能返回 JSON。", "Only JSON responses are available."),
+    "body_too_large": ErrorText(
+        "请求体超过上限 {limit} 字节。", "The request body exceeds the limit of {limit} bytes."
+    ),
+    "batch_too_large": ErrorText("一次最多提交 {limit} 条。", "At most {limit} items per request."),
+    "not_authenticated": ErrorText(
+        "缺少 API 密钥：请使用请求头 Authorization: Api-Key <key>。",
+        "Missing API key: send the header Authorization: Api-Key <key>.",
+    ),
+    "api_key_invalid": ErrorText("API 密钥无效。", "The API key is not valid."),
+    "api_key_revoked": ErrorText("API 密钥已被吊销。", "The API key has been revoked."),
+    "api_key_expired": ErrorText("API 密钥已过期。", "The API key has expired."),
+    "scope_missing": ErrorText("该 API 密钥没有权限范围 {scope}。", "The API key lacks the scope {scope}."),
+    "permission_denied": ErrorText("无权执行此操作。", "You may not perform this action."),
+    "not_found": ErrorText("资源不存在。", "The resource does not exist."),
+    "method_not_allowed": ErrorText("不支持请求方法 {method}。", "The method {method} is not allowed here."),
+    "throttled": ErrorText("请求过于频繁，请在 {wait} 秒后重试。", "Too many requests; retry after {wait} seconds."),
+    "idempotency_key_invalid": ErrorText(
+        "Idempotency-Key 必须是 1 到 255 个可见 ASCII 字符。",
+        "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+    ),
+    "idempotency_key_reused": ErrorText(
+        "该 Idempotency-Key 已用于另一个请求（请求方法、路径或请求体不同）。",
+        "This Idempotency-Key was already used for a different request (method, path or body differ).",
+    ),
+    "idempotency_in_progress": ErrorText(
+        "使用该 Idempotency-Key 的请求仍在处理中，请稍后重试。",
+        "A request with this Idempotency-Key is still being processed; retry later.",
+    ),
+    "webhook_event_unknown": ErrorText("未知的 Webhook 事件：{event}。", "Unknown webhook event: {event}."),
+    "webhook_url_not_allowed": ErrorText(
+        "回调地址必须是公网可访问的 http(s) 地址。", "The webhook URL must be a publicly reachable http(s) URL."
+    ),
+    "internal_error": ErrorText("服务器内部错误，已记录。", "Internal server error; it has been logged."),
+}
+
+
+def error_detail(code: str, **params: object) -> str:
+    """The registered detail for `code` in the active language, with `{params}` filled in."""
+    return str(ERRORS[code]).format(**params)
+
+
+def field_message(zh: str, en: str) -> str:
+    """A field-level message in the active language (for messages DRF does not translate itself)."""
+    return localized(zh, en)
+
+
+def api_error(code: str, *, status: int, fields: dict[str, list[str]] | None = None, **params: Any) -> AppError:
+    """An AppError whose message is the registered text of `code`, in the request's language."""
+    return AppError(code, error_detail(code, **params), fields=fields, status=status, extra=params)

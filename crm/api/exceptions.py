@@ -1,0 +1,144 @@
+"""One exception handler for the partner API: everything that can go wrong in a request is
+rendered as `application/problem+json` (RFC 9457) with a stable `code`:
+
+    {"type": "about:blank", "title": "请求有误", "status": 400, "code": "invalid_input",
+     "detail": "请求参数有误，请查看 fields。", "fields": {"url": ["请输入合法的URL。"]}}
+
+`fields` maps a field (dotted for nested ones, `non_field_errors` for the object itself) to its
+messages; it is present, possibly empty, on every problem so clients can read it blindly.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+from crm.errors import AppError
+
+from .error_codes import ERRORS, TITLES, api_error, error_detail, localized
+
+__all__ = ["api_error", "problem_exception_handler", "problem_response"]
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    fields: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    title = TITLES.get(status)
+    body = {
+        "type": "about:blank",
+        "title": str(title) if title else localized("错误", "Error"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "fields": fields or {},
+    }
+    return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error structure as {"a.b.0.c": [messages]}."""
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return {prefix or "non_field_errors": [str(item) for item in detail]} if detail else {}
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    return {prefix or "non_field_errors": [str(detail)]}
+
+
+def _app_error_detail(exc: AppError) -> str:
+    # Other apps raise AppError with a Chinese message; an English caller gets the registered
+    # English text for the code when there is one.
+    registered = ERRORS.get(exc.code)
+    if registered is not None and localized("zh", "en") == "en":
+        try:
+            return registered.en.format(**exc.extra)
+        except (KeyError, IndexError):
+            return exc.message
+    return str(exc.message)
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's EXCEPTION_HANDLER. Never returns None: an unexpected error is logged and still
+    answered as a problem (the request's transaction was already rolled back by BrandApiView)."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, AppError):
+        return problem_response(
+            status=exc.status,
+            code=exc.code,
+            detail=_app_error_detail(exc),
+            fields=exc.fields,
+            headers=exc.extra.get("headers"),
+        )
+    if isinstance(exc, Http404):
+        return problem_response(status=404, code="not_found", detail=error_detail("not_found"))
+    if isinstance(exc, DjangoPermissionDenied):
+        return problem_response(status=403, code="permission_denied", detail=error_detail("permission_denied"))
+    if isinstance(exc, RequestDataTooBig):
+        return problem_response(status=413, code="body_too_large", detail=error_detail("body_too_large", limit="?"))
+    if isinstance(exc, drf.APIException):
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        if isinstance(exc, drf.ValidationError):
+            return problem_response(
+                status=400,
+                code="invalid_input",
+                detail=error_detail("invalid_input"),
+                fields=flatten_errors(exc.detail),
+            )
+        if isinstance(exc, drf.Throttled):
+            wait = max(1, int(exc.wait or 1))  # DRF already rounds the wait up
+            headers["Retry-After"] = str(wait)
+            return problem_response(
+                status=429, code="throttled", detail=error_detail("throttled", wait=wait), headers=headers
+            )
+        if isinstance(exc, drf.NotAuthenticated):
+            return problem_response(
+                status=401, code="not_authenticated", detail=error_detail("not_authenticated"), headers=headers
+            )
+        if isinstance(exc, drf.AuthenticationFailed):
+            code = exc.get_codes() if isinstance(exc.get_codes(), str) else "api_key_invalid"
+            code = code if code in ERRORS else "api_key_invalid"
+            return problem_response(status=401, code=code, detail=error_detail(code), headers=headers)
+        if isinstance(exc, drf.PermissionDenied):
+            return problem_response(
+                status=exc.status_code, code="permission_denied", detail=error_detail("permission_denied")
+            )
+        if isinstance(exc, drf.ParseError):
+            return problem_response(status=400, code="malformed_body", detail=error_detail("malformed_body"))
+        if isinstance(exc, drf.UnsupportedMediaType):
+            return problem_response(
+                status=415, code="unsupported_media_type", detail=error_detail("unsupported_media_type")
+            )
+        if isinstance(exc, drf.NotAcceptable):
+            return problem_response(status=406, code="not_acceptable", detail=error_detail("not_acceptable"))
+        if isinstance(exc, drf.MethodNotAllowed):
+            method = context["request"].method if context.get("request") else "?"
+            return problem_response(
+                status=405, code="method_not_allowed", detail=error_detail("method_not_allowed", method=method)
+            )
+        if isinstance(exc, drf.NotFound):
+            return problem_response(status=404, code="not_found", detail=error_detail("not_found"))
+        return problem_response(status=exc.status_code, code=str(exc.default_code), detail=str(exc.detail))
+    logger.exception("partner API: unhandled error", exc_info=exc)
+    return problem_response(status=500, code="internal_error", detail=error_detail("internal_error"))

@@ -1,0 +1,105 @@
+"""OpenAPI (drf-spectacular) for the partner API: the Api-Key security scheme, the
+Idempotency-Key header on POSTs, and the problem+json error responses on every operation."""
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details. `code` is stable; `detail` follows Accept-Language (zh-hans, en).",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string", "example": "invalid_input"},
+        "detail": {"type": "string"},
+        "fields": {
+            "type": "object",
+            "description": "Field (dotted path for nested fields) → messages.",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "required": ["type", "title", "status", "code", "detail", "fields"],
+}
+
+ERROR_RESPONSES: dict[str, str] = {
+    "400": "Invalid input (`invalid_input` with `fields`, `malformed_body`, `batch_too_large`, ...)",
+    "401": "Missing, invalid, revoked or expired API key",
+    "403": "The API key lacks the scope of this operation (`scope_missing`)",
+    "404": "Not found (or not yours)",
+    "406": "Only JSON responses are available",
+    "429": "Rate limit of the API key exceeded; see Retry-After",
+}
+WRITE_ERROR_RESPONSES: dict[str, str] = {
+    "413": "Request body too large",
+    "415": "Request body is not application/json",
+}
+POST_ERROR_RESPONSES: dict[str, str] = {
+    "409": "A request with this Idempotency-Key is still running, or a business conflict",
+    "422": "This Idempotency-Key was used with a different request",
+}
+
+
+class ProblemAutoSchema(AutoSchema):
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        if self.method == "POST":
+            parameters.append(
+                OpenApiParameter(
+                    name="Idempotency-Key",
+                    type=OpenApiTypes.STR,
+                    location=OpenApiParameter.HEADER,
+                    required=False,
+                    description=(
+                        "Up to 255 visible ASCII characters. A retry with the same key and body returns the "
+                        "first response (header `Idempotent-Replayed: true`) for at least 24 hours."
+                    ),
+                )
+            )
+        return parameters
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        self.registry.register_on_missing(
+            ResolvedComponent(name="Problem", type=ResolvedComponent.SCHEMA, object="Problem", schema=PROBLEM_SCHEMA)
+        )
+        errors = dict(ERROR_RESPONSES)
+        if self.method in {"POST", "PUT", "PATCH", "DELETE"}:
+            errors.update(WRITE_ERROR_RESPONSES)
+        if self.method == "POST":
+            errors.update(POST_ERROR_RESPONSES)
+        responses = operation.setdefault("responses", {})
+        for status, description in errors.items():
+            response: dict[str, Any] = {
+                "description": description,
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+            if status == "429":
+                response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}
+            responses.setdefault(status, response)
+        return operation
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "crm.api.authentication.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <prefix>.<secret>` — a key of this brand, created in the brand admin.",
+        }
+
+
+def only_partner_api(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
+    """Preprocessing hook: the schema describes /api/v1/ only."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/v1/")]

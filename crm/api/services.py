@@ -1,0 +1,261 @@
+"""Writes of the partner API plumbing: API keys, webhook subscriptions, webhook emission and
+delivery, idempotency clean-up. Keyword-only, each owns its transaction."""
+
+import ipaddress
+import json
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from crm.celery import send_on_commit
+from crm.errors import AppError, NotFound
+
+from .error_codes import api_error, error_detail
+from .keys import key_generate, key_split, secret_matches
+from .models import ApiKey, IdempotencyRecord, Partner, Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
+from .signing import signature_header
+
+# last_used_at is informational; writing it on every request would turn each API call into a
+# write on one hot row. Once a minute per key is enough to tell an admin a key is in use.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+# --- API keys ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CreatedApiKey:
+    api_key: ApiKey
+    # The only time the plaintext exists outside the partner's hands: show it once, never store it.
+    plaintext: str
+
+
+def api_key_scopes_validate(scopes: list[str]) -> list[str]:
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown or not scopes:
+        message = f"未知的权限范围：{', '.join(unknown)}" if unknown else "至少需要一个权限范围。"
+        raise AppError("api_key_scopes_invalid", message, fields={"scopes": [message]})
+    # Stored in the order of Scope, without duplicates, so two equal keys look equal.
+    return [scope for scope in Scope.values if scope in scopes]
+
+
+def api_key_create(*, partner_name: str, scopes: list[str], expires_at: datetime | None = None) -> CreatedApiKey:
+    """Create a key for `partner_name` (created if new) in the current brand's schema."""
+    partner_name = partner_name.strip()
+    if not partner_name or len(partner_name) > 100:
+        message = "合作方名称不能为空，且不超过 100 个字符。"
+        raise AppError("api_key_partner_invalid", message, fields={"partner": [message]})
+    clean_scopes = api_key_scopes_validate(scopes)
+    if expires_at is not None and expires_at <= timezone.now():
+        message = "过期时间必须晚于现在。"
+        raise AppError("api_key_expiry_invalid", message, fields={"expires_at": [message]})
+    plaintext, prefix, hashed = key_generate()
+    with transaction.atomic():
+        partner, _ = Partner.objects.get_or_create(name=partner_name)
+        api_key = ApiKey.objects.create(
+            partner=partner, prefix=prefix, secret_hash=hashed, scopes=clean_scopes, expires_at=expires_at
+        )
+    return CreatedApiKey(api_key=api_key, plaintext=plaintext)
+
+
+def api_key_revoke(*, api_key_id: int) -> ApiKey:
+    """Revoke a key at once (the next request with it is refused). Revoking twice is harmless."""
+    with transaction.atomic():
+        api_key = ApiKey.objects.select_for_update().filter(pk=api_key_id).first()
+        if api_key is None:
+            raise NotFound("api_key_not_found", "API 密钥不存在。")
+        if api_key.revoked_at is None:
+            api_key.revoked_at = timezone.now()
+            api_key.save(update_fields=["revoked_at", "updated_at"])
+    return api_key
+
+
+def api_key_verify(*, raw_key: str) -> ApiKey:
+    """The active key of the current brand for `raw_key`, or AppError (401) saying why not.
+
+    A key of another brand is simply not in this brand's schema, so it is `api_key_invalid`.
+    """
+    parts = key_split(raw_key)
+    if parts is None:
+        raise api_error("api_key_invalid", status=401)
+    prefix, secret = parts
+    api_key = ApiKey.objects.select_related("partner").filter(prefix=prefix).first()
+    if api_key is None or not secret_matches(secret, api_key.secret_hash):
+        raise api_error("api_key_invalid", status=401)
+    now = timezone.now()
+    if api_key.is_revoked:
+        raise api_error("api_key_revoked", status=401)
+    if api_key.is_expired(now):
+        raise api_error("api_key_expired", status=401)
+    if api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_RESOLUTION:
+        # A conditional UPDATE outside any transaction: concurrent requests write at most once.
+        ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gte=now - LAST_USED_RESOLUTION).update(
+            last_used_at=now
+        )
+    return api_key
+
+
+# --- Idempotency -----------------------------------------------------------------------------------
+def idempotency_records_purge(*, older_than: datetime | None = None) -> int:
+    """Delete stored idempotent responses older than the retention (24 h by default) in this brand."""
+    cutoff = older_than or timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_RETENTION_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+# --- Webhooks ----------------------------------------------------------------------------------------
+def webhook_url_validate(url: str) -> None:
+    """Refuse URLs that would make us call our own network (SSRF), unless settings allow it."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
+    if settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except (OSError, UnicodeError):
+        addresses = set()
+    if not addresses or any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+        raise api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
+
+
+def _url_message() -> str:
+    return error_detail("webhook_url_not_allowed")
+
+
+@dataclass(frozen=True)
+class CreatedWebhookSubscription:
+    subscription: WebhookSubscription
+    secret: str  # shown to the partner once
+
+
+def webhook_subscription_create(*, partner: Partner, url: str, events: list[str]) -> CreatedWebhookSubscription:
+    unknown = sorted(set(events) - set(WebhookEvent.values))
+    if unknown:
+        raise api_error("webhook_event_unknown", status=400, event=", ".join(unknown))
+    webhook_url_validate(url)
+    secret = f"whsec_{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        subscription = WebhookSubscription.objects.create(
+            partner=partner,
+            url=url,
+            events=[event for event in WebhookEvent.values if event in events],
+            secret=secret,
+        )
+    return CreatedWebhookSubscription(subscription=subscription, secret=secret)
+
+
+def webhook_subscription_delete(*, partner: Partner, public_id: Any) -> None:
+    """Stop deliveries to a subscription. The row stays (soft delete) so the delivery log keeps
+    its context; pending deliveries are not sent any more."""
+    with transaction.atomic():
+        updated = WebhookSubscription.objects.filter(
+            partner=partner, public_id=public_id, deleted_at__isnull=True
+        ).update(deleted_at=timezone.now())
+        if not updated:
+            raise api_error("not_found", status=404)
+
+
+def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:
+    """Record `event` for every live subscription to it in the current brand, and send the
+    deliveries once the caller's transaction commits (nothing is sent if it rolls back).
+
+    Call inside the transaction of the change the event reports. `payload` must be JSON-serialisable
+    and carry no personal data beyond what the partners' consent allows (member number, tier,
+    balances — not names or mobile numbers).
+    """
+    if event not in WebhookEvent.values:
+        raise api_error("webhook_event_unknown", status=400, event=event)
+    json.dumps(payload)  # fail now, in the caller's transaction, not later in the worker
+    from .tasks import webhook_deliver
+
+    with transaction.atomic():
+        subscriptions = WebhookSubscription.objects.filter(deleted_at__isnull=True, events__contains=[event])
+        deliveries = WebhookDelivery.objects.bulk_create(
+            [WebhookDelivery(subscription=subscription, event=event, payload=payload) for subscription in subscriptions]
+        )
+        for delivery in deliveries:
+            send_on_commit(webhook_deliver, delivery.pk)
+    return deliveries
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    delivered: bool
+    retry_in: float | None  # seconds until the next attempt, None when there is none
+
+
+def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
+    """POST one delivery to its subscriber and record the attempt.
+
+    The HTTP call happens outside any transaction and without row locks (a slow receiver must not
+    hold a database lock). Delivery is at-least-once: a receiver dedupes on X-CRM-Delivery.
+    """
+    delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
+        return AttemptOutcome(delivered=delivery is not None, retry_in=None)
+    subscription = delivery.subscription
+    attempt = delivery.attempts + 1
+    status_code: int | None = None
+    error = ""
+    if subscription.deleted_at is not None:
+        error = "订阅已删除，不再发送。"
+    else:
+        body = json.dumps(
+            {
+                "id": str(delivery.event_id),
+                "event": delivery.event,
+                "created_at": delivery.created_at.isoformat(),
+                "data": delivery.payload,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "crm-webhooks/1",
+            "X-CRM-Event": delivery.event,
+            "X-CRM-Delivery": str(delivery.event_id),
+            "X-CRM-Signature": signature_header(secret=subscription.secret, timestamp=timestamp, body=body),
+        }
+        try:
+            webhook_url_validate(subscription.url)  # again: DNS may have changed since subscribing
+            response = httpx.post(
+                subscription.url, content=body, headers=headers, timeout=settings.API_WEBHOOK_TIMEOUT_SECONDS
+            )
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}: {response.text[:500]}"
+        except AppError as exc:
+            error = exc.message
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+
+    now = timezone.now()
+    delivered = not error
+    gave_up = not delivered and (attempt >= settings.API_WEBHOOK_MAX_ATTEMPTS or subscription.deleted_at is not None)
+    retry_in = None if delivered or gave_up else settings.API_WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+    if delivered:
+        status = WebhookDelivery.Status.SUCCEEDED
+    elif gave_up:
+        status = WebhookDelivery.Status.FAILED
+    else:
+        status = WebhookDelivery.Status.PENDING
+    WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.PENDING).update(
+        attempts=attempt,
+        status=status,
+        last_status_code=status_code,
+        last_error=error,
+        next_retry_at=now + timedelta(seconds=retry_in) if retry_in is not None else None,
+        delivered_at=now if delivered else None,
+        updated_at=now,
+    )
+    return AttemptOutcome(delivered=delivered, retry_in=retry_in)

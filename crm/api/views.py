@@ -1,0 +1,191 @@
+"""`BrandApiView`: the one base class of every partner API endpoint.
+
+It owns, in this order, for every request:
+1. brand scoping — the request must be on a brand host and the connection in that brand's
+   schema (django-tenants put it there from the host); API keys, idempotency records and all
+   data are then the brand's own, so there is no queryset to forget to filter;
+2. method check (405 before anything else), body size cap (413, before the body is read);
+3. authentication (`Authorization: Api-Key <key>` of this brand), scope per method (403),
+   rate limit per key (429 + Retry-After);
+4. the transaction of every write, and Idempotency-Key handling for POST (see idempotency.py).
+
+Endpoints subclass it and fill in the hooks:
+    class OrderCreateApi(BrandApiView):
+        required_scopes = {"POST": Scope.ORDERS_WRITE}
+        max_body_bytes = 64 * 1024           # optional, else settings.API_MAX_BODY_BYTES
+        throttle_rate = "300/min"            # optional, else settings.API_THROTTLE_RATE
+
+        def post(self, request):
+            data = self.validated_data(OrderInSerializer)
+            order = order_post(**data, partner=self.partner.name)
+            return Response(OrderOutSerializer(order).data, status=201)
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import Http404, HttpResponseBase
+from django_tenants.utils import get_public_schema_name
+from rest_framework import exceptions, serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from .authentication import ApiKeyAuthentication, request_api_key
+from .error_codes import api_error, field_message
+from .idempotency import (
+    HEADER,
+    idempotency_fingerprint,
+    idempotency_key_valid,
+    idempotency_record_get,
+    idempotency_record_store,
+    idempotency_replay,
+    idempotency_try_lock,
+)
+from .models import ApiKey, Partner
+from .permissions import HasRequiredScope
+from .throttling import ApiKeyRateThrottle
+
+T = TypeVar("T")
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class BrandApiView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated, HasRequiredScope]
+    throttle_classes = [ApiKeyRateThrottle]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    # No OPTIONS: the OpenAPI schema documents the API; fewer methods, less surface.
+    http_method_names = ["get", "post", "put", "patch", "delete", "head"]
+
+    # --- hooks for endpoints ---------------------------------------------------------------------
+    # HTTP method -> scope the key needs. A method that is not listed is refused (403).
+    required_scopes: ClassVar[dict[str, str]] = {}
+    # Largest accepted request body in bytes; None means settings.API_MAX_BODY_BYTES.
+    max_body_bytes: ClassVar[int | None] = None
+    # Largest accepted batch (see check_batch).
+    max_batch_items: ClassVar[int] = 500
+    # e.g. "300/min"; None means settings.API_THROTTLE_RATE.
+    throttle_rate: ClassVar[str | None] = None
+
+    def required_scope(self, method: str) -> str | None:
+        if method == "HEAD":
+            method = "GET"
+        return self.required_scopes.get(method)
+
+    @property
+    def api_key(self) -> ApiKey:
+        return request_api_key(self.request)
+
+    @property
+    def partner(self) -> Partner:
+        return self.api_key.partner
+
+    def validated_data(self, serializer_class: type[serializers.Serializer], **kwargs: Any) -> Any:
+        """The request body validated by `serializer_class` (400 problem with `fields` if not)."""
+        serializer = serializer_class(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def check_batch(self, items: Any, *, limit: int | None = None, field: str = "items") -> Sequence[Any]:
+        """`items` must be a non-empty list of at most `limit` (default max_batch_items) entries."""
+        limit = limit or self.max_batch_items
+        if not isinstance(items, list) or not items:
+            raise api_error(
+                "invalid_input",
+                status=400,
+                fields={field: [field_message("必须是非空列表。", "Must be a non-empty list.")]},
+            )
+        if len(items) > limit:
+            raise api_error(
+                "batch_too_large",
+                status=400,
+                fields={field: [field_message(f"最多 {limit} 条。", f"At most {limit} items.")]},
+                limit=limit,
+            )
+        return items
+
+    # --- the plumbing ------------------------------------------------------------------------------
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # APIView.dispatch, with the handler run through run_handler (transaction, idempotency).
+        self.args = args
+        self.kwargs = kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            self.initial(request, *args, **kwargs)
+            handler = getattr(self, request.method.lower())
+            response = self.run_handler(handler, request, *args, **kwargs)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.check_brand(request)
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(request.method)
+        self.check_body_size(request)
+        super().initial(request, *args, **kwargs)
+
+    def check_brand(self, request: Request) -> None:
+        brand = getattr(request._request, "tenant", None)
+        if (
+            brand is None
+            or brand.schema_name == get_public_schema_name()
+            or connection.schema_name != brand.schema_name
+            or not brand.ready
+        ):
+            raise Http404
+
+    def check_body_size(self, request: Request) -> None:
+        limit = self.max_body_bytes or settings.API_MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            raise api_error("body_too_large", status=413, limit=limit)
+
+    def run_handler(self, handler: Callable[..., Any], request: Request, *args: Any, **kwargs: Any) -> Any:
+        if request.method in SAFE_METHODS:
+            return handler(request, *args, **kwargs)
+        if request.method == "POST" and HEADER in request.headers:
+            return self.run_idempotent(handler, request, *args, **kwargs)
+        with transaction.atomic():
+            return handler(request, *args, **kwargs)
+
+    def run_idempotent(self, handler: Callable[..., Any], request: Request, *args: Any, **kwargs: Any) -> Any:
+        key = request.headers[HEADER]
+        if not idempotency_key_valid(key):
+            raise api_error(
+                "idempotency_key_invalid",
+                status=400,
+                fields={HEADER: [field_message("格式不正确。", "Invalid format.")]},
+            )
+        # The raw body, read before DRF parses it (Django keeps it, so parsing still works).
+        fingerprint = idempotency_fingerprint(
+            method=request.method, path=request.get_full_path(), body=request._request.body
+        )
+        partner = self.partner
+        with transaction.atomic():
+            if not idempotency_try_lock(partner_id=partner.pk, key=key):
+                raise api_error("idempotency_in_progress", status=409)
+            record = idempotency_record_get(partner=partner, key=key)
+            if record is not None:
+                if record.fingerprint != fingerprint:
+                    raise api_error("idempotency_key_reused", status=422)
+                return idempotency_replay(record)
+            response = handler(request, *args, **kwargs)
+            if 200 <= response.status_code < 300:
+                response = self.finalize_response(request, response, *args, **kwargs)
+                response.render()
+                idempotency_record_store(partner=partner, key=key, fingerprint=fingerprint, response=response)
+            return response

@@ -1,0 +1,81 @@
+"""Partner API test helpers: keys in a brand, JSON requests with a key, problem assertions."""
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from crm.api.models import Scope
+from crm.api.services import api_key_create
+
+ALL_SCOPES = list(Scope.values)
+
+
+def make_key(
+    slug: str, *, scopes: list[str] | None = None, partner: str = "商城", expires_at: datetime | None = None
+) -> str:
+    """A new API key of brand `slug`; returns the plaintext."""
+    with schema_context(slug):
+        return api_key_create(
+            partner_name=partner, scopes=ALL_SCOPES if scopes is None else scopes, expires_at=expires_at
+        ).plaintext
+
+
+def call(
+    client: Client,
+    method: str,
+    path: str,
+    *,
+    key: str | None = None,
+    body: Any = None,
+    raw: bytes | str | None = None,
+    content_type: str = "application/json",
+    language: str | None = None,
+    idempotency_key: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    all_headers = dict(headers or {})
+    if key is not None:
+        all_headers["Authorization"] = f"Api-Key {key}"
+    if language is not None:
+        all_headers["Accept-Language"] = language
+    if idempotency_key is not None:
+        all_headers["Idempotency-Key"] = idempotency_key
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    kwargs: dict[str, Any] = {"headers": all_headers}
+    if data is not None:
+        kwargs.update(data=data, content_type=content_type)
+    return getattr(client, method.lower())(path, **kwargs)
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The response is an application/problem+json of `status` with `code`; returns its body."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json", response["Content-Type"]
+    body = json.loads(response.content)
+    assert body["code"] == code, body
+    assert body["status"] == status
+    assert set(body) >= {"type", "title", "status", "code", "detail", "fields"}
+    assert body["detail"]
+    return body
+
+
+@pytest.fixture(autouse=True)
+def _webhooks_to_local_receivers(settings: Any) -> Iterator[None]:
+    """Tests deliver to receivers on 127.0.0.1; the SSRF guard is tested on its own."""
+    settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = True
+    yield
+
+
+@pytest.fixture
+def key_a(brand_a: Any) -> str:
+    return make_key(brand_a.schema_name)
+
+
+@pytest.fixture
+def key_b(brand_b: Any) -> str:
+    return make_key(brand_b.schema_name)

@@ -1,0 +1,215 @@
+"""The plumbing every endpoint inherits from BrandApiView: problem+json errors in both languages,
+strict input, method/path errors, rate limit per key, body and batch caps. None of it is a 500."""
+
+import json
+
+import pytest
+from django_tenants.utils import schema_context
+
+from crm.api.models import WebhookSubscription
+from crm.api.views import BrandApiView
+from crm.errors import AppError
+
+from .conftest import assert_problem, call, make_key
+
+WEBHOOKS = "/api/v1/webhooks"
+GOOD = {"url": "https://partner.example/hooks", "events": ["member.enrolled"]}
+
+
+def subscriptions(slug: str = "alpha") -> int:
+    with schema_context(slug):
+        return WebhookSubscription.objects.count()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"events": ["member.enrolled"]}, "url"),
+        ({"url": "not a url", "events": ["member.enrolled"]}, "url"),
+        ({"url": "https://partner.example/hooks", "events": []}, "events"),
+        ({"url": "https://partner.example/hooks", "events": ["order.created"]}, "events.0"),
+        ({"url": "https://partner.example/hooks", "events": "member.enrolled"}, "events"),
+        ({**GOOD, "secret": "mine"}, "secret"),
+        ({**GOOD, "id": "8c1b0c52-8d1c-4b8e-9d7e-2b0a3c4d5e6f"}, "id"),
+        ({**GOOD, "colour": "blue"}, "colour"),
+    ],
+)
+def test_invalid_fields_are_400_with_field_errors_and_change_nothing(client_a, key_a, body, field):
+    response = call(client_a, "POST", WEBHOOKS, key=key_a, body=body, language="en")
+
+    problem = assert_problem(response, 400, "invalid_input")
+    assert field in problem["fields"], problem
+    assert subscriptions() == 0
+
+
+def test_unknown_and_read_only_fields_are_named_in_both_languages(client_a, key_a):
+    body = {**GOOD, "colour": "blue", "created_at": "2026-01-01T00:00:00Z"}
+
+    english = assert_problem(
+        call(client_a, "POST", WEBHOOKS, key=key_a, body=body, language="en"), 400, "invalid_input"
+    )
+    chinese = assert_problem(
+        call(client_a, "POST", WEBHOOKS, key=key_a, body=body, language="zh-hans"), 400, "invalid_input"
+    )
+
+    assert english["fields"]["colour"] == ["Unknown field."]
+    assert chinese["fields"]["colour"] == ["未知字段。"]
+    assert english["detail"] == "The request has invalid fields; see `fields`."
+    assert chinese["detail"] == "请求参数有误，请查看 fields。"
+    assert english["title"] == "Bad request"
+    assert chinese["title"] == "请求有误"
+    # created_at is not part of the input at all: unknown, not silently accepted.
+    assert "created_at" in english["fields"]
+    assert subscriptions() == 0
+
+
+def test_an_unsupported_accept_language_falls_back_to_chinese(client_a, key_a):
+    body = assert_problem(call(client_a, "POST", WEBHOOKS, key=key_a, body={}, language="fr"), 400, "invalid_input")
+
+    assert body["detail"] == "请求参数有误，请查看 fields。"
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status", "code"),
+    [
+        ("{not json", "application/json", 400, "malformed_body"),
+        (
+            '{"url": "https://partner.example/hooks", "events": ["member.enrolled"]',
+            "application/json",
+            400,
+            "malformed_body",
+        ),
+        (b"\xff\xfe\x00", "application/json", 400, "malformed_body"),
+        ("url=https://partner.example", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        ("<xml/>", "text/xml", 415, "unsupported_media_type"),
+        ("[1, 2, 3]", "application/json", 400, "invalid_input"),
+        ("null", "application/json", 400, "invalid_input"),
+        ('"text"', "application/json", 400, "invalid_input"),
+    ],
+)
+def test_bodies_that_are_not_a_json_object_are_4xx(client_a, key_a, raw, content_type, status, code):
+    response = call(client_a, "POST", WEBHOOKS, key=key_a, raw=raw, content_type=content_type)
+
+    assert_problem(response, status, code)
+    assert subscriptions() == 0
+
+
+def test_an_unsupported_method_is_405_before_authentication(client_a):
+    response = call(client_a, "PUT", WEBHOOKS, body=GOOD)
+
+    assert_problem(response, 405, "method_not_allowed")
+
+
+def test_options_is_not_served(client_a, key_a):
+    assert_problem(call(client_a, "OPTIONS", WEBHOOKS, key=key_a), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/webhooks/", "/api/v1/members/123"])
+def test_unknown_api_paths_are_problem_404(client_a, path):
+    assert_problem(call(client_a, "GET", path), 404, "not_found")
+    assert_problem(call(client_a, "POST", path, body={}), 404, "not_found")
+
+
+def test_a_request_for_a_non_json_response_is_406(client_a, key_a):
+    response = call(client_a, "GET", WEBHOOKS, key=key_a, headers={"Accept": "text/html"})
+
+    assert_problem(response, 406, "not_acceptable")
+
+
+def test_the_api_does_not_exist_on_the_platform_host(db):
+    from tests.conftest import host_client
+
+    response = host_client("localhost").get(WEBHOOKS)
+
+    assert response.status_code == 404
+
+
+def test_the_rate_limit_is_per_key_with_retry_after(client_a, brand_a, settings):
+    settings.API_THROTTLE_RATE = "3/min"
+    key, other_key = make_key("alpha"), make_key("alpha", partner="POS")
+
+    statuses = [call(client_a, "GET", WEBHOOKS, key=key).status_code for _ in range(3)]
+    throttled = call(client_a, "GET", WEBHOOKS, key=key, language="en")
+
+    assert statuses == [200, 200, 200]
+    body = assert_problem(throttled, 429, "throttled")
+    assert 1 <= int(throttled["Retry-After"]) <= 60
+    assert throttled["Retry-After"] in body["detail"]
+    assert call(client_a, "GET", WEBHOOKS, key=other_key).status_code == 200
+
+
+def test_the_rate_limit_of_one_brand_does_not_count_against_another(client_a, client_b, brand_a, brand_b, settings):
+    settings.API_THROTTLE_RATE = "2/min"
+    key_alpha, key_beta = make_key("alpha"), make_key("beta")
+
+    for _ in range(2):
+        call(client_a, "GET", WEBHOOKS, key=key_alpha)
+
+    assert call(client_a, "GET", WEBHOOKS, key=key_alpha).status_code == 429
+    assert call(client_b, "GET", WEBHOOKS, key=key_beta).status_code == 200
+
+
+def test_a_body_over_the_cap_is_413_and_changes_nothing(client_a, key_a, settings):
+    settings.API_MAX_BODY_BYTES = 200
+    body = {**GOOD, "url": "https://partner.example/" + "x" * 300}
+
+    response = call(client_a, "POST", WEBHOOKS, key=key_a, body=body, language="en")
+
+    problem = assert_problem(response, 413, "body_too_large")
+    assert "200" in problem["detail"]
+    assert subscriptions() == 0
+
+
+def test_a_body_over_the_cap_is_refused_even_without_a_key(client_a, settings):
+    settings.API_MAX_BODY_BYTES = 50
+
+    assert_problem(call(client_a, "POST", WEBHOOKS, raw="x" * 100), 413, "body_too_large")
+
+
+def test_batches_over_the_cap_are_400_and_non_lists_are_refused(client_a, key_a):
+    view = BrandApiView()
+
+    assert view.check_batch([1] * 500) == [1] * 500
+    with pytest.raises(AppError) as too_many:
+        view.check_batch([1] * 501)
+    with pytest.raises(AppError) as not_a_list:
+        view.check_batch({"a": 1}, field="orders")
+    with pytest.raises(AppError) as empty:
+        view.check_batch([])
+
+    assert (too_many.value.code, too_many.value.status) == ("batch_too_large", 400)
+    assert "items" in too_many.value.fields
+    assert (not_a_list.value.code, not_a_list.value.status, list(not_a_list.value.fields)) == (
+        "invalid_input",
+        400,
+        ["orders"],
+    )
+    assert empty.value.code == "invalid_input"
+
+
+def test_a_view_without_a_declared_scope_is_closed(client_a, key_a):
+    from crm.api.permissions import HasRequiredScope
+
+    class Undeclared(BrandApiView):
+        required_scopes = {}
+
+    class FakeRequest:
+        method = "GET"
+        auth = None
+
+    from crm.api.models import ApiKey
+
+    with schema_context("alpha"):
+        FakeRequest.auth = ApiKey.objects.get(prefix=key_a.split(".")[0])
+    with pytest.raises(AppError) as refused:
+        HasRequiredScope().has_permission(FakeRequest(), Undeclared())
+    assert refused.value.status == 403
+
+
+def test_problem_bodies_are_json_objects_with_fields(client_a):
+    response = call(client_a, "GET", WEBHOOKS, language="en")
+
+    body = json.loads(response.content)
+    assert body["fields"] == {}
+    assert body["type"] == "about:blank"
+    assert body["title"] == "Unauthorized"
