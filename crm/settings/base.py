@@ -174,12 +174,14 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem"):
     _broker_dir = DATA_DIR / "broker"
     # The transport needs its folders to exist before web, worker or beat first touch them.
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Broadcast (pidbox) messages; kombu's default is ./control in the working directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -197,7 +199,15 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # Nightly jobs: one public entry per job, fanned out to every ready brand (crm/tenancy/tasks.py).
 # Apps add their entries here: {"name": {"task": "tenancy.run_in_every_brand", "args": ["<task>"],
 # "schedule": crontab(...)}}.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Campaign occurrences missed while beat or the broker was down (campaigns/tasks.py).
+    "campaigns-catch-up": {
+        "task": "tenancy.run_in_every_brand",
+        "args": ["campaigns.catch_up"],
+        "schedule": 600.0,
+    },
+}
+CAMPAIGN_CATCH_UP_GRACE_MINUTES = int(os.environ.get("CAMPAIGN_CATCH_UP_GRACE_MINUTES", "360"))
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,6 @@
+"""Stable codes of campaign errors (API `code`, admin messages)."""
+
+CAMPAIGN_INVALID_SCHEDULE = "campaign_invalid_schedule"
+CAMPAIGN_INVALID_STATUS = "campaign_invalid_status"
+CAMPAIGN_INVALID_MESSAGE = "campaign_invalid_message"
+CAMPAIGN_NOTHING_TO_DO = "campaign_nothing_to_do"

@@ -1,0 +1,267 @@
+"""Campaign writes: publishing and the beat entry that triggers it, pausing, ending, and creating
+the occurrence of a due slot exactly once.
+
+The beat entry lives in the public schema (django-celery-beat is a shared app) and is written on
+the same connection and in the same transaction as the campaign, so the two never disagree.
+"""
+
+import datetime as dt
+import json
+import logging
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
+
+from crm.errors import AppError
+
+from . import error_codes
+from .models import Campaign, Occurrence
+from .schedules import crontab_fields, next_slots, occurrence_window
+
+logger = logging.getLogger(__name__)
+
+TRIGGER_TASK = "campaigns.trigger_occurrence"
+
+
+def brand_zone() -> ZoneInfo:
+    return ZoneInfo(connection.tenant.time_zone)
+
+
+def beat_entry_name(campaign: Campaign) -> str:
+    # Beat entry names are global (public schema): the brand's schema keeps them apart.
+    return f"campaign:{connection.schema_name}:{campaign.pk}"
+
+
+def campaign_validate(*, campaign: Campaign) -> None:
+    """What a campaign needs before it can be scheduled. Raises AppError with field errors."""
+    errors: dict[str, list[str]] = {}
+    frequency = campaign.frequency
+    if frequency == Campaign.Frequency.MONTHLY and not campaign.day_of_month:
+        errors["day_of_month"] = ["每月活动需要指定日期（1-31）。"]
+    if frequency == Campaign.Frequency.WEEKLY and not campaign.weekdays:
+        errors["weekdays"] = ["每周活动需要指定星期几。"]
+    if frequency == Campaign.Frequency.WEEKLY and any(day not in range(1, 8) for day in campaign.weekdays):
+        errors["weekdays"] = ["星期几只能是 1（周一）到 7（周日）。"]
+    if frequency == Campaign.Frequency.ONCE and not campaign.run_at:
+        errors["run_at"] = ["单次活动需要指定执行时间。"]
+    if campaign.start_date and campaign.end_date and campaign.end_date < campaign.start_date:
+        errors["end_date"] = ["结束日期不能早于开始日期。"]
+    if campaign.message_channel != Campaign.MessageChannel.NONE and not campaign.message_template.strip():
+        errors["message_template"] = ["选择了消息渠道，请填写消息内容。"]
+    if (
+        campaign.bonus_points == 0
+        and campaign.multiplier_pct <= 100
+        and campaign.reward_id is None
+        and campaign.message_channel == Campaign.MessageChannel.NONE
+    ):
+        errors["bonus_points"] = ["活动没有任何权益或消息：请设置赠送积分、积分倍率、礼品或消息。"]
+    if errors:
+        raise AppError(error_codes.CAMPAIGN_INVALID_SCHEDULE, "活动设置不完整，请修改后再发布。", fields=errors)
+    if not next_slots(campaign, after=timezone.now(), tz=brand_zone(), limit=1):
+        raise AppError(
+            error_codes.CAMPAIGN_INVALID_SCHEDULE,
+            "按当前设置，活动今后不会再执行（请检查执行时间和结束日期）。",
+            fields={"end_date": ["没有未来的执行时间"]},
+        )
+
+
+def _beat_entry_sync(campaign: Campaign) -> None:
+    """Create, update, disable or remove the campaign's beat entry to match its status."""
+    name = beat_entry_name(campaign)
+    if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.ENDED):
+        # delete() one by one so django-celery-beat's signal tells beat the schedule changed.
+        for entry in PeriodicTask.objects.filter(name=name):
+            entry.delete()
+        return
+
+    zone = brand_zone()
+    schedule: dict[str, object] = {"crontab": None, "clocked": None, "interval": None, "solar": None}
+    if campaign.frequency == Campaign.Frequency.ONCE:
+        schedule["clocked"], _ = ClockedSchedule.objects.get_or_create(clocked_time=campaign.run_at)
+    else:
+        schedule["crontab"], _ = CrontabSchedule.objects.get_or_create(**crontab_fields(campaign), timezone=str(zone))
+    start_time = dt.datetime.combine(campaign.start_date, dt.time.min, tzinfo=zone) if campaign.start_date else None
+    expires = (
+        dt.datetime.combine(campaign.end_date + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+        if campaign.end_date
+        else None
+    )
+    entry = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
+    entry.task = TRIGGER_TASK
+    entry.args = json.dumps([campaign.pk])
+    entry.kwargs = "{}"
+    entry.headers = json.dumps({"_schema_name": connection.schema_name})
+    entry.one_off = campaign.frequency == Campaign.Frequency.ONCE
+    entry.start_time = start_time
+    entry.expires = expires
+    entry.enabled = campaign.status == Campaign.Status.SCHEDULED
+    entry.description = f"{connection.tenant.name} · {campaign.name}"
+    for field, value in schedule.items():
+        setattr(entry, field, value)
+    entry.save()
+
+
+def _transition(*, campaign_id: int, allowed_from: set[str], to: str) -> Campaign:
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    if campaign.status not in allowed_from:
+        raise AppError(
+            error_codes.CAMPAIGN_INVALID_STATUS,
+            f"活动当前状态为“{campaign.get_status_display()}”，不能执行该操作。",
+        )
+    campaign.status = to
+    return campaign
+
+
+@transaction.atomic
+def campaign_publish(*, campaign_id: int) -> Campaign:
+    """Draft (or paused) → scheduled, with its beat entry enabled."""
+    campaign = _transition(
+        campaign_id=campaign_id,
+        allowed_from={Campaign.Status.DRAFT, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED},
+        to=Campaign.Status.SCHEDULED,
+    )
+    campaign_validate(campaign=campaign)
+    campaign.save(update_fields=["status", "updated_at"])
+    _beat_entry_sync(campaign)
+    return campaign
+
+
+@transaction.atomic
+def campaign_pause(*, campaign_id: int) -> Campaign:
+    campaign = _transition(campaign_id=campaign_id, allowed_from={Campaign.Status.SCHEDULED}, to=Campaign.Status.PAUSED)
+    campaign.save(update_fields=["status", "updated_at"])
+    _beat_entry_sync(campaign)
+    return campaign
+
+
+@transaction.atomic
+def campaign_end(*, campaign_id: int) -> Campaign:
+    campaign = _transition(
+        campaign_id=campaign_id,
+        allowed_from={Campaign.Status.DRAFT, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED},
+        to=Campaign.Status.ENDED,
+    )
+    campaign.save(update_fields=["status", "updated_at"])
+    _beat_entry_sync(campaign)
+    return campaign
+
+
+@transaction.atomic
+def campaign_save(*, campaign: Campaign) -> Campaign:
+    """Save edits (admin form). A scheduled campaign is re-validated and its beat entry updated in
+    the same transaction, so entry and campaign stay in step."""
+    if campaign.pk is not None:
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+    if campaign.status in (Campaign.Status.SCHEDULED, Campaign.Status.PAUSED):
+        campaign_validate(campaign=campaign)
+    campaign.save()
+    _beat_entry_sync(campaign)
+    return campaign
+
+
+def occurrence_ensure(*, campaign: Campaign, slot: dt.datetime) -> tuple[Occurrence, bool]:
+    """The occurrence of `slot`, created if this is its first trigger. Safe under concurrent
+    triggers: the unique (campaign, slot) constraint decides who creates it."""
+    window_start, window_end = occurrence_window(slot, brand_zone())
+    with transaction.atomic():
+        occurrence, created = Occurrence.objects.get_or_create(
+            campaign=campaign,
+            slot=slot,
+            defaults={"window_start": window_start, "window_end": window_end},
+        )
+        Occurrence.objects.filter(pk=occurrence.pk).update(trigger_count=F("trigger_count") + 1)
+    return occurrence, created
+
+
+# --- running an occurrence ------------------------------------------------------------------------
+# A run is a list of steps. Each step is idempotent on its own (unique constraints per
+# (occurrence, member)) and commits separately, then is recorded in `steps_done`; a run that
+# crashed half-way resumes at the first step not recorded, and a step interrupted half-way simply
+# runs again and skips what it already wrote.
+
+
+def _step_snapshot(occurrence: Occurrence) -> dict[str, int]:
+    """Freeze the audience: one INSERT ... SELECT, hold-out chosen by a stable hash so a re-run
+    picks the same members."""
+    from .selectors import campaign_audience
+
+    audience_sql, audience_params = (
+        campaign_audience(occurrence.campaign, at=occurrence.slot).values("pk").query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO campaigns_recipient (occurrence_id, member_id, holdout, created_at)
+            SELECT %s, audience.member_id,
+                   (abs(hashtext(%s || ':' || audience.member_id::text)) %% 100) < %s,
+                   now()
+              FROM ({audience_sql}) AS audience(member_id)
+            ON CONFLICT (occurrence_id, member_id) DO NOTHING
+            """,  # noqa: S608 - the inner query is Django's own SQL with its parameters
+            [occurrence.pk, str(occurrence.pk), occurrence.campaign.holdout_pct, *audience_params],
+        )
+        inserted = cursor.rowcount
+    return {"recipients_added": inserted}
+
+
+RUN_STEPS = [("snapshot", _step_snapshot)]
+
+
+def _advisory_key(occurrence_id: int) -> str:
+    return f"campaigns.occurrence:{connection.schema_name}:{occurrence_id}"
+
+
+def occurrence_run(*, occurrence_id: int) -> str:
+    """Run (or resume) an occurrence. Returns "done", "already_done" or "busy" (another worker
+    holds it). A session advisory lock keeps two workers off the same occurrence; PostgreSQL
+    releases it if the worker dies, so a redelivered task can take over."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_advisory_key(occurrence_id)])
+        (locked,) = cursor.fetchone()
+    if not locked:
+        return "busy"
+    try:
+        occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
+        if occurrence.status == Occurrence.Status.DONE:
+            return "already_done"
+        if occurrence.started_at is None:
+            occurrence.started_at = timezone.now()
+        occurrence.status = Occurrence.Status.RUNNING
+        occurrence.save(update_fields=["status", "started_at", "updated_at"])
+        for name, step in RUN_STEPS:
+            if name in occurrence.steps_done:
+                continue
+            with transaction.atomic():
+                outcome = step(occurrence)
+                occurrence.steps_done = [*occurrence.steps_done, name]
+                occurrence.save(update_fields=["steps_done", "updated_at"])
+            logger.info("occurrence %s step %s: %s", occurrence_id, name, outcome)
+        occurrence.status = Occurrence.Status.DONE
+        occurrence.finished_at = timezone.now()
+        occurrence.save(update_fields=["status", "finished_at", "updated_at"])
+        return "done"
+    except Exception as exc:
+        Occurrence.objects.filter(pk=occurrence_id).update(status=Occurrence.Status.FAILED, error=str(exc)[:2000])
+        raise
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_advisory_key(occurrence_id)])
+
+
+def occurrence_for_trigger(*, campaign_id: int, now: dt.datetime, grace: dt.timedelta) -> Occurrence | None:
+    """The occurrence a trigger at `now` is for: the campaign's latest slot at or before now, if
+    the campaign is scheduled and the slot is no older than `grace` (beat fires a little after
+    the slot; the catch-up sweep fires much later)."""
+    from .schedules import previous_slot
+
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SCHEDULED).first()
+    if campaign is None:
+        return None
+    slot = previous_slot(campaign, at=now, tz=brand_zone())
+    if slot is None or now - slot > grace:
+        return None
+    occurrence, _ = occurrence_ensure(campaign=campaign, slot=slot)
+    return occurrence

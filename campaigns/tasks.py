@@ -1,0 +1,41 @@
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from .models import Campaign, Occurrence
+from .services import occurrence_for_trigger, occurrence_run
+
+logger = logging.getLogger(__name__)
+
+
+def catch_up_grace() -> dt.timedelta:
+    """How late a missed slot may still run (beat down, broker down): CAMPAIGN_CATCH_UP_GRACE_MINUTES."""
+    return dt.timedelta(minutes=getattr(settings, "CAMPAIGN_CATCH_UP_GRACE_MINUTES", 6 * 60))
+
+
+@shared_task(name="campaigns.trigger_occurrence")
+def trigger_occurrence(campaign_id: int) -> str:
+    """Sent by the campaign's beat entry (in the brand's schema). Exactly once in effect: the
+    occurrence is unique per slot and its run is resumable, so a duplicate or retried trigger
+    only finds the work done."""
+    occurrence = occurrence_for_trigger(campaign_id=campaign_id, now=timezone.now(), grace=catch_up_grace())
+    if occurrence is None:
+        logger.info("campaign %s: nothing due", campaign_id)
+        return "nothing_due"
+    return occurrence_run(occurrence_id=occurrence.pk)
+
+
+@shared_task(name="campaigns.catch_up")
+def catch_up() -> int:
+    """Runs occurrences whose trigger was missed (or that crashed) within the grace period."""
+    now = timezone.now()
+    started = 0
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.SCHEDULED).values_list("pk", flat=True):
+        occurrence = occurrence_for_trigger(campaign_id=campaign_id, now=now, grace=catch_up_grace())
+        if occurrence is not None and occurrence.status != Occurrence.Status.DONE:
+            occurrence_run(occurrence_id=occurrence.pk)
+            started += 1
+    return started

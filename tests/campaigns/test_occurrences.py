@@ -1,0 +1,172 @@
+"""An occurrence runs exactly once in effect: a second trigger, a retry or a crash half-way leave
+the same result as one clean run. The audience snapshot is one set-based statement."""
+
+import datetime as dt
+import threading
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from campaigns import services
+from campaigns.models import Campaign, Occurrence, Recipient
+from campaigns.services import campaign_publish, occurrence_for_trigger, occurrence_run
+from members.models import Member
+from tests.factories import MemberFactory, StoreFactory
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+GRACE = dt.timedelta(hours=6)
+
+
+def just_after_slot() -> dt.datetime:
+    """A moment 5 minutes after the 8th of next month, 10:00 Shanghai."""
+    today = timezone.localdate()
+    first_of_next = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return dt.datetime.combine(first_of_next.replace(day=8), dt.time(10, 5), tzinfo=SHANGHAI)
+
+
+@pytest.mark.django_db
+class TestTriggers:
+    def test_two_triggers_make_one_occurrence_and_one_snapshot(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+        members = MemberFactory.create_batch(5)
+        campaign = make_campaign()
+        campaign_publish(campaign_id=campaign.pk)
+        now = just_after_slot()
+
+        first = occurrence_for_trigger(campaign_id=campaign.pk, now=now, grace=GRACE)
+        assert occurrence_run(occurrence_id=first.pk) == "done"
+        second = occurrence_for_trigger(campaign_id=campaign.pk, now=now + dt.timedelta(minutes=1), grace=GRACE)
+        assert occurrence_run(occurrence_id=second.pk) == "already_done"
+
+        assert first.pk == second.pk
+        occurrence = Occurrence.objects.get(campaign=campaign)
+        assert occurrence.trigger_count == 2
+        assert occurrence.slot == dt.datetime.combine(now.date(), dt.time(10), tzinfo=SHANGHAI)
+        assert occurrence.status == Occurrence.Status.DONE
+        assert set(Recipient.objects.filter(occurrence=occurrence).values_list("member_id", flat=True)) == {
+            member.pk for member in members
+        }
+
+    def test_a_trigger_outside_the_grace_period_or_before_any_slot_does_nothing(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+        campaign = make_campaign(start_date=timezone.localdate() + dt.timedelta(days=1))
+        campaign_publish(campaign_id=campaign.pk)
+
+        late = just_after_slot() + GRACE
+        assert occurrence_for_trigger(campaign_id=campaign.pk, now=late, grace=GRACE) is None
+        before_start = timezone.now()
+        assert occurrence_for_trigger(campaign_id=campaign.pk, now=before_start, grace=GRACE) is None
+        assert not Occurrence.objects.filter(campaign=campaign).exists()
+
+    def test_a_paused_campaign_is_not_run(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+        campaign = make_campaign()
+        campaign_publish(campaign_id=campaign.pk)
+        services.campaign_pause(campaign_id=campaign.pk)
+
+        assert occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE) is None
+
+    def test_snapshot_excludes_frozen_erased_and_merged_and_applies_filters(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+        shanghai, hangzhou = StoreFactory(code="SH1"), StoreFactory(code="HZ1")
+        active = MemberFactory(home_store=shanghai)
+        MemberFactory(home_store=hangzhou)  # filtered out by store
+        MemberFactory(home_store=shanghai, status=Member.Status.FROZEN)
+        MemberFactory(home_store=shanghai, status=Member.Status.ERASED)
+        MemberFactory(home_store=shanghai, merged_into=active)
+        campaign = make_campaign()
+        campaign.stores.add(shanghai)
+        campaign_publish(campaign_id=campaign.pk)
+
+        occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE)
+        occurrence_run(occurrence_id=occurrence.pk)
+
+        assert list(Recipient.objects.filter(occurrence=occurrence).values_list("member_id", flat=True)) == [active.pk]
+
+    def test_holdout_is_stable_and_roughly_the_share_asked_for(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+        MemberFactory.create_batch(400)
+        campaign = make_campaign(holdout_pct=25)
+        campaign_publish(campaign_id=campaign.pk)
+        occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE)
+
+        occurrence_run(occurrence_id=occurrence.pk)
+        holdout = set(Recipient.objects.filter(occurrence=occurrence, holdout=True).values_list("member_id", flat=True))
+        # Re-running the snapshot (as a resumed run would) picks exactly the same hold-out.
+        services._step_snapshot(occurrence)
+
+        assert 60 <= len(holdout) <= 140
+        assert holdout == set(
+            Recipient.objects.filter(occurrence=occurrence, holdout=True).values_list("member_id", flat=True)
+        )
+
+    def test_a_crash_after_a_step_resumes_without_redoing_it(self, in_brand_a, make_campaign, monkeypatch):  # type: ignore[no-untyped-def]
+        MemberFactory.create_batch(3)
+        campaign = make_campaign()
+        campaign_publish(campaign_id=campaign.pk)
+        occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE)
+        calls: list[str] = []
+
+        def crashing_step(occ):  # type: ignore[no-untyped-def]
+            calls.append("crash")
+            raise RuntimeError("worker killed")
+
+        def counting_snapshot(occ):  # type: ignore[no-untyped-def]
+            calls.append("snapshot")
+            return services._step_snapshot(occ)
+
+        monkeypatch.setattr(services, "RUN_STEPS", [("snapshot", counting_snapshot), ("next", crashing_step)])
+        with pytest.raises(RuntimeError):
+            occurrence_run(occurrence_id=occurrence.pk)
+        occurrence.refresh_from_db()
+        assert occurrence.status == Occurrence.Status.FAILED and occurrence.steps_done == ["snapshot"]
+
+        monkeypatch.setattr(services, "RUN_STEPS", [("snapshot", counting_snapshot), ("next", lambda occ: {})])
+        assert occurrence_run(occurrence_id=occurrence.pk) == "done"
+
+        assert calls == ["snapshot", "crash"]  # the snapshot did not run again
+        assert Recipient.objects.filter(occurrence=occurrence).count() == 3
+
+
+def test_concurrent_triggers_create_one_occurrence(committed_db, brand_a_committed):  # type: ignore[no-untyped-def]
+    connection.set_tenant(brand_a_committed)
+    campaign = Campaign.objects.create(name="并发测试", frequency="monthly", day_of_month=8, bonus_points=5)
+    campaign_publish(campaign_id=campaign.pk)
+    connection.set_schema_to_public()
+    now = just_after_slot()
+    results: list[object] = []
+
+    def trigger() -> None:
+        from django.db import connections
+
+        connections["default"].set_tenant(brand_a_committed)
+        try:
+            occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=now, grace=GRACE)
+            results.append(occurrence_run(occurrence_id=occurrence.pk))
+        except Exception as exc:  # collected and asserted below
+            results.append(exc)
+        finally:
+            connections["default"].close()
+
+    threads = [threading.Thread(target=trigger) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    connection.set_tenant(brand_a_committed)
+    try:
+        assert all(isinstance(result, str) for result in results), results
+        assert results.count("done") == 1
+        occurrences = Occurrence.objects.filter(campaign=campaign)
+        assert occurrences.count() == 1 and occurrences.get().trigger_count == 6
+    finally:
+        Recipient.objects.filter(occurrence__campaign=campaign).delete()
+        Occurrence.objects.filter(campaign=campaign).delete()
+        services.campaign_end(campaign_id=campaign.pk)
+        campaign.delete()
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def brand_a_committed(committed_db):  # type: ignore[no-untyped-def]
+    from crm.tenancy.models import Brand
+
+    return Brand.objects.get(schema_name="alpha")

@@ -1,0 +1,54 @@
+"""The campaign's beat entry, applied by our beat scheduler, reaches a real worker through the
+broker and runs the occurrence in the campaign's brand — never in the other brand."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from campaigns.models import Campaign, Occurrence, Recipient
+from campaigns.services import beat_entry_name, campaign_end, campaign_publish
+from crm.tenancy.models import Brand
+from members.models import Member
+from tests.factories import MemberFactory
+from tests.tenancy.test_celery_tenancy import fire
+
+pytestmark = pytest.mark.worker
+
+
+def test_beat_entry_runs_the_occurrence_in_its_brand(celery_worker):  # type: ignore[no-untyped-def]
+    alpha = Brand.objects.get(schema_name="alpha")
+    beta = Brand.objects.get(schema_name="beta")
+    connection.set_tenant(alpha)
+    member = MemberFactory(member_no="WORKER001")
+    # A daily campaign whose slot was a minute ago (local time), so a trigger now is for it.
+    slot_time = (timezone.localtime() - dt.timedelta(minutes=1)).time().replace(second=0, microsecond=0)
+    campaign = Campaign.objects.create(name="每日签到奖励", frequency="daily", time_of_day=slot_time, bonus_points=5)
+    campaign_publish(campaign_id=campaign.pk)
+    entry = PeriodicTask.objects.get(name=beat_entry_name(campaign))
+    connection.set_schema_to_public()
+    try:
+        fire(entry)
+
+        connection.set_tenant(alpha)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            occurrence = Occurrence.objects.filter(campaign=campaign, status=Occurrence.Status.DONE).first()
+            if occurrence:
+                break
+            time.sleep(0.2)
+        assert occurrence is not None, "the occurrence did not run in brand alpha"
+        assert list(Recipient.objects.filter(occurrence=occurrence).values_list("member_id", flat=True)) == [member.pk]
+        connection.set_tenant(beta)
+        assert not Occurrence.objects.exists()
+    finally:
+        connection.set_tenant(alpha)
+        Recipient.objects.filter(occurrence__campaign=campaign).delete()
+        Occurrence.objects.filter(campaign=campaign).delete()
+        campaign_end(campaign_id=campaign.pk)
+        campaign.delete()
+        Member.objects.filter(pk=member.pk).delete()
+        connection.set_schema_to_public()
