@@ -1,0 +1,62 @@
+"""The OpenAPI schema and the docs pages, served by each brand host, offline."""
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import brand_host, host_client
+
+EXTERNAL_URL = re.compile(r"""(?:https?:)?//(?!{host})[a-z0-9.-]+\.[a-z]{{2,}}""")
+
+
+@pytest.mark.parametrize("slug", ["alpha", "beta"])
+def test_each_brand_host_serves_the_same_openapi_schema(db, slug):
+    response = host_client(brand_host(slug)).get("/api/schema/", headers={"Accept": "application/json"})
+
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert schema["openapi"].startswith("3.")
+    assert set(schema["paths"]) == {"/api/v1/webhooks", "/api/v1/webhooks/{subscription_id}"}
+    assert schema["components"]["securitySchemes"]["ApiKeyAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": schema["components"]["securitySchemes"]["ApiKeyAuth"]["description"],
+    }
+    assert "Problem" in schema["components"]["schemas"]
+    create = schema["paths"]["/api/v1/webhooks"]["post"]
+    assert {"201", "400", "401", "403", "409", "413", "415", "422", "429"} <= set(create["responses"])
+    assert create["responses"]["429"]["headers"]["Retry-After"]
+    assert create["responses"]["400"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in create["parameters"])
+    assert create["security"] == [{"ApiKeyAuth": []}]
+
+
+def test_the_schema_is_identical_for_both_brands(db):
+    alpha = host_client(brand_host("alpha")).get("/api/schema/", headers={"Accept": "application/json"})
+    beta = host_client(brand_host("beta")).get("/api/schema/", headers={"Accept": "application/json"})
+
+    assert alpha.content == beta.content
+
+
+@pytest.mark.parametrize(("path", "asset_marker"), [("/api/docs/", "swagger-ui"), ("/api/redoc/", "redoc")])
+def test_docs_pages_load_only_local_assets(db, path, asset_marker):
+    client = host_client(brand_host("alpha"))
+
+    response = client.get(path)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html), "external URL in docs page"
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    assert any(asset_marker in asset for asset in assets)
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert "/api/schema/" in html
+
+
+def test_the_docs_are_not_on_the_platform_host(db):
+    assert host_client("localhost").get("/api/schema/").status_code == 404

@@ -1,0 +1,194 @@
+"""webhook_emit and delivery: rows in the caller's transaction, sent after commit by a real
+celery worker to a real local HTTP receiver, signed, retried with backoff, logged."""
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django_tenants.utils import schema_context
+
+from crm.api.models import Partner, WebhookDelivery, WebhookSubscription
+from crm.api.services import webhook_emit, webhook_subscription_create
+from crm.api.signing import signature_verify
+from crm.errors import AppError
+
+
+class Receiver:
+    """A partner's webhook endpoint on 127.0.0.1: answers `statuses` in turn (then 200)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [])
+        self.requests: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body, "at": time.monotonic()})
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else b"boom")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "Receiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def delivery(slug: str, pk: int) -> WebhookDelivery:
+    with schema_context(slug):
+        return WebhookDelivery.objects.get(pk=pk)
+
+
+@pytest.fixture
+def partner_name(committed_db) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    name = f"webhooks-{uuid.uuid4().hex[:6]}"
+    yield name
+    for slug in ("alpha", "beta"):
+        with schema_context(slug):
+            WebhookDelivery.objects.filter(subscription__partner__name=name).delete()
+            WebhookSubscription.objects.filter(partner__name=name).delete()
+            Partner.objects.filter(name=name).delete()
+
+
+def subscribe(slug: str, partner_name: str, url: str, events: list[str]) -> WebhookSubscription:
+    with schema_context(slug):
+        partner, _ = Partner.objects.get_or_create(name=partner_name)
+        return webhook_subscription_create(partner=partner, url=url, events=events).subscription
+
+
+def emit(slug: str, event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:
+    with transaction.atomic(), schema_context(slug):
+        return webhook_emit(event=event, payload=payload)
+
+
+@pytest.mark.worker
+def test_a_delivery_is_signed_retried_on_500_with_backoff_and_finally_delivered(celery_worker, partner_name, settings):
+    settings.API_WEBHOOK_RETRY_BASE_SECONDS = 0.5
+    with Receiver(statuses=[500, 500]) as receiver:
+        subscription = subscribe("alpha", partner_name, receiver.url, ["points.changed"])
+        [sent] = emit("alpha", "points.changed", {"member_no": "M0001", "balance": 120})
+
+        done = wait_for(lambda: (d := delivery("alpha", sent.pk)).status == WebhookDelivery.Status.SUCCEEDED and d)
+
+    assert done.attempts == 3
+    assert done.last_status_code == 200
+    assert done.last_error == ""
+    assert done.delivered_at is not None
+    assert len(receiver.requests) == 3
+    # Exponential backoff: the second wait is about twice the first.
+    first_gap = receiver.requests[1]["at"] - receiver.requests[0]["at"]
+    second_gap = receiver.requests[2]["at"] - receiver.requests[1]["at"]
+    assert first_gap >= 0.45
+    assert second_gap >= 0.95
+    for request in receiver.requests:
+        headers = request["headers"]
+        assert signature_verify(secret=subscription.secret, header=headers["X-CRM-Signature"], body=request["body"])
+        assert headers["X-CRM-Event"] == "points.changed"
+        assert headers["X-CRM-Delivery"] == str(sent.event_id)
+    body = json.loads(receiver.requests[-1]["body"])
+    assert body["event"] == "points.changed"
+    assert body["id"] == str(sent.event_id)
+    assert body["data"] == {"member_no": "M0001", "balance": 120}
+    # A tampered body or another secret does not verify.
+    last = receiver.requests[-1]
+    assert not signature_verify(secret=subscription.secret, header=last["headers"]["X-CRM-Signature"], body=b"{}")
+    assert not signature_verify(secret="whsec_other", header=last["headers"]["X-CRM-Signature"], body=last["body"])
+
+
+@pytest.mark.worker
+def test_a_delivery_that_keeps_failing_is_given_up_and_logged(celery_worker, partner_name, settings):
+    settings.API_WEBHOOK_RETRY_BASE_SECONDS = 0.2
+    settings.API_WEBHOOK_MAX_ATTEMPTS = 3
+    with Receiver(statuses=[500] * 10) as receiver:
+        subscribe("beta", partner_name, receiver.url, ["consent.withdrawn"])
+        [sent] = emit("beta", "consent.withdrawn", {"member_no": "B1", "purpose": "marketing_sms"})
+
+        failed = wait_for(lambda: (d := delivery("beta", sent.pk)).status == WebhookDelivery.Status.FAILED and d)
+        time.sleep(1.0)  # nothing more arrives after giving up
+
+    assert failed.attempts == 3
+    assert failed.last_status_code == 500
+    assert "HTTP 500" in failed.last_error
+    assert failed.next_retry_at is None
+    assert len(receiver.requests) == 3
+
+
+@pytest.mark.worker
+def test_an_unreachable_receiver_is_an_attempt_with_an_error(celery_worker, partner_name, settings):
+    settings.API_WEBHOOK_RETRY_BASE_SECONDS = 0.2
+    settings.API_WEBHOOK_MAX_ATTEMPTS = 2
+    with Receiver() as receiver:
+        url = receiver.url
+    # The server is closed: connections are refused.
+    subscribe("alpha", partner_name, url, ["member.enrolled"])
+    [sent] = emit("alpha", "member.enrolled", {"member_no": "M9"})
+
+    failed = wait_for(lambda: (d := delivery("alpha", sent.pk)).status == WebhookDelivery.Status.FAILED and d)
+
+    assert failed.attempts == 2
+    assert failed.last_status_code is None
+    assert "ConnectError" in failed.last_error
+
+
+def test_emit_creates_one_delivery_per_matching_live_subscription_and_sends_after_commit(
+    in_brand_a, django_capture_on_commit_callbacks
+):
+    partner = Partner.objects.create(name="P")
+    wanted = webhook_subscription_create(partner=partner, url="https://a.example/h", events=["member.tier_changed"])
+    webhook_subscription_create(partner=partner, url="https://b.example/h", events=["points.changed"])
+    deleted = webhook_subscription_create(partner=partner, url="https://c.example/h", events=["member.tier_changed"])
+    WebhookSubscription.objects.filter(pk=deleted.subscription.pk).update(deleted_at="2026-01-01T00:00:00Z")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        deliveries = webhook_emit(event="member.tier_changed", payload={"member_no": "M1", "tier": "gold"})
+
+    assert [d.subscription_id for d in deliveries] == [wanted.subscription.pk]
+    assert len(callbacks) == 1  # enqueued on commit, not before
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.PENDING
+
+
+def test_emit_in_a_transaction_that_rolls_back_leaves_nothing(in_brand_a, django_capture_on_commit_callbacks):
+    partner = Partner.objects.create(name="P")
+    webhook_subscription_create(partner=partner, url="https://a.example/h", events=["points.changed"])
+
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+        webhook_emit(event="points.changed", payload={"member_no": "M1"})
+        raise RuntimeError("the caller's change failed")
+
+    assert callbacks == []
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.parametrize(("event", "payload"), [("member.deleted", {}), ("points.changed", {"when": object()})])
+def test_emit_refuses_unknown_events_and_unserialisable_payloads(in_brand_a, event, payload):
+    with pytest.raises((AppError, TypeError)):
+        webhook_emit(event=event, payload=payload)
+    assert not WebhookDelivery.objects.exists()
