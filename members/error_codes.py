@@ -18,3 +18,17 @@ REWARD_INVALID = "reward_invalid"
 REWARD_UNAVAILABLE = "reward_unavailable"
 REWARD_OUT_OF_STOCK = "reward_out_of_stock"
 REDEMPTION_CONFLICT = "redemption_conflict"  # same reference reused for a different redemption
+
+# --- members core: enrolment, OneID, merge, stores, import ------------------------------------------
+MEMBER_INVALID = "member_invalid"  # bad profile input (name, gender, birthday, store, staff, channel)
+MOBILE_INVALID = "mobile_invalid"  # not a valid mainland China or E.164 mobile number
+IDENTITY_INVALID = "identity_invalid"  # unknown kind or empty/oversized value
+MEMBER_ALREADY_ENROLLED = "member_already_enrolled"  # an identity of the enrolment is bound already
+IDENTITY_CONFLICT = "identity_conflict"  # identity bound to another member: resolve by merging
+MEMBER_NOT_FOUND = "member_not_found"
+MEMBER_STATE_INVALID = "member_state_invalid"  # e.g. freezing an erased member, acting on a merged one
+MERGE_INVALID = "merge_invalid"  # same member, already merged, erased, or no reason
+STORE_INVALID = "store_invalid"
+STAFF_INVALID = "staff_invalid"
+OUT_OF_SCOPE = "out_of_scope"  # a store user acting on another store's member or store
+IMPORT_INVALID = "import_invalid"  # the file itself (format, headers, size), not a row

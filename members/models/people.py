@@ -19,6 +19,8 @@ class Member(TimeStampedModel):
         ACTIVE = "active", _("正常")
         FROZEN = "frozen", _("冻结")
         ERASED = "erased", _("已删除")  # personal data erased on request; ledger amounts kept
+        # Folded into another member (merged_into): kept for history, excluded from all processing.
+        MERGED = "merged", _("已合并")
 
     class Gender(models.TextChoices):
         UNKNOWN = "unknown", _("未知")
@@ -87,7 +89,20 @@ class Member(TimeStampedModel):
         verbose_name = _("会员")
         verbose_name_plural = _("会员")
         ordering = ["-enrolled_at"]
+        # Granted through the roles in members/roles.py.
+        permissions = [
+            ("view_full_pi", _("查看完整个人信息（手机号、姓名、生日）")),
+            ("view_all_stores", _("查看所有门店的会员")),
+            ("adjust_points_unlimited", _("不限额调整积分")),
+            ("freeze_member", _("冻结/解冻会员")),
+            ("merge_member", _("合并会员")),
+            ("import_members", _("导入会员")),
+            ("export_members", _("导出会员")),
+        ]
         constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="merged") | Q(merged_into__isnull=False), name="member_merged_has_survivor"
+            ),
             models.CheckConstraint(condition=Q(points_balance__gte=0), name="member_balance_not_negative"),
             models.CheckConstraint(condition=Q(points_pending__gte=0), name="member_pending_not_negative"),
             models.CheckConstraint(condition=Q(points_debt__gte=0), name="member_debt_not_negative"),

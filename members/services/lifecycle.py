@@ -10,7 +10,7 @@ A purchase is an order not fully refunded. Order ingest updates the stage of the
 
 import datetime as dt
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from members.models import LoyaltyProgram, Member, Order, Tier
@@ -53,3 +53,37 @@ def lifecycle_refresh_all(*, program: LoyaltyProgram, now: dt.datetime | None = 
             {"since": since, "loyal": max(program.loyalty_min_purchases, 1), "now": now},
         )
         return cursor.rowcount
+
+
+def _program() -> LoyaltyProgram:
+    # The brand's rules row; a brand that never saved it runs on the model defaults.
+    return LoyaltyProgram.objects.filter(singleton=True).first() or LoyaltyProgram()
+
+
+def member_lifecycle_refresh(*, member: Member, now: dt.datetime | None = None) -> str:
+    """Recompute one member's stage after an order or refund (called by order ingest inside its
+    transaction, with the member already locked). Writes only when the stage changed."""
+    if member.status in (Member.Status.ERASED, Member.Status.MERGED) or (
+        member.lifecycle_stage == Member.Lifecycle.AWARENESS
+    ):
+        return member.lifecycle_stage
+    program = _program()
+    since = (now or timezone.now()) - dt.timedelta(days=program.purchase_window_days)
+    purchases = Order.objects.filter(
+        member_id=member.pk, paid_at__gte=since, amount_fen__gt=models.F("refunded_fen")
+    ).count()
+    top_tier_id = Tier.objects.order_by("-rank").values_list("pk", flat=True).first()
+    stage = lifecycle_stage_for(
+        purchases_in_window=purchases,
+        is_top_tier=top_tier_id is not None and member.tier_id == top_tier_id,
+        program=program,
+    )
+    if stage != member.lifecycle_stage:
+        member.lifecycle_stage = stage
+        member.save(update_fields=["lifecycle_stage", "updated_at"])
+    return stage
+
+
+def members_lifecycle_refresh_all(*, now: dt.datetime | None = None) -> int:
+    """The daily job: every member's stage, set-based, with the brand's thresholds."""
+    return lifecycle_refresh_all(program=_program(), now=now)

@@ -1,0 +1,145 @@
+"""The four roles of a brand's back office, as Django groups, and the permissions each needs.
+
+- 品牌管理员 (brand admin): everything; configures tiers, points, agreements, WeCom, users, API keys.
+- 总部营销 (HQ marketer): all stores' members with masked PI, tags, campaigns, consent read-only.
+- 门店店长 (store manager): their store's members with full PI; enrol, tag, freeze, import,
+  record purchases, redeem.
+- 门店导购 (store staff): their store's members with masked PI; enrol, tag, record purchases, redeem.
+
+Store scoping itself is not a permission: it is members/scoping.py, applied to every user who
+lacks `members.view_all_stores`.
+
+`roles_sync` creates the groups and ADDS the listed permissions (it never removes any: a brand
+admin who gives a role more rights keeps them). It runs from a data migration — so the
+`brand_template` schema, and therefore every brand cloned from it, has the groups — and again
+after every `migrate` (members/apps.py), because permissions of models that other apps add later
+only exist once their migrations ran.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+BRAND_ADMIN = "品牌管理员"
+HQ_MARKETER = "总部营销"
+STORE_MANAGER = "门店店长"
+STORE_STAFF = "门店导购"
+STORE_ROLES = (STORE_MANAGER, STORE_STAFF)
+ALL_ROLES = (BRAND_ADMIN, HQ_MARKETER, STORE_MANAGER, STORE_STAFF)
+
+# "app_label.*" = every permission of that app; "app_label.codename" = one permission. Entries
+# naming a permission that does not exist (yet) are skipped.
+_STORE_COMMON = [
+    "members.view_member",
+    "members.add_member",
+    "members.change_member",
+    "members.view_identity",
+    "members.add_identity",
+    "members.view_tag",
+    "members.view_membertag",
+    "members.add_membertag",
+    "members.delete_membertag",
+    "members.view_memberassignment",
+    "members.view_membermerge",
+    "members.view_store",
+    "members.view_staff",
+    "members.view_tier",
+    "members.view_tierchange",
+    "members.view_pointsentry",
+    "members.view_pointslot",
+    "members.view_reward",
+    "members.view_redemption",
+    "members.add_redemption",
+    "members.view_order",
+    "members.add_order",
+    "members.view_refund",
+    "consent.view_consentrecord",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    BRAND_ADMIN: [
+        "members.*",
+        "consent.*",
+        "campaigns.*",
+        "api.*",
+        "wecom.*",
+        "jobs.view_jobrun",
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
+    ],
+    HQ_MARKETER: [
+        "members.view_all_stores",
+        "members.export_members",
+        "members.view_member",
+        "members.change_member",
+        "members.view_identity",
+        "members.view_store",
+        "members.view_staff",
+        "members.view_tag",
+        "members.add_tag",
+        "members.change_tag",
+        "members.view_membertag",
+        "members.add_membertag",
+        "members.delete_membertag",
+        "members.view_memberassignment",
+        "members.view_membermerge",
+        "members.view_tier",
+        "members.view_tierchange",
+        "members.view_loyaltyprogram",
+        "members.view_pointsentry",
+        "members.view_reward",
+        "members.view_redemption",
+        "members.view_order",
+        "members.view_refund",
+        "members.view_captureratedaily",
+        "campaigns.*",
+        "consent.view_agreement",
+        "consent.view_agreementversion",
+        "consent.view_consentrecord",
+        "wecom.view_followrelation",
+    ],
+    STORE_MANAGER: [
+        *_STORE_COMMON,
+        "members.view_full_pi",
+        "members.freeze_member",
+        "members.import_members",
+        "members.export_members",
+        "members.change_staff",
+    ],
+    STORE_STAFF: list(_STORE_COMMON),
+}
+
+
+def permissions_ensure(*, apps: Any) -> None:
+    """Create the content types and permissions of every installed app now (Django creates them
+    only after the whole `migrate` run, too late for a data migration that grants them)."""
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.contenttypes.management import create_contenttypes
+
+    for app_config in apps.get_app_configs():
+        # Historical app configs have no models_module, and the create_* helpers skip such apps.
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
+        try:
+            create_contenttypes(app_config, apps=apps, verbosity=0)
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = original
+
+
+def roles_sync(*, apps: Any) -> None:
+    """Create the four groups and add their permissions. Idempotent; `apps` is the historical
+    registry in a migration, `django.apps.apps` otherwise."""
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    permissions_ensure(apps=apps)
+    all_permissions = list(permission_model.objects.select_related("content_type"))
+    for role, specs in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        wanted = [p.pk for p in all_permissions if _matches(p.content_type.app_label, p.codename, specs)]
+        group.permissions.add(*wanted)
+
+
+def _matches(app_label: str, codename: str, specs: Iterable[str]) -> bool:
+    return any(spec in (f"{app_label}.*", f"{app_label}.{codename}") for spec in specs)
