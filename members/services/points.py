@@ -1,0 +1,647 @@
+"""The points ledger: earning rules, credits and debits, bonus awards, expiry, release of pending
+points, and the ledger audit.
+
+Definitions (see PointsLot's docstring for the invariant the audit checks):
+- `points_balance`  spendable points (released, unexpired lot remainders);
+- `points_pending`  earned but not yet released (pending period);
+- `points_debt`     points reversed after they were spent; the next credit pays it first;
+- an entry's `balance_after` is the running ledger total after it: balance + pending − debt.
+
+LOCK ORDER — every service that writes loyalty state takes its row locks in this order, so two
+services never wait on each other in a cycle:
+  1. member rows, ascending id, `FOR NO KEY UPDATE` (not FOR UPDATE: inserting an order, entry or
+     lot takes KEY SHARE on the member it references, which NO KEY UPDATE does not block);
+  2. that member's order row (refunds), FOR UPDATE;
+  3. that member's lots, by (expires_at NULLS LAST, id), FOR UPDATE;
+  4. reward rows, ascending id, FOR UPDATE (stock).
+Set-based jobs lock every affected member in step 1 with one `ORDER BY id ... FOR NO KEY UPDATE`
+statement before they touch lots. Reads never lock.
+"""
+
+# Raw SQL here names tables from model meta only; every value is a query parameter.
+# ruff: noqa: S608
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from crm.errors import AppError
+from members import error_codes, roles
+from members.models import LoyaltyProgram, Member, PointsEntry, PointsLot, PointsLotConsumption
+
+# --- brand time ---------------------------------------------------------------------------------
+
+
+def brand_time_zone() -> zoneinfo.ZoneInfo:
+    """The current brand's time zone (days, 'end of year' expiry and capture-rate days use it)."""
+    name = getattr(connection.tenant, "time_zone", None) or settings.TIME_ZONE
+    return zoneinfo.ZoneInfo(name)
+
+
+def loyalty_program_get() -> LoyaltyProgram:
+    """The brand's loyalty rules; created with the defaults the first time they are needed."""
+    program = LoyaltyProgram.objects.filter(singleton=True).first()
+    if program is None:
+        program, _ = LoyaltyProgram.objects.get_or_create(singleton=True)
+    return program
+
+
+def lot_expires_at(*, program: LoyaltyProgram, earned_at: dt.datetime) -> dt.datetime | None:
+    """When points earned at `earned_at` expire under the brand's policy (None = never)."""
+    if program.expiry == LoyaltyProgram.Expiry.NEVER:
+        return None
+    if program.expiry == LoyaltyProgram.Expiry.DAYS:
+        return earned_at + dt.timedelta(days=program.expiry_days or 0)
+    # End of the following year, in the brand's time zone: earned in 2026 → usable through 2027-12-31.
+    tz = brand_time_zone()
+    year = earned_at.astimezone(tz).year
+    return dt.datetime(year + 2, 1, 1, tzinfo=tz)
+
+
+def lot_available_at(*, program: LoyaltyProgram, earned_at: dt.datetime) -> dt.datetime:
+    return earned_at + dt.timedelta(days=program.pending_days)
+
+
+# --- earning rules ------------------------------------------------------------------------------
+
+# Campaign multiplier providers. A provider is `fn(*, orders: Sequence[tuple[int, datetime]]) ->
+# list[int]`: for each (member_id, paid_at) the campaign multiplier in percent (100 = none). The
+# campaigns app registers one in its AppConfig.ready() with `campaign_multiplier_provider_register`
+# and nothing here changes. Several providers do not stack: the highest multiplier applies.
+# Providers are called once per ingest batch (not per order), so they can load the active
+# campaigns once.
+CampaignMultiplierProvider = Callable[..., list[int]]
+_campaign_multiplier_providers: list[CampaignMultiplierProvider] = []
+
+
+def campaign_multiplier_provider_register(provider: CampaignMultiplierProvider) -> None:
+    if provider not in _campaign_multiplier_providers:
+        _campaign_multiplier_providers.append(provider)
+
+
+def campaign_multiplier_provider_unregister(provider: CampaignMultiplierProvider) -> None:
+    if provider in _campaign_multiplier_providers:
+        _campaign_multiplier_providers.remove(provider)
+
+
+def campaign_multipliers_pct(*, orders: Sequence[tuple[int, dt.datetime]]) -> list[int]:
+    """The campaign multiplier (percent) for each (member_id, paid_at); 100 when no campaign."""
+    result = [100] * len(orders)
+    for provider in _campaign_multiplier_providers:
+        for index, pct in enumerate(provider(orders=orders)):
+            if pct < 0:
+                raise ValueError(f"campaign multiplier provider {provider!r} returned {pct}")
+            result[index] = max(result[index], pct)
+    return result
+
+
+def campaign_multiplier_pct(*, member_id: int, paid_at: dt.datetime) -> int:
+    return campaign_multipliers_pct(orders=[(member_id, paid_at)])[0]
+
+
+def points_for_order(
+    *,
+    program: LoyaltyProgram,
+    channel: str,
+    amount_fen: int,
+    lines: Sequence[tuple[str, int]] = (),
+    tier_multiplier_pct: int = 100,
+    campaign_multiplier_pct: int = 100,
+) -> int:
+    """Points an order earns: base rate per yuan × tier × campaign multiplier, rounded down, with
+    channel and SKU exclusions and the per-order cap. `lines` are (sku, amount_fen). Integer
+    arithmetic only: amount is fen (÷100) and both multipliers are percent (÷100 each)."""
+    if channel in program.excluded_channels:
+        return 0
+    excluded = set(program.excluded_skus)
+    eligible_fen = amount_fen - sum(amount for sku, amount in lines if sku in excluded)
+    if eligible_fen <= 0:
+        return 0
+    points = eligible_fen * program.base_points_per_yuan * tier_multiplier_pct * campaign_multiplier_pct // 1_000_000
+    if program.per_order_cap is not None:
+        points = min(points, program.per_order_cap)
+    return max(points, 0)
+
+
+# --- row-level credit and debit (caller holds the member lock) ----------------------------------
+
+
+def member_lock(*, member_id: int) -> Member:
+    """Lock step 1 for a single member."""
+    return Member.objects.select_for_update(no_key=True).get(pk=member_id)
+
+
+def ledger_total(member: Member) -> int:
+    return member.points_balance + member.points_pending - member.points_debt
+
+
+@dataclass(frozen=True)
+class Credit:
+    """How a credit of `points` splits: first the debt, then a lot of `net` points."""
+
+    debt_paid: int
+    net: int
+
+
+def credit_split(*, points: int, debt: int) -> Credit:
+    debt_paid = min(points, debt)
+    return Credit(debt_paid=debt_paid, net=points - debt_paid)
+
+
+def _credit(
+    *,
+    member: Member,
+    kind: str,
+    points: int,
+    reason: str,
+    reference: str,
+    actor: str,
+    expires_at: dt.datetime | None,
+    available_at: dt.datetime | None = None,
+    order_id: int | None = None,
+) -> PointsEntry:
+    """Add points to a locked member: pays debt first, the rest becomes a lot."""
+    now = timezone.now()
+    split = credit_split(points=points, debt=member.points_debt)
+    entry = PointsEntry.objects.create(
+        member=member,
+        kind=kind,
+        points=points,
+        balance_after=ledger_total(member) + points,
+        reason=reason,
+        reference=reference,
+        order_id=order_id,
+        actor=actor,
+    )
+    available_at = available_at or now
+    pending = available_at > now
+    if split.net:
+        PointsLot.objects.create(
+            member=member,
+            entry=entry,
+            points=split.net,
+            remaining=split.net,
+            earned_at=now,
+            available_at=available_at,
+            expires_at=expires_at,
+            pending=pending,
+        )
+    member.points_debt -= split.debt_paid
+    if pending:
+        member.points_pending += split.net
+    else:
+        member.points_balance += split.net
+    member.save(update_fields=["points_balance", "points_pending", "points_debt", "updated_at"])
+    return entry
+
+
+def _debit(
+    *,
+    member: Member,
+    kind: str,
+    points: int,
+    reason: str,
+    reference: str,
+    actor: str,
+    order_id: int | None = None,
+    prefer_lot_ids: Sequence[int] = (),
+    include_pending: bool = False,
+    allow_debt: bool = False,
+) -> PointsEntry:
+    """Take `points` from a locked member's lots, those expiring first (lots in `prefer_lot_ids`
+    before all others). Pending lots are used only when `include_pending` (a refund reverses the
+    pending points it earned). What the lots cannot cover becomes debt if `allow_debt`, else the
+    debit is refused. Lots past their expiry that the job has not expired yet are never used."""
+    now = timezone.now()
+    lots_qs = (
+        PointsLot.objects.select_for_update()
+        .filter(member=member, remaining__gt=0, expired=False)
+        .exclude(expires_at__lte=now)
+        .order_by(F("expires_at").asc(nulls_last=True), "id")
+    )
+    if not include_pending:
+        lots_qs = lots_qs.filter(pending=False)
+    lots = list(lots_qs)
+    preferred = set(prefer_lot_ids)
+    # Within each group the lock order (expiry, id) is kept; consuming in another order is fine.
+    lots.sort(key=lambda lot: lot.id not in preferred)
+
+    left = points
+    from_balance = from_pending = 0
+    taken: list[tuple[PointsLot, int]] = []
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        lot.remaining -= take
+        left -= take
+        taken.append((lot, take))
+        if lot.pending:
+            from_pending += take
+        else:
+            from_balance += take
+    if left and not allow_debt:
+        raise AppError(
+            error_codes.POINTS_INSUFFICIENT,
+            f"积分不足：需要 {points}，可用 {points - left}。",
+            extra={"available": points - left, "required": points},
+        )
+
+    entry = PointsEntry.objects.create(
+        member=member,
+        kind=kind,
+        points=-points,
+        balance_after=ledger_total(member) - points,
+        reason=reason,
+        reference=reference,
+        order_id=order_id,
+        actor=actor,
+    )
+    if taken:
+        PointsLot.objects.bulk_update([lot for lot, _ in taken], ["remaining"])
+        PointsLotConsumption.objects.bulk_create(
+            [PointsLotConsumption(lot=lot, entry=entry, points=take) for lot, take in taken]
+        )
+    member.points_balance -= from_balance
+    member.points_pending -= from_pending
+    member.points_debt += left
+    member.save(update_fields=["points_balance", "points_pending", "points_debt", "updated_at"])
+    return entry
+
+
+def _existing_entry(*, member: Member, kind: str, reference: str) -> PointsEntry | None:
+    if not reference:
+        return None
+    return PointsEntry.objects.filter(member=member, kind=kind, reference=reference).first()
+
+
+def _require_member_usable(member: Member, *, allow_frozen: bool) -> None:
+    if member.merged_into_id is not None:
+        raise AppError(error_codes.MEMBER_NOT_ELIGIBLE, f"会员 {member.member_no} 已合并，请对合并后的会员操作。")
+    if member.status == Member.Status.ERASED:
+        raise AppError(error_codes.MEMBER_NOT_ELIGIBLE, "该会员已删除个人信息，不能再变动积分。")
+    if member.status == Member.Status.FROZEN and not allow_frozen:
+        raise AppError(error_codes.MEMBER_NOT_ELIGIBLE, f"会员 {member.member_no} 已冻结，不能使用或调整积分。")
+
+
+# --- manual adjustments -------------------------------------------------------------------------
+
+# How many points one manual adjustment may move, either way, per role group (members/roles.py).
+# None = unlimited; so is anyone holding `members.adjust_points_unlimited`. A user in several
+# groups gets the largest limit; a user in none may not adjust.
+ADJUST_LIMITS: dict[str, int | None] = {
+    roles.BRAND_ADMIN: None,
+    roles.HQ_MARKETER: 5000,
+    roles.STORE_MANAGER: 2000,
+    roles.STORE_STAFF: 500,
+}
+
+
+def points_adjust_limit(*, user: AbstractBaseUser) -> int | None:
+    """The largest |points| this user may adjust at once; None = unlimited, 0 = not allowed."""
+    if user.has_perm("members.adjust_points_unlimited"):  # superusers have every permission
+        return None
+    groups = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+    limits = [ADJUST_LIMITS[name] for name in groups if name in ADJUST_LIMITS]
+    if not limits:
+        return 0
+    if None in limits:
+        return None
+    return max(limit for limit in limits if limit is not None)
+
+
+def points_adjust(
+    *, member: Member, points: int, reason: str, actor: AbstractBaseUser, reference: str = ""
+) -> PointsEntry:
+    """A manual correction (+ or −) with a mandatory reason, limited by the actor's role. A negative
+    adjustment cannot take the member below zero. With a `reference`, a retry returns the first entry."""
+    reason = (reason or "").strip()
+    if not isinstance(points, int) or isinstance(points, bool) or points == 0:
+        raise AppError(error_codes.POINTS_INVALID, "调整积分必须是非零整数。", fields={"points": ["必须是非零整数。"]})
+    if not reason:
+        raise AppError(error_codes.POINTS_INVALID, "人工调整积分必须填写原因。", fields={"reason": ["必填。"]})
+    limit = points_adjust_limit(user=actor)
+    if limit == 0:
+        raise AppError(error_codes.POINTS_ADJUST_FORBIDDEN, "您的角色不能调整积分。", status=403)
+    if limit is not None and abs(points) > limit:
+        raise AppError(
+            error_codes.POINTS_ADJUST_OVER_LIMIT,
+            f"单次调整不能超过 {limit} 积分，请联系品牌管理员。",
+            fields={"points": [f"不能超过 ±{limit}。"]},
+            status=403,
+        )
+    actor_name = actor.get_username()
+    with transaction.atomic():
+        locked = member_lock(member_id=member.pk)
+        _require_member_usable(locked, allow_frozen=False)
+        existing = _existing_entry(member=locked, kind=PointsEntry.Kind.ADJUST, reference=reference)
+        if existing is not None:
+            return existing
+        if points > 0:
+            program = loyalty_program_get()
+            entry = _credit(
+                member=locked,
+                kind=PointsEntry.Kind.ADJUST,
+                points=points,
+                reason=reason,
+                reference=reference,
+                actor=actor_name,
+                expires_at=lot_expires_at(program=program, earned_at=timezone.now()),
+            )
+        else:
+            entry = _debit(
+                member=locked,
+                kind=PointsEntry.Kind.ADJUST,
+                points=-points,
+                reason=reason,
+                reference=reference,
+                actor=actor_name,
+            )
+    _copy_loyalty_state(source=locked, target=member)
+    return entry
+
+
+def _copy_loyalty_state(*, source: Member, target: Member) -> None:
+    """Keep the caller's instance current after the service changed the locked copy."""
+    for field in ("points_balance", "points_pending", "points_debt", "tier_id", "tier_expires_at", "tier_floor_id"):
+        setattr(target, field, getattr(source, field))
+
+
+# --- bonus points (campaigns) -------------------------------------------------------------------
+
+
+def points_award_bonus(
+    *,
+    member: Member,
+    points: int,
+    reference: str,
+    reason: str,
+    actor: str = "system",
+    expires_at: dt.datetime | None = None,
+) -> PointsEntry:
+    """Bonus points for one member, idempotent per (member, reference). Available at once; expire at
+    `expires_at` or per the brand's policy. Pays debt first like any credit."""
+    _bonus_validate(points=points, reference=reference)
+    with transaction.atomic():
+        locked = member_lock(member_id=member.pk)
+        _require_member_usable(locked, allow_frozen=True)
+        existing = _existing_entry(member=locked, kind=PointsEntry.Kind.BONUS, reference=reference)
+        if existing is not None:
+            return existing
+        if expires_at is None:
+            expires_at = lot_expires_at(program=loyalty_program_get(), earned_at=timezone.now())
+        entry = _credit(
+            member=locked,
+            kind=PointsEntry.Kind.BONUS,
+            points=points,
+            reason=reason,
+            reference=reference,
+            actor=actor,
+            expires_at=expires_at,
+        )
+    _copy_loyalty_state(source=locked, target=member)
+    return entry
+
+
+def _bonus_validate(*, points: int, reference: str) -> None:
+    if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
+        raise AppError(error_codes.POINTS_INVALID, "赠送积分必须是正整数。", fields={"points": ["必须是正整数。"]})
+    if not reference or len(reference) > 128:
+        raise AppError(
+            error_codes.POINTS_INVALID, "赠送积分必须带关联编号（≤128 字符）。", fields={"reference": ["必填。"]}
+        )
+
+
+def _member_ids_sql(members: "QuerySet[Any] | tuple[str, Sequence[Any]]") -> tuple[str, tuple[Any, ...]]:
+    if isinstance(members, QuerySet):
+        sql, params = members.values("pk").query.sql_with_params()
+        return sql, tuple(params)
+    sql, params = members
+    return sql, tuple(params)
+
+
+def points_award_bonus_bulk(
+    *,
+    members: "QuerySet[Any] | tuple[str, Sequence[Any]]",
+    points: int,
+    reference: str,
+    reason: str,
+    actor: str = "system",
+    expires_at: dt.datetime | None = None,
+) -> int:
+    """Bonus points for a whole audience in a few statements, idempotent per (member, reference):
+    re-running the same award (a retried campaign occurrence) awards nobody twice.
+
+    `members` is a Member queryset, or (sql, params) selecting one column of member ids. Merged,
+    erased and frozen-or-not members: merged and erased members are skipped; frozen members earn
+    (freezing blocks spending, not earning). Returns how many members were awarded now.
+    """
+    _bonus_validate(points=points, reference=reference)
+    if expires_at is None:
+        expires_at = lot_expires_at(program=loyalty_program_get(), earned_at=timezone.now())
+    ids_sql, ids_params = _member_ids_sql(members)
+    member_table = Member._meta.db_table
+    entry_table = PointsEntry._meta.db_table
+    lot_table = PointsLot._meta.db_table
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Lock step 1 for the whole audience, in id order.
+        cursor.execute(
+            f"""SELECT count(*) FROM (
+                    SELECT id FROM {member_table}
+                    WHERE id IN ({ids_sql}) AND merged_into_id IS NULL AND status <> %s
+                    ORDER BY id FOR NO KEY UPDATE) locked""",
+            (*ids_params, Member.Status.ERASED),
+        )
+        # One statement: entries (skipping members who already have this award), their lots
+        # (net of debt), then the members' balances. All CTEs read the same pre-statement
+        # snapshot of the member rows, so balance_after and the debt split agree.
+        cursor.execute(
+            f"""
+            WITH p AS (
+                SELECT %s::integer AS points, %s::text AS reason, %s::text AS reference, %s::text AS actor,
+                       %s::timestamptz AS now, %s::timestamptz AS expires_at
+            ),
+            target AS (
+                SELECT m.id, m.points_balance, m.points_pending, m.points_debt
+                FROM {member_table} m
+                WHERE m.id IN ({ids_sql}) AND m.merged_into_id IS NULL AND m.status <> %s
+            ),
+            ins AS (
+                INSERT INTO {entry_table} (member_id, kind, points, balance_after, reason, reference, actor, created_at)
+                SELECT t.id, 'bonus', p.points, t.points_balance + t.points_pending - t.points_debt + p.points,
+                       p.reason, p.reference, p.actor, p.now
+                FROM target t CROSS JOIN p
+                ON CONFLICT (member_id, kind, reference) WHERE NOT (reference = '') DO NOTHING
+                RETURNING id, member_id
+            ),
+            credited AS (
+                SELECT ins.id AS entry_id, t.id AS member_id,
+                       LEAST(t.points_debt, p.points) AS debt_paid, p.points - LEAST(t.points_debt, p.points) AS net
+                FROM ins JOIN target t ON t.id = ins.member_id CROSS JOIN p
+            ),
+            lots AS (
+                INSERT INTO {lot_table}
+                    (member_id, entry_id, points, remaining, earned_at, available_at, expires_at, expired, pending)
+                SELECT c.member_id, c.entry_id, c.net, c.net, p.now, p.now, p.expires_at, false, false
+                FROM credited c CROSS JOIN p WHERE c.net > 0
+            )
+            UPDATE {member_table} m
+            SET points_balance = m.points_balance + c.net, points_debt = m.points_debt - c.debt_paid,
+                updated_at = p.now
+            FROM credited c CROSS JOIN p WHERE m.id = c.member_id
+            """,
+            (points, reason, reference, actor, now, expires_at, *ids_params, Member.Status.ERASED),
+        )
+        return cursor.rowcount
+
+
+# --- daily jobs ---------------------------------------------------------------------------------
+
+
+def points_expire_due(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Expire every lot whose expiry has passed: one `expire` entry per member (reference
+    `expire:<cutoff>`), one consumption per lot, lots zeroed, balances reduced. Set-based: a member
+    lock statement, then one statement. Safe to re-run: expired lots are skipped."""
+    now = now or timezone.now()
+    member_table = Member._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT count(*) FROM (
+                    SELECT id FROM {member_table} WHERE id IN (
+                        SELECT member_id FROM {PointsLot._meta.db_table}
+                        WHERE remaining > 0 AND NOT expired AND expires_at <= %s)
+                    ORDER BY id FOR NO KEY UPDATE) locked""",
+            [now],
+        )
+        cursor.execute(
+            f"""
+            WITH due AS (
+                SELECT id, member_id, remaining, pending FROM {PointsLot._meta.db_table}
+                WHERE remaining > 0 AND NOT expired AND expires_at <= %(now)s
+            ),
+            per_member AS (
+                SELECT member_id, SUM(remaining) AS total,
+                       COALESCE(SUM(remaining) FILTER (WHERE pending), 0) AS from_pending
+                FROM due GROUP BY member_id
+            ),
+            ent AS (
+                INSERT INTO {PointsEntry._meta.db_table}
+                    (member_id, kind, points, balance_after, reason, reference, actor, created_at)
+                SELECT p.member_id, 'expire', -p.total,
+                       m.points_balance + m.points_pending - m.points_debt - p.total,
+                       '积分到期', %(reference)s, 'system', %(now)s
+                FROM per_member p JOIN {member_table} m ON m.id = p.member_id
+                RETURNING id, member_id
+            ),
+            cons AS (
+                INSERT INTO {PointsLotConsumption._meta.db_table} (lot_id, entry_id, points)
+                SELECT due.id, ent.id, due.remaining FROM due JOIN ent ON ent.member_id = due.member_id
+            ),
+            zeroed AS (
+                UPDATE {PointsLot._meta.db_table} l SET remaining = 0, expired = true
+                FROM due WHERE l.id = due.id
+            ),
+            balances AS (
+                UPDATE {member_table} m
+                SET points_balance = m.points_balance - (p.total - p.from_pending),
+                    points_pending = m.points_pending - p.from_pending,
+                    updated_at = %(now)s
+                FROM per_member p WHERE m.id = p.member_id
+                RETURNING p.total
+            )
+            SELECT count(*), COALESCE(SUM(total), 0) FROM balances
+            """,
+            {"now": now, "reference": f"expire:{now.isoformat()}"},
+        )
+        members, expired_points = cursor.fetchone()
+    return {"members": int(members), "points": int(expired_points)}
+
+
+def points_release_pending(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Make pending points spendable once their pending period is over. No ledger entry: the
+    ledger total (balance + pending − debt) does not change. Set-based, safe to re-run."""
+    now = now or timezone.now()
+    member_table = Member._meta.db_table
+    lot_table = PointsLot._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT count(*) FROM (
+                    SELECT id FROM {member_table} WHERE id IN (
+                        SELECT member_id FROM {lot_table} WHERE pending AND available_at <= %s)
+                    ORDER BY id FOR NO KEY UPDATE) locked""",
+            [now],
+        )
+        cursor.execute(
+            f"""
+            WITH released AS (
+                UPDATE {lot_table} SET pending = false
+                WHERE pending AND available_at <= %(now)s
+                RETURNING member_id, remaining
+            ),
+            per_member AS (SELECT member_id, SUM(remaining) AS total FROM released GROUP BY member_id)
+            UPDATE {member_table} m
+            SET points_balance = m.points_balance + p.total, points_pending = m.points_pending - p.total,
+                updated_at = %(now)s
+            FROM per_member p WHERE m.id = p.member_id
+            """,
+            {"now": now},
+        )
+        return {"members": cursor.rowcount}
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerDrift:
+    member_id: int
+    member_no: str
+    balance: int
+    pending: int
+    debt: int
+    entries_total: int
+    lots_remaining: int
+    lots_pending: int
+
+    def describe(self) -> str:
+        return (
+            f"member {self.member_no} (id {self.member_id}): balance={self.balance} pending={self.pending} "
+            f"debt={self.debt} | entries={self.entries_total} (expected {self.balance + self.pending - self.debt}) "
+            f"lots={self.lots_remaining} (expected {self.balance + self.pending}) "
+            f"pending lots={self.lots_pending} (expected {self.pending})"
+        )
+
+
+def ledger_audit() -> list[LedgerDrift]:
+    """Every member of the current brand whose cached balances disagree with the ledger or the
+    lots (see PointsLot's docstring for the three equations). Empty list = consistent."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH e AS (SELECT member_id, SUM(points) AS total FROM {PointsEntry._meta.db_table} GROUP BY member_id),
+            l AS (
+                SELECT member_id, SUM(remaining) AS remaining,
+                       COALESCE(SUM(remaining) FILTER (WHERE pending), 0) AS pending
+                FROM {PointsLot._meta.db_table} WHERE NOT expired GROUP BY member_id
+            )
+            SELECT m.id, m.member_no, m.points_balance, m.points_pending, m.points_debt,
+                   COALESCE(e.total, 0), COALESCE(l.remaining, 0), COALESCE(l.pending, 0)
+            FROM {Member._meta.db_table} m
+            LEFT JOIN e ON e.member_id = m.id
+            LEFT JOIN l ON l.member_id = m.id
+            WHERE COALESCE(e.total, 0) <> m.points_balance + m.points_pending - m.points_debt
+               OR COALESCE(l.remaining, 0) <> m.points_balance + m.points_pending
+               OR COALESCE(l.pending, 0) <> m.points_pending
+            ORDER BY m.id
+            """
+        )
+        return [LedgerDrift(*row) for row in cursor.fetchall()]

@@ -1,0 +1,320 @@
+"""Tiers: immediate upgrade on orders, the daily re-evaluation at validity end, manual floors,
+and progress to the next tier. Follows the lock order in members/services/points.py.
+
+Qualifying amount of a member for a tier, within the tier's rolling window ending now:
+- basis `spend`:  paid − refunded (fen) of the member's orders paid in the window;
+- basis `points`: points earned by orders (earn + reverse entries) created in the window.
+The member's tier is the highest tier whose threshold its qualifying amount reaches, never below
+the manual floor, never below the lowest tier. The lowest tier never expires.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from crm.errors import AppError
+from members import error_codes
+from members.models import Member, Order, PointsEntry, Tier, TierChange
+
+from .points import loyalty_program_get, member_lock
+
+
+def tiers_ranked() -> list[Tier]:
+    return list(Tier.objects.order_by("rank"))
+
+
+@dataclass
+class Qualifying:
+    """A member's qualifying amounts keyed by (basis, window_days), plus purchase count."""
+
+    amounts: dict[tuple[str, int], int]
+    purchases: int = 0
+
+    def for_tier(self, tier: Tier) -> int:
+        return self.amounts.get((tier.basis, tier.window_days), 0)
+
+
+def qualifying_for_members(
+    *, member_ids: Sequence[int], tiers: Sequence[Tier], purchase_window_days: int, now: dt.datetime
+) -> dict[int, Qualifying]:
+    """Qualifying amounts for a set of members in one or two aggregate queries (index
+    order_member_recent serves the orders part)."""
+    result = {member_id: Qualifying(amounts={}) for member_id in member_ids}
+    if not member_ids:
+        return result
+    spend_windows = sorted({t.window_days for t in tiers if t.basis == Tier.Basis.SPEND})
+    oldest = now - dt.timedelta(days=max([*spend_windows, purchase_window_days]))
+    columns = ", ".join(
+        "COALESCE(SUM(amount_fen - refunded_fen) FILTER (WHERE paid_at >= %s), 0)" for _ in spend_windows
+    )
+    params: list[object] = [now - dt.timedelta(days=purchase_window_days)]
+    params += [now - dt.timedelta(days=w) for w in spend_windows]
+    params += [list(member_ids), oldest]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT member_id, COUNT(*) FILTER (WHERE paid_at >= %s AND amount_fen > refunded_fen)
+                       {", " + columns if columns else ""}
+                FROM {Order._meta.db_table} WHERE member_id = ANY(%s) AND paid_at >= %s
+                GROUP BY member_id""",  # noqa: S608 (identifiers from model meta; values are parameters)
+            params,
+        )
+        for row in cursor.fetchall():
+            q = result[row[0]]
+            q.purchases = row[1]
+            for window, value in zip(spend_windows, row[2:], strict=True):
+                q.amounts[(Tier.Basis.SPEND, window)] = int(value)
+        points_windows = sorted({t.window_days for t in tiers if t.basis == Tier.Basis.POINTS})
+        if points_windows:
+            columns = ", ".join("COALESCE(SUM(points) FILTER (WHERE created_at >= %s), 0)" for _ in points_windows)
+            cursor.execute(
+                f"""SELECT member_id, {columns} FROM {PointsEntry._meta.db_table}
+                    WHERE member_id = ANY(%s) AND kind IN ('earn', 'reverse') AND created_at >= %s
+                    GROUP BY member_id""",  # noqa: S608
+                [
+                    *[now - dt.timedelta(days=w) for w in points_windows],
+                    list(member_ids),
+                    now - dt.timedelta(days=max(points_windows)),
+                ],
+            )
+            for row in cursor.fetchall():
+                for window, value in zip(points_windows, row[1:], strict=True):
+                    result[row[0]].amounts[(Tier.Basis.POINTS, window)] = int(value)
+    return result
+
+
+def tier_supported(*, tiers: Sequence[Tier], qualifying: Qualifying, floor: Tier | None) -> Tier | None:
+    """The highest tier the qualifying amounts (or the floor) support; the lowest tier otherwise."""
+    best: Tier | None = tiers[0] if tiers else None
+    for tier in tiers:  # ranked ascending
+        if qualifying.for_tier(tier) >= tier.threshold and (best is None or tier.rank > best.rank):
+            best = tier
+    if floor is not None and (best is None or floor.rank > best.rank):
+        best = floor
+    return best
+
+
+def tier_expiry(*, tier: Tier, tiers: Sequence[Tier], now: dt.datetime) -> dt.datetime | None:
+    if tiers and tier.pk == tiers[0].pk:
+        return None  # the entry tier is never lost, so it needs no re-evaluation
+    return now + dt.timedelta(days=tier.validity_days)
+
+
+def _tier_set(
+    *,
+    member: Member,
+    to_tier: Tier | None,
+    tiers: Sequence[Tier],
+    reason: str,
+    actor: str,
+    note: str = "",
+    now: dt.datetime,
+    extra_fields: Iterable[str] = (),
+) -> TierChange:
+    change = TierChange.objects.create(
+        member=member, from_tier_id=member.tier_id, to_tier=to_tier, reason=reason, note=note, actor=actor
+    )
+    member.tier = to_tier
+    member.tier_expires_at = tier_expiry(tier=to_tier, tiers=tiers, now=now) if to_tier else None
+    member.save(update_fields=["tier", "tier_expires_at", "updated_at", *extra_fields])
+    return change
+
+
+def tier_grant_manual(*, member: Member, tier: Tier, reason: str, actor: AbstractBaseUser | str) -> TierChange:
+    """Grant `tier` as a floor: the member is lifted to it now (if lower) and never re-evaluated
+    below it until `tier_remove_manual`."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AppError(error_codes.TIER_INVALID, "手动授予等级必须填写原因。", fields={"reason": ["必填。"]})
+    actor_name = actor if isinstance(actor, str) else actor.get_username()
+    now = timezone.now()
+    with transaction.atomic():
+        locked = member_lock(member_id=member.pk)
+        tiers = tiers_ranked()
+        current_rank = locked.tier.rank if locked.tier_id else -1
+        locked.tier_floor = tier
+        if tier.rank > current_rank:
+            change = _tier_set(
+                member=locked,
+                to_tier=tier,
+                tiers=tiers,
+                reason=TierChange.Reason.MANUAL_GRANT,
+                actor=actor_name,
+                note=reason,
+                now=now,
+                extra_fields=["tier_floor"],
+            )
+        else:
+            # Already at or above it: the floor still protects the member from later downgrades.
+            locked.save(update_fields=["tier_floor", "updated_at"])
+            change = TierChange.objects.create(
+                member=locked,
+                from_tier_id=locked.tier_id,
+                to_tier_id=locked.tier_id,
+                reason=TierChange.Reason.MANUAL_GRANT,
+                note=f"保底等级：{tier.name}；{reason}",
+                actor=actor_name,
+            )
+    member.tier_id, member.tier_floor_id, member.tier_expires_at = locked.tier_id, tier.pk, locked.tier_expires_at
+    return change
+
+
+def tier_remove_manual(*, member: Member, reason: str, actor: AbstractBaseUser | str) -> TierChange | None:
+    """Remove the manual floor and re-evaluate at once against the window's qualifying amounts."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AppError(error_codes.TIER_INVALID, "取消手动等级必须填写原因。", fields={"reason": ["必填。"]})
+    actor_name = actor if isinstance(actor, str) else actor.get_username()
+    now = timezone.now()
+    with transaction.atomic():
+        locked = member_lock(member_id=member.pk)
+        if locked.tier_floor_id is None:
+            return None
+        tiers = tiers_ranked()
+        qualifying = qualifying_for_members(
+            member_ids=[locked.pk],
+            tiers=tiers,
+            purchase_window_days=loyalty_program_get().purchase_window_days,
+            now=now,
+        )[locked.pk]
+        target = tier_supported(tiers=tiers, qualifying=qualifying, floor=None)
+        locked.tier_floor = None
+        change = _tier_set(
+            member=locked,
+            to_tier=target,
+            tiers=tiers,
+            reason=TierChange.Reason.MANUAL_REMOVAL,
+            actor=actor_name,
+            note=reason,
+            now=now,
+            extra_fields=["tier_floor"],
+        )
+    member.tier_id, member.tier_floor_id, member.tier_expires_at = locked.tier_id, None, locked.tier_expires_at
+    return change
+
+
+def tiers_reevaluate_due(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """The daily job: every member whose tier validity has ended keeps it, moves down to what the
+    window supports (never below the floor), or up if the window supports more. Each decision is
+    a TierChange (renewal / downgrade / upgrade). Set-based: a lock statement and one statement."""
+    now = now or timezone.now()
+    m, t, o, e, tc = (
+        Member._meta.db_table,
+        Tier._meta.db_table,
+        Order._meta.db_table,
+        PointsEntry._meta.db_table,
+        TierChange._meta.db_table,
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT count(*) FROM (SELECT id FROM {m}
+                WHERE tier_expires_at <= %s AND status <> 'erased' AND merged_into_id IS NULL
+                ORDER BY id FOR NO KEY UPDATE) locked""",  # noqa: S608
+            [now],
+        )
+        # Qualifying amounts per distinct (basis, window) — usually one window for all tiers, so
+        # one pass over the window's orders.
+        cursor.execute(
+            f"""
+            WITH due AS (
+                SELECT id, tier_id, tier_floor_id FROM {m}
+                WHERE tier_expires_at <= %(now)s AND status <> 'erased' AND merged_into_id IS NULL
+            ),
+            windows AS (SELECT DISTINCT basis, window_days FROM {t}),
+            spend AS (
+                SELECT o.member_id, w.window_days, SUM(o.amount_fen - o.refunded_fen) AS total
+                FROM {o} o JOIN due d ON d.id = o.member_id
+                JOIN windows w ON w.basis = 'spend' AND o.paid_at >= %(now)s - make_interval(days => w.window_days)
+                GROUP BY o.member_id, w.window_days
+            ),
+            pts AS (
+                SELECT e.member_id, w.window_days, SUM(e.points) AS total
+                FROM {e} e JOIN due d ON d.id = e.member_id
+                JOIN windows w ON w.basis = 'points' AND e.created_at >= %(now)s - make_interval(days => w.window_days)
+                WHERE e.kind IN ('earn', 'reverse')
+                GROUP BY e.member_id, w.window_days
+            ),
+            lowest AS (SELECT id FROM {t} ORDER BY rank LIMIT 1),
+            candidate AS (
+                SELECT d.id AS member_id, tr.id AS tier_id, tr.rank, tr.validity_days
+                FROM due d CROSS JOIN {t} tr
+                LEFT JOIN spend s ON tr.basis = 'spend' AND s.member_id = d.id AND s.window_days = tr.window_days
+                LEFT JOIN pts p ON tr.basis = 'points' AND p.member_id = d.id AND p.window_days = tr.window_days
+                WHERE tr.id = d.tier_floor_id OR tr.id IN (SELECT id FROM lowest)
+                   OR tr.threshold <= COALESCE(s.total, p.total, 0)
+            ),
+            best AS (
+                SELECT DISTINCT ON (member_id) member_id, tier_id, rank, validity_days
+                FROM candidate ORDER BY member_id, rank DESC
+            ),
+            decided AS (
+                SELECT d.id AS member_id, d.tier_id AS from_tier_id, b.tier_id AS to_tier_id, b.validity_days,
+                       CASE WHEN b.tier_id = d.tier_id THEN 'renewal'
+                            WHEN b.rank < COALESCE(cur.rank, -1) THEN 'downgrade'
+                            ELSE 'upgrade' END AS reason,
+                       b.tier_id IN (SELECT id FROM lowest) AS is_lowest
+                FROM due d JOIN best b ON b.member_id = d.id LEFT JOIN {t} cur ON cur.id = d.tier_id
+            ),
+            logged AS (
+                INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note, actor, created_at)
+                SELECT member_id, from_tier_id, to_tier_id, reason, '等级有效期到期重新评定', 'system', %(now)s
+                FROM decided
+            )
+            UPDATE {m} mm
+            SET tier_id = d.to_tier_id,
+                tier_expires_at = CASE WHEN d.is_lowest THEN NULL
+                                       ELSE %(now)s + make_interval(days => d.validity_days) END,
+                updated_at = %(now)s
+            FROM decided d WHERE mm.id = d.member_id
+            RETURNING d.reason
+            """,  # noqa: S608
+            {"now": now},
+        )
+        summary = {"renewal": 0, "downgrade": 0, "upgrade": 0}
+        for (reason,) in cursor.fetchall():
+            summary[reason] += 1
+    summary["members"] = sum(summary.values())
+    return summary
+
+
+# --- selectors ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierProgress:
+    current: Tier | None
+    next: Tier | None
+    qualifying: int  # in the next tier's basis (fen or points) and window
+    needed: int  # still missing to reach the next tier; 0 at the top
+    window_days: int | None
+    expires_at: dt.datetime | None
+    floor: Tier | None
+
+
+def tier_progress(*, member: Member) -> TierProgress:
+    """What the member page shows: current tier, the next one, and how far away it is."""
+    tiers = tiers_ranked()
+    current = next((t for t in tiers if t.pk == member.tier_id), None)
+    floor = next((t for t in tiers if t.pk == member.tier_floor_id), None)
+    current_rank = current.rank if current else -1
+    upcoming = next((t for t in tiers if t.rank > current_rank), None)
+    if upcoming is None:
+        return TierProgress(current, None, 0, 0, None, member.tier_expires_at, floor)
+    qualifying = qualifying_for_members(
+        member_ids=[member.pk],
+        tiers=[upcoming],
+        purchase_window_days=loyalty_program_get().purchase_window_days,
+        now=timezone.now(),
+    )[member.pk].for_tier(upcoming)
+    return TierProgress(
+        current=current,
+        next=upcoming,
+        qualifying=qualifying,
+        needed=max(upcoming.threshold - qualifying, 0),
+        window_days=upcoming.window_days,
+        expires_at=member.tier_expires_at,
+        floor=floor,
+    )

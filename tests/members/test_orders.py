@@ -1,0 +1,348 @@
+"""Order ingest: idempotent per (channel, order_no), tourists earn nothing, members earn by the
+brand's rules, tiers lift at once, lifecycle and capture rate follow; refunds reverse pro rata."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from crm.errors import AppError
+from members.models import (
+    CaptureRateDaily,
+    IdentityKind,
+    Member,
+    Order,
+    PointsEntry,
+    PointsLot,
+    TierChange,
+)
+from members.services.orders import OrderInput, OrderLineInput, order_post, order_refund, orders_post_batch
+from members.services.points import (
+    campaign_multiplier_provider_register,
+    campaign_multiplier_provider_unregister,
+    ledger_audit,
+)
+from members.services.rewards import reward_redeem
+from tests.factories import MemberFactory, StoreFactory
+
+from .loyalty_scene import ago, member_with_unionid, program, tiers
+
+
+def post(order_no: str, amount_fen: int, unionid: str | None = None, **extra):  # type: ignore[no-untyped-def]
+    return order_post(
+        channel=extra.pop("channel", "tmall"),
+        order_no=order_no,
+        paid_at=extra.pop("paid_at", ago(minutes=5)),
+        amount_fen=amount_fen,
+        buyer_kind=IdentityKind.WECHAT_UNIONID if unionid else None,
+        buyer_value=unionid,
+        actor="pos",
+        **extra,
+    )
+
+
+def test_member_order_earns_points_lifts_tier_and_updates_lifecycle(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    t = tiers()
+    member = member_with_unionid("u-1", tier=t["normal"])
+
+    result = post("A1", 123_456, "u-1")  # 1,234.56 yuan
+
+    member.refresh_from_db()
+    assert result.created and result.member == member
+    assert result.points_earned == 1234  # ×1.0 at the order's tier (普通), rounded down
+    assert member.points_balance == 1234
+    assert member.tier == t["silver"]  # 1,234 yuan ≥ 1,000: immediate upgrade
+    assert member.tier_expires_at is not None
+    assert member.lifecycle_stage == Member.Lifecycle.PURCHASE
+    assert member.last_purchase_at == result.order.paid_at
+    change = TierChange.objects.get(member=member)
+    assert (change.from_tier, change.to_tier, change.reason) == (t["normal"], t["silver"], TierChange.Reason.UPGRADE)
+    entry = PointsEntry.objects.get(member=member)
+    assert (entry.kind, entry.points, entry.balance_after, entry.order) == ("earn", 1234, 1234, result.order)
+    assert ledger_audit() == []
+
+    # The next order earns at the silver multiplier; the second purchase makes the member loyal.
+    second = post("A2", 10_000, "u-1")
+    member.refresh_from_db()
+    assert second.points_earned == 120
+    assert member.lifecycle_stage == Member.Lifecycle.LOYALTY
+
+
+def test_posting_the_same_order_again_changes_nothing(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    member_with_unionid("u-1")
+    first = post("A1", 5_000, "u-1")
+
+    again = post("A1", 5_000, "u-1")
+
+    assert again.created is False and again.order.pk == first.order.pk
+    assert Order.objects.count() == 1
+    assert PointsEntry.objects.count() == 1
+    assert CaptureRateDaily.objects.get().orders_total == 1
+
+
+def test_same_order_number_with_another_amount_is_refused(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    post("A1", 5_000)
+    with pytest.raises(AppError) as exc:
+        post("A1", 6_000)
+    assert exc.value.code == "order_conflict" and exc.value.status == 409
+    assert Order.objects.get().amount_fen == 5_000
+
+
+def test_tourist_order_is_kept_and_earns_nothing(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    result = post("T1", 8_800, "unknown-buyer")
+
+    assert result.member is None and result.points_earned == 0
+    order = Order.objects.get()
+    assert order.is_member_order is False and order.buyer_value == "unknown-buyer"
+    assert PointsEntry.objects.count() == 0
+    row = CaptureRateDaily.objects.get()
+    assert (row.orders_total, row.orders_member, row.gmv_total_fen, row.gmv_member_fen) == (1, 0, 8_800, 0)
+
+
+def test_order_of_a_merged_member_goes_to_the_survivor(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    survivor = MemberFactory()
+    member_with_unionid("u-old", merged_into=survivor)
+
+    result = post("M1", 10_000, "u-old")
+
+    assert result.member == survivor
+    survivor.refresh_from_db()
+    assert survivor.points_balance == 100
+
+
+def test_erased_member_order_counts_as_tourist(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    member_with_unionid("u-gone", status=Member.Status.ERASED)
+    result = post("E1", 10_000, "u-gone")
+    assert result.member is None and result.order.is_member_order is False
+
+
+def test_earning_rules_exclusions_cap_and_campaign_hook(in_brand_a):  # type: ignore[no-untyped-def]
+    program(base_points_per_yuan=2, excluded_channels=["jd"], excluded_skus=["GIFTCARD"], per_order_cap=500)
+    member = member_with_unionid("u-1")
+
+    jd = post("J1", 10_000, "u-1", channel="jd")
+    lines = post(
+        "L1",
+        10_000,
+        "u-1",
+        lines=[OrderLineInput(sku="TEA", amount_fen=6_000), OrderLineInput(sku="GIFTCARD", amount_fen=4_000)],
+    )
+    capped = post("C1", 1_000_000, "u-1")
+
+    def double_on_member(*, orders):  # type: ignore[no-untyped-def]
+        return [200 if member_id == member.pk else 100 for member_id, _ in orders]
+
+    campaign_multiplier_provider_register(double_on_member)
+    try:
+        campaign = post("D1", 1_050, "u-1")  # 10.50 yuan × 2/yuan × 200% = 42
+    finally:
+        campaign_multiplier_provider_unregister(double_on_member)
+
+    assert jd.points_earned == 0
+    assert lines.points_earned == 120  # only the 60 yuan of tea
+    assert capped.points_earned == 500
+    assert campaign.points_earned == 42
+    assert Order.objects.get(order_no="L1").lines.count() == 2
+
+
+def test_pending_points_are_not_spendable_until_released(in_brand_a):  # type: ignore[no-untyped-def]
+    from members.services.points import points_release_pending
+
+    program(pending_days=7)
+    member = member_with_unionid("u-1")
+    post("P1", 10_000, "u-1")
+    member.refresh_from_db()
+    assert (member.points_balance, member.points_pending) == (0, 100)
+    assert ledger_audit() == []
+
+    points_release_pending(now=timezone.now() + dt.timedelta(days=8))
+
+    member.refresh_from_db()
+    assert (member.points_balance, member.points_pending) == (100, 0)
+    assert PointsLot.objects.get(member=member).pending is False
+    assert ledger_audit() == []
+
+
+def test_bad_input_is_refused_and_nothing_is_written(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    naive = dt.datetime(2026, 1, 1, 12, 0)  # noqa: DTZ001 (the point of the test)
+    cases = [
+        {"channel": "nowhere", "amount_fen": 100},
+        {"order_no": "", "amount_fen": 100},
+        {"amount_fen": -1},
+        {"amount_fen": 100, "paid_at": naive},
+        {"amount_fen": 100, "paid_at": timezone.now() + dt.timedelta(days=1)},
+    ]
+    for case in cases:
+        with pytest.raises(AppError) as exc:
+            order_post(
+                channel=case.get("channel", "tmall"),
+                order_no=case.get("order_no", "X1"),
+                paid_at=case.get("paid_at", ago(minutes=1)),
+                amount_fen=case["amount_fen"],
+                actor="pos",
+            )
+        assert exc.value.code == "order_invalid" and exc.value.fields
+    assert Order.objects.count() == 0 and CaptureRateDaily.objects.count() == 0
+
+
+def test_batch_gives_per_item_results(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    member_with_unionid("u-1")
+    store = StoreFactory()
+    post("OLD", 1_000, "u-1")
+    paid = ago(hours=1)
+    items = [
+        OrderInput("store", "B1", paid, 10_000, store_id=store.pk, buyer_kind="wechat_unionid", buyer_value="u-1"),
+        OrderInput("store", "B2", paid, 20_000, store_id=store.pk),
+        OrderInput("store", "B1", paid, 10_000, store_id=store.pk, buyer_kind="wechat_unionid", buyer_value="u-1"),
+        OrderInput("tmall", "OLD", paid, 1_000),
+        OrderInput("store", "B3", paid, -5),
+        OrderInput("store", "B4", paid, 100, store_id=999_999),
+    ]
+
+    results = orders_post_batch(orders=items, actor="import")
+
+    assert [r.created for r in results] == [True, True, False, False, False, False]
+    assert results[2].order_id == results[0].order_id  # in-batch duplicate → the same order
+    assert results[0].points_earned == 100 and results[1].points_earned == 0
+    assert [r.error_code for r in results] == ["", "", "", "", "order_invalid", "order_invalid"]
+    assert set(Order.objects.values_list("order_no", flat=True)) == {"OLD", "B1", "B2"}
+    row = CaptureRateDaily.objects.get(store=store)
+    assert (row.orders_total, row.orders_member, row.gmv_total_fen, row.gmv_member_fen) == (2, 1, 30_000, 10_000)
+    assert ledger_audit() == []
+
+
+def test_capture_rate_day_is_the_brands_local_day(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    # 2026-03-01 17:30 UTC is 2026-03-02 01:30 in Asia/Shanghai.
+    post("N1", 100, paid_at=dt.datetime(2026, 3, 1, 17, 30, tzinfo=dt.UTC))
+    assert CaptureRateDaily.objects.get().day == dt.date(2026, 3, 2)
+
+
+def test_brand_b_never_sees_brand_a_orders_or_points(brand_a, brand_b):  # type: ignore[no-untyped-def]
+    connection.set_tenant(brand_a)
+    program()
+    member_with_unionid("u-shared")
+    post("A1", 10_000, "u-shared")
+
+    connection.set_tenant(brand_b)
+    program()
+    assert Order.objects.count() == 0 and PointsEntry.objects.count() == 0 and CaptureRateDaily.objects.count() == 0
+    # The same identity in brand B is nobody: a tourist order there, and brand A's order number is free.
+    result = post("A1", 10_000, "u-shared")
+    assert result.created and result.member is None
+
+    connection.set_tenant(brand_a)
+    assert Order.objects.get().is_member_order is True
+
+
+# --- refunds ------------------------------------------------------------------------------------
+
+
+def test_partial_refunds_reverse_pro_rata_and_never_more_than_earned(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    member = member_with_unionid("u-1")
+    post("R1", 10_001, "u-1")  # 100 points
+
+    first = order_refund(
+        channel="tmall", order_no="R1", refund_no="rf1", amount_fen=3_333, refunded_at=ago(minutes=1), actor="pos"
+    )
+    second = order_refund(
+        channel="tmall", order_no="R1", refund_no="rf2", amount_fen=3_333, refunded_at=ago(minutes=1), actor="pos"
+    )
+    last = order_refund(
+        channel="tmall", order_no="R1", refund_no="rf3", amount_fen=3_335, refunded_at=ago(minutes=1), actor="pos"
+    )
+
+    assert (first.points_reversed, second.points_reversed, last.points_reversed) == (33, 33, 34)
+    member.refresh_from_db()
+    assert member.points_balance == 0 and member.points_debt == 0
+    order = Order.objects.get()
+    assert order.refunded_fen == order.amount_fen
+    assert CaptureRateDaily.objects.get().gmv_member_fen == 0
+    assert ledger_audit() == []
+
+
+def test_refund_is_idempotent_and_over_refund_is_refused(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    member_with_unionid("u-1")
+    post("R1", 10_000, "u-1")
+    order_refund(channel="tmall", order_no="R1", refund_no="rf1", amount_fen=6_000, refunded_at=ago(), actor="pos")
+
+    again = order_refund(
+        channel="tmall", order_no="R1", refund_no="rf1", amount_fen=6_000, refunded_at=ago(), actor="pos"
+    )
+    with pytest.raises(AppError) as over:
+        order_refund(channel="tmall", order_no="R1", refund_no="rf2", amount_fen=4_001, refunded_at=ago(), actor="pos")
+    with pytest.raises(AppError) as missing:
+        order_refund(channel="tmall", order_no="NOPE", refund_no="rf", amount_fen=1, refunded_at=ago(), actor="pos")
+
+    assert again.created is False
+    assert over.value.code == "refund_exceeds_paid" and missing.value.status == 404
+    order = Order.objects.get()
+    assert order.refunded_fen == 6_000 and order.refunds.count() == 1
+    assert PointsEntry.objects.filter(kind="reverse").count() == 1
+
+
+def test_reversing_spent_points_records_debt_that_earning_pays_first(in_brand_a):  # type: ignore[no-untyped-def]
+    from members.models import Reward
+
+    program()
+    member = member_with_unionid("u-1")
+    post("R1", 10_000, "u-1")  # +100
+    reward = Reward.objects.create(code="CUP", name="杯子", points_cost=80)
+    reward_redeem(member=member, reward=reward, reference="redeem-1", actor="staff")
+
+    order_refund(channel="tmall", order_no="R1", refund_no="rf1", amount_fen=10_000, refunded_at=ago(), actor="pos")
+    member.refresh_from_db()
+    assert (member.points_balance, member.points_debt) == (0, 80)
+    assert ledger_audit() == []
+
+    post("R2", 5_000, "u-1")  # +50, all of it pays debt
+    post("R3", 5_000, "u-1")  # +50: 30 pays the rest of the debt, 20 spendable
+    member.refresh_from_db()
+    assert (member.points_balance, member.points_debt) == (20, 0)
+    assert ledger_audit() == []
+
+
+def test_refund_undoes_the_upgrade_its_order_caused(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    t = tiers()
+    member = member_with_unionid("u-1", tier=t["normal"])
+    post("BIG", 120_000, "u-1")
+    member.refresh_from_db()
+    assert member.tier == t["silver"]
+
+    order_refund(channel="tmall", order_no="BIG", refund_no="rf1", amount_fen=50_000, refunded_at=ago(), actor="pos")
+
+    member.refresh_from_db()
+    assert member.tier == t["normal"]
+    assert TierChange.objects.filter(member=member, reason=TierChange.Reason.REFUND).count() == 1
+
+
+def test_tourist_refund_lowers_gmv_only(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    post("T1", 10_000)
+    order_refund(channel="tmall", order_no="T1", refund_no="rf1", amount_fen=4_000, refunded_at=ago(), actor="pos")
+    row = CaptureRateDaily.objects.get()
+    assert (row.orders_total, row.gmv_total_fen, row.gmv_member_fen) == (1, 6_000, 0)
+
+
+def test_single_order_ingest_query_budget(in_brand_a, django_assert_max_num_queries):  # type: ignore[no-untyped-def]
+    program()
+    tiers()
+    member_with_unionid("u-1")
+    # 14 statements (the first order also logs the entry tier); the rest are the `SET search_path`
+    # django-tenants sends for each new cursor (TENANT_LIMIT_SET_CALLS would drop them).
+    with django_assert_max_num_queries(22):
+        post("Q1", 10_000, "u-1")
+    with django_assert_max_num_queries(22):
+        post("Q2", 10_000, "u-1")
