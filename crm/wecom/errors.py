@@ -9,11 +9,16 @@ class WecomError(Exception):
 
     retryable: ClassVar[bool] = False
 
-    def __init__(self, errcode: int, errmsg: str, *, path: str = "") -> None:
+    def __init__(self, errcode: int, errmsg: str, path: str = "") -> None:
         super().__init__(f"WeCom {path or 'call'} failed: errcode={errcode} errmsg={errmsg}")
         self.errcode = errcode
         self.errmsg = errmsg
         self.path = path
+
+    def __reduce__(self) -> tuple[type["WecomError"], tuple[int, str, str]]:
+        # Celery pickles the exception of a failed or retried task; the default reduce would call
+        # __init__ with the formatted message only and fail to rebuild it.
+        return (type(self), (self.errcode, self.errmsg, self.path))
 
 
 class WecomTransportError(WecomError):

@@ -25,6 +25,7 @@ Run it standalone with `python manage.py fake_wecom --port 8765`; a small contro
 
 import itertools
 import json
+import logging
 import secrets
 import threading
 import time
@@ -37,6 +38,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import httpx
 
 from .crypto import Envelope, WXBizMsgCrypt
+
+logger = logging.getLogger(__name__)
 
 DEMO_CORP_ID = "ww0000demo0000corp"
 DEMO_SECRET = "demo-app-secret-not-for-production"  # noqa: S105  (the fake corp's demo credentials, public by design)
@@ -335,9 +338,11 @@ class FakeWecom:
                     xml = self._to_post.pop(0)
                 self.post_callback(xml)
 
-    def post_callback(self, xml: str) -> httpx.Response:
-        """POST a signed, encrypted callback to `callback_url`. `*.localhost` is sent to 127.0.0.1
-        with the Host header kept, so the portal routes it to the right brand."""
+    def post_callback(self, xml: str) -> int:
+        """POST a signed, encrypted callback to `callback_url`; returns the HTTP status (0 when the
+        portal is unreachable: like WeCom, the fake does not crash because the portal is down).
+        `*.localhost` is sent to 127.0.0.1 with the Host header kept, so the portal routes it to
+        the right brand."""
         envelope = self.envelope(xml)
         parts = urlsplit(self.callback_url)
         headers = {}
@@ -345,15 +350,14 @@ class FakeWecom:
         if parts.hostname and parts.hostname.endswith(".localhost"):
             headers["Host"] = parts.netloc
             url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{parts.port or 80}"))
-        response = httpx.post(
-            url,
-            params=envelope.query(),
-            content=envelope.callback_body(to_user_name=self.corp_id),
-            headers=headers,
-            timeout=10,
-        )
-        self.callback_responses.append(response.status_code)
-        return response
+        body = envelope.callback_body(to_user_name=self.corp_id)
+        try:
+            status = httpx.post(url, params=envelope.query(), content=body, headers=headers, timeout=10).status_code
+        except httpx.HTTPError as exc:
+            logger.warning("callback to %s failed: %s", self.callback_url, exc)
+            status = 0
+        self.callback_responses.append(status)
+        return status
 
     # --- faults -------------------------------------------------------------------------------------
 

@@ -237,3 +237,18 @@ def test_fake_server_answers_unknown_calls_with_an_error(fake_server: FakeWecomS
         client_api.call("GET", "externalcontact/does_not_exist")
     assert raised.value.errcode == 404
     assert cache.get(client_api._token_key)  # the token is still cached: only the call failed
+
+
+def test_errors_survive_pickling_for_celery():
+    import pickle
+
+    error = errors.error_for(45009, "api freq out of limit", path="externalcontact/get")
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301  (our own object)
+
+    assert type(copy) is errors.RateLimited
+    assert (copy.errcode, copy.errmsg, copy.path, copy.retryable) == (
+        45009,
+        "api freq out of limit",
+        "externalcontact/get",
+        True,
+    )
