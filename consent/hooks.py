@@ -1,0 +1,86 @@
+"""Who must hear that consent stopped counting, without consent importing them.
+
+Campaigns (and the partner API's "consent withdrawn" webhook) keep queues of things to send for a
+purpose. When consent for that purpose stops counting — the member withdrew it (any channel), a
+material new agreement version needs re-consent, or the member was erased — whatever is queued
+must not be sent (PIPL art. 15: withdrawal takes effect at once). They register a handler:
+
+    from consent.hooks import ConsentRevoked, on_withdraw
+
+    @on_withdraw
+    def cancel_queued_messages(event: ConsentRevoked) -> None:
+        OutboxMessage.objects.filter(
+            member_id__in=event.member_ids, purpose__in=event.purposes, status="queued"
+        ).update(status="cancelled")
+
+Handlers run INSIDE the transaction of the consent change (so the cancellation commits, or rolls
+back, with the withdrawal: there is no moment where the withdrawal is committed and the message
+still queued). They must therefore be quick, set-based and never call the network; enqueue
+side effects with `crm.celery.send_on_commit`. `event.member_ids` is a lazy queryset of member
+ids: use it as a subquery (`member_id__in=`), it may cover a million members after a new version.
+An exception in a handler rolls the consent change back, so the caller sees the error and nothing
+is half done. Senders must still ask `consent.selectors.members_contactable` at send time.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+
+@dataclass(frozen=True)
+class ConsentRevoked:
+    # Lazy queryset of member primary keys (values_list("member_id") or similar).
+    member_ids: QuerySet
+    purposes: tuple[str, ...]
+    # "withdrawn", "reconsent_required" or "erased".
+    reason: str
+
+
+Handler = Callable[[ConsentRevoked], None]
+_handlers: list[Handler] = []
+
+
+def on_withdraw(handler: Handler) -> Handler:
+    """Register `handler` (usable as a decorator). Registering the same function twice is a no-op,
+    so an app's `ready()` running twice does not cancel twice."""
+    if handler not in _handlers:
+        _handlers.append(handler)
+    return handler
+
+
+def disconnect(handler: Handler) -> None:
+    if handler in _handlers:
+        _handlers.remove(handler)
+
+
+def consent_revoked_notify_in_transaction(event: ConsentRevoked) -> None:
+    """Run every handler now, inside the caller's transaction (see the module docstring)."""
+    for handler in list(_handlers):
+        handler(event)
+
+
+# --- Erasure ------------------------------------------------------------------------------------
+# Apps that keep personal information of their own about a member (WeCom contact names, API
+# payload logs, ...) register a handler that scrubs it when the member is erased (PIPL art. 47).
+# Same contract as on_withdraw: runs inside member_erase's transaction, set-based, no network.
+
+EraseHandler = Callable[[int], None]
+_erase_handlers: list[EraseHandler] = []
+
+
+def on_erase(handler: EraseHandler) -> EraseHandler:
+    """Register `handler(member_id)` (usable as a decorator); idempotent."""
+    if handler not in _erase_handlers:
+        _erase_handlers.append(handler)
+    return handler
+
+
+def disconnect_erase(handler: EraseHandler) -> None:
+    if handler in _erase_handlers:
+        _erase_handlers.remove(handler)
+
+
+def erase_notify_in_transaction(member_id: int) -> None:
+    for handler in list(_erase_handlers):
+        handler(member_id)

@@ -1,0 +1,212 @@
+"""Agreements and their versions. A draft may be edited; a published version never changes (the
+database refuses it too, migration 0004): consent records point at the exact text people saw."""
+
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from crm.errors import AppError, NotFound
+
+from .. import error_codes
+from ..hooks import ConsentRevoked, consent_revoked_notify_in_transaction
+from ..models import Agreement, AgreementVersion, ConsentState, Purpose
+from .records import agreement_version_current, agreement_versions_current, revoked_purposes
+
+
+def agreement_create(*, code: str, kind: str, title: str) -> Agreement:
+    code, title = code.strip(), title.strip()
+    errors: dict[str, list[str]] = {}
+    if not code:
+        errors["code"] = ["协议编码不能为空。"]
+    if kind not in Agreement.Kind.values:
+        errors["kind"] = [f"未知的协议类型：{kind}"]
+    if not title:
+        errors["title"] = ["标题不能为空。"]
+    if errors:
+        raise AppError(error_codes.CONSENT_VERSION_INVALID, "协议信息有误。", fields=errors)
+    with transaction.atomic():
+        agreement, _ = Agreement.objects.get_or_create(code=code, defaults={"kind": kind, "title": title})
+    return agreement
+
+
+def _content_validate(
+    *,
+    agreement: Agreement,
+    text: str,
+    purposes: Sequence[str],
+    recipient: str,
+    recipient_purpose: str,
+    data_categories: Sequence[str],
+) -> None:
+    errors: dict[str, list[str]] = {}
+    if not text.strip():
+        errors["text"] = ["协议正文不能为空。"]
+    unknown = [p for p in purposes if p not in Purpose.values]
+    if not purposes or unknown:
+        errors["purposes"] = [f"请选择有效的处理目的{('：' + '、'.join(unknown)) if unknown else '。'}"]
+    elif len(set(purposes)) != len(purposes):
+        errors["purposes"] = ["处理目的不能重复。"]
+    # Membership terms are the basis of the membership itself; keeping that purpose in the
+    # membership agreement (and only there) is what lets enrolment find "the current version".
+    if Purpose.MEMBERSHIP in purposes and agreement.kind != Agreement.Kind.MEMBERSHIP:
+        errors["purposes"] = ["“会员服务”只能列在会员协议与隐私政策中。"]
+    if agreement.kind == Agreement.Kind.MEMBERSHIP and Purpose.MEMBERSHIP not in purposes:
+        errors["purposes"] = ["会员协议与隐私政策必须包含“会员服务”目的。"]
+    # PIPL art. 23: providing personal information to another processor needs separate consent
+    # after telling the person the recipient's name, the purpose and the categories of data.
+    if Purpose.THIRD_PARTY_SHARE in purposes:
+        if not recipient.strip():
+            errors["recipient"] = ["向第三方提供个人信息必须写明接收方名称。"]
+        if not recipient_purpose.strip():
+            errors["recipient_purpose"] = ["必须写明接收方的处理目的。"]
+        if not [c for c in data_categories if c.strip()]:
+            errors["data_categories"] = ["必须写明提供的个人信息种类。"]
+    if errors:
+        raise AppError(error_codes.CONSENT_VERSION_INVALID, "协议版本内容有误，请修改后重试。", fields=errors)
+
+
+def agreement_version_draft_save(
+    *,
+    agreement_id: int,
+    text: str,
+    purposes: Sequence[str],
+    recipient: str = "",
+    recipient_purpose: str = "",
+    data_categories: Sequence[str] = (),
+    material_change: bool = False,
+    version_id: int | None = None,
+) -> AgreementVersion:
+    """Create a draft (next version number) or edit an existing draft. A published version is
+    refused: publish a new version instead."""
+    with transaction.atomic():
+        try:
+            agreement = Agreement.objects.select_for_update().get(pk=agreement_id)
+        except Agreement.DoesNotExist:
+            raise NotFound("agreement_not_found", "协议不存在。") from None
+        _content_validate(
+            agreement=agreement,
+            text=text,
+            purposes=purposes,
+            recipient=recipient,
+            recipient_purpose=recipient_purpose,
+            data_categories=data_categories,
+        )
+        fields = {
+            "text": text,
+            "purposes": list(purposes),
+            "recipient": recipient.strip(),
+            "recipient_purpose": recipient_purpose.strip(),
+            "data_categories": [c.strip() for c in data_categories if c.strip()],
+            "material_change": material_change,
+        }
+        if version_id is None:
+            number = (agreement.versions.aggregate(n=Max("version"))["n"] or 0) + 1
+            return AgreementVersion.objects.create(agreement=agreement, version=number, **fields)
+        version = AgreementVersion.objects.select_for_update().filter(pk=version_id, agreement=agreement).first()
+        if version is None:
+            raise NotFound("agreement_version_not_found", "协议版本不存在。")
+        if version.is_published:
+            raise AppError(
+                error_codes.CONSENT_VERSION_PUBLISHED, f"“{version}”已发布，不能修改；如需变更请发布新版本。"
+            )
+        for name, value in fields.items():
+            setattr(version, name, value)
+        version.save(update_fields=[*fields, "updated_at"])
+        return version
+
+
+def reconsent_purposes_for(*, previous: AgreementVersion | None, new: AgreementVersion) -> list[str]:
+    """Which purposes consented under `previous` no longer count once `new` is published.
+
+    Decision (PIPL art. 14 para. 2: a change of purpose, method or categories needs new consent):
+    - a purpose dropped from the agreement: its old consent no longer has terms behind it;
+    - if the set of purposes changed, or the author marked the text as a material change, every
+      purpose the two versions share: consent was given to a text that no longer applies;
+    - third-party sharing whose recipient, recipient purpose or data categories changed, even if
+      not marked: art. 23 consent names exactly those;
+    - otherwise (wording, contact details, the brand naming itself in the template) nothing:
+      earlier consents carry over.
+    """
+    if previous is None:
+        return []
+    old, now = set(previous.purposes), set(new.purposes)
+    affected = old - now
+    if new.material_change or old != now:
+        affected |= old & now
+    if Purpose.THIRD_PARTY_SHARE in old & now and (
+        previous.recipient != new.recipient
+        or previous.recipient_purpose != new.recipient_purpose
+        or sorted(previous.data_categories) != sorted(new.data_categories)
+    ):
+        affected.add(Purpose.THIRD_PARTY_SHARE)
+    return sorted(affected)
+
+
+def agreement_version_publish(*, version_id: int, actor: str) -> AgreementVersion:
+    """Publish a draft: it becomes the version in force at once and can never change again.
+
+    Members holding consent under an earlier version for a purpose in `reconsent_purposes` are
+    flagged in the same transaction (one UPDATE, however many members) and `on_withdraw` handlers
+    cancel what is queued for them: until they re-consent those purposes count as not granted.
+    Publishing an already published version returns it unchanged (safe to retry).
+    """
+    with transaction.atomic():
+        version = AgreementVersion.objects.filter(pk=version_id).only("agreement_id").first()
+        if version is None:
+            raise NotFound("agreement_version_not_found", "协议版本不存在。")
+        agreement = Agreement.objects.select_for_update().get(pk=version.agreement_id)
+        version = AgreementVersion.objects.select_for_update().get(pk=version_id)
+        if version.is_published:
+            return version
+        _content_validate(
+            agreement=agreement,
+            text=version.text,
+            purposes=version.purposes,
+            recipient=version.recipient,
+            recipient_purpose=version.recipient_purpose,
+            data_categories=version.data_categories,
+        )
+        previous = agreement_version_current(agreement_id=agreement.pk)
+        if previous is not None and version.version <= previous.version:
+            raise AppError(
+                error_codes.CONSENT_VERSION_INVALID,
+                f"版本号必须大于当前生效的 v{previous.version}。",
+                fields={"version": [str(version.version)]},
+            )
+        for other in agreement_versions_current():
+            shared = set(other.purposes) & set(version.purposes)
+            if other.agreement_id != agreement.pk and shared:
+                raise AppError(
+                    error_codes.CONSENT_VERSION_INVALID,
+                    f"处理目的已由协议“{other.agreement}”约定：{'、'.join(sorted(shared))}；每个目的只能属于一个协议。",
+                    fields={"purposes": sorted(shared)},
+                )
+        now = timezone.now()
+        version.reconsent_purposes = reconsent_purposes_for(previous=previous, new=version)
+        version.published_at = now
+        version.effective_at = now
+        version.published_by = actor
+        version.save(update_fields=["reconsent_purposes", "published_at", "effective_at", "published_by", "updated_at"])
+        if version.reconsent_purposes:
+            flagged = ConsentState.objects.filter(
+                version__agreement_id=agreement.pk,
+                purpose__in=version.reconsent_purposes,
+                granted=True,
+                needs_reconsent=False,
+            ).update(needs_reconsent=True, updated_at=now)
+            if flagged:
+                consent_revoked_notify_in_transaction(
+                    ConsentRevoked(
+                        member_ids=ConsentState.objects.filter(
+                            version__agreement_id=agreement.pk,
+                            purpose__in=version.reconsent_purposes,
+                            granted=True,
+                            needs_reconsent=True,
+                        ).values_list("member_id", flat=True),
+                        purposes=revoked_purposes(version.reconsent_purposes),
+                        reason="reconsent_required",
+                    )
+                )
+    return version

@@ -1,0 +1,112 @@
+"""Agreements: a brand can enrol from day one; published versions never change; third-party
+sharing names the recipient; the demo brand gets realistic agreements for every purpose."""
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from consent import demo
+from consent.models import Agreement, AgreementVersion, Purpose
+from consent.services import (
+    agreement_create,
+    agreement_version_draft_save,
+    agreement_version_publish,
+    membership_version_current,
+    purpose_version_current,
+)
+from crm.errors import AppError
+from tests.consent.conftest import THIRD_PARTY, publish
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("brand", ["in_brand_a", "in_brand_b"])
+def test_every_brand_starts_with_a_published_template_membership_agreement(brand, request):  # type: ignore[no-untyped-def]
+    request.getfixturevalue(brand)
+    current = membership_version_current()
+
+    assert current is not None and current.version == 1 and current.is_published
+    assert current.purposes == [Purpose.MEMBERSHIP]
+    assert "【品牌名称】" in current.text
+
+
+def test_published_version_cannot_be_edited_by_the_service(in_brand_a):  # type: ignore[no-untyped-def]
+    current = membership_version_current()
+
+    with pytest.raises(AppError) as refused:
+        agreement_version_draft_save(
+            agreement_id=current.agreement_id, version_id=current.pk, text="改过的", purposes=[Purpose.MEMBERSHIP]
+        )
+
+    assert refused.value.code == "consent_version_published"
+    current.refresh_from_db()
+    assert "【品牌名称】" in current.text
+
+
+def test_published_version_cannot_be_changed_or_deleted_in_the_database(in_brand_a):  # type: ignore[no-untyped-def]
+    current = membership_version_current()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AgreementVersion.objects.filter(pk=current.pk).update(text="偷偷改掉")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AgreementVersion.objects.filter(pk=current.pk).delete()
+
+
+def test_draft_can_be_edited_until_published(in_brand_a):  # type: ignore[no-untyped-def]
+    agreement = agreement_create(code="marketing", kind=Agreement.Kind.MARKETING, title="营销授权")
+    draft = agreement_version_draft_save(agreement_id=agreement.pk, text="初稿", purposes=[Purpose.MARKETING_SMS])
+
+    edited = agreement_version_draft_save(
+        agreement_id=agreement.pk, version_id=draft.pk, text="定稿", purposes=[Purpose.MARKETING_SMS]
+    )
+    published = agreement_version_publish(version_id=draft.pk, actor="tester")
+
+    assert edited.text == "定稿" and published.is_published and published.published_by == "tester"
+    assert purpose_version_current(purpose=Purpose.MARKETING_SMS) == published
+    assert agreement_version_publish(version_id=draft.pk, actor="again").published_by == "tester"  # retry: no-op
+
+
+@pytest.mark.parametrize("missing", ["recipient", "recipient_purpose", "data_categories"])
+def test_third_party_sharing_must_name_recipient_purpose_and_categories(in_brand_a, missing):  # type: ignore[no-untyped-def]
+    agreement = agreement_create(code="share", kind=Agreement.Kind.THIRD_PARTY, title="第三方共享")
+    fields = {**THIRD_PARTY, missing: [] if missing == "data_categories" else " "}
+
+    with pytest.raises(AppError) as refused:
+        agreement_version_draft_save(
+            agreement_id=agreement.pk, text="共享", purposes=[Purpose.THIRD_PARTY_SHARE], **fields
+        )
+
+    assert missing in refused.value.fields
+    assert not AgreementVersion.objects.filter(agreement=agreement).exists()
+
+
+def test_a_purpose_belongs_to_one_agreement(in_brand_a):  # type: ignore[no-untyped-def]
+    first = agreement_create(code="marketing", kind=Agreement.Kind.MARKETING, title="营销授权")
+    publish(first, purposes=[Purpose.MARKETING_SMS])
+    second = agreement_create(code="marketing2", kind=Agreement.Kind.MARKETING, title="另一份营销授权")
+    draft = agreement_version_draft_save(agreement_id=second.pk, text="x", purposes=[Purpose.MARKETING_SMS])
+
+    with pytest.raises(AppError):
+        agreement_version_publish(version_id=draft.pk, actor="tester")
+    draft.refresh_from_db()
+    assert not draft.is_published
+
+
+def test_membership_purpose_only_in_the_membership_agreement(in_brand_a):  # type: ignore[no-untyped-def]
+    agreement = agreement_create(code="marketing", kind=Agreement.Kind.MARKETING, title="营销授权")
+    with pytest.raises(AppError):
+        agreement_version_draft_save(agreement_id=agreement.pk, text="x", purposes=[Purpose.MEMBERSHIP])
+
+
+def test_demo_seed_publishes_every_purpose_idempotently(in_brand_a):  # type: ignore[no-untyped-def]
+    demo.seed()
+    demo.seed()
+
+    membership = membership_version_current()
+    assert membership.version == 2 and "悦禾茶饮" in membership.text and "【" not in membership.text
+    assert membership.reconsent_purposes == []  # naming the brand is not a material change
+    for purpose in Purpose.values:
+        assert purpose_version_current(purpose=purpose) is not None, purpose
+    sharing = purpose_version_current(purpose=Purpose.THIRD_PARTY_SHARE)
+    assert sharing.recipient and sharing.recipient_purpose and sharing.data_categories
+    assert AgreementVersion.objects.count() == 4
+    assert connection.schema_name == "alpha"
