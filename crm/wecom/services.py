@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from crm.celery import send_on_commit
@@ -192,7 +193,7 @@ def callback_event_process(*, event_id: int) -> FollowChange | None:
     event = CallbackEvent.objects.get(pk=event_id)
     if event.status in (CallbackEvent.Status.PROCESSED, CallbackEvent.Status.IGNORED):
         return None
-    CallbackEvent.objects.filter(pk=event_id).update(attempts=event.attempts + 1, updated_at=timezone.now())
+    CallbackEvent.objects.filter(pk=event_id).update(attempts=F("attempts") + 1, updated_at=timezone.now())
     handler = HANDLERS.get(event.change_type) if event.event == CALLBACK_EVENT else None
     config = wecom_config_get()
     contact = None
