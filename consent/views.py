@@ -1,0 +1,197 @@
+"""Member-facing pages (server-rendered, mobile-first, Chinese). Thin: read the signed link,
+validate the form, call one service, render. Everything they change goes through the services,
+the same rules as the admin and the API."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from crm.errors import AppError
+from members.models import Member
+
+from .models import ConsentRecord, ConsentSession, ConsentState, DataRequest, Purpose
+from .services import (
+    agreement_versions_current,
+    consent_grant,
+    consent_withdraw,
+    data_request_create,
+    data_request_export_delivered,
+    member_data_export_json,
+    preference_link_read,
+)
+from .services.sessions import consent_session_from_token, consent_session_submit
+from .types import ConsentEvidence, GuardianConsent
+
+
+def _client_ip(request: HttpRequest) -> str:
+    # REMOTE_ADDR as seen by Django; a deployment behind a proxy sets it from the proxy's header
+    # in the WSGI server (gunicorn --forwarded-allow-ips), never from a header the client controls.
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _device_evidence(request: HttpRequest, **extra: str) -> ConsentEvidence:
+    return ConsentEvidence(
+        channel=ConsentRecord.Channel.MEMBER_PAGE,
+        ip=_client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
+        extra=extra,
+    )
+
+
+def _mobile_hint(mobile: str) -> str:
+    """The last four digits only: the link may be forwarded, the page must not disclose more."""
+    return f"尾号 {mobile[-4:]}" if len(mobile) >= 4 else ""
+
+
+def _error(request: HttpRequest, error: AppError) -> HttpResponse:
+    return render(request, "consent/error.html", {"message": error.message}, status=error.status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def session_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The in-store consent page opened from the QR code on the customer's own phone."""
+    try:
+        session = consent_session_from_token(token)
+    except AppError as error:
+        return _error(request, error)
+    if session.status != ConsentSession.Status.OPEN or session.is_expired():
+        return render(request, "consent/session_done.html", {"session": session})
+    versions = agreement_versions_current()
+    form_error = None
+    if request.method == "POST":
+        guardian = None
+        if request.POST.get("minor"):
+            guardian = GuardianConsent(
+                name=request.POST.get("guardian_name", "").strip(),
+                relation=request.POST.get("guardian_relation", "").strip(),
+                mobile=request.POST.get("guardian_mobile", "").strip(),
+            )
+        try:
+            consent_session_submit(
+                session_id=session.pk,
+                ticked=request.POST.getlist("purpose"),
+                ip=_client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                guardian=guardian,
+            )
+        except AppError as error:
+            form_error = error.message
+        else:
+            return redirect(request.path)
+    return render(
+        request,
+        "consent/session.html",
+        {"versions": versions, "form_error": form_error, "ticked": request.POST.getlist("purpose")},
+        status=400 if form_error else 200,
+    )
+
+
+def _member_from_link(token: str) -> tuple[Member, str]:
+    member_id, nonce = preference_link_read(token)
+    member = Member.objects.filter(pk=member_id).first()
+    if member is None or member.merged_into_id is not None:
+        raise AppError("consent_link_invalid", "链接无效。", status=404)
+    if member.status == Member.Status.ERASED:
+        raise AppError("member_erased", "您的个人信息已按申请删除。", status=410)
+    return member, nonce
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def preferences_page(request: HttpRequest, token: str) -> HttpResponse:
+    """What the member agreed to, one tap to withdraw or grant each purpose, and requests for a
+    copy or deletion of their data."""
+    try:
+        member, nonce = _member_from_link(token)
+        if request.method == "POST":
+            _preferences_action(request, member=member, nonce=nonce)
+            return redirect(request.path)
+    except AppError as error:
+        if error.status in (404, 410):
+            return _error(request, error)
+        return _preferences_render(request, member=member, error=error.message, status=400)
+    return _preferences_render(request, member=member)
+
+
+def _preferences_action(request: HttpRequest, *, member: Member, nonce: str) -> None:
+    action = request.POST.get("action", "")
+    actor = f"会员本人（{member.member_no}）"
+    if action in ("grant", "withdraw"):
+        purpose = request.POST.get("purpose", "")
+        if action == "grant":
+            version_id = request.POST.get("version", "")
+            consent_grant(
+                member_id=member.pk,
+                purpose=purpose,
+                evidence=_device_evidence(request),
+                actor=actor,
+                version_id=int(version_id) if version_id.isdigit() else None,
+            )
+        else:
+            consent_withdraw(member_id=member.pk, purpose=purpose, evidence=_device_evidence(request), actor=actor)
+    elif action in ("access", "deletion"):
+        if action == "deletion" and not request.POST.get("confirm"):
+            raise AppError("data_request_invalid", "请勾选确认后再提交删除申请。")
+        data_request_create(
+            member_id=member.pk,
+            kind=action,
+            channel=DataRequest.Channel.MEMBER_PAGE,
+            actor=actor,
+            source_nonce=nonce,
+        )
+    else:
+        raise AppError("consent_action_invalid", "无效的操作。")
+
+
+def _preferences_render(
+    request: HttpRequest, *, member: Member, error: str | None = None, status: int = 200
+) -> HttpResponse:
+    states = {s.purpose: s for s in ConsentState.objects.filter(member=member)}
+    rows = []
+    for version in agreement_versions_current():
+        for purpose in version.purposes:
+            state = states.get(purpose)
+            rows.append(
+                {
+                    "purpose": purpose,
+                    "label": Purpose(purpose).label,
+                    "version": version,
+                    "state": state,
+                    "effective": bool(state and state.effective and state.version.agreement_id == version.agreement_id),
+                    "needs_reconsent": bool(state and state.granted and not state.effective),
+                }
+            )
+    return render(
+        request,
+        "consent/preferences.html",
+        {
+            "member": member,
+            "mobile": _mobile_hint(member.mobile),
+            "rows": rows,
+            "requests": DataRequest.objects.filter(member=member).order_by("-created_at")[:10],
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@never_cache
+def preferences_export(request: HttpRequest, token: str, request_id: int) -> HttpResponse:
+    """The member's copy of their data (completed access request), as JSON."""
+    try:
+        member, _ = _member_from_link(token)
+    except AppError as error:
+        return _error(request, error)
+    data_request = DataRequest.objects.filter(
+        pk=request_id, member=member, kind=DataRequest.Kind.ACCESS, status=DataRequest.Status.COMPLETED
+    ).first()
+    if data_request is None:
+        return _error(request, AppError("data_request_not_found", "没有可下载的数据副本。", status=404))
+    data_request_export_delivered(
+        request_id=data_request.pk, actor=f"会员本人（{member.member_no}）", via="member_page"
+    )
+    response = HttpResponse(member_data_export_json(member_id=member.pk), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="member-{member.member_no}.json"'
+    return response
