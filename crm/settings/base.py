@@ -276,3 +276,25 @@ CELERY_BEAT_SCHEDULE = {
 SHARED_APPS += ["import_export"]
 INSTALLED_APPS += ["import_export"]
 # === end of member import block ================================================================
+
+# === Loyalty nightly jobs (members: points, tiers) — appended block, see members/tasks.py =====
+# Brand-local time matters little here: each job compares with "now", so running at 02:xx
+# Shanghai time just keeps them off peak. Release before expiry, expiry before tiers.
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE["members-release-pending-points"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["members.release_pending_points"],
+    "schedule": crontab(hour=2, minute=15),
+}
+CELERY_BEAT_SCHEDULE["members-expire-points"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["members.expire_points"],
+    "schedule": crontab(hour=2, minute=30),
+}
+CELERY_BEAT_SCHEDULE["members-reevaluate-tiers"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["members.reevaluate_tiers"],
+    "schedule": crontab(hour=2, minute=45),
+}
+# === end of loyalty nightly jobs block =========================================================

@@ -1,9 +1,15 @@
 """Scene builders shared by the loyalty tests (orders, points, tiers, rewards, capture rate)."""
 
 import datetime as dt
+import uuid
+from collections.abc import Iterator
 
+import pytest
+from django.db import connection
 from django.utils import timezone
 
+from crm.tenancy.models import Brand, Domain
+from crm.tenancy.services import brand_provision
 from members.models import IdentityKind, LoyaltyProgram, Member, Tier
 from tests.factories import IdentityFactory, MemberFactory, TierFactory
 
@@ -32,3 +38,21 @@ def member_with_unionid(unionid: str, **fields: object) -> Member:
 
 def ago(**delta: float) -> dt.datetime:
     return timezone.now() - dt.timedelta(**delta)
+
+
+@pytest.fixture
+def throwaway_brand(committed_db) -> Iterator[Brand]:  # type: ignore[no-untyped-def]
+    """A brand of its own for tests that commit: the ledger cannot be deleted (append-only
+    trigger), so instead of cleaning rows up the whole schema is dropped afterwards."""
+    slug = f"tmp{uuid.uuid4().hex[:10]}"
+    result = brand_provision(
+        slug=slug, name="临时品牌", domain=f"{slug}.localhost", admin_email=f"admin@{slug}.example"
+    )
+    try:
+        yield result.brand
+    finally:
+        connection.set_schema_to_public()
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA "{slug}" CASCADE')
+        Domain.objects.filter(tenant=result.brand).delete()
+        Brand.objects.filter(pk=result.brand.pk).delete()

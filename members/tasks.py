@@ -1,0 +1,30 @@
+"""Celery tasks of the loyalty part: nightly jobs, each run in one brand's schema (the beat entry
+fans out with tenancy.run_in_every_brand). They call one set-based service and record the run."""
+
+from celery import shared_task
+
+from crm.jobs.services import job_run_record
+
+from .services.points import points_expire_due, points_release_pending
+from .services.tiers import tiers_reevaluate_due
+
+
+@shared_task(name="members.expire_points")
+def expire_points() -> dict[str, int]:
+    with job_run_record(name="members.expire_points") as run:
+        run.summary = points_expire_due()
+    return run.summary
+
+
+@shared_task(name="members.release_pending_points")
+def release_pending_points() -> dict[str, int]:
+    with job_run_record(name="members.release_pending_points") as run:
+        run.summary = points_release_pending()
+    return run.summary
+
+
+@shared_task(name="members.reevaluate_tiers")
+def reevaluate_tiers() -> dict[str, int]:
+    with job_run_record(name="members.reevaluate_tiers") as run:
+        run.summary = tiers_reevaluate_due()
+    return run.summary
