@@ -1,5 +1,7 @@
 """Reads of members: OneID look-up, search, and what merges left behind."""
 
+import re
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from crm.errors import AppError
@@ -13,6 +15,7 @@ IDENTITY_VALUE_MAX = 128
 MEMBER_NO = "member_no"
 # Merges can chain (A into B, later B into C); a longer chain means corrupted data, not a person.
 _MERGE_CHAIN_MAX = 20
+_MEMBER_NO_PREFIX = re.compile(r"^[Mm]\d{3,}$")
 
 
 def identity_value_normalize(*, kind: str, value: str) -> str:
@@ -71,6 +74,9 @@ def members_search_q(query: str) -> Q:
     if not query:
         return Q()
     condition = Q(member_no__iexact=query) | Q(name__icontains=query)
+    if _MEMBER_NO_PREFIX.match(query):
+        # Staff type the start of a number from a card or receipt: a prefix of M + digits.
+        condition |= Q(member_no__startswith=query.upper())
     values = {query}
     mobile = mobile_normalize_or_none(query)
     if mobile is not None:

@@ -1,0 +1,91 @@
+"""Forms of the member admin pages (enrolment, merge, import). They collect input; the services
+validate and write."""
+
+from typing import Any
+
+from django import forms
+from django.contrib.admin.helpers import ActionForm
+from django.utils.translation import gettext_lazy as _
+
+from consent.models import AgreementVersion, Purpose
+
+from ..models import IdentityKind, Member, Staff, Store, Tag
+
+EXTRA_IDENTITY_ROWS = 3
+
+
+class MemberActionForm(ActionForm):
+    """The action bar gets a tag picker, used by the tag/untag actions."""
+
+    tag = forms.ModelChoiceField(queryset=Tag.objects.all(), required=False, label=_("标签"))
+
+
+class EnrolForm(forms.Form):
+    name = forms.CharField(label=_("姓名"), max_length=50, required=False)
+    mobile = forms.CharField(label=_("手机号"), max_length=32, help_text=_("中国大陆 11 位手机号，或 +国家码 开头"))
+    gender = forms.ChoiceField(label=_("性别"), choices=Member.Gender.choices, initial=Member.Gender.UNKNOWN)
+    birthday = forms.DateField(label=_("生日"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    home_store = forms.ModelChoiceField(label=_("归属门店"), queryset=Store.objects.none(), required=False)
+    staff = forms.ModelChoiceField(label=_("经办导购"), queryset=Staff.objects.none(), required=False)
+    guardian_name = forms.CharField(label=_("监护人姓名"), max_length=50, required=False)
+    guardian_relation = forms.CharField(label=_("与会员关系"), max_length=20, required=False)
+    guardian_mobile = forms.CharField(label=_("监护人手机号"), max_length=32, required=False)
+    paper_reference = forms.CharField(
+        label=_("纸质授权书编号"), max_length=64, required=False, help_text=_("会员在纸质表单上签字时填写")
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        stores: Any,
+        staff: Any,
+        versions: list[AgreementVersion],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["home_store"].queryset = stores
+        self.fields["staff"].queryset = staff
+        for n in range(EXTRA_IDENTITY_ROWS):
+            self.fields[f"identity_kind_{n}"] = forms.ChoiceField(
+                label=_("其他身份类型"),
+                choices=[("", "—")] + [c for c in IdentityKind.choices if c[0] != IdentityKind.MOBILE],
+                required=False,
+            )
+            self.fields[f"identity_value_{n}"] = forms.CharField(label=_("身份值"), max_length=128, required=False)
+        # One checkbox per purpose of each current agreement version, unticked: PIPL wants a
+        # separate, active decision per purpose (no pre-ticked boxes, no "agree to all").
+        self.consent_fields: list[tuple[str, AgreementVersion, str]] = []
+        labels = dict(Purpose.choices)
+        for version in versions:
+            for purpose in version.purposes:
+                field_name = f"consent_{version.pk}_{purpose}"
+                self.fields[field_name] = forms.BooleanField(
+                    label=f"{labels.get(purpose, purpose)}（{version}）", required=False, initial=False
+                )
+                self.consent_fields.append((field_name, version, purpose))
+
+    def identities(self) -> list[tuple[str, str]]:
+        pairs = []
+        for n in range(EXTRA_IDENTITY_ROWS):
+            kind, value = self.cleaned_data.get(f"identity_kind_{n}"), self.cleaned_data.get(f"identity_value_{n}")
+            if kind and value:
+                pairs.append((kind, value))
+        return pairs
+
+
+class MergeForm(forms.Form):
+    survivor = forms.ChoiceField(label=_("保留哪个会员"), widget=forms.RadioSelect)
+    reason = forms.CharField(label=_("合并原因"), max_length=255)
+
+    def __init__(self, *args: Any, members: list[Member], labels: dict[int, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["survivor"].choices = [(str(m.pk), labels[m.pk]) for m in members]
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("文件（CSV 或 XLSX）"))
+    staff = forms.ModelChoiceField(label=_("经办导购（可选）"), queryset=Staff.objects.none(), required=False)
+
+    def __init__(self, *args: Any, staff: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["staff"].queryset = staff
