@@ -1,8 +1,7 @@
 from celery import shared_task
-from django.db import connection
-from django_tenants.utils import get_public_schema_name, schema_context
 
 from crm.jobs.services import job_run_record
+from crm.tenancy.tasks import run_in_every_brand
 
 from .services import idempotency_records_purge, webhook_delivery_attempt
 
@@ -25,14 +24,7 @@ def idempotency_cleanup() -> None:
 
 
 @shared_task(name="api.idempotency_cleanup_all_brands")
-def idempotency_cleanup_all_brands() -> None:
-    """Beat entry (public schema): one cleanup task per ready brand, each in its own schema."""
-    from crm.tenancy.models import Brand
-
-    for schema_name in (
-        Brand.objects.filter(ready=True)
-        .exclude(schema_name=get_public_schema_name())
-        .values_list("schema_name", flat=True)
-    ):
-        with schema_context(schema_name):
-            idempotency_cleanup.apply_async(headers={"_schema_name": connection.schema_name})
+def idempotency_cleanup_all_brands() -> int:
+    """The hourly beat entry (public schema): one cleanup per ready brand, in that brand's schema,
+    through the platform's fan-out."""
+    return run_in_every_brand("api.idempotency_cleanup")

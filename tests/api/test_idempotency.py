@@ -3,6 +3,7 @@ first is running, per partner and brand; 50 concurrent requests with one key cre
 
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -195,3 +196,45 @@ def test_a_replay_while_the_first_is_still_running_is_409(committed_key):
 
     after = call(client, "POST", WEBHOOKS, key=committed_key, body=GOOD, idempotency_key="running")
     assert after.status_code == 201
+
+
+@pytest.mark.worker
+def test_the_hourly_cleanup_purges_old_records_in_every_brand(celery_worker, committed_key):
+    from crm.api.tasks import idempotency_cleanup_all_brands
+
+    old = timezone.now() - timedelta(hours=25)
+    made: dict[str, list[int]] = {}
+    for slug in ("alpha", "beta"):
+        with schema_context(slug):
+            partner, _ = Partner.objects.get_or_create(name="清理测试")
+            made[slug] = [
+                IdempotencyRecord.objects.create(
+                    partner=partner,
+                    key=key,
+                    fingerprint="f",
+                    status_code=201,
+                    content_type="x",
+                    body=b"",
+                    created_at=at,
+                ).pk
+                for key, at in (("old", old), ("fresh", timezone.now()))
+            ]
+    try:
+        idempotency_cleanup_all_brands.delay()
+
+        def purged() -> bool:
+            remaining = []
+            for slug, pks in made.items():
+                with schema_context(slug):
+                    remaining += list(IdempotencyRecord.objects.filter(pk__in=pks).values_list("key", flat=True))
+            return sorted(remaining) == ["fresh", "fresh"]
+
+        deadline = timezone.now() + timedelta(seconds=30)
+        while not purged():
+            assert timezone.now() < deadline, "old records were not purged in both brands"
+            time.sleep(0.2)
+    finally:
+        for slug in ("alpha", "beta"):
+            with schema_context(slug):
+                IdempotencyRecord.objects.filter(partner__name="清理测试").delete()
+                Partner.objects.filter(name="清理测试").delete()
