@@ -1,0 +1,292 @@
+"""Brand-admin pages of the loyalty part: tiers, the loyalty program (one row), rewards and stock,
+orders with their refunds, the points ledger (read-only), redemptions and the capture rate.
+
+Loaded by members/admin/__init__.py. The member page (members/admin/members.py) includes
+MEMBER_PAGE_INLINES. Ledger, orders and refunds are written only by services, so their pages
+are read-only; list pages select their relations up front (no query per row).
+"""
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.admin_sites import brand_admin
+from crm.errors import AppError
+from members.models import (
+    CaptureRateDaily,
+    LoyaltyProgram,
+    Order,
+    PointsEntry,
+    Redemption,
+    Refund,
+    Reward,
+    Tier,
+    TierChange,
+)
+from members.scoping import StoreScopedAdminMixin
+from members.services.rewards import reward_restock
+
+
+class ReadOnlyAdminMixin:
+    """Rows written only by services: viewable, never added, changed or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+@admin.register(Tier, site=brand_admin)
+class TierAdmin(admin.ModelAdmin):
+    list_display = (
+        "rank",
+        "code",
+        "name",
+        "basis",
+        "threshold",
+        "window_days",
+        "validity_days",
+        "points_multiplier_pct",
+        "member_day_multiplier_pct",
+        "birthday_bonus_points",
+    )
+    list_display_links = ("code", "name")
+    ordering = ("rank",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Members and their history point at tiers (PROTECT); retire a tier by raising its threshold.
+        return False
+
+
+@admin.register(LoyaltyProgram, site=brand_admin)
+class LoyaltyProgramAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "base_points_per_yuan", "expiry", "expiry_days", "pending_days", "per_order_cap")
+    fieldsets = (
+        (_("积分获取"), {"fields": ("base_points_per_yuan", "per_order_cap", "excluded_channels", "excluded_skus")}),
+        (_("有效期"), {"fields": ("expiry", "expiry_days", "pending_days")}),
+        (_("生命周期"), {"fields": ("purchase_window_days", "loyalty_min_purchases")}),
+        (_("积分价值"), {"fields": ("point_value_fen",)}),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not LoyaltyProgram.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class RewardForm(forms.ModelForm):
+    restock = forms.IntegerField(label=_("补充库存"), min_value=1, required=False, help_text=_("在现有库存上增加"))
+
+    class Meta:
+        model = Reward
+        fields = ("code", "name", "points_cost", "stock", "is_active")
+
+
+@admin.register(Reward, site=brand_admin)
+class RewardAdmin(admin.ModelAdmin):
+    form = RewardForm
+    list_display = ("code", "name", "points_cost", "stock", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("code", "name")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Reward | None = None) -> tuple[str, ...]:
+        # Stock of an existing reward moves only by atomic increments (redemptions, restock): an
+        # edited absolute number would overwrite redemptions made while the form was open.
+        return ("stock",) if obj else ()
+
+    def save_model(self, request: HttpRequest, obj: Reward, form: Any, change: bool) -> None:
+        fields = [f for f in ("code", "name", "points_cost", "is_active") if f in form.changed_data]
+        if change:
+            if fields:
+                obj.save(update_fields=[*fields, "updated_at"])
+        else:
+            obj.save()
+        add = form.cleaned_data.get("restock")
+        if change and add:
+            try:
+                obj.stock = reward_restock(reward=obj, add=add).stock
+            except AppError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+
+
+# --- orders and refunds -------------------------------------------------------------------------
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    fields = ("refund_no", "amount_fen", "refunded_at", "points_reversed", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MemberOrderFilter(admin.SimpleListFilter):
+    title = _("会员订单")
+    parameter_name = "member_order"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("1", _("会员订单")), ("0", _("游客订单"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("0", "1"):
+            return queryset.filter(is_member_order=self.value() == "1")
+        return queryset
+
+
+@admin.register(Order, site=brand_admin)
+class OrderAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    scope_member_path = "member"
+    scope_store_path = "store"
+    list_display = (
+        "order_no",
+        "channel",
+        "store",
+        "member",
+        "is_member_order",
+        "amount_fen",
+        "refunded_fen",
+        "points_earned",
+        "paid_at",
+    )
+    list_filter = ("channel", MemberOrderFilter, "store", ("paid_at", admin.DateFieldListFilter))
+    search_fields = ("=order_no", "=member__member_no")
+    list_select_related = ("store", "member")
+    date_hierarchy = "paid_at"
+    inlines = (RefundInline,)
+    show_full_result_count = False  # counting millions of orders on every page load is not free
+
+
+# --- ledger -------------------------------------------------------------------------------------
+
+
+@admin.register(PointsEntry, site=brand_admin)
+class PointsEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    scope_member_path = "member"
+    list_display = ("created_at", "member", "kind", "points", "balance_after", "reason", "reference", "actor")
+    list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=member__member_no", "=reference")
+    list_select_related = ("member",)
+    show_full_result_count = False
+
+
+@admin.register(Redemption, site=brand_admin)
+class RedemptionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    scope_member_path = "member"
+    list_display = ("created_at", "member", "reward", "quantity", "points", "reference", "actor")
+    list_filter = ("reward",)
+    search_fields = ("=member__member_no", "=reference")
+    list_select_related = ("member", "reward")
+
+
+@admin.register(CaptureRateDaily, site=brand_admin)
+class CaptureRateDailyAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    scope_store_path = "store"
+    list_display = (
+        "day",
+        "channel",
+        "store",
+        "orders_total",
+        "orders_member",
+        "order_rate",
+        "gmv_total_fen",
+        "gmv_member_fen",
+        "gmv_rate",
+    )
+    list_filter = ("channel", "store", ("day", admin.DateFieldListFilter))
+    list_select_related = ("store",)
+    date_hierarchy = "day"
+    ordering = ("-day", "channel")
+
+    @admin.display(description=_("会员订单占比"))
+    def order_rate(self, obj: CaptureRateDaily) -> str:
+        return f"{100 * obj.orders_member / obj.orders_total:.1f}%" if obj.orders_total else "-"
+
+    @admin.display(description=_("会员 GMV 占比"))
+    def gmv_rate(self, obj: CaptureRateDaily) -> str:
+        return f"{100 * obj.gmv_member_fen / obj.gmv_total_fen:.1f}%" if obj.gmv_total_fen else "-"
+
+
+# --- member page blocks (included by the Member admin) ------------------------------------------
+
+
+class _MemberReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    # The member page shows the recent history; the full one is on the list pages above.
+    recent_days = 365
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        since = timezone.now() - dt.timedelta(days=self.recent_days)
+        return super().get_queryset(request).filter(created_at__gte=since)
+
+
+class MemberPointsEntryInline(_MemberReadOnlyInline):
+    model = PointsEntry
+    verbose_name_plural = _("积分流水（近一年）")
+    fields = ("created_at", "kind", "points", "balance_after", "reason", "reference", "actor")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+
+
+class MemberOrderInline(_MemberReadOnlyInline):
+    model = Order
+    verbose_name_plural = _("订单（近一年）")
+    fields = ("paid_at", "channel", "order_no", "store", "amount_fen", "refunded_fen", "points_earned")
+    readonly_fields = fields
+    ordering = ("-paid_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("store")
+
+
+class MemberTierChangeInline(_MemberReadOnlyInline):
+    model = TierChange
+    fk_name = "member"
+    verbose_name_plural = _("等级变更")
+    recent_days = 365 * 5
+    fields = ("created_at", "from_tier", "to_tier", "reason", "note", "actor")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("from_tier", "to_tier")
+
+
+class MemberRedemptionInline(_MemberReadOnlyInline):
+    model = Redemption
+    verbose_name_plural = _("积分兑换（近一年）")
+    fields = ("created_at", "reward", "quantity", "points", "reference", "actor")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("reward")
+
+
+MEMBER_PAGE_INLINES = [MemberTierChangeInline, MemberPointsEntryInline, MemberOrderInline, MemberRedemptionInline]
+MEMBER_ACTIONS: list[Any] = []
