@@ -1,0 +1,21 @@
+"""The demo seeder runs in a brand, through the services, and is idempotent."""
+
+from django.contrib.auth import get_user_model
+
+from members import demo
+from members.models import Member, Staff, Store
+from members.roles import STORE_MANAGER
+
+
+def test_demo_seed_is_idempotent(in_brand_a, monkeypatch):
+    monkeypatch.setattr(demo, "MEMBER_COUNT", 12)
+    demo.seed()
+    counts = (Store.objects.count(), Staff.objects.count(), Member.objects.count())
+    assert counts[0] == 4 and counts[2] == 12
+    manager = get_user_model().objects.get(username="manager@demo.example")
+    assert manager.check_password(demo.STAFF_PASSWORD)
+    assert manager.groups.filter(name=STORE_MANAGER).exists() and manager.staff.store.code == "SH001"
+    assert all(m.identities.filter(kind="mobile").exists() for m in Member.objects.all())
+
+    demo.seed()
+    assert (Store.objects.count(), Staff.objects.count(), Member.objects.count()) == counts
