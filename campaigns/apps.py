@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "会员日活动"
+
+    def ready(self) -> None:
+        # Plug into the other apps through their published hooks, so they never import campaigns:
+        # the earning rules ask for campaign multipliers, consent withdrawals cancel queued messages.
+        from members.services.points import campaign_multiplier_provider_register
+
+        from . import messaging  # noqa: F401  (registers the consent withdrawal handler)
+        from .multiplier import campaign_multipliers_for_orders
+
+        campaign_multiplier_provider_register(campaign_multipliers_for_orders)

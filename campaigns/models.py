@@ -138,6 +138,8 @@ class Occurrence(TimeStampedModel):
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
     trigger_count = models.PositiveIntegerField(_("触发次数"), default=0)
     error = models.TextField(_("错误"), blank=True)
+    # What each step did (recipients, awarded, queued...), for the results page.
+    summary = models.JSONField(_("执行结果"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("活动场次")
@@ -167,3 +169,42 @@ class Recipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurrence_id}:{self.member_id}"
+
+
+class OutboxMessage(TimeStampedModel):
+    """A message to one member for one occurrence: unique per (occurrence, member), written
+    set-based by the run and sent after commit. Consent is checked again right before sending,
+    and a withdrawal cancels what is still queued (consent.hooks.on_withdraw)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("待发送")
+        SENDING = "sending", _("发送中")
+        SENT = "sent", _("已提交")
+        DELIVERED = "delivered", _("已送达")
+        FAILED = "failed", _("失败")
+        CANCELLED = "cancelled", _("已取消")
+        SKIPPED = "skipped", _("未发送")
+
+    occurrence = models.ForeignKey(Occurrence, on_delete=models.PROTECT, related_name="messages")
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(_("渠道"), max_length=8, choices=Campaign.MessageChannel.choices)
+    purpose = models.CharField(_("授权目的"), max_length=32)
+    # WeCom: the member's own staff sends; SMS: no sender.
+    staff = models.ForeignKey("members.Staff", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Mobile (E.164) for SMS, the WeCom external_userid for WeCom.
+    address = models.CharField(_("地址"), max_length=128, blank=True)
+    body = models.TextField(_("内容"))
+    status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    provider_msgid = models.CharField(_("渠道消息 ID"), max_length=128, blank=True)
+    error = models.CharField(_("错误"), max_length=255, blank=True)
+    sent_at = models.DateTimeField(_("提交时间"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("送达时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("活动消息")
+        verbose_name_plural = _("活动消息")
+        constraints = [models.UniqueConstraint(fields=["occurrence", "member"], name="outbox_occurrence_member_unique")]
+        indexes = [models.Index(fields=["occurrence", "status"], name="outbox_occurrence_status")]
+
+    def __str__(self) -> str:
+        return f"{self.occurrence_id}:{self.member_id} {self.status}"

@@ -3,13 +3,14 @@ says may be contacted for the message's purpose; a campaign without a message st
 erased, frozen and merged members."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from members.models import Member
 
-from .models import Campaign
+from .models import Campaign, Occurrence
 
 # The consent purpose each message channel needs.
 CHANNEL_PURPOSE = {
@@ -18,17 +19,15 @@ CHANNEL_PURPOSE = {
 }
 
 
-def members_processable() -> QuerySet[Member]:
-    """Members any processing may touch: not erased, not frozen, not merged away."""
-    return Member.objects.filter(status=Member.Status.ACTIVE, merged_into__isnull=True)
+def campaign_base_population(campaign: Campaign) -> QuerySet[Member]:
+    """Who may be processed at all right now: contactable for the message's purpose (consent as
+    it stands today), or simply processable when the campaign sends nothing."""
+    from consent.selectors import members_contactable, members_processable
 
-
-def campaign_base_population(campaign: Campaign, *, at: dt.datetime | None = None) -> QuerySet[Member]:
     if campaign.message_channel == Campaign.MessageChannel.NONE:
         return members_processable()
-    from consent.selectors import members_contactable
 
-    population = members_contactable(purpose=CHANNEL_PURPOSE[campaign.message_channel], at=at)
+    population = members_contactable(purpose=CHANNEL_PURPOSE[campaign.message_channel])
     if campaign.message_channel == Campaign.MessageChannel.WECOM:
         # A WeCom group message goes out through the member's own staff: no active staff with a
         # WeCom account, no message.
@@ -72,4 +71,146 @@ def campaign_filters(campaign: Campaign, *, at: dt.datetime | None = None) -> Q:
 
 
 def campaign_audience(campaign: Campaign, *, at: dt.datetime | None = None) -> QuerySet[Member]:
-    return campaign_base_population(campaign, at=at).filter(campaign_filters(campaign, at=at))
+    """The campaign's audience: filters evaluated at `at` (the slot; purchase recency is relative
+    to it), consent as it stands now."""
+    return campaign_base_population(campaign).filter(campaign_filters(campaign, at=at))
+
+
+@dataclass(frozen=True)
+class CampaignPreview:
+    """What a marketer sees before launch: who the campaign reaches, and why others are left out."""
+
+    matching: int  # members matching the builder's criteria (not merged away)
+    audience: int  # of those, the ones the campaign will actually reach
+    holdout_estimate: int
+    excluded: dict[str, int]  # reason → count; reasons are disjoint, checked in this order
+    points_liability: int  # bonus points the non-hold-out audience would receive
+    liability_fen: int  # at the brand's point value
+
+
+EXCLUSION_REASONS = {
+    "erased": "已删除",
+    "frozen": "已冻结",
+    "needs_reconsent": "需重新授权",
+    "no_consent": "未授权该渠道",
+    "no_staff": "无企业微信专属导购",
+}
+
+
+def campaign_preview(campaign: Campaign, *, at: dt.datetime | None = None) -> CampaignPreview:
+    """Counts with a handful of aggregate queries (no per-member work)."""
+    from django.db.models import Count, Exists, OuterRef
+    from members.services.points import loyalty_program_get
+
+    from consent.models import ConsentState
+
+    matching = Member.objects.filter(merged_into__isnull=True).filter(campaign_filters(campaign, at=at))
+    audience_ids = campaign_audience(campaign, at=at).values("pk")
+    counts = matching.aggregate(
+        total=Count("pk"),
+        erased=Count("pk", filter=Q(status=Member.Status.ERASED)),
+        frozen=Count("pk", filter=Q(status=Member.Status.FROZEN)),
+        reached=Count("pk", filter=Q(pk__in=audience_ids)),
+    )
+    excluded = {"erased": counts["erased"], "frozen": counts["frozen"]}
+    active = matching.filter(status=Member.Status.ACTIVE).exclude(pk__in=audience_ids)
+    if campaign.message_channel != Campaign.MessageChannel.NONE:
+        purpose = CHANNEL_PURPOSE[campaign.message_channel]
+        stale = ConsentState.objects.filter(member_id=OuterRef("pk"), purpose=purpose, needs_reconsent=True)
+        granted = ConsentState.objects.filter(
+            member_id=OuterRef("pk"), purpose=purpose, granted=True, needs_reconsent=False
+        )
+        active = active.annotate(stale=Exists(stale), granted=Exists(granted))
+        split = active.aggregate(
+            needs_reconsent=Count("pk", filter=Q(stale=True)),
+            no_consent=Count("pk", filter=Q(stale=False, granted=False)),
+            # Consent for the channel is fine, so something else keeps them out: for WeCom the
+            # missing staff, otherwise the membership consent itself (withdrawn or stale).
+            consent_ok=Count("pk", filter=Q(granted=True)),
+        )
+        other = split.pop("consent_ok")
+        excluded.update(split)
+        if campaign.message_channel == Campaign.MessageChannel.WECOM:
+            excluded["no_staff"] = other
+        else:
+            excluded["no_consent"] += other
+    audience = counts["reached"]
+    holdout = audience * campaign.holdout_pct // 100
+    points = (audience - holdout) * campaign.bonus_points
+    return CampaignPreview(
+        matching=counts["total"],
+        audience=audience,
+        holdout_estimate=holdout,
+        excluded={reason: count for reason, count in excluded.items() if count},
+        points_liability=points,
+        liability_fen=points * loyalty_program_get().point_value_fen,
+    )
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    members: int
+    buyers: int
+    orders: int
+    gmv_fen: int
+
+    @property
+    def gmv_per_member_fen(self) -> float:
+        return self.gmv_fen / self.members if self.members else 0.0
+
+
+@dataclass(frozen=True)
+class OccurrenceResults:
+    audience: GroupResult
+    holdout: GroupResult
+    messages: dict[str, int]
+    points_awarded: int
+
+    @property
+    def lift_pct(self) -> float | None:
+        """GMV per member of the audience versus the hold-out, in percent; None without hold-out."""
+        base = self.holdout.gmv_per_member_fen
+        if not self.holdout.members or base == 0:
+            return None
+        return (self.audience.gmv_per_member_fen - base) / base * 100
+
+
+def occurrence_results(occurrence: Occurrence) -> OccurrenceResults:
+    """Orders and GMV of the audience and the hold-out paid within the occurrence's window,
+    messages by status and points awarded. Four aggregate queries."""
+    from django.db.models import Count, Sum
+    from django.db.models.functions import Coalesce
+
+    from members.models import Order
+
+    from .models import OutboxMessage, Recipient
+
+    groups = {}
+    for holdout in (False, True):
+        member_ids = Recipient.objects.filter(occurrence=occurrence, holdout=holdout).values("member_id")
+        orders = Order.objects.filter(
+            member_id__in=member_ids, paid_at__gte=occurrence.window_start, paid_at__lt=occurrence.window_end
+        ).aggregate(
+            orders=Count("pk"),
+            buyers=Count("member_id", distinct=True),
+            gmv=Coalesce(Sum("amount_fen"), 0) - Coalesce(Sum("refunded_fen"), 0),
+        )
+        groups[holdout] = GroupResult(
+            members=Recipient.objects.filter(occurrence=occurrence, holdout=holdout).count(),
+            buyers=orders["buyers"],
+            orders=orders["orders"],
+            gmv_fen=orders["gmv"],
+        )
+    messages = dict(
+        OutboxMessage.objects.filter(occurrence=occurrence)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    awards = occurrence.summary.get("awards", {})
+    return OccurrenceResults(
+        audience=groups[False],
+        holdout=groups[True],
+        messages=messages,
+        points_awarded=awards.get("awarded_members", 0) * awards.get("points_each", 0),
+    )

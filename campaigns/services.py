@@ -8,14 +8,15 @@ the same connection and in the same transaction as the campaign, so the two neve
 import datetime as dt
 import json
 import logging
-from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
+from crm.celery import send_on_commit
 from crm.errors import AppError
+from crm.tenancy.zones import brand_zone
 
 from . import error_codes
 from .models import Campaign, Occurrence
@@ -24,10 +25,6 @@ from .schedules import crontab_fields, next_slots, occurrence_window
 logger = logging.getLogger(__name__)
 
 TRIGGER_TASK = "campaigns.trigger_occurrence"
-
-
-def brand_zone() -> ZoneInfo:
-    return ZoneInfo(connection.tenant.time_zone)
 
 
 def beat_entry_name(campaign: Campaign) -> str:
@@ -188,6 +185,8 @@ def _step_snapshot(occurrence: Occurrence) -> dict[str, int]:
     picks the same members."""
     from .selectors import campaign_audience
 
+    # Consent as it is now (the run may be a late catch-up; what counts is permission today),
+    # purchase recency relative to the slot.
     audience_sql, audience_params = (
         campaign_audience(occurrence.campaign, at=occurrence.slot).values("pk").query.sql_with_params()
     )
@@ -207,7 +206,41 @@ def _step_snapshot(occurrence: Occurrence) -> dict[str, int]:
     return {"recipients_added": inserted}
 
 
-RUN_STEPS = [("snapshot", _step_snapshot)]
+def _step_awards(occurrence: Occurrence) -> dict[str, int]:
+    """Bonus points for every non-hold-out recipient, idempotent per (member, occurrence): a re-run
+    awards nobody twice (the ledger's unique reference)."""
+    from members.services.points import points_award_bonus_bulk
+
+    campaign = occurrence.campaign
+    if campaign.bonus_points <= 0:
+        return {"awarded_members": 0, "points_each": 0}
+    expires_at = occurrence.slot + dt.timedelta(days=campaign.bonus_expiry_days) if campaign.bonus_expiry_days else None
+    awarded = points_award_bonus_bulk(
+        members=(
+            "SELECT member_id FROM campaigns_recipient WHERE occurrence_id = %s AND NOT holdout",
+            [occurrence.pk],
+        ),
+        points=campaign.bonus_points,
+        reference=f"campaign:{occurrence.pk}",
+        reason=f"活动赠送：{campaign.name}",
+        actor=f"campaign:{campaign.pk}",
+        expires_at=expires_at,
+    )
+    return {"awarded_members": awarded, "points_each": campaign.bonus_points}
+
+
+def _step_messages(occurrence: Occurrence) -> dict[str, int]:
+    """Queue the messages (set-based) and send them once this step commits."""
+    from .messaging import outbox_write
+    from .tasks import send_occurrence_messages
+
+    outcome = outbox_write(occurrence=occurrence)
+    if occurrence.campaign.message_channel != Campaign.MessageChannel.NONE:
+        send_on_commit(send_occurrence_messages, occurrence.pk)
+    return outcome
+
+
+RUN_STEPS = [("snapshot", _step_snapshot), ("awards", _step_awards), ("messages", _step_messages)]
 
 
 def _advisory_key(occurrence_id: int) -> str:
@@ -237,7 +270,8 @@ def occurrence_run(*, occurrence_id: int) -> str:
             with transaction.atomic():
                 outcome = step(occurrence)
                 occurrence.steps_done = [*occurrence.steps_done, name]
-                occurrence.save(update_fields=["steps_done", "updated_at"])
+                occurrence.summary = {**occurrence.summary, name: outcome}
+                occurrence.save(update_fields=["steps_done", "summary", "updated_at"])
             logger.info("occurrence %s step %s: %s", occurrence_id, name, outcome)
         occurrence.status = Occurrence.Status.DONE
         occurrence.finished_at = timezone.now()

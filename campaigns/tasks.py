@@ -1,5 +1,6 @@
 import datetime as dt
 import logging
+import random
 
 from celery import shared_task
 from django.conf import settings
@@ -39,3 +40,24 @@ def catch_up() -> int:
             occurrence_run(occurrence_id=occurrence.pk)
             started += 1
     return started
+
+
+@shared_task(
+    name="campaigns.send_occurrence_messages",
+    bind=True,
+    max_retries=8,
+)
+def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Sends an occurrence's queued messages. WeCom frequency limits and transport failures are
+    retried later with exponential backoff and jitter, never in a hot loop."""
+    from crm.wecom.errors import WecomError
+
+    from .messaging import outbox_send
+
+    try:
+        return outbox_send(occurrence_id=occurrence_id)
+    except WecomError as exc:
+        if not exc.retryable:
+            raise
+        countdown = min(3600, 30 * 2**self.request.retries) + random.randint(0, 30)
+        raise self.retry(exc=exc, countdown=countdown) from exc

@@ -26,7 +26,9 @@ def test_beat_entry_runs_the_occurrence_in_its_brand(celery_worker):  # type: ig
     member = MemberFactory(member_no="WORKER001")
     # A daily campaign whose slot was a minute ago (local time), so a trigger now is for it.
     slot_time = (timezone.localtime() - dt.timedelta(minutes=1)).time().replace(second=0, microsecond=0)
-    campaign = Campaign.objects.create(name="每日签到奖励", frequency="daily", time_of_day=slot_time, bonus_points=5)
+    campaign = Campaign.objects.create(
+        name="每日双倍积分", frequency="daily", time_of_day=slot_time, bonus_points=0, multiplier_pct=200
+    )
     campaign_publish(campaign_id=campaign.pk)
     entry = PeriodicTask.objects.get(name=beat_entry_name(campaign))
     connection.set_schema_to_public()

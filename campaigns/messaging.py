@@ -1,0 +1,220 @@
+"""The campaign outbox: messages written set-based by an occurrence run, then sent after commit.
+
+Sending claims queued rows (UPDATE ... RETURNING, so two workers never take the same row),
+re-checks consent at that moment, and records what the channel said. WeCom group messages go
+out through each member's own staff: one add_msg_template per staff member and chunk.
+"""
+
+import datetime as dt
+import logging
+
+from consent.hooks import ConsentRevoked, on_withdraw
+from consent.selectors import members_contactable
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import Campaign, Occurrence, OutboxMessage
+from .selectors import CHANNEL_PURPOSE
+from .sms import SmsMessage, sms_provider
+
+logger = logging.getLogger(__name__)
+
+# WeCom accepts up to 10,000 external contacts per add_msg_template; smaller chunks keep one
+# failed call from holding back many members.
+WECOM_CHUNK = 1000
+SMS_CHUNK = 500
+# Points expiring within this many days are what {expiring_points} shows.
+EXPIRING_SOON_DAYS = 30
+
+
+# The message body, rendered in SQL for every recipient at once (and for the preview's sample
+# member, so both always agree). Aliases: m = members_member, t = members_tier.
+BODY_SQL = """
+    replace(replace(replace(replace(%s,
+        '{name}', COALESCE(NULLIF(m.name, ''), '会员')),
+        '{tier}', COALESCE(t.name, '')),
+        '{balance}', m.points_balance::text),
+        '{expiring_points}', COALESCE((
+            SELECT sum(l.remaining) FROM members_pointslot l
+            WHERE l.member_id = m.id AND l.remaining > 0 AND NOT l.pending AND l.expires_at < %s), 0)::text)
+"""
+
+
+def _body_params(template: str) -> list[object]:
+    return [template, timezone.now() + dt.timedelta(days=EXPIRING_SOON_DAYS)]
+
+
+def message_render_sample(*, template: str, member_id: int) -> str:
+    """The message as one member would receive it (for the campaign preview)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {BODY_SQL} FROM members_member m LEFT JOIN members_tier t ON t.id = m.tier_id WHERE m.id = %s",  # noqa: S608
+            [*_body_params(template), member_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else template
+
+
+def outbox_write(*, occurrence: Occurrence) -> dict[str, int]:
+    """Queue one message per non-hold-out recipient, rendered in SQL (placeholders {name},
+    {tier}, {balance}, {expiring_points}). Members the channel cannot reach are written as
+    skipped with the reason, so the results add up."""
+    campaign = occurrence.campaign
+    if campaign.message_channel == Campaign.MessageChannel.NONE:
+        return {"queued": 0}
+    channel = campaign.message_channel
+    purpose = CHANNEL_PURPOSE[channel]
+    if channel == Campaign.MessageChannel.WECOM:
+        address_sql = (
+            "(SELECT i.value FROM members_identity i WHERE i.member_id = m.id "
+            "AND i.kind = 'wecom_external_userid' ORDER BY i.id LIMIT 1)"
+        )
+        staff_sql = "m.assigned_staff_id"
+    else:
+        address_sql = "NULLIF(m.mobile, '')"
+        staff_sql = "NULL::bigint"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH rendered AS (
+                SELECT m.id AS member_id, {staff_sql} AS staff_id, {address_sql} AS address,
+                       {BODY_SQL} AS body
+                FROM campaigns_recipient r
+                JOIN members_member m ON m.id = r.member_id
+                LEFT JOIN members_tier t ON t.id = m.tier_id
+                WHERE r.occurrence_id = %s AND NOT r.holdout
+            )
+            INSERT INTO campaigns_outboxmessage
+                (occurrence_id, member_id, channel, purpose, staff_id, address, body, status,
+                 provider_msgid, error, created_at, updated_at)
+            SELECT %s, member_id, %s, %s, staff_id, COALESCE(address, ''), body,
+                   CASE WHEN address IS NULL THEN 'skipped' ELSE 'queued' END,
+                   '', CASE WHEN address IS NULL THEN 'no address for this channel' ELSE '' END,
+                   now(), now()
+            FROM rendered
+            ON CONFLICT (occurrence_id, member_id) DO NOTHING
+            """,  # noqa: S608 - only fixed SQL fragments are interpolated
+            [*_body_params(campaign.message_template), occurrence.pk, occurrence.pk, channel, purpose],
+        )
+        return {"queued": cursor.rowcount}
+
+
+def _claim(occurrence_id: int, limit: int) -> list[OutboxMessage]:
+    """Take up to `limit` queued messages for sending (SKIP LOCKED: concurrent senders split
+    the work instead of sending twice)."""
+    with transaction.atomic():
+        ids = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(occurrence_id=occurrence_id, status=OutboxMessage.Status.QUEUED)
+            .order_by("staff_id", "id")
+            .values_list("pk", flat=True)[:limit]
+        )
+        OutboxMessage.objects.filter(pk__in=ids).update(status=OutboxMessage.Status.SENDING, updated_at=timezone.now())
+    return list(OutboxMessage.objects.filter(pk__in=ids).select_related("staff").order_by("staff_id", "id"))
+
+
+def outbox_cancel_not_contactable(*, occurrence: Occurrence) -> int:
+    """Consent is checked again at send time: anyone no longer contactable is cancelled."""
+    purpose = CHANNEL_PURPOSE[occurrence.campaign.message_channel]
+    return (
+        OutboxMessage.objects.filter(occurrence=occurrence, status=OutboxMessage.Status.QUEUED)
+        .exclude(member_id__in=members_contactable(purpose=purpose).values("pk"))
+        .update(status=OutboxMessage.Status.CANCELLED, error="consent no longer given", updated_at=timezone.now())
+    )
+
+
+def _mark(messages: list[OutboxMessage], *, status: str, msgid: str = "", error: str = "") -> None:
+    OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(
+        status=status,
+        provider_msgid=msgid,
+        error=error[:255],
+        sent_at=timezone.now() if status == OutboxMessage.Status.SENT else None,
+        updated_at=timezone.now(),
+    )
+
+
+def _send_sms(batch: list[OutboxMessage]) -> None:
+    results = sms_provider().send_batch([SmsMessage(reference=str(m.pk), mobile=m.address, body=m.body) for m in batch])
+    by_reference = {result.reference: result for result in results}
+    for message in batch:
+        result = by_reference.get(str(message.pk))
+        if result is not None and result.accepted:
+            _mark([message], status=OutboxMessage.Status.SENT, msgid=result.provider_msgid)
+        else:
+            _mark([message], status=OutboxMessage.Status.FAILED, error=result.error if result else "no result")
+
+
+def _send_wecom(batch: list[OutboxMessage]) -> None:
+    from crm.wecom.client import WecomClient
+    from crm.wecom.services import wecom_config_get
+
+    config = wecom_config_get()
+    if config is None:
+        _mark(batch, status=OutboxMessage.Status.FAILED, error="WeCom is not configured for this brand")
+        return
+    by_staff: dict[int, list[OutboxMessage]] = {}
+    for message in batch:
+        by_staff.setdefault(message.staff_id or 0, []).append(message)
+    with WecomClient.for_config(config) as client:
+        for messages in by_staff.values():
+            sender = messages[0].staff.wecom_userid if messages[0].staff else ""
+            if not sender:
+                _mark(messages, status=OutboxMessage.Status.SKIPPED, error="member has no staff on WeCom")
+                continue
+            # One group message per staff and body; personalised bodies differ, so group by body too.
+            by_body: dict[str, list[OutboxMessage]] = {}
+            for message in messages:
+                by_body.setdefault(message.body, []).append(message)
+            for body, same in by_body.items():
+                result = client.add_msg_template(sender=sender, external_userids=[m.address for m in same], text=body)
+                failed = set(result["fail_list"])
+                _mark(
+                    [m for m in same if m.address not in failed],
+                    status=OutboxMessage.Status.SENT,
+                    msgid=result["msgid"],
+                )
+                _mark(
+                    [m for m in same if m.address in failed],
+                    status=OutboxMessage.Status.FAILED,
+                    msgid=result["msgid"],
+                    error="refused by WeCom (fail_list)",
+                )
+
+
+def outbox_send(*, occurrence_id: int) -> dict[str, int]:
+    """Send everything queued for an occurrence, chunk by chunk. Safe to run twice or in
+    parallel: only claimed rows are sent, and a sent row is never claimed again."""
+    occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
+    cancelled = outbox_cancel_not_contactable(occurrence=occurrence)
+    channel = occurrence.campaign.message_channel
+    chunk = WECOM_CHUNK if channel == Campaign.MessageChannel.WECOM else SMS_CHUNK
+    sent = 0
+    while batch := _claim(occurrence_id, chunk):
+        try:
+            if channel == Campaign.MessageChannel.WECOM:
+                _send_wecom(batch)
+            else:
+                _send_sms(batch)
+        except Exception:
+            # Put the rest back so a retry picks them up; what was marked stays marked.
+            OutboxMessage.objects.filter(pk__in=[m.pk for m in batch], status=OutboxMessage.Status.SENDING).update(
+                status=OutboxMessage.Status.QUEUED
+            )
+            raise
+        sent += len(batch)
+    return {"cancelled": cancelled, "attempted": sent}
+
+
+def outbox_for_members(*, member_ids: QuerySet, purposes: tuple[str, ...]) -> QuerySet[OutboxMessage]:
+    return OutboxMessage.objects.filter(
+        member_id__in=member_ids, purpose__in=purposes, status=OutboxMessage.Status.QUEUED
+    )
+
+
+@on_withdraw
+def cancel_queued_messages(event: ConsentRevoked) -> None:
+    """A withdrawal takes effect at once: nothing queued for that purpose is sent afterwards."""
+    outbox_for_members(member_ids=event.member_ids, purposes=event.purposes).update(
+        status=OutboxMessage.Status.CANCELLED, error=f"consent {event.reason}", updated_at=timezone.now()
+    )

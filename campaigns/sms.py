@@ -1,0 +1,50 @@
+"""SMS goes through a provider interface: the real gateway is outside this system (and outside
+this machine), so development and tests use the logging provider, and a deployment names its
+provider class in settings.CAMPAIGN_SMS_PROVIDER."""
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    # The outbox row id: providers that deduplicate by client reference get exactly-once sends.
+    reference: str
+    mobile: str
+    body: str
+
+
+@dataclass(frozen=True)
+class SmsResult:
+    reference: str
+    accepted: bool
+    provider_msgid: str = ""
+    error: str = ""
+
+
+class SmsProvider(Protocol):
+    def send_batch(self, messages: list[SmsMessage]) -> list[SmsResult]: ...
+
+
+class LoggingSmsProvider:
+    """Development provider: logs and accepts everything, and remembers what it was given."""
+
+    sent: list[SmsMessage] = []
+
+    def send_batch(self, messages: list[SmsMessage]) -> list[SmsResult]:
+        for message in messages:
+            logger.info("SMS to %s (%s): %s", message.mobile, message.reference, message.body)
+        LoggingSmsProvider.sent.extend(messages)
+        return [SmsResult(reference=m.reference, accepted=True, provider_msgid=f"log-{m.reference}") for m in messages]
+
+
+def sms_provider() -> SmsProvider:
+    path = getattr(settings, "CAMPAIGN_SMS_PROVIDER", "campaigns.sms.LoggingSmsProvider")
+    provider: SmsProvider = import_string(path)()
+    return provider

@@ -1,0 +1,138 @@
+"""HQ marketers build, preview, publish and read results in the brand admin (Chinese)."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_celery_beat.models import PeriodicTask
+from django_tenants.utils import schema_context
+
+from campaigns.models import Campaign, Occurrence
+from campaigns.services import beat_entry_name, occurrence_ensure, occurrence_run
+from tests.conftest import BRAND_A
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(**overrides: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "name": "十二月会员日",
+        "type": "member_day",
+        "frequency": "monthly",
+        "time_of_day": "10:00",
+        "day_of_month": "8",
+        "weekdays": "",
+        "lifecycle_stages": "",
+        "holdout_pct": "10",
+        "multiplier_pct": "200",
+        "bonus_points": "50",
+        "message_channel": "none",
+        "message_template": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_marketer_builds_previews_and_publishes(admin_client_a):  # type: ignore[no-untyped-def]
+    response = admin_client_a.post("/admin/campaigns/campaign/add/", form_data())
+    assert response.status_code == 302, response.content.decode()[:2000]
+    with schema_context(BRAND_A):
+        campaign = Campaign.objects.get(name="十二月会员日")
+        MemberFactory.create_batch(3)
+
+    change_page = admin_client_a.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "接下来 5 次执行" in change_page and "10:00" in change_page
+
+    preview = admin_client_a.get(f"/admin/campaigns/campaign/{campaign.pk}/preview/").content.decode()
+    assert '<strong id="audience-size">3</strong>' in preview
+
+    response = admin_client_a.post(
+        "/admin/campaigns/campaign/",
+        {"action": "publish_selected", "_selected_action": [campaign.pk]},
+        follow=True,
+    )
+    texts = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("已发布" in text for text in texts), texts
+    with schema_context(BRAND_A):
+        campaign.refresh_from_db()
+        assert campaign.status == Campaign.Status.SCHEDULED
+        assert PeriodicTask.objects.get(name=beat_entry_name(campaign)).enabled
+
+
+def test_publishing_an_incomplete_campaign_shows_why(admin_client_a):  # type: ignore[no-untyped-def]
+    admin_client_a.post(
+        "/admin/campaigns/campaign/add/", form_data(name="空活动", bonus_points="0", multiplier_pct="100")
+    )
+    with schema_context(BRAND_A):
+        campaign = Campaign.objects.get(name="空活动")
+
+    response = admin_client_a.post(
+        "/admin/campaigns/campaign/", {"action": "publish_selected", "_selected_action": [campaign.pk]}, follow=True
+    )
+
+    texts = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("没有任何权益或消息" in text for text in texts), texts
+    with schema_context(BRAND_A):
+        campaign.refresh_from_db()
+        assert campaign.status == Campaign.Status.DRAFT
+
+
+def test_editing_a_scheduled_campaign_into_an_invalid_state_is_refused(admin_client_a):  # type: ignore[no-untyped-def]
+    admin_client_a.post("/admin/campaigns/campaign/add/", form_data(name="周三会员日"))
+    with schema_context(BRAND_A):
+        campaign = Campaign.objects.get(name="周三会员日")
+    admin_client_a.post("/admin/campaigns/campaign/", {"action": "publish_selected", "_selected_action": [campaign.pk]})
+
+    response = admin_client_a.post(
+        f"/admin/campaigns/campaign/{campaign.pk}/change/", form_data(name="周三会员日", frequency="weekly")
+    )
+
+    assert response.status_code == 200
+    assert "每周活动需要指定星期几" in response.content.decode()
+
+
+def run_occurrences(campaign: Campaign, months: range) -> list[Occurrence]:
+    slot = dt.datetime(2026, 11, 12, 10, tzinfo=dt.UTC)
+    occurrences = [occurrence_ensure(campaign=campaign, slot=slot - dt.timedelta(days=30 * i))[0] for i in months]
+    for occurrence in occurrences:
+        occurrence_run(occurrence_id=occurrence.pk)
+    return occurrences
+
+
+def queries_for(client, url: str) -> int:  # type: ignore[no-untyped-def]
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_occurrence_list_has_no_n_plus_one(admin_client_a):  # type: ignore[no-untyped-def]
+    with schema_context(BRAND_A):
+        campaign = Campaign.objects.create(name="双十二", frequency="monthly", day_of_month=12, bonus_points=5)
+        run_occurrences(campaign, range(2))
+    admin_client_a.get("/admin/campaigns/occurrence/")  # warm the session and caches
+    few = queries_for(admin_client_a, "/admin/campaigns/occurrence/")
+    with schema_context(BRAND_A):
+        run_occurrences(campaign, range(2, 8))
+    many = queries_for(admin_client_a, "/admin/campaigns/occurrence/")
+    assert many == few
+
+
+def test_occurrence_results_page_and_csv_export(admin_client_a):  # type: ignore[no-untyped-def]
+    with schema_context(BRAND_A):
+        MemberFactory.create_batch(4)
+        campaign = Campaign.objects.create(name="双十二", frequency="monthly", day_of_month=12, bonus_points=5)
+        occurrences = run_occurrences(campaign, range(3))
+
+    detail = admin_client_a.get(f"/admin/campaigns/occurrence/{occurrences[0].pk}/change/").content.decode()
+    assert "受众" in detail and "对照组" in detail and "<svg" in detail
+
+    export = admin_client_a.post(
+        "/admin/campaigns/occurrence/",
+        {"action": "export_results_csv", "_selected_action": [o.pk for o in occurrences]},
+    )
+    rows = export.content.decode("utf-8-sig").strip().splitlines()
+    assert rows[0].startswith("活动,计划时间,受众")
+    assert len(rows) == 4 and all(row.startswith("双十二") for row in rows[1:])

@@ -1,0 +1,209 @@
+"""What an occurrence does: bonus points once per member, messages queued once per member and
+sent after commit, consent checked again at send time, withdrawal cancelling what is queued,
+the points multiplier on orders in the occurrence's local day, and the preview's counts."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from consent.services.agreements import agreement_create, agreement_version_draft_save, agreement_version_publish
+from consent.services.records import consent_grant, consent_withdraw
+from django.utils import timezone
+from members.services.orders import order_post
+
+from campaigns import services
+from campaigns.messaging import outbox_send
+from campaigns.models import Campaign, Occurrence, OutboxMessage, Recipient
+from campaigns.selectors import campaign_preview
+from campaigns.services import campaign_publish, occurrence_for_trigger, occurrence_run
+from campaigns.sms import LoggingSmsProvider
+from consent.types import ConsentEvidence
+from members.models import Identity, Member, PointsEntry
+from tests.factories import MemberFactory, StaffFactory, TierFactory
+
+pytestmark = pytest.mark.django_db
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+GRACE = dt.timedelta(hours=6)
+ADMIN = ConsentEvidence(channel="admin")
+
+
+def slot_in_past_month() -> dt.datetime:
+    """The 8th of this or last month, 10:00 Shanghai, in the past (within the slot lookback)."""
+    today = timezone.localdate()
+    day = today.replace(day=8) if today.day > 8 else (today.replace(day=1) - dt.timedelta(days=1)).replace(day=8)
+    return dt.datetime.combine(day, dt.time(10), tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def marketing_agreement(in_brand_a):  # type: ignore[no-untyped-def]
+    agreement = agreement_create(code="marketing", kind="marketing", title="营销授权")
+    version = agreement_version_draft_save(
+        agreement_id=agreement.pk,
+        text="我们会通过短信和企业微信向您发送会员活动信息。",
+        purposes=["marketing_sms", "marketing_wecom"],
+    )
+    return agreement_version_publish(version_id=version.pk, actor="test")
+
+
+def consenting_member(*purposes: str, **fields: object) -> Member:
+    member = MemberFactory(**fields)
+    for purpose in ("membership", *purposes):
+        consent_grant(member_id=member.pk, purpose=purpose, evidence=ADMIN, actor="test")
+    return member
+
+
+def run_now(campaign: Campaign) -> Occurrence:
+    """Publish, trigger just after the slot (as beat would) and run."""
+    campaign_publish(campaign_id=campaign.pk)
+    slot = slot_in_past_month()
+    Campaign.objects.filter(pk=campaign.pk).update(start_date=None)
+    occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=slot + dt.timedelta(minutes=1), grace=GRACE)
+    assert occurrence is not None
+    occurrence_run(occurrence_id=occurrence.pk)
+    occurrence.refresh_from_db()
+    return occurrence
+
+
+def test_bonus_points_are_awarded_once_even_when_the_step_runs_again(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+    members = MemberFactory.create_batch(3)
+    occurrence = run_now(make_campaign(bonus_points=88))
+
+    services._step_awards(occurrence)  # a resumed run repeating the step
+
+    for member in members:
+        member.refresh_from_db()
+        assert member.points_balance == 88
+        assert PointsEntry.objects.filter(member=member, kind="bonus").count() == 1
+    assert occurrence.summary["awards"] == {"awarded_members": 3, "points_each": 88}
+
+
+def test_hold_out_members_get_nothing(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+    MemberFactory.create_batch(60)
+    occurrence = run_now(make_campaign(bonus_points=10, holdout_pct=50))
+
+    holdout = Recipient.objects.filter(occurrence=occurrence, holdout=True).values("member_id")
+    assert Member.objects.filter(pk__in=holdout).exists()
+    assert not PointsEntry.objects.filter(member_id__in=holdout).exists()
+    assert PointsEntry.objects.filter(reference=f"campaign:{occurrence.pk}").count() == 60 - holdout.count()
+
+
+def test_sms_messages_are_rendered_queued_once_and_sent_after_commit(
+    in_brand_a, make_campaign, marketing_agreement, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    gold = TierFactory(name="金卡")
+    reachable = consenting_member("marketing_sms", name="李雷", tier=gold, points_balance=0)
+    consenting_member()  # member, but no SMS consent
+    LoggingSmsProvider.sent.clear()
+    campaign = make_campaign(
+        bonus_points=20, message_channel="sms", message_template="{name}，您是{tier}会员，积分{balance}"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        occurrence = run_now(campaign)
+
+    assert len(callbacks) >= 1  # sending was enqueued after commit, not inside the run
+    message = OutboxMessage.objects.get(occurrence=occurrence)
+    assert message.member_id == reachable.pk
+    assert message.body == "李雷，您是金卡会员，积分20"  # rendered after the award
+    assert message.address == reachable.mobile
+    outbox_send(occurrence_id=occurrence.pk)
+    message.refresh_from_db()
+    assert message.status == OutboxMessage.Status.SENT
+    assert [sms.mobile for sms in LoggingSmsProvider.sent] == [reachable.mobile]
+
+    # Sending again sends nothing more.
+    outbox_send(occurrence_id=occurrence.pk)
+    assert len(LoggingSmsProvider.sent) == 1
+
+
+def test_consent_withdrawn_between_snapshot_and_send_stops_the_message(
+    in_brand_a, make_campaign, marketing_agreement, monkeypatch
+):  # type: ignore[no-untyped-def]
+    member = consenting_member("marketing_sms")
+    LoggingSmsProvider.sent.clear()
+    monkeypatch.setattr("campaigns.services.send_on_commit", lambda *args: None)  # send later, by hand
+    occurrence = run_now(make_campaign(message_channel="sms", message_template="会员日快乐"))
+    assert OutboxMessage.objects.get(occurrence=occurrence).status == OutboxMessage.Status.QUEUED
+
+    consent_withdraw(member_id=member.pk, purpose="marketing_sms", evidence=ADMIN, actor="member")
+
+    assert OutboxMessage.objects.get(occurrence=occurrence).status == OutboxMessage.Status.CANCELLED
+    outbox_send(occurrence_id=occurrence.pk)
+    assert LoggingSmsProvider.sent == []
+
+
+def test_send_time_check_cancels_members_no_longer_contactable(
+    in_brand_a, make_campaign, marketing_agreement, monkeypatch
+):  # type: ignore[no-untyped-def]
+    member = consenting_member("marketing_sms")
+    LoggingSmsProvider.sent.clear()
+    monkeypatch.setattr("campaigns.services.send_on_commit", lambda *args: None)
+    occurrence = run_now(make_campaign(message_channel="sms", message_template="会员日快乐"))
+    Member.objects.filter(pk=member.pk).update(status=Member.Status.FROZEN)  # no consent hook for this
+
+    assert outbox_send(occurrence_id=occurrence.pk)["cancelled"] == 1
+    assert LoggingSmsProvider.sent == []
+
+
+def test_wecom_messages_need_the_members_own_staff_and_external_contact(in_brand_a, make_campaign, marketing_agreement):  # type: ignore[no-untyped-def]
+    staff = StaffFactory(wecom_userid="zhangsan")
+    with_contact = consenting_member("marketing_wecom", assigned_staff=staff)
+    Identity.objects.create(member=with_contact, kind="wecom_external_userid", value="wmEXT001")
+    without_contact = consenting_member("marketing_wecom", assigned_staff=staff)
+    consenting_member("marketing_wecom")  # no staff: not in the audience at all
+    campaign = make_campaign(bonus_points=0, multiplier_pct=100, message_channel="wecom", message_template="hi")
+
+    preview = campaign_preview(campaign)
+    occurrence = run_now(campaign)
+
+    rows = {m.member_id: m for m in OutboxMessage.objects.filter(occurrence=occurrence)}
+    assert set(rows) == {with_contact.pk, without_contact.pk}
+    assert rows[with_contact.pk].address == "wmEXT001" and rows[with_contact.pk].staff_id == staff.pk
+    assert rows[without_contact.pk].status == OutboxMessage.Status.SKIPPED
+    assert preview.audience == 2 and preview.excluded == {"no_staff": 1}
+
+
+def test_preview_counts_exclusions_by_reason(in_brand_a, make_campaign, marketing_agreement):  # type: ignore[no-untyped-def]
+    consenting_member("marketing_sms")
+    for status in (Member.Status.FROZEN, Member.Status.ERASED):
+        Member.objects.filter(pk=consenting_member("marketing_sms").pk).update(status=status)
+    consenting_member()  # no SMS consent
+    withdrawn = consenting_member("marketing_sms")
+    consent_withdraw(member_id=withdrawn.pk, purpose="marketing_sms", evidence=ADMIN, actor="member")
+    campaign = make_campaign(bonus_points=100, message_channel="sms", message_template="x")
+
+    preview = campaign_preview(campaign)
+
+    assert preview.matching == 5
+    assert preview.audience == 1
+    assert preview.excluded == {"frozen": 1, "erased": 1, "no_consent": 2}
+    assert preview.points_liability == 100
+
+
+def test_points_multiplier_applies_to_recipients_orders_on_the_local_day(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+    member = MemberFactory()
+    Identity.objects.create(member=member, kind="pos_card", value="CARD-1")
+    occurrence = run_now(make_campaign(bonus_points=0, multiplier_pct=300))
+    slot = occurrence.slot
+
+    on_the_day = order_post(
+        channel="store",
+        order_no="A1",
+        paid_at=slot + dt.timedelta(hours=3),
+        amount_fen=10000,
+        buyer_kind="pos_card",
+        buyer_value="CARD-1",
+        actor="test",
+    )
+    # 23:30 on the 7th in Shanghai is already the 8th in... no: it is the 7th locally, outside.
+    day_before = order_post(
+        channel="store",
+        order_no="A2",
+        paid_at=occurrence.window_start - dt.timedelta(minutes=30),
+        amount_fen=10000,
+        buyer_kind="pos_card",
+        buyer_value="CARD-1",
+        actor="test",
+    )
+
+    assert on_the_day.points_earned == 3 * day_before.points_earned > 0
