@@ -67,6 +67,29 @@ def _content_validate(
         raise AppError(error_codes.CONSENT_VERSION_INVALID, "协议版本内容有误，请修改后重试。", fields=errors)
 
 
+def agreement_version_validate(
+    *,
+    agreement_id: int,
+    text: str,
+    purposes: Sequence[str],
+    recipient: str = "",
+    recipient_purpose: str = "",
+    data_categories: Sequence[str] = (),
+) -> None:
+    """The draft checks alone, writing nothing (for forms that show errors next to fields)."""
+    agreement = Agreement.objects.filter(pk=agreement_id).first()
+    if agreement is None:
+        raise NotFound("agreement_not_found", "协议不存在。")
+    _content_validate(
+        agreement=agreement,
+        text=text,
+        purposes=purposes,
+        recipient=recipient,
+        recipient_purpose=recipient_purpose,
+        data_categories=data_categories,
+    )
+
+
 def agreement_version_draft_save(
     *,
     agreement_id: int,
