@@ -157,19 +157,31 @@ class StoreScopedAdminMixin:
 
 
 def check_member_admins_scoped(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """members.E001: every brand-admin ModelAdmin of a model pointing at Member is scoped."""
+    """members.E001: a brand-admin ModelAdmin shows data that belongs to members, a store role
+    may open it (members/roles.py), and it is not store-scoped — store staff would see every
+    store's rows. Admins only brand-wide roles can open (campaigns, PI access log) may stay
+    unscoped; granting a store role access to them later makes this check fail."""
     from crm.admin_sites import brand_admin
 
+    from .roles import ROLE_PERMISSIONS, STORE_ROLES
+
+    store_specs = {spec for role in STORE_ROLES for spec in ROLE_PERMISSIONS[role]}
     errors: list[checks.CheckMessage] = []
     for model, model_admin in brand_admin._registry.items():
+        if isinstance(model_admin, StoreScopedAdminMixin):
+            continue
         belongs_to_member = model is Member or any(
             field.is_relation and field.related_model is Member for field in model._meta.concrete_fields
         )
-        if belongs_to_member and not isinstance(model_admin, StoreScopedAdminMixin):
+        label, name = model._meta.app_label, model._meta.model_name
+        store_can_open = f"{label}.*" in store_specs or any(
+            f"{label}.{action}_{name}" in store_specs for action in ("view", "add", "change", "delete")
+        )
+        if belongs_to_member and store_can_open:
             errors.append(
                 checks.Error(
-                    f"{type(model_admin).__name__} shows {model._meta.label} (it belongs to a member) "
-                    "without store scoping.",
+                    f"{type(model_admin).__name__} shows {model._meta.label} (it belongs to a member) to store "
+                    "roles without store scoping.",
                     hint="Inherit members.scoping.StoreScopedAdminMixin and set scope_member_path.",
                     obj=type(model_admin),
                     id="members.E001",

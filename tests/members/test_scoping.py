@@ -155,3 +155,18 @@ def test_store_user_cannot_merge_or_reach_staff_of_other_stores(scene):
 
 def test_every_brand_admin_of_member_data_is_scoped(in_brand_a):
     assert check_member_admins_scoped() == []
+
+
+def test_the_check_refuses_an_unscoped_admin_of_member_data_that_store_roles_can_open(in_brand_a):
+    from django.contrib import admin
+
+    from crm.admin_sites import brand_admin
+    from members.models import MemberAssignment
+
+    brand_admin.register(MemberAssignment, admin.ModelAdmin)
+    try:
+        errors = check_member_admins_scoped()
+    finally:
+        brand_admin.unregister(MemberAssignment)
+    assert [error.id for error in errors] == ["members.E001"]
+    assert "MemberAssignment" in errors[0].msg
