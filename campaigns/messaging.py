@@ -8,11 +8,12 @@ out through each member's own staff: one add_msg_template per staff member and c
 import datetime as dt
 import logging
 
-from consent.hooks import ConsentRevoked, on_withdraw
-from consent.selectors import members_contactable
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+
+from consent.hooks import ConsentRevoked, on_withdraw
+from consent.selectors import members_contactable
 
 from .models import Campaign, Occurrence, OutboxMessage
 from .selectors import CHANNEL_PURPOSE
@@ -218,3 +219,57 @@ def cancel_queued_messages(event: ConsentRevoked) -> None:
     outbox_for_members(member_ids=event.member_ids, purposes=event.purposes).update(
         status=OutboxMessage.Status.CANCELLED, error=f"consent {event.reason}", updated_at=timezone.now()
     )
+
+
+# WeCom reports per customer whether a group message arrived: 1 sent, 2 not a friend, 3 over the
+# customer's group-message limit, 0 not sent yet (the staff member has not tapped "send").
+WECOM_SEND_STATUS = {
+    1: (OutboxMessage.Status.DELIVERED, ""),
+    2: (OutboxMessage.Status.FAILED, "not a friend of the sender any more"),
+    3: (OutboxMessage.Status.FAILED, "over the customer's group message limit"),
+}
+# Staff may confirm a group message days later; after this we stop asking.
+WECOM_RESULTS_WINDOW_DAYS = 7
+
+
+def wecom_results_poll() -> dict[str, int]:
+    """Ask WeCom how each submitted group message went and record delivered / failed."""
+    from crm.wecom.client import WecomClient
+    from crm.wecom.services import wecom_config_get
+
+    config = wecom_config_get()
+    if config is None:
+        return {"checked": 0, "updated": 0}
+    since = timezone.now() - dt.timedelta(days=WECOM_RESULTS_WINDOW_DAYS)
+    pending = (
+        OutboxMessage.objects.filter(
+            channel=Campaign.MessageChannel.WECOM, status=OutboxMessage.Status.SENT, sent_at__gte=since
+        )
+        .exclude(provider_msgid="")
+        .values_list("provider_msgid", "staff__wecom_userid")
+        .distinct()
+    )
+    checked = updated = 0
+    with WecomClient.for_config(config) as client:
+        for msgid, userid in pending:
+            checked += 1
+            by_outcome: dict[tuple[str, str], list[str]] = {}
+            delivered_at: dict[str, dt.datetime] = {}
+            for row in client.get_groupmsg_send_result(msgid=msgid, userid=userid):
+                outcome = WECOM_SEND_STATUS.get(int(row.get("status", 0)))
+                if outcome is None:
+                    continue
+                by_outcome.setdefault(outcome, []).append(row["external_userid"])
+                if row.get("send_time"):
+                    delivered_at[row["external_userid"]] = dt.datetime.fromtimestamp(int(row["send_time"]), tz=dt.UTC)
+            for (status, error), addresses in by_outcome.items():
+                rows = OutboxMessage.objects.filter(
+                    provider_msgid=msgid, address__in=addresses, status=OutboxMessage.Status.SENT
+                )
+                if status == OutboxMessage.Status.DELIVERED:
+                    # One timestamp per group message is what WeCom reports in practice.
+                    moment = next(iter(delivered_at.values()), timezone.now())
+                    updated += rows.update(status=status, delivered_at=moment, updated_at=timezone.now())
+                else:
+                    updated += rows.update(status=status, error=error, updated_at=timezone.now())
+    return {"checked": checked, "updated": updated}

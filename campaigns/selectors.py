@@ -100,9 +100,9 @@ EXCLUSION_REASONS = {
 def campaign_preview(campaign: Campaign, *, at: dt.datetime | None = None) -> CampaignPreview:
     """Counts with a handful of aggregate queries (no per-member work)."""
     from django.db.models import Count, Exists, OuterRef
-    from members.services.points import loyalty_program_get
 
     from consent.models import ConsentState
+    from members.services.points import loyalty_program_get
 
     matching = Member.objects.filter(merged_into__isnull=True).filter(campaign_filters(campaign, at=at))
     audience_ids = campaign_audience(campaign, at=at).values("pk")

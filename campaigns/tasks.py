@@ -61,3 +61,18 @@ def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:  # typ
             raise
         countdown = min(3600, 30 * 2**self.request.retries) + random.randint(0, 30)
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(name="campaigns.poll_wecom_results", bind=True, max_retries=5)
+def poll_wecom_results(self) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Records which WeCom group messages reached their members (scheduled every 15 minutes)."""
+    from crm.wecom.errors import WecomError
+
+    from .messaging import wecom_results_poll
+
+    try:
+        return wecom_results_poll()
+    except WecomError as exc:
+        if not exc.retryable:
+            raise
+        raise self.retry(exc=exc, countdown=60 * 2**self.request.retries + random.randint(0, 30)) from exc

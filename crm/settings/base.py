@@ -206,6 +206,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "args": ["campaigns.catch_up"],
         "schedule": 600.0,
     },
+    # Delivery results of WeCom group messages (campaigns/messaging.py).
+    "campaigns-poll-wecom-results": {
+        "task": "tenancy.run_in_every_brand",
+        "args": ["campaigns.poll_wecom_results"],
+        "schedule": 900.0,
+    },
 }
 CAMPAIGN_CATCH_UP_GRACE_MINUTES = int(os.environ.get("CAMPAIGN_CATCH_UP_GRACE_MINUTES", "360"))
 

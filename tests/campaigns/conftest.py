@@ -3,6 +3,8 @@ import datetime as dt
 import pytest
 
 from campaigns.models import Campaign
+from tests.campaigns.scenes import marketing_agreement_publish
+from tests.wecom.conftest import config_a, fake, fake_server, secret_a  # noqa: F401 - WeCom fixtures
 
 
 @pytest.fixture
@@ -21,3 +23,9 @@ def make_campaign():  # type: ignore[no-untyped-def]
         return Campaign.objects.create(**values)
 
     return make
+
+
+@pytest.fixture
+def marketing_agreement(in_brand_a):  # type: ignore[no-untyped-def]
+    """A published marketing agreement (SMS and WeCom), next to the template membership terms."""
+    return marketing_agreement_publish()

@@ -170,3 +170,21 @@ def brand_a_committed(committed_db):  # type: ignore[no-untyped-def]
     from crm.tenancy.models import Brand
 
     return Brand.objects.get(schema_name="alpha")
+
+
+@pytest.mark.django_db
+def test_catch_up_runs_a_missed_slot_once(in_brand_a, monkeypatch):  # type: ignore[no-untyped-def]
+    from campaigns.tasks import catch_up
+
+    MemberFactory.create_batch(2)
+    slot_time = (timezone.localtime() - dt.timedelta(minutes=30)).time().replace(second=0, microsecond=0)
+    campaign = Campaign.objects.create(name="补跑测试", frequency="daily", time_of_day=slot_time, bonus_points=1)
+    campaign_publish(campaign_id=campaign.pk)  # beat never fired: nothing ran at the slot
+
+    assert catch_up() == 1
+    assert catch_up() == 0  # done: the sweep does not run it again
+
+    occurrence = Occurrence.objects.get(campaign=campaign)
+    assert occurrence.status == Occurrence.Status.DONE
+    assert occurrence.steps_done == ["snapshot", "awards", "messages"]
+    assert Recipient.objects.filter(occurrence=occurrence).count() == 2

@@ -3,65 +3,21 @@ sent after commit, consent checked again at send time, withdrawal cancelling wha
 the points multiplier on orders in the occurrence's local day, and the preview's counts."""
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pytest
-from consent.services.agreements import agreement_create, agreement_version_draft_save, agreement_version_publish
-from consent.services.records import consent_grant, consent_withdraw
-from django.utils import timezone
-from members.services.orders import order_post
 
 from campaigns import services
 from campaigns.messaging import outbox_send
-from campaigns.models import Campaign, Occurrence, OutboxMessage, Recipient
+from campaigns.models import OutboxMessage, Recipient
 from campaigns.selectors import campaign_preview
-from campaigns.services import campaign_publish, occurrence_for_trigger, occurrence_run
 from campaigns.sms import LoggingSmsProvider
-from consent.types import ConsentEvidence
+from consent.services.records import consent_withdraw
 from members.models import Identity, Member, PointsEntry
+from members.services.orders import order_post
+from tests.campaigns.scenes import ADMIN, consenting_member, run_now
 from tests.factories import MemberFactory, StaffFactory, TierFactory
 
 pytestmark = pytest.mark.django_db
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-GRACE = dt.timedelta(hours=6)
-ADMIN = ConsentEvidence(channel="admin")
-
-
-def slot_in_past_month() -> dt.datetime:
-    """The 8th of this or last month, 10:00 Shanghai, in the past (within the slot lookback)."""
-    today = timezone.localdate()
-    day = today.replace(day=8) if today.day > 8 else (today.replace(day=1) - dt.timedelta(days=1)).replace(day=8)
-    return dt.datetime.combine(day, dt.time(10), tzinfo=SHANGHAI)
-
-
-@pytest.fixture
-def marketing_agreement(in_brand_a):  # type: ignore[no-untyped-def]
-    agreement = agreement_create(code="marketing", kind="marketing", title="营销授权")
-    version = agreement_version_draft_save(
-        agreement_id=agreement.pk,
-        text="我们会通过短信和企业微信向您发送会员活动信息。",
-        purposes=["marketing_sms", "marketing_wecom"],
-    )
-    return agreement_version_publish(version_id=version.pk, actor="test")
-
-
-def consenting_member(*purposes: str, **fields: object) -> Member:
-    member = MemberFactory(**fields)
-    for purpose in ("membership", *purposes):
-        consent_grant(member_id=member.pk, purpose=purpose, evidence=ADMIN, actor="test")
-    return member
-
-
-def run_now(campaign: Campaign) -> Occurrence:
-    """Publish, trigger just after the slot (as beat would) and run."""
-    campaign_publish(campaign_id=campaign.pk)
-    slot = slot_in_past_month()
-    Campaign.objects.filter(pk=campaign.pk).update(start_date=None)
-    occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=slot + dt.timedelta(minutes=1), grace=GRACE)
-    assert occurrence is not None
-    occurrence_run(occurrence_id=occurrence.pk)
-    occurrence.refresh_from_db()
-    return occurrence
 
 
 def test_bonus_points_are_awarded_once_even_when_the_step_runs_again(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
