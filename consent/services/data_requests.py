@@ -146,7 +146,7 @@ def data_request_complete(*, request_id: int, actor: str) -> DataRequest:
             export = member_data_export(member_id=request.member_id)
             detail = {"sections": {k: len(v) for k, v in export.items() if isinstance(v, list)}}
         elif request.kind == DataRequest.Kind.CORRECTION:
-            detail = member_correct(member_id=request.member_id, changes=request.requested_changes, actor=actor)
+            detail = member_correct(member_id=request.member_id, changes=request.requested_changes)
         else:
             member_erase(member_id=request.member_id, actor=actor, data_request_id=request.pk)
         request.status = DataRequest.Status.COMPLETED
@@ -182,8 +182,9 @@ def data_request_export_delivered(*, request_id: int, actor: str, via: str) -> N
         _event(request, "export_downloaded", actor, via=via)
 
 
-def member_correct(*, member_id: int, changes: Mapping[str, Any], actor: str) -> dict[str, Any]:
-    """Apply a correction (PIPL art. 46); returns the before/after for the audit trail."""
+def member_correct(*, member_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a correction (PIPL art. 46); returns the before/after. Only `data_request_complete`
+    calls it, and writes that before/after into the request's audit trail."""
     clean = _changes_validate(changes)
     with transaction.atomic():
         member = _member_lock(member_id)
@@ -193,7 +194,7 @@ def member_correct(*, member_id: int, changes: Mapping[str, Any], actor: str) ->
         for field, value in clean.items():
             setattr(member, field, dt.date.fromisoformat(value) if field == "birthday" else value)
         member.save(update_fields=[*clean, "updated_at"])
-    return {"before": before, "after": clean, "actor": actor}
+    return {"before": before, "after": clean}
 
 
 def member_erase(*, member_id: int, actor: str, data_request_id: int | None = None) -> Member:

@@ -304,3 +304,14 @@ CELERY_BEAT_SCHEDULE["members-reevaluate-tiers"] = {
     "schedule": crontab(hour=2, minute=45),
 }
 # === end of loyalty nightly jobs block =========================================================
+
+# === Consent nightly job (consent/tasks.py) — appended block, owned by consent ==================
+from celery.schedules import crontab  # noqa: E402
+
+# Prove each brand's consent current-state table agrees with its consent history (history wins).
+CELERY_BEAT_SCHEDULE["consent-state-audit"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["consent.state_audit"],
+    "schedule": crontab(hour=3, minute=30),
+}
+# === end of consent block =======================================================================
