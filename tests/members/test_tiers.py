@@ -94,3 +94,15 @@ def test_progress_to_the_next_tier(in_brand_a):  # type: ignore[no-untyped-def]
     assert (progress.qualifying, progress.needed) == (320_000, 180_000)
     top = tier_progress(member=MemberFactory(tier=t["gold"]))
     assert top.next is None and top.needed == 0
+
+
+def test_demo_loyalty_seed_is_idempotent(in_brand_a):  # type: ignore[no-untyped-def]
+    from members.demo_loyalty import seed_loyalty
+    from members.models import LoyaltyProgram, Reward, Tier
+
+    seed_loyalty()
+    Reward.objects.filter(code="TEA-CUP").update(stock=199)
+    seed_loyalty()
+    assert list(Tier.objects.values_list("name", flat=True)) == ["普通", "银卡", "金卡", "钻石"]
+    assert LoyaltyProgram.objects.count() == 1
+    assert Reward.objects.get(code="TEA-CUP").stock == 199

@@ -1,0 +1,203 @@
+"""Data generator for the members/loyalty benchmarks: one brand (`benchloyalty`) with N members,
+M orders, one points lot per member (a share of them due to expire) and tiers due for
+re-evaluation — all generated set-based with generate_series, no Python loop per row.
+
+    DATABASE_URL=... .venv/bin/python bench/members_data.py --members 1000000 --orders 10000000
+
+Re-running drops and re-creates the brand's schema (ledger rows cannot be deleted otherwise).
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.db.models import NOT_PROVIDED  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
+from crm.tenancy.models import Brand, Domain  # noqa: E402
+from crm.tenancy.services import brand_provision  # noqa: E402
+from members.demo_loyalty import seed_loyalty  # noqa: E402
+from members.models import (  # noqa: E402
+    CaptureRateDaily,
+    Identity,
+    Member,
+    Order,
+    PointsEntry,
+    PointsLot,
+    Store,
+)
+
+SLUG = "benchloyalty"
+STORES = 200
+CHANNELS = ["store", "mini_program", "tmall", "jd", "douyin"]
+
+
+def insert_select(model: type, exprs: dict[str, str], source: str) -> str:
+    """INSERT ... SELECT for `model`, with `exprs` for the columns we care about and each other
+    column's model default (or NULL) — so other engineers' new fields do not break the generator."""
+    cols, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key and field.column not in exprs:
+            continue
+        cols.append(field.column)
+        if field.column in exprs:
+            values.append(exprs[field.column])
+        elif field.null:
+            values.append("NULL")
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            values.append("now()")
+        elif field.default is not NOT_PROVIDED:
+            default = field.get_default()
+            if isinstance(default, bool):
+                values.append("true" if default else "false")
+            elif isinstance(default, int):
+                values.append(str(default))
+            elif isinstance(default, list):
+                values.append("'{}'")
+            elif isinstance(default, dict):
+                values.append("'{}'::jsonb")
+            elif hasattr(default, "isoformat"):
+                values.append("now()")
+            else:
+                values.append("'" + str(default).replace("'", "''") + "'")
+        else:
+            values.append("''")
+    return f"INSERT INTO {model._meta.db_table} ({', '.join(cols)}) SELECT {', '.join(values)} FROM {source}"  # noqa: S608
+
+
+def step(label: str, sql: str, params: list[object] | None = None) -> None:
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.rowcount
+    print(f"  {label:<40} {rows:>11,} rows  {time.perf_counter() - start:7.1f} s", flush=True)
+
+
+def generate(members: int, orders: int) -> None:
+    if Brand.objects.filter(schema_name=SLUG).exists():
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{SLUG}" CASCADE')
+        Domain.objects.filter(tenant__schema_name=SLUG).delete()
+        Brand.objects.filter(schema_name=SLUG).delete()
+    brand_provision(slug=SLUG, name="Loyalty bench", domain=f"{SLUG}.localhost", admin_email="bench@bench.example")
+    total = time.perf_counter()
+    with schema_context(SLUG):
+        seed_loyalty()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM members_tier ORDER BY rank")
+            tier_ids = [row[0] for row in cursor.fetchall()]
+        step(
+            "stores",
+            insert_select(Store, {"code": "'B' || g", "name": "'门店' || g"}, f"generate_series(1, {STORES}) g"),
+        )
+        # Members: ids 1..N; a quarter silver or better; every tier due for re-evaluation yesterday
+        # except the entry tier (which never expires).
+        step(
+            "members",
+            insert_select(
+                Member,
+                {
+                    "id": "g",
+                    "member_no": "'B' || lpad(g::text, 9, '0')",
+                    "mobile": "'+86139' || lpad(g::text, 8, '0')",
+                    "home_store_id": f"(SELECT min(id) FROM members_store) + g % {STORES}",
+                    "enrolled_at": "now() - (g % 1000) * interval '1 day'",
+                    "tier_id": f"(ARRAY{tier_ids})[1 + (CASE WHEN g % 4 = 0 THEN 1 + g % 3 ELSE 0 END)]",
+                    "tier_expires_at": "CASE WHEN g % 4 = 0 THEN now() - interval '1 day' END",
+                    "points_balance": "100",
+                },
+                f"generate_series(1::bigint, {members}) g",
+            ),
+        )
+        step("member id sequence", "SELECT setval(pg_get_serial_sequence('members_member', 'id'), %s)", [members])
+        step(
+            "identities (unionid per member)",
+            insert_select(
+                Identity,
+                {"member_id": "g", "kind": "'wechat_unionid'", "value": "'bu' || g"},
+                f"generate_series(1::bigint, {members}) g",
+            ),
+        )
+        # One 100-point bonus entry + lot per member; 1 in 2 lots expired yesterday.
+        step(
+            "ledger entries",
+            insert_select(
+                PointsEntry,
+                {
+                    "id": "g",
+                    "member_id": "g",
+                    "kind": "'bonus'",
+                    "points": "100",
+                    "balance_after": "100",
+                    "reference": "'seed'",
+                    "created_at": "now() - interval '400 days'",
+                },
+                f"generate_series(1::bigint, {members}) g",
+            ),
+        )
+        step("entry id sequence", "SELECT setval(pg_get_serial_sequence('members_pointsentry', 'id'), %s)", [members])
+        step(
+            "points lots",
+            insert_select(
+                PointsLot,
+                {
+                    "member_id": "g",
+                    "entry_id": "g",
+                    "points": "100",
+                    "remaining": "100",
+                    "earned_at": "now() - interval '400 days'",
+                    "available_at": "now() - interval '400 days'",
+                    "expires_at": "CASE WHEN g % 2 = 0 THEN now() - interval '1 day' "
+                    "ELSE now() + interval '200 days' END",
+                },
+                f"generate_series(1::bigint, {members}) g",
+            ),
+        )
+        # Orders over the last ~3 years: 80% by members (spread evenly), the rest tourists.
+        step(
+            "orders",
+            insert_select(
+                Order,
+                {
+                    "channel": f"(ARRAY{CHANNELS})[1 + g % {len(CHANNELS)}]",
+                    "order_no": "'G' || g",
+                    "store_id": f"CASE WHEN g % {len(CHANNELS)} = 0 THEN "
+                    f"(SELECT min(id) FROM members_store) + g % {STORES} END",
+                    "paid_at": "now() - ((g * 7919) % (3 * 365 * 24 * 60)) * interval '1 minute'",
+                    "amount_fen": "1000 + (g * 104729) % 90000",
+                    "member_id": f"CASE WHEN g % 5 <> 0 THEN 1 + (g * 2654435761) % {members} END",
+                    "is_member_order": "g % 5 <> 0",
+                    "points_earned": "CASE WHEN g % 5 <> 0 THEN (1000 + (g * 104729) % 90000) / 100 ELSE 0 END",
+                },
+                f"generate_series(1::bigint, {orders}) g",
+            ),
+        )
+        step(
+            "capture-rate aggregates",
+            f"""INSERT INTO {CaptureRateDaily._meta.db_table}
+                    (day, channel, store_id, orders_total, orders_member, gmv_total_fen, gmv_member_fen)
+                SELECT (paid_at AT TIME ZONE 'Asia/Shanghai')::date, channel, store_id, count(*),
+                       count(*) FILTER (WHERE is_member_order), sum(amount_fen),
+                       COALESCE(sum(amount_fen) FILTER (WHERE is_member_order), 0)
+                FROM members_order GROUP BY 1, 2, 3""",  # noqa: S608
+        )
+        step("analyze", "ANALYZE")
+    print(f"generated in {time.perf_counter() - total:.1f} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=10_000_000)
+    args = parser.parse_args()
+    generate(args.members, args.orders)
