@@ -8,6 +8,7 @@ the same connection and in the same transaction as the campaign, so the two neve
 import datetime as dt
 import json
 import logging
+import time
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -95,7 +96,7 @@ def _beat_entry_sync(campaign: Campaign) -> None:
     entry.start_time = start_time
     entry.expires = expires
     entry.enabled = campaign.status == Campaign.Status.SCHEDULED
-    entry.description = f"{connection.tenant.name} · {campaign.name}"
+    entry.description = f"{connection.schema_name} · {campaign.name}"
     for field, value in schedule.items():
         setattr(entry, field, value)
     entry.save()
@@ -267,8 +268,9 @@ def occurrence_run(*, occurrence_id: int) -> str:
         for name, step in RUN_STEPS:
             if name in occurrence.steps_done:
                 continue
+            started = time.monotonic()
             with transaction.atomic():
-                outcome = step(occurrence)
+                outcome = {**step(occurrence), "seconds": round(time.monotonic() - started, 2)}
                 occurrence.steps_done = [*occurrence.steps_done, name]
                 occurrence.summary = {**occurrence.summary, name: outcome}
                 occurrence.save(update_fields=["steps_done", "summary", "updated_at"])
