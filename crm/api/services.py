@@ -194,15 +194,29 @@ def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery
     and carry no personal data beyond what the partners' consent allows (member number, tier,
     balances — not names or mobile numbers).
     """
+    return webhook_emit_many(event=event, payloads=[payload])
+
+
+def webhook_emit_many(*, event: str, payloads: list[dict[str, Any]]) -> list[WebhookDelivery]:
+    """`webhook_emit` for several occurrences of one event (a batch of orders): one query for the
+    subscriptions and one insert, whatever the number of payloads."""
     if event not in WebhookEvent.values:
         raise api_error("webhook_event_unknown", status=400, event=event)
-    json.dumps(payload)  # fail now, in the caller's transaction, not later in the worker
+    if not payloads:
+        return []
+    json.dumps(payloads)  # fail now, in the caller's transaction, not later in the worker
     from .tasks import webhook_deliver
 
     with transaction.atomic():
-        subscriptions = WebhookSubscription.objects.filter(deleted_at__isnull=True, events__contains=[event])
+        subscriptions = list(WebhookSubscription.objects.filter(deleted_at__isnull=True, events__contains=[event]))
+        if not subscriptions:
+            return []
         deliveries = WebhookDelivery.objects.bulk_create(
-            [WebhookDelivery(subscription=subscription, event=event, payload=payload) for subscription in subscriptions]
+            [
+                WebhookDelivery(subscription=subscription, event=event, payload=payload)
+                for payload in payloads
+                for subscription in subscriptions
+            ]
         )
         for delivery in deliveries:
             send_on_commit(webhook_deliver, delivery.pk)

@@ -86,6 +86,18 @@ class BrandApiView(APIView):
     def partner(self) -> Partner:
         return self.api_key.partner
 
+    @property
+    def actor(self) -> str:
+        """Who services record as the actor of a partner's write (audit trails, ledger)."""
+        return f"api:{self.partner.name}"
+
+    def validated_query(self, serializer_class: type[serializers.Serializer]) -> Any:
+        """The query string validated by `serializer_class` (400 problem with `fields` if not).
+        A repeated parameter counts once (its last value), as Django reads it."""
+        serializer = serializer_class(data=self.request.query_params.dict())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
     def validated_data(self, serializer_class: type[serializers.Serializer], **kwargs: Any) -> Any:
         """The request body validated by `serializer_class` (400 problem with `fields` if not)."""
         serializer = serializer_class(data=self.request.data, **kwargs)

@@ -253,7 +253,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Choice sets shared by several fields get one stable component name each.
+    "ENUM_NAME_OVERRIDES": {
+        "PurposeEnum": "consent.models.Purpose",
+        "IdentityKindEnum": "members.models.IdentityKind",
+        "SalesChannelEnum": "members.models.SalesChannel",
+        "PointsEntryKindEnum": "members.models.PointsEntry.Kind",
+        "DataRequestKindEnum": "consent.models.DataRequest.Kind",
+        "GenderEnum": "members.models.Member.Gender",
+    },
     "APPEND_COMPONENTS": {},
     "PREPROCESSING_HOOKS": ["crm.api.openapi.only_partner_api"],
 }

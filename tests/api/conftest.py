@@ -79,3 +79,73 @@ def key_a(brand_a: Any) -> str:
 @pytest.fixture
 def key_b(brand_b: Any) -> str:
     return make_key(brand_b.schema_name)
+
+
+# --- partner endpoints: a brand scene built through the services ------------------------------------
+MARKETING_PURPOSES = ["marketing_sms", "marketing_wecom"]
+
+
+def agreements_ensure(slug: str) -> dict[str, int]:
+    """Version ids in force in brand `slug`: the template membership agreement every brand has,
+    and a marketing agreement published through the consent services (once per brand)."""
+    from consent.models import Agreement
+    from consent.services import (
+        agreement_create,
+        agreement_version_draft_save,
+        agreement_version_publish,
+        membership_version_current,
+        purpose_version_current,
+    )
+
+    with schema_context(slug):
+        membership = membership_version_current()
+        assert membership is not None
+        marketing = purpose_version_current(purpose="marketing_sms")
+        if marketing is None:
+            agreement = Agreement.objects.filter(code="marketing").first() or agreement_create(
+                code="marketing", kind=Agreement.Kind.MARKETING, title="营销授权"
+            )
+            draft = agreement_version_draft_save(
+                agreement_id=agreement.pk, text="营销授权正文", purposes=MARKETING_PURPOSES, material_change=False
+            )
+            marketing = agreement_version_publish(version_id=draft.pk, actor="tester")
+        return {"membership": membership.pk, "marketing": marketing.pk}
+
+
+def enrol_body(versions: dict[str, int], n: int, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": f"李{n}",
+        "mobile": f"1390000{n:04d}",
+        "gender": "female",
+        "channel": "mini_program",
+        "identities": [{"kind": "wechat_unionid", "value": f"union-{n}"}],
+        "consents": [
+            {"purpose": "membership", "granted": True, "version_id": versions["membership"]},
+            {"purpose": "marketing_sms", "granted": False, "version_id": versions["marketing"]},
+        ],
+        "consent_evidence": {"partner_reference": f"mp-consent-{n}"},
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def versions_a(brand_a: Any) -> dict[str, int]:
+    return agreements_ensure("alpha")
+
+
+@pytest.fixture
+def versions_b(brand_b: Any) -> dict[str, int]:
+    return agreements_ensure("beta")
+
+
+@pytest.fixture
+def enrolled_a(client_a: Client, key_a: str, versions_a: dict[str, int]) -> Any:
+    """`enrolled_a(n)` enrols member n in brand A through the API and returns its member number."""
+
+    def _enrol(n: int, **overrides: Any) -> str:
+        response = call(client_a, "POST", "/api/v1/members", key=key_a, body=enrol_body(versions_a, n, **overrides))
+        assert response.status_code == 201, response.content
+        return str(json.loads(response.content)["member_no"])
+
+    return _enrol

@@ -10,6 +10,44 @@ from tests.conftest import brand_host, host_client
 EXTERNAL_URL = re.compile(r"""(?:https?:)?//(?!{host})[a-z0-9.-]+\.[a-z]{{2,}}""")
 
 
+PATHS = {
+    "/api/v1/webhooks",
+    "/api/v1/webhooks/{subscription_id}",
+    "/api/v1/members",
+    "/api/v1/members/lookup",
+    "/api/v1/members/merge",
+    "/api/v1/members/{member_no}",
+    "/api/v1/members/{member_no}/identities",
+    "/api/v1/members/{member_no}/consents",
+    "/api/v1/members/{member_no}/points",
+    "/api/v1/members/{member_no}/points/entries",
+    "/api/v1/members/{member_no}/points/redemptions",
+    "/api/v1/members/{member_no}/points/adjustments",
+    "/api/v1/orders",
+    "/api/v1/orders/batch",
+    "/api/v1/orders/{channel}/{order_no}/refunds",
+    "/api/v1/agreements",
+    "/api/v1/tiers",
+    "/api/v1/rewards",
+    "/api/v1/data-requests",
+    "/api/v1/data-requests/{request_id}",
+}
+
+
+def test_every_operation_is_described_with_its_errors_and_auth(db):
+    schema = json.loads(
+        host_client(brand_host("alpha")).get("/api/schema/", headers={"Accept": "application/json"}).content
+    )
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            assert operation["security"] == [{"ApiKeyAuth": []}], (path, method)
+            assert {"400", "401", "403", "404", "429"} <= set(operation["responses"]), (path, method)
+            assert any(status.startswith("2") for status in operation["responses"]), (path, method)
+            if method == "post":
+                assert "requestBody" in operation, path
+                assert {"409", "413", "415", "422"} <= set(operation["responses"]), path
+
+
 @pytest.mark.parametrize("slug", ["alpha", "beta"])
 def test_each_brand_host_serves_the_same_openapi_schema(db, slug):
     response = host_client(brand_host(slug)).get("/api/schema/", headers={"Accept": "application/json"})
@@ -17,7 +55,7 @@ def test_each_brand_host_serves_the_same_openapi_schema(db, slug):
     assert response.status_code == 200
     schema = json.loads(response.content)
     assert schema["openapi"].startswith("3.")
-    assert set(schema["paths"]) == {"/api/v1/webhooks", "/api/v1/webhooks/{subscription_id}"}
+    assert set(schema["paths"]) == PATHS
     assert schema["components"]["securitySchemes"]["ApiKeyAuth"] == {
         "type": "apiKey",
         "in": "header",
