@@ -2,14 +2,33 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin_sites import brand_admin
+from crm.errors import AppError
+from members.masking import name_shown
+from members.models import Member, Staff
+from members.phones import mobile_mask
+from members.scoping import StoreScopedAdminMixin, scope_stores, user_scope
 
-from . import services
-from .models import CallbackEvent, FollowRelation, WecomConfig
+from . import assignment, channels, services
+from .errors import WecomError
+from .models import (
+    AssignmentSettings,
+    CallbackEvent,
+    ContactWay,
+    CustomerTransfer,
+    FollowRelation,
+    MyMember,
+    OwnershipReview,
+    WecomConfig,
+    WecomProspect,
+)
+from .selectors import Issue, WecomStatus, members_needing_attention, members_with_wecom_status, ownership_issue_q
 
 
 class WecomConfigForm(forms.ModelForm):
@@ -125,3 +144,249 @@ class FollowRelationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: FollowRelation | None = None) -> bool:
         return False
+
+
+# --- assignment: policy, prospects, transfers, QR codes, my members, ownership review -----------
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AssignmentSettings, site=brand_admin)
+class AssignmentSettingsAdmin(admin.ModelAdmin):
+    list_display = ["policy", "transfer_message", "updated_at"]
+    fields = ["policy", "transfer_message"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not AssignmentSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: AssignmentSettings, form: forms.ModelForm, change: bool) -> None:
+        saved = assignment.assignment_settings_save(policy=obj.policy, transfer_message=obj.transfer_message)
+        obj.pk = saved.pk
+
+
+@admin.register(WecomProspect, site=brand_admin)
+class WecomProspectAdmin(_ReadOnlyAdmin):
+    list_display = ["external_userid", "name", "unionid", "first_staff_userid", "state", "linked_member", "linked_at"]
+    list_filter = [("linked_member", admin.EmptyFieldListFilter), "state"]
+    search_fields = ["=external_userid", "=unionid", "name"]
+    list_select_related = ["linked_member"]
+
+
+class StoreScopedReadOnly(StoreScopedAdminMixin, _ReadOnlyAdmin):
+    """Read-only and store-scoped; visible to whoever may view members."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("members.view_member")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.view_member")
+
+
+@admin.register(CustomerTransfer, site=brand_admin)
+class CustomerTransferAdmin(StoreScopedReadOnly):
+    scope_member_path = "member"
+    list_display = [
+        "created_at",
+        "member",
+        "external_userid",
+        "handover",
+        "takeover",
+        "kind",
+        "status",
+        "errcode",
+        "detail",
+        "attempts",
+        "settled_at",
+    ]
+    list_filter = ["status", "kind", ("handover", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["=external_userid", "=member__member_no"]
+    list_select_related = ["member", "handover", "takeover"]
+
+
+class ContactWayForm(forms.ModelForm):
+    class Meta:
+        model = ContactWay
+        fields = ["name", "state", "store", "staff", "campaign", "skip_verify"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        errors = channels.contact_way_errors(
+            name=(cleaned.get("name") or "").strip(),
+            state=(cleaned.get("state") or "").strip(),
+            staff=list(cleaned.get("staff") or []),
+            campaign=(cleaned.get("campaign") or "").strip(),
+        )
+        for field, field_errors in errors.items():
+            if field not in self.errors:
+                for error in field_errors:
+                    self.add_error(field if field in self.fields else None, error)
+        return cleaned
+
+
+@admin.register(ContactWay, site=brand_admin)
+class ContactWayAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    scope_store_path = "store"
+    form = ContactWayForm
+    list_display = ["name", "state", "store", "campaign", "type", "qr_link", "created_by", "created_at"]
+    list_filter = ["store", "type"]
+    search_fields = ["name", "state", "campaign"]
+    list_select_related = ["store"]
+    filter_horizontal = ["staff"]
+
+    @admin.display(description=_("二维码"))
+    def qr_link(self, obj: ContactWay) -> str:
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', obj.qr_code, _("查看"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ContactWay | None = None) -> list[str]:
+        # A QR code is printed and handed out: its state and staff never change under it.
+        if obj is not None:
+            return [*ContactWayForm.Meta.fields, "config_id", "qr_code", "created_by"]
+        return []
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "staff":
+            kwargs["queryset"] = scope_stores(
+                Staff.objects.filter(status=Staff.Status.ACTIVE).exclude(wecom_userid=""),
+                request.user,
+                store_path="store",
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: ContactWay, form: forms.ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        try:
+            way = channels.contact_way_create(
+                name=data["name"],
+                state=data["state"],
+                staff=list(data["staff"]),
+                store=data.get("store"),
+                campaign=data.get("campaign") or "",
+                skip_verify=data.get("skip_verify", True),
+                actor=request.user.get_username(),
+            )
+        except (AppError, WecomError) as exc:
+            # The form checked the input; what is left is WeCom refusing (or a race on the state).
+            # The admin cannot return to the form from save_model: the add view turns this into
+            # a message (the surrounding transaction rolls back, WeCom created nothing).
+            raise forms.ValidationError(getattr(exc, "message", str(exc))) from exc
+        obj.pk, obj.config_id, obj.qr_code = way.pk, way.config_id, way.qr_code
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        pass  # contact_way_create set the staff; they never change afterwards
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except forms.ValidationError as exc:
+            messages.error(request, "；".join(exc.messages))
+            return HttpResponseRedirect(request.get_full_path())
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+
+class WecomStatusFilter(admin.SimpleListFilter):
+    title = _("企业微信关系")
+    parameter_name = "wecom"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return list(WecomStatus.LABELS.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(wecom_status=self.value()) if self.value() else queryset
+
+
+class _MemberListAdmin(StoreScopedReadOnly):
+    scope_member_path = ""
+    list_per_page = 50
+    list_select_related = ["assigned_staff", "home_store"]
+    search_fields = ["=member_no"]
+    ordering = ["-enrolled_at"]
+
+    @admin.display(description=_("姓名"))
+    def masked_name(self, obj: Member) -> str:
+        return name_shown(obj.name, full=False)
+
+    @admin.display(description=_("手机号"))
+    def masked_mobile(self, obj: Member) -> str:
+        return mobile_mask(obj.mobile)
+
+    @admin.display(description=_("企业微信关系"), ordering="wecom_status")
+    def wecom_relation(self, obj: Member) -> str:
+        return str(WecomStatus.LABELS.get(getattr(obj, "wecom_status", ""), "-"))
+
+    @admin.display(description=_("会员"))
+    def member_link(self, obj: Member) -> str:
+        url = reverse("admin:members_member_change", args=[obj.pk], current_app=brand_admin.name)
+        return format_html('<a href="{}">{}</a>', url, obj.member_no)
+
+
+@admin.register(MyMember, site=brand_admin)
+class MyMemberAdmin(_MemberListAdmin):
+    """The logged-in staff member's own members (专属导购 = me), on top of the store scope."""
+
+    list_display = ["member_link", "masked_name", "masked_mobile", "home_store", "wecom_relation", "source"]
+    list_filter = [WecomStatusFilter]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        staff_id = user_scope(request.user).staff_id
+        queryset = super().get_queryset(request)
+        queryset = queryset.filter(assigned_staff_id=staff_id) if staff_id else queryset.none()
+        return members_with_wecom_status(queryset)
+
+
+class IssueFilter(admin.SimpleListFilter):
+    title = _("待处理原因")
+    parameter_name = "issue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return list(Issue.LABELS.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(ownership_issue_q(self.value())) if self.value() in Issue.LABELS else queryset
+
+
+@admin.register(OwnershipReview, site=brand_admin)
+class OwnershipReviewAdmin(_MemberListAdmin):
+    """The dashboard: members without an owner, with a resigned owner, a pending or failed
+    transfer, or an owner who lost the WeCom relation. Each row says why and shows the latest
+    transfer's WeCom outcome."""
+
+    list_display = ["member_link", "masked_name", "home_store", "assigned_staff", "owner_status", "latest_transfer"]
+    list_filter = [IssueFilter, ("home_store", admin.RelatedOnlyFieldListFilter)]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        latest = CustomerTransfer.objects.filter(member_id=OuterRef("pk")).order_by("-pk")
+        return members_needing_attention(super().get_queryset(request)).annotate(
+            transfer_status=Subquery(latest.values("status")[:1]),
+            transfer_errcode=Subquery(latest.values("errcode")[:1]),
+            transfer_detail=Subquery(latest.values("detail")[:1]),
+        )
+
+    @admin.display(description=_("导购状态"))
+    def owner_status(self, obj: Member) -> str:
+        if obj.assigned_staff is None:
+            return str(Issue.LABELS[Issue.NO_OWNER])
+        return obj.assigned_staff.get_status_display()
+
+    @admin.display(description=_("最近转接"))
+    def latest_transfer(self, obj: Member) -> str:
+        status = getattr(obj, "transfer_status", None)
+        if not status:
+            return "-"
+        label = str(CustomerTransfer.Status(status).label)
+        errcode = getattr(obj, "transfer_errcode", None)
+        detail = getattr(obj, "transfer_detail", "") or ""
+        return " ".join(part for part in (label, f"errcode {errcode}" if errcode else "", detail) if part)

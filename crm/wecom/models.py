@@ -14,6 +14,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from crm.base_models import TimeStampedModel
+from members.models import Member
 
 from .client import DEFAULT_BASE_URL
 from .crypto import WXBizMsgCrypt, validate_encoding_aes_key
@@ -185,3 +186,186 @@ class FollowRelation(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.deleted_at is None
+
+
+class AssignmentPolicy(models.TextChoices):
+    """Who owns (专属导购) a member once WeCom relations exist. See crm/wecom/assignment.py."""
+
+    FIRST_ADDED = "first_added", _("客户首次添加的导购")
+    LAST_ADDED = "last_added", _("客户最近添加的导购")
+    ENROLLING = "enrolling", _("入会导购")
+    ROUND_ROBIN = "round_robin", _("归属门店轮流分配")
+
+
+class AssignmentSettings(TimeStampedModel):
+    """The brand's assignment policy (one row per brand schema; absent = the default policy).
+
+    Kept apart from WecomConfig on purpose: the policy applies to enrolment and the round-robin
+    job even in a brand whose WeCom app is not configured yet."""
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+    policy = models.CharField(
+        _("归属策略"), max_length=16, choices=AssignmentPolicy.choices, default=AssignmentPolicy.FIRST_ADDED
+    )
+    transfer_message = models.CharField(
+        _("在职转接提示语"),
+        max_length=200,
+        blank=True,
+        default="您好，您的专属导购已变更，新导购会继续为您服务。",
+        help_text=_("在职转接时企业微信发给客户的消息（transfer_success_msg）"),
+    )
+
+    class Meta:
+        verbose_name = _("导购归属策略")
+        verbose_name_plural = _("导购归属策略")
+        constraints = [models.CheckConstraint(condition=models.Q(singleton=True), name="wecom_assignment_singleton")]
+
+    def __str__(self) -> str:
+        return str(self.get_policy_display())
+
+
+class WecomProspect(TimeStampedModel):
+    """An external contact not (yet) linked to a member: no unionid, or nobody bound to it.
+
+    `prospects_link_for_member` links it when a member with that unionid enrols or binds it;
+    `linked_member` stays as history of which contact became which member."""
+
+    external_userid = models.CharField(_("客户 ExternalUserID"), max_length=64, unique=True)
+    unionid = models.CharField(_("UnionID"), max_length=64, blank=True, db_index=True)
+    name = models.CharField(_("客户昵称"), max_length=128, blank=True)
+    first_staff_userid = models.CharField(_("首次添加的导购"), max_length=64, blank=True)
+    state = models.CharField(_("渠道 State"), max_length=64, blank=True)
+    linked_member = models.ForeignKey(
+        "members.Member",
+        verbose_name=_("已关联会员"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    linked_at = models.DateTimeField(_("关联时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("潜在会员（未关联客户）")
+        verbose_name_plural = _("潜在会员（未关联客户）")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.external_userid}"
+
+
+class CustomerTransfer(TimeStampedModel):
+    """One member's WeCom relation moving from a handover to a takeover staff member.
+
+    WeCom settles a transfer asynchronously (the customer has 24 h to refuse), so each one is
+    tracked from `pending` (recorded, not yet sent) through `waiting` to a final status. At most
+    one open (pending/waiting) transfer per external contact is a database rule: re-running an
+    offboarding never sends the same customer twice.
+    """
+
+    class Kind(models.TextChoices):
+        RESIGNED = "resigned", _("离职继承")
+        ON_JOB = "on_job", _("在职转接")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待发起")
+        WAITING = "waiting", _("等待客户接替")
+        DONE = "done", _("已完成")
+        REFUSED = "refused", _("客户拒绝")
+        OVER_LIMIT = "over_limit", _("接替导购客户数已满")
+        TOO_OFTEN = "too_often", _("90 天内已转接 2 次")
+        FAILED = "failed", _("失败")
+
+    OPEN = (Status.PENDING, Status.WAITING)
+    FLAGGED = (Status.REFUSED, Status.OVER_LIMIT, Status.TOO_OFTEN, Status.FAILED)
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("会员"), on_delete=models.PROTECT, related_name="wecom_transfers"
+    )
+    external_userid = models.CharField(_("客户 ExternalUserID"), max_length=64)
+    handover = models.ForeignKey("members.Staff", verbose_name=_("原导购"), on_delete=models.PROTECT, related_name="+")
+    takeover = models.ForeignKey(
+        "members.Staff", verbose_name=_("接替导购"), on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
+    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    errcode = models.IntegerField(_("企业微信错误码"), null=True, blank=True)
+    detail = models.CharField(_("说明"), max_length=255, blank=True)
+    message = models.CharField(_("转接提示语"), max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(_("发送次数"), default=0)
+    actor = models.CharField(_("操作人"), max_length=150, blank=True)
+    sent_at = models.DateTimeField(_("发起时间"), null=True, blank=True)
+    settled_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("客户转接")
+        verbose_name_plural = _("客户转接")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_userid"],
+                condition=models.Q(status__in=["pending", "waiting"]),
+                name="wecom_transfer_one_open_per_customer",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(handover=models.F("takeover")), name="wecom_transfer_handover_not_takeover"
+            ),
+        ]
+        indexes = [models.Index(fields=["handover", "takeover", "kind", "status"], name="wecom_transfer_pair_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.external_userid}: {self.handover_id} → {self.takeover_id} ({self.status})"
+
+    @property
+    def is_flagged(self) -> bool:
+        return self.status in self.FLAGGED
+
+
+class ContactWay(TimeStampedModel):
+    """A channel QR code (`add_contact_way`). Its `state` comes back in the add callback and
+    becomes the member's source (channel attribution)."""
+
+    class Type(models.IntegerChoices):
+        SINGLE = 1, _("单人")
+        MULTI = 2, _("多人")
+
+    name = models.CharField(_("名称"), max_length=100)
+    # WeCom caps `state` at 30 characters.
+    state = models.CharField(_("渠道 State"), max_length=30, unique=True)
+    store = models.ForeignKey(
+        "members.Store", verbose_name=_("门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    staff = models.ManyToManyField("members.Staff", verbose_name=_("导购"), related_name="+")
+    campaign = models.CharField(_("活动"), max_length=100, blank=True)
+    type = models.PositiveSmallIntegerField(_("类型"), choices=Type.choices, default=Type.SINGLE)
+    skip_verify = models.BooleanField(_("免验证添加"), default=True)
+    config_id = models.CharField(_("企业微信 config_id"), max_length=64, unique=True)
+    qr_code = models.URLField(_("二维码"), max_length=500)
+    created_by = models.CharField(_("创建人"), max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = _("渠道活码")
+        verbose_name_plural = _("渠道活码")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.state}）"
+
+
+class MyMember(Member):
+    """ "我的会员": the logged-in staff member's members with their WeCom relation (admin only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("我的会员")
+        verbose_name_plural = _("我的会员")
+
+
+class OwnershipReview(Member):
+    """Members whose ownership needs a person: no owner, a resigned owner, a pending or failed
+    transfer, or an owner who lost the WeCom relation (admin only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("归属待处理会员")
+        verbose_name_plural = _("归属待处理会员")

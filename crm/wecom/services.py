@@ -15,6 +15,7 @@ from django.utils import timezone
 from crm.celery import send_on_commit
 from crm.errors import AppError, NotFound
 
+from .assignment import follow_change_apply_in_transaction
 from .client import DEFAULT_BASE_URL, WecomClient
 from .crypto import CallbackCryptoError, CallbackGuard, envelope_encrypt_field, parse_xml, validate_encoding_aes_key
 from .errors import InvalidExternalUserid, NoRelationship, WecomError
@@ -204,9 +205,10 @@ def callback_event_process(*, event_id: int) -> FollowChange | None:
         if event.status in (CallbackEvent.Status.PROCESSED, CallbackEvent.Status.IGNORED):
             return None
         change = handler.apply(event=event, contact=contact) if handler is not None else None
-        # The members app plugs in here, in this transaction, on `change` (when change.applied):
-        # link the contact to a member by unionid or record a prospect, keep `state` as the
-        # member's source, apply the brand's assignment policy, record transfer_fail.
+        if change is not None:
+            # In this transaction, with the event row locked: a re-delivered or re-run event is
+            # PROCESSED by then and never links or reassigns twice.
+            follow_change_apply_in_transaction(change=change)
         event.status = CallbackEvent.Status.PROCESSED if handler is not None else CallbackEvent.Status.IGNORED
         event.error = ""
         event.processed_at = timezone.now()

@@ -7,6 +7,8 @@ import random
 from celery import shared_task
 from celery.app.task import Task
 
+from crm.jobs.services import job_run_record
+
 from . import services
 from .errors import WecomError
 
@@ -32,4 +34,60 @@ def callback_event_process_task(self: Task, event_id: int) -> None:
         raise
     except Exception as exc:
         services.callback_event_fail(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _retrying(task: Task, exc: WecomError) -> None:
+    if exc.retryable and task.request.retries < MAX_RETRIES:
+        raise task.retry(exc=exc, countdown=retry_countdown(task.request.retries)) from exc
+    raise exc
+
+
+@shared_task(bind=True, name="wecom.transfers_send", max_retries=MAX_RETRIES)
+def transfers_send_task(self: Task, handover_id: int, kind: str) -> dict[str, int]:
+    from .transfers import transfers_send
+
+    try:
+        return transfers_send(handover_id=handover_id, kind=kind)
+    except WecomError as exc:
+        _retrying(self, exc)
+        raise
+
+
+@shared_task(name="wecom.transfers_poll")
+def transfers_poll_task() -> dict[str, int]:
+    """Scheduled (beat): a rate limit here just waits for the next run, no retry storm."""
+    from .transfers import transfers_poll
+
+    with job_run_record(name="wecom.transfers_poll") as run:
+        run.summary = transfers_poll()
+    return run.summary
+
+
+@shared_task(name="wecom.members_unassigned_distribute")
+def members_unassigned_distribute_task() -> dict[str, int]:
+    from .assignment import members_unassigned_distribute
+
+    with job_run_record(name="wecom.members_unassigned_distribute") as run:
+        run.summary = members_unassigned_distribute()
+    return run.summary
+
+
+@shared_task(name="wecom.prospects_link_pending")
+def prospects_link_pending_task() -> dict[str, int]:
+    from .assignment import prospects_link_pending
+
+    with job_run_record(name="wecom.prospects_link_pending") as run:
+        run.summary = prospects_link_pending()
+    return run.summary
+
+
+@shared_task(bind=True, name="wecom.member_tags_mark", max_retries=MAX_RETRIES)
+def member_tags_mark_task(self: Task, member_ids: list[int], tag_id: int, added: bool) -> dict[str, int]:
+    from .channels import member_tags_mark
+
+    try:
+        return member_tags_mark(member_ids=member_ids, tag_id=tag_id, added=added)
+    except WecomError as exc:
+        _retrying(self, exc)
         raise
