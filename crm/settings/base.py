@@ -323,3 +323,26 @@ CELERY_BEAT_SCHEDULE["consent-state-audit"] = {
     "schedule": crontab(hour=3, minute=30),
 }
 # === end of consent block =======================================================================
+
+# === WeCom assignment (crm/wecom: transfers, round-robin, prospects) — appended block ===========
+# Transfers settle on WeCom's side within 24 h (the customer may refuse): polling every 15 minutes
+# shows the outcome soon enough without spending the corp's API quota. Unowned members are
+# distributed nightly, after the day's callbacks and enrolments had their chance to assign them.
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE["wecom-transfers-poll"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["wecom.transfers_poll"],
+    "schedule": 900.0,
+}
+CELERY_BEAT_SCHEDULE["wecom-prospects-link"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["wecom.prospects_link_pending"],
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["wecom-members-unassigned-distribute"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["wecom.members_unassigned_distribute"],
+    "schedule": crontab(hour=3, minute=10),
+}
+# === end of WeCom assignment block ==============================================================

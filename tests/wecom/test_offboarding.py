@@ -206,3 +206,18 @@ def test_the_90_day_limit_is_respected_from_our_own_records(config_a, fake, scen
     assert (third.status, third.errcode) == (S.TOO_OFTEN, 40128)
     transfers_send(handover_id=scene.wangwu.pk, kind=CustomerTransfer.Kind.ON_JOB)
     assert fake.calls["externalcontact/transfer_customer"] == calls  # never sent to WeCom
+
+
+def test_the_beat_entries_name_registered_wecom_tasks():
+    from django.conf import settings
+
+    from crm.celery import app
+
+    entries = {k: v for k, v in settings.CELERY_BEAT_SCHEDULE.items() if k.startswith("wecom-")}
+    assert {entry["args"][0] for entry in entries.values()} == {
+        "wecom.transfers_poll",
+        "wecom.prospects_link_pending",
+        "wecom.members_unassigned_distribute",
+    }
+    assert all(entry["task"] == "tenancy.run_in_every_brand" for entry in entries.values())
+    assert all(entry["args"][0] in app.tasks for entry in entries.values())
