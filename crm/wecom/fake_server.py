@@ -952,18 +952,90 @@ class FakeWecomServer(ThreadingHTTPServer):
             self._thread.join(timeout=5)
 
 
+# The demo brand's staff (members/demo.py creates them with these WeCom user ids) and, for the
+# first demo members (unionid oDemoUnion{n:05d}, home store STORES[n % 4] in members/demo.py),
+# who they follow on WeCom. crm/wecom/demo.py seeds the portal side from the same tables, so the
+# portal and the fake tell one story without talking to each other at seed time.
+DEMO_STAFF = [
+    ("zhangmin", "张敏"),
+    ("liqiang", "李强"),
+    ("wangfang", "王芳"),
+    ("chenjing", "陈静"),
+    ("liuyang", "刘洋"),
+    ("zhaolei", "赵磊"),
+    ("sunli", "孙丽"),
+    ("zhouhao", "周浩"),
+    ("wuting", "吴婷"),
+]
+# (member index n, staff userid, state of the QR code they scanned)
+DEMO_FOLLOWS = [
+    (0, "zhangmin", "spring_sh001"),
+    (1, "chenjing", ""),
+    (2, "zhaolei", "store_hz001"),
+    (3, "zhouhao", ""),
+    (4, "liqiang", "spring_sh001"),
+    (5, "liuyang", ""),
+    (6, "sunli", "store_hz001"),
+    (7, "wuting", ""),
+    (8, "wangfang", ""),
+    (9, "chenjing", ""),
+    (10, "zhaolei", "store_hz001"),
+    (11, "zhouhao", ""),
+]
+# (config_id, state, staff userids, name, store code)
+DEMO_CONTACT_WAYS = [
+    ("demoQrSpringSH001", "spring_sh001", ["zhangmin"], "春季新品 · 静安嘉里中心店", "SH001"),
+    ("demoQrStoreHZ001", "store_hz001", ["zhaolei", "sunli"], "湖滨银泰店门店码", "HZ001"),
+]
+# One on-the-job transfer waiting for the customer: (member index n, handover, takeover).
+DEMO_PENDING_TRANSFER = (4, "liqiang", "zhangmin")
+
+
+def demo_external_userid(n: int) -> str:
+    return f"wmDemoMember{n:05d}"
+
+
+def demo_unionid(n: int) -> str:
+    return f"oDemoUnion{n:05d}"
+
+
 def demo_corp(*, callback_url: str = "") -> FakeWecom:
-    """The corp the demo brand talks to: three staff, a few customers, a tag group, a QR code."""
+    """The corp the demo brand talks to: three unlinked customers of zhangsan/lisi (they show up
+    as prospects), the demo brand's staff with the first demo members following them, two QR
+    codes, a tag group and one transfer waiting for the customer."""
     fake = FakeWecom(callback_url=callback_url)
     fake.add_staff("zhangsan", "张三")
     fake.add_staff("lisi", "李四")
     fake.add_staff("wangwu", "王五")
+    for userid, name in DEMO_STAFF:
+        fake.add_staff(userid, name)
     for index, (name, staff) in enumerate(
         [("陈女士", "zhangsan"), ("刘先生", "zhangsan"), ("赵女士", "lisi")], start=1
     ):
         ext = f"wmDemoCustomer{index:04d}"
-        fake.add_contact(ext, name, unionid=f"oDemoUnion{index:04d}")
+        fake.add_contact(ext, name, unionid=f"oDemoGuest{index:04d}")
         fake.add_follow(staff, ext, state="store_sh001")
+    for n, userid, state in DEMO_FOLLOWS:
+        fake.add_contact(demo_external_userid(n), f"会员{n}", unionid=demo_unionid(n))
+        fake.add_follow(userid, demo_external_userid(n), state=state)
+    for config_id, state, users, _name, _store in DEMO_CONTACT_WAYS:
+        fake.contact_ways[config_id] = ContactWay(
+            config_id=config_id,
+            state=state,
+            users=users,
+            type=1 if len(users) == 1 else 2,
+            qr_code=f"https://wework.qpic.cn/fake/qr/{config_id}.png",
+        )
+    n, handover, takeover = DEMO_PENDING_TRANSFER
+    fake.transfers.append(
+        Transfer(
+            handover=handover,
+            takeover=takeover,
+            external_userid=demo_external_userid(n),
+            resigned=False,
+            started_at=fake.now(),
+        )
+    )
     group = TagGroup(
         group_id="grpDemo0001",
         group_name="会员等级",
