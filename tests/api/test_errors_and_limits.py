@@ -104,7 +104,7 @@ def test_options_is_not_served(client_a, key_a):
     assert_problem(call(client_a, "OPTIONS", WEBHOOKS, key=key_a), 405, "method_not_allowed")
 
 
-@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/webhooks/", "/api/v1/members/123"])
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1/webhooks/", "/api/v1/members/M1/unknown"])
 def test_unknown_api_paths_are_problem_404(client_a, path):
     assert_problem(call(client_a, "GET", path), 404, "not_found")
     assert_problem(call(client_a, "POST", path, body={}), 404, "not_found")
