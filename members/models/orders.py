@@ -24,6 +24,7 @@ class Order(TimeStampedModel):
     # How the buyer was identified by the channel, as sent.
     buyer_kind = models.CharField(_("买家标识类型"), max_length=32, blank=True)
     buyer_value = models.CharField(_("买家标识"), max_length=128, blank=True)
+    # No index of its own: order_member_recent (member, -paid_at) serves every look-up by member.
     member = models.ForeignKey(
         "members.Member",
         verbose_name=_("会员"),
@@ -31,6 +32,7 @@ class Order(TimeStampedModel):
         null=True,
         blank=True,
         related_name="orders",
+        db_index=False,
     )
     staff = models.ForeignKey(
         "members.Staff", verbose_name=_("导购"), on_delete=models.PROTECT, null=True, blank=True, related_name="orders"

@@ -21,7 +21,11 @@ class PointsEntry(models.Model):
         MERGE = "merge", _("合并转入/转出")
         BONUS = "bonus", _("活动赠送")
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="points_entries")
+    # No index of its own: points_entry_member_recent (member, -created_at) serves every look-up by
+    # member, and a second index would be written on every earn/bonus/expire insert.
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="points_entries", db_index=False
+    )
     kind = models.CharField(_("类型"), max_length=8, choices=Kind.choices)
     points = models.IntegerField(_("积分"))
     balance_after = models.IntegerField(_("变动后余额"))

@@ -60,6 +60,13 @@ _LOT = PointsLot._meta.db_table
 _MEMBER = Member._meta.db_table
 _CAPTURE = CaptureRateDaily._meta.db_table
 _IDENTITY = Identity._meta.db_table
+# Whole rows RETURNed by the statements that write them, for the single-order path's result
+# (model instances built with from_db, as a query would). Neither model has a field that needs a
+# Python-side converter (no JSON, no custom fields), so the driver's values are the model's.
+_ORDER_FIELDS = [f.attname for f in Order._meta.concrete_fields]
+_ORDER_ROW = "".join(f", {f.column}" for f in Order._meta.concrete_fields)
+_MEMBER_FIELDS = [f.attname for f in Member._meta.concrete_fields]
+_MEMBER_ROW = ", ".join(f"m.{f.column}" for f in Member._meta.concrete_fields)
 
 MAX_BATCH = 20_000
 _CHANNELS = set(SalesChannel.values)
@@ -174,20 +181,45 @@ def order_post(
         staff_id=staff.pk if staff else None,
         lines=tuple(lines),
     )
-    (result,) = orders_post_batch(orders=[item], actor=actor)
+    (result,), rows = _post(orders=[item], actor=actor, want_rows=True)
     if result.error_code:
         status = 409 if result.error_code == error_codes.ORDER_CONFLICT else 400
         raise AppError(result.error_code, result.error_message, fields=result.fields, status=status)
-    order = Order.objects.select_related("member").get(pk=result.order_id)
-    return OrderResult(order=order, created=result.created, member=order.member, points_earned=order.points_earned)
+    order = rows.orders.get(0)
+    if order is None:
+        # A re-post: the stored order is read back (the ingest only builds rows it wrote).
+        order = Order.objects.select_related("member").get(pk=result.order_id)
+        member = order.member
+    else:
+        # A new order: its row and its member's row as the ingest statements RETURNed them,
+        # saving the round trip of a re-read.
+        member = rows.members.get(order.member_id) if order.member_id else None
+        if member is not None:
+            order.member = member
+    return OrderResult(order=order, created=result.created, member=member, points_earned=order.points_earned)
 
 
 def orders_post_batch(*, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None) -> list[OrderItemResult]:
     """Set-based ingest of many orders in one transaction (a dozen statements whatever the size):
     per-item results, invalid items refused individually (nothing written for them), duplicates
     return the existing order. Up to MAX_BATCH orders per call."""
+    return _post(orders=orders, actor=actor, want_rows=False)[0]
+
+
+@dataclass
+class _Rows:
+    """Rows the ingest wrote, as model instances (only when asked for: the single-order path)."""
+
+    orders: dict[int, Order] = field(default_factory=dict)  # by input index
+    members: dict[int, Member] = field(default_factory=dict)  # by id
+
+
+def _post(
+    *, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None, want_rows: bool
+) -> tuple[list[OrderItemResult], _Rows]:
     if len(orders) > MAX_BATCH:
         raise AppError(error_codes.ORDER_INVALID, f"每批最多 {MAX_BATCH} 笔订单。")
+    rows = _Rows()
     results = [OrderItemResult(index=i) for i in range(len(orders))]
     valid: list[int] = []
     for index, item in enumerate(orders):
@@ -200,8 +232,14 @@ def orders_post_batch(*, orders: Sequence[OrderInput], actor: AbstractBaseUser |
             valid.append(index)
     if valid:
         with transaction.atomic():
-            _Ingest(orders=orders, indexes=valid, results=results, actor=_actor_name(actor)).run()
-    return results
+            _Ingest(
+                orders=orders,
+                indexes=valid,
+                results=results,
+                actor=_actor_name(actor),
+                rows=rows if want_rows else None,
+            ).run()
+    return results, rows
 
 
 # --- the engine ---------------------------------------------------------------------------------
@@ -224,12 +262,19 @@ class _MemberState:
 
 class _Ingest:
     def __init__(
-        self, *, orders: Sequence[OrderInput], indexes: list[int], results: list[OrderItemResult], actor: str
+        self,
+        *,
+        orders: Sequence[OrderInput],
+        indexes: list[int],
+        results: list[OrderItemResult],
+        actor: str,
+        rows: _Rows | None = None,
     ) -> None:
         self.orders = orders
         self.indexes = indexes
         self.results = results
         self.actor = actor
+        self.rows = rows
         self.now = timezone.now()
 
     @contextlib.contextmanager
@@ -247,8 +292,7 @@ class _Ingest:
         self._check_references()
         if not self.indexes:
             return
-        buyer_of = self._resolve_buyers()
-        members = self._lock_members(set(buyer_of.values()))
+        buyer_of, members = self._resolve_and_lock_buyers()
         program = loyalty_program_get()
         tiers = tiers_ranked()
         tier_by_id = {t.pk: t for t in tiers}
@@ -283,8 +327,9 @@ class _Ingest:
             return
         self._insert_lines(created)
         self._earn(created, member_of, points, members, program)
-        self._update_members(created, member_of, members, program, tiers, tier_by_id)
-        self._capture_rate(created, member_of)
+        # The capture-rate upsert rides along with the member UPDATE (one statement, one round trip).
+        capture = _capture_rate_sql(groups=self._capture_groups(created, member_of))
+        self._update_members(created, member_of, members, program, tiers, tier_by_id, capture)
 
     def _refuse(self, index: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> None:
         self.results[index].error_code = code
@@ -305,12 +350,13 @@ class _Ingest:
             elif item.staff_id is not None and item.staff_id not in known_staff:
                 self._refuse(index, error_codes.ORDER_INVALID, "导购不存在。", {"staff": ["导购不存在。"]})
 
-    def _resolve_buyers(self) -> dict[tuple[str, str], int]:
-        """(kind, value) → the member that owns it now, following merges to the survivor."""
+    def _resolve_and_lock_buyers(self) -> tuple[dict[tuple[str, str], int], dict[int, _MemberState]]:
+        """(kind, value) → the member that owns it now (following merges to the survivor), and
+        lock step 1 on those members, ascending id — one statement, one round trip."""
         keys = {(self.orders[i].buyer_kind, self.orders[i].buyer_value) for i in self.indexes}
         keys.discard(("", ""))
         if not keys:
-            return {}
+            return {}, {}
         kinds, values = zip(*keys, strict=True)
         with self._cursor() as cursor:
             cursor.execute(
@@ -324,24 +370,21 @@ class _Ingest:
                     UNION ALL
                     SELECT c.kind, c.value, m.id, m.merged_into_id, c.depth + 1
                     FROM chain c JOIN {_MEMBER} m ON m.id = c.merged_into_id WHERE c.depth < 16
-                )
-                SELECT kind, value, id FROM chain WHERE merged_into_id IS NULL
+                ),
+                owner AS (SELECT kind, value, id FROM chain WHERE merged_into_id IS NULL)
+                SELECT owner.kind, owner.value, m.id, m.status, m.tier_id, m.tier_floor_id, m.tier_expires_at,
+                       m.points_balance, m.points_pending, m.points_debt, m.last_purchase_at, m.lifecycle_stage
+                FROM {_MEMBER} m JOIN owner ON owner.id = m.id
+                ORDER BY m.id FOR NO KEY UPDATE OF m
                 """,  # noqa: S608
                 [list(kinds), list(values)],
             )
-            return {(kind, value): member_id for kind, value, member_id in cursor.fetchall()}
-
-    def _lock_members(self, member_ids: set[int]) -> dict[int, _MemberState]:
-        if not member_ids:
-            return {}
-        with self._cursor() as cursor:
-            cursor.execute(
-                f"""SELECT id, status, tier_id, tier_floor_id, tier_expires_at, points_balance, points_pending,
-                           points_debt, last_purchase_at, lifecycle_stage
-                    FROM {_MEMBER} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE""",  # noqa: S608
-                [sorted(member_ids)],
-            )
-            return {row[0]: _MemberState(*row) for row in cursor.fetchall()}
+            buyer_of: dict[tuple[str, str], int] = {}
+            members: dict[int, _MemberState] = {}
+            for kind, value, *state in cursor.fetchall():
+                buyer_of[(kind, value)] = state[0]
+                members[state[0]] = _MemberState(*state)
+            return buyer_of, members
 
     def _insert_orders(self, member_of: dict[int, int | None], points: dict[int, int]) -> list[int]:
         """Insert new orders; mark the others as existing (or conflicting). Returns created indexes."""
@@ -380,7 +423,7 @@ class _Ingest:
                     AS v(channel, order_no, store_id, paid_at, amount_fen, buyer_kind, buyer_value, member_id,
                          staff_id, is_member, points)
                 ON CONFLICT (channel, order_no) DO NOTHING
-                RETURNING id, channel, order_no
+                RETURNING id, channel, order_no{_ORDER_ROW if self.rows is not None else ""}
                 """,  # noqa: S608
                 [
                     self.now,
@@ -403,13 +446,18 @@ class _Ingest:
                     ),
                 ],
             )
-            inserted = {(channel, no): order_id for order_id, channel, no in cursor.fetchall()}
+            fetched = cursor.fetchall()
+        inserted = {(row[1], row[2]): row[0] for row in fetched}
+        if self.rows is not None:
+            full = {(row[1], row[2]): row[3:] for row in fetched}
         created = []
         for key, index in first_of.items():
             if key in inserted:
                 created.append(index)
                 result = self.results[index]
                 result.order_id, result.created = inserted[key], True
+                if self.rows is not None:
+                    self.rows.orders[index] = Order.from_db(connection.alias, _ORDER_FIELDS, full[key])
                 result.member_id, result.points_earned = member_of[index], points.get(index, 0)
         # Everything else — re-posts and in-batch duplicates — resolves to the stored order.
         others = [i for i in self.indexes if not self.results[i].created]
@@ -497,46 +545,45 @@ class _Ingest:
                 )
         if not entries:
             return
+        lot_cols: dict[str, list[Any]] = defaultdict(list)
+        for (member_id, reference), (net, pending, available_at, expires_at) in lots.items():
+            lot_cols["member_id"].append(member_id)
+            lot_cols["reference"].append(reference)
+            lot_cols["points"].append(net)
+            lot_cols["available_at"].append(available_at)
+            lot_cols["expires_at"].append(expires_at)
+            lot_cols["pending"].append(pending)
+        # Entries and their lots in one statement: each lot finds its entry by (member, reference),
+        # which is unique for a kind.
         with self._cursor() as cursor:
             cursor.execute(
-                f"""INSERT INTO {_ENTRY} (member_id, kind, points, balance_after, reason, reference, order_id, actor,
-                        created_at)
-                    SELECT v.member_id, 'earn', v.points, v.balance_after, '消费积分', v.reference, v.order_id, %s, %s
-                    FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::text[], %s::bigint[])
-                        AS v(member_id, points, balance_after, reference, order_id)
-                    RETURNING id, member_id, reference""",  # noqa: S608
+                f"""WITH ent AS (
+                        INSERT INTO {_ENTRY} (member_id, kind, points, balance_after, reason, reference, order_id,
+                            actor, created_at)
+                        SELECT v.member_id, 'earn', v.points, v.balance_after, '消费积分', v.reference, v.order_id,
+                               %s, %s
+                        FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::text[], %s::bigint[])
+                            AS v(member_id, points, balance_after, reference, order_id)
+                        RETURNING id, member_id, reference
+                    )
+                    INSERT INTO {_LOT} (member_id, entry_id, points, remaining, earned_at, available_at,
+                        expires_at, expired, pending)
+                    SELECT v.member_id, ent.id, v.points, v.points, %s, v.available_at, v.expires_at, false, v.pending
+                    FROM unnest(%s::bigint[], %s::text[], %s::integer[], %s::timestamptz[], %s::timestamptz[],
+                                %s::boolean[]) AS v(member_id, reference, points, available_at, expires_at, pending)
+                    JOIN ent ON ent.member_id = v.member_id AND ent.reference = v.reference
+                """,  # noqa: S608
                 [
                     self.actor,
                     self.now,
                     *(entries[c] for c in ("member_id", "points", "balance_after", "reference", "order_id")),
+                    self.now,
+                    *(
+                        lot_cols[c]
+                        for c in ("member_id", "reference", "points", "available_at", "expires_at", "pending")
+                    ),
                 ],
             )
-            entry_ids = {(member_id, reference): entry_id for entry_id, member_id, reference in cursor.fetchall()}
-            lot_cols: dict[str, list[Any]] = defaultdict(list)
-            for key, (net, pending, available_at, expires_at) in lots.items():
-                lot_cols["member_id"].append(key[0])
-                lot_cols["entry_id"].append(entry_ids[key])
-                lot_cols["points"].append(net)
-                lot_cols["available_at"].append(available_at)
-                lot_cols["expires_at"].append(expires_at)
-                lot_cols["pending"].append(pending)
-            if lot_cols:
-                cursor.execute(
-                    f"""INSERT INTO {_LOT} (member_id, entry_id, points, remaining, earned_at, available_at,
-                            expires_at, expired, pending)
-                        SELECT v.member_id, v.entry_id, v.points, v.points, %s, v.available_at, v.expires_at, false,
-                               v.pending
-                        FROM unnest(%s::bigint[], %s::bigint[], %s::integer[], %s::timestamptz[], %s::timestamptz[],
-                                    %s::boolean[]) AS v(member_id, entry_id, points, available_at, expires_at, pending)
-                    """,  # noqa: S608
-                    [
-                        self.now,
-                        *(
-                            lot_cols[c]
-                            for c in ("member_id", "entry_id", "points", "available_at", "expires_at", "pending")
-                        ),
-                    ],
-                )
 
     def _update_members(
         self,
@@ -546,13 +593,16 @@ class _Ingest:
         program: LoyaltyProgram,
         tiers: list[Tier],
         tier_by_id: dict[int, Tier],
+        capture: tuple[str, list[Any]],
     ) -> None:
-        """Last purchase, lifecycle and immediate tier upgrade of every buyer, then one UPDATE."""
+        """Last purchase, lifecycle and immediate tier upgrade of every buyer, then one UPDATE
+        (which also runs the capture-rate upsert `capture`, as a CTE)."""
         buyers: dict[int, list[int]] = defaultdict(list)
         for index in created:
             if member_of[index] is not None:
                 buyers[member_of[index]].append(index)  # type: ignore[index]
         if not buyers:
+            self.cursor.execute(*capture)
             return
         qualifying = qualifying_for_members(
             member_ids=list(buyers),
@@ -595,16 +645,20 @@ class _Ingest:
         if changes:
             TierChange.objects.bulk_create(changes)
         rows = [members[m] for m in buyers]
+        capture_sql, capture_params = capture
         with self._cursor() as cursor:
             cursor.execute(
-                f"""UPDATE {_MEMBER} m SET points_balance = v.balance, points_pending = v.pending,
+                f"""WITH capture AS ({capture_sql})
+                    UPDATE {_MEMBER} m SET points_balance = v.balance, points_pending = v.pending,
                         points_debt = v.debt, last_purchase_at = v.last_purchase_at, lifecycle_stage = v.stage,
                         tier_id = v.tier_id, tier_expires_at = v.tier_expires_at, updated_at = %s
                     FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::integer[], %s::timestamptz[],
                                 %s::text[], %s::bigint[], %s::timestamptz[])
                         AS v(id, balance, pending, debt, last_purchase_at, stage, tier_id, tier_expires_at)
-                    WHERE m.id = v.id""",  # noqa: S608
+                    WHERE m.id = v.id
+                    {"RETURNING " + _MEMBER_ROW if self.rows is not None else ""}""",  # noqa: S608
                 [
+                    *capture_params,
                     self.now,
                     [s.id for s in rows],
                     [s.balance for s in rows],
@@ -616,8 +670,14 @@ class _Ingest:
                     [s.tier_expires_at for s in rows],
                 ],
             )
+            if self.rows is not None:
+                for row in cursor.fetchall():
+                    member = Member.from_db(connection.alias, _MEMBER_FIELDS, row)
+                    self.rows.members[member.pk] = member
 
-    def _capture_rate(self, created: list[int], member_of: dict[int, int | None]) -> None:
+    def _capture_groups(
+        self, created: list[int], member_of: dict[int, int | None]
+    ) -> dict[tuple[dt.date, str, int | None], list[int]]:
         tz = brand_time_zone()
         groups: dict[tuple[dt.date, str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         for index in created:
@@ -628,7 +688,7 @@ class _Ingest:
             group[1] += int(is_member)
             group[2] += item.amount_fen
             group[3] += item.amount_fen if is_member else 0
-        capture_rate_add(groups=groups, cursor=self.cursor)
+        return groups
 
 
 def capture_rate_add(*, groups: dict[tuple[dt.date, str, int | None], list[int]], cursor: Any = None) -> None:
@@ -636,10 +696,14 @@ def capture_rate_add(*, groups: dict[tuple[dt.date, str, int | None], list[int]]
     are upserted in key order so two concurrent ingests never deadlock on the aggregate rows."""
     if not groups:
         return
-    keys = sorted(groups, key=lambda k: (k[0], k[1], k[2] or 0))
     with contextlib.nullcontext(cursor) if cursor is not None else connection.cursor() as cursor:
-        cursor.execute(
-            f"""
+        cursor.execute(*_capture_rate_sql(groups=groups))
+
+
+def _capture_rate_sql(*, groups: dict[tuple[dt.date, str, int | None], list[int]]) -> tuple[str, list[Any]]:
+    keys = sorted(groups, key=lambda k: (k[0], k[1], k[2] or 0))
+    return (
+        f"""
             INSERT INTO {_CAPTURE} AS c (day, channel, store_id, orders_total, orders_member, gmv_total_fen,
                 gmv_member_fen)
             SELECT * FROM unnest(%s::date[], %s::text[], %s::bigint[], %s::integer[], %s::integer[], %s::bigint[],
@@ -650,13 +714,13 @@ def capture_rate_add(*, groups: dict[tuple[dt.date, str, int | None], list[int]]
                 gmv_total_fen = c.gmv_total_fen + EXCLUDED.gmv_total_fen,
                 gmv_member_fen = c.gmv_member_fen + EXCLUDED.gmv_member_fen
             """,  # noqa: S608
-            [
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [k[2] for k in keys],
-                *([groups[k][n] for k in keys] for n in range(4)),
-            ],
-        )
+        [
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            *([groups[k][n] for k in keys] for n in range(4)),
+        ],
+    )
 
 
 # --- refunds ------------------------------------------------------------------------------------
