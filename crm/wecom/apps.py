@@ -5,3 +5,11 @@ class WecomConfig(AppConfig):
     name = "crm.wecom"
     label = "wecom"
     verbose_name = "企业微信"
+
+    def ready(self) -> None:
+        from members.hooks import on_identities_added, on_tags_changed
+
+        from .member_events import link_prospects_of_new_identities, mirror_tag_changes
+
+        on_identities_added(link_prospects_of_new_identities)
+        on_tags_changed(mirror_tag_changes)

@@ -91,3 +91,14 @@ def member_tags_mark_task(self: Task, member_ids: list[int], tag_id: int, added:
     except WecomError as exc:
         _retrying(self, exc)
         raise
+
+
+@shared_task(name="wecom.prospects_link_member")
+def prospects_link_member_task(member_id: int) -> int:
+    """Link the prospects waiting for this member's unionid (sent after enrolment or a bind)."""
+    from members.models import Member
+
+    from .assignment import prospects_link_for_member
+
+    member = Member.objects.filter(pk=member_id).first()
+    return prospects_link_for_member(member=member) if member is not None else 0

@@ -21,6 +21,12 @@ from consent.types import ConsentDecision, ConsentEvidence
 from crm.errors import AppError, Conflict, NotFound
 
 from .. import error_codes
+from ..hooks import (
+    IdentitiesAdded,
+    TagsChanged,
+    identities_added_notify_in_transaction,
+    tags_changed_notify_in_transaction,
+)
 from ..models import (
     Identity,
     IdentityKind,
@@ -203,6 +209,9 @@ def member_enroll(
                     member=member, to_staff=staff, reason=MemberAssignment.Reason.ENROLMENT, actor=actor
                 )
             consent_enrolment_record(member_id=member.pk, decisions=decisions, evidence=evidence, actor=actor)
+            identities_added_notify_in_transaction(
+                IdentitiesAdded(member_id=member.pk, kinds=tuple(sorted({kind for kind, _ in pairs})))
+            )
     except IntegrityError as exc:
         winner = _bound_member(pairs)
         if winner is not None:
@@ -254,6 +263,7 @@ def identity_bind(*, member: Member, kind: str, value: str, actor: str) -> Ident
             if kind == IdentityKind.MOBILE and not member.mobile:
                 member.mobile = value
                 member.save(update_fields=["mobile", "updated_at"])
+            identities_added_notify_in_transaction(IdentitiesAdded(member_id=member.pk, kinds=(kind,)))
             return identity
     except IntegrityError as exc:
         # A concurrent bind of the same identity won the unique constraint.
@@ -318,12 +328,18 @@ def members_tag(*, member_ids: Iterable[int], tag: Tag, actor: str) -> int:
         new = [MemberTag(member_id=pk, tag=tag) for pk in ids if pk not in already]
         # ignore_conflicts: a concurrent tagging of the same member is not an error.
         MemberTag.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+        tags_changed_notify_in_transaction(
+            TagsChanged(member_ids=tuple(tag_link.member_id for tag_link in new), tag_id=tag.pk, added=True)
+        )
     return len(new)
 
 
 def members_untag(*, member_ids: Iterable[int], tag: Tag, actor: str) -> int:
     with transaction.atomic():
-        deleted, _ = MemberTag.objects.filter(member_id__in=list(member_ids), tag=tag).delete()
+        links = MemberTag.objects.filter(member_id__in=list(member_ids), tag=tag)
+        untagged = tuple(links.values_list("member_id", flat=True))
+        deleted, _ = links.delete()
+        tags_changed_notify_in_transaction(TagsChanged(member_ids=untagged, tag_id=tag.pk, added=False))
     return deleted
 
 

@@ -9,7 +9,7 @@ from crm.wecom.fake_server import Tag as FakeTag
 from crm.wecom.fake_server import TagGroup
 from crm.wecom.models import ContactWay
 from crm.wecom.tasks import member_tags_mark_task
-from members.services.members import member_tag
+from members.services.members import members_tag
 from tests.factories import MemberFactory, TagFactory
 
 from .scene import deliver_and_process, member_followed, member_with_unionid, scene_create
@@ -125,8 +125,8 @@ def test_tagging_a_member_marks_the_tag_for_their_owner_after_commit(
     tag = TagFactory(name="咖啡爱好者", group="偏好")
 
     with django_capture_on_commit_callbacks() as callbacks:
-        member_tag(member=member, tag=tag, actor="staff")
-        member_tags_wecom_sync(member_ids=[member.pk, not_following.pk], tag=tag)
+        # The members service publishes the tagging; WeCom's handler queues the marking.
+        members_tag(member_ids=[member.pk, not_following.pk], tag=tag, actor="staff")
     assert len(callbacks) == 1 and fake.calls["externalcontact/mark_tag"] == 0  # nothing before commit
 
     summary = member_tags_mark_task.apply(args=[[member.pk, not_following.pk], tag.pk, True]).get()
