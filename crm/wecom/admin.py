@@ -2,8 +2,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -25,10 +26,12 @@ from .models import (
     FollowRelation,
     MyMember,
     OwnershipReview,
+    StaffHandover,
     WecomConfig,
     WecomProspect,
 )
 from .selectors import Issue, WecomStatus, members_needing_attention, members_with_wecom_status, ownership_issue_q
+from .transfers import members_reassign, staff_resign
 
 
 class WecomConfigForm(forms.ModelForm):
@@ -390,3 +393,101 @@ class OwnershipReviewAdmin(_MemberListAdmin):
         errcode = getattr(obj, "transfer_errcode", None)
         detail = getattr(obj, "transfer_detail", "") or ""
         return " ".join(part for part in (label, f"errcode {errcode}" if errcode else "", detail) if part)
+
+
+class HandoverForm(forms.Form):
+    takeover = forms.ModelChoiceField(
+        label=_("接替导购"), queryset=Staff.objects.filter(status=Staff.Status.ACTIVE).select_related("store")
+    )
+    message = forms.CharField(
+        label=_("转接提示语（仅在职转接）"), required=False, max_length=200, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+@admin.register(StaffHandover, site=brand_admin)
+class StaffHandoverAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    """Offboarding and reassignment go through here (and the services), never by editing a
+    staff member's status: a status flipped by hand would leave their customers without a
+    WeCom transfer."""
+
+    scope_store_path = "store"
+    list_display = ["name", "store", "wecom_userid", "status", "members"]
+    list_filter = ["status", "store"]
+    list_select_related = ["store"]
+    search_fields = ["name", "wecom_userid"]
+    actions = ["resign_and_transfer", "reassign_members"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StaffHandover]:
+        return super().get_queryset(request).annotate(n_members=Count("assigned_members"))
+
+    @admin.display(description=_("负责会员数"), ordering="n_members")
+    def members(self, staff: StaffHandover) -> int:
+        return staff.n_members  # type: ignore[attr-defined]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def _handover(self, request, queryset, *, action: str, title: str, explanation: str, run):  # type: ignore[no-untyped-def]
+        form = HandoverForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            takeover = form.cleaned_data["takeover"]
+            for staff in queryset:
+                try:
+                    plan = run(staff=staff, takeover=takeover, message=form.cleaned_data["message"])
+                except AppError as exc:
+                    self.message_user(request, f"{staff.name}：{exc.message}", messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        f"{staff.name}：{plan.transfers} 位客户经企业微信转接给 {takeover.name}（等待结果），"
+                        f"{plan.reassigned} 位直接改派，{plan.flagged} 位因企业微信限制需人工处理。",
+                        messages.SUCCESS,
+                    )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "explanation": explanation,
+            "queryset": queryset,
+            "form": form,
+            "action": action,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/wecom/staffhandover/handover.html", context)
+
+    @admin.action(description=_("办理离职并转接会员"))
+    def resign_and_transfer(self, request: HttpRequest, queryset: QuerySet[StaffHandover]):  # type: ignore[no-untyped-def]
+        actor = request.user.get_username()
+        return self._handover(
+            request,
+            queryset,
+            action="resign_and_transfer",
+            title=str(_("办理离职并转接会员")),
+            explanation=str(
+                _("所选导购将标记为离职、停用后台账号；其企业微信客户通过离职继承转给接替导购，其余会员直接改派。")
+            ),
+            run=lambda staff, takeover, message: staff_resign(staff=staff, takeover=takeover, actor=actor),
+        )
+
+    @admin.action(description=_("在职转接全部会员"))
+    def reassign_members(self, request: HttpRequest, queryset: QuerySet[StaffHandover]):  # type: ignore[no-untyped-def]
+        actor = request.user.get_username()
+        return self._handover(
+            request,
+            queryset,
+            action="reassign_members",
+            title=str(_("在职转接全部会员")),
+            explanation=str(_("所选导购的会员转给接替导购；已添加企业微信的客户会收到转接提示，可在 24 小时内拒绝。")),
+            run=lambda staff, takeover, message: members_reassign(
+                members=Member.objects.filter(assigned_staff=staff),
+                takeover=takeover,
+                actor=actor,
+                message=message or None,
+            ),
+        )

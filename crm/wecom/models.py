@@ -14,7 +14,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from crm.base_models import TimeStampedModel
-from members.models import Member
+from members.models import Member, Staff
 
 from .client import DEFAULT_BASE_URL
 from .crypto import WXBizMsgCrypt, validate_encoding_aes_key
@@ -369,3 +369,13 @@ class OwnershipReview(Member):
         proxy = True
         verbose_name = _("归属待处理会员")
         verbose_name_plural = _("归属待处理会员")
+
+
+class StaffHandover(Staff):
+    """Staff as seen for offboarding (离职交接) and on-the-job reassignment (在职转接): the only
+    way their members change hands in bulk, through the WeCom transfer services (admin only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("导购交接")
+        verbose_name_plural = _("导购交接")

@@ -31,8 +31,9 @@ class StaffAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "store")
     search_fields = ("name", "wecom_userid", "user__username")
     # The login is linked through members.services.stores.staff_login_link (it also sets the
-    # role group); resignation and hand-over belong to the WeCom transfer flow.
-    readonly_fields = ("user", "resigned_at")
+    # role group); resignation and hand-over belong to the WeCom transfer flow (企业微信 › 导购交接),
+    # so the status cannot be flipped here and leave the staff member's customers behind.
+    readonly_fields = ("user", "status", "resigned_at")
     fields = ("store", "name", "wecom_userid", "status", "resigned_at", "user")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
