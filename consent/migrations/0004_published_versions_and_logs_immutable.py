@@ -7,6 +7,8 @@
 
 from django.db import migrations
 
+from crm.db_guards import AppendOnly
+
 FORWARD = """
 CREATE FUNCTION consent_refuse_published_version_change() RETURNS trigger AS $$
 BEGIN
@@ -24,35 +26,9 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER consent_agreementversion_published_immutable
     BEFORE UPDATE OR DELETE ON consent_agreementversion
     FOR EACH ROW EXECUTE FUNCTION consent_refuse_published_version_change();
-
-CREATE FUNCTION consent_refuse_log_change() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'restrict_violation';
-END;
-$$ LANGUAGE plpgsql;
-
-CREATE TRIGGER consent_piaccesslog_no_update_delete
-    BEFORE UPDATE OR DELETE ON consent_piaccesslog
-    FOR EACH ROW EXECUTE FUNCTION consent_refuse_log_change();
-CREATE TRIGGER consent_piaccesslog_no_truncate
-    BEFORE TRUNCATE ON consent_piaccesslog
-    FOR EACH STATEMENT EXECUTE FUNCTION consent_refuse_log_change();
-
-CREATE TRIGGER consent_datarequestevent_no_update_delete
-    BEFORE UPDATE OR DELETE ON consent_datarequestevent
-    FOR EACH ROW EXECUTE FUNCTION consent_refuse_log_change();
-CREATE TRIGGER consent_datarequestevent_no_truncate
-    BEFORE TRUNCATE ON consent_datarequestevent
-    FOR EACH STATEMENT EXECUTE FUNCTION consent_refuse_log_change();
 """
 
 BACKWARD = """
-DROP TRIGGER IF EXISTS consent_datarequestevent_no_truncate ON consent_datarequestevent;
-DROP TRIGGER IF EXISTS consent_datarequestevent_no_update_delete ON consent_datarequestevent;
-DROP TRIGGER IF EXISTS consent_piaccesslog_no_truncate ON consent_piaccesslog;
-DROP TRIGGER IF EXISTS consent_piaccesslog_no_update_delete ON consent_piaccesslog;
-DROP FUNCTION IF EXISTS consent_refuse_log_change();
 DROP TRIGGER IF EXISTS consent_agreementversion_published_immutable ON consent_agreementversion;
 DROP FUNCTION IF EXISTS consent_refuse_published_version_change();
 """
@@ -61,4 +37,8 @@ DROP FUNCTION IF EXISTS consent_refuse_published_version_change();
 class Migration(migrations.Migration):
     dependencies = [("consent", "0003_state_sessions_requests_pi_log")]
 
-    operations = [migrations.RunSQL(FORWARD, BACKWARD)]
+    operations = [
+        migrations.RunSQL(FORWARD, BACKWARD),
+        AppendOnly("consent_piaccesslog"),
+        AppendOnly("consent_datarequestevent"),
+    ]

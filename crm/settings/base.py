@@ -47,16 +47,17 @@ SHARED_APPS = [
 ]
 # One schema per brand. auth/admin/sessions are in both lists: the public admin is for platform
 # operators, each brand has its own users and sessions in its own schema.
+# The order is also the order of the demo seeders (crm/demo.py): each builds on the previous.
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.admin",
     "crm.jobs",
-    "crm.api",
-    "crm.wecom",
     "members",
     "consent",
+    "crm.api",
+    "crm.wecom",
     "campaigns",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]

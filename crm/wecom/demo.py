@@ -42,11 +42,7 @@ def seed() -> None:
             api_base_url=DEMO_FAKE_URL,
             welcome_text="您好，我是您的专属导购，欢迎加入悦禾茶饮会员！",
         )
-    # crm.wecom comes before members in TENANT_APPS, so the members demo (idempotent) runs first
-    # here: the relations below need its staff and members.
-    from members import demo as members_demo
-
-    members_demo.seed()
+    # The members demo (earlier in TENANT_APPS) has created the staff and members used below.
     staff = {s.wecom_userid: s for s in Staff.objects.exclude(wecom_userid="")}
     _relations_seed(staff)
     _contact_ways_seed(staff)

@@ -16,8 +16,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def few_demo_members(monkeypatch):  # type: ignore[no-untyped-def]
+def demo_members(in_brand_a, monkeypatch):  # type: ignore[no-untyped-def]
+    """The members demo runs before WeCom's (TENANT_APPS order): its staff and members exist."""
     monkeypatch.setattr(members_demo, "MEMBER_COUNT", 12)
+    members_demo.seed()
 
 
 def test_seed_is_idempotent_and_points_at_the_local_fake(in_brand_a):  # type: ignore[no-untyped-def]
