@@ -350,3 +350,15 @@ CELERY_BEAT_SCHEDULE["wecom-members-unassigned-distribute"] = {
     "schedule": crontab(hour=3, minute=10),
 }
 # === end of WeCom assignment block ==============================================================
+
+# === Dashboard (dashboard/) — appended block, owned by the dashboard =============================
+# The brand admin's first screen; its aggregates live in each brand's schema and are rebuilt
+# hourly (dashboard/services.py), so a page view never scans members or orders.
+TENANT_APPS += ["dashboard"]
+INSTALLED_APPS += ["dashboard"]
+CELERY_BEAT_SCHEDULE["dashboard-refresh"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["dashboard.refresh"],
+    "schedule": 3600.0,
+}
+# === end of dashboard block =====================================================================

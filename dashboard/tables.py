@@ -1,0 +1,463 @@
+"""The dashboard's widgets as tables (and the charts drawn from them). The page renders these
+tables and the CSV/XLSX export serialises the very same ones, so a figure on screen and in a
+download cannot disagree. Every cell that is a count of members, orders or entries links to the
+filtered admin list behind it (when the user may open that list)."""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from campaigns.models import Occurrence
+from consent.models import ConsentState, DataRequest, Purpose
+from crm.wecom.models import CustomerTransfer
+from members.models import Member, Order, PointsEntry, SalesChannel, Staff, Store, Tier
+from members.scoping import StoreScope, user_scope
+
+from . import selectors
+from .charts import Series, bar_chart, line_chart
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: Any
+    url: str = ""
+
+
+@dataclass
+class Table:
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    chart: SafeString | None = None
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    tables: list[Table]
+    figures: list[tuple[str, Cell]] = field(default_factory=list)
+
+
+def yuan(fen: int | None) -> Decimal | None:
+    return None if fen is None else (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+def pct(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
+
+
+class Links:
+    """Admin changelist URLs with filters; empty when the user may not open the list (a store
+    user cannot open the consent admin, for instance)."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+
+    def changelist(self, model: type, **params: Any) -> str:
+        meta = model._meta
+        if not self.user.has_perm(f"{meta.app_label}.view_{meta.model_name}"):
+            return ""
+        url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+        return f"{url}?{urlencode(params)}" if params else url
+
+    def change(self, model: type, pk: int) -> str:
+        meta = model._meta
+        if not self.user.has_perm(f"{meta.app_label}.view_{meta.model_name}"):
+            return ""
+        return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
+
+    def members(self, **params: Any) -> str:
+        return self.changelist(Member, **params)
+
+    def orders(self, date_from: dt.date, date_to: dt.date, **params: Any) -> str:
+        return self.changelist(
+            Order, paid_at__date__gte=date_from.isoformat(), paid_at__date__lte=date_to.isoformat(), **params
+        )
+
+
+@dataclass
+class Board:
+    """Everything one request needs to build widgets: user, scope, dates, names, links."""
+
+    user: Any
+    scope: StoreScope
+    today: dt.date
+    now: dt.datetime
+    links: Links
+    _names: dict[str, dict[Any, str]] = field(default_factory=dict)
+
+    @classmethod
+    def for_user(cls, user: Any) -> "Board":
+        return cls(user, user_scope(user), selectors.local_today(), timezone.now(), Links(user))
+
+    def names(self, model: type) -> dict[Any, str]:
+        """id → display name of stores, staff or tiers (small tables, one query each per request)."""
+        key = model._meta.label
+        if key not in self._names:
+            self._names[key] = {pk: name for pk, name in model.objects.values_list("pk", "name")}
+        return self._names[key]
+
+    def store_params(self) -> dict[str, Any]:
+        """Filter a store user's order list to their store (the list is scoped anyway)."""
+        return {} if self.scope.all_stores or self.scope.store_id is None else {"store__id__exact": self.scope.store_id}
+
+
+# --- sections ---------------------------------------------------------------------------------------
+
+
+def capture_section(board: Board) -> Section:
+    windows, daily = selectors.capture_windows(scope=board.scope, today=board.today)
+    target = selectors.settings_get()
+    summary = Table(
+        "capture_windows",
+        "会员交易占比（订单数 / GMV）",
+        ["区间", "订单数", "会员订单", "订单占比%", "GMV（元）", "会员 GMV（元）", "GMV 占比%"],
+    )
+    labels = {1: "今日", 7: "近 7 天", 30: "近 30 天", 90: "近 90 天"}
+    for w in windows:
+        r = w.row
+        summary.rows.append(
+            [
+                Cell(labels[w.days]),
+                Cell(r.orders_total, board.links.orders(w.date_from, w.date_to, **board.store_params())),
+                Cell(
+                    r.orders_member,
+                    board.links.orders(w.date_from, w.date_to, member_order="1", **board.store_params()),
+                ),
+                Cell(r.order_rate_pct),
+                Cell(yuan(r.gmv_total_fen)),
+                Cell(yuan(r.gmv_member_fen)),
+                Cell(r.gmv_rate_pct),
+            ]
+        )
+    first = board.today - dt.timedelta(days=89)
+    by_day = {r.key["day"]: r for r in daily}
+    days = [first + dt.timedelta(days=i) for i in range(90)]
+    trend = Table("capture_trend", "近 90 天趋势", ["日期", "订单数", "会员订单", "订单占比%", "GMV 占比%"])
+    for day in days:
+        r = by_day.get(day)
+        if r is not None:
+            trend.rows.append(
+                [
+                    Cell(day),
+                    Cell(r.orders_total, board.links.orders(day, day, **board.store_params())),
+                    Cell(r.orders_member, board.links.orders(day, day, member_order="1", **board.store_params())),
+                    Cell(r.order_rate_pct),
+                    Cell(r.gmv_rate_pct),
+                ]
+            )
+    trend.chart = line_chart(
+        title="会员交易占比趋势",
+        labels=[f"{d:%m-%d}" for d in days],
+        series=[
+            Series("订单占比", [by_day[d].order_rate_pct if d in by_day else None for d in days]),
+            Series("GMV 占比", [by_day[d].gmv_rate_pct if d in by_day else None for d in days]),
+        ],
+        target=target.capture_target_pct,
+        unit="%",
+    )
+    month_from = board.today - dt.timedelta(days=29)
+    channel_names = dict(SalesChannel.choices)
+    by_channel = Table("capture_channel", "近 30 天 · 按渠道", ["渠道", "订单数", "会员订单", "订单占比%", "GMV 占比%"])
+    for r in selectors.capture_by(scope=board.scope, group="channel", date_from=month_from, date_to=board.today):
+        channel = r.key["channel"]
+        params = {"channel__exact": channel, **board.store_params()}
+        by_channel.rows.append(
+            [
+                Cell(str(channel_names.get(channel, channel))),
+                Cell(r.orders_total, board.links.orders(month_from, board.today, **params)),
+                Cell(r.orders_member, board.links.orders(month_from, board.today, member_order="1", **params)),
+                Cell(r.order_rate_pct),
+                Cell(r.gmv_rate_pct),
+            ]
+        )
+    stores = board.names(Store)
+    by_store = Table("capture_store", "近 30 天 · 按门店", ["门店", "订单数", "会员订单", "订单占比%", "GMV 占比%"])
+    for r in selectors.capture_by(scope=board.scope, group="store", date_from=month_from, date_to=board.today):
+        store_id = r.key["store"]
+        params = {"store__id__exact": store_id} if store_id else {"store__isnull": "True"}
+        by_store.rows.append(
+            [
+                Cell(stores.get(store_id, "（线上，无门店）")),
+                Cell(r.orders_total, board.links.orders(month_from, board.today, **params)),
+                Cell(r.orders_member, board.links.orders(month_from, board.today, member_order="1", **params)),
+                Cell(r.order_rate_pct),
+                Cell(r.gmv_rate_pct),
+            ]
+        )
+    today_row = windows[0].row
+    figures = [
+        ("今日会员订单占比", Cell(today_row.order_rate_pct, summary.rows[0][2].url)),
+        ("近 30 天 GMV 占比", Cell(windows[2].row.gmv_rate_pct, summary.rows[2][5].url)),
+        ("目标（订单数）", Cell(target.capture_target_pct)),
+    ]
+    return Section("capture", "会员交易占比", [summary, trend, by_channel, by_store], figures)
+
+
+def members_section(board: Board) -> Section:
+    links = board.links
+    total = selectors.members_total(scope=board.scope)
+    first = board.today - dt.timedelta(days=29)
+    new = selectors.members_new_per_day(scope=board.scope, date_from=first, date_to=board.today)
+    new_table = Table("members_new", "近 30 天每日新会员", ["日期", "新会员"])
+    day_links = [links.members(enrolled_at__date=day.isoformat()) for day in new]
+    for (day, n), url in zip(new.items(), day_links, strict=True):
+        new_table.rows.append([Cell(day), Cell(n, url)])
+    new_table.chart = bar_chart(
+        title="每日新会员", labels=[f"{d:%m-%d}" for d in new], series=[Series("新会员", list(new.values()), day_links)]
+    )
+    channel_names = dict(SalesChannel.choices)
+    by_channel = Table("members_channel", "按入会渠道", ["入会渠道", "会员数"])
+    for channel, n in selectors.members_by(scope=board.scope, field="channel"):
+        by_channel.rows.append(
+            [Cell(str(channel_names.get(channel, channel))), Cell(n, links.members(enrolled_channel__exact=channel))]
+        )
+    by_source = Table("members_source", "按来源（渠道码 state）", ["来源", "会员数"])
+    for source, n in selectors.members_by(scope=board.scope, field="source")[:20]:
+        by_source.rows.append([Cell(source or "（无）"), Cell(n, links.members(source=source))])
+    stage_names = dict(Member.Lifecycle.choices)
+    funnel = Table("members_aipl", "AIPL 漏斗", ["阶段", "当前会员", "到达该阶段", "阶段转化率%"])
+    for stage in selectors.aipl_funnel(scope=board.scope):
+        funnel.rows.append(
+            [
+                Cell(str(stage_names[stage.stage])),
+                Cell(stage.members, links.members(lifecycle_stage__exact=stage.stage)),
+                Cell(stage.reached),
+                Cell(stage.conversion_pct),
+            ]
+        )
+    tier_names = board.names(Tier)
+    tiers = Table("members_tiers", "等级分布", ["等级", "会员数", "占比%"])
+    distribution = selectors.tier_distribution(scope=board.scope)
+    for tier_id, n in sorted(distribution.items(), key=lambda item: (item[0] is None, item[0] or 0)):
+        url = links.members(tier__id__exact=tier_id) if tier_id else links.members(tier__isnull="True")
+        tiers.rows.append([Cell(tier_names.get(tier_id, "（无等级）")), Cell(n, url), Cell(pct(n, total))])
+    moves = Table("members_tier_moves", "每月等级变动", ["月份", "升级", "降级"])
+    monthly = selectors.tier_moves_monthly(scope=board.scope)
+    for month, counts in monthly.items():
+        moves.rows.append([Cell(f"{month:%Y-%m}"), Cell(counts["up"]), Cell(counts["down"])])
+    moves.chart = bar_chart(
+        title="每月等级变动",
+        labels=[f"{m:%Y-%m}" for m in monthly],
+        series=[
+            Series("升级", [c["up"] for c in monthly.values()]),
+            Series("降级", [c["down"] for c in monthly.values()]),
+        ],
+    )
+    figures = [
+        ("会员总数", Cell(total, links.members(status__in="active,frozen"))),
+        ("今日新会员", Cell(new[board.today], day_links[-1])),
+    ]
+    return Section("members", "会员", [new_table, by_channel, by_source, funnel, tiers, moves], figures)
+
+
+def points_section(board: Board) -> Section:
+    liability = selectors.points_liability(scope=board.scope)
+    monthly = selectors.points_monthly(scope=board.scope)
+    table = Table("points_monthly", "每月积分", ["月份", "发放", "兑换", "过期"])
+    kinds = {"earned": "earn", "redeemed": "redeem", "expired": "expire"}
+    for month, flows in monthly.items():
+        last = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        dates = {"created_at__date__gte": month.isoformat(), "created_at__date__lte": last.isoformat()}
+        table.rows.append(
+            [Cell(f"{month:%Y-%m}")]
+            + [
+                Cell(flows[flow], board.links.changelist(PointsEntry, kind__exact=kinds[flow], **dates))
+                for flow in kinds
+            ]
+        )
+    table.chart = bar_chart(
+        title="每月积分发放、兑换、过期",
+        labels=[f"{m:%Y-%m}" for m in monthly],
+        series=[
+            Series(name, [f[flow] for f in monthly.values()])
+            for flow, name in (("earned", "发放"), ("redeemed", "兑换"), ("expired", "过期"))
+        ],
+    )
+    summary = Table("points_liability", "积分负债", ["项目", "数值"])
+    summary.rows = [
+        [Cell("未兑换积分（可用 + 待生效）"), Cell(liability.points)],
+        [Cell("估算价值（元）"), Cell(yuan(liability.value_fen))],
+        [Cell("30 天内到期积分"), Cell(liability.expiring_30d)],
+    ]
+    figures = [
+        ("积分负债", Cell(liability.points)),
+        ("估算价值（元）", Cell(yuan(liability.value_fen))),
+        ("30 天内到期", Cell(liability.expiring_30d)),
+    ]
+    return Section("points", "积分", [summary, table], figures)
+
+
+def consent_section(board: Board) -> Section:
+    links = board.links
+    total = selectors.members_total(scope=board.scope)
+    counts = selectors.consent_purposes(scope=board.scope)
+    purposes = Table("consent_purposes", "可联系会员（按授权目的）", ["授权目的", "可联系", "占会员%", "待重新同意"])
+    for purpose, label in Purpose.choices:
+        contactable, stale = counts.get(purpose, (0, 0))
+        purposes.rows.append(
+            [
+                Cell(str(label)),
+                Cell(
+                    contactable,
+                    links.changelist(ConsentState, purpose__exact=purpose, granted__exact=1, needs_reconsent__exact=0),
+                ),
+                Cell(pct(contactable, total)),
+                Cell(stale, links.changelist(ConsentState, purpose__exact=purpose, needs_reconsent__exact=1)),
+            ]
+        )
+    weekly = selectors.withdrawals_weekly(scope=board.scope)
+    withdrawals = Table("consent_withdrawals", "每周撤回授权", ["周（周一）", "撤回次数"])
+    for week, n in weekly.items():
+        withdrawals.rows.append([Cell(week), Cell(n)])
+    withdrawals.chart = bar_chart(
+        title="每周撤回授权", labels=[f"{w:%m-%d}" for w in weekly], series=[Series("撤回", list(weekly.values()))]
+    )
+    requests = selectors.data_requests_open(user=board.user, now=board.now)
+    stale_total = counts.get("*", (0, 0))[1]
+    figures = [
+        ("待重新同意会员", Cell(stale_total, links.changelist(ConsentState, needs_reconsent__exact=1))),
+        ("待处理个人信息申请", Cell(requests.open, links.changelist(DataRequest, status__exact="pending"))),
+        ("已逾期", Cell(requests.overdue, links.changelist(DataRequest, status__exact="pending"))),
+    ]
+    return Section("consent", "授权（PIPL）", [purposes, withdrawals], figures)
+
+
+def staff_section(board: Board) -> Section:
+    links = board.links
+    staff_names, stores = board.names(Staff), board.names(Store)
+    table = Table("staff", "导购", ["导购", "门店", "专属会员", "近 12 个月业绩订单", "近 12 个月业绩（元）"])
+    year_ago = board.today - dt.timedelta(days=365)
+    for row in selectors.staff_rows(scope=board.scope):
+        table.rows.append(
+            [
+                Cell(staff_names.get(row.staff_id, row.staff_id)),
+                Cell(stores.get(row.store_id, "")),
+                Cell(row.members, links.members(assigned_staff_id__exact=row.staff_id)),
+                Cell(row.orders_12m, links.orders(year_ago, board.today, staff_id__exact=row.staff_id)),
+                Cell(yuan(row.gmv_12m_fen)),
+            ]
+        )
+    unowned = selectors.members_unowned(scope=board.scope)
+    transfers = selectors.transfers_open(user=board.user)
+    figures = [
+        ("无专属导购会员", Cell(unowned, links.members(assigned_staff__isnull="True"))),
+        ("进行中的客户转接", Cell(transfers, links.changelist(CustomerTransfer, status__in="pending,waiting"))),
+    ]
+    return Section("staff", "导购", [table], figures)
+
+
+def campaigns_section(board: Board) -> Section:
+    table = Table(
+        "campaigns",
+        "最近活动场次",
+        ["活动", "时间", "目标会员", "对照组", "已发送", "已送达", "赠送积分", "购买会员", "活动 GMV（元）", "提升%"],
+    )
+    for r in selectors.campaign_results(scope=board.scope):
+        lift = None
+        if r.holdout and r.holdout_gmv_fen and r.audience:
+            base = r.holdout_gmv_fen / r.holdout
+            lift = round((r.audience_gmv_fen / r.audience - base) / base * 100, 1)
+        table.rows.append(
+            [
+                Cell(r.campaign_name, board.links.change(Occurrence, r.occurrence_id)),
+                Cell(timezone.localtime(r.slot).strftime("%Y-%m-%d %H:%M")),
+                Cell(r.audience),
+                Cell(r.holdout),
+                Cell(r.messages_sent),
+                Cell(r.messages_delivered),
+                Cell(r.points_awarded),
+                Cell(r.audience_buyers),
+                Cell(yuan(r.audience_gmv_fen)),
+                Cell(lift),
+            ]
+        )
+    return Section("campaigns", "会员活动", [table])
+
+
+def value_section(board: Board) -> Section:
+    tier_names = board.names(Tier)
+    columns = ["会员数", "购买会员", "复购会员", "复购率%", "CLV（元，12 个月人均）"]
+    by_tier = Table("value_tier", "复购率与 CLV · 按等级", ["等级", *columns])
+    for row in selectors.value_by(scope=board.scope, field="tier_id"):
+        url = board.links.members(tier__id__exact=row.key) if row.key else board.links.members(tier__isnull="True")
+        by_tier.rows.append(
+            [
+                Cell(tier_names.get(row.key, "（无等级）")),
+                Cell(row.members, url),
+                Cell(row.buyers),
+                Cell(row.repeat_buyers),
+                Cell(row.repurchase_pct),
+                Cell(yuan(row.clv_fen)),
+            ]
+        )
+    by_cohort = Table("value_cohort", "复购率与 CLV · 按入会季度", ["入会季度", *columns])
+    for row in selectors.value_by(scope=board.scope, field="cohort"):
+        quarter = f"{row.key.year} Q{(row.key.month - 1) // 3 + 1}"
+        last = (row.key.replace(day=1) + dt.timedelta(days=95)).replace(day=1) - dt.timedelta(days=1)
+        url = board.links.members(enrolled_at__date__gte=row.key.isoformat(), enrolled_at__date__lte=last.isoformat())
+        by_cohort.rows.append(
+            [
+                Cell(quarter),
+                Cell(row.members, url),
+                Cell(row.buyers),
+                Cell(row.repeat_buyers),
+                Cell(row.repurchase_pct),
+                Cell(yuan(row.clv_fen)),
+            ]
+        )
+    return Section("value", "复购与客户价值", [by_tier, by_cohort])
+
+
+SECTIONS: dict[str, Callable[[Board], Section]] = {
+    "capture": capture_section,
+    "members": members_section,
+    "points": points_section,
+    "consent": consent_section,
+    "staff": staff_section,
+    "campaigns": campaigns_section,
+    "value": value_section,
+}
+# Which section builds each exportable table.
+TABLE_SECTIONS = {
+    "capture_windows": "capture",
+    "capture_trend": "capture",
+    "capture_channel": "capture",
+    "capture_store": "capture",
+    "members_new": "members",
+    "members_channel": "members",
+    "members_source": "members",
+    "members_aipl": "members",
+    "members_tiers": "members",
+    "members_tier_moves": "members",
+    "points_liability": "points",
+    "points_monthly": "points",
+    "consent_purposes": "consent",
+    "consent_withdrawals": "consent",
+    "staff": "staff",
+    "campaigns": "campaigns",
+    "value_tier": "value",
+    "value_cohort": "value",
+}
+
+
+def dashboard_sections(board: Board) -> list[Section]:
+    sections = [build(board) for build in SECTIONS.values()]
+    # Campaigns are brand-wide: a store user has no campaign section at all.
+    return [s for s in sections if s.key != "campaigns" or board.scope.all_stores]
+
+
+def dashboard_table(board: Board, key: str) -> Table | None:
+    section = TABLE_SECTIONS.get(key)
+    if section is None:
+        return None
+    return next((t for t in SECTIONS[section](board).tables if t.key == key), None)

@@ -1,0 +1,228 @@
+"""Every dashboard figure equals a brute-force computation in plain Python over the raw rows
+(members, orders, ledger, lots, tier changes, consent history) of a generated brand."""
+
+import datetime as dt
+from collections import Counter, defaultdict
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from campaigns.selectors import occurrence_results
+from consent.models import ConsentRecord, DataRequest, Purpose
+from consent.selectors import consent_state_at
+from crm.wecom.models import CustomerTransfer
+from dashboard import selectors
+from dashboard.models import CampaignResult
+from dashboard.services import dashboard_refresh
+from members.models import Member, Order, PointsEntry, PointsLot, Staff, Tier, TierChange
+from members.scoping import StoreScope
+from tests.dashboard import scene as scene_module
+from tests.members.conftest import staff_user_create
+
+TZ = timezone.get_fixed_timezone(8 * 60)
+ALL = StoreScope(all_stores=True)
+CURRENT = ("active", "frozen")
+
+
+def local(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(TZ).date()
+
+
+def month(moment: dt.datetime) -> dt.date:
+    return local(moment).replace(day=1)
+
+
+def visible(member: Member, scope: StoreScope, staff_store: dict[int, int | None]) -> bool:
+    """members/scoping.py's rule, restated: home store or the assigned staff's store."""
+    if scope.all_stores:
+        return True
+    return member.home_store_id == scope.store_id or staff_store.get(member.assigned_staff_id) == scope.store_id
+
+
+@pytest.fixture
+def scene(in_brand_a: Any) -> scene_module.Scene:
+    built = scene_module.build()
+    # The store user's own Staff row exists before the refresh, as it would in a real brand.
+    staff_user_create(store=built.stores[0], role="门店导购", username="dash-store")
+    dashboard_refresh()
+    return built
+
+
+def brute(scope: StoreScope) -> dict[str, Any]:
+    now = timezone.now()
+    staff_store = dict(Staff.objects.values_list("pk", "store_id"))
+    staff_active = dict(Staff.objects.values_list("pk", "status"))
+    members = [m for m in Member.objects.all() if visible(m, scope, staff_store)]
+    current = [m for m in members if m.status in CURRENT]
+    ids = {m.pk for m in current}
+    ranks = {None: 0, **{t.pk: t.rank for t in Tier.objects.all()}}
+    tier_moves: dict[dt.date, Counter] = defaultdict(Counter)
+    member_by_id = {m.pk: m for m in members}
+    for change in TierChange.objects.all():
+        if change.member_id not in member_by_id or change.reason in ("enrolment", "merge"):
+            continue
+        before, after = ranks[change.from_tier_id], ranks[change.to_tier_id]
+        if before != after:
+            tier_moves[month(change.created_at)]["up" if after > before else "down"] += 1
+    flows: dict[dt.date, Counter] = defaultdict(Counter)
+    names = {"earn": "earned", "bonus": "earned", "redeem": "redeemed", "expire": "expired"}
+    for entry in PointsEntry.objects.filter(member_id__in=member_by_id):
+        if entry.kind in names:
+            flows[month(entry.created_at)][names[entry.kind]] += abs(entry.points)
+    expiring = sum(
+        lot.remaining
+        for lot in PointsLot.objects.filter(member_id__in=ids)
+        if lot.remaining > 0 and lot.expires_at and now <= lot.expires_at < now + dt.timedelta(days=30)
+    )
+    contactable: Counter = Counter()
+    stale: Counter = Counter()
+    for member in current:
+        states = consent_state_at(member=member)
+        membership = states.get("membership")
+        for purpose, state in states.items():
+            if state.granted and state.needs_reconsent:
+                stale[purpose] += 1
+            if member.status == "active" and state.effective and membership is not None and membership.effective:
+                contactable[purpose] += 1
+        stale["*"] += any(s.granted and s.needs_reconsent for s in states.values())
+    withdrawals: Counter = Counter()
+    previous: dict[tuple[int, str], bool] = {}
+    for record in ConsentRecord.objects.order_by("recorded_at", "id"):
+        key = (record.member_id, record.purpose)
+        member = member_by_id.get(record.member_id)
+        if member is not None and member.status != "merged" and not record.granted and previous.get(key):
+            day = local(record.recorded_at)
+            withdrawals[day - dt.timedelta(days=day.weekday())] += 1
+        previous[key] = record.granted
+    year_ago = now - dt.timedelta(days=365)
+    orders = list(Order.objects.filter(paid_at__gte=year_ago))
+    per_member: dict[int, list[Order]] = defaultdict(list)
+    for order in orders:
+        if order.member_id:
+            per_member[order.member_id].append(order)
+    value: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for member in current:
+        bought = per_member.get(member.pk, [])
+        row = value[member.tier_id]
+        row[0] += 1
+        row[1] += len(bought) >= 1
+        row[2] += len(bought) >= 2
+        row[3] += sum(o.amount_fen - o.refunded_fen for o in bought)
+    staff_rows = {}
+    for staff in Staff.objects.all():
+        if scope.all_stores or staff.store_id == scope.store_id:
+            sold = [o for o in orders if o.staff_id == staff.pk]
+            staff_rows[staff.pk] = (
+                sum(1 for m in Member.objects.filter(assigned_staff=staff) if m.status in CURRENT),
+                len(sold),
+                sum(o.amount_fen - o.refunded_fen for o in sold),
+            )
+    requests = [r for r in DataRequest.objects.filter(status="pending") if r.member_id in member_by_id]
+    return {
+        "total": len(current),
+        "new": Counter(local(m.enrolled_at) for m in current),
+        "channel": Counter(m.enrolled_channel for m in current),
+        "source": Counter(m.source for m in current),
+        "stage": Counter(m.lifecycle_stage for m in current),
+        "tier": Counter(m.tier_id for m in current),
+        "tier_moves": {k: dict(v) for k, v in tier_moves.items()},
+        "liability": sum(m.points_balance + m.points_pending for m in current),
+        "expiring": expiring,
+        "flows": {k: dict(v) for k, v in flows.items()},
+        "contactable": contactable,
+        "stale": stale,
+        "withdrawals": withdrawals,
+        "value": {k: tuple(v) for k, v in value.items()},
+        "staff": staff_rows,
+        "unowned": sum(
+            1 for m in current if m.assigned_staff_id is None or staff_active[m.assigned_staff_id] != "active"
+        ),
+        "requests": (len(requests), sum(1 for r in requests if r.due_at < now)),
+        "transfers": sum(
+            1
+            for t in CustomerTransfer.objects.all()
+            if t.status in CustomerTransfer.OPEN and t.member_id in member_by_id
+        ),
+    }
+
+
+def assert_figures(scope: StoreScope, expected: dict[str, Any], user: Any) -> None:
+    today = selectors.local_today()
+    assert selectors.members_total(scope=scope) == expected["total"]
+    new = selectors.members_new_per_day(scope=scope, date_from=today - dt.timedelta(days=430), date_to=today)
+    assert {day: n for day, n in new.items() if n} == dict(expected["new"])
+    assert dict(selectors.members_by(scope=scope, field="channel")) == dict(expected["channel"])
+    assert dict(selectors.members_by(scope=scope, field="source")) == dict(expected["source"])
+    funnel = selectors.aipl_funnel(scope=scope)
+    assert {s.stage: s.members for s in funnel if s.members} == dict(expected["stage"])
+    assert funnel[0].reached == expected["total"]
+    assert funnel[1].conversion_pct == round(100 * funnel[1].reached / funnel[0].reached, 1)
+    assert selectors.tier_distribution(scope=scope) == dict(expected["tier"])
+    moves = {k: {d: n for d, n in v.items() if n} for k, v in selectors.tier_moves_monthly(scope=scope).items()}
+    assert moves == expected["tier_moves"]
+    liability = selectors.points_liability(scope=scope)
+    assert (liability.points, liability.value_fen, liability.expiring_30d) == (
+        expected["liability"],
+        2 * expected["liability"],
+        expected["expiring"],
+    )
+    flows = {k: {f: n for f, n in v.items() if n} for k, v in selectors.points_monthly(scope=scope).items()}
+    assert {k: v for k, v in flows.items() if v} == {k: v for k, v in expected["flows"].items() if v}
+    consent = selectors.consent_purposes(scope=scope)
+    for purpose in [*Purpose.values, "*"]:
+        got = consent.get(purpose, (0, 0))
+        assert got == (expected["contactable"][purpose] if purpose != "*" else 0, expected["stale"][purpose]), purpose
+    assert selectors.withdrawals_weekly(scope=scope) == dict(expected["withdrawals"])
+    value = {
+        r.key: (r.members, r.buyers, r.repeat_buyers, r.gmv_fen)
+        for r in selectors.value_by(scope=scope, field="tier_id")
+    }
+    assert value == expected["value"]
+    staff = {r.staff_id: (r.members, r.orders_12m, r.gmv_12m_fen) for r in selectors.staff_rows(scope=scope)}
+    assert staff == expected["staff"]
+    assert selectors.members_unowned(scope=scope) == expected["unowned"]
+    requests = selectors.data_requests_open(user=user, now=timezone.now())
+    assert (requests.open, requests.overdue) == expected["requests"]
+    assert selectors.transfers_open(user=user) == expected["transfers"]
+
+
+def test_every_figure_matches_brute_force_brand_wide_and_per_store(scene: scene_module.Scene) -> None:
+    # One test for both scopes: building the scene through the services is the slow part.
+    admin = get_user_model().objects.get(is_superuser=True)
+    expected = brute(ALL)
+    # The scene is varied enough that the comparisons below are not 0 == 0.
+    assert expected["total"] > 100 and expected["tier_moves"] and expected["withdrawals"] and expected["expiring"]
+    assert any(flows.get("redeemed") for flows in expected["flows"].values())
+    assert any(flows.get("expired") for flows in expected["flows"].values())
+    assert expected["stale"]["*"] and expected["contactable"]["marketing_sms"] and expected["unowned"]
+    assert expected["requests"] == (4, 1) and expected["transfers"] == 2
+    assert_figures(ALL, expected, admin)
+
+    user = get_user_model().objects.get(username="dash-store")
+    scope = StoreScope(all_stores=False, store_id=scene.stores[0].pk)
+    expected_store = brute(scope)
+    assert 0 < expected_store["total"] < expected["total"]
+    assert_figures(scope, expected_store, user)
+
+
+def test_capture_windows_and_campaign_results(scene: scene_module.Scene) -> None:
+    today = selectors.local_today()
+    windows, _ = selectors.capture_windows(scope=ALL, today=today)
+    orders = list(Order.objects.all())
+    for window in windows:
+        inside = [o for o in orders if window.date_from <= local(o.paid_at) <= window.date_to]
+        member = [o for o in inside if o.is_member_order]
+        assert (window.row.orders_total, window.row.orders_member) == (len(inside), len(member))
+        assert window.row.gmv_total_fen == sum(o.amount_fen - o.refunded_fen for o in inside)
+        assert window.row.gmv_member_fen == sum(o.amount_fen - o.refunded_fen for o in member)
+    assert windows[-1].row.orders_total > windows[1].row.orders_total > 0
+
+    stored = CampaignResult.objects.get(occurrence_id=scene.occurrence.pk)
+    results = occurrence_results(scene.occurrence)
+    assert stored.audience == results.audience.members > 0
+    assert stored.holdout == results.holdout.members
+    assert stored.audience_gmv_fen == results.audience.gmv_fen
+    assert stored.points_awarded == results.points_awarded > 0
+    assert selectors.campaign_results(scope=StoreScope(all_stores=False, store_id=scene.stores[0].pk)) == []

@@ -1,0 +1,149 @@
+"""The dashboard through the brand admin: first screen, store scoping, brand isolation, exports,
+and a query count that does not grow with the data."""
+
+import csv
+import datetime as dt
+import io
+import re
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django_tenants.utils import schema_context
+from openpyxl import load_workbook
+
+from dashboard.services import dashboard_refresh
+from dashboard.tables import TABLE_SECTIONS
+from members.models import IdentityKind, SalesChannel
+from members.services.orders import order_post
+from tests.conftest import BRAND_A, brand_admin_email, brand_host, logged_in_client
+from tests.factories import IdentityFactory, MemberFactory, StaffFactory, StoreFactory
+from tests.members.conftest import staff_user_create
+
+
+def members_and_orders(*, prefix: str, home: int, other: int) -> tuple[Any, Any]:
+    """`home` members of store 1 and `other` of store 2, each with one store order today."""
+    store_1, store_2 = StoreFactory(code="P1", name="一店"), StoreFactory(code="P2", name="二店")
+    staff_2 = StaffFactory(store=store_2, wecom_userid=f"{prefix}-s2")
+    now = dt.datetime.now(tz=dt.UTC)
+    for n in range(home + other):
+        store = store_1 if n < home else store_2
+        member = MemberFactory(home_store=store, assigned_staff=staff_2 if n >= home else None)
+        IdentityFactory(member=member, kind=IdentityKind.MOBILE, value=member.mobile)
+        order_post(
+            channel=SalesChannel.STORE,
+            order_no=f"{prefix}{n}",
+            paid_at=now,
+            amount_fen=10_000,
+            store=store,
+            buyer_kind=IdentityKind.MOBILE,
+            buyer_value=member.mobile,
+            actor="test",
+        )
+    order_post(
+        channel=SalesChannel.STORE,
+        order_no=f"{prefix}-tourist",
+        paid_at=now,
+        amount_fen=5_000,
+        store=store_1,
+        actor="t",
+    )
+    return store_1, store_2
+
+
+def figure(html: str, key: str) -> str:
+    match = re.search(rf'data-figure="{key}">(?:<a href="[^"]*">)?([^<]*)<', html)
+    assert match, key
+    return match.group(1)
+
+
+@pytest.fixture
+def scene_a(in_brand_a: Any) -> Any:
+    stores = members_and_orders(prefix="A", home=6, other=3)
+    staff_user_create(store=stores[0], role="门店导购", username="store-one")
+    dashboard_refresh()
+    connection.set_schema_to_public()
+    return stores
+
+
+def test_first_screen_is_the_dashboard_with_charts_links_and_the_app_list(scene_a: Any, admin_client_a: Client) -> None:
+    response = admin_client_a.get("/admin/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="dashboard"' in html and "会员交易占比" in html and "AIPL 漏斗" in html
+    assert figure(html, "members-1") == "9"
+    assert "<svg" in html and "dashboard/dashboard.css" in html
+    # Charts and styles are local: nothing is fetched from another host.
+    assert not re.search(r'(src|href)="https?://', html)
+    # The figure links to the member list behind it, and the app list is still there.
+    assert "/admin/members/member/?status__in=active%2Cfrozen" in html
+    assert "功能菜单" in html and "/admin/members/member/" in html
+    # Today: 9 member orders out of 10.
+    assert figure(html, "capture-1") == "90"
+
+
+def test_store_staff_see_their_store_only(scene_a: Any) -> None:
+    client = logged_in_client(BRAND_A, "store-one")
+    html = client.get("/admin/").content.decode()
+    assert figure(html, "members-1") == "6"
+    # Capture rate of orders at their store: 6 member orders and the tourist's.
+    assert figure(html, "capture-1") == "85.71"
+    assert 'id="dash-campaigns"' not in html
+    # Consent lists are not open to store roles: the figure is shown without a link.
+    assert "/admin/consent/" not in html
+    rows = list(csv.reader(io.StringIO(client.get(export_url("members_tiers", "csv")).content.decode("utf-8-sig"))))
+    assert sum(int(row[1]) for row in rows[1:]) == 6
+
+
+def test_brands_are_isolated(scene_a: Any, admin_client_b: Client) -> None:
+    html = admin_client_b.get("/admin/").content.decode()
+    assert figure(html, "members-1") == "0"
+    assert "一店" not in html
+
+
+def export_url(key: str, fmt: str) -> str:
+    with schema_context(BRAND_A):
+        return reverse("admin:dashboard_export", args=[key, fmt])
+
+
+def test_every_table_exports_as_csv_and_xlsx(scene_a: Any, admin_client_a: Client) -> None:
+    for key in TABLE_SECTIONS:
+        response = admin_client_a.get(export_url(key, "csv"))
+        assert response.status_code == 200, key
+        rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        assert rows[0], key
+        xlsx = admin_client_a.get(export_url(key, "xlsx"))
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active
+        assert next([str(c) if c is not None else "" for c in r] for r in sheet.iter_rows(values_only=True)) == rows[0]
+    tiers = list(
+        csv.reader(io.StringIO(admin_client_a.get(export_url("members_tiers", "csv")).content.decode("utf-8-sig")))
+    )
+    assert sum(int(row[1]) for row in tiers[1:]) == 9
+    assert admin_client_a.get(export_url("nope", "csv")).status_code == 404
+    assert Client(HTTP_HOST=brand_host(BRAND_A)).get(export_url("staff", "csv")).status_code == 302
+
+
+def page_queries(client: Client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/admin/").status_code == 200
+    return len(queries)
+
+
+def test_page_queries_do_not_grow_with_the_data(in_brand_a: Any) -> None:
+    members_and_orders(prefix="Q", home=2, other=1)
+    dashboard_refresh()
+    connection.set_schema_to_public()
+    client = logged_in_client(BRAND_A, brand_admin_email(BRAND_A))
+    page_queries(client)  # the first request of a process also warms per-process caches
+    small = page_queries(client)
+    connection.set_schema_to_public()
+    with schema_context(BRAND_A):
+        for n in range(40):
+            MemberFactory(source=f"src{n}", enrolled_at=dt.datetime(2025, 1 + n % 12, 1 + n % 28, tzinfo=dt.UTC))
+        dashboard_refresh()
+    large = page_queries(client)
+    assert small == large
+    assert large <= 45
