@@ -1,0 +1,138 @@
+"""Browser journeys: Debian's chromium driven by Playwright (python) against a real server.
+
+The server is gunicorn in a subprocess on the test database (so the data a test commits is what
+the browser sees); each journey provisions a brand of its own — committed data cannot be rolled
+back, and the ledger is append-only, so the brand's schema is dropped afterwards instead. Brand
+hosts are `<slug>.localhost:<port>`: Chromium resolves *.localhost to the loopback itself.
+Screenshots go to test-output/ (gitignored).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from crm.tenancy.models import Brand, Domain
+from crm.tenancy.services import brand_provision
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parent.parent.parent
+SCREENSHOTS = ROOT / "test-output" / "browser"
+PASSWORD = "Browser-Test-2026"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[int]:
+    """gunicorn serving the test database; yields its port."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "crm.settings.test",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "crm.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--timeout", "60"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                # An unknown host is a 404 from the tenant middleware: the server is up.
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the test server did not start") from None
+                time.sleep(0.3)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        # gunicorn's workers may leave their pooled connections (CONN_MAX_AGE) to time out on the
+        # server side; end them so that the test database can be dropped.
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
+@pytest.fixture
+def live_brand(committed_db: Any) -> Iterator[Brand]:
+    slug = f"web{uuid.uuid4().hex[:8]}"
+    result = brand_provision(
+        slug=slug,
+        name="浏览器测试品牌",
+        domain=f"{slug}.localhost",
+        admin_email=f"admin@{slug}.example",
+        admin_password=PASSWORD,
+    )
+    try:
+        yield result.brand
+    finally:
+        connection.set_schema_to_public()
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA "{slug}" CASCADE')
+        Domain.objects.filter(tenant=result.brand).delete()
+        Brand.objects.filter(pk=result.brand.pk).delete()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an asyncio loop in this thread, and Django then refuses ORM
+    # calls "from an async context". The test's own ORM calls never run concurrently with it
+    # (the loop only drives the browser between them), so they are safe to allow here.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def base_url(brand: Brand, port: int) -> str:
+    return f"http://{brand.schema_name}.localhost:{port}"
+
+
+def login(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{url}/admin/")
