@@ -69,6 +69,9 @@ _MEMBER_FIELDS = [f.attname for f in Member._meta.concrete_fields]
 _MEMBER_ROW = ", ".join(f"m.{f.column}" for f in Member._meta.concrete_fields)
 
 MAX_BATCH = 20_000
+# Older times are typos or junk (year 214...), and would be stored and shown with the zone's
+# pre-1900 local mean time offset (+08:05:43), which no client parses as a timestamp.
+EARLIEST_BUSINESS_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _CHANNELS = set(SalesChannel.values)
 
 
@@ -133,6 +136,8 @@ def _validate(item: OrderInput) -> dict[str, list[str]]:
         errors["paid_at"] = ["支付时间必须是带时区的时间。"]
     elif item.paid_at > timezone.now() + dt.timedelta(minutes=10):
         errors["paid_at"] = ["支付时间不能晚于当前时间。"]
+    elif item.paid_at < EARLIEST_BUSINESS_TIME:
+        errors["paid_at"] = ["支付时间早于 2000 年，不是有效的订单时间。"]
     if bool(item.buyer_kind) != bool(item.buyer_value) or len(item.buyer_value or "") > 128:
         errors["buyer_value"] = ["买家标识类型和值须同时提供（值不超过 128 个字符）。"]
     for line in item.lines:
@@ -757,6 +762,8 @@ def order_refund(
         errors["amount_fen"] = ["退款金额必须是正整数（分）。"]
     if not isinstance(refunded_at, dt.datetime) or timezone.is_naive(refunded_at):
         errors["refunded_at"] = ["退款时间必须是带时区的时间。"]
+    elif not EARLIEST_BUSINESS_TIME <= refunded_at <= timezone.now() + dt.timedelta(minutes=10):
+        errors["refunded_at"] = ["退款时间须在 2000 年之后且不晚于当前时间。"]
     if errors:
         raise AppError(error_codes.REFUND_INVALID, "退款数据有误。", fields=errors)
     order_ref = Order.objects.filter(channel=channel, order_no=order_no).values_list("pk", "member_id").first()

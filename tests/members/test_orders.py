@@ -347,3 +347,12 @@ def test_single_order_ingest_query_budget(in_brand_a, django_assert_max_num_quer
         post("Q1", 10_000, "u-1")
     with django_assert_max_num_queries(24):
         post("Q2", 10_000, "u-1")
+
+
+@pytest.mark.parametrize("paid_at", [dt.datetime(214, 1, 5, tzinfo=dt.UTC), dt.datetime(1999, 12, 31, tzinfo=dt.UTC)])
+def test_an_order_paid_before_2000_is_refused(in_brand_a, paid_at):  # type: ignore[no-untyped-def]
+    with pytest.raises(AppError) as error:
+        order_post(channel="store", order_no="OLD-1", paid_at=paid_at, amount_fen=100, actor="test")
+
+    assert "paid_at" in error.value.fields
+    assert not Order.objects.filter(order_no="OLD-1").exists()
