@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from consent.hooks import ConsentRevoked, on_withdraw
 from consent.selectors import members_contactable
+from members.services.points import member_id_ranges
 
 from .models import Campaign, Occurrence, OutboxMessage
 from .selectors import CHANNEL_PURPOSE
@@ -75,30 +76,35 @@ def outbox_write(*, occurrence: Occurrence) -> dict[str, int]:
     else:
         address_sql = "NULLIF(m.mobile, '')"
         staff_sql = "NULL::bigint"
+    # One statement per member id range (ascending): the rendering join and its sort stay in
+    # memory whatever the audience size.
+    queued = 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH rendered AS (
-                SELECT m.id AS member_id, {staff_sql} AS staff_id, {address_sql} AS address,
-                       {BODY_SQL} AS body
-                FROM campaigns_recipient r
-                JOIN members_member m ON m.id = r.member_id
-                LEFT JOIN members_tier t ON t.id = m.tier_id
-                WHERE r.occurrence_id = %s AND NOT r.holdout
+        for lo, hi in member_id_ranges(cursor):
+            cursor.execute(
+                f"""
+                WITH rendered AS (
+                    SELECT m.id AS member_id, {staff_sql} AS staff_id, {address_sql} AS address,
+                           {BODY_SQL} AS body
+                    FROM campaigns_recipient r
+                    JOIN members_member m ON m.id = r.member_id
+                    LEFT JOIN members_tier t ON t.id = m.tier_id
+                    WHERE r.occurrence_id = %s AND NOT r.holdout AND r.member_id >= %s AND r.member_id < %s
+                )
+                INSERT INTO campaigns_outboxmessage
+                    (occurrence_id, member_id, channel, purpose, staff_id, address, body, status,
+                     provider_msgid, error, created_at, updated_at)
+                SELECT %s, member_id, %s, %s, staff_id, COALESCE(address, ''), body,
+                       CASE WHEN address IS NULL THEN 'skipped' ELSE 'queued' END,
+                       '', CASE WHEN address IS NULL THEN 'no address for this channel' ELSE '' END,
+                       now(), now()
+                FROM rendered
+                ON CONFLICT (occurrence_id, member_id) DO NOTHING
+                """,  # noqa: S608 - only fixed SQL fragments are interpolated
+                [*_body_params(campaign.message_template), occurrence.pk, lo, hi, occurrence.pk, channel, purpose],
             )
-            INSERT INTO campaigns_outboxmessage
-                (occurrence_id, member_id, channel, purpose, staff_id, address, body, status,
-                 provider_msgid, error, created_at, updated_at)
-            SELECT %s, member_id, %s, %s, staff_id, COALESCE(address, ''), body,
-                   CASE WHEN address IS NULL THEN 'skipped' ELSE 'queued' END,
-                   '', CASE WHEN address IS NULL THEN 'no address for this channel' ELSE '' END,
-                   now(), now()
-            FROM rendered
-            ON CONFLICT (occurrence_id, member_id) DO NOTHING
-            """,  # noqa: S608 - only fixed SQL fragments are interpolated
-            [*_body_params(campaign.message_template), occurrence.pk, occurrence.pk, channel, purpose],
-        )
-        return {"queued": cursor.rowcount}
+            queued += cursor.rowcount
+    return {"queued": queued}
 
 
 def _claim(occurrence_id: int, limit: int) -> list[OutboxMessage]:

@@ -451,57 +451,89 @@ def points_award_bonus_bulk(
     member_table = Member._meta.db_table
     entry_table = PointsEntry._meta.db_table
     lot_table = PointsLot._meta.db_table
+    # The audience restricted to one id range. The range sits on the audience's own column so
+    # the planner pushes it into the audience query (e.g. an index range on the recipients'
+    # (occurrence, member) key) instead of reading the whole audience for every chunk.
+    chunk_sql = f"SELECT ids.id FROM ({ids_sql}) AS ids(id) WHERE ids.id >= %s AND ids.id < %s"
     now = timezone.now()
+    awarded = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        # Lock step 1 for the whole audience, in id order.
-        cursor.execute(
-            f"""SELECT count(*) FROM (
-                    SELECT id FROM {member_table}
-                    WHERE id IN ({ids_sql}) AND merged_into_id IS NULL AND status <> %s
-                    ORDER BY id FOR NO KEY UPDATE) locked""",
-            (*ids_params, Member.Status.ERASED),
-        )
-        # One statement: entries (skipping members who already have this award), their lots
-        # (net of debt), then the members' balances. All CTEs read the same pre-statement
-        # snapshot of the member rows, so balance_after and the debt split agree.
-        cursor.execute(
-            f"""
-            WITH p AS (
-                SELECT %s::integer AS points, %s::text AS reason, %s::text AS reference, %s::text AS actor,
-                       %s::timestamptz AS now, %s::timestamptz AS expires_at
-            ),
-            target AS (
-                SELECT m.id, m.points_balance, m.points_pending, m.points_debt
-                FROM {member_table} m
-                WHERE m.id IN ({ids_sql}) AND m.merged_into_id IS NULL AND m.status <> %s
-            ),
-            ins AS (
-                INSERT INTO {entry_table} (member_id, kind, points, balance_after, reason, reference, actor, created_at)
-                SELECT t.id, 'bonus', p.points, t.points_balance + t.points_pending - t.points_debt + p.points,
-                       p.reason, p.reference, p.actor, p.now
-                FROM target t CROSS JOIN p
-                ON CONFLICT (member_id, kind, reference) WHERE NOT (reference = '') DO NOTHING
-                RETURNING id, member_id
-            ),
-            credited AS (
-                SELECT ins.id AS entry_id, t.id AS member_id,
-                       LEAST(t.points_debt, p.points) AS debt_paid, p.points - LEAST(t.points_debt, p.points) AS net
-                FROM ins JOIN target t ON t.id = ins.member_id CROSS JOIN p
-            ),
-            lots AS (
-                INSERT INTO {lot_table}
-                    (member_id, entry_id, points, remaining, earned_at, available_at, expires_at, expired, pending)
-                SELECT c.member_id, c.entry_id, c.net, c.net, p.now, p.now, p.expires_at, false, false
-                FROM credited c CROSS JOIN p WHERE c.net > 0
+        # Sorts and hashes of a 50k-member chunk fit in memory (the default 4 MB spills to disk).
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        # Statements by member id range (ascending, so the lock order holds across chunks): the
+        # planner sees a chunk-sized join instead of a million-row one, and no step holds more
+        # than one chunk's rows in sorts or hash tables.
+        for lo, hi in member_id_ranges(cursor):
+            # Lock step 1 for this chunk of the audience, in id order.
+            cursor.execute(
+                f"""SELECT count(*) FROM (
+                        SELECT id FROM {member_table}
+                        WHERE id >= %s AND id < %s AND id IN ({chunk_sql}) AND merged_into_id IS NULL
+                          AND status <> %s
+                        ORDER BY id FOR NO KEY UPDATE) locked""",
+                (lo, hi, *ids_params, lo, hi, Member.Status.ERASED),
             )
-            UPDATE {member_table} m
-            SET points_balance = m.points_balance + c.net, points_debt = m.points_debt - c.debt_paid,
-                updated_at = p.now
-            FROM credited c CROSS JOIN p WHERE m.id = c.member_id
-            """,
-            (points, reason, reference, actor, now, expires_at, *ids_params, Member.Status.ERASED),
-        )
-        return cursor.rowcount
+            # One statement: entries (skipping members who already have this award), their lots
+            # (net of debt), then the members' balances. All CTEs read the same pre-statement
+            # snapshot of the member rows, so balance_after and the debt split agree.
+            cursor.execute(
+                f"""
+                WITH p AS (
+                    SELECT %s::integer AS points, %s::text AS reason, %s::text AS reference, %s::text AS actor,
+                           %s::timestamptz AS now, %s::timestamptz AS expires_at
+                ),
+                target AS MATERIALIZED (
+                    SELECT m.id, m.points_balance, m.points_pending, m.points_debt
+                    FROM {member_table} m
+                    WHERE m.id >= %s AND m.id < %s AND m.id IN ({chunk_sql}) AND m.merged_into_id IS NULL
+                      AND m.status <> %s
+                ),
+                ins AS (
+                    INSERT INTO {entry_table} (member_id, kind, points, balance_after, reason, reference, actor,
+                        created_at)
+                    SELECT t.id, 'bonus', p.points, t.points_balance + t.points_pending - t.points_debt + p.points,
+                           p.reason, p.reference, p.actor, p.now
+                    FROM target t CROSS JOIN p
+                    ON CONFLICT (member_id, kind, reference) WHERE NOT (reference = '') DO NOTHING
+                    RETURNING id, member_id
+                ),
+                -- The debt comes from the member row itself (by primary key), not from joining the
+                -- two CTEs: the planner cannot estimate CTE sizes, and right after a snapshot the
+                -- audience's statistics say "a few rows", which made that join a nested loop over
+                -- both (quadratic: minutes per 50k chunk). Same snapshot, so the same values.
+                credited AS MATERIALIZED (
+                    SELECT ins.id AS entry_id, m.id AS member_id,
+                           LEAST(m.points_debt, p.points) AS debt_paid, p.points - LEAST(m.points_debt, p.points) AS net
+                    FROM ins JOIN {member_table} m ON m.id = ins.member_id CROSS JOIN p
+                ),
+                lots AS (
+                    INSERT INTO {lot_table}
+                        (member_id, entry_id, points, remaining, earned_at, available_at, expires_at, expired, pending)
+                    SELECT c.member_id, c.entry_id, c.net, c.net, p.now, p.now, p.expires_at, false, false
+                    FROM credited c CROSS JOIN p WHERE c.net > 0
+                )
+                UPDATE {member_table} m
+                SET points_balance = m.points_balance + c.net, points_debt = m.points_debt - c.debt_paid,
+                    updated_at = p.now
+                FROM credited c CROSS JOIN p WHERE m.id = c.member_id
+                """,
+                (points, reason, reference, actor, now, expires_at, lo, hi, *ids_params, lo, hi, Member.Status.ERASED),
+            )
+            awarded += cursor.rowcount
+    return awarded
+
+
+# Members per set-based statement (bonus awards) or per transaction (the nightly jobs).
+MEMBER_CHUNK = 50_000
+
+
+def member_id_ranges(cursor: Any, chunk: int = MEMBER_CHUNK) -> list[tuple[int, int]]:
+    """Half-open [lo, hi) member id ranges of `chunk` ids covering every member, ascending."""
+    cursor.execute(f"SELECT min(id), max(id) FROM {Member._meta.db_table}")
+    lo, hi = cursor.fetchone()
+    if lo is None:
+        return []
+    return [(start, start + chunk) for start in range(lo, hi + 1, chunk)]
 
 
 # --- daily jobs ---------------------------------------------------------------------------------
@@ -509,24 +541,41 @@ def points_award_bonus_bulk(
 
 def points_expire_due(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Expire every lot whose expiry has passed: one `expire` entry per member (reference
-    `expire:<cutoff>`), one consumption per lot, lots zeroed, balances reduced. Set-based: a member
-    lock statement, then one statement. Safe to re-run: expired lots are skipped."""
+    `expire:<cutoff>`), one consumption per lot, lots zeroed, balances reduced. Set-based, by
+    member id range: each chunk of MEMBER_CHUNK members is its own transaction — a member lock
+    statement (lock step 1, ascending id), then one statement — so the job never holds more than
+    one chunk's member locks, and order ingest for the other members goes on meanwhile. Safe to
+    re-run or to resume after a crash: expired lots are skipped."""
     now = now or timezone.now()
+    with connection.cursor() as cursor:
+        ranges = member_id_ranges(cursor)
+    members = expired_points = 0
+    for lo, hi in ranges:
+        chunk_members, chunk_points = _points_expire_chunk(now=now, lo=lo, hi=hi)
+        members += chunk_members
+        expired_points += chunk_points
+    return {"members": members, "points": expired_points}
+
+
+def _points_expire_chunk(*, now: dt.datetime, lo: int, hi: int) -> tuple[int, int]:
     member_table = Member._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(
             f"""SELECT count(*) FROM (
                     SELECT id FROM {member_table} WHERE id IN (
                         SELECT member_id FROM {PointsLot._meta.db_table}
-                        WHERE remaining > 0 AND NOT expired AND expires_at <= %s)
+                        WHERE remaining > 0 AND NOT expired AND expires_at <= %s
+                          AND member_id >= %s AND member_id < %s)
                     ORDER BY id FOR NO KEY UPDATE) locked""",
-            [now],
+            [now, lo, hi],
         )
         cursor.execute(
             f"""
-            WITH due AS (
+            WITH due AS MATERIALIZED (
                 SELECT id, member_id, remaining, pending FROM {PointsLot._meta.db_table}
                 WHERE remaining > 0 AND NOT expired AND expires_at <= %(now)s
+                  AND member_id >= %(lo)s AND member_id < %(hi)s
             ),
             per_member AS (
                 SELECT member_id, SUM(remaining) AS total,
@@ -560,10 +609,10 @@ def points_expire_due(*, now: dt.datetime | None = None) -> dict[str, int]:
             )
             SELECT count(*), COALESCE(SUM(total), 0) FROM balances
             """,
-            {"now": now, "reference": f"expire:{now.isoformat()}"},
+            {"now": now, "reference": f"expire:{now.isoformat()}", "lo": lo, "hi": hi},
         )
         members, expired_points = cursor.fetchone()
-    return {"members": int(members), "points": int(expired_points)}
+    return int(members), int(expired_points)
 
 
 def points_release_pending(*, now: dt.datetime | None = None) -> dict[str, int]:

@@ -20,7 +20,7 @@ from crm.errors import AppError
 from members import error_codes
 from members.models import Member, Order, PointsEntry, Tier, TierChange
 
-from .points import loyalty_program_get, member_lock
+from .points import loyalty_program_get, member_id_ranges, member_lock
 
 
 def tiers_ranked() -> list[Tier]:
@@ -199,8 +199,22 @@ def tier_remove_manual(*, member: Member, reason: str, actor: AbstractBaseUser |
 def tiers_reevaluate_due(*, now: dt.datetime | None = None) -> dict[str, int]:
     """The daily job: every member whose tier validity has ended keeps it, moves down to what the
     window supports (never below the floor), or up if the window supports more. Each decision is
-    a TierChange (renewal / downgrade / upgrade). Set-based: a lock statement and one statement."""
+    a TierChange (renewal / downgrade / upgrade). Set-based, by member id range: each chunk of
+    MEMBER_CHUNK members is its own transaction (a lock statement — lock step 1, ascending id —
+    and one statement), so the job never holds more than one chunk's member locks. Safe to re-run
+    or resume: a member decided once has a new validity end and is no longer due."""
     now = now or timezone.now()
+    with connection.cursor() as cursor:
+        ranges = member_id_ranges(cursor)
+    summary = {"renewal": 0, "downgrade": 0, "upgrade": 0}
+    for lo, hi in ranges:
+        for reason, count in _tiers_reevaluate_chunk(now=now, lo=lo, hi=hi).items():
+            summary[reason] += count
+    summary["members"] = sum(summary.values())
+    return summary
+
+
+def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, int]:
     m, t, o, e, tc = (
         Member._meta.db_table,
         Tier._meta.db_table,
@@ -209,19 +223,23 @@ def tiers_reevaluate_due(*, now: dt.datetime | None = None) -> dict[str, int]:
         TierChange._meta.db_table,
     )
     with transaction.atomic(), connection.cursor() as cursor:
+        # The chunk's orders and entries are aggregated in memory, not spilled to disk.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(
             f"""SELECT count(*) FROM (SELECT id FROM {m}
                 WHERE tier_expires_at <= %s AND status <> 'erased' AND merged_into_id IS NULL
+                  AND id >= %s AND id < %s
                 ORDER BY id FOR NO KEY UPDATE) locked""",  # noqa: S608
-            [now],
+            [now, lo, hi],
         )
         # Qualifying amounts per distinct (basis, window) — usually one window for all tiers, so
         # one pass over the window's orders.
         cursor.execute(
             f"""
-            WITH due AS (
+            WITH due AS MATERIALIZED (
                 SELECT id, tier_id, tier_floor_id FROM {m}
                 WHERE tier_expires_at <= %(now)s AND status <> 'erased' AND merged_into_id IS NULL
+                  AND id >= %(lo)s AND id < %(hi)s
             ),
             windows AS (SELECT DISTINCT basis, window_days FROM {t}),
             spend AS (
@@ -271,12 +289,11 @@ def tiers_reevaluate_due(*, now: dt.datetime | None = None) -> dict[str, int]:
             FROM decided d WHERE mm.id = d.member_id
             RETURNING d.reason
             """,  # noqa: S608
-            {"now": now},
+            {"now": now, "lo": lo, "hi": hi},
         )
         summary = {"renewal": 0, "downgrade": 0, "upgrade": 0}
         for (reason,) in cursor.fetchall():
             summary[reason] += 1
-    summary["members"] = sum(summary.values())
     return summary
 
 
