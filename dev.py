@@ -16,6 +16,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import venv
@@ -121,7 +122,21 @@ def base_env(settings_module: str) -> dict[str, str]:
     return env
 
 
+# The fake WeCom server's port: the demo brand's WeCom configuration points at it (crm/wecom/demo.py).
+FAKE_WECOM_PORT = 8765
+
+
+def ensure_ports_free(*ports: int) -> None:
+    """honcho stops every process when one exits, so a taken port would take the whole portal
+    down a few seconds after start; say so before starting anything."""
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                fail(f"port {port} is already in use (another portal or fake WeCom running?); stop it or use --port.")
+
+
 def serve(port: int) -> None:
+    ensure_ports_free(port, FAKE_WECOM_PORT)
     env = base_env("crm.settings.dev")
     server = ensure_database(env)
     ensure_broker(env)
