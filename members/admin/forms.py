@@ -5,9 +5,10 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.helpers import ActionForm
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from consent.models import AgreementVersion, Purpose
+from consent.models import AgreementVersion, ConsentSession, Purpose
 
 from ..models import IdentityKind, Member, Staff, Store, Tag
 
@@ -27,6 +28,18 @@ class EnrolForm(forms.Form):
     birthday = forms.DateField(label=_("生日"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     home_store = forms.ModelChoiceField(label=_("归属门店"), queryset=Store.objects.none(), required=False)
     staff = forms.ModelChoiceField(label=_("经办导购"), queryset=Staff.objects.none(), required=False)
+    consent_session = forms.ModelChoiceField(
+        label=_("顾客已确认的授权"),
+        queryset=ConsentSession.objects.none(),
+        required=False,
+        help_text=_(
+            "顾客已在本人手机上扫码确认（或已登记纸质授权书）时选择：授权决定与证据取自该会话，"
+            "下方的逐项勾选、纸质授权书编号和监护人信息将被忽略。未选择时按下方勾选登记。"
+        ),
+        error_messages={
+            "invalid_choice": _("所选授权会话不可用：已用于入会、已取消或不属于本门店，请刷新后重新选择。")
+        },
+    )
     guardian_name = forms.CharField(label=_("监护人姓名"), max_length=50, required=False)
     guardian_relation = forms.CharField(label=_("与会员关系"), max_length=20, required=False)
     guardian_mobile = forms.CharField(label=_("监护人手机号"), max_length=32, required=False)
@@ -40,11 +53,18 @@ class EnrolForm(forms.Form):
         stores: Any,
         staff: Any,
         versions: list[AgreementVersion],
+        consent_sessions: Any,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["home_store"].queryset = stores
         self.fields["staff"].queryset = staff
+        session_field = self.fields["consent_session"]
+        session_field.queryset = consent_sessions
+        # Staff pick the customer standing in front of them: who served them and when they confirmed.
+        session_field.label_from_instance = lambda s: (
+            f"#{s.pk} {s.get_mode_display()} · {s.staff} · {timezone.localtime(s.submitted_at):%m-%d %H:%M}"
+        )
         for n in range(EXTRA_IDENTITY_ROWS):
             self.fields[f"identity_kind_{n}"] = forms.ChoiceField(
                 label=_("其他身份类型"),

@@ -23,7 +23,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from consent.models import Agreement, Purpose
+from consent.models import Agreement, ConsentSession, Purpose
 from consent.services import agreement_version_current, pi_access_log
 from consent.types import ConsentDecision, ConsentEvidence, GuardianConsent
 from crm.admin_sites import brand_admin
@@ -45,6 +45,7 @@ from ..services.members import (
 )
 from ..services.merge import member_merge
 from .forms import EnrolForm, ImportForm, MemberActionForm, MergeForm
+from .loyalty_actions import MemberLoyaltyActionsMixin
 
 PI_FIELDS = ["mobile", "name", "birthday"]
 
@@ -167,7 +168,7 @@ class MemberChangeForm(forms.ModelForm):
 
 
 @admin.register(Member, site=brand_admin)
-class MemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class MemberAdmin(MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     scope_member_path = ""
     form = MemberChangeForm
     action_form = MemberActionForm
@@ -496,10 +497,25 @@ class MemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
             if (version := agreement_version_current(agreement_id=agreement.pk)) is not None
         ]
         initial = {"staff": scope.staff_id, "home_store": scope.store_id}
-        form = EnrolForm(request.POST or None, initial=initial, stores=stores, staff=staff, versions=versions)
+        # Only sessions the customer has confirmed and nobody has enrolled with yet (submitted:
+        # open ones are not decided, consumed/cancelled ones cannot enrol), of this user's store.
+        consent_sessions = scope_stores(
+            ConsentSession.objects.filter(status=ConsentSession.Status.SUBMITTED).select_related("staff"),
+            request.user,
+            store_path="staff__store",
+        )
+        form = EnrolForm(
+            request.POST or None,
+            initial=initial,
+            stores=stores,
+            staff=staff,
+            versions=versions,
+            consent_sessions=consent_sessions,
+        )
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             enrolling_staff = data["staff"]
+            consent_session = data["consent_session"]
             guardian = (
                 GuardianConsent(
                     name=data["guardian_name"], relation=data["guardian_relation"], mobile=data["guardian_mobile"]
@@ -525,6 +541,13 @@ class MemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
             if not scope.all_stores and (home_store is None or home_store.pk != scope.store_id):
                 form.add_error("home_store", _("只能为本门店登记会员。"))
             else:
+                # With a session, the customer's own decisions and device evidence are recorded
+                # (and the session consumed in the enrolment's transaction); the boxes are ignored.
+                consent: dict[str, Any] = (
+                    {"consent_session_id": consent_session.pk}
+                    if consent_session is not None
+                    else {"decisions": decisions, "evidence": evidence}
+                )
                 try:
                     member = member_enroll(
                         name=data["name"],
@@ -533,8 +556,7 @@ class MemberAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
                         birthday=data["birthday"],
                         home_store=home_store,
                         identities=form.identities(),
-                        decisions=decisions,
-                        evidence=evidence,
+                        **consent,
                         channel="store",
                         staff=enrolling_staff,
                         source="admin",

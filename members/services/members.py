@@ -16,7 +16,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from consent.services import consent_enrolment_record, consent_enrolment_validate
+from consent.services import (
+    consent_enrolment_record,
+    consent_enrolment_validate,
+    consent_session_consume,
+    consent_session_decisions,
+)
 from consent.types import ConsentDecision, ConsentEvidence
 from crm.errors import AppError, Conflict, NotFound
 
@@ -144,8 +149,9 @@ def member_enroll(
     birthday: dt.date | None = None,
     home_store: Store | None = None,
     identities: Iterable[IdentityInput | tuple[str, str]] = (),
-    decisions: Sequence[ConsentDecision],
-    evidence: ConsentEvidence,
+    decisions: Sequence[ConsentDecision] | None = None,
+    evidence: ConsentEvidence | None = None,
+    consent_session_id: int | None = None,
     channel: str = SalesChannel.STORE,
     staff: Staff | None = None,
     source: str = "",
@@ -161,7 +167,19 @@ def member_enroll(
     If any of the identities is already bound, nothing is written and Conflict
     (member_already_enrolled, extra.member_no) names the existing member: a retried enrolment of
     the same person is harmless and tells the caller who the member is.
+
+    Consent comes either as `decisions` + `evidence`, or from a submitted in-store consent session
+    (`consent_session_id`: the customer's own phone, or a paper form): its decisions and evidence
+    are recorded, and the session is consumed inside this transaction, so a refused or failed
+    enrolment leaves it usable and a session enrols one member only.
     """
+    if consent_session_id is not None:
+        if decisions is not None or evidence is not None:
+            raise TypeError("member_enroll: pass either consent_session_id or decisions/evidence, not both")
+        # Read without consuming, so the consent gate below runs before any write.
+        decisions, evidence = consent_session_decisions(session_id=consent_session_id)
+    elif decisions is None or evidence is None:
+        raise TypeError("member_enroll: decisions and evidence are required without a consent_session_id")
     name = _validate_profile(name=name, gender=gender, birthday=birthday)
     mobile = mobile_normalize(mobile) if (mobile or "").strip() else ""
     pairs = _normalized_identities(mobile=mobile, identities=identities)
@@ -208,6 +226,10 @@ def member_enroll(
                 MemberAssignment.objects.create(
                     member=member, to_staff=staff, reason=MemberAssignment.Reason.ENROLMENT, actor=actor
                 )
+            if consent_session_id is not None:
+                # Re-read under the session's row lock: a concurrent enrolment that consumed it
+                # first makes this one fail (and roll back) instead of recording consent twice.
+                decisions, evidence = consent_session_consume(session_id=consent_session_id, member_id=member.pk)
             consent_enrolment_record(member_id=member.pk, decisions=decisions, evidence=evidence, actor=actor)
             identities_added_notify_in_transaction(
                 IdentitiesAdded(member_id=member.pk, kinds=tuple(sorted({kind for kind, _ in pairs})))
