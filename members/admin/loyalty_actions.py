@@ -1,0 +1,202 @@
+"""Loyalty actions on the member page: adjust points, redeem a reward, and the tier progress line.
+
+Kept apart from members.py (profile, enrolment, import) and mixed into MemberAdmin. Each view
+loads the member through the admin's scoped queryset, so a store user asking for another store's
+member gets 404, not a form. The services decide everything else (role limits, balance, stock,
+frozen); their AppError messages are shown on the form. Every form carries a reference generated
+when it is shown, so submitting it twice (double click, back + resubmit) changes points once.
+"""
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from crm.errors import AppError
+
+from ..models import Member, Reward, Tier
+from ..scoping import member_in_scope
+from ..services.points import points_adjust, points_adjust_limit
+from ..services.rewards import reward_redeem
+from ..services.tiers import tier_progress
+
+
+def _new_reference() -> str:
+    return uuid.uuid4().hex
+
+
+class AdjustPointsForm(forms.Form):
+    points = forms.IntegerField(label=_("调整积分"), help_text=_("正数增加，负数扣减。"))
+    reason = forms.CharField(label=_("原因"), max_length=200, widget=forms.TextInput(attrs={"size": 60}))
+    reference = forms.UUIDField(widget=forms.HiddenInput)
+
+    def clean_points(self) -> int:
+        points = self.cleaned_data["points"]
+        if points == 0:
+            raise forms.ValidationError(_("调整积分不能为 0。"))
+        return points
+
+
+class RedeemForm(forms.Form):
+    reward = forms.ModelChoiceField(label=_("礼品"), queryset=Reward.objects.none(), empty_label=None)
+    quantity = forms.IntegerField(label=_("数量"), min_value=1, max_value=100, initial=1)
+    reference = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["reward"]
+        field.queryset = Reward.objects.filter(Q(stock__isnull=True) | Q(stock__gt=0), is_active=True)
+        field.label_from_instance = lambda reward: (
+            f"{reward.name}（{reward.points_cost} 积分，库存 {'不限' if reward.stock is None else reward.stock}）"
+        )
+
+
+def _add_service_error(form: forms.Form, exc: AppError) -> None:
+    """The service's message on the field it names (when the form has it), else on the form."""
+    targets = [field for field in exc.fields if field in form.fields and field != "reference"]
+    if targets:
+        for field in targets:
+            form.add_error(field, exc.message)
+    else:
+        form.add_error(None, exc.message)
+
+
+def _amount(tier: Tier, value: int) -> str:
+    if tier.basis == Tier.Basis.SPEND:
+        return f"¥{value / 100:,.2f}"
+    return f"{value:,} 积分"
+
+
+class MemberLoyaltyActionsMixin:
+    """For MemberAdmin: the adjust-points and redeem pages, their buttons, and `tier_progress_shown`."""
+
+    # --- the member page ---
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Shown next to the tier fields; MemberAdmin makes every field it does not let you edit readonly.
+        fields = list(self.info_fields)  # type: ignore[has-type]
+        at = fields.index("tier_floor") + 1 if "tier_floor" in fields else len(fields)
+        self.info_fields = (*fields[:at], "tier_progress_shown", *fields[at:])
+
+    @admin.display(description=_("等级进度"))
+    def tier_progress_shown(self, obj: Member) -> str:
+        progress = tier_progress(member=obj)
+        current = f"当前等级：{progress.current.name if progress.current else '无等级'}"
+        if progress.next is None:
+            return f"{current}；已是最高等级"
+        upcoming = progress.next
+        window = f"近 {progress.window_days} 天" if progress.window_days else "累计"
+        basis = "消费" if upcoming.basis == Tier.Basis.SPEND else "获得积分"
+        done = f"{window}{basis} {_amount(upcoming, progress.qualifying)}"
+        if progress.needed <= 0:
+            return f"{current}；下一等级：{upcoming.name}（已达标 {done}，待升级）"
+        return (
+            f"{current}；下一等级：{upcoming.name}（需{window}{basis} {_amount(upcoming, upcoming.threshold)}，"
+            f"已 {_amount(upcoming, progress.qualifying)}，还差 {_amount(upcoming, progress.needed)}）"
+        )
+
+    def _can_adjust(self, request: HttpRequest, obj: Member | None) -> bool:
+        return self.has_change_permission(request, obj) and points_adjust_limit(user=request.user) != 0  # type: ignore[attr-defined]
+
+    def _can_redeem(self, request: HttpRequest, obj: Member | None) -> bool:
+        return self.has_change_permission(request, obj) and request.user.has_perm("members.add_redemption")  # type: ignore[attr-defined]
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        obj = kwargs.get("obj") or context.get("original")
+        usable = obj is not None and obj.status not in ("merged", "erased")
+        context["can_adjust_points"] = usable and self._can_adjust(request, obj)
+        context["can_redeem"] = usable and self._can_redeem(request, obj)
+        return super().render_change_form(request, context, *args, **kwargs)  # type: ignore[misc]
+
+    # --- pages ---
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view  # type: ignore[attr-defined]
+        return [
+            path("<path:object_id>/adjust-points/", wrap(self.adjust_points_view), name="members_member_adjust_points"),
+            path("<path:object_id>/redeem/", wrap(self.redeem_view), name="members_member_redeem"),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def _member(self, request: HttpRequest, object_id: str) -> Member:
+        member = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        # The queryset is already scoped; member_in_scope is the same rule, checked on the row itself.
+        if member is None or not member_in_scope(member, request.user):
+            raise Http404
+        return member
+
+    def _page(self, request: HttpRequest, member: Member, template: str, title: str, **extra: Any) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": title,
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+            "member": member,
+            **extra,
+        }
+        return TemplateResponse(request, f"admin/members/member/{template}", context)
+
+    def _back(self, member: Member) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:members_member_change", args=[member.pk]))
+
+    def adjust_points_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        member = self._member(request, object_id)
+        if not self._can_adjust(request, member):
+            raise PermissionDenied
+        form = AdjustPointsForm(request.POST or None, initial={"reference": _new_reference()})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                entry = points_adjust(
+                    member=member,
+                    points=data["points"],
+                    reason=data["reason"],
+                    actor=request.user,
+                    reference=f"admin-adjust:{data['reference'].hex}",
+                )
+            except AppError as exc:
+                _add_service_error(form, exc)
+            else:
+                self.message_user(  # type: ignore[attr-defined]
+                    request,
+                    f"已为会员 {member.member_no} 调整 {entry.points:+d} 积分，当前可用 {member.points_balance} 积分。",
+                    messages.SUCCESS,
+                )
+                return self._back(member)
+        limit = points_adjust_limit(user=request.user)
+        return self._page(request, member, "adjust_points.html", _("调整积分"), form=form, limit=limit)
+
+    def redeem_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        member = self._member(request, object_id)
+        if not self._can_redeem(request, member):
+            raise PermissionDenied
+        form = RedeemForm(request.POST or None, initial={"reference": _new_reference()})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                redemption = reward_redeem(
+                    member=member,
+                    reward=data["reward"],
+                    quantity=data["quantity"],
+                    reference=f"admin-redeem:{data['reference'].hex}",
+                    actor=request.user,
+                )
+            except AppError as exc:
+                _add_service_error(form, exc)
+            else:
+                self.message_user(  # type: ignore[attr-defined]
+                    request,
+                    f"会员 {member.member_no} 已兑换 {data['reward'].name} ×{redemption.quantity}，"
+                    f"消耗 {redemption.points} 积分，当前可用 {member.points_balance} 积分。",
+                    messages.SUCCESS,
+                )
+                return self._back(member)
+        return self._page(request, member, "redeem.html", _("兑换礼品"), form=form)
