@@ -29,7 +29,7 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
-from bench.members_data import insert_select, step  # noqa: E402
+from bench.members_data import indexes_deferred, insert_select, step, storage_options_restore  # noqa: E402
 from campaigns.models import Campaign, Occurrence  # noqa: E402
 from campaigns.services import campaign_publish, occurrence_ensure, occurrence_run  # noqa: E402
 from consent.models import ConsentRecord, ConsentState  # noqa: E402
@@ -53,6 +53,7 @@ def generate(members: int) -> None:
         Domain.objects.filter(tenant__schema_name=SLUG).delete()
         Brand.objects.filter(schema_name=SLUG).delete()
     brand_provision(slug=SLUG, name="Campaign bench", domain=f"{SLUG}.localhost", admin_email="bench@bench.example")
+    storage_options_restore(SLUG)
     with schema_context(SLUG):
         marketing = agreement_create(code="marketing", kind="marketing", title="营销授权")
         draft = agreement_version_draft_save(
@@ -61,57 +62,62 @@ def generate(members: int) -> None:
         sms_version = agreement_version_publish(version_id=draft.pk, actor="bench")
         membership_version = membership_version_current()
         step("stores", insert_select(Store, {"code": "'C' || g", "name": "'门店' || g"}, "generate_series(1, 50) g"))
-        step(
-            "members",
-            insert_select(
-                Member,
-                {
-                    "id": "g",
-                    "member_no": "'C' || lpad(g::text, 9, '0')",
-                    "name": "'会员' || g",
-                    "mobile": "'+86137' || lpad(g::text, 8, '0')",
-                    "home_store_id": "(SELECT min(id) FROM members_store) + g % 50",
-                    "points_balance": "g % 500",
-                },
-                f"generate_series(1::bigint, {members}) g",
-            ),
-        )
+        with indexes_deferred(Member._meta.db_table):
+            step(
+                "members",
+                insert_select(
+                    Member,
+                    {
+                        "id": "g",
+                        "member_no": "'C' || lpad(g::text, 9, '0')",
+                        "name": "'会员' || g",
+                        "mobile": "'+86137' || lpad(g::text, 8, '0')",
+                        "home_store_id": "(SELECT min(id) FROM members_store) + g % 50",
+                        "points_balance": "g % 500",
+                    },
+                    f"generate_series(1::bigint, {members}) g",
+                ),
+            )
         step("member id sequence", "SELECT setval(pg_get_serial_sequence('members_member', 'id'), %s)", [members])
         # Two consent records per consenting member (membership, marketing_sms), ids 2g-1 and 2g.
-        for offset, purpose, version in ((1, "membership", membership_version), (0, "marketing_sms", sms_version)):
-            step(
-                f"consent records ({purpose})",
-                insert_select(
-                    ConsentRecord,
-                    {
-                        "id": f"2 * g - {offset}",
-                        "member_id": "g",
-                        "version_id": str(version.pk),
-                        "purpose": f"'{purpose}'",
-                        "granted": "true",
-                        "recorded_at": "now() - interval '30 days'",
-                        "channel": "'import'",
-                        "evidence": """'{"bench": true}'::jsonb""",
-                    },
-                    f"generate_series(1::bigint, {members}) g WHERE g % 10 <> 0",
-                ),
-            )
-            step(
-                f"consent states ({purpose})",
-                insert_select(
-                    ConsentState,
-                    {
-                        "member_id": "g",
-                        "purpose": f"'{purpose}'",
-                        "granted": "true",
-                        "needs_reconsent": "false",
-                        "version_id": str(version.pk),
-                        "record_id": f"2 * g - {offset}",
-                        "updated_at": "now()",
-                    },
-                    f"generate_series(1::bigint, {members}) g WHERE g % 10 <> 0",
-                ),
-            )
+        with (
+            indexes_deferred(ConsentRecord._meta.db_table),
+            indexes_deferred(ConsentState._meta.db_table),
+        ):
+            for offset, purpose, version in ((1, "membership", membership_version), (0, "marketing_sms", sms_version)):
+                step(
+                    f"consent records ({purpose})",
+                    insert_select(
+                        ConsentRecord,
+                        {
+                            "id": f"2 * g - {offset}",
+                            "member_id": "g",
+                            "version_id": str(version.pk),
+                            "purpose": f"'{purpose}'",
+                            "granted": "true",
+                            "recorded_at": "now() - interval '30 days'",
+                            "channel": "'import'",
+                            "evidence": """'{"bench": true}'::jsonb""",
+                        },
+                        f"generate_series(1::bigint, {members}) g WHERE g % 10 <> 0",
+                    ),
+                )
+                step(
+                    f"consent states ({purpose})",
+                    insert_select(
+                        ConsentState,
+                        {
+                            "member_id": "g",
+                            "purpose": f"'{purpose}'",
+                            "granted": "true",
+                            "needs_reconsent": "false",
+                            "version_id": str(version.pk),
+                            "record_id": f"2 * g - {offset}",
+                            "updated_at": "now()",
+                        },
+                        f"generate_series(1::bigint, {members}) g WHERE g % 10 <> 0",
+                    ),
+                )
         step(
             "consent record id sequence",
             "SELECT setval(pg_get_serial_sequence('consent_consentrecord', 'id'), %s)",
@@ -158,11 +164,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--skip-generate", action="store_true")
+    parser.add_argument("--generate-only", action="store_true")
     args = parser.parse_args()
     if not args.skip_generate:
         start = time.perf_counter()
         generate(args.members)
         print(f"generated {args.members:,} members in {time.perf_counter() - start:.1f} s")
+    if args.generate_only:
+        return
     with schema_context(SLUG):
         campaign = Campaign.objects.create(
             name="会员日（基准）",
