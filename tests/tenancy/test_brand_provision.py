@@ -157,3 +157,17 @@ def test_create_brand_command_reports_bad_input_as_a_command_error():
             "create_brand", "gamma", "--name", "G", "--domain", brand_host(BRAND_A), "--admin-email", "x@gamma.example"
         )
     assert not Brand.objects.filter(schema_name="gamma").exists()
+
+
+def test_a_cloned_brand_keeps_the_templates_table_storage_settings():
+    from django.db import connection
+
+    provision_gamma()
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT n.nspname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relname = 'members_member' AND n.nspname IN ('brand_template', 'gamma')"""
+        )
+        options = dict(cursor.fetchall())
+    assert options["brand_template"] and options["gamma"] == options["brand_template"]
