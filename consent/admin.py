@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from members.models import Member, Staff
+from members.scoping import StoreScopedAdminMixin, scope_stores
 
 from .models import (
     Agreement,
@@ -318,7 +319,10 @@ class ConsentSessionForm(forms.ModelForm):
 
 
 @admin.register(ConsentSession, site=brand_admin)
-class ConsentSessionAdmin(admin.ModelAdmin):
+class ConsentSessionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    # Store staff open sessions for their customers in the shop: they see, and hand the QR code
+    # of, their own store's sessions only.
+    scope_store_path = "staff__store"
     form = ConsentSessionForm
     list_display = ("id", "mode", "status", "staff", "member_no", "created_at", "expires_at", "submitted_at")
     list_select_related = ("staff", "member")
@@ -346,6 +350,15 @@ class ConsentSessionAdmin(admin.ModelAdmin):
         if obj is not None:
             return self.readonly
         return ("mode", "staff", "ticked", "paper_reference", "guardian_name", "guardian_relation")
+
+    def get_form(self, request: HttpRequest, obj: ConsentSession | None = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        if "staff" in form.base_fields:
+            # The form declares the field itself, so the mixin's choice scoping must be applied here.
+            form.base_fields["staff"].queryset = scope_stores(
+                Staff.objects.filter(status=Staff.Status.ACTIVE), request.user, store_path="store"
+            )
+        return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: ConsentSession | None = None) -> Any:
         return self.readonly if obj is not None else ()

@@ -52,6 +52,10 @@ _STORE_COMMON = [
     "members.view_order",
     "members.add_order",
     "members.view_refund",
+    # In-store consent on the customer's phone: sessions are store-scoped in the consent admin.
+    "consent.view_consentsession",
+    "consent.add_consentsession",
+    "consent.change_consentsession",
     # Not consent.view_consentrecord: the consent admin is not store-scoped yet, so store roles
     # would see every store's consent records (members.E001 refuses that). Add it back once
     # consent's admins inherit members.scoping.StoreScopedAdminMixin.
