@@ -11,11 +11,11 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from consent.models import DataRequest
+from crm.tenancy.zones import brand_zone
 from crm.wecom.models import CustomerTransfer
 from members.models import LoyaltyProgram, Member, PointsEntry
 from members.scoping import StoreScope, scope_members
 from members.services.capture_rate import CaptureRateRow, capture_rate
-from members.services.points import brand_time_zone
 
 from .models import (
     CampaignResult,
@@ -36,7 +36,7 @@ AIPL = [stage.value for stage in Member.Lifecycle]
 
 
 def local_today() -> dt.date:
-    return timezone.now().astimezone(brand_time_zone()).date()
+    return timezone.now().astimezone(brand_zone()).date()
 
 
 def scoped(queryset: QuerySet, scope: StoreScope) -> QuerySet:

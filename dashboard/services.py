@@ -18,8 +18,8 @@ from campaigns.models import Occurrence, OutboxMessage
 from campaigns.selectors import occurrence_results
 from consent.models import ConsentRecord, ConsentState, Purpose
 from consent.selectors import members_contactable
+from crm.tenancy.zones import brand_zone
 from members.models import Member, Order, PointsEntry, PointsLot, Staff, Tier, TierChange
-from members.services.points import brand_time_zone
 
 from .models import (
     CampaignResult,
@@ -67,7 +67,7 @@ def dashboard_refresh(*, now: dt.datetime | None = None) -> DashboardRefresh:
     """Rebuild every aggregate as of `now`. Safe to re-run or run twice concurrently: the second
     run waits on the refresh row's lock and then rebuilds again."""
     now = now or timezone.now()
-    tz = brand_time_zone()
+    tz = brand_zone()
     today = now.astimezone(tz).date()
     history_from = dt.datetime.combine(month_start(today, HISTORY_MONTHS - 1), dt.time(), tzinfo=tz)
     week_monday = today - dt.timedelta(days=today.weekday())

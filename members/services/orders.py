@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.errors import AppError, NotFound
+from crm.tenancy.zones import brand_zone
 from members import error_codes
 from members.models import (
     CaptureRateDaily,
@@ -40,7 +41,6 @@ from members.models import (
 from .lifecycle import lifecycle_stage_for
 from .points import (
     _debit,
-    brand_time_zone,
     campaign_multipliers_pct,
     credit_split,
     ledger_total,
@@ -683,7 +683,7 @@ class _Ingest:
     def _capture_groups(
         self, created: list[int], member_of: dict[int, int | None]
     ) -> dict[tuple[dt.date, str, int | None], list[int]]:
-        tz = brand_time_zone()
+        tz = brand_zone()
         groups: dict[tuple[dt.date, str, int | None], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         for index in created:
             item = self.orders[index]
@@ -818,7 +818,7 @@ def order_refund(
             )
         if member is not None:
             _tier_after_refund(member=member, order=order, actor=actor_name)
-        tz = brand_time_zone()
+        tz = brand_zone()
         day = order.paid_at.astimezone(tz).date()
         capture_rate_add(
             groups={

@@ -22,28 +22,21 @@ statement before they touch lots. Reads never lock.
 # ruff: noqa: S608
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from crm.errors import AppError
+from crm.tenancy.zones import brand_zone
 from members import error_codes, roles
 from members.models import LoyaltyProgram, Member, PointsEntry, PointsLot, PointsLotConsumption
 
 # --- brand time ---------------------------------------------------------------------------------
-
-
-def brand_time_zone() -> zoneinfo.ZoneInfo:
-    """The current brand's time zone (days, 'end of year' expiry and capture-rate days use it)."""
-    name = getattr(connection.tenant, "time_zone", None) or settings.TIME_ZONE
-    return zoneinfo.ZoneInfo(name)
 
 
 def loyalty_program_get() -> LoyaltyProgram:
@@ -61,7 +54,7 @@ def lot_expires_at(*, program: LoyaltyProgram, earned_at: dt.datetime) -> dt.dat
     if program.expiry == LoyaltyProgram.Expiry.DAYS:
         return earned_at + dt.timedelta(days=program.expiry_days or 0)
     # End of the following year, in the brand's time zone: earned in 2026 → usable through 2027-12-31.
-    tz = brand_time_zone()
+    tz = brand_zone()
     year = earned_at.astimezone(tz).year
     return dt.datetime(year + 2, 1, 1, tzinfo=tz)
 
