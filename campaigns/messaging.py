@@ -144,12 +144,25 @@ def _mark(messages: list[OutboxMessage], *, status: str, msgid: str = "", error:
 def _send_sms(batch: list[OutboxMessage]) -> None:
     results = sms_provider().send_batch([SmsMessage(reference=str(m.pk), mobile=m.address, body=m.body) for m in batch])
     by_reference = {result.reference: result for result in results}
+    now = timezone.now()
+    accepted: list[OutboxMessage] = []
+    failed: dict[str, list[OutboxMessage]] = {}
     for message in batch:
         result = by_reference.get(str(message.pk))
         if result is not None and result.accepted:
-            _mark([message], status=OutboxMessage.Status.SENT, msgid=result.provider_msgid)
+            message.status, message.provider_msgid, message.sent_at, message.updated_at = (
+                OutboxMessage.Status.SENT,
+                result.provider_msgid,
+                now,
+                now,
+            )
+            accepted.append(message)
         else:
-            _mark([message], status=OutboxMessage.Status.FAILED, error=result.error if result else "no result")
+            failed.setdefault(result.error if result else "no result", []).append(message)
+    # A handful of statements per chunk, not one per message.
+    OutboxMessage.objects.bulk_update(accepted, ["status", "provider_msgid", "sent_at", "updated_at"])
+    for error, messages in failed.items():
+        _mark(messages, status=OutboxMessage.Status.FAILED, error=error)
 
 
 def _send_wecom(batch: list[OutboxMessage]) -> None:
@@ -189,10 +202,26 @@ def _send_wecom(batch: list[OutboxMessage]) -> None:
                 )
 
 
+# A claimed chunk is sent within seconds; rows still "sending" after this were claimed by a worker
+# that died between the claim and recording the channel's answer.
+SEND_LEASE = dt.timedelta(minutes=15)
+
+
+def _interrupted_sends_fail(occurrence_id: int) -> int:
+    """Whether the channel got those messages is unknown, so they are marked failed (visible in
+    the results) rather than sent again: a member must never receive a campaign message twice."""
+    return OutboxMessage.objects.filter(
+        occurrence_id=occurrence_id,
+        status=OutboxMessage.Status.SENDING,
+        updated_at__lt=timezone.now() - SEND_LEASE,
+    ).update(status=OutboxMessage.Status.FAILED, error="interrupted while sending", updated_at=timezone.now())
+
+
 def outbox_send(*, occurrence_id: int) -> dict[str, int]:
     """Send everything queued for an occurrence, chunk by chunk. Safe to run twice or in
     parallel: only claimed rows are sent, and a sent row is never claimed again."""
     occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
+    _interrupted_sends_fail(occurrence_id)
     cancelled = outbox_cancel_not_contactable(occurrence=occurrence)
     channel = occurrence.campaign.message_channel
     chunk = WECOM_CHUNK if channel == Campaign.MessageChannel.WECOM else SMS_CHUNK

@@ -152,7 +152,11 @@ def campaign_save(*, campaign: Campaign) -> Campaign:
     """Save edits (admin form). A scheduled campaign is re-validated and its beat entry updated in
     the same transaction, so entry and campaign stay in step."""
     if campaign.pk is not None:
-        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        locked = Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        if locked is not None:
+            # Status changes only through publish/pause/end: an edit form loaded before a
+            # concurrent pause or end must not write the old status back (and revive the entry).
+            campaign.status = locked.status
     if campaign.status in (Campaign.Status.SCHEDULED, Campaign.Status.PAUSED):
         campaign_validate(campaign=campaign)
     campaign.save()

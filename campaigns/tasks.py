@@ -36,9 +36,15 @@ def catch_up() -> int:
     started = 0
     for campaign_id in Campaign.objects.filter(status=Campaign.Status.SCHEDULED).values_list("pk", flat=True):
         occurrence = occurrence_for_trigger(campaign_id=campaign_id, now=now, grace=catch_up_grace())
-        if occurrence is not None and occurrence.status != Occurrence.Status.DONE:
-            occurrence_run(occurrence_id=occurrence.pk)
-            started += 1
+        if occurrence is None or occurrence.status == Occurrence.Status.DONE:
+            continue
+        try:
+            if occurrence_run(occurrence_id=occurrence.pk) == "done":
+                started += 1
+        except Exception:
+            # The occurrence is marked failed with its error; one broken campaign must not keep
+            # every campaign after it from being caught up.
+            logger.exception("catch-up of occurrence %s failed", occurrence.pk)
     return started
 
 

@@ -188,3 +188,45 @@ def test_catch_up_runs_a_missed_slot_once(in_brand_a, monkeypatch):  # type: ign
     assert occurrence.status == Occurrence.Status.DONE
     assert occurrence.steps_done == ["snapshot", "awards", "messages"]
     assert Recipient.objects.filter(occurrence=occurrence).count() == 2
+
+
+@pytest.mark.django_db
+def test_one_failing_campaign_does_not_stop_the_catch_up_of_the_others(in_brand_a, monkeypatch):  # type: ignore[no-untyped-def]
+    from campaigns.tasks import catch_up
+
+    slot_time = (timezone.localtime() - dt.timedelta(minutes=30)).time().replace(second=0, microsecond=0)
+    broken, healthy = (
+        Campaign.objects.create(name=name, frequency="daily", time_of_day=slot_time, bonus_points=1)
+        for name in ("坏活动", "好活动")
+    )
+    for campaign in (broken, healthy):
+        campaign_publish(campaign_id=campaign.pk)
+    real_snapshot = services._step_snapshot
+
+    def snapshot(occurrence):  # type: ignore[no-untyped-def]
+        if occurrence.campaign_id == broken.pk:
+            raise RuntimeError("template broken")
+        return real_snapshot(occurrence)
+
+    monkeypatch.setattr(services, "RUN_STEPS", [("snapshot", snapshot)])
+
+    assert catch_up() == 1
+    assert Occurrence.objects.get(campaign=broken).status == Occurrence.Status.FAILED
+    assert Occurrence.objects.get(campaign=healthy).status == Occurrence.Status.DONE
+
+
+@pytest.mark.django_db
+def test_an_edit_loaded_before_an_end_does_not_revive_the_campaign(in_brand_a):  # type: ignore[no-untyped-def]
+    from django_celery_beat.models import PeriodicTask
+
+    campaign = Campaign.objects.create(name="编辑冲突", frequency="monthly", day_of_month=8, bonus_points=5)
+    campaign_publish(campaign_id=campaign.pk)
+    stale_form_copy = Campaign.objects.get(pk=campaign.pk)  # the admin loaded the page
+    services.campaign_end(campaign_id=campaign.pk)  # someone ends it meanwhile
+
+    stale_form_copy.name = "编辑冲突（改名）"
+    services.campaign_save(campaign=stale_form_copy)
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.ENDED and campaign.name == "编辑冲突（改名）"
+    assert not PeriodicTask.objects.filter(name=services.beat_entry_name(campaign)).exists()

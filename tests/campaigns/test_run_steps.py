@@ -164,3 +164,26 @@ def test_points_multiplier_applies_to_recipients_orders_on_the_local_day(in_bran
     )
 
     assert on_the_day.points_earned == 3 * day_before.points_earned > 0
+
+
+def test_messages_stranded_by_a_dead_worker_fail_instead_of_staying_in_sending(
+    in_brand_a, make_campaign, marketing_agreement, monkeypatch
+):  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from campaigns.messaging import SEND_LEASE
+
+    consenting_member("marketing_sms")
+    monkeypatch.setattr("campaigns.services.send_on_commit", lambda *args: None)
+    occurrence = run_now(make_campaign(message_channel="sms", message_template="会员日快乐"))
+    # A worker claimed the row and died before recording the provider's answer.
+    OutboxMessage.objects.filter(occurrence=occurrence).update(
+        status=OutboxMessage.Status.SENDING, updated_at=timezone.now() - SEND_LEASE * 2
+    )
+    LoggingSmsProvider.sent.clear()
+
+    outbox_send(occurrence_id=occurrence.pk)
+
+    message = OutboxMessage.objects.get(occurrence=occurrence)
+    assert message.status == OutboxMessage.Status.FAILED and "interrupted" in message.error
+    assert LoggingSmsProvider.sent == []  # never sent a second time
