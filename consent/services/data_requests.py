@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from crm.errors import AppError, NotFound
@@ -103,21 +103,18 @@ def data_request_create(
             pending = DataRequest.objects.filter(member=member, kind=kind, status=DataRequest.Status.PENDING).first()
             if pending is not None:
                 return pending
+        # The member lock above serialises concurrent requests for this member, so the replay
+        # and pending checks already saw any competing row: a plain create is race-free.
         now = timezone.now()
-        try:
-            with transaction.atomic():
-                request = DataRequest.objects.create(
-                    member=member,
-                    kind=kind,
-                    channel=channel,
-                    due_at=now + dt.timedelta(days=DATA_REQUEST_DUE_DAYS),
-                    note=note.strip(),
-                    requested_changes=changes,
-                    source_nonce=source_nonce,
-                )
-        except IntegrityError:
-            # The unique (member, kind, nonce) constraint: a concurrent replay won the race.
-            return DataRequest.objects.get(member=member, kind=kind, source_nonce=source_nonce)
+        request = DataRequest.objects.create(
+            member=member,
+            kind=kind,
+            channel=channel,
+            due_at=now + dt.timedelta(days=DATA_REQUEST_DUE_DAYS),
+            note=note.strip(),
+            requested_changes=changes,
+            source_nonce=source_nonce,
+        )
         _event(request, "created", actor, channel=channel, note=request.note, requested_changes=changes)
     return request
 

@@ -133,6 +133,9 @@ def prospects_link_for_member(*, member: Member, actor: str = SYSTEM_ACTOR) -> i
         return 0
     linked = 0
     with transaction.atomic():
+        # Member first, then prospects: the callback path (identity_bind, then the prospect
+        # UPDATE) locks in that order, and the opposite order here could deadlock with it.
+        Member.objects.select_for_update().filter(pk=member.pk).first()
         prospects = list(
             WecomProspect.objects.select_for_update()
             .filter(unionid__in=unionids, linked_member__isnull=True)

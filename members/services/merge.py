@@ -32,6 +32,7 @@ from consent.services import consent_member_merge
 from crm.errors import AppError
 
 from .. import error_codes
+from ..hooks import TagsChanged, tags_changed_notify_in_transaction
 from ..models import (
     Identity,
     Member,
@@ -215,10 +216,16 @@ def _move_assignment(*, survivor: Member, merged: Member, actor: str) -> dict[st
 
 def _move_tags(*, survivor: Member, merged: Member) -> int:
     tag_ids = list(MemberTag.objects.filter(member=merged).values_list("tag_id", flat=True))
+    already = set(MemberTag.objects.filter(member=survivor).values_list("tag_id", flat=True))
     MemberTag.objects.bulk_create(
         [MemberTag(member=survivor, tag_id=tag_id) for tag_id in tag_ids], ignore_conflicts=True
     )
     MemberTag.objects.filter(member=merged).delete()
+    # Tagging through a merge is tagging too: subscribers (WeCom corp tags) hear of it.
+    for tag_id in tag_ids:
+        if tag_id not in already:
+            tags_changed_notify_in_transaction(TagsChanged(member_ids=(survivor.pk,), tag_id=tag_id, added=True))
+        tags_changed_notify_in_transaction(TagsChanged(member_ids=(merged.pk,), tag_id=tag_id, added=False))
     return len(tag_ids)
 
 

@@ -96,10 +96,6 @@ def campaign_multipliers_pct(*, orders: Sequence[tuple[int, dt.datetime]]) -> li
     return result
 
 
-def campaign_multiplier_pct(*, member_id: int, paid_at: dt.datetime) -> int:
-    return campaign_multipliers_pct(orders=[(member_id, paid_at)])[0]
-
-
 def points_for_order(
     *,
     program: LoyaltyProgram,

@@ -83,3 +83,17 @@ def test_a_brand_without_wecom_tags_without_any_wecom_work(in_brand_a, enqueued)
     member = MemberFactory()
     members_tag(member_ids=[member.pk], tag=TagFactory(), actor="test")
     assert enqueued == []
+
+
+def test_a_merge_mirrors_the_tags_it_moves(config_a, enqueued):  # type: ignore[no-untyped-def]
+    from members.services.merge import member_merge
+
+    survivor, merged = MemberFactory(), MemberFactory()
+    tag = TagFactory(name="门店常客")
+    members_tag(member_ids=[merged.pk], tag=tag, actor="test")
+    enqueued.clear()
+
+    member_merge(survivor=survivor, merged=merged, actor="test", reason="同一人")
+
+    assert (member_tags_mark_task, ([survivor.pk], tag.pk, True)) in enqueued
+    assert (member_tags_mark_task, ([merged.pk], tag.pk, False)) in enqueued
