@@ -298,6 +298,12 @@ class _Ingest:
         if not self.indexes:
             return
         buyer_of, members = self._resolve_and_lock_buyers()
+        if any(state.status == Member.Status.MERGED for state in members.values()):
+            # A merge committed while this statement waited for its lock: the row lock returns
+            # the new (merged) row but the merge-following CTE ran on the older snapshot. A second
+            # statement sees the merge and resolves to the survivor, so no order or point is
+            # credited to an account that has just been merged away.
+            buyer_of, members = self._resolve_and_lock_buyers()
         program = loyalty_program_get()
         tiers = tiers_ranked()
         tier_by_id = {t.pk: t for t in tiers}
