@@ -31,7 +31,13 @@ from .serializers import (
     DataRequestOutSerializer,
     PurposeStateOutSerializer,
 )
-from .services import agreement_versions_current, consent_grant, consent_withdraw, data_request_create
+from .services import (
+    REQUESTER_ACTIONS,
+    agreement_versions_current,
+    consent_grant,
+    consent_withdraw,
+    data_request_submit,
+)
 from .types import ConsentEvidence, GuardianConsent
 
 CONSENT = ["consent"]
@@ -167,10 +173,12 @@ class DataRequestCreateApi(BrandApiView):
         summary="Queue a data-subject request (access, correction, deletion)",
         description=(
             "Due in 15 days; the brand handles it in its admin. Asking again while a request of the "
-            "same kind is pending returns that request."
+            "same kind is pending returns that request with 200 (201 when this call queued it); if "
+            "the member, the brand or another partner asked first, this partner joins that request "
+            "and may follow it up."
         ),
         request=DataRequestInSerializer,
-        responses={201: DataRequestOutSerializer},
+        responses={201: DataRequestOutSerializer, 200: DataRequestOutSerializer},
         tags=DATA_REQUESTS,
         examples=[
             OpenApiExample(
@@ -183,7 +191,7 @@ class DataRequestCreateApi(BrandApiView):
     def post(self, request: Request) -> Response:
         data = self.validated_data(DataRequestInSerializer)
         member = _member_or_field_error(data["member_no"])
-        created = data_request_create(
+        created, is_new = data_request_submit(
             member_id=member.pk,
             kind=data["kind"],
             channel=DataRequest.Channel.PARTNER_API,
@@ -192,9 +200,11 @@ class DataRequestCreateApi(BrandApiView):
             requested_changes=data.get("requested_changes"),
         )
         created = DataRequest.objects.select_related("member").get(pk=created.pk)
+        # 201 only for a request this call queued; 200 for one already pending (asked by the
+        # member, staff or another partner — this partner has joined it and may follow it up).
         return Response(
             DataRequestOutSerializer(created).data,
-            status=201,
+            status=201 if is_new else 200,
             headers={"Location": f"/api/v1/data-requests/{created.pk}"},
         )
 
@@ -219,11 +229,14 @@ class DataRequestDetailApi(BrandApiView):
         tags=DATA_REQUESTS,
     )
     def get(self, request: Request, request_id: str) -> Response:
-        # Requests submitted by another partner (or in the brand's admin) are as absent as a
-        # made-up id: a partner follows up on its own requests only.
+        # Requests this partner neither submitted nor joined are as absent as a made-up id: a
+        # partner follows up on its own requests only.
         found = (
-            DataRequest.objects.filter(pk=int(request_id), events__action="created", events__actor=self.actor)
+            DataRequest.objects.filter(
+                pk=int(request_id), events__action__in=REQUESTER_ACTIONS, events__actor=self.actor
+            )
             .select_related("member")
+            .distinct()
             .first()
             if DATA_REQUEST_ID_RE.match(request_id)
             else None

@@ -4,10 +4,12 @@ re-exported here so callers write `from consent.services import consent_withdraw
 from .agreements import agreement_create, agreement_version_draft_save, agreement_version_publish
 from .data_requests import (
     DATA_REQUEST_DUE_DAYS,
+    REQUESTER_ACTIONS,
     data_request_complete,
     data_request_create,
     data_request_export_delivered,
     data_request_refuse,
+    data_request_submit,
     member_data_export,
     member_data_export_json,
     member_erase,
@@ -42,6 +44,7 @@ from .sessions import (
 __all__ = [
     "DATA_REQUEST_DUE_DAYS",
     "GUARDIAN_CONSENT_BELOW_AGE",
+    "REQUESTER_ACTIONS",
     "age_on",
     "agreement_create",
     "agreement_version_current",
@@ -66,6 +69,7 @@ __all__ = [
     "data_request_create",
     "data_request_export_delivered",
     "data_request_refuse",
+    "data_request_submit",
     "member_data_export",
     "member_data_export_json",
     "member_erase",

@@ -70,6 +70,10 @@ def _changes_validate(changes: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
+# The events that make an actor one of a request's requesters (they may follow it up).
+REQUESTER_ACTIONS = ("created", "joined")
+
+
 def _event(request: DataRequest, action: str, actor: str, **detail: Any) -> None:
     DataRequestEvent.objects.create(request=request, action=action, actor=actor, detail=detail)
 
@@ -84,8 +88,33 @@ def data_request_create(
     requested_changes: Mapping[str, Any] | None = None,
     source_nonce: str = "",
 ) -> DataRequest:
+    """`data_request_submit` for callers that do not care whether the request is new."""
+    request, _ = data_request_submit(
+        member_id=member_id,
+        kind=kind,
+        channel=channel,
+        actor=actor,
+        note=note,
+        requested_changes=requested_changes,
+        source_nonce=source_nonce,
+    )
+    return request
+
+
+def data_request_submit(
+    *,
+    member_id: int,
+    kind: str,
+    channel: str,
+    actor: str,
+    note: str = "",
+    requested_changes: Mapping[str, Any] | None = None,
+    source_nonce: str = "",
+) -> tuple[DataRequest, bool]:
     """Queue a request, due in 15 days. Asking again while a request of the same kind is pending
-    returns that request (a member tapping twice, a retried call, a replayed link)."""
+    returns that request (a member tapping twice, a retried call, a replayed link); a different
+    requester asking meanwhile joins it (a `joined` event) rather than queuing a duplicate.
+    Returns the request and whether this call queued it."""
     if kind not in DataRequest.Kind.values:
         raise AppError(error_codes.DATA_REQUEST_INVALID, f"未知的申请类型：{kind}", fields={"kind": [kind]})
     if channel not in DataRequest.Channel.values:
@@ -98,11 +127,15 @@ def data_request_create(
         if source_nonce:
             replay = DataRequest.objects.filter(member=member, kind=kind, source_nonce=source_nonce).first()
             if replay is not None:
-                return replay
+                return replay, False
         if kind != DataRequest.Kind.CORRECTION:
             pending = DataRequest.objects.filter(member=member, kind=kind, status=DataRequest.Status.PENDING).first()
             if pending is not None:
-                return pending
+                # Someone else (the member on their page, another partner, staff) asked first: this
+                # requester joins that request, on the record, so it may follow it up too.
+                if not pending.events.filter(action__in=REQUESTER_ACTIONS, actor=actor).exists():
+                    _event(pending, "joined", actor, channel=channel, note=note.strip())
+                return pending, False
         # The member lock above serialises concurrent requests for this member, so the replay
         # and pending checks already saw any competing row: a plain create is race-free.
         now = timezone.now()
@@ -116,7 +149,7 @@ def data_request_create(
             source_nonce=source_nonce,
         )
         _event(request, "created", actor, channel=channel, note=request.note, requested_changes=changes)
-    return request
+    return request, True
 
 
 def _request_lock(request_id: int) -> DataRequest:

@@ -39,15 +39,35 @@ def test_a_partner_files_a_correction_and_follows_it_up(client_a, key_a, enrolle
 
 def test_asking_again_for_a_pending_access_request_returns_it(client_a, key_a, enrolled_a):
     member_no = enrolled_a(1)
-    first = json.loads(
-        call(client_a, "POST", REQUESTS, key=key_a, body={"member_no": member_no, "kind": "access"}).content
-    )
-    again = json.loads(
-        call(client_a, "POST", REQUESTS, key=key_a, body={"member_no": member_no, "kind": "access"}).content
-    )
-    assert first["id"] == again["id"]
+    first = call(client_a, "POST", REQUESTS, key=key_a, body={"member_no": member_no, "kind": "access"})
+    again = call(client_a, "POST", REQUESTS, key=key_a, body={"member_no": member_no, "kind": "access"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert json.loads(first.content)["id"] == json.loads(again.content)["id"]
     with schema_context("alpha"):
         assert DataRequest.objects.count() == 1
+        assert list(DataRequest.objects.get().events.values_list("action", flat=True)) == ["created"]
+
+
+def test_a_partner_asking_after_someone_else_joins_their_request(client_a, key_a, enrolled_a, brand_a):
+    """Another partner asked first: this partner's ask is not a second request, and
+    the partner is told (200, not 201) and may follow up the one request — no other partner may."""
+    member_no = enrolled_a(1)
+    first = call(client_a, "POST", REQUESTS, key=key_a, body={"member_no": member_no, "kind": "deletion"})
+    pos = make_key("alpha", partner="POS")
+
+    joined = call(client_a, "POST", REQUESTS, key=pos, body={"member_no": member_no, "kind": "deletion"})
+    joined_again = call(client_a, "POST", REQUESTS, key=pos, body={"member_no": member_no, "kind": "deletion"})
+
+    assert (first.status_code, joined.status_code, joined_again.status_code) == (201, 200, 200)
+    assert json.loads(joined.content)["id"] == json.loads(first.content)["id"]
+    assert call(client_a, "GET", joined["Location"], key=pos).status_code == 200
+    assert_problem(call(client_a, "GET", joined["Location"], key=make_key("alpha", partner="小程序")), 404, "not_found")
+    with schema_context("alpha"):
+        request = DataRequest.objects.get()
+        assert [(e.action, e.actor) for e in request.events.all()] == [
+            ("created", "api:商城"),
+            ("joined", "api:POS"),
+        ]
 
 
 @pytest.mark.parametrize(
