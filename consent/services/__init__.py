@@ -15,7 +15,7 @@ from .data_requests import (
     member_erase,
 )
 from .links import preference_link_path, preference_link_read, preference_link_token
-from .pi_log import pi_access_log
+from .pi_log import pi_access_log, pi_access_log_many
 from .records import (
     GUARDIAN_CONSENT_BELOW_AGE,
     age_on,
@@ -75,6 +75,7 @@ __all__ = [
     "member_erase",
     "membership_version_current",
     "pi_access_log",
+    "pi_access_log_many",
     "preference_link_path",
     "preference_link_read",
     "preference_link_token",

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import Agreement, ConsentSession, Purpose
-from consent.services import agreement_version_current, pi_access_log
+from consent.services import agreement_version_current, pi_access_log, pi_access_log_many
 from consent.types import ConsentDecision, ConsentEvidence, GuardianConsent
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
@@ -424,14 +424,13 @@ class MemberAdmin(MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelA
         full = can_view_full_pi(request.user)
         members = list(queryset)
         if full:
-            for member in members:
-                pi_access_log(
-                    user=request.user,
-                    member=member,
-                    fields=["export"],
-                    context="admin:member_export",
-                    ip=request.META.get("REMOTE_ADDR"),
-                )
+            pi_access_log_many(
+                user=request.user,
+                member_ids=[member.pk for member in members],
+                fields=["export"],
+                context="admin:member_export",
+                ip=request.META.get("REMOTE_ADDR"),
+            )
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="members-{timezone.localdate():%Y%m%d}.csv"'
         response.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM

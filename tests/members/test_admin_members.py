@@ -79,6 +79,33 @@ def test_member_page_masks_for_store_staff_and_shows_and_logs_for_managers(in_br
     assert (log.username, log.context) == ("manager@alpha.example", "admin:member_change")
 
 
+def test_full_export_logs_each_member_once_in_constant_queries(
+    admin_client_a, in_brand_a, store_a, staff_a, brand_a, django_assert_max_num_queries
+):
+    """An export of 30 members with full PI is 30 log rows (the log is read per member), written
+    in one statement: the query count is the same as for 3 members."""
+
+    def export(members):
+        connection.set_tenant(in_brand_a)
+        with django_assert_max_num_queries(40) as queries:
+            response = admin_client_a.post(
+                reverse(CHANGELIST), {"action": "export_csv", ACTION_CHECKBOX_NAME: [m.pk for m in members]}
+            )
+        assert response.status_code == 200
+        connection.set_tenant(brand_a)
+        return len(queries.captured_queries)
+
+    few = [MemberFactory(home_store=store_a, mobile=f"+86138000000{i:02d}") for i in range(3)]
+    few_queries = export(few)
+    many = [MemberFactory(home_store=store_a, mobile=f"+86139000000{i:02d}") for i in range(30)]
+    many_queries = export(many)
+
+    assert many_queries == few_queries
+    logged = PIAccessLog.objects.filter(context="admin:member_export")
+    assert sorted(logged.values_list("member_id", flat=True)) == sorted(m.pk for m in few + many)
+    assert all(fields == ["export"] for fields in logged.values_list("fields", flat=True))
+
+
 def test_enrol_form_enrols_with_per_purpose_consent(in_brand_a, agreement_version_a, store_a, brand_a):
     staff_user_create(store=store_a, role=STORE_STAFF, username="staff@alpha.example")
     client = logged_in_client("alpha", "staff@alpha.example")
