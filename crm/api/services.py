@@ -136,17 +136,49 @@ def idempotency_records_purge(*, older_than: datetime | None = None) -> int:
 # --- Webhooks ----------------------------------------------------------------------------------------
 def webhook_url_validate(url: str) -> None:
     """Refuse URLs that would make us call our own network (SSRF), unless settings allow it."""
+    if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).hostname:
+        raise api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
+    if not settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS:
+        _webhook_address_resolve(url)
+
+
+def _webhook_address_resolve(url: str) -> str:
+    """The one address a delivery to `url` connects to, checked against our own network.
+
+    Resolved once per attempt and then connected to directly (`_webhook_post`): if the request
+    resolved the name again, a partner's DNS could answer a public address to this check and
+    127.0.0.1 to the connection (DNS rebinding)."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
-    if settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS:
-        return
+    default_port = 443 if parts.scheme == "https" else 80
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+        addresses = [info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or default_port)]
     except (OSError, UnicodeError):
-        addresses = set()
-    if not addresses or any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+        addresses = []
+    allowed = settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS or all(_address_public(address) for address in addresses)
+    if not addresses or not allowed:
         raise api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
+    return addresses[0]
+
+
+def _address_public(address: str) -> bool:
+    return ipaddress.ip_address(address.split("%")[0]).is_global
+
+
+def _webhook_post(url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    """POST to `url` at the address checked by `_webhook_address_resolve`: the URL names the
+    address, `Host` and TLS SNI (which is also the name the certificate is verified against)
+    name the partner's host."""
+    parts = urlsplit(url)
+    address = _webhook_address_resolve(url)
+    literal = f"[{address}]" if ":" in address else address
+    pinned = parts._replace(netloc=f"{literal}:{parts.port}" if parts.port else literal).geturl()
+    host = parts.netloc.rsplit("@", 1)[-1]
+    with httpx.Client(timeout=settings.API_WEBHOOK_TIMEOUT_SECONDS) as client:
+        return client.post(
+            pinned, content=content, headers={**headers, "Host": host}, extensions={"sni_hostname": parts.hostname}
+        )
 
 
 def _url_message() -> str:
@@ -264,10 +296,8 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
             "X-CRM-Signature": signature_header(secret=subscription.secret, timestamp=timestamp, body=body),
         }
         try:
-            webhook_url_validate(subscription.url)  # again: DNS may have changed since subscribing
-            response = httpx.post(
-                subscription.url, content=body, headers=headers, timeout=settings.API_WEBHOOK_TIMEOUT_SECONDS
-            )
+            # Checked again (DNS may have changed since subscribing), and connected to as checked.
+            response = _webhook_post(subscription.url, content=body, headers=headers)
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}: {response.text[:500]}"

@@ -2,6 +2,7 @@
 celery worker to a real local HTTP receiver, signed, retried with backoff, logged."""
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -13,8 +14,9 @@ import pytest
 from django.db import transaction
 from django_tenants.utils import schema_context
 
+from crm.api import services as api_services
 from crm.api.models import Partner, WebhookDelivery, WebhookSubscription
-from crm.api.services import webhook_emit, webhook_subscription_create
+from crm.api.services import webhook_delivery_attempt, webhook_emit, webhook_subscription_create
 from crm.api.signing import signature_verify
 from crm.errors import AppError
 
@@ -192,3 +194,60 @@ def test_emit_refuses_unknown_events_and_unserialisable_payloads(in_brand_a, eve
     with pytest.raises((AppError, TypeError)):
         webhook_emit(event=event, payload=payload)
     assert not WebhookDelivery.objects.exists()
+
+
+@pytest.fixture
+def rebinding_dns(monkeypatch):  # type: ignore[no-untyped-def]
+    """partner.example resolves to the local receiver once, then to somewhere else (a partner's
+    DNS rebinding us). Other names resolve normally."""
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host != "partner.example":
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        return real("127.0.0.1" if len(asked) == 1 else "10.255.255.1", port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_a_delivery_connects_to_the_address_it_checked(in_brand_a, rebinding_dns, settings, monkeypatch):
+    """The check passes the first answer; a client resolving the name again would connect to the
+    second one (unreachable here) and fail."""
+    settings.API_WEBHOOK_TIMEOUT_SECONDS = 2
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        partner = Partner.objects.create(name="P")
+        webhook_subscription_create(
+            partner=partner, url=f"http://partner.example:{port}/hooks", events=["member.enrolled"]
+        )
+        [sent] = webhook_emit(event="member.enrolled", payload={"member_no": "M1"})
+        settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+        # Stand-in for a public address: the receiver must be local to this test.
+        monkeypatch.setattr(api_services, "_address_public", lambda address: address == "127.0.0.1")
+
+        outcome = webhook_delivery_attempt(delivery_id=sent.pk)
+
+    assert outcome.delivered, WebhookDelivery.objects.get(pk=sent.pk).last_error
+    assert rebinding_dns == ["partner.example"]  # one resolution: checked, then connected to as checked
+    [request] = receiver.requests
+    assert request["headers"]["Host"] == f"partner.example:{port}"
+
+
+def test_a_delivery_to_a_name_now_resolving_into_our_network_is_refused(in_brand_a, rebinding_dns, settings):
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        partner = Partner.objects.create(name="P")
+        webhook_subscription_create(
+            partner=partner, url=f"http://partner.example:{port}/hooks", events=["member.enrolled"]
+        )
+        [sent] = webhook_emit(event="member.enrolled", payload={"member_no": "M1"})
+        settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+
+        outcome = webhook_delivery_attempt(delivery_id=sent.pk)
+
+    assert not outcome.delivered
+    assert receiver.requests == []
+    assert WebhookDelivery.objects.get(pk=sent.pk).last_status_code is None
