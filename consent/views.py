@@ -2,6 +2,7 @@
 validate the form, call one service, render. Everything they change goes through the services,
 the same rules as the admin and the API."""
 
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -9,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from crm.errors import AppError
 from members.models import Member
+from members.phones import mobile_normalize_or_none
 
 from .models import ConsentRecord, ConsentSession, ConsentState, DataRequest, Purpose
 from .services import (
@@ -177,9 +179,19 @@ def _preferences_render(
     )
 
 
+# The copy of one's data is the most sensitive thing these pages hand out, and the preferences
+# link is a bearer link valid for 7 days that may be forwarded: downloading the copy also needs the
+# member's full mobile number (the page only ever shows it masked). Failures are counted per member,
+# so the number cannot be guessed by trying.
+EXPORT_MOBILE_ATTEMPTS = 5
+EXPORT_MOBILE_LOCKOUT_SECONDS = 3600
+
+
 @never_cache
+@require_http_methods(["GET", "POST"])
 def preferences_export(request: HttpRequest, token: str, request_id: int) -> HttpResponse:
-    """The member's copy of their data (completed access request), as JSON."""
+    """The member's copy of their data (completed access request), as JSON, after they confirm
+    their mobile number."""
     try:
         member, _ = _member_from_link(token)
     except AppError as error:
@@ -189,9 +201,27 @@ def preferences_export(request: HttpRequest, token: str, request_id: int) -> Htt
     ).first()
     if data_request is None:
         return _error(request, AppError("data_request_not_found", "没有可下载的数据副本。", status=404))
-    data_request_export_delivered(
-        request_id=data_request.pk, actor=f"会员本人（{member.member_no}）", via="member_page"
+    if not member.mobile:
+        return _error(request, AppError("export_needs_store", "请到门店或联系客服领取数据副本。", status=403))
+    failures_key = f"consent:export-mobile-failures:{member.pk}"
+    failures = cache.get(failures_key, 0)
+    if failures >= EXPORT_MOBILE_ATTEMPTS:
+        return _error(request, AppError("export_locked", "验证失败次数过多，请一小时后再试。", status=429))
+    form_error = None
+    if request.method == "POST":
+        if mobile_normalize_or_none(request.POST.get("mobile", "")) == member.mobile:
+            cache.delete(failures_key)
+            data_request_export_delivered(
+                request_id=data_request.pk, actor=f"会员本人（{member.member_no}）", via="member_page"
+            )
+            response = HttpResponse(member_data_export_json(member_id=member.pk), content_type="application/json")
+            response["Content-Disposition"] = f'attachment; filename="member-{member.member_no}.json"'
+            return response
+        cache.set(failures_key, failures + 1, EXPORT_MOBILE_LOCKOUT_SECONDS)
+        form_error = "手机号不正确。"
+    return render(
+        request,
+        "consent/export_confirm.html",
+        {"mobile": _mobile_hint(member.mobile), "form_error": form_error},
+        status=400 if form_error else 200,
     )
-    response = HttpResponse(member_data_export_json(member_id=member.pk), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="member-{member.member_no}.json"'
-    return response

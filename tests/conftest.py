@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -48,6 +49,9 @@ def django_db_setup(request, django_test_environment, django_db_blocker):  # typ
         db_config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
         if not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
             call_command("createcachetable", verbosity=0)
+        # The test database starts its id sequences afresh: counters a previous run left in a
+        # cache server under the same brand and id (lockouts, throttles) must not leak into this one.
+        cache.clear()
         platform_ensure(domain=PLATFORM_HOST)
         platform_operator_ensure(username=OPERATOR[0], email="operator@platform.example", password=OPERATOR[1])
         for slug, name in ((BRAND_A, "阿尔法咖啡"), (BRAND_B, "贝塔美妆")):

@@ -216,11 +216,33 @@ def test_member_downloads_the_copy_once_the_request_is_completed(agreements_a, c
     assert client_a.get(export_path).status_code == 404  # not completed yet
     data_request_complete(request_id=request.pk, actor="客服")
     assert "下载数据副本" in client_a.get(path).content.decode()
-    export = json.loads(client_a.get(export_path).content)
+    # The link alone is not enough: the member confirms the full number the page shows masked.
+    confirm = client_a.get(export_path)
+    assert confirm.status_code == 200 and "application/json" not in confirm["Content-Type"]
+    assert member.mobile not in confirm.content.decode()
+    assert client_a.post(export_path, {"mobile": "13900000000"}).status_code == 400
+    assert not request.events.filter(action="export_downloaded").exists()
+    export = json.loads(client_a.post(export_path, {"mobile": member.mobile.removeprefix("+86")}).content)
 
     assert export["profile"]["member_no"] == member.member_no
     assert [c["purpose"] for c in export["consents"] if c["granted"]].count(SMS) == 1
     assert request.events.filter(action="export_downloaded").exists()
+
+
+def test_guessing_the_mobile_for_the_copy_locks_the_download(agreements_a, client_a):  # type: ignore[no-untyped-def]
+    member = enrolled()
+    path = preference_link_path(member_id=member.pk)
+    client_a.post(path, {"action": "access"})
+    request = DataRequest.objects.get(member=member)
+    data_request_complete(request_id=request.pk, actor="客服")
+    export_path = f"{path}export/{request.pk}.json"
+
+    for guess in range(5):
+        assert client_a.post(export_path, {"mobile": f"1390000000{guess}"}).status_code == 400
+    locked = client_a.post(export_path, {"mobile": member.mobile})
+
+    assert locked.status_code == 429
+    assert not request.events.filter(action="export_downloaded").exists()
 
 
 def test_link_of_an_erased_member_is_gone(agreements_a, client_a):  # type: ignore[no-untyped-def]
