@@ -75,30 +75,32 @@ def loyalty_changed_webhook(event: LoyaltyChanged) -> None:
         return
     if event.changes:
         _row_level(event, subscribed)
-    if WebhookEvent.MEMBER_TIER_CHANGED in subscribed:
-        for sql, params in event.tier_rows:
-            webhook_emit_select(
-                event=WebhookEvent.MEMBER_TIER_CHANGED,
-                payloads_sql=f"""
-                    SELECT jsonb_build_object('member_no', m.member_no, 'from_tier', ft.code, 'to_tier', tt.code,
-                                              'cause', %s::text)
-                    FROM ({sql}) AS r(member_id, from_tier_id, to_tier_id)
-                    JOIN {_MEMBER} m ON m.id = r.member_id
-                    LEFT JOIN {_TIER} ft ON ft.id = r.from_tier_id
-                    LEFT JOIN {_TIER} tt ON tt.id = r.to_tier_id""",  # noqa: S608
-                params=[event.cause, *params],
-            )
-    if WebhookEvent.POINTS_CHANGED in subscribed:
-        for sql, params in event.points_rows:
-            webhook_emit_select(
-                event=WebhookEvent.POINTS_CHANGED,
-                payloads_sql=f"""
-                    SELECT jsonb_build_object('member_no', m.member_no, 'delta', r.delta, 'balance', r.balance,
-                                              'pending', r.pending, 'debt', r.debt, 'cause', %s::text)
-                    FROM ({sql}) AS r(member_id, delta, balance, pending, debt)
-                    JOIN {_MEMBER} m ON m.id = r.member_id""",  # noqa: S608
-                params=[event.cause, *params],
-            )
+    for name, rows in (
+        (WebhookEvent.MEMBER_TIER_CHANGED, event.tier_rows),
+        (WebhookEvent.POINTS_CHANGED, event.points_rows),
+    ):
+        if name in subscribed:
+            for sql, params in rows:
+                webhook_emit_select(
+                    event=name, payloads_sql=_SET_PAYLOADS[name].format(rows=sql), params=[event.cause, *params]
+                )
+
+
+# The payload (today's shape, as the row-level path builds it) of each set-based row, by event.
+_SET_PAYLOADS = {
+    WebhookEvent.MEMBER_TIER_CHANGED: f"""
+        SELECT jsonb_build_object('member_no', m.member_no, 'from_tier', ft.code, 'to_tier', tt.code,
+                                  'cause', %s::text)
+        FROM ({{rows}}) AS r(member_id, from_tier_id, to_tier_id)
+        JOIN {_MEMBER} m ON m.id = r.member_id
+        LEFT JOIN {_TIER} ft ON ft.id = r.from_tier_id
+        LEFT JOIN {_TIER} tt ON tt.id = r.to_tier_id""",  # noqa: S608
+    WebhookEvent.POINTS_CHANGED: f"""
+        SELECT jsonb_build_object('member_no', m.member_no, 'delta', r.delta, 'balance', r.balance,
+                                  'pending', r.pending, 'debt', r.debt, 'cause', %s::text)
+        FROM ({{rows}}) AS r(member_id, delta, balance, pending, debt)
+        JOIN {_MEMBER} m ON m.id = r.member_id""",  # noqa: S608
+}
 
 
 def _row_level(event: LoyaltyChanged, subscribed: set[str]) -> None:
