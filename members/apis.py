@@ -1,7 +1,7 @@
 """Partner API endpoints of the members app: enrolment and OneID, orders and refunds, points,
 tiers and rewards. Thin views on crm.api.views.BrandApiView (auth, scopes, throttle, one
-transaction per write, Idempotency-Key): validate input, call one service or selector, emit the
-webhook events the call caused (crm/api/events.py), render output.
+transaction per write, Idempotency-Key): validate input, call one service or selector, render
+output. Webhooks come from the services' hooks (crm/api/events.py), whatever the channel.
 
 Members are addressed by member number. A number that was merged into another member resolves
 to the survivor (OneID: every old reference keeps finding the same person).
@@ -22,7 +22,6 @@ from rest_framework.response import Response
 
 from consent.types import ConsentDecision, ConsentEvidence, GuardianConsent
 from crm.api.error_codes import api_error, error_detail, field_message
-from crm.api.events import loyalty_snapshot, member_enrolled_event, member_loyalty_events, orders_ingested_events
 from crm.api.exceptions import flatten_errors
 from crm.api.models import Scope
 from crm.api.views import BrandApiView
@@ -56,7 +55,7 @@ from .serializers import (
 )
 from .services.members import IdentityInput, identity_bind, member_enroll, member_profile_update
 from .services.merge import member_merge
-from .services.orders import OrderInput, OrderItemResult, OrderLineInput, order_get, order_post, order_refund
+from .services.orders import OrderInput, OrderLineInput, order_get, order_post, order_refund
 from .services.orders import orders_post_batch as orders_ingest
 from .services.points import points_adjust
 from .services.rewards import reward_redeem
@@ -169,7 +168,6 @@ class MemberEnrolApi(BrandApiView):
             channel=data["channel"],
             actor=self.actor,
         )
-        member_enrolled_event(member)
         return Response(member_out(member), status=201, headers={"Location": f"/api/v1/members/{member.member_no}"})
 
 
@@ -265,10 +263,7 @@ class MemberMergeApi(BrandApiView):
         survivor, merged = (
             self._exact(data[field], field=field) for field in ("survivor_member_no", "merged_member_no")
         )
-        before = {m.pk: loyalty_snapshot(m) for m in (survivor, merged)}
         record = member_merge(survivor=survivor, merged=merged, actor=self.actor, reason=data["reason"])
-        for member in (record.survivor, record.merged):
-            member_loyalty_events(member=member, before=before[member.pk], cause="merge")
         # member_out is already rendered; `moved` is the JSON the merge service recorded.
         return Response(
             {
@@ -357,17 +352,6 @@ class OrderCreateApi(BrandApiView):
             lines=_order_lines(data),
             actor=self.actor,
         )
-        orders_ingested_events(
-            [
-                OrderItemResult(
-                    index=0,
-                    order_id=result.order.pk,
-                    created=result.created,
-                    member_id=result.order.member_id,
-                    points_earned=result.points_earned,
-                )
-            ]
-        )
         return Response(OrderOutSerializer(result.order).data, status=201 if result.created else 200)
 
 
@@ -409,7 +393,6 @@ class OrderBatchApi(BrandApiView):
             )
         valid = [(i, d) for i, d in valid if i not in rejected]
         results = orders_ingest(orders=[_order_input(d, stores) for _, d in valid], actor=self.actor)
-        orders_ingested_events(results)
         member_nos = dict(
             Member.objects.filter(pk__in={r.member_id for r in results if r.member_id}).values_list("pk", "member_no")
         )
@@ -477,7 +460,6 @@ class OrderRefundApi(BrandApiView):
             raise _not_found()
         order = order_get(channel=channel, order_no=order_no)
         data = self.validated_data(RefundInSerializer)
-        before = loyalty_snapshot(order.member) if order.member else None
         result = order_refund(
             channel=channel,
             order_no=order_no,
@@ -487,8 +469,6 @@ class OrderRefundApi(BrandApiView):
             actor=self.actor,
         )
         refreshed: Order = Order.objects.select_related("member", "store").get(pk=order.pk)
-        if refreshed.member is not None and before is not None:
-            member_loyalty_events(member=refreshed.member, before=before, cause="refund")
         refund = result.refund
         body = {
             "refund_no": refund.refund_no,
@@ -617,11 +597,9 @@ class MemberRedemptionApi(MemberApiView):
             raise api_error(
                 "invalid_input", status=400, fields={"reward": [field_message("礼品不存在。", "Unknown reward.")]}
             )
-        before = loyalty_snapshot(member)
         redemption = reward_redeem(
             member=member, reward=reward, quantity=data["quantity"], reference=data["reference"], actor=self.actor
         )
-        member_loyalty_events(member=member, before=before, cause="redemption")
         redemption.member = member
         return Response(RedemptionOutSerializer(redemption).data, status=201)
 
@@ -656,7 +634,6 @@ class MemberAdjustmentApi(MemberApiView):
     def post(self, request: Request, member_no: str) -> Response:
         member = self.member(member_no)
         data = self.validated_data(AdjustmentInSerializer)
-        before = loyalty_snapshot(member)
         entry = points_adjust(
             member=member,
             points=data["points"],
@@ -664,7 +641,6 @@ class MemberAdjustmentApi(MemberApiView):
             reference=data["reference"],
             actor=_PartnerActor(self.actor),  # type: ignore[arg-type]
         )
-        member_loyalty_events(member=member, before=before, cause="adjustment")
         body = {
             "entry": entry,
             "balance": member.points_balance,

@@ -6,6 +6,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from members.hooks import CAUSES
+
 from .error_codes import api_error
 from .models import Scope, WebhookSubscription
 from .serializers import (
@@ -16,6 +18,19 @@ from .serializers import (
 )
 from .services import webhook_subscription_create, webhook_subscription_delete
 from .views import BrandApiView
+
+WEBHOOK_EVENTS_DESCRIPTION = (
+    "Deliveries are POSTed as `{id, event, created_at, data}`, signed in `X-CRM-Signature`, retried "
+    "with backoff; dedupe on `X-CRM-Delivery`. Every change is delivered whatever made it (partner API, "
+    "brand admin, nightly jobs, merges, campaigns), once per change; a replayed request sends nothing.\n\n"
+    "`data` by event:\n"
+    "- `member.enrolled`: `member_no`, `enrolled_at`, `channel`, `tier` (code or null)\n"
+    "- `member.tier_changed`: `member_no`, `from_tier`, `to_tier` (codes or null), `cause`\n"
+    "- `points.changed`: `member_no`, `delta` (change of balance + pending − debt), `balance`, "
+    "`pending`, `debt` (after the change), `cause`\n"
+    "- `consent.withdrawn`: `member_no`, `purposes`, `reason` (`withdrawn` / `erased`), `at`\n\n"
+    "`cause` values:\n" + "\n".join(f"- `{cause}`: {meaning}" for cause, meaning in CAUSES.items())
+)
 
 
 class WebhookListApi(BrandApiView):
@@ -28,6 +43,8 @@ class WebhookListApi(BrandApiView):
 
     @extend_schema(
         operation_id="webhooks_create",
+        summary="Subscribe to events",
+        description=WEBHOOK_EVENTS_DESCRIPTION,
         request=WebhookSubscriptionInSerializer,
         responses={201: WebhookSubscriptionCreatedSerializer},
         tags=["webhooks"],

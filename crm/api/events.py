@@ -1,43 +1,44 @@
-"""Webhook events caused by partner-API writes, derived from what the members services returned.
+"""Webhook events of changes made anywhere, not only through the partner API.
 
-The loyalty and members services do not emit webhooks themselves (yet), so the API views call
-these helpers inside the request's transaction, right after the service call: the deliveries
-are recorded with the change and sent only if it commits. Consent withdrawal is different: the
-consent app has an `on_withdraw` hook that every channel goes through (admin, member pages,
-API, erasure), so `consent_withdrawn_webhook` is registered there (see apps.py) and covers them
-all.
+The members services tell their hooks (members/hooks.py) about every enrolment and every change
+of a member's tier or points, whatever the channel — API, brand admin, nightly jobs, merges,
+campaign awards, refunds — inside the change's transaction. The handlers here, registered in
+apps.py, record the deliveries in that transaction; they are sent only if it commits. Consent
+withdrawal works the same way through the consent app's `on_withdraw` hook.
+
+Every handler first asks, in one query, whether any live subscription wants the event, and does
+nothing more when none does: most brands have no partner listening, and a nightly job over a
+million members must not pay for webhooks nobody reads.
 
 Payloads carry the member number and the changed values only — never names or mobile numbers.
 """
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
+from django.db import connection
 from django.utils import timezone
 
 from consent.hooks import ConsentRevoked
-from members.models import Member, Tier, TierChange
-from members.services.orders import OrderItemResult
+from members.hooks import LoyaltyChanged, MemberEnrolled
+from members.models import Member, Tier
 
 from .models import WebhookEvent, WebhookSubscription
-from .services import webhook_emit, webhook_emit_many
+from .services import webhook_emit, webhook_emit_many, webhook_emit_select
+
+_SUBSCRIPTION = WebhookSubscription._meta.db_table
+_MEMBER = Member._meta.db_table
+_TIER = Tier._meta.db_table
 
 
-@dataclass(frozen=True)
-class LoyaltySnapshot:
-    tier_id: int | None
-    balance: int
-    pending: int
-    debt: int
-
-    @property
-    def ledger_total(self) -> int:
-        return self.balance + self.pending - self.debt
-
-
-def loyalty_snapshot(member: Member) -> LoyaltySnapshot:
-    return LoyaltySnapshot(member.tier_id, member.points_balance, member.points_pending, member.points_debt)
+def webhook_events_subscribed(events: Sequence[str]) -> set[str]:
+    """Which of `events` a live subscription of the current brand wants: one query."""
+    if not events:
+        return set()
+    exists = f"EXISTS (SELECT 1 FROM {_SUBSCRIPTION} WHERE deleted_at IS NULL AND events @> ARRAY[%s]::varchar[])"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join([exists] * len(events)), list(events))
+        flags = cursor.fetchone()
+    return {event for event, wanted in zip(events, flags, strict=True) if wanted}
 
 
 def _tier_codes(ids: Iterable[int | None]) -> dict[int, str]:
@@ -45,101 +46,102 @@ def _tier_codes(ids: Iterable[int | None]) -> dict[int, str]:
     return dict(Tier.objects.filter(pk__in=wanted).values_list("pk", "code")) if wanted else {}
 
 
-def member_enrolled_event(member: Member) -> None:
-    codes = _tier_codes([member.tier_id])
+def member_enrolled_webhook(event: MemberEnrolled) -> None:
+    """`on_member_enrolled` handler: member.enrolled, from every enrolment channel."""
+    if not webhook_events_subscribed([WebhookEvent.MEMBER_ENROLLED]):
+        return
+    member = Member.objects.select_related("tier").get(pk=event.member_id)
     webhook_emit(
         event=WebhookEvent.MEMBER_ENROLLED,
         payload={
             "member_no": member.member_no,
             "enrolled_at": member.enrolled_at.isoformat(),
             "channel": member.enrolled_channel,
-            "tier": codes.get(member.tier_id) if member.tier_id else None,
+            "tier": member.tier.code if member.tier else None,
         },
     )
 
 
-def member_loyalty_events(*, member: Member, before: LoyaltySnapshot, cause: str) -> None:
-    """tier_changed and/or points.changed for `member` (already refreshed by the service) when its
-    tier or balances differ from `before`. A replayed request that changed nothing emits nothing."""
-    after = loyalty_snapshot(member)
-    if after.tier_id != before.tier_id:
-        codes = _tier_codes([before.tier_id, after.tier_id])
-        webhook_emit(
+def loyalty_changed_webhook(event: LoyaltyChanged) -> None:
+    """`on_loyalty_changed` handler: member.tier_changed and points.changed, one delivery per
+    subscription for each member whose tier / balances changed, with the change's cause."""
+    involved = []
+    if event.tier_rows or any(c.tier_changed for c in event.changes):
+        involved.append(WebhookEvent.MEMBER_TIER_CHANGED)
+    if event.points_rows or any(c.points_changed for c in event.changes):
+        involved.append(WebhookEvent.POINTS_CHANGED)
+    subscribed = webhook_events_subscribed(involved)
+    if not subscribed:
+        return
+    if event.changes:
+        _row_level(event, subscribed)
+    for name, rows in (
+        (WebhookEvent.MEMBER_TIER_CHANGED, event.tier_rows),
+        (WebhookEvent.POINTS_CHANGED, event.points_rows),
+    ):
+        if name in subscribed:
+            for sql, params in rows:
+                webhook_emit_select(
+                    event=name, payloads_sql=_SET_PAYLOADS[name].format(rows=sql), params=[event.cause, *params]
+                )
+
+
+# The payload (today's shape, as the row-level path builds it) of each set-based row, by event.
+_SET_PAYLOADS = {
+    WebhookEvent.MEMBER_TIER_CHANGED: f"""
+        SELECT jsonb_build_object('member_no', m.member_no, 'from_tier', ft.code, 'to_tier', tt.code,
+                                  'cause', %s::text)
+        FROM ({{rows}}) AS r(member_id, from_tier_id, to_tier_id)
+        JOIN {_MEMBER} m ON m.id = r.member_id
+        LEFT JOIN {_TIER} ft ON ft.id = r.from_tier_id
+        LEFT JOIN {_TIER} tt ON tt.id = r.to_tier_id""",  # noqa: S608
+    WebhookEvent.POINTS_CHANGED: f"""
+        SELECT jsonb_build_object('member_no', m.member_no, 'delta', r.delta, 'balance', r.balance,
+                                  'pending', r.pending, 'debt', r.debt, 'cause', %s::text)
+        FROM ({{rows}}) AS r(member_id, delta, balance, pending, debt)
+        JOIN {_MEMBER} m ON m.id = r.member_id""",  # noqa: S608
+}
+
+
+def _row_level(event: LoyaltyChanged, subscribed: set[str]) -> None:
+    tier_wanted = WebhookEvent.MEMBER_TIER_CHANGED in subscribed
+    points_wanted = WebhookEvent.POINTS_CHANGED in subscribed
+    tier_changes = [c for c in event.changes if tier_wanted and c.tier_changed]
+    points_changes = [c for c in event.changes if points_wanted and c.points_changed]
+    numbers = dict(
+        Member.objects.filter(pk__in={c.member_id for c in [*tier_changes, *points_changes]}).values_list(
+            "pk", "member_no"
+        )
+    )
+    if tier_changes:
+        codes = _tier_codes([t for c in tier_changes for t in (c.tier_before, c.tier_after)])
+        webhook_emit_many(
             event=WebhookEvent.MEMBER_TIER_CHANGED,
-            payload={
-                "member_no": member.member_no,
-                "from_tier": codes.get(before.tier_id) if before.tier_id else None,
-                "to_tier": codes.get(after.tier_id) if after.tier_id else None,
-                "cause": cause,
-            },
+            payloads=[
+                {
+                    "member_no": numbers[c.member_id],
+                    "from_tier": codes.get(c.tier_before) if c.tier_before else None,
+                    "to_tier": codes.get(c.tier_after) if c.tier_after else None,
+                    "cause": event.cause,
+                }
+                for c in tier_changes
+            ],
         )
-    if (after.balance, after.pending, after.debt) != (before.balance, before.pending, before.debt):
-        webhook_emit(
+    if points_changes:
+        webhook_emit_many(
             event=WebhookEvent.POINTS_CHANGED,
-            payload={
-                "member_no": member.member_no,
-                "delta": after.ledger_total - before.ledger_total,
-                "balance": after.balance,
-                "pending": after.pending,
-                "debt": after.debt,
-                "cause": cause,
-            },
+            payloads=[
+                {
+                    "member_no": numbers[c.member_id],
+                    "delta": c.delta,
+                    "balance": c.points_after[0],
+                    "pending": c.points_after[1],
+                    "debt": c.points_after[2],
+                    "cause": event.cause,
+                }
+                for c in points_changes
+            ],
         )
-
-
-def orders_ingested_events(results: Sequence[OrderItemResult]) -> None:
-    """Events of the orders created by one ingest call: one points.changed per member who
-    earned, one tier_changed per upgrade (the ingest notes the triggering order on the change).
-    Three queries whatever the batch size; none when nothing was created."""
-    created = [r for r in results if r.created and r.order_id is not None]
-    if not created:
-        return
-    delta: dict[int, int] = defaultdict(int)
-    for result in created:
-        if result.member_id is not None and result.points_earned:
-            delta[result.member_id] += result.points_earned
-    changes = list(
-        TierChange.objects.filter(
-            note__in=[f"order:{r.order_id}" for r in created if r.member_id is not None],
-            reason__in=[TierChange.Reason.UPGRADE, TierChange.Reason.ENROLMENT],
-        ).values_list("member_id", "from_tier_id", "to_tier_id")
-    )
-    member_ids = set(delta) | {member_id for member_id, _, _ in changes}
-    if not member_ids:
-        return
-    members = {
-        row[0]: row[1:]
-        for row in Member.objects.filter(pk__in=member_ids).values_list(
-            "pk", "member_no", "points_balance", "points_pending", "points_debt"
-        )
-    }
-    codes = _tier_codes([t for _, f, to in changes for t in (f, to)])
-    webhook_emit_many(
-        event=WebhookEvent.MEMBER_TIER_CHANGED,
-        payloads=[
-            {
-                "member_no": members[member_id][0],
-                "from_tier": codes.get(from_id) if from_id else None,
-                "to_tier": codes.get(to_id) if to_id else None,
-                "cause": "order",
-            }
-            for member_id, from_id, to_id in changes
-        ],
-    )
-    webhook_emit_many(
-        event=WebhookEvent.POINTS_CHANGED,
-        payloads=[
-            {
-                "member_no": members[member_id][0],
-                "delta": points,
-                "balance": members[member_id][1],
-                "pending": members[member_id][2],
-                "debt": members[member_id][3],
-                "cause": "order",
-            }
-            for member_id, points in sorted(delta.items())
-        ],
-    )
 
 
 def consent_withdrawn_webhook(event: ConsentRevoked) -> None:
@@ -148,9 +150,7 @@ def consent_withdrawn_webhook(event: ConsentRevoked) -> None:
     the member's, and can cover every member at once (partners read it from GET .../consents)."""
     if event.reason not in {"withdrawn", "erased"}:
         return
-    if not WebhookSubscription.objects.filter(
-        deleted_at__isnull=True, events__contains=[WebhookEvent.CONSENT_WITHDRAWN]
-    ).exists():
+    if not webhook_events_subscribed([WebhookEvent.CONSENT_WITHDRAWN]):
         return
     now = timezone.now().isoformat()
     member_nos = Member.objects.filter(pk__in=event.member_ids).values_list("member_no", flat=True)

@@ -1,9 +1,11 @@
+from datetime import datetime
+
 from celery import shared_task
 
 from crm.jobs.services import job_run_record
 from crm.tenancy.tasks import run_in_every_brand
 
-from .services import idempotency_records_purge, webhook_delivery_attempt
+from .services import idempotency_records_purge, webhook_deliveries_undispatched, webhook_delivery_attempt
 
 
 @shared_task(bind=True, name="api.webhook_deliver", max_retries=None)
@@ -14,6 +16,19 @@ def webhook_deliver(self, delivery_id: int) -> None:  # type: ignore[no-untyped-
     if outcome.retry_in is not None:
         # The retry message is sent from inside this brand's schema, so it keeps the brand.
         raise self.retry(countdown=outcome.retry_in)
+
+
+@shared_task(name="api.webhook_dispatch")
+def webhook_dispatch(first_id: int, last_id: int, created_at: str) -> None:
+    """First attempts of a batch of deliveries recorded set-based (webhook_emit_select), one
+    after the other; a failed one continues as its own `webhook_deliver` retry chain."""
+    for delivery_id in webhook_deliveries_undispatched(
+        first_id=first_id, last_id=last_id, created_at=datetime.fromisoformat(created_at)
+    ):
+        outcome = webhook_delivery_attempt(delivery_id=delivery_id)
+        if outcome.retry_in is not None:
+            # Sent from inside this brand's schema, so the retry keeps the brand.
+            webhook_deliver.apply_async(args=(delivery_id,), countdown=outcome.retry_in)
 
 
 @shared_task(name="api.idempotency_cleanup")

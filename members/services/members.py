@@ -28,8 +28,10 @@ from crm.errors import AppError, Conflict, NotFound
 from .. import error_codes
 from ..hooks import (
     IdentitiesAdded,
+    MemberEnrolled,
     TagsChanged,
     identities_added_notify_in_transaction,
+    member_enrolled_notify_in_transaction,
     tags_changed_notify_in_transaction,
 )
 from ..models import (
@@ -234,6 +236,7 @@ def member_enroll(
             identities_added_notify_in_transaction(
                 IdentitiesAdded(member_id=member.pk, kinds=tuple(sorted({kind for kind, _ in pairs})))
             )
+            member_enrolled_notify_in_transaction(MemberEnrolled(member_id=member.pk))
     except IntegrityError as exc:
         winner = _bound_member(pairs)
         if winner is not None:

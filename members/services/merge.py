@@ -32,7 +32,13 @@ from consent.services import consent_member_merge
 from crm.errors import AppError
 
 from .. import error_codes
-from ..hooks import TagsChanged, tags_changed_notify_in_transaction
+from ..hooks import (
+    LoyaltyChange,
+    LoyaltyChanged,
+    TagsChanged,
+    loyalty_changed_notify_in_transaction,
+    tags_changed_notify_in_transaction,
+)
 from ..models import (
     Identity,
     Member,
@@ -45,6 +51,7 @@ from ..models import (
     TierChange,
 )
 from .lifecycle import member_lifecycle_refresh
+from .points import loyalty_points
 
 REASON_MAX = 255
 _PROFILE_GAPS = ("name", "birthday", "home_store_id", "mobile")
@@ -86,6 +93,7 @@ def member_merge(*, survivor: Member, merged: Member, actor: str, reason: str) -
         survivor, merged = locked[survivor.pk], locked[merged.pk]
         _check(survivor=survivor, merged=merged)  # again, under the lock: a concurrent merge won
         lots = list(PointsLot.objects.select_for_update().filter(member=merged).order_by("expires_at", "id"))
+        before = {m.pk: (m.tier_id, loyalty_points(m)) for m in (survivor, merged)}
 
         moved: dict[str, Any] = {
             "identities": Identity.objects.filter(member=merged).update(member=survivor, updated_at=timezone.now()),
@@ -128,6 +136,22 @@ def member_merge(*, survivor: Member, merged: Member, actor: str, reason: str) -
                 "gender",
                 "updated_at",
             ]
+        )
+        # Both balances change (the merged member's go to zero); the merged member keeps its tier.
+        loyalty_changed_notify_in_transaction(
+            LoyaltyChanged(
+                cause="merge",
+                changes=tuple(
+                    LoyaltyChange(
+                        member_id=m.pk,
+                        tier_before=before[m.pk][0],
+                        tier_after=m.tier_id,
+                        points_before=before[m.pk][1],
+                        points_after=loyalty_points(m),
+                    )
+                    for m in (survivor, merged)
+                ),
+            )
         )
         consent_member_merge(survivor_id=survivor.pk, merged_id=merged.pk, actor=actor)
         # Orders moved: the survivor's stage may have changed (e.g. now two purchases: loyalty).

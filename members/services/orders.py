@@ -21,6 +21,7 @@ from django.utils import timezone
 from crm.errors import AppError, NotFound
 from crm.tenancy.zones import brand_zone
 from members import error_codes
+from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
 from members.models import (
     CaptureRateDaily,
     Identity,
@@ -50,7 +51,7 @@ from .points import (
     member_lock,
     points_for_order,
 )
-from .tiers import qualifying_for_members, tier_expiry, tier_supported, tiers_ranked
+from .tiers import _tier_set, qualifying_for_members, tier_expiry, tier_supported, tiers_ranked
 
 # Raw SQL below (noqa: S608): identifiers come from model meta, values are always parameters.
 _ORDER = Order._meta.db_table
@@ -304,6 +305,7 @@ class _Ingest:
             # statement sees the merge and resolves to the survivor, so no order or point is
             # credited to an account that has just been merged away.
             buyer_of, members = self._resolve_and_lock_buyers()
+        self.before = {m.id: (m.tier_id, (m.balance, m.pending, m.debt)) for m in members.values()}
         program = loyalty_program_get()
         tiers = tiers_ranked()
         tier_by_id = {t.pk: t for t in tiers}
@@ -685,6 +687,21 @@ class _Ingest:
                 for row in cursor.fetchall():
                     member = Member.from_db(connection.alias, _MEMBER_FIELDS, row)
                     self.rows.members[member.pk] = member
+        loyalty_changed_notify_in_transaction(
+            LoyaltyChanged(
+                cause="order",
+                changes=tuple(
+                    LoyaltyChange(
+                        member_id=s.id,
+                        tier_before=self.before[s.id][0],
+                        tier_after=s.tier_id,
+                        points_before=self.before[s.id][1],
+                        points_after=(s.balance, s.pending, s.debt),
+                    )
+                    for s in rows
+                ),
+            )
+        )
 
     def _capture_groups(
         self, created: list[int], member_of: dict[int, int | None]
@@ -859,17 +876,15 @@ def _tier_after_refund(*, member: Member, order: Order, actor: str) -> None:
     current = by_id.get(member.tier_id)
     if target is None or current is None or target.rank >= current.rank:
         return
-    TierChange.objects.create(
+    _tier_set(
         member=member,
-        from_tier=current,
         to_tier=target,
+        tiers=tiers,
         reason=TierChange.Reason.REFUND,
-        note=f"order:{order.pk}",
         actor=actor,
+        note=f"order:{order.pk}",
+        now=timezone.now(),
     )
-    member.tier = target
-    member.tier_expires_at = tier_expiry(tier=target, tiers=tiers, now=timezone.now())
-    member.save(update_fields=["tier", "tier_expires_at", "updated_at"])
 
 
 def order_get(*, channel: str, order_no: str) -> Order:

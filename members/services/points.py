@@ -34,6 +34,7 @@ from django.utils import timezone
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
 from members import error_codes, roles
+from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
 from members.models import LoyaltyProgram, Member, PointsEntry, PointsLot, PointsLotConsumption
 
 # --- brand time ---------------------------------------------------------------------------------
@@ -132,6 +133,36 @@ def ledger_total(member: Member) -> int:
     return member.points_balance + member.points_pending - member.points_debt
 
 
+def loyalty_points(member: Member) -> tuple[int, int, int]:
+    return (member.points_balance, member.points_pending, member.points_debt)
+
+
+# The webhook `cause` of each kind of entry that _credit / _debit write.
+_CAUSE_OF_KIND = {
+    PointsEntry.Kind.ADJUST: "adjustment",
+    PointsEntry.Kind.REDEEM: "redemption",
+    PointsEntry.Kind.REVERSE: "refund",
+    PointsEntry.Kind.BONUS: "campaign_bonus",
+}
+
+
+def _points_changed(*, member: Member, kind: str, before: tuple[int, int, int]) -> None:
+    loyalty_changed_notify_in_transaction(
+        LoyaltyChanged(
+            cause=_CAUSE_OF_KIND[kind],
+            changes=(
+                LoyaltyChange(
+                    member_id=member.pk,
+                    tier_before=member.tier_id,
+                    tier_after=member.tier_id,
+                    points_before=before,
+                    points_after=loyalty_points(member),
+                ),
+            ),
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Credit:
     """How a credit of `points` splits: first the debt, then a lot of `net` points."""
@@ -159,6 +190,7 @@ def _credit(
 ) -> PointsEntry:
     """Add points to a locked member: pays debt first, the rest becomes a lot."""
     now = timezone.now()
+    before = loyalty_points(member)
     split = credit_split(points=points, debt=member.points_debt)
     entry = PointsEntry.objects.create(
         member=member,
@@ -189,6 +221,7 @@ def _credit(
     else:
         member.points_balance += split.net
     member.save(update_fields=["points_balance", "points_pending", "points_debt", "updated_at"])
+    _points_changed(member=member, kind=kind, before=before)
     return entry
 
 
@@ -259,10 +292,12 @@ def _debit(
         PointsLotConsumption.objects.bulk_create(
             [PointsLotConsumption(lot=lot, entry=entry, points=take) for lot, take in taken]
         )
+    before = loyalty_points(member)
     member.points_balance -= from_balance
     member.points_pending -= from_pending
     member.points_debt += left
     member.save(update_fields=["points_balance", "points_pending", "points_debt", "updated_at"])
+    _points_changed(member=member, kind=kind, before=before)
     return entry
 
 
@@ -446,6 +481,7 @@ def points_award_bonus_bulk(
     chunk_sql = f"SELECT ids.id FROM ({ids_sql}) AS ids(id) WHERE ids.id >= %s AND ids.id < %s"
     now = timezone.now()
     awarded = 0
+    windows: list[tuple[int, int]] = []
     with transaction.atomic(), connection.cursor() as cursor:
         # Sorts and hashes of a 50k-member chunk fit in memory (the default 4 MB spills to disk).
         cursor.execute("SET LOCAL work_mem = '64MB'")
@@ -500,16 +536,46 @@ def points_award_bonus_bulk(
                         (member_id, entry_id, points, remaining, earned_at, available_at, expires_at, expired, pending)
                     SELECT c.member_id, c.entry_id, c.net, c.net, p.now, p.now, p.expires_at, false, false
                     FROM credited c CROSS JOIN p WHERE c.net > 0
+                ),
+                updated AS (
+                    UPDATE {member_table} m
+                    SET points_balance = m.points_balance + c.net, points_debt = m.points_debt - c.debt_paid,
+                        updated_at = p.now
+                    FROM credited c CROSS JOIN p WHERE m.id = c.member_id
+                    RETURNING m.id
                 )
-                UPDATE {member_table} m
-                SET points_balance = m.points_balance + c.net, points_debt = m.points_debt - c.debt_paid,
-                    updated_at = p.now
-                FROM credited c CROSS JOIN p WHERE m.id = c.member_id
+                -- The entries' id window tells the loyalty-change hook which entries are this award's.
+                SELECT (SELECT count(*) FROM updated), min(entry_id), max(entry_id) FROM credited
                 """,
                 (points, reason, reference, actor, now, expires_at, lo, hi, *ids_params, lo, hi, Member.Status.ERASED),
             )
-            awarded += cursor.rowcount
+            count, first_entry, last_entry = cursor.fetchone()
+            awarded += count
+            if count:
+                windows.append((first_entry, last_entry))
+        loyalty_changed_notify_in_transaction(
+            LoyaltyChanged(
+                cause="campaign_bonus",
+                points_rows=tuple(
+                    _entry_window_rows(kind=PointsEntry.Kind.BONUS, reference=reference, first=first, last=last)
+                    for first, last in windows
+                ),
+            )
+        )
     return awarded
+
+
+def _entry_window_rows(*, kind: str, reference: str, first: int, last: int) -> tuple[str, tuple[Any, ...]]:
+    """Points rows (members/hooks.py) of the entries a set-based statement wrote: ids in
+    [first, last] (one statement's inserts, read by primary key), of its kind and reference —
+    entries an earlier run wrote have lower ids, other writers' entries another kind or reference.
+    The balances are the members' after the statement."""
+    return (
+        f"""SELECT e.member_id, e.points, m.points_balance, m.points_pending, m.points_debt
+            FROM {PointsEntry._meta.db_table} e JOIN {Member._meta.db_table} m ON m.id = e.member_id
+            WHERE e.id BETWEEN %s AND %s AND e.kind = %s AND e.reference = %s""",
+        (first, last, kind, reference),
+    )
 
 
 # Members per set-based statement (bonus awards) or per transaction (the nightly jobs).
@@ -548,6 +614,7 @@ def points_expire_due(*, now: dt.datetime | None = None) -> dict[str, int]:
 
 def _points_expire_chunk(*, now: dt.datetime, lo: int, hi: int) -> tuple[int, int]:
     member_table = Member._meta.db_table
+    reference = f"expire:{now.isoformat()}"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(
@@ -596,11 +663,23 @@ def _points_expire_chunk(*, now: dt.datetime, lo: int, hi: int) -> tuple[int, in
                 FROM per_member p WHERE m.id = p.member_id
                 RETURNING p.total
             )
-            SELECT count(*), COALESCE(SUM(total), 0) FROM balances
+            SELECT count(*), COALESCE(SUM(total), 0), (SELECT min(id) FROM ent), (SELECT max(id) FROM ent)
+            FROM balances
             """,
-            {"now": now, "reference": f"expire:{now.isoformat()}", "lo": lo, "hi": hi},
+            {"now": now, "reference": reference, "lo": lo, "hi": hi},
         )
-        members, expired_points = cursor.fetchone()
+        members, expired_points, first_entry, last_entry = cursor.fetchone()
+        if members:
+            loyalty_changed_notify_in_transaction(
+                LoyaltyChanged(
+                    cause="expiry",
+                    points_rows=(
+                        _entry_window_rows(
+                            kind=PointsEntry.Kind.EXPIRE, reference=reference, first=first_entry, last=last_entry
+                        ),
+                    ),
+                )
+            )
     return int(members), int(expired_points)
 
 
@@ -617,6 +696,26 @@ def points_release_pending(*, now: dt.datetime | None = None) -> dict[str, int]:
                         SELECT member_id FROM {lot_table} WHERE pending AND available_at <= %s)
                     ORDER BY id FOR NO KEY UPDATE) locked""",
             [now],
+        )
+        (locked,) = cursor.fetchone()
+        if not locked:
+            return {"members": 0}
+        # Told before the UPDATE, as balances computed from the locked rows and the lots about to be
+        # released: afterwards, lots released now look like lots released on any earlier night.
+        loyalty_changed_notify_in_transaction(
+            LoyaltyChanged(
+                cause="pending_release",
+                points_rows=(
+                    (
+                        f"""SELECT m.id, 0, m.points_balance + r.total, m.points_pending - r.total, m.points_debt
+                            FROM (SELECT member_id, SUM(remaining) AS total FROM {lot_table}
+                                  WHERE pending AND available_at <= %s GROUP BY member_id
+                                  HAVING SUM(remaining) > 0) r
+                            JOIN {member_table} m ON m.id = r.member_id""",
+                        (now,),
+                    ),
+                ),
+            )
         )
         cursor.execute(
             f"""

@@ -18,9 +18,36 @@ from django.utils import timezone
 
 from crm.errors import AppError
 from members import error_codes
+from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
 from members.models import Member, Order, PointsEntry, Tier, TierChange
 
-from .points import loyalty_program_get, member_id_ranges, member_lock
+from .points import loyalty_points, loyalty_program_get, member_id_ranges, member_lock
+
+# The webhook `cause` of the tier changes that _tier_set writes.
+_CAUSE_OF_REASON = {
+    TierChange.Reason.MANUAL_GRANT: "manual_grant",
+    TierChange.Reason.MANUAL_REMOVAL: "manual_removal",
+    TierChange.Reason.REFUND: "refund",
+}
+
+
+def tier_changed_notify(*, member: Member, from_tier_id: int | None, cause: str) -> None:
+    """Tell the loyalty-change hook that `member` (saved) moved from `from_tier_id` to its tier."""
+    points = loyalty_points(member)
+    loyalty_changed_notify_in_transaction(
+        LoyaltyChanged(
+            cause=cause,
+            changes=(
+                LoyaltyChange(
+                    member_id=member.pk,
+                    tier_before=from_tier_id,
+                    tier_after=member.tier_id,
+                    points_before=points,
+                    points_after=points,
+                ),
+            ),
+        )
+    )
 
 
 def tiers_ranked() -> list[Tier]:
@@ -120,6 +147,7 @@ def _tier_set(
     member.tier = to_tier
     member.tier_expires_at = tier_expiry(tier=to_tier, tiers=tiers, now=now) if to_tier else None
     member.save(update_fields=["tier", "tier_expires_at", "updated_at", *extra_fields])
+    tier_changed_notify(member=member, from_tier_id=change.from_tier_id, cause=_CAUSE_OF_REASON[reason])
     return change
 
 
@@ -280,6 +308,7 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
                 INSERT INTO {tc} (member_id, from_tier_id, to_tier_id, reason, note, actor, created_at)
                 SELECT member_id, from_tier_id, to_tier_id, reason, '等级有效期到期重新评定', 'system', %(now)s
                 FROM decided
+                RETURNING id
             )
             UPDATE {m} mm
             SET tier_id = d.to_tier_id,
@@ -287,13 +316,31 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
                                        ELSE %(now)s + make_interval(days => d.validity_days) END,
                 updated_at = %(now)s
             FROM decided d WHERE mm.id = d.member_id
-            RETURNING d.reason
+            RETURNING d.reason, (SELECT min(id) FROM logged), (SELECT max(id) FROM logged)
             """,  # noqa: S608
             {"now": now, "lo": lo, "hi": hi},
         )
         summary = {"renewal": 0, "downgrade": 0, "upgrade": 0}
-        for (reason,) in cursor.fetchall():
+        window = None
+        for reason, first, last in cursor.fetchall():
             summary[reason] += 1
+            window = (first, last)
+        if window is not None and (summary["downgrade"] or summary["upgrade"]):
+            # This statement's changes: the ids it wrote (an earlier run at the same `now` wrote
+            # lower ones) at this run's time; renewals keep the tier, so they are no change.
+            loyalty_changed_notify_in_transaction(
+                LoyaltyChanged(
+                    cause="reevaluation",
+                    tier_rows=(
+                        (
+                            f"""SELECT member_id, from_tier_id, to_tier_id FROM {tc}
+                                WHERE id BETWEEN %s AND %s AND created_at = %s
+                                  AND reason IN ('downgrade', 'upgrade')""",  # noqa: S608
+                            (*window, now),
+                        ),
+                    ),
+                )
+            )
     return summary
 
 

@@ -71,6 +71,9 @@ def test_each_brand_host_serves_the_same_openapi_schema(db, slug):
     }
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in create["parameters"])
     assert create["security"] == [{"ApiKeyAuth": []}]
+    # Partners read what each `cause` of a loyalty webhook means from the subscription operation.
+    for cause in ("order", "refund", "expiry", "pending_release", "reevaluation", "merge", "campaign_bonus"):
+        assert f"`{cause}`" in create["description"]
 
 
 def test_the_schema_is_identical_for_both_brands(db):

@@ -16,7 +16,12 @@ from django_tenants.utils import schema_context
 
 from crm.api import services as api_services
 from crm.api.models import Partner, WebhookDelivery, WebhookSubscription
-from crm.api.services import webhook_delivery_attempt, webhook_emit, webhook_subscription_create
+from crm.api.services import (
+    webhook_delivery_attempt,
+    webhook_emit,
+    webhook_emit_select,
+    webhook_subscription_create,
+)
 from crm.api.signing import signature_verify
 from crm.errors import AppError
 
@@ -158,6 +163,38 @@ def test_an_unreachable_receiver_is_an_attempt_with_an_error(celery_worker, part
     assert failed.attempts == 2
     assert failed.last_status_code is None
     assert "ConnectError" in failed.last_error
+
+
+@pytest.mark.worker
+def test_set_based_deliveries_are_sent_by_dispatch_tasks_and_a_failure_is_retried(
+    celery_worker, partner_name, settings
+):
+    settings.API_WEBHOOK_RETRY_BASE_SECONDS = 0.2
+    with Receiver(statuses=[500]) as receiver:
+        subscribe("alpha", partner_name, receiver.url, ["points.changed"])
+        subscribe("beta", partner_name, receiver.url, ["points.changed"])
+        with transaction.atomic(), schema_context("alpha"):
+            recorded = webhook_emit_select(
+                event="points.changed",
+                payloads_sql="SELECT jsonb_build_object('member_no', 'M' || n) FROM generate_series(1, 3) n",
+                params=[],
+            )
+
+        def all_delivered() -> bool:
+            with schema_context("alpha"):
+                return not WebhookDelivery.objects.exclude(status=WebhookDelivery.Status.SUCCEEDED).exists()
+
+        wait_for(all_delivered)
+
+    assert recorded == 3
+    with schema_context("alpha"):
+        attempts = sorted(WebhookDelivery.objects.values_list("attempts", flat=True))
+    assert attempts == [1, 1, 2]  # the one that got a 500 went on to a retry
+    bodies = [json.loads(r["body"]) for r in receiver.requests]
+    assert len(bodies) == 4 and len({b["id"] for b in bodies}) == 3
+    assert {b["data"]["member_no"] for b in bodies} == {"M1", "M2", "M3"}
+    with schema_context("beta"):
+        assert not WebhookDelivery.objects.exists()
 
 
 def test_emit_creates_one_delivery_per_matching_live_subscription_and_sends_after_commit(
