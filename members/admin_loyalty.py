@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from members.admin.order_import import OrderImportAdminMixin
 from members.models import (
     CaptureRateDaily,
     LoyaltyProgram,
@@ -154,7 +155,7 @@ class MemberOrderFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order, site=brand_admin)
-class OrderAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(OrderImportAdminMixin, StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     scope_member_path = "member"
     scope_store_path = "store"
     list_display = (

@@ -46,6 +46,7 @@ class Order(TimeStampedModel):
         verbose_name = _("订单")
         verbose_name_plural = _("订单")
         ordering = ["-paid_at"]
+        permissions = [("import_orders", _("导入历史订单"))]
         constraints = [
             models.UniqueConstraint(fields=["channel", "order_no"], name="order_channel_no_unique"),
             models.CheckConstraint(condition=Q(amount_fen__gte=0), name="order_amount_not_negative"),

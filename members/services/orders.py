@@ -204,11 +204,17 @@ def order_post(
     return OrderResult(order=order, created=result.created, member=member, points_earned=order.points_earned)
 
 
-def orders_post_batch(*, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None) -> list[OrderItemResult]:
+def orders_post_batch(
+    *, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None, earn_points: bool = True
+) -> list[OrderItemResult]:
     """Set-based ingest of many orders in one transaction (a dozen statements whatever the size):
     per-item results, invalid items refused individually (nothing written for them), duplicates
-    return the existing order. Up to MAX_BATCH orders per call."""
-    return _post(orders=orders, actor=actor, want_rows=False)[0]
+    return the existing order. Up to MAX_BATCH orders per call.
+
+    `earn_points=False` records the orders without earning (historical imports: orders from before
+    the programme); they still count for qualifying spend, tiers, lifecycle, last purchase and the
+    capture rate."""
+    return _post(orders=orders, actor=actor, want_rows=False, earn_points=earn_points)[0]
 
 
 @dataclass
@@ -220,7 +226,7 @@ class _Rows:
 
 
 def _post(
-    *, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None, want_rows: bool
+    *, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None, want_rows: bool, earn_points: bool = True
 ) -> tuple[list[OrderItemResult], _Rows]:
     if len(orders) > MAX_BATCH:
         raise AppError(error_codes.ORDER_INVALID, f"每批最多 {MAX_BATCH} 笔订单。")
@@ -243,6 +249,7 @@ def _post(
                 results=results,
                 actor=_actor_name(actor),
                 rows=rows if want_rows else None,
+                earn_points=earn_points,
             ).run()
     return results, rows
 
@@ -274,8 +281,10 @@ class _Ingest:
         results: list[OrderItemResult],
         actor: str,
         rows: _Rows | None = None,
+        earn_points: bool = True,
     ) -> None:
         self.orders = orders
+        self.earn_points = earn_points
         self.indexes = indexes
         self.results = results
         self.actor = actor
@@ -317,7 +326,7 @@ class _Ingest:
             state = members.get(member_id) if member_id else None
             member_of[index] = state.id if state and state.status != Member.Status.ERASED else None
 
-        earning = [i for i in self.indexes if member_of[i] is not None]
+        earning = [i for i in self.indexes if member_of[i] is not None] if self.earn_points else []
         multipliers = campaign_multipliers_pct(orders=[(member_of[i], self.orders[i].paid_at) for i in earning])
         points: dict[int, int] = defaultdict(int)
         for index, campaign_pct in zip(earning, multipliers, strict=True):
