@@ -96,8 +96,8 @@ def orders_ingested_events(results: Sequence[OrderItemResult]) -> None:
         return
     delta: dict[int, int] = defaultdict(int)
     for result in created:
-        if result.member_id is not None and result.points_earned:
-            delta[result.member_id] += result.points_earned
+        if result.member_id is not None and (result.points_earned or result.points_redeemed):
+            delta[result.member_id] += result.points_earned - result.points_redeemed
     changes = list(
         TierChange.objects.filter(
             note__in=[f"order:{r.order_id}" for r in created if r.member_id is not None],
