@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from members.admin.order_import import OrderImportAdminMixin
 from members.models import (
     CaptureRateDaily,
     LoyaltyProgram,
@@ -78,7 +79,7 @@ class LoyaltyProgramAdmin(admin.ModelAdmin):
         (_("积分获取"), {"fields": ("base_points_per_yuan", "per_order_cap", "excluded_channels", "excluded_skus")}),
         (_("有效期"), {"fields": ("expiry", "expiry_days", "pending_days")}),
         (_("生命周期"), {"fields": ("purchase_window_days", "loyalty_min_purchases")}),
-        (_("积分价值"), {"fields": ("point_value_fen",)}),
+        (_("积分价值与积分抵现"), {"fields": ("point_value_fen", "points_cash_enabled", "points_cash_max_pct")}),
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -130,7 +131,7 @@ class RefundInline(admin.TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    fields = ("refund_no", "amount_fen", "refunded_at", "points_reversed", "created_at")
+    fields = ("refund_no", "amount_fen", "refunded_at", "points_reversed", "points_returned", "created_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -154,7 +155,7 @@ class MemberOrderFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order, site=brand_admin)
-class OrderAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(OrderImportAdminMixin, StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     scope_member_path = "member"
     scope_store_path = "store"
     list_display = (
@@ -166,6 +167,7 @@ class OrderAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "amount_fen",
         "refunded_fen",
         "points_earned",
+        "points_redeemed",
         "paid_at",
     )
     list_filter = ("channel", MemberOrderFilter, "store", ("paid_at", admin.DateFieldListFilter))
@@ -258,7 +260,16 @@ class MemberPointsEntryInline(_MemberReadOnlyInline):
 class MemberOrderInline(_MemberReadOnlyInline):
     model = Order
     verbose_name_plural = _("订单（近一年）")
-    fields = ("paid_at", "channel", "order_no", "store", "amount_fen", "refunded_fen", "points_earned")
+    fields = (
+        "paid_at",
+        "channel",
+        "order_no",
+        "store",
+        "amount_fen",
+        "refunded_fen",
+        "points_earned",
+        "points_redeemed",
+    )
     readonly_fields = fields
     ordering = ("-paid_at",)
 

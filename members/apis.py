@@ -298,6 +298,7 @@ def _order_input(data: dict[str, Any], stores: dict[str, int]) -> OrderInput:
         buyer_kind=buyer.get("kind", ""),
         buyer_value=buyer.get("value", ""),
         lines=_order_lines(data),
+        points_redeemed=data["points_redeemed"],
     )
 
 
@@ -331,7 +332,9 @@ class OrderCreateApi(BrandApiView):
         description=(
             "201 when recorded now, 200 when the same order was posted before (nothing changes). "
             "The same order number with a different amount is 409 `order_conflict`. A buyer who is "
-            "not a member makes a tourist order (kept for the capture rate, earns nothing)."
+            "not a member makes a tourist order (kept for the capture rate, earns nothing). "
+            "`points_redeemed` pays part of the order with the member's points (points-as-cash), debited "
+            "in the same transaction; if that is refused, nothing is recorded."
         ),
         request=OrderInSerializer,
         responses={201: OrderOutSerializer, 200: OrderOutSerializer},
@@ -350,6 +353,7 @@ class OrderCreateApi(BrandApiView):
             buyer_kind=buyer.get("kind"),
             buyer_value=buyer.get("value"),
             lines=_order_lines(data),
+            points_redeemed=data["points_redeemed"],
             actor=self.actor,
         )
         return Response(OrderOutSerializer(result.order).data, status=201 if result.created else 200)
@@ -401,16 +405,23 @@ class OrderBatchApi(BrandApiView):
         for index, item in enumerate(items):
             if index in rejected:
                 source = item if isinstance(item, dict) else {}
-                out.append(self._item(index, source, "rejected", None, 0, rejected[index]))
+                out.append(self._item(index, source, "rejected", None, (0, 0), rejected[index]))
                 continue
             data, result = by_index[index]
             if result.error_code:
                 error = self._error(result.error_code, result.error_message, result.fields)
-                out.append(self._item(index, data, "rejected", None, 0, error))
+                out.append(self._item(index, data, "rejected", None, (0, 0), error))
             else:
                 status = "created" if result.created else "duplicate"
                 out.append(
-                    self._item(index, data, status, member_nos.get(result.member_id), result.points_earned, None)
+                    self._item(
+                        index,
+                        data,
+                        status,
+                        member_nos.get(result.member_id),
+                        (result.points_earned, result.points_redeemed),
+                        None,
+                    )
                 )
         counts = {s: sum(1 for o in out if o["status"] == s) for s in ("created", "duplicate", "rejected")}
         body = {"created": counts["created"], "duplicates": counts["duplicate"], "rejected": counts["rejected"]}
@@ -422,8 +433,14 @@ class OrderBatchApi(BrandApiView):
 
     @staticmethod
     def _item(
-        index: int, data: dict[str, Any], status: str, member_no: str | None, points: int, error: dict[str, Any] | None
+        index: int,
+        data: dict[str, Any],
+        status: str,
+        member_no: str | None,
+        points: tuple[int, int],
+        error: dict[str, Any] | None,
     ) -> dict[str, Any]:
+        """`points` = (earned, redeemed) by this call."""
         channel, order_no = data.get("channel"), data.get("order_no")
         return {
             "index": index,
@@ -431,7 +448,8 @@ class OrderBatchApi(BrandApiView):
             "channel": channel if isinstance(channel, str) else None,
             "order_no": order_no if isinstance(order_no, str) else None,
             "member_no": member_no,
-            "points_earned": points,
+            "points_earned": points[0],
+            "points_redeemed": points[1],
             "error": error,
         }
 
@@ -443,7 +461,8 @@ class OrderRefundApi(BrandApiView):
         operation_id="orders_refund",
         summary="Refund an order in full or in part (idempotent per refund_no)",
         description=(
-            "Reverses points pro rata (points already spent become debt). 201 when recorded now, 200 "
+            "Reverses points pro rata (points already spent become debt) and gives back points-as-cash pro "
+            "rata (all of it on a full refund). 201 when recorded now, 200 "
             "for a retry of the same refund_no and amount; the same refund_no with another amount "
             "is 409 `refund_conflict`; more than paid is 400 `refund_exceeds_paid`."
         ),
@@ -475,6 +494,7 @@ class OrderRefundApi(BrandApiView):
             "amount_fen": refund.amount_fen,
             "refunded_at": refund.refunded_at,
             "points_reversed": refund.points_reversed,
+            "points_returned": refund.points_returned,
             "order": refreshed,
         }
         return Response(RefundOutSerializer(body).data, status=201 if result.created else 200)

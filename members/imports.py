@@ -15,6 +15,7 @@ another store's code is a row error). Files are limited to MAX_ROWS rows (synchr
 """
 
 import datetime as dt
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,25 +112,25 @@ class ImportReport:
         return [row for row in self.rows if row.status == "error"]
 
 
-def _file_invalid(message: str) -> AppError:
+def file_invalid(message: str) -> AppError:
     return AppError(error_codes.IMPORT_INVALID, message, fields={"file": [message]})
 
 
-def _dataset(*, content: bytes, filename: str) -> Any:
+def dataset_read(*, content: bytes, filename: str) -> Any:
     if len(content) > MAX_BYTES:
-        raise _file_invalid(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB）。")
+        raise file_invalid(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB）。")
     name = filename.lower()
     try:
         if name.endswith(".xlsx"):
             return XLSX().create_dataset(content)
         if name.endswith(".csv"):
             return CSV().create_dataset(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, KeyError, OSError) as exc:
-        raise _file_invalid(_("无法读取文件，请使用 UTF-8 编码的 CSV 或 XLSX。")) from exc
-    raise _file_invalid(_("只支持 CSV 或 XLSX 文件。"))
+    except (UnicodeDecodeError, ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:  # BadZipFile: a broken .xlsx
+        raise file_invalid(_("无法读取文件，请使用 UTF-8 编码的 CSV 或 XLSX。")) from exc
+    raise file_invalid(_("只支持 CSV 或 XLSX 文件。"))
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -142,15 +143,15 @@ def _text(value: Any) -> str:
 def members_import_file(*, content: bytes, filename: str, user: Any, staff: Staff | None, actor: str) -> ImportReport:
     """Import every row of a CSV/XLSX file (see the module docstring). AppError(import_invalid)
     for a file that cannot be imported at all; row problems are in the report."""
-    dataset = _dataset(content=content, filename=filename)
-    headers = [_text(h) for h in (dataset.headers or [])]
+    dataset = dataset_read(content=content, filename=filename)
+    headers = [cell_text(h) for h in (dataset.headers or [])]
     if "手机号" not in headers and "mobile" not in headers:
-        raise _file_invalid(_("缺少“手机号”列。"))
+        raise file_invalid(_("缺少“手机号”列。"))
     unknown = [h for h in headers if h and h not in _PROFILE and h not in _CONSENT and h not in _IDENTITIES]
     if unknown:
-        raise _file_invalid(f"无法识别的列：{'、'.join(unknown)}")
+        raise file_invalid(f"无法识别的列：{'、'.join(unknown)}")
     if dataset.height > MAX_ROWS:
-        raise _file_invalid(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
+        raise file_invalid(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
 
     versions = _current_versions()
     scope = user_scope(user)
@@ -158,7 +159,7 @@ def members_import_file(*, content: bytes, filename: str, user: Any, staff: Staf
     staff_by_wecom = {s.wecom_userid: s for s in Staff.objects.exclude(wecom_userid="").select_related("store")}
     report = ImportReport()
     for index, raw in enumerate(dataset.dict, start=2):  # line 1 is the header
-        row = {header: _text(raw.get(header)) for header in headers if header}
+        row = {header: cell_text(raw.get(header)) for header in headers if header}
         if not any(row.values()):
             continue
         report.rows.append(

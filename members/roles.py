@@ -110,6 +110,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.view_full_pi",
         "members.freeze_member",
         "members.import_members",
+        "members.import_orders",
         "members.export_members",
         "members.change_staff",
     ],

@@ -137,6 +137,18 @@ class OrderInSerializer(StrictSerializer):
     store = serializers.CharField(max_length=32, required=False, help_text="Store code")
     buyer = BuyerInSerializer(required=False, help_text="Omit for a tourist (non-member) order.")
     lines = OrderLineInSerializer(many=True, required=False, default=list, max_length=ORDER_LINES_MAX)
+    points_redeemed = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_POINTS,
+        required=False,
+        default=0,
+        help_text=(
+            "Points the member pays with (points-as-cash), included in `amount_fen`: debited with the order, "
+            "or the whole order is refused (`points_insufficient`, `points_cash_over_cap`, "
+            "`points_cash_disabled`, `points_cash_not_member`, `member_not_eligible`). Points are earned on "
+            "`amount_fen` minus their value."
+        ),
+    )
     # Computed by the platform.
     points_earned = serializers.IntegerField(read_only=True)
     member_no = serializers.CharField(read_only=True)
@@ -218,6 +230,8 @@ class OrderOutSerializer(serializers.Serializer):
     member_no = serializers.CharField(source="member.member_no", allow_null=True, default=None)
     is_member_order = serializers.BooleanField()
     points_earned = serializers.IntegerField()
+    points_redeemed = serializers.IntegerField(help_text="Points paid with (points-as-cash).")
+    points_cash_fen = serializers.IntegerField(help_text="Value of `points_redeemed` in fen, part of `amount_fen`.")
 
 
 class OrderItemErrorSerializer(serializers.Serializer):
@@ -233,6 +247,7 @@ class OrderItemResultSerializer(serializers.Serializer):
     order_no = serializers.CharField(allow_null=True)
     member_no = serializers.CharField(allow_null=True)
     points_earned = serializers.IntegerField()
+    points_redeemed = serializers.IntegerField(help_text="Points-as-cash debited now (0 for a duplicate).")
     error = OrderItemErrorSerializer(allow_null=True)
 
 
@@ -248,6 +263,7 @@ class RefundOutSerializer(serializers.Serializer):
     amount_fen = serializers.IntegerField()
     refunded_at = serializers.DateTimeField()
     points_reversed = serializers.IntegerField()
+    points_returned = serializers.IntegerField(help_text="Points-as-cash given back, pro rata to the amount.")
     order = OrderOutSerializer()
 
 

@@ -109,3 +109,16 @@ class ImportForm(forms.Form):
     def __init__(self, *args: Any, staff: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["staff"].queryset = staff
+
+
+class OrderImportForm(forms.Form):
+    file = forms.FileField(label=_("文件（CSV 或 XLSX）"))
+    earn_points = forms.BooleanField(
+        label=_("历史订单计算积分"),
+        required=False,
+        initial=False,
+        help_text=_(
+            "默认不勾选：历史订单（会员计划或本次导入之前的消费）不发放积分，但仍计入等级统计窗口内的消费金额、"
+            "会员交易占比、最近消费时间与生命周期。勾选后按当前积分规则计算积分，积分有效期从今天起算。"
+        ),
+    )

@@ -1,4 +1,5 @@
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -30,7 +31,19 @@ class LoyaltyProgram(TimeStampedModel):
     purchase_window_days = models.PositiveIntegerField(_("购买统计窗口（天）"), default=365)
     loyalty_min_purchases = models.PositiveIntegerField(_("忠诚客户最少购买次数"), default=2)
     # Value of one point in fen, for the liability estimate and points-as-cash.
-    point_value_fen = models.PositiveIntegerField(_("每积分价值（分）"), default=1)
+    point_value_fen = models.PositiveIntegerField(
+        _("每积分价值（分）"), default=1, help_text=_("积分抵现按此折算：1 分即 100 积分抵 1 元。")
+    )
+    # Points-as-cash on an order (members/services/points_cash.py). Off until the brand opts in.
+    points_cash_enabled = models.BooleanField(
+        _("允许积分抵现"), default=False, help_text=_("会员下单时可用积分抵扣部分金额（游客、冻结会员不可用）。")
+    )
+    points_cash_max_pct = models.PositiveSmallIntegerField(
+        _("积分抵现上限（%）"),
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("每笔订单最多可用积分抵扣订单金额的百分比。"),
+    )
 
     class Meta:
         verbose_name = _("积分规则")
@@ -38,6 +51,10 @@ class LoyaltyProgram(TimeStampedModel):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(expiry="days") | Q(expiry_days__gt=0), name="loyalty_expiry_days_required"
+            ),
+            models.CheckConstraint(
+                condition=Q(points_cash_max_pct__gte=1, points_cash_max_pct__lte=100),
+                name="loyalty_points_cash_max_pct_range",
             ),
         ]
 

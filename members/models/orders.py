@@ -41,16 +41,26 @@ class Order(TimeStampedModel):
     # even if the member is later merged or erased).
     is_member_order = models.BooleanField(_("会员订单"), default=False)
     points_earned = models.IntegerField(_("获得积分"), default=0)
+    # Points-as-cash (members/services/points_cash.py): points the member paid with, and their
+    # value in fen at the rate of the day. `amount_fen` is the order total including that value;
+    # points are earned on the cash part only (amount_fen − points_cash_fen).
+    points_redeemed = models.IntegerField(_("抵现积分"), default=0, db_default=0)
+    points_cash_fen = models.BigIntegerField(_("积分抵现金额（分）"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("订单")
         verbose_name_plural = _("订单")
         ordering = ["-paid_at"]
+        permissions = [("import_orders", _("导入历史订单"))]
         constraints = [
             models.UniqueConstraint(fields=["channel", "order_no"], name="order_channel_no_unique"),
             models.CheckConstraint(condition=Q(amount_fen__gte=0), name="order_amount_not_negative"),
             models.CheckConstraint(
                 condition=Q(refunded_fen__gte=0, refunded_fen__lte=F("amount_fen")), name="order_refund_within_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(points_redeemed__gte=0, points_cash_fen__gte=0, points_cash_fen__lte=F("amount_fen")),
+                name="order_points_cash_within_amount",
             ),
         ]
         indexes = [models.Index(fields=["member", "-paid_at"], name="order_member_recent")]
@@ -83,6 +93,8 @@ class Refund(TimeStampedModel):
     amount_fen = models.BigIntegerField(_("退款金额（分）"))
     refunded_at = models.DateTimeField(_("退款时间"))
     points_reversed = models.IntegerField(_("冲回积分"), default=0)
+    # Points-as-cash given back with this refund (pro rata, see points_cash_to_return).
+    points_returned = models.IntegerField(_("退回抵现积分"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("退款")

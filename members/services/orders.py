@@ -51,6 +51,7 @@ from .points import (
     member_lock,
     points_for_order,
 )
+from .points_cash import OrderPointsCash, points_cash_return, points_cash_to_return
 from .tiers import _tier_set, qualifying_for_members, tier_expiry, tier_supported, tiers_ranked
 
 # Raw SQL below (noqa: S608): identifiers come from model meta, values are always parameters.
@@ -95,6 +96,7 @@ class OrderInput:
     buyer_value: str = ""
     staff_id: int | None = None
     lines: Sequence[OrderLineInput] = ()
+    points_redeemed: int = 0  # points-as-cash (members/services/points_cash.py)
 
 
 @dataclass
@@ -106,6 +108,7 @@ class OrderItemResult:
     created: bool = False
     member_id: int | None = None
     points_earned: int = 0
+    points_redeemed: int = 0  # debited by this call (0 for a duplicate)
     error_code: str = ""
     error_message: str = ""
     fields: dict[str, list[str]] = field(default_factory=dict)
@@ -152,6 +155,8 @@ def _validate(item: OrderInput) -> dict[str, list[str]]:
         ):
             errors["lines"] = ["订单明细须有商品编码、不小于 0 的金额和至少 1 的数量。"]
             break
+    if not isinstance(item.points_redeemed, int) or isinstance(item.points_redeemed, bool) or item.points_redeemed < 0:
+        errors["points_redeemed"] = ["抵现积分必须是不小于 0 的整数。"]
     return errors
 
 
@@ -169,13 +174,16 @@ def order_post(
     buyer_value: str | None = None,
     staff: Staff | None = None,
     lines: Sequence[OrderLineInput] = (),
+    points_redeemed: int = 0,
     actor: AbstractBaseUser | str | None,
 ) -> OrderResult:
     """Record one order (idempotent per channel + order_no). A member buyer earns points, gets an
     immediate tier upgrade when the order lifts them over a threshold, and has last purchase and
     lifecycle updated; a tourist order is stored and earns nothing. Either way the capture-rate
     aggregate counts it. Posting the same order again returns it and changes nothing; posting the
-    same order number with a different amount is refused (order_conflict)."""
+    same order number with a different amount is refused (order_conflict). `points_redeemed`
+    pays part of the order with points (members/services/points_cash.py), debited in the same
+    transaction; when that is refused, nothing is recorded."""
     item = OrderInput(
         channel=channel,
         order_no=(order_no or "").strip(),
@@ -186,6 +194,7 @@ def order_post(
         buyer_value=(buyer_value or "").strip(),
         staff_id=staff.pk if staff else None,
         lines=tuple(lines),
+        points_redeemed=points_redeemed,
     )
     (result,), rows = _post(orders=[item], actor=actor, want_rows=True)
     if result.error_code:
@@ -205,11 +214,17 @@ def order_post(
     return OrderResult(order=order, created=result.created, member=member, points_earned=order.points_earned)
 
 
-def orders_post_batch(*, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None) -> list[OrderItemResult]:
+def orders_post_batch(
+    *, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None, earn_points: bool = True
+) -> list[OrderItemResult]:
     """Set-based ingest of many orders in one transaction (a dozen statements whatever the size):
     per-item results, invalid items refused individually (nothing written for them), duplicates
-    return the existing order. Up to MAX_BATCH orders per call."""
-    return _post(orders=orders, actor=actor, want_rows=False)[0]
+    return the existing order. Up to MAX_BATCH orders per call.
+
+    `earn_points=False` records the orders without earning (historical imports: orders from before
+    the programme); they still count for qualifying spend, tiers, lifecycle, last purchase and the
+    capture rate."""
+    return _post(orders=orders, actor=actor, want_rows=False, earn_points=earn_points)[0]
 
 
 @dataclass
@@ -221,7 +236,7 @@ class _Rows:
 
 
 def _post(
-    *, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None, want_rows: bool
+    *, orders: Sequence[OrderInput], actor: AbstractBaseUser | str | None, want_rows: bool, earn_points: bool = True
 ) -> tuple[list[OrderItemResult], _Rows]:
     if len(orders) > MAX_BATCH:
         raise AppError(error_codes.ORDER_INVALID, f"每批最多 {MAX_BATCH} 笔订单。")
@@ -244,6 +259,7 @@ def _post(
                 results=results,
                 actor=_actor_name(actor),
                 rows=rows if want_rows else None,
+                earn_points=earn_points,
             ).run()
     return results, rows
 
@@ -275,8 +291,10 @@ class _Ingest:
         results: list[OrderItemResult],
         actor: str,
         rows: _Rows | None = None,
+        earn_points: bool = True,
     ) -> None:
         self.orders = orders
+        self.earn_points = earn_points
         self.indexes = indexes
         self.results = results
         self.actor = actor
@@ -319,7 +337,15 @@ class _Ingest:
             state = members.get(member_id) if member_id else None
             member_of[index] = state.id if state and state.status != Member.Status.ERASED else None
 
-        earning = [i for i in self.indexes if member_of[i] is not None]
+        self.cash = OrderPointsCash(
+            orders=self.orders, member_of=member_of, members=members, program=program, now=self.now
+        )
+        for index, code, message, fields in self.cash.check(self.indexes):
+            self._refuse(index, code, message, fields)
+        if not self.indexes:
+            return
+
+        earning = [i for i in self.indexes if member_of[i] is not None] if self.earn_points else []
         multipliers = campaign_multipliers_pct(orders=[(member_of[i], self.orders[i].paid_at) for i in earning])
         points: dict[int, int] = defaultdict(int)
         for index, campaign_pct in zip(earning, multipliers, strict=True):
@@ -329,7 +355,7 @@ class _Ingest:
             points[index] = points_for_order(
                 program=program,
                 channel=item.channel,
-                amount_fen=item.amount_fen,
+                amount_fen=item.amount_fen - self.cash.value_fen(index),  # earned on the cash paid
                 lines=[(line.sku, line.amount_fen) for line in item.lines],
                 tier_multiplier_pct=tier.points_multiplier_pct if tier else 100,
                 campaign_multiplier_pct=campaign_pct,
@@ -339,6 +365,7 @@ class _Ingest:
         if not created:
             return
         self._insert_lines(created)
+        self.cash.debit(created=created, results=self.results, actor=self.actor)
         self._earn(created, member_of, points, members, program)
         # The capture-rate upsert rides along with the member UPDATE (one statement, one round trip).
         capture = _capture_rate_sql(groups=self._capture_groups(created, member_of))
@@ -424,17 +451,22 @@ class _Ingest:
             cols["staff_id"].append(item.staff_id)
             cols["is_member"].append(member_of[index] is not None)
             cols["points"].append(points.get(index, 0))
+            cols["points_redeemed"].append(item.points_redeemed)
+            cols["points_cash_fen"].append(self.cash.value_fen(index))
         with self._cursor() as cursor:
             cursor.execute(
                 f"""
                 INSERT INTO {_ORDER} (created_at, updated_at, channel, order_no, store_id, paid_at, amount_fen,
-                    refunded_fen, buyer_kind, buyer_value, member_id, staff_id, is_member_order, points_earned)
+                    refunded_fen, buyer_kind, buyer_value, member_id, staff_id, is_member_order, points_earned,
+                    points_redeemed, points_cash_fen)
                 SELECT %s, %s, v.channel, v.order_no, v.store_id, v.paid_at, v.amount_fen, 0, v.buyer_kind,
-                       v.buyer_value, v.member_id, v.staff_id, v.is_member, v.points
+                       v.buyer_value, v.member_id, v.staff_id, v.is_member, v.points, v.points_redeemed,
+                       v.points_cash_fen
                 FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[],
-                            %s::text[], %s::bigint[], %s::bigint[], %s::boolean[], %s::integer[])
+                            %s::text[], %s::bigint[], %s::bigint[], %s::boolean[], %s::integer[], %s::integer[],
+                            %s::bigint[])
                     AS v(channel, order_no, store_id, paid_at, amount_fen, buyer_kind, buyer_value, member_id,
-                         staff_id, is_member, points)
+                         staff_id, is_member, points, points_redeemed, points_cash_fen)
                 ON CONFLICT (channel, order_no) DO NOTHING
                 RETURNING id, channel, order_no{_ORDER_ROW if self.rows is not None else ""}
                 """,  # noqa: S608
@@ -455,6 +487,8 @@ class _Ingest:
                             "staff_id",
                             "is_member",
                             "points",
+                            "points_redeemed",
+                            "points_cash_fen",
                         )
                     ),
                 ],
@@ -479,7 +513,8 @@ class _Ingest:
             channels, numbers = zip(*keys, strict=True)
             with self._cursor() as cursor:
                 cursor.execute(
-                    f"""SELECT o.id, o.channel, o.order_no, o.amount_fen, o.member_id, o.points_earned
+                    f"""SELECT o.id, o.channel, o.order_no, o.amount_fen, o.member_id, o.points_earned,
+                            o.points_redeemed
                         FROM {_ORDER} o JOIN unnest(%s::text[], %s::text[]) AS k(channel, order_no)
                         ON o.channel = k.channel AND o.order_no = k.order_no""",  # noqa: S608
                     [list(channels), list(numbers)],
@@ -495,6 +530,12 @@ class _Ingest:
                         f"订单 {item.order_no} 已存在且金额不同（已记录 {row[3]} 分，本次 {item.amount_fen} 分）。"
                     )
                     result.fields = {"order_no": ["订单号已被另一笔金额不同的订单使用。"]}
+                elif row[6] != item.points_redeemed:
+                    result.error_code = error_codes.ORDER_CONFLICT
+                    result.error_message = (
+                        f"订单 {item.order_no} 已存在且抵现积分不同（已记录 {row[6]}，本次 {item.points_redeemed}）。"
+                    )
+                    result.fields = {"order_no": ["订单号已被另一笔抵现积分不同的订单使用。"]}
                 result.order_id, result.created, result.member_id, result.points_earned = row[0], False, row[4], row[5]
         return created
 
@@ -817,12 +858,21 @@ def order_refund(
                 fields={"amount_fen": [f"不能超过 {refundable} 分。"]},
             )
         before = _reversed_total(order=order, refunded_fen=order.refunded_fen)
+        returned = points_cash_to_return(order=order, refunded_before=order.refunded_fen, amount_fen=amount_fen)
         order.refunded_fen += amount_fen
         reverse = _reversed_total(order=order, refunded_fen=order.refunded_fen) - before
         order.save(update_fields=["refunded_fen", "updated_at"])
         refund = Refund.objects.create(
-            order=order, refund_no=refund_no, amount_fen=amount_fen, refunded_at=refunded_at, points_reversed=reverse
+            order=order,
+            refund_no=refund_no,
+            amount_fen=amount_fen,
+            refunded_at=refunded_at,
+            points_reversed=reverse,
+            points_returned=returned,
         )
+        if member is not None and returned > 0:
+            # Before the reversal: points given back can cover the reversal instead of debt.
+            points_cash_return(member=member, order=order, refund=refund, points=returned, actor=actor_name)
         if member is not None and reverse > 0:
             own_lot = PointsLot.objects.filter(entry__order=order, entry__kind=PointsEntry.Kind.EARN).values_list(
                 "pk", flat=True
