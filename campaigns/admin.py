@@ -157,7 +157,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 @admin.register(Occurrence, site=brand_admin)
 class OccurrenceAdmin(admin.ModelAdmin):
-    list_display = ["campaign", "slot", "status", "recipients", "awarded", "queued", "trigger_count"]
+    list_display = ["campaign", "slot", "status", "recipients", "awarded", "rewards_issued", "queued", "trigger_count"]
     list_filter = ["status", "campaign"]
     list_select_related = ["campaign"]
     search_fields = ["campaign__name"]
@@ -185,6 +185,10 @@ class OccurrenceAdmin(admin.ModelAdmin):
     @admin.display(description=_("获赠人数"))
     def awarded(self, occurrence: Occurrence) -> int:
         return occurrence.summary.get("awards", {}).get("awarded_members", 0)
+
+    @admin.display(description=_("获赠礼品"))
+    def rewards_issued(self, occurrence: Occurrence) -> int:
+        return occurrence.summary.get("rewards", {}).get("issued", 0)
 
     @admin.display(description=_("排队消息"))
     def queued(self, occurrence: Occurrence) -> int:
@@ -224,6 +228,9 @@ class OccurrenceAdmin(admin.ModelAdmin):
                 "对照组GMV(元)",
                 "提升(%)",
                 "赠送积分",
+                "赠送礼品",
+                "礼品发放人数",
+                "礼品未发人数",
                 "消息",
             ]
         )
@@ -241,6 +248,9 @@ class OccurrenceAdmin(admin.ModelAdmin):
                     f"{r.holdout.gmv_fen / 100:.2f}",
                     "" if r.lift_pct is None else f"{r.lift_pct:.1f}",
                     r.points_awarded,
+                    r.reward_name,
+                    r.rewards_issued,
+                    r.rewards_not_issued,
                     " ".join(f"{k}:{v}" for k, v in sorted(r.messages.items())),
                 ]
             )

@@ -77,6 +77,22 @@ def campaign_audience(campaign: Campaign, *, at: dt.datetime | None = None) -> Q
 
 
 @dataclass(frozen=True)
+class RewardPreview:
+    """The campaign's gift as things stand: how many of the non-hold-out audience it reaches with
+    the stock left now (others may redeem it before the run, so "likely", not promised)."""
+
+    name: str
+    is_active: bool
+    stock: int | None  # None = unlimited
+    wanted: int  # the non-hold-out audience
+    likely: int  # of those, how many would get one with today's stock
+
+    @property
+    def short(self) -> int:
+        return self.wanted - self.likely
+
+
+@dataclass(frozen=True)
 class CampaignPreview:
     """What a marketer sees before launch: who the campaign reaches, and why others are left out."""
 
@@ -86,6 +102,7 @@ class CampaignPreview:
     excluded: dict[str, int]  # reason → count; reasons are disjoint, checked in this order
     points_liability: int  # bonus points the non-hold-out audience would receive
     liability_fen: int  # at the brand's point value
+    reward: RewardPreview | None = None
 
 
 EXCLUSION_REASONS = {
@@ -137,6 +154,12 @@ def campaign_preview(campaign: Campaign, *, at: dt.datetime | None = None) -> Ca
     audience = counts["reached"]
     holdout = audience * campaign.holdout_pct // 100
     points = (audience - holdout) * campaign.bonus_points
+    reward = None
+    if campaign.reward_id is not None:
+        item = campaign.reward
+        wanted = audience - holdout
+        likely = 0 if not item.is_active else wanted if item.stock is None else min(item.stock, wanted)
+        reward = RewardPreview(name=item.name, is_active=item.is_active, stock=item.stock, wanted=wanted, likely=likely)
     return CampaignPreview(
         matching=counts["total"],
         audience=audience,
@@ -144,6 +167,7 @@ def campaign_preview(campaign: Campaign, *, at: dt.datetime | None = None) -> Ca
         excluded={reason: count for reason, count in excluded.items() if count},
         points_liability=points,
         liability_fen=points * loyalty_program_get().point_value_fen,
+        reward=reward,
     )
 
 
@@ -165,6 +189,9 @@ class OccurrenceResults:
     holdout: GroupResult
     messages: dict[str, int]
     points_awarded: int
+    reward_name: str = ""  # empty: the occurrence gave no reward
+    rewards_issued: int = 0
+    rewards_not_issued: int = 0  # eligible members who got none (stock ran out or reward off the shelf)
 
     @property
     def lift_pct(self) -> float | None:
@@ -177,7 +204,8 @@ class OccurrenceResults:
 
 def occurrence_results(occurrence: Occurrence) -> OccurrenceResults:
     """Orders and GMV of the audience and the hold-out paid within the occurrence's window,
-    messages by status and points awarded. Four aggregate queries."""
+    messages by status, points awarded and rewards given (the last two as the run recorded them).
+    Four aggregate queries."""
     from django.db.models import Count, Sum
     from django.db.models.functions import Coalesce
 
@@ -208,9 +236,13 @@ def occurrence_results(occurrence: Occurrence) -> OccurrenceResults:
         .values_list("status", "n")
     )
     awards = occurrence.summary.get("awards", {})
+    rewards = occurrence.summary.get("rewards", {})
     return OccurrenceResults(
         audience=groups[False],
         holdout=groups[True],
         messages=messages,
         points_awarded=awards.get("awarded_members", 0) * awards.get("points_each", 0),
+        reward_name=rewards.get("reward_name", ""),
+        rewards_issued=rewards.get("issued", 0),
+        rewards_not_issued=rewards.get("not_issued", 0),
     )

@@ -18,6 +18,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Periodic
 from crm.celery import send_on_commit
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
+from members.models import Reward
 
 from . import error_codes
 from .models import Campaign, Occurrence
@@ -58,12 +59,33 @@ def campaign_validate(*, campaign: Campaign) -> None:
         errors["bonus_points"] = ["活动没有任何权益或消息：请设置赠送积分、积分倍率、礼品或消息。"]
     if errors:
         raise AppError(error_codes.CAMPAIGN_INVALID_SCHEDULE, "活动设置不完整，请修改后再发布。", fields=errors)
+    _reward_validate(campaign)
     if not next_slots(campaign, after=timezone.now(), tz=brand_zone(), limit=1):
         raise AppError(
             error_codes.CAMPAIGN_INVALID_SCHEDULE,
             "按当前设置，活动今后不会再执行（请检查执行时间和结束日期）。",
             fields={"end_date": ["没有未来的执行时间"]},
         )
+
+
+def _reward_validate(campaign: Campaign) -> None:
+    """A reward that nobody could receive makes a campaign promise nothing: refuse it at publish.
+    (The run checks again under the reward's lock: stock can still run out later.) The reward is
+    the brand's own: rewards live in the brand's schema, so no other brand's can be chosen."""
+    if campaign.reward_id is None:
+        return
+    reward = Reward.objects.get(pk=campaign.reward_id)
+    if not reward.is_active:
+        problem = f"礼品“{reward.name}”已下架"
+    elif reward.stock == 0:
+        problem = f"礼品“{reward.name}”库存为 0"
+    else:
+        return
+    raise AppError(
+        error_codes.CAMPAIGN_REWARD_UNAVAILABLE,
+        f"{problem}，活动无法发放：请上架或补充库存，或换一个礼品。",
+        fields={"reward": [f"{problem}。"]},
+    )
 
 
 def _beat_entry_sync(campaign: Campaign) -> None:
@@ -241,6 +263,34 @@ def _step_awards(occurrence: Occurrence) -> dict[str, int]:
     return {"awarded_members": awarded, "points_each": campaign.bonus_points}
 
 
+def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
+    """The campaign's reward as a gift to every non-hold-out recipient, once per (occurrence,
+    member), while stock lasts (ascending member id); how many got none is recorded."""
+    from members.services.rewards import reward_issue_bulk
+
+    campaign = occurrence.campaign
+    if campaign.reward_id is None:
+        return {}
+    issue = reward_issue_bulk(
+        members=(
+            "SELECT member_id FROM campaigns_recipient WHERE occurrence_id = %s AND NOT holdout",
+            [occurrence.pk],
+        ),
+        reward_id=campaign.reward_id,
+        reference=f"campaign:{occurrence.pk}",
+        actor=f"campaign:{campaign.pk}",
+    )
+    return {
+        "reward_id": campaign.reward_id,
+        "reward_name": campaign.reward.name,
+        "eligible": issue.eligible,
+        "issued": issue.issued,
+        "issued_now": issue.issued_now,
+        "not_issued": issue.not_issued,
+        "unavailable": issue.unavailable,
+    }
+
+
 def _step_messages(occurrence: Occurrence) -> dict[str, int]:
     """Queue the messages (set-based) and send them once this step commits."""
     from .messaging import outbox_write
@@ -252,7 +302,13 @@ def _step_messages(occurrence: Occurrence) -> dict[str, int]:
     return outcome
 
 
-RUN_STEPS = [("snapshot", _step_snapshot), ("awards", _step_awards), ("messages", _step_messages)]
+# Rewards after the points and before the messages: the message may tell the member about both.
+RUN_STEPS = [
+    ("snapshot", _step_snapshot),
+    ("awards", _step_awards),
+    ("rewards", _step_rewards),
+    ("messages", _step_messages),
+]
 
 
 def _advisory_key(occurrence_id: int) -> str:

@@ -191,10 +191,15 @@ class PointsEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
     show_full_result_count = False
 
 
+@admin.display(description=_("来源"))
+def redemption_source(obj: Redemption) -> str:
+    return str(_("活动赠送")) if obj.is_gift else str(_("积分兑换"))
+
+
 @admin.register(Redemption, site=brand_admin)
 class RedemptionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     scope_member_path = "member"
-    list_display = ("created_at", "member", "reward", "quantity", "points", "reference", "actor")
+    list_display = ("created_at", "member", "reward", redemption_source, "quantity", "points", "reference", "actor")
     list_filter = ("reward",)
     search_fields = ("=member__member_no", "=reference")
     list_select_related = ("member", "reward")
@@ -290,10 +295,16 @@ class MemberTierChangeInline(_MemberReadOnlyInline):
 
 
 class MemberRedemptionInline(_MemberReadOnlyInline):
+    """Rewards the member holds: redeemed for points or given by a campaign (coupons included)."""
+
     model = Redemption
-    verbose_name_plural = _("积分兑换（近一年）")
-    fields = ("created_at", "reward", "quantity", "points", "reference", "actor")
+    verbose_name_plural = _("礼品与券（近一年）")
+    fields = ("created_at", "reward", "source", "quantity", "points", "reference", "actor")
     readonly_fields = fields
+
+    @admin.display(description=_("来源"))
+    def source(self, obj: Redemption) -> str:
+        return redemption_source(obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("reward")

@@ -24,14 +24,19 @@ class Reward(TimeStampedModel):
 
 
 class Redemption(TimeStampedModel):
-    """A reward redeemed (or points used as cash on an order). `reference` makes retries safe."""
+    """A reward a member holds: redeemed for points (or points used as cash on an order), or given
+    by a campaign occurrence as a gift — then it cost no points, has no ledger entry, and its
+    reference is "campaign:<occurrence id>". `reference` makes retries safe."""
 
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="redemptions")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="redemptions")
     order = models.ForeignKey("members.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     quantity = models.PositiveIntegerField(_("数量"), default=1)
     points = models.PositiveIntegerField(_("消耗积分"))
-    entry = models.OneToOneField("members.PointsEntry", on_delete=models.PROTECT, related_name="redemption")
+    # The debit that paid for it; None for a gift (points = 0).
+    entry = models.OneToOneField(
+        "members.PointsEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="redemption"
+    )
     reference = models.CharField(_("请求编号"), max_length=128)
     actor = models.CharField(_("操作人"), max_length=150, blank=True)
 
@@ -39,4 +44,18 @@ class Redemption(TimeStampedModel):
         verbose_name = _("积分兑换")
         verbose_name_plural = _("积分兑换")
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["member", "reference"], name="redemption_reference_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "reference"], name="redemption_reference_unique"),
+            # Paid with points and a ledger debit, or a gift with neither: never points without a debit.
+            models.CheckConstraint(
+                condition=Q(points__gt=0, entry__isnull=False) | Q(points=0, entry__isnull=True),
+                name="redemption_paid_or_gift",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reward or '-'} ×{self.quantity}"
+
+    @property
+    def is_gift(self) -> bool:
+        return self.entry_id is None

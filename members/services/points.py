@@ -452,6 +452,14 @@ def _member_ids_sql(members: "QuerySet[Any] | tuple[str, Sequence[Any]]") -> tup
     return sql, tuple(params)
 
 
+def member_ids_chunk_sql(ids_sql: str) -> str:
+    """The audience `ids_sql` restricted to one id range (params: the audience's, then lo, hi).
+    The range sits on the audience's own column so the planner pushes it into the audience query
+    (e.g. an index range on the recipients' (occurrence, member) key) instead of reading the
+    whole audience for every chunk."""
+    return f"SELECT ids.id FROM ({ids_sql}) AS ids(id) WHERE ids.id >= %s AND ids.id < %s"
+
+
 def points_award_bonus_bulk(
     *,
     members: "QuerySet[Any] | tuple[str, Sequence[Any]]",
@@ -475,10 +483,7 @@ def points_award_bonus_bulk(
     member_table = Member._meta.db_table
     entry_table = PointsEntry._meta.db_table
     lot_table = PointsLot._meta.db_table
-    # The audience restricted to one id range. The range sits on the audience's own column so
-    # the planner pushes it into the audience query (e.g. an index range on the recipients'
-    # (occurrence, member) key) instead of reading the whole audience for every chunk.
-    chunk_sql = f"SELECT ids.id FROM ({ids_sql}) AS ids(id) WHERE ids.id >= %s AND ids.id < %s"
+    chunk_sql = member_ids_chunk_sql(ids_sql)
     now = timezone.now()
     awarded = 0
     windows: list[tuple[int, int]] = []

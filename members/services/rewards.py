@@ -1,14 +1,30 @@
-"""Rewards catalogue redemption: balance, lots, stock and ledger change together or not at all.
+"""Rewards catalogue: redemption (balance, lots, stock and ledger change together or not at all)
+and gifts to a whole campaign audience (stock only, no points).
 Lock order (members/services/points.py): member → its lots → reward."""
 
+# Raw SQL here names tables from model meta only; every value is a query parameter.
+# ruff: noqa: S608
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from crm.errors import AppError, Conflict
 from members import error_codes
 from members.models import Member, PointsEntry, Redemption, Reward
 
-from .points import _debit, _require_member_usable, member_lock
+from .points import (
+    _debit,
+    _member_ids_sql,
+    _require_member_usable,
+    member_id_ranges,
+    member_ids_chunk_sql,
+    member_lock,
+)
 
 
 def reward_redeem(
@@ -30,7 +46,8 @@ def reward_redeem(
         locked = member_lock(member_id=member.pk)
         existing = Redemption.objects.filter(member=locked, reference=reference).first()
         if existing is not None:
-            if existing.reward_id != reward.pk or existing.quantity != quantity:
+            # A campaign gift under the same reference is not this redemption (it cost nothing).
+            if existing.is_gift or existing.reward_id != reward.pk or existing.quantity != quantity:
                 raise Conflict(error_codes.REDEMPTION_CONFLICT, f"请求编号 {reference} 已用于另一笔兑换。")
             return existing
         _require_member_usable(locked, allow_frozen=False)
@@ -91,3 +108,111 @@ def reward_restock(*, reward: Reward, add: int) -> Reward:
         current.stock += add
         current.save(update_fields=["stock", "updated_at"])
     return current
+
+
+@dataclass(frozen=True)
+class RewardIssue:
+    """What a bulk gift did. `eligible` members of the audience (merged and erased ones left out)
+    either hold the gift now (`issued`, of which `issued_now` by this call) or got none
+    (`not_issued`: stock ran out, or the reward was off the shelf — `unavailable`)."""
+
+    eligible: int
+    issued: int
+    issued_now: int
+    not_issued: int
+    unavailable: bool
+
+
+def reward_issue_bulk(
+    *, members: "tuple[str, Sequence[Any]]", reward_id: int, reference: str, actor: str
+) -> RewardIssue:
+    """Give one `reward` to every member selected by `members` ((sql, params) selecting one column
+    of member ids) as a gift: a Redemption with 0 points and no ledger entry, at most once per
+    (member, reference) — re-running the same gift (a retried campaign occurrence) gives nobody a
+    second one. Set-based, by member id range.
+
+    Stock is taken atomically: each chunk locks the reward row, gives to at most the remaining
+    stock in ascending member id (so who gets one when stock runs short does not depend on
+    timing), and takes exactly what it gave. Stock never goes negative. An inactive reward gives
+    nothing. Runs in the caller's transaction when there is one: the reward row then stays locked
+    until it commits, so redemptions of that reward wait for the run (not of other rewards)."""
+    if not reference or len(reference) > 128:
+        raise AppError(error_codes.REWARD_INVALID, "赠送必须带请求编号（≤128 字符）。")
+    ids_sql, ids_params = _member_ids_sql(members)
+    chunk_sql = member_ids_chunk_sql(ids_sql)
+    member_table = Member._meta.db_table
+    reward_table = Reward._meta.db_table
+    redemption_table = Redemption._meta.db_table
+    now = timezone.now()
+    eligible = already = issued_now = 0
+    unavailable = False
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        for lo, hi in member_id_ranges(cursor):
+            # The only lock this takes (lock step 4, reward): no member row is locked or updated —
+            # the gift touches no balance — so it cannot deadlock with redemptions, which lock
+            # their member first. Re-read under the lock every chunk: the stock is what is left.
+            cursor.execute(f"SELECT stock, is_active FROM {reward_table} WHERE id = %s FOR UPDATE", [reward_id])
+            row = cursor.fetchone()
+            if row is None:
+                raise AppError(error_codes.REWARD_INVALID, "礼品不存在。")
+            stock, is_active = row
+            unavailable = unavailable or not is_active
+            # LIMIT NULL is no limit (unlimited stock).
+            limit = 0 if not is_active else stock
+            cursor.execute(
+                f"""
+                WITH eligible AS MATERIALIZED (
+                    SELECT m.id,
+                           EXISTS (SELECT 1 FROM {redemption_table} r
+                                   WHERE r.member_id = m.id AND r.reference = %s) AS held
+                    FROM {member_table} m
+                    WHERE m.id >= %s AND m.id < %s AND m.id IN ({chunk_sql})
+                      AND m.merged_into_id IS NULL AND m.status <> %s
+                ),
+                ins AS (
+                    INSERT INTO {redemption_table}
+                        (member_id, reward_id, order_id, quantity, points, entry_id, reference, actor,
+                         created_at, updated_at)
+                    SELECT e.id, %s, NULL, 1, 0, NULL, %s, %s, %s, %s
+                    FROM (SELECT id FROM eligible WHERE NOT held ORDER BY id LIMIT %s) e
+                    ON CONFLICT (member_id, reference) DO NOTHING
+                    RETURNING 1
+                ),
+                taken AS (
+                    UPDATE {reward_table} SET stock = stock - (SELECT count(*) FROM ins), updated_at = %s
+                    WHERE id = %s AND stock IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
+                )
+                SELECT (SELECT count(*) FROM eligible), (SELECT count(*) FROM eligible WHERE held),
+                       (SELECT count(*) FROM ins)
+                """,
+                (
+                    reference,
+                    lo,
+                    hi,
+                    *ids_params,
+                    lo,
+                    hi,
+                    Member.Status.ERASED,
+                    reward_id,
+                    reference,
+                    actor,
+                    now,
+                    now,
+                    limit,
+                    now,
+                    reward_id,
+                ),
+            )
+            chunk_eligible, chunk_held, chunk_issued = cursor.fetchone()
+            eligible += chunk_eligible
+            already += chunk_held
+            issued_now += chunk_issued
+    issued = already + issued_now
+    return RewardIssue(
+        eligible=eligible,
+        issued=issued,
+        issued_now=issued_now,
+        not_issued=eligible - issued,
+        unavailable=unavailable,
+    )

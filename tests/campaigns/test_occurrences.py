@@ -186,7 +186,7 @@ def test_catch_up_runs_a_missed_slot_once(in_brand_a, monkeypatch):  # type: ign
 
     occurrence = Occurrence.objects.get(campaign=campaign)
     assert occurrence.status == Occurrence.Status.DONE
-    assert occurrence.steps_done == ["snapshot", "awards", "messages"]
+    assert occurrence.steps_done == ["snapshot", "awards", "rewards", "messages"]
     assert Recipient.objects.filter(occurrence=occurrence).count() == 2
 
 

@@ -70,3 +70,14 @@ def test_frozen_member_cannot_redeem(rich_member):  # type: ignore[no-untyped-de
     with pytest.raises(AppError) as exc:
         reward_redeem(member=rich_member, reward=reward, reference="r", actor="app")
     assert exc.value.code == "member_not_eligible"
+
+
+def test_a_redemption_costs_points_with_a_debit_or_is_a_gift_with_neither(rich_member):  # type: ignore[no-untyped-def]
+    from django.db import IntegrityError, transaction
+
+    reward = Reward.objects.create(code="PEN", name="笔", points_cost=10)
+    gift = Redemption.objects.create(member=rich_member, reward=reward, points=0, reference="campaign:1")
+    assert gift.is_gift
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Redemption.objects.create(member=rich_member, reward=reward, points=10, reference="no-debit")
