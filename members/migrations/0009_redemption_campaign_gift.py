@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0006_redundant_fk_indexes_member_fillfactor'),
+        ('members', '0008_points_as_cash'),
     ]
 
     operations = [
