@@ -8,8 +8,6 @@ Scoping: every queryset here goes through StoreScopedAdminMixin (members/scoping
 """
 
 import csv
-import importlib
-import importlib.util
 from typing import Any
 
 from django import forms
@@ -45,6 +43,7 @@ from ..services.members import (
 )
 from ..services.merge import member_merge
 from .forms import EnrolForm, ImportForm, MemberActionForm, MergeForm
+from .loyalty import MEMBER_PAGE_INLINES
 from .loyalty_actions import MemberLoyaltyActionsMixin
 
 PI_FIELDS = ["mobile", "name", "birthday"]
@@ -52,13 +51,6 @@ PI_FIELDS = ["mobile", "name", "birthday"]
 
 def _actor(request: HttpRequest) -> str:
     return request.user.get_username()
-
-
-def _loyalty_admin() -> Any:
-    """The loyalty engineer's admin module (tiers, orders, ledger), when it exists."""
-    if importlib.util.find_spec("members.admin_loyalty") is None:
-        return None
-    return importlib.import_module("members.admin_loyalty")
 
 
 # --- list filters -----------------------------------------------------------------------------
@@ -284,10 +276,7 @@ class MemberAdmin(MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelA
         return [field for field in self.get_fields(request, obj) if field not in editable]
 
     def get_inlines(self, request: HttpRequest, obj: Member | None) -> list[Any]:
-        inlines: list[Any] = [IdentityInline]
-        loyalty = _loyalty_admin()
-        inlines.extend(getattr(loyalty, "MEMBER_PAGE_INLINES", []) if loyalty else [])
-        return [*inlines, AssignmentInline, MergeInline]
+        return [IdentityInline, *MEMBER_PAGE_INLINES, AssignmentInline, MergeInline]
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         obj = kwargs.get("obj") or context.get("original")
@@ -327,17 +316,6 @@ class MemberAdmin(MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelA
         return request.user.has_perm("members.import_members") and request.user.has_perm("members.add_member")
 
     # --- actions ---
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        loyalty = _loyalty_admin()
-        for function in getattr(loyalty, "MEMBER_ACTIONS", []) if loyalty else []:
-            name = getattr(function, "__name__", str(function))
-            description = getattr(function, "short_description", name)
-            allowed = getattr(function, "allowed_permissions", ())
-            if all(request.user.has_perm(f"members.{perm}") for perm in allowed):
-                actions[name] = (function, name, description)
-        return actions
 
     def _each(self, request: HttpRequest, queryset: QuerySet, service: Any, done: str) -> None:
         ok, failed = 0, []

@@ -311,4 +311,3 @@ class MemberRedemptionInline(_MemberReadOnlyInline):
 
 
 MEMBER_PAGE_INLINES = [MemberTierChangeInline, MemberPointsEntryInline, MemberOrderInline, MemberRedemptionInline]
-MEMBER_ACTIONS: list[Any] = []
