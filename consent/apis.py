@@ -13,12 +13,10 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from crm.api.error_codes import api_error, field_message
+from crm.api.error_codes import api_error
 from crm.api.models import Scope
 from crm.api.views import BrandApiView
-from members.apis import MEMBER_NO_PARAM, MEMBER_NO_RE, MemberApiView
-from members.models import Member
-from members.selectors import MEMBER_NO, member_lookup
+from members.apis import MEMBER_NO_PARAM, MemberApiView, member_by_number
 
 from .models import ConsentRecord, DataRequest
 from .selectors import consent_state_at
@@ -190,7 +188,7 @@ class DataRequestCreateApi(BrandApiView):
     )
     def post(self, request: Request) -> Response:
         data = self.validated_data(DataRequestInSerializer)
-        member = _member_or_field_error(data["member_no"])
+        member = member_by_number(data["member_no"], field="member_no")
         created, is_new = data_request_submit(
             member_id=member.pk,
             kind=data["kind"],
@@ -207,15 +205,6 @@ class DataRequestCreateApi(BrandApiView):
             status=201 if is_new else 200,
             headers={"Location": f"/api/v1/data-requests/{created.pk}"},
         )
-
-
-def _member_or_field_error(member_no: str) -> Member:
-    member = member_lookup(kind=MEMBER_NO, value=member_no) if MEMBER_NO_RE.match(member_no.strip()) else None
-    if member is None:
-        raise api_error(
-            "not_found", status=404, fields={"member_no": [field_message("会员不存在。", "No such member.")]}
-        )
-    return member
 
 
 class DataRequestDetailApi(BrandApiView):

@@ -94,16 +94,29 @@ def member_out(member: Member) -> dict[str, Any]:
     return MemberOutSerializer(fresh).data
 
 
+def member_by_number(member_no: str, *, field: str | None = None, follow_merges: bool = True) -> Member:
+    """The member a partner names by number, or 404 — with a field error when the number came in
+    the body (`field`). Following merges, a merged number finds its survivor (what partners
+    holding an old number expect); the merge endpoint wants the named member itself."""
+    member_no = member_no.strip()
+    member = None
+    if MEMBER_NO_RE.match(member_no):
+        if follow_merges:
+            member = member_lookup(kind=MEMBER_NO, value=member_no)
+        else:
+            member = Member.objects.filter(member_no=member_no.upper()).first()
+    if member is None:
+        if field is None:
+            raise _not_found()
+        raise api_error("not_found", status=404, fields={field: [field_message("会员不存在。", "No such member.")]})
+    return member
+
+
 class MemberApiView(BrandApiView):
     """Endpoints under /api/v1/members/{member_no}/."""
 
     def member(self, member_no: str) -> Member:
-        if not MEMBER_NO_RE.match(member_no):
-            raise _not_found()
-        member = member_lookup(kind=MEMBER_NO, value=member_no)
-        if member is None:
-            raise _not_found()
-        return member
+        return member_by_number(member_no)
 
 
 # --- members ------------------------------------------------------------------------------------
@@ -261,7 +274,8 @@ class MemberMergeApi(BrandApiView):
         # Exact numbers, not followed to survivors: merging an already merged member is refused
         # by the service with its reason instead of silently merging someone else.
         survivor, merged = (
-            self._exact(data[field], field=field) for field in ("survivor_member_no", "merged_member_no")
+            member_by_number(data[field], field=field, follow_merges=False)
+            for field in ("survivor_member_no", "merged_member_no")
         )
         record = member_merge(survivor=survivor, merged=merged, actor=self.actor, reason=data["reason"])
         # member_out is already rendered; `moved` is the JSON the merge service recorded.
@@ -272,16 +286,6 @@ class MemberMergeApi(BrandApiView):
                 "moved": record.moved,
             }
         )
-
-    def _exact(self, member_no: str, *, field: str) -> Member:
-        member = (
-            Member.objects.filter(member_no=member_no.strip().upper()).first()
-            if MEMBER_NO_RE.match(member_no.strip())
-            else None
-        )
-        if member is None:
-            raise api_error("not_found", status=404, fields={field: [field_message("会员不存在。", "No such member.")]})
-        return member
 
 
 # --- orders -------------------------------------------------------------------------------------
