@@ -151,12 +151,28 @@ class Occurrence(TimeStampedModel):
         return f"{self.campaign} @ {self.slot:%Y-%m-%d %H:%M}"
 
 
+# Recipients and outbox messages are written a million at a time by one occurrence, so each index
+# and each foreign-key check on them costs a million operations (Django's FKs are DEFERRABLE
+# INITIALLY DEFERRED: every inserted row queues an RI check that runs at the step's COMMIT).
+# Hence, deliberately:
+# - no index on occurrence_id alone: the unique (occurrence, member) index serves it;
+# - no database FK to the member (db_constraint=False): the only writers are the set-based
+#   INSERT ... SELECTs of campaigns/services.py and campaigns/messaging.py, which select the
+#   member ids from members_member (or from recipients selected from it) in the same statement,
+#   and members are never deleted (erasure and merge keep the row), so the check could never
+#   fail. The ORM relation and on_delete=PROTECT stay. tests/campaigns/test_bulk_tables.py checks
+#   that every row references a real member. The FK to the occurrence stays.
+
+
 class Recipient(models.Model):
     """The audience snapshot of an occurrence: one row per (occurrence, member), written set-based.
     Hold-out members are snapshotted too (they are the comparison group) but get nothing."""
 
-    occurrence = models.ForeignKey(Occurrence, on_delete=models.PROTECT, related_name="recipients")
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    occurrence = models.ForeignKey(Occurrence, on_delete=models.PROTECT, related_name="recipients", db_index=False)
+    # No index by member either: nothing looks recipients up by member alone.
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     holdout = models.BooleanField(_("对照组"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -185,12 +201,16 @@ class OutboxMessage(TimeStampedModel):
         CANCELLED = "cancelled", _("已取消")
         SKIPPED = "skipped", _("未发送")
 
-    occurrence = models.ForeignKey(Occurrence, on_delete=models.PROTECT, related_name="messages")
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    # Indexes and FKs: see the note above Recipient.
+    occurrence = models.ForeignKey(Occurrence, on_delete=models.PROTECT, related_name="messages", db_index=False)
+    # Indexed: a consent withdrawal cancels the member's queued messages (consent.hooks).
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+", db_constraint=False)
     channel = models.CharField(_("渠道"), max_length=8, choices=Campaign.MessageChannel.choices)
     purpose = models.CharField(_("授权目的"), max_length=32)
-    # WeCom: the member's own staff sends; SMS: no sender.
-    staff = models.ForeignKey("members.Staff", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # WeCom: the member's own staff sends; SMS: no sender (then no index entry: see Meta).
+    staff = models.ForeignKey(
+        "members.Staff", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     # Mobile (E.164) for SMS, the WeCom external_userid for WeCom.
     address = models.CharField(_("地址"), max_length=128, blank=True)
     body = models.TextField(_("内容"))
@@ -204,7 +224,10 @@ class OutboxMessage(TimeStampedModel):
         verbose_name = _("活动消息")
         verbose_name_plural = _("活动消息")
         constraints = [models.UniqueConstraint(fields=["occurrence", "member"], name="outbox_occurrence_member_unique")]
-        indexes = [models.Index(fields=["occurrence", "status"], name="outbox_occurrence_status")]
+        indexes = [
+            models.Index(fields=["occurrence", "status"], name="outbox_occurrence_status"),
+            models.Index(fields=["staff"], condition=Q(staff__isnull=False), name="outbox_staff"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.occurrence_id}:{self.member_id} {self.status}"

@@ -240,6 +240,11 @@ def _step_snapshot(occurrence: Occurrence) -> dict[str, int]:
     return {"recipients_added": inserted}
 
 
+def _benefit_members(occurrence: Occurrence) -> tuple[str, list[object]]:
+    """Who gets the benefits, as SQL for the set-based services: the snapshot minus the hold-out."""
+    return "SELECT member_id FROM campaigns_recipient WHERE occurrence_id = %s AND NOT holdout", [occurrence.pk]
+
+
 def _step_awards(occurrence: Occurrence) -> dict[str, int]:
     """Bonus points for every non-hold-out recipient, idempotent per (member, occurrence): a re-run
     awards nobody twice (the ledger's unique reference)."""
@@ -250,10 +255,7 @@ def _step_awards(occurrence: Occurrence) -> dict[str, int]:
         return {"awarded_members": 0, "points_each": 0}
     expires_at = occurrence.slot + dt.timedelta(days=campaign.bonus_expiry_days) if campaign.bonus_expiry_days else None
     awarded = points_award_bonus_bulk(
-        members=(
-            "SELECT member_id FROM campaigns_recipient WHERE occurrence_id = %s AND NOT holdout",
-            [occurrence.pk],
-        ),
+        members=_benefit_members(occurrence),
         points=campaign.bonus_points,
         reference=f"campaign:{occurrence.pk}",
         reason=f"活动赠送：{campaign.name}",
@@ -272,10 +274,7 @@ def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
     if campaign.reward_id is None:
         return {}
     issue = reward_issue_bulk(
-        members=(
-            "SELECT member_id FROM campaigns_recipient WHERE occurrence_id = %s AND NOT holdout",
-            [occurrence.pk],
-        ),
+        members=_benefit_members(occurrence),
         reward_id=campaign.reward_id,
         reference=f"campaign:{occurrence.pk}",
         actor=f"campaign:{campaign.pk}",

@@ -28,9 +28,14 @@ class Redemption(TimeStampedModel):
     by a campaign occurrence as a gift — then it cost no points, has no ledger entry, and its
     reference is "campaign:<occurrence id>". `reference` makes retries safe."""
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="redemptions")
+    # No index of its own: the unique (member, reference) index serves look-ups by member, and a
+    # campaign gift writes a row per audience member.
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="redemptions", db_index=False)
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="redemptions")
-    order = models.ForeignKey("members.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Indexed only where set (redemption_order below): reward redemptions and gifts have none.
+    order = models.ForeignKey(
+        "members.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     quantity = models.PositiveIntegerField(_("数量"), default=1)
     points = models.PositiveIntegerField(_("消耗积分"))
     # The debit that paid for it; None for a gift (points = 0).
@@ -52,6 +57,7 @@ class Redemption(TimeStampedModel):
                 name="redemption_paid_or_gift",
             ),
         ]
+        indexes = [models.Index(fields=["order"], condition=Q(order__isnull=False), name="redemption_order")]
 
     def __str__(self) -> str:
         return f"{self.reward or '-'} ×{self.quantity}"
