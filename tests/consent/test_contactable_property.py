@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from consent.models import Agreement, Purpose
 from consent.selectors import members_contactable
-from consent.services import consent_grant, consent_state_audit, consent_withdraw, membership_version_current
+from consent.services import (
+    consent_grant,
+    consent_state_audit,
+    consent_withdraw,
+    membership_version_current,
+    purpose_version_current,
+)
 from members.models import Member
 from tests.consent.conftest import ADMIN_EVIDENCE, publish, publish_all
 from tests.factories import MemberFactory
@@ -86,7 +92,10 @@ def test_selector_agrees_with_the_history(in_brand_a, sequence):  # type: ignore
                 consent_withdraw(member_id=members[subject].pk, purpose=detail, evidence=ADMIN_EVIDENCE, actor="t")
                 model.granted[(subject, detail)] = None
             elif kind == "version":
-                purposes = [p for p, code in PURPOSES.items() if code == subject]
+                # The same purposes as the version in force: whether members must re-consent is
+                # then the `material` flag's doing alone (a changed purpose set always requires it).
+                in_force = purpose_version_current(purpose=next(p for p, code in PURPOSES.items() if code == subject))
+                purposes = list(in_force.purposes)  # type: ignore[union-attr]
                 extra = {}
                 if subject == "share":
                     extra = {"recipient": "某物流", "recipient_purpose": "配送", "data_categories": ["手机号"]}
