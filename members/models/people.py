@@ -36,16 +36,19 @@ class Member(TimeStampedModel):
 
     member_no = models.CharField(_("会员号"), max_length=20, unique=True)
     name = models.CharField(_("姓名"), max_length=50, blank=True)
-    # E.164 (+8613812341234). Also bound as an Identity of kind "mobile" for look-ups.
-    mobile = models.CharField(_("手机号"), max_length=20, blank=True, db_index=True)
+    # E.164 (+8613812341234). Also bound as an Identity of kind "mobile" for look-ups. Indexed in
+    # Meta (exact match only: no LIKE pattern index).
+    mobile = models.CharField(_("手机号"), max_length=20, blank=True)
     gender = models.CharField(_("性别"), max_length=8, choices=Gender.choices, default=Gender.UNKNOWN)
     birthday = models.DateField(_("生日"), null=True, blank=True)
     home_store = models.ForeignKey(
         Store, verbose_name=_("归属门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="members"
     )
-    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    # Indexed in Meta: choice fields are compared for equality, never with LIKE, so they do not get
+    # the `_like` pattern index `db_index=True` would add on a varchar.
+    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     lifecycle_stage = models.CharField(
-        _("生命周期"), max_length=16, choices=Lifecycle.choices, default=Lifecycle.INTEREST, db_index=True
+        _("生命周期"), max_length=16, choices=Lifecycle.choices, default=Lifecycle.INTEREST
     )
     assigned_staff = models.ForeignKey(
         Staff,
@@ -62,9 +65,13 @@ class Member(TimeStampedModel):
     enrolled_by = models.ForeignKey(
         Staff, verbose_name=_("入会导购"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    # The `state` of the WeCom channel QR code (or campaign code) the member came through.
-    source = models.CharField(_("来源"), max_length=64, blank=True, db_index=True)
-    last_purchase_at = models.DateTimeField(_("最近购买"), null=True, blank=True, db_index=True)
+    # The `state` of the WeCom channel QR code (or campaign code) the member came through. Not
+    # indexed: nothing filters or sorts members by it (the dashboard groups it in a full pass).
+    source = models.CharField(_("来源"), max_length=64, blank=True)
+    # Not indexed, on purpose: every order moves it, and an index on it makes each order's member
+    # UPDATE non-HOT (a new entry in every index of this table). Its only filter, the campaign
+    # audience's recency criterion, is one condition among others on a pass over the members.
+    last_purchase_at = models.DateTimeField(_("最近购买"), null=True, blank=True)
 
     # --- loyalty state (written by the tier and points services only) ---
     tier = models.ForeignKey(
@@ -107,6 +114,11 @@ class Member(TimeStampedModel):
             models.CheckConstraint(condition=Q(points_pending__gte=0), name="member_pending_not_negative"),
             models.CheckConstraint(condition=Q(points_debt__gte=0), name="member_debt_not_negative"),
             models.CheckConstraint(condition=~Q(merged_into=models.F("pk")), name="member_not_merged_into_self"),
+        ]
+        indexes = [
+            models.Index(fields=["mobile"], name="member_mobile"),
+            models.Index(fields=["status"], name="member_status"),
+            models.Index(fields=["lifecycle_stage"], name="member_lifecycle_stage"),
         ]
 
     def __str__(self) -> str:
