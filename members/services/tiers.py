@@ -20,7 +20,7 @@ from crm.errors import AppError
 from members import error_codes
 from members.models import Member, Order, PointsEntry, Tier, TierChange
 
-from .points import loyalty_program_get, member_id_ranges, member_lock
+from .points import job_chunk_settings, loyalty_program_get, member_id_ranges, member_lock
 
 
 def tiers_ranked() -> list[Tier]:
@@ -223,8 +223,7 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
         TierChange._meta.db_table,
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        # The chunk's orders and entries are aggregated in memory, not spilled to disk.
-        cursor.execute("SET LOCAL work_mem = '64MB'")
+        job_chunk_settings(cursor)
         cursor.execute(
             f"""SELECT count(*) FROM (SELECT id FROM {m}
                 WHERE tier_expires_at <= %s AND status <> 'erased' AND merged_into_id IS NULL
@@ -286,7 +285,9 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
                 tier_expires_at = CASE WHEN d.is_lowest THEN NULL
                                        ELSE %(now)s + make_interval(days => d.validity_days) END,
                 updated_at = %(now)s
-            FROM decided d WHERE mm.id = d.member_id
+            -- The chunk's range on the updated table too, or the planner hashes `decided` against a
+            -- scan of every member of the brand.
+            FROM decided d WHERE mm.id = d.member_id AND mm.id >= %(lo)s AND mm.id < %(hi)s
             RETURNING d.reason
             """,  # noqa: S608
             {"now": now, "lo": lo, "hi": hi},
