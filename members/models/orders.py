@@ -15,8 +15,15 @@ class Order(TimeStampedModel):
 
     channel = models.CharField(_("渠道"), max_length=20, choices=SalesChannel.choices)
     order_no = models.CharField(_("订单号"), max_length=64)
+    # Indexed in Meta (partial: online orders have no store).
     store = models.ForeignKey(
-        "members.Store", verbose_name=_("门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+        "members.Store",
+        verbose_name=_("门店"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        db_index=False,
     )
     paid_at = models.DateTimeField(_("支付时间"), db_index=True)
     amount_fen = models.BigIntegerField(_("实付金额（分）"))
@@ -34,8 +41,15 @@ class Order(TimeStampedModel):
         related_name="orders",
         db_index=False,
     )
+    # Indexed in Meta (partial: most orders have no staff).
     staff = models.ForeignKey(
-        "members.Staff", verbose_name=_("导购"), on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+        "members.Staff",
+        verbose_name=_("导购"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        db_index=False,
     )
     # Whether the buyer was a member when the order was placed (the capture rate counts this,
     # even if the member is later merged or erased).
@@ -53,7 +67,13 @@ class Order(TimeStampedModel):
                 condition=Q(refunded_fen__gte=0, refunded_fen__lte=F("amount_fen")), name="order_refund_within_amount"
             ),
         ]
-        indexes = [models.Index(fields=["member", "-paid_at"], name="order_member_recent")]
+        indexes = [
+            models.Index(fields=["member", "-paid_at"], name="order_member_recent"),
+            # Partial, so an order without a store or staff writes no entry into them; every look-up
+            # is by value (store scoping, PROTECT checks), which implies NOT NULL.
+            models.Index(fields=["store"], condition=Q(store__isnull=False), name="order_store"),
+            models.Index(fields=["staff"], condition=Q(staff__isnull=False), name="order_staff"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} {self.order_no}"

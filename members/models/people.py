@@ -78,17 +78,31 @@ class Member(TimeStampedModel):
         "members.Tier", verbose_name=_("等级"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     tier_expires_at = models.DateTimeField(_("等级有效期至"), null=True, blank=True)
-    # A manually granted tier: the member never drops below it until it is removed.
+    # A manually granted tier: the member never drops below it until it is removed. Indexed in Meta
+    # (partial: only the few members who have one).
     tier_floor = models.ForeignKey(
-        "members.Tier", verbose_name=_("保底等级"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "members.Tier",
+        verbose_name=_("保底等级"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     points_balance = models.IntegerField(_("可用积分"), default=0)
     points_pending = models.IntegerField(_("待生效积分"), default=0)
     # Points reversed after they were spent: future earning pays this first.
     points_debt = models.IntegerField(_("积分欠额"), default=0)
 
+    # Indexed in Meta (partial: only merged members have one).
     merged_into = models.ForeignKey(
-        "self", verbose_name=_("已合并至"), on_delete=models.PROTECT, null=True, blank=True, related_name="merged_from"
+        "self",
+        verbose_name=_("已合并至"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_from",
+        db_index=False,
     )
     erased_at = models.DateTimeField(_("删除时间"), null=True, blank=True)
 
@@ -119,6 +133,11 @@ class Member(TimeStampedModel):
             models.Index(fields=["mobile"], name="member_mobile"),
             models.Index(fields=["status"], name="member_status"),
             models.Index(fields=["lifecycle_stage"], name="member_lifecycle_stage"),
+            # Partial: an index entry only for the rows that have a value, so the (non-HOT) member
+            # updates of ingest and the nightly jobs do not write one for every member. Look-ups
+            # by value (`= x`, `IN (...)`, the PROTECT checks) imply NOT NULL and use them.
+            models.Index(fields=["merged_into"], condition=Q(merged_into__isnull=False), name="member_merged_into"),
+            models.Index(fields=["tier_floor"], condition=Q(tier_floor__isnull=False), name="member_tier_floor"),
         ]
 
     def __str__(self) -> str:

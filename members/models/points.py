@@ -31,7 +31,10 @@ class PointsEntry(models.Model):
     balance_after = models.IntegerField(_("变动后余额"))
     reason = models.CharField(_("原因"), max_length=255, blank=True)
     reference = models.CharField(_("关联单据"), max_length=128, blank=True)
-    order = models.ForeignKey("members.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Indexed in Meta (partial: bonus, expiry and adjustment entries have no order).
+    order = models.ForeignKey(
+        "members.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     actor = models.CharField(_("操作人"), max_length=150, blank=True)
     created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
 
@@ -45,7 +48,10 @@ class PointsEntry(models.Model):
             ),
             models.CheckConstraint(condition=~Q(points=0), name="points_entry_not_zero"),
         ]
-        indexes = [models.Index(fields=["member", "-created_at"], name="points_entry_member_recent")]
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="points_entry_member_recent"),
+            models.Index(fields=["order"], condition=Q(order__isnull=False), name="points_entry_order"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.points:+d}"
@@ -101,7 +107,8 @@ class PointsLot(models.Model):
 class PointsLotConsumption(models.Model):
     """Which lots a debit (redeem, expire, reverse, merge out) took its points from."""
 
-    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="consumptions")
+    # No index of its own: the unique (lot, entry) index leads with the lot.
+    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="consumptions", db_index=False)
     entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, related_name="consumptions")
     points = models.PositiveIntegerField()
 
