@@ -132,8 +132,8 @@ def indexes_deferred(table: str) -> Iterator[None]:
 def foreign_key_checks_off() -> Iterator[None]:
     """Load without queueing a foreign-key check per inserted row (Django's constraints are
     DEFERRABLE INITIALLY DEFERRED, so 10M orders queue 20M checks run at COMMIT). Every key the
-    generator writes points at a row it wrote before, by construction; `replica` mode skips the
-    RI triggers for this session only (the bench connects as a superuser)."""
+    generator writes points at a row it writes in the same run, by construction; `replica` mode
+    skips the RI triggers for this session only (the bench connects as a superuser)."""
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")
     try:
