@@ -96,7 +96,8 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DEBUG": "false", "API_THROTTLE_RATE": "1000000/min"}
     process = subprocess.Popen(  # noqa: S603 (fixed argv: our own gunicorn and module)
         [
-            str(ROOT / ".venv/bin/gunicorn"),
+            # The gunicorn of the interpreter running this script (a worktree has no .venv of its own).
+            str(Path(sys.executable).parent / "gunicorn"),
             "crm.wsgi",
             "--bind",
             f"127.0.0.1:{port}",

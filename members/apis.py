@@ -16,9 +16,12 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers as drf_serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings as drf_settings
 
 from consent.types import ConsentDecision, ConsentEvidence, GuardianConsent
 from crm.api.error_codes import api_error, error_detail, field_message
@@ -363,6 +366,13 @@ class OrderCreateApi(BrandApiView):
         return Response(OrderOutSerializer(result.order).data, status=201 if result.created else 200)
 
 
+def _item_errors(detail: Any) -> Any:
+    """What `serializer.errors` would say after `is_valid()` (DRF words a null body its own way)."""
+    if isinstance(detail, list) and len(detail) == 1 and getattr(detail[0], "code", None) == "null":
+        return {drf_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail("No data provided", code="null")]}
+    return detail
+
+
 class OrderBatchApi(BrandApiView):
     required_scopes = {"POST": Scope.ORDERS_WRITE}
     max_body_bytes = ORDERS_BATCH_BODY_BYTES
@@ -384,13 +394,16 @@ class OrderBatchApi(BrandApiView):
         items = self.check_batch(self.validated_data(OrderBatchInSerializer)["orders"], field="orders")
         rejected: dict[int, dict[str, Any]] = {}
         valid: list[tuple[int, dict[str, Any]]] = []
+        # One serializer for every item, as DRF's ListSerializer does with its child: a serializer
+        # instance deep-copies its declared fields (and its nested serializers') when first used,
+        # which cost more CPU per order than the ingest itself.
+        validator = OrderInSerializer()
         for index, item in enumerate(items):
-            serializer = OrderInSerializer(data=item)
-            if serializer.is_valid():
-                valid.append((index, serializer.validated_data))
-            else:
+            try:
+                valid.append((index, validator.run_validation(item)))
+            except drf_serializers.ValidationError as exc:
                 rejected[index] = self._error(
-                    "invalid_input", error_detail("invalid_input"), flatten_errors(serializer.errors)
+                    "invalid_input", error_detail("invalid_input"), flatten_errors(_item_errors(exc.detail))
                 )
         stores = _stores_by_code({data["store"] for _, data in valid if data.get("store")})
         for index in [i for i, d in valid if d.get("store") and d["store"] not in stores]:

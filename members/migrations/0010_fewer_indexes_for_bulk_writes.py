@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     # through the unique (member, reference) index.
 
     dependencies = [
-        ('members', '0007_redemption_campaign_gift'),
+        ('members', '0009_redemption_campaign_gift'),
     ]
 
     operations = [

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
     """
 
     dependencies = [
-        ("members", "0008_fewer_indexes_for_bulk_writes"),
+        ("members", "0010_fewer_indexes_for_bulk_writes"),
     ]
 
     operations = [

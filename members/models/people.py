@@ -36,16 +36,19 @@ class Member(TimeStampedModel):
 
     member_no = models.CharField(_("会员号"), max_length=20, unique=True)
     name = models.CharField(_("姓名"), max_length=50, blank=True)
-    # E.164 (+8613812341234). Also bound as an Identity of kind "mobile" for look-ups.
-    mobile = models.CharField(_("手机号"), max_length=20, blank=True, db_index=True)
+    # E.164 (+8613812341234). Also bound as an Identity of kind "mobile" for look-ups. Indexed in
+    # Meta (exact match only: no LIKE pattern index).
+    mobile = models.CharField(_("手机号"), max_length=20, blank=True)
     gender = models.CharField(_("性别"), max_length=8, choices=Gender.choices, default=Gender.UNKNOWN)
     birthday = models.DateField(_("生日"), null=True, blank=True)
     home_store = models.ForeignKey(
         Store, verbose_name=_("归属门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="members"
     )
-    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    # Indexed in Meta: choice fields are compared for equality, never with LIKE, so they do not get
+    # the `_like` pattern index `db_index=True` would add on a varchar.
+    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     lifecycle_stage = models.CharField(
-        _("生命周期"), max_length=16, choices=Lifecycle.choices, default=Lifecycle.INTEREST, db_index=True
+        _("生命周期"), max_length=16, choices=Lifecycle.choices, default=Lifecycle.INTEREST
     )
     assigned_staff = models.ForeignKey(
         Staff,
@@ -62,26 +65,44 @@ class Member(TimeStampedModel):
     enrolled_by = models.ForeignKey(
         Staff, verbose_name=_("入会导购"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    # The `state` of the WeCom channel QR code (or campaign code) the member came through.
-    source = models.CharField(_("来源"), max_length=64, blank=True, db_index=True)
-    last_purchase_at = models.DateTimeField(_("最近购买"), null=True, blank=True, db_index=True)
+    # The `state` of the WeCom channel QR code (or campaign code) the member came through. Not
+    # indexed: nothing filters or sorts members by it (the dashboard groups it in a full pass).
+    source = models.CharField(_("来源"), max_length=64, blank=True)
+    # Not indexed, on purpose: every order moves it, and an index on it makes each order's member
+    # UPDATE non-HOT (a new entry in every index of this table). Its only filter, the campaign
+    # audience's recency criterion, is one condition among others on a pass over the members.
+    last_purchase_at = models.DateTimeField(_("最近购买"), null=True, blank=True)
 
     # --- loyalty state (written by the tier and points services only) ---
     tier = models.ForeignKey(
         "members.Tier", verbose_name=_("等级"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     tier_expires_at = models.DateTimeField(_("等级有效期至"), null=True, blank=True)
-    # A manually granted tier: the member never drops below it until it is removed.
+    # A manually granted tier: the member never drops below it until it is removed. Indexed in Meta
+    # (partial: only the few members who have one).
     tier_floor = models.ForeignKey(
-        "members.Tier", verbose_name=_("保底等级"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "members.Tier",
+        verbose_name=_("保底等级"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     points_balance = models.IntegerField(_("可用积分"), default=0)
     points_pending = models.IntegerField(_("待生效积分"), default=0)
     # Points reversed after they were spent: future earning pays this first.
     points_debt = models.IntegerField(_("积分欠额"), default=0)
 
+    # Indexed in Meta (partial: only merged members have one).
     merged_into = models.ForeignKey(
-        "self", verbose_name=_("已合并至"), on_delete=models.PROTECT, null=True, blank=True, related_name="merged_from"
+        "self",
+        verbose_name=_("已合并至"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_from",
+        db_index=False,
     )
     erased_at = models.DateTimeField(_("删除时间"), null=True, blank=True)
 
@@ -107,6 +128,16 @@ class Member(TimeStampedModel):
             models.CheckConstraint(condition=Q(points_pending__gte=0), name="member_pending_not_negative"),
             models.CheckConstraint(condition=Q(points_debt__gte=0), name="member_debt_not_negative"),
             models.CheckConstraint(condition=~Q(merged_into=models.F("pk")), name="member_not_merged_into_self"),
+        ]
+        indexes = [
+            models.Index(fields=["mobile"], name="member_mobile"),
+            models.Index(fields=["status"], name="member_status"),
+            models.Index(fields=["lifecycle_stage"], name="member_lifecycle_stage"),
+            # Partial: an index entry only for the rows that have a value, so the (non-HOT) member
+            # updates of ingest and the nightly jobs do not write one for every member. Look-ups
+            # by value (`= x`, `IN (...)`, the PROTECT checks) imply NOT NULL and use them.
+            models.Index(fields=["merged_into"], condition=Q(merged_into__isnull=False), name="member_merged_into"),
+            models.Index(fields=["tier_floor"], condition=Q(tier_floor__isnull=False), name="member_tier_floor"),
         ]
 
     def __str__(self) -> str:

@@ -108,7 +108,8 @@ class PointsLot(models.Model):
 class PointsLotConsumption(models.Model):
     """Which lots a debit (redeem, expire, reverse, merge out) took its points from."""
 
-    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="consumptions")
+    # No index of its own: the unique (lot, entry) index leads with the lot.
+    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="consumptions", db_index=False)
     entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, related_name="consumptions")
     points = models.PositiveIntegerField()
 

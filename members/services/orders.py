@@ -282,6 +282,32 @@ class _MemberState:
     changed: bool = False
 
 
+# The program and tiers, cached per process for order ingest (they change a few times a year and
+# were two of the single-order path's round trips). Validity check without a round trip of its
+# own: the buyer statement also returns the rows' versions — each row's (ctid, xmin) identifies
+# one version of it, and any UPDATE, DELETE or INSERT, committed or still in this transaction
+# (even a queryset .update() that leaves updated_at alone), gives another signature; a version
+# rolled back is no longer the one read. A stale entry is only ever reloaded, never used.
+_RULES_SIGNATURE = f"""(
+    COALESCE((SELECT ctid::text || xmin::text FROM {LoyaltyProgram._meta.db_table} WHERE singleton), '') || '/' ||
+    COALESCE((SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY id) FROM {Tier._meta.db_table}), ''))"""  # noqa: S608
+_rules_cache: dict[tuple[str, str], tuple[str, LoyaltyProgram, list[Tier]]] = {}
+
+
+def _rules(*, signature: str | None) -> tuple[LoyaltyProgram, list[Tier]]:
+    """The current brand's program and ranked tiers as of `signature` (read in this transaction)."""
+    key = (connection.settings_dict["NAME"], connection.schema_name)
+    cached = _rules_cache.get(key)
+    if cached is not None and signature is not None and cached[0] == signature:
+        return cached[1], cached[2]
+    # Loaded after `signature` was read: if they changed in between, the entry holds newer rows
+    # under the older signature, and the next ingest just reloads them.
+    program, tiers = loyalty_program_get(), tiers_ranked()
+    if signature is not None:
+        _rules_cache[key] = (signature, program, tiers)
+    return program, tiers
+
+
 class _Ingest:
     def __init__(
         self,
@@ -300,6 +326,7 @@ class _Ingest:
         self.actor = actor
         self.rows = rows
         self.now = timezone.now()
+        self.rules_signature: str | None = None
 
     @contextlib.contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -324,8 +351,8 @@ class _Ingest:
             # credited to an account that has just been merged away.
             buyer_of, members = self._resolve_and_lock_buyers()
         self.before = {m.id: (m.tier_id, (m.balance, m.pending, m.debt)) for m in members.values()}
-        program = loyalty_program_get()
-        tiers = tiers_ranked()
+        # The rules are needed only for member orders: a tourist-only ingest never reads them.
+        program, tiers = _rules(signature=self.rules_signature) if members else (None, [])
         tier_by_id = {t.pk: t for t in tiers}
 
         # Orders of usable members earn; erased members are treated as tourists (excluded from
@@ -412,8 +439,9 @@ class _Ingest:
                     FROM chain c JOIN {_MEMBER} m ON m.id = c.merged_into_id WHERE c.depth < 16
                 ),
                 owner AS (SELECT kind, value, id FROM chain WHERE merged_into_id IS NULL)
-                SELECT owner.kind, owner.value, m.id, m.status, m.tier_id, m.tier_floor_id, m.tier_expires_at,
-                       m.points_balance, m.points_pending, m.points_debt, m.last_purchase_at, m.lifecycle_stage
+                SELECT owner.kind, owner.value, {_RULES_SIGNATURE} AS rules, m.id, m.status, m.tier_id,
+                       m.tier_floor_id, m.tier_expires_at, m.points_balance, m.points_pending, m.points_debt,
+                       m.last_purchase_at, m.lifecycle_stage
                 FROM {_MEMBER} m JOIN owner ON owner.id = m.id
                 ORDER BY m.id FOR NO KEY UPDATE OF m
                 """,  # noqa: S608
@@ -421,7 +449,8 @@ class _Ingest:
             )
             buyer_of: dict[tuple[str, str], int] = {}
             members: dict[int, _MemberState] = {}
-            for kind, value, *state in cursor.fetchall():
+            for kind, value, rules, *state in cursor.fetchall():
+                self.rules_signature = rules
                 buyer_of[(kind, value)] = state[0]
                 members[state[0]] = _MemberState(*state)
             return buyer_of, members

@@ -55,7 +55,7 @@ class OrderPointsCash:
         orders: Sequence["OrderInput"],
         member_of: dict[int, int | None],
         members: dict[int, "_MemberState"],
-        program: LoyaltyProgram,
+        program: LoyaltyProgram | None,
         now: dt.datetime,
     ) -> None:
         self.orders = orders
@@ -113,10 +113,11 @@ class OrderPointsCash:
         def refuse(code: str, message: str) -> tuple[str, str, dict[str, list[str]]]:
             return code, message, {"points_redeemed": [message]}
 
-        if not self.program.points_cash_enabled:
-            return refuse(error_codes.POINTS_CASH_DISABLED, "本品牌未开启积分抵现。")
+        # Tourists first: an ingest of tourist orders only does not read the program (it is None).
         if member_id is None:
             return refuse(error_codes.POINTS_CASH_NOT_MEMBER, "买家不是会员（游客订单），不能使用积分抵现。")
+        if not self.program.points_cash_enabled:
+            return refuse(error_codes.POINTS_CASH_DISABLED, "本品牌未开启积分抵现。")
         if self.members[member_id].status != Member.Status.ACTIVE:
             return refuse(error_codes.MEMBER_NOT_ELIGIBLE, "会员已冻结，不能使用积分抵现。")
         value = self.value_fen(index)

@@ -21,7 +21,7 @@ from members import error_codes
 from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
 from members.models import Member, Order, PointsEntry, Tier, TierChange
 
-from .points import loyalty_points, loyalty_program_get, member_id_ranges, member_lock
+from .points import job_chunk_settings, loyalty_points, loyalty_program_get, member_id_ranges, member_lock
 
 # The webhook `cause` of the tier changes that _tier_set writes.
 _CAUSE_OF_REASON = {
@@ -251,8 +251,7 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
         TierChange._meta.db_table,
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        # The chunk's orders and entries are aggregated in memory, not spilled to disk.
-        cursor.execute("SET LOCAL work_mem = '64MB'")
+        job_chunk_settings(cursor)
         cursor.execute(
             f"""SELECT count(*) FROM (SELECT id FROM {m}
                 WHERE tier_expires_at <= %s AND status <> 'erased' AND merged_into_id IS NULL
@@ -315,7 +314,9 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
                 tier_expires_at = CASE WHEN d.is_lowest THEN NULL
                                        ELSE %(now)s + make_interval(days => d.validity_days) END,
                 updated_at = %(now)s
-            FROM decided d WHERE mm.id = d.member_id
+            -- The chunk's range on the updated table too, or the planner hashes `decided` against a
+            -- scan of every member of the brand.
+            FROM decided d WHERE mm.id = d.member_id AND mm.id >= %(lo)s AND mm.id < %(hi)s
             RETURNING d.reason, (SELECT min(id) FROM logged), (SELECT max(id) FROM logged)
             """,  # noqa: S608
             {"now": now, "lo": lo, "hi": hi},

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.utils import timezone
+from django_tenants.utils import schema_context
 
 from crm.errors import AppError
 from members.models import (
@@ -15,6 +16,7 @@ from members.models import (
     Order,
     PointsEntry,
     PointsLot,
+    Tier,
     TierChange,
 )
 from members.services.orders import OrderInput, OrderLineInput, order_post, order_refund, orders_post_batch
@@ -24,7 +26,7 @@ from members.services.points import (
     ledger_audit,
 )
 from members.services.rewards import reward_redeem
-from tests.factories import MemberFactory, StoreFactory
+from tests.factories import MemberFactory, StoreFactory, TierFactory
 
 from .loyalty_scene import ago, member_with_unionid, program, tiers
 
@@ -356,3 +358,40 @@ def test_an_order_paid_before_2000_is_refused(in_brand_a, paid_at):  # type: ign
 
     assert "paid_at" in error.value.fields
     assert not Order.objects.filter(order_no="OLD-1").exists()
+
+
+def test_ingest_sees_every_change_of_the_rules_at_once(brand_a, brand_b):  # type: ignore[no-untyped-def]
+    """Program and tiers are cached per process between ingests (members.services.orders._rules):
+    a change is seen by the very next order whichever way it was written — save(), a queryset
+    update that leaves updated_at alone, several changes in one transaction, a tier deleted —
+    and each brand keeps its own rules."""
+    with schema_context(brand_b.schema_name):
+        program(base_points_per_yuan=5)
+        member_with_unionid(
+            "b-1", tier=TierFactory(code="normal", name="普通", rank=1, threshold=0, points_multiplier_pct=300)
+        )
+    with schema_context(brand_a.schema_name):
+        rules = program()
+        t = tiers()
+        member_with_unionid("u-1", tier=t["normal"])
+        assert post("R1", 10_000, "u-1").points_earned == 100
+
+        rules.base_points_per_yuan = 2
+        rules.save()
+        assert post("R2", 10_000, "u-1").points_earned == 200
+
+        Tier.objects.filter(pk=t["normal"].pk).update(points_multiplier_pct=150)
+        assert post("R3", 10_000, "u-1").points_earned == 300
+        # Twice in the same transaction: same xmin, another row version.
+        Tier.objects.filter(pk=t["normal"].pk).update(points_multiplier_pct=200)
+        assert post("R4", 10_000, "u-1").points_earned == 400
+
+    with schema_context(brand_b.schema_name):
+        assert post("R1", 10_000, "b-1").points_earned == 1500  # 5/yuan ×3 in beta, not alpha's rules
+
+    with schema_context(brand_a.schema_name):
+        # A tier deleted: the member's 10,000-yuan window no longer reaches any tier but the entry
+        # one, and the gold tier is gone from the upgrade candidates.
+        Tier.objects.filter(pk=t["gold"].pk).delete()
+        result = post("R5", 500_000, "u-1")
+        assert result.member.tier == t["silver"]
