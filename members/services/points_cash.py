@@ -67,7 +67,12 @@ class OrderPointsCash:
         self.lots: dict[int, list[PointsLot]] = {}
 
     def value_fen(self, index: int) -> int:
-        return points_cash_value_fen(program=self.program, points=self.orders[index].points_redeemed)
+        points = self.orders[index].points_redeemed
+        if not points or self.program is None:
+            # No points on it, or a tourist-only ingest (no program read): such an order with
+            # points was refused by `check` and is never inserted.
+            return 0
+        return points_cash_value_fen(program=self.program, points=points)
 
     def check(self, indexes: Sequence[int]) -> list[Refusal]:
         """Refusals for the orders that would spend points they may not; the others are noted
