@@ -17,7 +17,7 @@ another store's code is a row error). Files are limited to MAX_ROWS rows (synchr
 import datetime as dt
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from django.utils.translation import gettext as _
 from import_export.formats.base_formats import CSV, XLSX
@@ -95,9 +95,18 @@ class RowResult:
         return {"created": "新入会", "existing": "已是会员", "error": "错误"}[self.status]
 
 
+class _Row(Protocol):
+    status: str  # created / existing / error
+
+
+RowT = TypeVar("RowT", bound=_Row)
+
+
 @dataclass
-class ImportReport:
-    rows: list[RowResult] = field(default_factory=list)
+class ImportReport(Generic[RowT]):
+    """The row-level report of an import (members here, historical orders in order_imports)."""
+
+    rows: list[RowT] = field(default_factory=list)
 
     @property
     def created(self) -> int:
@@ -108,7 +117,7 @@ class ImportReport:
         return sum(1 for row in self.rows if row.status == "existing")
 
     @property
-    def errors(self) -> list[RowResult]:
+    def errors(self) -> list[RowT]:
         return [row for row in self.rows if row.status == "error"]
 
 
@@ -140,7 +149,9 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def members_import_file(*, content: bytes, filename: str, user: Any, staff: Staff | None, actor: str) -> ImportReport:
+def members_import_file(
+    *, content: bytes, filename: str, user: Any, staff: Staff | None, actor: str
+) -> ImportReport[RowResult]:
     """Import every row of a CSV/XLSX file (see the module docstring). AppError(import_invalid)
     for a file that cannot be imported at all; row problems are in the report."""
     dataset = dataset_read(content=content, filename=filename)
@@ -157,7 +168,7 @@ def members_import_file(*, content: bytes, filename: str, user: Any, staff: Staf
     scope = user_scope(user)
     stores = {store.code: store for store in Store.objects.all()}
     staff_by_wecom = {s.wecom_userid: s for s in Staff.objects.exclude(wecom_userid="").select_related("store")}
-    report = ImportReport()
+    report: ImportReport[RowResult] = ImportReport()
     for index, raw in enumerate(dataset.dict, start=2):  # line 1 is the header
         row = {header: cell_text(raw.get(header)) for header in headers if header}
         if not any(row.values()):

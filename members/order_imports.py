@@ -27,7 +27,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,7 +35,7 @@ from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
 
 from . import error_codes
-from .imports import cell_text, dataset_read, file_invalid
+from .imports import ImportReport, cell_text, dataset_read, file_invalid
 from .models import IdentityKind, Member, SalesChannel, Staff, Store
 from .scoping import StoreScope, user_scope
 from .selectors import identity_value_normalize
@@ -107,21 +107,7 @@ class OrderRowResult:
         return {"created": "已导入", "existing": "已存在", "error": "错误"}[self.status]
 
 
-@dataclass
-class OrderImportReport:
-    rows: list[OrderRowResult] = field(default_factory=list)
-
-    @property
-    def created(self) -> int:
-        return sum(1 for row in self.rows if row.status == "created")
-
-    @property
-    def existing(self) -> int:
-        return sum(1 for row in self.rows if row.status == "existing")
-
-    @property
-    def errors(self) -> list[OrderRowResult]:
-        return [row for row in self.rows if row.status == "error"]
+OrderImportReport = ImportReport[OrderRowResult]
 
 
 class _RowError(Exception):
