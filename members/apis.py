@@ -187,8 +187,13 @@ class MemberEnrolApi(BrandApiView):
         return Response(member_out(member), status=201, headers={"Location": f"/api/v1/members/{member.member_no}"})
 
 
+# What /members/{member_no} answers to, for the literal paths beside it (see BrandApiView).
+MEMBER_DETAIL_METHODS = frozenset({"get", "head", "patch"})
+
+
 class MemberLookupApi(BrandApiView):
     required_scopes = {"GET": Scope.MEMBERS_READ}
+    shadowed_methods = MEMBER_DETAIL_METHODS
 
     @extend_schema(
         operation_id="members_lookup",
@@ -264,6 +269,7 @@ class MemberIdentityApi(MemberApiView):
 
 class MemberMergeApi(BrandApiView):
     required_scopes = {"POST": Scope.MEMBERS_WRITE}
+    shadowed_methods = MEMBER_DETAIL_METHODS
 
     @extend_schema(
         operation_id="members_merge",

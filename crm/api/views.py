@@ -72,6 +72,11 @@ class BrandApiView(APIView):
     max_batch_items: ClassVar[int] = 500
     # e.g. "300/min"; None means settings.API_THROTTLE_RATE.
     throttle_rate: ClassVar[str | None] = None
+    # For views at a literal path where a path parameter could also be (`members/lookup` and
+    # `members/merge` beside `members/{member_no}`): the methods of that other operation which
+    # this view does not handle answer as it documents for an unknown id (401 without a valid
+    # key, else 404), not 405 — "merge" is, as far as a client can tell, a member number.
+    shadowed_methods: ClassVar[frozenset[str]] = frozenset()
 
     def required_scope(self, method: str) -> str | None:
         if method == "HEAD":
@@ -143,6 +148,11 @@ class BrandApiView(APIView):
         self.check_brand(request)
         method = request.method.lower()
         if method not in self.http_method_names or not hasattr(self, method):
+            if method in self.shadowed_methods:
+                self.perform_authentication(request)
+                if request.user is None or not request.user.is_authenticated:
+                    raise exceptions.NotAuthenticated()
+                raise api_error("not_found", status=404)
             raise exceptions.MethodNotAllowed(request.method)
         self.check_body_size(request)
         super().initial(request, *args, **kwargs)

@@ -213,3 +213,14 @@ def test_problem_bodies_are_json_objects_with_fields(client_a):
     assert body["fields"] == {}
     assert body["type"] == "about:blank"
     assert body["title"] == "Unauthorized"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/members/merge", "/api/v1/members/lookup"])
+def test_literal_paths_beside_a_member_number_answer_member_methods_as_an_unknown_member(client_a, key_a, path):
+    """`merge` reads like a member number: GET/PATCH on it answer as /members/{member_no} documents
+    for an unknown number (found by schemathesis as an undocumented 405)."""
+    assert_problem(call(client_a, "PATCH", path, key=key_a, body={"name": "x"}), 404, "not_found")
+    assert_problem(call(client_a, "PATCH", path, body={"name": "x"}), 401, "not_authenticated")
+    assert_problem(call(client_a, "PUT", path, key=key_a, body={}), 405, "method_not_allowed")
+    if path.endswith("merge"):
+        assert_problem(call(client_a, "GET", path, key=key_a), 404, "not_found")
