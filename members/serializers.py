@@ -12,10 +12,11 @@ from crm.errors import AppError
 
 from .models import IdentityKind, Member, PointsEntry, SalesChannel
 from .selectors import MEMBER_NO, identity_value_normalize
+from .services.points import POINTS_MAX_PER_ENTRY
 
 # Upper bounds that keep numbers inside the database types and far above any real order.
 MAX_FEN = 10**12  # ten billion yuan
-MAX_POINTS = 10**8
+MAX_POINTS = POINTS_MAX_PER_ENTRY
 ORDER_LINES_MAX = 200
 IDENTITIES_MAX = 10
 

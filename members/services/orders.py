@@ -41,6 +41,7 @@ from members.models import (
 
 from .lifecycle import lifecycle_stage_for
 from .points import (
+    POINTS_MAX_PER_ENTRY,
     _debit,
     campaign_multipliers_pct,
     credit_split,
@@ -155,8 +156,12 @@ def _validate(item: OrderInput) -> dict[str, list[str]]:
         ):
             errors["lines"] = ["订单明细须有商品编码、不小于 0 的金额和至少 1 的数量。"]
             break
-    if not isinstance(item.points_redeemed, int) or isinstance(item.points_redeemed, bool) or item.points_redeemed < 0:
-        errors["points_redeemed"] = ["抵现积分必须是不小于 0 的整数。"]
+    if (
+        not isinstance(item.points_redeemed, int)
+        or isinstance(item.points_redeemed, bool)
+        or not 0 <= item.points_redeemed <= POINTS_MAX_PER_ENTRY
+    ):
+        errors["points_redeemed"] = [f"抵现积分必须是 0 到 {POINTS_MAX_PER_ENTRY} 之间的整数。"]
     return errors
 
 

@@ -97,6 +97,10 @@ def campaign_multipliers_pct(*, orders: Sequence[tuple[int, dt.datetime]]) -> li
     return result
 
 
+# The most points one ledger entry (an order's earning, points-as-cash, an adjustment) may move.
+POINTS_MAX_PER_ENTRY = 10**8
+
+
 def points_for_order(
     *,
     program: LoyaltyProgram,
@@ -118,7 +122,9 @@ def points_for_order(
     points = eligible_fen * program.base_points_per_yuan * tier_multiplier_pct * campaign_multiplier_pct // 1_000_000
     if program.per_order_cap is not None:
         points = min(points, program.per_order_cap)
-    return max(points, 0)
+    # Whatever the brand's cap, one order never earns more than the ledger's per-entry ceiling
+    # (balances and entries are 32-bit; a mistyped ten-billion-yuan amount must not overflow them).
+    return max(min(points, POINTS_MAX_PER_ENTRY), 0)
 
 
 # --- row-level credit and debit (caller holds the member lock) ----------------------------------

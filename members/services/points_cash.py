@@ -67,10 +67,12 @@ class OrderPointsCash:
         self.lots: dict[int, list[PointsLot]] = {}
 
     def value_fen(self, index: int) -> int:
-        points = self.orders[index].points_redeemed
+        """The cash value of the points order `index` pays with — only if `check` accepted them.
+        A replay (not checked) or an order without points is 0: the INSERT's ON CONFLICT skips a
+        replay's row, but PostgreSQL checks the row's CHECK constraints first, so it must not
+        carry a value the constraint could refuse (and a tourist-only ingest has no program)."""
+        points = self.accepted.get(index, 0)
         if not points or self.program is None:
-            # No points on it, or a tourist-only ingest (no program read): such an order with
-            # points was refused by `check` and is never inserted.
             return 0
         return points_cash_value_fen(program=self.program, points=points)
 
@@ -125,7 +127,7 @@ class OrderPointsCash:
             return refuse(error_codes.POINTS_CASH_DISABLED, "本品牌未开启积分抵现。")
         if self.members[member_id].status != Member.Status.ACTIVE:
             return refuse(error_codes.MEMBER_NOT_ELIGIBLE, "会员已冻结，不能使用积分抵现。")
-        value = self.value_fen(index)
+        value = points_cash_value_fen(program=self.program, points=points)
         cap = item.amount_fen * self.program.points_cash_max_pct // 100
         if value > cap:
             return refuse(

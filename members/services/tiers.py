@@ -50,6 +50,12 @@ def tier_changed_notify(*, member: Member, from_tier_id: int | None, cause: str)
     )
 
 
+# Points that qualify for a points-based tier: those earned, less earned points taken back by
+# refunds (negative `reverse`). A positive `reverse` gives back points a member had spent as cash
+# on a refunded order (points_cash): they were never earned, so they do not qualify.
+QUALIFYING_POINTS_SQL = "(kind = 'earn' OR (kind = 'reverse' AND points < 0))"
+
+
 def tiers_ranked() -> list[Tier]:
     return list(Tier.objects.order_by("rank"))
 
@@ -99,7 +105,7 @@ def qualifying_for_members(
             columns = ", ".join("COALESCE(SUM(points) FILTER (WHERE created_at >= %s), 0)" for _ in points_windows)
             cursor.execute(
                 f"""SELECT member_id, {columns} FROM {PointsEntry._meta.db_table}
-                    WHERE member_id = ANY(%s) AND kind IN ('earn', 'reverse') AND created_at >= %s
+                    WHERE member_id = ANY(%s) AND {QUALIFYING_POINTS_SQL} AND created_at >= %s
                     GROUP BY member_id""",  # noqa: S608
                 [
                     *[now - dt.timedelta(days=w) for w in points_windows],
@@ -279,7 +285,7 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
                 SELECT e.member_id, w.window_days, SUM(e.points) AS total
                 FROM {e} e JOIN due d ON d.id = e.member_id
                 JOIN windows w ON w.basis = 'points' AND e.created_at >= %(now)s - make_interval(days => w.window_days)
-                WHERE e.kind IN ('earn', 'reverse')
+                WHERE {QUALIFYING_POINTS_SQL}  -- unqualified: only e has kind and points
                 GROUP BY e.member_id, w.window_days
             ),
             lowest AS (SELECT id FROM {t} ORDER BY rank LIMIT 1),

@@ -23,9 +23,11 @@ from members.models import (
     PointsLot,
     PointsLotConsumption,
     Refund,
+    Tier,
 )
 from members.services.orders import OrderInput, order_post, order_refund, orders_post_batch
 from members.services.points import ledger_audit, points_award_bonus
+from tests.factories import TierFactory
 
 from .loyalty_scene import ago, member_with_unionid, program, throwaway_brand
 from .test_ledger_concurrency import run_in_threads
@@ -226,6 +228,37 @@ def test_refunds_give_points_back_pro_rata_and_all_on_a_full_refund(scene, capsy
     assert ledger_audit() == []
     call_command("audit_ledger", "--schema", "alpha")
     assert "[alpha] OK" in capsys.readouterr().out
+
+
+def test_points_given_back_by_a_refund_do_not_qualify_for_a_points_tier(scene):
+    """Points paid as cash and given back by a refund were never earned: buying with points and
+    refunding must not lift a member on a tier whose threshold is points earned."""
+    member = scene["member"]
+    TierFactory(code="normal", name="普通", rank=1, threshold=0)
+    gold = TierFactory(code="pgold", name="积分金卡", rank=2, basis=Tier.Basis.POINTS, threshold=500)
+    post("P1", 10_000, 1_000)  # earns 90 on the 90 yuan paid in cash
+    order_refund(
+        channel="store", order_no="P1", refund_no="R1", amount_fen=10_000, refunded_at=ago(minutes=1), actor="pos"
+    )
+
+    post("P2", 100, 0)  # one point earned: the next tier evaluation
+
+    member.refresh_from_db()
+    assert member.tier_id != gold.pk
+    assert ledger_audit() == []
+
+
+def test_a_replay_whose_points_would_exceed_the_amount_is_a_conflict_not_a_crash(scene):
+    """A replay is not checked, but its row still goes through the INSERT's CHECK constraints
+    before ON CONFLICT skips it: it must not carry a points value above the amount."""
+    post("P1", 10_000, 1_000)
+    before = snapshot(scene["member"])
+
+    with pytest.raises(AppError) as caught:
+        post("P1", 10_000, 20_000)
+
+    assert caught.value.code == error_codes.ORDER_CONFLICT
+    assert snapshot(scene["member"]) == before
 
 
 def test_points_given_back_keep_the_expiry_of_the_lots_they_came_from(scene):
