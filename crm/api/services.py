@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -136,31 +135,49 @@ def idempotency_records_purge(*, older_than: datetime | None = None) -> int:
 
 # --- Webhooks ----------------------------------------------------------------------------------------
 def webhook_url_validate(url: str) -> None:
-    """Refuse URLs that would make us call our own network (SSRF), unless settings allow it."""
-    if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).hostname:
-        raise api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
+    """Refuse URLs that would make us call our own network (SSRF), unless settings allow it, and
+    URLs a delivery could not use (no host, a port out of range, credentials in the URL)."""
+    _webhook_url_parse(url)
     if not settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS:
-        _webhook_address_resolve(url)
+        _webhook_addresses_resolve(url)
 
 
-def _webhook_address_resolve(url: str) -> str:
-    """The one address a delivery to `url` connects to, checked against our own network.
+def _webhook_url_refused() -> AppError:
+    return api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
+
+
+def _webhook_url_parse(url: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, UnicodeError):
+        raise _webhook_url_refused() from None
+    if (
+        parsed.scheme not in {"http", "https"}
+        or not parsed.raw_host
+        or parsed.userinfo
+        or not 0 < (parsed.port or 1) < 65536
+    ):
+        raise _webhook_url_refused()
+    return parsed
+
+
+def _webhook_addresses_resolve(url: str) -> list[str]:
+    """The addresses a delivery to `url` may connect to, all checked against our own network.
 
     Resolved once per attempt and then connected to directly (`_webhook_post`): if the request
     resolved the name again, a partner's DNS could answer a public address to this check and
     127.0.0.1 to the connection (DNS rebinding)."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
-    default_port = 443 if parts.scheme == "https" else 80
+    parsed = _webhook_url_parse(url)
+    default_port = 443 if parsed.scheme == "https" else 80
     try:
-        addresses = [info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or default_port)]
+        host = parsed.raw_host.decode("ascii")  # IDNA form of an internationalised name
+        addresses = [info[4][0] for info in socket.getaddrinfo(host, parsed.port or default_port)]
     except (OSError, UnicodeError):
         addresses = []
     allowed = settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS or all(_address_public(address) for address in addresses)
     if not addresses or not allowed:
-        raise api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
-    return addresses[0]
+        raise _webhook_url_refused()
+    return list(dict.fromkeys(addresses))
 
 
 def _address_public(address: str) -> bool:
@@ -168,18 +185,25 @@ def _address_public(address: str) -> bool:
 
 
 def _webhook_post(url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
-    """POST to `url` at the address checked by `_webhook_address_resolve`: the URL names the
-    address, `Host` and TLS SNI (which is also the name the certificate is verified against)
-    name the partner's host."""
-    parts = urlsplit(url)
-    address = _webhook_address_resolve(url)
-    literal = f"[{address}]" if ":" in address else address
-    pinned = parts._replace(netloc=f"{literal}:{parts.port}" if parts.port else literal).geturl()
-    host = parts.netloc.rsplit("@", 1)[-1]
+    """POST to `url` at an address checked by `_webhook_addresses_resolve`, trying them in turn
+    (a dual-stack partner may not be reachable on its first): the URL names the address, `Host`
+    and TLS SNI (which is also the name the certificate is verified against) name the partner's
+    host, in its ASCII (IDNA) form."""
+    parsed = _webhook_url_parse(url)
+    failure: httpx.TransportError | None = None
     with httpx.Client(timeout=settings.API_WEBHOOK_TIMEOUT_SECONDS) as client:
-        return client.post(
-            pinned, content=content, headers={**headers, "Host": host}, extensions={"sni_hostname": parts.hostname}
-        )
+        for address in _webhook_addresses_resolve(url):
+            try:
+                return client.post(
+                    parsed.copy_with(host=address.split("%")[0]),
+                    content=content,
+                    headers={**headers, "Host": parsed.netloc.decode("ascii")},
+                    extensions={"sni_hostname": parsed.raw_host.decode("ascii")},
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                failure = exc
+    assert failure is not None  # at least one address, or resolving refused the URL
+    raise failure
 
 
 def _url_message() -> str:
@@ -359,7 +383,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
                 error = f"HTTP {status_code}: {response.text[:500]}"
         except AppError as exc:
             error = exc.message
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # any failure is this attempt's error: recorded, and retried
             error = f"{type(exc).__name__}: {exc}"[:1000]
 
     now = timezone.now()

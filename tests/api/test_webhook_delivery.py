@@ -288,3 +288,25 @@ def test_a_delivery_to_a_name_now_resolving_into_our_network_is_refused(in_brand
     assert not outcome.delivered
     assert receiver.requests == []
     assert WebhookDelivery.objects.get(pk=sent.pk).last_status_code is None
+
+
+def test_an_internationalised_host_is_sent_in_its_ascii_form(in_brand_a, monkeypatch):
+    """Host and SNI go out IDNA-encoded (an HTTP header is ASCII); the name resolves as such."""
+    real = socket.getaddrinfo
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: real("127.0.0.1" if host == "xn--bcher-kva.example" else host, port, *a, **k),
+    )
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        partner = Partner.objects.create(name="P")
+        webhook_subscription_create(
+            partner=partner, url=f"http://bücher.example:{port}/hooks", events=["member.enrolled"]
+        )
+        [sent] = webhook_emit(event="member.enrolled", payload={"member_no": "M1"})
+
+        outcome = webhook_delivery_attempt(delivery_id=sent.pk)
+
+    assert outcome.delivered, WebhookDelivery.objects.get(pk=sent.pk).last_error
+    assert receiver.requests[0]["headers"]["Host"] == f"xn--bcher-kva.example:{port}"

@@ -112,3 +112,18 @@ def test_urls_into_our_own_network_are_refused(client_a, key_a, settings, url):
     assert "url" in problem["fields"]
     with schema_context("alpha"):
         assert not WebhookSubscription.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:99999/h",  # no such port: refused, not a 500
+        "https://user:secret@127.0.0.1/h",  # credentials in a URL end up in logs; the signature authenticates
+    ],
+)
+def test_urls_a_delivery_could_not_use_are_refused_even_where_private_hosts_are_allowed(client_a, key_a, url):
+    response = call(client_a, "POST", WEBHOOKS, key=key_a, body={**GOOD, "url": url}, language="en")
+
+    assert_problem(response, 400, "webhook_url_not_allowed")
+    with schema_context("alpha"):
+        assert not WebhookSubscription.objects.exists()
