@@ -2,7 +2,6 @@
 validate the form, call one service, render. Everything they change goes through the services,
 the same rules as the admin and the API."""
 
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -10,8 +9,8 @@ from django.views.decorators.http import require_http_methods
 
 from crm.errors import AppError
 from members.models import Member
-from members.phones import mobile_normalize_or_none
 
+from . import error_codes
 from .models import ConsentRecord, ConsentSession, ConsentState, DataRequest, Purpose
 from .services import (
     agreement_versions_current,
@@ -20,6 +19,8 @@ from .services import (
     data_request_create,
     data_request_export_delivered,
     member_data_export_json,
+    member_export_locked,
+    member_export_mobile_confirm,
     preference_link_read,
 )
 from .services.sessions import consent_session_from_token, consent_session_submit
@@ -179,14 +180,6 @@ def _preferences_render(
     )
 
 
-# The copy of one's data is the most sensitive thing these pages hand out, and the preferences
-# link is a bearer link valid for 7 days that may be forwarded: downloading the copy also needs the
-# member's full mobile number (the page only ever shows it masked). Failures are counted per member,
-# so the number cannot be guessed by trying.
-EXPORT_MOBILE_ATTEMPTS = 5
-EXPORT_MOBILE_LOCKOUT_SECONDS = 3600
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 def preferences_export(request: HttpRequest, token: str, request_id: int) -> HttpResponse:
@@ -203,22 +196,23 @@ def preferences_export(request: HttpRequest, token: str, request_id: int) -> Htt
         return _error(request, AppError("data_request_not_found", "没有可下载的数据副本。", status=404))
     if not member.mobile:
         return _error(request, AppError("export_needs_store", "请到门店或联系客服领取数据副本。", status=403))
-    failures_key = f"consent:export-mobile-failures:{member.pk}"
-    failures = cache.get(failures_key, 0)
-    if failures >= EXPORT_MOBILE_ATTEMPTS:
-        return _error(request, AppError("export_locked", "验证失败次数过多，请一小时后再试。", status=429))
+    if member_export_locked(member_id=member.pk):
+        return _error(request, AppError(error_codes.EXPORT_LOCKED, "验证失败次数过多，请一小时后再试。", status=429))
     form_error = None
     if request.method == "POST":
-        if mobile_normalize_or_none(request.POST.get("mobile", "")) == member.mobile:
-            cache.delete(failures_key)
+        try:
+            member_export_mobile_confirm(member_id=member.pk, mobile=request.POST.get("mobile", ""))
+        except AppError as error:
+            if error.status == 429:
+                return _error(request, error)
+            form_error = error.message
+        else:
             data_request_export_delivered(
                 request_id=data_request.pk, actor=f"会员本人（{member.member_no}）", via="member_page"
             )
             response = HttpResponse(member_data_export_json(member_id=member.pk), content_type="application/json")
             response["Content-Disposition"] = f'attachment; filename="member-{member.member_no}.json"'
             return response
-        cache.set(failures_key, failures + 1, EXPORT_MOBILE_LOCKOUT_SECONDS)
-        form_error = "手机号不正确。"
     return render(
         request,
         "consent/export_confirm.html",

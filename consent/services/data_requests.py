@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -23,6 +24,7 @@ from members.models import (
     Redemption,
     TierChange,
 )
+from members.phones import mobile_normalize_or_none
 
 from .. import error_codes
 from ..hooks import ConsentRevoked, consent_revoked_notify_in_transaction, erase_notify_in_transaction
@@ -390,3 +392,43 @@ def member_data_export_json(*, member_id: int) -> str:
     import json
 
     return json.dumps(member_data_export(member_id=member_id), cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
+
+
+# The copy of one's data is the most sensitive thing the member pages hand out, and the preferences
+# link is a bearer link valid for 7 days that may be forwarded: downloading the copy also needs the
+# member's full mobile number (the pages only ever show it masked). Wrong answers are counted per
+# member, so the number cannot be guessed by trying.
+EXPORT_MOBILE_ATTEMPTS = 5
+EXPORT_MOBILE_LOCKOUT_SECONDS = 3600
+
+
+def _export_failures_key(member_id: int) -> str:
+    return f"consent:export-mobile-failures:{member_id}"
+
+
+def member_export_locked(*, member_id: int) -> bool:
+    return cache.get(_export_failures_key(member_id), 0) >= EXPORT_MOBILE_ATTEMPTS
+
+
+def member_export_mobile_confirm(*, member_id: int, mobile: str) -> None:
+    """Pass if `mobile` is the member's full number; else a refusal, counted. The count is read
+    and written under the member's row lock, so concurrent guesses are counted one by one (a
+    burst of parallel answers cannot share one count); after EXPORT_MOBILE_ATTEMPTS wrong answers
+    every answer is refused for EXPORT_MOBILE_LOCKOUT_SECONDS."""
+    key = _export_failures_key(member_id)
+    with transaction.atomic():
+        member = _member_lock(member_id)
+        failures = cache.get(key, 0)
+        if failures >= EXPORT_MOBILE_ATTEMPTS:
+            outcome = "locked"
+        elif member.mobile and mobile_normalize_or_none(mobile) == member.mobile:
+            cache.delete(key)
+            outcome = "confirmed"
+        else:
+            cache.set(key, failures + 1, EXPORT_MOBILE_LOCKOUT_SECONDS)
+            outcome = "wrong"
+    # Raised after the transaction: a database cache must keep the count the refusal made.
+    if outcome == "locked":
+        raise AppError(error_codes.EXPORT_LOCKED, "验证失败次数过多，请一小时后再试。", status=429)
+    if outcome == "wrong":
+        raise AppError(error_codes.EXPORT_MOBILE_WRONG, "手机号不正确。")
