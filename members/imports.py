@@ -134,7 +134,8 @@ def dataset_read(*, content: bytes, filename: str) -> Any:
             return XLSX().create_dataset(content)
         if name.endswith(".csv"):
             return CSV().create_dataset(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:  # BadZipFile: a broken .xlsx
+    # BadZipFile: a broken .xlsx; StopIteration: an .xlsx whose sheet is empty (no header row).
+    except (UnicodeDecodeError, ValueError, KeyError, OSError, zipfile.BadZipFile, StopIteration) as exc:
         raise file_invalid(_("无法读取文件，请使用 UTF-8 编码的 CSV 或 XLSX。")) from exc
     raise file_invalid(_("只支持 CSV 或 XLSX 文件。"))
 

@@ -210,6 +210,12 @@ def test_reimporting_the_same_file_changes_nothing(brand_admin_user, scene):
     assert state() == before
 
 
+def _empty_xlsx() -> bytes:
+    out = io.BytesIO()
+    openpyxl.Workbook().save(out)
+    return out.getvalue()
+
+
 @pytest.mark.parametrize(
     ("content", "filename", "words"),
     [
@@ -219,6 +225,7 @@ def test_reimporting_the_same_file_changes_nothing(brand_admin_user, scene):
         (b"\xff\xfe\x00garbage", "a.csv", "UTF-8"),
         (b"whatever", "a.pdf", "CSV"),
         (b"not a zip", "a.xlsx", "无法读取"),
+        (_empty_xlsx(), "a.xlsx", "无法读取"),  # a sheet without even a header row
     ],
 )
 def test_invalid_files_are_refused_as_a_whole(brand_admin_user, content, filename, words):
