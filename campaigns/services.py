@@ -268,7 +268,7 @@ def _step_awards(occurrence: Occurrence) -> dict[str, int]:
 def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
     """The campaign's reward as a gift to every non-hold-out recipient, once per (occurrence,
     member), while stock lasts (ascending member id); how many got none is recorded."""
-    from members.services.rewards import reward_issue_bulk
+    from members.services.rewards import GIFT_REFERENCE_PREFIX, reward_issue_bulk
 
     campaign = occurrence.campaign
     if campaign.reward_id is None:
@@ -276,7 +276,7 @@ def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
     issue = reward_issue_bulk(
         members=_benefit_members(occurrence),
         reward_id=campaign.reward_id,
-        reference=f"campaign:{occurrence.pk}",
+        reference=f"{GIFT_REFERENCE_PREFIX}{occurrence.pk}",
         actor=f"campaign:{campaign.pk}",
     )
     return {

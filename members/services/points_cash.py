@@ -123,7 +123,7 @@ class OrderPointsCash:
         # Tourists first: an ingest of tourist orders only does not read the program (it is None).
         if member_id is None:
             return refuse(error_codes.POINTS_CASH_NOT_MEMBER, "买家不是会员（游客订单），不能使用积分抵现。")
-        if not self.program.points_cash_enabled:
+        if not self.program.points_cash_enabled or self.program.point_value_fen <= 0:  # worthless points pay nothing
             return refuse(error_codes.POINTS_CASH_DISABLED, "本品牌未开启积分抵现。")
         if self.members[member_id].status != Member.Status.ACTIVE:
             return refuse(error_codes.MEMBER_NOT_ELIGIBLE, "会员已冻结，不能使用积分抵现。")

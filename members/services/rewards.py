@@ -26,6 +26,9 @@ from .points import (
     member_lock,
 )
 
+# The reference prefix of gifts given by campaign occurrences ("campaign:<occurrence id>").
+GIFT_REFERENCE_PREFIX = "campaign:"
+
 
 def reward_redeem(
     *, member: Member, reward: Reward, quantity: int = 1, reference: str, actor: AbstractBaseUser | str
@@ -38,6 +41,14 @@ def reward_redeem(
     if not reference or len(reference) > 128:
         raise AppError(
             error_codes.REWARD_INVALID, "兑换必须带请求编号（≤128 字符）。", fields={"reference": ["必填。"]}
+        )
+    if reference.startswith(GIFT_REFERENCE_PREFIX):
+        # Reserved for campaign gifts (reward_issue_bulk): a redemption under such a reference
+        # would stand in for the gift of that occurrence.
+        raise AppError(
+            error_codes.REWARD_INVALID,
+            f"请求编号不能以 {GIFT_REFERENCE_PREFIX} 开头（保留给活动赠送）。",
+            fields={"reference": ["保留前缀。"]},
         )
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 100:
         raise AppError(error_codes.REWARD_INVALID, "兑换数量须为 1–100。", fields={"quantity": ["须为 1–100。"]})

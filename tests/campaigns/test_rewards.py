@@ -14,7 +14,7 @@ from campaigns import services
 from campaigns.models import Campaign, Occurrence, Recipient
 from campaigns.selectors import campaign_preview
 from campaigns.services import campaign_publish, occurrence_ensure, occurrence_run
-from crm.errors import AppError, Conflict
+from crm.errors import AppError
 from members.models import Member, PointsEntry, Redemption, Reward
 from members.services.rewards import reward_redeem
 from tests.campaigns.scenes import run_now
@@ -236,12 +236,19 @@ def test_preview_shows_the_reward_and_how_many_likely_get_it(in_brand_a, make_ca
 
 
 def test_redeeming_with_a_campaign_gifts_reference_is_refused(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+    """The gift references are reserved, before the gift (a redemption would stand in for it and
+    the member would get nothing) and after it."""
     member = MemberFactory(points_balance=1000)
     reward = coupon(stock=10)
+    with pytest.raises(AppError) as before:
+        reward_redeem(member=member, reward=reward, reference="campaign:999999", actor="test")
     occurrence = run_now(make_campaign(bonus_points=0, reward=reward))
 
-    with pytest.raises(Conflict):
+    with pytest.raises(AppError) as after:
         reward_redeem(member=member, reward=reward, reference=f"campaign:{occurrence.pk}", actor="test")
+
+    assert before.value.code == after.value.code == "reward_invalid"
+    assert not Redemption.objects.filter(member=member).exclude(reference=f"campaign:{occurrence.pk}").exists()
 
 
 def admin_publish(client, campaign: Campaign):  # type: ignore[no-untyped-def]

@@ -109,6 +109,7 @@ def test_points_pay_part_of_the_order_in_its_transaction(scene):
     ("case", "code"),
     [
         ("disabled", error_codes.POINTS_CASH_DISABLED),
+        ("worthless_points", error_codes.POINTS_CASH_DISABLED),  # point value 0: points would buy nothing
         ("tourist", error_codes.POINTS_CASH_NOT_MEMBER),
         ("anonymous", error_codes.POINTS_CASH_NOT_MEMBER),
         ("frozen", error_codes.MEMBER_NOT_ELIGIBLE),
@@ -123,6 +124,8 @@ def test_each_refusal_records_nothing(scene, case, code):
     amount, points, unionid = 1_000_000, 500, "u-1"
     if case == "disabled":
         program(points_cash_enabled=False)
+    elif case == "worthless_points":
+        program(point_value_fen=0)
     elif case == "tourist":
         unionid = "u-stranger"
     elif case == "anonymous":
