@@ -48,8 +48,10 @@ from .points import (
     ledger_total,
     lot_available_at,
     lot_expires_at,
+    loyalty_points,
     loyalty_program_get,
     member_lock,
+    points_changed_notify,
     points_for_order,
 )
 from .points_cash import OrderPointsCash, points_cash_return, points_cash_to_return
@@ -904,9 +906,12 @@ def order_refund(
             points_reversed=reverse,
             points_returned=returned,
         )
+        points_before = loyalty_points(member) if member is not None else None
         if member is not None and returned > 0:
             # Before the reversal: points given back can cover the reversal instead of debt.
-            points_cash_return(member=member, order=order, refund=refund, points=returned, actor=actor_name)
+            points_cash_return(
+                member=member, order=order, refund=refund, points=returned, actor=actor_name, notify=False
+            )
         if member is not None and reverse > 0:
             own_lot = PointsLot.objects.filter(entry__order=order, entry__kind=PointsEntry.Kind.EARN).values_list(
                 "pk", flat=True
@@ -922,8 +927,11 @@ def order_refund(
                 prefer_lot_ids=list(own_lot),
                 include_pending=True,
                 allow_debt=True,
+                notify=False,
             )
-        if member is not None:
+        if member is not None and points_before is not None:
+            # One points.changed for the refund, whatever it gave back and took back.
+            points_changed_notify(member=member, kind=PointsEntry.Kind.REVERSE, before=points_before)
             _tier_after_refund(member=member, order=order, actor=actor_name)
         tz = brand_zone()
         day = order.paid_at.astimezone(tz).date()

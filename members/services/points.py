@@ -152,7 +152,7 @@ _CAUSE_OF_KIND = {
 }
 
 
-def _points_changed(*, member: Member, kind: str, before: tuple[int, int, int]) -> None:
+def points_changed_notify(*, member: Member, kind: str, before: tuple[int, int, int]) -> None:
     loyalty_changed_notify_in_transaction(
         LoyaltyChanged(
             cause=_CAUSE_OF_KIND[kind],
@@ -193,8 +193,10 @@ def _credit(
     expires_at: dt.datetime | None,
     available_at: dt.datetime | None = None,
     order_id: int | None = None,
+    notify: bool = True,
 ) -> PointsEntry:
-    """Add points to a locked member: pays debt first, the rest becomes a lot."""
+    """Add points to a locked member: pays debt first, the rest becomes a lot. `notify=False`
+    when the caller reports the whole change itself (a refund credits and debits in one go)."""
     now = timezone.now()
     before = loyalty_points(member)
     split = credit_split(points=points, debt=member.points_debt)
@@ -227,7 +229,8 @@ def _credit(
     else:
         member.points_balance += split.net
     member.save(update_fields=["points_balance", "points_pending", "points_debt", "updated_at"])
-    _points_changed(member=member, kind=kind, before=before)
+    if notify:
+        points_changed_notify(member=member, kind=kind, before=before)
     return entry
 
 
@@ -243,6 +246,7 @@ def _debit(
     prefer_lot_ids: Sequence[int] = (),
     include_pending: bool = False,
     allow_debt: bool = False,
+    notify: bool = True,
 ) -> PointsEntry:
     """Take `points` from a locked member's lots, those expiring first (lots in `prefer_lot_ids`
     before all others). Pending lots are used only when `include_pending` (a refund reverses the
@@ -303,7 +307,8 @@ def _debit(
     member.points_pending -= from_pending
     member.points_debt += left
     member.save(update_fields=["points_balance", "points_pending", "points_debt", "updated_at"])
-    _points_changed(member=member, kind=kind, before=before)
+    if notify:
+        points_changed_notify(member=member, kind=kind, before=before)
     return entry
 
 

@@ -241,7 +241,9 @@ def points_cash_to_return(*, order: Order, refunded_before: int, amount_fen: int
     return share(refunded_before + amount_fen) - share(refunded_before)
 
 
-def points_cash_return(*, member: Member, order: Order, refund: Refund, points: int, actor: str) -> PointsEntry:
+def points_cash_return(
+    *, member: Member, order: Order, refund: Refund, points: int, actor: str, notify: bool = True
+) -> PointsEntry:
     """Credit the points back to the (locked) member as a `reverse` entry. The new lot keeps the
     latest expiry of the lots the order's points came from (never, if any never expires): a
     refund must not extend the life of points. Already past it, the expiry job takes them."""
@@ -260,4 +262,5 @@ def points_cash_return(*, member: Member, order: Order, refund: Refund, points: 
         actor=actor,
         expires_at=expires_at,
         order_id=order.pk,
+        notify=notify,
     )

@@ -238,6 +238,24 @@ def test_a_refund_reverses_points_and_the_upgrade_of_its_order(subscribed):
     assert deliveries("beta", "points.changed") == []
 
 
+def test_a_refund_of_an_order_paid_partly_with_points_is_one_points_change(subscribed):
+    """The refund gives back the points paid as cash and takes back the points earned: partners
+    hear one change with the net delta, not two with an intermediate balance."""
+    program(points_cash_enabled=True, point_value_fen=1, points_cash_max_pct=50)
+    member = MemberFactory()
+    IdentityFactory(member=member, value="u-cash")
+    points_award_bonus(member=member, points=1_000, reference="seed", reason="种子")
+    order = {"channel": "store", "order_no": "C1", "buyer_kind": "wechat_unionid", "buyer_value": "u-cash"}
+    order_post(**order, paid_at=ago(hours=1), amount_fen=10_000, points_redeemed=1_000, actor="test")  # earns 90
+    forget_deliveries()
+
+    order_refund(
+        channel="store", order_no="C1", refund_no="RC1", amount_fen=10_000, refunded_at=timezone.now(), actor="t"
+    )
+
+    assert deliveries("alpha", "points.changed") == [points(member, 1_000 - 90, "refund")]
+
+
 def test_a_service_enrolment_emits_member_enrolled(subscribed):
     version = membership_version_ensure()
     tiers()
