@@ -6,16 +6,18 @@ These tests commit, so they run in a throw-away brand provisioned for the module
 """
 
 import threading
+import time
 from collections.abc import Callable
 
 from django.contrib.auth.models import Group, User
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django_tenants.utils import schema_context
 
 from crm.errors import AppError
 from crm.tenancy.models import Brand
 from members import roles
 from members.models import Member, Order, PointsEntry, Refund, Reward
+from members.services.merge import member_merge
 from members.services.orders import order_post, order_refund
 from members.services.points import ledger_audit, points_adjust, points_award_bonus
 from members.services.rewards import reward_redeem
@@ -156,4 +158,46 @@ def test_two_redemptions_race_for_the_last_unit(race_brand):  # type: ignore[no-
         assert Reward.objects.get(pk=reward.pk).stock == 0
         balances = sorted(Member.objects.filter(pk__in=[first.pk, second.pk]).values_list("points_balance", flat=True))
         assert balances == [40, 100]  # the loser's debit was rolled back with the stock check
+        assert ledger_audit() == []
+
+
+def test_an_order_waiting_on_a_merge_lands_on_the_survivor(race_brand):  # type: ignore[no-untyped-def]
+    """A merge holds the merged member's lock; an order for that member's unionid, resolved on the
+    snapshot from before the merge, waits for the lock. Once the merge commits the order must be
+    credited to the survivor — never to the account that was just merged away."""
+    with schema_context(race_brand.schema_name):
+        program()
+        survivor = member_with_unionid("u-keep")
+        merged = member_with_unionid("u-gone")
+    merging = threading.Event()
+
+    def merge() -> None:
+        with transaction.atomic():
+            member_merge(
+                survivor=Member.objects.get(pk=survivor.pk),
+                merged=Member.objects.get(pk=merged.pk),
+                actor="客服",
+                reason="同一人",
+            )
+            merging.set()
+            time.sleep(1.0)  # the order below is now waiting on the merged member's row
+
+    def order() -> None:
+        assert merging.wait(timeout=30)
+        order_post(
+            channel="store",
+            order_no="RACE-MERGE",
+            paid_at=ago(minutes=1),
+            amount_fen=10_000,
+            buyer_kind="wechat_unionid",
+            buyer_value="u-gone",
+            actor="pos",
+        )
+
+    assert run_in_threads(race_brand, [merge, order]) == []
+    with schema_context(race_brand.schema_name):
+        placed = Order.objects.get(order_no="RACE-MERGE")
+        assert placed.member_id == survivor.pk
+        assert not PointsEntry.objects.filter(member_id=merged.pk, kind=PointsEntry.Kind.EARN).exists()
+        assert PointsEntry.objects.get(member_id=survivor.pk, kind=PointsEntry.Kind.EARN).points == 100
         assert ledger_audit() == []
