@@ -146,6 +146,16 @@ def orders_import_file(
     scope = user_scope(user)
     if scope.sees_nothing:
         raise AppError(error_codes.OUT_OF_SCOPE, "您的账号未关联在职门店员工，不能导入订单。", status=403)
+    if earn_points and not user.has_perm("members.adjust_points_unlimited"):
+        # Points on imported orders are a points grant of any size (up to MAX_ROWS rows): only
+        # those who may adjust points without a limit may choose it; everybody else's manual
+        # adjustments are capped (members/services/points.py ADJUST_LIMITS).
+        raise AppError(
+            error_codes.POINTS_ADJUST_FORBIDDEN,
+            "只有可不限额调整积分的账号（如品牌管理员）才能为历史订单计算积分。",
+            fields={"earn_points": ["无权限。"]},
+            status=403,
+        )
 
     parser = _RowParser(scope=scope)
     report = OrderImportReport()

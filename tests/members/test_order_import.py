@@ -284,6 +284,23 @@ def test_store_manager_imports_only_their_store_through_the_admin(in_brand_a, sc
     assert list(Order.objects.values_list("order_no", "store")) == [("MINE", scene["store"].pk)]
 
 
+def test_only_unlimited_adjusters_may_award_points_on_imported_orders(in_brand_a, scene, brand_a):
+    """Points on imported orders are a points grant of any size: a store manager (whose manual
+    adjustments are capped) is refused as a whole, and nothing is written."""
+    staff_user_create(store=scene["store"], role=STORE_MANAGER, username="manager@alpha.example")
+    client = logged_in_client("alpha", "manager@alpha.example")
+    upload = SimpleUploadedFile(
+        "o.csv", _csv(f"store,PTS,,{LAST_MONTH} 10:00,10000,wechat_unionid,u-1,"), content_type="text/csv"
+    )
+
+    response = client.post(reverse("admin:members_order_import"), {"file": upload, "earn_points": "on"})
+
+    assert response.status_code == 200 and response.context["report"] is None
+    assert "不限额调整积分" in response.content.decode()
+    connection.set_tenant(brand_a)
+    assert not Order.objects.exists()
+
+
 def test_admin_page_template_and_permissions(admin_client_a, in_brand_a, scene, brand_a):
     changelist = admin_client_a.get(reverse("admin:members_order_changelist"))
     assert reverse("admin:members_order_import") in changelist.content.decode()
