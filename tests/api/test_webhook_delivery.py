@@ -250,17 +250,21 @@ def rebinding_dns(monkeypatch):  # type: ignore[no-untyped-def]
     return asked
 
 
+def subscribed_delivery(receiver: Receiver, *, host: str) -> tuple[int, WebhookDelivery]:
+    """A subscription to `receiver` under the name `host` (resolved by the test), and one delivery."""
+    port = receiver.server.server_address[1]
+    partner = Partner.objects.create(name="P")
+    webhook_subscription_create(partner=partner, url=f"http://{host}:{port}/hooks", events=["member.enrolled"])
+    [sent] = webhook_emit(event="member.enrolled", payload={"member_no": "M1"})
+    return port, sent
+
+
 def test_a_delivery_connects_to_the_address_it_checked(in_brand_a, rebinding_dns, settings, monkeypatch):
     """The check passes the first answer; a client resolving the name again would connect to the
     second one (unreachable here) and fail."""
     settings.API_WEBHOOK_TIMEOUT_SECONDS = 2
     with Receiver() as receiver:
-        port = receiver.server.server_address[1]
-        partner = Partner.objects.create(name="P")
-        webhook_subscription_create(
-            partner=partner, url=f"http://partner.example:{port}/hooks", events=["member.enrolled"]
-        )
-        [sent] = webhook_emit(event="member.enrolled", payload={"member_no": "M1"})
+        port, sent = subscribed_delivery(receiver, host="partner.example")
         settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
         # Stand-in for a public address: the receiver must be local to this test.
         monkeypatch.setattr(api_services, "_address_public", lambda address: address == "127.0.0.1")
@@ -275,12 +279,7 @@ def test_a_delivery_connects_to_the_address_it_checked(in_brand_a, rebinding_dns
 
 def test_a_delivery_to_a_name_now_resolving_into_our_network_is_refused(in_brand_a, rebinding_dns, settings):
     with Receiver() as receiver:
-        port = receiver.server.server_address[1]
-        partner = Partner.objects.create(name="P")
-        webhook_subscription_create(
-            partner=partner, url=f"http://partner.example:{port}/hooks", events=["member.enrolled"]
-        )
-        [sent] = webhook_emit(event="member.enrolled", payload={"member_no": "M1"})
+        _port, sent = subscribed_delivery(receiver, host="partner.example")
         settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
 
         outcome = webhook_delivery_attempt(delivery_id=sent.pk)
@@ -299,12 +298,7 @@ def test_an_internationalised_host_is_sent_in_its_ascii_form(in_brand_a, monkeyp
         lambda host, port, *a, **k: real("127.0.0.1" if host == "xn--bcher-kva.example" else host, port, *a, **k),
     )
     with Receiver() as receiver:
-        port = receiver.server.server_address[1]
-        partner = Partner.objects.create(name="P")
-        webhook_subscription_create(
-            partner=partner, url=f"http://bücher.example:{port}/hooks", events=["member.enrolled"]
-        )
-        [sent] = webhook_emit(event="member.enrolled", payload={"member_no": "M1"})
+        port, sent = subscribed_delivery(receiver, host="bücher.example")
 
         outcome = webhook_delivery_attempt(delivery_id=sent.pk)
 
