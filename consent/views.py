@@ -10,7 +10,6 @@ from django.views.decorators.http import require_http_methods
 from crm.errors import AppError
 from members.models import Member
 
-from . import error_codes
 from .models import ConsentRecord, ConsentSession, ConsentState, DataRequest, Purpose
 from .services import (
     agreement_versions_current,
@@ -19,7 +18,7 @@ from .services import (
     data_request_create,
     data_request_export_delivered,
     member_data_export_json,
-    member_export_locked,
+    member_export_lock_check,
     member_export_mobile_confirm,
     preference_link_read,
 )
@@ -196,8 +195,10 @@ def preferences_export(request: HttpRequest, token: str, request_id: int) -> Htt
         return _error(request, AppError("data_request_not_found", "没有可下载的数据副本。", status=404))
     if not member.mobile:
         return _error(request, AppError("export_needs_store", "请到门店或联系客服领取数据副本。", status=403))
-    if member_export_locked(member_id=member.pk):
-        return _error(request, AppError(error_codes.EXPORT_LOCKED, "验证失败次数过多，请一小时后再试。", status=429))
+    try:
+        member_export_lock_check(member_id=member.pk)
+    except AppError as error:
+        return _error(request, error)
     form_error = None
     if request.method == "POST":
         try:

@@ -13,7 +13,7 @@ from .data_requests import (
     member_data_export,
     member_data_export_json,
     member_erase,
-    member_export_locked,
+    member_export_lock_check,
     member_export_mobile_confirm,
 )
 from .links import preference_link_path, preference_link_read, preference_link_token
@@ -75,7 +75,7 @@ __all__ = [
     "member_data_export",
     "member_data_export_json",
     "member_erase",
-    "member_export_locked",
+    "member_export_lock_check",
     "member_export_mobile_confirm",
     "membership_version_current",
     "pi_access_log",

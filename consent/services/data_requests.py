@@ -80,26 +80,9 @@ def _event(request: DataRequest, action: str, actor: str, **detail: Any) -> None
     DataRequestEvent.objects.create(request=request, action=action, actor=actor, detail=detail)
 
 
-def data_request_create(
-    *,
-    member_id: int,
-    kind: str,
-    channel: str,
-    actor: str,
-    note: str = "",
-    requested_changes: Mapping[str, Any] | None = None,
-    source_nonce: str = "",
-) -> DataRequest:
-    """`data_request_submit` for callers that do not care whether the request is new."""
-    request, _ = data_request_submit(
-        member_id=member_id,
-        kind=kind,
-        channel=channel,
-        actor=actor,
-        note=note,
-        requested_changes=requested_changes,
-        source_nonce=source_nonce,
-    )
+def data_request_create(**kwargs: Any) -> DataRequest:
+    """`data_request_submit` (same arguments) for callers that do not care whether the request is new."""
+    request, _ = data_request_submit(**kwargs)
     return request
 
 
@@ -406,8 +389,14 @@ def _export_failures_key(member_id: int) -> str:
     return f"consent:export-mobile-failures:{member_id}"
 
 
-def member_export_locked(*, member_id: int) -> bool:
-    return cache.get(_export_failures_key(member_id), 0) >= EXPORT_MOBILE_ATTEMPTS
+def _export_locked() -> AppError:
+    return AppError(error_codes.EXPORT_LOCKED, "验证失败次数过多，请一小时后再试。", status=429)
+
+
+def member_export_lock_check(*, member_id: int) -> None:
+    """Refuse (429) while the member's data-copy download is locked by wrong answers."""
+    if cache.get(_export_failures_key(member_id), 0) >= EXPORT_MOBILE_ATTEMPTS:
+        raise _export_locked()
 
 
 def member_export_mobile_confirm(*, member_id: int, mobile: str) -> None:
@@ -429,6 +418,6 @@ def member_export_mobile_confirm(*, member_id: int, mobile: str) -> None:
             outcome = "wrong"
     # Raised after the transaction: a database cache must keep the count the refusal made.
     if outcome == "locked":
-        raise AppError(error_codes.EXPORT_LOCKED, "验证失败次数过多，请一小时后再试。", status=429)
+        raise _export_locked()
     if outcome == "wrong":
         raise AppError(error_codes.EXPORT_MOBILE_WRONG, "手机号不正确。")

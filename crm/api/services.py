@@ -137,9 +137,9 @@ def idempotency_records_purge(*, older_than: datetime | None = None) -> int:
 def webhook_url_validate(url: str) -> None:
     """Refuse URLs that would make us call our own network (SSRF), unless settings allow it, and
     URLs a delivery could not use (no host, a port out of range, credentials in the URL)."""
-    _webhook_url_parse(url)
+    parsed = _webhook_url_parse(url)
     if not settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS:
-        _webhook_addresses_resolve(url)
+        _webhook_addresses_resolve(parsed)
 
 
 def _webhook_url_refused() -> AppError:
@@ -161,13 +161,12 @@ def _webhook_url_parse(url: str) -> httpx.URL:
     return parsed
 
 
-def _webhook_addresses_resolve(url: str) -> list[str]:
-    """The addresses a delivery to `url` may connect to, all checked against our own network.
+def _webhook_addresses_resolve(parsed: httpx.URL) -> list[str]:
+    """The addresses a delivery to `parsed` may connect to, all checked against our own network.
 
     Resolved once per attempt and then connected to directly (`_webhook_post`): if the request
     resolved the name again, a partner's DNS could answer a public address to this check and
     127.0.0.1 to the connection (DNS rebinding)."""
-    parsed = _webhook_url_parse(url)
     default_port = 443 if parsed.scheme == "https" else 80
     try:
         host = parsed.raw_host.decode("ascii")  # IDNA form of an internationalised name
@@ -192,7 +191,7 @@ def _webhook_post(url: str, *, content: bytes, headers: dict[str, str]) -> httpx
     parsed = _webhook_url_parse(url)
     failure: httpx.TransportError | None = None
     with httpx.Client(timeout=settings.API_WEBHOOK_TIMEOUT_SECONDS) as client:
-        for address in _webhook_addresses_resolve(url):
+        for address in _webhook_addresses_resolve(parsed):
             try:
                 return client.post(
                     parsed.copy_with(host=address.split("%")[0]),
