@@ -234,6 +234,22 @@ def _credit(
     return entry
 
 
+def lots_consume(lots: Sequence[PointsLot], points: int) -> tuple[list[tuple[PointsLot, int]], int]:
+    """Take up to `points` from `lots` in their order (the caller sorts them: expiring first),
+    lowering each lot's `remaining` in memory. Returns (lot, points taken) pairs and what the lots
+    could not cover."""
+    left, taken = points, []
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        if take:
+            lot.remaining -= take
+            left -= take
+            taken.append((lot, take))
+    return taken, left
+
+
 def _debit(
     *,
     member: Member,
@@ -266,20 +282,9 @@ def _debit(
     # Within each group the lock order (expiry, id) is kept; consuming in another order is fine.
     lots.sort(key=lambda lot: lot.id not in preferred)
 
-    left = points
-    from_balance = from_pending = 0
-    taken: list[tuple[PointsLot, int]] = []
-    for lot in lots:
-        if left == 0:
-            break
-        take = min(lot.remaining, left)
-        lot.remaining -= take
-        left -= take
-        taken.append((lot, take))
-        if lot.pending:
-            from_pending += take
-        else:
-            from_balance += take
+    taken, left = lots_consume(lots, points)
+    from_pending = sum(take for lot, take in taken if lot.pending)
+    from_balance = points - left - from_pending
     if left and not allow_debt:
         raise AppError(
             error_codes.POINTS_INSUFFICIENT,

@@ -32,7 +32,7 @@ from crm.errors import AppError
 from members import error_codes
 from members.models import LoyaltyProgram, Member, Order, PointsEntry, PointsLot, PointsLotConsumption, Refund
 
-from .points import _credit
+from .points import _credit, lots_consume
 
 if TYPE_CHECKING:
     from .orders import OrderInput, OrderItemResult, _MemberState
@@ -155,16 +155,8 @@ class OrderPointsCash:
             member_id = self.member_of[index]
             assert member_id is not None  # accepted only for members
             state = self.members[member_id]
-            left, taken = points, []
-            for lot in self.lots[member_id]:
-                if left == 0:
-                    break
-                take = min(lot.remaining, left)
-                if take:
-                    lot.remaining -= take
-                    left -= take
-                    taken.append((lot, take))
-                    touched[lot.pk] = lot
+            taken, left = lots_consume(self.lots[member_id], points)
+            touched.update((lot.pk, lot) for lot, _ in taken)
             if left:  # cannot happen: `check` counted these locked lots
                 raise AppError(error_codes.POINTS_INSUFFICIENT, "积分不足。")
             item = self.orders[index]
