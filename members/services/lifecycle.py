@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from members.models import LoyaltyProgram, Member, Order, Tier
 
+from .points import loyalty_program_get
+
 
 def lifecycle_stage_for(*, purchases_in_window: int, is_top_tier: bool, program: LoyaltyProgram) -> str:
     if is_top_tier or purchases_in_window >= max(program.loyalty_min_purchases, 1):
@@ -55,11 +57,6 @@ def lifecycle_refresh_all(*, program: LoyaltyProgram, now: dt.datetime | None = 
         return cursor.rowcount
 
 
-def _program() -> LoyaltyProgram:
-    # The brand's rules row; a brand that never saved it runs on the model defaults.
-    return LoyaltyProgram.objects.filter(singleton=True).first() or LoyaltyProgram()
-
-
 def member_lifecycle_refresh(*, member: Member, now: dt.datetime | None = None) -> str:
     """Recompute one member's stage after an order or refund (called by order ingest inside its
     transaction, with the member already locked). Writes only when the stage changed."""
@@ -67,7 +64,7 @@ def member_lifecycle_refresh(*, member: Member, now: dt.datetime | None = None) 
         member.lifecycle_stage == Member.Lifecycle.AWARENESS
     ):
         return member.lifecycle_stage
-    program = _program()
+    program = loyalty_program_get()
     since = (now or timezone.now()) - dt.timedelta(days=program.purchase_window_days)
     purchases = Order.objects.filter(
         member_id=member.pk, paid_at__gte=since, amount_fen__gt=models.F("refunded_fen")
@@ -86,4 +83,4 @@ def member_lifecycle_refresh(*, member: Member, now: dt.datetime | None = None) 
 
 def members_lifecycle_refresh_all(*, now: dt.datetime | None = None) -> int:
     """The daily job: every member's stage, set-based, with the brand's thresholds."""
-    return lifecycle_refresh_all(program=_program(), now=now)
+    return lifecycle_refresh_all(program=loyalty_program_get(), now=now)
