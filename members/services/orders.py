@@ -39,6 +39,7 @@ from members.models import (
     TierChange,
 )
 
+from .actors import actor_name
 from .lifecycle import lifecycle_stage_for
 from .points import (
     POINTS_MAX_PER_ENTRY,
@@ -123,12 +124,6 @@ class OrderResult:
     created: bool
     member: Member | None
     points_earned: int
-
-
-def _actor_name(actor: AbstractBaseUser | str | None) -> str:
-    if actor is None:
-        return ""
-    return actor if isinstance(actor, str) else actor.get_username()
 
 
 def _validate(item: OrderInput) -> dict[str, list[str]]:
@@ -264,7 +259,7 @@ def _post(
                 orders=orders,
                 indexes=valid,
                 results=results,
-                actor=_actor_name(actor),
+                actor=actor_name(actor),
                 rows=rows if want_rows else None,
                 earn_points=earn_points,
             ).run()
@@ -870,7 +865,7 @@ def order_refund(
     if order_ref is None:
         raise NotFound(error_codes.ORDER_NOT_FOUND, f"订单 {channel}/{order_no} 不存在。")
     order_id, member_id = order_ref
-    actor_name = _actor_name(actor)
+    who = actor_name(actor)
     with transaction.atomic():
         member = member_lock(member_id=member_id) if member_id else None
         order = Order.objects.select_for_update().get(pk=order_id)
@@ -909,9 +904,7 @@ def order_refund(
         points_before = loyalty_points(member) if member is not None else None
         if member is not None and returned > 0:
             # Before the reversal: points given back can cover the reversal instead of debt.
-            points_cash_return(
-                member=member, order=order, refund=refund, points=returned, actor=actor_name, notify=False
-            )
+            points_cash_return(member=member, order=order, refund=refund, points=returned, actor=who, notify=False)
         if member is not None and reverse > 0:
             own_lot = PointsLot.objects.filter(entry__order=order, entry__kind=PointsEntry.Kind.EARN).values_list(
                 "pk", flat=True
@@ -922,7 +915,7 @@ def order_refund(
                 points=reverse,
                 reason=f"退款冲回（{refund_no}）",
                 reference=f"refund:{refund.pk}",
-                actor=actor_name,
+                actor=who,
                 order_id=order.pk,
                 prefer_lot_ids=list(own_lot),
                 include_pending=True,
@@ -932,7 +925,7 @@ def order_refund(
         if member is not None and points_before is not None:
             # One points.changed for the refund, whatever it gave back and took back.
             points_changed_notify(member=member, kind=PointsEntry.Kind.REVERSE, before=points_before)
-            _tier_after_refund(member=member, order=order, actor=actor_name)
+            _tier_after_refund(member=member, order=order, actor=who)
         tz = brand_zone()
         day = order.paid_at.astimezone(tz).date()
         capture_rate_add(

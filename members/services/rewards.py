@@ -17,6 +17,7 @@ from crm.errors import AppError, Conflict
 from members import error_codes
 from members.models import Member, PointsEntry, Redemption, Reward
 
+from .actors import actor_name
 from .points import (
     _debit,
     _member_ids_sql,
@@ -52,7 +53,7 @@ def reward_redeem(
         )
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 100:
         raise AppError(error_codes.REWARD_INVALID, "兑换数量须为 1–100。", fields={"quantity": ["须为 1–100。"]})
-    actor_name = actor if isinstance(actor, str) else actor.get_username()
+    who = actor_name(actor)
     with transaction.atomic():
         locked = member_lock(member_id=member.pk)
         existing = Redemption.objects.filter(member=locked, reference=reference).first()
@@ -77,7 +78,7 @@ def reward_redeem(
             points=cost,
             reason=f"兑换 {reward.name} ×{quantity}",
             reference=f"redemption:{reference}",
-            actor=actor_name,
+            actor=who,
         )
         # Lock step 4. Checked after the lock: stock read before it could be stale.
         current = Reward.objects.select_for_update().get(pk=reward.pk)
@@ -97,7 +98,7 @@ def reward_redeem(
             points=cost,
             entry=entry,
             reference=reference,
-            actor=actor_name,
+            actor=who,
         )
     member.points_balance, member.points_pending, member.points_debt = (
         locked.points_balance,

@@ -21,6 +21,7 @@ from members import error_codes
 from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
 from members.models import Member, Order, PointsEntry, Tier, TierChange
 
+from .actors import actor_name
 from .points import job_chunk_settings, loyalty_points, loyalty_program_get, member_id_ranges, member_lock
 
 # The webhook `cause` of the tier changes that _tier_set writes.
@@ -163,7 +164,7 @@ def tier_grant_manual(*, member: Member, tier: Tier, reason: str, actor: Abstrac
     reason = (reason or "").strip()
     if not reason:
         raise AppError(error_codes.TIER_INVALID, "手动授予等级必须填写原因。", fields={"reason": ["必填。"]})
-    actor_name = actor if isinstance(actor, str) else actor.get_username()
+    who = actor_name(actor)
     now = timezone.now()
     with transaction.atomic():
         locked = member_lock(member_id=member.pk)
@@ -176,7 +177,7 @@ def tier_grant_manual(*, member: Member, tier: Tier, reason: str, actor: Abstrac
                 to_tier=tier,
                 tiers=tiers,
                 reason=TierChange.Reason.MANUAL_GRANT,
-                actor=actor_name,
+                actor=who,
                 note=reason,
                 now=now,
                 extra_fields=["tier_floor"],
@@ -190,7 +191,7 @@ def tier_grant_manual(*, member: Member, tier: Tier, reason: str, actor: Abstrac
                 to_tier_id=locked.tier_id,
                 reason=TierChange.Reason.MANUAL_GRANT,
                 note=f"保底等级：{tier.name}；{reason}",
-                actor=actor_name,
+                actor=who,
             )
     member.tier_id, member.tier_floor_id, member.tier_expires_at = locked.tier_id, tier.pk, locked.tier_expires_at
     return change
@@ -201,7 +202,7 @@ def tier_remove_manual(*, member: Member, reason: str, actor: AbstractBaseUser |
     reason = (reason or "").strip()
     if not reason:
         raise AppError(error_codes.TIER_INVALID, "取消手动等级必须填写原因。", fields={"reason": ["必填。"]})
-    actor_name = actor if isinstance(actor, str) else actor.get_username()
+    who = actor_name(actor)
     now = timezone.now()
     with transaction.atomic():
         locked = member_lock(member_id=member.pk)
@@ -221,7 +222,7 @@ def tier_remove_manual(*, member: Member, reason: str, actor: AbstractBaseUser |
             to_tier=target,
             tiers=tiers,
             reason=TierChange.Reason.MANUAL_REMOVAL,
-            actor=actor_name,
+            actor=who,
             note=reason,
             now=now,
             extra_fields=["tier_floor"],
