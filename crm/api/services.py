@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.celery import send_on_commit
@@ -331,6 +332,26 @@ def webhook_deliveries_undispatched(*, first_id: int, last_id: int, created_at: 
         )
         .order_by("pk")
         .values_list("pk", flat=True)
+    )
+
+
+# A delivery whose task was lost — the broker unreachable when its transaction committed, a worker
+# killed while holding its retry — would stay pending for ever: the sweep sends again what is this
+# much overdue. A task that is merely late then makes a second attempt, which at-least-once
+# delivery allows (receivers dedupe on X-CRM-Delivery).
+WEBHOOK_STALLED_AFTER = timedelta(minutes=15)
+WEBHOOK_SWEEP_MAX = 50_000
+
+
+def webhook_deliveries_stalled(*, now: datetime | None = None) -> list[int]:
+    """Pending deliveries overdue by WEBHOOK_STALLED_AFTER: never attempted since their creation,
+    or past their next retry; oldest first, at most WEBHOOK_SWEEP_MAX per sweep."""
+    cutoff = (now or timezone.now()) - WEBHOOK_STALLED_AFTER
+    return list(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, created_at__lt=cutoff)
+        .filter(Q(attempts=0) | Q(next_retry_at__lt=cutoff))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:WEBHOOK_SWEEP_MAX]
     )
 
 

@@ -285,6 +285,8 @@ API_WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("API_WEBHOOK_ALLOW_PRIVATE_HOSTS", Fa
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "api.idempotency_cleanup_all_brands": {"task": "api.idempotency_cleanup_all_brands", "schedule": 3600.0},
+    # Deliveries whose task was lost (crm.api.services.WEBHOOK_STALLED_AFTER) are sent again.
+    "api.webhook_sweep_all_brands": {"task": "api.webhook_sweep_all_brands", "schedule": 600.0},
 }
 # === end of Partner API block ==================================================================
 

@@ -7,11 +7,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from crm.api import services as api_services
@@ -304,3 +306,38 @@ def test_an_internationalised_host_is_sent_in_its_ascii_form(in_brand_a, monkeyp
 
     assert outcome.delivered, WebhookDelivery.objects.get(pk=sent.pk).last_error
     assert receiver.requests[0]["headers"]["Host"] == f"xn--bcher-kva.example:{port}"
+
+
+def test_deliveries_whose_task_was_lost_are_found_and_sent_again(in_brand_a, settings):
+    """Pending deliveries overdue by WEBHOOK_STALLED_AFTER — never attempted, or past their retry —
+    are swept; fresh ones, ones waiting for a retry that is not yet due, and finished ones are not."""
+    from crm.api.services import WEBHOOK_STALLED_AFTER, webhook_deliveries_stalled
+    from crm.api.tasks import webhook_redeliver
+
+    now = timezone.now()
+    old = now - WEBHOOK_STALLED_AFTER - timedelta(minutes=1)
+    with Receiver() as receiver:
+        _port, lost = subscribed_delivery(receiver, host="127.0.0.1")
+        [retry_lost] = webhook_emit(event="member.enrolled", payload={"member_no": "M2"})
+        [retry_due_later] = webhook_emit(event="member.enrolled", payload={"member_no": "M3"})
+        [fresh] = webhook_emit(event="member.enrolled", payload={"member_no": "M4"})
+        [done] = webhook_emit(event="member.enrolled", payload={"member_no": "M5"})
+        WebhookDelivery.objects.filter(pk__in=[lost.pk, retry_lost.pk, retry_due_later.pk, done.pk]).update(
+            created_at=old
+        )
+        WebhookDelivery.objects.filter(pk=retry_lost.pk).update(attempts=1, next_retry_at=old)
+        WebhookDelivery.objects.filter(pk=retry_due_later.pk).update(
+            attempts=2, next_retry_at=now + timedelta(minutes=5)
+        )
+        WebhookDelivery.objects.filter(pk=done.pk).update(status=WebhookDelivery.Status.SUCCEEDED, attempts=1)
+
+        stalled = webhook_deliveries_stalled(now=now)
+        webhook_redeliver(stalled)  # what the sweep queues, run here in-process
+
+    assert stalled == [lost.pk, retry_lost.pk]
+    assert sorted(json.loads(r["body"])["data"]["member_no"] for r in receiver.requests) == ["M1", "M2"]
+    assert set(WebhookDelivery.objects.filter(pk__in=stalled).values_list("status", flat=True)) == {
+        WebhookDelivery.Status.SUCCEEDED
+    }
+    assert WebhookDelivery.objects.get(pk=fresh.pk).attempts == 0
+    assert settings.CELERY_BEAT_SCHEDULE["api.webhook_sweep_all_brands"]["task"] == "api.webhook_sweep_all_brands"
