@@ -116,6 +116,18 @@ if not DATABASE_URL:
     )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# Server-side parameter binding, and statements prepared once a connection has run them 5 times
+# (psycopg's threshold): the hot paths (order ingest, key check) are the same few statements
+# again and again, and planning them was ~1.2 ms of PostgreSQL CPU per order (bench/README.md).
+# Django's default binds on the client and never prepares. A prepared statement is re-planned
+# by PostgreSQL when search_path changes, so one connection serving several brands stays
+# correct. Behind PgBouncer in transaction mode this needs PgBouncer >= 1.21 with
+# max_prepared_statements set; or set DATABASE_PREPARE_THRESHOLD=off.
+_prepare_threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    server_side_binding=True,
+    prepare_threshold=None if _prepare_threshold == "off" else int(_prepare_threshold),
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared between processes, every key prefixed with the current schema ----------------

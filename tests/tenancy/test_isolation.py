@@ -4,9 +4,11 @@ session or cache entry; an unknown host is a 404, never some other brand."""
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import connection
 from django_tenants.utils import schema_context
 
 from tests.conftest import ADMIN_PASSWORD, BRAND_A, BRAND_B, brand_admin_email, brand_host, host_client
+from tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +66,28 @@ def test_users_live_in_their_brand_schema():
         assert not user_model.objects.filter(username=brand_admin_email(BRAND_B)).exists()
     with schema_context(BRAND_B):
         assert not user_model.objects.filter(username=brand_admin_email(BRAND_A)).exists()
+
+
+def test_a_prepared_statement_reads_the_schema_the_connection_is_on_now(brand_a, brand_b):  # type: ignore[no-untyped-def]
+    # The database settings prepare a statement once a connection has run it a few times; the
+    # same prepared statement must then read the brand the connection has switched to.
+    for slug, name in ((BRAND_A, "阿尔法一号店"), (BRAND_B, "贝塔一号店")):
+        with schema_context(slug):
+            StoreFactory(code="PREP-1", name=name)
+    sql = "SELECT name FROM members_store WHERE code = %s"
+    seen = []
+    for slug in (BRAND_A, BRAND_B, BRAND_A):
+        with schema_context(slug), connection.cursor() as cursor:
+            for _ in range(8):
+                cursor.execute(sql, ["PREP-1"])
+                seen.append((slug, cursor.fetchone()[0]))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%members_store WHERE code%"]
+        )
+        assert cursor.fetchone()[0] == 1  # it was prepared, once, and reused across the brands
+    assert {name for slug, name in seen if slug == BRAND_A} == {"阿尔法一号店"}
+    assert {name for slug, name in seen if slug == BRAND_B} == {"贝塔一号店"}
 
 
 def test_cache_keys_are_scoped_to_the_brand():
