@@ -1,0 +1,69 @@
+"""The brand of a request, from its host: django-tenants' TenantMainMiddleware with the host → brand
+look-up remembered by the process for a short while.
+
+Every request on a brand host used to cost a domain query in the public schema and two `SET
+search_path` round trips (public, then the brand) before the view ran — about a tenth of a
+partner API call (bench/README.md). Brands and their domains change a few times a year; a change
+made in this process forgets the remembered brands at once (signals below), other processes see
+it within HOST_CACHE_SECONDS, as the celery workers see a brand change within
+CELERY_TASK_TENANT_CACHE_SECONDS. Unknown hosts are not remembered, so a new brand answers at
+once.
+"""
+
+import copy
+import time
+from typing import Any
+
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.db.models.signals import post_delete, post_save
+from django.http import HttpRequest, HttpResponseBase, HttpResponseNotFound
+from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import get_tenant_domain_model
+
+from .models import Brand, Domain
+
+HOST_CACHE_SECONDS = 30
+
+# (database, host) → (monotonic expiry, brand)
+_brands_by_host: dict[tuple[str, str], tuple[float, Brand]] = {}
+
+
+def brand_hosts_forget(**_: Any) -> None:
+    _brands_by_host.clear()
+
+
+for _model in (Brand, Domain):
+    post_save.connect(brand_hosts_forget, sender=_model, dispatch_uid=f"brand_hosts_forget_{_model.__name__}_save")
+    post_delete.connect(brand_hosts_forget, sender=_model, dispatch_uid=f"brand_hosts_forget_{_model.__name__}_delete")
+
+
+class BrandHostMiddleware(TenantMainMiddleware):
+    def process_request(self, request: HttpRequest) -> HttpResponseBase | None:
+        try:
+            hostname = self.hostname_from_request(request)
+        except DisallowedHost:
+            return HttpResponseNotFound()
+        key = (connection.settings_dict["NAME"], hostname)
+        remembered = _brands_by_host.get(key)
+        if remembered is not None and remembered[0] > time.monotonic():
+            # A copy per request: a view may change its request.tenant without saving it.
+            brand = copy.copy(remembered[1])
+        else:
+            connection.set_schema_to_public()  # where the brands and domains are
+            domain_model = get_tenant_domain_model()
+            try:
+                brand = self.get_tenant(domain_model, hostname)
+            except domain_model.DoesNotExist:
+                return self.no_tenant_found(request, hostname)
+            _brands_by_host[key] = (time.monotonic() + HOST_CACHE_SECONDS, copy.copy(brand))
+        brand.domain_url = hostname
+        request.tenant = brand
+        if connection.schema_name == brand.schema_name and connection.include_public_schema:
+            # Already there (the previous request of this connection was on this brand): keep the
+            # search_path the connection has, instead of resetting it and sending it again.
+            connection.tenant = brand
+        else:
+            connection.set_tenant(brand)
+        self.setup_url_routing(request)
+        return None
