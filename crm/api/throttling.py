@@ -1,16 +1,22 @@
 """Per-key rate limit in the shared cache. Cache keys are prefixed with the brand's schema, so two
 brands (or two keys) never share a counter.
 
-A fixed window (`add` then `incr`) costs one or two cache round trips and no read-modify-write of
-a timestamp list (DRF's SimpleRateThrottle loses counts under concurrency). With Redis `incr` is
-atomic; the database cache's is not, so there the limit is approximate under heavy concurrency.
+A fixed window: one counter per key and window, no read-modify-write of a timestamp list (DRF's
+SimpleRateThrottle loses counts under concurrency). With Redis (production) the counter is one
+atomic script call: increment, and give the counter its expiry when it is new — one round trip
+on a client kept for the process (Django's cache builds a new redis client object per operation,
+which with `add` + `incr` was ~0.5 ms of CPU per API call). Other caches (the database cache of a
+bare development set-up) use `add` then `incr`, which is approximate under heavy concurrency.
 """
 
+import functools
 import time
 from typing import Any
 
+import redis
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -36,14 +42,8 @@ class ApiKeyRateThrottle(BaseThrottle):
         limit, period = rate_parse(getattr(view, "throttle_rate", None) or settings.API_THROTTLE_RATE)
         now = time.time()
         window = int(now // period)
-        cache_key = f"api:throttle:{api_key.prefix}:{period}:{window}"
         # +1 s so the counter outlives its window even with clock skew between web processes.
-        cache.add(cache_key, 0, timeout=period + 1)
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # evicted between add and incr
-            cache.add(cache_key, 1, timeout=period + 1)
-            count = 1
+        count = window_count(f"api:throttle:{api_key.prefix}:{period}:{window}", timeout=period + 1)
         if count > limit:
             self._wait = (window + 1) * period - now
             return False
@@ -51,3 +51,30 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._wait
+
+
+_COUNT_IN_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+@functools.cache
+def _redis_counter(location: str) -> Any:
+    return redis.Redis.from_url(location).register_script(_COUNT_IN_WINDOW)
+
+
+def window_count(key: str, *, timeout: int) -> int:
+    """Add one to the counter `key` (in the cache, with its key prefix) and return it; a new
+    counter lives `timeout` seconds."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        counter = _redis_counter(settings.CACHES["default"]["LOCATION"])
+        return int(counter(keys=[backend.make_and_validate_key(key)], args=[timeout]))
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # evicted between add and incr
+        cache.add(key, 1, timeout=timeout)
+        return 1

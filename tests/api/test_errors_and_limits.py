@@ -9,6 +9,7 @@ from django_tenants.utils import schema_context
 from crm.api.models import WebhookSubscription
 from crm.api.views import BrandApiView
 from crm.errors import AppError
+from tests.conftest import BRAND_A
 
 from .conftest import assert_problem, call, make_key
 
@@ -224,3 +225,19 @@ def test_literal_paths_beside_a_member_number_answer_member_methods_as_an_unknow
     assert_problem(call(client_a, "PUT", path, key=key_a, body={}), 405, "method_not_allowed")
     if path.endswith("merge"):
         assert_problem(call(client_a, "GET", path, key=key_a), 404, "not_found")
+
+
+def test_a_rate_limit_counter_counts_once_per_call_and_expires_after_its_window(brand_a):  # type: ignore[no-untyped-def]
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from crm.api.throttling import window_count
+
+    with schema_context(BRAND_A):
+        counts = [window_count("api:throttle:test:60:1", timeout=61) for _ in range(3)]
+        backend = caches["default"]
+        if isinstance(backend, RedisCache):  # production's cache: the script sets the expiry
+            client = backend._cache.get_client(write=True)
+            ttl = client.ttl(backend.make_and_validate_key("api:throttle:test:60:1"))
+            assert 0 < ttl <= 61
+    assert counts == [1, 2, 3]
