@@ -17,17 +17,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers as drf_serializers
-from rest_framework.exceptions import ErrorDetail
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings as drf_settings
 
 from consent.types import ConsentDecision, ConsentEvidence, GuardianConsent
 from crm.api.error_codes import api_error, error_detail, field_message
 from crm.api.exceptions import flatten_errors
 from crm.api.models import Scope
-from crm.api.views import BrandApiView
+from crm.api.views import BrandApiView, input_validator, validation_errors
 from crm.errors import AppError
 
 from .models import Member, Order, PointsEntry, PointsLot, Reward, SalesChannel, Store
@@ -372,13 +370,6 @@ class OrderCreateApi(BrandApiView):
         return Response(OrderOutSerializer(result.order).data, status=201 if result.created else 200)
 
 
-def _item_errors(detail: Any) -> Any:
-    """What `serializer.errors` would say after `is_valid()` (DRF words a null body its own way)."""
-    if isinstance(detail, list) and len(detail) == 1 and getattr(detail[0], "code", None) == "null":
-        return {drf_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail("No data provided", code="null")]}
-    return detail
-
-
 class OrderBatchApi(BrandApiView):
     required_scopes = {"POST": Scope.ORDERS_WRITE}
     max_body_bytes = ORDERS_BATCH_BODY_BYTES
@@ -400,16 +391,13 @@ class OrderBatchApi(BrandApiView):
         items = self.check_batch(self.validated_data(OrderBatchInSerializer)["orders"], field="orders")
         rejected: dict[int, dict[str, Any]] = {}
         valid: list[tuple[int, dict[str, Any]]] = []
-        # One serializer for every item, as DRF's ListSerializer does with its child: a serializer
-        # instance deep-copies its declared fields (and its nested serializers') when first used,
-        # which cost more CPU per order than the ingest itself.
-        validator = OrderInSerializer()
+        validator = input_validator(OrderInSerializer)  # one for every item (see input_validator)
         for index, item in enumerate(items):
             try:
                 valid.append((index, validator.run_validation(item)))
             except drf_serializers.ValidationError as exc:
                 rejected[index] = self._error(
-                    "invalid_input", error_detail("invalid_input"), flatten_errors(_item_errors(exc.detail))
+                    "invalid_input", error_detail("invalid_input"), flatten_errors(validation_errors(exc.detail))
                 )
         stores = _stores_by_code({data["store"] for _, data in valid if data.get("store")})
         for index in [i for i, d in valid if d.get("store") and d["store"] not in stores]:

@@ -21,6 +21,7 @@ Endpoints subclass it and fill in the hooks:
             return Response(OrderOutSerializer(order).data, status=201)
 """
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -29,10 +30,12 @@ from django.db import connection, transaction
 from django.http import Http404, HttpResponseBase
 from django_tenants.utils import get_public_schema_name
 from rest_framework import exceptions, serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+from rest_framework.settings import api_settings as drf_settings
 from rest_framework.views import APIView
 
 from .authentication import ApiKeyAuthentication, request_api_key
@@ -52,6 +55,29 @@ from .throttling import ApiKeyRateThrottle
 
 T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+_validators = threading.local()
+
+
+def input_validator(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    """One instance of an input serializer per class and thread, to validate with through
+    `run_validation` (as DRF's ListSerializer validates every item with its one child): building a
+    serializer deep-copies its declared fields, nested serializers' too, which cost ~0.5 ms of CPU
+    per request — a fifth of a single order's ingest. The input serializers keep no state between
+    validations (no context, no instance; `validate` methods only return)."""
+    by_class = _validators.__dict__.setdefault("by_class", {})
+    validator = by_class.get(serializer_class)
+    if validator is None:
+        validator = by_class[serializer_class] = serializer_class()
+    return validator
+
+
+def validation_errors(detail: Any) -> Any:
+    """What `serializer.errors` would say after `is_valid()` for a `run_validation` error (DRF
+    words a null body its own way)."""
+    if isinstance(detail, list) and len(detail) == 1 and getattr(detail[0], "code", None) == "null":
+        return {drf_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail("No data provided", code="null")]}
+    return detail
 
 
 class BrandApiView(APIView):
@@ -103,11 +129,12 @@ class BrandApiView(APIView):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    def validated_data(self, serializer_class: type[serializers.Serializer], **kwargs: Any) -> Any:
+    def validated_data(self, serializer_class: type[serializers.Serializer]) -> Any:
         """The request body validated by `serializer_class` (400 problem with `fields` if not)."""
-        serializer = serializer_class(data=self.request.data, **kwargs)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        try:
+            return input_validator(serializer_class).run_validation(self.request.data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError(validation_errors(exc.detail)) from exc
 
     def check_batch(self, items: Any, *, limit: int | None = None, field: str = "items") -> Sequence[Any]:
         """`items` must be a non-empty list of at most `limit` (default max_batch_items) entries."""

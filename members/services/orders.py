@@ -254,7 +254,10 @@ def _post(
         else:
             valid.append(index)
     if valid:
-        with transaction.atomic():
+        # No savepoint inside a caller's transaction (the API view's): nothing here catches a
+        # database error to carry on, so one would roll the caller's transaction back anyway,
+        # and SAVEPOINT + RELEASE were two of a single order's round trips.
+        with transaction.atomic(savepoint=False):
             _Ingest(
                 orders=orders,
                 indexes=valid,
