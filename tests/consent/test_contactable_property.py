@@ -20,7 +20,7 @@ from consent.services import (
     purpose_version_current,
 )
 from members.models import Member
-from tests.consent.conftest import ADMIN_EVIDENCE, publish, publish_all
+from tests.consent.conftest import ADMIN_EVIDENCE, THIRD_PARTY, publish, publish_all
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -92,13 +92,13 @@ def test_selector_agrees_with_the_history(in_brand_a, sequence):  # type: ignore
                 consent_withdraw(member_id=members[subject].pk, purpose=detail, evidence=ADMIN_EVIDENCE, actor="t")
                 model.granted[(subject, detail)] = None
             elif kind == "version":
-                # The same purposes as the version in force: whether members must re-consent is
-                # then the `material` flag's doing alone (a changed purpose set always requires it).
+                # The same purposes as the version in force, and for sharing the same recipient,
+                # purpose and data categories: whether members must re-consent is then the
+                # `material` flag's doing alone (a changed purpose set or, for sharing, a changed
+                # recipient always requires it — agreements.reconsent_purposes_for).
                 in_force = purpose_version_current(purpose=next(p for p, code in PURPOSES.items() if code == subject))
                 purposes = list(in_force.purposes)  # type: ignore[union-attr]
-                extra = {}
-                if subject == "share":
-                    extra = {"recipient": "某物流", "recipient_purpose": "配送", "data_categories": ["手机号"]}
+                extra = THIRD_PARTY if subject == "share" else {}
                 publish(agreements[subject], purposes=purposes, material=detail, **extra)
                 model.version[subject] += 1
                 if detail:
