@@ -25,7 +25,7 @@ from consent.types import ConsentDecision, ConsentEvidence, GuardianConsent
 from crm.api.error_codes import api_error, error_detail, field_message
 from crm.api.exceptions import flatten_errors
 from crm.api.models import Scope
-from crm.api.views import BrandApiView, input_validator, validation_errors
+from crm.api.views import BrandApiView, input_validator, represent, validation_errors
 from crm.errors import AppError
 
 from .models import Member, Order, PointsEntry, PointsLot, Reward, SalesChannel, Store
@@ -367,7 +367,7 @@ class OrderCreateApi(BrandApiView):
             points_redeemed=data["points_redeemed"],
             actor=self.actor,
         )
-        return Response(OrderOutSerializer(result.order).data, status=201 if result.created else 200)
+        return Response(represent(OrderOutSerializer, result.order), status=201 if result.created else 200)
 
 
 class OrderBatchApi(BrandApiView):
@@ -408,9 +408,6 @@ class OrderBatchApi(BrandApiView):
             )
         valid = [(i, d) for i, d in valid if i not in rejected]
         results = orders_ingest(orders=[_order_input(d, stores) for _, d in valid], actor=self.actor)
-        member_nos = dict(
-            Member.objects.filter(pk__in={r.member_id for r in results if r.member_id}).values_list("pk", "member_no")
-        )
         out: list[dict[str, Any]] = []
         by_index = {index: (data, result) for (index, data), result in zip(valid, results, strict=True)}
         for index, item in enumerate(items):
@@ -429,14 +426,16 @@ class OrderBatchApi(BrandApiView):
                         index,
                         data,
                         status,
-                        member_nos.get(result.member_id),
+                        result.member_no or None,
                         (result.points_earned, result.points_redeemed),
                         None,
                     )
                 )
         counts = {s: sum(1 for o in out if o["status"] == s) for s in ("created", "duplicate", "rejected")}
         body = {"created": counts["created"], "duplicates": counts["duplicate"], "rejected": counts["rejected"]}
-        return Response(OrderBatchOutSerializer({**body, "results": out}).data)
+        # Built in OrderBatchOutSerializer's shape already (documented by it, checked against the
+        # schema by the schemathesis tests): a serializer pass over 500 items was ~4 % of the call.
+        return Response({**body, "results": out})
 
     @staticmethod
     def _error(code: str, detail: str, fields: dict[str, list[str]]) -> dict[str, Any]:

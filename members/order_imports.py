@@ -36,7 +36,7 @@ from crm.tenancy.zones import brand_zone
 
 from . import error_codes
 from .imports import ImportReport, cell_text, dataset_read, file_invalid
-from .models import IdentityKind, Member, SalesChannel, Staff, Store
+from .models import IdentityKind, SalesChannel, Staff, Store
 from .scoping import StoreScope, user_scope
 from .selectors import identity_value_normalize
 from .services.orders import OrderInput, OrderItemResult, orders_post_batch
@@ -188,9 +188,6 @@ def orders_import_file(
 
 
 def _record(*, batch: Sequence[OrderRowResult], outcomes: Sequence[OrderItemResult]) -> None:
-    member_nos = dict(
-        Member.objects.filter(pk__in={o.member_id for o in outcomes if o.member_id}).values_list("pk", "member_no")
-    )
     for result, outcome in zip(batch, outcomes, strict=True):
         if outcome.error_code:
             column = next((_SERVICE_FIELDS.get(f, f) for f in outcome.fields), "")
@@ -198,7 +195,7 @@ def _record(*, batch: Sequence[OrderRowResult], outcomes: Sequence[OrderItemResu
             result.message = outcome.error_message
             continue
         result.status = "created" if outcome.created else "existing"
-        result.member_no = member_nos.get(outcome.member_id, "") if outcome.member_id else ""
+        result.member_no = outcome.member_no
         result.points_earned = outcome.points_earned
         if not outcome.created:
             result.message = "订单已存在，未做任何变更。"

@@ -2,6 +2,7 @@
 balance, ...) in a request body is a 400 naming the field, never silently dropped — a partner
 who sends `tier` believes it took effect."""
 
+from functools import cached_property
 from typing import Any
 
 from rest_framework import serializers
@@ -14,11 +15,18 @@ class StrictSerializer(serializers.Serializer):
     """Base of every input serializer of the partner API (nest StrictSerializers to be strict at
     every level)."""
 
+    @cached_property
+    def _names(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(writable, read-only) field names."""
+        return (
+            frozenset(name for name, field in self.fields.items() if not field.read_only),
+            frozenset(name for name, field in self.fields.items() if field.read_only),
+        )
+
     def to_internal_value(self, data: Any) -> Any:
         errors: dict[str, list[str]] = {}
         if isinstance(data, dict):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            read_only = {name for name, field in self.fields.items() if field.read_only}
+            writable, read_only = self._names
             for key in data:
                 if key in read_only:
                     errors[key] = [field_message("只读字段，不能提交。", "This field is read-only.")]

@@ -111,6 +111,7 @@ class OrderItemResult:
     order_id: int | None = None
     created: bool = False
     member_id: int | None = None
+    member_no: str = ""  # of member_id
     points_earned: int = 0
     points_redeemed: int = 0  # debited by this call (0 for a duplicate)
     error_code: str = ""
@@ -284,6 +285,7 @@ class _MemberState:
     debt: int
     last_purchase_at: dt.datetime | None
     lifecycle_stage: str
+    member_no: str
     changed: bool = False
 
 
@@ -393,7 +395,7 @@ class _Ingest:
                 campaign_multiplier_pct=campaign_pct,
             )
 
-        created = self._insert_orders(member_of, points)
+        created = self._insert_orders(member_of, points, members)
         if not created:
             return
         self._insert_lines(created)
@@ -446,7 +448,7 @@ class _Ingest:
                 owner AS (SELECT kind, value, id FROM chain WHERE merged_into_id IS NULL)
                 SELECT owner.kind, owner.value, {_RULES_SIGNATURE} AS rules, m.id, m.status, m.tier_id,
                        m.tier_floor_id, m.tier_expires_at, m.points_balance, m.points_pending, m.points_debt,
-                       m.last_purchase_at, m.lifecycle_stage
+                       m.last_purchase_at, m.lifecycle_stage, m.member_no
                 FROM {_MEMBER} m JOIN owner ON owner.id = m.id
                 ORDER BY m.id FOR NO KEY UPDATE OF m
                 """,  # noqa: S608
@@ -460,7 +462,9 @@ class _Ingest:
                 members[state[0]] = _MemberState(*state)
             return buyer_of, members
 
-    def _insert_orders(self, member_of: dict[int, int | None], points: dict[int, int]) -> list[int]:
+    def _insert_orders(
+        self, member_of: dict[int, int | None], points: dict[int, int], members: dict[int, _MemberState]
+    ) -> list[int]:
         """Insert new orders; mark the others as existing (or conflicting). Returns created indexes."""
         first_of: dict[tuple[str, str], int] = {}
         unique: list[int] = []
@@ -540,6 +544,8 @@ class _Ingest:
                 if self.rows is not None:
                     self.rows.orders[index] = Order.from_db(connection.alias, _ORDER_FIELDS, full[key])
                 result.member_id, result.points_earned = member_of[index], points.get(index, 0)
+                if result.member_id is not None:
+                    result.member_no = members[result.member_id].member_no
         # Everything else — re-posts and in-batch duplicates — resolves to the stored order.
         others = [i for i in self.indexes if not self.results[i].created]
         if others:
@@ -548,9 +554,10 @@ class _Ingest:
             with self._cursor() as cursor:
                 cursor.execute(
                     f"""SELECT o.id, o.channel, o.order_no, o.amount_fen, o.member_id, o.points_earned,
-                            o.points_redeemed
+                            o.points_redeemed, m.member_no
                         FROM {_ORDER} o JOIN unnest(%s::text[], %s::text[]) AS k(channel, order_no)
-                        ON o.channel = k.channel AND o.order_no = k.order_no""",  # noqa: S608
+                        ON o.channel = k.channel AND o.order_no = k.order_no
+                        LEFT JOIN {_MEMBER} m ON m.id = o.member_id""",  # noqa: S608
                     [list(channels), list(numbers)],
                 )
                 stored = {(row[1], row[2]): row for row in cursor.fetchall()}
@@ -571,6 +578,7 @@ class _Ingest:
                     )
                     result.fields = {"order_no": ["订单号已被另一笔抵现积分不同的订单使用。"]}
                 result.order_id, result.created, result.member_id, result.points_earned = row[0], False, row[4], row[5]
+                result.member_no = row[7] or ""
         return created
 
     def _insert_lines(self, created: list[int]) -> None:
