@@ -161,6 +161,7 @@ def test_a_batch_reports_each_item(client_a, key_a, enrolled_a):
     results = body["results"]
     assert [r["status"] for r in results] == ["duplicate", "created", "rejected", "created", "rejected", "rejected"]
     assert results[1]["member_no"] == member_no and results[1]["points_earned"] > 0
+    assert results[0]["member_no"] == member_no  # a duplicate names the member of the stored order
     assert results[3]["member_no"] is None
     assert "amount_fen" in results[2]["error"]["fields"]
     assert results[5]["error"]["code"] == "order_invalid"
