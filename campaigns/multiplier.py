@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
+from crm.pg_arrays import pg_array
 from members.models import Member, Tier
 
 from .models import Campaign, Occurrence, Recipient
@@ -39,12 +40,17 @@ def campaign_multipliers_for_orders(*, orders: Sequence[tuple[int, dt.datetime]]
             JOIN {Campaign._meta.db_table} c ON c.id = o.campaign_id
             JOIN {Member._meta.db_table} m ON m.id = r.member_id
             LEFT JOIN {Tier._meta.db_table} t ON t.id = m.tier_id
-            WHERE NOT r.holdout AND r.member_id = ANY(%(members)s)
+            WHERE NOT r.holdout AND r.member_id = ANY(%(members)s::bigint[])
               AND o.window_start <= %(latest)s AND o.window_end > %(earliest)s
               AND (c.multiplier_pct > 100 OR (c.type = %(member_day)s AND t.member_day_multiplier_pct > 100))
             GROUP BY r.member_id, o.window_start, o.window_end
             """,  # noqa: S608 (table names from model meta; values are parameters)
-            {"member_day": Campaign.Type.MEMBER_DAY, "members": member_ids, "latest": latest, "earliest": earliest},
+            {
+                "member_day": Campaign.Type.MEMBER_DAY,
+                "members": pg_array(member_ids),
+                "latest": latest,
+                "earliest": earliest,
+            },
         )
         windows = cursor.fetchall()
     by_member: dict[int, list[tuple[dt.datetime, dt.datetime, int]]] = {}

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.errors import AppError, NotFound
+from crm.pg_arrays import pg_array
 from crm.tenancy.zones import brand_zone
 from members import error_codes
 from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
@@ -452,7 +453,7 @@ class _Ingest:
                 FROM {_MEMBER} m JOIN owner ON owner.id = m.id
                 ORDER BY m.id FOR NO KEY UPDATE OF m
                 """,  # noqa: S608
-                [list(kinds), list(values)],
+                [pg_array(kinds), pg_array(values)],
             )
             buyer_of: dict[tuple[str, str], int] = {}
             members: dict[int, _MemberState] = {}
@@ -512,7 +513,7 @@ class _Ingest:
                     self.now,
                     self.now,
                     *(
-                        cols[c]
+                        pg_array(cols[c])
                         for c in (
                             "channel",
                             "order_no",
@@ -558,7 +559,7 @@ class _Ingest:
                         FROM {_ORDER} o JOIN unnest(%s::text[], %s::text[]) AS k(channel, order_no)
                         ON o.channel = k.channel AND o.order_no = k.order_no
                         LEFT JOIN {_MEMBER} m ON m.id = o.member_id""",  # noqa: S608
-                    [list(channels), list(numbers)],
+                    [pg_array(channels), pg_array(numbers)],
                 )
                 stored = {(row[1], row[2]): row for row in cursor.fetchall()}
             for index in others:
@@ -596,7 +597,7 @@ class _Ingest:
             cursor.execute(
                 f"""INSERT INTO {_LINE} (order_id, sku, name, quantity, amount_fen)
                     SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::integer[], %s::bigint[])""",  # noqa: S608
-                [cols[c] for c in ("order_id", "sku", "name", "quantity", "amount_fen")],
+                [pg_array(cols[c]) for c in ("order_id", "sku", "name", "quantity", "amount_fen")],
             )
 
     def _earn(
@@ -672,10 +673,10 @@ class _Ingest:
                 [
                     self.actor,
                     self.now,
-                    *(entries[c] for c in ("member_id", "points", "balance_after", "reference", "order_id")),
+                    *(pg_array(entries[c]) for c in ("member_id", "points", "balance_after", "reference", "order_id")),
                     self.now,
                     *(
-                        lot_cols[c]
+                        pg_array(lot_cols[c])
                         for c in ("member_id", "reference", "points", "available_at", "expires_at", "pending")
                     ),
                 ],
@@ -756,14 +757,14 @@ class _Ingest:
                 [
                     *capture_params,
                     self.now,
-                    [s.id for s in rows],
-                    [s.balance for s in rows],
-                    [s.pending for s in rows],
-                    [s.debt for s in rows],
-                    [s.last_purchase_at for s in rows],
-                    [s.lifecycle_stage for s in rows],
-                    [s.tier_id for s in rows],
-                    [s.tier_expires_at for s in rows],
+                    pg_array(s.id for s in rows),
+                    pg_array(s.balance for s in rows),
+                    pg_array(s.pending for s in rows),
+                    pg_array(s.debt for s in rows),
+                    pg_array(s.last_purchase_at for s in rows),
+                    pg_array(s.lifecycle_stage for s in rows),
+                    pg_array(s.tier_id for s in rows),
+                    pg_array(s.tier_expires_at for s in rows),
                 ],
             )
             if self.rows is not None:
@@ -826,10 +827,10 @@ def _capture_rate_sql(*, groups: dict[tuple[dt.date, str, int | None], list[int]
                 gmv_member_fen = c.gmv_member_fen + EXCLUDED.gmv_member_fen
             """,  # noqa: S608
         [
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            *([groups[k][n] for k in keys] for n in range(4)),
+            pg_array(k[0] for k in keys),
+            pg_array(k[1] for k in keys),
+            pg_array(k[2] for k in keys),
+            *(pg_array(groups[k][n] for k in keys) for n in range(4)),
         ],
     )
 

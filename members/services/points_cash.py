@@ -29,6 +29,7 @@ from django.db import connection
 from django.db.models import F
 
 from crm.errors import AppError
+from crm.pg_arrays import pg_array
 from members import error_codes
 from members.models import LoyaltyProgram, Member, Order, PointsEntry, PointsLot, PointsLotConsumption, Refund
 
@@ -196,7 +197,7 @@ def _existing_keys(items: Sequence["OrderInput"]) -> set[tuple[str, str]]:
             f"""SELECT o.channel, o.order_no FROM {Order._meta.db_table} o
                 JOIN unnest(%s::text[], %s::text[]) AS k(channel, order_no)
                 ON o.channel = k.channel AND o.order_no = k.order_no""",  # noqa: S608 (table name from model meta)
-            [list(channels), list(numbers)],
+            [pg_array(channels), pg_array(numbers)],
         )
         return {(row[0], row[1]) for row in cursor.fetchall()}
 

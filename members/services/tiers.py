@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.errors import AppError
+from crm.pg_arrays import pg_array
 from members import error_codes
 from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
 from members.models import Member, Order, PointsEntry, Tier, TierChange
@@ -87,12 +88,12 @@ def qualifying_for_members(
     )
     params: list[object] = [now - dt.timedelta(days=purchase_window_days)]
     params += [now - dt.timedelta(days=w) for w in spend_windows]
-    params += [list(member_ids), oldest]
+    params += [pg_array(member_ids), oldest]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT member_id, COUNT(*) FILTER (WHERE paid_at >= %s AND amount_fen > refunded_fen)
                        {", " + columns if columns else ""}
-                FROM {Order._meta.db_table} WHERE member_id = ANY(%s) AND paid_at >= %s
+                FROM {Order._meta.db_table} WHERE member_id = ANY(%s::bigint[]) AND paid_at >= %s
                 GROUP BY member_id""",  # noqa: S608 (identifiers from model meta; values are parameters)
             params,
         )
@@ -106,11 +107,11 @@ def qualifying_for_members(
             columns = ", ".join("COALESCE(SUM(points) FILTER (WHERE created_at >= %s), 0)" for _ in points_windows)
             cursor.execute(
                 f"""SELECT member_id, {columns} FROM {PointsEntry._meta.db_table}
-                    WHERE member_id = ANY(%s) AND {QUALIFYING_POINTS_SQL} AND created_at >= %s
+                    WHERE member_id = ANY(%s::bigint[]) AND {QUALIFYING_POINTS_SQL} AND created_at >= %s
                     GROUP BY member_id""",  # noqa: S608
                 [
                     *[now - dt.timedelta(days=w) for w in points_windows],
-                    list(member_ids),
+                    pg_array(member_ids),
                     now - dt.timedelta(days=max(points_windows)),
                 ],
             )
