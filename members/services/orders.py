@@ -207,14 +207,16 @@ def order_post(
     order = rows.orders.get(0)
     if order is None:
         # A re-post: the stored order is read back (the ingest only builds rows it wrote).
-        order = Order.objects.select_related("member").get(pk=result.order_id)
+        order = Order.objects.select_related("member", "store").get(pk=result.order_id)
         member = order.member
     else:
-        # A new order: its row and its member's row as the ingest statements RETURNed them,
-        # saving the round trip of a re-read.
+        # A new order: its row and its member's row as the ingest statements RETURNed them, and
+        # the caller's store, saving the round trips of re-reading them.
         member = rows.members.get(order.member_id) if order.member_id else None
         if member is not None:
             order.member = member
+        if store is not None:
+            order.store = store
     return OrderResult(order=order, created=result.created, member=member, points_earned=order.points_earned)
 
 
@@ -399,7 +401,6 @@ class _Ingest:
         created = self._insert_orders(member_of, points, members)
         if not created:
             return
-        self._insert_lines(created)
         self.cash.debit(created=created, results=self.results, actor=self.actor)
         self._earn(created, member_of, points, members, program)
         # The capture-rate upsert rides along with the member UPDATE (one statement, one round trip).
@@ -492,9 +493,33 @@ class _Ingest:
             cols["points"].append(points.get(index, 0))
             cols["points_redeemed"].append(item.points_redeemed)
             cols["points_cash_fen"].append(self.cash.value_fen(index))
+        # The lines of the orders (first occurrences only, like the orders), inserted by the same
+        # statement for the rows it actually inserted: a re-post or a conflicting number adds none.
+        line_cols: dict[str, list[Any]] = defaultdict(list)
+        for index in unique:
+            item = self.orders[index]
+            for line in item.lines:
+                line_cols["channel"].append(item.channel)
+                line_cols["order_no"].append(item.order_no)
+                line_cols["sku"].append(line.sku)
+                line_cols["name"].append(line.name[:200])
+                line_cols["quantity"].append(line.quantity)
+                line_cols["amount_fen"].append(line.amount_fen)
+        lines_sql = (
+            f""", lines AS (
+                    INSERT INTO {_LINE} (order_id, sku, name, quantity, amount_fen)
+                    SELECT o.key_id, v.sku, v.name, v.quantity, v.amount_fen
+                    FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::bigint[])
+                        AS v(channel, order_no, sku, name, quantity, amount_fen)
+                    JOIN o ON o.key_channel = v.channel AND o.key_order_no = v.order_no
+                )"""  # noqa: S608
+            if line_cols
+            else ""
+        )
         with self._cursor() as cursor:
             cursor.execute(
                 f"""
+                WITH o AS (
                 INSERT INTO {_ORDER} (created_at, updated_at, channel, order_no, store_id, paid_at, amount_fen,
                     refunded_fen, buyer_kind, buyer_value, member_id, staff_id, is_member_order, points_earned,
                     points_redeemed, points_cash_fen)
@@ -507,7 +532,10 @@ class _Ingest:
                     AS v(channel, order_no, store_id, paid_at, amount_fen, buyer_kind, buyer_value, member_id,
                          staff_id, is_member, points, points_redeemed, points_cash_fen)
                 ON CONFLICT (channel, order_no) DO NOTHING
-                RETURNING id, channel, order_no{_ORDER_ROW if self.rows is not None else ""}
+                RETURNING id AS key_id, channel AS key_channel, order_no AS key_order_no
+                    {_ORDER_ROW if self.rows is not None else ""}
+                ){lines_sql}
+                SELECT * FROM o
                 """,  # noqa: S608
                 [
                     self.now,
@@ -529,6 +557,11 @@ class _Ingest:
                             "points_redeemed",
                             "points_cash_fen",
                         )
+                    ),
+                    *(
+                        pg_array(line_cols[c])
+                        for c in ("channel", "order_no", "sku", "name", "quantity", "amount_fen")
+                        if line_cols
                     ),
                 ],
             )
@@ -581,24 +614,6 @@ class _Ingest:
                 result.order_id, result.created, result.member_id, result.points_earned = row[0], False, row[4], row[5]
                 result.member_no = row[7] or ""
         return created
-
-    def _insert_lines(self, created: list[int]) -> None:
-        cols: dict[str, list[Any]] = defaultdict(list)
-        for index in created:
-            for line in self.orders[index].lines:
-                cols["order_id"].append(self.results[index].order_id)
-                cols["sku"].append(line.sku)
-                cols["name"].append(line.name[:200])
-                cols["quantity"].append(line.quantity)
-                cols["amount_fen"].append(line.amount_fen)
-        if not cols:
-            return
-        with self._cursor() as cursor:
-            cursor.execute(
-                f"""INSERT INTO {_LINE} (order_id, sku, name, quantity, amount_fen)
-                    SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::integer[], %s::bigint[])""",  # noqa: S608
-                [pg_array(cols[c]) for c in ("order_id", "sku", "name", "quantity", "amount_fen")],
-            )
 
     def _earn(
         self,

@@ -201,11 +201,16 @@ def test_batch_gives_per_item_results(in_brand_a):  # type: ignore[no-untyped-de
     store = StoreFactory()
     post("OLD", 1_000, "u-1")
     paid = ago(hours=1)
+    tea, cup = OrderLineInput(sku="TEA", amount_fen=10_000), OrderLineInput(sku="CUP", amount_fen=1_000)
     items = [
-        OrderInput("store", "B1", paid, 10_000, store_id=store.pk, buyer_kind="wechat_unionid", buyer_value="u-1"),
-        OrderInput("store", "B2", paid, 20_000, store_id=store.pk),
-        OrderInput("store", "B1", paid, 10_000, store_id=store.pk, buyer_kind="wechat_unionid", buyer_value="u-1"),
-        OrderInput("tmall", "OLD", paid, 1_000),
+        OrderInput(
+            "store", "B1", paid, 10_000, store_id=store.pk, buyer_kind="wechat_unionid", buyer_value="u-1", lines=[tea]
+        ),
+        OrderInput("store", "B2", paid, 20_000, store_id=store.pk, lines=[tea, cup]),
+        OrderInput(
+            "store", "B1", paid, 10_000, store_id=store.pk, buyer_kind="wechat_unionid", buyer_value="u-1", lines=[cup]
+        ),
+        OrderInput("tmall", "OLD", paid, 1_000, lines=[cup]),
         OrderInput("store", "B3", paid, -5),
         OrderInput("store", "B4", paid, 100, store_id=999_999),
     ]
@@ -217,6 +222,10 @@ def test_batch_gives_per_item_results(in_brand_a):  # type: ignore[no-untyped-de
     assert results[0].points_earned == 100 and results[1].points_earned == 0
     assert [r.error_code for r in results] == ["", "", "", "", "order_invalid", "order_invalid"]
     assert set(Order.objects.values_list("order_no", flat=True)) == {"OLD", "B1", "B2"}
+    # Lines come with the order that was recorded: not from its in-batch duplicate, nor onto an
+    # order recorded before.
+    lines = {o.order_no: sorted(o.lines.values_list("sku", flat=True)) for o in Order.objects.all()}
+    assert lines == {"OLD": [], "B1": ["TEA"], "B2": ["CUP", "TEA"]}
     row = CaptureRateDaily.objects.get(store=store)
     assert (row.orders_total, row.orders_member, row.gmv_total_fen, row.gmv_member_fen) == (2, 1, 30_000, 10_000)
     assert ledger_audit() == []
@@ -342,13 +351,15 @@ def test_single_order_ingest_query_budget(in_brand_a, django_assert_max_num_quer
     program()
     tiers()
     member_with_unionid("u-1")
-    # 14 statements (the first order also logs the entry tier) + 1 by the campaigns app's multiplier
-    # provider; the rest are the `SET search_path` django-tenants sends for each new cursor
-    # (TENANT_LIMIT_SET_CALLS would drop them). The count does not grow with anything per member.
+    # The first order of a process also loads the rules and logs the entry tier, and each new cursor
+    # may send django-tenants' `SET search_path`.
     with django_assert_max_num_queries(24):
         post("Q1", 10_000, "u-1")
-    with django_assert_max_num_queries(24):
-        post("Q2", 10_000, "u-1")
+    # Then 7 statements an order: buyer + lock + rules signature, the campaigns app's multiplier,
+    # order + lines, entries + lots, qualifying spend, member + capture rate, webhook subscriptions.
+    # The count does not grow with anything per member.
+    with django_assert_max_num_queries(7):
+        post("Q2", 10_000, "u-1", lines=[OrderLineInput(sku="TEA", amount_fen=10_000)])
 
 
 @pytest.mark.parametrize("paid_at", [dt.datetime(214, 1, 5, tzinfo=dt.UTC), dt.datetime(1999, 12, 31, tzinfo=dt.UTC)])
