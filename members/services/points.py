@@ -716,21 +716,37 @@ def _points_expire_chunk(*, now: dt.datetime, lo: int, hi: int) -> tuple[int, in
 
 def points_release_pending(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Make pending points spendable once their pending period is over. No ledger entry: the
-    ledger total (balance + pending − debt) does not change. Set-based, safe to re-run."""
+    ledger total (balance + pending − debt) does not change. Set-based, by member id range like
+    the expiry job: each chunk of MEMBER_CHUNK members is its own transaction (lock step 1 on the
+    chunk's members, ascending id, then one statement), so a busy night's releases never hold
+    every member's lock at once. Safe to re-run or to resume after a crash: released lots are
+    no longer pending."""
     now = now or timezone.now()
+    with connection.cursor() as cursor:
+        ranges = member_id_ranges(cursor)
+    members = 0
+    for lo, hi in ranges:
+        members += _points_release_chunk(now=now, lo=lo, hi=hi)
+    return {"members": members}
+
+
+def _points_release_chunk(*, now: dt.datetime, lo: int, hi: int) -> int:
     member_table = Member._meta.db_table
     lot_table = PointsLot._meta.db_table
+    params = {"now": now, "lo": lo, "hi": hi}
     with transaction.atomic(), connection.cursor() as cursor:
+        job_chunk_settings(cursor)
         cursor.execute(
             f"""SELECT count(*) FROM (
                     SELECT id FROM {member_table} WHERE id IN (
-                        SELECT member_id FROM {lot_table} WHERE pending AND available_at <= %s)
+                        SELECT member_id FROM {lot_table}
+                        WHERE pending AND available_at <= %(now)s AND member_id >= %(lo)s AND member_id < %(hi)s)
                     ORDER BY id FOR NO KEY UPDATE) locked""",
-            [now],
+            params,
         )
         (locked,) = cursor.fetchone()
         if not locked:
-            return {"members": 0}
+            return 0
         # Told before the UPDATE, as balances computed from the locked rows and the lots about to be
         # released: afterwards, lots released now look like lots released on any earlier night.
         loyalty_changed_notify_in_transaction(
@@ -740,10 +756,10 @@ def points_release_pending(*, now: dt.datetime | None = None) -> dict[str, int]:
                     (
                         f"""SELECT m.id, 0, m.points_balance + r.total, m.points_pending - r.total, m.points_debt
                             FROM (SELECT member_id, SUM(remaining) AS total FROM {lot_table}
-                                  WHERE pending AND available_at <= %s GROUP BY member_id
-                                  HAVING SUM(remaining) > 0) r
+                                  WHERE pending AND available_at <= %s AND member_id >= %s AND member_id < %s
+                                  GROUP BY member_id HAVING SUM(remaining) > 0) r
                             JOIN {member_table} m ON m.id = r.member_id""",
-                        (now,),
+                        (now, lo, hi),
                     ),
                 ),
             )
@@ -752,18 +768,18 @@ def points_release_pending(*, now: dt.datetime | None = None) -> dict[str, int]:
             f"""
             WITH released AS (
                 UPDATE {lot_table} SET pending = false
-                WHERE pending AND available_at <= %(now)s
+                WHERE pending AND available_at <= %(now)s AND member_id >= %(lo)s AND member_id < %(hi)s
                 RETURNING member_id, remaining
             ),
             per_member AS (SELECT member_id, SUM(remaining) AS total FROM released GROUP BY member_id)
             UPDATE {member_table} m
             SET points_balance = m.points_balance + p.total, points_pending = m.points_pending - p.total,
                 updated_at = %(now)s
-            FROM per_member p WHERE m.id = p.member_id
+            FROM per_member p WHERE m.id = p.member_id AND m.id >= %(lo)s AND m.id < %(hi)s
             """,
-            {"now": now},
+            params,
         )
-        return {"members": cursor.rowcount}
+        return cursor.rowcount
 
 
 # --- audit --------------------------------------------------------------------------------------

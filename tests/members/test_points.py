@@ -19,6 +19,7 @@ from members.services.points import (
     points_award_bonus,
     points_award_bonus_bulk,
     points_expire_due,
+    points_release_pending,
 )
 from tests.factories import MemberFactory
 
@@ -164,6 +165,51 @@ def test_expiry_job_expires_lots_whose_time_has_come(in_brand_a):  # type: ignor
     soon = PointsLot.objects.get(entry__reference="soon")
     assert soon.expired and soon.remaining == 0
     assert PointsLotConsumption.objects.get(entry=entry).lot == soon
+    assert ledger_audit() == []
+
+
+def test_pending_release_goes_chunk_by_chunk_and_resumes_after_a_crash(in_brand_a, monkeypatch):  # type: ignore[no-untyped-def]
+    from members.services import points
+
+    program(pending_days=7)
+    buyers = [member_with_unionid(f"u-{n}") for n in range(3)]
+    for n in range(3):
+        order_post(
+            channel="tmall",
+            order_no=f"P{n}",
+            paid_at=ago(minutes=5),
+            amount_fen=10_000 * (n + 1),
+            buyer_kind="wechat_unionid",
+            buyer_value=f"u-{n}",
+            actor="pos",
+        )
+    # One member per chunk (each chunk is a transaction of its own), and a crash in the second.
+    ranges = points.member_id_ranges
+    monkeypatch.setattr(points, "member_id_ranges", lambda cursor: ranges(cursor, chunk=1))
+    release_chunk = points._points_release_chunk
+    done: list[int] = []
+
+    def crash_after_first_release(*, now, lo, hi):  # type: ignore[no-untyped-def]
+        if done:
+            raise RuntimeError("worker killed")
+        released = release_chunk(now=now, lo=lo, hi=hi)
+        if released:
+            done.append(lo)
+        return released
+
+    later = timezone.now() + dt.timedelta(days=8)
+    monkeypatch.setattr(points, "_points_release_chunk", crash_after_first_release)
+    with pytest.raises(RuntimeError):
+        points_release_pending(now=later)
+    released = [m.pk for m in buyers if PointsLot.objects.get(member=m).pending is False]
+    assert len(released) == 1  # the first chunk stayed done
+
+    monkeypatch.setattr(points, "_points_release_chunk", release_chunk)
+    assert points_release_pending(now=later) == {"members": 2}  # the rest, nothing twice
+    assert points_release_pending(now=later) == {"members": 0}
+    for member, earned in zip(buyers, (100, 200, 300), strict=True):
+        member.refresh_from_db()
+        assert (member.points_balance, member.points_pending) == (earned, 0)
     assert ledger_audit() == []
 
 
