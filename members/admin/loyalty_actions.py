@@ -1,10 +1,12 @@
-"""Loyalty actions on the member page: adjust points, redeem a reward, and the tier progress line.
+"""Loyalty actions on the member page: adjust points, redeem a reward, set or remove the manual
+tier floor, and the tier progress line.
 
 Kept apart from members.py (profile, enrolment, import) and mixed into MemberAdmin. Each view
 loads the member through the admin's scoped queryset, so a store user asking for another store's
 member gets 404, not a form. The services decide everything else (role limits, balance, stock,
 frozen); their AppError messages are shown on the form. Every form carries a reference generated
-when it is shown, so submitting it twice (double click, back + resubmit) changes points once.
+when it is shown, so submitting it twice (double click, back + resubmit) changes points (or the
+tier) once.
 """
 
 import uuid
@@ -26,7 +28,7 @@ from ..models import Member, Reward, Tier
 from ..scoping import member_in_scope
 from ..services.points import points_adjust, points_adjust_limit
 from ..services.rewards import reward_redeem
-from ..services.tiers import tier_progress
+from ..services.tiers import tier_grant_manual, tier_progress, tier_remove_manual
 
 
 def _new_reference() -> str:
@@ -59,6 +61,18 @@ class RedeemForm(forms.Form):
         )
 
 
+class SetTierForm(forms.Form):
+    tier = forms.ModelChoiceField(
+        label=_("保底等级"),
+        queryset=Tier.objects.order_by("rank"),
+        required=False,
+        empty_label=_("取消手动保底等级"),
+        help_text=_("会员等级不会低于保底等级，直到取消；当前等级较低时立即升至该等级。"),
+    )
+    reason = forms.CharField(label=_("原因"), max_length=200, widget=forms.TextInput(attrs={"size": 60}))
+    reference = forms.UUIDField(widget=forms.HiddenInput)
+
+
 def _add_service_error(form: forms.Form, exc: AppError) -> None:
     """The service's message on the field it names (when the form has it), else on the form."""
     targets = [field for field in exc.fields if field in form.fields and field != "reference"]
@@ -76,7 +90,8 @@ def _amount(tier: Tier, value: int) -> str:
 
 
 class MemberLoyaltyActionsMixin:
-    """For MemberAdmin: the adjust-points and redeem pages, their buttons, and `tier_progress_shown`."""
+    """For MemberAdmin: the adjust-points, redeem and tier-floor pages, their buttons, and
+    `tier_progress_shown`."""
 
     # --- the member page ---
 
@@ -110,11 +125,19 @@ class MemberLoyaltyActionsMixin:
     def _can_redeem(self, request: HttpRequest, obj: Member | None) -> bool:
         return self.has_change_permission(request, obj) and request.user.has_perm("members.add_redemption")  # type: ignore[attr-defined]
 
+    def _can_set_tier(self, request: HttpRequest, obj: Member | None) -> bool:
+        return self.has_change_permission(request, obj) and request.user.has_perm("members.add_tierchange")  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _usable(obj: Member | None) -> bool:
+        return obj is not None and obj.status not in (Member.Status.MERGED, Member.Status.ERASED)
+
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         obj = kwargs.get("obj") or context.get("original")
-        usable = obj is not None and obj.status not in ("merged", "erased")
+        usable = self._usable(obj)
         context["can_adjust_points"] = usable and self._can_adjust(request, obj)
         context["can_redeem"] = usable and self._can_redeem(request, obj)
+        context["can_set_tier"] = usable and self._can_set_tier(request, obj)
         return super().render_change_form(request, context, *args, **kwargs)  # type: ignore[misc]
 
     # --- pages ---
@@ -124,6 +147,7 @@ class MemberLoyaltyActionsMixin:
         return [
             path("<path:object_id>/adjust-points/", wrap(self.adjust_points_view), name="members_member_adjust_points"),
             path("<path:object_id>/redeem/", wrap(self.redeem_view), name="members_member_redeem"),
+            path("<path:object_id>/tier/", wrap(self.tier_view), name="members_member_tier"),
             *super().get_urls(),  # type: ignore[misc]
         ]
 
@@ -200,3 +224,32 @@ class MemberLoyaltyActionsMixin:
                 )
                 return self._back(member)
         return self._page(request, member, "redeem.html", _("兑换礼品"), form=form)
+
+    def tier_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        member = self._member(request, object_id)
+        # Merged and erased members are out of all loyalty processing: no floor to set or remove.
+        if not self._usable(member) or not self._can_set_tier(request, member):
+            raise PermissionDenied
+        form = SetTierForm(request.POST or None, initial={"tier": member.tier_floor_id, "reference": _new_reference()})
+        if request.method == "POST" and form.is_valid():
+            tier, reason = form.cleaned_data["tier"], form.cleaned_data["reason"]
+            # The services look the reference up under the member lock (it ends the TierChange
+            # note), so a second submit of this form returns the first change and changes nothing.
+            reference = f"admin-tier:{form.cleaned_data['reference'].hex}"
+            done: str | None = None
+            try:
+                if tier is not None:
+                    tier_grant_manual(member=member, tier=tier, reason=reason, actor=request.user, reference=reference)
+                    done = f"已为会员 {member.member_no} 设置保底等级 {tier.name}"
+                elif tier_remove_manual(member=member, reason=reason, actor=request.user, reference=reference):
+                    done = f"已取消会员 {member.member_no} 的手动保底等级"
+            except AppError as exc:
+                _add_service_error(form, exc)
+            else:
+                if done is None:  # nothing to remove: say so rather than report a change
+                    form.add_error("tier", _("该会员没有手动保底等级。"))
+                else:
+                    current = member.tier.name if member.tier_id else "无等级"
+                    self.message_user(request, f"{done}，当前等级 {current}。", messages.SUCCESS)  # type: ignore[attr-defined]
+                    return self._back(member)
+        return self._page(request, member, "tier.html", _("设置保底等级"), form=form)

@@ -159,9 +159,57 @@ def _tier_set(
     return change
 
 
-def tier_grant_manual(*, member: Member, tier: Tier, reason: str, actor: AbstractBaseUser | str) -> TierChange:
+# A manual change made with a `reference` (a form's, a caller's request id) ends its note with
+# this mark. TierChange has no reference column, and a column would be a migration of every brand
+# for two rarely used actions; the note is the change's own record, so the mark lives there, read
+# back under the member lock (see _manual_change_done).
+_REFERENCE_MARK = " [ref:{}]"
+REFERENCE_MAX_LENGTH = 64
+
+
+def _manual_note(text: str, reference: str) -> str:
+    """`text` with the reference mark, shortened so the whole fits the note column (a 50-character
+    tier name and a 200-character reason already do not) and the mark is never cut off."""
+    limit = TierChange._meta.get_field("note").max_length
+    mark = _REFERENCE_MARK.format(reference) if reference else ""
+    room = limit - len(mark)
+    if len(text) > room:
+        text = text[: room - 1] + "…"
+    return text + mark
+
+
+def _manual_change_done(*, member_id: int, reference: str) -> TierChange | None:
+    """The manual change already made with `reference`, if any. Call with the member locked, so a
+    concurrent request with the same reference sees the first one's change once it commits."""
+    if not reference:
+        return None
+    if len(reference) > REFERENCE_MAX_LENGTH:
+        raise AppError(error_codes.TIER_INVALID, "请求编号无效。", fields={"reference": ["无效。"]})
+    return (
+        TierChange.objects.filter(
+            member_id=member_id,
+            reason__in=(TierChange.Reason.MANUAL_GRANT, TierChange.Reason.MANUAL_REMOVAL),
+            note__endswith=_REFERENCE_MARK.format(reference),
+        )
+        .order_by("id")
+        .first()
+    )
+
+
+def _member_tier_copy(member: Member, locked: Member) -> None:
+    member.tier_id, member.tier_floor_id, member.tier_expires_at = (
+        locked.tier_id,
+        locked.tier_floor_id,
+        locked.tier_expires_at,
+    )
+
+
+def tier_grant_manual(
+    *, member: Member, tier: Tier, reason: str, actor: AbstractBaseUser | str, reference: str = ""
+) -> TierChange:
     """Grant `tier` as a floor: the member is lifted to it now (if lower) and never re-evaluated
-    below it until `tier_remove_manual`."""
+    below it until `tier_remove_manual`. A second call with the same non-empty `reference`
+    changes nothing and returns the first call's change."""
     reason = (reason or "").strip()
     if not reason:
         raise AppError(error_codes.TIER_INVALID, "手动授予等级必须填写原因。", fields={"reason": ["必填。"]})
@@ -169,6 +217,10 @@ def tier_grant_manual(*, member: Member, tier: Tier, reason: str, actor: Abstrac
     now = timezone.now()
     with transaction.atomic():
         locked = member_lock(member_id=member.pk)
+        done = _manual_change_done(member_id=locked.pk, reference=reference)
+        if done is not None:
+            _member_tier_copy(member, locked)
+            return done
         tiers = tiers_ranked()
         current_rank = locked.tier.rank if locked.tier_id else -1
         locked.tier_floor = tier
@@ -179,7 +231,7 @@ def tier_grant_manual(*, member: Member, tier: Tier, reason: str, actor: Abstrac
                 tiers=tiers,
                 reason=TierChange.Reason.MANUAL_GRANT,
                 actor=who,
-                note=reason,
+                note=_manual_note(reason, reference),
                 now=now,
                 extra_fields=["tier_floor"],
             )
@@ -191,15 +243,19 @@ def tier_grant_manual(*, member: Member, tier: Tier, reason: str, actor: Abstrac
                 from_tier_id=locked.tier_id,
                 to_tier_id=locked.tier_id,
                 reason=TierChange.Reason.MANUAL_GRANT,
-                note=f"保底等级：{tier.name}；{reason}",
+                note=_manual_note(f"保底等级：{tier.name}；{reason}", reference),
                 actor=who,
             )
-    member.tier_id, member.tier_floor_id, member.tier_expires_at = locked.tier_id, tier.pk, locked.tier_expires_at
+    _member_tier_copy(member, locked)
     return change
 
 
-def tier_remove_manual(*, member: Member, reason: str, actor: AbstractBaseUser | str) -> TierChange | None:
-    """Remove the manual floor and re-evaluate at once against the window's qualifying amounts."""
+def tier_remove_manual(
+    *, member: Member, reason: str, actor: AbstractBaseUser | str, reference: str = ""
+) -> TierChange | None:
+    """Remove the manual floor and re-evaluate at once against the window's qualifying amounts.
+    None when the member has no floor. A second call with the same non-empty `reference` changes
+    nothing and returns the first call's change."""
     reason = (reason or "").strip()
     if not reason:
         raise AppError(error_codes.TIER_INVALID, "取消手动等级必须填写原因。", fields={"reason": ["必填。"]})
@@ -207,6 +263,10 @@ def tier_remove_manual(*, member: Member, reason: str, actor: AbstractBaseUser |
     now = timezone.now()
     with transaction.atomic():
         locked = member_lock(member_id=member.pk)
+        done = _manual_change_done(member_id=locked.pk, reference=reference)
+        if done is not None:
+            _member_tier_copy(member, locked)
+            return done
         if locked.tier_floor_id is None:
             return None
         tiers = tiers_ranked()
@@ -224,11 +284,11 @@ def tier_remove_manual(*, member: Member, reason: str, actor: AbstractBaseUser |
             tiers=tiers,
             reason=TierChange.Reason.MANUAL_REMOVAL,
             actor=who,
-            note=reason,
+            note=_manual_note(reason, reference),
             now=now,
             extra_fields=["tier_floor"],
         )
-    member.tier_id, member.tier_floor_id, member.tier_expires_at = locked.tier_id, None, locked.tier_expires_at
+    _member_tier_copy(member, locked)
     return change
 
 

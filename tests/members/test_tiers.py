@@ -82,6 +82,38 @@ def test_manual_grant_is_a_floor_until_removed(in_brand_a):  # type: ignore[no-u
     ]
 
 
+def test_manual_changes_with_a_reference_happen_once(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    t = tiers()
+    member = MemberFactory(tier=t["normal"])
+
+    first = tier_grant_manual(member=member, tier=t["gold"], reason="明星客户", actor="boss", reference="r1")
+    again = tier_grant_manual(member=member, tier=t["silver"], reason="改主意", actor="boss", reference="r1")
+    assert again.pk == first.pk and first.note == "明星客户 [ref:r1]"
+    assert (member.tier_id, member.tier_floor_id) == (t["gold"].pk, t["gold"].pk)  # the first grant's state
+
+    removed = tier_remove_manual(member=member, reason="合作结束", actor="boss", reference="r2")
+    assert removed is not None
+    assert tier_remove_manual(member=member, reason="合作结束", actor="boss", reference="r2") == removed
+    # A new reference is a new request: there is no floor left to remove.
+    assert tier_remove_manual(member=member, reason="合作结束", actor="boss", reference="r3") is None
+    assert TierChange.objects.filter(member=member).count() == 2
+
+
+def test_a_long_floor_note_is_shortened_but_keeps_its_reference(in_brand_a):  # type: ignore[no-untyped-def]
+    program()
+    t = tiers()
+    member = MemberFactory(tier=t["gold"])
+    t["silver"].name = "银" * 50
+    t["silver"].save()
+
+    change = tier_grant_manual(member=member, tier=t["silver"], reason="原" * 200, actor="boss", reference="x" * 64)
+
+    change.refresh_from_db()
+    assert len(change.note) == 255
+    assert change.note.startswith(f"保底等级：{'银' * 50}；原") and change.note.endswith(f"… [ref:{'x' * 64}]")
+
+
 def test_progress_to_the_next_tier(in_brand_a):  # type: ignore[no-untyped-def]
     program()
     t = tiers()
