@@ -510,8 +510,9 @@ class _Ingest:
                     INSERT INTO {_LINE} (order_id, sku, name, quantity, amount_fen)
                     SELECT o.key_id, v.sku, v.name, v.quantity, v.amount_fen
                     FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::bigint[])
-                        AS v(channel, order_no, sku, name, quantity, amount_fen)
+                        WITH ORDINALITY AS v(channel, order_no, sku, name, quantity, amount_fen, position)
                     JOIN o ON o.key_channel = v.channel AND o.key_order_no = v.order_no
+                    ORDER BY v.position  -- ids in the order the lines were posted, whatever the join did
                 )"""  # noqa: S608
             if line_cols
             else ""

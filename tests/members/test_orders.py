@@ -222,10 +222,10 @@ def test_batch_gives_per_item_results(in_brand_a):  # type: ignore[no-untyped-de
     assert results[0].points_earned == 100 and results[1].points_earned == 0
     assert [r.error_code for r in results] == ["", "", "", "", "order_invalid", "order_invalid"]
     assert set(Order.objects.values_list("order_no", flat=True)) == {"OLD", "B1", "B2"}
-    # Lines come with the order that was recorded: not from its in-batch duplicate, nor onto an
-    # order recorded before.
-    lines = {o.order_no: sorted(o.lines.values_list("sku", flat=True)) for o in Order.objects.all()}
-    assert lines == {"OLD": [], "B1": ["TEA"], "B2": ["CUP", "TEA"]}
+    # Lines come with the order that was recorded, in the order posted: not from its in-batch
+    # duplicate, nor onto an order recorded before.
+    lines = {o.order_no: list(o.lines.order_by("id").values_list("sku", flat=True)) for o in Order.objects.all()}
+    assert lines == {"OLD": [], "B1": ["TEA"], "B2": ["TEA", "CUP"]}
     row = CaptureRateDaily.objects.get(store=store)
     assert (row.orders_total, row.orders_member, row.gmv_total_fen, row.gmv_member_fen) == (2, 1, 30_000, 10_000)
     assert ledger_audit() == []
