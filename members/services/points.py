@@ -504,8 +504,7 @@ def points_award_bonus_bulk(
     awarded = 0
     windows: list[tuple[int, int]] = []
     with transaction.atomic(), connection.cursor() as cursor:
-        # Sorts and hashes of a 50k-member chunk fit in memory (the default 4 MB spills to disk).
-        cursor.execute("SET LOCAL work_mem = '64MB'")
+        chunk_settings(cursor)
         # Statements by member id range (ascending, so the lock order holds across chunks): the
         # planner sees a chunk-sized join instead of a million-row one, and no step holds more
         # than one chunk's rows in sorts or hash tables.
@@ -612,15 +611,16 @@ def member_id_ranges(cursor: Any, chunk: int = MEMBER_CHUNK) -> list[tuple[int, 
     return [(start, start + chunk) for start in range(lo, hi + 1, chunk)]
 
 
-# --- daily jobs ---------------------------------------------------------------------------------
-
-
-def job_chunk_settings(cursor: Any) -> None:
-    """For one chunk's transaction of a nightly job: sorts and hashes of a chunk in memory (the
-    default 4 MB spills to disk), and no JIT — the chunk statements' estimated costs cross the JIT
-    threshold, and compiling them (~130 ms a statement) costs more than it saves on 50k rows."""
+def chunk_settings(cursor: Any) -> None:
+    """For a transaction of set-based statements over MEMBER_CHUNK-member chunks (the nightly jobs,
+    bulk bonus awards and reward gifts): sorts and hashes of a chunk in memory (the default 4 MB
+    spills to disk), and no JIT — the chunk statements' estimated costs cross the JIT threshold,
+    and compiling them (~130 ms a statement) costs more than it saves on 50k rows."""
     cursor.execute("SET LOCAL work_mem = '64MB'")
     cursor.execute("SET LOCAL jit = off")
+
+
+# --- daily jobs ---------------------------------------------------------------------------------
 
 
 def points_expire_due(*, now: dt.datetime | None = None) -> dict[str, int]:
@@ -645,7 +645,7 @@ def _points_expire_chunk(*, now: dt.datetime, lo: int, hi: int) -> tuple[int, in
     member_table = Member._meta.db_table
     reference = f"expire:{now.isoformat()}"
     with transaction.atomic(), connection.cursor() as cursor:
-        job_chunk_settings(cursor)
+        chunk_settings(cursor)
         cursor.execute(
             f"""SELECT count(*) FROM (
                     SELECT id FROM {member_table} WHERE id IN (
@@ -735,7 +735,7 @@ def _points_release_chunk(*, now: dt.datetime, lo: int, hi: int) -> int:
     lot_table = PointsLot._meta.db_table
     params = {"now": now, "lo": lo, "hi": hi}
     with transaction.atomic(), connection.cursor() as cursor:
-        job_chunk_settings(cursor)
+        chunk_settings(cursor)
         cursor.execute(
             f"""SELECT count(*) FROM (
                     SELECT id FROM {member_table} WHERE id IN (

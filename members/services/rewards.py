@@ -22,6 +22,7 @@ from .points import (
     _debit,
     _member_ids_sql,
     _require_member_usable,
+    chunk_settings,
     member_id_ranges,
     member_ids_chunk_sql,
     member_lock,
@@ -159,7 +160,7 @@ def reward_issue_bulk(
     eligible = already = issued_now = 0
     unavailable = False
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = '64MB'")
+        chunk_settings(cursor)
         for lo, hi in member_id_ranges(cursor):
             # The only lock this takes (lock step 4, reward): no member row is locked or updated —
             # the gift touches no balance — so it cannot deadlock with redemptions, which lock

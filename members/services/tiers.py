@@ -23,7 +23,7 @@ from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_
 from members.models import Member, Order, PointsEntry, Tier, TierChange
 
 from .actors import actor_name
-from .points import job_chunk_settings, loyalty_points, loyalty_program_get, member_id_ranges, member_lock
+from .points import chunk_settings, loyalty_points, loyalty_program_get, member_id_ranges, member_lock
 
 # The webhook `cause` of the tier changes that _tier_set writes.
 _CAUSE_OF_REASON = {
@@ -319,7 +319,7 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
         TierChange._meta.db_table,
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        job_chunk_settings(cursor)
+        chunk_settings(cursor)
         cursor.execute(
             f"""SELECT count(*) FROM (SELECT id FROM {m}
                 WHERE tier_expires_at <= %s AND status <> 'erased' AND merged_into_id IS NULL
@@ -376,23 +376,28 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
                 SELECT member_id, from_tier_id, to_tier_id, reason, '等级有效期到期重新评定', 'system', %(now)s
                 FROM decided
                 RETURNING id
+            ),
+            updated AS (
+                UPDATE {m} mm
+                SET tier_id = d.to_tier_id,
+                    tier_expires_at = CASE WHEN d.is_lowest THEN NULL
+                                           ELSE %(now)s + make_interval(days => d.validity_days) END,
+                    updated_at = %(now)s
+                -- The chunk's range on the updated table too, or the planner hashes `decided`
+                -- against a scan of every member of the brand.
+                FROM decided d WHERE mm.id = d.member_id AND mm.id >= %(lo)s AND mm.id < %(hi)s
+                RETURNING d.reason
             )
-            UPDATE {m} mm
-            SET tier_id = d.to_tier_id,
-                tier_expires_at = CASE WHEN d.is_lowest THEN NULL
-                                       ELSE %(now)s + make_interval(days => d.validity_days) END,
-                updated_at = %(now)s
-            -- The chunk's range on the updated table too, or the planner hashes `decided` against a
-            -- scan of every member of the brand.
-            FROM decided d WHERE mm.id = d.member_id AND mm.id >= %(lo)s AND mm.id < %(hi)s
-            RETURNING d.reason, (SELECT min(id) FROM logged), (SELECT max(id) FROM logged)
+            -- Counted here: a chunk is up to MEMBER_CHUNK members, not rows to ship to Python.
+            SELECT reason, count(*), (SELECT min(id) FROM logged), (SELECT max(id) FROM logged)
+            FROM updated GROUP BY reason
             """,  # noqa: S608
             {"now": now, "lo": lo, "hi": hi},
         )
         summary = {"renewal": 0, "downgrade": 0, "upgrade": 0}
         window = None
-        for reason, first, last in cursor.fetchall():
-            summary[reason] += 1
+        for reason, count, first, last in cursor.fetchall():
+            summary[reason] = count
             window = (first, last)
         if window is not None and (summary["downgrade"] or summary["upgrade"]):
             # This statement's changes: the ids it wrote (an earlier run at the same `now` wrote
