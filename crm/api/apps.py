@@ -18,3 +18,7 @@ class ApiConfig(AppConfig):
         on_withdraw(consent_withdrawn_webhook)
         on_member_enrolled(member_enrolled_webhook)
         on_loyalty_changed(loyalty_changed_webhook)
+
+        # Key and partner changes must reach every process's remembered keys, whichever process
+        # makes them (web, worker, shell).
+        from . import remembered_keys  # noqa: F401

@@ -1,5 +1,6 @@
 """`Authorization: Api-Key <key>` against the keys of the brand whose host was called."""
 
+import functools
 from typing import Any
 
 from rest_framework import exceptions
@@ -9,7 +10,8 @@ from rest_framework.request import Request
 from crm.errors import AppError
 
 from .models import ApiKey
-from .services import api_key_verify
+from .services import api_key_verify_and_count
+from .throttling import rate_window, request_counted
 
 KEYWORD = "Api-Key"
 
@@ -23,10 +25,15 @@ class ApiKeyAuthentication(BaseAuthentication):
         if len(header) != 2 or not header[1].isascii():
             raise exceptions.AuthenticationFailed(code="api_key_invalid")
         raw_key = header[1]
+        view = (request.parser_context or {}).get("view")
         try:
-            api_key = api_key_verify(raw_key=raw_key)
+            api_key, counted = api_key_verify_and_count(
+                raw_key=raw_key, rate=functools.partial(rate_window, view) if view is not None else None
+            )
         except AppError as exc:
             raise exceptions.AuthenticationFailed(code=exc.code) from exc
+        if counted is not None:
+            request_counted(request._request, *counted)
         return api_key, api_key
 
     def authenticate_header(self, request: Request) -> str:

@@ -6,7 +6,7 @@ import json
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +23,9 @@ from crm.errors import AppError, NotFound
 from .error_codes import api_error, error_detail
 from .keys import key_generate, key_split, secret_matches
 from .models import ApiKey, IdempotencyRecord, Partner, Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
+from .remembered_keys import api_key_current, api_key_used
 from .signing import signature_header
+from .throttling import RateWindow
 
 # last_used_at is informational; writing it on every request would turn each API call into a
 # write on one hot row. Once a minute per key is enough to tell an admin a key is in use.
@@ -83,11 +85,19 @@ def api_key_verify(*, raw_key: str) -> ApiKey:
 
     A key of another brand is simply not in this brand's schema, so it is `api_key_invalid`.
     """
+    return api_key_verify_and_count(raw_key=raw_key)[0]
+
+
+def api_key_verify_and_count(
+    *, raw_key: str, rate: Callable[[str], RateWindow] | None = None
+) -> tuple[ApiKey, tuple[str, int] | None]:
+    """api_key_verify, and the request counted in the rate window `rate(prefix)` when that
+    could be done in the same cache round trip as the key check: (counter, count), else None."""
     parts = key_split(raw_key)
     if parts is None:
         raise api_error("api_key_invalid", status=401)
     prefix, secret = parts
-    api_key = _api_key_by_prefix(prefix)
+    api_key, counted = api_key_current(prefix, secret, _api_key_by_prefix, rate(prefix) if rate else None)
     if api_key is None or not secret_matches(secret, api_key.secret_hash):
         raise api_error("api_key_invalid", status=401)
     now = timezone.now()
@@ -100,7 +110,9 @@ def api_key_verify(*, raw_key: str) -> ApiKey:
         ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gte=now - LAST_USED_RESOLUTION).update(
             last_used_at=now
         )
-    return api_key
+        api_key.last_used_at = now
+        api_key_used(api_key)
+    return api_key, counted
 
 
 # Every API request runs this lookup. Written as one SQL statement because the ORM's query building

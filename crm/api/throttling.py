@@ -11,24 +11,47 @@ bare development set-up) use `add` then `incr`, which is approximate under heavy
 
 import functools
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
+
+from crm.redis_cache import cache_key, cache_redis
 
 from .models import ApiKey
 
 PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+# Set on the Django request by the key check when it counted the request in the same round trip
+# as its own cache read (remembered_keys.py): (counter key, count).
+COUNTED = "api_rate_counted"
 
 
 def rate_parse(rate: str) -> tuple[int, int]:
     """'1200/min' -> (1200, 60)."""
     count, _, period = rate.partition("/")
     return int(count), PERIODS[period.strip().lower()]
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """The current fixed window of one key's rate limit on one view."""
+
+    counter: str  # cache key of the window's counter
+    limit: int
+    timeout: int  # a new counter's lifetime
+    ends_at: float  # epoch seconds
+
+
+def rate_window(view: Any, prefix: str) -> RateWindow:
+    limit, period = rate_parse(getattr(view, "throttle_rate", None) or settings.API_THROTTLE_RATE)
+    window = int(time.time() // period)
+    # +1 s so the counter outlives its window even with clock skew between web processes.
+    return RateWindow(f"api:throttle:{prefix}:{period}:{window}", limit, period + 1, (window + 1) * period)
 
 
 class ApiKeyRateThrottle(BaseThrottle):
@@ -39,13 +62,14 @@ class ApiKeyRateThrottle(BaseThrottle):
         api_key = getattr(request, "auth", None)
         if not isinstance(api_key, ApiKey):
             return True  # unauthenticated requests are refused before anything costly happens
-        limit, period = rate_parse(getattr(view, "throttle_rate", None) or settings.API_THROTTLE_RATE)
-        now = time.time()
-        window = int(now // period)
-        # +1 s so the counter outlives its window even with clock skew between web processes.
-        count = window_count(f"api:throttle:{api_key.prefix}:{period}:{window}", timeout=period + 1)
-        if count > limit:
-            self._wait = (window + 1) * period - now
+        window = rate_window(view, api_key.prefix)
+        counted = getattr(request._request, COUNTED, None)
+        if counted is not None and counted[0] == window.counter:
+            count = counted[1]
+        else:
+            count = window_count(window.counter, timeout=window.timeout)
+        if count > window.limit:
+            self._wait = window.ends_at - time.time()
             return False
         return True
 
@@ -53,28 +77,44 @@ class ApiKeyRateThrottle(BaseThrottle):
         return self._wait
 
 
+def request_counted(request: HttpRequest, counter: str, count: int) -> None:
+    """Record that `request` was already counted in `counter` (see COUNTED)."""
+    setattr(request, COUNTED, (counter, count))
+
+
 _COUNT_IN_WINDOW = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
+# The same, and the value of KEYS[2] (nil when missing) in the same round trip.
+_COUNT_IN_WINDOW_AND_GET = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('GET', KEYS[2])}
+"""
 
 
 @functools.cache
-def _redis_counter(location: str) -> Any:
-    return redis.Redis.from_url(location).register_script(_COUNT_IN_WINDOW)
+def _script(client: redis.Redis, source: str) -> Any:
+    return client.register_script(source)
 
 
 def window_count(key: str, *, timeout: int) -> int:
     """Add one to the counter `key` (in the cache, with its key prefix) and return it; a new
     counter lives `timeout` seconds."""
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        counter = _redis_counter(settings.CACHES["default"]["LOCATION"])
-        return int(counter(keys=[backend.make_and_validate_key(key)], args=[timeout]))
+    client = cache_redis()
+    if client is not None:
+        return int(_script(client, _COUNT_IN_WINDOW)(keys=[cache_key(key)], args=[timeout]))
     cache.add(key, 0, timeout=timeout)
     try:
         return int(cache.incr(key))
     except ValueError:  # evicted between add and incr
         cache.add(key, 1, timeout=timeout)
         return 1
+
+
+def window_count_and_get(client: redis.Redis, key: str, *, timeout: int, other: str) -> tuple[int, bytes | None]:
+    """window_count(key) and the raw value of the cache key `other`, in one Redis round trip."""
+    count, value = _script(client, _COUNT_IN_WINDOW_AND_GET)(keys=[cache_key(key), cache_key(other)], args=[timeout])
+    return int(count), value

@@ -1,0 +1,120 @@
+"""Verified API keys remembered by each process, checked on every request against the brand's
+key generation in the shared cache.
+
+Every partner API call used to read its key from PostgreSQL: one statement and two model
+instances, about a tenth of a single-order request's CPU (bench/README.md, session 5). Keys
+change a few times a year. Every change made through the models (a key or a partner saved or
+deleted: created, revoked, re-scoped, expiry moved, partner renamed) forgets this process's
+keys at once and, after its commit, writes a new random token as the brand's key generation in
+the cache. A request reads the token first (one cache GET) and uses a remembered key only if it
+was read from the database under that same token; otherwise it reads the database and remembers
+the key under the token it read before. Reading the token before the database is what makes
+this safe: a key read before a change commits is remembered under a token that the change's
+after-commit write replaces. A random token rather than a counter, so a cache that lost its data
+(restart, eviction) never hands back a value some process remembered.
+
+If the after-commit write fails (the cache is down at that moment), other processes keep a
+changed key for at most REMEMBER_SECONDS. A change that bypasses the models (a queryset
+`update()`, SQL) must call `api_keys_changed()`. Without Redis as the cache (the database cache
+of a bare development set-up) nothing is remembered.
+"""
+
+import copy
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import redis
+from django.db import connection, transaction
+from django.db.models.signals import post_delete, post_save
+
+from crm.redis_cache import cache_key, cache_redis
+
+from .keys import secret_matches
+from .models import ApiKey, Partner
+from .throttling import RateWindow, window_count_and_get
+
+logger = logging.getLogger(__name__)
+
+GENERATION = "api:keys:generation"
+REMEMBER_SECONDS = 60
+
+# (database, schema, prefix) -> (monotonic expiry, generation token it was read under, key)
+_remembered: dict[tuple[str, str, str], tuple[float, bytes | None, ApiKey]] = {}
+
+
+def api_key_current(
+    prefix: str, secret: str, read: Callable[[str], ApiKey | None], rate: RateWindow | None = None
+) -> tuple[ApiKey | None, tuple[str, int] | None]:
+    """The current brand's key with `prefix` (its partner loaded), from `read` (the database) or
+    as this process read it before under the brand's current key generation. The caller gets
+    its own copy, and checks the secret and the key's state itself.
+
+    When the key is remembered and `secret` is its secret, the request is also counted in the
+    rate window `rate` in the same cache round trip as the generation read, and the second value
+    is (counter, count) for the throttle, so a usual API request makes one cache call, not two;
+    else it is None and the throttle counts the request itself."""
+    client = cache_redis()
+    if client is None:
+        return read(prefix), None
+    slot = (connection.settings_dict["NAME"], connection.schema_name, prefix)
+    remembered = _remembered.get(slot)
+    if remembered is not None and remembered[0] <= time.monotonic():
+        remembered = None
+    if remembered is not None and rate is not None and secret_matches(secret, remembered[2].secret_hash):
+        count, generation = window_count_and_get(client, rate.counter, timeout=rate.timeout, other=GENERATION)
+        counted: tuple[str, int] | None = (rate.counter, count)
+    else:
+        generation, counted = client.get(cache_key(GENERATION)), None
+    if remembered is not None and remembered[1] == generation:
+        api_key = remembered[2]
+    else:
+        api_key = read(prefix)
+        if api_key is None:
+            return None, counted  # unknown prefixes are not remembered: a new key works at once
+        _remembered[slot] = (time.monotonic() + REMEMBER_SECONDS, generation, api_key)
+    own = copy.copy(api_key)
+    own.partner = copy.copy(api_key.partner)
+    return own, counted
+
+
+def api_key_used(api_key: ApiKey) -> None:
+    """Keep the remembered copy's `last_used_at` equal to what was just written for `api_key`,
+    so it is not written again on every request."""
+    remembered = _remembered.get((connection.settings_dict["NAME"], connection.schema_name, api_key.prefix))
+    if remembered is not None and remembered[2].pk == api_key.pk:
+        remembered[2].last_used_at = api_key.last_used_at
+
+
+def api_keys_changed(**_: Any) -> None:
+    """The current brand's keys or partners changed: forget this process's keys now, and tell the
+    other processes after the commit (a rolled-back change tells no one: nothing changed)."""
+    _remembered.clear()
+    if cache_redis() is None:
+        return
+    transaction.on_commit(partial(_generation_renew, cache_key(GENERATION)), robust=True)
+
+
+def api_keys_forget() -> None:
+    """Forget every key this process remembers (tests start from nothing)."""
+    _remembered.clear()
+
+
+def _generation_renew(key: str) -> None:
+    client = cache_redis()
+    if client is None:
+        return
+    try:
+        client.set(key, secrets.token_hex(16))
+    except redis.RedisError:
+        logger.exception(
+            "API key generation not renewed: other processes keep changed keys up to %ss", REMEMBER_SECONDS
+        )
+
+
+for _model in (ApiKey, Partner):
+    post_save.connect(api_keys_changed, sender=_model, dispatch_uid=f"api_keys_changed_{_model.__name__}_save")
+    post_delete.connect(api_keys_changed, sender=_model, dispatch_uid=f"api_keys_changed_{_model.__name__}_delete")
