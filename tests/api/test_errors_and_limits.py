@@ -117,6 +117,40 @@ def test_a_request_for_a_non_json_response_is_406(client_a, key_a):
     assert_problem(response, 406, "not_acceptable")
 
 
+@pytest.mark.parametrize(
+    ("accept", "query"),
+    [
+        (None, ""),
+        ("", ""),
+        ("*/*", ""),
+        ("application/json", ""),
+        ("application/json; indent=4", ""),
+        ("application/*", ""),
+        ("text/html", ""),
+        ("application/json", "format=json"),
+        ("application/json", "format=xml"),
+    ],
+)
+def test_the_plain_accept_shortcut_negotiates_as_drf_does(accept, query):
+    from rest_framework.negotiation import DefaultContentNegotiation
+    from rest_framework.renderers import JSONRenderer
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from crm.api.views import JsonNegotiation
+
+    def negotiate(negotiation: DefaultContentNegotiation) -> object:
+        headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+        request = Request(APIRequestFactory().get(f"/?{query}" if query else "/", **headers))
+        try:
+            renderer, media_type = negotiation.select_renderer(request, [JSONRenderer()])
+        except Exception as exc:  # the refusal itself is what is compared
+            return type(exc)
+        return type(renderer), media_type
+
+    assert negotiate(JsonNegotiation()) == negotiate(DefaultContentNegotiation())
+
+
 def test_the_api_does_not_exist_on_the_platform_host(db):
     from tests.conftest import host_client
 
