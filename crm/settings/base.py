@@ -81,12 +81,13 @@ MIDDLEWARE = [
     "crm.tenancy.middleware.BrandHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own, skipped under /api/ (crm/browser_middleware.py says why).
+    "crm.browser_middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "crm.browser_middleware.CsrfViewMiddleware",
+    "crm.browser_middleware.AuthenticationMiddleware",
+    "crm.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -1,0 +1,46 @@
+"""Django's session, CSRF, user and messages middleware, skipped for the partner API.
+
+Those four serve the browser pages (admin, portal): a cookie session, the user in it, CSRF
+protection of cookie-authenticated forms, flash messages. A partner API request carries an
+`Authorization: Api-Key` header and no cookie; DRF authenticates it and its views are CSRF-exempt,
+so the four did nothing for it but cost ~3 % of a single-order request's CPU (bench/README.md,
+session 5). Every path under API_PREFIX skips them; anything mounted there must not rely on a
+session, `request.user` from the session, or CSRF. Other paths get them unchanged (the subclasses
+only change `__call__`; CSRF's process_view still runs and refuses a non-exempt unsafe request).
+"""
+
+from typing import Any
+
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.http import HttpRequest
+from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
+
+API_PREFIX = "/api/"
+
+
+class BrowserOnly:
+    get_response: Any
+    async_mode: bool
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if not self.async_mode and request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)  # type: ignore[misc]
+
+
+class SessionMiddleware(BrowserOnly, DjangoSessionMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(BrowserOnly, DjangoCsrfViewMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(BrowserOnly, DjangoAuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(BrowserOnly, DjangoMessageMiddleware):
+    pass
