@@ -9,13 +9,16 @@ POST /api/v1/orders/batch ≥ 5,000 orders/s.
 It migrates the public schema if needed, provisions (idempotently) its own brand `benchorders`
 (host benchorders.localhost) with the real provisioning service, enrols `--members` members through
 the service, creates an API key, then starts gunicorn bound to 127.0.0.1 only (a free port) with
-the production-like settings (DEBUG off) and drives it from a thread pool with the standard
-library's http.client (a lean client: it shares the machine's two cores with the server, and
-httpx cost twice its CPU per request; every client is built before the clock starts):
-1. saturation: `--concurrency` threads post single orders for `--seconds` → orders/s;
+the production-like settings (DEBUG off) and drives it:
+1. saturation: single orders for `--seconds` → orders/s, and the CPU per request of gunicorn
+   and of PostgreSQL (from /proc). With `wrk` installed (Debian's package; `--client auto`, the
+   default) wrk posts them from `--concurrency` connections with bench/wrk_orders.lua: the load
+   generator shares the machine's two cores with the server, and wrk costs a tenth of the CPU per
+   request of a Python client. Without it (or `--client python`), `--concurrency` threads of the
+   standard library's http.client (httpx cost twice its CPU per request);
 2. steady: 100 requests/s open-loop for `--seconds` (a request is sent on schedule whether the
-   previous one finished or not) → latency p50/p99 and errors;
-3. batch: 500-order batches from `--concurrency` threads for `--seconds` → orders/s.
+   previous one finished or not) → latency p50/p99 and errors (http.client threads);
+3. batch: 500-order batches from `--workers` threads for `--seconds` → orders/s (http.client).
 80 % of orders carry a member's unionid (they earn points), the rest are tourists. Every phase
 is bounded in count and time, gunicorn is stopped at the end whatever happens. Orders accumulate
 in the bench brand (order numbers are unique per run); re-running is safe.
@@ -25,6 +28,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -101,12 +105,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_gunicorn(port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_gunicorn(port: int, workers: int, python: str | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DEBUG": "false", "API_THROTTLE_RATE": "1000000/min"}
     process = subprocess.Popen(  # noqa: S603 (fixed argv: our own gunicorn and module)
         [
-            # The gunicorn of the interpreter running this script (a worktree has no .venv of its own).
-            str(Path(sys.executable).parent / "gunicorn"),
+            # The gunicorn of the interpreter running this script (a worktree has no .venv of its
+            # own), or of the virtualenv interpreter `python` (--server-python).
+            python or sys.executable,
+            "-m",
+            "gunicorn",
             "crm.wsgi",
             "--bind",
             f"127.0.0.1:{port}",
@@ -182,6 +189,65 @@ class Orders:
         if n % 5:
             order["buyer"] = {"kind": "wechat_unionid", "value": f"bench-{n % self.members}"}
         return order
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def pids_of(*pgrep_args: str) -> list[int]:
+    found = subprocess.run(["pgrep", *pgrep_args], capture_output=True, text=True, check=False)  # noqa: S603, S607
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def saturate_wrk(
+    server: subprocess.Popen[bytes], port: int, key: str, *, members: int, seconds: float, connections: int
+) -> None:
+    """Single orders from wrk; prints the rate, latency and the CPU per request of gunicorn and
+    of the PostgreSQL server's processes (a local server: its backends run as user postgres)."""
+    gunicorn, postgres = pids_of("-g", str(server.pid)), pids_of("-u", "postgres")
+    gunicorn_cpu, postgres_cpu = process_cpu_seconds(gunicorn), process_cpu_seconds(postgres)
+    script = Path(__file__).resolve().parent / "wrk_orders.lua"
+    run = subprocess.run(  # noqa: S603 (fixed argv; wrk from PATH, like gunicorn's own tools)
+        [  # noqa: S607
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+            "--",
+            uuid.uuid4().hex[:8],
+            str(members),
+            key,
+            HOST,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = next(line for line in run.stdout.splitlines() if line.startswith("wrk:"))
+    # "wrk: <requests> requests, <rate> req/s, non-2xx <n>, socket errors <n>, p50 <ms> ms, p99 <ms> ms"
+    words = summary.replace(",", "").split()
+    requests, rate, bad, socket_errors = int(words[1]), float(words[3]), int(words[6]), int(words[9])
+    gunicorn_cpu = process_cpu_seconds(gunicorn) - gunicorn_cpu
+    postgres_cpu = process_cpu_seconds(postgres) - postgres_cpu
+    print(
+        f"saturation, single orders, wrk {connections} connections, {seconds:.1f} s: "
+        f"{rate * (requests - bad) / max(requests, 1):,.0f} orders/s ({rate:.1f} req/s), "
+        f"errors {bad + socket_errors}, p50 {words[11]} ms, p99 {words[14]} ms; CPU per request: "
+        f"gunicorn {gunicorn_cpu / max(requests, 1) * 1000:.2f} ms, "
+        f"PostgreSQL {postgres_cpu / max(requests, 1) * 1000:.2f} ms"
+    )
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -262,21 +328,35 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument(
+        "--client", choices=["auto", "wrk", "python"], default="auto", help="load generator of the saturation phase"
+    )
+    parser.add_argument(
+        "--server-python",
+        help="interpreter of a virtualenv with requirements.txt to run gunicorn with (default: this one)",
+    )
     args = parser.parse_args()
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        raise SystemExit("--client wrk: wrk is not installed (Debian: apt-get install wrk)")
     key = setup(args.members)
     connection.close()
     port = free_port()
-    server = start_gunicorn(port, args.workers)
+    server = start_gunicorn(port, args.workers, args.server_python)
     url = f"http://127.0.0.1:{port}"
     client = Client(port, key)
     orders = Orders(args.members)
     try:
         print(
-            f"gunicorn {args.workers} sync workers on {url}; {os.cpu_count()} CPUs, load average "
+            f"gunicorn {args.workers} sync workers on {url} (Python {args.server_python or sys.executable}); "
+            f"{os.cpu_count()} CPUs, load average "
             f"{os.getloadavg()[0]:.2f}; PostgreSQL {os.environ.get('DATABASE_URL', 'embedded').split('@')[-1]}"
         )
         saturate(client, orders, seconds=3, threads=2, batch=None)  # warm-up: imports, connections
-        saturate(client, orders, seconds=args.seconds, threads=args.concurrency, batch=None)
+        if use_wrk:
+            saturate_wrk(server, port, key, members=args.members, seconds=args.seconds, connections=args.concurrency)
+        else:
+            saturate(client, orders, seconds=args.seconds, threads=args.concurrency, batch=None)
         steady(client, orders, rate=args.rate, seconds=args.seconds, threads=64)
         saturate(client, orders, seconds=args.seconds, threads=max(2, args.workers), batch=500)
     finally:
