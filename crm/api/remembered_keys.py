@@ -1,17 +1,18 @@
 """Verified API keys remembered by each process, checked on every request against the brand's
 key generation in the shared cache.
 
-Every partner API call used to read its key from PostgreSQL: one statement and two model
-instances, about a tenth of a single-order request's CPU (bench/README.md, session 5). Keys
-change a few times a year. Every change made through the models (a key or a partner saved or
-deleted: created, revoked, re-scoped, expiry moved, partner renamed) forgets this process's
-keys at once and, after its commit, writes a new random token as the brand's key generation in
-the cache. A request reads the token first (one cache GET) and uses a remembered key only if it
-was read from the database under that same token; otherwise it reads the database and remembers
-the key under the token it read before. Reading the token before the database is what makes
-this safe: a key read before a change commits is remembered under a token that the change's
-after-commit write replaces. A random token rather than a counter, so a cache that lost its data
-(restart, eviction) never hands back a value some process remembered.
+Every partner API call used to read its key from PostgreSQL (one statement, two model instances)
+and then call Redis for its rate count. Keys change a few times a year. Every change made through
+the models (a key or a partner saved or deleted: created, revoked, re-scoped, expiry moved,
+partner renamed) forgets this process's keys at once and, after its commit, writes a new random
+token as the brand's key generation in the cache. A request reads the token first — in the same
+Redis call that counts it for the rate limit, so a usual request makes one cache call and no key
+query — and uses a remembered key only if it was read from the database under that same token;
+otherwise it reads the database and remembers the key under the token it read before. Reading the
+token before the database is what makes this safe: a key read before a change commits is
+remembered under a token that the change's after-commit write replaces. A random token rather
+than a counter, so a cache that lost its data (restart, eviction) never hands back a value some
+process remembered.
 
 If the after-commit write fails (the cache is down at that moment), other processes keep a
 changed key for at most REMEMBER_SECONDS. A change that bypasses the models (a queryset
