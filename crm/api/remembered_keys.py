@@ -94,9 +94,9 @@ def api_keys_changed(**_: Any) -> None:
     """The current brand's keys or partners changed: forget this process's keys now, and tell the
     other processes after the commit (a rolled-back change tells no one: nothing changed)."""
     _remembered.clear()
-    if cache_redis() is None:
-        return
-    transaction.on_commit(partial(_generation_renew, cache_key(GENERATION)), robust=True)
+    client = cache_redis()
+    if client is not None:
+        transaction.on_commit(partial(_generation_renew, client, cache_key(GENERATION)), robust=True)
 
 
 def api_keys_forget() -> None:
@@ -104,10 +104,7 @@ def api_keys_forget() -> None:
     _remembered.clear()
 
 
-def _generation_renew(key: str) -> None:
-    client = cache_redis()
-    if client is None:
-        return
+def _generation_renew(client: redis.Redis, key: str) -> None:
     try:
         client.set(key, secrets.token_hex(16))
     except redis.RedisError:
