@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from crm.pg_arrays import pg_array
+from crm.pg_arrays import StatementParams
 from members.models import Member, Tier
 
 from .models import Campaign, Occurrence, Recipient
@@ -27,30 +27,27 @@ def campaign_multipliers_for_orders(*, orders: Sequence[tuple[int, dt.datetime]]
     # Raw SQL: order ingest calls this once per order on the single-order path, where building
     # the equivalent ORM query (five joins, an aggregate over Greatest/Case) cost more CPU than
     # running it.
+    params = StatementParams()
+    day = Campaign.Type.MEMBER_DAY
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT r.member_id, o.window_start, o.window_end,
                    MAX(GREATEST(c.multiplier_pct,
                                 -- Only member-day campaigns use the tier's member-day multiplier.
-                                CASE WHEN c.type = %(member_day)s THEN COALESCE(t.member_day_multiplier_pct, 100)
+                                CASE WHEN c.type = {params.value(day)} THEN COALESCE(t.member_day_multiplier_pct, 100)
                                      ELSE 100 END))
             FROM {Recipient._meta.db_table} r
             JOIN {Occurrence._meta.db_table} o ON o.id = r.occurrence_id
             JOIN {Campaign._meta.db_table} c ON c.id = o.campaign_id
             JOIN {Member._meta.db_table} m ON m.id = r.member_id
             LEFT JOIN {Tier._meta.db_table} t ON t.id = m.tier_id
-            WHERE NOT r.holdout AND r.member_id = ANY(%(members)s::bigint[])
-              AND o.window_start <= %(latest)s AND o.window_end > %(earliest)s
-              AND (c.multiplier_pct > 100 OR (c.type = %(member_day)s AND t.member_day_multiplier_pct > 100))
+            WHERE NOT r.holdout AND r.member_id = ANY({params.array(member_ids, "bigint")})
+              AND o.window_start <= {params.value(latest)} AND o.window_end > {params.value(earliest)}
+              AND (c.multiplier_pct > 100 OR (c.type = {params.value(day)} AND t.member_day_multiplier_pct > 100))
             GROUP BY r.member_id, o.window_start, o.window_end
             """,  # noqa: S608 (table names from model meta; values are parameters)
-            {
-                "member_day": Campaign.Type.MEMBER_DAY,
-                "members": pg_array(member_ids),
-                "latest": latest,
-                "earliest": earliest,
-            },
+            params.values,
         )
         windows = cursor.fetchall()
     by_member: dict[int, list[tuple[dt.datetime, dt.datetime, int]]] = {}

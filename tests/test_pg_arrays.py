@@ -8,7 +8,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm.pg_arrays import pg_array
+from crm.pg_arrays import StatementParams, pg_array
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +56,64 @@ def test_naive_datetimes_and_unknown_types_are_refused() -> None:
         pg_array([dt.datetime(2026, 11, 23, 9, 30)])  # noqa: DTZ001 (naive on purpose)
     with pytest.raises(TypeError, match="float"):
         pg_array([1.5])
+
+
+def read_back_one(value: object, pg_type: str) -> object:
+    """`value` as the only element of an array, written by StatementParams (`ARRAY[%s::type]`)."""
+    params = StatementParams()
+    sql = f"SELECT {params.array([value], pg_type)}"
+    assert sql == f"SELECT ARRAY[%(p0)s::{pg_type}]"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params.values)
+        (array,) = cursor.fetchone()
+    assert len(array) == 1
+    return array[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "pg_type"),
+    [
+        ("NULL", "text"),
+        ("", "text"),
+        ("{a,b}", "text"),
+        ('say "hi" \\ 制服', "text"),
+        (None, "text"),
+        (None, "bigint"),
+        (10**15, "bigint"),
+        (-7, "integer"),
+        (True, "boolean"),
+        (False, "boolean"),
+        (dt.date(2026, 11, 23), "date"),
+        (dt.datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=SHANGHAI), "timestamptz"),
+    ],
+)
+def test_a_one_element_array_reads_back_as_sent(value: object, pg_type: str) -> None:
+    assert read_back_one(value, pg_type) == value
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(st.text(st.characters(blacklist_characters="\x00", codec="utf-8")))
+def test_any_text_round_trips_as_one_element(value: str) -> None:
+    assert read_back_one(value, "text") == value
+
+
+def test_one_element_is_checked_like_an_array() -> None:
+    from members.models import Member
+
+    assert read_back_one(Member.Lifecycle.PURCHASE, "text") == "purchase"
+    with pytest.raises(ValueError, match="naive"):
+        StatementParams().array([dt.datetime(2026, 11, 23, 9, 30)], "timestamptz")  # noqa: DTZ001 (on purpose)
+    with pytest.raises(TypeError, match="float"):
+        StatementParams().array([1.5], "numeric")
+
+
+def test_placeholders_and_values_follow_the_sql() -> None:
+    params = StatementParams()
+    rows = params.unnest(([1, 2, 3], "bigint"), (["a", None, "c"], "text"))
+    seven, none = params.value(7), params.array([], "bigint")
+    sql = f"SELECT v.id, v.name, {seven} FROM {rows} AS v(id, name) WHERE v.id <> ALL({none})"  # noqa: S608
+    assert params.values == {"p0": "{1,2,3}", "p1": '{"a",NULL,"c"}', "p2": 7, "p3": "{}"}
+    assert sql.index("%(p2)s") < sql.index("%(p0)s")  # written before the rows, recorded after them
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " ORDER BY v.id", params.values)
+        assert cursor.fetchall() == [(1, "a", 7), (2, None, 7), (3, "c", 7)]

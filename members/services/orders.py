@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.errors import AppError, NotFound
-from crm.pg_arrays import pg_array
+from crm.pg_arrays import StatementParams, pg_array
 from crm.tenancy.zones import brand_zone
 from members import error_codes
 from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
@@ -434,10 +434,12 @@ class _Ingest:
         if not keys:
             return {}, {}
         kinds, values = zip(*keys, strict=True)
+        params = StatementParams()
+        buyers = params.unnest((kinds, "text"), (values, "text"))
         with self._cursor() as cursor:
             cursor.execute(
                 f"""
-                WITH RECURSIVE buyers(kind, value) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
+                WITH RECURSIVE buyers(kind, value) AS (SELECT * FROM {buyers}),
                 chain AS (
                     SELECT b.kind, b.value, m.id, m.merged_into_id, 0 AS depth
                     FROM buyers b
@@ -454,7 +456,7 @@ class _Ingest:
                 FROM {_MEMBER} m JOIN owner ON owner.id = m.id
                 ORDER BY m.id FOR NO KEY UPDATE OF m
                 """,  # noqa: S608
-                [pg_array(kinds), pg_array(values)],
+                params.values,
             )
             buyer_of: dict[tuple[str, str], int] = {}
             members: dict[int, _MemberState] = {}
@@ -706,7 +708,7 @@ class _Ingest:
         program: LoyaltyProgram,
         tiers: list[Tier],
         tier_by_id: dict[int, Tier],
-        capture: tuple[str, list[Any]],
+        capture: tuple[str, StatementParams],
     ) -> None:
         """Last purchase, lifecycle and immediate tier upgrade of every buyer, then one UPDATE
         (which also runs the capture-rate upsert `capture`, as a CTE)."""
@@ -715,7 +717,7 @@ class _Ingest:
             if member_of[index] is not None:
                 buyers[member_of[index]].append(index)  # type: ignore[index]
         if not buyers:
-            self.cursor.execute(*capture)
+            self.cursor.execute(capture[0], capture[1].values)
             return
         qualifying = qualifying_for_members(
             member_ids=list(buyers),
@@ -758,30 +760,29 @@ class _Ingest:
         if changes:
             TierChange.objects.bulk_create(changes)
         rows = [members[m] for m in buyers]
-        capture_sql, capture_params = capture
+        capture_sql, params = capture  # the capture CTE comes first: its parameters too
         with self._cursor() as cursor:
             cursor.execute(
                 f"""WITH capture AS ({capture_sql})
                     UPDATE {_MEMBER} m SET points_balance = v.balance, points_pending = v.pending,
                         points_debt = v.debt, last_purchase_at = v.last_purchase_at, lifecycle_stage = v.stage,
-                        tier_id = v.tier_id, tier_expires_at = v.tier_expires_at, updated_at = %s
-                    FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::integer[], %s::timestamptz[],
-                                %s::text[], %s::bigint[], %s::timestamptz[])
+                        tier_id = v.tier_id, tier_expires_at = v.tier_expires_at, updated_at = {params.value(self.now)}
+                    FROM {
+                    params.unnest(
+                        ([s.id for s in rows], "bigint"),
+                        ([s.balance for s in rows], "integer"),
+                        ([s.pending for s in rows], "integer"),
+                        ([s.debt for s in rows], "integer"),
+                        ([s.last_purchase_at for s in rows], "timestamptz"),
+                        ([s.lifecycle_stage for s in rows], "text"),
+                        ([s.tier_id for s in rows], "bigint"),
+                        ([s.tier_expires_at for s in rows], "timestamptz"),
+                    )
+                }
                         AS v(id, balance, pending, debt, last_purchase_at, stage, tier_id, tier_expires_at)
                     WHERE m.id = v.id
                     {"RETURNING " + _MEMBER_ROW if self.rows is not None else ""}""",  # noqa: S608
-                [
-                    *capture_params,
-                    self.now,
-                    pg_array(s.id for s in rows),
-                    pg_array(s.balance for s in rows),
-                    pg_array(s.pending for s in rows),
-                    pg_array(s.debt for s in rows),
-                    pg_array(s.last_purchase_at for s in rows),
-                    pg_array(s.lifecycle_stage for s in rows),
-                    pg_array(s.tier_id for s in rows),
-                    pg_array(s.tier_expires_at for s in rows),
-                ],
+                params.values,
             )
             if self.rows is not None:
                 for row in cursor.fetchall():
@@ -825,29 +826,31 @@ def capture_rate_add(*, groups: dict[tuple[dt.date, str, int | None], list[int]]
     if not groups:
         return
     with contextlib.nullcontext(cursor) if cursor is not None else connection.cursor() as cursor:
-        cursor.execute(*_capture_rate_sql(groups=groups))
+        sql, params = _capture_rate_sql(groups=groups)
+        cursor.execute(sql, params.values)
 
 
-def _capture_rate_sql(*, groups: dict[tuple[dt.date, str, int | None], list[int]]) -> tuple[str, list[Any]]:
+def _capture_rate_sql(*, groups: dict[tuple[dt.date, str, int | None], list[int]]) -> tuple[str, StatementParams]:
     keys = sorted(groups, key=lambda k: (k[0], k[1], k[2] or 0))
+    params = StatementParams()
+    rows = params.unnest(
+        ([k[0] for k in keys], "date"),
+        ([k[1] for k in keys], "text"),
+        ([k[2] for k in keys], "bigint"),
+        *(([groups[k][n] for k in keys], "integer" if n < 2 else "bigint") for n in range(4)),
+    )
     return (
         f"""
             INSERT INTO {_CAPTURE} AS c (day, channel, store_id, orders_total, orders_member, gmv_total_fen,
                 gmv_member_fen)
-            SELECT * FROM unnest(%s::date[], %s::text[], %s::bigint[], %s::integer[], %s::integer[], %s::bigint[],
-                                 %s::bigint[])
+            SELECT * FROM {rows}
             ON CONFLICT (day, channel, store_id) DO UPDATE SET
                 orders_total = c.orders_total + EXCLUDED.orders_total,
                 orders_member = c.orders_member + EXCLUDED.orders_member,
                 gmv_total_fen = c.gmv_total_fen + EXCLUDED.gmv_total_fen,
                 gmv_member_fen = c.gmv_member_fen + EXCLUDED.gmv_member_fen
             """,  # noqa: S608
-        [
-            pg_array(k[0] for k in keys),
-            pg_array(k[1] for k in keys),
-            pg_array(k[2] for k in keys),
-            *(pg_array(groups[k][n] for k in keys) for n in range(4)),
-        ],
+        params,
     )
 
 

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.errors import AppError
-from crm.pg_arrays import pg_array
+from crm.pg_arrays import StatementParams
 from members import error_codes
 from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
 from members.models import Member, Order, PointsEntry, Tier, TierChange
@@ -83,19 +83,20 @@ def qualifying_for_members(
         return result
     spend_windows = sorted({t.window_days for t in tiers if t.basis == Tier.Basis.SPEND})
     oldest = now - dt.timedelta(days=max([*spend_windows, purchase_window_days]))
+    params = StatementParams()
+    since = {w: params.value(now - dt.timedelta(days=w)) for w in spend_windows}
     columns = ", ".join(
-        "COALESCE(SUM(amount_fen - refunded_fen) FILTER (WHERE paid_at >= %s), 0)" for _ in spend_windows
+        f"COALESCE(SUM(amount_fen - refunded_fen) FILTER (WHERE paid_at >= {since[w]}), 0)" for w in spend_windows
     )
-    params: list[object] = [now - dt.timedelta(days=purchase_window_days)]
-    params += [now - dt.timedelta(days=w) for w in spend_windows]
-    params += [pg_array(member_ids), oldest]
+    purchases_since = params.value(now - dt.timedelta(days=purchase_window_days))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT member_id, COUNT(*) FILTER (WHERE paid_at >= %s AND amount_fen > refunded_fen)
+            f"""SELECT member_id, COUNT(*) FILTER (WHERE paid_at >= {purchases_since} AND amount_fen > refunded_fen)
                        {", " + columns if columns else ""}
-                FROM {Order._meta.db_table} WHERE member_id = ANY(%s::bigint[]) AND paid_at >= %s
+                FROM {Order._meta.db_table}
+                WHERE member_id = ANY({params.array(member_ids, "bigint")}) AND paid_at >= {params.value(oldest)}
                 GROUP BY member_id""",  # noqa: S608 (identifiers from model meta; values are parameters)
-            params,
+            params.values,
         )
         for row in cursor.fetchall():
             q = result[row[0]]
@@ -104,16 +105,17 @@ def qualifying_for_members(
                 q.amounts[(Tier.Basis.SPEND, window)] = int(value)
         points_windows = sorted({t.window_days for t in tiers if t.basis == Tier.Basis.POINTS})
         if points_windows:
-            columns = ", ".join("COALESCE(SUM(points) FILTER (WHERE created_at >= %s), 0)" for _ in points_windows)
+            params = StatementParams()
+            columns = ", ".join(
+                f"COALESCE(SUM(points) FILTER (WHERE created_at >= {params.value(now - dt.timedelta(days=w))}), 0)"
+                for w in points_windows
+            )
             cursor.execute(
                 f"""SELECT member_id, {columns} FROM {PointsEntry._meta.db_table}
-                    WHERE member_id = ANY(%s::bigint[]) AND {QUALIFYING_POINTS_SQL} AND created_at >= %s
+                    WHERE member_id = ANY({params.array(member_ids, "bigint")}) AND {QUALIFYING_POINTS_SQL}
+                        AND created_at >= {params.value(now - dt.timedelta(days=max(points_windows)))}
                     GROUP BY member_id""",  # noqa: S608
-                [
-                    *[now - dt.timedelta(days=w) for w in points_windows],
-                    pg_array(member_ids),
-                    now - dt.timedelta(days=max(points_windows)),
-                ],
+                params.values,
             )
             for row in cursor.fetchall():
                 for window, value in zip(points_windows, row[1:], strict=True):

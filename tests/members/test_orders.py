@@ -11,6 +11,7 @@ from django_tenants.utils import schema_context
 from crm.errors import AppError
 from members.models import (
     CaptureRateDaily,
+    Identity,
     IdentityKind,
     Member,
     Order,
@@ -360,6 +361,41 @@ def test_single_order_ingest_query_budget(in_brand_a, django_assert_max_num_quer
     # The count does not grow with anything per member.
     with django_assert_max_num_queries(7):
         post("Q2", 10_000, "u-1", lines=[OrderLineInput(sku="TEA", amount_fen=10_000)])
+
+
+def test_single_orders_settle_on_generic_plans(in_brand_a):  # type: ignore[no-untyped-def]
+    """psycopg prepares a statement from its 6th execution on; PostgreSQL re-plans it with the
+    values for the first five, then keeps one generic plan only if that does not look costlier.
+    An array parameter written as text would look ten elements long to the generic plan, and the
+    server would re-plan the single-order statements on every call (crm/pg_arrays.py)."""
+    program()
+    tiers()
+    for n in range(8):
+        member_with_unionid(f"u-{n}")
+    # Tables big enough for the planner to care how many buyers an array holds (on a near-empty
+    # table every plan costs the same, and the generic one wins whatever the parameters say).
+    crowd = Member.objects.bulk_create(MemberFactory.build(home_store=None) for _ in range(3000))
+    Identity.objects.bulk_create(
+        Identity(member=m, kind=IdentityKind.WECHAT_UNIONID, value=f"crowd-{m.pk}") for m in crowd
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Member._meta.db_table}, {Identity._meta.db_table}")
+
+    def plans() -> dict[str, tuple[int, int]]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+            return {statement: (generic, custom) for statement, generic, custom in cursor.fetchall()}
+
+    before = plans()
+    for n in range(16):
+        post(f"G{n}", 10_000 + n, f"u-{n % 8}", lines=[OrderLineInput(sku="TEA", amount_fen=10_000 + n)])
+    ingest = {statement: counts for statement, counts in plans().items() if counts != before.get(statement)}
+    # Never re-planned after the first five (what a statement run only a few times prepared has)…
+    assert all(custom <= 5 for _, custom in ingest.values()), ingest
+    # …and every statement of every order is on its generic plan by now: buyer + lock, multiplier,
+    # order + lines, entries + lots, qualifying spend, member + capture rate.
+    settled = [statement for statement, (generic, _) in ingest.items() if generic >= 1]
+    assert sum("members_" in statement for statement in settled) >= 6, ingest
 
 
 @pytest.mark.parametrize("paid_at", [dt.datetime(214, 1, 5, tzinfo=dt.UTC), dt.datetime(1999, 12, 31, tzinfo=dt.UTC)])
