@@ -21,6 +21,7 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from crm.api.events import webhook_subscriptions_forget
 from crm.api.remembered_keys import api_keys_forget
 from crm.tenancy.middleware import brand_hosts_forget
 from crm.tenancy.models import Brand
@@ -73,13 +74,15 @@ def django_db_setup(request, django_test_environment, django_db_blocker):  # typ
 @pytest.fixture(autouse=True)
 def _public_schema_between_tests() -> Iterator[None]:
     """Every test starts and ends on the public schema, whatever it switched to, and with no brand
-    remembered by host and no API key remembered: a brand or key a test changed inside its
+    remembered by host and no API key or subscription remembered: a brand or key a test changed inside its
     rolled-back transaction is not the next test's."""
     brand_hosts_forget()
     api_keys_forget()
+    webhook_subscriptions_forget()
     yield
     brand_hosts_forget()
     api_keys_forget()
+    webhook_subscriptions_forget()
     if connection.schema_name != get_public_schema_name():
         connection.set_schema_to_public()
 

@@ -8,21 +8,29 @@ withdrawal works the same way through the consent app's `on_withdraw` hook.
 
 Every handler first asks, in one query, whether any live subscription wants the event, and does
 nothing more when none does: most brands have no partner listening, and a nightly job over a
-million members must not pay for webhooks nobody reads.
+million members must not pay for webhooks nobody reads. Within a partner API request the answer
+is remembered by the process under the brand's generation that the request's key check read
+(crm/api/remembered_keys.py), so a partner's order asks the database nothing about webhooks
+unless it has something to deliver; every subscription change renews the generation.
 
 Payloads carry the member number and the changed values only — never names or mobile numbers.
 """
 
+import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db import connection
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from consent.hooks import ConsentRevoked
 from members.hooks import LoyaltyChanged, MemberEnrolled
 from members.models import Member, Tier
 
+from . import remembered_keys
 from .models import WebhookEvent, WebhookSubscription
+from .remembered_keys import api_generation_renew, request_generation
 from .services import webhook_emit, webhook_emit_many, webhook_emit_select
 
 _SUBSCRIPTION = WebhookSubscription._meta.db_table
@@ -30,15 +38,45 @@ _MEMBER = Member._meta.db_table
 _TIER = Tier._meta.db_table
 
 
+# (database, schema) -> (monotonic expiry, generation token it was read under, events wanted)
+_wanted_remembered: dict[tuple[str, str], tuple[float, bytes | None, frozenset[str]]] = {}
+
+
 def webhook_events_subscribed(events: Sequence[str]) -> set[str]:
-    """Which of `events` a live subscription of the current brand wants: one query."""
+    """Which of `events` a live subscription of the current brand wants: one query, or none in an
+    API request after the first of the process under the brand's current generation."""
     if not events:
         return set()
-    exists = f"EXISTS (SELECT 1 FROM {_SUBSCRIPTION} WHERE deleted_at IS NULL AND events @> ARRAY[%s]::varchar[])"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join([exists] * len(events)), list(events))
-        flags = cursor.fetchone()
-    return {event for event, wanted in zip(events, flags, strict=True) if wanted}
+    in_request, generation = request_generation()
+    brand = (connection.settings_dict["NAME"], connection.schema_name)
+    remembered = _wanted_remembered.get(brand) if in_request else None
+    if remembered is not None and remembered[0] > time.monotonic() and remembered[1] == generation:
+        wanted = remembered[2]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT unnest(events) FROM {_SUBSCRIPTION} WHERE deleted_at IS NULL"  # noqa: S608
+            )
+            wanted = frozenset(event for (event,) in cursor.fetchall())
+        if in_request:  # read after the request read its generation: safe to remember under it
+            _wanted_remembered[brand] = (time.monotonic() + remembered_keys.REMEMBER_SECONDS, generation, wanted)
+    return wanted.intersection(events)
+
+
+def webhook_subscriptions_changed(**_: Any) -> None:
+    """Subscriptions changed in the current brand: forget what this process remembers now, and
+    renew the brand's generation after the commit so the other processes do too."""
+    _wanted_remembered.clear()
+    api_generation_renew()
+
+
+def webhook_subscriptions_forget() -> None:
+    """Forget what this process remembers about subscriptions (tests start from nothing)."""
+    _wanted_remembered.clear()
+
+
+post_save.connect(webhook_subscriptions_changed, sender=WebhookSubscription, dispatch_uid="webhook_subs_saved")
+post_delete.connect(webhook_subscriptions_changed, sender=WebhookSubscription, dispatch_uid="webhook_subs_deleted")
 
 
 def _tier_codes(ids: Iterable[int | None]) -> dict[int, str]:

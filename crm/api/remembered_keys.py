@@ -18,13 +18,21 @@ If the after-commit write fails (the cache is down at that moment), other proces
 changed key for at most REMEMBER_SECONDS. A change that bypasses the models (a queryset
 `update()`, SQL) must call `api_keys_changed()`. Without Redis as the cache (the database cache
 of a bare development set-up) nothing is remembered.
+
+Within an API request (`api_request_scope()`, entered by every API view) the generation the key
+check read stays available to other brand state remembered the same way: which webhook events
+some subscription wants (crm/api/events.py), renewed by `api_generation_renew()` when
+subscriptions change. Outside an API request there is no generation, and nothing remembered is used.
 """
 
+import contextlib
 import copy
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -45,6 +53,34 @@ REMEMBER_SECONDS = 60
 
 # (database, schema, prefix) -> (monotonic expiry, generation token it was read under, key)
 _remembered: dict[tuple[str, str, str], tuple[float, bytes | None, ApiKey]] = {}
+
+
+@dataclass
+class _RequestGeneration:
+    brand: tuple[str, str] | None = None  # (database, schema) the token was read for
+    token: bytes | None = None
+
+
+_request: ContextVar[_RequestGeneration | None] = ContextVar("api_request_generation", default=None)
+
+
+@contextlib.contextmanager
+def api_request_scope() -> Iterator[None]:
+    """One API request: the brand's generation its key check reads is kept until it ends."""
+    entered = _request.set(_RequestGeneration())
+    try:
+        yield
+    finally:
+        _request.reset(entered)
+
+
+def request_generation() -> tuple[bool, bytes | None]:
+    """(True, token) when the current API request read the current brand's generation — state
+    remembered under that same token is current for it; (False, None) otherwise."""
+    scope = _request.get()
+    if scope is None or scope.brand != (connection.settings_dict["NAME"], connection.schema_name):
+        return False, None
+    return True, scope.token
 
 
 def api_key_current(
@@ -70,6 +106,9 @@ def api_key_current(
         counted: tuple[str, int] | None = (rate.counter, count)
     else:
         generation, counted = client.get(cache_key(GENERATION)), None
+    scope = _request.get()
+    if scope is not None:
+        scope.brand, scope.token = slot[:2], generation
     if remembered is not None and remembered[1] == generation:
         api_key = remembered[2]
     else:
@@ -94,6 +133,12 @@ def api_keys_changed(**_: Any) -> None:
     """The current brand's keys or partners changed: forget this process's keys now, and tell the
     other processes after the commit (a rolled-back change tells no one: nothing changed)."""
     _remembered.clear()
+    api_generation_renew()
+
+
+def api_generation_renew() -> None:
+    """After the current transaction commits, give the current brand a new generation token:
+    what any process remembered under the old one is read again."""
     client = cache_redis()
     if client is not None:
         transaction.on_commit(partial(_generation_renew, client, cache_key(GENERATION)), robust=True)
@@ -109,7 +154,8 @@ def _generation_renew(client: redis.Redis, key: str) -> None:
         client.set(key, secrets.token_hex(16))
     except redis.RedisError:
         logger.exception(
-            "API key generation not renewed: other processes keep changed keys up to %ss", REMEMBER_SECONDS
+            "API generation not renewed: other processes keep changed keys and subscriptions up to %ss",
+            REMEMBER_SECONDS,
         )
 
 

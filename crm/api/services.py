@@ -23,7 +23,7 @@ from crm.errors import AppError, NotFound
 from .error_codes import api_error, error_detail
 from .keys import key_generate, key_split, secret_matches
 from .models import ApiKey, IdempotencyRecord, Partner, Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
-from .remembered_keys import api_key_current, api_key_used
+from .remembered_keys import api_generation_renew, api_key_current, api_key_used
 from .signing import signature_header
 from .throttling import RateWindow
 
@@ -253,6 +253,8 @@ def webhook_subscription_delete(*, partner: Partner, public_id: Any) -> None:
         ).update(deleted_at=timezone.now())
         if not updated:
             raise api_error("not_found", status=404)
+        # A queryset update sends no post_save: tell the processes that remember subscriptions.
+        api_generation_renew()
 
 
 def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:

@@ -52,6 +52,7 @@ from .idempotency import (
 )
 from .models import ApiKey, Partner
 from .permissions import HasRequiredScope
+from .remembered_keys import api_request_scope
 from .throttling import ApiKeyRateThrottle
 
 T = TypeVar("T")
@@ -188,6 +189,10 @@ class BrandApiView(APIView):
 
     # --- the plumbing ------------------------------------------------------------------------------
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        with api_request_scope():  # state remembered under the generation the key check reads
+            return self._dispatch(request, *args, **kwargs)
+
+    def _dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # APIView.dispatch, with the handler run through run_handler (transaction, idempotency).
         self.args = args
         self.kwargs = kwargs
