@@ -21,8 +21,8 @@ parameter's length and assumes 10 elements, where a custom plan sees the one ele
 order — so every statement of the single-order path that joins on an array looked ten times
 dearer generic, and was re-planned on every request (the buyer statement: 0.9 ms of the server's
 CPU, several times what running it cost). `ARRAY[%s::bigint]` has one element in both plans, so
-PostgreSQL settles on the generic plan; longer arrays keep the text form, one statement text for
-every batch size, and are few enough per row that re-planning them costs nothing that matters.
+PostgreSQL settles on the generic plan. Longer arrays keep the text form (one statement text for
+any batch size), where a custom plan's cost is shared by the batch's rows.
 """
 
 import datetime as dt

@@ -760,7 +760,7 @@ class _Ingest:
         if changes:
             TierChange.objects.bulk_create(changes)
         rows = [members[m] for m in buyers]
-        capture_sql, params = capture  # the capture CTE comes first: its parameters too
+        capture_sql, params = capture  # the capture CTE's parameters; this statement's are added to them
         with self._cursor() as cursor:
             cursor.execute(
                 f"""WITH capture AS ({capture_sql})
