@@ -36,8 +36,8 @@ class UtcTimestamptzLoader(Loader):
         return self._parse(data)
 
 
-def timestamptz_loader_use_c(sender: Any, connection: BaseDatabaseWrapper, **_: Any) -> None:
-    """`connection_created` receiver."""
+def timestamptz_loader_use_c(connection: BaseDatabaseWrapper) -> None:
+    """Register the loader on a new connection (crm/db_backend calls it once the session is set up)."""
     if (
         not C_AVAILABLE
         or connection.vendor != "postgresql"

@@ -1,2 +1,2 @@
 """The project's database backend: django-tenants' PostgreSQL backend, with a health check that
-costs no round trip (base.py)."""
+costs no round trip and psycopg's C timestamp parser (base.py)."""

@@ -1,4 +1,5 @@
-"""django-tenants' PostgreSQL backend with a health check that does not ask the server.
+"""django-tenants' PostgreSQL backend with a health check that does not ask the server, and the
+C timestamp loader (crm/db_adapters.py) registered on every new connection.
 
 With CONN_HEALTH_CHECKS, Django checks a persistent connection before a request first uses it.
 Its PostgreSQL check runs `SELECT 1`: one round trip — a tenth of a partner order's, and a
@@ -18,8 +19,14 @@ import select
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
 from psycopg import pq
 
+from crm.db_adapters import timestamptz_loader_use_c
+
 
 class DatabaseWrapper(TenantDatabaseWrapper):
+    def init_connection_state(self) -> None:
+        super().init_connection_state()  # session time zone set: the loader checks it
+        timestamptz_loader_use_c(self)
+
     def is_usable(self) -> bool:
         connection = self.connection
         if connection is None or connection.closed or connection.broken:
