@@ -16,11 +16,13 @@ MEMBER_NO = "member_no"
 # Merges can chain (A into B, later B into C); a longer chain means corrupted data, not a person.
 _MERGE_CHAIN_MAX = 20
 _MEMBER_NO_PREFIX = re.compile(r"^[Mm]\d{3,}$")
+# Django builds `IdentityKind.values` as a new list on every access (~10 µs): checked on every order.
+_IDENTITY_KINDS = frozenset(IdentityKind.values)
 
 
 def identity_value_normalize(*, kind: str, value: str) -> str:
     """The stored form of an identity value: E.164 for mobiles, stripped text otherwise."""
-    if kind not in IdentityKind.values:
+    if kind not in _IDENTITY_KINDS:
         message = f"未知的身份类型：{kind}"
         raise AppError(error_codes.IDENTITY_INVALID, message, fields={"kind": [message]})
     value = (value or "").strip()
