@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from consent.types import ConsentDecision, ConsentEvidence, GuardianConsent
+from crm.api.compiled_input import validation_scope
 from crm.api.error_codes import api_error, error_detail, field_message
 from crm.api.exceptions import flatten_errors
 from crm.api.models import Scope
@@ -392,13 +393,14 @@ class OrderBatchApi(BrandApiView):
         rejected: dict[int, dict[str, Any]] = {}
         valid: list[tuple[int, dict[str, Any]]] = []
         validator = input_validator(OrderInSerializer)  # one for every item (see input_validator)
-        for index, item in enumerate(items):
-            try:
-                valid.append((index, validator.run_validation(item)))
-            except drf_serializers.ValidationError as exc:
-                rejected[index] = self._error(
-                    "invalid_input", error_detail("invalid_input"), flatten_errors(validation_errors(exc.detail))
-                )
+        with validation_scope():
+            for index, item in enumerate(items):
+                try:
+                    valid.append((index, validator.run_validation(item)))
+                except drf_serializers.ValidationError as exc:
+                    rejected[index] = self._error(
+                        "invalid_input", error_detail("invalid_input"), flatten_errors(validation_errors(exc.detail))
+                    )
         stores = _stores_by_code({data["store"] for _, data in valid if data.get("store")})
         for index in [i for i, d in valid if d.get("store") and d["store"] not in stores]:
             rejected[index] = self._error(

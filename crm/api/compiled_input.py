@@ -19,9 +19,11 @@ custom validator, serializer-level validators, a `source`, `partial`) gets no fa
 (`compile_input` returns None) rather than a guess.
 """
 
+import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -63,6 +65,29 @@ def compile_input(serializer: serializers.Serializer) -> Convert | None:
         return _serializer(serializer)
     except _Unsupported:
         return None
+
+
+class _Validation(threading.local):
+    zone: Any = None  # None outside validation_scope(): the active zone is read per datetime
+
+
+_UNREAD = object()
+_validation = _Validation()
+
+
+@contextlib.contextmanager
+def validation_scope() -> Iterator[None]:
+    """Validations inside read the active time zone once, not once per datetime as DRF does:
+    asgiref's context-local lookup costs ~5 µs, a tenth of a batch's validation, and nothing a
+    validation runs activates another zone. (Nested scopes keep the outer one's reading.)"""
+    if _validation.zone is not None:
+        yield
+        return
+    _validation.zone = _UNREAD
+    try:
+        yield
+    finally:
+        _validation.zone = None
 
 
 def _serializer(serializer: serializers.Serializer) -> Convert:
@@ -224,8 +249,14 @@ def _datetime(field: fields.DateTimeField) -> Convert:
             parsed = dt.datetime.fromisoformat(value)
         except ValueError:
             raise Defer from None
-        # The active zone is read per value, as DRF does (a request may activate another).
-        zone = field.timezone if fixed_zone else field.default_timezone()
+        if fixed_zone:
+            zone = field.timezone
+        else:
+            zone = _validation.zone
+            if zone is None:
+                zone = field.default_timezone()
+            elif zone is _UNREAD:
+                zone = _validation.zone = field.default_timezone()
         if parsed.utcoffset() is None or zone is None:
             raise Defer
         try:

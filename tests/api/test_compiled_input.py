@@ -16,7 +16,7 @@ from rest_framework import fields, serializers
 import consent.serializers
 import crm.api.serializers
 import members.serializers
-from crm.api.compiled_input import Defer, compile_input
+from crm.api.compiled_input import Defer, compile_input, validation_scope
 from crm.api.serializers import StrictSerializer
 from crm.api.views import input_validator
 from members.apis import ORDER_EXAMPLE
@@ -199,6 +199,19 @@ def test_datetimes_land_in_the_active_zone_as_drf_puts_them(zone: str) -> None:
         assert check_agrees(OrderInSerializer(), order)
         paid_at = compile_input(OrderInSerializer())(order)["paid_at"]  # type: ignore[misc]
     assert str(paid_at.tzinfo) == zone
+
+
+def test_in_a_validation_scope_the_zone_is_read_once_and_forgotten_after() -> None:
+    order = json.loads(json.dumps(ORDER_EXAMPLE))
+    fast = compile_input(OrderInSerializer())
+    assert fast is not None
+    with timezone.override("America/New_York"), validation_scope():
+        assert str(fast(order)["paid_at"].tzinfo) == "America/New_York"
+        assert check_agrees(OrderInSerializer(), order)
+        with validation_scope():  # nested: the outer reading stands
+            assert str(fast(order)["paid_at"].tzinfo) == "America/New_York"
+    with timezone.override("UTC"):
+        assert str(fast(order)["paid_at"].tzinfo) == "UTC"  # the scope's reading is not kept
 
 
 def test_the_documented_order_and_a_batch_of_it_take_the_fast_path() -> None:
