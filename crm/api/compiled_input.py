@@ -1,8 +1,8 @@
 """Partner input that is already in its canonical form, validated without DRF's per-field machinery.
 
-Why: DRF validates an order item in ~170 µs of CPU (field objects, `empty`/`SkipField` handling,
-a validator loop per field, nested serializers): 85 ms for a batch of 500, about half of the
-batch endpoint's Python, and a few per cent of a single order.
+Why: DRF validates an order item in ~100–170 µs of CPU (field objects, `empty`/`SkipField`
+handling, a validator loop per field, nested serializers): 50–85 ms for a batch of 500, about half
+of the batch endpoint's Python, and a few per cent of a single order. Compiled: ~13 µs.
 
 How: `compile_input(serializer)` reads the serializer's declared fields once and builds a plain
 function that accepts a value only when every part of it is exactly what DRF would accept *and*
