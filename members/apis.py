@@ -415,12 +415,12 @@ class OrderBatchApi(BrandApiView):
         for index, item in enumerate(items):
             if index in rejected:
                 source = item if isinstance(item, dict) else {}
-                out.append(self._item(index, source, "rejected", None, (0, 0), rejected[index]))
+                out.append(self._item(index, source, "rejected", None, (0, 0, 0), rejected[index]))
                 continue
             data, result = by_index[index]
             if result.error_code:
                 error = self._error(result.error_code, result.error_message, result.fields)
-                out.append(self._item(index, data, "rejected", None, (0, 0), error))
+                out.append(self._item(index, data, "rejected", None, (0, 0, 0), error))
             else:
                 status = "created" if result.created else "duplicate"
                 out.append(
@@ -429,7 +429,7 @@ class OrderBatchApi(BrandApiView):
                         data,
                         status,
                         result.member_no or None,
-                        (result.points_earned, result.points_redeemed),
+                        (result.points_earned, result.points_redeemed, result.points_cash_fen),
                         None,
                     )
                 )
@@ -449,10 +449,10 @@ class OrderBatchApi(BrandApiView):
         data: dict[str, Any],
         status: str,
         member_no: str | None,
-        points: tuple[int, int],
+        points: tuple[int, int, int],
         error: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        """`points` = (earned, redeemed) by this call."""
+        """`points` = (earned, redeemed, the redeemed points' value in fen) by this call."""
         channel, order_no = data.get("channel"), data.get("order_no")
         return {
             "index": index,
@@ -462,6 +462,7 @@ class OrderBatchApi(BrandApiView):
             "member_no": member_no,
             "points_earned": points[0],
             "points_redeemed": points[1],
+            "points_cash_fen": points[2],
             "error": error,
         }
 

@@ -249,6 +249,9 @@ class OrderItemResultSerializer(serializers.Serializer):
     member_no = serializers.CharField(allow_null=True)
     points_earned = serializers.IntegerField()
     points_redeemed = serializers.IntegerField(help_text="Points-as-cash debited now (0 for a duplicate).")
+    points_cash_fen = serializers.IntegerField(
+        help_text="Value of `points_redeemed` in fen, paid with points (0 when nothing was debited now)."
+    )
     error = OrderItemErrorSerializer(allow_null=True)
 
 

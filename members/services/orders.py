@@ -115,6 +115,7 @@ class OrderItemResult:
     member_no: str = ""  # of member_id
     points_earned: int = 0
     points_redeemed: int = 0  # debited by this call (0 for a duplicate)
+    points_cash_fen: int = 0  # their value in fen (part of the order's amount)
     error_code: str = ""
     error_message: str = ""
     fields: dict[str, list[str]] = field(default_factory=dict)

@@ -177,6 +177,7 @@ class OrderPointsCash:
             state.balance -= points
             state.changed = True
             results[index].points_redeemed = points
+            results[index].points_cash_fen = self.value_fen(index)
         if not entries:
             return
         PointsEntry.objects.bulk_create(entries)

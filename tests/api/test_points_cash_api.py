@@ -15,10 +15,10 @@ from .conftest import assert_problem, call
 from .test_orders_api import ORDERS, order
 
 
-def _scene(enrolled_a) -> str:  # type: ignore[no-untyped-def]
+def _scene(enrolled_a, point_value_fen: int = 1) -> str:  # type: ignore[no-untyped-def]
     member_no = enrolled_a(1)  # buyer identity union-1
     with schema_context("alpha"):
-        program(points_cash_enabled=True, point_value_fen=1, points_cash_max_pct=50)
+        program(points_cash_enabled=True, point_value_fen=point_value_fen, points_cash_max_pct=50)
         points_award_bonus(member=Member.objects.get(member_no=member_no), points=1_000, reference="s", reason="s")
     return member_no
 
@@ -72,7 +72,7 @@ def test_a_refused_debit_records_nothing(client_a, key_a, enrolled_a):
 
 
 def test_batch_items_report_points_redeemed_and_refusals(client_a, key_a, enrolled_a):
-    member_no = _scene(enrolled_a)
+    member_no = _scene(enrolled_a, point_value_fen=2)  # a point is worth 2 fen: the two figures differ
 
     response = call(
         client_a,
@@ -84,10 +84,15 @@ def test_batch_items_report_points_redeemed_and_refusals(client_a, key_a, enroll
 
     assert response.status_code == 200, response.content
     results = json.loads(response.content)["results"]
-    assert [(r["status"], r["points_redeemed"]) for r in results] == [("created", 700), ("rejected", 0), ("created", 0)]
+    assert [(r["status"], r["points_redeemed"], r["points_cash_fen"]) for r in results] == [
+        ("created", 700, 1_400),
+        ("rejected", 0, 0),
+        ("created", 0, 0),
+    ]
     assert results[1]["error"]["code"] == "points_insufficient"
     replay = call(client_a, "POST", f"{ORDERS}/batch", key=key_a, body={"orders": [order(1, points_redeemed=700)]})
-    assert [(r["status"], r["points_redeemed"]) for r in json.loads(replay.content)["results"]] == [("duplicate", 0)]
+    replayed = json.loads(replay.content)["results"]
+    assert [(r["status"], r["points_redeemed"], r["points_cash_fen"]) for r in replayed] == [("duplicate", 0, 0)]
     with schema_context("alpha"):
         assert list(Order.objects.order_by("order_no").values_list("order_no", "points_redeemed")) == [
             ("TM-1", 700),
@@ -108,4 +113,4 @@ def test_the_schema_documents_points_as_cash(db):
     order_out = components["OrderOut"]["properties"]
     assert {"points_redeemed", "points_cash_fen"} <= set(order_out)
     assert "points_returned" in components["RefundOut"]["properties"]
-    assert "points_redeemed" in components["OrderItemResult"]["properties"]
+    assert {"points_redeemed", "points_cash_fen"} <= set(components["OrderItemResult"]["properties"])
