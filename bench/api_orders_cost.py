@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="requests measured")
     parser.add_argument("--batch", type=int, default=0, help="orders per batch request (0: single orders)")
     parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument(
+        "--plans", action="store_true", help="then list this connection's prepared statements and their plan counts"
+    )
     args = parser.parse_args()
     key = http_bench.setup(args.members)
     app = get_wsgi_application()
@@ -98,6 +101,13 @@ def main() -> None:
         f"{args.n} requests ({unit}): per request wall {wall / args.n * 1000:.2f} ms, "
         f"Python CPU {own / args.n * 1000:.2f} ms, PostgreSQL backend CPU {backend / args.n * 1000:.2f} ms"
     )
+    if args.plans:
+        # A statement PostgreSQL re-plans on every call (custom plans growing with the runs) spends
+        # its bind on planning: see crm/pg_arrays.py.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements ORDER BY 2 DESC")
+            for generic, custom, statement in cursor.fetchall():
+                print(f"generic {generic:5d}  custom {custom:5d}  {' '.join(statement.split())[:100]}")
 
 
 if __name__ == "__main__":
