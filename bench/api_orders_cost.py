@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000, help="requests measured")
     parser.add_argument("--batch", type=int, default=0, help="orders per batch request (0: single orders)")
-    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--members", type=int, default=20_000)  # as bench/api_orders_http.py
     parser.add_argument(
         "--plans", action="store_true", help="then list this connection's prepared statements and their plan counts"
     )
