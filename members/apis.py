@@ -57,7 +57,7 @@ from .serializers import (
 )
 from .services.members import IdentityInput, identity_bind, member_enroll, member_profile_update
 from .services.merge import member_merge
-from .services.orders import OrderInput, OrderLineInput, order_get, order_post, order_refund
+from .services.orders import OrderInput, OrderItemResult, OrderLineInput, order_get, order_post, order_refund
 from .services.orders import orders_post_batch as orders_ingest
 from .services.points import points_adjust
 from .services.rewards import reward_redeem
@@ -415,24 +415,14 @@ class OrderBatchApi(BrandApiView):
         for index, item in enumerate(items):
             if index in rejected:
                 source = item if isinstance(item, dict) else {}
-                out.append(self._item(index, source, "rejected", None, (0, 0, 0), rejected[index]))
+                out.append(self._item(index, source, "rejected", None, rejected[index]))
                 continue
             data, result = by_index[index]
             if result.error_code:
                 error = self._error(result.error_code, result.error_message, result.fields)
-                out.append(self._item(index, data, "rejected", None, (0, 0, 0), error))
+                out.append(self._item(index, data, "rejected", None, error))
             else:
-                status = "created" if result.created else "duplicate"
-                out.append(
-                    self._item(
-                        index,
-                        data,
-                        status,
-                        result.member_no or None,
-                        (result.points_earned, result.points_redeemed, result.points_cash_fen),
-                        None,
-                    )
-                )
+                out.append(self._item(index, data, "created" if result.created else "duplicate", result, None))
         counts = {s: sum(1 for o in out if o["status"] == s) for s in ("created", "duplicate", "rejected")}
         body = {"created": counts["created"], "duplicates": counts["duplicate"], "rejected": counts["rejected"]}
         # Built in OrderBatchOutSerializer's shape already (documented by it, checked against the
@@ -448,21 +438,20 @@ class OrderBatchApi(BrandApiView):
         index: int,
         data: dict[str, Any],
         status: str,
-        member_no: str | None,
-        points: tuple[int, int, int],
+        result: OrderItemResult | None,
         error: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        """`points` = (earned, redeemed, the redeemed points' value in fen) by this call."""
+        """A rejected item (`result` None) names no member and moved no points."""
         channel, order_no = data.get("channel"), data.get("order_no")
         return {
             "index": index,
             "status": status,
             "channel": channel if isinstance(channel, str) else None,
             "order_no": order_no if isinstance(order_no, str) else None,
-            "member_no": member_no,
-            "points_earned": points[0],
-            "points_redeemed": points[1],
-            "points_cash_fen": points[2],
+            "member_no": (result.member_no or None) if result else None,
+            "points_earned": result.points_earned if result else 0,
+            "points_redeemed": result.points_redeemed if result else 0,
+            "points_cash_fen": result.points_cash_fen if result else 0,
             "error": error,
         }
 
