@@ -28,6 +28,7 @@ from typing import Any, ClassVar, TypeVar
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import Http404, HttpResponseBase
+from django.utils import translation
 from django_tenants.utils import get_public_schema_name
 from rest_framework import exceptions, serializers
 from rest_framework.exceptions import ErrorDetail
@@ -63,11 +64,16 @@ _per_thread = threading.local()
 
 
 def _thread_one(kind: str, serializer_class: type[serializers.Serializer], build: Callable[[], T]) -> T:
-    """The thread's one `kind` object for `serializer_class`, built on first use."""
+    """The thread's one `kind` object for `serializer_class` in the active language, built on first
+    use. Per language because a serializer's fields keep some of their error messages in the
+    language of the first time they are shown: DRF formats the length and value bounds' messages
+    (`lazy_format`) once and keeps the text, so one instance for all would answer an English
+    request with the Chinese it first said."""
     by_class = _per_thread.__dict__.setdefault(kind, {})
-    found = by_class.get(serializer_class)
+    key = (serializer_class, translation.get_language())
+    found = by_class.get(key)
     if found is None:
-        found = by_class[serializer_class] = build()
+        found = by_class[key] = build()
     return found
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.validators import RegexValidator
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework import fields, serializers
@@ -254,6 +254,20 @@ def test_the_validator_falls_back_to_drf_for_its_errors() -> None:
         OrderInSerializer().run_validation(bad)
     assert fast_path.value.detail == drf.value.detail
     assert set(fast_path.value.detail) == {"amount_fen", "tier"}
+
+
+def test_the_validator_words_errors_in_the_active_language_every_time() -> None:
+    """One validator per thread serves every request: an error first shown in Chinese must still
+    be English for the next request that asks for English (DRF keeps a bound's message text)."""
+    bad = {**ORDER_EXAMPLE, "amount_fen": -1}
+    for language, message in [
+        ("zh-hans", "请确保该值大于或者等于 0。"),
+        ("en", "Ensure this value is greater than or equal to 0."),
+        ("zh-hans", "请确保该值大于或者等于 0。"),
+    ]:
+        with translation.override(language), pytest.raises(serializers.ValidationError) as refused:
+            input_validator(OrderInSerializer).run_validation(bad)
+        assert refused.value.detail == {"amount_fen": [message]}, language
 
 
 class _Upper(StrictSerializer):
