@@ -92,10 +92,10 @@ class CampaignAdmin(admin.ModelAdmin):
         url = reverse("admin:campaigns_campaign_preview", args=[campaign.pk])
         return format_html('<a class="button" href="{}">{}</a>', url, _("预览受众与消息"))
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change):
         campaign_save(campaign=obj)
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self):
         return [
             path(
                 "<int:campaign_id>/preview/",
@@ -132,7 +132,7 @@ class CampaignAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/campaigns/preview.html", context)
 
-    def _run_action(self, request, queryset, service, done: str) -> None:  # type: ignore[no-untyped-def]
+    def _run_action(self, request, queryset, service, done: str) -> None:
         for campaign in queryset:
             try:
                 service(campaign_id=campaign.pk)

@@ -40,7 +40,7 @@ class CampaignForm(forms.ModelForm):
         ]
         widgets = {"message_template": forms.Textarea(attrs={"rows": 4})}
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self):
         data = super().clean()
         instance = self.instance
         if self.errors or instance.status not in (Campaign.Status.SCHEDULED, Campaign.Status.PAUSED):

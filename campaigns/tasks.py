@@ -53,7 +53,7 @@ def catch_up() -> int:
     bind=True,
     max_retries=8,
 )
-def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:
     """Sends an occurrence's queued messages. WeCom frequency limits and transport failures are
     retried later with exponential backoff and jitter, never in a hot loop."""
     from crm.wecom.errors import WecomError
@@ -70,7 +70,7 @@ def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:  # typ
 
 
 @shared_task(name="campaigns.poll_wecom_results", bind=True, max_retries=5)
-def poll_wecom_results(self) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def poll_wecom_results(self) -> dict[str, int]:
     """Records which WeCom group messages reached their members (scheduled every 15 minutes)."""
     from crm.wecom.errors import WecomError
 

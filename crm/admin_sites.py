@@ -22,7 +22,7 @@ class BrandAdminSite(admin.AdminSite):
     site_title = _("会员运营后台")
     index_title = _("品牌会员运营")
 
-    def each_context(self, request):  # type: ignore[no-untyped-def]
+    def each_context(self, request):
         context = super().each_context(request)
         brand = getattr(request, "tenant", None)
         if brand is not None:

@@ -103,7 +103,7 @@ def capture_windows(*, scope: StoreScope, today: dt.date) -> tuple[list[CaptureW
 
 
 def capture_by(*, scope: StoreScope, group: str, date_from: dt.date, date_to: dt.date) -> list[CaptureRateRow]:
-    return _capture(scope, date_from=date_from, date_to=date_to, group_by=(group,))  # type: ignore[arg-type]
+    return _capture(scope, date_from=date_from, date_to=date_to, group_by=(group,))
 
 
 # --- members --------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def dashboard_refresh(*, now: dt.datetime | None = None) -> DashboardRefresh:
     return refresh
 
 
-def _refresh_members(cursor, *, tz: str, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+def _refresh_members(cursor, *, tz: str, now: dt.datetime) -> None:
     cursor.execute(f"DELETE FROM {MemberEnrolmentDaily._meta.db_table}")  # noqa: S608
     cursor.execute(
         f"""INSERT INTO {MemberEnrolmentDaily._meta.db_table}
@@ -121,7 +121,7 @@ def _refresh_members(cursor, *, tz: str, now: dt.datetime) -> None:  # type: ign
     )
 
 
-def _refresh_points(cursor, *, tz: str, since: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+def _refresh_points(cursor, *, tz: str, since: dt.datetime) -> None:
     cursor.execute(f"DELETE FROM {PointsMonthly._meta.db_table}")  # noqa: S608
     cursor.execute(
         f"""INSERT INTO {PointsMonthly._meta.db_table}
@@ -134,7 +134,7 @@ def _refresh_points(cursor, *, tz: str, since: dt.datetime) -> None:  # type: ig
     )
 
 
-def _refresh_tier_moves(cursor, *, tz: str, since: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+def _refresh_tier_moves(cursor, *, tz: str, since: dt.datetime) -> None:
     # Entering the entry tier at enrolment is not a movement, and a merge only carries a tier over.
     cursor.execute(f"DELETE FROM {TierMoveMonthly._meta.db_table}")  # noqa: S608
     cursor.execute(
@@ -153,7 +153,7 @@ def _refresh_tier_moves(cursor, *, tz: str, since: dt.datetime) -> None:  # type
     )
 
 
-def _refresh_withdrawals(cursor, *, tz: str, since: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+def _refresh_withdrawals(cursor, *, tz: str, since: dt.datetime) -> None:
     # A withdrawal is a refusal whose previous decision for that member and purpose was a grant;
     # a merged member's history was copied to the survivor, so counting it would count twice.
     cursor.execute(f"DELETE FROM {ConsentWithdrawalWeekly._meta.db_table}")  # noqa: S608
@@ -175,7 +175,7 @@ def _refresh_withdrawals(cursor, *, tz: str, since: dt.datetime) -> None:  # typ
     )
 
 
-def _refresh_staff_and_value(cursor, *, tz: str, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+def _refresh_staff_and_value(cursor, *, tz: str, now: dt.datetime) -> None:
     since = now - dt.timedelta(days=VALUE_WINDOW_DAYS)
     cursor.execute(f"DELETE FROM {StaffSummary._meta.db_table}")  # noqa: S608
     cursor.execute(

@@ -43,7 +43,7 @@ def brand_admin_email(slug: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(request, django_test_environment, django_db_blocker):  # type: ignore[no-untyped-def]
+def django_db_setup(request, django_test_environment, django_db_blocker):
     """Always create the test database (pytest-django would skip it when only `committed_db`
     tests are selected), migrate the public schema, and provision the platform and two brands."""
     from django.test.utils import setup_databases, teardown_databases
@@ -88,12 +88,12 @@ def _public_schema_between_tests() -> Iterator[None]:
 
 
 @pytest.fixture
-def brand_a(db) -> Brand:  # type: ignore[no-untyped-def]
+def brand_a(db) -> Brand:
     return Brand.objects.get(schema_name=BRAND_A)
 
 
 @pytest.fixture
-def brand_b(db) -> Brand:  # type: ignore[no-untyped-def]
+def brand_b(db) -> Brand:
     return Brand.objects.get(schema_name=BRAND_B)
 
 
@@ -126,27 +126,27 @@ def logged_in_client(slug: str, username: str) -> Client:
 
 
 @pytest.fixture
-def client_a(db) -> Client:  # type: ignore[no-untyped-def]
+def client_a(db) -> Client:
     return host_client(brand_host(BRAND_A))
 
 
 @pytest.fixture
-def client_b(db) -> Client:  # type: ignore[no-untyped-def]
+def client_b(db) -> Client:
     return host_client(brand_host(BRAND_B))
 
 
 @pytest.fixture
-def admin_client_a(db) -> Client:  # type: ignore[no-untyped-def]
+def admin_client_a(db) -> Client:
     return logged_in_client(BRAND_A, brand_admin_email(BRAND_A))
 
 
 @pytest.fixture
-def admin_client_b(db) -> Client:  # type: ignore[no-untyped-def]
+def admin_client_b(db) -> Client:
     return logged_in_client(BRAND_B, brand_admin_email(BRAND_B))
 
 
 @pytest.fixture
-def platform_client(db) -> Client:  # type: ignore[no-untyped-def]
+def platform_client(db) -> Client:
     client = host_client(PLATFORM_HOST)
     with schema_context(get_public_schema_name()):
         client.force_login(get_user_model().objects.get(username=OPERATOR[0]))
@@ -154,7 +154,7 @@ def platform_client(db) -> Client:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:
     """Database access without a wrapping transaction: what the test writes is committed and seen
     by other connections (a celery worker thread). The test must remove what it created."""
     with django_db_blocker.unblock():
@@ -163,7 +163,7 @@ def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # type:
 
 
 @pytest.fixture
-def celery_worker(committed_db) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def celery_worker(committed_db) -> Iterator[object]:
     """A real celery worker (celery's own test worker, in a thread) consuming from the configured
     broker (Redis in CI, the filesystem transport locally). Not eager mode: messages really go
     through the broker with their headers."""

@@ -15,7 +15,7 @@ from .services import (
 
 
 @shared_task(bind=True, name="api.webhook_deliver", max_retries=None)
-def webhook_deliver(self, delivery_id: int) -> None:  # type: ignore[no-untyped-def]
+def webhook_deliver(self, delivery_id: int) -> None:
     """One attempt at a webhook delivery; a failure is retried with exponential backoff until
     settings.API_WEBHOOK_MAX_ATTEMPTS (the service decides, and records each attempt)."""
     outcome = webhook_delivery_attempt(delivery_id=delivery_id)

@@ -12,8 +12,8 @@ class JobRunAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     readonly_fields = ["name", "status", "created_at", "finished_at", "summary"]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request):
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False

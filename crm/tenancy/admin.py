@@ -34,23 +34,23 @@ class BrandAdmin(admin.ModelAdmin):
     def primary_domain(self, brand: Brand) -> str:
         return next((d.domain for d in brand.domains.all() if d.is_primary), "-")
 
-    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+    def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = BrandProvisionForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_fields(self, request, obj=None):
         if obj is None:
             return ["name", "slug", "domain", "time_zone", "admin_email", "admin_password"]
         return ["name", "schema_name", "time_zone", "ready", "created_at", "updated_at"]
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
 
-    def get_inlines(self, request, obj):  # type: ignore[no-untyped-def]
+    def get_inlines(self, request, obj):
         return [] if obj is None else self.inlines
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change):
         if change:
             obj.save(update_fields=["name", "time_zone", "updated_at"])
             return
@@ -73,7 +73,7 @@ class BrandAdmin(admin.ModelAdmin):
                 % {"email": data["admin_email"], "password": result.generated_password},
             )
 
-    def add_view(self, request, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+    def add_view(self, request, form_url="", extra_context=None):
         try:
             return super().add_view(request, form_url, extra_context)
         except AppError as exc:
@@ -82,7 +82,7 @@ class BrandAdmin(admin.ModelAdmin):
             self.message_user(request, exc.message, level=messages.ERROR)
             return HttpResponseRedirect(request.path)
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None):
         # Deleting a brand drops its members' data; that is a deliberate, scripted operation.
         return False
 

@@ -24,7 +24,7 @@ class BrandProvisionForm(forms.ModelForm):
         model = Brand
         fields = ["name", "time_zone"]
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self):
         data = super().clean()
         if self.errors:
             return data

@@ -35,7 +35,7 @@ def brand_provision_validate(
     """Refuse bad provisioning input before anything is written (also used by the admin form)."""
     errors: dict[str, list[str]] = {}
 
-    def check(field: str, validator, value) -> None:  # type: ignore[no-untyped-def]
+    def check(field: str, validator, value) -> None:
         try:
             validator(value)
         except ValidationError as exc:

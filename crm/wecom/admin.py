@@ -433,7 +433,7 @@ class StaffHandoverAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def _handover(self, request, queryset, *, action: str, title: str, explanation: str, run):  # type: ignore[no-untyped-def]
+    def _handover(self, request, queryset, *, action: str, title: str, explanation: str, run):
         form = HandoverForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             takeover = form.cleaned_data["takeover"]
@@ -462,7 +462,7 @@ class StaffHandoverAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/wecom/staffhandover/handover.html", context)
 
     @admin.action(description=_("办理离职并转接会员"))
-    def resign_and_transfer(self, request: HttpRequest, queryset: QuerySet[StaffHandover]):  # type: ignore[no-untyped-def]
+    def resign_and_transfer(self, request: HttpRequest, queryset: QuerySet[StaffHandover]):
         actor = request.user.get_username()
         return self._handover(
             request,
@@ -476,7 +476,7 @@ class StaffHandoverAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
         )
 
     @admin.action(description=_("在职转接全部会员"))
-    def reassign_members(self, request: HttpRequest, queryset: QuerySet[StaffHandover]):  # type: ignore[no-untyped-def]
+    def reassign_members(self, request: HttpRequest, queryset: QuerySet[StaffHandover]):
         actor = request.user.get_username()
         return self._handover(
             request,

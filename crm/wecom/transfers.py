@@ -395,7 +395,7 @@ def transfers_poll() -> dict[str, int]:
                 if status is None:
                     summary["waiting"] += 1
                     continue
-                transfer_settle(transfer=transfer, status=status, takeover_time=int(result.get("takeover_time") or 0))  # type: ignore[union-attr, call-overload]
+                transfer_settle(transfer=transfer, status=status, takeover_time=int(result.get("takeover_time") or 0))  # type: ignore[union-attr]
                 summary[status] += 1
     return summary
 

@@ -20,7 +20,7 @@ def test_only_browser_requests_go_through_them(client_a, key_a, monkeypatch, mid
     seen: list[str] = []
     original = middleware.process_request
 
-    def recording(self, request):  # type: ignore[no-untyped-def]
+    def recording(self, request):
         seen.append(request.path)
         return original(self, request)
 

@@ -18,7 +18,7 @@ from members.models import Member
 from .conftest import assert_problem, call, make_key
 
 
-def consents(client, key, member_no, query=""):  # type: ignore[no-untyped-def]
+def consents(client, key, member_no, query=""):
     return json.loads(call(client, "GET", f"/api/v1/members/{member_no}/consents{query}", key=key).content)
 
 

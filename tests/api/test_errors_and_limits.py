@@ -261,7 +261,7 @@ def test_literal_paths_beside_a_member_number_answer_member_methods_as_an_unknow
         assert_problem(call(client_a, "GET", path, key=key_a), 404, "not_found")
 
 
-def test_a_rate_limit_counter_counts_once_per_call_and_expires_after_its_window(brand_a):  # type: ignore[no-untyped-def]
+def test_a_rate_limit_counter_counts_once_per_call_and_expires_after_its_window(brand_a):
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache
 

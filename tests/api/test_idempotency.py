@@ -111,7 +111,7 @@ def test_records_older_than_the_retention_are_purged(in_brand_a, key_a, client_a
 
 # --- real concurrency: committed data, one connection per thread -----------------------------------
 @pytest.fixture
-def committed_key(committed_db):  # type: ignore[no-untyped-def]
+def committed_key(committed_db):
     partner = f"并发-{uuid.uuid4().hex[:6]}"
     key = make_key("alpha", partner=partner)
     yield key

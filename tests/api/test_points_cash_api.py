@@ -15,7 +15,7 @@ from .conftest import assert_problem, call
 from .test_orders_api import ORDERS, order
 
 
-def _scene(enrolled_a, point_value_fen: int = 1) -> str:  # type: ignore[no-untyped-def]
+def _scene(enrolled_a, point_value_fen: int = 1) -> str:
     member_no = enrolled_a(1)  # buyer identity union-1
     with schema_context("alpha"):
         program(points_cash_enabled=True, point_value_fen=point_value_fen, points_cash_max_pct=50)

@@ -128,7 +128,7 @@ def test_a_usual_request_makes_one_cache_call_and_is_counted_once(client_a, key_
     commands: list[str] = []
     execute = redis.Redis.execute_command
 
-    def counting(self, *args, **options):  # type: ignore[no-untyped-def]
+    def counting(self, *args, **options):
         commands.append(args[0])
         return execute(self, *args, **options)
 

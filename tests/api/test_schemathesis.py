@@ -26,12 +26,12 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture(params=[BRAND_A, BRAND_B])
-def brand(request, db) -> str:  # type: ignore[no-untyped-def]
+def brand(request, db) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def served_schema(brand: str, _webhooks_to_local_receivers: Any) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+def served_schema(brand: str, _webhooks_to_local_receivers: Any) -> Iterator[Any]:
     """The schema exactly as the brand's host serves it, calling the real WSGI app in-process.
 
     Like Django's test client, keep the request signals from closing the test's database
@@ -52,7 +52,7 @@ def operations(schema: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_every_operation_conforms_and_never_fails(served_schema, brand, mode):  # type: ignore[no-untyped-def]
+def test_every_operation_conforms_and_never_fails(served_schema, brand, mode):
     """Valid and invalid generated requests for every operation. (schemathesis' own pytest
     integration does not run on pytest 9, so the operations are driven here with Hypothesis.)"""
     agreements_ensure(brand)  # so enrolment and consent calls can find real version ids
@@ -62,7 +62,7 @@ def test_every_operation_conforms_and_never_fails(served_schema, brand, mode):  
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def call_it(case):  # type: ignore[no-untyped-def]
+        def call_it(case):
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         call_it()

@@ -77,7 +77,7 @@ def delivery(slug: str, pk: int) -> WebhookDelivery:
 
 
 @pytest.fixture
-def partner_name(committed_db) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def partner_name(committed_db) -> Iterator[str]:
     name = f"webhooks-{uuid.uuid4().hex[:6]}"
     yield name
     for slug in ("alpha", "beta"):
@@ -236,13 +236,13 @@ def test_emit_refuses_unknown_events_and_unserialisable_payloads(in_brand_a, eve
 
 
 @pytest.fixture
-def rebinding_dns(monkeypatch):  # type: ignore[no-untyped-def]
+def rebinding_dns(monkeypatch):
     """partner.example resolves to the local receiver once, then to somewhere else (a partner's
     DNS rebinding us). Other names resolve normally."""
     asked: list[str] = []
     real = socket.getaddrinfo
 
-    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def getaddrinfo(host, port, *args, **kwargs):
         if host != "partner.example":
             return real(host, port, *args, **kwargs)
         asked.append(host)

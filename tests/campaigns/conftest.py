@@ -8,7 +8,7 @@ from tests.wecom.conftest import config_a, fake, fake_server, secret_a  # noqa: 
 
 
 @pytest.fixture
-def make_campaign():  # type: ignore[no-untyped-def]
+def make_campaign():
     """An unsaved-then-saved campaign with sensible defaults (monthly member day on the 8th 10:00)."""
 
     def make(**fields: object) -> Campaign:
@@ -26,6 +26,6 @@ def make_campaign():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def marketing_agreement(in_brand_a):  # type: ignore[no-untyped-def]
+def marketing_agreement(in_brand_a):
     """A published marketing agreement (SMS and WeCom), next to the template membership terms."""
     return marketing_agreement_publish()

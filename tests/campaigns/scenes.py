@@ -25,7 +25,7 @@ def slot_in_past_month() -> dt.datetime:
     return dt.datetime.combine(day, dt.time(10), tzinfo=SHANGHAI)
 
 
-def marketing_agreement_publish():  # type: ignore[no-untyped-def]
+def marketing_agreement_publish():
     agreement = agreement_create(code="marketing", kind="marketing", title="营销授权")
     version = agreement_version_draft_save(
         agreement_id=agreement.pk,

@@ -36,7 +36,7 @@ def form_data(**overrides: object) -> dict[str, object]:
     return data
 
 
-def test_marketer_builds_previews_and_publishes(admin_client_a):  # type: ignore[no-untyped-def]
+def test_marketer_builds_previews_and_publishes(admin_client_a):
     response = admin_client_a.post("/admin/campaigns/campaign/add/", form_data())
     assert response.status_code == 302, response.content.decode()[:2000]
     with schema_context(BRAND_A):
@@ -62,7 +62,7 @@ def test_marketer_builds_previews_and_publishes(admin_client_a):  # type: ignore
         assert PeriodicTask.objects.get(name=beat_entry_name(campaign)).enabled
 
 
-def test_publishing_an_incomplete_campaign_shows_why(admin_client_a):  # type: ignore[no-untyped-def]
+def test_publishing_an_incomplete_campaign_shows_why(admin_client_a):
     admin_client_a.post(
         "/admin/campaigns/campaign/add/", form_data(name="空活动", bonus_points="0", multiplier_pct="100")
     )
@@ -80,7 +80,7 @@ def test_publishing_an_incomplete_campaign_shows_why(admin_client_a):  # type: i
         assert campaign.status == Campaign.Status.DRAFT
 
 
-def test_editing_a_scheduled_campaign_into_an_invalid_state_is_refused(admin_client_a):  # type: ignore[no-untyped-def]
+def test_editing_a_scheduled_campaign_into_an_invalid_state_is_refused(admin_client_a):
     admin_client_a.post("/admin/campaigns/campaign/add/", form_data(name="周三会员日"))
     with schema_context(BRAND_A):
         campaign = Campaign.objects.get(name="周三会员日")
@@ -102,7 +102,7 @@ def run_occurrences(campaign: Campaign, months: range) -> list[Occurrence]:
     return occurrences
 
 
-def queries_for(client, url: str) -> int:  # type: ignore[no-untyped-def]
+def queries_for(client, url: str) -> int:
     # Each measured request starts from the same connection state: a request on the brand the
     # connection is already on skips its `SET search_path` (crm.tenancy.middleware).
     connection.set_schema_to_public()
@@ -111,7 +111,7 @@ def queries_for(client, url: str) -> int:  # type: ignore[no-untyped-def]
     return len(captured.captured_queries)
 
 
-def test_occurrence_list_has_no_n_plus_one(admin_client_a):  # type: ignore[no-untyped-def]
+def test_occurrence_list_has_no_n_plus_one(admin_client_a):
     with schema_context(BRAND_A):
         campaign = Campaign.objects.create(name="双十二", frequency="monthly", day_of_month=12, bonus_points=5)
         run_occurrences(campaign, range(2))
@@ -123,7 +123,7 @@ def test_occurrence_list_has_no_n_plus_one(admin_client_a):  # type: ignore[no-u
     assert many == few
 
 
-def test_occurrence_results_page_and_csv_export(admin_client_a):  # type: ignore[no-untyped-def]
+def test_occurrence_results_page_and_csv_export(admin_client_a):
     with schema_context(BRAND_A):
         MemberFactory.create_batch(4)
         campaign = Campaign.objects.create(name="双十二", frequency="monthly", day_of_month=12, bonus_points=5)

@@ -13,7 +13,7 @@ from tests.factories import MemberFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_every_recipient_and_message_references_a_real_member(in_brand_a, make_campaign, marketing_agreement):  # type: ignore[no-untyped-def]
+def test_every_recipient_and_message_references_a_real_member(in_brand_a, make_campaign, marketing_agreement):
     for _ in range(4):
         consenting_member("marketing_sms")
     MemberFactory(status=Member.Status.ERASED)  # never selected, so never referenced
@@ -27,7 +27,7 @@ def test_every_recipient_and_message_references_a_real_member(in_brand_a, make_c
     assert not messages.exclude(member_id__in=members).exists()
 
 
-def test_a_member_an_occurrence_refers_to_cannot_be_deleted(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_a_member_an_occurrence_refers_to_cannot_be_deleted(in_brand_a, make_campaign):
     member = MemberFactory()
     run_now(make_campaign())
 

@@ -28,7 +28,7 @@ def just_after_slot() -> dt.datetime:
 
 @pytest.mark.django_db
 class TestTriggers:
-    def test_two_triggers_make_one_occurrence_and_one_snapshot(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+    def test_two_triggers_make_one_occurrence_and_one_snapshot(self, in_brand_a, make_campaign):
         members = MemberFactory.create_batch(5)
         campaign = make_campaign()
         campaign_publish(campaign_id=campaign.pk)
@@ -48,7 +48,7 @@ class TestTriggers:
             member.pk for member in members
         }
 
-    def test_a_trigger_outside_the_grace_period_or_before_any_slot_does_nothing(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+    def test_a_trigger_outside_the_grace_period_or_before_any_slot_does_nothing(self, in_brand_a, make_campaign):
         campaign = make_campaign(start_date=timezone.localdate() + dt.timedelta(days=1))
         campaign_publish(campaign_id=campaign.pk)
 
@@ -58,14 +58,14 @@ class TestTriggers:
         assert occurrence_for_trigger(campaign_id=campaign.pk, now=before_start, grace=GRACE) is None
         assert not Occurrence.objects.filter(campaign=campaign).exists()
 
-    def test_a_paused_campaign_is_not_run(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+    def test_a_paused_campaign_is_not_run(self, in_brand_a, make_campaign):
         campaign = make_campaign()
         campaign_publish(campaign_id=campaign.pk)
         services.campaign_pause(campaign_id=campaign.pk)
 
         assert occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE) is None
 
-    def test_snapshot_excludes_frozen_erased_and_merged_and_applies_filters(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+    def test_snapshot_excludes_frozen_erased_and_merged_and_applies_filters(self, in_brand_a, make_campaign):
         shanghai, hangzhou = StoreFactory(code="SH1"), StoreFactory(code="HZ1")
         active = MemberFactory(home_store=shanghai)
         MemberFactory(home_store=hangzhou)  # filtered out by store
@@ -81,7 +81,7 @@ class TestTriggers:
 
         assert list(Recipient.objects.filter(occurrence=occurrence).values_list("member_id", flat=True)) == [active.pk]
 
-    def test_holdout_is_stable_and_roughly_the_share_asked_for(self, in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+    def test_holdout_is_stable_and_roughly_the_share_asked_for(self, in_brand_a, make_campaign):
         MemberFactory.create_batch(400)
         campaign = make_campaign(holdout_pct=25)
         campaign_publish(campaign_id=campaign.pk)
@@ -97,18 +97,18 @@ class TestTriggers:
             Recipient.objects.filter(occurrence=occurrence, holdout=True).values_list("member_id", flat=True)
         )
 
-    def test_a_crash_after_a_step_resumes_without_redoing_it(self, in_brand_a, make_campaign, monkeypatch):  # type: ignore[no-untyped-def]
+    def test_a_crash_after_a_step_resumes_without_redoing_it(self, in_brand_a, make_campaign, monkeypatch):
         MemberFactory.create_batch(3)
         campaign = make_campaign()
         campaign_publish(campaign_id=campaign.pk)
         occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE)
         calls: list[str] = []
 
-        def crashing_step(occ):  # type: ignore[no-untyped-def]
+        def crashing_step(occ):
             calls.append("crash")
             raise RuntimeError("worker killed")
 
-        def counting_snapshot(occ):  # type: ignore[no-untyped-def]
+        def counting_snapshot(occ):
             calls.append("snapshot")
             return services._step_snapshot(occ)
 
@@ -125,7 +125,7 @@ class TestTriggers:
         assert Recipient.objects.filter(occurrence=occurrence).count() == 3
 
 
-def test_concurrent_triggers_create_one_occurrence(committed_db, brand_a_committed):  # type: ignore[no-untyped-def]
+def test_concurrent_triggers_create_one_occurrence(committed_db, brand_a_committed):
     connection.set_tenant(brand_a_committed)
     campaign = Campaign.objects.create(name="并发测试", frequency="monthly", day_of_month=8, bonus_points=5)
     campaign_publish(campaign_id=campaign.pk)
@@ -166,14 +166,14 @@ def test_concurrent_triggers_create_one_occurrence(committed_db, brand_a_committ
 
 
 @pytest.fixture
-def brand_a_committed(committed_db):  # type: ignore[no-untyped-def]
+def brand_a_committed(committed_db):
     from crm.tenancy.models import Brand
 
     return Brand.objects.get(schema_name="alpha")
 
 
 @pytest.mark.django_db
-def test_catch_up_runs_a_missed_slot_once(in_brand_a, monkeypatch):  # type: ignore[no-untyped-def]
+def test_catch_up_runs_a_missed_slot_once(in_brand_a, monkeypatch):
     from campaigns.tasks import catch_up
 
     MemberFactory.create_batch(2)
@@ -191,7 +191,7 @@ def test_catch_up_runs_a_missed_slot_once(in_brand_a, monkeypatch):  # type: ign
 
 
 @pytest.mark.django_db
-def test_one_failing_campaign_does_not_stop_the_catch_up_of_the_others(in_brand_a, monkeypatch):  # type: ignore[no-untyped-def]
+def test_one_failing_campaign_does_not_stop_the_catch_up_of_the_others(in_brand_a, monkeypatch):
     from campaigns.tasks import catch_up
 
     slot_time = (timezone.localtime() - dt.timedelta(minutes=30)).time().replace(second=0, microsecond=0)
@@ -203,7 +203,7 @@ def test_one_failing_campaign_does_not_stop_the_catch_up_of_the_others(in_brand_
         campaign_publish(campaign_id=campaign.pk)
     real_snapshot = services._step_snapshot
 
-    def snapshot(occurrence):  # type: ignore[no-untyped-def]
+    def snapshot(occurrence):
         if occurrence.campaign_id == broken.pk:
             raise RuntimeError("template broken")
         return real_snapshot(occurrence)
@@ -216,7 +216,7 @@ def test_one_failing_campaign_does_not_stop_the_catch_up_of_the_others(in_brand_
 
 
 @pytest.mark.django_db
-def test_an_edit_loaded_before_an_end_does_not_revive_the_campaign(in_brand_a):  # type: ignore[no-untyped-def]
+def test_an_edit_loaded_before_an_end_does_not_revive_the_campaign(in_brand_a):
     from django_celery_beat.models import PeriodicTask
 
     campaign = Campaign.objects.create(name="编辑冲突", frequency="monthly", day_of_month=8, bonus_points=5)

@@ -15,7 +15,7 @@ from tests.conftest import BRAND_A
 pytestmark = pytest.mark.django_db
 
 
-def test_publish_creates_the_beat_entry_for_this_brand(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_publish_creates_the_beat_entry_for_this_brand(in_brand_a, make_campaign):
     campaign = make_campaign()
 
     campaign_publish(campaign_id=campaign.pk)
@@ -32,7 +32,7 @@ def test_publish_creates_the_beat_entry_for_this_brand(in_brand_a, make_campaign
     assert campaign.status == Campaign.Status.SCHEDULED
 
 
-def test_the_beat_entry_lives_in_the_public_schema(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_the_beat_entry_lives_in_the_public_schema(in_brand_a, make_campaign):
     from django.db import connection
 
     campaign = make_campaign()
@@ -45,7 +45,7 @@ def test_the_beat_entry_lives_in_the_public_schema(in_brand_a, make_campaign):  
         assert cursor.fetchone()[0] == 1
 
 
-def test_pause_disables_and_end_removes_the_entry(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_pause_disables_and_end_removes_the_entry(in_brand_a, make_campaign):
     campaign = make_campaign()
     campaign_publish(campaign_id=campaign.pk)
 
@@ -62,7 +62,7 @@ def test_pause_disables_and_end_removes_the_entry(in_brand_a, make_campaign):  #
     assert error.value.code == "campaign_invalid_status"
 
 
-def test_editing_a_scheduled_campaign_updates_its_entry(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_editing_a_scheduled_campaign_updates_its_entry(in_brand_a, make_campaign):
     campaign = make_campaign()
     campaign_publish(campaign_id=campaign.pk)
     campaign.refresh_from_db()
@@ -76,7 +76,7 @@ def test_editing_a_scheduled_campaign_updates_its_entry(in_brand_a, make_campaig
     assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.day_of_week) == ("30", "20", "*", "3")
 
 
-def test_an_invalid_edit_changes_neither_campaign_nor_entry(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_an_invalid_edit_changes_neither_campaign_nor_entry(in_brand_a, make_campaign):
     campaign = make_campaign()
     campaign_publish(campaign_id=campaign.pk)
     campaign.refresh_from_db()
@@ -99,7 +99,7 @@ def test_an_invalid_edit_changes_neither_campaign_nor_entry(in_brand_a, make_cam
         ({"end_date": dt.date(2020, 1, 31), "start_date": dt.date(2020, 1, 1)}, "end_date"),
     ],
 )
-def test_publishing_a_bad_campaign_is_refused(in_brand_a, make_campaign, fields, field):  # type: ignore[no-untyped-def]
+def test_publishing_a_bad_campaign_is_refused(in_brand_a, make_campaign, fields, field):
     campaign = make_campaign(**fields)
 
     with pytest.raises(AppError) as error:
@@ -111,7 +111,7 @@ def test_publishing_a_bad_campaign_is_refused(in_brand_a, make_campaign, fields,
     assert not PeriodicTask.objects.filter(name=beat_entry_name(campaign)).exists()
 
 
-def test_brands_have_separate_entries(brand_a, brand_b, make_campaign):  # type: ignore[no-untyped-def]
+def test_brands_have_separate_entries(brand_a, brand_b, make_campaign):
     from django.db import connection
 
     names = []

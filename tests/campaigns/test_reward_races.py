@@ -20,7 +20,7 @@ from tests.members.test_ledger_concurrency import run_in_threads
 race_brand = throwaway_brand
 
 
-def test_gifts_and_redemptions_share_the_stock_without_going_negative(race_brand):  # type: ignore[no-untyped-def]
+def test_gifts_and_redemptions_share_the_stock_without_going_negative(race_brand):
     with schema_context(race_brand.schema_name):
         MemberFactory.create_batch(20)
         redeemers = MemberFactory.create_batch(6)

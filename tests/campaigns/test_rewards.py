@@ -34,13 +34,13 @@ def gifts(occurrence: Occurrence) -> list[Redemption]:
     return list(Redemption.objects.filter(reference=f"campaign:{occurrence.pk}").order_by("member_id"))
 
 
-def small_chunks(monkeypatch, size: int = 2) -> None:  # type: ignore[no-untyped-def]
+def small_chunks(monkeypatch, size: int = 2) -> None:
     """Member id ranges of `size` ids, so a handful of members spans several chunks."""
     real = rewards_service.member_id_ranges
     monkeypatch.setattr(rewards_service, "member_id_ranges", lambda cursor: real(cursor, chunk=size))
 
 
-def test_each_member_gets_the_reward_once_free_of_points(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_each_member_gets_the_reward_once_free_of_points(in_brand_a, make_campaign):
     members = MemberFactory.create_batch(3, points_balance=0)
     reward = coupon(stock=10)
 
@@ -67,7 +67,7 @@ def test_each_member_gets_the_reward_once_free_of_points(in_brand_a, make_campai
 
 def test_stock_short_of_the_audience_goes_to_the_lowest_member_ids_and_never_below_zero(
     in_brand_a, make_campaign, monkeypatch
-):  # type: ignore[no-untyped-def]
+):
     small_chunks(monkeypatch)  # 7 members over 4 chunks: the stock runs out in the second
     members = sorted(MemberFactory.create_batch(7), key=lambda m: m.pk)
     reward = coupon(stock=3)
@@ -89,7 +89,7 @@ def test_stock_short_of_the_audience_goes_to_the_lowest_member_ids_and_never_bel
     assert reward.stock == 0
 
 
-def test_an_inactive_reward_at_run_time_gives_nothing_and_says_so(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_an_inactive_reward_at_run_time_gives_nothing_and_says_so(in_brand_a, make_campaign):
     MemberFactory.create_batch(2)
     reward = coupon(stock=5)
     campaign = make_campaign(reward=reward)
@@ -109,7 +109,7 @@ def test_an_inactive_reward_at_run_time_gives_nothing_and_says_so(in_brand_a, ma
 
 def test_repeating_the_step_gives_nobody_a_second_reward_and_takes_no_more_stock(
     in_brand_a, make_campaign, monkeypatch
-):  # type: ignore[no-untyped-def]
+):
     small_chunks(monkeypatch)
     MemberFactory.create_batch(5)
     reward = coupon(stock=4)
@@ -124,7 +124,7 @@ def test_repeating_the_step_gives_nobody_a_second_reward_and_takes_no_more_stock
     assert reward.stock == 0
 
 
-def test_a_crash_in_or_after_the_reward_step_resumes_to_the_same_result(in_brand_a, make_campaign, monkeypatch):  # type: ignore[no-untyped-def]
+def test_a_crash_in_or_after_the_reward_step_resumes_to_the_same_result(in_brand_a, make_campaign, monkeypatch):
     small_chunks(monkeypatch)
     members = sorted(MemberFactory.create_batch(5), key=lambda m: m.pk)
     reward = coupon(stock=3)
@@ -133,7 +133,7 @@ def test_a_crash_in_or_after_the_reward_step_resumes_to_the_same_result(in_brand
     occurrence, _ = occurrence_ensure(campaign=campaign, slot=dt.datetime(2026, 11, 8, 2, tzinfo=dt.UTC))
     real_issue = rewards_service.reward_issue_bulk
 
-    def dies_after_giving(**kwargs):  # type: ignore[no-untyped-def]
+    def dies_after_giving(**kwargs):
         real_issue(**kwargs)  # every chunk written...
         raise RuntimeError("worker killed")  # ...but the step's transaction never commits
 
@@ -162,7 +162,7 @@ def test_a_crash_in_or_after_the_reward_step_resumes_to_the_same_result(in_brand
     assert reward.stock == 0
 
 
-def test_hold_out_members_get_no_reward(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_hold_out_members_get_no_reward(in_brand_a, make_campaign):
     MemberFactory.create_batch(60)
     occurrence = run_now(make_campaign(bonus_points=0, reward=coupon(stock=None), holdout_pct=50))
 
@@ -173,12 +173,12 @@ def test_hold_out_members_get_no_reward(in_brand_a, make_campaign):  # type: ign
     assert len(given) == 60 - len(holdout) == occurrence.summary["rewards"]["issued"]
 
 
-def test_merged_and_erased_members_get_no_reward(in_brand_a, make_campaign, monkeypatch):  # type: ignore[no-untyped-def]
+def test_merged_and_erased_members_get_no_reward(in_brand_a, make_campaign, monkeypatch):
     keep, merged, erased = MemberFactory.create_batch(3)
     # They were in the snapshot, then merged / erased before the reward step ran.
     real_awards = services._step_awards
 
-    def awards_then_change(occurrence):  # type: ignore[no-untyped-def]
+    def awards_then_change(occurrence):
         Member.objects.filter(pk=merged.pk).update(merged_into=keep, status=Member.Status.MERGED)
         Member.objects.filter(pk=erased.pk).update(status=Member.Status.ERASED)
         return real_awards(occurrence)
@@ -192,7 +192,7 @@ def test_merged_and_erased_members_get_no_reward(in_brand_a, make_campaign, monk
     assert occurrence.summary["rewards"]["eligible"] == 1
 
 
-def test_brand_beta_is_untouched(brand_a, brand_b, make_campaign):  # type: ignore[no-untyped-def]
+def test_brand_beta_is_untouched(brand_a, brand_b, make_campaign):
     with schema_context(BRAND_B):
         beta_member = MemberFactory()
         beta_coupon = coupon(stock=10)
@@ -208,7 +208,7 @@ def test_brand_beta_is_untouched(brand_a, brand_b, make_campaign):  # type: igno
 
 
 @pytest.mark.parametrize(("fields", "problem"), [({"is_active": False}, "已下架"), ({"stock": 0}, "库存为 0")])
-def test_a_reward_nobody_can_receive_cannot_be_published(in_brand_a, make_campaign, fields, problem):  # type: ignore[no-untyped-def]
+def test_a_reward_nobody_can_receive_cannot_be_published(in_brand_a, make_campaign, fields, problem):
     campaign = make_campaign(reward=coupon(**fields))
 
     with pytest.raises(AppError) as raised:
@@ -220,7 +220,7 @@ def test_a_reward_nobody_can_receive_cannot_be_published(in_brand_a, make_campai
     assert campaign.status == Campaign.Status.DRAFT
 
 
-def test_preview_shows_the_reward_and_how_many_likely_get_it(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_preview_shows_the_reward_and_how_many_likely_get_it(in_brand_a, make_campaign):
     MemberFactory.create_batch(5)
     campaign = make_campaign(reward=coupon(stock=3))
 
@@ -235,7 +235,7 @@ def test_preview_shows_the_reward_and_how_many_likely_get_it(in_brand_a, make_ca
     )
 
 
-def test_redeeming_with_a_campaign_gifts_reference_is_refused(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_redeeming_with_a_campaign_gifts_reference_is_refused(in_brand_a, make_campaign):
     """The gift references are reserved, before the gift (a redemption would stand in for it and
     the member would get nothing) and after it."""
     member = MemberFactory(points_balance=1000)
@@ -251,14 +251,14 @@ def test_redeeming_with_a_campaign_gifts_reference_is_refused(in_brand_a, make_c
     assert not Redemption.objects.filter(member=member).exclude(reference=f"campaign:{occurrence.pk}").exists()
 
 
-def admin_publish(client, campaign: Campaign):  # type: ignore[no-untyped-def]
+def admin_publish(client, campaign: Campaign):
     response = client.post(
         "/admin/campaigns/campaign/", {"action": "publish_selected", "_selected_action": [campaign.pk]}, follow=True
     )
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def test_admin_preview_results_csv_and_member_page_show_the_reward(admin_client_a):  # type: ignore[no-untyped-def]
+def test_admin_preview_results_csv_and_member_page_show_the_reward(admin_client_a):
     with schema_context(BRAND_A):
         members = sorted(MemberFactory.create_batch(3), key=lambda m: m.pk)
         sold_out = coupon(code="GONE", name="售罄券", stock=0)

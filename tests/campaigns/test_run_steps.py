@@ -20,7 +20,7 @@ from tests.factories import MemberFactory, StaffFactory, TierFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_bonus_points_are_awarded_once_even_when_the_step_runs_again(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_bonus_points_are_awarded_once_even_when_the_step_runs_again(in_brand_a, make_campaign):
     members = MemberFactory.create_batch(3)
     occurrence = run_now(make_campaign(bonus_points=88))
 
@@ -34,7 +34,7 @@ def test_bonus_points_are_awarded_once_even_when_the_step_runs_again(in_brand_a,
     assert occurrence.summary["awards"]["points_each"] == 88
 
 
-def test_hold_out_members_get_nothing(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_hold_out_members_get_nothing(in_brand_a, make_campaign):
     MemberFactory.create_batch(60)
     occurrence = run_now(make_campaign(bonus_points=10, holdout_pct=50))
 
@@ -46,7 +46,7 @@ def test_hold_out_members_get_nothing(in_brand_a, make_campaign):  # type: ignor
 
 def test_sms_messages_are_rendered_queued_once_and_sent_after_commit(
     in_brand_a, make_campaign, marketing_agreement, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     gold = TierFactory(name="金卡")
     reachable = consenting_member("marketing_sms", name="李雷", tier=gold, points_balance=0)
     consenting_member()  # member, but no SMS consent
@@ -75,7 +75,7 @@ def test_sms_messages_are_rendered_queued_once_and_sent_after_commit(
 
 def test_consent_withdrawn_between_snapshot_and_send_stops_the_message(
     in_brand_a, make_campaign, marketing_agreement, monkeypatch
-):  # type: ignore[no-untyped-def]
+):
     member = consenting_member("marketing_sms")
     LoggingSmsProvider.sent.clear()
     monkeypatch.setattr("campaigns.services.send_on_commit", lambda *args: None)  # send later, by hand
@@ -91,7 +91,7 @@ def test_consent_withdrawn_between_snapshot_and_send_stops_the_message(
 
 def test_send_time_check_cancels_members_no_longer_contactable(
     in_brand_a, make_campaign, marketing_agreement, monkeypatch
-):  # type: ignore[no-untyped-def]
+):
     member = consenting_member("marketing_sms")
     LoggingSmsProvider.sent.clear()
     monkeypatch.setattr("campaigns.services.send_on_commit", lambda *args: None)
@@ -102,7 +102,7 @@ def test_send_time_check_cancels_members_no_longer_contactable(
     assert LoggingSmsProvider.sent == []
 
 
-def test_wecom_messages_need_the_members_own_staff_and_external_contact(in_brand_a, make_campaign, marketing_agreement):  # type: ignore[no-untyped-def]
+def test_wecom_messages_need_the_members_own_staff_and_external_contact(in_brand_a, make_campaign, marketing_agreement):
     staff = StaffFactory(wecom_userid="zhangsan")
     with_contact = consenting_member("marketing_wecom", assigned_staff=staff)
     Identity.objects.create(member=with_contact, kind="wecom_external_userid", value="wmEXT001")
@@ -120,7 +120,7 @@ def test_wecom_messages_need_the_members_own_staff_and_external_contact(in_brand
     assert preview.audience == 2 and preview.excluded == {"no_staff": 1}
 
 
-def test_preview_counts_exclusions_by_reason(in_brand_a, make_campaign, marketing_agreement):  # type: ignore[no-untyped-def]
+def test_preview_counts_exclusions_by_reason(in_brand_a, make_campaign, marketing_agreement):
     consenting_member("marketing_sms")
     for status in (Member.Status.FROZEN, Member.Status.ERASED):
         Member.objects.filter(pk=consenting_member("marketing_sms").pk).update(status=status)
@@ -137,7 +137,7 @@ def test_preview_counts_exclusions_by_reason(in_brand_a, make_campaign, marketin
     assert preview.points_liability == 100
 
 
-def test_points_multiplier_applies_to_recipients_orders_on_the_local_day(in_brand_a, make_campaign):  # type: ignore[no-untyped-def]
+def test_points_multiplier_applies_to_recipients_orders_on_the_local_day(in_brand_a, make_campaign):
     member = MemberFactory()
     Identity.objects.create(member=member, kind="pos_card", value="CARD-1")
     occurrence = run_now(make_campaign(bonus_points=0, multiplier_pct=300))
@@ -168,7 +168,7 @@ def test_points_multiplier_applies_to_recipients_orders_on_the_local_day(in_bran
 
 def test_messages_stranded_by_a_dead_worker_fail_instead_of_staying_in_sending(
     in_brand_a, make_campaign, marketing_agreement, monkeypatch
-):  # type: ignore[no-untyped-def]
+):
     from django.utils import timezone
 
     from campaigns.messaging import SEND_LEASE

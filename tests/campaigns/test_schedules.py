@@ -69,7 +69,7 @@ def test_one_off():
         (dt.datetime(2026, 12, 7, 18, 0, tzinfo=UTC), dt.date(2026, 11, 8)),  # the 8th in Shanghai, 02:00
     ],
 )
-def test_previous_slot_is_the_one_a_trigger_is_for(utc_moment, expected_local_day):  # type: ignore[no-untyped-def]
+def test_previous_slot_is_the_one_a_trigger_is_for(utc_moment, expected_local_day):
     slot = previous_slot(campaign(), at=utc_moment, tz=SHANGHAI)
     assert slot is not None and slot.date() == expected_local_day and slot.hour == 10
 

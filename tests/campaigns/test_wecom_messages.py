@@ -17,7 +17,7 @@ def test_wecom_group_message_through_own_staff_and_its_results(
     fake,
     make_campaign,
     marketing_agreement,
-):  # type: ignore[no-untyped-def]
+):
     staff = StaffFactory(wecom_userid="zhangsan")
     members = {}
     for ext in ("wmFriend", "wmGone", "wmLimit"):

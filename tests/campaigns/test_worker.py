@@ -19,7 +19,7 @@ from tests.tenancy.test_celery_tenancy import fire
 pytestmark = pytest.mark.worker
 
 
-def test_beat_entry_runs_the_occurrence_in_its_brand(celery_worker):  # type: ignore[no-untyped-def]
+def test_beat_entry_runs_the_occurrence_in_its_brand(celery_worker):
     alpha = Brand.objects.get(schema_name="alpha")
     beta = Brand.objects.get(schema_name="beta")
     connection.set_tenant(alpha)

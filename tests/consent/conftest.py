@@ -70,7 +70,7 @@ def publish_all() -> Agreements:
 
 
 @pytest.fixture
-def agreements_a(in_brand_a) -> Agreements:  # type: ignore[no-untyped-def]
+def agreements_a(in_brand_a) -> Agreements:
     return publish_all()
 
 

@@ -25,13 +25,13 @@ pytestmark = pytest.mark.django_db
 SMS = Purpose.MARKETING_SMS
 
 
-def _draft(admin_client, agreement: Agreement, **overrides):  # type: ignore[no-untyped-def]
+def _draft(admin_client, agreement: Agreement, **overrides):
     data = {"agreement": agreement.pk, "text": "营销授权 v2 正文", "purposes": MARKETING, "data_categories": ""}
     data.update(overrides)
     return admin_client.post("/admin/consent/agreementversion/add/", data)
 
 
-def test_admin_drafts_and_publishes_a_version_then_it_is_read_only(agreements_a, admin_client_a):  # type: ignore[no-untyped-def]
+def test_admin_drafts_and_publishes_a_version_then_it_is_read_only(agreements_a, admin_client_a):
     member = enrolled(granted=[SMS])
     marketing = Agreement.objects.get(code="marketing")
 
@@ -60,7 +60,7 @@ def test_admin_drafts_and_publishes_a_version_then_it_is_read_only(agreements_a,
     assert draft.text == "营销授权 v2 正文"
 
 
-def test_admin_shows_why_a_third_party_draft_is_refused(agreements_a, admin_client_a):  # type: ignore[no-untyped-def]
+def test_admin_shows_why_a_third_party_draft_is_refused(agreements_a, admin_client_a):
     sharing = Agreement.objects.get(code="share")
     before = AgreementVersion.objects.count()
 
@@ -70,7 +70,7 @@ def test_admin_shows_why_a_third_party_draft_is_refused(agreements_a, admin_clie
     assert AgreementVersion.objects.count() == before
 
 
-def test_consent_records_are_listed_filtered_and_searched_but_never_editable(agreements_a, admin_client_a):  # type: ignore[no-untyped-def]
+def test_consent_records_are_listed_filtered_and_searched_but_never_editable(agreements_a, admin_client_a):
     member = enrolled(granted=[SMS])
     other = enrolled()
 
@@ -87,7 +87,7 @@ def test_consent_records_are_listed_filtered_and_searched_but_never_editable(agr
     assert ConsentRecord.objects.filter(pk=record.pk).exists()
 
 
-def test_staff_open_a_session_and_show_its_qr_code(agreements_a, admin_client_a, client_a):  # type: ignore[no-untyped-def]
+def test_staff_open_a_session_and_show_its_qr_code(agreements_a, admin_client_a, client_a):
     staff = StaffFactory()
 
     response = admin_client_a.post("/admin/consent/consentsession/add/", {"mode": "device", "staff": staff.pk})
@@ -100,7 +100,7 @@ def test_staff_open_a_session_and_show_its_qr_code(agreements_a, admin_client_a,
     assert session.staff == staff and session.status == ConsentSession.Status.OPEN
 
 
-def test_staff_record_a_paper_consent_with_its_reference(agreements_a, admin_client_a):  # type: ignore[no-untyped-def]
+def test_staff_record_a_paper_consent_with_its_reference(agreements_a, admin_client_a):
     staff = StaffFactory()
     form = {"mode": "paper", "staff": staff.pk, "ticked": [Purpose.MEMBERSHIP, SMS]}
 
@@ -112,7 +112,7 @@ def test_staff_record_a_paper_consent_with_its_reference(agreements_a, admin_cli
     assert session.status == ConsentSession.Status.SUBMITTED and session.evidence["paper"] is True
 
 
-def test_data_requests_overdue_first_and_refusal_needs_a_reason(agreements_a, admin_client_a):  # type: ignore[no-untyped-def]
+def test_data_requests_overdue_first_and_refusal_needs_a_reason(agreements_a, admin_client_a):
     fresh = data_request_create(member_id=enrolled().pk, kind="access", channel="admin", actor="t")
     late = data_request_create(member_id=enrolled().pk, kind="access", channel="admin", actor="t")
     DataRequest.objects.filter(pk=late.pk).update(due_at=timezone.now() - dt.timedelta(days=1))
@@ -134,7 +134,7 @@ def test_data_requests_overdue_first_and_refusal_needs_a_reason(agreements_a, ad
     assert fresh.status == DataRequest.Status.REFUSED and fresh.events.filter(action="refused").exists()
 
 
-def test_completing_an_access_request_lets_staff_download_the_copy_and_logs_it(agreements_a, admin_client_a):  # type: ignore[no-untyped-def]
+def test_completing_an_access_request_lets_staff_download_the_copy_and_logs_it(agreements_a, admin_client_a):
     member = enrolled(granted=[SMS])
     request = data_request_create(member_id=member.pk, kind="access", channel="admin", actor="t")
 
@@ -146,7 +146,7 @@ def test_completing_an_access_request_lets_staff_download_the_copy_and_logs_it(a
     assert log.username == "admin@alpha.example" and log.fields == ["export"]
 
 
-def test_admin_registers_a_deletion_and_completing_it_erases_the_member(agreements_a, admin_client_a):  # type: ignore[no-untyped-def]
+def test_admin_registers_a_deletion_and_completing_it_erases_the_member(agreements_a, admin_client_a):
     member = enrolled(granted=[SMS])
 
     admin_client_a.post("/admin/consent/datarequest/add/", {"member_no": member.member_no, "kind": "deletion"})
@@ -157,7 +157,7 @@ def test_admin_registers_a_deletion_and_completing_it_erases_the_member(agreemen
     assert member.status == Member.Status.ERASED and member.mobile == ""
 
 
-def test_pi_access_log_is_searchable_and_append_only(agreements_a, admin_client_a):  # type: ignore[no-untyped-def]
+def test_pi_access_log_is_searchable_and_append_only(agreements_a, admin_client_a):
     from django.contrib.auth import get_user_model
 
     member = enrolled()
@@ -172,7 +172,7 @@ def test_pi_access_log_is_searchable_and_append_only(agreements_a, admin_client_
         PIAccessLog.objects.filter(pk=entry.pk).delete()
 
 
-def test_one_brands_admin_sees_nothing_of_the_other(agreements_a, admin_client_b):  # type: ignore[no-untyped-def]
+def test_one_brands_admin_sees_nothing_of_the_other(agreements_a, admin_client_b):
     member = enrolled(granted=[SMS])
     data_request_create(member_id=member.pk, kind="access", channel="admin", actor="t")
     marketing = Agreement.objects.get(code="marketing")

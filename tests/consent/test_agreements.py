@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("brand", ["in_brand_a", "in_brand_b"])
-def test_every_brand_starts_with_a_published_template_membership_agreement(brand, request):  # type: ignore[no-untyped-def]
+def test_every_brand_starts_with_a_published_template_membership_agreement(brand, request):
     request.getfixturevalue(brand)
     current = membership_version_current()
 
@@ -29,7 +29,7 @@ def test_every_brand_starts_with_a_published_template_membership_agreement(brand
     assert "【品牌名称】" in current.text
 
 
-def test_published_version_cannot_be_edited_by_the_service(in_brand_a):  # type: ignore[no-untyped-def]
+def test_published_version_cannot_be_edited_by_the_service(in_brand_a):
     current = membership_version_current()
 
     with pytest.raises(AppError) as refused:
@@ -42,7 +42,7 @@ def test_published_version_cannot_be_edited_by_the_service(in_brand_a):  # type:
     assert "【品牌名称】" in current.text
 
 
-def test_published_version_cannot_be_changed_or_deleted_in_the_database(in_brand_a):  # type: ignore[no-untyped-def]
+def test_published_version_cannot_be_changed_or_deleted_in_the_database(in_brand_a):
     current = membership_version_current()
 
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -51,7 +51,7 @@ def test_published_version_cannot_be_changed_or_deleted_in_the_database(in_brand
         AgreementVersion.objects.filter(pk=current.pk).delete()
 
 
-def test_draft_can_be_edited_until_published(in_brand_a):  # type: ignore[no-untyped-def]
+def test_draft_can_be_edited_until_published(in_brand_a):
     agreement = agreement_create(code="marketing", kind=Agreement.Kind.MARKETING, title="营销授权")
     draft = agreement_version_draft_save(agreement_id=agreement.pk, text="初稿", purposes=[Purpose.MARKETING_SMS])
 
@@ -66,7 +66,7 @@ def test_draft_can_be_edited_until_published(in_brand_a):  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize("missing", ["recipient", "recipient_purpose", "data_categories"])
-def test_third_party_sharing_must_name_recipient_purpose_and_categories(in_brand_a, missing):  # type: ignore[no-untyped-def]
+def test_third_party_sharing_must_name_recipient_purpose_and_categories(in_brand_a, missing):
     agreement = agreement_create(code="share", kind=Agreement.Kind.THIRD_PARTY, title="第三方共享")
     fields = {**THIRD_PARTY, missing: [] if missing == "data_categories" else " "}
 
@@ -79,7 +79,7 @@ def test_third_party_sharing_must_name_recipient_purpose_and_categories(in_brand
     assert not AgreementVersion.objects.filter(agreement=agreement).exists()
 
 
-def test_a_purpose_belongs_to_one_agreement(in_brand_a):  # type: ignore[no-untyped-def]
+def test_a_purpose_belongs_to_one_agreement(in_brand_a):
     first = agreement_create(code="marketing", kind=Agreement.Kind.MARKETING, title="营销授权")
     publish(first, purposes=[Purpose.MARKETING_SMS])
     second = agreement_create(code="marketing2", kind=Agreement.Kind.MARKETING, title="另一份营销授权")
@@ -91,13 +91,13 @@ def test_a_purpose_belongs_to_one_agreement(in_brand_a):  # type: ignore[no-unty
     assert not draft.is_published
 
 
-def test_membership_purpose_only_in_the_membership_agreement(in_brand_a):  # type: ignore[no-untyped-def]
+def test_membership_purpose_only_in_the_membership_agreement(in_brand_a):
     agreement = agreement_create(code="marketing", kind=Agreement.Kind.MARKETING, title="营销授权")
     with pytest.raises(AppError):
         agreement_version_draft_save(agreement_id=agreement.pk, text="x", purposes=[Purpose.MEMBERSHIP])
 
 
-def test_demo_seed_publishes_every_purpose_idempotently(in_brand_a):  # type: ignore[no-untyped-def]
+def test_demo_seed_publishes_every_purpose_idempotently(in_brand_a):
     demo.seed()
     demo.seed()
 

@@ -18,7 +18,7 @@ def test_nightly_job_is_scheduled_for_every_brand():
     assert entry["task"] == "tenancy.run_in_every_brand" and entry["args"] == ["consent.state_audit"]
 
 
-def test_nightly_job_repairs_drift_from_the_history_and_records_it(agreements_a):  # type: ignore[no-untyped-def]
+def test_nightly_job_repairs_drift_from_the_history_and_records_it(agreements_a):
     member = enrolled(granted=[Purpose.MARKETING_SMS])
     ConsentState.objects.filter(member=member, purpose=Purpose.MARKETING_SMS).update(needs_reconsent=True)
 
@@ -29,7 +29,7 @@ def test_nightly_job_repairs_drift_from_the_history_and_records_it(agreements_a)
     assert JobRun.objects.get(name="consent.state_audit").summary == summary
 
 
-def test_command_fails_on_drift_without_repair(agreements_a):  # type: ignore[no-untyped-def]
+def test_command_fails_on_drift_without_repair(agreements_a):
     member = enrolled(granted=[Purpose.MARKETING_SMS])
     ConsentState.objects.filter(member=member, purpose=Purpose.MARKETING_SMS).update(granted=False)
 

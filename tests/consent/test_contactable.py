@@ -15,11 +15,11 @@ pytestmark = pytest.mark.django_db
 SMS = Purpose.MARKETING_SMS
 
 
-def contactable(purpose: str = SMS, **kwargs) -> set[int]:  # type: ignore[no-untyped-def]
+def contactable(purpose: str = SMS, **kwargs) -> set[int]:
     return set(members_contactable(purpose=purpose, **kwargs).values_list("pk", flat=True))
 
 
-def test_granted_member_is_contactable_and_others_are_not(agreements_a):  # type: ignore[no-untyped-def]
+def test_granted_member_is_contactable_and_others_are_not(agreements_a):
     granted = enrolled(granted=[SMS])
     refused = enrolled()
     never_asked = MemberFactory()
@@ -29,7 +29,7 @@ def test_granted_member_is_contactable_and_others_are_not(agreements_a):  # type
     assert contactable(Purpose.MARKETING_WECOM) == set()
 
 
-def test_withdrawn_member_is_never_returned(agreements_a):  # type: ignore[no-untyped-def]
+def test_withdrawn_member_is_never_returned(agreements_a):
     member = enrolled(granted=[SMS, Purpose.MARKETING_WECOM])
 
     consent_withdraw(member_id=member.pk, purpose=SMS, evidence=ADMIN_EVIDENCE, actor="tester")
@@ -38,7 +38,7 @@ def test_withdrawn_member_is_never_returned(agreements_a):  # type: ignore[no-un
     assert member.pk in contactable(Purpose.MARKETING_WECOM)  # each purpose is its own decision
 
 
-def test_withdrawing_membership_stops_every_purpose(agreements_a):  # type: ignore[no-untyped-def]
+def test_withdrawing_membership_stops_every_purpose(agreements_a):
     member = enrolled(granted=[SMS])
 
     consent_withdraw(member_id=member.pk, purpose=Purpose.MEMBERSHIP, evidence=ADMIN_EVIDENCE, actor="tester")
@@ -54,7 +54,7 @@ def test_withdrawing_membership_stops_every_purpose(agreements_a):  # type: igno
     ],
     ids=["frozen", "erased"],
 )
-def test_frozen_and_erased_members_are_never_returned(agreements_a, status_change):  # type: ignore[no-untyped-def]
+def test_frozen_and_erased_members_are_never_returned(agreements_a, status_change):
     member = enrolled(granted=[SMS])
     Member.objects.filter(pk=member.pk).update(**status_change)
 
@@ -62,7 +62,7 @@ def test_frozen_and_erased_members_are_never_returned(agreements_a, status_chang
     assert member.pk not in contactable(at=timezone.now())
 
 
-def test_merged_member_is_never_returned(agreements_a):  # type: ignore[no-untyped-def]
+def test_merged_member_is_never_returned(agreements_a):
     survivor = enrolled(granted=[SMS])
     merged = enrolled(granted=[SMS])
     Member.objects.filter(pk=merged.pk).update(merged_into=survivor)
@@ -70,7 +70,7 @@ def test_merged_member_is_never_returned(agreements_a):  # type: ignore[no-untyp
     assert contactable() == {survivor.pk}
 
 
-def test_material_new_version_needs_reconsent_until_granted_again(agreements_a):  # type: ignore[no-untyped-def]
+def test_material_new_version_needs_reconsent_until_granted_again(agreements_a):
     member = enrolled(granted=[SMS])
     marketing = Agreement.objects.get(code="marketing")
 
@@ -83,7 +83,7 @@ def test_material_new_version_needs_reconsent_until_granted_again(agreements_a):
     assert consent_state_audit() == []
 
 
-def test_non_material_new_version_keeps_consent(agreements_a):  # type: ignore[no-untyped-def]
+def test_non_material_new_version_keeps_consent(agreements_a):
     member = enrolled(granted=[SMS])
 
     v2 = publish(Agreement.objects.get(code="marketing"), purposes=MARKETING, text="营销授权（修正错别字）")
@@ -92,7 +92,7 @@ def test_non_material_new_version_keeps_consent(agreements_a):  # type: ignore[n
     assert member.pk in contactable()
 
 
-def test_changed_purposes_flag_the_shared_ones(agreements_a):  # type: ignore[no-untyped-def]
+def test_changed_purposes_flag_the_shared_ones(agreements_a):
     member = enrolled(granted=[SMS, Purpose.MARKETING_PHONE])
 
     v2 = publish(Agreement.objects.get(code="marketing"), purposes=[SMS, Purpose.MARKETING_WECOM])
@@ -101,7 +101,7 @@ def test_changed_purposes_flag_the_shared_ones(agreements_a):  # type: ignore[no
     assert member.pk not in contactable() and member.pk not in contactable(Purpose.MARKETING_PHONE)
 
 
-def test_third_party_recipient_change_is_always_material(agreements_a):  # type: ignore[no-untyped-def]
+def test_third_party_recipient_change_is_always_material(agreements_a):
     member = enrolled(granted=[Purpose.THIRD_PARTY_SHARE])
 
     publish(
@@ -115,7 +115,7 @@ def test_third_party_recipient_change_is_always_material(agreements_a):  # type:
     assert member.pk not in contactable(Purpose.THIRD_PARTY_SHARE)
 
 
-def test_at_reads_the_history(agreements_a):  # type: ignore[no-untyped-def]
+def test_at_reads_the_history(agreements_a):
     member = enrolled(granted=[SMS])
     before_withdrawal = timezone.now()
 
@@ -125,7 +125,7 @@ def test_at_reads_the_history(agreements_a):  # type: ignore[no-untyped-def]
     assert member.pk not in contactable(at=timezone.now())
 
 
-def test_selector_is_one_statement_whatever_the_audience(agreements_a):  # type: ignore[no-untyped-def]
+def test_selector_is_one_statement_whatever_the_audience(agreements_a):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -138,7 +138,7 @@ def test_selector_is_one_statement_whatever_the_audience(agreements_a):  # type:
     assert len(statements) == 1 and statements[0].startswith("SELECT")
 
 
-def test_each_brand_sees_only_its_own_members(agreements_a, brand_b):  # type: ignore[no-untyped-def]
+def test_each_brand_sees_only_its_own_members(agreements_a, brand_b):
     from django.db import connection
 
     member_a = enrolled(granted=[SMS])

@@ -75,11 +75,11 @@ def _tick() -> timezone.datetime:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sequence=events)
-def test_selector_agrees_with_the_history(in_brand_a, sequence):  # type: ignore[no-untyped-def]
+def test_selector_agrees_with_the_history(in_brand_a, sequence):
     with transaction.atomic():
         publish_all()
         agreements = {a.code: a for a in Agreement.objects.all()}
-        assert membership_version_current().version == 1  # type: ignore[union-attr]
+        assert membership_version_current().version == 1
         members = [MemberFactory() for _ in range(MEMBERS)]
         model = Model()
         snapshots = []
@@ -97,7 +97,7 @@ def test_selector_agrees_with_the_history(in_brand_a, sequence):  # type: ignore
                 # `material` flag's doing alone (a changed purpose set or, for sharing, a changed
                 # recipient always requires it — agreements.reconsent_purposes_for).
                 in_force = purpose_version_current(purpose=next(p for p, code in PURPOSES.items() if code == subject))
-                purposes = list(in_force.purposes)  # type: ignore[union-attr]
+                purposes = list(in_force.purposes)
                 extra = THIRD_PARTY if subject == "share" else {}
                 publish(agreements[subject], purposes=purposes, material=detail, **extra)
                 model.version[subject] += 1

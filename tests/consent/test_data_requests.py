@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 SMS = Purpose.MARKETING_SMS
 
 
-def _history(member):  # type: ignore[no-untyped-def]
+def _history(member):
     IdentityFactory(member=member)
     MemberTag.objects.create(member=member, tag=TagFactory())
     order = Order.objects.create(
@@ -42,7 +42,7 @@ def _history(member):  # type: ignore[no-untyped-def]
     return order
 
 
-def test_request_is_due_in_15_days_with_an_audit_trail(agreements_a):  # type: ignore[no-untyped-def]
+def test_request_is_due_in_15_days_with_an_audit_trail(agreements_a):
     member = enrolled()
     before = timezone.now()
 
@@ -52,7 +52,7 @@ def test_request_is_due_in_15_days_with_an_audit_trail(agreements_a):  # type: i
     assert list(request.events.values_list("action", flat=True)) == ["created"]
 
 
-def test_access_export_is_machine_readable_and_complete(agreements_a):  # type: ignore[no-untyped-def]
+def test_access_export_is_machine_readable_and_complete(agreements_a):
     member = enrolled(granted=[SMS])
     _history(member)
 
@@ -65,7 +65,7 @@ def test_access_export_is_machine_readable_and_complete(agreements_a):  # type: 
     assert "assignment" in export
 
 
-def test_refusal_needs_a_reason_and_a_closed_request_stays_closed(agreements_a):  # type: ignore[no-untyped-def]
+def test_refusal_needs_a_reason_and_a_closed_request_stays_closed(agreements_a):
     request = data_request_create(member_id=enrolled().pk, kind="deletion", channel="admin", actor="t")
 
     with pytest.raises(AppError) as refused:
@@ -81,7 +81,7 @@ def test_refusal_needs_a_reason_and_a_closed_request_stays_closed(agreements_a):
     assert request.status == DataRequest.Status.REFUSED and request.member.status == "active"
 
 
-def test_correction_is_applied_and_audited(agreements_a):  # type: ignore[no-untyped-def]
+def test_correction_is_applied_and_audited(agreements_a):
     member = enrolled(name="张三")
     with pytest.raises(AppError):
         data_request_create(
@@ -99,7 +99,7 @@ def test_correction_is_applied_and_audited(agreements_a):  # type: ignore[no-unt
     assert event.detail["before"] == {"name": "张三"} and event.detail["after"] == {"name": "张叁"}
 
 
-def test_deletion_erases_personal_data_and_keeps_ledger_and_consent_proof(agreements_a):  # type: ignore[no-untyped-def]
+def test_deletion_erases_personal_data_and_keeps_ledger_and_consent_proof(agreements_a):
     member = enrolled(granted=[SMS], birthday=dt.date(1990, 5, 12))
     order = _history(member)
     records_before = ConsentRecord.objects.filter(member=member).count()
@@ -121,7 +121,7 @@ def test_deletion_erases_personal_data_and_keeps_ledger_and_consent_proof(agreem
     assert not members_processable().filter(pk=member.pk).exists()
 
 
-def test_erased_member_cannot_file_new_requests(agreements_a):  # type: ignore[no-untyped-def]
+def test_erased_member_cannot_file_new_requests(agreements_a):
     member = enrolled()
     member_erase(member_id=member.pk, actor="t")
     with pytest.raises(AppError) as refused:
@@ -129,7 +129,7 @@ def test_erased_member_cannot_file_new_requests(agreements_a):  # type: ignore[n
     assert refused.value.code == "member_erased"
 
 
-def test_pi_access_log_validates_its_input(agreements_a):  # type: ignore[no-untyped-def]
+def test_pi_access_log_validates_its_input(agreements_a):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import AnonymousUser
 

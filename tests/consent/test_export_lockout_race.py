@@ -13,7 +13,7 @@ from tests.members.test_ledger_concurrency import run_in_threads
 race_brand = throwaway_brand
 
 
-def test_parallel_guesses_are_counted_one_by_one(race_brand):  # type: ignore[no-untyped-def]
+def test_parallel_guesses_are_counted_one_by_one(race_brand):
     """Eight wrong answers at the same moment: five are counted as wrong and the other three
     already meet the lockout — a burst cannot share one count."""
     with schema_context(race_brand.schema_name):

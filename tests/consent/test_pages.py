@@ -31,13 +31,13 @@ PHONE = {"REMOTE_ADDR": "203.0.113.7", "HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; 
 
 
 @pytest.fixture
-def session_a(agreements_a):  # type: ignore[no-untyped-def]
+def session_a(agreements_a):
     staff = StaffFactory()
     session = consent_session_open(staff_id=staff.pk, actor="店长")
     return session, consent_session_path(session=session)
 
 
-def test_consent_page_shows_every_agreement_with_nothing_ticked(session_a, client_a):  # type: ignore[no-untyped-def]
+def test_consent_page_shows_every_agreement_with_nothing_ticked(session_a, client_a):
     _, path = session_a
 
     page = client_a.get(path, **PHONE).content.decode()
@@ -47,7 +47,7 @@ def test_consent_page_shows_every_agreement_with_nothing_ticked(session_a, clien
     assert page.count('name="purpose"') == 6 and " checked" not in page  # unticked by default
 
 
-def test_customer_decisions_carry_the_phones_evidence_into_enrolment(session_a, client_a):  # type: ignore[no-untyped-def]
+def test_customer_decisions_carry_the_phones_evidence_into_enrolment(session_a, client_a):
     session, path = session_a
 
     response = client_a.post(path, {"purpose": [Purpose.MEMBERSHIP, SMS]}, **PHONE)
@@ -68,7 +68,7 @@ def test_customer_decisions_carry_the_phones_evidence_into_enrolment(session_a, 
     assert set(members_contactable(purpose=SMS).values_list("pk", flat=True)) == {member.pk}
 
 
-def test_a_session_enrols_once(session_a, client_a):  # type: ignore[no-untyped-def]
+def test_a_session_enrols_once(session_a, client_a):
     session, path = session_a
     client_a.post(path, {"purpose": [Purpose.MEMBERSHIP]}, **PHONE)
     consent_session_consume(session_id=session.pk, member_id=MemberFactory().pk)
@@ -78,7 +78,7 @@ def test_a_session_enrols_once(session_a, client_a):  # type: ignore[no-untyped-
     assert refused.value.code == "consent_session_closed"
 
 
-def test_membership_must_be_ticked_and_nothing_is_saved_otherwise(session_a, client_a):  # type: ignore[no-untyped-def]
+def test_membership_must_be_ticked_and_nothing_is_saved_otherwise(session_a, client_a):
     session, path = session_a
 
     response = client_a.post(path, {"purpose": [SMS]}, **PHONE)
@@ -88,7 +88,7 @@ def test_membership_must_be_ticked_and_nothing_is_saved_otherwise(session_a, cli
     assert session.status == ConsentSession.Status.OPEN and session.decisions == []
 
 
-def test_a_declared_minor_needs_the_guardian(session_a, client_a):  # type: ignore[no-untyped-def]
+def test_a_declared_minor_needs_the_guardian(session_a, client_a):
     session, path = session_a
 
     response = client_a.post(path, {"purpose": [Purpose.MEMBERSHIP], "minor": "1"}, **PHONE)
@@ -102,7 +102,7 @@ def test_a_declared_minor_needs_the_guardian(session_a, client_a):  # type: igno
     assert session.evidence["guardian"]["name"] == "王芳"
 
 
-def test_the_decision_cannot_be_changed_by_posting_again(session_a, client_a):  # type: ignore[no-untyped-def]
+def test_the_decision_cannot_be_changed_by_posting_again(session_a, client_a):
     session, path = session_a
     client_a.post(path, {"purpose": [Purpose.MEMBERSHIP]}, **PHONE)
     client_a.post(path, {"purpose": [Purpose.MEMBERSHIP, SMS]}, **PHONE)
@@ -111,12 +111,12 @@ def test_the_decision_cannot_be_changed_by_posting_again(session_a, client_a):  
     assert {d["purpose"] for d in session.decisions if d["granted"]} == {Purpose.MEMBERSHIP}
 
 
-def test_session_link_of_one_brand_is_useless_on_another(session_a, client_b):  # type: ignore[no-untyped-def]
+def test_session_link_of_one_brand_is_useless_on_another(session_a, client_b):
     _, path = session_a
     assert client_b.get(path).status_code == 404
 
 
-def test_paper_consent_needs_the_forms_reference_and_is_flagged(agreements_a):  # type: ignore[no-untyped-def]
+def test_paper_consent_needs_the_forms_reference_and_is_flagged(agreements_a):
     staff = StaffFactory()
     with pytest.raises(AppError):
         consent_session_record_paper(staff_id=staff.pk, ticked=[Purpose.MEMBERSHIP], paper_reference=" ", actor="x")
@@ -134,7 +134,7 @@ def test_paper_consent_needs_the_forms_reference_and_is_flagged(agreements_a):  
 # --- preferences page -----------------------------------------------------------------------
 
 
-def test_member_withdraws_and_grants_in_one_tap(agreements_a, client_a):  # type: ignore[no-untyped-def]
+def test_member_withdraws_and_grants_in_one_tap(agreements_a, client_a):
     member = enrolled(granted=[SMS])
     path = preference_link_path(member_id=member.pk)
 
@@ -152,7 +152,7 @@ def test_member_withdraws_and_grants_in_one_tap(agreements_a, client_a):  # type
     assert members_contactable(purpose=Purpose.MARKETING_WECOM).filter(pk=member.pk).exists()
 
 
-def test_forged_link_is_refused(agreements_a, client_a):  # type: ignore[no-untyped-def]
+def test_forged_link_is_refused(agreements_a, client_a):
     member = enrolled(granted=[SMS])
     other = enrolled()
     path = preference_link_path(member_id=member.pk)
@@ -166,7 +166,7 @@ def test_forged_link_is_refused(agreements_a, client_a):  # type: ignore[no-unty
     assert members_contactable(purpose=SMS).filter(pk=member.pk).exists()
 
 
-def test_expired_link_cannot_be_replayed(agreements_a, client_a):  # type: ignore[no-untyped-def]
+def test_expired_link_cannot_be_replayed(agreements_a, client_a):
     member = enrolled(granted=[SMS])
     eight_days_ago = time.time() - 8 * 24 * 3600
     with mock.patch("time.time", return_value=eight_days_ago):
@@ -177,7 +177,7 @@ def test_expired_link_cannot_be_replayed(agreements_a, client_a):  # type: ignor
     assert members_contactable(purpose=SMS).filter(pk=member.pk).exists()
 
 
-def test_link_of_one_brand_is_refused_on_another_brands_host(agreements_a, client_b):  # type: ignore[no-untyped-def]
+def test_link_of_one_brand_is_refused_on_another_brands_host(agreements_a, client_b):
     member = enrolled(granted=[SMS])
     path = preference_link_path(member_id=member.pk)
     with schema_context("beta"):
@@ -191,7 +191,7 @@ def test_link_of_one_brand_is_refused_on_another_brands_host(agreements_a, clien
         assert members_contactable(purpose=SMS).filter(pk=member.pk).exists()
 
 
-def test_data_requests_from_the_page_are_not_duplicated_by_replay(agreements_a, client_a):  # type: ignore[no-untyped-def]
+def test_data_requests_from_the_page_are_not_duplicated_by_replay(agreements_a, client_a):
     member = enrolled()
     path = preference_link_path(member_id=member.pk)
 
@@ -206,7 +206,7 @@ def test_data_requests_from_the_page_are_not_duplicated_by_replay(agreements_a, 
     assert DataRequest.objects.filter(member=member, kind="deletion").count() == 1
 
 
-def test_member_downloads_the_copy_once_the_request_is_completed(agreements_a, client_a):  # type: ignore[no-untyped-def]
+def test_member_downloads_the_copy_once_the_request_is_completed(agreements_a, client_a):
     member = enrolled(granted=[SMS])
     path = preference_link_path(member_id=member.pk)
     client_a.post(path, {"action": "access"})
@@ -229,7 +229,7 @@ def test_member_downloads_the_copy_once_the_request_is_completed(agreements_a, c
     assert request.events.filter(action="export_downloaded").exists()
 
 
-def test_guessing_the_mobile_for_the_copy_locks_the_download(agreements_a, client_a):  # type: ignore[no-untyped-def]
+def test_guessing_the_mobile_for_the_copy_locks_the_download(agreements_a, client_a):
     member = enrolled()
     path = preference_link_path(member_id=member.pk)
     client_a.post(path, {"action": "access"})
@@ -245,7 +245,7 @@ def test_guessing_the_mobile_for_the_copy_locks_the_download(agreements_a, clien
     assert not request.events.filter(action="export_downloaded").exists()
 
 
-def test_link_of_an_erased_member_is_gone(agreements_a, client_a):  # type: ignore[no-untyped-def]
+def test_link_of_an_erased_member_is_gone(agreements_a, client_a):
     member = enrolled(granted=[SMS])
     path = preference_link_path(member_id=member.pk)
     member_erase(member_id=member.pk, actor="客服")

@@ -31,7 +31,7 @@ SMS = Purpose.MARKETING_SMS
 
 
 @pytest.fixture
-def queued():  # type: ignore[no-untyped-def]
+def queued():
     """A stand-in for the campaigns outbox: handlers record what they were told to cancel."""
     events: list[tuple[set[int], tuple[str, ...], str]] = []
 
@@ -43,7 +43,7 @@ def queued():  # type: ignore[no-untyped-def]
     disconnect(cancel)
 
 
-def test_grant_records_who_how_and_against_which_version(agreements_a):  # type: ignore[no-untyped-def]
+def test_grant_records_who_how_and_against_which_version(agreements_a):
     member = enrolled()
     staff = StaffFactory()
     evidence = ConsentEvidence(channel="store", staff_id=staff.pk, ip="10.0.0.8", user_agent="iPhone")
@@ -56,14 +56,14 @@ def test_grant_records_who_how_and_against_which_version(agreements_a):  # type:
     assert state.effective and state.record_id == record.pk
 
 
-def test_granting_twice_records_once(agreements_a):  # type: ignore[no-untyped-def]
+def test_granting_twice_records_once(agreements_a):
     member = enrolled()
     for _ in range(2):
         consent_grant(member_id=member.pk, purpose=SMS, evidence=ADMIN_EVIDENCE, actor="t")
     assert ConsentRecord.objects.filter(member=member, purpose=SMS, granted=True).count() == 1
 
 
-def test_grant_against_an_outdated_version_is_refused_and_changes_nothing(agreements_a):  # type: ignore[no-untyped-def]
+def test_grant_against_an_outdated_version_is_refused_and_changes_nothing(agreements_a):
     member = enrolled()
     before = ConsentRecord.objects.count()
 
@@ -76,7 +76,7 @@ def test_grant_against_an_outdated_version_is_refused_and_changes_nothing(agreem
     assert ConsentRecord.objects.count() == before
 
 
-def test_partner_grant_needs_the_brands_own_evidence(agreements_a):  # type: ignore[no-untyped-def]
+def test_partner_grant_needs_the_brands_own_evidence(agreements_a):
     member = enrolled()
     with pytest.raises(AppError) as refused:
         consent_grant(member_id=member.pk, purpose=SMS, evidence=ConsentEvidence(channel="partner_api"), actor="t")
@@ -84,7 +84,7 @@ def test_partner_grant_needs_the_brands_own_evidence(agreements_a):  # type: ign
     assert not ConsentState.objects.filter(member=member, purpose=SMS, granted=True).exists()
 
 
-def test_child_under_14_needs_a_guardian(agreements_a):  # type: ignore[no-untyped-def]
+def test_child_under_14_needs_a_guardian(agreements_a):
     child = enrolled(birthday=timezone.localdate() - dt.timedelta(days=365 * 10))
 
     with pytest.raises(AppError) as refused:
@@ -95,7 +95,7 @@ def test_child_under_14_needs_a_guardian(agreements_a):  # type: ignore[no-untyp
     assert consent_grant(member_id=child.pk, purpose=SMS, evidence=with_guardian, actor="t").effective
 
 
-def test_enrolment_refuses_missing_membership_and_bundles_nothing(agreements_a):  # type: ignore[no-untyped-def]
+def test_enrolment_refuses_missing_membership_and_bundles_nothing(agreements_a):
     membership = membership_version_current()
     only_marketing = [ConsentDecision(purpose=SMS, granted=True, version_id=agreements_a.marketing.pk)]
     with pytest.raises(AppError) as refused:
@@ -110,7 +110,7 @@ def test_enrolment_refuses_missing_membership_and_bundles_nothing(agreements_a):
     consent_enrolment_validate(decisions=decisions, evidence=ADMIN_EVIDENCE, birthday=None)
 
 
-def test_withdrawal_takes_effect_at_once_and_cancels_what_is_queued(agreements_a, queued):  # type: ignore[no-untyped-def]
+def test_withdrawal_takes_effect_at_once_and_cancels_what_is_queued(agreements_a, queued):
     member = enrolled(granted=[SMS])
 
     consent_withdraw(member_id=member.pk, purpose=SMS, evidence=ConsentEvidence(channel="member_page"), actor="会员")
@@ -120,14 +120,14 @@ def test_withdrawal_takes_effect_at_once_and_cancels_what_is_queued(agreements_a
     assert ConsentRecord.objects.filter(member=member, purpose=SMS).count() == 2  # grant + withdrawal, both kept
 
 
-def test_withdrawing_what_was_never_granted_records_nothing(agreements_a, queued):  # type: ignore[no-untyped-def]
+def test_withdrawing_what_was_never_granted_records_nothing(agreements_a, queued):
     member = enrolled()
     consent_withdraw(member_id=member.pk, purpose=SMS, evidence=ADMIN_EVIDENCE, actor="t")
     assert ConsentRecord.objects.filter(member=member, purpose=SMS, granted=False).count() == 1  # the refusal
     assert queued == []
 
 
-def test_a_failing_cancellation_rolls_the_withdrawal_back(agreements_a):  # type: ignore[no-untyped-def]
+def test_a_failing_cancellation_rolls_the_withdrawal_back(agreements_a):
     member = enrolled(granted=[SMS])
 
     def broken(event: ConsentRevoked) -> None:
@@ -145,7 +145,7 @@ def test_a_failing_cancellation_rolls_the_withdrawal_back(agreements_a):  # type
     assert consent_state_audit() == []
 
 
-def test_material_version_notifies_the_affected_members(agreements_a, queued):  # type: ignore[no-untyped-def]
+def test_material_version_notifies_the_affected_members(agreements_a, queued):
     from consent.models import Agreement
     from tests.consent.conftest import MARKETING, publish
 
@@ -158,7 +158,7 @@ def test_material_version_notifies_the_affected_members(agreements_a, queued):  
     assert SMS in purposes and reason == "reconsent_required"
 
 
-def test_records_are_append_only_in_the_database(agreements_a):  # type: ignore[no-untyped-def]
+def test_records_are_append_only_in_the_database(agreements_a):
     member = enrolled(granted=[SMS])
     with pytest.raises(IntegrityError), transaction.atomic():
         ConsentRecord.objects.filter(member=member).update(granted=False)
@@ -166,7 +166,7 @@ def test_records_are_append_only_in_the_database(agreements_a):  # type: ignore[
         ConsentRecord.objects.filter(member=member).delete()
 
 
-def test_state_at_answers_what_was_agreed_at_any_moment(agreements_a):  # type: ignore[no-untyped-def]
+def test_state_at_answers_what_was_agreed_at_any_moment(agreements_a):
     member = enrolled(granted=[SMS])
     granted_at = timezone.now()
     consent_withdraw(member_id=member.pk, purpose=SMS, evidence=ADMIN_EVIDENCE, actor="t")
@@ -176,7 +176,7 @@ def test_state_at_answers_what_was_agreed_at_any_moment(agreements_a):  # type: 
     assert consent_state_at(member=member, at=granted_at - dt.timedelta(days=1)) == {}
 
 
-def test_audit_finds_a_state_table_that_disagrees_with_the_history_and_repair_fixes_it(agreements_a):  # type: ignore[no-untyped-def]
+def test_audit_finds_a_state_table_that_disagrees_with_the_history_and_repair_fixes_it(agreements_a):
     member = enrolled(granted=[SMS])
     assert consent_state_audit() == []
 
@@ -188,7 +188,7 @@ def test_audit_finds_a_state_table_that_disagrees_with_the_history_and_repair_fi
     assert members_contactable(purpose=SMS).filter(pk=member.pk).exists()
 
 
-def test_merge_carries_the_more_recent_decisions_to_the_survivor(agreements_a):  # type: ignore[no-untyped-def]
+def test_merge_carries_the_more_recent_decisions_to_the_survivor(agreements_a):
     survivor = enrolled()
     merged = enrolled(granted=[SMS])  # decided later than the survivor
 
@@ -201,7 +201,7 @@ def test_merge_carries_the_more_recent_decisions_to_the_survivor(agreements_a): 
     assert consent_state_audit() == []
 
 
-def test_erased_or_merged_member_cannot_be_granted(agreements_a):  # type: ignore[no-untyped-def]
+def test_erased_or_merged_member_cannot_be_granted(agreements_a):
     member = MemberFactory(status=Member.Status.ERASED)
     with pytest.raises(AppError) as refused:
         consent_grant(member_id=member.pk, purpose=SMS, evidence=ADMIN_EVIDENCE, actor="t")

@@ -14,7 +14,7 @@ ADD_URL = "/admin/consent/consentsession/add/"
 
 
 @pytest.fixture
-def shop_staff():  # type: ignore[no-untyped-def]
+def shop_staff():
     with schema_context(BRAND_A):
         own_store, other_store = StoreFactory(code="OWN1"), StoreFactory(code="OTH1")
         user = staff_user_create(store=own_store, role=STORE_STAFF, username="clerk@alpha.example")
@@ -22,7 +22,7 @@ def shop_staff():  # type: ignore[no-untyped-def]
     return user, other_staff
 
 
-def test_store_staff_open_a_session_for_their_own_store(shop_staff):  # type: ignore[no-untyped-def]
+def test_store_staff_open_a_session_for_their_own_store(shop_staff):
     user, _other_staff = shop_staff
     client = logged_in_client(BRAND_A, user.username)
     with schema_context(BRAND_A):
@@ -40,7 +40,7 @@ def test_store_staff_open_a_session_for_their_own_store(shop_staff):  # type: ig
         assert ConsentSession.objects.get().staff == own_staff
 
 
-def test_another_stores_sessions_stay_out_of_sight(shop_staff):  # type: ignore[no-untyped-def]
+def test_another_stores_sessions_stay_out_of_sight(shop_staff):
     from consent.services.sessions import consent_session_open
 
     user, other_staff = shop_staff

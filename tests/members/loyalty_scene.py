@@ -41,7 +41,7 @@ def ago(**delta: float) -> dt.datetime:
 
 
 @pytest.fixture
-def throwaway_brand(committed_db) -> Iterator[Brand]:  # type: ignore[no-untyped-def]
+def throwaway_brand(committed_db) -> Iterator[Brand]:
     """A brand of its own for tests that commit: the ledger cannot be deleted (append-only
     trigger), so instead of cleaning rows up the whole schema is dropped afterwards."""
     slug = f"tmp{uuid.uuid4().hex[:10]}"

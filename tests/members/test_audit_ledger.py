@@ -20,7 +20,7 @@ from .loyalty_scene import throwaway_brand
 jobs_brand = throwaway_brand
 
 
-def test_audit_passes_on_a_clean_ledger_and_fails_listing_drift(in_brand_a, capsys):  # type: ignore[no-untyped-def]
+def test_audit_passes_on_a_clean_ledger_and_fails_listing_drift(in_brand_a, capsys):
     member = MemberFactory(member_no="M0000001")
     points_award_bonus(member=member, points=50, reference="x", reason="x")
 
@@ -36,13 +36,13 @@ def test_audit_passes_on_a_clean_ledger_and_fails_listing_drift(in_brand_a, caps
     assert "[beta] OK" in captured.out
 
 
-def test_audit_refuses_an_unknown_schema(db):  # type: ignore[no-untyped-def]
+def test_audit_refuses_an_unknown_schema(db):
     with pytest.raises(CommandError, match="no brand"):
         call_command("audit_ledger", "--schema", "nope")
 
 
 @pytest.mark.worker
-def test_nightly_expiry_runs_through_the_worker_in_each_brand(jobs_brand, celery_worker):  # type: ignore[no-untyped-def]
+def test_nightly_expiry_runs_through_the_worker_in_each_brand(jobs_brand, celery_worker):
     with schema_context(jobs_brand.schema_name):
         member = MemberFactory()
         points_award_bonus(

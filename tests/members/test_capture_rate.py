@@ -16,7 +16,7 @@ DAY1 = dt.datetime(2026, 5, 1, 4, tzinfo=dt.UTC)  # 12:00 in Shanghai
 DAY2 = DAY1 + dt.timedelta(days=1)
 
 
-def post(no: str, amount: int, paid_at: dt.datetime, buyer: str | None = None, store=None, channel="store"):  # type: ignore[no-untyped-def]
+def post(no: str, amount: int, paid_at: dt.datetime, buyer: str | None = None, store=None, channel="store"):
     order_post(
         channel=channel,
         order_no=no,
@@ -29,7 +29,7 @@ def post(no: str, amount: int, paid_at: dt.datetime, buyer: str | None = None, s
     )
 
 
-def test_capture_rate_by_day_channel_and_store(in_brand_a):  # type: ignore[no-untyped-def]
+def test_capture_rate_by_day_channel_and_store(in_brand_a):
     program()
     member_with_unionid("u-1")
     store = StoreFactory()
@@ -54,7 +54,7 @@ def test_capture_rate_by_day_channel_and_store(in_brand_a):  # type: ignore[no-u
     assert {r.key["channel"]: r.orders_total for r in channels} == {"store": 2, "tmall": 2}
 
 
-def test_capture_rate_is_per_brand(brand_a, brand_b):  # type: ignore[no-untyped-def]
+def test_capture_rate_is_per_brand(brand_a, brand_b):
     connection.set_tenant(brand_a)
     program()
     post("1", 8_000, DAY1)

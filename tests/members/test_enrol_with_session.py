@@ -45,7 +45,7 @@ def _post(client: Client, session: ConsentSession, mobile: str, **extra: Any) ->
     return client.post(reverse(ENROL), {**data, **extra})
 
 
-def test_enrol_with_a_phone_session_records_the_phones_evidence_and_consumes_it(store_user, client_a, brand_a, store_a):  # type: ignore[no-untyped-def]
+def test_enrol_with_a_phone_session_records_the_phones_evidence_and_consumes_it(store_user, client_a, brand_a, store_a):
     staff = Staff.objects.get(user__username="staff@alpha.example")
     session = _confirmed_on_phone(client_a, brand_a, staff, [Purpose.MEMBERSHIP])
 
@@ -66,7 +66,7 @@ def test_enrol_with_a_phone_session_records_the_phones_evidence_and_consumes_it(
     assert session.status == ConsentSession.Status.CONSUMED and session.member_id == member.pk
 
 
-def test_a_used_session_is_refused_with_a_form_error_and_enrols_nobody(store_user, client_a, brand_a, store_a):  # type: ignore[no-untyped-def]
+def test_a_used_session_is_refused_with_a_form_error_and_enrols_nobody(store_user, client_a, brand_a, store_a):
     staff = Staff.objects.get(user__username="staff@alpha.example")
     session = _confirmed_on_phone(client_a, brand_a, staff, [Purpose.MEMBERSHIP])
     assert _post(store_user, session, "13912345602").status_code == 302
@@ -81,7 +81,7 @@ def test_a_used_session_is_refused_with_a_form_error_and_enrols_nobody(store_use
     assert session.member.mobile == "+8613912345602"
 
 
-def test_a_failed_enrolment_leaves_the_session_unused(store_user, client_a, brand_a, store_a):  # type: ignore[no-untyped-def]
+def test_a_failed_enrolment_leaves_the_session_unused(store_user, client_a, brand_a, store_a):
     connection.set_tenant(brand_a)
     taken = MemberFactory(home_store=store_a, mobile="+8613912345604")
     IdentityFactory(member=taken, kind="mobile", value="+8613912345604")
@@ -100,7 +100,7 @@ def test_a_failed_enrolment_leaves_the_session_unused(store_user, client_a, bran
     assert _post(store_user, session, "13912345605").status_code == 302
 
 
-def test_another_stores_sessions_are_not_offered(store_user, client_a, brand_a, store_a):  # type: ignore[no-untyped-def]
+def test_another_stores_sessions_are_not_offered(store_user, client_a, brand_a, store_a):
     connection.set_tenant(brand_a)
     elsewhere = StaffFactory(store=StoreFactory(code="BJ001", name="北京国贸店", city="北京"))
     session = _confirmed_on_phone(client_a, brand_a, elsewhere, [Purpose.MEMBERSHIP])

@@ -52,7 +52,7 @@ def run_in_threads(brand: Brand, jobs: list[Callable[[], None]]) -> list[BaseExc
     return errors
 
 
-def test_concurrent_earn_redeem_refund_adjust_lose_and_duplicate_nothing(race_brand):  # type: ignore[no-untyped-def]
+def test_concurrent_earn_redeem_refund_adjust_lose_and_duplicate_nothing(race_brand):
     with schema_context(race_brand.schema_name):
         program()
         member = member_with_unionid("u-race")
@@ -132,7 +132,7 @@ def test_concurrent_earn_redeem_refund_adjust_lose_and_duplicate_nothing(race_br
         assert ledger_audit() == []
 
 
-def test_two_redemptions_race_for_the_last_unit(race_brand):  # type: ignore[no-untyped-def]
+def test_two_redemptions_race_for_the_last_unit(race_brand):
     with schema_context(race_brand.schema_name):
         first, second = MemberFactory(), MemberFactory()
         for member in (first, second):
@@ -161,7 +161,7 @@ def test_two_redemptions_race_for_the_last_unit(race_brand):  # type: ignore[no-
         assert ledger_audit() == []
 
 
-def test_an_order_waiting_on_a_merge_lands_on_the_survivor(race_brand):  # type: ignore[no-untyped-def]
+def test_an_order_waiting_on_a_merge_lands_on_the_survivor(race_brand):
     """A merge holds the merged member's lock; an order for that member's unionid, resolved on the
     snapshot from before the merge, waits for the lock. Once the merge commits the order must be
     credited to the survivor — never to the account that was just merged away."""

@@ -33,7 +33,7 @@ def seed_orders(n: int, start: int = 0) -> None:
         )
 
 
-def list_queries(client, name: str) -> int:  # type: ignore[no-untyped-def]
+def list_queries(client, name: str) -> int:
     # Each measured request starts from the same connection state: a request on the brand the
     # connection is already on skips its `SET search_path` (crm.tenancy.middleware).
     connection.set_schema_to_public()
@@ -54,7 +54,7 @@ LIST_PAGES = [
 ]
 
 
-def test_loyalty_lists_render_without_n_plus_one(admin_client_a):  # type: ignore[no-untyped-def]
+def test_loyalty_lists_render_without_n_plus_one(admin_client_a):
     with schema_context(BRAND_A):
         seed_orders(2)
     admin_client_a.get(reverse(LIST_PAGES[0]))  # warm the session and per-process caches (brand of the host)
@@ -68,7 +68,7 @@ def test_loyalty_lists_render_without_n_plus_one(admin_client_a):  # type: ignor
     assert "ADM7" in body and "订单" in body
 
 
-def test_order_page_is_read_only_with_refunds(admin_client_a):  # type: ignore[no-untyped-def]
+def test_order_page_is_read_only_with_refunds(admin_client_a):
     with schema_context(BRAND_A):
         seed_orders(1)
         order = Order.objects.get()
@@ -81,7 +81,7 @@ def test_order_page_is_read_only_with_refunds(admin_client_a):  # type: ignore[n
         assert Order.objects.filter(pk=order.pk).exists()
 
 
-def test_ledger_entries_cannot_be_edited_from_the_admin(admin_client_a):  # type: ignore[no-untyped-def]
+def test_ledger_entries_cannot_be_edited_from_the_admin(admin_client_a):
     with schema_context(BRAND_A):
         member = member_with_unionid("u-1")
         entry = points_award_bonus(member=member, points=5, reference="x", reason="x")
@@ -94,7 +94,7 @@ def test_ledger_entries_cannot_be_edited_from_the_admin(admin_client_a):  # type
         assert PointsEntry.objects.get(pk=entry.pk).points == 5
 
 
-def test_brand_b_admin_never_shows_brand_a_orders(admin_client_b):  # type: ignore[no-untyped-def]
+def test_brand_b_admin_never_shows_brand_a_orders(admin_client_b):
     with schema_context(BRAND_A):
         seed_orders(1)
         order = Order.objects.get()
@@ -103,7 +103,7 @@ def test_brand_b_admin_never_shows_brand_a_orders(admin_client_b):  # type: igno
     assert admin_client_b.get(reverse("admin:members_order_change", args=[order.pk])).status_code in (302, 404)
 
 
-def test_restock_adds_to_the_current_stock(admin_client_a):  # type: ignore[no-untyped-def]
+def test_restock_adds_to_the_current_stock(admin_client_a):
     with schema_context(BRAND_A):
         reward = Reward.objects.create(code="CUP", name="杯子", points_cost=10, stock=3)
         Reward.objects.filter(pk=reward.pk).update(stock=2)  # a redemption happened meanwhile

@@ -35,24 +35,24 @@ def _change_url(member: Member) -> str:
     return reverse("admin:members_member_change", args=[member.pk])
 
 
-def _messages(response) -> list[str]:  # type: ignore[no-untyped-def]
+def _messages(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
 @pytest.fixture
-def member(in_brand_a, store_a) -> Member:  # type: ignore[no-untyped-def]
+def member(in_brand_a, store_a) -> Member:
     program()
     member = MemberFactory(home_store=store_a)
     points_award_bonus(member=member, points=300, reference="seed", reason="初始")
     return member
 
 
-def _reload(brand, member: Member) -> Member:  # type: ignore[no-untyped-def]
+def _reload(brand, member: Member) -> Member:
     connection.set_tenant(brand)
     return Member.objects.get(pk=member.pk)
 
 
-def test_brand_admin_adjusts_points_with_reason_and_actor(admin_client_a, brand_a, member):  # type: ignore[no-untyped-def]
+def test_brand_admin_adjusts_points_with_reason_and_actor(admin_client_a, brand_a, member):
     form = admin_client_a.get(_adjust_url(member))
     assert form.status_code == 200
     reference = form.context["form"]["reference"].value()
@@ -68,7 +68,7 @@ def test_brand_admin_adjusts_points_with_reason_and_actor(admin_client_a, brand_
     assert (entry.points, entry.reason, entry.actor) == (100, "客诉补偿", "admin@alpha.example")
 
 
-def test_store_staff_over_their_limit_is_refused_with_the_service_message(brand_a, store_a, member):  # type: ignore[no-untyped-def]
+def test_store_staff_over_their_limit_is_refused_with_the_service_message(brand_a, store_a, member):
     staff_user_create(store=store_a, role=STORE_STAFF, username="staff@alpha.example")
     client = logged_in_client("alpha", "staff@alpha.example")
     data = {"points": "600", "reason": "活动补发", "reference": str(uuid.uuid4())}
@@ -85,7 +85,7 @@ def test_store_staff_over_their_limit_is_refused_with_the_service_message(brand_
     assert _reload(brand_a, member).points_balance == 250
 
 
-def test_the_same_adjust_form_submitted_twice_adjusts_once(admin_client_a, brand_a, member):  # type: ignore[no-untyped-def]
+def test_the_same_adjust_form_submitted_twice_adjusts_once(admin_client_a, brand_a, member):
     data = {"points": "100", "reason": "补录", "reference": str(uuid.uuid4())}
     assert admin_client_a.post(_adjust_url(member), data).status_code == 302
     assert admin_client_a.post(_adjust_url(member), data).status_code == 302
@@ -93,7 +93,7 @@ def test_the_same_adjust_form_submitted_twice_adjusts_once(admin_client_a, brand
     assert PointsEntry.objects.filter(member=member, kind=PointsEntry.Kind.ADJUST).count() == 1
 
 
-def test_redeem_takes_balance_stock_and_writes_the_ledger(admin_client_a, brand_a, member):  # type: ignore[no-untyped-def]
+def test_redeem_takes_balance_stock_and_writes_the_ledger(admin_client_a, brand_a, member):
     reward = Reward.objects.create(code="CUP", name="杯子", points_cost=100, stock=5)
     Reward.objects.create(code="OFF", name="下架礼品", points_cost=10, stock=5, is_active=False)
     Reward.objects.create(code="NONE", name="无库存礼品", points_cost=10, stock=0)
@@ -112,7 +112,7 @@ def test_redeem_takes_balance_stock_and_writes_the_ledger(admin_client_a, brand_
     assert (entry.points, entry.actor) == (-200, "admin@alpha.example")
 
 
-def test_redeem_without_enough_points_says_so_and_changes_nothing(admin_client_a, brand_a, member):  # type: ignore[no-untyped-def]
+def test_redeem_without_enough_points_says_so_and_changes_nothing(admin_client_a, brand_a, member):
     reward = Reward.objects.create(code="BAG", name="托特包", points_cost=500, stock=5)
     data = {"reward": reward.pk, "quantity": "1", "reference": str(uuid.uuid4())}
 
@@ -126,7 +126,7 @@ def test_redeem_without_enough_points_says_so_and_changes_nothing(admin_client_a
     assert not PointsEntry.objects.filter(member=member, kind=PointsEntry.Kind.REDEEM).exists()
 
 
-def test_store_user_gets_404_for_another_stores_member(brand_a, store_a, member):  # type: ignore[no-untyped-def]
+def test_store_user_gets_404_for_another_stores_member(brand_a, store_a, member):
     elsewhere = MemberFactory(home_store=StoreFactory(code="BJ001", name="北京国贸店"))
     staff_user_create(store=store_a, role=STORE_STAFF, username="staff@alpha.example")
     client = logged_in_client("alpha", "staff@alpha.example")
@@ -139,7 +139,7 @@ def test_store_user_gets_404_for_another_stores_member(brand_a, store_a, member)
     assert not PointsEntry.objects.filter(member=_reload(brand_a, elsewhere)).exists()
 
 
-def test_member_page_shows_tier_progress_and_action_buttons(admin_client_a, brand_a, member):  # type: ignore[no-untyped-def]
+def test_member_page_shows_tier_progress_and_action_buttons(admin_client_a, brand_a, member):
     ranked = tiers()
     Member.objects.filter(pk=member.pk).update(tier=ranked["normal"])
     body = admin_client_a.get(reverse("admin:members_member_change", args=[member.pk])).content.decode()
@@ -153,24 +153,24 @@ def test_member_page_shows_tier_progress_and_action_buttons(admin_client_a, bran
 # --- the manual tier floor ---
 
 
-def _tier_post(client, member: Member, tier, reason: str = "明星客户", reference: str | None = None, **kw):  # type: ignore[no-untyped-def]
+def _tier_post(client, member: Member, tier, reason: str = "明星客户", reference: str | None = None, **kw):
     data = {"tier": tier.pk if tier else "", "reason": reason, "reference": reference or str(uuid.uuid4())}
     return client.post(_tier_url(member), data, **kw)
 
 
-def _state(brand, member: Member) -> tuple[str | None, str | None]:  # type: ignore[no-untyped-def]
+def _state(brand, member: Member) -> tuple[str | None, str | None]:
     fresh = _reload(brand, member)
     return (fresh.tier.code if fresh.tier else None, fresh.tier_floor.code if fresh.tier_floor else None)
 
 
 @pytest.fixture
-def ranked(member):  # type: ignore[no-untyped-def]
+def ranked(member):
     ranked = tiers()
     Member.objects.filter(pk=member.pk).update(tier=ranked["normal"])
     return ranked
 
 
-def test_tier_page_shows_the_current_tier_floor_and_tiers_by_rank(admin_client_a, member, ranked):  # type: ignore[no-untyped-def]
+def test_tier_page_shows_the_current_tier_floor_and_tiers_by_rank(admin_client_a, member, ranked):
     Member.objects.filter(pk=member.pk).update(tier=ranked["gold"], tier_floor=ranked["silver"])
 
     response = admin_client_a.get(_tier_url(member))
@@ -184,7 +184,7 @@ def test_tier_page_shows_the_current_tier_floor_and_tiers_by_rank(admin_client_a
     assert form["reference"].value()
 
 
-def test_grant_lifts_the_tier_and_records_reason_and_actor(admin_client_a, brand_a, member, ranked):  # type: ignore[no-untyped-def]
+def test_grant_lifts_the_tier_and_records_reason_and_actor(admin_client_a, brand_a, member, ranked):
     response = _tier_post(admin_client_a, member, ranked["gold"], follow=True)
 
     assert response.redirect_chain[-1][0] == _change_url(member)
@@ -196,7 +196,7 @@ def test_grant_lifts_the_tier_and_records_reason_and_actor(admin_client_a, brand
     assert change.actor == "admin@alpha.example"
 
 
-def test_grant_below_the_current_tier_only_sets_the_floor(admin_client_a, brand_a, member, ranked):  # type: ignore[no-untyped-def]
+def test_grant_below_the_current_tier_only_sets_the_floor(admin_client_a, brand_a, member, ranked):
     Member.objects.filter(pk=member.pk).update(tier=ranked["gold"])
 
     response = _tier_post(admin_client_a, member, ranked["silver"], reason="老客保级", follow=True)
@@ -208,7 +208,7 @@ def test_grant_below_the_current_tier_only_sets_the_floor(admin_client_a, brand_
     assert change.note.startswith("保底等级：银卡；老客保级")
 
 
-def test_remove_re_evaluates_against_the_window(admin_client_a, brand_a, member, ranked):  # type: ignore[no-untyped-def]
+def test_remove_re_evaluates_against_the_window(admin_client_a, brand_a, member, ranked):
     Member.objects.filter(pk=member.pk).update(tier=ranked["gold"], tier_floor=ranked["gold"])
     Order.objects.create(
         channel="store", order_no="T-1", paid_at=ago(days=10), amount_fen=150_000, member=member, is_member_order=True
@@ -223,7 +223,7 @@ def test_remove_re_evaluates_against_the_window(admin_client_a, brand_a, member,
     assert change.note.startswith("合作结束") and change.actor == "admin@alpha.example"
 
 
-def test_remove_without_a_floor_is_a_form_error(admin_client_a, brand_a, member, ranked):  # type: ignore[no-untyped-def]
+def test_remove_without_a_floor_is_a_form_error(admin_client_a, brand_a, member, ranked):
     response = _tier_post(admin_client_a, member, None, reason="清理")
 
     assert response.status_code == 200
@@ -233,7 +233,7 @@ def test_remove_without_a_floor_is_a_form_error(admin_client_a, brand_a, member,
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
-def test_grant_without_a_reason_is_a_form_error_and_changes_nothing(admin_client_a, brand_a, member, ranked, reason):  # type: ignore[no-untyped-def]
+def test_grant_without_a_reason_is_a_form_error_and_changes_nothing(admin_client_a, brand_a, member, ranked, reason):
     response = _tier_post(admin_client_a, member, ranked["gold"], reason=reason)
 
     assert response.status_code == 200
@@ -242,7 +242,7 @@ def test_grant_without_a_reason_is_a_form_error_and_changes_nothing(admin_client
     assert not TierChange.objects.filter(member=member).exists()
 
 
-def test_the_same_tier_form_submitted_twice_changes_the_tier_once(admin_client_a, brand_a, member, ranked):  # type: ignore[no-untyped-def]
+def test_the_same_tier_form_submitted_twice_changes_the_tier_once(admin_client_a, brand_a, member, ranked):
     grant = str(uuid.uuid4())
     assert _tier_post(admin_client_a, member, ranked["gold"], reference=grant).status_code == 302
     # Even a resubmit with other values (back, edit, submit) is the same form: nothing changes.
@@ -261,7 +261,7 @@ def test_the_same_tier_form_submitted_twice_changes_the_tier_once(admin_client_a
 
 
 @pytest.mark.parametrize("role", [STORE_STAFF, STORE_MANAGER, HQ_MARKETER])
-def test_roles_without_tier_rights_get_no_button_and_403(brand_a, store_a, member, ranked, role):  # type: ignore[no-untyped-def]
+def test_roles_without_tier_rights_get_no_button_and_403(brand_a, store_a, member, ranked, role):
     staff_user_create(store=None if role == HQ_MARKETER else store_a, role=role, username="user@alpha.example")
     client = logged_in_client("alpha", "user@alpha.example")
 
@@ -273,7 +273,7 @@ def test_roles_without_tier_rights_get_no_button_and_403(brand_a, store_a, membe
     assert not TierChange.objects.filter(member=member).exists()
 
 
-def test_a_store_user_with_tier_rights_gets_404_for_another_stores_member(brand_a, store_a, member, ranked):  # type: ignore[no-untyped-def]
+def test_a_store_user_with_tier_rights_gets_404_for_another_stores_member(brand_a, store_a, member, ranked):
     elsewhere = MemberFactory(home_store=StoreFactory(code="BJ001", name="北京国贸店"), tier=ranked["normal"])
     user = staff_user_create(store=store_a, role=STORE_MANAGER, username="manager@alpha.example")
     # A brand admin may give a role more rights; the store scope still holds.
@@ -288,7 +288,7 @@ def test_a_store_user_with_tier_rights_gets_404_for_another_stores_member(brand_
 
 
 @pytest.mark.parametrize("status", [Member.Status.MERGED, Member.Status.ERASED])
-def test_merged_or_erased_members_get_no_button_and_403(admin_client_a, brand_a, member, ranked, status):  # type: ignore[no-untyped-def]
+def test_merged_or_erased_members_get_no_button_and_403(admin_client_a, brand_a, member, ranked, status):
     survivor = MemberFactory(home_store=member.home_store) if status == Member.Status.MERGED else None
     Member.objects.filter(pk=member.pk).update(status=status, merged_into=survivor)
 

@@ -39,17 +39,17 @@ def _csv(*rows: str) -> bytes:
     return (HEADER + "\n".join(rows) + "\n").encode("utf-8-sig")
 
 
-def _import(user, content: bytes, filename: str = "orders.csv", **kwargs):  # type: ignore[no-untyped-def]
+def _import(user, content: bytes, filename: str = "orders.csv", **kwargs):
     return orders_import_file(content=content, filename=filename, user=user, actor="importer", **kwargs)
 
 
 @pytest.fixture
-def brand_admin_user(in_brand_a):  # type: ignore[no-untyped-def]
+def brand_admin_user(in_brand_a):
     return get_user_model().objects.get(username="admin@alpha.example")
 
 
 @pytest.fixture
-def scene(brand_admin_user, enrol, store_a, staff_a):  # type: ignore[no-untyped-def]
+def scene(brand_admin_user, enrol, store_a, staff_a):
     program()
     t = tiers()
     member = enrol(mobile="13800000001")
@@ -191,7 +191,7 @@ def test_reimporting_the_same_file_changes_nothing(brand_admin_user, scene):
     )
     _import(brand_admin_user, content, earn_points=True)
 
-    def state():  # type: ignore[no-untyped-def]
+    def state():
         member = Member.objects.get(pk=scene["member"].pk)
         return (
             list(Order.objects.order_by("id").values_list("id", "amount_fen", "points_earned", "member_id")),

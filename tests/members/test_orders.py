@@ -32,7 +32,7 @@ from tests.factories import MemberFactory, StoreFactory, TierFactory
 from .loyalty_scene import ago, member_with_unionid, program, tiers
 
 
-def post(order_no: str, amount_fen: int, unionid: str | None = None, **extra):  # type: ignore[no-untyped-def]
+def post(order_no: str, amount_fen: int, unionid: str | None = None, **extra):
     return order_post(
         channel=extra.pop("channel", "tmall"),
         order_no=order_no,
@@ -45,7 +45,7 @@ def post(order_no: str, amount_fen: int, unionid: str | None = None, **extra):  
     )
 
 
-def test_member_order_earns_points_lifts_tier_and_updates_lifecycle(in_brand_a):  # type: ignore[no-untyped-def]
+def test_member_order_earns_points_lifts_tier_and_updates_lifecycle(in_brand_a):
     program()
     t = tiers()
     member = member_with_unionid("u-1", tier=t["normal"])
@@ -73,7 +73,7 @@ def test_member_order_earns_points_lifts_tier_and_updates_lifecycle(in_brand_a):
     assert member.lifecycle_stage == Member.Lifecycle.LOYALTY
 
 
-def test_posting_the_same_order_again_changes_nothing(in_brand_a):  # type: ignore[no-untyped-def]
+def test_posting_the_same_order_again_changes_nothing(in_brand_a):
     program()
     member_with_unionid("u-1")
     first = post("A1", 5_000, "u-1")
@@ -86,7 +86,7 @@ def test_posting_the_same_order_again_changes_nothing(in_brand_a):  # type: igno
     assert CaptureRateDaily.objects.get().orders_total == 1
 
 
-def test_same_order_number_with_another_amount_is_refused(in_brand_a):  # type: ignore[no-untyped-def]
+def test_same_order_number_with_another_amount_is_refused(in_brand_a):
     program()
     post("A1", 5_000)
     with pytest.raises(AppError) as exc:
@@ -95,7 +95,7 @@ def test_same_order_number_with_another_amount_is_refused(in_brand_a):  # type: 
     assert Order.objects.get().amount_fen == 5_000
 
 
-def test_tourist_order_is_kept_and_earns_nothing(in_brand_a):  # type: ignore[no-untyped-def]
+def test_tourist_order_is_kept_and_earns_nothing(in_brand_a):
     program()
     result = post("T1", 8_800, "unknown-buyer")
 
@@ -107,7 +107,7 @@ def test_tourist_order_is_kept_and_earns_nothing(in_brand_a):  # type: ignore[no
     assert (row.orders_total, row.orders_member, row.gmv_total_fen, row.gmv_member_fen) == (1, 0, 8_800, 0)
 
 
-def test_order_of_a_merged_member_goes_to_the_survivor(in_brand_a):  # type: ignore[no-untyped-def]
+def test_order_of_a_merged_member_goes_to_the_survivor(in_brand_a):
     program()
     survivor = MemberFactory()
     member_with_unionid("u-old", merged_into=survivor)
@@ -119,14 +119,14 @@ def test_order_of_a_merged_member_goes_to_the_survivor(in_brand_a):  # type: ign
     assert survivor.points_balance == 100
 
 
-def test_erased_member_order_counts_as_tourist(in_brand_a):  # type: ignore[no-untyped-def]
+def test_erased_member_order_counts_as_tourist(in_brand_a):
     program()
     member_with_unionid("u-gone", status=Member.Status.ERASED)
     result = post("E1", 10_000, "u-gone")
     assert result.member is None and result.order.is_member_order is False
 
 
-def test_earning_rules_exclusions_cap_and_campaign_hook(in_brand_a):  # type: ignore[no-untyped-def]
+def test_earning_rules_exclusions_cap_and_campaign_hook(in_brand_a):
     program(base_points_per_yuan=2, excluded_channels=["jd"], excluded_skus=["GIFTCARD"], per_order_cap=500)
     member = member_with_unionid("u-1")
 
@@ -139,7 +139,7 @@ def test_earning_rules_exclusions_cap_and_campaign_hook(in_brand_a):  # type: ig
     )
     capped = post("C1", 1_000_000, "u-1")
 
-    def double_on_member(*, orders):  # type: ignore[no-untyped-def]
+    def double_on_member(*, orders):
         return [200 if member_id == member.pk else 100 for member_id, _ in orders]
 
     campaign_multiplier_provider_register(double_on_member)
@@ -155,7 +155,7 @@ def test_earning_rules_exclusions_cap_and_campaign_hook(in_brand_a):  # type: ig
     assert Order.objects.get(order_no="L1").lines.count() == 2
 
 
-def test_pending_points_are_not_spendable_until_released(in_brand_a):  # type: ignore[no-untyped-def]
+def test_pending_points_are_not_spendable_until_released(in_brand_a):
     from members.services.points import points_release_pending
 
     program(pending_days=7)
@@ -173,7 +173,7 @@ def test_pending_points_are_not_spendable_until_released(in_brand_a):  # type: i
     assert ledger_audit() == []
 
 
-def test_bad_input_is_refused_and_nothing_is_written(in_brand_a):  # type: ignore[no-untyped-def]
+def test_bad_input_is_refused_and_nothing_is_written(in_brand_a):
     program()
     naive = dt.datetime(2026, 1, 1, 12, 0)  # noqa: DTZ001 (the point of the test)
     cases = [
@@ -196,7 +196,7 @@ def test_bad_input_is_refused_and_nothing_is_written(in_brand_a):  # type: ignor
     assert Order.objects.count() == 0 and CaptureRateDaily.objects.count() == 0
 
 
-def test_batch_gives_per_item_results(in_brand_a):  # type: ignore[no-untyped-def]
+def test_batch_gives_per_item_results(in_brand_a):
     program()
     member_with_unionid("u-1")
     store = StoreFactory()
@@ -232,14 +232,14 @@ def test_batch_gives_per_item_results(in_brand_a):  # type: ignore[no-untyped-de
     assert ledger_audit() == []
 
 
-def test_capture_rate_day_is_the_brands_local_day(in_brand_a):  # type: ignore[no-untyped-def]
+def test_capture_rate_day_is_the_brands_local_day(in_brand_a):
     program()
     # 2026-03-01 17:30 UTC is 2026-03-02 01:30 in Asia/Shanghai.
     post("N1", 100, paid_at=dt.datetime(2026, 3, 1, 17, 30, tzinfo=dt.UTC))
     assert CaptureRateDaily.objects.get().day == dt.date(2026, 3, 2)
 
 
-def test_brand_b_never_sees_brand_a_orders_or_points(brand_a, brand_b):  # type: ignore[no-untyped-def]
+def test_brand_b_never_sees_brand_a_orders_or_points(brand_a, brand_b):
     connection.set_tenant(brand_a)
     program()
     member_with_unionid("u-shared")
@@ -259,7 +259,7 @@ def test_brand_b_never_sees_brand_a_orders_or_points(brand_a, brand_b):  # type:
 # --- refunds ------------------------------------------------------------------------------------
 
 
-def test_partial_refunds_reverse_pro_rata_and_never_more_than_earned(in_brand_a):  # type: ignore[no-untyped-def]
+def test_partial_refunds_reverse_pro_rata_and_never_more_than_earned(in_brand_a):
     program()
     member = member_with_unionid("u-1")
     post("R1", 10_001, "u-1")  # 100 points
@@ -283,7 +283,7 @@ def test_partial_refunds_reverse_pro_rata_and_never_more_than_earned(in_brand_a)
     assert ledger_audit() == []
 
 
-def test_refund_is_idempotent_and_over_refund_is_refused(in_brand_a):  # type: ignore[no-untyped-def]
+def test_refund_is_idempotent_and_over_refund_is_refused(in_brand_a):
     program()
     member_with_unionid("u-1")
     post("R1", 10_000, "u-1")
@@ -304,7 +304,7 @@ def test_refund_is_idempotent_and_over_refund_is_refused(in_brand_a):  # type: i
     assert PointsEntry.objects.filter(kind="reverse").count() == 1
 
 
-def test_reversing_spent_points_records_debt_that_earning_pays_first(in_brand_a):  # type: ignore[no-untyped-def]
+def test_reversing_spent_points_records_debt_that_earning_pays_first(in_brand_a):
     from members.models import Reward
 
     program()
@@ -325,7 +325,7 @@ def test_reversing_spent_points_records_debt_that_earning_pays_first(in_brand_a)
     assert ledger_audit() == []
 
 
-def test_refund_undoes_the_upgrade_its_order_caused(in_brand_a):  # type: ignore[no-untyped-def]
+def test_refund_undoes_the_upgrade_its_order_caused(in_brand_a):
     program()
     t = tiers()
     member = member_with_unionid("u-1", tier=t["normal"])
@@ -340,7 +340,7 @@ def test_refund_undoes_the_upgrade_its_order_caused(in_brand_a):  # type: ignore
     assert TierChange.objects.filter(member=member, reason=TierChange.Reason.REFUND).count() == 1
 
 
-def test_tourist_refund_lowers_gmv_only(in_brand_a):  # type: ignore[no-untyped-def]
+def test_tourist_refund_lowers_gmv_only(in_brand_a):
     program()
     post("T1", 10_000)
     order_refund(channel="tmall", order_no="T1", refund_no="rf1", amount_fen=4_000, refunded_at=ago(), actor="pos")
@@ -348,7 +348,7 @@ def test_tourist_refund_lowers_gmv_only(in_brand_a):  # type: ignore[no-untyped-
     assert (row.orders_total, row.gmv_total_fen, row.gmv_member_fen) == (1, 6_000, 0)
 
 
-def test_single_order_ingest_query_budget(in_brand_a, django_assert_max_num_queries):  # type: ignore[no-untyped-def]
+def test_single_order_ingest_query_budget(in_brand_a, django_assert_max_num_queries):
     program()
     tiers()
     member_with_unionid("u-1")
@@ -363,7 +363,7 @@ def test_single_order_ingest_query_budget(in_brand_a, django_assert_max_num_quer
         post("Q2", 10_000, "u-1", lines=[OrderLineInput(sku="TEA", amount_fen=10_000)])
 
 
-def test_single_orders_settle_on_generic_plans(in_brand_a):  # type: ignore[no-untyped-def]
+def test_single_orders_settle_on_generic_plans(in_brand_a):
     """psycopg prepares a statement from its 6th execution on; PostgreSQL re-plans it with the
     values for the first five, then keeps one generic plan only if that does not look costlier.
     An array parameter written as text would look ten elements long to the generic plan, and the
@@ -399,7 +399,7 @@ def test_single_orders_settle_on_generic_plans(in_brand_a):  # type: ignore[no-u
 
 
 @pytest.mark.parametrize("paid_at", [dt.datetime(214, 1, 5, tzinfo=dt.UTC), dt.datetime(1999, 12, 31, tzinfo=dt.UTC)])
-def test_an_order_paid_before_2000_is_refused(in_brand_a, paid_at):  # type: ignore[no-untyped-def]
+def test_an_order_paid_before_2000_is_refused(in_brand_a, paid_at):
     with pytest.raises(AppError) as error:
         order_post(channel="store", order_no="OLD-1", paid_at=paid_at, amount_fen=100, actor="test")
 
@@ -407,7 +407,7 @@ def test_an_order_paid_before_2000_is_refused(in_brand_a, paid_at):  # type: ign
     assert not Order.objects.filter(order_no="OLD-1").exists()
 
 
-def test_ingest_sees_every_change_of_the_rules_at_once(brand_a, brand_b):  # type: ignore[no-untyped-def]
+def test_ingest_sees_every_change_of_the_rules_at_once(brand_a, brand_b):
     """Program and tiers are cached per process between ingests (members.services.orders._rules):
     a change is seen by the very next order whichever way it was written — save(), a queryset
     update that leaves updated_at alone, several changes in one transaction, a tier deleted —

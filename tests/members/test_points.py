@@ -33,7 +33,7 @@ def user_in(role: str, username: str) -> User:
     return user
 
 
-def test_adjustment_limits_follow_the_role(in_brand_a):  # type: ignore[no-untyped-def]
+def test_adjustment_limits_follow_the_role(in_brand_a):
     program()
     member = MemberFactory()
     staff = user_in(roles.STORE_STAFF, "staff@a")
@@ -58,7 +58,7 @@ def test_adjustment_limits_follow_the_role(in_brand_a):  # type: ignore[no-untyp
     ]
 
 
-def test_adjustment_needs_a_reason_and_cannot_go_below_zero(in_brand_a):  # type: ignore[no-untyped-def]
+def test_adjustment_needs_a_reason_and_cannot_go_below_zero(in_brand_a):
     program()
     member = MemberFactory()
     admin = user_in(roles.BRAND_ADMIN, "boss@a")
@@ -76,7 +76,7 @@ def test_adjustment_needs_a_reason_and_cannot_go_below_zero(in_brand_a):  # type
     assert ledger_audit() == []
 
 
-def test_adjustment_with_a_reference_is_safe_to_retry(in_brand_a):  # type: ignore[no-untyped-def]
+def test_adjustment_with_a_reference_is_safe_to_retry(in_brand_a):
     program()
     member = MemberFactory()
     admin = user_in(roles.BRAND_ADMIN, "boss@a")
@@ -87,7 +87,7 @@ def test_adjustment_with_a_reference_is_safe_to_retry(in_brand_a):  # type: igno
     assert member.points_balance == 30
 
 
-def test_frozen_member_keeps_earning_but_cannot_be_debited(in_brand_a):  # type: ignore[no-untyped-def]
+def test_frozen_member_keeps_earning_but_cannot_be_debited(in_brand_a):
     program()
     member = member_with_unionid("u-1", status=Member.Status.FROZEN)
     order_post(
@@ -105,7 +105,7 @@ def test_frozen_member_keeps_earning_but_cannot_be_debited(in_brand_a):  # type:
     assert member.points_balance == 100 and exc.value.code == "member_not_eligible"
 
 
-def test_bonus_is_idempotent_per_reference(in_brand_a):  # type: ignore[no-untyped-def]
+def test_bonus_is_idempotent_per_reference(in_brand_a):
     program()
     member = MemberFactory()
     expires = timezone.now() + dt.timedelta(days=30)
@@ -117,7 +117,7 @@ def test_bonus_is_idempotent_per_reference(in_brand_a):  # type: ignore[no-untyp
     assert PointsLot.objects.get(member=member).expires_at == expires
 
 
-def test_bulk_bonus_awards_each_member_once_and_pays_debt_first(in_brand_a):  # type: ignore[no-untyped-def]
+def test_bulk_bonus_awards_each_member_once_and_pays_debt_first(in_brand_a):
     program()
     plain = MemberFactory(points_balance=0)
     in_debt = MemberFactory()
@@ -140,14 +140,14 @@ def test_bulk_bonus_awards_each_member_once_and_pays_debt_first(in_brand_a):  # 
     assert ledger_audit() == []
 
 
-def test_bulk_bonus_accepts_raw_sql_audiences(in_brand_a):  # type: ignore[no-untyped-def]
+def test_bulk_bonus_accepts_raw_sql_audiences(in_brand_a):
     program()
     a, b = MemberFactory(), MemberFactory()
     sql = f"SELECT id FROM {Member._meta.db_table} WHERE id = ANY(%s)"  # noqa: S608
     assert points_award_bonus_bulk(members=(sql, [[a.pk, b.pk]]), points=5, reference="r", reason="x") == 2
 
 
-def test_expiry_job_expires_lots_whose_time_has_come(in_brand_a):  # type: ignore[no-untyped-def]
+def test_expiry_job_expires_lots_whose_time_has_come(in_brand_a):
     program()
     member = MemberFactory()
     now = timezone.now()
@@ -168,7 +168,7 @@ def test_expiry_job_expires_lots_whose_time_has_come(in_brand_a):  # type: ignor
     assert ledger_audit() == []
 
 
-def test_pending_release_goes_chunk_by_chunk_and_resumes_after_a_crash(in_brand_a, monkeypatch):  # type: ignore[no-untyped-def]
+def test_pending_release_goes_chunk_by_chunk_and_resumes_after_a_crash(in_brand_a, monkeypatch):
     from members.services import points
 
     program(pending_days=7)
@@ -189,7 +189,7 @@ def test_pending_release_goes_chunk_by_chunk_and_resumes_after_a_crash(in_brand_
     release_chunk = points._points_release_chunk
     done: list[int] = []
 
-    def crash_after_first_release(*, now, lo, hi):  # type: ignore[no-untyped-def]
+    def crash_after_first_release(*, now, lo, hi):
         if done:
             raise RuntimeError("worker killed")
         released = release_chunk(now=now, lo=lo, hi=hi)
@@ -213,7 +213,7 @@ def test_pending_release_goes_chunk_by_chunk_and_resumes_after_a_crash(in_brand_
     assert ledger_audit() == []
 
 
-def test_redemption_spends_the_points_that_expire_first(in_brand_a):  # type: ignore[no-untyped-def]
+def test_redemption_spends_the_points_that_expire_first(in_brand_a):
     program()
     member = MemberFactory()
     admin = user_in(roles.BRAND_ADMIN, "boss@a")
@@ -228,7 +228,7 @@ def test_redemption_spends_the_points_that_expire_first(in_brand_a):  # type: ig
     assert taken == {"soon": 50, "late": 20}
 
 
-def test_expiry_policies(in_brand_a):  # type: ignore[no-untyped-def]
+def test_expiry_policies(in_brand_a):
     earned = dt.datetime(2026, 6, 30, 12, tzinfo=dt.UTC)
     never = program(expiry=LoyaltyProgram.Expiry.NEVER)
     assert lot_expires_at(program=never, earned_at=earned) is None
@@ -239,7 +239,7 @@ def test_expiry_policies(in_brand_a):  # type: ignore[no-untyped-def]
     assert expires is not None and expires.isoformat() == "2028-01-01T00:00:00+08:00"
 
 
-def test_the_database_refuses_to_edit_or_delete_ledger_entries(in_brand_a):  # type: ignore[no-untyped-def]
+def test_the_database_refuses_to_edit_or_delete_ledger_entries(in_brand_a):
     member = MemberFactory()
     entry = points_award_bonus(member=member, points=5, reference="x", reason="x")
     for statement in (
@@ -251,7 +251,7 @@ def test_the_database_refuses_to_edit_or_delete_ledger_entries(in_brand_a):  # t
     assert PointsEntry.objects.get(pk=entry.pk).points == 5
 
 
-def test_audit_finds_drift(in_brand_a):  # type: ignore[no-untyped-def]
+def test_audit_finds_drift(in_brand_a):
     member = MemberFactory()
     points_award_bonus(member=member, points=5, reference="x", reason="x")
     assert ledger_audit() == []
@@ -261,7 +261,7 @@ def test_audit_finds_drift(in_brand_a):  # type: ignore[no-untyped-def]
     assert drift.member_id == member.pk and drift.entries_total == 5 and drift.balance == 7
 
 
-def test_points_of_brand_a_are_invisible_in_brand_b(brand_a, brand_b):  # type: ignore[no-untyped-def]
+def test_points_of_brand_a_are_invisible_in_brand_b(brand_a, brand_b):
     connection.set_tenant(brand_a)
     member = MemberFactory()
     points_award_bonus(member=member, points=5, reference="x", reason="x")

@@ -36,7 +36,7 @@ race_brand = throwaway_brand
 SOON = dt.timedelta(days=10)
 
 
-def post(order_no: str, amount_fen: int, points: int, unionid: str | None = "u-1", **extra):  # type: ignore[no-untyped-def]
+def post(order_no: str, amount_fen: int, points: int, unionid: str | None = "u-1", **extra):
     return order_post(
         channel=extra.pop("channel", "store"),
         order_no=order_no,
@@ -60,14 +60,14 @@ def seed(member: Member) -> tuple[PointsLot, PointsLot]:
 
 
 @pytest.fixture
-def scene(in_brand_a):  # type: ignore[no-untyped-def]
+def scene(in_brand_a):
     program(points_cash_enabled=True, point_value_fen=1, points_cash_max_pct=50)
     member = member_with_unionid("u-1")
     soon, later = seed(member)
     return {"member": member, "soon": soon, "later": later}
 
 
-def snapshot(member: Member) -> tuple:  # type: ignore[type-arg]
+def snapshot(member: Member) -> tuple:
     member.refresh_from_db()
     return (
         Order.objects.count(),
@@ -274,7 +274,7 @@ def test_points_given_back_keep_the_expiry_of_the_lots_they_came_from(scene):
     assert (returned.points, returned.expires_at) == (200, scene["soon"].expires_at)
 
 
-def test_two_connections_never_overspend_one_balance(race_brand):  # type: ignore[no-untyped-def]
+def test_two_connections_never_overspend_one_balance(race_brand):
     with schema_context(race_brand.schema_name):
         # No earning: points earned by one order must not fund the next one in this race.
         program(points_cash_enabled=True, point_value_fen=1, points_cash_max_pct=100, base_points_per_yuan=0)
@@ -282,7 +282,7 @@ def test_two_connections_never_overspend_one_balance(race_brand):  # type: ignor
         points_award_bonus(member=member, points=1_000, reference="seed", reason="种子")
     outcomes: list[str] = []
 
-    def spend(n: int):  # type: ignore[no-untyped-def]
+    def spend(n: int):
         def job() -> None:
             try:
                 post(f"C{n}", 30_000, 300, "u-race")

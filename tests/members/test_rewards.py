@@ -12,14 +12,14 @@ from .loyalty_scene import program
 
 
 @pytest.fixture
-def rich_member(in_brand_a) -> Member:  # type: ignore[no-untyped-def]
+def rich_member(in_brand_a) -> Member:
     program()
     member = MemberFactory()
     points_award_bonus(member=member, points=300, reference="seed", reason="初始")
     return member
 
 
-def test_redeem_takes_points_and_stock_together(rich_member):  # type: ignore[no-untyped-def]
+def test_redeem_takes_points_and_stock_together(rich_member):
     reward = Reward.objects.create(code="CUP", name="杯子", points_cost=100, stock=5)
 
     redemption = reward_redeem(member=rich_member, reward=reward, quantity=2, reference="app-1", actor="app")
@@ -31,7 +31,7 @@ def test_redeem_takes_points_and_stock_together(rich_member):  # type: ignore[no
     assert ledger_audit() == []
 
 
-def test_retry_with_the_same_reference_returns_the_first(rich_member):  # type: ignore[no-untyped-def]
+def test_retry_with_the_same_reference_returns_the_first(rich_member):
     reward = Reward.objects.create(code="CUP", name="杯子", points_cost=100, stock=5)
     first = reward_redeem(member=rich_member, reward=reward, reference="app-1", actor="app")
     again = reward_redeem(member=rich_member, reward=reward, reference="app-1", actor="app")
@@ -52,7 +52,7 @@ def test_retry_with_the_same_reference_returns_the_first(rich_member):  # type: 
         ({"points_cost": 10}, 0, "reward_invalid"),
     ],
 )
-def test_refusals_change_nothing(rich_member, reward_kwargs, quantity, code):  # type: ignore[no-untyped-def]
+def test_refusals_change_nothing(rich_member, reward_kwargs, quantity, code):
     reward = Reward.objects.create(code="X", name="礼品", **reward_kwargs)
     with pytest.raises(AppError) as exc:
         reward_redeem(member=rich_member, reward=reward, quantity=quantity, reference="r", actor="app")
@@ -64,7 +64,7 @@ def test_refusals_change_nothing(rich_member, reward_kwargs, quantity, code):  #
     assert not PointsEntry.objects.filter(kind="redeem").exists() and not Redemption.objects.exists()
 
 
-def test_frozen_member_cannot_redeem(rich_member):  # type: ignore[no-untyped-def]
+def test_frozen_member_cannot_redeem(rich_member):
     Member.objects.filter(pk=rich_member.pk).update(status=Member.Status.FROZEN)
     reward = Reward.objects.create(code="CUP", name="杯子", points_cost=10)
     with pytest.raises(AppError) as exc:
@@ -72,7 +72,7 @@ def test_frozen_member_cannot_redeem(rich_member):  # type: ignore[no-untyped-de
     assert exc.value.code == "member_not_eligible"
 
 
-def test_a_redemption_costs_points_with_a_debit_or_is_a_gift_with_neither(rich_member):  # type: ignore[no-untyped-def]
+def test_a_redemption_costs_points_with_a_debit_or_is_a_gift_with_neither(rich_member):
     from django.db import IntegrityError, transaction
 
     reward = Reward.objects.create(code="PEN", name="笔", points_cost=10)

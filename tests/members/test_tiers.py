@@ -23,7 +23,7 @@ def spend(member: Member, amount_fen: int, days_ago: float) -> None:
     )
 
 
-def test_validity_end_keeps_drops_or_respects_the_floor(in_brand_a):  # type: ignore[no-untyped-def]
+def test_validity_end_keeps_drops_or_respects_the_floor(in_brand_a):
     program()
     t = tiers()
     expired = ago(days=1)
@@ -49,7 +49,7 @@ def test_validity_end_keeps_drops_or_respects_the_floor(in_brand_a):  # type: ig
     assert tiers_reevaluate_due()["members"] == 0  # the renewed and moved are not due again
 
 
-def test_dropping_to_the_entry_tier_ends_validity_checks(in_brand_a):  # type: ignore[no-untyped-def]
+def test_dropping_to_the_entry_tier_ends_validity_checks(in_brand_a):
     program()
     t = tiers()
     member = MemberFactory(tier=t["silver"], tier_expires_at=ago(days=1))
@@ -58,7 +58,7 @@ def test_dropping_to_the_entry_tier_ends_validity_checks(in_brand_a):  # type: i
     assert member.tier == t["normal"] and member.tier_expires_at is None
 
 
-def test_manual_grant_is_a_floor_until_removed(in_brand_a):  # type: ignore[no-untyped-def]
+def test_manual_grant_is_a_floor_until_removed(in_brand_a):
     program()
     t = tiers()
     member = MemberFactory(tier=t["normal"])
@@ -82,7 +82,7 @@ def test_manual_grant_is_a_floor_until_removed(in_brand_a):  # type: ignore[no-u
     ]
 
 
-def test_manual_changes_with_a_reference_happen_once(in_brand_a):  # type: ignore[no-untyped-def]
+def test_manual_changes_with_a_reference_happen_once(in_brand_a):
     program()
     t = tiers()
     member = MemberFactory(tier=t["normal"])
@@ -100,7 +100,7 @@ def test_manual_changes_with_a_reference_happen_once(in_brand_a):  # type: ignor
     assert TierChange.objects.filter(member=member).count() == 2
 
 
-def test_a_long_floor_note_is_shortened_but_keeps_its_reference(in_brand_a):  # type: ignore[no-untyped-def]
+def test_a_long_floor_note_is_shortened_but_keeps_its_reference(in_brand_a):
     program()
     t = tiers()
     member = MemberFactory(tier=t["gold"])
@@ -114,7 +114,7 @@ def test_a_long_floor_note_is_shortened_but_keeps_its_reference(in_brand_a):  # 
     assert change.note.startswith(f"保底等级：{'银' * 50}；原") and change.note.endswith(f"… [ref:{'x' * 64}]")
 
 
-def test_progress_to_the_next_tier(in_brand_a):  # type: ignore[no-untyped-def]
+def test_progress_to_the_next_tier(in_brand_a):
     program()
     t = tiers()
     member = MemberFactory(tier=t["silver"])
@@ -128,7 +128,7 @@ def test_progress_to_the_next_tier(in_brand_a):  # type: ignore[no-untyped-def]
     assert top.next is None and top.needed == 0
 
 
-def test_demo_loyalty_seed_is_idempotent(in_brand_a):  # type: ignore[no-untyped-def]
+def test_demo_loyalty_seed_is_idempotent(in_brand_a):
     from members.demo_loyalty import seed_loyalty
     from members.models import LoyaltyProgram, Reward, Tier
 

@@ -15,19 +15,19 @@ pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/"
 
 
-def domain_queries(client, path: str = LOGIN) -> int:  # type: ignore[no-untyped-def]
+def domain_queries(client, path: str = LOGIN) -> int:
     connection.set_schema_to_public()
     with CaptureQueriesContext(connection) as captured:
         assert client.get(path).status_code == 200
     return sum(1 for q in captured.captured_queries if "tenancy_domain" in q["sql"])
 
 
-def test_a_host_is_looked_up_once_then_remembered(client_a):  # type: ignore[no-untyped-def]
+def test_a_host_is_looked_up_once_then_remembered(client_a):
     assert domain_queries(client_a) == 1
     assert domain_queries(client_a) == 0
 
 
-def test_a_request_on_the_brand_the_connection_is_on_sends_no_search_path(client_a):  # type: ignore[no-untyped-def]
+def test_a_request_on_the_brand_the_connection_is_on_sends_no_search_path(client_a):
     client_a.get(LOGIN)
     with CaptureQueriesContext(connection) as captured:
         assert client_a.get(LOGIN).status_code == 200
@@ -35,7 +35,7 @@ def test_a_request_on_the_brand_the_connection_is_on_sends_no_search_path(client
     assert connection.schema_name == BRAND_A
 
 
-def test_a_changed_domain_takes_effect_at_once_in_this_process(client_a):  # type: ignore[no-untyped-def]
+def test_a_changed_domain_takes_effect_at_once_in_this_process(client_a):
     assert client_a.get(LOGIN).status_code == 200
     domain = Domain.objects.get(domain=brand_host(BRAND_A))
     domain.domain = "alpha-renamed.localhost"
@@ -44,7 +44,7 @@ def test_a_changed_domain_takes_effect_at_once_in_this_process(client_a):  # typ
     assert host_client("alpha-renamed.localhost").get(LOGIN).status_code == 200
 
 
-def test_a_change_made_elsewhere_is_seen_when_the_entry_expires(client_a, monkeypatch):  # type: ignore[no-untyped-def]
+def test_a_change_made_elsewhere_is_seen_when_the_entry_expires(client_a, monkeypatch):
     assert client_a.get(LOGIN).status_code == 200
     # As another process would change it: no signal reaches this one.
     Domain.objects.filter(domain=brand_host(BRAND_A)).update(domain="alpha-elsewhere.localhost")
@@ -56,7 +56,7 @@ def test_a_change_made_elsewhere_is_seen_when_the_entry_expires(client_a, monkey
     assert host_client("alpha-elsewhere.localhost").get(LOGIN).status_code == 200
 
 
-def test_an_unknown_host_is_not_remembered(client_a):  # type: ignore[no-untyped-def]
+def test_an_unknown_host_is_not_remembered(client_a):
     assert host_client("later.localhost").get(LOGIN).status_code == 404
     Domain.objects.filter(domain=brand_host(BRAND_A)).update(domain="later.localhost")
     assert host_client("later.localhost").get(LOGIN).status_code == 200

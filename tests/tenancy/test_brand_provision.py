@@ -14,7 +14,7 @@ from tests.conftest import ADMIN_PASSWORD, BRAND_A, brand_admin_email, brand_hos
 pytestmark = pytest.mark.django_db
 
 
-def provision_gamma(**overrides):  # type: ignore[no-untyped-def]
+def provision_gamma(**overrides):
     args = {
         "slug": "gamma",
         "name": "伽马服饰",
@@ -91,7 +91,7 @@ def test_rerun_for_an_existing_test_brand_keeps_its_data():
         ({"time_zone": "Mars/Olympus"}, "time_zone"),
     ],
 )
-def test_bad_input_is_refused_and_creates_nothing(overrides, field):  # type: ignore[no-untyped-def]
+def test_bad_input_is_refused_and_creates_nothing(overrides, field):
     brands_before = Brand.objects.count()
 
     with pytest.raises(AppError) as error:
@@ -123,8 +123,8 @@ def test_a_slug_of_another_brand_with_a_new_domain_is_refused():
     assert not Domain.objects.filter(domain="elsewhere.localhost").exists()
 
 
-def test_a_failure_half_way_leaves_nothing_behind(monkeypatch):  # type: ignore[no-untyped-def]
-    def explode(**kwargs):  # type: ignore[no-untyped-def]
+def test_a_failure_half_way_leaves_nothing_behind(monkeypatch):
+    def explode(**kwargs):
         raise RuntimeError("disk full while creating the admin")
 
     monkeypatch.setattr(services, "_brand_admin_ensure", explode)
@@ -137,7 +137,7 @@ def test_a_failure_half_way_leaves_nothing_behind(monkeypatch):  # type: ignore[
     assert not schema_exists("gamma")
 
 
-def test_create_brand_command_prints_the_generated_password_once(capsys):  # type: ignore[no-untyped-def]
+def test_create_brand_command_prints_the_generated_password_once(capsys):
     call_command(
         "create_brand", "gamma", "--name", "伽马", "--domain", "gamma.localhost", "--admin-email", "boss@gamma.example"
     )

@@ -38,7 +38,7 @@ def wait_for_heartbeat(slug: str, label: str, timeout: float = 30.0) -> JobRun:
 
 
 @pytest.fixture
-def label(committed_db) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def label(committed_db) -> Iterator[str]:
     value = f"t-{uuid.uuid4().hex[:8]}"
     yield value
     for slug in (BRAND_A, BRAND_B):
@@ -46,7 +46,7 @@ def label(committed_db) -> Iterator[str]:  # type: ignore[no-untyped-def]
             JobRun.objects.filter(summary__label=value).delete()
 
 
-def test_task_sent_from_a_brand_runs_in_that_brand(celery_worker, label):  # type: ignore[no-untyped-def]
+def test_task_sent_from_a_brand_runs_in_that_brand(celery_worker, label):
     with schema_context(BRAND_A):
         heartbeat.delay(label)
 
@@ -57,7 +57,7 @@ def test_task_sent_from_a_brand_runs_in_that_brand(celery_worker, label):  # typ
     assert heartbeats(BRAND_B, label) == []
 
 
-def test_send_on_commit_keeps_the_brand_even_if_the_commit_happens_in_public(celery_worker, label):  # type: ignore[no-untyped-def]
+def test_send_on_commit_keeps_the_brand_even_if_the_commit_happens_in_public(celery_worker, label):
     with transaction.atomic(), schema_context(BRAND_B):
         send_on_commit(heartbeat, label)
         # Leaving schema_context puts the connection back on public before the commit fires.
@@ -67,7 +67,7 @@ def test_send_on_commit_keeps_the_brand_even_if_the_commit_happens_in_public(cel
     assert heartbeats(BRAND_A, label) == []
 
 
-def test_send_on_commit_sends_nothing_when_the_transaction_rolls_back(celery_worker, label):  # type: ignore[no-untyped-def]
+def test_send_on_commit_sends_nothing_when_the_transaction_rolls_back(celery_worker, label):
     with pytest.raises(RuntimeError), transaction.atomic(), schema_context(BRAND_A):
         send_on_commit(heartbeat, label)
         raise RuntimeError("rolled back")
@@ -83,7 +83,7 @@ def test_send_on_commit_sends_nothing_when_the_transaction_rolls_back(celery_wor
 
 
 @pytest.fixture
-def beat_entry(label) -> Iterator[callable]:  # type: ignore[no-untyped-def,valid-type]
+def beat_entry(label) -> Iterator[callable]:  # type: ignore[valid-type]
     """Creates beat entries in the public schema (where the schedule lives) for a brand."""
     created: list[PeriodicTask] = []
     every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
@@ -111,7 +111,7 @@ def fire(periodic_task: PeriodicTask) -> None:
         scheduler.apply_entry(entry, producer=producer)
 
 
-def test_beat_entry_runs_in_the_brand_named_in_its_headers(celery_worker, beat_entry, label):  # type: ignore[no-untyped-def]
+def test_beat_entry_runs_in_the_brand_named_in_its_headers(celery_worker, beat_entry, label):
     fire(beat_entry(BRAND_A))
 
     run = wait_for_heartbeat(BRAND_A, label)
@@ -120,7 +120,7 @@ def test_beat_entry_runs_in_the_brand_named_in_its_headers(celery_worker, beat_e
     assert heartbeats(BRAND_B, label) == []
 
 
-def test_beat_skips_a_brand_that_is_not_ready(celery_worker, beat_entry, label):  # type: ignore[no-untyped-def]
+def test_beat_skips_a_brand_that_is_not_ready(celery_worker, beat_entry, label):
     Brand.objects.filter(schema_name=BRAND_B).update(ready=False)
     try:
         fire(beat_entry(BRAND_B))
@@ -131,7 +131,7 @@ def test_beat_skips_a_brand_that_is_not_ready(celery_worker, beat_entry, label):
         Brand.objects.filter(schema_name=BRAND_B).update(ready=True)
 
 
-def test_run_in_every_brand_sends_the_job_into_each_ready_brand(celery_worker, label):  # type: ignore[no-untyped-def]
+def test_run_in_every_brand_sends_the_job_into_each_ready_brand(celery_worker, label):
     from crm.tenancy.tasks import run_in_every_brand
 
     Brand.objects.filter(schema_name=BRAND_B).update(ready=False)

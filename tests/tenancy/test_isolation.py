@@ -13,7 +13,7 @@ from tests.factories import StoreFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_each_brand_admin_is_served_on_its_own_host_in_chinese(client_a, client_b):  # type: ignore[no-untyped-def]
+def test_each_brand_admin_is_served_on_its_own_host_in_chinese(client_a, client_b):
     page_a = client_a.get("/admin/login/").content.decode()
     page_b = client_b.get("/admin/login/").content.decode()
 
@@ -22,7 +22,7 @@ def test_each_brand_admin_is_served_on_its_own_host_in_chinese(client_a, client_
     assert "用户名" in page_a  # Chinese by default
 
 
-def test_english_is_available_by_accept_language(client_a):  # type: ignore[no-untyped-def]
+def test_english_is_available_by_accept_language(client_a):
     page = client_a.get("/admin/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Username" in page
 
@@ -32,7 +32,7 @@ def test_unknown_host_is_404():
     assert host_client("nobody.localhost").get("/healthz").status_code == 404
 
 
-def test_brand_admin_logs_in_on_own_host_only(client_a, client_b):  # type: ignore[no-untyped-def]
+def test_brand_admin_logs_in_on_own_host_only(client_a, client_b):
     credentials = {"username": brand_admin_email(BRAND_A), "password": ADMIN_PASSWORD}
 
     on_own_host = client_a.post("/admin/login/?next=/admin/", credentials)
@@ -43,7 +43,7 @@ def test_brand_admin_logs_in_on_own_host_only(client_a, client_b):  # type: igno
     assert "_auth_user_id" not in client_b.session
 
 
-def test_a_session_from_brand_a_means_nothing_on_brand_b(admin_client_a):  # type: ignore[no-untyped-def]
+def test_a_session_from_brand_a_means_nothing_on_brand_b(admin_client_a):
     session_cookie = admin_client_a.cookies["sessionid"].value
     assert admin_client_a.get("/admin/").status_code == 200
 
@@ -54,7 +54,7 @@ def test_a_session_from_brand_a_means_nothing_on_brand_b(admin_client_a):  # typ
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_session_cookie_is_host_only(client_a):  # type: ignore[no-untyped-def]
+def test_session_cookie_is_host_only(client_a):
     client_a.post("/admin/login/", {"username": brand_admin_email(BRAND_A), "password": ADMIN_PASSWORD})
     assert client_a.cookies["sessionid"]["domain"] == ""
 
@@ -68,7 +68,7 @@ def test_users_live_in_their_brand_schema():
         assert not user_model.objects.filter(username=brand_admin_email(BRAND_A)).exists()
 
 
-def test_a_prepared_statement_reads_the_schema_the_connection_is_on_now(brand_a, brand_b):  # type: ignore[no-untyped-def]
+def test_a_prepared_statement_reads_the_schema_the_connection_is_on_now(brand_a, brand_b):
     # The database settings prepare a statement once a connection has run it a few times; the
     # same prepared statement must then read the brand the connection has switched to.
     for slug, name in ((BRAND_A, "阿尔法一号店"), (BRAND_B, "贝塔一号店")):
@@ -105,7 +105,7 @@ def test_cache_keys_are_scoped_to_the_brand():
                 cache.delete("wecom:access_token")
 
 
-def test_healthz_reports_database_broker_and_migrations(client_a):  # type: ignore[no-untyped-def]
+def test_healthz_reports_database_broker_and_migrations(client_a):
     response = client_a.get("/healthz")
 
     body = response.json()
@@ -115,7 +115,7 @@ def test_healthz_reports_database_broker_and_migrations(client_a):  # type: igno
     assert body["checks"]["broker"]["ok"] is True
 
 
-def test_healthz_is_503_when_the_broker_is_unreachable(client_a, monkeypatch):  # type: ignore[no-untyped-def]
+def test_healthz_is_503_when_the_broker_is_unreachable(client_a, monkeypatch):
     from crm.celery import app
 
     # Celery lets the environment variable win over its configuration, so change both; the

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 ADD_URL = "/admin/tenancy/brand/add/"
 
 
-def test_operator_provisions_a_brand_and_sees_the_password_once(platform_client):  # type: ignore[no-untyped-def]
+def test_operator_provisions_a_brand_and_sees_the_password_once(platform_client):
     response = platform_client.post(
         ADD_URL,
         {
@@ -32,7 +32,7 @@ def test_operator_provisions_a_brand_and_sees_the_password_once(platform_client)
     assert any("初始密码" in text for text in texts)
 
 
-def test_operator_gets_form_errors_for_a_taken_domain(platform_client):  # type: ignore[no-untyped-def]
+def test_operator_gets_form_errors_for_a_taken_domain(platform_client):
     response = platform_client.post(
         ADD_URL,
         {
@@ -49,7 +49,7 @@ def test_operator_gets_form_errors_for_a_taken_domain(platform_client):  # type:
     assert not Brand.objects.filter(schema_name="gamma").exists()
 
 
-def test_brand_list_hides_the_platform_row_and_is_in_chinese(platform_client):  # type: ignore[no-untyped-def]
+def test_brand_list_hides_the_platform_row_and_is_in_chinese(platform_client):
     response = platform_client.get("/admin/tenancy/brand/")
 
     body = response.content.decode()
@@ -59,12 +59,12 @@ def test_brand_list_hides_the_platform_row_and_is_in_chinese(platform_client):  
     assert "品牌" in body
 
 
-def test_brand_models_are_not_on_the_platform_admin(platform_client):  # type: ignore[no-untyped-def]
+def test_brand_models_are_not_on_the_platform_admin(platform_client):
     assert platform_client.get("/admin/jobs/jobrun/").status_code == 404
     assert platform_client.get("/admin/tenancy/brand/").status_code == 200
 
 
-def test_platform_models_are_not_on_a_brand_admin(admin_client_a):  # type: ignore[no-untyped-def]
+def test_platform_models_are_not_on_a_brand_admin(admin_client_a):
     assert admin_client_a.get("/admin/tenancy/brand/").status_code == 404
     assert admin_client_a.get("/admin/django_celery_beat/periodictask/").status_code == 404
     assert admin_client_a.get("/admin/jobs/jobrun/").status_code == 200

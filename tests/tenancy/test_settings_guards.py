@@ -43,7 +43,7 @@ def test_prod_starts_with_a_secret_and_named_hosts():
         ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
     ],
 )
-def test_prod_refuses_insecure_settings(overrides, complaint):  # type: ignore[no-untyped-def]
+def test_prod_refuses_insecure_settings(overrides, complaint):
     result = import_prod_settings(**overrides)
     assert result.returncode != 0
     assert complaint in result.stderr

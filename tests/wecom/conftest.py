@@ -50,7 +50,7 @@ def fake_server(fake: FakeWecom) -> Iterator[FakeWecomServer]:
 
 
 @pytest.fixture
-def config_a(in_brand_a, fake_server: FakeWecomServer, secret_a: str) -> WecomConfig:  # type: ignore[no-untyped-def]
+def config_a(in_brand_a, fake_server: FakeWecomServer, secret_a: str) -> WecomConfig:
     """Brand A's WeCom app, pointing at the fake; the connection stays in brand A."""
     return wecom_config_save(
         corp_id=CORP_A, secret=secret_a, token=TOKEN_A, encoding_aes_key=AES_A, api_base_url=fake_server.base_url
@@ -58,7 +58,7 @@ def config_a(in_brand_a, fake_server: FakeWecomServer, secret_a: str) -> WecomCo
 
 
 @pytest.fixture
-def config_b(brand_b) -> WecomConfig:  # type: ignore[no-untyped-def]
+def config_b(brand_b) -> WecomConfig:
     """Brand B's WeCom app (different corp, token and key), created in brand B's schema; the
     connection returns to wherever it was."""
     with schema_context(brand_b.schema_name):

@@ -55,7 +55,7 @@ def member_followed(fake: FakeWecom, *, staff: Staff, ext: str, store: Store, st
     return member
 
 
-def deliver_and_process(client, fake: FakeWecom, event: dict[str, str]) -> CallbackEvent:  # type: ignore[no-untyped-def]
+def deliver_and_process(client, fake: FakeWecom, event: dict[str, str]) -> CallbackEvent:
     from crm.wecom.crypto import parse_xml
 
     response = post(client, fake, event["xml"])

@@ -23,7 +23,7 @@ def form(**overrides: str) -> dict[str, str]:
     return {**data, **overrides}
 
 
-def test_config_is_created_in_chinese_and_the_secret_is_never_shown_again(admin_client_a, in_brand_a):  # type: ignore[no-untyped-def]
+def test_config_is_created_in_chinese_and_the_secret_is_never_shown_again(admin_client_a, in_brand_a):
     page = admin_client_a.get(ADD_URL).content.decode()
     assert "企业 ID" in page and "应用 Secret" in page
 
@@ -38,7 +38,7 @@ def test_config_is_created_in_chinese_and_the_secret_is_never_shown_again(admin_
     assert admin_client_a.get(ADD_URL).status_code == 403  # one configuration per brand
 
 
-def test_an_empty_secret_on_edit_keeps_the_stored_one(admin_client_a, in_brand_a):  # type: ignore[no-untyped-def]
+def test_an_empty_secret_on_edit_keeps_the_stored_one(admin_client_a, in_brand_a):
     admin_client_a.post(ADD_URL, form())
     config = WecomConfig.objects.get()
 
@@ -55,7 +55,7 @@ def test_an_empty_secret_on_edit_keeps_the_stored_one(admin_client_a, in_brand_a
     ("field", "value"),
     [("encoding_aes_key", AES_A[:42]), ("token", "has spaces!"), ("secret", ""), ("api_base_url", "not a url")],
 )
-def test_bad_input_is_refused_and_changes_nothing(admin_client_a, in_brand_a, field, value):  # type: ignore[no-untyped-def]
+def test_bad_input_is_refused_and_changes_nothing(admin_client_a, in_brand_a, field, value):
     response = admin_client_a.post(ADD_URL, form(**{field: value}))
 
     assert response.status_code == 200  # the form again, with the error
@@ -63,7 +63,7 @@ def test_bad_input_is_refused_and_changes_nothing(admin_client_a, in_brand_a, fi
     assert not WecomConfig.objects.exists()
 
 
-def test_event_and_follow_lists_filter_and_search(admin_client_a, in_brand_a):  # type: ignore[no-untyped-def]
+def test_event_and_follow_lists_filter_and_search(admin_client_a, in_brand_a):
     from django.utils import timezone
 
     now = timezone.now()
@@ -97,7 +97,7 @@ def test_event_and_follow_lists_filter_and_search(admin_client_a, in_brand_a):  
     assert "wmFindMe" in follows and "客户关系" in follows
 
 
-def test_the_retry_action_requeues_only_failed_events(admin_client_a, in_brand_a, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_the_retry_action_requeues_only_failed_events(admin_client_a, in_brand_a, django_capture_on_commit_callbacks):
     from django.utils import timezone
 
     failed = CallbackEvent.objects.create(
@@ -128,7 +128,7 @@ def test_the_retry_action_requeues_only_failed_events(admin_client_a, in_brand_a
     assert len(callbacks) == 1
 
 
-def test_brand_b_admin_does_not_see_brand_a_config(admin_client_a, admin_client_b, in_brand_a):  # type: ignore[no-untyped-def]
+def test_brand_b_admin_does_not_see_brand_a_config(admin_client_a, admin_client_b, in_brand_a):
     admin_client_a.post(ADD_URL, form())
 
     page = admin_client_b.get("/admin/wecom/wecomconfig/").content.decode()

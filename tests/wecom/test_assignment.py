@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def scene(config_a):  # type: ignore[no-untyped-def]
+def scene(config_a):
     return scene_create()
 
 
@@ -28,7 +28,7 @@ def reasons(member: Member) -> list[tuple[str | None, str]]:
     ]
 
 
-def test_an_add_links_the_contact_by_unionid_keeps_the_state_and_assigns(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_an_add_links_the_contact_by_unionid_keeps_the_state_and_assigns(config_a, client_a, fake, scene):
     member = member_with_unionid("oUnionChen", store=scene.store)
 
     event = fake.customer_adds("zhangsan", "wmChen", name="陈女士", unionid="oUnionChen", state="qr_spring")
@@ -42,7 +42,7 @@ def test_an_add_links_the_contact_by_unionid_keeps_the_state_and_assigns(config_
     assert not WecomProspect.objects.exists()
 
 
-def test_a_source_already_set_is_not_overwritten(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_a_source_already_set_is_not_overwritten(config_a, client_a, fake, scene):
     member = member_with_unionid("oUnionChen", store=scene.store, source="tmall_import")
 
     deliver_and_process(client_a, fake, fake.customer_adds("zhangsan", "wmChen", unionid="oUnionChen", state="qr2"))
@@ -51,7 +51,7 @@ def test_a_source_already_set_is_not_overwritten(config_a, client_a, fake, scene
     assert member.source == "tmall_import"
 
 
-def test_an_unknown_customer_is_a_prospect_linked_when_the_member_enrols(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_an_unknown_customer_is_a_prospect_linked_when_the_member_enrols(config_a, client_a, fake, scene):
     deliver_and_process(
         client_a, fake, fake.customer_adds("lisi", "wmNew", name="新客", unionid="oUnionNew", state="qr_x")
     )
@@ -76,7 +76,7 @@ def test_an_unknown_customer_is_a_prospect_linked_when_the_member_enrols(config_
     assert (member.source, member.assigned_staff) == ("qr_x", scene.lisi)
 
 
-def test_a_contact_without_unionid_stays_a_prospect(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_a_contact_without_unionid_stays_a_prospect(config_a, client_a, fake, scene):
     deliver_and_process(client_a, fake, fake.customer_adds("lisi", "wmAnon", name="匿名"))
 
     assert WecomProspect.objects.get().unionid == ""
@@ -92,7 +92,7 @@ def test_a_contact_without_unionid_stays_a_prospect(config_a, client_a, fake, sc
         (AssignmentPolicy.ROUND_ROBIN, "zhangsan"),
     ],
 )
-def test_policy_decides_the_owner_when_the_customer_adds_two_staff(config_a, client_a, fake, scene, policy, expected):  # type: ignore[no-untyped-def]
+def test_policy_decides_the_owner_when_the_customer_adds_two_staff(config_a, client_a, fake, scene, policy, expected):
     """Enrolled by zhangsan (who never added the customer on WeCom), then the customer adds lisi,
     later wangwu."""
     assignment_settings_save(policy=policy)
@@ -106,7 +106,7 @@ def test_policy_decides_the_owner_when_the_customer_adds_two_staff(config_a, cli
     assert member.assigned_staff.wecom_userid == expected
 
 
-def test_enrolling_policy_gives_an_unowned_member_back_to_the_enrolling_staff(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_enrolling_policy_gives_an_unowned_member_back_to_the_enrolling_staff(config_a, client_a, fake, scene):
     assignment_settings_save(policy=AssignmentPolicy.ENROLLING)
     member = member_with_unionid("oUnionChen", store=scene.store, owner=None, enrolled_by=scene.wangwu)
 
@@ -115,7 +115,7 @@ def test_enrolling_policy_gives_an_unowned_member_back_to_the_enrolling_staff(co
     assert reasons(member) == [("wangwu", MemberAssignment.Reason.ENROLMENT)]
 
 
-def test_round_robin_policy_assigns_an_unowned_member_within_the_home_store(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_round_robin_policy_assigns_an_unowned_member_within_the_home_store(config_a, client_a, fake, scene):
     assignment_settings_save(policy=AssignmentPolicy.ROUND_ROBIN)
     # zhangsan and lisi already own one member each: wangwu has the fewest.
     MemberFactory(home_store=scene.store, assigned_staff=scene.zhangsan)
@@ -127,7 +127,7 @@ def test_round_robin_policy_assigns_an_unowned_member_within_the_home_store(conf
     assert reasons(member) == [("wangwu", MemberAssignment.Reason.ROUND_ROBIN)]
 
 
-def test_owner_deleted_by_the_customer_passes_to_another_follower(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_owner_deleted_by_the_customer_passes_to_another_follower(config_a, client_a, fake, scene):
     member = member_with_unionid("oUnionChen", store=scene.store)
     deliver_and_process(client_a, fake, fake.customer_adds("zhangsan", "wmChen", unionid="oUnionChen"))
     fake.advance(60)
@@ -141,7 +141,7 @@ def test_owner_deleted_by_the_customer_passes_to_another_follower(config_a, clie
     assert reasons(member)[-1] == ("lisi", MemberAssignment.Reason.WECOM_ADD)
 
 
-def test_owner_losing_the_only_relation_keeps_the_member_and_flags_it(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_owner_losing_the_only_relation_keeps_the_member_and_flags_it(config_a, client_a, fake, scene):
     member = member_with_unionid("oUnionChen", store=scene.store)
     deliver_and_process(client_a, fake, fake.customer_adds("zhangsan", "wmChen", unionid="oUnionChen"))
     fake.advance(60)
@@ -155,7 +155,7 @@ def test_owner_losing_the_only_relation_keeps_the_member_and_flags_it(config_a, 
     assert member in members_needing_attention(Member.objects.all())
 
 
-def test_the_same_add_delivered_and_processed_twice_assigns_once(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_the_same_add_delivered_and_processed_twice_assigns_once(config_a, client_a, fake, scene):
     member = member_with_unionid("oUnionChen", store=scene.store)
     event = fake.customer_adds("zhangsan", "wmChen", unionid="oUnionChen", state="qr")
 
@@ -167,7 +167,7 @@ def test_the_same_add_delivered_and_processed_twice_assigns_once(config_a, clien
     assert Identity.objects.filter(kind=IdentityKind.WECOM_EXTERNAL_USERID).count() == 1
 
 
-def test_a_contact_bound_to_another_member_is_not_moved(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_a_contact_bound_to_another_member_is_not_moved(config_a, client_a, fake, scene):
     other = MemberFactory(home_store=scene.store)
     IdentityFactory(member=other, kind=IdentityKind.WECOM_EXTERNAL_USERID, value="wmChen")
     member_with_unionid("oUnionChen", store=scene.store)
@@ -179,7 +179,7 @@ def test_a_contact_bound_to_another_member_is_not_moved(config_a, client_a, fake
     assert Identity.objects.get(kind=IdentityKind.WECOM_EXTERNAL_USERID).member == other
 
 
-def test_distribution_round_robins_unowned_members_within_each_store(in_brand_a):  # type: ignore[no-untyped-def]
+def test_distribution_round_robins_unowned_members_within_each_store(in_brand_a):
     store, other_store = StoreFactory(code="RR1"), StoreFactory(code="RR2")
     busy, idle, third = (StaffFactory(store=store) for _ in range(3))
     StaffFactory(store=store, status="resigned", resigned_at="2026-01-01T00:00:00Z")
@@ -201,7 +201,7 @@ def test_distribution_round_robins_unowned_members_within_each_store(in_brand_a)
     assert members_unassigned_distribute() == {"assigned": 0, "unowned_left": 1}
 
 
-def test_brand_b_members_with_the_same_unionid_are_untouched(config_a, client_a, fake, scene, brand_b):  # type: ignore[no-untyped-def]
+def test_brand_b_members_with_the_same_unionid_are_untouched(config_a, client_a, fake, scene, brand_b):
     with schema_context(brand_b.schema_name):
         twin = member_with_unionid("oUnionChen", store=StoreFactory(code="B01"))
     member = member_with_unionid("oUnionChen", store=scene.store)

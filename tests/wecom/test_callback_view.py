@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 URL = "/wecom/callback/"
 
 
-def post(client, fake, xml: str, **envelope_kwargs):  # type: ignore[no-untyped-def]
+def post(client, fake, xml: str, **envelope_kwargs):
     envelope = fake.envelope(xml, **envelope_kwargs)
     query = "&".join(f"{key}={value}" for key, value in envelope.query().items())
     return client.post(
@@ -24,7 +24,7 @@ def post(client, fake, xml: str, **envelope_kwargs):  # type: ignore[no-untyped-
     )
 
 
-def add_event_xml(fake, ext: str = "wmCustomer1", *, create_time: int = 1_760_000_000) -> str:  # type: ignore[no-untyped-def]
+def add_event_xml(fake, ext: str = "wmCustomer1", *, create_time: int = 1_760_000_000) -> str:
     return fake.event_xml(
         "add_external_contact",
         userid="zhangsan",
@@ -35,7 +35,7 @@ def add_event_xml(fake, ext: str = "wmCustomer1", *, create_time: int = 1_760_00
     )
 
 
-def enqueued_event_ids(callbacks) -> list[int]:  # type: ignore[no-untyped-def]
+def enqueued_event_ids(callbacks) -> list[int]:
     """The event ids handed to the processing task by the captured on-commit callbacks."""
     ids = []
     for callback in callbacks:
@@ -45,7 +45,7 @@ def enqueued_event_ids(callbacks) -> list[int]:  # type: ignore[no-untyped-def]
     return ids
 
 
-def test_url_verification_answers_the_decrypted_echostr(config_a, client_a, fake):  # type: ignore[no-untyped-def]
+def test_url_verification_answers_the_decrypted_echostr(config_a, client_a, fake):
     envelope = fake.crypt.encrypt("5927782489442352469", timestamp=str(int(time.time())))
 
     response = client_a.get(URL, {**envelope.query(), "echostr": envelope.encrypt})
@@ -54,7 +54,7 @@ def test_url_verification_answers_the_decrypted_echostr(config_a, client_a, fake
     assert response.content == b"5927782489442352469"
 
 
-def test_url_verification_with_a_bad_signature_is_refused(config_a, client_a, fake):  # type: ignore[no-untyped-def]
+def test_url_verification_with_a_bad_signature_is_refused(config_a, client_a, fake):
     envelope = fake.crypt.encrypt("5927782489442352469", timestamp=str(int(time.time())))
 
     response = client_a.get(URL, {**envelope.query(), "msg_signature": "0" * 40, "echostr": envelope.encrypt})
@@ -65,7 +65,7 @@ def test_url_verification_with_a_bad_signature_is_refused(config_a, client_a, fa
 
 def test_an_event_is_stored_and_handed_to_the_task_after_commit(
     config_a, client_a, fake, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = post(client_a, fake, add_event_xml(fake))
 
@@ -83,7 +83,7 @@ def test_an_event_is_stored_and_handed_to_the_task_after_commit(
 
 def test_the_same_event_delivered_twice_is_one_row_and_one_task(
     config_a, client_a, fake, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     xml = add_event_xml(fake)
     with django_capture_on_commit_callbacks() as callbacks:
         first = post(client_a, fake, xml)
@@ -95,7 +95,7 @@ def test_the_same_event_delivered_twice_is_one_row_and_one_task(
     assert len(enqueued_event_ids(callbacks)) == 1
 
 
-def test_a_replayed_request_is_refused(config_a, client_a, fake):  # type: ignore[no-untyped-def]
+def test_a_replayed_request_is_refused(config_a, client_a, fake):
     envelope = fake.envelope(add_event_xml(fake))
     query = "&".join(f"{key}={value}" for key, value in envelope.query().items())
     body = envelope.callback_body()
@@ -108,14 +108,14 @@ def test_a_replayed_request_is_refused(config_a, client_a, fake):  # type: ignor
     assert CallbackEvent.objects.count() == 1
 
 
-def test_a_stale_request_is_refused_and_stores_nothing(config_a, client_a, fake):  # type: ignore[no-untyped-def]
+def test_a_stale_request_is_refused_and_stores_nothing(config_a, client_a, fake):
     response = post(client_a, fake, add_event_xml(fake), timestamp=str(int(time.time()) - 301))
 
     assert response.status_code == 403 and response.content == b"stale_timestamp"
     assert CallbackEvent.objects.count() == 0
 
 
-def test_the_window_follows_the_setting(config_a, client_a, fake, settings):  # type: ignore[no-untyped-def]
+def test_the_window_follows_the_setting(config_a, client_a, fake, settings):
     settings.WECOM_CALLBACK_MAX_AGE_SECONDS = 30
 
     response = post(client_a, fake, add_event_xml(fake), timestamp=str(int(time.time()) - 60))
@@ -124,7 +124,7 @@ def test_the_window_follows_the_setting(config_a, client_a, fake, settings):  # 
     assert CallbackEvent.objects.count() == 0
 
 
-def test_a_tampered_body_is_refused(config_a, client_a, fake):  # type: ignore[no-untyped-def]
+def test_a_tampered_body_is_refused(config_a, client_a, fake):
     envelope = fake.envelope(add_event_xml(fake))
     query = "&".join(f"{key}={value}" for key, value in envelope.query().items())
     forged = envelope.callback_body().replace(envelope.encrypt[:8].encode(), b"AAAAAAAA")
@@ -136,7 +136,7 @@ def test_a_tampered_body_is_refused(config_a, client_a, fake):  # type: ignore[n
 
 
 @pytest.mark.parametrize("body", [b"not xml", b"<xml><ToUserName>x</ToUserName></xml>"])
-def test_a_malformed_body_is_a_400(config_a, client_a, fake, body):  # type: ignore[no-untyped-def]
+def test_a_malformed_body_is_a_400(config_a, client_a, fake, body):
     query = fake.envelope("<xml/>").query()
     response = client_a.post(
         URL + "?" + "&".join(f"{k}={v}" for k, v in query.items()), data=body, content_type="text/xml"
@@ -146,7 +146,7 @@ def test_a_malformed_body_is_a_400(config_a, client_a, fake, body):  # type: ign
     assert CallbackEvent.objects.count() == 0
 
 
-def test_brand_a_url_refuses_a_callback_made_with_brand_b_keys(config_a, config_b, client_a, fake_b):  # type: ignore[no-untyped-def]
+def test_brand_a_url_refuses_a_callback_made_with_brand_b_keys(config_a, config_b, client_a, fake_b):
     response = post(client_a, fake_b, add_event_xml(fake_b))
 
     assert response.status_code == 403
@@ -156,7 +156,7 @@ def test_brand_a_url_refuses_a_callback_made_with_brand_b_keys(config_a, config_
         assert CallbackEvent.objects.count() == 0
 
 
-def test_brand_b_keys_are_accepted_on_brand_b_url_only(config_a, config_b, client_b, fake_b):  # type: ignore[no-untyped-def]
+def test_brand_b_keys_are_accepted_on_brand_b_url_only(config_a, config_b, client_b, fake_b):
     response = post(client_b, fake_b, add_event_xml(fake_b))
 
     assert response.status_code == 200
@@ -166,7 +166,7 @@ def test_brand_b_keys_are_accepted_on_brand_b_url_only(config_a, config_b, clien
         assert CallbackEvent.objects.get().external_user_id == "wmCustomer1"
 
 
-def test_another_corp_with_the_same_token_and_key_fails_the_receive_id_check(config_a, client_a):  # type: ignore[no-untyped-def]
+def test_another_corp_with_the_same_token_and_key_fails_the_receive_id_check(config_a, client_a):
     from crm.wecom.fake_server import FakeWecom
 
     impostor = FakeWecom(corp_id="wwImpostor", token=TOKEN_A, encoding_aes_key=AES_A)
@@ -177,12 +177,12 @@ def test_another_corp_with_the_same_token_and_key_fails_the_receive_id_check(con
     assert CORP_A != "wwImpostor"
 
 
-def test_a_brand_without_wecom_answers_404(in_brand_a, client_a, fake):  # type: ignore[no-untyped-def]
+def test_a_brand_without_wecom_answers_404(in_brand_a, client_a, fake):
     response = post(client_a, fake, add_event_xml(fake))
 
     assert response.status_code == 404
     assert CallbackEvent.objects.count() == 0
 
 
-def test_only_get_and_post_are_allowed(config_a, client_a):  # type: ignore[no-untyped-def]
+def test_only_get_and_post_are_allowed(config_a, client_a):
     assert client_a.put(URL).status_code == 405

@@ -20,13 +20,13 @@ ADD_URL = "/admin/wecom/contactway/add/"
 
 
 @pytest.fixture
-def scene(config_a):  # type: ignore[no-untyped-def]
+def scene(config_a):
     return scene_create()
 
 
 def test_a_qr_code_made_in_the_admin_attributes_the_customer_who_scans_it(
     config_a, admin_client_a, client_a, fake, scene
-):  # type: ignore[no-untyped-def]
+):
     response = admin_client_a.post(
         ADD_URL,
         {"name": "春季活动", "state": "spring_sh001", "store": scene.store.pk, "staff": [scene.zhangsan.pk]},
@@ -55,7 +55,7 @@ def test_a_qr_code_made_in_the_admin_attributes_the_customer_who_scans_it(
 )
 def test_a_bad_qr_code_is_refused_in_the_form_and_nothing_is_created(
     config_a, admin_client_a, fake, scene, field, value
-):  # type: ignore[no-untyped-def]
+):
     data = {"name": "活动", "state": "ok_state", "staff": [scene.zhangsan.pk], field: value}
 
     response = admin_client_a.post(ADD_URL, data)
@@ -65,7 +65,7 @@ def test_a_bad_qr_code_is_refused_in_the_form_and_nothing_is_created(
     assert not ContactWay.objects.exists() and fake.contact_ways == {}
 
 
-def test_a_state_in_use_and_resigned_staff_are_refused_by_the_service(config_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_a_state_in_use_and_resigned_staff_are_refused_by_the_service(config_a, fake, scene):
     contact_way_create(name="一", state="dup", staff=[scene.zhangsan], actor="a")
     scene.lisi.status, scene.lisi.resigned_at = "resigned", scene.lisi.created_at
     scene.lisi.save()
@@ -77,14 +77,14 @@ def test_a_state_in_use_and_resigned_staff_are_refused_by_the_service(config_a, 
     assert ContactWay.objects.count() == 1 and len(fake.contact_ways) == 1
 
 
-def test_a_multi_staff_qr_code(config_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_a_multi_staff_qr_code(config_a, fake, scene):
     way = contact_way_create(name="门店", state="store_sh001", staff=[scene.zhangsan, scene.lisi], actor="a")
 
     assert way.type == ContactWay.Type.MULTI
     assert fake.contact_ways[way.config_id].users == ["zhangsan", "lisi"]
 
 
-def test_tag_sync_adopts_existing_corp_tags_and_creates_missing_ones(config_a, fake):  # type: ignore[no-untyped-def]
+def test_tag_sync_adopts_existing_corp_tags_and_creates_missing_ones(config_a, fake):
     fake.tag_groups["grp1"] = TagGroup(group_id="grp1", group_name="偏好", tags=[FakeTag(id="tagCoffee", name="咖啡")])
     coffee = TagFactory(name="咖啡", group="偏好")
     tea = TagFactory(name="茶饮", group="偏好")
@@ -103,7 +103,7 @@ def test_tag_sync_adopts_existing_corp_tags_and_creates_missing_ones(config_a, f
     assert tags_sync_to_wecom() == {"tags": 3, "linked": 0, "created": 0}  # idempotent
 
 
-def test_a_tag_deleted_in_wecom_is_recreated(config_a, fake):  # type: ignore[no-untyped-def]
+def test_a_tag_deleted_in_wecom_is_recreated(config_a, fake):
     tag = TagFactory(name="新客", group="生命周期")
     tags_sync_to_wecom()
     tag.refresh_from_db()
@@ -118,7 +118,7 @@ def test_a_tag_deleted_in_wecom_is_recreated(config_a, fake):  # type: ignore[no
 
 def test_tagging_a_member_marks_the_tag_for_their_owner_after_commit(
     config_a, fake, scene, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     fake.page_size = 100
     member = member_followed(fake, staff=scene.zhangsan, ext="wmTagged", store=scene.store)
     not_following = MemberFactory(home_store=scene.store, assigned_staff=scene.lisi)
@@ -139,7 +139,7 @@ def test_tagging_a_member_marks_the_tag_for_their_owner_after_commit(
     assert fake.follows[("zhangsan", "wmTagged")].tag_ids == []
 
 
-def test_no_wecom_config_means_no_tag_task(in_brand_a, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_no_wecom_config_means_no_tag_task(in_brand_a, django_capture_on_commit_callbacks):
     member = MemberFactory()
     tag = TagFactory()
     with django_capture_on_commit_callbacks() as callbacks:

@@ -23,7 +23,7 @@ def seed_customers(fake: FakeWecom, staff: str, count: int, prefix: str = "wm") 
     return ids
 
 
-def test_one_gettoken_serves_many_calls(fake, client_api):  # type: ignore[no-untyped-def]
+def test_one_gettoken_serves_many_calls(fake, client_api):
     for _ in range(5):
         client_api.get_follow_user_list()
 
@@ -31,7 +31,7 @@ def test_one_gettoken_serves_many_calls(fake, client_api):  # type: ignore[no-un
     assert fake.calls["externalcontact/get_follow_user_list"] == 5
 
 
-def test_the_token_is_shared_through_the_cache_by_every_client_of_the_brand(fake, config_a, client_api):  # type: ignore[no-untyped-def]
+def test_the_token_is_shared_through_the_cache_by_every_client_of_the_brand(fake, config_a, client_api):
     client_api.get_follow_user_list()
     with WecomClient.for_config(config_a) as another_process:
         another_process.get_follow_user_list()
@@ -39,7 +39,7 @@ def test_the_token_is_shared_through_the_cache_by_every_client_of_the_brand(fake
     assert fake.calls["gettoken"] == 1
 
 
-def test_the_token_is_cached_per_brand(fake, config_a, client_api, brand_b):  # type: ignore[no-untyped-def]
+def test_the_token_is_cached_per_brand(fake, config_a, client_api, brand_b):
     from django_tenants.utils import schema_context
 
     client_api.get_follow_user_list()
@@ -50,7 +50,7 @@ def test_the_token_is_cached_per_brand(fake, config_a, client_api, brand_b):  # 
 
 
 @pytest.mark.parametrize("expire", ["early_40014", "expired_42001"])
-def test_a_rejected_token_is_refreshed_once_and_the_call_succeeds(fake, client_api, expire):  # type: ignore[no-untyped-def]
+def test_a_rejected_token_is_refreshed_once_and_the_call_succeeds(fake, client_api, expire):
     client_api.get_follow_user_list()
     if expire == "early_40014":
         fake.expire_tokens()  # WeCom invalidated it before expires_in
@@ -62,7 +62,7 @@ def test_a_rejected_token_is_refreshed_once_and_the_call_succeeds(fake, client_a
     assert fake.calls["externalcontact/get_follow_user_list"] == 2 + 1  # one rejected, one retried
 
 
-def test_a_token_rejected_twice_raises_instead_of_looping(fake, client_api):  # type: ignore[no-untyped-def]
+def test_a_token_rejected_twice_raises_instead_of_looping(fake, client_api):
     fake.inject("externalcontact/get_follow_user_list", errcode=40014, times=5)
 
     with pytest.raises(errors.AccessTokenInvalid):
@@ -71,7 +71,7 @@ def test_a_token_rejected_twice_raises_instead_of_looping(fake, client_api):  # 
     assert fake.calls["externalcontact/get_follow_user_list"] == 2
 
 
-def test_a_bad_secret_raises_40001_once_without_looping(fake, fake_server, in_brand_a):  # type: ignore[no-untyped-def]
+def test_a_bad_secret_raises_40001_once_without_looping(fake, fake_server, in_brand_a):
     api = WecomClient(corp_id=fake.corp_id, secret="wrong", base_url=fake_server.base_url)
     with pytest.raises(errors.InvalidCredential) as raised:
         api.get_follow_user_list()
@@ -82,7 +82,7 @@ def test_a_bad_secret_raises_40001_once_without_looping(fake, fake_server, in_br
 
 
 @pytest.mark.parametrize("errcode", [45009, 45033])
-def test_rate_limits_raise_a_typed_retryable_error(fake, client_api, errcode):  # type: ignore[no-untyped-def]
+def test_rate_limits_raise_a_typed_retryable_error(fake, client_api, errcode):
     fake.inject("externalcontact/list", errcode=errcode)
 
     with pytest.raises(errors.RateLimited) as raised:
@@ -92,7 +92,7 @@ def test_rate_limits_raise_a_typed_retryable_error(fake, client_api, errcode):  
     assert fake.calls["externalcontact/list"] == 1  # no hot loop: the task retries later
 
 
-def test_server_errors_raise_a_retryable_transport_error(fake, client_api):  # type: ignore[no-untyped-def]
+def test_server_errors_raise_a_retryable_transport_error(fake, client_api):
     fake.inject("externalcontact/list", http_status=502)
 
     with pytest.raises(errors.WecomTransportError) as raised:
@@ -102,7 +102,7 @@ def test_server_errors_raise_a_retryable_transport_error(fake, client_api):  # t
     assert client_api.list_external_contacts("zhangsan") == []  # the next attempt goes through
 
 
-def test_a_slow_server_times_out_as_a_retryable_transport_error(fake, config_a):  # type: ignore[no-untyped-def]
+def test_a_slow_server_times_out_as_a_retryable_transport_error(fake, config_a):
     fake.inject("externalcontact/list", delay=1.0)
 
     with (
@@ -114,7 +114,7 @@ def test_a_slow_server_times_out_as_a_retryable_transport_error(fake, config_a):
     assert raised.value.retryable and "timeout" in raised.value.errmsg
 
 
-def test_an_unreachable_server_is_a_retryable_transport_error(in_brand_a):  # type: ignore[no-untyped-def]
+def test_an_unreachable_server_is_a_retryable_transport_error(in_brand_a):
     api = WecomClient(corp_id="ww", secret="s", base_url="http://127.0.0.1:9/cgi-bin/", timeout=0.5)
     with pytest.raises(errors.WecomTransportError):
         api.get_follow_user_list()
@@ -129,7 +129,7 @@ def test_an_unreachable_server_is_a_retryable_transport_error(in_brand_a):  # ty
         (12345, errors.WecomApiError),
     ],
 )
-def test_other_errcodes_raise_typed_errors_carrying_errcode_and_errmsg(fake, client_api, errcode, error_class):  # type: ignore[no-untyped-def]
+def test_other_errcodes_raise_typed_errors_carrying_errcode_and_errmsg(fake, client_api, errcode, error_class):
     fake.inject("externalcontact/get_follow_user_list", errcode=errcode)
 
     with pytest.raises(error_class) as raised:
@@ -140,7 +140,7 @@ def test_other_errcodes_raise_typed_errors_carrying_errcode_and_errmsg(fake, cli
     assert not raised.value.retryable
 
 
-def test_batch_get_by_user_follows_the_cursor_to_the_end(fake, client_api):  # type: ignore[no-untyped-def]
+def test_batch_get_by_user_follows_the_cursor_to_the_end(fake, client_api):
     ids = seed_customers(fake, "zhangsan", 7) + seed_customers(fake, "lisi", 2)
 
     rows = client_api.batch_get_by_user(["zhangsan", "lisi"])
@@ -150,7 +150,7 @@ def test_batch_get_by_user_follows_the_cursor_to_the_end(fake, client_api):  # t
     assert {row["follow_info"]["state"] for row in rows} == {"store_sh001"}
 
 
-def test_get_external_contact_collects_every_follow_user_page(fake, client_api):  # type: ignore[no-untyped-def]
+def test_get_external_contact_collects_every_follow_user_page(fake, client_api):
     fake.add_contact("wmShared", "共享客户", unionid="oUnionShared")
     for staff in ("zhangsan", "lisi", "wangwu"):
         fake.add_follow(staff, "wmShared", remark=f"{staff} 的客户")
@@ -162,7 +162,7 @@ def test_get_external_contact_collects_every_follow_user_page(fake, client_api):
     assert fake.calls["externalcontact/get"] == 2
 
 
-def test_a_repeating_cursor_raises_instead_of_looping_forever(client_api):  # type: ignore[no-untyped-def]
+def test_a_repeating_cursor_raises_instead_of_looping_forever(client_api):
     def always_page_two(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("gettoken"):
             return httpx.Response(200, json={"errcode": 0, "access_token": "t", "expires_in": 7200})
@@ -173,7 +173,7 @@ def test_a_repeating_cursor_raises_instead_of_looping_forever(client_api):  # ty
         looping.transfer_result(handover_userid="a", takeover_userid="b")
 
 
-def test_list_and_unknown_external_userid(fake, client_api):  # type: ignore[no-untyped-def]
+def test_list_and_unknown_external_userid(fake, client_api):
     ids = seed_customers(fake, "wangwu", 3)
 
     assert client_api.list_external_contacts("wangwu") == ids
@@ -181,7 +181,7 @@ def test_list_and_unknown_external_userid(fake, client_api):  # type: ignore[no-
         client_api.get_external_contact("wmNobody")
 
 
-def test_corp_tags_lifecycle_and_mark_tag(fake, client_api):  # type: ignore[no-untyped-def]
+def test_corp_tags_lifecycle_and_mark_tag(fake, client_api):
     [customer] = seed_customers(fake, "zhangsan", 1)
 
     group = client_api.add_corp_tag(group_name="会员等级", tags=[{"name": "金卡"}, {"name": "银卡"}])
@@ -199,7 +199,7 @@ def test_corp_tags_lifecycle_and_mark_tag(fake, client_api):  # type: ignore[no-
     assert client_api.get_corp_tag_list() == []  # an empty group disappears
 
 
-def test_contact_way_state_comes_back_in_the_add_callback(fake, client_api):  # type: ignore[no-untyped-def]
+def test_contact_way_state_comes_back_in_the_add_callback(fake, client_api):
     way = client_api.add_contact_way(state="store_sh001_spring", users=["zhangsan"])
 
     event = fake.customer_adds("zhangsan", "wmScanner", unionid="oScanner", config_id=way["config_id"])
@@ -212,7 +212,7 @@ def test_contact_way_state_comes_back_in_the_add_callback(fake, client_api):  # 
     assert too_long.value.errcode == 40058
 
 
-def test_welcome_message_is_accepted_once_within_20_seconds(fake, client_api):  # type: ignore[no-untyped-def]
+def test_welcome_message_is_accepted_once_within_20_seconds(fake, client_api):
     first = fake.customer_adds("zhangsan", "wmA")
     late = fake.customer_adds("zhangsan", "wmB")
     client_api.send_welcome_msg(welcome_code=first["WelcomeCode"], text="欢迎")
@@ -225,14 +225,14 @@ def test_welcome_message_is_accepted_once_within_20_seconds(fake, client_api):  
     assert fake.welcomes_sent == [(first["WelcomeCode"], "欢迎")]
 
 
-def test_the_config_secret_is_encrypted_at_rest(config_a, secret_a):  # type: ignore[no-untyped-def]
+def test_the_config_secret_is_encrypted_at_rest(config_a, secret_a):
     stored = WecomConfig.objects.values_list("secret_encrypted", flat=True).get()
 
     assert secret_a not in stored
     assert WecomConfig.objects.get().secret == secret_a
 
 
-def test_fake_server_answers_unknown_calls_with_an_error(fake_server: FakeWecomServer, client_api):  # type: ignore[no-untyped-def]
+def test_fake_server_answers_unknown_calls_with_an_error(fake_server: FakeWecomServer, client_api):
     with pytest.raises(errors.WecomApiError) as raised:
         client_api.call("GET", "externalcontact/does_not_exist")
     assert raised.value.errcode == 404

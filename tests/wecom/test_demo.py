@@ -16,13 +16,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def demo_members(in_brand_a, monkeypatch):  # type: ignore[no-untyped-def]
+def demo_members(in_brand_a, monkeypatch):
     """The members demo runs before WeCom's (TENANT_APPS order): its staff and members exist."""
     monkeypatch.setattr(members_demo, "MEMBER_COUNT", 12)
     members_demo.seed()
 
 
-def test_seed_is_idempotent_and_points_at_the_local_fake(in_brand_a):  # type: ignore[no-untyped-def]
+def test_seed_is_idempotent_and_points_at_the_local_fake(in_brand_a):
     demo.seed()
     counts = (FollowRelation.objects.count(), MemberAssignment.objects.count(), CustomerTransfer.objects.count())
     demo.seed()
@@ -38,7 +38,7 @@ def test_seed_is_idempotent_and_points_at_the_local_fake(in_brand_a):  # type: i
     assert counts[0] == len(DEMO_FOLLOWS)
 
 
-def test_the_demo_members_are_linked_owned_and_one_transfer_waits(in_brand_a):  # type: ignore[no-untyped-def]
+def test_the_demo_members_are_linked_owned_and_one_transfer_waits(in_brand_a):
     demo.seed()
 
     for n, userid, _state in DEMO_FOLLOWS:
@@ -66,7 +66,7 @@ def test_the_demo_members_are_linked_owned_and_one_transfer_waits(in_brand_a):  
     assert transfer.member.assignments.first().to_staff == transfer.takeover
 
 
-def test_the_demo_config_talks_to_the_demo_corp(in_brand_a):  # type: ignore[no-untyped-def]
+def test_the_demo_config_talks_to_the_demo_corp(in_brand_a):
     demo.seed()
     config = WecomConfig.objects.get()
     fake = demo_corp()

@@ -28,7 +28,7 @@ def wait_for_relation(external_userid: str, timeout: float = 30.0) -> FollowRela
 
 
 @pytest.fixture
-def committed_config_a(committed_db, fake_server, secret_a):  # type: ignore[no-untyped-def]
+def committed_config_a(committed_db, fake_server, secret_a):
     with schema_context(BRAND_A):
         wecom_config_save(
             corp_id=CORP_A, secret=secret_a, token=TOKEN_A, encoding_aes_key=AES_A, api_base_url=fake_server.base_url
@@ -40,7 +40,7 @@ def committed_config_a(committed_db, fake_server, secret_a):  # type: ignore[no-
         WecomConfig.objects.all().delete()
 
 
-def test_qr_scan_to_follow_relation_through_the_worker(celery_worker, committed_config_a, fake):  # type: ignore[no-untyped-def]
+def test_qr_scan_to_follow_relation_through_the_worker(celery_worker, committed_config_a, fake):
     way = fake.api_add_contact_way({}, {"type": 1, "scene": 2, "state": "campaign_0808", "user": ["zhangsan"]})
     event = fake.customer_adds("zhangsan", "wmEndToEnd", name="周女士", unionid="oUnionE2E", config_id=way["config_id"])
     envelope = fake.envelope(event["xml"])

@@ -14,7 +14,7 @@ URL = "/admin/wecom/staffhandover/"
 
 
 @pytest.fixture
-def leaving_and_takeover():  # type: ignore[no-untyped-def]
+def leaving_and_takeover():
     with schema_context(BRAND_A):
         store = StoreFactory(code="SH9")
         leaving = StaffFactory(store=store, name="离职导购", wecom_userid="leaving")
@@ -23,7 +23,7 @@ def leaving_and_takeover():  # type: ignore[no-untyped-def]
     return leaving, takeover, members
 
 
-def test_the_action_asks_for_the_takeover_first(admin_client_a, leaving_and_takeover):  # type: ignore[no-untyped-def]
+def test_the_action_asks_for_the_takeover_first(admin_client_a, leaving_and_takeover):
     leaving, _, _ = leaving_and_takeover
 
     page = admin_client_a.post(URL, {"action": "resign_and_transfer", "_selected_action": [leaving.pk]})
@@ -34,7 +34,7 @@ def test_the_action_asks_for_the_takeover_first(admin_client_a, leaving_and_take
         assert Staff.objects.get(pk=leaving.pk).status == Staff.Status.ACTIVE
 
 
-def test_resigning_hands_every_member_over(admin_client_a, leaving_and_takeover):  # type: ignore[no-untyped-def]
+def test_resigning_hands_every_member_over(admin_client_a, leaving_and_takeover):
     leaving, takeover, members = leaving_and_takeover
 
     response = admin_client_a.post(
@@ -58,7 +58,7 @@ def test_resigning_hands_every_member_over(admin_client_a, leaving_and_takeover)
         )
 
 
-def test_a_takeover_who_is_the_leaver_is_refused_and_nothing_changes(admin_client_a, leaving_and_takeover):  # type: ignore[no-untyped-def]
+def test_a_takeover_who_is_the_leaver_is_refused_and_nothing_changes(admin_client_a, leaving_and_takeover):
     leaving, _, members = leaving_and_takeover
 
     response = admin_client_a.post(
@@ -73,7 +73,7 @@ def test_a_takeover_who_is_the_leaver_is_refused_and_nothing_changes(admin_clien
         assert {m.assigned_staff_id for m in members} == {leaving.pk}
 
 
-def test_the_staff_page_cannot_flip_a_status(admin_client_a, leaving_and_takeover):  # type: ignore[no-untyped-def]
+def test_the_staff_page_cannot_flip_a_status(admin_client_a, leaving_and_takeover):
     leaving, _, _ = leaving_and_takeover
 
     admin_client_a.post(

@@ -19,11 +19,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def enqueued(monkeypatch):  # type: ignore[no-untyped-def]
+def enqueued(monkeypatch):
     """The tasks WeCom hands to the broker after commit, recorded instead of sent."""
     calls: list[tuple[object, tuple[object, ...]]] = []
 
-    def record(task, *args):  # type: ignore[no-untyped-def]
+    def record(task, *args):
         calls.append((task, args))
 
     monkeypatch.setattr(member_events, "send_on_commit", record)
@@ -31,7 +31,7 @@ def enqueued(monkeypatch):  # type: ignore[no-untyped-def]
     return calls
 
 
-def test_enrolling_a_prospects_unionid_links_the_contact_after_commit(config_a, client_a, fake, enqueued):  # type: ignore[no-untyped-def]
+def test_enrolling_a_prospects_unionid_links_the_contact_after_commit(config_a, client_a, fake, enqueued):
     scene = scene_create()
     deliver_and_process(client_a, fake, fake.customer_adds("lisi", "wmNew", unionid="oUnionNew", state="qr_x"))
     assert WecomProspect.objects.get().linked_member is None
@@ -53,7 +53,7 @@ def test_enrolling_a_prospects_unionid_links_the_contact_after_commit(config_a, 
     assert WecomProspect.objects.get().linked_member == member
 
 
-def test_binding_a_unionid_later_also_links(config_a, client_a, fake, enqueued):  # type: ignore[no-untyped-def]
+def test_binding_a_unionid_later_also_links(config_a, client_a, fake, enqueued):
     scene_create()
     deliver_and_process(client_a, fake, fake.customer_adds("lisi", "wmLate", unionid="oUnionLate"))
     member = MemberFactory()
@@ -64,7 +64,7 @@ def test_binding_a_unionid_later_also_links(config_a, client_a, fake, enqueued):
     assert enqueued == [(prospects_link_member_task, (member.pk,))]
 
 
-def test_tagging_and_untagging_are_mirrored_to_wecom(config_a, enqueued):  # type: ignore[no-untyped-def]
+def test_tagging_and_untagging_are_mirrored_to_wecom(config_a, enqueued):
     members = MemberFactory.create_batch(2)
     tag = TagFactory(name="咖啡爱好者")
     ids = [member.pk for member in members]
@@ -79,13 +79,13 @@ def test_tagging_and_untagging_are_mirrored_to_wecom(config_a, enqueued):  # typ
     ]
 
 
-def test_a_brand_without_wecom_tags_without_any_wecom_work(in_brand_a, enqueued):  # type: ignore[no-untyped-def]
+def test_a_brand_without_wecom_tags_without_any_wecom_work(in_brand_a, enqueued):
     member = MemberFactory()
     members_tag(member_ids=[member.pk], tag=TagFactory(), actor="test")
     assert enqueued == []
 
 
-def test_a_merge_mirrors_the_tags_it_moves(config_a, enqueued):  # type: ignore[no-untyped-def]
+def test_a_merge_mirrors_the_tags_it_moves(config_a, enqueued):
     from members.services.merge import member_merge
 
     survivor, merged = MemberFactory(), MemberFactory()

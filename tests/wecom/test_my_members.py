@@ -21,7 +21,7 @@ REVIEW_URL = "/admin/wecom/ownershipreview/"
 
 
 @pytest.fixture
-def world(config_a, fake):  # type: ignore[no-untyped-def]
+def world(config_a, fake):
     """zhangsan (a store staff login) owns three members: one following, one who deleted him,
     one without WeCom. lisi (same store) and a staff member of another store own one each."""
     scene = scene_create()
@@ -47,7 +47,7 @@ def world(config_a, fake):  # type: ignore[no-untyped-def]
     }
 
 
-def test_store_staff_see_only_their_members_with_the_wecom_status(world):  # type: ignore[no-untyped-def]
+def test_store_staff_see_only_their_members_with_the_wecom_status(world):
     client = logged_in_client(BRAND_A, "zs@alpha.example")
 
     response = client.get(MY_URL)
@@ -64,7 +64,7 @@ def test_store_staff_see_only_their_members_with_the_wecom_status(world):  # typ
     assert world["colleague"].member_no not in page and world["elsewhere"].member_no not in page
 
 
-def test_the_wecom_status_filter(world):  # type: ignore[no-untyped-def]
+def test_the_wecom_status_filter(world):
     client = logged_in_client(BRAND_A, "zs@alpha.example")
 
     response = client.get(MY_URL, {"wecom": "deleted"})
@@ -72,7 +72,7 @@ def test_the_wecom_status_filter(world):  # type: ignore[no-untyped-def]
     assert [m.member_no for m in response.context["cl"].result_list] == [world["deleted"].member_no]
 
 
-def test_a_member_of_someone_else_is_not_reachable_by_id(world):  # type: ignore[no-untyped-def]
+def test_a_member_of_someone_else_is_not_reachable_by_id(world):
     client = logged_in_client(BRAND_A, "zs@alpha.example")
 
     response = client.get(f"{MY_URL}{world['colleague'].pk}/change/")
@@ -81,14 +81,14 @@ def test_a_member_of_someone_else_is_not_reachable_by_id(world):  # type: ignore
     assert world["colleague"].member_no not in response.content.decode()
 
 
-def test_a_login_without_staff_sees_nothing_not_everything(world, admin_client_a):  # type: ignore[no-untyped-def]
+def test_a_login_without_staff_sees_nothing_not_everything(world, admin_client_a):
     response = admin_client_a.get(MY_URL)  # the brand admin has no staff row: no "own" members
 
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == []
 
 
-def test_review_lists_unowned_resigned_owner_and_flagged_transfer_scoped_to_the_store(world):  # type: ignore[no-untyped-def]
+def test_review_lists_unowned_resigned_owner_and_flagged_transfer_scoped_to_the_store(world):
     scene = world["scene"]
     unowned = MemberFactory(home_store=scene.store, assigned_staff=None)
     gone = StaffFactory(store=scene.store, status=Staff.Status.RESIGNED, resigned_at=timezone.now())
@@ -116,7 +116,7 @@ def test_review_lists_unowned_resigned_owner_and_flagged_transfer_scoped_to_the_
     assert [m.member_no for m in flagged.context["cl"].result_list] == [world["following"].member_no]
 
 
-def test_transfers_are_listed_with_their_reason_and_scoped(world, admin_client_a):  # type: ignore[no-untyped-def]
+def test_transfers_are_listed_with_their_reason_and_scoped(world, admin_client_a):
     scene = world["scene"]
     CustomerTransfer.objects.create(
         member=world["elsewhere"],
@@ -135,7 +135,7 @@ def test_transfers_are_listed_with_their_reason_and_scoped(world, admin_client_a
     assert store_user.status_code == 200 and "wmElse" not in store_user.content.decode()
 
 
-def test_brand_b_sees_none_of_brand_a(world, admin_client_b):  # type: ignore[no-untyped-def]
+def test_brand_b_sees_none_of_brand_a(world, admin_client_b):
     for url in (MY_URL, REVIEW_URL, "/admin/wecom/customertransfer/", "/admin/wecom/contactway/"):
         response = admin_client_b.get(url)
         assert response.status_code == 200

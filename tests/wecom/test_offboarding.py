@@ -20,7 +20,7 @@ S = CustomerTransfer.Status
 
 
 @pytest.fixture
-def scene(config_a):  # type: ignore[no-untyped-def]
+def scene(config_a):
     return scene_create()
 
 
@@ -33,7 +33,7 @@ def statuses() -> dict[str, int]:
 
 def test_offboarding_250_members_ends_with_every_member_owned_or_flagged(
     config_a, fake, scene, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     fake.page_size = 50
     followed = [
         member_followed(fake, staff=scene.zhangsan, ext=f"wmOff{index:03d}", store=scene.store) for index in range(240)
@@ -84,7 +84,7 @@ def test_offboarding_250_members_ends_with_every_member_owned_or_flagged(
     assert CustomerTransfer.objects.get(member=followed[5]).errcode == 40128
 
 
-def test_offboarding_waits_until_wecom_knows_the_staff_left(config_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_offboarding_waits_until_wecom_knows_the_staff_left(config_a, fake, scene):
     member = member_followed(fake, staff=scene.zhangsan, ext="wmEarly", store=scene.store)
     staff_resign(staff=scene.zhangsan, takeover=scene.lisi, actor="admin")
 
@@ -101,7 +101,7 @@ def test_offboarding_waits_until_wecom_knows_the_staff_left(config_a, fake, scen
     assert transfer.status == S.DONE and member.assigned_staff == scene.lisi
 
 
-def test_running_offboarding_twice_does_not_transfer_anyone_twice(config_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_running_offboarding_twice_does_not_transfer_anyone_twice(config_a, fake, scene):
     member_followed(fake, staff=scene.zhangsan, ext="wmTwice", store=scene.store)
     fake.resign("zhangsan")
 
@@ -114,7 +114,7 @@ def test_running_offboarding_twice_does_not_transfer_anyone_twice(config_a, fake
     assert fake.calls["externalcontact/resigned/transfer_customer"] == 1
 
 
-def test_offboarding_with_a_takeover_per_member(config_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_offboarding_with_a_takeover_per_member(config_a, fake, scene):
     first = MemberFactory(home_store=scene.store, assigned_staff=scene.zhangsan)
     second = MemberFactory(home_store=scene.store, assigned_staff=scene.zhangsan)
 
@@ -125,7 +125,7 @@ def test_offboarding_with_a_takeover_per_member(config_a, fake, scene):  # type:
 
 
 @pytest.mark.parametrize("bad", ["self", "resigned", "incomplete_mapping"])
-def test_bad_takeover_is_refused_and_changes_nothing(config_a, fake, scene, bad):  # type: ignore[no-untyped-def]
+def test_bad_takeover_is_refused_and_changes_nothing(config_a, fake, scene, bad):
     member = MemberFactory(home_store=scene.store, assigned_staff=scene.zhangsan)
     MemberFactory(home_store=scene.store, assigned_staff=scene.zhangsan)
     user = get_user_model().objects.create_user(username="zs@alpha.example", password="x-Long-Pass-2026")
@@ -140,7 +140,7 @@ def test_bad_takeover_is_refused_and_changes_nothing(config_a, fake, scene, bad)
     }[bad]
 
     with pytest.raises(AppError) as raised:
-        staff_resign(staff=scene.zhangsan, takeover=takeover, actor="admin")  # type: ignore[arg-type]
+        staff_resign(staff=scene.zhangsan, takeover=takeover, actor="admin")
 
     assert raised.value.code == "transfer_invalid"
     assert Staff.objects.get(pk=scene.zhangsan.pk).status == Staff.Status.ACTIVE
@@ -148,7 +148,7 @@ def test_bad_takeover_is_refused_and_changes_nothing(config_a, fake, scene, bad)
     assert not MemberAssignment.objects.exists() and not CustomerTransfer.objects.exists()
 
 
-def test_resigning_deactivates_the_login(config_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_resigning_deactivates_the_login(config_a, fake, scene):
     user = get_user_model().objects.create_user(username="zs@alpha.example", password="x-Long-Pass-2026")
     Staff.objects.filter(pk=scene.zhangsan.pk).update(user=user)
     scene.zhangsan.refresh_from_db()
@@ -158,7 +158,7 @@ def test_resigning_deactivates_the_login(config_a, fake, scene):  # type: ignore
     assert not get_user_model().objects.get(pk=user.pk).is_active
 
 
-def test_on_job_reassignment_transfers_with_a_message_and_settles(config_a, client_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_on_job_reassignment_transfers_with_a_message_and_settles(config_a, client_a, fake, scene):
     fake.page_size = 100
     moving = [member_followed(fake, staff=scene.zhangsan, ext=f"wmJob{i}", store=scene.store) for i in range(3)]
     offline = MemberFactory(home_store=scene.store, assigned_staff=scene.wangwu)
@@ -189,7 +189,7 @@ def test_on_job_reassignment_transfers_with_a_message_and_settles(config_a, clie
     assert Member.objects.get(pk=moving[0].pk).assigned_staff == scene.lisi
 
 
-def test_the_90_day_limit_is_respected_from_our_own_records(config_a, fake, scene):  # type: ignore[no-untyped-def]
+def test_the_90_day_limit_is_respected_from_our_own_records(config_a, fake, scene):
     fake.page_size = 100
     [member] = [member_followed(fake, staff=scene.zhangsan, ext="wmOften", store=scene.store)]
     for takeover, handover in ((scene.lisi, scene.zhangsan), (scene.wangwu, scene.lisi)):

@@ -17,7 +17,7 @@ T0 = 1_760_000_000
 
 def deliver(
     client, fake, change_type: str, ext: str = "wmChen", *, userid: str = "zhangsan", at: int = T0, **extra: str
-):  # type: ignore[no-untyped-def]
+):
     """WeCom delivers one callback to brand A's URL; returns the stored event."""
     xml = fake.event_xml(change_type, userid=userid, external_userid=ext, create_time=at, **extra)
     response = post(client, fake, xml)
@@ -32,14 +32,14 @@ def _fields(xml: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def chen(fake):  # type: ignore[no-untyped-def]
+def chen(fake):
     """A customer who has added zhangsan through the spring QR code (state) in the fake corp."""
     fake.add_contact("wmChen", "陈女士", unionid="oUnionChen")
     fake.add_follow("zhangsan", "wmChen", state="store_sh001", remark="陈女士 VIP", add_way=1)
     return "wmChen"
 
 
-def test_add_creates_the_relation_with_unionid_state_and_details(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_add_creates_the_relation_with_unionid_state_and_details(config_a, client_a, fake, chen):
     event = deliver(client_a, fake, "add_external_contact", State="store_sh001", WelcomeCode="wc")
 
     change = callback_event_process(event_id=event.pk)
@@ -58,7 +58,7 @@ def test_add_creates_the_relation_with_unionid_state_and_details(config_a, clien
     assert event.status == CallbackEvent.Status.PROCESSED and event.attempts == 1
 
 
-def test_processing_an_event_twice_has_one_effect(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_processing_an_event_twice_has_one_effect(config_a, client_a, fake, chen):
     event = deliver(client_a, fake, "add_external_contact", State="store_sh001")
     callback_event_process(event_id=event.pk)
     before = FollowRelation.objects.get()
@@ -71,7 +71,7 @@ def test_processing_an_event_twice_has_one_effect(config_a, client_a, fake, chen
     assert fake.calls["externalcontact/get"] == calls  # not even a WeCom call
 
 
-def test_the_same_event_delivered_twice_and_processed_is_one_relation(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_the_same_event_delivered_twice_and_processed_is_one_relation(config_a, client_a, fake, chen):
     first = deliver(client_a, fake, "add_external_contact", State="store_sh001")
     second = deliver(client_a, fake, "add_external_contact", State="store_sh001")
     for event in (first, second):
@@ -81,7 +81,7 @@ def test_the_same_event_delivered_twice_and_processed_is_one_relation(config_a, 
     assert FollowRelation.objects.count() == 1
 
 
-def test_welcome_message_is_sent_when_the_brand_has_one(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_welcome_message_is_sent_when_the_brand_has_one(config_a, client_a, fake, chen):
     WecomConfig.objects.update(welcome_text="欢迎加入会员！")
     added = fake.customer_adds("zhangsan", chen, state="store_sh001")
     event = deliver(client_a, fake, "add_external_contact", State="store_sh001", WelcomeCode=added["WelcomeCode"])
@@ -91,7 +91,7 @@ def test_welcome_message_is_sent_when_the_brand_has_one(config_a, client_a, fake
     assert fake.welcomes_sent == [(added["WelcomeCode"], "欢迎加入会员！")]
 
 
-def test_staff_deleting_the_customer_keeps_the_row_as_history(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_staff_deleting_the_customer_keeps_the_row_as_history(config_a, client_a, fake, chen):
     callback_event_process(event_id=deliver(client_a, fake, "add_external_contact").pk)
     callback_event_process(event_id=deliver(client_a, fake, "del_external_contact", at=T0 + 60).pk)
 
@@ -108,7 +108,7 @@ def test_staff_deleting_the_customer_keeps_the_row_as_history(config_a, client_a
         ("del_external_contact", {"Source": "DELETE_BY_TRANSFER"}, FollowRelation.DeletedBy.TRANSFER),
     ],
 )
-def test_deletions_record_who_ended_the_relation(config_a, client_a, fake, chen, change_type, extra, deleted_by):  # type: ignore[no-untyped-def]
+def test_deletions_record_who_ended_the_relation(config_a, client_a, fake, chen, change_type, extra, deleted_by):
     callback_event_process(event_id=deliver(client_a, fake, "add_external_contact").pk)
 
     change = callback_event_process(event_id=deliver(client_a, fake, change_type, at=T0 + 5, **extra).pk)
@@ -117,7 +117,7 @@ def test_deletions_record_who_ended_the_relation(config_a, client_a, fake, chen,
     assert change is not None and change.kind == "deleted" and change.deleted_by == deleted_by
 
 
-def test_a_late_add_does_not_undo_a_newer_delete(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_a_late_add_does_not_undo_a_newer_delete(config_a, client_a, fake, chen):
     late_add = deliver(client_a, fake, "add_external_contact", at=T0)
     delete = deliver(client_a, fake, "del_follow_user", at=T0 + 30)
 
@@ -128,7 +128,7 @@ def test_a_late_add_does_not_undo_a_newer_delete(config_a, client_a, fake, chen)
     assert not FollowRelation.objects.get().is_active
 
 
-def test_adding_again_after_a_delete_reactivates_the_relation(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_adding_again_after_a_delete_reactivates_the_relation(config_a, client_a, fake, chen):
     for change_type, at in (
         ("add_external_contact", T0),
         ("del_follow_user", T0 + 10),
@@ -140,7 +140,7 @@ def test_adding_again_after_a_delete_reactivates_the_relation(config_a, client_a
     assert relation.is_active and relation.deleted_by == ""
 
 
-def test_edit_refreshes_the_remark(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_edit_refreshes_the_remark(config_a, client_a, fake, chen):
     callback_event_process(event_id=deliver(client_a, fake, "add_external_contact").pk)
     fake.follows[("zhangsan", chen)].remark = "陈女士 金卡"
 
@@ -149,7 +149,7 @@ def test_edit_refreshes_the_remark(config_a, client_a, fake, chen):  # type: ign
     assert FollowRelation.objects.get().remark == "陈女士 金卡"
 
 
-def test_an_add_for_a_customer_already_gone_uses_the_event_alone(config_a, client_a, fake):  # type: ignore[no-untyped-def]
+def test_an_add_for_a_customer_already_gone_uses_the_event_alone(config_a, client_a, fake):
     event = deliver(client_a, fake, "add_external_contact", ext="wmGone", State="store_gz002")
 
     callback_event_process(event_id=event.pk)  # WeCom answers 40096/84061 for the details
@@ -158,7 +158,7 @@ def test_an_add_for_a_customer_already_gone_uses_the_event_alone(config_a, clien
     assert (relation.external_userid, relation.state, relation.unionid) == ("wmGone", "store_gz002", "")
 
 
-def test_transfer_fail_changes_no_relation_and_reports_the_reason(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_transfer_fail_changes_no_relation_and_reports_the_reason(config_a, client_a, fake, chen):
     event = deliver(client_a, fake, "transfer_fail", userid="lisi", FailReason="customer_refused")
 
     change = callback_event_process(event_id=event.pk)
@@ -168,7 +168,7 @@ def test_transfer_fail_changes_no_relation_and_reports_the_reason(config_a, clie
     assert FollowRelation.objects.count() == 0
 
 
-def test_an_unknown_change_type_is_stored_and_ignored(config_a, client_a, fake):  # type: ignore[no-untyped-def]
+def test_an_unknown_change_type_is_stored_and_ignored(config_a, client_a, fake):
     event = deliver(client_a, fake, "msg_audit_approved")
 
     assert callback_event_process(event_id=event.pk) is None
@@ -178,7 +178,7 @@ def test_an_unknown_change_type_is_stored_and_ignored(config_a, client_a, fake):
     assert FollowRelation.objects.count() == 0
 
 
-def test_a_rate_limited_fetch_leaves_the_event_pending_for_a_retry(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_a_rate_limited_fetch_leaves_the_event_pending_for_a_retry(config_a, client_a, fake, chen):
     event = deliver(client_a, fake, "add_external_contact")
     fake.inject("externalcontact/get", errcode=45009)
 
@@ -192,7 +192,7 @@ def test_a_rate_limited_fetch_leaves_the_event_pending_for_a_retry(config_a, cli
     assert event.status == CallbackEvent.Status.PROCESSED and event.attempts == 2
 
 
-def test_the_task_retries_a_rate_limit_and_then_succeeds(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_the_task_retries_a_rate_limit_and_then_succeeds(config_a, client_a, fake, chen):
     event = deliver(client_a, fake, "add_external_contact")
     fake.inject("externalcontact/get", errcode=45009)
 
@@ -204,7 +204,7 @@ def test_the_task_retries_a_rate_limit_and_then_succeeds(config_a, client_a, fak
     assert FollowRelation.objects.get().unionid == "oUnionChen"
 
 
-def test_the_task_gives_up_on_a_permanent_error_and_records_it(config_a, client_a, fake, chen):  # type: ignore[no-untyped-def]
+def test_the_task_gives_up_on_a_permanent_error_and_records_it(config_a, client_a, fake, chen):
     event = deliver(client_a, fake, "add_external_contact")
     fake.inject("externalcontact/get", errcode=48002)
 
@@ -217,7 +217,7 @@ def test_the_task_gives_up_on_a_permanent_error_and_records_it(config_a, client_
 
 def test_a_failed_event_delivered_again_is_queued_again(
     config_a, client_a, fake, chen, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     event = deliver(client_a, fake, "add_external_contact", State="s1")
     CallbackEvent.objects.filter(pk=event.pk).update(status=CallbackEvent.Status.FAILED, error="boom")
 

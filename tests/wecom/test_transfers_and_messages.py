@@ -15,7 +15,7 @@ def statuses(rows: list[dict]) -> dict[str, int]:
     return {row["external_userid"]: row["status"] for row in rows}
 
 
-def test_on_job_transfer_waits_then_completes_or_is_refused(fake, client_api):  # type: ignore[no-untyped-def]
+def test_on_job_transfer_waits_then_completes_or_is_refused(fake, client_api):
     a, b, c = seed_customers(fake, "zhangsan", 3)
     fake.refusers.add(b)
 
@@ -39,7 +39,7 @@ def test_on_job_transfer_waits_then_completes_or_is_refused(fake, client_api):  
     assert ("del_external_contact", a, "DELETE_BY_TRANSFER") in outbox
 
 
-def test_takeover_at_the_customer_limit_ends_in_status_4(fake, client_api):  # type: ignore[no-untyped-def]
+def test_takeover_at_the_customer_limit_ends_in_status_4(fake, client_api):
     fake.staff["lisi"].customer_limit = 1
     a, b = seed_customers(fake, "zhangsan", 2)
 
@@ -51,7 +51,7 @@ def test_takeover_at_the_customer_limit_ends_in_status_4(fake, client_api):  # t
     ) == [1, 4]
 
 
-def test_at_most_two_transfers_per_customer_in_90_days(fake, client_api):  # type: ignore[no-untyped-def]
+def test_at_most_two_transfers_per_customer_in_90_days(fake, client_api):
     [customer] = seed_customers(fake, "zhangsan", 1)
     for handover, takeover in (("zhangsan", "lisi"), ("lisi", "wangwu")):
         [row] = client_api.transfer_customer(
@@ -73,7 +73,7 @@ def test_at_most_two_transfers_per_customer_in_90_days(fake, client_api):  # typ
     assert later["errcode"] == 0
 
 
-def test_per_customer_refusals_come_back_as_data(fake, client_api):  # type: ignore[no-untyped-def]
+def test_per_customer_refusals_come_back_as_data(fake, client_api):
     [mine] = seed_customers(fake, "zhangsan", 1)
     [theirs] = seed_customers(fake, "wangwu", 1)
 
@@ -86,7 +86,7 @@ def test_per_customer_refusals_come_back_as_data(fake, client_api):  # type: ign
     assert [row["errcode"] for row in again] == [40129, 40131, 40096]
 
 
-def test_handover_equal_to_takeover_is_40130(fake, client_api):  # type: ignore[no-untyped-def]
+def test_handover_equal_to_takeover_is_40130(fake, client_api):
     [customer] = seed_customers(fake, "zhangsan", 1)
     with pytest.raises(errors.HandoverIsTakeover):
         client_api.transfer_customer(
@@ -94,7 +94,7 @@ def test_handover_equal_to_takeover_is_40130(fake, client_api):  # type: ignore[
         )
 
 
-def test_resigned_transfer_needs_a_resigned_handover(fake, client_api):  # type: ignore[no-untyped-def]
+def test_resigned_transfer_needs_a_resigned_handover(fake, client_api):
     customers = seed_customers(fake, "zhangsan", 5)
     with pytest.raises(errors.NotResigned):
         client_api.resigned_transfer_customer(
@@ -116,7 +116,7 @@ def test_resigned_transfer_needs_a_resigned_handover(fake, client_api):  # type:
     assert client_api.transfer_result(handover_userid="zhangsan", takeover_userid="lisi") == []  # separate queue
 
 
-def test_transfers_are_sent_in_batches_of_100(fake, client_api):  # type: ignore[no-untyped-def]
+def test_transfers_are_sent_in_batches_of_100(fake, client_api):
     fake.page_size = 1000
     customers = seed_customers(fake, "zhangsan", 250)
 
@@ -128,7 +128,7 @@ def test_transfers_are_sent_in_batches_of_100(fake, client_api):  # type: ignore
     assert fake.calls["externalcontact/transfer_customer"] == 3
 
 
-def test_group_message_respects_the_per_customer_limit(fake, client_api):  # type: ignore[no-untyped-def]
+def test_group_message_respects_the_per_customer_limit(fake, client_api):
     fake.msg_limit = 2
     a, b = seed_customers(fake, "zhangsan", 2)
     stranger = seed_customers(fake, "lisi", 1)[0]

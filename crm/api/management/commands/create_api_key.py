@@ -11,13 +11,13 @@ from crm.tenancy.models import Brand
 class Command(BaseCommand):
     help = "Create a partner API key in a brand; prints the key once (it is stored hashed)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--schema", required=True, help="the brand's slug (schema name)")
         parser.add_argument("--partner", required=True, help="partner name; created if new")
         parser.add_argument("--scopes", required=True, help="comma-separated, e.g. members:read,orders:write")
         parser.add_argument("--expires-days", type=int, help="expire after this many days (default: never)")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         from django.utils import timezone
 
         schema = options["schema"]

@@ -7,7 +7,7 @@ from crm.tenancy.services import brand_provision
 class Command(BaseCommand):
     help = "Create a brand (schema, domain, first admin). Safe to re-run with the same arguments."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("slug", help="lower-case letters and digits; also the schema name")
         parser.add_argument("--name", required=True)
         parser.add_argument("--domain", required=True, help="host name, e.g. acme.localhost")
@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--admin-password", help="omit to generate one (printed once)")
         parser.add_argument("--time-zone", default="Asia/Shanghai")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         try:
             result = brand_provision(
                 slug=options["slug"],

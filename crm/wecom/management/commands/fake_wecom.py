@@ -8,7 +8,7 @@ from crm.wecom.fake_server import FakeWecomServer, demo_corp
 class Command(BaseCommand):
     help = "Run the fake WeCom server (the demo corp) until interrupted."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument(
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--verbose", action="store_true", help="log every request")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         server = FakeWecomServer(
             demo_corp(callback_url=options["callback_url"]),
             host=options["host"],
