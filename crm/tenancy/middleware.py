@@ -15,11 +15,12 @@ import time
 from typing import Any
 
 from django.core.exceptions import DisallowedHost
-from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponseBase, HttpResponseNotFound
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_tenant_domain_model
+
+from crm.db import connection
 
 from .models import Brand, Domain
 
