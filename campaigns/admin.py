@@ -1,5 +1,6 @@
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -10,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin_sites import brand_admin
+from crm.db import connection
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
 
@@ -18,6 +20,9 @@ from .models import Campaign, Occurrence, OutboxMessage
 from .schedules import next_slots
 from .selectors import EXCLUSION_REASONS, campaign_audience, campaign_preview, occurrence_results
 from .services import campaign_end, campaign_pause, campaign_publish, campaign_save
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 def _upcoming(campaign: Campaign, limit: int = 5) -> list:
@@ -86,7 +91,7 @@ class CampaignAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description=_("发布前预览"))
-    def preview_link(self, campaign: Campaign) -> str:
+    def preview_link(self, campaign: Campaign) -> "StrOrPromise":
         if not campaign.pk:
             return _("保存后可预览受众")
         url = reverse("admin:campaigns_campaign_preview", args=[campaign.pk])

@@ -43,7 +43,7 @@ BODY_SQL = """
 """
 
 
-def _body_params(template: str) -> list[object]:
+def _body_params(template: str) -> list[str | dt.datetime]:
     return [template, timezone.now() + dt.timedelta(days=EXPIRING_SOON_DAYS)]
 
 

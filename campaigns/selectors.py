@@ -12,8 +12,9 @@ from members.models import Member
 
 from .models import Campaign, Occurrence
 
-# The consent purpose each message channel needs.
-CHANNEL_PURPOSE = {
+# The consent purpose each message channel needs. Keyed by str: a loaded campaign's
+# `message_channel` is the plain stored value, not the enum member.
+CHANNEL_PURPOSE: dict[str, str] = {
     Campaign.MessageChannel.WECOM: "marketing_wecom",
     Campaign.MessageChannel.SMS: "marketing_sms",
 }
@@ -157,6 +158,7 @@ def campaign_preview(campaign: Campaign, *, at: dt.datetime | None = None) -> Ca
     reward = None
     if campaign.reward_id is not None:
         item = campaign.reward
+        assert item is not None  # reward_id is set
         wanted = audience - holdout
         likely = 0 if not item.is_active else wanted if item.stock is None else min(item.stock, wanted)
         reward = RewardPreview(name=item.name, is_active=item.is_active, stock=item.stock, wanted=wanted, likely=likely)

@@ -9,13 +9,15 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
 from crm.celery import send_on_commit
+from crm.db import connection
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
 from members.models import Reward
@@ -279,6 +281,7 @@ def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
         reference=f"{GIFT_REFERENCE_PREFIX}{occurrence.pk}",
         actor=f"campaign:{campaign.pk}",
     )
+    assert campaign.reward is not None  # reward_id is set
     return {
         "reward_id": campaign.reward_id,
         "reward_name": campaign.reward.name,
@@ -302,7 +305,7 @@ def _step_messages(occurrence: Occurrence) -> dict[str, int]:
 
 
 # Rewards after the points and before the messages: the message may tell the member about both.
-RUN_STEPS = [
+RUN_STEPS: list[tuple[str, Callable[[Occurrence], Mapping[str, object]]]] = [
     ("snapshot", _step_snapshot),
     ("awards", _step_awards),
     ("rewards", _step_rewards),

@@ -7,13 +7,14 @@ Members are shown by member number only: names and mobiles stay in the members a
 full views are permission-gated and logged.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import segno
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models.expressions import Combinable
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -62,7 +63,7 @@ def _actor(request: HttpRequest) -> str:
     return request.user.get_username()
 
 
-def _form_errors(form: forms.Form, error: AppError) -> None:
+def _form_errors(form: forms.BaseForm, error: AppError) -> None:
     """Show a service's refusal on the form: field errors where the field exists, else on top."""
     placed = False
     for field, problems in error.fields.items():
@@ -154,7 +155,9 @@ class AgreementVersionForm(forms.ModelForm):
         return [part.strip() for part in raw.replace("，", ",").replace("、", ",").split(",") if part.strip()]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # ModelForm.clean() returns cleaned_data; the stubs type it as BaseForm's, which may be None.
+        super().clean()
+        data = self.cleaned_data
         if self.errors or not data.get("agreement"):
             return data
         try:
@@ -351,11 +354,13 @@ class ConsentSessionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
             return self.readonly
         return ("mode", "staff", "ticked", "paper_reference", "guardian_name", "guardian_relation")
 
-    def get_form(self, request: HttpRequest, obj: ConsentSession | None = None, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(
+        self, request: HttpRequest, obj: ConsentSession | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        form = super().get_form(request, obj, change=change, **kwargs)
         if "staff" in form.base_fields:
             # The form declares the field itself, so the mixin's choice scoping must be applied here.
-            form.base_fields["staff"].queryset = scope_stores(
+            cast(forms.ModelChoiceField, form.base_fields["staff"]).queryset = scope_stores(
                 Staff.objects.filter(status=Staff.Status.ACTIVE), request.user, store_path="store"
             )
         return form
@@ -515,7 +520,7 @@ class DataRequestAdmin(MemberNoMixin, admin.ModelAdmin):
         # it names exists.
         return self.model._default_manager.annotate(queue_rank=rank).order_by("queue_rank", "due_at", "id")
 
-    def get_ordering(self, request: HttpRequest) -> list[str]:
+    def get_ordering(self, request: HttpRequest) -> list[str | Combinable]:
         return ["queue_rank", "due_at", "id"]
 
     @admin.display(description=_("逾期"), boolean=True)

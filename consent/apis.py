@@ -18,7 +18,7 @@ from crm.api.models import Scope
 from crm.api.views import BrandApiView
 from members.apis import MEMBER_NO_PARAM, MemberApiView, member_by_number
 
-from .models import ConsentRecord, DataRequest
+from .models import ConsentRecord, ConsentState, DataRequest
 from .selectors import consent_state_at
 from .serializers import (
     AgreementListSerializer,
@@ -118,6 +118,7 @@ class MemberConsentApi(MemberApiView):
             guardian=GuardianConsent(**guardian) if guardian else None,
             extra={"partner": self.partner.name},
         )
+        state: ConsentState | None
         if data["granted"]:
             state = consent_grant(
                 member_id=member.pk,

@@ -9,7 +9,7 @@ other set-up (no C implementation, a session in another zone) keeps Django's loa
 """
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from django.conf import settings
@@ -30,7 +30,8 @@ class UtcTimestamptzLoader(Loader):
 
     def __init__(self, oid: int, context: Any = None) -> None:
         super().__init__(oid, context)
-        self._parse = _C_LOADER(oid, context).load
+        # Registered only when C_AVAILABLE, so the C loader is there.
+        self._parse = cast(type[Loader], _C_LOADER)(oid, context).load
 
     def load(self, data: Any) -> dt.datetime:
         return self._parse(data)

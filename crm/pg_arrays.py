@@ -89,7 +89,7 @@ class StatementParams:
     """
 
     def __init__(self) -> None:
-        self.values: dict[str, object] = {}
+        self.values: dict[str, Any] = {}  # cursor.execute() takes a Mapping[str, Any]
 
     def value(self, value: object) -> str:
         name = f"p{len(self.values)}"

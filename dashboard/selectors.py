@@ -5,7 +5,7 @@ scope (members/scoping.py). None of these touches the members, orders or ledger 
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -84,7 +84,8 @@ def capture_windows(*, scope: StoreScope, today: dt.date) -> tuple[list[CaptureW
     windows = []
     for days in CAPTURE_WINDOWS:
         start = today - dt.timedelta(days=days - 1)
-        rows = [r for r in daily if r.key["day"] >= start]
+        # Rows grouped by day carry the date under "day" (the key's values are typed as object).
+        rows = [r for r in daily if cast(dt.date, r.key["day"]) >= start]
         windows.append(
             CaptureWindow(
                 days=days,

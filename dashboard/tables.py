@@ -7,9 +7,10 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
+from django.db.models import Model
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -62,14 +63,14 @@ class Links:
     def __init__(self, user: Any) -> None:
         self.user = user
 
-    def changelist(self, model: type, **params: Any) -> str:
+    def changelist(self, model: type[Model], **params: Any) -> str:
         meta = model._meta
         if not self.user.has_perm(f"{meta.app_label}.view_{meta.model_name}"):
             return ""
         url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
         return f"{url}?{urlencode(params)}" if params else url
 
-    def change(self, model: type, pk: int) -> str:
+    def change(self, model: type[Model], pk: int) -> str:
         meta = model._meta
         if not self.user.has_perm(f"{meta.app_label}.view_{meta.model_name}"):
             return ""
@@ -99,7 +100,7 @@ class Board:
     def for_user(cls, user: Any) -> "Board":
         return cls(user, user_scope(user), selectors.local_today(), timezone.now(), Links(user))
 
-    def names(self, model: type) -> dict[Any, str]:
+    def names(self, model: type[Store | Staff | Tier]) -> dict[Any, str]:
         """id → display name of stores, staff or tiers (small tables, one query each per request)."""
         key = model._meta.label
         if key not in self._names:
@@ -144,15 +145,18 @@ def capture_section(board: Board) -> Section:
     days = [first + dt.timedelta(days=i) for i in range(90)]
     trend = Table("capture_trend", "近 90 天趋势", ["日期", "订单数", "会员订单", "订单占比%", "GMV 占比%"])
     for day in days:
-        r = by_day.get(day)
-        if r is not None:
+        day_row = by_day.get(day)
+        if day_row is not None:
             trend.rows.append(
                 [
                     Cell(day),
-                    Cell(r.orders_total, board.links.orders(day, day, **board.store_params())),
-                    Cell(r.orders_member, board.links.orders(day, day, member_order="1", **board.store_params())),
-                    Cell(r.order_rate_pct),
-                    Cell(r.gmv_rate_pct),
+                    Cell(day_row.orders_total, board.links.orders(day, day, **board.store_params())),
+                    Cell(
+                        day_row.orders_member,
+                        board.links.orders(day, day, member_order="1", **board.store_params()),
+                    ),
+                    Cell(day_row.order_rate_pct),
+                    Cell(day_row.gmv_rate_pct),
                 ]
             )
     trend.chart = line_chart(
@@ -169,7 +173,7 @@ def capture_section(board: Board) -> Section:
     channel_names = dict(SalesChannel.choices)
     by_channel = Table("capture_channel", "近 30 天 · 按渠道", ["渠道", "订单数", "会员订单", "订单占比%", "GMV 占比%"])
     for r in selectors.capture_by(scope=board.scope, group="channel", date_from=month_from, date_to=board.today):
-        channel = r.key["channel"]
+        channel = cast(str, r.key["channel"])  # grouped by channel: the key holds its code
         params = {"channel__exact": channel, **board.store_params()}
         by_channel.rows.append(
             [

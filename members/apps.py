@@ -22,8 +22,9 @@ class MembersConfig(AppConfig):
 
 def _roles_sync_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
     from django.apps import apps as global_apps
-    from django.db import connection
     from django_tenants.utils import get_public_schema_name
+
+    from crm.db import connection
 
     from .roles import roles_sync
 

@@ -195,7 +195,9 @@ def _current_versions() -> dict[str, int]:
     result: dict[str, int] = {}
     for agreement in Agreement.objects.order_by("kind", "id"):
         version = agreement_version_current(agreement_id=agreement.pk)
-        for purpose in version.purposes if version else []:
+        if version is None:
+            continue
+        for purpose in version.purposes:
             result.setdefault(purpose, version.pk)
     return result
 

@@ -208,7 +208,8 @@ class _RowParser:
         self.scope = scope
         self.zone = brand_zone()
         self.stores = {store.code: store for store in Store.objects.all()}
-        self.stores_by_pk = {store.pk: store for store in self.stores.values()}
+        # Looked up with the user's store id, None for a store user without a store.
+        self.stores_by_pk: dict[int | None, Store] = {store.pk: store for store in self.stores.values()}
         self.staff = {s.wecom_userid: s for s in Staff.objects.exclude(wecom_userid="")}
 
     def parse(self, row: dict[str, Any]) -> OrderInput:

@@ -20,7 +20,7 @@ Code outside the admin calls `scope_members(queryset, user)`.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.core import checks
 from django.db.models import Q, QuerySet
@@ -108,6 +108,8 @@ def member_in_scope(member: Member, user: Any) -> bool:
         return False
     if member.home_store_id == scope.store_id:
         return True
+    if member.assigned_staff_id is None:
+        return False  # no assigned staff, so none at my store
     return Staff.objects.filter(pk=member.assigned_staff_id, store_id=scope.store_id).exists()
 
 
@@ -138,8 +140,9 @@ class StoreScopedAdminMixin:
             raise TypeError(f"{type(self).__name__} must set scope_member_path or scope_store_path")
         if any(condition is None for condition in conditions):
             return queryset  # brand-wide user
-        combined = conditions[0]
-        for condition in conditions[1:]:
+        restrictions = cast(list[Q], conditions)  # none is None: checked just above
+        combined = restrictions[0]
+        for condition in restrictions[1:]:
             combined |= condition
         return queryset.filter(combined)
 

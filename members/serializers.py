@@ -66,8 +66,12 @@ class MemberEnrolInSerializer(StrictSerializer):
     birthday = serializers.DateField(required=False, allow_null=True, default=None)
     home_store = serializers.CharField(max_length=32, required=False, help_text="Store code")
     channel = serializers.ChoiceField(choices=SalesChannel.choices, required=False, default=SalesChannel.OTHER)
-    identities = IdentityInSerializer(many=True, required=False, default=list, max_length=IDENTITIES_MAX)
-    consents = ConsentDecisionInSerializer(
+    # many=True hands min_length/max_length to the ListSerializer (DRF's LIST_SERIALIZER_KWARGS);
+    # the stub of BaseSerializer.__init__ does not list them.
+    identities = IdentityInSerializer(  # type: ignore[call-arg]  # list kwargs, see above
+        many=True, required=False, default=list, max_length=IDENTITIES_MAX
+    )
+    consents = ConsentDecisionInSerializer(  # type: ignore[call-arg]  # list kwargs, see above
         many=True,
         min_length=1,
         max_length=len(Purpose.values),
@@ -137,7 +141,10 @@ class OrderInSerializer(StrictSerializer):
     amount_fen = serializers.IntegerField(min_value=0, max_value=MAX_FEN, help_text="Paid amount in fen (分).")
     store = serializers.CharField(max_length=32, required=False, help_text="Store code")
     buyer = BuyerInSerializer(required=False, help_text="Omit for a tourist (non-member) order.")
-    lines = OrderLineInSerializer(many=True, required=False, default=list, max_length=ORDER_LINES_MAX)
+    # many=True hands max_length to the ListSerializer; the stub of BaseSerializer.__init__ does not list it.
+    lines = OrderLineInSerializer(  # type: ignore[call-arg]  # list kwarg, see above
+        many=True, required=False, default=list, max_length=ORDER_LINES_MAX
+    )
     points_redeemed = serializers.IntegerField(
         min_value=0,
         max_value=MAX_POINTS,
@@ -238,7 +245,11 @@ class OrderOutSerializer(serializers.Serializer):
 class OrderItemErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     detail = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # The output key "fields". SerializerMetaclass pops declared fields off the class, so this does
+    # not replace Serializer.fields at runtime, but mypy sees the class attribute.
+    fields = serializers.DictField(  # type: ignore[assignment]  # popped by the metaclass, see above
+        child=serializers.ListField(child=serializers.CharField())
+    )
 
 
 class OrderItemResultSerializer(serializers.Serializer):

@@ -17,12 +17,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from crm.api.events import webhook_subscriptions_forget
 from crm.api.remembered_keys import api_keys_forget
+from crm.db import connection
 from crm.tenancy.middleware import brand_hosts_forget
 from crm.tenancy.models import Brand
 from crm.tenancy.services import brand_provision, platform_ensure, platform_operator_ensure

@@ -6,11 +6,12 @@ import datetime as dt
 
 import factory
 from django.utils import timezone
+from factory.django import DjangoModelFactory
 
 from members.models import Identity, IdentityKind, Member, Staff, Store, Tag, Tier
 
 
-class StoreFactory(factory.django.DjangoModelFactory):
+class StoreFactory(DjangoModelFactory[Store]):
     class Meta:
         model = Store
         django_get_or_create = ("code",)
@@ -20,7 +21,7 @@ class StoreFactory(factory.django.DjangoModelFactory):
     city = "上海"
 
 
-class StaffFactory(factory.django.DjangoModelFactory):
+class StaffFactory(DjangoModelFactory[Staff]):
     class Meta:
         model = Staff
 
@@ -29,7 +30,7 @@ class StaffFactory(factory.django.DjangoModelFactory):
     wecom_userid = factory.Sequence(lambda n: f"staff{n}")
 
 
-class TierFactory(factory.django.DjangoModelFactory):
+class TierFactory(DjangoModelFactory[Tier]):
     class Meta:
         model = Tier
         django_get_or_create = ("code",)
@@ -39,7 +40,7 @@ class TierFactory(factory.django.DjangoModelFactory):
     rank = factory.Sequence(lambda n: n + 1)
 
 
-class MemberFactory(factory.django.DjangoModelFactory):
+class MemberFactory(DjangoModelFactory[Member]):
     class Meta:
         model = Member
 
@@ -50,7 +51,7 @@ class MemberFactory(factory.django.DjangoModelFactory):
     enrolled_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=30))
 
 
-class IdentityFactory(factory.django.DjangoModelFactory):
+class IdentityFactory(DjangoModelFactory[Identity]):
     class Meta:
         model = Identity
 
@@ -59,7 +60,7 @@ class IdentityFactory(factory.django.DjangoModelFactory):
     value = factory.Sequence(lambda n: f"union{n:08d}")
 
 
-class TagFactory(factory.django.DjangoModelFactory):
+class TagFactory(DjangoModelFactory[Tag]):
     class Meta:
         model = Tag
         django_get_or_create = ("name",)

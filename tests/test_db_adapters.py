@@ -15,7 +15,7 @@ from crm.db_adapters import UtcTimestamptzLoader
 pytestmark = pytest.mark.django_db
 
 
-def read_fast(text: str) -> object:
+def read_fast(text: str) -> dt.datetime:
     with connection.cursor() as cursor:
         cursor.execute("SELECT %s::timestamptz", [text])
         return cursor.fetchone()[0]

@@ -68,7 +68,7 @@ def test_a_connection_left_in_a_transaction_is_not_usable(other: BaseDatabaseWra
     assert other.is_usable()
 
 
-def test_the_request_start_check_replaces_an_ended_connection(other: BaseDatabaseWrapper) -> None:
+def test_the_request_start_check_replaces_an_ended_connection(other: DatabaseWrapper) -> None:
     """What Django does before a request's first query when CONN_HEALTH_CHECKS is on."""
     other.health_check_enabled, other.health_check_done = True, False
     old_pid = backend_pid(other)

@@ -1,6 +1,7 @@
 """Array literals (crm/pg_arrays.py) read back by the real server exactly as the values sent."""
 
 import datetime as dt
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def read_back(values: list[object], pg_type: str) -> list[object]:
+def read_back(values: Sequence[object], pg_type: str) -> list[object]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT %s::{pg_type}[]", [pg_array(values)])
         return cursor.fetchone()[0]

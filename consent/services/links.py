@@ -12,9 +12,9 @@ import secrets
 from typing import Any
 
 from django.core import signing
-from django.db import connection
 from django.urls import reverse
 
+from crm.db import connection
 from crm.errors import AppError
 
 from .. import error_codes

@@ -51,7 +51,13 @@ def consent_session_path(*, session: ConsentSession) -> str:
 
 def consent_session_from_token(token: str) -> ConsentSession:
     payload = link_read(kind="session", token=token, max_age=SESSION_LINK_MAX_AGE)
-    session = ConsentSession.objects.filter(pk=payload.get("s"), nonce=payload.get("n")).first()
+    session_id = payload.get("s")
+    # The signed payload holds the session's int id; without one the link is refused like an unknown session.
+    session = (
+        ConsentSession.objects.filter(pk=session_id, nonce=payload.get("n")).first()
+        if isinstance(session_id, int)
+        else None
+    )
     if session is None:
         raise AppError(error_codes.CONSENT_LINK_INVALID, "链接无效。", status=404)
     return session
@@ -172,6 +178,7 @@ def _session_read(session: ConsentSession) -> tuple[list[ConsentDecision], Conse
             f"该授权会话{session.get_status_display()}，不能用于入会。",
             fields={"consent_session": [session.status]},
         )
+    assert session.submitted_at is not None  # a submitted session has its time (check constraint)
     decisions = [ConsentDecision(**d) for d in session.decisions]
     evidence = _evidence_from_json({"channel": ConsentRecord.Channel.STORE, **session.evidence})
     evidence = ConsentEvidence(

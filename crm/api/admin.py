@@ -1,7 +1,7 @@
 """Brand admin: partners, API keys (created and revoked through the services; the key is shown
 once), webhook subscriptions and the webhook delivery log (read-only)."""
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -47,7 +47,7 @@ class ApiKeyCreateForm(forms.ModelForm):
         fields = ["expires_at"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = cast(dict[str, Any], super().clean())  # a ModelForm's clean returns cleaned_data
         expires_at = data.get("expires_at")
         if expires_at is not None and expires_at <= timezone.now():
             self.add_error("expires_at", _("过期时间必须晚于现在。"))
@@ -90,7 +90,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             kwargs["form"] = ApiKeyCreateForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(  # type: ignore[override]  # the stub's list of field groups is invariant: list[str] isn't one
+        self, request: HttpRequest, obj: Any = None
+    ) -> list[str]:
         if obj is None:
             return ["partner_name", "scopes", "expires_at"]
         return self.readonly_fields

@@ -250,7 +250,7 @@ def _datetime(field: fields.DateTimeField) -> Convert:
         except ValueError:
             raise Defer from None
         if fixed_zone:
-            zone = field.timezone
+            zone: dt.tzinfo | None = field.timezone
         else:
             zone = _validation.zone
             if zone is None:
@@ -289,10 +289,15 @@ def _list(field: fields.ListField) -> Convert:
 
 
 def _list_serializer(field: serializers.ListSerializer) -> Convert:
-    return _items(_serializer(field.child), field.allow_empty, field.min_length, field.max_length)
+    child = field.child
+    if not isinstance(child, serializers.Serializer):
+        raise _Unsupported(type(child))  # as _serializer does for any other child
+    min_length = field.min_length  # type: ignore[attr-defined]  # DRF's ListSerializer stub lacks min_length
+    max_length = field.max_length  # type: ignore[attr-defined]  # DRF's ListSerializer stub lacks max_length
+    return _items(_serializer(child), field.allow_empty, min_length, max_length)
 
 
-def _items(child: Convert, allow_empty: bool, min_length: int | None, max_length: int | None) -> Convert:
+def _items(child: Convert, allow_empty: bool | None, min_length: int | None, max_length: int | None) -> Convert:
     """A JSON list of `child` items (DRF also takes other iterables: those go to DRF)."""
 
     def convert(value: Any) -> list[Any]:

@@ -18,13 +18,14 @@ Payloads carry the member number and the changed values only — never names or 
 
 import time
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from consent.hooks import ConsentRevoked
+from crm.db import connection
 from members.hooks import LoyaltyChanged, MemberEnrolled
 from members.models import Member, Tier
 
@@ -42,7 +43,7 @@ _TIER = Tier._meta.db_table
 _wanted_remembered: dict[tuple[str, str], tuple[float, bytes | None, frozenset[str]]] = {}
 
 
-def webhook_events_subscribed(events: Sequence[str]) -> set[str]:
+def webhook_events_subscribed(events: Sequence[str]) -> AbstractSet[str]:
     """Which of `events` a live subscription of the current brand wants: one query, or none in an
     API request after the first of the process under the brand's current generation."""
     if not events:
@@ -141,7 +142,7 @@ _SET_PAYLOADS = {
 }
 
 
-def _row_level(event: LoyaltyChanged, subscribed: set[str]) -> None:
+def _row_level(event: LoyaltyChanged, subscribed: AbstractSet[str]) -> None:
     tier_wanted = WebhookEvent.MEMBER_TIER_CHANGED in subscribed
     points_wanted = WebhookEvent.POINTS_CHANGED in subscribed
     tier_changes = [c for c in event.changes if tier_wanted and c.tier_changed]

@@ -107,7 +107,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
                 fields=flatten_errors(exc.detail),
             )
         if isinstance(exc, drf.Throttled):
-            wait = max(1, int(exc.wait or 1))  # DRF already rounds the wait up
+            # DRF already rounds the wait up.
+            wait = max(1, int(exc.wait or 1))  # type: ignore[attr-defined]  # DRF's Throttled stub lacks wait
             headers["Retry-After"] = str(wait)
             return problem_response(
                 status=429, code="throttled", detail=error_detail("throttled", wait=wait), headers=headers

@@ -17,8 +17,9 @@ simply runs again.
 import hashlib
 import re
 
-from django.db import connection
 from django.http import HttpResponse
+
+from crm.db import connection
 
 from .models import IdempotencyRecord, Partner
 

@@ -34,12 +34,13 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import redis
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from crm.db import connection
 from crm.redis_cache import cache_key, cache_redis
 
 from .keys import secret_matches
@@ -105,10 +106,12 @@ def api_key_current(
         count, generation = window_count_and_get(client, rate.counter, timeout=rate.timeout, other=GENERATION)
         counted: tuple[str, int] | None = (rate.counter, count)
     else:
-        generation, counted = client.get(cache_key(GENERATION)), None
+        # The client does not decode responses: a value is bytes.
+        generation, counted = cast(bytes | None, client.get(cache_key(GENERATION))), None
     scope = _request.get()
     if scope is not None:
         scope.brand, scope.token = slot[:2], generation
+    api_key: ApiKey | None
     if remembered is not None and remembered[1] == generation:
         api_key = remembered[2]
     else:

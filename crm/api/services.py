@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from django.conf import settings
@@ -183,7 +183,8 @@ def _webhook_addresses_resolve(parsed: httpx.URL) -> list[str]:
     default_port = 443 if parsed.scheme == "https" else 80
     try:
         host = parsed.raw_host.decode("ascii")  # IDNA form of an internationalised name
-        addresses = [info[4][0] for info in socket.getaddrinfo(host, parsed.port or default_port)]
+        # An AF_INET/AF_INET6 sockaddr's host is a str (the int form is for builds without IPv6).
+        addresses = [cast(str, info[4][0]) for info in socket.getaddrinfo(host, parsed.port or default_port)]
     except (OSError, UnicodeError):
         addresses = []
     allowed = settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS or all(_address_public(address) for address in addresses)

@@ -23,10 +23,10 @@ Endpoints subclass it and fill in the hooks:
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import Http404, HttpResponseBase
 from django.utils import translation
 from django_tenants.utils import get_public_schema_name
@@ -39,6 +39,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings as drf_settings
 from rest_framework.views import APIView
+
+from crm.db import connection
 
 from .authentication import ApiKeyAuthentication, request_api_key
 from .compiled_input import Defer, compile_input
@@ -129,7 +131,9 @@ class JsonNegotiation(DefaultContentNegotiation):
 
     PLAIN_ACCEPTS = frozenset({"*/*", "application/json"})
 
-    def select_renderer(self, request: Request, renderers: Sequence[Any], format_suffix: str | None = None) -> Any:
+    def select_renderer(  # type: ignore[override]  # DRF passes a list; the stub says Iterable
+        self, request: Request, renderers: Sequence[Any], format_suffix: str | None = None
+    ) -> Any:
         if (
             len(renderers) == 1
             and renderers[0].media_type == "application/json"
@@ -239,14 +243,15 @@ class BrandApiView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.check_brand(request)
-        method = request.method.lower()
+        http_method = cast(str, request.method)  # None only on an HttpRequest built by hand
+        method = http_method.lower()
         if method not in self.http_method_names or not hasattr(self, method):
             if method in self.shadowed_methods:
                 self.perform_authentication(request)
                 if request.user is None or not request.user.is_authenticated:
                     raise exceptions.NotAuthenticated()
                 raise api_error("not_found", status=404)
-            raise exceptions.MethodNotAllowed(request.method)
+            raise exceptions.MethodNotAllowed(http_method)
         self.check_body_size(request)
         super().initial(request, *args, **kwargs)
 
@@ -287,7 +292,7 @@ class BrandApiView(APIView):
             )
         # The raw body, read before DRF parses it (Django keeps it, so parsing still works).
         fingerprint = idempotency_fingerprint(
-            method=request.method, path=request.get_full_path(), body=request._request.body
+            method=cast(str, request.method), path=request.get_full_path(), body=request._request.body
         )
         partner = self.partner
         with transaction.atomic():

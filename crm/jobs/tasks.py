@@ -1,5 +1,6 @@
 from celery import shared_task
-from django.db import connection
+
+from crm.db import connection
 
 from .services import job_run_record
 

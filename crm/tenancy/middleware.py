@@ -12,7 +12,7 @@ once.
 
 import copy
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import DisallowedHost
 from django.db.models.signals import post_delete, post_save
@@ -39,6 +39,12 @@ for _model in (Brand, Domain):
     post_delete.connect(brand_hosts_forget, sender=_model, dispatch_uid=f"brand_hosts_forget_{_model.__name__}_delete")
 
 
+class BrandRequest(HttpRequest):
+    """A request BrandHostMiddleware has passed: it carries its brand (django-tenants' `tenant`)."""
+
+    tenant: Brand
+
+
 class BrandHostMiddleware(TenantMainMiddleware):
     def process_request(self, request: HttpRequest) -> HttpResponseBase | None:
         try:
@@ -59,7 +65,7 @@ class BrandHostMiddleware(TenantMainMiddleware):
                 return self.no_tenant_found(request, hostname)
             _brands_by_host[key] = (time.monotonic() + HOST_CACHE_SECONDS, copy.copy(brand))
         brand.domain_url = hostname
-        request.tenant = brand
+        cast(BrandRequest, request).tenant = brand
         if connection.schema_name == brand.schema_name and connection.include_public_schema:
             # Already there (the previous request of this connection was on this brand): keep the
             # search_path the connection has, instead of resetting it and sending it again.

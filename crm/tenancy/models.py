@@ -1,4 +1,5 @@
 import zoneinfo
+from typing import ClassVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -61,6 +62,10 @@ class Brand(TenantMixin, TimeStampedModel):
 
 
 class Domain(DomainMixin):
+    # django-tenants has no types, so to mypy DomainMixin is Any and Domain no model: django-stubs
+    # needs Domain's manager declared to type Brand.domains. An annotation only: nothing at runtime.
+    _default_manager: "ClassVar[models.Manager[Domain]]"
+
     class Meta:
         verbose_name = _("域名")
         verbose_name_plural = _("域名")

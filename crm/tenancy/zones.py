@@ -6,7 +6,8 @@ import functools
 import zoneinfo
 
 from django.conf import settings
-from django.db import connection
+
+from crm.db import connection
 
 
 @functools.lru_cache(maxsize=256)

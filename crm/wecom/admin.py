@@ -358,7 +358,8 @@ class IssueFilter(admin.SimpleListFilter):
         return list(Issue.LABELS.items())
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(ownership_issue_q(self.value())) if self.value() in Issue.LABELS else queryset
+        issue = self.value()
+        return queryset.filter(ownership_issue_q(issue)) if issue in Issue.LABELS else queryset
 
 
 @admin.register(OwnershipReview, site=brand_admin)

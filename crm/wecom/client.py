@@ -15,7 +15,7 @@
 import hashlib
 import logging
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from django.core.cache import cache
@@ -32,7 +32,10 @@ TOKEN_EXPIRY_MARGIN = 300  # refresh five minutes before WeCom says the token ex
 MAX_BATCH = 100  # userid_list, external_userid[] and transfer batches are capped at 100 by WeCom
 
 
-def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+_T = TypeVar("_T")
+
+
+def chunks(items: list[_T], size: int) -> Iterator[list[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

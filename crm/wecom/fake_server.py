@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
@@ -320,7 +320,8 @@ class FakeWecom:
 
     def emit(self, change_type: str, *, userid: str, external_userid: str, **extra: str) -> dict[str, str]:
         """Queue (and, with a callback_url, post) one callback. Returns the event fields."""
-        xml = self.event_xml(change_type, userid=userid, external_userid=external_userid, **extra)
+        # Stamped now; `extra` holds event fields (State, WelcomeCode, ...).
+        xml = self.event_xml(change_type, userid=userid, external_userid=external_userid, create_time=None, **extra)
         event = {"ChangeType": change_type, "UserID": userid, "ExternalUserID": external_userid, "xml": xml, **extra}
         self.outbox.append(event)
         if self.callback_url:
@@ -937,7 +938,8 @@ class FakeWecomServer(ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        host, port = self.server_address[:2]
+        # A bound AF_INET socket's address: (str host, port).
+        host, port = cast(tuple[str, int], self.server_address[:2])
         return f"http://{host}:{port}/cgi-bin/"
 
     def start(self) -> "FakeWecomServer":

@@ -17,6 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -103,7 +104,7 @@ def _plan_in_transaction(
         )
     )
     since = timezone.now() - TRANSFER_WINDOW
-    recent = defaultdict(int)
+    recent: defaultdict[str, int] = defaultdict(int)
     for ext in CustomerTransfer.objects.filter(
         external_userid__in=followed, status__in=[Status.WAITING, Status.DONE], sent_at__gte=since
     ).values_list("external_userid", flat=True):
@@ -269,14 +270,14 @@ def _claim(ids: list[int]) -> list[int]:
     return claimed
 
 
-def _record_started(rows: dict[str, CustomerTransfer], results: list[dict[str, object]]) -> None:
+def _record_started(rows: dict[str, CustomerTransfer], results: list[dict[str, Any]]) -> None:
     now = timezone.now()
     with transaction.atomic():
         for result in results:
             row = rows.get(str(result.get("external_userid", "")))
             if row is None:
                 continue
-            errcode = int(result.get("errcode") or 0)  # type: ignore[call-overload]
+            errcode = int(result.get("errcode") or 0)
             status = _ERRCODE_STATUS.get(errcode, Status.FAILED)
             update = {"status": status, "errcode": errcode or None, "attempts": row.attempts + 1, "updated_at": now}
             if status != Status.WAITING:
@@ -302,7 +303,7 @@ def transfers_send(*, handover_id: int, kind: str) -> dict[str, int]:
     sent = 0
     with WecomClient.for_config(config) as client:
         for group in by_takeover.values():
-            for batch in chunks(group, MAX_BATCH):  # type: ignore[arg-type]
+            for batch in chunks(group, MAX_BATCH):
                 claimed = set(_claim([row.pk for row in batch]))
                 rows = {row.external_userid: row for row in batch if row.pk in claimed}
                 if not rows:
@@ -384,18 +385,18 @@ def transfers_poll() -> dict[str, int]:
         for handover_id, takeover_id, kind in pairs:
             handover, takeover = staff[handover_id], staff[takeover_id]
             fetch = client.resigned_transfer_result if kind == Kind.RESIGNED else client.transfer_result
-            latest: dict[str, dict[str, object]] = {}
+            latest: dict[str, dict[str, Any]] = {}
             for row in fetch(handover_userid=handover.wecom_userid, takeover_userid=takeover.wecom_userid):
                 latest[str(row.get("external_userid"))] = row  # the list is oldest first
             for transfer in CustomerTransfer.objects.filter(
                 handover_id=handover_id, takeover_id=takeover_id, kind=kind, status=Status.WAITING
             ):
                 result = latest.get(transfer.external_userid)
-                status = _RESULT_STATUS.get(int(result.get("status") or 2)) if result else None  # type: ignore[call-overload]
-                if status is None:
+                status = _RESULT_STATUS.get(int(result.get("status") or 2)) if result else None
+                if status is None or result is None:  # no result has no status: the 2nd test is for mypy
                     summary["waiting"] += 1
                     continue
-                transfer_settle(transfer=transfer, status=status, takeover_time=int(result.get("takeover_time") or 0))  # type: ignore[union-attr]
+                transfer_settle(transfer=transfer, status=status, takeover_time=int(result.get("takeover_time") or 0))
                 summary[status] += 1
     return summary
 

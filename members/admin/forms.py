@@ -1,7 +1,7 @@
 """Forms of the member admin pages (enrolment, merge, import). They collect input; the services
 validate and write."""
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.admin.helpers import ActionForm
@@ -57,12 +57,13 @@ class EnrolForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["home_store"].queryset = stores
-        self.fields["staff"].queryset = staff
-        session_field = self.fields["consent_session"]
+        # `self.fields` is typed as holding base Fields; these are the ModelChoiceFields declared above.
+        cast("forms.ModelChoiceField[Store]", self.fields["home_store"]).queryset = stores
+        cast("forms.ModelChoiceField[Staff]", self.fields["staff"]).queryset = staff
+        session_field = cast("forms.ModelChoiceField[ConsentSession]", self.fields["consent_session"])
         session_field.queryset = consent_sessions
         # Staff pick the customer standing in front of them: who served them and when they confirmed.
-        session_field.label_from_instance = lambda s: (
+        session_field.label_from_instance = lambda s: (  # type: ignore[method-assign,assignment]  # per-form override
             f"#{s.pk} {s.get_mode_display()} · {s.staff} · {timezone.localtime(s.submitted_at):%m-%d %H:%M}"
         )
         for n in range(EXTRA_IDENTITY_ROWS):
@@ -99,7 +100,7 @@ class MergeForm(forms.Form):
 
     def __init__(self, *args: Any, members: list[Member], labels: dict[int, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["survivor"].choices = [(str(m.pk), labels[m.pk]) for m in members]
+        cast(forms.ChoiceField, self.fields["survivor"]).choices = [(str(m.pk), labels[m.pk]) for m in members]
 
 
 class ImportForm(forms.Form):
@@ -108,7 +109,7 @@ class ImportForm(forms.Form):
 
     def __init__(self, *args: Any, staff: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["staff"].queryset = staff
+        cast("forms.ModelChoiceField[Staff]", self.fields["staff"]).queryset = staff
 
 
 class OrderImportForm(forms.Form):

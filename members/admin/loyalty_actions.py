@@ -10,11 +10,12 @@ tier) once.
 """
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -30,9 +31,17 @@ from ..services.points import points_adjust, points_adjust_limit
 from ..services.rewards import reward_redeem
 from ..services.tiers import tier_grant_manual, tier_progress, tier_remove_manual
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 def _new_reference() -> str:
     return uuid.uuid4().hex
+
+
+def _staff_user(request: HttpRequest) -> User:
+    """The user of an admin page: admin_view lets only logged-in staff in, never AnonymousUser."""
+    return cast(User, request.user)
 
 
 class AdjustPointsForm(forms.Form):
@@ -54,9 +63,9 @@ class RedeemForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["reward"]
+        field = cast("forms.ModelChoiceField[Reward]", self.fields["reward"])
         field.queryset = Reward.objects.filter(Q(stock__isnull=True) | Q(stock__gt=0), is_active=True)
-        field.label_from_instance = lambda reward: (
+        field.label_from_instance = lambda reward: (  # type: ignore[method-assign,assignment]  # per-form override
             f"{reward.name}（{reward.points_cost} 积分，库存 {'不限' if reward.stock is None else reward.stock}）"
         )
 
@@ -158,7 +167,9 @@ class MemberLoyaltyActionsMixin:
             raise Http404
         return member
 
-    def _page(self, request: HttpRequest, member: Member, template: str, title: str, **extra: Any) -> HttpResponse:
+    def _page(
+        self, request: HttpRequest, member: Member, template: str, title: "StrOrPromise", **extra: Any
+    ) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),  # type: ignore[attr-defined]
             "title": title,
@@ -183,7 +194,7 @@ class MemberLoyaltyActionsMixin:
                     member=member,
                     points=data["points"],
                     reason=data["reason"],
-                    actor=request.user,
+                    actor=_staff_user(request),
                     reference=f"admin-adjust:{data['reference'].hex}",
                 )
             except AppError as exc:
@@ -211,7 +222,7 @@ class MemberLoyaltyActionsMixin:
                     reward=data["reward"],
                     quantity=data["quantity"],
                     reference=f"admin-redeem:{data['reference'].hex}",
-                    actor=request.user,
+                    actor=_staff_user(request),
                 )
             except AppError as exc:
                 _add_service_error(form, exc)
@@ -239,9 +250,11 @@ class MemberLoyaltyActionsMixin:
             done: str | None = None
             try:
                 if tier is not None:
-                    tier_grant_manual(member=member, tier=tier, reason=reason, actor=request.user, reference=reference)
+                    tier_grant_manual(
+                        member=member, tier=tier, reason=reason, actor=_staff_user(request), reference=reference
+                    )
                     done = f"已为会员 {member.member_no} 设置保底等级 {tier.name}"
-                elif tier_remove_manual(member=member, reason=reason, actor=request.user, reference=reference):
+                elif tier_remove_manual(member=member, reason=reason, actor=_staff_user(request), reference=reference):
                     done = f"已取消会员 {member.member_no} 的手动保底等级"
             except AppError as exc:
                 _add_service_error(form, exc)
@@ -249,7 +262,7 @@ class MemberLoyaltyActionsMixin:
                 if done is None:  # nothing to remove: say so rather than report a change
                     form.add_error("tier", _("该会员没有手动保底等级。"))
                 else:
-                    current = member.tier.name if member.tier_id else "无等级"
+                    current = member.tier.name if member.tier is not None else "无等级"
                     self.message_user(request, f"{done}，当前等级 {current}。", messages.SUCCESS)  # type: ignore[attr-defined]
                     return self._back(member)
         return self._page(request, member, "tier.html", _("设置保底等级"), form=form)

@@ -8,7 +8,7 @@ Scoping: every queryset here goes through StoreScopedAdminMixin (members/scoping
 """
 
 import csv
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -46,6 +46,10 @@ from .forms import EnrolForm, ImportForm, MemberActionForm, MergeForm
 from .loyalty import MEMBER_PAGE_INLINES
 from .loyalty_actions import MemberLoyaltyActionsMixin
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
+    from django_stubs_ext import StrOrPromise
+
 PI_FIELDS = ["mobile", "name", "birthday"]
 
 
@@ -64,8 +68,9 @@ class TagFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in Tag.objects.values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value():
-            return queryset.filter(Exists(MemberTag.objects.filter(member_id=OuterRef("pk"), tag_id=self.value())))
+        tag_id = self.value()
+        if tag_id:
+            return queryset.filter(Exists(MemberTag.objects.filter(member_id=OuterRef("pk"), tag_id=tag_id)))
         return queryset
 
 
@@ -73,7 +78,7 @@ class MineFilter(admin.SimpleListFilter):
     title = _("我的会员")
     parameter_name = "mine"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, "StrOrPromise"]]:
         return [("1", _("我负责的会员"))] if user_scope(request.user).staff_id else []
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -262,7 +267,7 @@ class MemberAdmin(MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelA
             return ["name", "mobile", "gender", "birthday", "home_store"]
         return ["gender", "home_store"]
 
-    def get_fields(self, request: HttpRequest, obj: Member | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Member | None = None) -> "_FieldGroups":
         editable = self._editable(request, obj)
         profile = [
             field if field in editable else shown
@@ -273,7 +278,8 @@ class MemberAdmin(MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelA
 
     def get_readonly_fields(self, request: HttpRequest, obj: Member | None = None) -> list[str]:
         editable = self._editable(request, obj)
-        return [field for field in self.get_fields(request, obj) if field not in editable]
+        fields = cast(list[str], self.get_fields(request, obj))  # plain names, no groups: see get_fields
+        return [field for field in fields if field not in editable]
 
     def get_inlines(self, request: HttpRequest, obj: Member | None) -> list[Any]:
         return [IdentityInline, *MEMBER_PAGE_INLINES, AssignmentInline, MergeInline]
@@ -339,7 +345,8 @@ class MemberAdmin(MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelA
         self._each(request, queryset, member_unfreeze, "解冻")
 
     def _action_tag(self, request: HttpRequest) -> Tag | None:
-        tag = Tag.objects.filter(pk=request.POST.get("tag") or None).first()
+        tag_id = request.POST.get("tag")
+        tag = Tag.objects.filter(pk=tag_id).first() if tag_id else None
         if tag is None:
             self.message_user(request, _("请先在操作栏选择一个标签。"), messages.ERROR)
         return tag

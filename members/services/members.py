@@ -11,6 +11,7 @@ locked with `select_for_update`, lower id first, before any row that belongs to 
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -260,7 +261,10 @@ def _locked(member: Member) -> Member:
 
 def _require_live(member: Member) -> None:
     if member.status == Member.Status.MERGED:
-        survivor = Member.objects.filter(pk=member.merged_into_id).values_list("member_no", flat=True).first()
+        # A merged member always points at its survivor.
+        survivor = (
+            Member.objects.filter(pk=cast(int, member.merged_into_id)).values_list("member_no", flat=True).first()
+        )
         raise AppError(
             error_codes.MEMBER_STATE_INVALID,
             f"会员 {member.member_no} 已合并至 {survivor}，请对合并后的会员操作。",

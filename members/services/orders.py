@@ -12,12 +12,13 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from crm.db import connection
 from crm.errors import AppError, NotFound
 from crm.pg_arrays import StatementParams, pg_array
 from crm.tenancy.zones import brand_zone
@@ -207,8 +208,9 @@ def order_post(
         raise AppError(result.error_code, result.error_message, fields=result.fields, status=status)
     order = rows.orders.get(0)
     if order is None:
-        # A re-post: the stored order is read back (the ingest only builds rows it wrote).
-        order = Order.objects.select_related("member", "store").get(pk=result.order_id)
+        # A re-post: the stored order is read back (the ingest only builds rows it wrote). Its id is
+        # in the result, as for every order the ingest did not refuse.
+        order = Order.objects.select_related("member", "store").get(pk=cast(int, result.order_id))
         member = order.member
     else:
         # A new order: its row and its member's row as the ingest statements RETURNed them, and
@@ -382,9 +384,14 @@ class _Ingest:
             self._refuse(index, code, message, fields)
         if not self.indexes:
             return
+        # None only in a tourist-only ingest; below, it is read for member orders only.
+        program = cast(LoyaltyProgram, program)
 
         earning = [i for i in self.indexes if member_of[i] is not None] if self.earn_points else []
-        multipliers = campaign_multipliers_pct(orders=[(member_of[i], self.orders[i].paid_at) for i in earning])
+        multipliers = campaign_multipliers_pct(
+            # `earning` holds member orders only: member_of[i] is never None there.
+            orders=cast("list[tuple[int, dt.datetime]]", [(member_of[i], self.orders[i].paid_at) for i in earning])
+        )
         points: dict[int, int] = defaultdict(int)
         for index, campaign_pct in zip(earning, multipliers, strict=True):
             item = self.orders[index]
@@ -416,8 +423,8 @@ class _Ingest:
 
     def _check_references(self) -> None:
         """Unknown store/staff ids would fail the whole batch on the foreign key: refuse per item."""
-        store_ids = {self.orders[i].store_id for i in self.indexes} - {None}
-        staff_ids = {self.orders[i].staff_id for i in self.indexes} - {None}
+        store_ids = cast("set[int]", {self.orders[i].store_id for i in self.indexes} - {None})
+        staff_ids = cast("set[int]", {self.orders[i].staff_id for i in self.indexes} - {None})
         known_stores = set(Store.objects.filter(pk__in=store_ids).values_list("pk", flat=True)) if store_ids else set()
         known_staff = set(Staff.objects.filter(pk__in=staff_ids).values_list("pk", flat=True)) if staff_ids else set()
         for index in list(self.indexes):
@@ -982,7 +989,7 @@ def _tier_after_refund(*, member: Member, order: Order, actor: str) -> None:
     if last is None or last.note != f"order:{order.pk}" or last.reason != TierChange.Reason.UPGRADE:
         return
     tiers = tiers_ranked()
-    by_id = {t.pk: t for t in tiers}
+    by_id: dict[int | None, Tier] = {t.pk: t for t in tiers}  # looked up with nullable tier ids
     program = loyalty_program_get()
     qualifying = qualifying_for_members(
         member_ids=[member.pk], tiers=tiers, purchase_window_days=program.purchase_window_days, now=timezone.now()

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -144,7 +144,7 @@ def loyalty_points(member: Member) -> tuple[int, int, int]:
 
 
 # The webhook `cause` of each kind of entry that _credit / _debit write.
-_CAUSE_OF_KIND = {
+_CAUSE_OF_KIND: dict[str, str] = {
     PointsEntry.Kind.ADJUST: "adjustment",
     PointsEntry.Kind.REDEEM: "redemption",
     PointsEntry.Kind.REVERSE: "refund",
@@ -345,11 +345,12 @@ ADJUST_LIMITS: dict[str, int | None] = {
 }
 
 
-def points_adjust_limit(*, user: AbstractBaseUser) -> int | None:
-    """The largest |points| this user may adjust at once; None = unlimited, 0 = not allowed."""
+def points_adjust_limit(*, user: User | AnonymousUser) -> int | None:
+    """The largest |points| this user may adjust at once; None = unlimited, 0 = not allowed (an
+    anonymous user has no permission and no group)."""
     if user.has_perm("members.adjust_points_unlimited"):  # superusers have every permission
         return None
-    groups = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+    groups = set(user.groups.values_list("name", flat=True))
     limits = [ADJUST_LIMITS[name] for name in groups if name in ADJUST_LIMITS]
     if not limits:
         return 0
@@ -358,9 +359,7 @@ def points_adjust_limit(*, user: AbstractBaseUser) -> int | None:
     return max(limit for limit in limits if limit is not None)
 
 
-def points_adjust(
-    *, member: Member, points: int, reason: str, actor: AbstractBaseUser, reference: str = ""
-) -> PointsEntry:
+def points_adjust(*, member: Member, points: int, reason: str, actor: User, reference: str = "") -> PointsEntry:
     """A manual correction (+ or −) with a mandatory reason, limited by the actor's role. A negative
     adjustment cannot take the member below zero. With a `reference`, a retry returns the first entry."""
     reason = (reason or "").strip()
@@ -461,6 +460,7 @@ def _bonus_validate(*, points: int, reference: str) -> None:
 
 
 def _member_ids_sql(members: "QuerySet[Any] | tuple[str, Sequence[Any]]") -> tuple[str, tuple[Any, ...]]:
+    params: Sequence[Any]  # a tuple from the query, any sequence from the caller
     if isinstance(members, QuerySet):
         sql, params = members.values("pk").query.sql_with_params()
         return sql, tuple(params)
@@ -733,7 +733,7 @@ def points_release_pending(*, now: dt.datetime | None = None) -> dict[str, int]:
 def _points_release_chunk(*, now: dt.datetime, lo: int, hi: int) -> int:
     member_table = Member._meta.db_table
     lot_table = PointsLot._meta.db_table
-    params = {"now": now, "lo": lo, "hi": hi}
+    params: dict[str, dt.datetime | int] = {"now": now, "lo": lo, "hi": hi}
     with transaction.atomic(), connection.cursor() as cursor:
         chunk_settings(cursor)
         cursor.execute(

@@ -23,7 +23,7 @@ Rules (decisions, see also LoyaltyProgram's fields):
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.db import connection
 from django.db.models import F
@@ -124,17 +124,18 @@ class OrderPointsCash:
         # Tourists first: an ingest of tourist orders only does not read the program (it is None).
         if member_id is None:
             return refuse(error_codes.POINTS_CASH_NOT_MEMBER, "买家不是会员（游客订单），不能使用积分抵现。")
-        if not self.program.points_cash_enabled or self.program.point_value_fen <= 0:  # worthless points pay nothing
+        program = cast(LoyaltyProgram, self.program)  # None only when no buyer is a member; this one is
+        if not program.points_cash_enabled or program.point_value_fen <= 0:  # worthless points pay nothing
             return refuse(error_codes.POINTS_CASH_DISABLED, "本品牌未开启积分抵现。")
         if self.members[member_id].status != Member.Status.ACTIVE:
             return refuse(error_codes.MEMBER_NOT_ELIGIBLE, "会员已冻结，不能使用积分抵现。")
-        value = points_cash_value_fen(program=self.program, points=points)
-        cap = item.amount_fen * self.program.points_cash_max_pct // 100
+        value = points_cash_value_fen(program=program, points=points)
+        cap = item.amount_fen * program.points_cash_max_pct // 100
         if value > cap:
             return refuse(
                 error_codes.POINTS_CASH_OVER_CAP,
                 f"积分抵现 {value / 100:.2f} 元超过本单上限 {cap / 100:.2f} 元"
-                f"（订单金额的 {self.program.points_cash_max_pct}%）。",
+                f"（订单金额的 {program.points_cash_max_pct}%）。",
             )
         if points > available.get(member_id, 0):
             return refuse(

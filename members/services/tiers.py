@@ -11,6 +11,7 @@ the manual floor, never below the lowest tier. The lowest tier never expires.
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -26,7 +27,7 @@ from .actors import actor_name
 from .points import chunk_settings, loyalty_points, loyalty_program_get, member_id_ranges, member_lock
 
 # The webhook `cause` of the tier changes that _tier_set writes.
-_CAUSE_OF_REASON = {
+_CAUSE_OF_REASON: dict[str, str] = {
     TierChange.Reason.MANUAL_GRANT: "manual_grant",
     TierChange.Reason.MANUAL_REMOVAL: "manual_removal",
     TierChange.Reason.REFUND: "refund",
@@ -172,7 +173,7 @@ REFERENCE_MAX_LENGTH = 64
 def _manual_note(text: str, reference: str) -> str:
     """`text` with the reference mark, shortened so the whole fits the note column (a 50-character
     tier name and a 200-character reason already do not) and the mark is never cut off."""
-    limit = TierChange._meta.get_field("note").max_length
+    limit = cast(int, TierChange._meta.get_field("note").max_length)  # a CharField: always set
     mark = _REFERENCE_MARK.format(reference) if reference else ""
     room = limit - len(mark)
     if len(text) > room:
@@ -224,7 +225,7 @@ def tier_grant_manual(
             _member_tier_copy(member, locked)
             return done
         tiers = tiers_ranked()
-        current_rank = locked.tier.rank if locked.tier_id else -1
+        current_rank = locked.tier.rank if locked.tier is not None else -1
         locked.tier_floor = tier
         if tier.rank > current_rank:
             change = _tier_set(

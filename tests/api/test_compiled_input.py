@@ -4,7 +4,7 @@ says yes, with an equal result; everything else is left to DRF."""
 import contextlib
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.core.validators import RegexValidator
@@ -92,40 +92,41 @@ def mostly(usual: st.SearchStrategy[Any], *others: st.SearchStrategy[Any]) -> st
 def values_for(field: fields.Field) -> st.SearchStrategy[Any]:
     """Inputs for `field`: mostly what it accepts (so the fast path has something to judge), some
     near misses, some TRICKY values."""
-    kind = type(field)
     near: st.SearchStrategy[Any] = st.nothing()
     if isinstance(field, serializers.Serializer):
         canonical: st.SearchStrategy[Any] = data_for(field)
-    elif kind is serializers.ListSerializer:
-        canonical = st.lists(data_for(field.child), max_size=2)
-        near = st.lists(data_for(field.child), max_size=(field.max_length or 3) + 1)
-    elif kind is fields.ListField:
+    elif type(field) is serializers.ListSerializer:
+        child = cast(serializers.Serializer, field.child)  # a nested serializer with many=True
+        max_length = field.max_length  # type: ignore[attr-defined]  # DRF sets it; its stubs do not declare it
+        canonical = st.lists(data_for(child), max_size=2)
+        near = st.lists(data_for(child), max_size=(max_length or 3) + 1)
+    elif type(field) is fields.ListField:
         canonical = near = st.lists(values_for(field.child), max_size=4)
-    elif kind is fields.ChoiceField:
+    elif type(field) is fields.ChoiceField:
         canonical = st.sampled_from(list(field.choice_strings_to_values))
-    elif kind is fields.IntegerField:
+    elif type(field) is fields.IntegerField:
         low = field.min_value if field.min_value is not None else -(10**6)
         high = field.max_value if field.max_value is not None else 10**6
         canonical = st.integers(low, high)
         near = st.one_of(st.integers(low - 1, low), st.integers(high, high + 1))
-    elif kind is fields.DateTimeField:
+    elif type(field) is fields.DateTimeField:
         aware = st.datetimes(*YEARS, timezones=st.timezones())
         canonical = aware.map(lambda d: d.isoformat())
         naive = st.datetimes(*YEARS).map(lambda d: d.isoformat())
         near = st.one_of(naive, st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat(sep=" ")))
-    elif kind is fields.CharField:
+    elif type(field) is fields.CharField:
         size = field.max_length or 20
         edge, inner = "[A-Za-z0-9制服-]", "[A-Za-z0-9 制服-]"  # no whitespace at either end: DRF would trim it
         canonical = st.from_regex(rf"{edge}({inner}{{0,{size - 2}}}{edge})?", fullmatch=True)
         near = st.one_of(st.text(max_size=size + 1), st.text(min_size=size, max_size=size + 1))
-    elif kind is fields.JSONField:
+    elif type(field) is fields.JSONField:
         canonical = st.recursive(
             st.none() | st.booleans() | st.integers() | st.text(max_size=5),
             lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
             max_leaves=8,
         )
     else:
-        raise AssertionError(f"no strategy for {kind.__name__}")
+        raise AssertionError(f"no strategy for {type(field).__name__}")
     return mostly(canonical, near, st.sampled_from(TRICKY))
 
 

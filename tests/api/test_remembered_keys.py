@@ -34,7 +34,9 @@ def other_process_revokes(key: str) -> None:
 
 def other_process_commits(slug: str) -> None:
     with schema_context(slug):
-        remembered_keys._generation_renew(cache_redis(), cache_key(remembered_keys.GENERATION))
+        client = cache_redis()
+        assert client is not None, "the suite runs with Redis as the cache"
+        remembered_keys._generation_renew(client, cache_key(remembered_keys.GENERATION))
 
 
 def test_a_repeat_request_does_not_read_the_key_again(client_a, key_a):

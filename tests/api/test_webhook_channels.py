@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django_tenants.utils import schema_context
 from consent.types import ConsentEvidence
 from crm.api.models import Partner, WebhookDelivery
 from crm.api.services import webhook_subscription_create
+from crm.db import connection
 from members import hooks
 from members.models import Member, Order
 from members.services.members import member_enroll

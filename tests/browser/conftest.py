@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 from django.conf import settings
-from django.db import connection
 
+from crm.db import connection
 from crm.tenancy.models import Brand, Domain
 from crm.tenancy.services import brand_provision
 

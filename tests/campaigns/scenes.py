@@ -36,7 +36,7 @@ def marketing_agreement_publish():
 
 
 def consenting_member(*purposes: str, **fields: object) -> Member:
-    member = MemberFactory(**fields)
+    member = MemberFactory.create(**fields)
     for purpose in ("membership", *purposes):
         consent_grant(member_id=member.pk, purpose=purpose, evidence=ADMIN, actor="test")
     return member

@@ -4,13 +4,13 @@ import datetime as dt
 
 import pytest
 from django.contrib.messages import get_messages
-from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTask
 from django_tenants.utils import schema_context
 
 from campaigns.models import Campaign, Occurrence
 from campaigns.services import beat_entry_name, occurrence_ensure, occurrence_run
+from crm.db import connection
 from tests.conftest import BRAND_A
 from tests.factories import MemberFactory
 

@@ -3,15 +3,17 @@ the same result as one clean run. The audience snapshot is one set-based stateme
 
 import datetime as dt
 import threading
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from campaigns import services
 from campaigns.models import Campaign, Occurrence, Recipient
 from campaigns.services import campaign_publish, occurrence_for_trigger, occurrence_run
+from crm.db import connection
+from crm.db_backend.base import DatabaseWrapper
 from members.models import Member
 from tests.factories import MemberFactory, StoreFactory
 
@@ -136,9 +138,10 @@ def test_concurrent_triggers_create_one_occurrence(committed_db, brand_a_committ
     def trigger() -> None:
         from django.db import connections
 
-        connections["default"].set_tenant(brand_a_committed)
+        cast(DatabaseWrapper, connections["default"]).set_tenant(brand_a_committed)
         try:
             occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=now, grace=GRACE)
+            assert occurrence is not None
             results.append(occurrence_run(occurrence_id=occurrence.pk))
         except Exception as exc:  # collected and asserted below
             results.append(exc)

@@ -3,6 +3,7 @@ consents were given through the services (never written directly)."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import pytest
 
@@ -48,7 +49,13 @@ def publish(
     return agreement_version_publish(version_id=draft.pk, actor="tester")
 
 
-THIRD_PARTY = {
+class ThirdParty(TypedDict):
+    recipient: str
+    recipient_purpose: str
+    data_categories: list[str]
+
+
+THIRD_PARTY: ThirdParty = {
     "recipient": "上海某某物流有限公司",
     "recipient_purpose": "配送会员礼品",
     "data_categories": ["姓名", "手机号", "收货地址"],
@@ -76,7 +83,7 @@ def agreements_a(in_brand_a) -> Agreements:
 
 def enrolled(*, granted: Iterable[str] = (), **member_fields: object) -> Member:
     """A member enrolled with membership plus `granted`; every other purpose refused."""
-    member = MemberFactory(**member_fields)
+    member = MemberFactory.create(**member_fields)
     granted = {Purpose.MEMBERSHIP, *granted}
     decisions = []
     for purpose in Purpose.values:

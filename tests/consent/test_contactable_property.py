@@ -2,6 +2,7 @@
 freezing — `members_contactable` (from the current-state table, and from the history with `at`)
 agrees with a brute-force reading of the events, and the state table agrees with the history."""
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import pytest
@@ -25,7 +26,7 @@ from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
-PURPOSES = {
+PURPOSES: dict[str, str] = {
     Purpose.MEMBERSHIP: "membership",
     Purpose.MARKETING_SMS: "marketing",
     Purpose.MARKETING_WECOM: "marketing",
@@ -65,7 +66,7 @@ class Model:
         return self.consented(purpose) - self.frozen
 
 
-def _tick() -> timezone.datetime:
+def _tick() -> dt.datetime:
     """A moment strictly after everything recorded so far and before anything recorded next."""
     now = timezone.now()
     while timezone.now() <= now:

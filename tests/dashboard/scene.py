@@ -45,16 +45,16 @@ def build(*, seed: int = 8, members: int = 120, orders: int = 300) -> Scene:
     tier_map = tiers()
     program(expiry=LoyaltyProgram.Expiry.DAYS, expiry_days=40, point_value_fen=2)
     marketing_agreement_publish()
-    stores = [StoreFactory(code="DS1", name="静安店"), StoreFactory(code="DS2", name="徐汇店")]
+    stores = [StoreFactory.create(code="DS1", name="静安店"), StoreFactory.create(code="DS2", name="徐汇店")]
     staff = [
-        StaffFactory(store=stores[0], name="甲", wecom_userid="dash-a"),
-        StaffFactory(store=stores[0], name="乙", wecom_userid="dash-b"),
-        StaffFactory(store=stores[1], name="丙", wecom_userid="dash-c"),
-        StaffFactory(store=stores[1], name="丁", wecom_userid="dash-d", status="resigned", resigned_at=now),
+        StaffFactory.create(store=stores[0], name="甲", wecom_userid="dash-a"),
+        StaffFactory.create(store=stores[0], name="乙", wecom_userid="dash-b"),
+        StaffFactory.create(store=stores[1], name="丙", wecom_userid="dash-c"),
+        StaffFactory.create(store=stores[1], name="丁", wecom_userid="dash-d", status="resigned", resigned_at=now),
     ]
     people = []
     for n in range(members):
-        member = MemberFactory(
+        member = MemberFactory.create(
             member_no=f"D{seed}{n:05d}",
             mobile=f"+86137{seed:02d}{n:06d}",
             home_store=rng.choice([*stores, None]),
@@ -65,7 +65,7 @@ def build(*, seed: int = 8, members: int = 120, orders: int = 300) -> Scene:
             lifecycle_stage=rng.choice(list(Member.Lifecycle.values)),
             tier=rng.choice(list(tier_map.values())),
         )
-        IdentityFactory(member=member, kind=IdentityKind.MOBILE, value=member.mobile)
+        IdentityFactory.create(member=member, kind=IdentityKind.MOBILE, value=member.mobile)
         consent_grant(member_id=member.pk, purpose="membership", evidence=ADMIN, actor="scene")
         for purpose in ("marketing_sms", "marketing_wecom"):
             if rng.random() < 0.6:
@@ -100,6 +100,7 @@ def build(*, seed: int = 8, members: int = 120, orders: int = 300) -> Scene:
             )
     reward = Reward.objects.create(code="cup", name="杯子", points_cost=10, stock=1000)
     admin = get_user_model().objects.filter(is_superuser=True).first()
+    assert admin is not None  # the brand's first admin
     for member in people[:40]:
         member.refresh_from_db()
         if member.points_balance >= 10:

@@ -34,7 +34,7 @@ def month(moment: dt.datetime) -> dt.date:
     return local(moment).replace(day=1)
 
 
-def visible(member: Member, scope: StoreScope, staff_store: dict[int, int | None]) -> bool:
+def visible(member: Member, scope: StoreScope, staff_store: dict[int | None, int | None]) -> bool:
     """members/scoping.py's rule, restated: home store or the assigned staff's store."""
     if scope.all_stores:
         return True
@@ -52,12 +52,12 @@ def scene(in_brand_a: Any) -> scene_module.Scene:
 
 def brute(scope: StoreScope) -> dict[str, Any]:
     now = timezone.now()
-    staff_store = dict(Staff.objects.values_list("pk", "store_id"))
+    staff_store: dict[int | None, int | None] = dict(Staff.objects.values_list("pk", "store_id"))
     staff_active = dict(Staff.objects.values_list("pk", "status"))
     members = [m for m in Member.objects.all() if visible(m, scope, staff_store)]
     current = [m for m in members if m.status in CURRENT]
     ids = {m.pk for m in current}
-    ranks = {None: 0, **{t.pk: t.rank for t in Tier.objects.all()}}
+    ranks: dict[int | None, int] = {None: 0, **{t.pk: t.rank for t in Tier.objects.all()}}
     tier_moves: dict[dt.date, Counter] = defaultdict(Counter)
     member_by_id = {m.pk: m for m in members}
     for change in TierChange.objects.all():
@@ -91,8 +91,8 @@ def brute(scope: StoreScope) -> dict[str, Any]:
     previous: dict[tuple[int, str], bool] = {}
     for record in ConsentRecord.objects.order_by("recorded_at", "id"):
         key = (record.member_id, record.purpose)
-        member = member_by_id.get(record.member_id)
-        if member is not None and member.status != "merged" and not record.granted and previous.get(key):
+        recorded = member_by_id.get(record.member_id)
+        if recorded is not None and recorded.status != "merged" and not record.granted and previous.get(key):
             day = local(record.recorded_at)
             withdrawals[day - dt.timedelta(days=day.weekday())] += 1
         previous[key] = record.granted

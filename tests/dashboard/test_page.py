@@ -8,13 +8,13 @@ import re
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_tenants.utils import schema_context
 from openpyxl import load_workbook
 
+from crm.db import connection
 from dashboard.services import dashboard_refresh
 from dashboard.tables import TABLE_SECTIONS
 from members.models import IdentityKind, SalesChannel
@@ -26,13 +26,13 @@ from tests.members.conftest import staff_user_create
 
 def members_and_orders(*, prefix: str, home: int, other: int) -> tuple[Any, Any]:
     """`home` members of store 1 and `other` of store 2, each with one store order today."""
-    store_1, store_2 = StoreFactory(code="P1", name="一店"), StoreFactory(code="P2", name="二店")
-    staff_2 = StaffFactory(store=store_2, wecom_userid=f"{prefix}-s2")
+    store_1, store_2 = StoreFactory.create(code="P1", name="一店"), StoreFactory.create(code="P2", name="二店")
+    staff_2 = StaffFactory.create(store=store_2, wecom_userid=f"{prefix}-s2")
     now = dt.datetime.now(tz=dt.UTC)
     for n in range(home + other):
         store = store_1 if n < home else store_2
-        member = MemberFactory(home_store=store, assigned_staff=staff_2 if n >= home else None)
-        IdentityFactory(member=member, kind=IdentityKind.MOBILE, value=member.mobile)
+        member = MemberFactory.create(home_store=store, assigned_staff=staff_2 if n >= home else None)
+        IdentityFactory.create(member=member, kind=IdentityKind.MOBILE, value=member.mobile)
         order_post(
             channel=SalesChannel.STORE,
             order_no=f"{prefix}{n}",
@@ -118,6 +118,7 @@ def test_every_table_exports_as_csv_and_xlsx(scene_a: Any, admin_client_a: Clien
         assert rows[0], key
         xlsx = admin_client_a.get(export_url(key, "xlsx"))
         sheet = load_workbook(io.BytesIO(xlsx.content)).active
+        assert sheet is not None, key
         assert next([str(c) if c is not None else "" for c in r] for r in sheet.iter_rows(values_only=True)) == rows[0]
     tiers = list(
         csv.reader(io.StringIO(admin_client_a.get(export_url("members_tiers", "csv")).content.decode("utf-8-sig")))

@@ -54,12 +54,12 @@ def agreement_version_a(in_brand_a: Any) -> AgreementVersion:
 
 @pytest.fixture
 def store_a(in_brand_a: Any) -> Store:
-    return StoreFactory(code="SH001", name="上海静安店", city="上海")
+    return StoreFactory.create(code="SH001", name="上海静安店", city="上海")
 
 
 @pytest.fixture
 def staff_a(store_a: Store) -> Staff:
-    return StaffFactory(store=store_a, name="王导购", wecom_userid="wang")
+    return StaffFactory.create(store=store_a, name="王导购", wecom_userid="wang")
 
 
 @pytest.fixture

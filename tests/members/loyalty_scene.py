@@ -5,9 +5,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
+from crm.db import connection
 from crm.tenancy.models import Brand, Domain
 from crm.tenancy.services import brand_provision
 from members.models import IdentityKind, LoyaltyProgram, Member, Tier
@@ -24,15 +24,15 @@ def program(**overrides: object) -> LoyaltyProgram:
 def tiers() -> dict[str, Tier]:
     """普通 (0) / 银卡 (≥1,000 yuan, ×1.2) / 金卡 (≥5,000 yuan, ×1.5) within 365 days."""
     return {
-        "normal": TierFactory(code="normal", name="普通", rank=1, threshold=0, points_multiplier_pct=100),
-        "silver": TierFactory(code="silver", name="银卡", rank=2, threshold=100_000, points_multiplier_pct=120),
-        "gold": TierFactory(code="gold", name="金卡", rank=3, threshold=500_000, points_multiplier_pct=150),
+        "normal": TierFactory.create(code="normal", name="普通", rank=1, threshold=0, points_multiplier_pct=100),
+        "silver": TierFactory.create(code="silver", name="银卡", rank=2, threshold=100_000, points_multiplier_pct=120),
+        "gold": TierFactory.create(code="gold", name="金卡", rank=3, threshold=500_000, points_multiplier_pct=150),
     }
 
 
 def member_with_unionid(unionid: str, **fields: object) -> Member:
-    member = MemberFactory(**fields)
-    IdentityFactory(member=member, kind=IdentityKind.WECHAT_UNIONID, value=unionid)
+    member = MemberFactory.create(**fields)
+    IdentityFactory.create(member=member, kind=IdentityKind.WECHAT_UNIONID, value=unionid)
     return member
 
 

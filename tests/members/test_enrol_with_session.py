@@ -4,12 +4,12 @@ the phone's evidence, the session is consumed with the enrolment, once, and only
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from consent.models import ConsentRecord, ConsentSession, Purpose
 from consent.services import consent_session_open, consent_session_path
+from crm.db import connection
 from members.models import Member, Staff
 from members.roles import STORE_STAFF
 from tests.conftest import logged_in_client
@@ -18,7 +18,7 @@ from tests.factories import IdentityFactory, MemberFactory, StaffFactory, StoreF
 from .conftest import staff_user_create
 
 ENROL = "admin:members_member_enrol"
-PHONE = {"REMOTE_ADDR": "203.0.113.7", "HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0)"}
+PHONE: dict[str, Any] = {"REMOTE_ADDR": "203.0.113.7", "HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0)"}
 
 
 @pytest.fixture

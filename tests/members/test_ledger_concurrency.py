@@ -10,9 +10,10 @@ import time
 from collections.abc import Callable
 
 from django.contrib.auth.models import Group, User
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django_tenants.utils import schema_context
 
+from crm.db import connection
 from crm.errors import AppError
 from crm.tenancy.models import Brand
 from members import roles

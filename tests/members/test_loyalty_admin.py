@@ -1,11 +1,11 @@
 """Loyalty pages of the brand admin: lists render in Chinese without a query per row, ledger and
 orders are read-only, brand B's admin never shows brand A's orders, stock moves by increments."""
 
-from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_tenants.utils import schema_context
 
+from crm.db import connection
 from members.models import Order, PointsEntry, Reward
 from members.services.orders import order_post
 from members.services.points import points_award_bonus
@@ -18,7 +18,7 @@ from .loyalty_scene import ago, member_with_unionid, program, tiers
 def seed_orders(n: int, start: int = 0) -> None:
     program()
     tiers()
-    store = StoreFactory(code="ADM")
+    store = StoreFactory.create(code="ADM")
     for i in range(start, start + n):
         member_with_unionid(f"u-{i}")
         order_post(

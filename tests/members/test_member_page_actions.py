@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
 from django.urls import reverse
 
+from crm.db import connection
 from members.models import Member, Order, PointsEntry, Redemption, Reward, TierChange
 from members.roles import HQ_MARKETER, STORE_MANAGER, STORE_STAFF
 from members.services.points import points_award_bonus
@@ -42,7 +42,7 @@ def _messages(response) -> list[str]:
 @pytest.fixture
 def member(in_brand_a, store_a) -> Member:
     program()
-    member = MemberFactory(home_store=store_a)
+    member = MemberFactory.create(home_store=store_a)
     points_award_bonus(member=member, points=300, reference="seed", reason="初始")
     return member
 

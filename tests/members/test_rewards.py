@@ -14,7 +14,7 @@ from .loyalty_scene import program
 @pytest.fixture
 def rich_member(in_brand_a) -> Member:
     program()
-    member = MemberFactory()
+    member = MemberFactory.create()
     points_award_bonus(member=member, points=300, reference="seed", reason="初始")
     return member
 

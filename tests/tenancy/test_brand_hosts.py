@@ -3,9 +3,9 @@
 one made elsewhere within HOST_CACHE_SECONDS."""
 
 import pytest
-from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from crm.db import connection
 from crm.tenancy import middleware
 from crm.tenancy.models import Domain
 from tests.conftest import BRAND_A, brand_host, host_client

@@ -23,18 +23,18 @@ class Scene:
 
 
 def scene_create() -> Scene:
-    store = StoreFactory(code="SH001", name="上海一店")
+    store = StoreFactory.create(code="SH001", name="上海一店")
     return Scene(
         store=store,
-        zhangsan=StaffFactory(store=store, name="张三", wecom_userid="zhangsan"),
-        lisi=StaffFactory(store=store, name="李四", wecom_userid="lisi"),
-        wangwu=StaffFactory(store=store, name="王五", wecom_userid="wangwu"),
+        zhangsan=StaffFactory.create(store=store, name="张三", wecom_userid="zhangsan"),
+        lisi=StaffFactory.create(store=store, name="李四", wecom_userid="lisi"),
+        wangwu=StaffFactory.create(store=store, name="王五", wecom_userid="wangwu"),
     )
 
 
 def member_with_unionid(unionid: str, *, store: Store, owner: Staff | None = None, **fields: object) -> Member:
-    member = MemberFactory(home_store=store, assigned_staff=owner, **fields)
-    IdentityFactory(member=member, kind=IdentityKind.WECHAT_UNIONID, value=unionid)
+    member = MemberFactory.create(home_store=store, assigned_staff=owner, **fields)
+    IdentityFactory.create(member=member, kind=IdentityKind.WECHAT_UNIONID, value=unionid)
     return member
 
 

@@ -37,7 +37,7 @@ def add_event_xml(fake, ext: str = "wmCustomer1", *, create_time: int = 1_760_00
 
 def enqueued_event_ids(callbacks) -> list[int]:
     """The event ids handed to the processing task by the captured on-commit callbacks."""
-    ids = []
+    ids: list[int] = []
     for callback in callbacks:
         closure = [cell.cell_contents for cell in callback.__closure__ or ()]  # send_on_commit's lambda
         if any(value is callback_event_process_task for value in closure):
