@@ -174,6 +174,8 @@ def test(pytest_args: list[str]) -> None:
     say("lint: ruff")
     run(VENV / "bin" / "ruff", "check", ".", env=env)
     run(VENV / "bin" / "ruff", "format", "--check", ".", env=env)
+    say("types: mypy")
+    run(VENV / "bin" / "mypy", env=env)  # what it checks: pyproject.toml [tool.mypy]
     say("tests: pytest")
     result = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
     del server
