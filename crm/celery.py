@@ -3,13 +3,12 @@ that sent it (header `_schema_name`) and the worker switches to that schema befo
 """
 
 import os
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from tenant_schemas_celery.app import CeleryApp
 
-if TYPE_CHECKING:
-    from crm.db_backend.base import DatabaseWrapper
+from crm.db import connection
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
 
@@ -26,7 +25,5 @@ def send_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
     (for example a `schema_context` that exited before the outer transaction committed), so the
     task would run in the public schema. Here the schema is captured now, explicitly.
     """
-    # Not crm.db's `connection`: this module is imported with the settings (crm/__init__.py),
-    # before the apps that the tenant backend's module needs are loaded.
-    schema_name = cast("DatabaseWrapper", connection).schema_name
+    schema_name = connection.schema_name
     transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs, headers={"_schema_name": schema_name}))
