@@ -5,6 +5,7 @@ from celery import shared_task
 
 from crm.jobs.services import job_run_record
 
+from .services.lifecycle import members_lifecycle_refresh_all
 from .services.points import points_expire_due, points_release_pending
 from .services.tiers import tiers_reevaluate_due
 
@@ -28,3 +29,10 @@ def reevaluate_tiers() -> dict[str, int]:
     with job_run_record(name="members.reevaluate_tiers") as run:
         run.summary = tiers_reevaluate_due()
     return run.summary
+
+
+@shared_task(name="members.refresh_lifecycle")
+def refresh_lifecycle() -> dict[str, object]:
+    """Sent every hour; runs, resumes or skips the brand's day by the brand's own clock and
+    records its runs itself (members/services/lifecycle.py), so no job_run_record here."""
+    return members_lifecycle_refresh_all()

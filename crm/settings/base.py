@@ -331,6 +331,16 @@ CELERY_BEAT_SCHEDULE["members-reevaluate-tiers"] = {
     "args": ["members.reevaluate_tiers"],
     "schedule": crontab(hour=2, minute=45),
 }
+# Lifecycle stages drop back as purchases leave the window, so this one is about the brand's day:
+# the fan-out is hourly and each brand's task runs its day's refresh at the first tick from
+# MEMBERS_LIFECYCLE_BRAND_HOUR o'clock brand time (04:05 Shanghai: after the tier re-evaluation,
+# whose top tier counts as loyalty), or resumes an interrupted one (members/services/lifecycle.py).
+MEMBERS_LIFECYCLE_BRAND_HOUR = 4
+CELERY_BEAT_SCHEDULE["members-refresh-lifecycle"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["members.refresh_lifecycle"],
+    "schedule": crontab(minute=5),
+}
 # === end of loyalty nightly jobs block =========================================================
 
 # === Consent nightly job (consent/tasks.py) — appended block, owned by consent ==================
