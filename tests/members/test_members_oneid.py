@@ -131,10 +131,12 @@ def test_profile_update_rebinds_the_mobile_identity(enrol):
 
 def test_profile_update_to_another_members_mobile_is_a_conflict_and_changes_nothing(enrol):
     owner, member = enrol(mobile="13900000011"), enrol(mobile="13900000012")
+    name = member.name
     with pytest.raises(Conflict):
         member_profile_update(member=member, actor="t", mobile="13900000011", name="不应保存")
     member.refresh_from_db()
-    assert (member.mobile, member.name) != ("+8613900000011", "不应保存")
+    # Neither field changed (not just "not both": the update is all or nothing).
+    assert (member.mobile, member.name) == ("+8613900000012", name)
     assert member_lookup(kind="mobile", value="13900000011") == owner
 
 
