@@ -6,6 +6,7 @@ import time
 from unittest import mock
 
 import pytest
+from django.core import signing
 from django_tenants.utils import schema_context
 
 from consent.models import ConsentRecord, ConsentSession, DataRequest, Purpose
@@ -161,9 +162,16 @@ def test_forged_link_is_refused(agreements_a, client_a):
 
     assert client_a.get(forged).status_code == 404
     assert client_a.post(forged, {"action": "withdraw", "purpose": SMS}).status_code == 404
-    # A link is also not a key to anybody else: the member id is inside the signature.
-    assert str(other.member_no) not in client_a.get(path).content.decode()
+    # A link is also not a key to anybody else: the member id is inside the signature, so the
+    # member's signature and timestamp on a payload naming the other member open nothing.
+    _, stamp, signature = token.rsplit(":", 2)
+    others_payload = signing.dumps({"m": other.pk, "n": "0" * 16}, compress=True).rsplit(":", 2)[0]
+    retargeted = path.replace(token, f"{others_payload}:{stamp}:{signature}")
+    page = client_a.get(retargeted)
+    assert page.status_code == 404 and str(other.member_no) not in page.content.decode()
+    assert client_a.post(retargeted, {"action": "withdraw", "purpose": Purpose.MEMBERSHIP}).status_code == 404
     assert members_contactable(purpose=SMS).filter(pk=member.pk).exists()
+    assert members_contactable(purpose=Purpose.MEMBERSHIP).filter(pk=other.pk).exists()
 
 
 def test_expired_link_cannot_be_replayed(agreements_a, client_a):
