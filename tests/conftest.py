@@ -11,6 +11,7 @@ themselves.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -26,6 +27,32 @@ from crm.db import connection
 from crm.tenancy.middleware import brand_hosts_forget
 from crm.tenancy.models import Brand
 from crm.tenancy.services import brand_provision, platform_ensure, platform_operator_ensure
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock",
+        metavar="INSTANT",
+        help="run with Python's clock moved to this instant, ticking (tests/clock.py), e.g. 2028-02-29T07:00:00+08:00",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clock: reckons with dates and times; also run at tests/clock.py's instants")
+    instant = config.getoption("--clock")
+    if instant:
+        import time_machine
+
+        from tests.clock import parse_instant
+
+        # Started before any fixture builds a scene, stopped by nothing: the run ends with it.
+        time_machine.travel(parse_instant(instant), tick=True).start()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    instant = config.getoption("--clock")
+    return f"clock: Python's clock moved to {instant} (ticking)" if instant else None
+
 
 PLATFORM_HOST = "localhost"
 BRAND_A = "alpha"
@@ -174,3 +201,35 @@ def celery_worker(committed_db) -> Iterator[object]:
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
         yield worker
+
+
+# --- Redis for the tests about production's cache ------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """CACHE_URL's Redis when the suite runs on Redis (CI's second pass), else a private one this
+    session starts (tests/redis_server.py): the tests that need it run on both paths."""
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        yield settings.CACHES["default"]["LOCATION"]
+        return
+    from tests.redis_server import private_redis
+
+    with private_redis() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_cache(redis_url: str, settings: Any) -> Iterator[None]:
+    """The default cache is a Redis for this test, as in production. On the database-cache path
+    the setting is swapped (Django drops its cache connections when CACHES changes) and the
+    private Redis starts empty, as a fresh test database does."""
+    if not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        settings.CACHES = {
+            **settings.CACHES,
+            "default": {
+                **settings.CACHES["default"],
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis_url,
+            },
+        }
+        cache.clear()
+    yield

@@ -2,6 +2,7 @@
 or partner — in this process or, through the brand's key generation, in another — takes effect
 on the next request."""
 
+import pytest
 import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -17,6 +18,8 @@ from crm.redis_cache import cache_key, cache_redis
 from .conftest import assert_problem, call, make_key
 
 WEBHOOKS = "/api/v1/webhooks"
+# What these tests are about exists only with production's Redis cache (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("redis_cache")
 
 
 def key_queries(client, key: str) -> tuple[int, list[str]]:

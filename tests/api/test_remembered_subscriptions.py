@@ -5,6 +5,7 @@ its generation arrives, and nothing remembered is used outside an API request.""
 
 from typing import Any
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -20,6 +21,8 @@ from .conftest import call, enrol_body
 
 ORDERS = "/api/v1/orders"
 WEBHOOKS = "/api/v1/webhooks"
+# What these tests are about exists only with production's Redis cache (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("redis_cache")
 
 
 def post_order(client: Any, key: str, n: int) -> list[str]:

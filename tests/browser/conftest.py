@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -48,9 +49,10 @@ def _free_port() -> int:
 
 
 def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    """The URL the suite connects with, naming the test database instead: host, port, socket
+    folder (the embedded server's `?host=`) and credentials stay whatever they are."""
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(url._replace(path="/" + settings.DATABASES["default"]["NAME"]))
 
 
 @pytest.fixture(scope="session")
@@ -111,19 +113,27 @@ def live_brand(committed_db: Any) -> Iterator[Brand]:
         Brand.objects.filter(pk=result.brand.pk).delete()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an asyncio loop in this thread, and Django then refuses ORM
-    # calls "from an async context". The test's own ORM calls never run concurrently with it
-    # (the loop only drives the browser between them), so they are safe to allow here.
+    # Playwright's sync API runs an asyncio loop in this thread while it is started, and Django
+    # then refuses ORM calls "from an async context". The test's own ORM calls never run
+    # concurrently with it (the loop only drives the browser between them), so they are safe to
+    # allow while the browser runs: for this module only, so the tests after it keep Django's guard.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+    try:
+        with sync_playwright() as playwright:
+            instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield instance
+            instance.close()
+    finally:
+        if previous is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def base_url(brand: Brand, port: int) -> str:

@@ -59,8 +59,10 @@ def test_store_staff_enrol_a_customer_with_consent_and_record_a_purchase(
     page.goto(f"{url}/admin/members/member/enrol/")
     page.fill("#id_name", "李小红")
     page.fill("#id_mobile", "13912345678")
-    page.check("input[name$=_membership]")
-    page.check("input[name$=_marketing_sms]")
+    # The consent is the customer's, from their phone: the staff member picks that session and
+    # ticks nothing on the customer's behalf.
+    page.select_option("#id_consent_session", str(session.pk))
+    assert page.locator("input[type=checkbox][name*=purpose]:checked, input[name$=_membership]:checked").count() == 0
     page.screenshot(path=SCREENSHOTS / "a2-staff-enrol.png", full_page=True)
     page.locator("#content form input[type=submit], #content form button[type=submit]").first.click()
     page.wait_for_load_state()
@@ -92,9 +94,16 @@ def test_store_staff_enrol_a_customer_with_consent_and_record_a_purchase(
         assert member.enrolled_by_id == staff.pk and member.home_store_id == store.pk
         assert member.points_balance == 258
         assert Order.objects.get(order_no="POS-0001").member_id == member.pk
-        granted = set(ConsentRecord.objects.filter(member=member, granted=True).values_list("purpose", flat=True))
+        records = ConsentRecord.objects.filter(member=member)
+        granted = {record.purpose for record in records if record.granted}
         assert granted == {"membership", "marketing_sms"}
-        assert ConsentSession.objects.get(pk=session.pk).status == ConsentSession.Status.SUBMITTED
+        # Every record carries the phone's evidence (the customer's own device), not the counter's.
+        assert all(
+            record.evidence.get("consent_session") == str(session.pk) and "iPhone" in record.evidence["user_agent"]
+            for record in records
+        )
+        session.refresh_from_db()
+        assert (session.status, session.member_id) == (ConsentSession.Status.CONSUMED, member.pk)
 
 
 def test_marketer_builds_previews_and_launches_a_member_day(server: int, live_brand: Any, browser: Any) -> None:

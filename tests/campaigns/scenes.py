@@ -3,14 +3,13 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from django.utils import timezone
-
 from campaigns.models import Campaign, Occurrence
 from campaigns.services import campaign_publish, occurrence_for_trigger, occurrence_run
 from consent.services.agreements import agreement_create, agreement_version_draft_save, agreement_version_publish
 from consent.services.records import consent_grant
 from consent.types import ConsentEvidence
 from members.models import Member
+from tests.clock import brand_today
 from tests.factories import MemberFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -19,8 +18,8 @@ ADMIN = ConsentEvidence(channel="admin")
 
 
 def slot_in_past_month() -> dt.datetime:
-    """The 8th of this or last month, 10:00 Shanghai, in the past (within the slot lookback)."""
-    today = timezone.localdate()
+    """The latest member-day slot (the 8th, 10:00 Shanghai) before today: 15 hours to 39 days back."""
+    today = brand_today()
     day = today.replace(day=8) if today.day > 8 else (today.replace(day=1) - dt.timedelta(days=1)).replace(day=8)
     return dt.datetime.combine(day, dt.time(10), tzinfo=SHANGHAI)
 

@@ -22,7 +22,8 @@ from members.services.orders import order_post, order_refund
 from members.services.points import points_expire_due
 from members.services.rewards import reward_redeem
 from members.services.tiers import tier_grant_manual, tier_remove_manual
-from tests.campaigns.scenes import marketing_agreement_publish, run_now
+from tests.campaigns.scenes import marketing_agreement_publish, run_now, slot_in_past_month
+from tests.clock import brand_today
 from tests.factories import IdentityFactory, MemberFactory, StaffFactory, StoreFactory
 from tests.members.loyalty_scene import program, tiers
 
@@ -142,7 +143,9 @@ def build(*, seed: int = 8, members: int = 120, orders: int = 300) -> Scene:
         day_of_month=8,
         time_of_day=dt.time(10),
         bonus_points=20,
-        bonus_expiry_days=20,
+        # The bonus lots expire 10 days from today, so the "expiring in 30 days" figure has them
+        # whichever day of the month the scene is built (the slot is up to 39 days back).
+        bonus_expiry_days=(brand_today() - slot_in_past_month().date()).days + 10,
         holdout_pct=20,
     )
     occurrence = run_now(campaign)
