@@ -42,6 +42,7 @@ from ..services.members import (
     members_untag,
 )
 from ..services.merge import member_merge
+from .consent_actions import MemberConsentActionsMixin
 from .forms import EnrolForm, ImportForm, MemberActionForm, MergeForm
 from .loyalty import MEMBER_PAGE_INLINES
 from .loyalty_actions import MemberLoyaltyActionsMixin
@@ -165,7 +166,7 @@ class MemberChangeForm(forms.ModelForm):
 
 
 @admin.register(Member, site=brand_admin)
-class MemberAdmin(MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelAdmin):
     scope_member_path = ""
     form = MemberChangeForm
     action_form = MemberActionForm
