@@ -29,6 +29,24 @@ SWEEP_INSTANTS = [
     "2027-03-08T10:03:00+08:00",
 ]
 
+# The modules whose scenes reckon with days, months, member-day slots, expiry, due dates and
+# rate windows on the suite's clock: marked `clock` (tests/conftest.py) and run at each instant.
+SWEEP_MODULES = [
+    "tests/api/test_errors_and_limits.py",
+    "tests/campaigns/test_occurrences.py",
+    "tests/campaigns/test_run_steps.py",
+    "tests/consent/test_contactable.py",
+    "tests/consent/test_data_requests.py",
+    "tests/consent/test_records.py",
+    "tests/dashboard/test_figures.py",
+    "tests/members/test_lifecycle_job.py",
+    "tests/members/test_order_import.py",
+    "tests/members/test_orders.py",
+    "tests/members/test_points.py",
+    "tests/members/test_tiers.py",
+    "tests/wecom/test_offboarding.py",
+]
+
 
 def brand_today() -> dt.date:
     """Today in the brand's (the test brands') time zone, on the suite's clock."""

@@ -49,6 +49,14 @@ def pytest_configure(config: pytest.Config) -> None:
         time_machine.travel(parse_instant(instant), tick=True).start()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from tests.clock import SWEEP_MODULES
+
+    for item in items:
+        if item.nodeid.split("::")[0] in SWEEP_MODULES:
+            item.add_marker(pytest.mark.clock)
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     instant = config.getoption("--clock")
     return f"clock: Python's clock moved to {instant} (ticking)" if instant else None
