@@ -9,9 +9,9 @@ from django_tenants.utils import get_public_schema_name
 from crm.admin_sites import platform_admin
 from crm.errors import AppError
 
-from .forms import BrandProvisionForm
+from .forms import BrandDetailsForm, BrandProvisionForm
 from .models import Brand, Domain
-from .services import brand_provision
+from .services import brand_details_update, brand_provision
 
 
 class DomainInline(admin.TabularInline):
@@ -21,7 +21,7 @@ class DomainInline(admin.TabularInline):
 
 @admin.register(Brand, site=platform_admin)
 class BrandAdmin(admin.ModelAdmin):
-    list_display = ["name", "schema_name", "primary_domain", "time_zone", "ready", "created_at"]
+    list_display = ["name", "schema_name", "primary_domain", "time_zone", "pi_contact", "ready", "created_at"]
     list_filter = ["ready", "time_zone"]
     search_fields = ["name", "schema_name", "domains__domain"]
     readonly_fields = ["schema_name", "ready", "created_at", "updated_at"]
@@ -35,14 +35,31 @@ class BrandAdmin(admin.ModelAdmin):
         return next((d.domain for d in brand.domains.all() if d.is_primary), "-")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = BrandProvisionForm
+        kwargs["form"] = BrandProvisionForm if obj is None else BrandDetailsForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["name", "slug", "domain", "time_zone", "admin_email", "admin_password"]
-        return ["name", "schema_name", "time_zone", "ready", "created_at", "updated_at"]
+            return [
+                "name",
+                "slug",
+                "domain",
+                "time_zone",
+                "contact_address",
+                "pi_contact",
+                "admin_email",
+                "admin_password",
+            ]
+        return [
+            "name",
+            "schema_name",
+            "time_zone",
+            "contact_address",
+            "pi_contact",
+            "ready",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
@@ -51,10 +68,19 @@ class BrandAdmin(admin.ModelAdmin):
         return [] if obj is None else self.inlines
 
     def save_model(self, request, obj, form, change):
-        if change:
-            obj.save(update_fields=["name", "time_zone", "updated_at"])
-            return
         data = form.cleaned_data
+        if change:
+            # Through the service: new contacts also finish the brand's membership agreement if
+            # the brand has not published a complete one (see brand_details_update).
+            brand_details_update(
+                brand_id=obj.pk,
+                name=data["name"],
+                time_zone=data["time_zone"],
+                contact_address=data.get("contact_address", ""),
+                pi_contact=data.get("pi_contact", ""),
+                actor=f"platform:{request.user.get_username()}",
+            )
+            return
         result = brand_provision(
             slug=data["slug"],
             name=data["name"],
@@ -62,6 +88,8 @@ class BrandAdmin(admin.ModelAdmin):
             admin_email=data["admin_email"],
             admin_password=data["admin_password"] or None,
             time_zone=data["time_zone"],
+            contact_address=data.get("contact_address", ""),
+            pi_contact=data.get("pi_contact", ""),
         )
         # The admin's redirect and "added" message need the saved instance.
         obj.pk = result.brand.pk

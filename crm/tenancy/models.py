@@ -1,8 +1,9 @@
+import re
 import zoneinfo
 from typing import ClassVar
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, validate_email
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
@@ -25,6 +26,21 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("未知的时区：%(tz)s"), code="invalid_time_zone", params={"tz": value})
 
 
+# A phone number as people write it on a notice: 400-820-1266, (021) 6088 1200, +86 21 6088 1200.
+_PHONE = re.compile(r"^\+?[0-9(（][0-9 ()（）-]{3,30}[0-9]$")
+
+
+def validate_pi_contact(value: str) -> None:
+    """One telephone number or one e-mail address, as the membership agreement prints it."""
+    if "@" in value:
+        validate_email(value)
+    elif not _PHONE.match(value) or sum(c.isdigit() for c in value) < 5:
+        raise ValidationError(
+            _("请填写个人信息保护负责人的电话或邮箱，例如 400-820-1266 或 privacy@example.com。"),
+            code="invalid_pi_contact",
+        )
+
+
 class Brand(TenantMixin, TimeStampedModel):
     """A brand: one tenant, one PostgreSQL schema (`schema_name` is the brand's slug).
 
@@ -33,6 +49,16 @@ class Brand(TenantMixin, TimeStampedModel):
     """
 
     name = models.CharField(_("品牌名称"), max_length=100)
+    # PIPL art. 17: before processing, the brand (the personal-information processor) tells people
+    # its name and how to contact it. The membership agreement is filled from these at
+    # provisioning; until they are given the agreement stays a draft and enrolment is refused.
+    contact_address = models.CharField(_("联系地址"), max_length=200, blank=True)
+    pi_contact = models.CharField(
+        _("个人信息保护联系方式"),
+        max_length=100,
+        blank=True,
+        help_text=_("个人信息保护负责人的电话或邮箱，写入会员协议与隐私政策。"),
+    )
     time_zone = models.CharField(_("时区"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
     # Set once the schema is migrated and the first admin exists: until then nothing (web
     # requests aside, which need a domain anyway) may run in the brand, beat entries included.
@@ -53,6 +79,11 @@ class Brand(TenantMixin, TimeStampedModel):
     @property
     def slug(self) -> str:
         return self.schema_name
+
+    @property
+    def processor_identity_complete(self) -> bool:
+        """Name, address and personal-information contact: what the membership agreement needs."""
+        return bool(self.name.strip() and self.contact_address.strip() and self.pi_contact.strip())
 
     @property
     def is_platform(self) -> bool:

@@ -16,7 +16,8 @@ from django_tenants.utils import get_public_schema_name, schema_context, schema_
 from crm.db import connection
 from crm.errors import AppError
 
-from .models import RESERVED_SLUGS, Brand, Domain, slug_validator, validate_time_zone
+from .hooks import BrandSetUp, brand_set_up_notify_in_transaction
+from .models import RESERVED_SLUGS, Brand, Domain, slug_validator, validate_pi_contact, validate_time_zone
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
@@ -30,11 +31,45 @@ class ProvisionResult:
     generated_password: str | None
 
 
+def _details_errors(*, name: str, time_zone: str, contact_address: str, pi_contact: str) -> dict[str, list[str]]:
+    """The brand's own details: what the platform admin may also change later."""
+    errors: dict[str, list[str]] = {}
+    if not name.strip():
+        errors["name"] = ["品牌名称不能为空。"]
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as exc:
+        errors["time_zone"] = exc.messages
+    if len(contact_address.strip()) > 200:  # the column's max_length
+        errors["contact_address"] = ["联系地址最多 200 个字。"]
+    if len(pi_contact.strip()) > 100:
+        errors["pi_contact"] = ["联系方式最多 100 个字符。"]
+    elif pi_contact.strip():
+        try:
+            validate_pi_contact(pi_contact.strip())
+        except ValidationError as exc:
+            errors["pi_contact"] = exc.messages
+    # These are printed into the membership agreement, which may not be published while it holds a
+    # 【…】 placeholder: a bracket here would leave the agreement unpublishable.
+    for field, value in (("name", name), ("contact_address", contact_address), ("pi_contact", pi_contact)):
+        if "【" in value or "】" in value:
+            errors.setdefault(field, []).append("不能包含“【”“】”（协议中的占位符标记）。")
+    return errors
+
+
 def brand_provision_validate(
-    *, slug: str, name: str, domain: str, admin_email: str, admin_password: str | None, time_zone: str
+    *,
+    slug: str,
+    name: str,
+    domain: str,
+    admin_email: str,
+    admin_password: str | None,
+    time_zone: str,
+    contact_address: str = "",
+    pi_contact: str = "",
 ) -> None:
     """Refuse bad provisioning input before anything is written (also used by the admin form)."""
-    errors: dict[str, list[str]] = {}
+    errors = _details_errors(name=name, time_zone=time_zone, contact_address=contact_address, pi_contact=pi_contact)
 
     def check(field: str, validator, value) -> None:
         try:
@@ -45,12 +80,9 @@ def brand_provision_validate(
     check("slug", slug_validator, slug)
     if slug in RESERVED_SLUGS or slug.startswith("pg"):
         errors.setdefault("slug", []).append(f"“{slug}”是保留标识，不能用作品牌标识。")
-    if not name.strip():
-        errors["name"] = ["品牌名称不能为空。"]
     if not _HOSTNAME.match(domain):
         errors["domain"] = [f"“{domain}”不是有效的域名。"]
     check("admin_email", validate_email, admin_email)
-    check("time_zone", validate_time_zone, time_zone)
     if admin_password is not None:
         check("admin_password", validate_password, admin_password)
     if errors:
@@ -104,6 +136,8 @@ def brand_provision(
     admin_email: str,
     admin_password: str | None = None,
     time_zone: str = "Asia/Shanghai",
+    contact_address: str = "",
+    pi_contact: str = "",
     verbosity: int = 0,
 ) -> ProvisionResult:
     """Create (or finish creating) a brand: row, domain, schema, first admin, then mark it ready.
@@ -111,10 +145,17 @@ def brand_provision(
     Everything happens in one transaction (PostgreSQL DDL is transactional), so a failure at any
     step leaves nothing behind, and calling again with the same arguments is safe: an existing
     brand keeps its data and its admin's password, and is only brought up to date.
+
+    `contact_address` and `pi_contact` (the personal-information-protection contact, a phone or an
+    e-mail) complete the brand's identity as a processor: with them, the brand starts with its
+    membership agreement filled in and published; without them the agreement is a draft the brand
+    admin must complete and publish, and enrolment is refused until then (PIPL art. 17). Given on
+    a re-run, they are recorded and finish the agreement if the brand has not published its own.
     """
     slug = slug.strip().lower()
     domain = domain.strip().lower()
     admin_email = admin_email.strip().lower()
+    contact_address, pi_contact = contact_address.strip(), pi_contact.strip()
     brand_provision_validate(
         slug=slug,
         name=name,
@@ -122,6 +163,8 @@ def brand_provision(
         admin_email=admin_email,
         admin_password=admin_password,
         time_zone=time_zone,
+        contact_address=contact_address,
+        pi_contact=pi_contact,
     )
     if connection.schema_name != get_public_schema_name():
         raise AppError("wrong_schema", "只能在平台（public）环境中创建品牌。")
@@ -134,8 +177,20 @@ def brand_provision(
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext('crm.brand_provision'))")
             _check_not_taken(slug=slug, domain=domain)
             brand, brand_created = Brand.objects.get_or_create(
-                schema_name=slug, defaults={"name": name.strip(), "time_zone": time_zone}
+                schema_name=slug,
+                defaults={
+                    "name": name.strip(),
+                    "time_zone": time_zone,
+                    "contact_address": contact_address,
+                    "pi_contact": pi_contact,
+                },
             )
+            given = {"contact_address": contact_address, "pi_contact": pi_contact}
+            changed = [field for field, value in given.items() if value and getattr(brand, field) != value]
+            if changed:
+                for field in changed:
+                    setattr(brand, field, given[field])
+                brand.save(update_fields=[*changed, "updated_at"])
             Domain.objects.get_or_create(domain=domain, defaults={"tenant": brand, "is_primary": True})
 
             if schema_exists(slug):
@@ -146,6 +201,7 @@ def brand_provision(
                 _storage_settings_copy(source=settings.TENANT_BASE_SCHEMA, target=slug)
 
             admin_created, generated = _brand_admin_ensure(brand=brand, email=admin_email, password=admin_password)
+            brand_set_up_notify_in_transaction(_set_up_event(brand, actor="brand_provision"))
             if not brand.ready:
                 brand.ready = True
                 brand.save(update_fields=["ready", "updated_at"])
@@ -154,6 +210,41 @@ def brand_provision(
         raise AppError("brand_conflict", "该品牌标识或域名正被同时创建，请稍后重试。") from exc
     return ProvisionResult(
         brand=brand, brand_created=brand_created, admin_created=admin_created, generated_password=generated
+    )
+
+
+def brand_details_validate(*, name: str, time_zone: str, contact_address: str, pi_contact: str) -> None:
+    """Refuse bad details of an existing brand before anything is written (also used by the admin form)."""
+    errors = _details_errors(name=name, time_zone=time_zone, contact_address=contact_address, pi_contact=pi_contact)
+    if errors:
+        raise AppError("brand_invalid", "品牌信息有误，请修改后重试。", fields=errors)
+
+
+def brand_details_update(
+    *, brand_id: int, name: str, time_zone: str, contact_address: str, pi_contact: str, actor: str
+) -> Brand:
+    """The platform admin's change of a brand's own details. New contacts also finish the brand's
+    membership agreement if the brand has not published a complete one itself (the same handlers
+    as provisioning): that is how an operator completes a brand set up before contacts existed."""
+    contact_address, pi_contact = contact_address.strip(), pi_contact.strip()
+    brand_details_validate(name=name, time_zone=time_zone, contact_address=contact_address, pi_contact=pi_contact)
+    with transaction.atomic():
+        brand = Brand.objects.select_for_update().get(pk=brand_id)
+        brand.name, brand.time_zone = name.strip(), time_zone
+        brand.contact_address, brand.pi_contact = contact_address, pi_contact
+        brand.save(update_fields=["name", "time_zone", "contact_address", "pi_contact", "updated_at"])
+        if brand.ready:
+            brand_set_up_notify_in_transaction(_set_up_event(brand, actor=actor))
+    return brand
+
+
+def _set_up_event(brand: Brand, *, actor: str) -> BrandSetUp:
+    return BrandSetUp(
+        schema_name=brand.schema_name,
+        name=brand.name,
+        contact_address=brand.contact_address,
+        pi_contact=brand.pi_contact,
+        actor=actor,
     )
 
 

@@ -14,6 +14,16 @@ class Command(BaseCommand):
         parser.add_argument("--admin-email", required=True)
         parser.add_argument("--admin-password", help="omit to generate one (printed once)")
         parser.add_argument("--time-zone", default="Asia/Shanghai")
+        parser.add_argument(
+            "--contact-address", default="", help="the brand's address, printed in the membership agreement"
+        )
+        parser.add_argument(
+            "--pi-contact",
+            default="",
+            help="phone or e-mail of the personal-information-protection contact, printed in the membership "
+            "agreement. Without it (or without --contact-address) the agreement stays a draft that the brand "
+            "admin must complete and publish before members can enrol",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -24,6 +34,8 @@ class Command(BaseCommand):
                 admin_email=options["admin_email"],
                 admin_password=options["admin_password"],
                 time_zone=options["time_zone"],
+                contact_address=options["contact_address"],
+                pi_contact=options["pi_contact"],
                 verbosity=max(0, options["verbosity"] - 1),
             )
         except AppError as exc:
@@ -36,3 +48,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Admin login: {options['admin_email']} / {result.generated_password}  (shown once)")
         elif not result.admin_created:
             self.stdout.write(f"Admin {options['admin_email']} already existed; password unchanged.")
+        if result.brand_created and not brand.processor_identity_complete:
+            self.stdout.write(
+                self.style.WARNING(
+                    "No --contact-address/--pi-contact: the membership agreement is a draft. Members cannot enrol "
+                    "until the brand admin completes and publishes it (or re-run this command with both)."
+                )
+            )
