@@ -74,7 +74,14 @@ def setup(members: int) -> str:
         call_command("migrate_schemas", "--shared", "--noinput", verbosity=0)
         call_command("createcachetable", verbosity=0)
     platform_ensure(domain="localhost")
-    brand_provision(slug=SLUG, name="Orders bench", domain=HOST, admin_email="bench@orders.example")
+    brand_provision(
+        slug=SLUG,
+        name="Orders bench",
+        domain=HOST,
+        admin_email="bench@orders.example",
+        contact_address="上海市静安区南京西路 100 号",
+        pi_contact="privacy@bench.example",
+    )
     with schema_context(SLUG):
         version = membership_version_current()
         assert version is not None

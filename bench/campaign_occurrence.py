@@ -53,7 +53,14 @@ def generate(members: int) -> None:
         Domain.objects.filter(tenant__schema_name=SLUG).delete()
         Brand.objects.filter(schema_name=SLUG).delete()
     # Provisioning copies the template's storage settings (members_member fillfactor) itself.
-    brand_provision(slug=SLUG, name="Campaign bench", domain=f"{SLUG}.localhost", admin_email="bench@bench.example")
+    brand_provision(
+        slug=SLUG,
+        name="Campaign bench",
+        domain=f"{SLUG}.localhost",
+        admin_email="bench@bench.example",
+        contact_address="上海市静安区南京西路 100 号",
+        pi_contact="privacy@bench.example",
+    )
     with schema_context(SLUG):
         marketing = agreement_create(code="marketing", kind="marketing", title="营销授权")
         draft = agreement_version_draft_save(

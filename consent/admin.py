@@ -53,6 +53,7 @@ from .services import (
     data_request_export_delivered,
     data_request_refuse,
     member_data_export_json,
+    membership_version_for_enrolment,
     pi_access_log,
 )
 from .services.agreements import agreement_version_validate
@@ -73,6 +74,14 @@ def _form_errors(form: forms.BaseForm, error: AppError) -> None:
             placed = True
     if not placed:
         form.add_error(None, error.message)
+
+
+def _membership_incomplete_warn(request: HttpRequest) -> None:
+    """Tell the brand admin, where agreements are managed, that members cannot enrol yet and why."""
+    try:
+        membership_version_for_enrolment()
+    except AppError as refusal:
+        messages.warning(request, refusal.message)
 
 
 def _adopt(obj: Any, saved: Any) -> None:
@@ -123,6 +132,11 @@ class AgreementAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.method == "GET":
+            _membership_incomplete_warn(request)
+        return super().changelist_view(request, extra_context)
 
 
 class AgreementVersionForm(forms.ModelForm):
@@ -246,6 +260,11 @@ class AgreementVersionAdmin(admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.method == "GET":
+            _membership_incomplete_warn(request)
+        return super().changelist_view(request, extra_context)
 
     def save_model(self, request: HttpRequest, obj: AgreementVersion, form: Any, change: bool) -> None:
         data = form.cleaned_data

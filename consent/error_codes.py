@@ -22,3 +22,9 @@ MEMBER_ERASED = "member_erased"
 PI_ACCESS_INVALID = "pi_access_invalid"
 EXPORT_LOCKED = "export_locked"
 EXPORT_MOBILE_WRONG = "export_mobile_wrong"
+# A version whose text still has a 【…】 template blank cannot be published (PIPL art. 17: the
+# agreement names the processor and its contact).
+CONSENT_AGREEMENT_PLACEHOLDERS = "consent_agreement_placeholders"
+# Enrolment refused: the brand has no complete membership agreement in force (none published, or
+# the one in force still has template blanks). Nothing is written.
+CONSENT_MEMBERSHIP_AGREEMENT_INCOMPLETE = "consent_membership_agreement_incomplete"

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.base_models import TimeStampedModel
 
+from .agreement_text import placeholders_in
+
 
 class Purpose(models.TextChoices):
     MEMBERSHIP = "membership", _("会员服务（必需）")
@@ -93,6 +95,10 @@ class AgreementVersion(TimeStampedModel):
 
     def purpose_labels(self) -> list[str]:
         return [str(Purpose(purpose).label) for purpose in self.purposes]
+
+    def placeholders(self) -> list[str]:
+        """The 【…】 blanks left in the text: a published version has none (PIPL art. 17)."""
+        return placeholders_in(self.text)
 
 
 class ConsentRecord(models.Model):

@@ -22,6 +22,7 @@ from .services import (
     member_export_mobile_confirm,
     preference_link_read,
 )
+from .services.records import membership_version_for_enrolment
 from .services.sessions import consent_session_from_token, consent_session_submit
 from .types import ConsentEvidence, GuardianConsent
 
@@ -60,6 +61,11 @@ def session_page(request: HttpRequest, token: str) -> HttpResponse:
         return _error(request, error)
     if session.status != ConsentSession.Status.OPEN or session.is_expired():
         return render(request, "consent/session_done.html", {"session": session})
+    try:
+        # Never show the customer a template with blanks to consent to.
+        membership_version_for_enrolment()
+    except AppError as error:
+        return _error(request, error)
     versions = agreement_versions_current()
     form_error = None
     if request.method == "POST":

@@ -18,6 +18,9 @@ DEMO_SLUG = "demo"
 DEMO_BRAND_NAME = "悦禾茶饮"
 DEMO_ADMIN_EMAIL = "admin@demo.example"
 DEMO_ADMIN_PASSWORD = "Demo-Admin-2026"
+# The demo brand's identity as a processor (PIPL art. 17): its membership agreement names them.
+DEMO_CONTACT_ADDRESS = "上海市静安区南京西路 1266 号"
+DEMO_PI_CONTACT = "privacy@yuehe-tea.example"
 OPERATOR_USERNAME = "operator"
 OPERATOR_PASSWORD = "Operator-2026"
 
@@ -51,6 +54,8 @@ def demo_seed(*, port: int = 8000) -> DemoLogins:
         domain=f"{DEMO_SLUG}.{base}",
         admin_email=DEMO_ADMIN_EMAIL,
         admin_password=DEMO_ADMIN_PASSWORD,
+        contact_address=DEMO_CONTACT_ADDRESS,
+        pi_contact=DEMO_PI_CONTACT,
     )
     with schema_context(DEMO_SLUG):
         for seeder in demo_seeders():

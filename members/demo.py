@@ -14,8 +14,8 @@ import random
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from consent.models import Agreement, AgreementVersion
-from consent.services import agreement_version_current, membership_version_current
+from consent.models import Agreement
+from consent.services import agreement_version_current, membership_version_for_enrolment
 from consent.types import ConsentDecision, ConsentEvidence
 from crm.errors import AppError
 
@@ -71,25 +71,13 @@ def seed() -> None:
     _members_seed(stores=stores, staff_by_store=staff_by_store, tags=tags)
 
 
-def _demo_agreement() -> AgreementVersion:
-    """Only when the consent app's template agreement is missing (it normally exists)."""
-    agreement, _ = Agreement.objects.get_or_create(
-        code="membership", defaults={"kind": Agreement.Kind.MEMBERSHIP, "title": "会员协议与隐私政策"}
-    )
-    now = timezone.now()
-    version, _ = AgreementVersion.objects.get_or_create(
-        agreement=agreement,
-        version=1,
-        defaults={"text": "会员协议（演示）", "purposes": ["membership"], "effective_at": now, "published_at": now},
-    )
-    return version
-
-
 def _members_seed(*, stores: dict, staff_by_store: dict[str, list[Staff]], tags: list[Tag]) -> None:
     if Member.objects.filter(source="demo").count() >= MEMBER_COUNT:
         return
     rng = random.Random(2026)  # the same people every run, so re-running finds them enrolled
-    membership = membership_version_current() or _demo_agreement()
+    # The demo brand is provisioned with its contacts, so its membership agreement is complete;
+    # if it is not, this refuses loudly rather than enrolling nobody.
+    membership = membership_version_for_enrolment()
     optional = {
         purpose: version.pk
         for agreement in Agreement.objects.exclude(pk=membership.agreement_id)

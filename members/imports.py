@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from import_export.formats.base_formats import CSV, XLSX
 
 from consent.models import Agreement, Purpose
-from consent.services import agreement_version_current
+from consent.services import agreement_version_current, membership_version_for_enrolment
 from consent.types import ConsentDecision, ConsentEvidence
 from crm.errors import AppError
 
@@ -164,6 +164,8 @@ def members_import_file(
         raise file_invalid(f"无法识别的列：{'、'.join(unknown)}")
     if dataset.height > MAX_ROWS:
         raise file_invalid(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
+    # Every row would be refused by member_enroll's consent gate: say it once, for the file.
+    membership_version_for_enrolment()
 
     versions = _current_versions()
     scope = user_scope(user)

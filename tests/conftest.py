@@ -11,7 +11,7 @@ themselves.
 """
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from django.conf import settings
@@ -77,6 +77,17 @@ def brand_admin_email(slug: str) -> str:
     return f"admin@{slug}.example"
 
 
+class BrandContacts(TypedDict):
+    contact_address: str
+    pi_contact: str
+
+
+def brand_contacts(slug: str) -> BrandContacts:
+    """brand_provision's contact arguments for a test brand: with them it starts with a complete,
+    published membership agreement (without them enrolment is refused, PIPL art. 17)."""
+    return {"contact_address": "上海市静安区南京西路 100 号", "pi_contact": f"privacy@{slug}.example"}
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(request, django_test_environment, django_db_blocker):
     """Always create the test database (pytest-django would skip it when only `committed_db`
@@ -99,6 +110,7 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
                 domain=brand_host(slug),
                 admin_email=brand_admin_email(slug),
                 admin_password=ADMIN_PASSWORD,
+                **brand_contacts(slug),
             )
     yield
     with django_db_blocker.unblock():

@@ -1,7 +1,12 @@
 """Consent services (every write of the consent app). One module per concern; the public ones are
 re-exported here so callers write `from consent.services import consent_withdraw`."""
 
-from .agreements import agreement_create, agreement_version_draft_save, agreement_version_publish
+from .agreements import (
+    agreement_create,
+    agreement_version_draft_save,
+    agreement_version_publish,
+    membership_agreement_fill,
+)
 from .data_requests import (
     DATA_REQUEST_DUE_DAYS,
     REQUESTER_ACTIONS,
@@ -31,6 +36,7 @@ from .records import (
     consent_state_repair,
     consent_withdraw,
     membership_version_current,
+    membership_version_for_enrolment,
     purpose_version_current,
 )
 from .sessions import (
@@ -77,7 +83,9 @@ __all__ = [
     "member_erase",
     "member_export_lock_check",
     "member_export_mobile_confirm",
+    "membership_agreement_fill",
     "membership_version_current",
+    "membership_version_for_enrolment",
     "pi_access_log",
     "pi_access_log_many",
     "preference_link_path",

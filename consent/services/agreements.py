@@ -10,6 +10,7 @@ from django.utils import timezone
 from crm.errors import AppError, NotFound
 
 from .. import error_codes
+from ..agreement_text import MEMBERSHIP_TEMPLATE, MEMBERSHIP_TITLE, membership_text_fill, placeholders_in
 from ..hooks import ConsentRevoked, consent_revoked_notify_in_transaction
 from ..models import Agreement, AgreementVersion, ConsentState, Purpose
 from .records import agreement_version_current, agreement_versions_current, revoked_purposes
@@ -191,6 +192,17 @@ def agreement_version_publish(*, version_id: int, actor: str) -> AgreementVersio
             recipient_purpose=version.recipient_purpose,
             data_categories=version.data_categories,
         )
+        # A draft may keep the template's blanks while someone completes it; the text people
+        # consent to may not (PIPL art. 17: it names the processor and how to reach it).
+        if blanks := version.placeholders():
+            listed = "、".join(blanks)
+            raise AppError(
+                error_codes.CONSENT_AGREEMENT_PLACEHOLDERS,
+                f"协议正文仍有待填写的占位内容：{listed}。请改为实际内容（如品牌名称、联系地址、"
+                "个人信息保护联系方式）后再发布。",
+                fields={"text": [f"请替换：{listed}"]},
+                extra={"placeholders": listed},
+            )
         previous = agreement_version_current(agreement_id=agreement.pk)
         if previous is not None and version.version <= previous.version:
             raise AppError(
@@ -233,3 +245,50 @@ def agreement_version_publish(*, version_id: int, actor: str) -> AgreementVersio
                     )
                 )
     return version
+
+
+def membership_agreement_fill(
+    *, brand_name: str, contact_address: str, pi_contact: str, actor: str
+) -> AgreementVersion | None:
+    """Give a brand its membership agreement from its own details (called by brand provisioning,
+    inside the brand's schema and the provisioning transaction). Returns the version it published.
+
+    - A complete version (no 【…】 blank) already in force: nothing to do, the brand's text stands.
+    - Name, address and personal-information contact all known: the unfinished text (the draft
+      the template left, else the version in force, else the template) is filled with them and
+      published — into that draft, or as the next version. Not a material change: the brand only
+      names itself, so consents to an earlier version carry over.
+    - Otherwise, or if blanks other than the brand's details remain: nothing is published. A draft
+      is left for the brand admin to complete and publish (created from the unfinished text if
+      there is none); enrolment is refused until then.
+    A draft without blanks is someone's own text waiting to be published: it is never touched.
+    """
+    with transaction.atomic():
+        # Lock order as the other services: Agreement, then its versions.
+        agreement, _ = Agreement.objects.select_for_update().get_or_create(
+            code="membership", defaults={"kind": Agreement.Kind.MEMBERSHIP, "title": MEMBERSHIP_TITLE}
+        )
+        current = agreement_version_current(agreement_id=agreement.pk)
+        if current is not None and not current.placeholders():
+            return None
+        draft = agreement.versions.select_for_update().filter(published_at__isnull=True).order_by("-version").first()
+        if draft is not None and not draft.placeholders():
+            return None
+        unfinished = draft or current
+        text = unfinished.text if unfinished is not None else MEMBERSHIP_TEMPLATE
+        purposes = unfinished.purposes if unfinished is not None else [Purpose.MEMBERSHIP]
+        if all(value.strip() for value in (brand_name, contact_address, pi_contact)):
+            filled = membership_text_fill(
+                text, brand_name=brand_name, contact_address=contact_address, pi_contact=pi_contact
+            )
+            if not placeholders_in(filled):
+                version = agreement_version_draft_save(
+                    agreement_id=agreement.pk,
+                    text=filled,
+                    purposes=purposes,
+                    version_id=draft.pk if draft is not None else None,
+                )
+                return agreement_version_publish(version_id=version.pk, actor=actor)
+        if draft is None:
+            agreement_version_draft_save(agreement_id=agreement.pk, text=text, purposes=purposes)
+        return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm.errors import AppError, NotFound
+from crm.errors import AppError, Conflict, NotFound
 from members.models import Member
 
 from .. import error_codes
@@ -66,6 +66,25 @@ def membership_version_current(*, at: dt.datetime | None = None) -> AgreementVer
     return agreement_version_current(agreement_id=agreement.pk, at=at) if agreement else None
 
 
+def membership_version_for_enrolment() -> AgreementVersion:
+    """The membership version in force, if it is complete; otherwise enrolment is refused.
+
+    The one gate of every enrolment path (member_enroll from the admin, the partner API and the
+    import; the consent pages and sessions): PIPL art. 17 — people are told who processes their
+    data and how to reach them before they consent, so there is no consenting to a brand that has
+    published nothing, or only a template with 【…】 blanks (brands set up before contacts were
+    required, see migration 0006). Reads only; the refusal names what the brand admin must do.
+    """
+    current = membership_version_current()
+    if current is None or current.placeholders():
+        raise Conflict(
+            error_codes.CONSENT_MEMBERSHIP_AGREEMENT_INCOMPLETE,
+            "本品牌尚未发布完整的会员协议与隐私政策（须写明品牌名称、联系地址和个人信息保护联系方式），"
+            "暂不能办理入会。请品牌管理员在后台“协议版本”中补全会员协议并发布。",
+        )
+    return current
+
+
 def _purpose_validate(purpose: str) -> None:
     if purpose not in Purpose.values:
         raise AppError(error_codes.CONSENT_UNKNOWN_PURPOSE, f"未知的授权目的：{purpose}", fields={"purpose": [purpose]})
@@ -113,7 +132,10 @@ def consent_enrolment_validate(
     - under 14 needs a guardian's consent;
     - the brand must have obtained the consent itself: a partner sends its own reference to the
       brand's consent evidence (a platform's consent is not the brand's), store staff are named.
+    Before all that, the brand must have a complete membership agreement in force
+    (`membership_version_for_enrolment`).
     """
+    current_membership = membership_version_for_enrolment()
     seen: set[str] = set()
     for decision in decisions:
         _purpose_validate(decision.purpose)
@@ -143,8 +165,7 @@ def consent_enrolment_validate(
             )
 
     membership = next((d for d in decisions if d.purpose == Purpose.MEMBERSHIP), None)
-    current_membership = membership_version_current()
-    if membership is None or not membership.granted or current_membership is None:
+    if membership is None or not membership.granted:
         raise AppError(
             error_codes.CONSENT_MEMBERSHIP_REQUIRED,
             "入会需要会员本人同意当前版本的会员协议与隐私政策。",

@@ -28,11 +28,13 @@ from .. import error_codes
 from ..models import ConsentRecord, ConsentSession, Purpose
 from ..types import ConsentDecision, ConsentEvidence, GuardianConsent
 from .links import SESSION_LINK_MAX_AGE, link_read, link_sign
-from .records import agreement_versions_current, consent_enrolment_validate
+from .records import agreement_versions_current, consent_enrolment_validate, membership_version_for_enrolment
 
 
 def consent_session_open(*, staff_id: int, actor: str) -> ConsentSession:
-    """A session for the customer's phone, valid for 30 minutes."""
+    """A session for the customer's phone, valid for 30 minutes. Refused while the brand has no
+    complete membership agreement: the customer would have nothing valid to consent to."""
+    membership_version_for_enrolment()
     if not Staff.objects.filter(pk=staff_id, status=Staff.Status.ACTIVE).exists():
         raise AppError(error_codes.CONSENT_EVIDENCE_MISSING, "请选择在职的经办导购。", fields={"staff": ["invalid"]})
     return ConsentSession.objects.create(

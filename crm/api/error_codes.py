@@ -82,6 +82,20 @@ ERRORS: dict[str, ErrorText] = {
     "webhook_url_not_allowed": ErrorText(
         "回调地址必须是公网可访问的 http(s) 地址。", "The webhook URL must be a publicly reachable http(s) URL."
     ),
+    # Raised by the consent services (codes in consent/error_codes.py) with the Chinese text; the
+    # English is here so that an English caller reads it too.
+    "consent_membership_agreement_incomplete": ErrorText(
+        "本品牌尚未发布完整的会员协议与隐私政策（须写明品牌名称、联系地址和个人信息保护联系方式），"
+        "暂不能办理入会。请品牌管理员在后台“协议版本”中补全会员协议并发布。",
+        "The brand has not published a complete membership agreement and privacy policy (naming the brand, "
+        "its address and its personal-information contact), so members cannot be enrolled yet. A brand "
+        "administrator must complete and publish it in the back office (agreement versions).",
+    ),
+    "consent_agreement_placeholders": ErrorText(
+        "协议正文仍有待填写的占位内容：{placeholders}。请改为实际内容（如品牌名称、联系地址、个人信息保护联系方式）后再发布。",
+        "The agreement text still contains template blanks: {placeholders}. Replace them with the real "
+        "details (brand name, address, personal-information contact) before publishing.",
+    ),
     "internal_error": ErrorText("服务器内部错误，已记录。", "Internal server error; it has been logged."),
 }
 

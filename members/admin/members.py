@@ -22,7 +22,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import Agreement, ConsentSession, Purpose
-from consent.services import agreement_version_current, pi_access_log, pi_access_log_many
+from consent.services import (
+    agreement_version_current,
+    membership_version_for_enrolment,
+    pi_access_log,
+    pi_access_log_many,
+)
 from consent.types import ConsentDecision, ConsentEvidence, GuardianConsent
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
@@ -476,6 +481,12 @@ class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreSco
             raise PermissionDenied
         stores, staff = self._store_choices(request)
         scope = user_scope(request.user)
+        if request.method == "GET":
+            try:
+                membership_version_for_enrolment()
+            except AppError as refusal:
+                # Said before the staff member types anything in: enrolment would be refused.
+                self.message_user(request, refusal.message, messages.ERROR)
         versions = [
             version
             for agreement in Agreement.objects.order_by("kind", "id")

@@ -1,5 +1,6 @@
-"""Agreements: a brand can enrol from day one; published versions never change; third-party
-sharing names the recipient; the demo brand gets realistic agreements for every purpose."""
+"""Agreements: a brand provisioned with its contacts can enrol from day one; published versions
+never change; third-party sharing names the recipient; the demo brand gets realistic agreements
+for every purpose. (Brands without contacts, and template blanks: test_membership_agreement.py.)"""
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -14,23 +15,33 @@ from consent.services import (
     purpose_version_current,
 )
 from crm.errors import AppError
+from tests.conftest import BRAND_A, BRAND_B, brand_contacts
 from tests.consent.conftest import THIRD_PARTY, publish
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("brand", ["in_brand_a", "in_brand_b"])
-def test_every_brand_starts_with_a_published_template_membership_agreement(brand, request):
+@pytest.mark.parametrize(
+    ("brand", "slug", "name"), [("in_brand_a", BRAND_A, "阿尔法咖啡"), ("in_brand_b", BRAND_B, "贝塔美妆")]
+)
+def test_a_brand_provisioned_with_its_contacts_starts_with_its_membership_agreement_published(
+    brand, slug, name, request
+):
     request.getfixturevalue(brand)
     current = membership_version_current()
 
     assert current is not None and current.version == 1 and current.is_published
     assert current.purposes == [Purpose.MEMBERSHIP]
-    assert "【品牌名称】" in current.text
+    # PIPL art. 17: the text names the processor and how to reach it, with no template blank left.
+    contacts = brand_contacts(slug)
+    assert f"本协议由{name}" in current.text
+    assert contacts["contact_address"] in current.text and contacts["pi_contact"] in current.text
+    assert "【" not in current.text and "】" not in current.text and "模板" not in current.text
 
 
 def test_published_version_cannot_be_edited_by_the_service(in_brand_a):
     current = membership_version_current()
+    published_text = current.text
 
     with pytest.raises(AppError) as refused:
         agreement_version_draft_save(
@@ -39,7 +50,7 @@ def test_published_version_cannot_be_edited_by_the_service(in_brand_a):
 
     assert refused.value.code == "consent_version_published"
     current.refresh_from_db()
-    assert "【品牌名称】" in current.text
+    assert current.text == published_text
 
 
 def test_published_version_cannot_be_changed_or_deleted_in_the_database(in_brand_a):

@@ -11,6 +11,7 @@ from crm.db import connection
 from crm.tenancy.models import Brand, Domain
 from crm.tenancy.services import brand_provision
 from members.models import IdentityKind, LoyaltyProgram, Member, Tier
+from tests.conftest import brand_contacts
 from tests.factories import IdentityFactory, MemberFactory, TierFactory
 
 
@@ -46,7 +47,11 @@ def throwaway_brand(committed_db) -> Iterator[Brand]:
     trigger), so instead of cleaning rows up the whole schema is dropped afterwards."""
     slug = f"tmp{uuid.uuid4().hex[:10]}"
     result = brand_provision(
-        slug=slug, name="临时品牌", domain=f"{slug}.localhost", admin_email=f"admin@{slug}.example"
+        slug=slug,
+        name="临时品牌",
+        domain=f"{slug}.localhost",
+        admin_email=f"admin@{slug}.example",
+        **brand_contacts(slug),
     )
     try:
         yield result.brand
