@@ -10,9 +10,11 @@ data (a real celery worker reads it from another thread) use `committed_db` and 
 themselves.
 """
 
+import os
 from collections.abc import Iterator
 from typing import Any, TypedDict
 
+import hypothesis
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -27,6 +29,15 @@ from crm.db import connection
 from crm.tenancy.middleware import brand_hosts_forget
 from crm.tenancy.models import Brand
 from crm.tenancy.services import brand_provision, platform_ensure, platform_operator_ensure
+
+# Hypothesis in CI (CI=true): the same examples on every run, so a red build is red again when rerun,
+# and a failure prints the blob that replays it; local runs keep looking for new examples. (Hypothesis
+# loads a built-in "ci" profile itself when any CI variable is set, CI=false included; the suite
+# says its own.) Loaded here, before the test modules build their @settings on top of it.
+_hypothesis_default = hypothesis.settings.get_profile("default")
+hypothesis.settings.register_profile("ci", _hypothesis_default, derandomize=True, print_blob=True, deadline=None)
+hypothesis.settings.register_profile("local", _hypothesis_default, print_blob=True)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "local")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
