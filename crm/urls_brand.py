@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from .admin_sites import brand_admin
 from .health import healthz
+from .server_error import server_error
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -16,3 +17,7 @@ urlpatterns = [
     path("wecom/", include("crm.wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages
 ]
+
+# JSON, not Django's HTML page, for /healthz and the partner API when a request fails outside a
+# view (the database down: crm/server_error.py).
+handler500 = server_error

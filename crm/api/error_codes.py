@@ -7,6 +7,7 @@ from typing import Any
 
 from django.utils import translation
 
+from crm.dependencies import BROKER, CACHE, DATABASE
 from crm.errors import AppError
 
 
@@ -39,6 +40,7 @@ TITLES: dict[int, ErrorText] = {
     422: ErrorText("无法处理的请求", "Unprocessable request"),
     429: ErrorText("请求过于频繁", "Too many requests"),
     500: ErrorText("服务器内部错误", "Internal server error"),
+    503: ErrorText("服务暂时不可用", "Service unavailable"),
 }
 
 # code -> default detail. Services may raise AppError with other codes; those render with the
@@ -97,6 +99,18 @@ ERRORS: dict[str, ErrorText] = {
         "details (brand name, address, personal-information contact) before publishing.",
     ),
     "internal_error": ErrorText("服务器内部错误，已记录。", "Internal server error; it has been logged."),
+    # {dependency} is one of DEPENDENCY_NAMES; the problem also names it in `dependency`.
+    "service_unavailable": ErrorText(
+        "服务暂时不可用：{dependency}无法连接，请稍后重试。",
+        "The service is temporarily unavailable: {dependency} cannot be reached; retry later.",
+    ),
+}
+
+# The services a request depends on (crm/dependencies.py), as `service_unavailable` names them.
+DEPENDENCY_NAMES: dict[str, ErrorText] = {
+    DATABASE: ErrorText("数据库", "the database"),
+    CACHE: ErrorText("缓存", "the cache"),
+    BROKER: ErrorText("消息队列", "the message broker"),
 }
 
 

@@ -6,6 +6,9 @@ rendered as `application/problem+json` (RFC 9457) with a stable `code`:
 
 `fields` maps a field (dotted for nested ones, `non_field_errors` for the object itself) to its
 messages; it is present, possibly empty, on every problem so clients can read it blindly.
+
+A service the API needs that cannot be reached (database, cache, broker) is a 503
+`service_unavailable` naming it in `dependency`: the request may succeed if retried later.
 """
 
 import logging
@@ -17,15 +20,32 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from crm.dependencies import dependency_down
 from crm.errors import AppError
 
-from .error_codes import ERRORS, TITLES, api_error, error_detail, localized
+from .error_codes import DEPENDENCY_NAMES, ERRORS, TITLES, api_error, error_detail, localized
 
-__all__ = ["api_error", "problem_exception_handler", "problem_response"]
+__all__ = ["api_error", "problem_body", "problem_exception_handler", "problem_response", "service_unavailable"]
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def problem_body(
+    *, status: int, code: str, detail: str, fields: dict[str, list[str]] | None = None, **members: Any
+) -> dict[str, Any]:
+    """The problem document; `members` are extension members (RFC 9457 section 3.2)."""
+    title = TITLES.get(status)
+    return {
+        "type": "about:blank",
+        "title": str(title) if title else localized("错误", "Error"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "fields": fields or {},
+        **members,
+    }
 
 
 def problem_response(
@@ -35,17 +55,21 @@ def problem_response(
     detail: str,
     fields: dict[str, list[str]] | None = None,
     headers: dict[str, str] | None = None,
+    **members: Any,
 ) -> Response:
-    title = TITLES.get(status)
-    body = {
-        "type": "about:blank",
-        "title": str(title) if title else localized("错误", "Error"),
-        "status": status,
-        "code": code,
-        "detail": detail,
-        "fields": fields or {},
-    }
+    body = problem_body(status=status, code=code, detail=detail, fields=fields, **members)
     return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def service_unavailable(dependency: str) -> dict[str, Any]:
+    """The problem document of a request that failed because `dependency` cannot be reached."""
+    name = str(DEPENDENCY_NAMES[dependency])
+    return problem_body(
+        status=503,
+        code="service_unavailable",
+        detail=error_detail("service_unavailable", dependency=name),
+        dependency=dependency,
+    )
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -141,5 +165,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         if isinstance(exc, drf.NotFound):
             return problem_response(status=404, code="not_found", detail=error_detail("not_found"))
         return problem_response(status=exc.status_code, code=str(exc.default_code), detail=str(exc.detail))
+    dependency = dependency_down(exc)
+    if dependency is not None:
+        # An outage, not a bug: logged once per request without the traceback noise of one.
+        logger.error("partner API: %s unavailable: %s: %s", dependency, type(exc).__name__, exc)
+        return Response(service_unavailable(dependency), status=503, content_type=PROBLEM_CONTENT_TYPE)
     logger.exception("partner API: unhandled error", exc_info=exc)
     return problem_response(status=500, code="internal_error", detail=error_detail("internal_error"))

@@ -9,6 +9,8 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
+from crm.dependencies import BROKER, CACHE, DATABASE
+
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "RFC 9457 problem details. `code` is stable; `detail` follows Accept-Language (zh-hans, en).",
@@ -23,6 +25,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "description": "Field (dotted path for nested fields) → messages.",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
+        "dependency": {
+            "type": "string",
+            "enum": [DATABASE, CACHE, BROKER],
+            "description": "With `service_unavailable` (503) only: the service that could not be reached.",
+        },
     },
     "required": ["type", "title", "status", "code", "detail", "fields"],
 }
@@ -34,6 +41,7 @@ ERROR_RESPONSES: dict[str, str] = {
     "404": "Not found (or not yours)",
     "406": "Only JSON responses are available",
     "429": "Rate limit of the API key exceeded; see Retry-After",
+    "503": "A service the API needs is unreachable (`service_unavailable`, see `dependency`); retry later",
 }
 WRITE_ERROR_RESPONSES: dict[str, str] = {
     "413": "Request body too large",
