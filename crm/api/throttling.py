@@ -47,9 +47,14 @@ class RateWindow:
     ends_at: float  # epoch seconds
 
 
+def clock() -> float:
+    """Epoch seconds: the one clock the windows are cut from (a test holds it still or steps it)."""
+    return time.time()
+
+
 def rate_window(view: Any, prefix: str) -> RateWindow:
     limit, period = rate_parse(getattr(view, "throttle_rate", None) or settings.API_THROTTLE_RATE)
-    window = int(time.time() // period)
+    window = int(clock() // period)
     # +1 s so the counter outlives its window even with clock skew between web processes.
     return RateWindow(f"api:throttle:{prefix}:{period}:{window}", limit, period + 1, (window + 1) * period)
 
@@ -69,7 +74,7 @@ class ApiKeyRateThrottle(BaseThrottle):
         else:
             count = window_count(window.counter, timeout=window.timeout)
         if count > window.limit:
-            self._wait = window.ends_at - time.time()
+            self._wait = window.ends_at - clock()
             return False
         return True
 

@@ -71,6 +71,35 @@ def _webhooks_to_local_receivers(settings: Any) -> Iterator[None]:
     yield
 
 
+class RateClock:
+    """The rate limit's clock (crm.api.throttling.clock), standing still until the test moves it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# 2026-01-01 00:00:00 UTC: a minute, an hour and a day all start here.
+WINDOW_START = 1_767_225_600.0
+
+
+@pytest.fixture
+def rate_clock(monkeypatch: pytest.MonkeyPatch) -> RateClock:
+    """Requests count in the fixed window the test chooses, a quarter second into a minute unless it
+    moves the clock: on the wall clock, a test started at hh:mm:59 crossed into the next minute
+    half-way and its limit was never reached."""
+    from crm.api import throttling
+
+    clock = RateClock(WINDOW_START + 0.25)
+    monkeypatch.setattr(throttling, "clock", clock)
+    return clock
+
+
 @pytest.fixture
 def key_a(brand_a: Any) -> str:
     return make_key(brand_a.schema_name)

@@ -159,7 +159,7 @@ def test_the_api_does_not_exist_on_the_platform_host(db):
     assert response.status_code == 404
 
 
-def test_the_rate_limit_is_per_key_with_retry_after(client_a, brand_a, settings):
+def test_the_rate_limit_is_per_key_with_retry_after(client_a, brand_a, settings, rate_clock):
     settings.API_THROTTLE_RATE = "3/min"
     key, other_key = make_key("alpha"), make_key("alpha", partner="POS")
 
@@ -168,12 +168,31 @@ def test_the_rate_limit_is_per_key_with_retry_after(client_a, brand_a, settings)
 
     assert statuses == [200, 200, 200]
     body = assert_problem(throttled, 429, "throttled")
-    assert 1 <= int(throttled["Retry-After"]) <= 60
+    assert throttled["Retry-After"] == "60"  # 59.75 s left in the minute, rounded up
     assert throttled["Retry-After"] in body["detail"]
     assert call(client_a, "GET", WEBHOOKS, key=other_key).status_code == 200
 
 
-def test_the_rate_limit_of_one_brand_does_not_count_against_another(client_a, client_b, brand_a, brand_b, settings):
+def test_the_limit_holds_to_a_windows_last_second_and_the_next_window_starts_afresh(
+    client_a, brand_a, settings, rate_clock
+):
+    settings.API_THROTTLE_RATE = "3/min"
+    key = make_key("alpha")
+    rate_clock.step(59.0)  # hh:mm:59.25
+
+    statuses = [call(client_a, "GET", WEBHOOKS, key=key).status_code for _ in range(4)]
+    retry_after = call(client_a, "GET", WEBHOOKS, key=key)["Retry-After"]
+    rate_clock.step(1.0)  # the next minute's 00.25
+    next_window = [call(client_a, "GET", WEBHOOKS, key=key).status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+    assert retry_after == "1"  # 0.75 s left, rounded up
+    assert next_window == [200, 200, 200, 429]
+
+
+def test_the_rate_limit_of_one_brand_does_not_count_against_another(
+    client_a, client_b, brand_a, brand_b, settings, rate_clock
+):
     settings.API_THROTTLE_RATE = "2/min"
     key_alpha, key_beta = make_key("alpha"), make_key("beta")
 

@@ -128,7 +128,8 @@ def test_without_redis_every_request_reads_the_key(client_a, key_a, monkeypatch)
     assert len(reads) == 1
 
 
-def test_a_usual_request_makes_one_cache_call_and_is_counted_once(client_a, key_a, monkeypatch):
+def test_a_usual_request_makes_one_cache_call_and_is_counted_once(client_a, key_a, monkeypatch, rate_clock):
+    # The count of 4 below is of one window: the clock stands still (a minute could end half-way).
     assert call(client_a, "GET", WEBHOOKS, key=key_a).status_code == 200  # read, remembered, counted
     commands: list[str] = []
     execute = redis.Redis.execute_command
