@@ -6,7 +6,7 @@ SimpleRateThrottle loses counts under concurrency). With Redis (production) the 
 atomic script call: increment, and give the counter its expiry when it is new — one round trip
 on a client kept for the process (Django's cache builds a new redis client object per operation,
 which with `add` + `incr` was ~0.5 ms of CPU per API call). Other caches (the database cache of a
-bare development set-up) use `add` then `incr`, which is approximate under heavy concurrency.
+bare development set-up) use `add`, then a read and a write: approximate under heavy concurrency.
 """
 
 import functools
@@ -111,12 +111,14 @@ def window_count(key: str, *, timeout: int) -> int:
     client = cache_redis()
     if client is not None:
         return int(_script(client, _COUNT_IN_WINDOW)(keys=[cache_key(key)], args=[timeout]))
-    cache.add(key, 0, timeout=timeout)
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # evicted between add and incr
-        cache.add(key, 1, timeout=timeout)
+    if cache.add(key, 1, timeout=timeout):
         return 1
+    # Not cache.incr: the base class's (the database cache's) sets the new value with the cache's
+    # default timeout, so a counter would outlive its window (and a window longer than that
+    # default would restart its count). Read and write, as that incr did, with the window's timeout.
+    count = int(cache.get(key, 0)) + 1
+    cache.set(key, count, timeout=timeout)
+    return count
 
 
 def window_count_and_get(client: redis.Redis, key: str, *, timeout: int, other: str) -> tuple[int, bytes | None]:
