@@ -98,8 +98,25 @@ def emit(slug: str, event: str, payload: dict[str, Any]) -> list[WebhookDelivery
         return webhook_emit(event=event, payload=payload)
 
 
+@pytest.fixture
+def retry_countdowns() -> Iterator[list[float]]:
+    """The countdown of every retry a worker schedules (celery's task_retry signal), in order."""
+    from celery.signals import task_retry
+
+    countdowns: list[float] = []
+
+    def record(sender: Any = None, reason: Any = None, **kwargs: Any) -> None:
+        countdowns.append(reason.when)
+
+    task_retry.connect(record, weak=False)
+    yield countdowns
+    task_retry.disconnect(record)
+
+
 @pytest.mark.worker
-def test_a_delivery_is_signed_retried_on_500_with_backoff_and_finally_delivered(celery_worker, partner_name, settings):
+def test_a_delivery_is_signed_retried_on_500_with_backoff_and_finally_delivered(
+    celery_worker, partner_name, settings, retry_countdowns
+):
     settings.API_WEBHOOK_RETRY_BASE_SECONDS = 0.5
     with Receiver(statuses=[500, 500]) as receiver:
         subscription = subscribe("alpha", partner_name, receiver.url, ["points.changed"])
@@ -107,12 +124,13 @@ def test_a_delivery_is_signed_retried_on_500_with_backoff_and_finally_delivered(
 
         done = wait_for(lambda: (d := delivery("alpha", sent.pk)).status == WebhookDelivery.Status.SUCCEEDED and d)
 
+    assert retry_countdowns == [0.5, 1.0]  # the base, then twice the base
     assert done.attempts == 3
     assert done.last_status_code == 200
     assert done.last_error == ""
     assert done.delivered_at is not None
     assert len(receiver.requests) == 3
-    # Exponential backoff: the second wait is about twice the first.
+    # And the worker really waited that long before each attempt.
     first_gap = receiver.requests[1]["at"] - receiver.requests[0]["at"]
     second_gap = receiver.requests[2]["at"] - receiver.requests[1]["at"]
     assert first_gap >= 0.45
@@ -197,6 +215,22 @@ def test_set_based_deliveries_are_sent_by_dispatch_tasks_and_a_failure_is_retrie
     assert {b["data"]["member_no"] for b in bodies} == {"M1", "M2", "M3"}
     with schema_context("beta"):
         assert not WebhookDelivery.objects.exists()
+
+
+def test_retries_wait_30_seconds_doubling_and_the_eighth_failure_gives_up(in_brand_a, settings):
+    settings.API_WEBHOOK_RETRY_BASE_SECONDS = 30
+    settings.API_WEBHOOK_MAX_ATTEMPTS = 8
+    with Receiver(statuses=[500] * 8) as receiver:
+        _port, sent = subscribed_delivery(receiver, host="127.0.0.1")
+        schedule = []
+        for _ in range(8):
+            outcome = webhook_delivery_attempt(delivery_id=sent.pk)
+            row = WebhookDelivery.objects.get(pk=sent.pk)
+            recorded = (row.next_retry_at - row.updated_at).total_seconds() if row.next_retry_at else None
+            schedule.append((outcome.retry_in, recorded))
+
+    assert schedule == [(30, 30), (60, 60), (120, 120), (240, 240), (480, 480), (960, 960), (1920, 1920), (None, None)]
+    assert row.status == WebhookDelivery.Status.FAILED and row.attempts == 8 == len(receiver.requests)
 
 
 def test_emit_creates_one_delivery_per_matching_live_subscription_and_sends_after_commit(
