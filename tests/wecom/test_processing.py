@@ -1,12 +1,14 @@
 """Processing stored callbacks: each ChangeType maintains the follow relations, once in effect,
 in order, with the contact details fetched from the fake WeCom server over HTTP."""
 
+from types import SimpleNamespace
+
 import pytest
 
-from crm.wecom import errors
+from crm.wecom import errors, tasks
 from crm.wecom.models import CallbackEvent, FollowRelation, WecomConfig
 from crm.wecom.services import callback_event_process
-from crm.wecom.tasks import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, callback_event_process_task, retry_countdown
+from crm.wecom.tasks import callback_event_process_task, retry_countdown
 
 from .test_callback_view import post
 
@@ -228,9 +230,11 @@ def test_a_failed_event_delivered_again_is_queued_again(
     assert event.status == CallbackEvent.Status.PENDING and len(callbacks) == 1
 
 
-def test_retry_backoff_grows_with_jitter_and_is_capped():
-    for retries in range(12):
-        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries)
-        samples = [retry_countdown(retries) for _ in range(50)]
-        assert all(BACKOFF_BASE_SECONDS <= s <= ceiling for s in samples)
+def test_retry_backoff_doubles_from_5_seconds_to_a_10_minute_cap_with_full_jitter(monkeypatch):
+    # The range each retry's wait is drawn from, as (low, high).
+    monkeypatch.setattr(tasks, "random", SimpleNamespace(uniform=lambda low, high: (low, high)))
+    ranges = [retry_countdown(retries) for retries in range(10)]
+    monkeypatch.undo()
+
+    assert ranges == [(5, 5), (5, 10), (5, 20), (5, 40), (5, 80), (5, 160), (5, 320), (5, 600), (5, 600), (5, 600)]
     assert len({round(retry_countdown(6), 3) for _ in range(20)}) > 1  # jittered, not lockstep
