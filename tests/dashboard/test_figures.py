@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from campaigns.selectors import occurrence_results
+from campaigns.models import Occurrence, OutboxMessage, Recipient
 from consent.models import ConsentRecord, DataRequest, Purpose
 from consent.selectors import consent_state_at
 from crm.wecom.models import CustomerTransfer
@@ -18,6 +18,7 @@ from dashboard.models import CampaignResult
 from dashboard.services import dashboard_refresh
 from members.models import Member, Order, PointsEntry, PointsLot, Staff, Tier, TierChange
 from members.scoping import StoreScope
+from members.services.orders import order_post, order_refund
 from tests.dashboard import scene as scene_module
 from tests.members.conftest import staff_user_create
 
@@ -148,6 +149,30 @@ def brute(scope: StoreScope) -> dict[str, Any]:
     }
 
 
+def brute_campaign(occurrence: Occurrence) -> dict[str, int]:
+    """An occurrence's results from its raw rows: the recipients it froze, the orders they paid on
+    the slot's local day, the bonus entries in the ledger, its messages."""
+    members: dict[bool, set[int]] = {False: set(), True: set()}
+    for recipient in Recipient.objects.filter(occurrence=occurrence):
+        members[recipient.holdout].add(recipient.member_id)
+    on_the_day = [o for o in Order.objects.all() if local(o.paid_at) == local(occurrence.slot)]
+    bought = {group: [o for o in on_the_day if o.member_id in ids] for group, ids in members.items()}
+    statuses = Counter(m.status for m in OutboxMessage.objects.filter(occurrence=occurrence))
+    return {
+        "audience": len(members[False]),
+        "holdout": len(members[True]),
+        "audience_buyers": len({o.member_id for o in bought[False]}),
+        "audience_gmv_fen": sum(o.amount_fen - o.refunded_fen for o in bought[False]),
+        "holdout_buyers": len({o.member_id for o in bought[True]}),
+        "holdout_gmv_fen": sum(o.amount_fen - o.refunded_fen for o in bought[True]),
+        "points_awarded": sum(
+            e.points for e in PointsEntry.objects.filter(kind="bonus", reference=f"campaign:{occurrence.pk}")
+        ),
+        "messages_sent": statuses["sent"] + statuses["delivered"],
+        "messages_delivered": statuses["delivered"],
+    }
+
+
 def assert_figures(scope: StoreScope, expected: dict[str, Any], user: Any) -> None:
     today = selectors.local_today()
     assert selectors.members_total(scope=scope) == expected["total"]
@@ -219,10 +244,42 @@ def test_capture_windows_and_campaign_results(scene: scene_module.Scene) -> None
         assert window.row.gmv_member_fen == sum(o.amount_fen - o.refunded_fen for o in member)
     assert windows[-1].row.orders_total > windows[1].row.orders_total > 0
 
+    # Recipients buy on the slot's local day, from its first second to its last (one refunded in
+    # part), and just after it; then the figures are refreshed.
+    day = dt.datetime.combine(local(scene.occurrence.slot), dt.time(0), tzinfo=TZ)
+    recipients = {r.holdout: r.member_id for r in Recipient.objects.filter(occurrence=scene.occurrence)}
+    audience_member, holdout_member = (Member.objects.get(pk=recipients[holdout]) for holdout in (False, True))
+    for n, (buyer, paid_at, refund) in enumerate(
+        [
+            (audience_member, day, 0),
+            (audience_member, day + dt.timedelta(hours=23, minutes=59, seconds=59), 2_000),
+            (audience_member, day + dt.timedelta(days=1), 0),
+            (holdout_member, day + dt.timedelta(hours=12), 0),
+        ]
+    ):
+        order = order_post(
+            channel="store",
+            order_no=f"CR-{n}",
+            paid_at=paid_at,
+            amount_fen=10_000 + n,
+            buyer_kind="mobile",
+            buyer_value=buyer.mobile,
+            actor="test",
+        ).order
+        if refund:
+            order_refund(
+                channel="store",
+                order_no=order.order_no,
+                refund_no="R1",
+                amount_fen=refund,
+                refunded_at=paid_at,
+                actor="test",
+            )
+    dashboard_refresh()
+
     stored = CampaignResult.objects.get(occurrence_id=scene.occurrence.pk)
-    results = occurrence_results(scene.occurrence)
-    assert stored.audience == results.audience.members > 0
-    assert stored.holdout == results.holdout.members
-    assert stored.audience_gmv_fen == results.audience.gmv_fen
-    assert stored.points_awarded == results.points_awarded > 0
+    expected = brute_campaign(scene.occurrence)
+    assert expected["audience"] > 0 and expected["points_awarded"] > 0
+    assert expected["audience_buyers"] > 0 and expected["holdout_gmv_fen"] > 0
+    assert {field: getattr(stored, field) for field in expected} == expected
     assert selectors.campaign_results(scope=StoreScope(all_stores=False, store_id=scene.stores[0].pk)) == []
