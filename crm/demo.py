@@ -7,7 +7,7 @@ unique keys).
 
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django_tenants.utils import schema_context
@@ -25,7 +25,7 @@ OPERATOR_USERNAME = "operator"
 OPERATOR_PASSWORD = "Operator-2026"
 
 
-def demo_seeders() -> list[Callable[[], None]]:
+def demo_seeders() -> list[Callable[[], list["DemoLogin"] | None]]:
     seeders = []
     for app in settings.TENANT_APPS:
         module_name = f"{app}.demo"
@@ -35,14 +35,18 @@ def demo_seeders() -> list[Callable[[], None]]:
 
 
 @dataclass(frozen=True)
-class DemoLogins:
-    platform_url: str
-    brand_url: str
-    operator: tuple[str, str]
-    brand_admin: tuple[str, str]
+class DemoLogin:
+    """One row of the logins `serve` prints: who signs in, where, with what. Seeders return the
+    brand logins they create (a brand's URL is filled in by `demo_seed`)."""
+
+    who: str
+    username: str
+    password: str
+    url: str = ""
 
 
-def demo_seed(*, port: int = 8000) -> DemoLogins:
+def demo_seed(*, port: int = 8000) -> list[DemoLogin]:
+    """Seeds the platform and the demo brand; returns every demo login, platform operator first."""
     base = settings.BASE_DOMAIN
     platform_ensure(domain=base)
     platform_operator_ensure(
@@ -57,12 +61,12 @@ def demo_seed(*, port: int = 8000) -> DemoLogins:
         contact_address=DEMO_CONTACT_ADDRESS,
         pi_contact=DEMO_PI_CONTACT,
     )
+    brand_url = f"http://{DEMO_SLUG}.{base}:{port}/admin/"
+    logins = [
+        DemoLogin("平台运营 platform operator", OPERATOR_USERNAME, OPERATOR_PASSWORD, f"http://{base}:{port}/admin/"),
+        DemoLogin("品牌管理员 brand admin", DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, brand_url),
+    ]
     with schema_context(DEMO_SLUG):
         for seeder in demo_seeders():
-            seeder()
-    return DemoLogins(
-        platform_url=f"http://{base}:{port}/admin/",
-        brand_url=f"http://{DEMO_SLUG}.{base}:{port}/admin/",
-        operator=(OPERATOR_USERNAME, OPERATOR_PASSWORD),
-        brand_admin=(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD),
-    )
+            logins += [replace(login, url=brand_url) for login in seeder() or []]
+    return logins

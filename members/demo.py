@@ -17,6 +17,7 @@ from django.utils import timezone
 from consent.models import Agreement
 from consent.services import agreement_version_current, membership_version_for_enrolment
 from consent.types import ConsentDecision, ConsentEvidence
+from crm.demo import DemoLogin
 from crm.errors import AppError
 
 from . import roles
@@ -53,7 +54,8 @@ GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "
 MOBILE_PREFIXES = ["138", "139", "137", "136", "135", "150", "151", "158", "159", "186", "187", "188", "131", "177"]
 
 
-def seed() -> None:
+def seed() -> list[DemoLogin]:
+    """Seeds stores, staff, tags and members; returns the staff logins (for `serve` to print)."""
     loyalty = "members.demo_loyalty"
     if importlib.util.find_spec(loyalty) is not None:
         seed_loyalty = getattr(importlib.import_module(loyalty), "seed_loyalty", None)
@@ -69,6 +71,12 @@ def seed() -> None:
             staff_login_link(staff=staff, username=username, role=role, password=STAFF_PASSWORD)
     tags = [Tag.objects.get_or_create(name=name, defaults={"group": group})[0] for name, group in TAGS]
     _members_seed(stores=stores, staff_by_store=staff_by_store, tags=tags)
+    store_names = {code: name for code, name, _city in STORES}
+    return [
+        DemoLogin(f"{role} {store_names.get(store_code, '总部')}", username, STAFF_PASSWORD)
+        for _userid, _name, store_code, username, role in STAFF
+        if username
+    ]
 
 
 def _members_seed(*, stores: dict, staff_by_store: dict[str, list[Staff]], tags: list[Tag]) -> None:

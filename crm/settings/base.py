@@ -188,7 +188,7 @@ STORAGES = {
 # --- Celery ------------------------------------------------------------------------------------
 # Without a broker server, kombu's filesystem transport keeps messages in files under .data/broker
 # (development only: single machine, no priorities, polling).
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://localhost/"
 if CELERY_BROKER_URL.startswith("filesystem"):
     _broker_dir = DATA_DIR / "broker"
     # The transport needs its folders to exist before web, worker or beat first touch them.

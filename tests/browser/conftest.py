@@ -25,6 +25,7 @@ from django.conf import settings
 from crm.db import connection
 from crm.tenancy.models import Brand, Domain
 from crm.tenancy.services import brand_provision
+from tests.conftest import brand_contacts
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -102,6 +103,7 @@ def live_brand(committed_db: Any) -> Iterator[Brand]:
         domain=f"{slug}.localhost",
         admin_email=f"admin@{slug}.example",
         admin_password=PASSWORD,
+        **brand_contacts(slug),
     )
     try:
         yield result.brand

@@ -1,3 +1,5 @@
+import json
+
 from django.core.management.base import BaseCommand
 
 from crm.demo import demo_seed
@@ -8,9 +10,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="port printed in the URLs")
+        parser.add_argument("--json", action="store_true", help="print the logins as JSON (dev.py serve reads it)")
 
     def handle(self, *args, **options):
         logins = demo_seed(port=options["port"])
+        if options["json"]:
+            self.stdout.write(json.dumps([login.__dict__ for login in logins], ensure_ascii=False))
+            return
         self.stdout.write(self.style.SUCCESS("Demo ready."))
-        self.stdout.write(f"  Platform admin: {logins.platform_url}  login {' / '.join(logins.operator)}")
-        self.stdout.write(f"  Demo brand admin: {logins.brand_url}  login {' / '.join(logins.brand_admin)}")
+        for login in logins:
+            self.stdout.write(f"  {login.who:<24} {login.url:<36} {login.username} / {login.password}")
