@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from crm.tenancy.zones import brand_zone
 from members.models import Member
 
 from .models import Campaign, Occurrence
@@ -36,6 +37,10 @@ def campaign_base_population(campaign: Campaign) -> QuerySet[Member]:
     return population
 
 
+def _brand_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=brand_zone())
+
+
 def campaign_filters(campaign: Campaign, *, at: dt.datetime | None = None) -> Q:
     """The audience builder's criteria as one Q (empty criteria match everyone)."""
     at = at or timezone.now()
@@ -55,10 +60,12 @@ def campaign_filters(campaign: Campaign, *, at: dt.datetime | None = None) -> Q:
         criteria &= Q(pk__in=Member.objects.filter(member_tags__tag_id__in=tag_ids).values("pk"))
     if campaign.lifecycle_stages:
         criteria &= Q(lifecycle_stage__in=campaign.lifecycle_stages)
+    # Enrolment dates are the brand's days, from 00:00 in its time zone (`__date` would cut days in
+    # the process's zone, Shanghai, whatever the brand's); an instant range also uses the index.
     if campaign.enrolled_after:
-        criteria &= Q(enrolled_at__date__gte=campaign.enrolled_after)
+        criteria &= Q(enrolled_at__gte=_brand_midnight(campaign.enrolled_after))
     if campaign.enrolled_before:
-        criteria &= Q(enrolled_at__date__lte=campaign.enrolled_before)
+        criteria &= Q(enrolled_at__lt=_brand_midnight(campaign.enrolled_before + dt.timedelta(days=1)))
     if campaign.purchased_within_days is not None:
         criteria &= Q(last_purchase_at__gte=at - dt.timedelta(days=campaign.purchased_within_days))
     if campaign.not_purchased_within_days is not None:
