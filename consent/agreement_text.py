@@ -57,11 +57,16 @@ def placeholders_in(text: str) -> list[str]:
     return list(dict.fromkeys(PLACEHOLDER.findall(text)))
 
 
+def template_mark_drop(text: str) -> str:
+    """`text` without the old template's "（模板）" in its title line."""
+    title, newline, rest = text.partition("\n")
+    return title.replace(TEMPLATE_MARK, "") + newline + rest
+
+
 def membership_text_fill(text: str, *, brand_name: str, contact_address: str, pi_contact: str) -> str:
     """`text` with the template's blanks filled from the brand's details, and the old template's
     "（模板）" mark dropped from its title line. Other 【…】 blanks are left for a person to fill."""
-    title, newline, rest = text.partition("\n")
-    text = title.replace(TEMPLATE_MARK, "") + newline + rest
+    text = template_mark_drop(text)
     for blank, value in ((BRAND_NAME, brand_name), (CONTACT_ADDRESS, contact_address), (PI_CONTACT, pi_contact)):
         text = text.replace(blank, value.strip())
     return text

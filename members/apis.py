@@ -154,7 +154,10 @@ class MemberEnrolApi(BrandApiView):
         ],
         description=(
             "409 `member_already_enrolled` (with `member_no`) when one of the identities is bound "
-            "already: a retried enrolment never creates a second member."
+            "already: a retried enrolment never creates a second member. 409 "
+            "`consent_membership_agreement_incomplete` while the brand has not published a complete "
+            "membership agreement (one naming the brand and its contacts): nothing is written; retry "
+            "once the brand has published it."
         ),
     )
     def post(self, request: Request) -> Response:

@@ -7,16 +7,20 @@ that never replaced it enrolled members against it. Decision for those brands, p
 - the brand row (public schema) has its name, contact address and personal-information contact:
   the text in force is filled with them and published as the next version. Not a material change
   (the brand only names itself), so members' consents carry over, as when a brand admin did it;
-- otherwise (on the first deploy the contact columns are new and empty, so this is the usual case,
-  and always for the `brand_template` schema, which has no brand row): nothing is published — a
-  published version cannot be withdrawn or changed (0004), and inventing the brand's contacts is
-  worse. A draft copy of the text is left for the brand admin to complete, and enrolment is
+- otherwise (on the first deploy the contact columns are new and empty, so this is the usual case):
+  nothing is published — a published version cannot be withdrawn or changed (0004), and
+  inventing the brand's contacts is worse. A draft copy of the text is left for the brand admin to complete, and enrolment is
   refused (consent_membership_agreement_incomplete, on every path) while the version in force has
   a blank, so the admin is told by the first refused enrolment and by the agreement admin. The
   platform operator can also enter the brand's contacts in the platform admin: saving them fills
   and publishes the agreement (crm.tenancy.services.brand_details_update).
 
 Brands whose version in force is already complete are not touched, whatever older versions say.
+
+The `brand_template` schema (new brands are cloned from it; it has no brand row, no member and no
+consent) is the one place where the published template is nobody's proof: there it is turned back
+into the draft it is now (0005, "（模板）" dropped from its title), so brands created from now on
+never have a published version with blanks in their history. Its immutability trigger is lifted for that one UPDATE, only there.
 
 Then the database refuses, from now on, to write a published version whose text has a 【…】 blank
 (a trigger, not a CHECK constraint: the historical template versions must stay as they are — they
@@ -26,11 +30,12 @@ hand-written SQL). Schema clones copy rows before they create triggers, so cloni
 that still holds the old published v1 works.
 """
 
+from django.conf import settings
 from django.db import migrations
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name
 
-from consent.agreement_text import membership_text_fill, placeholders_in
+from consent.agreement_text import membership_text_fill, placeholders_in, template_mark_drop
 
 
 def _brand_details(connection) -> tuple[str, str, str] | None:
@@ -46,11 +51,34 @@ def _brand_details(connection) -> tuple[str, str, str] | None:
     return tuple(row) if row else None
 
 
+def _template_unpublish(apps, schema_editor) -> bool:
+    """In the template schema only: make the published template a draft again. Returns whether it did."""
+    if getattr(schema_editor.connection, "schema_name", None) != settings.TENANT_BASE_SCHEMA:
+        return False
+    AgreementVersion = apps.get_model("consent", "AgreementVersion")
+    ConsentRecord = apps.get_model("consent", "ConsentRecord")
+    published = [v for v in AgreementVersion.objects.filter(published_at__isnull=False) if placeholders_in(v.text)]
+    if not published or ConsentRecord.objects.exists():
+        return False
+    with schema_editor.connection.cursor() as cursor:
+        # ALTER TABLE refuses while the transaction has deferred constraint checks pending on the
+        # table (provisioning migrates the template inside its own transaction): run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE consent_agreementversion DISABLE TRIGGER consent_agreementversion_published_immutable")
+        for version in published:
+            AgreementVersion.objects.filter(pk=version.pk).update(
+                published_at=None, published_by="", text=template_mark_drop(version.text)
+            )
+        cursor.execute("ALTER TABLE consent_agreementversion ENABLE TRIGGER consent_agreementversion_published_immutable")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    return True
+
+
 def complete_or_leave_a_draft(apps, schema_editor):
     Agreement = apps.get_model("consent", "Agreement")
     AgreementVersion = apps.get_model("consent", "AgreementVersion")
     agreement = Agreement.objects.filter(kind="membership").order_by("id").first()
-    if agreement is None:
+    if agreement is None or _template_unpublish(apps, schema_editor):
         return
     now = timezone.now()
     versions = AgreementVersion.objects.filter(agreement=agreement)
@@ -79,7 +107,11 @@ def complete_or_leave_a_draft(apps, schema_editor):
             return
     if not versions.filter(published_at__isnull=True).exists():
         AgreementVersion.objects.create(
-            agreement=agreement, version=next_number, text=current.text, purposes=current.purposes, published_at=None
+            agreement=agreement,
+            version=next_number,
+            text=template_mark_drop(current.text),
+            purposes=current.purposes,
+            published_at=None,
         )
 
 

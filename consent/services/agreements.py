@@ -10,7 +10,13 @@ from django.utils import timezone
 from crm.errors import AppError, NotFound
 
 from .. import error_codes
-from ..agreement_text import MEMBERSHIP_TEMPLATE, MEMBERSHIP_TITLE, membership_text_fill, placeholders_in
+from ..agreement_text import (
+    MEMBERSHIP_TEMPLATE,
+    MEMBERSHIP_TITLE,
+    membership_text_fill,
+    placeholders_in,
+    template_mark_drop,
+)
 from ..hooks import ConsentRevoked, consent_revoked_notify_in_transaction
 from ..models import Agreement, AgreementVersion, ConsentState, Purpose
 from .records import agreement_version_current, agreement_versions_current, revoked_purposes
@@ -290,5 +296,5 @@ def membership_agreement_fill(
                 )
                 return agreement_version_publish(version_id=version.pk, actor=actor)
         if draft is None:
-            agreement_version_draft_save(agreement_id=agreement.pk, text=text, purposes=purposes)
+            agreement_version_draft_save(agreement_id=agreement.pk, text=template_mark_drop(text), purposes=purposes)
         return None

@@ -304,7 +304,7 @@ def test_migration_without_contacts_leaves_a_draft_for_the_admin_and_enrolment_r
 
     assert membership_version_current() == legacy
     draft = AgreementVersion.objects.get(published_at__isnull=True)
-    assert draft.version == 2 and draft.text == legacy.text
+    assert draft.version == 2 and draft.text == MEMBERSHIP_TEMPLATE  # the old text, without "（模板）"
     with pytest.raises(AppError) as refused:
         enrol(version=legacy)
     assert refused.value.code == INCOMPLETE
@@ -345,15 +345,15 @@ def test_migration_leaves_a_brand_with_a_complete_agreement_alone(in_brand_a):
     assert list(AgreementVersion.objects.values_list("pk", "version", "published_at")) == before
 
 
-def test_a_brand_cloned_from_a_template_that_still_publishes_the_old_text_is_completed_at_provisioning(db):
+def test_a_template_that_still_publishes_the_old_text_gives_new_brands_a_clean_history(db):
     """Production's template schema was migrated before this rule: 0005 published the template
-    there, 0006 left a draft beside it. A brand cloned from it with contacts publishes the draft
-    filled in; the old version stays in its history (it is immutable) but is no longer in force."""
+    there. Nobody consents in the template, so 0006 turns it back into a draft; a brand cloned from
+    it with contacts publishes it filled in, and has no published version with blanks at all."""
     with schema_context("brand_template"):
-        template_v1 = AgreementVersion.objects.get()
-        legacy_published(template_v1)
+        legacy_published(AgreementVersion.objects.get())
         migrate_0006()
-        assert AgreementVersion.objects.count() == 2
+        template = AgreementVersion.objects.get()
+        assert not template.is_published and template.text == MEMBERSHIP_TEMPLATE
 
     brand_provision(
         slug=GAMMA,
@@ -366,8 +366,9 @@ def test_a_brand_cloned_from_a_template_that_still_publishes_the_old_text_is_com
 
     with schema_context(GAMMA):
         current = membership_version_current()
-        assert current.version == 2 and current.placeholders() == [] and "模板" not in current.text
-        assert "伽马服饰" in current.text
+        assert current.version == 1 and current.placeholders() == [] and "模板" not in current.text
+        assert current.text.startswith("伽马服饰会员协议与隐私政策\n")
+        assert AgreementVersion.objects.count() == 1
         assert enrol().member_no
     with schema_context(BRAND_B):
         assert membership_version_current().placeholders() == []
