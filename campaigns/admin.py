@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.admin_sites import brand_admin
 from crm.db import connection
 from crm.errors import AppError
+from crm.spreadsheets.writing import csv_writer
 from crm.tenancy.zones import brand_zone
 
 from .forms import CampaignForm
@@ -215,12 +216,10 @@ class OccurrenceAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("导出活动效果（CSV）"))
     def export_results_csv(self, request: HttpRequest, queryset: QuerySet[Occurrence]) -> HttpResponse:
-        import csv
-
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="occurrences-{connection.schema_name}.csv"'
-        response.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM
-        writer = csv.writer(response)
+        # Campaign names are typed by people: no cell of theirs may become a formula.
+        writer = csv_writer(response)
         writer.writerow(
             [
                 "活动",

@@ -1,12 +1,13 @@
-"""The brand admin's first screen (the dashboard above the app list) and the table exports."""
+"""The brand admin's first screen (the dashboard above the app list) and the table exports (their
+cells written by crm.spreadsheets.writing: staff and store names are typed by people, and no cell
+of theirs may become a formula in the file HQ opens)."""
 
-import csv
-import io
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from openpyxl import Workbook
+
+from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
 
 from . import selectors
 from .tables import Board, Table, dashboard_sections, dashboard_table
@@ -24,35 +25,16 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _plain(value: Any) -> Any:
-    """Cell value for a spreadsheet: numbers stay numbers, None is an empty cell."""
-    if value is None:
-        return ""
-    if isinstance(value, int | float | str):
-        return value
-    return str(value)
+def _values(table: Table) -> list[list[Any]]:
+    return [list(table.columns), *([cell.value for cell in row] for row in table.rows)]
 
 
 def _csv(table: Table) -> HttpResponse:
-    buffer = io.StringIO()
-    # A BOM so that Excel (the tool HQ opens these with) reads the Chinese headers as UTF-8.
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    writer.writerow(table.columns)
-    for row in table.rows:
-        writer.writerow([_plain(cell.value) for cell in row])
-    return HttpResponse(buffer.getvalue(), content_type=CSV)
+    return HttpResponse(csv_bytes(_values(table)), content_type=CSV)
 
 
 def _xlsx(table: Table) -> HttpResponse:
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=table.key[:31])
-    sheet.append(table.columns)
-    for row in table.rows:
-        sheet.append([float(c.value) if hasattr(c.value, "as_tuple") else _plain(c.value) for c in row])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return HttpResponse(buffer.getvalue(), content_type=XLSX)
+    return HttpResponse(xlsx_bytes(title=table.key, rows=_values(table)), content_type=XLSX)
 
 
 def dashboard_export(request: HttpRequest, key: str, fmt: str) -> HttpResponse | StreamingHttpResponse:

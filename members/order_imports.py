@@ -23,15 +23,14 @@ another store's code, or another store's staff, is a row error). Files are limit
 rows (synchronous request).
 """
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crm.errors import AppError
+from crm.spreadsheets.writing import csv_bytes
 from crm.tenancy.zones import brand_zone
 
 from . import error_codes
@@ -119,9 +118,7 @@ class _RowError(Exception):
 
 def orders_import_template_csv() -> bytes:
     """The downloadable template (UTF-8 with BOM, so Excel shows the Chinese headers)."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(TEMPLATE_ROWS)
-    return buffer.getvalue().encode("utf-8-sig")
+    return csv_bytes(TEMPLATE_ROWS)
 
 
 def orders_import_file(

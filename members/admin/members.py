@@ -7,7 +7,6 @@ every such view is written to the PI access log (consent.services.pi_access_log)
 Scoping: every queryset here goes through StoreScopedAdminMixin (members/scoping.py).
 """
 
-import csv
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
@@ -31,6 +30,7 @@ from consent.services import (
 from consent.types import ConsentDecision, ConsentEvidence, GuardianConsent
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from crm.spreadsheets.writing import csv_writer
 
 from .. import imports
 from ..masking import birthday_shown, can_view_full_pi, mobile_shown, name_shown
@@ -424,8 +424,8 @@ class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreSco
             )
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="members-{timezone.localdate():%Y%m%d}.csv"'
-        response.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM
-        writer = csv.writer(response)
+        # Names (the member's, the staff's) are typed by people: no cell of theirs may become a formula.
+        writer = csv_writer(response)
         writer.writerow(
             [
                 "会员号",
