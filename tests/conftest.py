@@ -232,6 +232,21 @@ def celery_worker(committed_db) -> Iterator[object]:
         yield worker
 
 
+@pytest.fixture
+def retry_countdowns() -> Iterator[list[float]]:
+    """The countdown of every retry the worker schedules (celery's task_retry signal), in order."""
+    from celery.signals import task_retry
+
+    countdowns: list[float] = []
+
+    def record(sender: Any = None, reason: Any = None, **kwargs: Any) -> None:
+        countdowns.append(reason.when)
+
+    task_retry.connect(record, weak=False)
+    yield countdowns
+    task_retry.disconnect(record)
+
+
 # --- Redis for the tests about production's cache ------------------------------------------------
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
