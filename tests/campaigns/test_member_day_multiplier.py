@@ -29,9 +29,9 @@ def tiers(in_brand_a) -> dict[str, Tier]:
     """On member days gold earns ×2.5, silver ×1.5, plain nothing extra. Gold ranks highest
     with no threshold, so no order moves a gold member to another tier."""
     return {
-        "plain": TierFactory(code="plain", rank=1, threshold=10**12, member_day_multiplier_pct=100),
-        "silver": TierFactory(code="silver", rank=2, threshold=10**12, member_day_multiplier_pct=150),
-        "gold": TierFactory(code="gold", rank=3, threshold=0, member_day_multiplier_pct=250),
+        "plain": TierFactory.create(code="plain", rank=1, threshold=10**12, member_day_multiplier_pct=100),
+        "silver": TierFactory.create(code="silver", rank=2, threshold=10**12, member_day_multiplier_pct=150),
+        "gold": TierFactory.create(code="gold", rank=3, threshold=0, member_day_multiplier_pct=250),
     }
 
 
