@@ -4,7 +4,7 @@ server over HTTP. A WeCom frequency limit is waited out with exponential backoff
 retried in a loop; a permanent refusal is not retried."""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,16 +13,12 @@ import pytest
 from campaigns import tasks
 from campaigns.models import Campaign, OutboxMessage
 from campaigns.tasks import send_occurrence_messages, send_retry_countdown
-from crm.db import connection
 from crm.tenancy.models import Brand
 from crm.wecom.errors import NoPermission
-from crm.wecom.fake_server import FakeWecom, FakeWecomServer
-from crm.wecom.services import wecom_config_save
+from crm.wecom.fake_server import FakeWecom
 from members.models import Identity
 from tests.campaigns.scenes import consenting_member, marketing_agreement_publish, run_now
 from tests.factories import StaffFactory
-from tests.members.loyalty_scene import throwaway_brand  # noqa: F401 - the fixture
-from tests.wecom.conftest import AES_A, CORP_A, TOKEN_A
 
 
 def test_sending_retries_30_seconds_doubling_to_an_hour_plus_up_to_30_seconds(monkeypatch):
@@ -59,16 +55,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 
 @pytest.fixture
-def wecom_brand(throwaway_brand: Brand, fake_server: FakeWecomServer, secret_a: str) -> Iterator[Brand]:  # noqa: F811
-    """A brand of its own (a run commits consent records and ledger entries, which cannot be
-    deleted), with its WeCom app pointing at the fake; the connection stays in it."""
-    connection.set_tenant(throwaway_brand)
-    wecom_config_save(
-        corp_id=CORP_A, secret=secret_a, token=TOKEN_A, encoding_aes_key=AES_A, api_base_url=fake_server.base_url
-    )
+def messaging_brand(wecom_brand: Brand) -> Brand:
+    """A committed brand (a run's consent records and ledger entries cannot be deleted) with WeCom
+    on the fake and a published marketing agreement; the connection stays in it."""
     marketing_agreement_publish()
-    yield throwaway_brand
-    connection.set_schema_to_public()
+    return wecom_brand
 
 
 def wecom_campaign(fake: FakeWecom, *externals: str) -> Campaign:
@@ -94,7 +85,7 @@ def statuses(occurrence_id: int) -> dict[str, str]:
 
 @pytest.mark.worker
 def test_the_runs_commit_sends_through_the_worker_which_waits_out_a_frequency_limit(
-    celery_worker, wecom_brand, fake, monkeypatch, retry_countdowns
+    celery_worker, messaging_brand, fake, monkeypatch, retry_countdowns
 ):
     # The first wait shortened from 30-60 s to 1 s (the schedule itself is specified above).
     monkeypatch.setattr(tasks, "SEND_RETRY_BASE_SECONDS", 1)
@@ -120,7 +111,7 @@ def test_the_runs_commit_sends_through_the_worker_which_waits_out_a_frequency_li
 
 @pytest.mark.worker
 def test_a_permanent_refusal_is_not_retried_and_leaves_the_messages_queued(
-    celery_worker, wecom_brand, fake, retry_countdowns
+    celery_worker, messaging_brand, fake, retry_countdowns
 ):
     failures: list[BaseException] = []
     from celery.signals import task_failure
