@@ -8,7 +8,14 @@ works and Django finds every model.
 from .loyalty import LoyaltyProgram, Tier, TierChange
 from .orders import CaptureRateDaily, Order, OrderLine, Refund, SalesChannel
 from .people import Identity, IdentityKind, Member, MemberAssignment, MemberMerge, MemberTag, Tag
-from .points import PointsEntry, PointsLot, PointsLotConsumption
+from .points import (
+    PointsAdjustMemberDay,
+    PointsAdjustRequest,
+    PointsAdjustUserDay,
+    PointsEntry,
+    PointsLot,
+    PointsLotConsumption,
+)
 from .rewards import Redemption, Reward
 from .stores import Staff, Store
 
@@ -23,6 +30,9 @@ __all__ = [
     "MemberTag",
     "Order",
     "OrderLine",
+    "PointsAdjustMemberDay",
+    "PointsAdjustRequest",
+    "PointsAdjustUserDay",
     "PointsEntry",
     "PointsLot",
     "PointsLotConsumption",
