@@ -108,6 +108,27 @@ def test_brand_admin_rejects_from_the_queue_with_a_reason(admin_client_a, brand_
     assert balance(member) == 1_000
 
 
+def test_brand_admin_approves_several_at_once(admin_client_a, brand_a, store_a):
+    program()
+    staff = staff_user_create(store=store_a, role=roles.STORE_STAFF, username="staff@alpha.example")
+    members = [MemberFactory(home_store=store_a) for _ in range(2)]
+    for member in members:
+        for _ in range(3):
+            points_adjust(member=member, points=500, reason="补录", actor=staff, now=MORNING)
+    waiting = [r.pk for m in members for r in held(m)]
+
+    response = admin_client_a.post(
+        reverse("admin:members_pointsadjustrequest_changelist"),
+        {"action": "approve_selected", "_selected_action": waiting},
+        follow=True,
+    )
+
+    assert any("已批准 2 个申请" in str(m) for m in response.context["messages"])
+    connection.set_tenant(brand_a)
+    assert [balance(m) for m in members] == [1_500, 1_500]
+    assert set(PointsAdjustRequest.objects.values_list("status", flat=True)) == {"approved"}
+
+
 def test_store_staff_see_their_stores_queue_but_cannot_approve(brand_a, store_a):
     program()
     member = MemberFactory(home_store=store_a)

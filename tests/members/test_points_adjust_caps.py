@@ -263,6 +263,18 @@ def test_rejection_applies_nothing_and_records_why(scene, waiting):
     assert (waiting.status, waiting.decided_by_id, waiting.decision_reason) == ("rejected", admin.pk, "无消费凭证")
 
 
+def test_an_approval_that_cannot_be_applied_now_leaves_the_request_waiting(scene, waiting):
+    member = scene["member"]
+    Member.objects.filter(pk=member.pk).update(status=Member.Status.FROZEN)
+
+    with pytest.raises(AppError) as exc:
+        points_adjust_request_approve(adjust_request=waiting, actor=scene["admin"])
+
+    assert exc.value.code == "member_not_eligible"
+    assert PointsAdjustRequest.objects.get(pk=waiting.pk).status == "pending"
+    assert balance(member) == 1_000
+
+
 def test_an_approved_request_cannot_be_rejected(scene, waiting):
     points_adjust_request_approve(adjust_request=waiting, actor=scene["admin"])
     with pytest.raises(AppError) as exc:
