@@ -5,6 +5,7 @@ One module per concern; everything is re-exported here so `from members.models i
 works and Django finds every model.
 """
 
+from .imports import ImportJob, ImportJobRow
 from .loyalty import LoyaltyProgram, Tier, TierChange
 from .orders import CaptureRateDaily, Order, OrderLine, Refund, SalesChannel
 from .people import Identity, IdentityKind, Member, MemberAssignment, MemberMerge, MemberTag, Tag
@@ -23,6 +24,8 @@ __all__ = [
     "CaptureRateDaily",
     "Identity",
     "IdentityKind",
+    "ImportJob",
+    "ImportJobRow",
     "LoyaltyProgram",
     "Member",
     "MemberAssignment",
