@@ -14,7 +14,9 @@ from tenant_schemas_celery.app import CeleryApp
 
 from crm.db import connection
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
+# A worker or beat started without DJANGO_SETTINGS_MODULE runs production's settings (DEBUG off,
+# no default key); dev.py and the tests name theirs.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.prod")
 
 logger = logging.getLogger(__name__)
 

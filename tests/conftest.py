@@ -25,6 +25,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 from crm.api.events import webhook_subscriptions_forget
 from crm.api.remembered_keys import api_keys_forget
 from crm.db import connection
+from crm.settings.base import cache_config
 from crm.tenancy.middleware import brand_hosts_forget
 from crm.tenancy.models import Brand
 from crm.tenancy.services import brand_provision, platform_ensure, platform_operator_ensure
@@ -269,11 +270,7 @@ def redis_cache(redis_url: str, settings: Any) -> Iterator[None]:
     if not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
         settings.CACHES = {
             **settings.CACHES,
-            "default": {
-                **settings.CACHES["default"],
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": redis_url,
-            },
+            "default": cache_config(redis_url),
         }
         cache.clear()
     yield
