@@ -83,6 +83,8 @@ def test_the_multiplier_covers_the_slots_local_day_and_nothing_either_side(tiers
 
     moments = [DAY_START - TICK, DAY_START, DAY_END - TICK, DAY_END]
     assert [multiplier(gold, paid_at) for paid_at in moments] == [100, 250, 250, 100]
+    # And in one call for a batch, as order ingest makes it (the window is then found for all).
+    assert campaign_multipliers_for_orders(orders=[(gold.pk, paid_at) for paid_at in moments]) == [100, 250, 250, 100]
 
 
 def test_the_hold_out_and_members_outside_the_audience_get_no_multiplier(tiers, make_campaign):
