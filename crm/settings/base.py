@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -136,7 +137,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHE_URL = os.environ.get("CACHE_URL", "")
 
 
-def cache_config(url: str = "", *, table: str = "crm_cache") -> dict[str, object]:
+def cache_config(url: str = "", *, table: str = "crm_cache") -> dict[str, Any]:
     """The default cache for a CACHE_URL: Redis for redis://..., else a table in the public schema
     (still shared by web, worker and beat). Keys carry the brand's schema either way. Tests that
     swap the cache build it here too, so each backend gets only its own options."""
