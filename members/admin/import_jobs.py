@@ -27,7 +27,7 @@ STATUS_LABELS = {
 
 
 def import_job_summary(job: ImportJob) -> str:
-    """The sentence that says what a job did (the page's heading and the admin message)."""
+    """The result page's heading: what the job did, or that it is under way."""
     if job.kind == ImportJob.Kind.MEMBERS:
         counts = f"新入会 {job.created} 人，已是会员 {job.existing} 人，错误 {job.errors} 行"
     else:
@@ -35,8 +35,8 @@ def import_job_summary(job: ImportJob) -> str:
     if job.status == ImportJob.Status.SUCCEEDED:
         return f"导入完成：{counts}。"
     if job.status == ImportJob.Status.FAILED:
-        return f"导入中止：{job.error}（已处理的行：{counts}）"
-    return f"{job.get_status_display()}：已处理 {job.rows_done} / {job.rows_total} 行（{counts}）"
+        return f"导入中止（已处理的行：{counts}）"  # the reason follows, as an error note
+    return f"{job.get_status_display()}……"  # the progress bar and the counts follow
 
 
 def _percent(job: ImportJob) -> int:
