@@ -81,6 +81,18 @@ def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:
         raise self.retry(exc=exc, countdown=send_retry_countdown(self.request.retries)) from exc
 
 
+@shared_task(name="campaigns.send_lost_messages")
+def send_lost_messages() -> int:
+    """Sends again the occurrences whose send task was lost (every 10 minutes, in each brand)."""
+    from .messaging import occurrences_with_unsent_messages
+
+    occurrence_ids = occurrences_with_unsent_messages(now=timezone.now())
+    for occurrence_id in occurrence_ids:
+        logger.warning("occurrence %s: messages never sent, sending them now", occurrence_id)
+        send_occurrence_messages.delay(occurrence_id)
+    return len(occurrence_ids)
+
+
 @shared_task(name="campaigns.poll_wecom_results", bind=True, max_retries=5)
 def poll_wecom_results(self) -> dict[str, int]:
     """Records which WeCom group messages reached their members (scheduled every 15 minutes)."""

@@ -225,6 +225,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 600.0,
     },
     # Delivery results of WeCom group messages (campaigns/messaging.py).
+    # Occurrences whose send task was lost after the commit (campaigns/messaging.py).
+    "campaigns-send-lost-messages": {
+        "task": "tenancy.run_in_every_brand",
+        "args": ["campaigns.send_lost_messages"],
+        "schedule": 600.0,
+    },
     "campaigns-poll-wecom-results": {
         "task": "tenancy.run_in_every_brand",
         "args": ["campaigns.poll_wecom_results"],
