@@ -310,13 +310,6 @@ CELERY_BEAT_SCHEDULE = {
 }
 # === end of Partner API block ==================================================================
 
-# === Member import (members.imports) — appended block, owned by members core ====================
-# django-import-export reads CSV/XLSX (tablib; openpyxl for XLSX) for the member import. Shared:
-# it has no models, only templates and translations needed on brand hosts.
-SHARED_APPS += ["import_export"]
-INSTALLED_APPS += ["import_export"]
-# === end of member import block ================================================================
-
 # === Loyalty nightly jobs (members: points, tiers) — appended block, see members/tasks.py =====
 # Brand-local time matters little here: each job compares with "now", so running at 02:xx
 # Shanghai time just keeps them off peak. Release before expiry, expiry before tiers.
