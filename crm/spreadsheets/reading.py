@@ -161,8 +161,13 @@ def sheet_open(*, content: bytes, filename: str, limits: SheetLimits) -> Iterato
 def _csv_open(content: bytes, limits: SheetLimits) -> Sheet:
     try:
         text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SheetRefused(UNREADABLE, UNREADABLE_MESSAGE) from exc
+    except UnicodeDecodeError:
+        # Excel on a Chinese Windows saves "CSV" in the system code page, GBK, unless one picks
+        # "CSV UTF-8": read that too (GB18030 is its superset) rather than send staff to re-save.
+        try:
+            text = content.decode("gb18030")
+        except UnicodeDecodeError as exc:
+            raise SheetRefused(UNREADABLE, UNREADABLE_MESSAGE) from exc
 
     def records(start: int = 1) -> Iterator[tuple[int, list[Any]]]:
         # One line per record, numbered as a spreadsheet shows them (a quoted field may span lines).
