@@ -418,3 +418,28 @@ AXES_ENABLE_ADMIN = False
 # SESSION_COOKIE_AGE.
 PLATFORM_ADMIN_SESSION_HOURS = int(os.environ.get("PLATFORM_ADMIN_SESSION_HOURS", "12"))
 # === end of login protection block ==============================================================
+
+# === Content-Security-Policy (django-csp) — appended block ======================================
+# Every page's scripts, styles, images and fonts come from this host (static files, whitenoise):
+# no CDN, so an injected tag cannot load or run anything from elsewhere, and the pages work
+# offline. No inline script anywhere; the few inline <style> blocks carry the request's nonce
+# ({{ request.csp_nonce }}), so no 'unsafe-inline' either. Enforced in every environment, so
+# development and the browser tests (tests/browser/test_csp.py) see what production sends. The
+# partner API under /api/ (JSON, and its Redoc page) gets no header (crm/browser_middleware.py).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE.insert(_after_security, "crm.browser_middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# === end of Content-Security-Policy block =======================================================
