@@ -422,8 +422,8 @@ PLATFORM_ADMIN_SESSION_HOURS = int(os.environ.get("PLATFORM_ADMIN_SESSION_HOURS"
 # === Content-Security-Policy (django-csp) — appended block ======================================
 # Every page's scripts, styles, images and fonts come from this host (static files, whitenoise):
 # no CDN, so an injected tag cannot load or run anything from elsewhere, and the pages work
-# offline. No inline script anywhere; the few inline <style> blocks carry the request's nonce
-# ({{ request.csp_nonce }}), so no 'unsafe-inline' either. Enforced in every environment, so
+# offline. The few inline <style> blocks (and one script) carry the request's nonce
+# ({{ request.csp_nonce }}), so no 'unsafe-inline'. Enforced in every environment, so
 # development and the browser tests (tests/browser/test_csp.py) see what production sends. The
 # partner API under /api/ (JSON, and its Redoc page) gets no header (crm/browser_middleware.py).
 from csp.constants import NONCE, NONE, SELF  # noqa: E402
@@ -433,7 +433,8 @@ MIDDLEWARE.insert(_after_security, "crm.browser_middleware.CSPMiddleware")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
-        "script-src": [SELF],
+        # The nonce only for the platform's periodic task form (templates/admin/djcelery/).
+        "script-src": [SELF, NONCE],
         "style-src": [SELF, NONCE],
         "img-src": [SELF],
         "object-src": [NONE],

@@ -1,8 +1,8 @@
 """The Content-Security-Policy holds on the pages people use (issue 21, finding 7): the server
 sends it (crm/settings/base.py) and Chromium reports no violation on the admin login, the lockout
 page, the dashboard, a member's page, an in-store consent session with its QR code, the customer's
-consent page and preferences page (/m/), and the platform's login and index. A violation would
-mean a style or script the page needs is refused in production."""
+consent page and preferences page (/m/), and the platform's login, index, brands and periodic
+task form. A violation would mean a style or script the page needs is refused in production."""
 
 from typing import Any
 
@@ -118,4 +118,7 @@ def test_the_platform_admin_renders_with_no_csp_violation(server: int, browser: 
     operator.page.wait_for_url(f"{url}/admin/")
     operator.check("platform-index")
     operator.visit(f"{url}/admin/tenancy/brand/", "platform-brands")
+    # django-celery-beat's inline script runs with the nonce (it hides the crontab translation row)
+    operator.visit(f"{url}/admin/django_celery_beat/periodictask/add/", "platform-periodic-task")
+    assert operator.page.locator(".field-crontab_translation").is_hidden()
     operator.context.close()
