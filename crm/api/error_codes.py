@@ -52,8 +52,12 @@ ERRORS: dict[str, ErrorText] = {
         "请求体必须是 application/json。", "The request body must be application/json."
     ),
     "not_acceptable": ErrorText("只能返回 JSON。", "Only JSON responses are available."),
+    # {limit} in bytes, {size} the same limit for people ("4 MiB").
     "body_too_large": ErrorText(
-        "请求体超过上限 {limit} 字节。", "The request body exceeds the limit of {limit} bytes."
+        "请求体超过上限 {limit} 字节（{size}）。", "The request body exceeds the limit of {limit} bytes ({size})."
+    ),
+    "json_too_deep": ErrorText(
+        "请求体 JSON 嵌套超过 {limit} 层。", "The request body's JSON nests deeper than {limit} levels."
     ),
     "batch_too_large": ErrorText("一次最多提交 {limit} 条。", "At most {limit} items per request."),
     "not_authenticated": ErrorText(
@@ -117,6 +121,19 @@ DEPENDENCY_NAMES: dict[str, ErrorText] = {
 def error_detail(code: str, **params: object) -> str:
     """The registered detail for `code` in the active language, with `{params}` filled in."""
     return str(ERRORS[code]).format(**params)
+
+
+def readable_bytes(size: int) -> str:
+    """A byte count for people: "4 MiB", "2.5 MiB", "64 KiB", "200 B"."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} B"
+
+
+def body_too_large(limit: int) -> AppError:
+    """The 413 of a request body over `limit` bytes."""
+    return api_error("body_too_large", status=413, limit=limit, size=readable_bytes(limit))
 
 
 def field_message(zh: str, en: str) -> str:

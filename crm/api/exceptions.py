@@ -14,6 +14,7 @@ A service the API needs that cannot be reached (database, cache, broker) is a 50
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
@@ -23,7 +24,7 @@ from rest_framework.response import Response
 from crm.dependencies import dependency_down
 from crm.errors import AppError
 
-from .error_codes import DEPENDENCY_NAMES, ERRORS, TITLES, api_error, error_detail, localized
+from .error_codes import DEPENDENCY_NAMES, ERRORS, TITLES, api_error, error_detail, localized, readable_bytes
 
 __all__ = ["api_error", "problem_body", "problem_exception_handler", "problem_response", "service_unavailable"]
 
@@ -118,7 +119,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if isinstance(exc, DjangoPermissionDenied):
         return problem_response(status=403, code="permission_denied", detail=error_detail("permission_denied"))
     if isinstance(exc, RequestDataTooBig):
-        return problem_response(status=413, code="body_too_large", detail=error_detail("body_too_large", limit="?"))
+        # Django's own cap on a body read into memory; BrandApiView reads the API's bodies past it
+        # (views.raw_body), so this answers only a view that does not.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
+        return problem_response(
+            status=413,
+            code="body_too_large",
+            detail=error_detail("body_too_large", limit=limit, size=readable_bytes(limit)),
+        )
     if isinstance(exc, drf.APIException):
         auth_header = getattr(exc, "auth_header", None)
         if auth_header:

@@ -23,17 +23,17 @@ Endpoints subclass it and fill in the hooks:
 
 import threading
 from collections.abc import Callable, Sequence
+from io import BytesIO
 from typing import Any, ClassVar, TypeVar, cast
 
 from django.conf import settings
 from django.db import transaction
-from django.http import Http404, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase, UnreadablePostError
 from django.utils import translation
 from django_tenants.utils import get_public_schema_name
 from rest_framework import exceptions, serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -44,7 +44,7 @@ from crm.db import connection
 
 from .authentication import ApiKeyAuthentication, request_api_key
 from .compiled_input import Defer, compile_input
-from .error_codes import api_error, field_message
+from .error_codes import api_error, body_too_large, field_message
 from .idempotency import (
     HEADER,
     idempotency_fingerprint,
@@ -55,6 +55,7 @@ from .idempotency import (
     idempotency_try_lock,
 )
 from .models import ApiKey, Partner
+from .parsers import DepthLimitedJSONParser
 from .permissions import HasRequiredScope
 from .remembered_keys import api_request_scope
 from .throttling import ApiKeyRateThrottle
@@ -123,6 +124,30 @@ def validation_errors(detail: Any) -> Any:
     return detail
 
 
+def _content_length(request: Request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def raw_body(request: HttpRequest) -> bytes:
+    """`request.body` without Django's DATA_UPLOAD_MAX_MEMORY_SIZE check. Only for a body the API's
+    own limit has already bounded by its Content-Length (BrandApiView.check_body_size; the WSGI
+    stream reads no further than that). Done as Django's `body` does it: keep the bytes, give
+    later readers a fresh stream over them."""
+    if not hasattr(request, "_body") and not request._read_started:  # type: ignore[attr-defined]
+        try:
+            body = request.read()
+        except OSError as exc:
+            raise UnreadablePostError(*exc.args) from exc
+        finally:
+            request._stream.close()
+        request._body = body
+        request._stream = BytesIO(body)
+    return request.body
+
+
 class JsonNegotiation(DefaultContentNegotiation):
     """DRF's negotiation, answered without parsing for the Accept headers partners send (none,
     `*/*`, `application/json`) when JSON is the only renderer: parsing them into media types was
@@ -150,7 +175,7 @@ class BrandApiView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated, HasRequiredScope]
     throttle_classes = [ApiKeyRateThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
     renderer_classes = [JSONRenderer]
     # No OPTIONS: the OpenAPI schema documents the API; fewer methods, less surface.
     http_method_names = ["get", "post", "put", "patch", "delete", "head"]
@@ -254,6 +279,7 @@ class BrandApiView(APIView):
             raise exceptions.MethodNotAllowed(http_method)
         self.check_body_size(request)
         super().initial(request, *args, **kwargs)
+        self.read_large_body(request)
 
     def check_brand(self, request: Request) -> None:
         brand = getattr(request._request, "tenant", None)
@@ -267,12 +293,17 @@ class BrandApiView(APIView):
 
     def check_body_size(self, request: Request) -> None:
         limit = self.max_body_bytes or settings.API_MAX_BODY_BYTES
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > limit:
-            raise api_error("body_too_large", status=413, limit=limit)
+        if _content_length(request) > limit:
+            raise body_too_large(limit)
+
+    def read_large_body(self, request: Request) -> None:
+        """Read a body larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default) but
+        within the API's own limit (a 3 MB order batch), after authentication: DRF reads the body
+        through `request.body`, whose check would refuse it with 413 — the API has one body limit,
+        the one it documents (check_body_size)."""
+        data_upload_max = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if data_upload_max is not None and _content_length(request) > data_upload_max:
+            raw_body(request._request)
 
     def run_handler(self, handler: Callable[..., Any], request: Request, *args: Any, **kwargs: Any) -> Any:
         if request.method in SAFE_METHODS:

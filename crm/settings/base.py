@@ -292,6 +292,8 @@ SPECTACULAR_SETTINGS = {
 # Requests per API key per window, counted in the shared cache (keys are prefixed by the brand).
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min")
 # Largest request body the API reads (bytes); larger bodies are refused with 413 before parsing.
+# The order batch endpoint has its own, 4 MiB (members.apis.ORDERS_BATCH_BODY_BYTES); the API
+# reads bodies within its limits past DATA_UPLOAD_MAX_MEMORY_SIZE (crm.api.views.read_large_body).
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 # Idempotency-Key responses are kept at least this long (then removed by the cleanup task).
 API_IDEMPOTENCY_RETENTION_HOURS = 24
