@@ -83,6 +83,14 @@ def test_admin_and_member_pages_render_with_no_csp_violation(server: int, live_b
     # The QR code's row is centred by the nonce'd <style> block, not a refused style attribute
     assert office.page.locator(".consent-qr-row").evaluate("e => getComputedStyle(e).textAlign") == "center"
     office.visit(f"{url}/admin/logins/lockedlogin/", "lockouts")
+    # The other pages people live in: enrolment, points, import, the campaign builder
+    for path, shot in (
+        ("/admin/members/member/enrol/", "enrol"),
+        (f"/admin/members/member/{member.pk}/adjust-points/", "adjust-points"),
+        ("/admin/members/member/import/", "import"),
+        ("/admin/campaigns/campaign/add/", "campaign-add"),
+    ):
+        assert office.visit(f"{url}{path}", shot).status == 200, path
     office.context.close()
 
     # The customer's phone: the consent page and the preferences page, styled by their nonce'd block
