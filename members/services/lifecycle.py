@@ -28,8 +28,7 @@ The daily job (`members_lifecycle_refresh_all`, task `members.refresh_lifecycle`
 """
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +36,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from crm.db import connection
+from crm.db_locks import session_advisory_lock
 from crm.jobs.models import JobRun
 from crm.jobs.services import job_run_record
 from crm.pg_arrays import pg_array
@@ -208,17 +208,7 @@ def _lifecycle_refresh_chunk_in_transaction(
         return cursor.rowcount
 
 
-@contextmanager
-def _brand_job_lock() -> Iterator[bool]:
-    """A session advisory lock per brand (PostgreSQL drops it if the worker dies, so a redelivered
+def _brand_job_lock() -> AbstractContextManager[bool]:
+    """One worker per brand's run (PostgreSQL drops the lock if the worker dies, so a redelivered
     task can take over). Yields whether it was granted."""
-    key = f"{LIFECYCLE_JOB}:{connection.schema_name}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        (locked,) = cursor.fetchone()
-    try:
-        yield locked
-    finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+    return session_advisory_lock(f"{LIFECYCLE_JOB}:{connection.schema_name}")
