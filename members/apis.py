@@ -562,7 +562,8 @@ class EntryCursorPagination(CursorPagination):
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and not (raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+        # isascii: str.isdigit() is also true of "²", which int() refuses.
+        if raw is not None and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
             raise api_error(
                 "invalid_input",
                 status=400,
@@ -580,7 +581,11 @@ class MemberPointsEntriesApi(MemberApiView):
         parameters=[
             MEMBER_NO_PARAM,
             OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next` / `previous`."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1–200, default 50"),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": EntryCursorPagination.max_page_size},
+                description="1–200 (else 400), default 50",
+            ),
         ],
         responses={200: PointsEntryPageSerializer},
         tags=POINTS,

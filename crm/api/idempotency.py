@@ -27,11 +27,14 @@ HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 # Response headers that belong to the stored response (everything else is recomputed).
 STORED_HEADERS = ("Location",)
-_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# 1 to 255 visible ASCII characters; the OpenAPI schema declares the same (openapi.py).
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
+_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def idempotency_key_valid(key: str) -> bool:
-    return bool(_VALID_KEY.match(key))
+    return bool(_VALID_KEY.fullmatch(key))  # fullmatch: `$` would let a trailing newline through
 
 
 def idempotency_fingerprint(*, method: str, path: str, body: bytes) -> str:

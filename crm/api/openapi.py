@@ -1,15 +1,22 @@
 """OpenAPI (drf-spectacular) for the partner API: the Api-Key security scheme, the
-Idempotency-Key header on POSTs, and the problem+json error responses on every operation."""
+Idempotency-Key header on POSTs, and the problem+json error responses on every operation.
+
+The schema says what the server enforces, so that a generated client fails before the server
+refuses: the Idempotency-Key's format (idempotency.py), `additionalProperties: false` on the
+request bodies of StrictSerializers (which refuse unknown keys), and the bounds of bounded query
+parameters (declared where the view declares the parameter)."""
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import ResolvedComponent
-from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.plumbing import ResolvedComponent, force_instance
 from drf_spectacular.utils import OpenApiParameter
 
 from crm.dependencies import BROKER, CACHE, DATABASE
+
+from .idempotency import IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN
+from .serializers import StrictSerializer
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -35,7 +42,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 ERROR_RESPONSES: dict[str, str] = {
-    "400": "Invalid input (`invalid_input` with `fields`, `malformed_body`, `batch_too_large`, ...)",
+    "400": (
+        "Invalid input (`invalid_input` with `fields`, `malformed_body`, `json_too_deep`, `batch_too_large`, "
+        "`idempotency_key_invalid`, ...) or a business rule refused the operation (its own `code`, e.g. "
+        "`points_insufficient`)"
+    ),
     "401": "Missing, invalid, revoked or expired API key",
     "403": "The API key lacks the scope of this operation (`scope_missing`)",
     "404": "Not found (or not yours)",
@@ -44,12 +55,15 @@ ERROR_RESPONSES: dict[str, str] = {
     "503": "A service the API needs is unreachable (`service_unavailable`, see `dependency`); retry later",
 }
 WRITE_ERROR_RESPONSES: dict[str, str] = {
-    "413": "Request body too large",
+    "413": "Request body over the limit named in `detail` (1 MiB by default; 4 MiB for an order batch)",
     "415": "Request body is not application/json",
 }
 POST_ERROR_RESPONSES: dict[str, str] = {
-    "409": "A request with this Idempotency-Key is still running, or a business conflict",
-    "422": "This Idempotency-Key was used with a different request",
+    "409": (
+        "A request with this Idempotency-Key is still running (`idempotency_in_progress`; retry later), or "
+        "the operation conflicts with the current state (its own `code`, e.g. `refund_conflict`)"
+    ),
+    "422": "This Idempotency-Key was already used with a different request (`idempotency_key_reused`)",
 }
 
 
@@ -60,16 +74,33 @@ class ProblemAutoSchema(AutoSchema):
             parameters.append(
                 OpenApiParameter(
                     name="Idempotency-Key",
-                    type=OpenApiTypes.STR,
+                    type={
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+                        "pattern": IDEMPOTENCY_KEY_PATTERN,
+                    },
                     location=OpenApiParameter.HEADER,
                     required=False,
                     description=(
-                        "Up to 255 visible ASCII characters. A retry with the same key and body returns the "
-                        "first response (header `Idempotent-Replayed: true`) for at least 24 hours."
+                        f"1 to {IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters (else 400 "
+                        "`idempotency_key_invalid`). A retry with the same key and body returns the first "
+                        "response (header `Idempotent-Replayed: true`) for at least 24 hours."
                     ),
                 )
             )
         return parameters
+
+    def _map_serializer(self, serializer: Any, direction: str, bypass_extensions: bool = False) -> Any:
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        # A StrictSerializer answers an unknown key with 400; say so to generated clients.
+        if (
+            direction == "request"
+            and isinstance(force_instance(serializer), StrictSerializer)
+            and "properties" in schema
+        ):
+            schema["additionalProperties"] = False
+        return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation = super().get_operation(*args, **kwargs)
