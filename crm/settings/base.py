@@ -416,6 +416,12 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "crm.logins.lockout.lockout_response"
 # The records are shown on our own admin sites (crm/logins/admin.py), never on admin.site.
 AXES_ENABLE_ADMIN = False
+# No banner on every manage.py command and process start (the settings above say what it would).
+AXES_VERBOSE = False
+# axes.W006 wants the IP among the lockout parameters. Logins are locked by username on purpose
+# (above): a store's staff share one IP, and the per-username lock is not bypassed by rotating
+# user agents, cookies or IPs. Silenced in every environment, so no command prints it.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 # Admin sessions end this long after login (brands: Brand.admin_session_hours); never later than
 # SESSION_COOKIE_AGE.
 PLATFORM_ADMIN_SESSION_HOURS = int(os.environ.get("PLATFORM_ADMIN_SESSION_HOURS", "12"))

@@ -12,7 +12,7 @@ from django.core.checks.security.base import (
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import CELERY_BROKER_URL, DEBUG, SECRET_KEY, env_bool, env_list
+from .base import CELERY_BROKER_URL, DEBUG, SECRET_KEY, SILENCED_SYSTEM_CHECKS, env_bool, env_list
 
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in production.")
@@ -68,10 +68,7 @@ SILENCED_SYSTEM_CHECKS = [
     # with a header, never a cookie), so every browser page has CSRF protection;
     # tests/tenancy/test_settings_guards.py holds that.
     "security.W003",
-    # axes.W006 wants the IP among the lockout parameters. Logins are locked by username on
-    # purpose (base.py): a store's staff share one IP, and the per-username lock is not bypassed
-    # by rotating user agents, cookies or IPs.
-    "axes.W006",
+    *SILENCED_SYSTEM_CHECKS,  # base.py's, with their reasons
 ]
 if not SECURE_HSTS_PRELOAD:
     # W021 asks for preloading, left to the domain's owner (above).
