@@ -147,7 +147,7 @@ def base_env(settings_module: str) -> dict[str, str]:
     return env
 
 
-# The fake WeCom server's port: the demo brand's WeCom configuration points at it (crm/wecom/demo.py).
+# The fake WeCom server's port: the demo brand's WeCom configuration points at it (wecom/demo.py).
 FAKE_WECOM_PORT = 8765
 
 

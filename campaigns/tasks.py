@@ -56,7 +56,7 @@ def catch_up() -> int:
 def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:
     """Sends an occurrence's queued messages. WeCom frequency limits and transport failures are
     retried later with exponential backoff and jitter, never in a hot loop."""
-    from crm.wecom.errors import WecomError
+    from wecom.errors import WecomError
 
     from .messaging import outbox_send
 
@@ -72,7 +72,7 @@ def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:
 @shared_task(name="campaigns.poll_wecom_results", bind=True, max_retries=5)
 def poll_wecom_results(self) -> dict[str, int]:
     """Records which WeCom group messages reached their members (scheduled every 15 minutes)."""
-    from crm.wecom.errors import WecomError
+    from wecom.errors import WecomError
 
     from .messaging import wecom_results_poll
 

@@ -44,9 +44,9 @@ def send_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
 #     api.webhook_sweep_all_brands (every 10 min) sends again those pending past
 #     WEBHOOK_STALLED_AFTER (crm/api/services.py).
 #   wecom.transfers_send — the transfers are committed as pending and never sent;
-#     wecom-transfers-poll (every 15 min) sends those (crm/wecom/transfers.py transfers_poll).
+#     wecom-transfers-poll (every 15 min) sends those (wecom/transfers.py transfers_poll).
 #   wecom.prospects_link_member — wecom-prospects-link (hourly) links every prospect whose
-#     unionid belongs to a member (crm/wecom/assignment.py prospects_link_pending).
+#     unionid belongs to a member (wecom/assignment.py prospects_link_pending).
 # Nothing recovers these yet; the log line below is the record to act on:
 #   wecom.callback_event_process — the event stays pending; WeCom's re-delivery finds it stored
 #     and does not queue it again, and the admin's retry takes failed events only;

@@ -14,7 +14,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", brand_admin.urls),
     path("", include("crm.api.urls")),  # /api/v1/..., /api/schema/, /api/docs/
-    path("wecom/", include("crm.wecom.urls")),  # WeCom callbacks
+    path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages
 ]
 

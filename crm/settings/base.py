@@ -57,7 +57,7 @@ TENANT_APPS = [
     "members",
     "consent",
     "crm.api",
-    "crm.wecom",
+    "wecom",
     "campaigns",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
@@ -354,7 +354,7 @@ CELERY_BEAT_SCHEDULE["consent-state-audit"] = {
 }
 # === end of consent block =======================================================================
 
-# === WeCom assignment (crm/wecom: transfers, round-robin, prospects) — appended block ===========
+# === WeCom assignment (wecom: transfers, round-robin, prospects) — appended block ===========
 # Transfers settle on WeCom's side within 24 h (the customer may refuse): polling every 15 minutes
 # shows the outcome soon enough without spending the corp's API quota. Unowned members are
 # distributed nightly, after the day's callbacks and enrolments had their chance to assign them.

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from django_tenants.utils import schema_context
 
-from crm.wecom.client import WecomClient
-from crm.wecom.fake_server import FakeWecom, FakeWecomServer
-from crm.wecom.models import WecomConfig
-from crm.wecom.services import wecom_config_save
+from wecom.client import WecomClient
+from wecom.fake.server import FakeWecom, FakeWecomServer
+from wecom.models import WecomConfig
+from wecom.services import wecom_config_save
 
 CORP_A = "wwAlphaCorp0001"
 CORP_B = "wwBetaCorp00002"

@@ -5,13 +5,13 @@ as WeCom tag marking. Neither can make the member change fail."""
 import pytest
 
 from consent.types import ConsentEvidence
-from crm.wecom import member_events
-from crm.wecom.models import WecomProspect
-from crm.wecom.tasks import member_tags_mark_task, prospects_link_member_task
 from members.models import Identity, IdentityKind
 from members.services.members import IdentityInput, identity_bind, member_enroll, members_tag, members_untag
 from tests.factories import MemberFactory, TagFactory
 from tests.members.conftest import decisions_for, membership_version_ensure
+from wecom import member_events
+from wecom.models import WecomProspect
+from wecom.tasks import member_tags_mark_task, prospects_link_member_task
 
 from .scene import deliver_and_process, scene_create
 

@@ -1,7 +1,7 @@
 """Channel QR codes (`add_contact_way`) and brand tags ↔ WeCom corp tags.
 
 QR codes: the `state` (≤30 characters, WeCom's limit) comes back in the add callback and becomes
-the member's source (crm/wecom/assignment.py). Tags: a brand tag maps to a corp tag in the
+the member's source (wecom/assignment.py). Tags: a brand tag maps to a corp tag in the
 group named like the tag's group; marking a member's tag marks it on the customer *for their
 owner* (`mark_tag` only works for a staff member the customer follows), in a task after commit.
 """

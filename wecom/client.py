@@ -7,7 +7,7 @@
   drops it, fetches a new one and retries the call exactly once. 40001 (bad secret) is raised at
   once: another token request would fail the same way.
 - 45009 / 45033 and transport failures (timeouts, 5xx) raise retryable errors; tasks retry them
-  through celery with backoff (`crm.wecom.tasks.retry_countdown`), never in a loop here.
+  through celery with backoff (`wecom.tasks.retry_countdown`), never in a loop here.
 - Cursor-paginated calls are followed to the end; a cursor that repeats is a server bug and raises
   rather than looping forever.
 """
