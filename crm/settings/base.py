@@ -59,6 +59,7 @@ TENANT_APPS = [
     "crm.api",
     "wecom",
     "campaigns",
+    "webhooks",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -299,7 +300,8 @@ API_WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("API_WEBHOOK_ALLOW_PRIVATE_HOSTS", Fa
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "api.idempotency_cleanup_all_brands": {"task": "api.idempotency_cleanup_all_brands", "schedule": 3600.0},
-    # Deliveries whose task was lost (crm.api.services.WEBHOOK_STALLED_AFTER) are sent again.
+    # Deliveries whose task was lost (webhooks.services.WEBHOOK_STALLED_AFTER) are sent again.
+    # The entry and task names keep their api. prefix (webhooks/tasks.py says why).
     "api.webhook_sweep_all_brands": {"task": "api.webhook_sweep_all_brands", "schedule": 600.0},
 }
 # === end of Partner API block ==================================================================
