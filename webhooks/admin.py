@@ -7,14 +7,13 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_sites import brand_admin
-from crm.api.admin import ReadOnlyAdmin
+from crm.admin_sites import ReadOnlyAdminMixin, brand_admin
 
 from .models import WebhookDelivery, WebhookSubscription
 
 
 @admin.register(WebhookSubscription, site=brand_admin)
-class WebhookSubscriptionAdmin(ReadOnlyAdmin):
+class WebhookSubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["public_id", "partner", "url", "event_list", "deleted_at", "created_at"]
     list_filter = ["partner", ("deleted_at", admin.EmptyFieldListFilter)]
     list_select_related = ["partner"]
@@ -32,7 +31,7 @@ class WebhookSubscriptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookDelivery, site=brand_admin)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "event",
         "subscription",

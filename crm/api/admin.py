@@ -17,17 +17,6 @@ from .models import ApiKey, Partner, Scope
 from .services import api_key_create, api_key_revoke
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Partner, site=brand_admin)
 class PartnerAdmin(admin.ModelAdmin):
     list_display = ["name", "created_at"]

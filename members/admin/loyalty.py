@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_sites import brand_admin
+from crm.admin_sites import ReadOnlyAdminMixin, brand_admin
 from crm.errors import AppError
 from members.admin.order_import import OrderImportAdminMixin
 from members.models import (
@@ -32,20 +32,6 @@ from members.models import (
 )
 from members.scoping import StoreScopedAdminMixin
 from members.services.rewards import reward_restock
-
-
-class ReadOnlyAdminMixin:
-    """Rows written only by services: viewable, never added, changed or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 # --- configuration ------------------------------------------------------------------------------
 
