@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from consent.hooks import ConsentRevoked, on_withdraw
@@ -240,6 +240,28 @@ def outbox_send(*, occurrence_id: int) -> dict[str, int]:
             raise
         sent += len(batch)
     return {"cancelled": cancelled, "attempted": sent}
+
+
+# A send task is dispatched when the messages step commits and normally starts within seconds.
+# Messages still untouched this long after they were queued had their task lost (the broker was
+# down at the commit, a message was dropped): crm/celery.py leaves those to this sweep.
+SEND_LOST_AFTER = dt.timedelta(minutes=15)
+SEND_LOST_LOOKBACK = dt.timedelta(days=7)
+
+
+def occurrences_with_unsent_messages(*, now: dt.datetime) -> list[int]:
+    """Occurrences of the last week with messages no send ever claimed: still queued and never
+    updated since they were written (a claim stamps updated_at, and a send that failed puts its
+    rows back to queued with that stamp, so a refused or backing-off send is not picked up here —
+    its own retries own it)."""
+    never_claimed = OutboxMessage.objects.filter(
+        occurrence=OuterRef("pk"),
+        status=OutboxMessage.Status.QUEUED,
+        updated_at=F("created_at"),
+        created_at__lt=now - SEND_LOST_AFTER,
+    )
+    recent = Occurrence.objects.filter(created_at__gte=now - SEND_LOST_LOOKBACK)
+    return list(recent.filter(Exists(never_claimed)).order_by("pk").values_list("pk", flat=True))
 
 
 def outbox_for_members(*, member_ids: QuerySet, purposes: tuple[str, ...]) -> QuerySet[OutboxMessage]:

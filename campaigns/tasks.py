@@ -54,6 +54,19 @@ def catch_up() -> int:
     return started
 
 
+# Sending again after a WeCom frequency limit or a transport failure: 30 s, 1, 2, 4 ... minutes,
+# at most an hour, each plus up to 30 s so brands limited at the same moment do not retry in step.
+SEND_RETRY_BASE_SECONDS = 30
+SEND_RETRY_CAP_SECONDS = 3600
+SEND_RETRY_JITTER_SECONDS = 30
+
+
+def send_retry_countdown(retries: int) -> int:
+    """Seconds before retry number `retries + 1` of an occurrence's sending."""
+    backoff = min(SEND_RETRY_CAP_SECONDS, SEND_RETRY_BASE_SECONDS * 2**retries)
+    return backoff + random.randint(0, SEND_RETRY_JITTER_SECONDS)
+
+
 @shared_task(
     name="campaigns.send_occurrence_messages",
     bind=True,
@@ -71,8 +84,19 @@ def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:
     except WecomError as exc:
         if not exc.retryable:
             raise
-        countdown = min(3600, 30 * 2**self.request.retries) + random.randint(0, 30)
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        raise self.retry(exc=exc, countdown=send_retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(name="campaigns.send_lost_messages")
+def send_lost_messages() -> int:
+    """Sends again the occurrences whose send task was lost (every 10 minutes, in each brand)."""
+    from .messaging import occurrences_with_unsent_messages
+
+    occurrence_ids = occurrences_with_unsent_messages(now=timezone.now())
+    for occurrence_id in occurrence_ids:
+        logger.warning("occurrence %s: messages never sent, sending them now", occurrence_id)
+        send_occurrence_messages.delay(occurrence_id)
+    return len(occurrence_ids)
 
 
 @shared_task(name="campaigns.poll_wecom_results", bind=True, max_retries=5)

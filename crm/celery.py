@@ -14,7 +14,9 @@ from tenant_schemas_celery.app import CeleryApp
 
 from crm.db import connection
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
+# A worker or beat started without DJANGO_SETTINGS_MODULE runs production's settings (DEBUG off,
+# no default key); dev.py and the tests name theirs.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.prod")
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +49,14 @@ def send_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
 #     wecom-transfers-poll (every 15 min) sends those (wecom/transfers.py transfers_poll).
 #   wecom.prospects_link_member — wecom-prospects-link (hourly) links every prospect whose
 #     unionid belongs to a member (wecom/assignment.py prospects_link_pending).
+#   members.import_job_run — the import job stays waiting; its result page offers 继续导入 once
+#     it has made no progress for 5 minutes (members/admin/import_jobs.py).
+#   campaigns.send_occurrence_messages — campaigns-send-lost-messages (every 10 min) sends the
+#     occurrences whose queued messages no send ever claimed (campaigns/messaging.py).
 # Nothing recovers these yet; the log line below is the record to act on:
 #   wecom.callback_event_process — the event stays pending; WeCom's re-delivery finds it stored
 #     and does not queue it again, and the admin's retry takes failed events only;
 #   wecom.member_tags_mark — the tagging is not mirrored in WeCom until the member is tagged again;
-#   campaigns.send_occurrence_messages — the outbox rows stay queued: the occurrence's messages
-#     step is recorded as done, so campaigns.catch_up (which re-runs unfinished occurrences)
-#     does not send them.
 BROKER_DOWN_SKIP_SECONDS = 5.0
 _broker_down_until = 0.0
 

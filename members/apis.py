@@ -59,7 +59,7 @@ from .services.members import IdentityInput, identity_bind, member_enroll, membe
 from .services.merge import member_merge
 from .services.orders import OrderInput, OrderItemResult, OrderLineInput, order_get, order_post, order_refund
 from .services.orders import orders_post_batch as orders_ingest
-from .services.points import points_adjust
+from .services.points_adjustments import points_adjust
 from .services.rewards import reward_redeem
 from .services.tiers import tiers_ranked
 
@@ -632,7 +632,10 @@ class MemberRedemptionApi(MemberApiView):
 class _PartnerActor:
     """A partner as the `actor` of points_adjust, which is written for back-office users and
     limits them by role. A partner's limit is its key's points:write scope (granted by a brand
-    admin) and the ±MAX_POINTS bound of the input; it holds no role group."""
+    admin) and the ±MAX_POINTS bound of the input; it holds no role group. It is an unlimited
+    machine actor: the per-day caps and the approval queue of staff adjustments
+    (members/services/points_adjustments.py) do not apply to it, so an adjustment is applied or
+    refused, never held (a key has no user to count against)."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -659,13 +662,15 @@ class MemberAdjustmentApi(MemberApiView):
     def post(self, request: Request, member_no: str) -> Response:
         member = self.member(member_no)
         data = self.validated_data(AdjustmentInSerializer)
-        entry = points_adjust(
+        adjustment = points_adjust(
             member=member,
             points=data["points"],
             reason=data["reason"],
             reference=data["reference"],
             actor=_PartnerActor(self.actor),  # type: ignore[arg-type]
         )
+        entry = adjustment.entry
+        assert entry is not None  # an unlimited actor's adjustment is never held
         body = {
             "entry": entry,
             "balance": member.points_balance,

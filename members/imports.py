@@ -11,21 +11,29 @@ reference of the signed paper form (授权凭证编号) and an explicit 是 for 
 marketing purposes are recorded only when their column says 是/否. Evidence channel `import`.
 
 Scoping: a store user imports only into their own store (blank store column = their store;
-another store's code is a row error). Files are limited to MAX_ROWS rows (synchronous request).
+another store's code is a row error).
+
+Size: a file is checked before anything is parsed, then read as a stream (at most MAX_ROWS rows,
+cells of at most 1,000 characters: crm/spreadsheets/reading.py); the admin imports it as a
+background job that records its progress (members/services/import_jobs.py). This module also
+holds what both kinds of import share: opening the file within its bounds, a cell's text, the
+row-level report.
 """
 
 import datetime as dt
-import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any, Generic, Protocol, TypeVar
 
 from django.utils.translation import gettext as _
-from import_export.formats.base_formats import CSV, XLSX
 
 from consent.models import Agreement, Purpose
 from consent.services import agreement_version_current, membership_version_for_enrolment
 from consent.types import ConsentDecision, ConsentEvidence
 from crm.errors import AppError
+from crm.spreadsheets.reading import Sheet, SheetLimits, SheetRefused, sheet_open
 
 from . import error_codes
 from .models import IdentityKind, SalesChannel, Staff, Store
@@ -33,7 +41,6 @@ from .scoping import user_scope
 from .services.members import member_enroll
 
 MAX_ROWS = 5000
-MAX_BYTES = 5 * 1024 * 1024
 
 # Header → what it is. Chinese headers are what stores fill in; the English ones are accepted too.
 _PROFILE = {
@@ -125,19 +132,23 @@ def file_invalid(message: str) -> AppError:
     return AppError(error_codes.IMPORT_INVALID, message, fields={"file": [message]})
 
 
-def dataset_read(*, content: bytes, filename: str) -> Any:
-    if len(content) > MAX_BYTES:
-        raise file_invalid(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB）。")
-    name = filename.lower()
+@contextmanager
+def import_sheet_open(*, content: bytes, filename: str, max_rows: int) -> Iterator[Sheet]:
+    """The file's sheet, checked against the import bounds (crm/spreadsheets/reading.py), or
+    AppError(import_invalid) naming what is over which bound."""
     try:
-        if name.endswith(".xlsx"):
-            return XLSX().create_dataset(content)
-        if name.endswith(".csv"):
-            return CSV().create_dataset(content.decode("utf-8-sig"))
-    # BadZipFile: a broken .xlsx; StopIteration: an .xlsx whose sheet is empty (no header row).
-    except (UnicodeDecodeError, ValueError, KeyError, OSError, zipfile.BadZipFile, StopIteration) as exc:
-        raise file_invalid(_("无法读取文件，请使用 UTF-8 编码的 CSV 或 XLSX。")) from exc
-    raise file_invalid(_("只支持 CSV 或 XLSX 文件。"))
+        with sheet_open(content=content, filename=filename, limits=SheetLimits(max_rows=max_rows)) as sheet:
+            yield sheet
+    except SheetRefused as exc:
+        raise AppError(
+            error_codes.IMPORT_INVALID, exc.message, fields={"file": [exc.message]}, extra={"reason": exc.code}
+        ) from exc
+
+
+def row_cells(headers: list[str], values: list[Any]) -> dict[str, Any]:
+    """header → cell of one row; a short row's missing cells are None, cells under no header or
+    a blank one are left out."""
+    return {header: value for header, value in zip_longest(headers, values[: len(headers)]) if header}
 
 
 def cell_text(value: Any) -> str:
@@ -153,43 +164,62 @@ def cell_text(value: Any) -> str:
 def members_import_file(
     *, content: bytes, filename: str, user: Any, staff: Staff | None, actor: str
 ) -> ImportReport[RowResult]:
-    """Import every row of a CSV/XLSX file (see the module docstring). AppError(import_invalid)
-    for a file that cannot be imported at all; row problems are in the report."""
-    dataset = dataset_read(content=content, filename=filename)
-    headers = [cell_text(h) for h in (dataset.headers or [])]
-    if "手机号" not in headers and "mobile" not in headers:
-        raise file_invalid(_("缺少“手机号”列。"))
-    unknown = [h for h in headers if h and h not in _PROFILE and h not in _CONSENT and h not in _IDENTITIES]
-    if unknown:
-        raise file_invalid(f"无法识别的列：{'、'.join(unknown)}")
-    if dataset.height > MAX_ROWS:
-        raise file_invalid(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
-    # Every row would be refused by member_enroll's consent gate: say it once, for the file.
-    membership_version_for_enrolment()
+    """Import every row of a CSV/XLSX file at once (see the module docstring; the admin runs the
+    same rows as a background job). AppError(import_invalid) for a file that cannot be imported
+    at all; row problems are in the report."""
+    with import_sheet_open(content=content, filename=filename, max_rows=MAX_ROWS) as sheet:
+        rows = MemberRows(headers=sheet.headers, user=user, staff=staff, actor=actor, filename=filename)
+        return ImportReport(rows=rows.import_rows(sheet.rows()))
 
-    versions = _current_versions()
-    scope = user_scope(user)
-    stores = {store.code: store for store in Store.objects.all()}
-    staff_by_wecom = {s.wecom_userid: s for s in Staff.objects.exclude(wecom_userid="").select_related("store")}
-    report: ImportReport[RowResult] = ImportReport()
-    for index, raw in enumerate(dataset.dict, start=2):  # line 1 is the header
-        row = {header: cell_text(raw.get(header)) for header in headers if header}
-        if not any(row.values()):
-            continue
-        report.rows.append(
-            _import_row(
-                line=index,
-                row=row,
-                scope=scope,
-                stores=stores,
-                staff_by_wecom=staff_by_wecom,
-                default_staff=staff,
-                versions=versions,
-                filename=filename,
-                actor=actor,
+
+class MemberRows:
+    """The rows of one member file: the header is checked when this is made (AppError
+    import_invalid), then `import_rows` enrols the rows it is given, each on its own — all at
+    once, or a chunk at a time by an import job."""
+
+    chunk_rows = 100  # a job records its progress every this many rows (~1 s of enrolments)
+
+    def __init__(self, *, headers: list[Any], user: Any, staff: Staff | None, actor: str, filename: str) -> None:
+        self.headers = [cell_text(h) for h in headers]
+        if "手机号" not in self.headers and "mobile" not in self.headers:
+            raise file_invalid(_("缺少“手机号”列。"))
+        unknown = [h for h in self.headers if h and h not in _PROFILE and h not in _CONSENT and h not in _IDENTITIES]
+        if unknown:
+            raise file_invalid(f"无法识别的列：{'、'.join(unknown)}")
+        # Every row would be refused by member_enroll's consent gate: say it once, for the file.
+        membership_version_for_enrolment()
+
+        self.versions = _current_versions()
+        self.scope = user_scope(user)
+        self.stores = {store.code: store for store in Store.objects.all()}
+        self.staff_by_wecom = {
+            s.wecom_userid: s for s in Staff.objects.exclude(wecom_userid="").select_related("store")
+        }
+        self.default_staff = staff
+        self.actor = actor
+        self.filename = filename
+
+    def import_rows(self, rows: Iterable[tuple[int, list[Any]]]) -> list[RowResult]:
+        """Enrol each (line, cells) row; rows without content are skipped and not reported."""
+        results = []
+        for line, values in rows:
+            row = {header: cell_text(value) for header, value in row_cells(self.headers, values).items()}
+            if not any(row.values()):
+                continue
+            results.append(
+                _import_row(
+                    line=line,
+                    row=row,
+                    scope=self.scope,
+                    stores=self.stores,
+                    staff_by_wecom=self.staff_by_wecom,
+                    default_staff=self.default_staff,
+                    versions=self.versions,
+                    filename=self.filename,
+                    actor=self.actor,
+                )
             )
-        )
-    return report
+        return results
 
 
 def _current_versions() -> dict[str, int]:

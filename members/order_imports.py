@@ -19,12 +19,14 @@ The importer may choose to let them earn by today's rules (the lots then expire 
 policy from today). Points-as-cash is not importable: historical payments cannot be debited again.
 
 Scoping: a store user imports only orders of their own store (blank store column = their store;
-another store's code, or another store's staff, is a row error). Files are limited to MAX_ROWS
-rows (synchronous request).
+another store's code, or another store's staff, is a row error).
+
+Size: at most MAX_ROWS rows, checked before parsing and read as a stream (members/imports.py); the
+admin imports the file as a background job (members/services/import_jobs.py).
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -34,7 +36,7 @@ from crm.spreadsheets.writing import csv_bytes
 from crm.tenancy.zones import brand_zone
 
 from . import error_codes
-from .imports import ImportReport, cell_text, dataset_read, file_invalid
+from .imports import ImportReport, cell_text, file_invalid, import_sheet_open, row_cells
 from .models import IdentityKind, SalesChannel, Staff, Store
 from .scoping import StoreScope, user_scope
 from .selectors import identity_value_normalize
@@ -124,64 +126,82 @@ def orders_import_template_csv() -> bytes:
 def orders_import_file(
     *, content: bytes, filename: str, user: Any, earn_points: bool = False, actor: str
 ) -> OrderImportReport:
-    """Import every order row of a CSV/XLSX file (see the module docstring). AppError
-    (import_invalid) for a file that cannot be imported at all; row problems are in the report."""
-    dataset = dataset_read(content=content, filename=filename)
-    headers = [cell_text(h) for h in (dataset.headers or [])]
-    unknown = [h for h in headers if h and h not in _HEADERS]
-    if unknown:
-        raise file_invalid(f"无法识别的列：{'、'.join(unknown)}。请使用导入模板。")
-    fields = [_HEADERS[h] for h in headers if h]
-    repeated = sorted({COLUMN_LABELS[f] for f in fields if fields.count(f) > 1})
-    if repeated:
-        raise file_invalid(f"列重复：{'、'.join(repeated)}。")
-    missing = [COLUMN_LABELS[f] for f in REQUIRED if f not in fields]
-    if missing:
-        raise file_invalid(f"缺少必填列：{'、'.join(missing)}。请使用导入模板。")
-    if dataset.height > MAX_ROWS:
-        raise file_invalid(f"一次最多导入 {MAX_ROWS} 行，请拆分文件。")
-    scope = user_scope(user)
-    if scope.sees_nothing:
-        raise AppError(error_codes.OUT_OF_SCOPE, "您的账号未关联在职门店员工，不能导入订单。", status=403)
-    if earn_points and not user.has_perm("members.adjust_points_unlimited"):
-        # Points on imported orders are a points grant of any size (up to MAX_ROWS rows): only
-        # those who may adjust points without a limit may choose it; everybody else's manual
-        # adjustments are capped (members/services/points.py ADJUST_LIMITS).
-        raise AppError(
-            error_codes.POINTS_ADJUST_FORBIDDEN,
-            "只有可不限额调整积分的账号（如品牌管理员）才能为历史订单计算积分。",
-            fields={"earn_points": ["无权限。"]},
-            status=403,
-        )
+    """Import every order row of a CSV/XLSX file at once (see the module docstring; the admin runs
+    the same rows as a background job). AppError(import_invalid) for a file that cannot be
+    imported at all; row problems are in the report."""
+    with import_sheet_open(content=content, filename=filename, max_rows=MAX_ROWS) as sheet:
+        rows = OrderRows(headers=sheet.headers, user=user, earn_points=earn_points, actor=actor)
+        return OrderImportReport(rows=rows.import_rows(sheet.rows()))
 
-    parser = _RowParser(scope=scope)
-    report = OrderImportReport()
-    pending: list[tuple[OrderRowResult, OrderInput]] = []
-    first_line: dict[tuple[str, str], int] = {}
-    for line, raw in enumerate(dataset.dict, start=2):  # line 1 is the header
-        row = {_HEADERS[h]: raw.get(h) for h in headers if h}
-        if not any(cell_text(v) for v in row.values()):
-            continue
-        result = OrderRowResult(line=line, status="error", order_no=cell_text(row.get("order_no")))
-        report.rows.append(result)
-        try:
-            item = parser.parse(row)
-        except _RowError as exc:
-            result.column, result.message = COLUMN_LABELS[exc.column], exc.message
-            continue
-        key = (item.channel, item.order_no)
-        if key in first_line:
-            result.column = COLUMN_LABELS["order_no"]
-            result.message = f"与第 {first_line[key]} 行是同一渠道的同一订单号。"
-            continue
-        first_line[key] = line
-        pending.append((result, item))
 
-    for start in range(0, len(pending), BATCH_SIZE):
-        batch = pending[start : start + BATCH_SIZE]
-        outcomes = orders_post_batch(orders=[item for _, item in batch], actor=actor, earn_points=earn_points)
-        _record(batch=[result for result, _ in batch], outcomes=outcomes)
-    return report
+class OrderRows:
+    """The rows of one order file: the header and the importer's rights are checked when this is
+    made (AppError), then `import_rows` records the rows it is given — all at once, or a chunk at
+    a time by an import job. A repeated order number is recognised across chunks."""
+
+    chunk_rows = 500  # a job records its progress every this many rows
+
+    def __init__(self, *, headers: list[Any], user: Any, earn_points: bool, actor: str) -> None:
+        self.headers = [cell_text(h) for h in headers]
+        unknown = [h for h in self.headers if h and h not in _HEADERS]
+        if unknown:
+            raise file_invalid(f"无法识别的列：{'、'.join(unknown)}。请使用导入模板。")
+        fields = [_HEADERS[h] for h in self.headers if h]
+        repeated = sorted({COLUMN_LABELS[f] for f in fields if fields.count(f) > 1})
+        if repeated:
+            raise file_invalid(f"列重复：{'、'.join(repeated)}。")
+        missing = [COLUMN_LABELS[f] for f in REQUIRED if f not in fields]
+        if missing:
+            raise file_invalid(f"缺少必填列：{'、'.join(missing)}。请使用导入模板。")
+        scope = user_scope(user)
+        if scope.sees_nothing:
+            raise AppError(error_codes.OUT_OF_SCOPE, "您的账号未关联在职门店员工，不能导入订单。", status=403)
+        if earn_points and not user.has_perm("members.adjust_points_unlimited"):
+            # Points on imported orders are a points grant of any size (up to MAX_ROWS rows): only
+            # those who may adjust points without a limit may choose it; everybody else's manual
+            # adjustments are capped (members/services/points.py ADJUST_LIMITS).
+            raise AppError(
+                error_codes.POINTS_ADJUST_FORBIDDEN,
+                "只有可不限额调整积分的账号（如品牌管理员）才能为历史订单计算积分。",
+                fields={"earn_points": ["无权限。"]},
+                status=403,
+            )
+        self.parser = _RowParser(scope=scope)
+        self.earn_points = earn_points
+        self.actor = actor
+        self.first_line: dict[tuple[str, str], int] = {}
+
+    def import_rows(self, rows: Iterable[tuple[int, list[Any]]]) -> list[OrderRowResult]:
+        """Check each (line, cells) row, then post the good ones in batches of BATCH_SIZE; rows
+        without content are skipped and not reported."""
+        results: list[OrderRowResult] = []
+        pending: list[tuple[OrderRowResult, OrderInput]] = []
+        for line, values in rows:
+            row = {_HEADERS[h]: value for h, value in row_cells(self.headers, values).items()}
+            if not any(cell_text(v) for v in row.values()):
+                continue
+            result = OrderRowResult(line=line, status="error", order_no=cell_text(row.get("order_no")))
+            results.append(result)
+            try:
+                item = self.parser.parse(row)
+            except _RowError as exc:
+                result.column, result.message = COLUMN_LABELS[exc.column], exc.message
+                continue
+            key = (item.channel, item.order_no)
+            if key in self.first_line:
+                result.column = COLUMN_LABELS["order_no"]
+                result.message = f"与第 {self.first_line[key]} 行是同一渠道的同一订单号。"
+                continue
+            self.first_line[key] = line
+            pending.append((result, item))
+
+        for start in range(0, len(pending), BATCH_SIZE):
+            batch = pending[start : start + BATCH_SIZE]
+            outcomes = orders_post_batch(
+                orders=[item for _, item in batch], actor=self.actor, earn_points=self.earn_points
+            )
+            _record(batch=[result for result, _ in batch], outcomes=outcomes)
+        return results
 
 
 def _record(*, batch: Sequence[OrderRowResult], outcomes: Sequence[OrderItemResult]) -> None:

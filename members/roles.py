@@ -46,6 +46,8 @@ _STORE_COMMON = [
     "members.view_tierchange",
     "members.view_pointsentry",
     "members.view_pointslot",
+    # Their own store's adjustments held for approval (store-scoped), to see what became of them.
+    "members.view_pointsadjustrequest",
     "members.view_reward",
     "members.view_redemption",
     "members.add_redemption",
@@ -95,6 +97,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.view_tierchange",
         "members.view_loyaltyprogram",
         "members.view_pointsentry",
+        "members.view_pointsadjustrequest",
         "members.view_reward",
         "members.view_redemption",
         "members.view_order",

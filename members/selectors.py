@@ -1,14 +1,16 @@
-"""Reads of members: OneID look-up, search, and what merges left behind."""
+"""Reads of members: OneID look-up, search, what merges left behind, and import jobs."""
 
 import re
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from crm.errors import AppError
 
 from . import error_codes
-from .models import Identity, IdentityKind, Member
+from .models import Identity, IdentityKind, ImportJob, Member
 from .phones import mobile_normalize, mobile_normalize_or_none
+from .scoping import user_scope
 
 IDENTITY_VALUE_MAX = 128
 # Look-up also accepts the member number, which is not an identity kind.
@@ -91,3 +93,10 @@ def members_search_q(query: str) -> Q:
 
 def members_search(queryset: QuerySet[Member], query: str) -> QuerySet[Member]:
     return queryset.filter(members_search_q(query))
+
+
+def import_jobs_visible(*, user: Any, kind: str) -> QuerySet[ImportJob]:
+    """The import jobs of `kind` a user may follow: their own; every one of the brand's for users
+    who see all stores. Without the stored file (a page that polls must not read megabytes)."""
+    jobs = ImportJob.objects.filter(kind=kind).defer("content")
+    return jobs if user_scope(user).all_stores else jobs.filter(user=user)

@@ -1,5 +1,6 @@
-"""Celery tasks of the loyalty part: nightly jobs, each run in one brand's schema (the beat entry
-fans out with tenancy.run_in_every_brand). They call one set-based service and record the run."""
+"""Celery tasks of the members app: the loyalty part's nightly jobs, each run in one brand's schema
+(the beat entry fans out with tenancy.run_in_every_brand), which call one set-based service and
+record the run; and the import jobs the admin queues."""
 
 from celery import shared_task
 
@@ -36,3 +37,11 @@ def refresh_lifecycle() -> dict[str, object]:
     """Sent every hour; runs, resumes or skips the brand's day by the brand's own clock and
     records its runs itself (members/services/lifecycle.py), so no job_run_record here."""
     return members_lifecycle_refresh_all()
+
+
+@shared_task(name="members.import_job_run")
+def run_import_job(job_id: int) -> str:
+    """Imports (or resumes) one uploaded member or order file (members/services/import_jobs.py)."""
+    from .services.import_jobs import import_job_run
+
+    return import_job_run(job_id=job_id)

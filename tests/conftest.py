@@ -24,6 +24,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 
 from crm.api.remembered_keys import api_keys_forget
 from crm.db import connection
+from crm.settings.base import cache_config
 from crm.tenancy.middleware import brand_hosts_forget
 from crm.tenancy.models import Brand
 from crm.tenancy.services import brand_provision, platform_ensure, platform_operator_ensure
@@ -232,6 +233,21 @@ def celery_worker(committed_db) -> Iterator[object]:
         yield worker
 
 
+@pytest.fixture
+def retry_countdowns() -> Iterator[list[float]]:
+    """The countdown of every retry the worker schedules (celery's task_retry signal), in order."""
+    from celery.signals import task_retry
+
+    countdowns: list[float] = []
+
+    def record(sender: Any = None, reason: Any = None, **kwargs: Any) -> None:
+        countdowns.append(reason.when)
+
+    task_retry.connect(record, weak=False)
+    yield countdowns
+    task_retry.disconnect(record)
+
+
 # --- Redis for the tests about production's cache ------------------------------------------------
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
@@ -254,11 +270,7 @@ def redis_cache(redis_url: str, settings: Any) -> Iterator[None]:
     if not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
         settings.CACHES = {
             **settings.CACHES,
-            "default": {
-                **settings.CACHES["default"],
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": redis_url,
-            },
+            "default": cache_config(redis_url),
         }
         cache.clear()
     yield

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from crm.db import connection
+from crm.settings.base import cache_config
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
@@ -39,11 +40,7 @@ def cache_unreachable(settings: Any) -> Iterator[None]:
     when CACHES changes; crm.redis_cache keeps one client per location)."""
     settings.CACHES = {
         **settings.CACHES,
-        "default": {
-            **settings.CACHES["default"],
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": UNREACHABLE_REDIS,
-        },
+        "default": cache_config(UNREACHABLE_REDIS),
     }
     yield
 
@@ -54,11 +51,7 @@ def cache_table_missing(settings: Any) -> Iterator[None]:
     whose migrate step did not make it)."""
     settings.CACHES = {
         **settings.CACHES,
-        "default": {
-            **settings.CACHES["default"],
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "crm_cache_never_made",
-        },
+        "default": cache_config(table="crm_cache_never_made"),
     }
     yield
 

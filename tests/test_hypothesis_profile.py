@@ -17,7 +17,7 @@ def test_ci_runs_are_derandomized_and_local_runs_are_not():
 
 
 def test_a_property_tests_own_settings_inherit_the_profile():
-    declared = test_pg_arrays.test_any_text_round_trips._hypothesis_internal_use_settings  # type: ignore[attr-defined]
+    declared = test_pg_arrays.test_any_text_round_trips._hypothesis_internal_use_settings
 
     assert declared.max_examples == 200  # its own @settings ...
     assert declared.derandomize is IN_CI  # ... on top of the profile

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -135,27 +136,26 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared between processes, every key prefixed with the current schema ----------------
 CACHE_URL = os.environ.get("CACHE_URL", "")
-_cache_key_settings = {
-    "KEY_FUNCTION": "django_tenants.cache.make_key",
-    "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-}
-if CACHE_URL.startswith("redis"):
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": CACHE_URL,
-            **_cache_key_settings,
-        }
+
+
+def cache_config(url: str = "", *, table: str = "crm_cache") -> dict[str, Any]:
+    """The default cache for a CACHE_URL: Redis for redis://..., else a table in the public schema
+    (still shared by web, worker and beat). Keys carry the brand's schema either way. Tests that
+    swap the cache build it here too, so each backend gets only its own options."""
+    keys = {"KEY_FUNCTION": "django_tenants.cache.make_key", "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key"}
+    if url.startswith("redis"):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, **keys}
+    return {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": table,
+        # Django culls a third of the table past 300 entries by default, which would forget rate
+        # counters and lockouts under load; an entry is small.
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+        **keys,
     }
-else:
-    # No cache server: a table in the public schema, still shared by web, worker and beat.
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "crm_cache",
-            **_cache_key_settings,
-        }
-    }
+
+
+CACHES = {"default": cache_config(CACHE_URL)}
 
 # --- Auth, sessions ----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -226,6 +226,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 600.0,
     },
     # Delivery results of WeCom group messages (campaigns/messaging.py).
+    # Occurrences whose send task was lost after the commit (campaigns/messaging.py).
+    "campaigns-send-lost-messages": {
+        "task": "tenancy.run_in_every_brand",
+        "args": ["campaigns.send_lost_messages"],
+        "schedule": 600.0,
+    },
     "campaigns-poll-wecom-results": {
         "task": "tenancy.run_in_every_brand",
         "args": ["campaigns.poll_wecom_results"],
@@ -305,13 +311,6 @@ CELERY_BEAT_SCHEDULE = {
     "api.webhook_sweep_all_brands": {"task": "api.webhook_sweep_all_brands", "schedule": 600.0},
 }
 # === end of Partner API block ==================================================================
-
-# === Member import (members.imports) — appended block, owned by members core ====================
-# django-import-export reads CSV/XLSX (tablib; openpyxl for XLSX) for the member import. Shared:
-# it has no models, only templates and translations needed on brand hosts.
-SHARED_APPS += ["import_export"]
-INSTALLED_APPS += ["import_export"]
-# === end of member import block ================================================================
 
 # === Loyalty nightly jobs (members: points, tiers) — appended block, see members/tasks.py =====
 # Brand-local time matters little here: each job compares with "now", so running at 02:xx

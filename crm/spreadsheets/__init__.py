@@ -1,2 +1,3 @@
-"""Spreadsheet files crossing the system's edge: `writing` writes every CSV and XLSX export, with
-no cell a spreadsheet would evaluate. Imports no app."""
+"""Spreadsheet files crossing the system's edge, both ways: `writing` (every CSV and XLSX export:
+no cell a spreadsheet would evaluate) and `reading` (every import: bounded before parsing, then
+streamed). Imports no app."""

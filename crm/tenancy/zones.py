@@ -2,6 +2,7 @@
 connection holds the Brand) or a `schema_context` block (it holds a stand-in without the brand's
 fields, so the Brand row is read once per schema)."""
 
+import datetime as dt
 import functools
 import zoneinfo
 
@@ -21,3 +22,14 @@ def _zone_of_schema(schema_name: str) -> str:
 def brand_zone() -> zoneinfo.ZoneInfo:
     name = getattr(connection.tenant, "time_zone", None) or _zone_of_schema(connection.schema_name)
     return zoneinfo.ZoneInfo(name)
+
+
+def brand_date(at: dt.datetime) -> dt.date:
+    """The brand's business day of an aware instant: the calendar date in the brand's time zone
+    (23:59 brand time and 00:01 the next morning are two days, whatever the date in UTC)."""
+    return at.astimezone(brand_zone()).date()
+
+
+def brand_time_shown(at: dt.datetime | None) -> str:
+    """An instant as people at the brand read it: `2027-01-31 23:59` in the brand's time zone."""
+    return at.astimezone(brand_zone()).strftime("%Y-%m-%d %H:%M") if at is not None else "—"

@@ -1,5 +1,5 @@
 """Brand-admin registrations of the members app (Django's admin autodiscovery imports this
 package): members and their identities, stores/staff/tags, and loyalty — tiers, orders, ledger,
-rewards."""
+rewards — and the queue of points adjustments waiting for approval."""
 
-from . import loyalty, members, others  # noqa: F401  (registrations)
+from . import adjust_requests, loyalty, members, others  # noqa: F401  (registrations)

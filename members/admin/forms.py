@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import AgreementVersion, ConsentSession, Purpose
+from crm.spreadsheets.reading import MAX_UPLOAD_BYTES
 
 from ..models import IdentityKind, Member, Staff, Store, Tag
 
@@ -103,8 +104,15 @@ class MergeForm(forms.Form):
         cast(forms.ChoiceField, self.fields["survivor"]).choices = [(str(m.pk), labels[m.pk]) for m in members]
 
 
+def upload_size_check(upload: Any) -> None:
+    """Refuse an oversized upload before anything reads it into memory (the import services
+    check the same bound, and everything else, on the bytes)."""
+    if upload.size > MAX_UPLOAD_BYTES:
+        raise forms.ValidationError(f"文件过大（上限 {MAX_UPLOAD_BYTES // 1024 // 1024} MB）。")
+
+
 class ImportForm(forms.Form):
-    file = forms.FileField(label=_("文件（CSV 或 XLSX）"))
+    file = forms.FileField(label=_("文件（CSV 或 XLSX）"), validators=[upload_size_check])
     staff = forms.ModelChoiceField(label=_("经办导购（可选）"), queryset=Staff.objects.none(), required=False)
 
     def __init__(self, *args: Any, staff: Any, **kwargs: Any) -> None:
@@ -113,7 +121,7 @@ class ImportForm(forms.Form):
 
 
 class OrderImportForm(forms.Form):
-    file = forms.FileField(label=_("文件（CSV 或 XLSX）"))
+    file = forms.FileField(label=_("文件（CSV 或 XLSX）"), validators=[upload_size_check])
     earn_points = forms.BooleanField(
         label=_("历史订单计算积分"),
         required=False,

@@ -31,7 +31,15 @@ from members.models import (
     TierChange,
 )
 from members.scoping import StoreScopedAdminMixin
+from members.services.points_adjustments import APPROVE_PERMISSION
 from members.services.rewards import reward_restock
+
+ADJUST_LIMIT_FIELDS = tuple(
+    f"adjust_{role}_{kind}"
+    for role in ("staff", "manager", "hq")
+    for kind in ("per_entry", "per_member_day", "per_user_day")
+)
+
 
 # --- configuration ------------------------------------------------------------------------------
 
@@ -66,7 +74,33 @@ class LoyaltyProgramAdmin(admin.ModelAdmin):
         (_("有效期"), {"fields": ("expiry", "expiry_days", "pending_days")}),
         (_("生命周期"), {"fields": ("purchase_window_days", "loyalty_min_purchases")}),
         (_("积分价值与积分抵现"), {"fields": ("point_value_fen", "points_cash_enabled", "points_cash_max_pct")}),
+        (
+            _("人工调整积分额度"),
+            {
+                "fields": (
+                    ("adjust_staff_per_entry", "adjust_staff_per_member_day", "adjust_staff_per_user_day"),
+                    ("adjust_manager_per_entry", "adjust_manager_per_member_day", "adjust_manager_per_user_day"),
+                    ("adjust_hq_per_entry", "adjust_hq_per_member_day", "adjust_hq_per_user_day"),
+                ),
+                "description": _(
+                    "按角色限制员工手工调整积分，增加和扣减都按绝对值计。"
+                    "单次上限：超过即拒绝，0 表示该角色不能调整积分。"
+                    "每位会员每日累计：同一会员在一个营业日内被员工调整的合计；"
+                    "本人每日累计：同一员工在一个营业日内调整的合计。"
+                    "超过每日累计的调整不会生效，而是提交品牌管理员在“积分调整审批”中批准或驳回。"
+                    "留空表示不限。营业日按品牌时区计算。"
+                    "品牌管理员不受限制，其调整不计入累计；开放接口（API 密钥）不受每日累计限制。"
+                ),
+            },
+        ),
     )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: LoyaltyProgram | None = None) -> tuple[str, ...]:
+        # The limits are the brand admins' control over everyone else's adjustments: only those
+        # who decide the held adjustments (brand admins) set them.
+        if request.user.has_perm(APPROVE_PERMISSION):
+            return ()
+        return ADJUST_LIMIT_FIELDS
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not LoyaltyProgram.objects.exists()

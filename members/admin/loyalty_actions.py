@@ -27,7 +27,7 @@ from crm.errors import AppError
 
 from ..models import Member, Reward, Tier
 from ..scoping import member_in_scope
-from ..services.points import points_adjust, points_adjust_limit
+from ..services.points_adjustments import HELD_MESSAGE, points_adjust, points_adjust_limit, points_adjust_limits
 from ..services.rewards import reward_redeem
 from ..services.tiers import tier_grant_manual, tier_progress, tier_remove_manual
 
@@ -190,7 +190,7 @@ class MemberLoyaltyActionsMixin:
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                entry = points_adjust(
+                adjustment = points_adjust(
                     member=member,
                     points=data["points"],
                     reason=data["reason"],
@@ -200,14 +200,24 @@ class MemberLoyaltyActionsMixin:
             except AppError as exc:
                 _add_service_error(form, exc)
             else:
-                self.message_user(  # type: ignore[attr-defined]
-                    request,
-                    f"已为会员 {member.member_no} 调整 {entry.points:+d} 积分，当前可用 {member.points_balance} 积分。",
-                    messages.SUCCESS,
-                )
+                if adjustment.entry is not None:
+                    self.message_user(  # type: ignore[attr-defined]
+                        request,
+                        f"已为会员 {member.member_no} 调整 {adjustment.entry.points:+d} 积分，"
+                        f"当前可用 {member.points_balance} 积分。",
+                        messages.SUCCESS,
+                    )
+                elif adjustment.request is not None:
+                    held = adjustment.request
+                    self.message_user(  # type: ignore[attr-defined]
+                        request,
+                        f"{HELD_MESSAGE}申请 #{held.pk}：会员 {member.member_no} {held.points:+d} 积分，"
+                        f"{held.get_status_display()}；积分尚未变动。",
+                        messages.WARNING,
+                    )
                 return self._back(member)
-        limit = points_adjust_limit(user=request.user)
-        return self._page(request, member, "adjust_points.html", _("调整积分"), form=form, limit=limit)
+        limits = points_adjust_limits(user=request.user)
+        return self._page(request, member, "adjust_points.html", _("调整积分"), form=form, limits=limits)
 
     def redeem_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         member = self._member(request, object_id)

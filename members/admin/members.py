@@ -34,10 +34,22 @@ from crm.spreadsheets.writing import csv_writer
 
 from .. import imports
 from ..masking import birthday_shown, can_view_full_pi, mobile_shown, name_shown
-from ..models import Identity, IdentityKind, Member, MemberAssignment, MemberMerge, MemberTag, Staff, Store, Tag
+from ..models import (
+    Identity,
+    IdentityKind,
+    ImportJob,
+    Member,
+    MemberAssignment,
+    MemberMerge,
+    MemberTag,
+    Staff,
+    Store,
+    Tag,
+)
 from ..phones import mobile_mask, mobile_normalize
 from ..scoping import StoreScopedAdminMixin, scope_stores, user_scope
 from ..selectors import members_search
+from ..services.import_jobs import members_import_start
 from ..services.members import (
     member_enroll,
     member_freeze,
@@ -49,6 +61,7 @@ from ..services.members import (
 from ..services.merge import member_merge
 from .consent_actions import MemberConsentActionsMixin
 from .forms import EnrolForm, ImportForm, MemberActionForm, MergeForm
+from .import_jobs import import_job_page, import_page_context
 from .loyalty import MEMBER_PAGE_INLINES
 from .loyalty_actions import MemberLoyaltyActionsMixin
 
@@ -468,6 +481,7 @@ class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreSco
         return [
             path("enrol/", wrap(self.enrol_view), name="members_member_enrol"),
             path("import/", wrap(self.import_view), name="members_member_import"),
+            path("import/<int:job_id>/", wrap(self.import_job_view), name="members_member_import_job"),
             *super().get_urls(),
         ]
 
@@ -583,11 +597,10 @@ class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreSco
             raise PermissionDenied
         _stores, staff = self._store_choices(request)
         form = ImportForm(request.POST or None, request.FILES or None, staff=staff)
-        report = None
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                report = imports.members_import_file(
+                job = members_import_start(
                     content=upload.read(),
                     filename=upload.name,
                     user=request.user,
@@ -597,22 +610,29 @@ class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreSco
             except AppError as exc:
                 form.add_error("file", exc.message)
             else:
-                level = messages.SUCCESS if not report.errors else messages.WARNING
-                self.message_user(
-                    request,
-                    f"导入完成：新入会 {report.created} 人，已是会员 {report.existing} 人，"
-                    f"错误 {len(report.errors)} 行。",
-                    level,
-                )
+                self.message_user(request, f"文件已上传（{job.rows_total} 行），正在后台导入。", messages.INFO)
+                return HttpResponseRedirect(reverse("admin:members_member_import_job", args=[job.pk]))
         context = {
             **self.admin_site.each_context(request),
             "title": _("导入会员"),
             "opts": self.model._meta,
             "form": form,
-            "report": report,
             "columns": imports.COLUMNS_HELP,
+            **import_page_context(request, kind=ImportJob.Kind.MEMBERS, max_rows=imports.MAX_ROWS),
         }
         return TemplateResponse(request, "admin/members/member/import.html", context)
+
+    def import_job_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        return import_job_page(
+            self,
+            request,
+            kind=ImportJob.Kind.MEMBERS,
+            job_id=job_id,
+            title=str(_("导入会员")),
+            back_url=reverse("admin:members_member_import"),
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = {

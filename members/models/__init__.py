@@ -5,10 +5,18 @@ One module per concern; everything is re-exported here so `from members.models i
 works and Django finds every model.
 """
 
+from .imports import ImportJob, ImportJobRow
 from .loyalty import LoyaltyProgram, Tier, TierChange
 from .orders import CaptureRateDaily, Order, OrderLine, Refund, SalesChannel
 from .people import Identity, IdentityKind, Member, MemberAssignment, MemberMerge, MemberTag, Tag
-from .points import PointsEntry, PointsLot, PointsLotConsumption
+from .points import (
+    PointsAdjustMemberDay,
+    PointsAdjustRequest,
+    PointsAdjustUserDay,
+    PointsEntry,
+    PointsLot,
+    PointsLotConsumption,
+)
 from .rewards import Redemption, Reward
 from .stores import Staff, Store
 
@@ -16,6 +24,8 @@ __all__ = [
     "CaptureRateDaily",
     "Identity",
     "IdentityKind",
+    "ImportJob",
+    "ImportJobRow",
     "LoyaltyProgram",
     "Member",
     "MemberAssignment",
@@ -23,6 +33,9 @@ __all__ = [
     "MemberTag",
     "Order",
     "OrderLine",
+    "PointsAdjustMemberDay",
+    "PointsAdjustRequest",
+    "PointsAdjustUserDay",
     "PointsEntry",
     "PointsLot",
     "PointsLotConsumption",

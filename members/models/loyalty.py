@@ -44,6 +44,31 @@ class LoyaltyProgram(TimeStampedModel):
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text=_("每笔订单最多可用积分抵扣订单金额的百分比。"),
     )
+    # Manual adjustment limits per role (members/services/points_adjustments.py): |points| per
+    # adjustment (above it refused; 0 = the role may not adjust), and per member / per back-office
+    # user per brand day (above them the adjustment waits for a brand admin's approval). Empty =
+    # no limit. Brand admins are never limited. Explained to people in LoyaltyProgramAdmin.
+    adjust_staff_per_entry = models.PositiveIntegerField(_("门店导购：单次上限"), default=500, null=True, blank=True)
+    adjust_staff_per_member_day = models.PositiveIntegerField(
+        _("门店导购：每位会员每日累计上限"), default=1000, null=True, blank=True
+    )
+    adjust_staff_per_user_day = models.PositiveIntegerField(
+        _("门店导购：本人每日累计上限"), default=3000, null=True, blank=True
+    )
+    adjust_manager_per_entry = models.PositiveIntegerField(_("门店店长：单次上限"), default=2000, null=True, blank=True)
+    adjust_manager_per_member_day = models.PositiveIntegerField(
+        _("门店店长：每位会员每日累计上限"), default=5000, null=True, blank=True
+    )
+    adjust_manager_per_user_day = models.PositiveIntegerField(
+        _("门店店长：本人每日累计上限"), default=20000, null=True, blank=True
+    )
+    adjust_hq_per_entry = models.PositiveIntegerField(_("总部营销：单次上限"), default=5000, null=True, blank=True)
+    adjust_hq_per_member_day = models.PositiveIntegerField(
+        _("总部营销：每位会员每日累计上限"), default=10000, null=True, blank=True
+    )
+    adjust_hq_per_user_day = models.PositiveIntegerField(
+        _("总部营销：本人每日累计上限"), default=50000, null=True, blank=True
+    )
 
     class Meta:
         verbose_name = _("积分规则")

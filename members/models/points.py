@@ -1,6 +1,9 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+
+from crm.base_models import TimeStampedModel
 
 
 class PointsEntry(models.Model):
@@ -118,3 +121,117 @@ class PointsLotConsumption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry_id} ← {self.lot_id}: {self.points}"
+
+
+# --- manual adjustments over a brand day (members/services/points_adjustments.py) ----------------
+
+
+class PointsAdjustMemberDay(models.Model):
+    """How many points (|points|, credits and debits alike) back-office users within limits
+    adjusted on one member on one brand day. Raised only by a conditional UPDATE whose row count
+    is checked (`total + n <= cap`), so concurrent adjustments cannot pass the cap together."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+", db_index=False)
+    biz_date = models.DateField(_("营业日"))
+    total = models.BigIntegerField(_("累计调整积分"), default=0)
+
+    class Meta:
+        verbose_name = _("会员每日调整累计")
+        verbose_name_plural = _("会员每日调整累计")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "biz_date"], name="points_adjust_member_day_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="points_adjust_member_day_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} @ {self.biz_date}: {self.total}"
+
+
+class PointsAdjustUserDay(models.Model):
+    """The same running total per back-office user (the actor) and brand day."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    biz_date = models.DateField(_("营业日"))
+    total = models.BigIntegerField(_("累计调整积分"), default=0)
+
+    class Meta:
+        verbose_name = _("员工每日调整累计")
+        verbose_name_plural = _("员工每日调整累计")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "biz_date"], name="points_adjust_user_day_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="points_adjust_user_day_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.biz_date}: {self.total}"
+
+
+class PointsAdjustRequest(TimeStampedModel):
+    """A manual adjustment that would have passed its requester's daily cap: not applied, held
+    for a brand admin. Decided once — pending → approved (the adjustment is written then, with the
+    ledger reference `adjust-request:<id>`) or pending → rejected (nothing is written) — by a
+    conditional UPDATE whose row count is checked. A decided row is the audit record of who asked,
+    who decided, when and why: the database refuses to change it again or to delete it
+    (migration 0015), and the request itself cannot be edited while it waits."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待审批")
+        APPROVED = "approved", _("已批准")
+        REJECTED = "rejected", _("已驳回")
+
+    class Exceeded(models.TextChoices):
+        MEMBER_DAY = "member_day", _("会员当日累计超限")
+        USER_DAY = "user_day", _("员工当日累计超限")
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("会员"), on_delete=models.PROTECT, related_name="points_adjust_requests"
+    )
+    points = models.IntegerField(_("调整积分"))
+    reason = models.CharField(_("原因"), max_length=255)
+    # The requester's own reference (the admin form's), so a retried submit finds this request.
+    reference = models.CharField(_("关联单据"), max_length=128, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("申请人"), on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("申请时间"))
+    biz_date = models.DateField(_("营业日"))
+    exceeded = models.CharField(_("超出额度"), max_length=16, choices=Exceeded.choices)
+    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("审批人"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("审批时间"), null=True, blank=True)
+    decision_reason = models.CharField(_("审批意见"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("积分调整申请")
+        verbose_name_plural = _("积分调整审批")
+        ordering = ["-requested_at", "-id"]
+        # Granted to brand admins (members.* in members/roles.py).
+        permissions = [("approve_pointsadjustrequest", _("审批积分调整申请"))]
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="points_adjust_request_not_zero"),
+            models.CheckConstraint(
+                condition=(Q(status="pending") & Q(decided_at__isnull=True) & Q(decided_by__isnull=True))
+                | (~Q(status="pending") & Q(decided_at__isnull=False) & Q(decided_by__isnull=False)),
+                name="points_adjust_request_decided_when_not_pending",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | ~Q(decision_reason=""), name="points_adjust_request_rejected_reason"
+            ),
+            models.UniqueConstraint(
+                fields=["member", "reference"], condition=~Q(reference=""), name="points_adjust_request_reference"
+            ),
+        ]
+        indexes = [
+            # The queue: what waits, oldest first.
+            models.Index(fields=["requested_at"], condition=Q(status="pending"), name="points_adjust_request_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.points:+d}"

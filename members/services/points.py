@@ -11,6 +11,9 @@ LOCK ORDER — every service that writes loyalty state takes its row locks in th
 services never wait on each other in a cycle:
   1. member rows, ascending id, `FOR NO KEY UPDATE` (not FOR UPDATE: inserting an order, entry or
      lot takes KEY SHARE on the member it references, which NO KEY UPDATE does not block);
+     1a. a manual adjustment by a limited user: that member's (member, day) counter row, then the
+         user's (user, day) counter row; an approval instead: the adjustment request row
+         (members/services/points_adjustments.py);
   2. that member's order row (refunds), FOR UPDATE;
   3. that member's lots, by (expires_at NULLS LAST, id), FOR UPDATE;
   4. reward rows, ascending id, FOR UPDATE (stock).
@@ -26,14 +29,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
-from members import error_codes, roles
+from members import error_codes
 from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
 from members.models import LoyaltyProgram, Member, PointsEntry, PointsLot, PointsLotConsumption
 
@@ -332,80 +334,7 @@ def _require_member_usable(member: Member, *, allow_frozen: bool) -> None:
         raise AppError(error_codes.MEMBER_NOT_ELIGIBLE, f"会员 {member.member_no} 已冻结，不能使用或调整积分。")
 
 
-# --- manual adjustments -------------------------------------------------------------------------
-
-# How many points one manual adjustment may move, either way, per role group (members/roles.py).
-# None = unlimited; so is anyone holding `members.adjust_points_unlimited`. A user in several
-# groups gets the largest limit; a user in none may not adjust.
-ADJUST_LIMITS: dict[str, int | None] = {
-    roles.BRAND_ADMIN: None,
-    roles.HQ_MARKETER: 5000,
-    roles.STORE_MANAGER: 2000,
-    roles.STORE_STAFF: 500,
-}
-
-
-def points_adjust_limit(*, user: User | AnonymousUser) -> int | None:
-    """The largest |points| this user may adjust at once; None = unlimited, 0 = not allowed (an
-    anonymous user has no permission and no group)."""
-    if user.has_perm("members.adjust_points_unlimited"):  # superusers have every permission
-        return None
-    groups = set(user.groups.values_list("name", flat=True))
-    limits = [ADJUST_LIMITS[name] for name in groups if name in ADJUST_LIMITS]
-    if not limits:
-        return 0
-    if None in limits:
-        return None
-    return max(limit for limit in limits if limit is not None)
-
-
-def points_adjust(*, member: Member, points: int, reason: str, actor: User, reference: str = "") -> PointsEntry:
-    """A manual correction (+ or −) with a mandatory reason, limited by the actor's role. A negative
-    adjustment cannot take the member below zero. With a `reference`, a retry returns the first entry."""
-    reason = (reason or "").strip()
-    if not isinstance(points, int) or isinstance(points, bool) or points == 0:
-        raise AppError(error_codes.POINTS_INVALID, "调整积分必须是非零整数。", fields={"points": ["必须是非零整数。"]})
-    if not reason:
-        raise AppError(error_codes.POINTS_INVALID, "人工调整积分必须填写原因。", fields={"reason": ["必填。"]})
-    limit = points_adjust_limit(user=actor)
-    if limit == 0:
-        raise AppError(error_codes.POINTS_ADJUST_FORBIDDEN, "您的角色不能调整积分。", status=403)
-    if limit is not None and abs(points) > limit:
-        raise AppError(
-            error_codes.POINTS_ADJUST_OVER_LIMIT,
-            f"单次调整不能超过 {limit} 积分，请联系品牌管理员。",
-            fields={"points": [f"不能超过 ±{limit}。"]},
-            status=403,
-        )
-    actor_name = actor.get_username()
-    with transaction.atomic():
-        locked = member_lock(member_id=member.pk)
-        _require_member_usable(locked, allow_frozen=False)
-        existing = _existing_entry(member=locked, kind=PointsEntry.Kind.ADJUST, reference=reference)
-        if existing is not None:
-            return existing
-        if points > 0:
-            program = loyalty_program_get()
-            entry = _credit(
-                member=locked,
-                kind=PointsEntry.Kind.ADJUST,
-                points=points,
-                reason=reason,
-                reference=reference,
-                actor=actor_name,
-                expires_at=lot_expires_at(program=program, earned_at=timezone.now()),
-            )
-        else:
-            entry = _debit(
-                member=locked,
-                kind=PointsEntry.Kind.ADJUST,
-                points=-points,
-                reason=reason,
-                reference=reference,
-                actor=actor_name,
-            )
-    _copy_loyalty_state(source=locked, target=member)
-    return entry
+# --- manual adjustments: members/services/points_adjustments.py (limits over a brand day, approvals)
 
 
 def _copy_loyalty_state(*, source: Member, target: Member) -> None:

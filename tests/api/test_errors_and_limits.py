@@ -10,6 +10,7 @@ from django_tenants.utils import schema_context
 
 from crm.api.views import BrandApiView
 from crm.errors import AppError
+from crm.settings.base import cache_config
 from tests.conftest import BRAND_A
 from webhooks.models import WebhookSubscription
 
@@ -291,11 +292,7 @@ def counter_cache(request, settings) -> str:
     elif settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
         settings.CACHES = {
             **settings.CACHES,
-            "default": {
-                **settings.CACHES["default"],
-                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-                "LOCATION": "crm_cache",
-            },
+            "default": cache_config(),
         }
     return request.param
 

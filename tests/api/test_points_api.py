@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django_tenants.utils import schema_context
 
-from members.models import PointsEntry, Redemption, Reward
+from members.models import PointsAdjustRequest, PointsEntry, Redemption, Reward
 from webhooks.models import WebhookDelivery
 
 from .conftest import assert_problem, call, make_key
@@ -184,6 +184,22 @@ def test_an_adjustment_is_recorded_once_per_reference(client_a, key_a, enrolled_
     assert json.loads(first.content)["balance"] == 50
     assert json.loads(first.content)["entry"]["kind"] == "adjust"
     assert points(client_a, key_a, member_no)["balance"] == 50
+
+
+def test_partner_adjustments_are_not_held_by_the_staff_daily_caps(client_a, key_a, enrolled_a):
+    """Decision (issue 21): an API key is an unlimited machine actor, limited by its points:write
+    scope; the per-day caps and the approval queue are for back-office users."""
+    member_no = enrolled_a(1)
+    path = f"/api/v1/members/{member_no}/points/adjustments"
+
+    for n in range(10):
+        body = {"points": 500, "reason": "补录", "reference": f"c-{n}"}
+        response = call(client_a, "POST", path, key=key_a, body=body)
+        assert response.status_code == 201, response.content
+
+    assert points(client_a, key_a, member_no)["balance"] == 5_000
+    with schema_context("alpha"):
+        assert not PointsAdjustRequest.objects.exists()
 
 
 @pytest.mark.parametrize(

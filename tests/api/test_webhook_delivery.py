@@ -94,21 +94,6 @@ def emit(slug: str, event: str, payload: dict[str, Any]) -> list[WebhookDelivery
         return webhook_emit(event=event, payload=payload)
 
 
-@pytest.fixture
-def retry_countdowns() -> Iterator[list[float]]:
-    """The countdown of every retry a worker schedules (celery's task_retry signal), in order."""
-    from celery.signals import task_retry
-
-    countdowns: list[float] = []
-
-    def record(sender: Any = None, reason: Any = None, **kwargs: Any) -> None:
-        countdowns.append(reason.when)
-
-    task_retry.connect(record, weak=False)
-    yield countdowns
-    task_retry.disconnect(record)
-
-
 @pytest.mark.worker
 def test_a_delivery_is_signed_retried_on_500_with_backoff_and_finally_delivered(
     celery_worker, partner_name, settings, retry_countdowns

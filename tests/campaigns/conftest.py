@@ -4,7 +4,14 @@ import pytest
 
 from campaigns.models import Campaign
 from tests.campaigns.scenes import marketing_agreement_publish
-from tests.wecom.conftest import config_a, fake, fake_server, secret_a  # noqa: F401 - WeCom fixtures
+from tests.wecom.conftest import (  # noqa: F401 - WeCom fixtures
+    committed_brand,
+    config_a,
+    fake,
+    fake_server,
+    secret_a,
+    wecom_brand,
+)
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ def tiers(in_brand_a) -> dict[str, Tier]:
     """On member days gold earns ×2.5, silver ×1.5, plain nothing extra. Gold ranks highest
     with no threshold, so no order moves a gold member to another tier."""
     return {
-        "plain": TierFactory(code="plain", rank=1, threshold=10**12, member_day_multiplier_pct=100),
-        "silver": TierFactory(code="silver", rank=2, threshold=10**12, member_day_multiplier_pct=150),
-        "gold": TierFactory(code="gold", rank=3, threshold=0, member_day_multiplier_pct=250),
+        "plain": TierFactory.create(code="plain", rank=1, threshold=10**12, member_day_multiplier_pct=100),
+        "silver": TierFactory.create(code="silver", rank=2, threshold=10**12, member_day_multiplier_pct=150),
+        "gold": TierFactory.create(code="gold", rank=3, threshold=0, member_day_multiplier_pct=250),
     }
 
 
@@ -83,6 +83,8 @@ def test_the_multiplier_covers_the_slots_local_day_and_nothing_either_side(tiers
 
     moments = [DAY_START - TICK, DAY_START, DAY_END - TICK, DAY_END]
     assert [multiplier(gold, paid_at) for paid_at in moments] == [100, 250, 250, 100]
+    # And in one call for a batch, as order ingest makes it (the window is then found for all).
+    assert campaign_multipliers_for_orders(orders=[(gold.pk, paid_at) for paid_at in moments]) == [100, 250, 250, 100]
 
 
 def test_the_hold_out_and_members_outside_the_audience_get_no_multiplier(tiers, make_campaign):

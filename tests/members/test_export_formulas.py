@@ -37,9 +37,7 @@ def renamed_staff(in_brand_a, store_a, staff_a, brand_a):
 
 
 @pytest.mark.parametrize("exporter", ["brand_admin", "hq_marketer"])
-def test_formulas_in_member_and_staff_names_come_out_of_the_member_csv_inert(
-    renamed_staff, store_a, brand_a, exporter
-):
+def test_formulas_in_member_and_staff_names_come_out_of_the_member_csv_inert(renamed_staff, store_a, brand_a, exporter):
     member = MemberFactory(home_store=store_a, assigned_staff=renamed_staff, name="@SUM(1+9)*cmd|' /C calc'!A0")
     if exporter == "hq_marketer":
         staff_user_create(store=None, role=HQ_MARKETER, username="hq@alpha.example")

@@ -6,7 +6,6 @@ import io
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.urls import reverse
 
 from consent.models import ConsentRecord
@@ -19,6 +18,7 @@ from tests.conftest import logged_in_client
 from tests.factories import StoreFactory
 
 from .conftest import staff_user_create
+from .import_jobs import import_job_followed, job_rows
 
 HEADER = "手机号,姓名,性别,生日,门店编码,导购企业微信ID,同意会员协议,同意短信营销,授权凭证编号,天猫 OUID\n"
 
@@ -127,10 +127,11 @@ def test_store_manager_imports_only_into_their_store_through_the_admin(
         content_type="text/csv",
     )
     response = client.post(reverse("admin:members_member_import"), {"file": upload})
-    assert response.status_code == 200
-    report = response.context["report"]
-    assert [row.status for row in report.rows] == ["created", "error"]
-    assert "本门店" in report.rows[1].message
-    connection.set_tenant(brand_a)
+
+    job, page = import_job_followed(client, response, brand_a)
+    rows = job_rows(job)
+    assert [row.status for row in rows] == ["created", "error"]
+    assert "本门店" in rows[1].message
+    assert "导入完成：新入会 1 人，已是会员 0 人，错误 1 行。" in page.content.decode()
     assert Member.objects.get(mobile="+8613800000001").home_store == store_a
     assert not Member.objects.filter(mobile="+8613800000002").exists()

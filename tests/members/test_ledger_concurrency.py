@@ -20,7 +20,8 @@ from members import roles
 from members.models import Member, Order, PointsEntry, Refund, Reward
 from members.services.merge import member_merge
 from members.services.orders import order_post, order_refund
-from members.services.points import ledger_audit, points_adjust, points_award_bonus
+from members.services.points import ledger_audit, points_award_bonus
+from members.services.points_adjustments import points_adjust
 from members.services.rewards import reward_redeem
 from tests.factories import MemberFactory
 

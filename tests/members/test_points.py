@@ -15,12 +15,12 @@ from members.services.orders import order_post
 from members.services.points import (
     ledger_audit,
     lot_expires_at,
-    points_adjust,
     points_award_bonus,
     points_award_bonus_bulk,
     points_expire_due,
     points_release_pending,
 )
+from members.services.points_adjustments import points_adjust
 from tests.factories import MemberFactory
 
 from .loyalty_scene import ago, member_with_unionid, program
@@ -82,7 +82,8 @@ def test_adjustment_with_a_reference_is_safe_to_retry(in_brand_a):
     admin = user_in(roles.BRAND_ADMIN, "boss@a")
     first = points_adjust(member=member, points=30, reason="补偿", actor=admin, reference="ticket-7")
     again = points_adjust(member=member, points=30, reason="补偿", actor=admin, reference="ticket-7")
-    assert first.pk == again.pk
+    assert first.entry is not None and again.entry is not None
+    assert first.entry.pk == again.entry.pk
     member.refresh_from_db()
     assert member.points_balance == 30
 
@@ -222,7 +223,7 @@ def test_redemption_spends_the_points_that_expire_first(in_brand_a):
     points_award_bonus(member=member, points=50, reference="never", reason="x", expires_at=None)
     points_award_bonus(member=member, points=50, reference="soon", reason="x", expires_at=now + dt.timedelta(days=5))
 
-    debit = points_adjust(member=member, points=-70, reason="扣回", actor=admin)
+    debit = points_adjust(member=member, points=-70, reason="扣回", actor=admin).entry
 
     taken = {c.lot.entry.reference: c.points for c in PointsLotConsumption.objects.filter(entry=debit)}
     assert taken == {"soon": 50, "late": 20}

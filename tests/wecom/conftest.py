@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 from django_tenants.utils import schema_context
 
+from crm.db import connection
+from crm.tenancy.models import Brand
+from tests.members.loyalty_scene import throwaway_brand
 from wecom.client import WecomClient
 from wecom.fake.server import FakeWecom, FakeWecomServer
 from wecom.models import WecomConfig
@@ -63,6 +66,22 @@ def config_b(brand_b) -> WecomConfig:
     connection returns to wherever it was."""
     with schema_context(brand_b.schema_name):
         return wecom_config_save(corp_id=CORP_B, secret="beta-secret", token=TOKEN_B, encoding_aes_key=AES_B)
+
+
+# A brand of its own for tests that commit (consent records and the ledger cannot be deleted).
+committed_brand = throwaway_brand
+
+
+@pytest.fixture
+def wecom_brand(committed_brand: Brand, fake_server: FakeWecomServer, secret_a: str) -> Iterator[Brand]:
+    """For tests that commit (a real worker reads what they write): a brand of its own, dropped
+    afterwards, with its WeCom app pointing at the fake; the connection stays in it."""
+    connection.set_tenant(committed_brand)
+    wecom_config_save(
+        corp_id=CORP_A, secret=secret_a, token=TOKEN_A, encoding_aes_key=AES_A, api_base_url=fake_server.base_url
+    )
+    yield committed_brand
+    connection.set_schema_to_public()
 
 
 @pytest.fixture
