@@ -23,7 +23,8 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_sites import ReadOnlyAdminMixin, brand_admin
+from crm.admin_readonly import ReadOnlyAdminMixin
+from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from members.models import Member, Staff
 from members.scoping import StoreScopedAdminMixin, scope_stores

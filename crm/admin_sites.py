@@ -3,30 +3,12 @@
 The platform site (public schema) is for platform operators: brands, domains, the beat schedule.
 The brand site is each brand's own back office. Keeping them apart means a model registered for
 brands can never show up on the platform host and vice versa.
-
-Also the one read-only mixin for rows that only services write (logs, proof, history).
 """
-
-from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-
-
-class ReadOnlyAdminMixin:
-    """Rows written only by services: viewable, never added, changed or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PlatformAdminSite(admin.AdminSite):

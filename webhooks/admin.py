@@ -7,7 +7,8 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_sites import ReadOnlyAdminMixin, brand_admin
+from crm.admin_readonly import ReadOnlyAdminMixin
+from crm.admin_sites import brand_admin
 
 from .models import WebhookDelivery, WebhookSubscription
 

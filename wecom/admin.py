@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_sites import ReadOnlyAdminMixin, brand_admin
+from crm.admin_readonly import ReadOnlyAdminMixin
+from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from members.masking import name_shown
 from members.models import Member, Staff

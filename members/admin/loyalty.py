@@ -16,7 +16,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_sites import ReadOnlyAdminMixin, brand_admin
+from crm.admin_readonly import ReadOnlyAdminMixin
+from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from members.admin.order_import import OrderImportAdminMixin
 from members.models import (
