@@ -5,19 +5,36 @@ The brand site is each brand's own back office. Keeping them apart means a model
 brands can never show up on the platform host and vice versa.
 """
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from crm.logins.sessions import admin_session_limit
 
-class PlatformAdminSite(admin.AdminSite):
+
+class LimitedSessionSite(admin.AdminSite):
+    """An admin login lasts hours, not SESSION_COOKIE_AGE's 14 days (crm/logins/sessions.py)."""
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().login(request, extra_context)
+        # Logged in just now (a refused POST answers 200 with the form, and must not extend the
+        # session of a user already logged in).
+        if request.method == "POST" and response.status_code == 302 and request.user.is_authenticated:
+            admin_session_limit(request)
+        return response
+
+
+class PlatformAdminSite(LimitedSessionSite):
     site_header = _("会员运营平台 · 平台管理")
     site_title = _("平台管理")
     index_title = _("品牌与平台")
 
 
-class BrandAdminSite(admin.AdminSite):
+class BrandAdminSite(LimitedSessionSite):
     site_header = _("会员运营后台")
     site_title = _("会员运营后台")
     index_title = _("品牌会员运营")

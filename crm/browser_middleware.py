@@ -1,4 +1,5 @@
-"""Django's session, CSRF, user and messages middleware, skipped for the partner API.
+"""Django's session, CSRF, user and messages middleware (and the CSP header), skipped for the
+partner API.
 
 Those four serve the browser pages (admin, portal): a cookie session, the user in it, CSRF
 protection of cookie-authenticated forms, flash messages. A partner API request carries an
@@ -11,6 +12,7 @@ only change `__call__`; CSRF's process_view still runs and refuses a non-exempt 
 
 from typing import Any
 
+from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
@@ -44,3 +46,8 @@ class AuthenticationMiddleware(BrowserOnly, DjangoAuthenticationMiddleware):
 
 class MessageMiddleware(BrowserOnly, DjangoMessageMiddleware):
     pass
+
+
+class CSPMiddleware(BrowserOnly, DjangoCSPMiddleware):
+    """The Content-Security-Policy of the browser pages (settings: CONTENT_SECURITY_POLICY). The
+    partner API answers JSON, which no browser renders as a page: no policy to build per call."""

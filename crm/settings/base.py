@@ -389,3 +389,60 @@ CELERY_BEAT_SCHEDULE["dashboard-refresh"] = {
     "schedule": 3600.0,
 }
 # === end of dashboard block =====================================================================
+
+# === Login protection (crm/logins: django-axes) — appended block ===============================
+# Failed admin logins are counted and a username is locked out for a while (issue 21, finding 6).
+# axes keeps its records in the database, in the schema where the user lives: in both app lists,
+# like django.contrib.auth, so a lockout on one brand never touches another brand or the platform.
+import datetime as dt  # noqa: E402
+
+SHARED_APPS += ["axes", "crm.logins"]
+TENANT_APPS += ["axes", "crm.logins"]
+INSTALLED_APPS += ["axes", "crm.logins"]
+# axes' backend first: it refuses a locked-out username before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Last, as axes requires. It only turns a refused login into the lockout page: under /api/ nothing
+# logs in (API keys are not logins), so it passes partner calls through untouched.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# By username, not by IP: a store's staff share one IP, and locking the IP would lock out the
+# whole store; an attacker who rotates IPs is still stopped. Anyone may lock a known username
+# for the cool-off this way; the brand admin can unlock it at once (登录锁定).
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+# A successful login forgets earlier typos; a failure while locked out starts the cool-off again.
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.logins.lockout.lockout_response"
+# The records are shown on our own admin sites (crm/logins/admin.py), never on admin.site.
+AXES_ENABLE_ADMIN = False
+# Admin sessions end this long after login (brands: Brand.admin_session_hours); never later than
+# SESSION_COOKIE_AGE.
+PLATFORM_ADMIN_SESSION_HOURS = int(os.environ.get("PLATFORM_ADMIN_SESSION_HOURS", "12"))
+# === end of login protection block ==============================================================
+
+# === Content-Security-Policy (django-csp) — appended block ======================================
+# Every page's scripts, styles, images and fonts come from this host (static files, whitenoise):
+# no CDN, so an injected tag cannot load or run anything from elsewhere, and the pages work
+# offline. The few inline <style> blocks (and one script) carry the request's nonce
+# ({{ request.csp_nonce }}), so no 'unsafe-inline'. Enforced in every environment, so
+# development and the browser tests (tests/browser/test_csp.py) see what production sends. The
+# partner API under /api/ (JSON, and its Redoc page) gets no header (crm/browser_middleware.py).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE.insert(_after_security, "crm.browser_middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        # The nonce only for the platform's periodic task form (templates/admin/djcelery/).
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# === end of Content-Security-Policy block =======================================================

@@ -56,6 +56,7 @@ class BrandAdmin(admin.ModelAdmin):
             "time_zone",
             "contact_address",
             "pi_contact",
+            "admin_session_hours",
             "ready",
             "created_at",
             "updated_at",
@@ -78,6 +79,7 @@ class BrandAdmin(admin.ModelAdmin):
                 time_zone=data["time_zone"],
                 contact_address=data.get("contact_address", ""),
                 pi_contact=data.get("pi_contact", ""),
+                admin_session_hours=data.get("admin_session_hours"),
                 actor=f"platform:{request.user.get_username()}",
             )
             return

@@ -3,7 +3,7 @@ import zoneinfo
 from typing import ClassVar
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator, validate_email
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, validate_email
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
@@ -60,6 +60,14 @@ class Brand(TenantMixin, TimeStampedModel):
         help_text=_("个人信息保护负责人的电话或邮箱，写入会员协议与隐私政策。"),
     )
     time_zone = models.CharField(_("时区"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone])
+    # How long a back-office login lasts (crm/logins/sessions.py): a shared shop-floor computer
+    # should not stay logged in for days. Never beyond SESSION_COOKIE_AGE (14 days).
+    admin_session_hours = models.PositiveSmallIntegerField(
+        _("后台登录有效期（小时）"),
+        default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(14 * 24)],
+        help_text=_("品牌员工登录后台后，超过该时长需重新登录。"),
+    )
     # Set once the schema is migrated and the first admin exists: until then nothing (web
     # requests aside, which need a domain anyway) may run in the brand, beat entries included.
     ready = models.BooleanField(_("已就绪"), default=False)

@@ -221,18 +221,30 @@ def brand_details_validate(*, name: str, time_zone: str, contact_address: str, p
 
 
 def brand_details_update(
-    *, brand_id: int, name: str, time_zone: str, contact_address: str, pi_contact: str, actor: str
+    *,
+    brand_id: int,
+    name: str,
+    time_zone: str,
+    contact_address: str,
+    pi_contact: str,
+    actor: str,
+    admin_session_hours: int | None = None,
 ) -> Brand:
     """The platform admin's change of a brand's own details. New contacts also finish the brand's
     membership agreement if the brand has not published a complete one itself (the same handlers
-    as provisioning): that is how an operator completes a brand set up before contacts existed."""
+    as provisioning): that is how an operator completes a brand set up before contacts existed.
+    `admin_session_hours` (None: unchanged) is how long the brand's back-office logins last."""
     contact_address, pi_contact = contact_address.strip(), pi_contact.strip()
     brand_details_validate(name=name, time_zone=time_zone, contact_address=contact_address, pi_contact=pi_contact)
     with transaction.atomic():
         brand = Brand.objects.select_for_update().get(pk=brand_id)
         brand.name, brand.time_zone = name.strip(), time_zone
         brand.contact_address, brand.pi_contact = contact_address, pi_contact
-        brand.save(update_fields=["name", "time_zone", "contact_address", "pi_contact", "updated_at"])
+        fields = ["name", "time_zone", "contact_address", "pi_contact", "updated_at"]
+        if admin_session_hours is not None:
+            brand.admin_session_hours = admin_session_hours
+            fields.append("admin_session_hours")
+        brand.save(update_fields=fields)
         if brand.ready:
             brand_set_up_notify_in_transaction(_set_up_event(brand, actor=actor))
     return brand
