@@ -147,7 +147,7 @@ def base_env(settings_module: str) -> dict[str, str]:
     return env
 
 
-# The fake WeCom server's port: the demo brand's WeCom configuration points at it (crm/wecom/demo.py).
+# The fake WeCom server's port: the demo brand's WeCom configuration points at it (wecom/demo.py).
 FAKE_WECOM_PORT = 8765
 
 
@@ -248,6 +248,8 @@ def test(pytest_args: list[str]) -> None:
     run(VENV / "bin" / "ruff", "format", "--check", ".", env=env)
     say("types: mypy")
     run(VENV / "bin" / "mypy", env=env)  # what it checks: pyproject.toml [tool.mypy]
+    say("imports: lint-imports")
+    run(VENV / "bin" / "lint-imports", env=env)  # the contracts: pyproject.toml [tool.importlinter]
     say("tests: pytest")
     pytest = [sys.executable, "-m", "pytest"]
     failed = subprocess.run([*pytest, *pytest_args], cwd=ROOT, env=env).returncode != 0

@@ -166,8 +166,8 @@ def _send_sms(batch: list[OutboxMessage]) -> None:
 
 
 def _send_wecom(batch: list[OutboxMessage]) -> None:
-    from crm.wecom.client import WecomClient
-    from crm.wecom.services import wecom_config_get
+    from wecom.client import WecomClient
+    from wecom.services import wecom_config_get
 
     config = wecom_config_get()
     if config is None:
@@ -291,8 +291,8 @@ WECOM_RESULTS_WINDOW_DAYS = 7
 
 def wecom_results_poll() -> dict[str, int]:
     """Ask WeCom how each submitted group message went and record delivered / failed."""
-    from crm.wecom.client import WecomClient
-    from crm.wecom.services import wecom_config_get
+    from wecom.client import WecomClient
+    from wecom.services import wecom_config_get
 
     config = wecom_config_get()
     if config is None:

@@ -25,6 +25,7 @@ from members.models import Reward
 from . import error_codes
 from .models import Campaign, Occurrence
 from .schedules import crontab_fields, next_slots, occurrence_window
+from .tasks import send_occurrence_messages
 
 logger = logging.getLogger(__name__)
 
@@ -296,7 +297,6 @@ def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
 def _step_messages(occurrence: Occurrence) -> dict[str, int]:
     """Queue the messages (set-based) and send them once this step commits."""
     from .messaging import outbox_write
-    from .tasks import send_occurrence_messages
 
     outcome = outbox_write(occurrence=occurrence)
     if occurrence.campaign.message_channel != Campaign.MessageChannel.NONE:

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from members.models import Member, Staff
@@ -90,17 +91,8 @@ def _adopt(obj: Any, saved: Any) -> None:
     obj.__dict__.update(saved.__dict__)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Proof and logs are looked at, never typed in, changed or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class MemberNoMixin:

@@ -3,7 +3,7 @@ history and per-purpose grant/withdraw, and data-subject requests. Thin views on
 crm.api.views.BrandApiView: validate, call one service or selector, render.
 
 consent.withdrawn webhooks are not emitted here: the consent app's on_withdraw hook does it for
-every channel (crm/api/events.py)."""
+every channel (webhooks/events.py)."""
 
 import re
 from typing import Any

@@ -44,11 +44,11 @@ def send_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
 # What recovers a task sent with send_on_commit whose message never reached the broker:
 #   api.webhook_deliver, api.webhook_dispatch — the delivery rows are committed as pending;
 #     api.webhook_sweep_all_brands (every 10 min) sends again those pending past
-#     WEBHOOK_STALLED_AFTER (crm/api/services.py).
+#     WEBHOOK_STALLED_AFTER (webhooks/services.py).
 #   wecom.transfers_send — the transfers are committed as pending and never sent;
-#     wecom-transfers-poll (every 15 min) sends those (crm/wecom/transfers.py transfers_poll).
+#     wecom-transfers-poll (every 15 min) sends those (wecom/transfers.py transfers_poll).
 #   wecom.prospects_link_member — wecom-prospects-link (hourly) links every prospect whose
-#     unionid belongs to a member (crm/wecom/assignment.py prospects_link_pending).
+#     unionid belongs to a member (wecom/assignment.py prospects_link_pending).
 #   members.import_job_run — the import job stays waiting; its result page offers 继续导入 once
 #     it has made no progress for 5 minutes (members/admin/import_jobs.py).
 #   campaigns.send_occurrence_messages — campaigns-send-lost-messages (every 10 min) sends the

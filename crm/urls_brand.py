@@ -1,7 +1,7 @@
 """URLs of a brand host (the brand's schema): the brand admin, health, and later the partner API
 and the member-facing pages."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from .admin_sites import brand_admin
@@ -12,9 +12,20 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The webhook log's admin pages moved with their models (app label api -> webhooks): old
+    # bookmarks still arrive.
+    re_path(
+        r"^admin/api/(?P<rest>webhook(?:subscription|delivery)/.*)$",
+        RedirectView.as_view(url="/admin/webhooks/%(rest)s"),
+    ),
     path("admin/", brand_admin.urls),
-    path("", include("crm.api.urls")),  # /api/v1/..., /api/schema/, /api/docs/
-    path("wecom/", include("crm.wecom.urls")),  # WeCom callbacks
+    # The partner API: each app's endpoints, then the plumbing (/api/schema/, /api/docs/ and the
+    # problem+json 404 for any other /api/v1/ path, which must come last).
+    path("", include("members.api_urls")),
+    path("", include("consent.api_urls")),
+    path("", include("webhooks.api_urls")),
+    path("", include("crm.api.urls")),
+    path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages
 ]
 

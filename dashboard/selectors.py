@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from consent.models import DataRequest
 from crm.tenancy.zones import brand_zone
-from crm.wecom.models import CustomerTransfer
 from members.models import LoyaltyProgram, Member, PointsEntry
 from members.scoping import StoreScope, scope_members
 from members.services.capture_rate import CaptureRateRow, capture_rate
+from wecom.models import CustomerTransfer
 
 from .models import (
     CampaignResult,

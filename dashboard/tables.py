@@ -17,9 +17,9 @@ from django.utils.safestring import SafeString
 
 from campaigns.models import Occurrence
 from consent.models import ConsentState, DataRequest, Purpose
-from crm.wecom.models import CustomerTransfer
 from members.models import Member, Order, PointsEntry, SalesChannel, Staff, Store, Tier
 from members.scoping import StoreScope, user_scope
+from wecom.models import CustomerTransfer
 
 from . import selectors
 from .charts import Series, bar_chart, line_chart

@@ -1,7 +1,7 @@
 """Partner API endpoints of the members app: enrolment and OneID, orders and refunds, points,
 tiers and rewards. Thin views on crm.api.views.BrandApiView (auth, scopes, throttle, one
 transaction per write, Idempotency-Key): validate input, call one service or selector, render
-output. Webhooks come from the services' hooks (crm/api/events.py), whatever the channel.
+output. Webhooks come from the services' hooks (webhooks/events.py), whatever the channel.
 
 Members are addressed by member number. A number that was merged into another member resolves
 to the survivor (OneID: every old reference keeps finding the same person).

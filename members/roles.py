@@ -69,6 +69,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "consent.*",
         "campaigns.*",
         "api.*",
+        "webhooks.*",
         "wecom.*",
         "jobs.view_jobrun",
         "auth.view_user",

@@ -22,13 +22,13 @@ from django.core.cache import cache
 from django.test import Client
 from django_tenants.utils import get_public_schema_name, schema_context
 
-from crm.api.events import webhook_subscriptions_forget
 from crm.api.remembered_keys import api_keys_forget
 from crm.db import connection
 from crm.settings.base import cache_config
 from crm.tenancy.middleware import brand_hosts_forget
 from crm.tenancy.models import Brand
 from crm.tenancy.services import brand_provision, platform_ensure, platform_operator_ensure
+from webhooks.events import webhook_subscriptions_forget
 
 # Hypothesis in CI (CI=true): the same examples on every run, so a red build is red again when rerun,
 # and a failure prints the blob that replays it; local runs keep looking for new examples. (Hypothesis

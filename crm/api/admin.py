@@ -1,11 +1,10 @@
-"""Brand admin: partners, API keys (created and revoked through the services; the key is shown
-once), webhook subscriptions and the webhook delivery log (read-only)."""
+"""Brand admin: partners and API keys (created and revoked through the services; the key is shown
+once). Webhook subscriptions and deliveries: webhooks/admin.py."""
 
 from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -14,19 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 
-from .models import ApiKey, Partner, Scope, WebhookDelivery, WebhookSubscription
+from .models import ApiKey, Partner, Scope
 from .services import api_key_create, api_key_revoke
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Partner, site=brand_admin)
@@ -134,39 +122,3 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_revoke(api_key_id=api_key_id)
             count += 1
         self.message_user(request, _("已吊销 %(count)d 个 API 密钥。") % {"count": count}, messages.SUCCESS)
-
-
-@admin.register(WebhookSubscription, site=brand_admin)
-class WebhookSubscriptionAdmin(ReadOnlyAdmin):
-    list_display = ["public_id", "partner", "url", "event_list", "deleted_at", "created_at"]
-    list_filter = ["partner", ("deleted_at", admin.EmptyFieldListFilter)]
-    list_select_related = ["partner"]
-    search_fields = ["url", "partner__name", "public_id"]
-    # The signing secret is the partner's; it is not shown here.
-    exclude = ["secret"]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-
-    @admin.display(description=_("事件"))
-    def event_list(self, obj: WebhookSubscription) -> str:
-        return ", ".join(obj.events)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) or request.user.is_superuser
-
-
-@admin.register(WebhookDelivery, site=brand_admin)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = [
-        "event",
-        "subscription",
-        "status",
-        "attempts",
-        "last_status_code",
-        "next_retry_at",
-        "delivered_at",
-        "created_at",
-    ]
-    list_filter = ["status", "event", "subscription__partner"]
-    list_select_related = ["subscription__partner"]
-    search_fields = ["event_id", "subscription__url", "subscription__partner__name"]
-    date_hierarchy = "created_at"

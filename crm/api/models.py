@@ -1,8 +1,7 @@
-"""Partner API data in the brand's schema: partners, their API keys, stored idempotent responses,
-webhook subscriptions and the webhook delivery log. Nothing here is visible from another brand:
-every row lives in the brand's own schema."""
+"""Partner API data in the brand's schema: partners, their API keys and stored idempotent
+responses (webhook subscriptions and deliveries: webhooks/models.py). Nothing here is visible
+from another brand: every row lives in the brand's own schema."""
 
-import uuid
 from datetime import datetime
 
 from django.contrib.postgres.fields import ArrayField
@@ -21,13 +20,6 @@ class Scope(models.TextChoices):
     CONSENT_WRITE = "consent:write", _("写入授权")
     DATA_REQUESTS_WRITE = "data-requests:write", _("提交数据主体请求")
     WEBHOOKS_MANAGE = "webhooks:manage", _("管理 Webhook")
-
-
-class WebhookEvent(models.TextChoices):
-    MEMBER_ENROLLED = "member.enrolled", _("会员入会")
-    MEMBER_TIER_CHANGED = "member.tier_changed", _("会员等级变化")
-    POINTS_CHANGED = "points.changed", _("积分变化")
-    CONSENT_WITHDRAWN = "consent.withdrawn", _("撤回授权")
 
 
 class Partner(TimeStampedModel):
@@ -102,61 +94,3 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id}:{self.key}"
-
-
-class WebhookSubscription(TimeStampedModel):
-    """Where a partner wants events delivered. The secret signs every delivery; it is shown to
-    the partner once (when created) and kept in clear here because signing needs it."""
-
-    public_id = models.UUIDField(_("编号"), default=uuid.uuid4, unique=True, editable=False)
-    partner = models.ForeignKey(
-        Partner, on_delete=models.PROTECT, related_name="webhook_subscriptions", verbose_name=_("合作方")
-    )
-    url = models.URLField(_("回调地址"), max_length=500)
-    events = ArrayField(models.CharField(max_length=40, choices=WebhookEvent.choices), verbose_name=_("事件"))
-    secret = models.CharField(_("签名密钥"), max_length=100)
-    deleted_at = models.DateTimeField(_("删除时间"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("Webhook 订阅")
-        verbose_name_plural = _("Webhook 订阅")
-        ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=~models.Q(events=[]), name="api_webhook_events_not_empty")]
-
-    def __str__(self) -> str:
-        return f"{self.partner} → {self.url}"
-
-
-class WebhookDelivery(TimeStampedModel):
-    """One event for one subscription, and how its delivery went (the log brand admins read)."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", _("待发送")
-        SUCCEEDED = "succeeded", _("已送达")
-        FAILED = "failed", _("已放弃")
-
-    subscription = models.ForeignKey(
-        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("订阅")
-    )
-    # Sent as X-CRM-Delivery: a receiver that sees the same id twice (at-least-once) ignores it.
-    event_id = models.UUIDField(_("事件编号"), default=uuid.uuid4, editable=False)
-    event = models.CharField(_("事件"), max_length=40, choices=WebhookEvent.choices)
-    payload = models.JSONField(_("内容"))
-    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
-    last_status_code = models.PositiveSmallIntegerField(_("最近响应码"), null=True, blank=True)
-    last_error = models.TextField(_("最近错误"), blank=True)
-    next_retry_at = models.DateTimeField(_("下次重试"), null=True, blank=True)
-    delivered_at = models.DateTimeField(_("送达时间"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("Webhook 投递")
-        verbose_name_plural = _("Webhook 投递")
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["subscription", "event_id"], name="api_webhook_delivery_event_uniq")
-        ]
-        indexes = [models.Index(fields=["status", "created_at"], name="api_webhook_delivery_status")]
-
-    def __str__(self) -> str:
-        return f"{self.event} → {self.subscription_id} ({self.status})"

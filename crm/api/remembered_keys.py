@@ -21,7 +21,7 @@ of a bare development set-up) nothing is remembered.
 
 Within an API request (`api_request_scope()`, entered by every API view) the generation the key
 check read stays available to other brand state remembered the same way: which webhook events
-some subscription wants (crm/api/events.py), renewed by `api_generation_renew()` when
+some subscription wants (webhooks/events.py), renewed by `api_generation_renew()` when
 subscriptions change. Outside an API request there is no generation, and nothing remembered is used.
 """
 

@@ -8,7 +8,6 @@ from typing import Any
 from rest_framework import serializers
 
 from .error_codes import field_message
-from .models import WebhookEvent, WebhookSubscription
 
 
 class StrictSerializer(serializers.Serializer):
@@ -41,30 +40,3 @@ class StrictSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return value
-
-
-class WebhookSubscriptionInSerializer(StrictSerializer):
-    url = serializers.URLField(max_length=500)
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1, max_length=len(WebhookEvent.values)
-    )
-
-
-class WebhookSubscriptionOutSerializer(serializers.ModelSerializer):
-    id = serializers.UUIDField(source="public_id", read_only=True)
-    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices))
-
-    class Meta:
-        model = WebhookSubscription
-        fields = ["id", "url", "events", "created_at"]
-
-
-class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionOutSerializer):
-    secret = serializers.CharField(help_text="HMAC-SHA256 signing secret; shown only in this response.")
-
-    class Meta(WebhookSubscriptionOutSerializer.Meta):
-        fields = [*WebhookSubscriptionOutSerializer.Meta.fields, "secret"]
-
-
-class WebhookSubscriptionListSerializer(serializers.Serializer):
-    results = WebhookSubscriptionOutSerializer(many=True)

@@ -1,34 +1,11 @@
-"""Partner API URLs on every brand host (included at the root of crm/urls_brand.py)."""
+"""Partner API plumbing URLs on every brand host (included at the root of crm/urls_brand.py): the
+schema, its docs, and the problem+json 404 for any other /api/v1/ path."""
 
 from django.urls import URLPattern, URLResolver, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from consent.apis import (
-    AgreementListApi,
-    DataRequestCreateApi,
-    DataRequestDetailApi,
-    MemberConsentApi,
-)
-from members.apis import (
-    MemberAdjustmentApi,
-    MemberDetailApi,
-    MemberEnrolApi,
-    MemberIdentityApi,
-    MemberLookupApi,
-    MemberMergeApi,
-    MemberPointsApi,
-    MemberPointsEntriesApi,
-    MemberRedemptionApi,
-    OrderBatchApi,
-    OrderCreateApi,
-    OrderRefundApi,
-    RewardListApi,
-    TierListApi,
-)
-
-from .apis import WebhookDetailApi, WebhookListApi
 from .error_codes import api_error
 
 
@@ -44,30 +21,10 @@ class ApiNotFound(APIView):
 
 
 V1 = "api/v1/"
-MEMBER = V1 + "members/<str:member_no>"
 
+# The apps' endpoints live in their own URL modules (members/api_urls.py, consent/api_urls.py,
+# webhooks/api_urls.py), included by crm/urls_brand.py before these: the plumbing imports no view.
 urlpatterns: list[URLPattern | URLResolver] = [
-    # Fixed paths before the member-number ones: "lookup" and "merge" are not member numbers.
-    path(V1 + "members", MemberEnrolApi.as_view(), name="api-members"),
-    path(V1 + "members/lookup", MemberLookupApi.as_view(), name="api-members-lookup"),
-    path(V1 + "members/merge", MemberMergeApi.as_view(), name="api-members-merge"),
-    path(MEMBER, MemberDetailApi.as_view(), name="api-member"),
-    path(MEMBER + "/identities", MemberIdentityApi.as_view(), name="api-member-identities"),
-    path(MEMBER + "/consents", MemberConsentApi.as_view(), name="api-member-consents"),
-    path(MEMBER + "/points", MemberPointsApi.as_view(), name="api-member-points"),
-    path(MEMBER + "/points/entries", MemberPointsEntriesApi.as_view(), name="api-member-points-entries"),
-    path(MEMBER + "/points/redemptions", MemberRedemptionApi.as_view(), name="api-member-redemptions"),
-    path(MEMBER + "/points/adjustments", MemberAdjustmentApi.as_view(), name="api-member-adjustments"),
-    path(V1 + "orders", OrderCreateApi.as_view(), name="api-orders"),
-    path(V1 + "orders/batch", OrderBatchApi.as_view(), name="api-orders-batch"),
-    path(V1 + "orders/<str:channel>/<str:order_no>/refunds", OrderRefundApi.as_view(), name="api-order-refunds"),
-    path(V1 + "agreements", AgreementListApi.as_view(), name="api-agreements"),
-    path(V1 + "tiers", TierListApi.as_view(), name="api-tiers"),
-    path(V1 + "rewards", RewardListApi.as_view(), name="api-rewards"),
-    path(V1 + "data-requests", DataRequestCreateApi.as_view(), name="api-data-requests"),
-    path(V1 + "data-requests/<str:request_id>", DataRequestDetailApi.as_view(), name="api-data-request"),
-    path("api/v1/webhooks", WebhookListApi.as_view(), name="api-webhooks"),
-    path("api/v1/webhooks/<str:subscription_id>", WebhookDetailApi.as_view(), name="api-webhook"),
     # The schema is built on the brand host that asks for it (same for every brand).
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

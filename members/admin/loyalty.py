@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from members.admin.order_import import OrderImportAdminMixin
@@ -39,19 +40,6 @@ ADJUST_LIMIT_FIELDS = tuple(
     for role in ("staff", "manager", "hq")
     for kind in ("per_entry", "per_member_day", "per_user_day")
 )
-
-
-class ReadOnlyAdminMixin:
-    """Rows written only by services: viewable, never added, changed or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- configuration ------------------------------------------------------------------------------

@@ -344,6 +344,21 @@ def member_untag(*, member: Member, tag: Tag, actor: str) -> bool:
     return members_untag(member_ids=[member.pk], tag=tag, actor=actor) == 1
 
 
+def tag_wecom_id_set(*, tag: Tag, wecom_tag_id: str) -> int:
+    """Record the WeCom corp tag that mirrors `tag` (wecom/channels.py keeps them in step)."""
+    tag.wecom_tag_id = wecom_tag_id
+    return Tag.objects.filter(pk=tag.pk).update(wecom_tag_id=wecom_tag_id, updated_at=timezone.now())
+
+
+def member_source_fill(*, member: Member, source: str) -> bool:
+    """Channel attribution: the first source (a WeCom QR code's `state`) a member came through
+    stays their source; True if it was set now."""
+    source = (source or "").strip()[:64]
+    if not source:
+        return False
+    return bool(Member.objects.filter(pk=member.pk, source="").update(source=source, updated_at=timezone.now()))
+
+
 def members_tag(*, member_ids: Iterable[int], tag: Tag, actor: str) -> int:
     """Tag many members in two statements; returns how many were newly tagged. Idempotent.
     Merged and erased members are skipped: they are history, not people to segment."""

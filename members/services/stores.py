@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from crm.errors import AppError
 
@@ -83,3 +84,17 @@ def staff_login_link(*, staff: Staff, username: str, role: str, password: str | 
     except IntegrityError as exc:
         raise AppError(error_codes.STAFF_INVALID, "该账号正被同时关联，请重试。") from exc
     return user
+
+
+def staff_resign_in_transaction(*, staff: Staff) -> Staff:
+    """Mark `staff` resigned (once) and deactivate their login: a resigned employee keeps no
+    access. Locks the staff row, inside the caller's transaction (wecom/transfers.py hands their
+    members over in the same one); returns the locked row."""
+    locked = Staff.objects.select_for_update().get(pk=staff.pk)
+    if locked.status != Staff.Status.RESIGNED:
+        locked.status = Staff.Status.RESIGNED
+        locked.resigned_at = timezone.now()
+        locked.save(update_fields=["status", "resigned_at", "updated_at"])
+    if locked.user_id is not None:
+        get_user_model().objects.filter(pk=locked.user_id).update(is_active=False)
+    return locked

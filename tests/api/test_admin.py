@@ -6,7 +6,8 @@ import re
 from django.contrib.messages import get_messages
 from django_tenants.utils import schema_context
 
-from crm.api.models import ApiKey, Partner, WebhookDelivery, WebhookSubscription
+from crm.api.models import ApiKey, Partner
+from webhooks.models import WebhookDelivery, WebhookSubscription
 
 from .conftest import call, make_key
 
@@ -97,11 +98,11 @@ def test_the_delivery_log_is_visible_and_read_only(admin_client_a):
             subscription=subscription, event="points.changed", payload={}, attempts=2, last_error="HTTP 500: boom"
         )
 
-    listing = admin_client_a.get("/admin/api/webhookdelivery/")
-    detail = admin_client_a.get(f"/admin/api/webhookdelivery/{delivery.pk}/change/")
-    subscription_page = admin_client_a.get(f"/admin/api/webhooksubscription/{subscription.pk}/change/")
+    listing = admin_client_a.get("/admin/webhooks/webhookdelivery/")
+    detail = admin_client_a.get(f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/")
+    subscription_page = admin_client_a.get(f"/admin/webhooks/webhooksubscription/{subscription.pk}/change/")
 
     assert listing.status_code == 200 and "points.changed" in listing.content.decode()
     assert detail.status_code == 200 and "HTTP 500: boom" in detail.content.decode()
     assert "whsec_x" not in subscription_page.content.decode()
-    assert admin_client_a.get("/admin/api/webhookdelivery/add/").status_code == 403
+    assert admin_client_a.get("/admin/webhooks/webhookdelivery/add/").status_code == 403

@@ -16,6 +16,7 @@ from rest_framework import fields, serializers
 import consent.serializers
 import crm.api.serializers
 import members.serializers
+import webhooks.serializers
 from crm.api.compiled_input import Defer, compile_input, validation_scope
 from crm.api.serializers import StrictSerializer
 from crm.api.views import input_validator
@@ -24,7 +25,7 @@ from members.serializers import OrderBatchInSerializer, OrderInSerializer
 
 # Hypothesis takes its bounds naive (and adds the zone itself).
 YEARS = (dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1))  # noqa: DTZ001
-SERIALIZER_MODULES = (members.serializers, consent.serializers, crm.api.serializers)
+SERIALIZER_MODULES = (members.serializers, consent.serializers, crm.api.serializers, webhooks.serializers)
 
 
 def input_serializers() -> list[type[StrictSerializer]]:

@@ -12,8 +12,8 @@ from django_tenants.utils import schema_context
 from consent.models import ConsentRecord, ConsentState
 from consent.services import consent_withdraw
 from consent.types import ConsentEvidence
-from crm.api.models import WebhookDelivery
 from members.models import Member
+from webhooks.models import WebhookDelivery
 
 from .conftest import assert_problem, call, make_key
 

@@ -8,11 +8,11 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from crm.api.models import WebhookSubscription
 from crm.api.views import BrandApiView
 from crm.errors import AppError
 from crm.settings.base import cache_config
 from tests.conftest import BRAND_A
+from webhooks.models import WebhookSubscription
 
 from .conftest import assert_problem, call, make_key
 

@@ -14,9 +14,10 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from crm.api.idempotency import idempotency_lock_name
-from crm.api.models import ApiKey, IdempotencyRecord, Partner, WebhookSubscription
+from crm.api.models import ApiKey, IdempotencyRecord, Partner
 from crm.api.services import idempotency_records_purge
 from tests.conftest import brand_host, host_client
+from webhooks.models import WebhookSubscription
 
 from .conftest import assert_problem, call, make_key
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from consent.models import ConsentRecord
-from crm.api.models import WebhookDelivery
 from members.models import Identity, Member
+from webhooks.models import WebhookDelivery
 
 from .conftest import assert_problem, call, enrol_body, make_key
 

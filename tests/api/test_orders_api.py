@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from crm.api.models import WebhookDelivery
 from members.models import Order, PointsEntry, Refund
 from tests.conftest import host_client
 from tests.members.loyalty_scene import throwaway_brand
+from webhooks.models import WebhookDelivery
 
 from .conftest import agreements_ensure, assert_problem, call, enrol_body, make_key
 

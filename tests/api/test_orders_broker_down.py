@@ -10,12 +10,12 @@ from typing import Any
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from crm.api.models import WebhookDelivery
-from crm.api.services import WEBHOOK_STALLED_AFTER, webhook_deliveries_stalled
 from members.models import Order, PointsEntry
 from tests import outages
 from tests.conftest import host_client
 from tests.members.loyalty_scene import throwaway_brand
+from webhooks.models import WebhookDelivery
+from webhooks.services import WEBHOOK_STALLED_AFTER, webhook_deliveries_stalled
 
 from .conftest import agreements_ensure, call, enrol_body, make_key
 

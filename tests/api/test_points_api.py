@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from django_tenants.utils import schema_context
 
-from crm.api.models import WebhookDelivery
 from members.models import PointsAdjustRequest, PointsEntry, Redemption, Reward
+from webhooks.models import WebhookDelivery
 
 from .conftest import assert_problem, call, make_key
 

@@ -12,10 +12,11 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from crm.api import remembered_keys
-from crm.api.models import Partner, WebhookDelivery, WebhookSubscription
+from crm.api.models import Partner
 from crm.redis_cache import cache_key, cache_redis
 from members.models import IdentityKind
 from members.services.orders import order_post
+from webhooks.models import WebhookDelivery, WebhookSubscription
 
 from .conftest import call, enrol_body
 

@@ -13,8 +13,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from consent.types import ConsentEvidence
-from crm.api.models import Partner, WebhookDelivery
-from crm.api.services import webhook_subscription_create
+from crm.api.models import Partner
 from crm.db import connection
 from members import hooks
 from members.models import Member, Order
@@ -31,6 +30,8 @@ from members.services.tiers import tier_grant_manual, tiers_reevaluate_due
 from tests.factories import IdentityFactory, MemberFactory
 from tests.members.conftest import decisions_for, membership_version_ensure
 from tests.members.loyalty_scene import ago, program, tiers
+from webhooks.models import WebhookDelivery
+from webhooks.services import webhook_subscription_create
 
 from .conftest import call
 

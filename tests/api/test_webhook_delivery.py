@@ -16,16 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from crm.api import services as api_services
-from crm.api.models import Partner, WebhookDelivery, WebhookSubscription
-from crm.api.services import (
-    webhook_delivery_attempt,
-    webhook_emit,
-    webhook_emit_select,
-    webhook_subscription_create,
-)
-from crm.api.signing import signature_verify
+from crm.api.models import Partner
 from crm.errors import AppError
+from webhooks import services as webhook_services
+from webhooks.models import WebhookDelivery, WebhookSubscription
+from webhooks.services import webhook_delivery_attempt, webhook_emit, webhook_emit_select, webhook_subscription_create
+from webhooks.signing import signature_verify
 
 
 class Receiver:
@@ -288,7 +284,7 @@ def test_a_delivery_connects_to_the_address_it_checked(in_brand_a, rebinding_dns
         port, sent = subscribed_delivery(receiver, host="partner.example")
         settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
         # Stand-in for a public address: the receiver must be local to this test.
-        monkeypatch.setattr(api_services, "_address_public", lambda address: address == "127.0.0.1")
+        monkeypatch.setattr(webhook_services, "_address_public", lambda address: address == "127.0.0.1")
 
         outcome = webhook_delivery_attempt(delivery_id=sent.pk)
 
@@ -330,8 +326,8 @@ def test_an_internationalised_host_is_sent_in_its_ascii_form(in_brand_a, monkeyp
 def test_deliveries_whose_task_was_lost_are_found_and_sent_again(in_brand_a, settings):
     """Pending deliveries overdue by WEBHOOK_STALLED_AFTER — never attempted, or past their retry —
     are swept; fresh ones, ones waiting for a retry that is not yet due, and finished ones are not."""
-    from crm.api.services import WEBHOOK_STALLED_AFTER, webhook_deliveries_stalled
-    from crm.api.tasks import webhook_redeliver
+    from webhooks.services import WEBHOOK_STALLED_AFTER, webhook_deliveries_stalled
+    from webhooks.tasks import webhook_redeliver
 
     now = timezone.now()
     old = now - WEBHOOK_STALLED_AFTER - timedelta(minutes=1)

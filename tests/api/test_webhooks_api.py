@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django_tenants.utils import schema_context
 
-from crm.api.models import WebhookSubscription
+from webhooks.models import WebhookSubscription
 
 from .conftest import assert_problem, call, make_key
 

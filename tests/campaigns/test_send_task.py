@@ -14,11 +14,11 @@ from campaigns import tasks
 from campaigns.models import Campaign, OutboxMessage
 from campaigns.tasks import send_occurrence_messages, send_retry_countdown
 from crm.tenancy.models import Brand
-from crm.wecom.errors import NoPermission
-from crm.wecom.fake_server import FakeWecom
 from members.models import Identity
 from tests.campaigns.scenes import consenting_member, marketing_agreement_publish, run_now
 from tests.factories import StaffFactory
+from wecom.errors import NoPermission
+from wecom.fake.server import FakeWecom
 
 
 def test_sending_retries_30_seconds_doubling_to_an_hour_plus_up_to_30_seconds(monkeypatch):

@@ -16,7 +16,6 @@ from consent.services.agreements import agreement_version_draft_save, agreement_
 from consent.services.data_requests import data_request_create
 from consent.services.records import consent_grant, consent_withdraw
 from consent.types import ConsentEvidence
-from crm.wecom.models import CustomerTransfer
 from members.models import IdentityKind, LoyaltyProgram, Member, Reward, SalesChannel, Staff, Store
 from members.services.orders import order_post, order_refund
 from members.services.points import points_expire_due
@@ -26,6 +25,7 @@ from tests.campaigns.scenes import marketing_agreement_publish, run_now, slot_in
 from tests.clock import brand_today
 from tests.factories import IdentityFactory, MemberFactory, StaffFactory, StoreFactory
 from tests.members.loyalty_scene import program, tiers
+from wecom.models import CustomerTransfer
 
 ADMIN = ConsentEvidence(channel="admin")
 CHANNELS = [SalesChannel.STORE, SalesChannel.MINI_PROGRAM, SalesChannel.TMALL, SalesChannel.WECOM]

@@ -12,7 +12,6 @@ from django.utils import timezone
 from campaigns.models import Occurrence, OutboxMessage, Recipient
 from consent.models import ConsentRecord, DataRequest, Purpose
 from consent.selectors import consent_state_at
-from crm.wecom.models import CustomerTransfer
 from dashboard import selectors
 from dashboard.models import CampaignResult
 from dashboard.services import dashboard_refresh
@@ -21,6 +20,7 @@ from members.scoping import StoreScope
 from members.services.orders import order_post, order_refund
 from tests.dashboard import scene as scene_module
 from tests.members.conftest import staff_user_create
+from wecom.models import CustomerTransfer
 
 TZ = timezone.get_fixed_timezone(8 * 60)
 ALL = StoreScope(all_stores=True)

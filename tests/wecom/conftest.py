@@ -9,11 +9,11 @@ from django_tenants.utils import schema_context
 
 from crm.db import connection
 from crm.tenancy.models import Brand
-from crm.wecom.client import WecomClient
-from crm.wecom.fake_server import FakeWecom, FakeWecomServer
-from crm.wecom.models import WecomConfig
-from crm.wecom.services import wecom_config_save
 from tests.members.loyalty_scene import throwaway_brand
+from wecom.client import WecomClient
+from wecom.fake.server import FakeWecom, FakeWecomServer
+from wecom.models import WecomConfig
+from wecom.services import wecom_config_save
 
 CORP_A = "wwAlphaCorp0001"
 CORP_B = "wwBetaCorp00002"

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from crm.wecom.fake_server import FakeWecom
-from crm.wecom.models import CallbackEvent, FollowRelation
-from crm.wecom.services import callback_event_process
 from members.models import Identity, IdentityKind, Member, Staff, Store
 from tests.factories import IdentityFactory, MemberFactory, StaffFactory, StoreFactory
+from wecom.fake.server import FakeWecom
+from wecom.models import CallbackEvent, FollowRelation
+from wecom.services import callback_event_process
 
 from .test_callback_view import post
 
@@ -56,7 +56,7 @@ def member_followed(fake: FakeWecom, *, staff: Staff, ext: str, store: Store, st
 
 
 def deliver_and_process(client, fake: FakeWecom, event: dict[str, str]) -> CallbackEvent:
-    from crm.wecom.crypto import parse_xml
+    from wecom.crypto import parse_xml
 
     response = post(client, fake, event["xml"])
     assert response.status_code == 200, response.content

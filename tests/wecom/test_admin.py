@@ -2,7 +2,7 @@
 
 import pytest
 
-from crm.wecom.models import CallbackEvent, FollowRelation, WecomConfig
+from wecom.models import CallbackEvent, FollowRelation, WecomConfig
 
 from .conftest import AES_A, CORP_A, TOKEN_A
 

@@ -5,11 +5,11 @@ processed (contact details fetched from the fake over HTTP)."""
 import pytest
 from django_tenants.utils import schema_context
 
-from crm.wecom.assignment import assignment_settings_save, members_unassigned_distribute, prospects_link_for_member
-from crm.wecom.models import AssignmentPolicy, CallbackEvent, WecomProspect
-from crm.wecom.selectors import Issue, members_needing_attention, ownership_issue_q
 from members.models import Identity, IdentityKind, Member, MemberAssignment
 from tests.factories import IdentityFactory, MemberFactory, StaffFactory, StoreFactory
+from wecom.assignment import assignment_settings_save, members_unassigned_distribute, prospects_link_for_member
+from wecom.models import AssignmentPolicy, CallbackEvent, WecomProspect
+from wecom.selectors import Issue, members_needing_attention, ownership_issue_q
 
 from .scene import deliver_and_process, member_with_unionid, scene_create
 

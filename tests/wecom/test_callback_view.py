@@ -6,8 +6,8 @@ import time
 import pytest
 from django_tenants.utils import schema_context
 
-from crm.wecom.models import CallbackEvent
-from crm.wecom.tasks import callback_event_process_task
+from wecom.models import CallbackEvent
+from wecom.tasks import callback_event_process_task
 
 from .conftest import AES_A, TOKEN_A
 
@@ -167,7 +167,7 @@ def test_brand_b_keys_are_accepted_on_brand_b_url_only(config_a, config_b, clien
 
 
 def test_another_corp_with_the_same_token_and_key_fails_the_receive_id_check(config_a, client_a, fake):
-    from crm.wecom.fake_server import FakeWecom
+    from wecom.fake.server import FakeWecom
 
     impostor = FakeWecom(corp_id="wwImpostor", token=TOKEN_A, encoding_aes_key=AES_A)
     response = post(client_a, impostor, add_event_xml(impostor))

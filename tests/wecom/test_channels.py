@@ -4,13 +4,13 @@ WeCom server over HTTP."""
 import pytest
 
 from crm.errors import AppError
-from crm.wecom.channels import contact_way_create, member_tags_mark, member_tags_wecom_sync, tags_sync_to_wecom
-from crm.wecom.fake_server import Tag as FakeTag
-from crm.wecom.fake_server import TagGroup
-from crm.wecom.models import ContactWay
-from crm.wecom.tasks import member_tags_mark_task
 from members.services.members import members_tag
 from tests.factories import MemberFactory, TagFactory
+from wecom.channels import contact_way_create, member_tags_mark, member_tags_wecom_sync, tags_sync_to_wecom
+from wecom.fake.server import Tag as FakeTag
+from wecom.fake.server import TagGroup
+from wecom.models import ContactWay
+from wecom.tasks import member_tags_mark_task
 
 from .scene import deliver_and_process, member_followed, member_with_unionid, scene_create
 

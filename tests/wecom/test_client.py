@@ -5,10 +5,10 @@ import httpx
 import pytest
 from django.core.cache import cache
 
-from crm.wecom import errors
-from crm.wecom.client import WecomClient
-from crm.wecom.fake_server import FakeWecom, FakeWecomServer
-from crm.wecom.models import WecomConfig
+from wecom import errors
+from wecom.client import WecomClient
+from wecom.fake.server import FakeWecom, FakeWecomServer
+from wecom.models import WecomConfig
 
 pytestmark = pytest.mark.django_db
 

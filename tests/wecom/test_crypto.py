@@ -7,7 +7,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from crm.wecom.crypto import CallbackCryptoError, CallbackGuard, WXBizMsgCrypt, parse_xml, validate_encoding_aes_key
+from wecom.crypto import CallbackCryptoError, CallbackGuard, WXBizMsgCrypt, parse_xml, validate_encoding_aes_key
 
 # WeCom's published sample (WECOM.md).
 SAMPLE_TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"

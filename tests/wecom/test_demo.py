@@ -4,13 +4,13 @@ fake's control API drives it."""
 import httpx
 import pytest
 
-from crm.wecom import demo
-from crm.wecom.client import WecomClient
-from crm.wecom.fake_server import DAY, DEMO_FOLLOWS, FakeWecomServer, demo_corp, demo_external_userid
-from crm.wecom.models import ContactWay, CustomerTransfer, FollowRelation, WecomConfig
-from crm.wecom.transfers import transfers_poll
 from members import demo as members_demo
 from members.models import Identity, IdentityKind, MemberAssignment
+from wecom import demo
+from wecom.client import WecomClient
+from wecom.fake.server import DAY, DEMO_FOLLOWS, FakeWecomServer, demo_corp, demo_external_userid
+from wecom.models import ContactWay, CustomerTransfer, FollowRelation, WecomConfig
+from wecom.transfers import transfers_poll
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ import time
 import pytest
 from django_tenants.utils import schema_context
 
-from crm.wecom.models import CallbackEvent, FollowRelation, WecomConfig
-from crm.wecom.services import wecom_config_save
 from tests.conftest import BRAND_A, BRAND_B, brand_host, host_client
+from wecom.models import CallbackEvent, FollowRelation, WecomConfig
+from wecom.services import wecom_config_save
 
 from .conftest import AES_A, CORP_A, TOKEN_A
 

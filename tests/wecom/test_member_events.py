@@ -14,14 +14,14 @@ import pytest
 
 from consent.types import ConsentEvidence
 from crm.tenancy.models import Brand
-from crm.wecom.crypto import parse_xml
-from crm.wecom.fake_server import FakeWecom
-from crm.wecom.models import CallbackEvent, WecomProspect
 from members.models import Identity, IdentityKind, Tag
 from members.services.members import IdentityInput, identity_bind, member_enroll, members_tag, members_untag
 from tests.conftest import host_client
 from tests.factories import MemberFactory, TagFactory
 from tests.members.conftest import decisions_for, membership_version_ensure
+from wecom.crypto import parse_xml
+from wecom.fake.server import FakeWecom
+from wecom.models import CallbackEvent, WecomProspect
 
 from .scene import member_followed, scene_create
 from .test_callback_view import post

@@ -5,12 +5,12 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from crm.wecom.models import CustomerTransfer, FollowRelation
 from members import roles
 from members.models import Staff
 from members.services.stores import staff_login_link
 from tests.conftest import BRAND_A, logged_in_client
 from tests.factories import MemberFactory, StaffFactory, StoreFactory
+from wecom.models import CustomerTransfer, FollowRelation
 
 from .scene import member_followed, scene_create
 

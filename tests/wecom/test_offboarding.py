@@ -5,12 +5,12 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from crm.errors import AppError
-from crm.wecom.fake_server import DAY, Transfer
-from crm.wecom.models import CustomerTransfer, FollowRelation
-from crm.wecom.selectors import Issue, members_needing_attention, ownership_issue_q
-from crm.wecom.transfers import members_reassign, staff_resign, transfers_poll, transfers_send
 from members.models import Member, MemberAssignment, Staff
 from tests.factories import MemberFactory
+from wecom.fake.server import DAY, Transfer
+from wecom.models import CustomerTransfer, FollowRelation
+from wecom.selectors import Issue, members_needing_attention, ownership_issue_q
+from wecom.transfers import members_reassign, staff_resign, transfers_poll, transfers_send
 
 from .scene import deliver_and_process, member_followed, scene_create
 

@@ -5,10 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from crm.wecom import errors, tasks
-from crm.wecom.models import CallbackEvent, FollowRelation, WecomConfig
-from crm.wecom.services import callback_event_process
-from crm.wecom.tasks import callback_event_process_task, retry_countdown
+from wecom import errors, tasks
+from wecom.models import CallbackEvent, FollowRelation, WecomConfig
+from wecom.services import callback_event_process
+from wecom.tasks import callback_event_process_task, retry_countdown
 
 from .test_callback_view import post
 
@@ -28,7 +28,7 @@ def deliver(
 
 
 def _fields(xml: str) -> dict[str, str]:
-    from crm.wecom.crypto import parse_xml
+    from wecom.crypto import parse_xml
 
     return parse_xml(xml)
 

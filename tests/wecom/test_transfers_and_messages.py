@@ -3,8 +3,8 @@ simulated time, WeCom's limits come back as per-customer errcodes, message limit
 
 import pytest
 
-from crm.wecom import errors
-from crm.wecom.fake_server import DAY
+from wecom import errors
+from wecom.fake.server import DAY
 
 from .test_client import seed_customers
 

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from crm.wecom.fake_server import FakeWecomServer, demo_corp
+from wecom.fake.server import FakeWecomServer, demo_corp
 
 
 class Command(BaseCommand):

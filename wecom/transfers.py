@@ -19,17 +19,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from crm.errors import AppError
 from members.models import Identity, IdentityKind, Member, MemberAssignment, Staff
+from members.services.members import member_assign
+from members.services.stores import staff_resign_in_transaction
 
 from .client import MAX_BATCH, WecomClient, chunks
 from .errors import NotResigned, WecomApiError, WecomError
 from .models import CustomerTransfer, FollowRelation, WecomConfig
+from .tasks import transfers_send_task
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +150,6 @@ def _plan_in_transaction(
 def member_assign_safe(*, member: Member, staff: Staff | None, reason: str, actor: str, note: str = "") -> bool:
     """member_assign in a savepoint; a member that cannot be assigned (merged, erased meanwhile)
     is logged, not allowed to abort the others."""
-    from members.services.members import member_assign
-
     try:
         with transaction.atomic():
             return member_assign(member=member, staff=staff, reason=reason, actor=actor, note=note) is not None
@@ -171,13 +171,7 @@ def staff_resign(*, staff: Staff, takeover: Staff | Mapping[int, Staff], actor: 
     )
     takeover_for = _takeover_map(staff, members, takeover)
     with transaction.atomic():
-        locked = Staff.objects.select_for_update().get(pk=staff.pk)
-        if locked.status != Staff.Status.RESIGNED:
-            locked.status = Staff.Status.RESIGNED
-            locked.resigned_at = timezone.now()
-            locked.save(update_fields=["status", "resigned_at", "updated_at"])
-        if locked.user_id is not None:
-            get_user_model().objects.filter(pk=locked.user_id).update(is_active=False)
+        locked = staff_resign_in_transaction(staff=staff)
         plan = _plan_in_transaction(
             handover=locked, members=members, takeover_for=takeover_for, kind=Kind.RESIGNED, actor=actor, message=""
         )
@@ -243,8 +237,6 @@ def _takeover_map(staff: Staff, members: list[Member], takeover: Staff | Mapping
 
 def _send_after_commit(handover_id: int, kind: str) -> None:
     from crm.celery import send_on_commit
-
-    from .tasks import transfers_send_task
 
     send_on_commit(transfers_send_task, handover_id, kind)
 

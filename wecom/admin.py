@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from members.masking import name_shown
@@ -133,34 +134,14 @@ class ActiveFilter(admin.SimpleListFilter):
 
 
 @admin.register(FollowRelation, site=brand_admin)
-class FollowRelationAdmin(admin.ModelAdmin):
+class FollowRelationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["external_userid", "name", "staff_userid", "state", "added_at", "deleted_at", "deleted_by"]
     list_filter = [ActiveFilter, "deleted_by", "add_way"]
     search_fields = ["external_userid", "staff_userid", "unionid", "state", "name"]
     readonly_fields = [f.name for f in FollowRelation._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: FollowRelation | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: FollowRelation | None = None) -> bool:
-        return False
-
 
 # --- assignment: policy, prospects, transfers, QR codes, my members, ownership review -----------
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(AssignmentSettings, site=brand_admin)
@@ -180,14 +161,14 @@ class AssignmentSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(WecomProspect, site=brand_admin)
-class WecomProspectAdmin(_ReadOnlyAdmin):
+class WecomProspectAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["external_userid", "name", "unionid", "first_staff_userid", "state", "linked_member", "linked_at"]
     list_filter = [("linked_member", admin.EmptyFieldListFilter), "state"]
     search_fields = ["=external_userid", "=unionid", "name"]
     list_select_related = ["linked_member"]
 
 
-class StoreScopedReadOnly(StoreScopedAdminMixin, _ReadOnlyAdmin):
+class StoreScopedReadOnly(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only and store-scoped; visible to whoever may view members."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -406,7 +387,7 @@ class HandoverForm(forms.Form):
 
 
 @admin.register(StaffHandover, site=brand_admin)
-class StaffHandoverAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class StaffHandoverAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Offboarding and reassignment go through here (and the services), never by editing a
     staff member's status: a status flipped by hand would leave their customers without a
     WeCom transfer."""
@@ -424,15 +405,6 @@ class StaffHandoverAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("负责会员数"), ordering="n_members")
     def members(self, staff: StaffHandover) -> int:
         return staff.n_members  # type: ignore[attr-defined]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def _handover(self, request, queryset, *, action: str, title: str, explanation: str, run):
         form = HandoverForm(request.POST if "apply" in request.POST else None)

@@ -23,6 +23,7 @@ from .crypto import WXBizMsgCrypt, validate_encoding_aes_key
 def _fernet_key(secret_key: str) -> bytes:
     # A dedicated key derived for this purpose: the Django SECRET_KEY itself is never used as a
     # cipher key, and rotating it (SECRET_KEY_FALLBACKS) keeps old secrets readable.
+    # The salt keeps the app's old module path: changing it would make every stored secret unreadable.
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"crm.wecom", info=b"wecom app secret at rest")
     return base64.urlsafe_b64encode(hkdf.derive(secret_key.encode()))
 
@@ -189,7 +190,7 @@ class FollowRelation(TimeStampedModel):
 
 
 class AssignmentPolicy(models.TextChoices):
-    """Who owns (专属导购) a member once WeCom relations exist. See crm/wecom/assignment.py."""
+    """Who owns (专属导购) a member once WeCom relations exist. See wecom/assignment.py."""
 
     FIRST_ADDED = "first_added", _("客户首次添加的导购")
     LAST_ADDED = "last_added", _("客户最近添加的导购")

@@ -21,6 +21,7 @@ from .crypto import CallbackCryptoError, CallbackGuard, envelope_encrypt_field, 
 from .errors import InvalidExternalUserid, NoRelationship, WecomError
 from .handlers import HANDLERS, FollowChange
 from .models import CallbackEvent, WecomConfig
+from .tasks import callback_event_process_task
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,6 @@ def callback_receive(*, query: Mapping[str, str], body: bytes) -> tuple[Callback
 
 
 def _callback_event_store(fields: dict[str, str], event_time: datetime) -> tuple[CallbackEvent, bool]:
-    from .tasks import callback_event_process_task
 
     with transaction.atomic():
         event, created = CallbackEvent.objects.get_or_create(
@@ -239,7 +239,6 @@ def callback_event_fail(*, event_id: int, error: str) -> None:
 
 def callback_event_retry(*, event_id: int) -> bool:
     """Queue a failed event again. Returns False if it was not in the failed state."""
-    from .tasks import callback_event_process_task
 
     with transaction.atomic():
         updated = CallbackEvent.objects.filter(pk=event_id, status=CallbackEvent.Status.FAILED).update(

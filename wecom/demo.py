@@ -1,7 +1,7 @@
 """Demo data: the demo brand's WeCom app points at the fake WeCom server that `dev.py serve` runs
 (Procfile `wecom`), so the whole flow can be seen without the internet.
 
-The portal side mirrors `fake_server.demo_corp()` from the same tables (DEMO_FOLLOWS, ...): the
+The portal side mirrors `fake.server.demo_corp()` from the same tables (DEMO_FOLLOWS, ...): the
 first demo members are linked to their WeCom contact and owned by the staff member they follow,
 two channel QR codes exist, and one on-the-job transfer waits for the customer. Nothing here
 calls the fake (it may not be running while the demo is seeded). Idempotent.
@@ -14,7 +14,7 @@ from members.models import IdentityKind, MemberAssignment, Staff, Store
 from members.selectors import member_lookup
 from members.services.members import identity_bind, member_assign
 
-from .fake_server import (
+from .fake.server import (
     DEMO_AES_KEY,
     DEMO_CONTACT_WAYS,
     DEMO_CORP_ID,

@@ -25,13 +25,13 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from consent.hooks import ConsentRevoked
+from crm.api import remembered_keys
+from crm.api.remembered_keys import api_generation_renew, request_generation
 from crm.db import connection
 from members.hooks import LoyaltyChanged, MemberEnrolled
 from members.models import Member, Tier
 
-from . import remembered_keys
 from .models import WebhookEvent, WebhookSubscription
-from .remembered_keys import api_generation_renew, request_generation
 from .services import webhook_emit, webhook_emit_many, webhook_emit_select
 
 _SUBSCRIPTION = WebhookSubscription._meta.db_table

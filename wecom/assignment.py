@@ -22,7 +22,7 @@ from django.utils import timezone
 from crm.errors import AppError
 from members.models import Identity, IdentityKind, Member, MemberAssignment, Staff, Store
 from members.selectors import member_lookup
-from members.services.members import identity_bind, member_assign
+from members.services.members import identity_bind, member_assign, member_source_fill
 
 from .handlers import FollowChange
 from .models import AssignmentPolicy, AssignmentSettings, FollowRelation, WecomProspect
@@ -65,14 +65,6 @@ class LinkResult:
     prospect: WecomProspect | None
 
 
-def _member_source_fill(member: Member, state: str) -> bool:
-    """Channel attribution: the first `state` a member came through stays their source."""
-    state = (state or "").strip()[:64]
-    if not state:
-        return False
-    return bool(Member.objects.filter(pk=member.pk, source="").update(source=state, updated_at=timezone.now()))
-
-
 def _member_for_contact(external_userid: str, unionid: str) -> Member | None:
     member = member_lookup(kind=IdentityKind.WECOM_EXTERNAL_USERID, value=external_userid)
     if member is None and unionid:
@@ -102,7 +94,7 @@ def contact_link_in_transaction(
             logger.warning("contact %s not linked to member %s: %s", external_userid, member.member_no, exc)
             member = None
         else:
-            _member_source_fill(member, state)
+            member_source_fill(member=member, source=state)
             WecomProspect.objects.filter(external_userid=external_userid, linked_member__isnull=True).update(
                 linked_member=member, linked_at=timezone.now(), updated_at=timezone.now()
             )

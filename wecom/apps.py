@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class WecomConfig(AppConfig):
-    name = "crm.wecom"
+    name = "wecom"
     label = "wecom"
     verbose_name = "企业微信"
 

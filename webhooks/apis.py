@@ -1,4 +1,4 @@
-"""Partner endpoints of the plumbing itself: webhook subscriptions (scope webhooks:manage)."""
+"""Partner endpoints of webhook subscriptions (scope webhooks:manage)."""
 
 import uuid
 
@@ -6,10 +6,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crm.api.error_codes import api_error
+from crm.api.models import Scope
+from crm.api.views import BrandApiView
 from members.hooks import CAUSES
 
-from .error_codes import api_error
-from .models import Scope, WebhookSubscription
+from .models import WebhookSubscription
 from .serializers import (
     WebhookSubscriptionCreatedSerializer,
     WebhookSubscriptionInSerializer,
@@ -17,7 +19,6 @@ from .serializers import (
     WebhookSubscriptionOutSerializer,
 )
 from .services import webhook_subscription_create, webhook_subscription_delete
-from .views import BrandApiView
 
 WEBHOOK_EVENTS_DESCRIPTION = (
     "Deliveries are POSTed as `{id, event, created_at, data}`, signed in `X-CRM-Signature`, retried "

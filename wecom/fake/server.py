@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 
-from .crypto import Envelope, WXBizMsgCrypt
+from ..crypto import Envelope, WXBizMsgCrypt
 
 logger = logging.getLogger(__name__)
 
@@ -956,7 +956,7 @@ class FakeWecomServer(ThreadingHTTPServer):
 
 # The demo brand's staff (members/demo.py creates them with these WeCom user ids) and, for the
 # first demo members (unionid oDemoUnion{n:05d}, home store STORES[n % 4] in members/demo.py),
-# who they follow on WeCom. crm/wecom/demo.py seeds the portal side from the same tables, so the
+# who they follow on WeCom. wecom/demo.py seeds the portal side from the same tables, so the
 # portal and the fake tell one story without talking to each other at seed time.
 DEMO_STAFF = [
     ("zhangmin", "张敏"),

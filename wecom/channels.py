@@ -1,7 +1,7 @@
 """Channel QR codes (`add_contact_way`) and brand tags ↔ WeCom corp tags.
 
 QR codes: the `state` (≤30 characters, WeCom's limit) comes back in the add callback and becomes
-the member's source (crm/wecom/assignment.py). Tags: a brand tag maps to a corp tag in the
+the member's source (wecom/assignment.py). Tags: a brand tag maps to a corp tag in the
 group named like the tag's group; marking a member's tag marks it on the customer *for their
 owner* (`mark_tag` only works for a staff member the customer follows), in a task after commit.
 """
@@ -12,14 +12,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from crm.errors import AppError
 from members.models import Identity, IdentityKind, Member, Staff, Store, Tag
+from members.services.members import tag_wecom_id_set
 
 from .client import WecomClient
 from .errors import InvalidExternalUserid, NoRelationship, WecomApiError
 from .models import ContactWay, FollowRelation, WecomConfig
+from .tasks import member_tags_mark_task
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def tags_sync_to_wecom(*, tags: Iterable[Tag] | None = None) -> dict[str, int]:
                 continue
             existing = corp.get((_group_of(tag), tag.name))
             if existing:
-                linked += _tag_id_store(tag, existing)
+                linked += tag_wecom_id_set(tag=tag, wecom_tag_id=existing)
             else:
                 missing[_group_of(tag)].append(tag)
         for group_name, group_tags in missing.items():
@@ -140,7 +141,7 @@ def tags_sync_to_wecom(*, tags: Iterable[Tag] | None = None) -> dict[str, int]:
                 ids = {t.name: corp[(group_name, t.name)] for t in group_tags if (group_name, t.name) in corp}
             for tag in group_tags:
                 if tag.name in ids:
-                    created += _tag_id_store(tag, ids[tag.name])
+                    created += tag_wecom_id_set(tag=tag, wecom_tag_id=ids[tag.name])
     return {"tags": len(selected), "linked": linked, "created": created}
 
 
@@ -152,18 +153,11 @@ def _corp_tags(client: WecomClient) -> dict[tuple[str, str], str]:
     }
 
 
-def _tag_id_store(tag: Tag, wecom_tag_id: str) -> int:
-    tag.wecom_tag_id = wecom_tag_id
-    return Tag.objects.filter(pk=tag.pk).update(wecom_tag_id=wecom_tag_id, updated_at=timezone.now())
-
-
 def member_tags_wecom_sync(*, member_ids: Iterable[int], tag: Tag, added: bool = True) -> None:
     """Mirror a brand tagging in WeCom, after commit. Call it right after
     `member_tag` / `members_tag` (added=True) or `member_untag` / `members_untag` (added=False),
     in the same transaction if there is one. Does nothing for a brand without WeCom."""
     from crm.celery import send_on_commit
-
-    from .tasks import member_tags_mark_task
 
     ids = sorted(set(member_ids))
     if ids and WecomConfig.objects.exists():

@@ -7,7 +7,7 @@
   drops it, fetches a new one and retries the call exactly once. 40001 (bad secret) is raised at
   once: another token request would fail the same way.
 - 45009 / 45033 and transport failures (timeouts, 5xx) raise retryable errors; tasks retry them
-  through celery with backoff (`crm.wecom.tasks.retry_countdown`), never in a loop here.
+  through celery with backoff (`wecom.tasks.retry_countdown`), never in a loop here.
 - Cursor-paginated calls are followed to the end; a cursor that repeats is a server bug and raises
   rather than looping forever.
 """
@@ -15,15 +15,25 @@
 import hashlib
 import logging
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from django.core.cache import cache
 
 from .errors import AccessTokenInvalid, WecomProtocolError, WecomTransportError, error_for
 
-if TYPE_CHECKING:
-    from .models import WecomConfig
+
+class ClientConfig(Protocol):
+    """What the client needs of a brand's WeCom configuration (wecom.models.WecomConfig has it):
+    the client imports nothing of the app but its errors."""
+
+    @property
+    def corp_id(self) -> str: ...
+    @property
+    def secret(self) -> str: ...
+    @property
+    def api_base_url(self) -> str: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +72,7 @@ class WecomClient:
         self._token_key = f"wecom:token:{corp_id}:{secret_hash}"
 
     @classmethod
-    def for_config(cls, config: "WecomConfig", *, timeout: float = 10.0) -> "WecomClient":
+    def for_config(cls, config: ClientConfig, *, timeout: float = 10.0) -> "WecomClient":
         return cls(corp_id=config.corp_id, secret=config.secret, base_url=config.api_base_url, timeout=timeout)
 
     def close(self) -> None:

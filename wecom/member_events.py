@@ -9,6 +9,7 @@ from members.models import IdentityKind, Tag
 
 from .channels import member_tags_wecom_sync
 from .models import WecomProspect
+from .tasks import prospects_link_member_task
 
 
 def link_prospects_of_new_identities(event: IdentitiesAdded) -> None:
@@ -16,7 +17,6 @@ def link_prospects_of_new_identities(event: IdentitiesAdded) -> None:
         return
     if not WecomProspect.objects.filter(linked_member__isnull=True).exists():
         return
-    from .tasks import prospects_link_member_task
 
     send_on_commit(prospects_link_member_task, event.member_id)
 

@@ -1,0 +1,1 @@
+"""The fake WeCom server: a real HTTP server that plays a corp's WeCom for development, the demo and tests."""
