@@ -9,7 +9,7 @@ not whatever stack depth the request happens to have left.
 The check costs nothing measurable on the hot path (the order API): a body cannot nest deeper
 than it has opening brackets, so the scan is skipped when `count("[") + count("{")` (two C
 loops over the text) is within the limit. Otherwise strings (which may hold brackets) are
-removed and the brackets kept, each with one C-level regex/translate pass over the text, and
+removed and the brackets kept, each with C-level str methods over the text, and
 the innermost `[]`/`{}` pairs are removed one level per pass: at most MAX_JSON_DEPTH passes over
 the brackets alone, each O(n) in C — a few milliseconds for a 4 MiB batch, microseconds for an
 order.
@@ -29,8 +29,6 @@ from .error_codes import api_error
 # {orders: [{items: [{...}]}]}) is 5 levels; 32 leaves room without inviting abuse.
 MAX_JSON_DEPTH = 32
 
-# A JSON string (escapes included) — unrolled so that a long string is one C loop.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 # Everything that is not a bracket, for str.translate (characters outside strings are ASCII in
 # valid JSON; anything else is left for the parser to refuse).
 _KEEP = frozenset("[]{}")
@@ -43,7 +41,12 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     that is not too deep answers False (the parser then says what is wrong with it)."""
     if text.count("[") + text.count("{") <= limit:
         return False
-    brackets = _STRING.sub("", text).translate(_NOT_BRACKETS)
+    # Strings out, by C-level str methods only (a regex over 3 MB of \uXXXX-escaped text took
+    # 36 ms, these 15 ms; json.loads itself 10 ms): drop escaped backslashes, then escaped quotes
+    # — in valid JSON, pairing backslashes from the left is exactly how escapes read — and every
+    # quote left delimits a string, so the even pieces between quotes lie outside strings.
+    unescaped = text.replace("\\\\", "").replace('\\"', "")
+    brackets = "".join(unescaped.split('"')[::2]).translate(_NOT_BRACKETS)
     for _ in range(limit):
         if not brackets:
             return False
