@@ -71,8 +71,7 @@ def setup(members: int) -> str:
         cursor.execute("SELECT to_regclass('public.tenancy_brand') IS NOT NULL")
         migrated = cursor.fetchone()[0]
     if not migrated:
-        call_command("migrate_schemas", "--shared", "--noinput", verbosity=0)
-        call_command("createcachetable", verbosity=0)
+        call_command("migrate_schemas", "--shared", "--noinput", verbosity=0)  # makes the cache table too
     platform_ensure(domain="localhost")
     brand_provision(
         slug=SLUG,
