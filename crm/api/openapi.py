@@ -10,7 +10,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import ResolvedComponent, force_instance
+from drf_spectacular.plumbing import ResolvedComponent, force_instance, get_doc
 from drf_spectacular.utils import OpenApiParameter
 
 from crm.dependencies import BROKER, CACHE, DATABASE
@@ -100,6 +100,9 @@ class ProblemAutoSchema(AutoSchema):
             and "properties" in schema
         ):
             schema["additionalProperties"] = False
+            # The base class's docstring is about the base class, not this body.
+            if schema.get("description") == get_doc(StrictSerializer):
+                del schema["description"]
         return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
