@@ -166,13 +166,15 @@ def print_logins(port: int, logins: list[dict[str, str]]) -> None:
         ("partner API docs", f"http://demo.localhost:{port}/api/docs/", "an API key (README)"),
         ("health", f"http://demo.localhost:{port}/healthz", ""),
     ]
-    # East Asian characters take two columns in a terminal.
-    width = [max(sum(2 if ord(c) > 0x2E80 else 1 for c in row[i]) for row in rows) for i in range(3)]
 
-    def pad(text: str, columns: int) -> str:
-        return text + " " * (columns - sum(2 if ord(c) > 0x2E80 else 1 for c in text))
+    def columns(text: str) -> int:  # Chinese characters take two columns in a terminal
+        return sum(2 if ord(c) > 0x2E80 else 1 for c in text)
 
-    lines = [f"  {pad(who, width[0])}  {pad(url, width[1])}  {login}" for who, url, login in rows]
+    width = [max(columns(row[i]) for row in rows) for i in range(2)]
+    lines = [
+        f"  {who}{' ' * (width[0] - columns(who))}  {url}{' ' * (width[1] - columns(url))}  {login}"
+        for who, url, login in rows
+    ]
     print("\n\033[1;32mThe portal is up.\033[0m Ctrl-C stops everything.\n" + "\n".join(lines) + "\n", flush=True)
 
 
