@@ -1,17 +1,14 @@
 """Writes of partner webhooks: subscriptions, emission (row by row, many, or set-based) and
 delivery over the SSRF-safe transport. Keyword-only, each owns its transaction."""
 
-import ipaddress
 import json
 import secrets
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-import httpx
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
@@ -21,6 +18,7 @@ from crm.api.error_codes import api_error, error_detail
 from crm.api.models import Partner
 from crm.api.remembered_keys import api_generation_renew
 from crm.celery import send_on_commit
+from crm.egress import EgressRefused, EgressResponse, egress_request, egress_url_check
 from crm.errors import AppError
 
 from .models import WebhookDelivery, WebhookEvent, WebhookSubscription
@@ -31,73 +29,31 @@ from .tasks import webhook_deliver, webhook_dispatch
 def webhook_url_validate(url: str) -> None:
     """Refuse URLs that would make us call our own network (SSRF), unless settings allow it, and
     URLs a delivery could not use (no host, a port out of range, credentials in the URL)."""
-    parsed = _webhook_url_parse(url)
-    if not settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS:
-        _webhook_addresses_resolve(parsed)
+    try:
+        egress_url_check(url)
+    except EgressRefused:
+        raise _webhook_url_refused() from None
 
 
 def _webhook_url_refused() -> AppError:
     return api_error("webhook_url_not_allowed", status=400, fields={"url": [str(_url_message())]})
 
 
-def _webhook_url_parse(url: str) -> httpx.URL:
+def _webhook_post(url: str, *, content: bytes, headers: dict[str, str]) -> EgressResponse:
+    """POST through crm.egress: the address checked again (DNS may have changed since subscribing)
+    and connected to as checked, the answer capped and the attempt bounded in time."""
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError, UnicodeError):
+        return egress_request(
+            "POST",
+            url,
+            content=content,
+            headers=headers,
+            max_bytes=settings.API_WEBHOOK_MAX_RESPONSE_BYTES,
+            deadline_seconds=settings.API_WEBHOOK_DEADLINE_SECONDS,
+            read_timeout=settings.API_WEBHOOK_TIMEOUT_SECONDS,
+        )
+    except EgressRefused:
         raise _webhook_url_refused() from None
-    if (
-        parsed.scheme not in {"http", "https"}
-        or not parsed.raw_host
-        or parsed.userinfo
-        or not 0 < (parsed.port or 1) < 65536
-    ):
-        raise _webhook_url_refused()
-    return parsed
-
-
-def _webhook_addresses_resolve(parsed: httpx.URL) -> list[str]:
-    """The addresses a delivery to `parsed` may connect to, all checked against our own network.
-
-    Resolved once per attempt and then connected to directly (`_webhook_post`): if the request
-    resolved the name again, a partner's DNS could answer a public address to this check and
-    127.0.0.1 to the connection (DNS rebinding)."""
-    default_port = 443 if parsed.scheme == "https" else 80
-    try:
-        host = parsed.raw_host.decode("ascii")  # IDNA form of an internationalised name
-        # An AF_INET/AF_INET6 sockaddr's host is a str (the int form is for builds without IPv6).
-        addresses = [cast(str, info[4][0]) for info in socket.getaddrinfo(host, parsed.port or default_port)]
-    except (OSError, UnicodeError):
-        addresses = []
-    allowed = settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS or all(_address_public(address) for address in addresses)
-    if not addresses or not allowed:
-        raise _webhook_url_refused()
-    return list(dict.fromkeys(addresses))
-
-
-def _address_public(address: str) -> bool:
-    return ipaddress.ip_address(address.split("%")[0]).is_global
-
-
-def _webhook_post(url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
-    """POST to `url` at an address checked by `_webhook_addresses_resolve`, trying them in turn
-    (a dual-stack partner may not be reachable on its first): the URL names the address, `Host`
-    and TLS SNI (which is also the name the certificate is verified against) name the partner's
-    host, in its ASCII (IDNA) form."""
-    parsed = _webhook_url_parse(url)
-    failure: httpx.TransportError | None = None
-    with httpx.Client(timeout=settings.API_WEBHOOK_TIMEOUT_SECONDS) as client:
-        for address in _webhook_addresses_resolve(parsed):
-            try:
-                return client.post(
-                    parsed.copy_with(host=address.split("%")[0]),
-                    content=content,
-                    headers={**headers, "Host": parsed.netloc.decode("ascii")},
-                    extensions={"sni_hostname": parsed.raw_host.decode("ascii")},
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                failure = exc
-    assert failure is not None  # at least one address, or resolving refused the URL
-    raise failure
 
 
 def _url_message() -> str:

@@ -191,6 +191,8 @@ STORAGES = {
 # (development only: single machine, no priorities, polling).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://localhost/"
 if CELERY_BROKER_URL.startswith("filesystem"):
+    # kombu's filesystem transport with atomic writes (crm/dev_broker.py says why).
+    CELERY_BROKER_TRANSPORT = "crm.dev_broker:Transport"
     _broker_dir = DATA_DIR / "broker"
     # The transport needs its folders to exist before web, worker or beat first touch them.
     for _folder in ("queue", "processed", "control"):
@@ -301,10 +303,19 @@ API_IDEMPOTENCY_RETENTION_HOURS = 24
 # Webhooks: attempts before a delivery is given up, and the first retry delay (doubled each time).
 API_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("API_WEBHOOK_MAX_ATTEMPTS", "8"))
 API_WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("API_WEBHOOK_RETRY_BASE_SECONDS", "30"))
-API_WEBHOOK_TIMEOUT_SECONDS = 10.0
-# Webhook URLs pointing at loopback/private networks would let a partner probe our own network
-# (SSRF); only development and tests allow them.
-API_WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("API_WEBHOOK_ALLOW_PRIVATE_HOSTS", False)
+API_WEBHOOK_TIMEOUT_SECONDS = 10.0  # per socket operation; the attempt as a whole is bounded below
+# One delivery attempt, connect to last byte (a receiver dripping bytes must not hold the worker),
+# and the most of its answer we read: only the status matters, a larger answer fails the attempt.
+API_WEBHOOK_DEADLINE_SECONDS = float(os.environ.get("API_WEBHOOK_DEADLINE_SECONDS", "15"))
+API_WEBHOOK_MAX_RESPONSE_BYTES = 64 * 1024
+# A WeCom API call (crm.egress bounds it the same way); its answers are JSON, a page of customers
+# at most a few hundred KB.
+WECOM_API_DEADLINE_SECONDS = float(os.environ.get("WECOM_API_DEADLINE_SECONDS", "20"))
+WECOM_API_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+# Outbound calls (webhook URLs set by partners, the WeCom API address set by brand admins) to
+# loopback, private, link-local or metadata addresses would let them reach our own network (SSRF);
+# only development and tests allow them. The old name is still read from the environment.
+EGRESS_ALLOW_PRIVATE_HOSTS = env_bool("EGRESS_ALLOW_PRIVATE_HOSTS", env_bool("API_WEBHOOK_ALLOW_PRIVATE_HOSTS", False))
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "api.idempotency_cleanup_all_brands": {"task": "api.idempotency_cleanup_all_brands", "schedule": 3600.0},

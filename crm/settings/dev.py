@@ -13,3 +13,7 @@ DEBUG = env_bool("DEBUG", True)
 # Static files straight from the apps' folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The demo brand's WeCom API is the fake server on 127.0.0.1 (wecom/demo.py), and partners'
+# test receivers run on this machine: outbound calls may reach loopback here, never in production.
+EGRESS_ALLOW_PRIVATE_HOSTS = env_bool("EGRESS_ALLOW_PRIVATE_HOSTS", True)

@@ -17,3 +17,7 @@ CELERY_TASK_DEFAULT_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
 # Static files straight from the apps' folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The fake WeCom server and test receivers listen on 127.0.0.1; tests of the SSRF refusal turn
+# this off (settings fixture).
+EGRESS_ALLOW_PRIVATE_HOSTS = True

@@ -67,7 +67,7 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def _webhooks_to_local_receivers(settings: Any) -> Iterator[None]:
     """Tests deliver to receivers on 127.0.0.1; the SSRF guard is tested on its own."""
-    settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = True
+    settings.EGRESS_ALLOW_PRIVATE_HOSTS = True
     yield
 
 

@@ -16,9 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from crm import egress
 from crm.api.models import Partner
 from crm.errors import AppError
-from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery, WebhookSubscription
 from webhooks.services import webhook_delivery_attempt, webhook_emit, webhook_emit_select, webhook_subscription_create
 from webhooks.signing import signature_verify
@@ -282,9 +282,9 @@ def test_a_delivery_connects_to_the_address_it_checked(in_brand_a, rebinding_dns
     settings.API_WEBHOOK_TIMEOUT_SECONDS = 2
     with Receiver() as receiver:
         port, sent = subscribed_delivery(receiver, host="partner.example")
-        settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+        settings.EGRESS_ALLOW_PRIVATE_HOSTS = False
         # Stand-in for a public address: the receiver must be local to this test.
-        monkeypatch.setattr(webhook_services, "_address_public", lambda address: address == "127.0.0.1")
+        monkeypatch.setattr(egress, "address_public", lambda address: address == "127.0.0.1")
 
         outcome = webhook_delivery_attempt(delivery_id=sent.pk)
 
@@ -297,7 +297,7 @@ def test_a_delivery_connects_to_the_address_it_checked(in_brand_a, rebinding_dns
 def test_a_delivery_to_a_name_now_resolving_into_our_network_is_refused(in_brand_a, rebinding_dns, settings):
     with Receiver() as receiver:
         _port, sent = subscribed_delivery(receiver, host="partner.example")
-        settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+        settings.EGRESS_ALLOW_PRIVATE_HOSTS = False
 
         outcome = webhook_delivery_attempt(delivery_id=sent.pk)
 

@@ -104,7 +104,7 @@ def test_every_webhook_endpoint_needs_webhooks_manage(client_a, brand_a, method,
     ],
 )
 def test_urls_into_our_own_network_are_refused(client_a, key_a, settings, url):
-    settings.API_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+    settings.EGRESS_ALLOW_PRIVATE_HOSTS = False
 
     response = call(client_a, "POST", WEBHOOKS, key=key_a, body={**GOOD, "url": url}, language="en")
 
