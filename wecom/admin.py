@@ -52,6 +52,13 @@ class WecomConfigForm(forms.ModelForm):
         model = WecomConfig
         fields = ["corp_id", "secret", "token", "encoding_aes_key", "api_base_url", "welcome_text"]
 
+    def clean_api_base_url(self) -> str:
+        url = str(self.cleaned_data["api_base_url"])
+        error = services.wecom_api_base_url_error(url)
+        if error:
+            raise forms.ValidationError(error)
+        return url
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if not cleaned.get("secret") and not (self.instance and self.instance.has_secret):
@@ -231,12 +238,17 @@ class ContactWayAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("二维码"))
     def qr_link(self, obj: ContactWay) -> str:
+        # The URL is whatever the configured WeCom API answered: a link only when it is https:
+        # (a javascript: or data: "QR code" would run in the admin's session), else plain text.
+        if not obj.qr_code.lower().startswith("https://"):
+            return obj.qr_code or "-"
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', obj.qr_code, _("查看"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: ContactWay | None = None) -> list[str]:
-        # A QR code is printed and handed out: its state and staff never change under it.
+        # A QR code is printed and handed out: its state and staff never change under it. The
+        # URL is shown through qr_link: Django renders a read-only URLField as a link, any scheme.
         if obj is not None:
-            return [*ContactWayForm.Meta.fields, "config_id", "qr_code", "created_by"]
+            return [*ContactWayForm.Meta.fields, "config_id", "qr_link", "created_by"]
         return []
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:

@@ -1,4 +1,9 @@
-"""The WeCom external-contact API client (real HTTP, httpx).
+"""The WeCom external-contact API client (real HTTP through crm.egress).
+
+- The API address is set by a brand admin and the client sends the app secret to it: every call
+  goes through crm.egress (address checked and pinned, private ranges refused outside
+  development, the answer capped at settings.WECOM_API_MAX_RESPONSE_BYTES and the call at
+  settings.WECOM_API_DEADLINE_SECONDS). A refused address is not retryable.
 
 - The access token is cached in the shared cache (keys are prefixed with the brand's schema, so one
   brand never sees another's token), so web, workers and beat share one token per brand instead of
@@ -13,12 +18,16 @@
 """
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 import httpx
+from django.conf import settings
 from django.core.cache import cache
+
+from crm.egress import EgressDeadline, EgressRefused, EgressTooLarge, egress_request
 
 from .errors import AccessTokenInvalid, WecomProtocolError, WecomTransportError, error_for
 
@@ -65,7 +74,10 @@ class WecomClient:
         self.corp_id = corp_id
         self._secret = secret
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._timeout = timeout
+        # Calls go through crm.egress (the API address is set by a brand admin: SSRF-checked,
+        # pinned, size- and time-bounded); tests that script the server pass an httpx transport.
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport) if transport else None
         # The secret's hash is part of the key: after the admin changes the secret, the token
         # issued for the old one is not reused.
         secret_hash = hashlib.sha256(secret.encode()).hexdigest()[:16]
@@ -76,7 +88,8 @@ class WecomClient:
         return cls(corp_id=config.corp_id, secret=config.secret, base_url=config.api_base_url, timeout=timeout)
 
     def close(self) -> None:
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
 
     def __enter__(self) -> "WecomClient":
         return self
@@ -87,21 +100,43 @@ class WecomClient:
     # --- transport -------------------------------------------------------------------------------
 
     def _send(self, method: str, path: str, params: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any]:
+        status_code, content = self._exchange(method, path, params, body)
+        if status_code >= 500:
+            raise WecomTransportError(-1, f"HTTP {status_code}", path=path)
         try:
-            response = self._http.request(method, path, params=params, json=body)
-        except httpx.TimeoutException as exc:
-            raise WecomTransportError(-1, f"timeout: {exc}", path=path) from exc
-        except httpx.TransportError as exc:
-            raise WecomTransportError(-1, f"transport: {exc}", path=path) from exc
-        if response.status_code >= 500:
-            raise WecomTransportError(-1, f"HTTP {response.status_code}", path=path)
-        try:
-            data = response.json()
+            data = json.loads(content)
         except ValueError as exc:
-            raise WecomProtocolError(-1, f"HTTP {response.status_code}, not JSON", path=path) from exc
+            raise WecomProtocolError(-1, f"HTTP {status_code}, not JSON", path=path) from exc
         if not isinstance(data, dict):
             raise WecomProtocolError(-1, "response is not a JSON object", path=path)
         return data
+
+    def _exchange(
+        self, method: str, path: str, params: dict[str, Any], body: dict[str, Any] | None
+    ) -> tuple[int, bytes]:
+        try:
+            if self._http is not None:
+                response = self._http.request(method, path, params=params, json=body)
+                return response.status_code, response.content
+            answer = egress_request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=body,
+                max_bytes=settings.WECOM_API_MAX_RESPONSE_BYTES,
+                deadline_seconds=settings.WECOM_API_DEADLINE_SECONDS,
+                read_timeout=self._timeout,
+            )
+            return answer.status_code, answer.content
+        except EgressRefused as exc:
+            # Not retryable: the configured address is the problem, and the secret never left.
+            raise WecomProtocolError(-1, f"API 地址不允许访问（{exc}）", path=path) from exc
+        except (EgressDeadline, httpx.TimeoutException) as exc:
+            raise WecomTransportError(-1, f"timeout: {exc}", path=path) from exc
+        except EgressTooLarge as exc:
+            raise WecomProtocolError(-1, f"answer too large: {exc}", path=path) from exc
+        except httpx.TransportError as exc:
+            raise WecomTransportError(-1, f"transport: {exc}", path=path) from exc
 
     def access_token(self, *, force_refresh: bool = False) -> str:
         if not force_refresh:

@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from crm.celery import send_on_commit
+from crm.egress import EgressRefused, egress_url_check
 from crm.errors import AppError, NotFound
 
 from .assignment import follow_change_apply_in_transaction
@@ -37,6 +38,22 @@ def wecom_config_get() -> WecomConfig | None:
     return WecomConfig.objects.first()
 
 
+def wecom_api_base_url_error(url: str) -> str:
+    """Why `url` cannot be the WeCom API address, or "". The client sends the app secret to it:
+    an address in our own network (loopback, private, link-local, the cloud metadata service) is
+    refused unless settings.EGRESS_ALLOW_PRIVATE_HOSTS (development, tests); the client checks
+    again at call time and connects to the address it checked (crm.egress)."""
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        return "API 地址不是有效的 URL。"
+    try:
+        egress_url_check(url)
+    except EgressRefused:
+        return "API 地址不允许指向内网、本机或云服务元数据地址，请填写企业微信的公网 API 地址（https://qyapi.weixin.qq.com/cgi-bin/）。"
+    return ""
+
+
 def wecom_config_save(
     *,
     corp_id: str,
@@ -58,10 +75,9 @@ def wecom_config_save(
         validate_encoding_aes_key(encoding_aes_key)
     except ValueError as exc:
         errors["encoding_aes_key"] = [str(exc)]
-    try:
-        URLValidator(schemes=["http", "https"])(api_base_url)
-    except ValidationError:
-        errors["api_base_url"] = ["API 地址不是有效的 URL。"]
+    base_url_error = wecom_api_base_url_error(api_base_url)
+    if base_url_error:
+        errors["api_base_url"] = [base_url_error]
     with transaction.atomic():
         config = WecomConfig.objects.select_for_update().first() or WecomConfig()
         if not secret and not config.has_secret:
