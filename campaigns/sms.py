@@ -1,6 +1,9 @@
 """SMS goes through a provider interface: the real gateway is outside this system (and outside
 this machine), so development and tests use the logging provider, and a deployment names its
-provider class in settings.CAMPAIGN_SMS_PROVIDER."""
+provider class in settings.CAMPAIGN_SMS_PROVIDER. A provider that calls a gateway over HTTP does
+so through crm.egress.egress_request (address checked and pinned, answer capped, one deadline per
+call), like webhooks and WeCom; the sending task's celery time limits (campaigns.tasks) bound the
+batch."""
 
 import logging
 from dataclasses import dataclass

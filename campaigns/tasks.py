@@ -3,6 +3,7 @@ import logging
 import random
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
@@ -12,6 +13,11 @@ from .models import Campaign, Occurrence
 # (HackSoft's rule), so no cycle needs hiding.
 
 logger = logging.getLogger(__name__)
+
+# Sending calls WeCom (and an SMS gateway): each call is bounded by crm.egress, these bound the
+# task. A send cut short by the soft limit continues in a retry (send_occurrence_messages).
+SEND_SOFT_LIMIT, SEND_HARD_LIMIT = 1800, 1860
+POLL_SOFT_LIMIT, POLL_HARD_LIMIT = 600, 660
 
 
 def catch_up_grace() -> dt.timedelta:
@@ -71,6 +77,8 @@ def send_retry_countdown(retries: int) -> int:
     name="campaigns.send_occurrence_messages",
     bind=True,
     max_retries=8,
+    soft_time_limit=SEND_SOFT_LIMIT,
+    time_limit=SEND_HARD_LIMIT,
 )
 def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:
     """Sends an occurrence's queued messages. WeCom frequency limits and transport failures are
@@ -81,6 +89,9 @@ def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:
 
     try:
         return outbox_send(occurrence_id=occurrence_id)
+    except SoftTimeLimitExceeded as exc:
+        # outbox_send put the chunk in hand back to queued: a fresh task sends the rest.
+        raise self.retry(exc=exc, countdown=send_retry_countdown(0)) from exc
     except WecomError as exc:
         if not exc.retryable:
             raise
@@ -99,7 +110,13 @@ def send_lost_messages() -> int:
     return len(occurrence_ids)
 
 
-@shared_task(name="campaigns.poll_wecom_results", bind=True, max_retries=5)
+@shared_task(
+    name="campaigns.poll_wecom_results",
+    bind=True,
+    max_retries=5,
+    soft_time_limit=POLL_SOFT_LIMIT,
+    time_limit=POLL_HARD_LIMIT,
+)
 def poll_wecom_results(self) -> dict[str, int]:
     """Records which WeCom group messages reached their members (scheduled every 15 minutes)."""
     from wecom.errors import WecomError

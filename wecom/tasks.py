@@ -15,6 +15,11 @@ from crm.jobs.services import job_run_record
 from .errors import WecomError
 
 MAX_RETRIES = 8
+# Every task here calls the WeCom API. One call is bounded by crm.egress (address, size, and
+# settings.WECOM_API_DEADLINE_SECONDS); these limits bound a task's many calls, so one brand's
+# stuck run cannot hold a worker every brand shares. Work cut short is picked up again: failed
+# callbacks are retried, transfers and links polled, unsent tags marked on the next run.
+TASK_SOFT_LIMIT, TASK_HARD_LIMIT = 600, 660
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_CAP_SECONDS = 600
 
@@ -25,7 +30,13 @@ def retry_countdown(retries: int) -> float:
     return random.uniform(BACKOFF_BASE_SECONDS, max(BACKOFF_BASE_SECONDS, ceiling))
 
 
-@shared_task(bind=True, name="wecom.callback_event_process", max_retries=MAX_RETRIES)
+@shared_task(
+    bind=True,
+    name="wecom.callback_event_process",
+    max_retries=MAX_RETRIES,
+    soft_time_limit=TASK_SOFT_LIMIT,
+    time_limit=TASK_HARD_LIMIT,
+)
 def callback_event_process_task(self: Task, event_id: int) -> None:
     from . import services
 
@@ -47,7 +58,13 @@ def _retrying(task: Task, exc: WecomError) -> None:
     raise exc
 
 
-@shared_task(bind=True, name="wecom.transfers_send", max_retries=MAX_RETRIES)
+@shared_task(
+    bind=True,
+    name="wecom.transfers_send",
+    max_retries=MAX_RETRIES,
+    soft_time_limit=TASK_SOFT_LIMIT,
+    time_limit=TASK_HARD_LIMIT,
+)
 def transfers_send_task(self: Task, handover_id: int, kind: str) -> dict[str, int]:
     from .transfers import transfers_send
 
@@ -58,7 +75,7 @@ def transfers_send_task(self: Task, handover_id: int, kind: str) -> dict[str, in
         raise
 
 
-@shared_task(name="wecom.transfers_poll")
+@shared_task(name="wecom.transfers_poll", soft_time_limit=TASK_SOFT_LIMIT, time_limit=TASK_HARD_LIMIT)
 def transfers_poll_task() -> dict[str, int]:
     """Scheduled (beat): a rate limit here just waits for the next run, no retry storm."""
     from .transfers import transfers_poll
@@ -68,7 +85,7 @@ def transfers_poll_task() -> dict[str, int]:
     return run.summary
 
 
-@shared_task(name="wecom.members_unassigned_distribute")
+@shared_task(name="wecom.members_unassigned_distribute", soft_time_limit=TASK_SOFT_LIMIT, time_limit=TASK_HARD_LIMIT)
 def members_unassigned_distribute_task() -> dict[str, int]:
     from .assignment import members_unassigned_distribute
 
@@ -77,7 +94,7 @@ def members_unassigned_distribute_task() -> dict[str, int]:
     return run.summary
 
 
-@shared_task(name="wecom.prospects_link_pending")
+@shared_task(name="wecom.prospects_link_pending", soft_time_limit=TASK_SOFT_LIMIT, time_limit=TASK_HARD_LIMIT)
 def prospects_link_pending_task() -> dict[str, int]:
     from .assignment import prospects_link_pending
 
@@ -86,7 +103,13 @@ def prospects_link_pending_task() -> dict[str, int]:
     return run.summary
 
 
-@shared_task(bind=True, name="wecom.member_tags_mark", max_retries=MAX_RETRIES)
+@shared_task(
+    bind=True,
+    name="wecom.member_tags_mark",
+    max_retries=MAX_RETRIES,
+    soft_time_limit=TASK_SOFT_LIMIT,
+    time_limit=TASK_HARD_LIMIT,
+)
 def member_tags_mark_task(self: Task, member_ids: list[int], tag_id: int, added: bool) -> dict[str, int]:
     from .channels import member_tags_mark
 
@@ -97,7 +120,7 @@ def member_tags_mark_task(self: Task, member_ids: list[int], tag_id: int, added:
         raise
 
 
-@shared_task(name="wecom.prospects_link_member")
+@shared_task(name="wecom.prospects_link_member", soft_time_limit=TASK_SOFT_LIMIT, time_limit=TASK_HARD_LIMIT)
 def prospects_link_member_task(member_id: int) -> int:
     """Link the prospects waiting for this member's unionid (sent after enrolment or a bind)."""
     from members.models import Member

@@ -180,3 +180,30 @@ def test_a_receiver_that_never_answers_is_cut_off_at_the_deadline_not_the_read_t
     assert not delivered
     assert "EgressDeadline" in WebhookDelivery.objects.get(pk=sent.pk).last_error
     assert elapsed < 2.0
+
+
+def test_the_tasks_that_deliver_have_celery_time_limits():
+    from webhooks.tasks import webhook_deliver, webhook_dispatch, webhook_redeliver
+
+    for task in (webhook_deliver, webhook_dispatch, webhook_redeliver):
+        assert 0 < task.soft_time_limit < task.time_limit, task.name
+
+
+def test_a_batch_past_its_budget_hands_the_rest_to_another_task(in_brand_a, monkeypatch):
+    """Slow receivers early in a batch of 500 must not run the batch into the hard time limit."""
+    from webhooks import tasks
+
+    handed_on: list[list[int]] = []
+    attempted: list[int] = []
+    clock = iter([0.0, 1.0, 200.0, 201.0])
+    monkeypatch.setattr(tasks.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(tasks.webhook_redeliver, "delay", handed_on.append)
+    monkeypatch.setattr(
+        "webhooks.services.webhook_delivery_attempt",
+        lambda *, delivery_id: attempted.append(delivery_id) or type("O", (), {"retry_in": None})(),
+    )
+
+    tasks._attempt_each([1, 2, 3, 4])
+
+    assert attempted == [1]  # the first went out; by the second the budget was spent
+    assert handed_on == [[2, 3, 4]]

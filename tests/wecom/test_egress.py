@@ -130,3 +130,16 @@ def test_an_https_qr_code_is_still_a_link(config_a, admin_client_a, fake):
     way = ContactWay.objects.get()
 
     assert f'href="{way.qr_code}"' in admin_client_a.get("/admin/wecom/contactway/").content.decode()
+
+
+def test_every_task_that_calls_wecom_has_celery_time_limits():
+    from celery import Task
+
+    from campaigns import tasks as campaign_tasks
+    from wecom import tasks as wecom_tasks
+
+    calling_out = [t for t in vars(wecom_tasks).values() if isinstance(t, Task)]
+    calling_out += [campaign_tasks.send_occurrence_messages, campaign_tasks.poll_wecom_results]
+    assert len(calling_out) >= 9
+    for task in calling_out:
+        assert 0 < task.soft_time_limit < task.time_limit, task.name
