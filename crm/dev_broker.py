@@ -4,8 +4,8 @@ kombu's filesystem channel creates a message file under its final name and then 
 a consumer takes any file with that name at once, without waiting for the writer's lock: a worker
 polling at the wrong moment read an empty file and died ("Unrecoverable error: JSONDecodeError").
 Here a message is written under a name consumers ignore and renamed into place when complete
-(a rename within one folder is atomic on POSIX). Chosen by CELERY_BROKER_TRANSPORT in the
-settings whenever the broker URL is `filesystem://`; production uses Redis.
+(a rename within one folder is atomic on POSIX). The settings map the `filesystem://` scheme to
+it whenever that is the broker; production uses Redis.
 """
 
 import os

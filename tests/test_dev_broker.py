@@ -8,7 +8,7 @@ import pytest
 from kombu import Connection
 from kombu.utils.json import dumps as dev_broker_dumps
 
-from crm.dev_broker import Channel
+from crm.dev_broker import Channel, Transport
 
 
 @pytest.fixture
@@ -16,7 +16,8 @@ def channel(tmp_path: Path):
     folder = tmp_path / "queue"
     folder.mkdir()
     options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "store_processed": False}
-    with Connection("filesystem://localhost/", transport="crm.dev_broker:Transport", transport_options=options) as conn:
+    # The transport named, as the settings map filesystem:// to it only when that is the broker.
+    with Connection("filesystem://localhost/", transport=Transport, transport_options=options) as conn:
         channel = conn.default_channel
         assert isinstance(channel, Channel)
         yield channel, folder

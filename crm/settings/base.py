@@ -191,8 +191,12 @@ STORAGES = {
 # (development only: single machine, no priorities, polling).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://localhost/"
 if CELERY_BROKER_URL.startswith("filesystem"):
-    # kombu's filesystem transport with atomic writes (crm/dev_broker.py says why).
-    CELERY_BROKER_TRANSPORT = "crm.dev_broker:Transport"
+    # The filesystem:// scheme means kombu's filesystem transport with atomic writes
+    # (crm/dev_broker.py says why). Mapped by scheme, not by CELERY_BROKER_TRANSPORT, which would
+    # win over any broker URL given later (a test pointing the broker elsewhere).
+    import kombu.transport
+
+    kombu.transport.TRANSPORT_ALIASES["filesystem"] = "crm.dev_broker:Transport"
     _broker_dir = DATA_DIR / "broker"
     # The transport needs its folders to exist before web, worker or beat first touch them.
     for _folder in ("queue", "processed", "control"):
