@@ -469,3 +469,10 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # === end of Content-Security-Policy block =======================================================
+
+# === Coupons (优惠券) — appended block ===========================================================
+# Templates, code pools, issuing from every source, write-off and reversal (coupons/, layer 6:
+# below campaigns and engagement, above wecom; members and consent below it).
+TENANT_APPS += ["coupons"]
+INSTALLED_APPS += ["coupons"]
+# === end of coupons block ========================================================================
