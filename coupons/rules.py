@@ -79,6 +79,9 @@ class Use:
     shipping_fen: int = 0
     member_id: int | None = None
     order_ref: str = ""  # channel/order_no: a coupon locked for this order is usable by it
+    # False for the member's own list, where no store is in question yet; a write-off always
+    # checks the store scope (no store given is outside a store-limited coupon's scope).
+    store_known: bool = True
 
 
 def reasons(coupon: Coupon, template: CouponTemplate, store_ids: frozenset[int], use: Use) -> list[str]:
@@ -106,7 +109,7 @@ def reasons(coupon: Coupon, template: CouponTemplate, store_ids: frozenset[int],
         found.append(error_codes.WRONG_DAY)
     if template.time_from and template.time_until and not template.time_from <= local.time() <= template.time_until:
         found.append(error_codes.WRONG_TIME)
-    if store_ids and use.store_id not in store_ids:
+    if store_ids and use.store_known and use.store_id not in store_ids:
         found.append(error_codes.WRONG_STORE)
     if use.order_amount_fen is not None and use.order_amount_fen < template.threshold_fen:
         found.append(error_codes.BELOW_THRESHOLD)

@@ -67,7 +67,13 @@ def member_coupons(
         coupontemplate_id__in={c.template_id for c in coupons}
     ).values_list("coupontemplate_id", "store_id"):
         stores[template_id].add(store)
-    use = rules.Use(now=now, store_id=store_id, order_amount_fen=order_amount_fen, member_id=member_id)
+    use = rules.Use(
+        now=now,
+        store_id=store_id,
+        order_amount_fen=order_amount_fen,
+        member_id=member_id,
+        store_known=store_id is not None,
+    )
     views = [_view(c, frozenset(stores[c.template_id]), use) for c in coupons]
     return sorted(views, key=lambda v: (not v.usable, v.coupon.valid_until, v.coupon.pk))
 

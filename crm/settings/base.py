@@ -475,4 +475,11 @@ CONTENT_SECURITY_POLICY = {
 # below campaigns and engagement, above wecom; members and consent below it).
 TENANT_APPS += ["coupons"]
 INSTALLED_APPS += ["coupons"]
+# Coupons past their end become EXPIRED (with their history) every 15 minutes in every brand; a
+# coupon's own end is checked at use anyway, so this only keeps states and reports current.
+CELERY_BEAT_SCHEDULE["coupons-expire"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["coupons.expire"],
+    "schedule": 900.0,
+}
 # === end of coupons block ========================================================================
