@@ -181,6 +181,14 @@ def main() -> None:
         half = len(codes) // 2
         print(f"validate / redeem through the service, serially ({half:,} each):")
         samples: list[float] = []
+        with connection.cursor() as cursor:
+            for _ in range(half):
+                start = time.perf_counter()
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+                samples.append(time.perf_counter() - start)
+        print(f"  floor: one SELECT 1 round trip  {percentiles(samples)}")
+        samples = []
         for code in codes[:half]:
             start = time.perf_counter()
             coupon_validate(code=code, member_id=None, store_code=None, order_amount_fen=10_000)

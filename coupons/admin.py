@@ -92,7 +92,6 @@ class CouponTemplateForm(forms.ModelForm):
                 fen = getattr(instance, f"{name}_fen")
                 self.initial[f"{name}_yuan"] = "" if fen is None else f"{fen / 100:.2f}"
 
-
     def clean_percent_off(self) -> int:
         return self.cleaned_data.get("percent_off") or 0
 

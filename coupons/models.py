@@ -137,14 +137,26 @@ class Coupon(models.Model):
         CHECKIN = "checkin", _("签到奖励")
         SCAN = "scan", _("扫码有礼")
 
-    template = models.ForeignKey(CouponTemplate, verbose_name=_("模板"), on_delete=models.PROTECT, related_name="+")
+    # No database FKs to the template and the member (db_constraint=False; PROTECT still holds in
+    # the ORM): the set-based issue writes up to a million coupons in one statement, and a per-row
+    # RI check on each was most of its cost. The only writer (coupons_issue_bulk) selects the
+    # member ids from members_member and holds the template row locked in the same transaction,
+    # and members and templates are never deleted. Same reasoning as campaigns' Recipient.
+    template = models.ForeignKey(
+        CouponTemplate, verbose_name=_("模板"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     member = models.ForeignKey(
-        "members.Member", verbose_name=_("会员"), on_delete=models.PROTECT, related_name="coupons", db_index=False
+        "members.Member",
+        verbose_name=_("会员"),
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        db_index=False,
+        db_constraint=False,
     )
     state = models.CharField(_("状态"), max_length=10, choices=State.choices, default=State.ISSUED)
     # Pool coupons: the code (generated) or its last characters (imported), and the hash to find it.
     code = models.CharField(_("券码"), max_length=32, blank=True)
-    code_hash = models.CharField(_("券码摘要"), max_length=64, null=True, blank=True, unique=True)
+    code_hash = models.CharField(_("券码摘要"), max_length=64, null=True, blank=True)
     source = models.CharField(_("来源"), max_length=10, choices=Source.choices)
     # Idempotency of an issue: the same (template, member, source_key) is one coupon.
     source_key = models.CharField(_("发放编号"), max_length=128)
@@ -162,10 +174,13 @@ class Coupon(models.Model):
         verbose_name_plural = _("优惠券")
         constraints = [
             models.UniqueConstraint(fields=["template", "member", "source_key"], name="coupon_issue_once"),
+            # Partial: generic-code coupons (most of a mass issue) write no entry.
+            models.UniqueConstraint(
+                fields=["code_hash"], condition=Q(code_hash__isnull=False), name="coupon_code_hash_unique"
+            ),
         ]
         indexes = [
             models.Index(fields=["member", "state"], name="coupon_member_state"),
-            models.Index(fields=["template", "state"], name="coupon_template_state"),
             models.Index(fields=["valid_until"], condition=Q(state="issued"), name="coupon_issued_until"),
         ]
 
@@ -176,7 +191,10 @@ class Coupon(models.Model):
 class CouponEvent(models.Model):
     """One transition of a coupon (append-only in the database). The first is '' → issued."""
 
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="events", db_index=False)
+    # No database FK (see Coupon.member): issued in the same statement as the coupons it follows.
+    coupon = models.ForeignKey(
+        Coupon, on_delete=models.PROTECT, related_name="events", db_index=False, db_constraint=False
+    )
     from_state = models.CharField(_("原状态"), max_length=10, blank=True)
     to_state = models.CharField(_("新状态"), max_length=10)
     reason = models.CharField(_("原因"), max_length=200, blank=True)
@@ -199,8 +217,11 @@ class CouponHolding(models.Model):
     """How many coupons of a template a member has been given: the per-member limit is a
     conditional upsert on this row (`count < limit`), keyed on the member, never on a mobile."""
 
-    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+")
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No database FKs (see Coupon.member): upserted set-based by the issue, next to the coupons.
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     count = models.PositiveIntegerField(default=0)
 
     class Meta:
