@@ -248,7 +248,7 @@ def coupons_issue_bulk(
     if source not in Coupon.Source.values:
         raise coupon_error(error_codes.ISSUE_INVALID, fields={"source": ["未知来源。"]})
     source_key = (source_key or "").strip()
-    if not source_key or len(source_key) > 128:
+    if not source_key or len(source_key) > 128 or not _printable(source_key):
         raise coupon_error(error_codes.ISSUE_INVALID, fields={"source_key": ["发放编号必填，且不超过 128 个字符。"]})
     now = now or timezone.now()
     sql, params = members
@@ -498,8 +498,8 @@ def coupon_find(*, code: str, member_id: int | None = None, for_update: bool = F
     """The coupon a typed or scanned code stands for: a pool code is one coupon; a generic code
     needs the member, whose first usable coupon of that template (ending soonest) it means."""
     normalized = rules.code_normalize(code)
-    if not normalized or len(normalized) > 32:
-        raise coupon_error(error_codes.NOT_FOUND)
+    if not normalized or len(normalized) > 32 or not (normalized.isascii() and normalized.isalnum()):
+        raise coupon_error(error_codes.NOT_FOUND)  # no code has other characters (nor a NUL)
     queryset = Coupon.objects.select_related("template")
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
@@ -550,9 +550,16 @@ def store_ids_of(template: CouponTemplate) -> frozenset[int]:
     return remembered
 
 
+def _printable(text: str) -> bool:
+    """No control characters (PostgreSQL refuses a NUL in text: that must be a 400, not a 500)."""
+    return not any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 def store_by_code(store_code: str | None) -> Store | None:
     if not store_code:
         return None
+    if not _printable(store_code):
+        raise coupon_error(error_codes.STORE_UNKNOWN, fields={"store_code": ["门店编码有误。"]})
     store = Store.objects.filter(code=store_code).first()
     if store is None:
         raise coupon_error(error_codes.STORE_UNKNOWN, fields={"store_code": [f"门店 {store_code} 不存在。"]})
@@ -569,6 +576,11 @@ def _redeem_input_errors(
     *, request_no: str, order_no: str, channel: str, order_amount_fen: Any, shipping_fen: Any
 ) -> None:
     errors: dict[str, list[str]] = {}
+    for name, text in (("request_no", request_no), ("order_no", order_no), ("channel", channel)):
+        if not isinstance(text, str) or not _printable(text):
+            errors[name] = ["不能包含控制字符。"]
+    if errors:
+        raise coupon_error(error_codes.REDEEM_INVALID, fields=errors)
     if not request_no or len(request_no) > 64:
         errors["request_no"] = ["核销请求号必填，且不超过 64 个字符。"]
     if not order_no or len(order_no) > 64:
