@@ -16,13 +16,14 @@ from members.apis import MEMBER_NO_PARAM, member_by_number
 from . import error_codes, selectors, services
 from .models import Coupon
 from .serializers import (
+    CouponIssueInSerializer,
     CouponOutSerializer,
-    IssueInSerializer,
+    CouponRedeemInSerializer,
+    CouponRedemptionOutSerializer,
+    CouponRollbackInSerializer,
+    CouponValidateInSerializer,
+    CouponValidateOutSerializer,
     MemberCouponOutSerializer,
-    RedeemInSerializer,
-    RedemptionOutSerializer,
-    ValidateInSerializer,
-    ValidateOutSerializer,
     member_coupon_data,
 )
 
@@ -47,12 +48,12 @@ class CouponValidateApi(BrandApiView):
         summary="Would this coupon apply to this order? (dry run: discount and reasons; changes nothing)",
         description="404 `coupon_not_found` for an unknown code; a known coupon that cannot be used is a 200 "
         "with `usable: false` and the reasons.",
-        request=ValidateInSerializer,
-        responses={200: ValidateOutSerializer},
+        request=CouponValidateInSerializer,
+        responses={200: CouponValidateOutSerializer},
         tags=COUPONS,
     )
     def post(self, request: Request) -> Response:
-        data = self.validated_data(ValidateInSerializer)
+        data = self.validated_data(CouponValidateInSerializer)
         result = selectors.coupon_validate(
             code=data["code"],
             member_id=_member_id(data.get("member_no")),
@@ -82,12 +83,12 @@ class CouponRedeemApi(BrandApiView):
         description="201 the write-off; 200 the first write-off when request_no was seen before. "
         + REFUSALS
         + " 409 `coupon_request_conflict` when request_no was used for another coupon or order.",
-        request=RedeemInSerializer,
-        responses={201: RedemptionOutSerializer, 200: RedemptionOutSerializer},
+        request=CouponRedeemInSerializer,
+        responses={201: CouponRedemptionOutSerializer, 200: CouponRedemptionOutSerializer},
         tags=COUPONS,
     )
     def post(self, request: Request) -> Response:
-        data = self.validated_data(RedeemInSerializer)
+        data = self.validated_data(CouponRedeemInSerializer)
         result = services.coupon_redeem(
             request_no=data["request_no"],
             code=data["code"],
@@ -99,7 +100,7 @@ class CouponRedeemApi(BrandApiView):
             shipping_fen=data["shipping_fen"],
             actor=self.actor,
         )
-        return Response(RedemptionOutSerializer(result.redemption).data, status=200 if result.replayed else 201)
+        return Response(CouponRedemptionOutSerializer(result.redemption).data, status=200 if result.replayed else 201)
 
 
 class CouponRollbackApi(BrandApiView):
@@ -110,13 +111,16 @@ class CouponRollbackApi(BrandApiView):
         summary="Roll back any write-off by its id (the coupon goes back to the member)",
         description="Safe to retry: a rolled-back write-off is returned as it is. 404 "
         "`coupon_redemption_not_found`; 400 `coupon_redemption_not_live` for a refunded one.",
-        request=None,
-        responses={200: RedemptionOutSerializer, 404: OpenApiResponse(description="unknown write-off")},
+        request=CouponRollbackInSerializer,
+        responses={200: CouponRedemptionOutSerializer, 404: OpenApiResponse(description="unknown write-off")},
         tags=COUPONS,
     )
     def post(self, request: Request, redemption_id: int) -> Response:
-        redemption = services.coupon_redemption_rollback(redemption_id=redemption_id, actor=self.actor)
-        return Response(RedemptionOutSerializer(redemption).data)
+        data = self.validated_data(CouponRollbackInSerializer)
+        redemption = services.coupon_redemption_rollback(
+            redemption_id=redemption_id, actor=self.actor, reason=data["reason"]
+        )
+        return Response(CouponRedemptionOutSerializer(redemption).data)
 
 
 class MemberCouponsApi(BrandApiView):
@@ -139,13 +143,13 @@ class MemberCouponsApi(BrandApiView):
         description="400 `coupon_over_member_limit`, `coupon_out_of_stock`, `coupon_codes_exhausted`, "
         "`coupon_template_inactive`, `coupon_member_not_eligible`.",
         parameters=[MEMBER_NO_PARAM],
-        request=IssueInSerializer,
+        request=CouponIssueInSerializer,
         responses={201: CouponOutSerializer},
         tags=COUPONS,
     )
     def post(self, request: Request, member_no: str) -> Response:
         member = member_by_number(member_no)
-        data = self.validated_data(IssueInSerializer)
+        data = self.validated_data(CouponIssueInSerializer)
         if not services.CouponTemplate.objects.filter(pk=data["template_id"]).exists():
             raise error_codes.coupon_error(error_codes.TEMPLATE_INVALID, fields={"template_id": ["模板不存在。"]})
         coupon = services.coupon_issue(

@@ -12,7 +12,7 @@ from .models import Coupon, CouponRedemption
 CODE_HELP = "The coupon code as scanned or typed (case, spaces and dashes ignored); a generic code needs member_no."
 
 
-class _OrderFields(StrictSerializer):
+class _CouponOrderFields(StrictSerializer):
     code = serializers.CharField(max_length=40, help_text=CODE_HELP)
     member_no = serializers.CharField(max_length=20, required=False, help_text="The member presenting the coupon.")
     store_code = serializers.CharField(max_length=32, required=False, help_text="Where it is used (store scope).")
@@ -22,22 +22,26 @@ class _OrderFields(StrictSerializer):
     shipping_fen = serializers.IntegerField(min_value=0, max_value=10**9, required=False, default=0)
 
 
-class ValidateInSerializer(_OrderFields):
+class CouponValidateInSerializer(_CouponOrderFields):
     order_no = serializers.CharField(max_length=64, required=False, default="")
 
 
-class RedeemInSerializer(_OrderFields):
+class CouponRedeemInSerializer(_CouponOrderFields):
     request_no = serializers.CharField(
         max_length=64, help_text="Your unique id of this write-off: a replay returns the first result."
     )
 
 
-class IssueInSerializer(StrictSerializer):
+class CouponIssueInSerializer(StrictSerializer):
     template_id = serializers.IntegerField(min_value=1)
     source_key = serializers.CharField(max_length=100, help_text="Your unique id of this issue (retry-safe).")
 
 
-class ReasonSerializer(serializers.Serializer):
+class CouponRollbackInSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=200, required=False, default="", help_text="Why (kept in the history).")
+
+
+class CouponReasonSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
 
@@ -57,15 +61,15 @@ class CouponOutSerializer(serializers.Serializer):
         return rules.benefit_words(coupon.template)
 
 
-class ValidateOutSerializer(serializers.Serializer):
+class CouponValidateOutSerializer(serializers.Serializer):
     usable = serializers.BooleanField()
-    reasons = ReasonSerializer(many=True)
+    reasons = CouponReasonSerializer(many=True)
     discount_fen = serializers.IntegerField()
     payable_after_fen = serializers.IntegerField()
     coupon = CouponOutSerializer()
 
 
-class RedemptionOutSerializer(serializers.Serializer):
+class CouponRedemptionOutSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     request_no = serializers.CharField()
     status = serializers.CharField()
@@ -80,7 +84,7 @@ class RedemptionOutSerializer(serializers.Serializer):
 
 class MemberCouponOutSerializer(CouponOutSerializer):
     usable = serializers.BooleanField()
-    reasons = ReasonSerializer(many=True)
+    reasons = CouponReasonSerializer(many=True)
 
 
 def member_coupon_data(view: Any) -> dict[str, Any]:

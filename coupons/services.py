@@ -19,9 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm.db import connection
 from crm.errors import AppError
 from members.hooks import OrderRefunded
 from members.models import Member, Store
@@ -692,7 +693,9 @@ def _give_back(coupon: Coupon, redemption: CouponRedemption, *, reason: str, act
     coupon_event_notify_in_transaction(CouponReturned(coupon_id=coupon.pk, redemption_id=redemption.pk, reason=reason))
 
 
-def coupon_redemption_rollback(*, redemption_id: int, actor: str, now: dt.datetime | None = None) -> CouponRedemption:
+def coupon_redemption_rollback(
+    *, redemption_id: int, actor: str, reason: str = "", now: dt.datetime | None = None
+) -> CouponRedemption:
     """Undo any write-off (not only the latest): the coupon goes back to the member (RETURNED →
     ISSUED, or EXPIRED if its time has passed). Safe to retry: a rolled-back write-off is returned
     as it is; a refunded one is refused."""
@@ -709,7 +712,8 @@ def coupon_redemption_rollback(*, redemption_id: int, actor: str, now: dt.dateti
             raise coupon_error(error_codes.REDEMPTION_NOT_LIVE)
         redemption.status = CouponRedemption.Status.ROLLED_BACK
         redemption.save(update_fields=["status", "updated_at"])
-        _give_back(coupon, redemption, reason=f"撤销核销 {redemption.request_no}", actor=actor, now=now)
+        why = f"撤销核销 {redemption.request_no}" + (f"：{reason.strip()[:150]}" if reason.strip() else "")
+        _give_back(coupon, redemption, reason=why, actor=actor, now=now)
     return redemption
 
 
