@@ -33,7 +33,7 @@ class CouponRedeemInSerializer(_CouponOrderFields):
 
 
 class CouponIssueInSerializer(StrictSerializer):
-    template_id = serializers.IntegerField(min_value=1)
+    template_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     source_key = serializers.CharField(max_length=100, help_text="Your unique id of this issue (retry-safe).")
 
 

@@ -700,6 +700,8 @@ def coupon_redemption_rollback(
     ISSUED, or EXPIRED if its time has passed). Safe to retry: a rolled-back write-off is returned
     as it is; a refunded one is refused."""
     now = now or timezone.now()
+    if not 0 < redemption_id < 2**63:  # an id from a URL that no row can have
+        raise coupon_error(error_codes.REDEMPTION_NOT_FOUND)
     with transaction.atomic():
         coupon_id = CouponRedemption.objects.filter(pk=redemption_id).values_list("coupon_id", flat=True).first()
         if coupon_id is None:

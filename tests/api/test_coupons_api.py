@@ -89,7 +89,9 @@ def test_issue_validate_redeem_replay_rollback(client_a, key_a, scene):
         body = assert_problem(used, 400, "coupon_used")
         assert body["fields"]["reasons"] == ["coupon_used"]
         rid = json.loads(redeemed.content)["id"]
-        back = call(client_a, "POST", f"/api/v1/coupons/redemptions/{rid}/rollback", key=key_a)
+        back = call(
+            client_a, "POST", f"/api/v1/coupons/redemptions/{rid}/rollback", key=key_a, body={"reason": "收银员点错"}
+        )
         assert json.loads(back.content)["status"] == "rolled_back"
     with schema_context("alpha"):
         events = list(WebhookDelivery.objects.order_by("id").values_list("event", flat=True))
@@ -108,7 +110,7 @@ def test_refusals_are_problems_in_both_languages(client_a, key_a, client_b, key_
         call(client_a, "POST", "/api/v1/coupons/validate", key=key_a, body=bad_store), 400, "coupon_store_unknown"
     )
     assert_problem(
-        call(client_a, "POST", "/api/v1/coupons/redemptions/999999/rollback", key=key_a),
+        call(client_a, "POST", "/api/v1/coupons/redemptions/999999/rollback", key=key_a, body={}),
         404,
         "coupon_redemption_not_found",
     )
