@@ -473,7 +473,7 @@ CONTENT_SECURITY_POLICY = {
 }
 # === end of Content-Security-Policy block =======================================================
 
-# === Back office theme (django-unfold) — appended block =========================================
+# === Back office theme (django-unfold) — appended block ==================================
 # django-unfold restyles django.contrib.admin (sidebar, tabs, filters, dashboard components) and
 # ships its fonts, icons and scripts as static files: nothing comes from a CDN. The brand and
 # platform sites subclass its UnfoldAdminSite (crm/admin_sites.py); every ModelAdmin subclasses
@@ -492,3 +492,17 @@ UNFOLD = {
     },
 }
 # === end of back office theme block ===============================================================
+
+# === Coupons (优惠券) — appended block ===========================================================
+# Templates, code pools, issuing from every source, write-off and reversal (coupons/, layer 6:
+# below campaigns and engagement, above wecom; members and consent below it).
+TENANT_APPS += ["coupons"]
+INSTALLED_APPS += ["coupons"]
+# Coupons past their end become EXPIRED (with their history) every 15 minutes in every brand; a
+# coupon's own end is checked at use anyway, so this only keeps states and reports current.
+CELERY_BEAT_SCHEDULE["coupons-expire"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["coupons.expire"],
+    "schedule": 900.0,
+}
+# === end of coupons block ========================================================================
