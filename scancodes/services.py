@@ -847,7 +847,7 @@ def claim_void(*, claim: Claim, actor: str, reason: str) -> Claim:
             raise AppError(error_codes.CLAIM_STATE_INVALID, "该领取已作废。", status=409)
         Claim.objects.filter(pk=claim.pk).update(status=Claim.Status.VOID, decided_by=actor, void_reason=reason[:255])
         if before.campaign is not None and before.points and before.campaign.budget_points is not None:
-            ScanCampaign.objects.filter(pk=before.campaign_id).update(spent_points=F("spent_points") - before.points)
+            ScanCampaign.objects.filter(pk=before.campaign.pk).update(spent_points=F("spent_points") - before.points)
         if before.status == Claim.Status.GRANTED and before.reward_kind:
             reward_kind_get(before.reward_kind).reverse(
                 before.member, _reference(before), f"扫码领取作废：{reason}", actor

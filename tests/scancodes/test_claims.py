@@ -25,7 +25,7 @@ from tests.factories import MemberFactory
 from .conftest import GUANGZHOU, HANGZHOU, ctx, secret
 
 
-def _refused(code: str, call) -> AppError:  # type: ignore[no-untyped-def]
+def _refused(code: str, call) -> AppError:
     with pytest.raises(AppError) as info:
         call()
     assert info.value.code == code, info.value
