@@ -51,7 +51,7 @@ def test_100_concurrent_claims_of_one_code_have_exactly_one_winner(race_brand):
     outcomes: list[str] = []
     lock = threading.Lock()
 
-    def claim(group) -> None:  # type: ignore[no-untyped-def]
+    def claim(group) -> None:
         try:
             connection.set_tenant(race_brand)
             barrier.wait()
