@@ -31,7 +31,7 @@ from django.utils import timezone
 from consent.types import ConsentDecision, ConsentEvidence
 from crm.errors import AppError, Conflict, NotFound
 from crm.tenancy.zones import brand_date, brand_time_shown
-from members.models import Member, MemberAssignment, SalesChannel, Staff, Tag
+from members.models import Member, MemberAssignment, MemberTag, SalesChannel, Staff, Tag
 from members.services.members import member_assign, member_enroll, member_tag
 
 from . import claim_keys, error_codes
@@ -758,23 +758,24 @@ def _reward_grant(*, claim: Claim, member: Member, product_name: str) -> None:
     reward_kind_get(claim.reward_kind).grant(member, claim.points, _reference(claim), f"扫码领取：{product_name}")
 
 
-def _tag(name: str) -> Tag:
-    tag, _ = Tag.objects.get_or_create(name=name[:50], defaults={"group": "一物一码"})
-    return tag
-
-
 def _member_follow_up(*, claim: Claim, member: Member, segment: Segment, batch: CodeBatch) -> None:
-    """Tag the member (SKU/category, dealer, region, campaign) and, when the dealer's store asks
+    """Tag the member (category or SKU, dealer, region, campaign) and, when the dealer's store asks
     for it and the member has no staff, make that store's staff the member's owner."""
-    names = [f"扫码·{batch.category or batch.product_name}", f"扫码SKU·{batch.sku}"]
+    names = [f"扫码·{batch.category or batch.sku}"]
     if segment.dealer is not None:
         names.append(f"经销商·{segment.dealer.name}")
     if segment.region_name:
         names.append(f"区域·{segment.region_name}")
     if claim.campaign is not None:
         names.append(f"扫码活动·{claim.campaign.name}")
+    names = [name[:50] for name in names]
+    # One read for the tags the member has already (a returning scanner has them all), then
+    # members' own service for each missing one.
+    has = set(MemberTag.objects.filter(member=member, tag__name__in=names).values_list("tag__name", flat=True))
     for name in names:
-        member_tag(member=member, tag=_tag(name), actor="scancodes")
+        if name not in has:
+            tag, _created = Tag.objects.get_or_create(name=name, defaults={"group": "一物一码"})
+            member_tag(member=member, tag=tag, actor="scancodes")
     dealer = segment.dealer
     if dealer is None or dealer.store_id is None or not dealer.assign_owner:
         return

@@ -42,7 +42,7 @@ def test_a_claim_grants_the_skus_points_tags_the_member_and_logs_the_scan(batch,
     assert member.points_balance == 15
     assert PointsEntry.objects.get(member=member, reference=f"scan:{serial}").kind == PointsEntry.Kind.BONUS
     tags = set(member.member_tags.values_list("tag__name", flat=True))
-    assert {"扫码·茶叶", "扫码SKU·SKU-TEA", "经销商·浙江经销商", "区域·浙江", "扫码活动·扫码有礼"} <= tags
+    assert {"扫码·茶叶", "经销商·浙江经销商", "区域·浙江", "扫码活动·扫码有礼"} <= tags
     assert Scan.objects.filter(serial=serial, outcome=Scan.Outcome.CLAIMED, member_id=member.pk).exists()
     assert not DiversionAlert.objects.exists()  # scanned in 杭州, the dealer's region
     assert ledger_audit() == []
