@@ -17,6 +17,7 @@ from consent.models import ConsentRecord, Purpose
 from consent.services.records import membership_version_for_enrolment
 from consent.types import ConsentDecision, ConsentEvidence
 from crm.errors import AppError
+from members.error_codes import MEMBER_ALREADY_ENROLLED
 from members.models import Member
 
 from . import error_codes
@@ -49,25 +50,14 @@ def _member(request: HttpRequest) -> Member | None:
 
 
 def _ctx(request: HttpRequest, *, channel: str = "h5") -> ScanContext:
-    precise = request.POST.get("precise_consent") == "on"
-    lat, lng = _float(request.POST.get("latitude")), _float(request.POST.get("longitude"))
+    # The page locates by IP only: asking the phone for its precise position (with its own
+    # consent) is left to the mini-program, through the partner API's precise_consent fields.
     return scan_context(
         # REMOTE_ADDR as the WSGI server sets it (never a header the client controls).
         ip=request.META.get("REMOTE_ADDR") or None,
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
         channel=channel,
-        precise_consent=precise,
-        latitude=lat if precise else None,
-        longitude=lng if precise else None,
     )
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        number = float(value) if value else None
-    except ValueError:
-        return None
-    return number if number is not None and -180 <= number <= 180 else None
 
 
 def _serial(text: str) -> int:
@@ -122,7 +112,9 @@ def _claim(request: HttpRequest, serial: int, secret: str, context: dict[str, ob
             result = code_claim_enrol(serial=serial, secret=secret, enrolment=enrolment, ctx=ctx)
             request.session[SESSION_KEY] = result.claim.member_id
     except AppError as error:
-        context["error"] = error.message
+        # An anonymous page must not tell who holds a mobile number (the service names the member).
+        already = error.code == MEMBER_ALREADY_ENROLLED
+        context["error"] = "该手机号已是会员，请登录会员中心后再扫码领取。" if already else error.message
         return render(request, "scancodes/scan.html", context, status=error.status)
     context["result"] = result
     return render(request, "scancodes/claimed.html", context)

@@ -12,7 +12,7 @@ from scancodes import claim_keys, error_codes
 from scancodes.models import Claim, CodeExport
 from scancodes.services import batch_export, batch_generate, batch_import, code_claim
 from tests.api.conftest import assert_problem, call, make_key
-from tests.factories import MemberFactory
+from tests.factories import IdentityFactory, MemberFactory
 from tests.members.conftest import membership_version_ensure
 
 from .conftest import HANGZHOU, ctx, secret
@@ -143,3 +143,21 @@ def test_a_printers_codes_are_stored_hashed_and_claimable(in_brand_a, campaign):
         raise AssertionError("a taken serial was imported")
     except Exception as exc:
         assert getattr(exc, "code", None) == error_codes.IMPORT_INVALID
+
+
+def test_an_anonymous_scanner_with_a_members_mobile_is_not_told_who_that_member_is(batch, client_a, brand_a):
+    membership_version_ensure()
+    existing = MemberFactory.create(mobile="+8613800138001")
+    IdentityFactory.create(member=existing, kind="mobile", value="+8613800138001")
+    serial = batch.first_serial
+    page = client_a.post(
+        f"/s/{serial}",
+        {"k": secret(batch, serial), "name": "李四", "mobile": "13800138001", "consent_membership": "on"},
+        **PHONE,
+    )
+    text = page.content.decode()
+    assert page.status_code == 409 and "该手机号已是会员" in text and existing.member_no not in text
+    connection.set_tenant(brand_a)
+    from scancodes.models import Code
+
+    assert Code.objects.get(serial=serial).claimed_member_id is None
