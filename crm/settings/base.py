@@ -506,3 +506,15 @@ CELERY_BEAT_SCHEDULE["coupons-expire"] = {
     "schedule": 900.0,
 }
 # === end of coupons block ========================================================================
+
+# === One item, one code (scancodes) — appended block ============================================
+# Code batches, segments, scans and claims live in each brand's schema.
+TENANT_APPS += ["scancodes"]
+INSTALLED_APPS += ["scancodes"]
+# Wrong claim codes tolerated per IP and per serial within the window before scans are refused.
+SCANCODES_FAILURES_PER_IP = int(os.environ.get("SCANCODES_FAILURES_PER_IP", "10"))
+SCANCODES_FAILURES_PER_SERIAL = int(os.environ.get("SCANCODES_FAILURES_PER_SERIAL", "5"))
+SCANCODES_FAILURE_WINDOW_SECONDS = int(os.environ.get("SCANCODES_FAILURE_WINDOW_SECONDS", "900"))
+# Path of ip2region_v4.xdb (lionsoul2014/ip2region, Apache-2.0); empty: the small shipped table.
+SCANCODES_IP2REGION_XDB = os.environ.get("SCANCODES_IP2REGION_XDB", "")
+# === end of scancodes block =====================================================================

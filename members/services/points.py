@@ -398,6 +398,34 @@ def points_award_bonus(
     return entry
 
 
+def points_bonus_reverse(*, member: Member, reference: str, reason: str, actor: str) -> PointsEntry | None:
+    """Take back the bonus awarded under `reference` (e.g. a voided scan claim): a `reverse` entry
+    with the same reference, from the bonus's own lot first, then the member's other points; what
+    was already spent becomes debt. Idempotent: a second call returns the first reversal. None when
+    no such bonus exists (nothing to take back)."""
+    with transaction.atomic():
+        locked = member_lock(member_id=member.pk)
+        existing = _existing_entry(member=locked, kind=PointsEntry.Kind.REVERSE, reference=reference)
+        if existing is not None:
+            return existing
+        bonus = _existing_entry(member=locked, kind=PointsEntry.Kind.BONUS, reference=reference)
+        if bonus is None:
+            return None
+        entry = _debit(
+            member=locked,
+            kind=PointsEntry.Kind.REVERSE,
+            points=bonus.points,
+            reason=reason,
+            reference=reference,
+            actor=actor,
+            prefer_lot_ids=list(PointsLot.objects.filter(entry=bonus).values_list("id", flat=True)),
+            include_pending=True,
+            allow_debt=True,
+        )
+    _copy_loyalty_state(source=locked, target=member)
+    return entry
+
+
 def _bonus_validate(*, points: int, reference: str) -> None:
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
         raise AppError(error_codes.POINTS_INVALID, "赠送积分必须是正整数。", fields={"points": ["必须是正整数。"]})
