@@ -469,3 +469,16 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # === end of Content-Security-Policy block =======================================================
+
+# === Engagement (check-in, birthday benefits, growth value) — appended block, see engagement/ ====
+# A brand app below campaigns, above wecom (pyproject's layers). Its birthday job is a tick every
+# hour fanned out to every brand: each brand's run releases its brand days up to its own today
+# (catching up missed days) and does nothing more until the brand's next day begins.
+TENANT_APPS += ["engagement"]
+INSTALLED_APPS += ["engagement"]
+CELERY_BEAT_SCHEDULE["engagement-birthday-release"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["engagement.birthday_release"],
+    "schedule": crontab(minute=10),
+}
+# === end of engagement block ===================================================================
