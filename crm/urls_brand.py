@@ -23,6 +23,7 @@ urlpatterns = [
     # problem+json 404 for any other /api/v1/ path, which must come last).
     path("", include("members.api_urls")),
     path("", include("consent.api_urls")),
+    path("", include("engagement.api_urls")),
     path("", include("webhooks.api_urls")),
     path("", include("crm.api.urls")),
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
