@@ -11,7 +11,7 @@ class CheckinInSerializer(StrictSerializer):
         required=False,
         default="",
         allow_blank=True,
-        help_text="Where the member tapped (mini-program...).",
+        help_text="Where the member tapped.",
     )
 
 
@@ -29,7 +29,7 @@ class CalendarQuerySerializer(StrictSerializer):
 class RewardOutSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["points", "growth", "coupon"])
     amount = serializers.IntegerField()
-    label = serializers.CharField(help_text="What was granted, in words (zh-hans).")
+    label = serializers.CharField(help_text="What was granted, in words (zh-hans).")  # type: ignore[assignment]
 
 
 class CheckinOutSerializer(serializers.Serializer):
@@ -56,7 +56,7 @@ class LadderStepOutSerializer(serializers.Serializer):
     days = serializers.IntegerField()
     reward_kind = serializers.CharField()
     amount = serializers.IntegerField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.label
     claimed = serializers.BooleanField(help_text="Claimed in the current cycle.")
 
 
