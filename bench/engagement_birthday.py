@@ -5,7 +5,7 @@ Target: over 1,000,000 members (≈ 2,700 due a day) the daily run ≤ 10 s.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm .venv/bin/python bench/engagement_birthday.py \
         [--members 1000000] [--regenerate]
 
-It provisions (idempotently) the brand `benchbirthday` and, the first time (or with --regenerate),
+It provisions (idempotently) the brand `benchbirthday<N/1000>k` and, the first time (or with --regenerate),
 fills it set-based: `--members` members (birthdays spread over the year, four tiers, one birthday
 benefit per tier giving points and a ×2 window), without per-row Python. Each run then picks a day
 no earlier run used, clears the job's progress mark, and times `birthday_release_due()` at 00:10
@@ -44,10 +44,12 @@ from engagement.services.birthday import birthday_release_due  # noqa: E402
 from members.models import Member, Tier  # noqa: E402
 from tests.clock import SHANGHAI  # noqa: E402
 
-SLUG = "benchbirthday"
+SLUG = "benchbirthday"  # + the scale, e.g. benchbirthday1000k
 
 
 def setup(members: int, regenerate: bool) -> None:
+    global SLUG
+    SLUG = f"benchbirthday{members // 1000}k"  # one brand per scale: a new size needs no drop
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('public.tenancy_brand') IS NOT NULL")
         if not cursor.fetchone()[0]:
