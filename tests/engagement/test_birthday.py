@@ -20,7 +20,6 @@ from tests.members.test_ledger_concurrency import run_in_threads
 
 from .scene import at, clock, rules
 
-pytestmark = pytest.mark.clock
 race_brand = throwaway_brand
 
 

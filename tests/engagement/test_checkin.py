@@ -19,8 +19,6 @@ from tests.members.loyalty_scene import program
 
 from .scene import COUPON, GROWTH, POINTS, clock, ladder, rules
 
-pytestmark = pytest.mark.clock
-
 
 def sign(member: Member, when: str) -> Checkin:
     with clock(when):

@@ -13,8 +13,6 @@ from tests.members.loyalty_scene import program
 
 from .scene import clock, rules
 
-pytestmark = pytest.mark.clock
-
 
 @pytest.fixture
 def scene(brand_a, brand_b):

@@ -1,7 +1,6 @@
 """20 simultaneous check-ins of one member on one day (each on its own connection, committed):
 one record, one reward; the ledgers stay consistent."""
 
-import pytest
 from django_tenants.utils import schema_context
 
 from engagement.models import Checkin, CheckinLadderStep, EngagementSettings, GrowthEntry, RewardKind
@@ -16,7 +15,6 @@ from tests.members.test_ledger_concurrency import run_in_threads
 from .scene import clock
 
 race_brand = throwaway_brand
-pytestmark = pytest.mark.clock
 
 
 def test_twenty_simultaneous_check_ins_make_one_record_and_one_reward(race_brand):

@@ -16,8 +16,6 @@ from tests.members.loyalty_scene import member_with_unionid, program
 
 from .scene import clock, rules
 
-pytestmark = pytest.mark.clock
-
 
 def growth_tiers() -> dict[str, Tier]:
     return {
