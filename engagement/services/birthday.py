@@ -16,11 +16,13 @@ registered with members), and a refund reverses those points pro rata like any o
 
 import calendar
 import datetime as dt
+import time
 from collections.abc import Sequence
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.db import connection as tenant_connection
 from crm.tenancy.zones import brand_date, brand_zone
 from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings
 from engagement.rewards import coupons_available
@@ -107,6 +109,8 @@ def _release_day(*, day: dt.date, settings: EngagementSettings, benefits: Sequen
                 ],
             )
             granted += cursor.rowcount
+            if cursor.rowcount:
+                _offered.pop(tenant_connection.schema_name, None)  # this process sees new windows at once
             if benefit.points:
                 # Every grant of this benefit, year and day, including those of an earlier run that
                 # stopped before its points: the award is idempotent per (member, reference).
@@ -149,12 +153,31 @@ def birthday_release_due(*, now: dt.datetime | None = None) -> dict[str, object]
     return {"days": days, "granted": granted, "through": today.isoformat()}
 
 
+# Whether the brand offers a birthday multiplier at all, remembered per process and brand for
+# MULTIPLIER_MEMORY_SECONDS: order ingest asks on every batch, and most brands offer none, so the
+# grants are read only where there can be some. A benefit switched on applies within that time
+# (grants are released by the nightly job, long after).
+MULTIPLIER_MEMORY_SECONDS = 30.0
+_offered: dict[str, tuple[float, bool]] = {}
+
+
+def _multipliers_offered() -> bool:
+    schema = tenant_connection.schema_name
+    remembered = _offered.get(schema)
+    now = time.monotonic()
+    if remembered is not None and now - remembered[0] < MULTIPLIER_MEMORY_SECONDS:
+        return remembered[1]
+    offered = BirthdayGrant.objects.filter(multiplier_pct__gt=100, window_end__gt=timezone.now()).exists()
+    _offered[schema] = (now, offered)
+    return offered
+
+
 def birthday_multipliers_for_orders(*, orders: Sequence[tuple[int, dt.datetime]]) -> list[int]:
     """Campaign multiplier provider (members.services.points): the birthday multiplier of each
     (member_id, paid_at) whose paid_at falls in one of the member's birthday windows; 100 otherwise.
     One indexed query per ingest batch."""
     result = [100] * len(orders)
-    if not orders:
+    if not orders or not _multipliers_offered():
         return result
     member_ids = sorted({member_id for member_id, _ in orders})
     earliest = min(paid_at for _, paid_at in orders)

@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.tenancy.zones import brand_date
-from engagement.models import GrowthAccount, GrowthActivityMonth, GrowthEntry
+from engagement.models import EngagementSettings, GrowthAccount, GrowthActivityMonth, GrowthEntry
 from members.hooks import OrderRefunded, OrdersPosted, QualifyingBasis
 from members.models import Member
 
@@ -26,6 +26,7 @@ from .settings import engagement_settings_get
 _ENTRY = GrowthEntry._meta.db_table
 _ACCOUNT = GrowthAccount._meta.db_table
 _MONTH = GrowthActivityMonth._meta.db_table
+_SETTINGS = EngagementSettings._meta.db_table
 
 
 def _account_add(*, member_id: int, value: int) -> int:
@@ -99,20 +100,25 @@ def growth_activity_credit_locked(*, member: Member, kind: str, value: int, refe
 
 def growth_on_orders_posted(event: OrdersPosted) -> None:
     """members.hooks handler: spend growth for every new member order, one statement for the
-    whole ingest batch (the buyers are locked by the ingest)."""
-    per_yuan = engagement_settings_get().growth_per_yuan
-    rows = [(o.member_id, o.amount_fen * per_yuan // 100, o.order_id) for o in event.orders]
-    rows = [r for r in rows if r[1] > 0]
+    whole ingest batch (the buyers are locked by the ingest). The rate is read by the statement
+    itself (the brand's settings row, 1 per yuan without one), so the hook adds one round trip
+    to an ingest, not two."""
+    rows = [(o.member_id, o.amount_fen, o.order_id) for o in event.orders if o.amount_fen > 0]
     if not rows:
         return
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH v AS (
-                SELECT member_id, value, order_id, ord
-                FROM unnest(%s::bigint[], %s::integer[], %s::bigint[])
-                     WITH ORDINALITY AS v(member_id, value, order_id, ord)
+            WITH rate AS (
+                SELECT COALESCE((SELECT growth_per_yuan FROM {_SETTINGS} LIMIT 1), 1)::bigint AS per_yuan
+            ),
+            v AS (
+                SELECT member_id, (amount_fen * rate.per_yuan / 100)::integer AS value, order_id, ord
+                FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])
+                     WITH ORDINALITY AS v(member_id, amount_fen, order_id, ord)
+                CROSS JOIN rate
+                WHERE amount_fen * rate.per_yuan / 100 > 0
             ),
             acct AS (
                 INSERT INTO {_ACCOUNT} (member_id, balance, updated_at)
