@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("members.api_urls")),
     path("", include("consent.api_urls")),
     path("", include("coupons.api_urls")),
+    path("", include("engagement.api_urls")),
     path("", include("webhooks.api_urls")),
     path("", include("scancodes.api_urls")),
     path("", include("crm.api.urls")),

@@ -64,12 +64,16 @@ class LoyaltyChange:
 
 @dataclass(frozen=True)
 class OrderRefunded:
-    """A refund was recorded on an order (coupons returns or pro-rates the coupon it used)."""
+    """A refund was recorded on an order (a new refund, not a replay), told in its transaction
+    under the order's lock, before the buyer's tier is checked: coupons returns or pro-rates the
+    coupon the order used; engagement takes back growth value (member orders only)."""
 
     order_id: int
+    member_id: int | None  # None for a tourist's order
     channel: str
     order_no: str
     refund_id: int
+    refund_no: str
     amount_fen: int  # this refund
     order_amount_fen: int
     refunded_fen: int  # the order's refunded total, this refund included
@@ -109,6 +113,7 @@ CAUSES = {
     "manual_grant": "a tier granted by hand",
     "manual_removal": "a hand-granted tier was removed and the tier re-evaluated",
     "merge": "two members were merged (both the survivor and the merged member change)",
+    "growth": "growth value earned outside an order (check-in, activity) lifted the tier",
 }
 
 
@@ -184,3 +189,66 @@ def tags_changed_notify_in_transaction(event: TagsChanged) -> None:
     if event.member_ids:
         for handler in _tags_changed:
             handler(event)
+
+
+# --- orders and refunds, for ledgers kept above members (growth value in engagement) ------------
+
+
+@dataclass(frozen=True)
+class PostedOrder:
+    order_id: int
+    member_id: int
+    amount_fen: int
+    paid_at: Any  # datetime
+
+
+@dataclass(frozen=True)
+class OrdersPosted:
+    """Member orders an ingest created (never tourists, never a replay of a known order). Told in
+    the ingest's transaction after the orders and points are written and before the buyers' tiers
+    are evaluated, so a ledger that a tier qualifies on is current when the upgrade is decided."""
+
+    orders: tuple[PostedOrder, ...]
+
+
+_orders_posted: list[Callable[[OrdersPosted], None]] = []
+
+
+def on_orders_posted(handler: Callable[[OrdersPosted], None]) -> Callable[[OrdersPosted], None]:
+    if handler not in _orders_posted:
+        _orders_posted.append(handler)
+    return handler
+
+
+def orders_posted_notify_in_transaction(event: OrdersPosted) -> None:
+    if event.orders:
+        for handler in _orders_posted:
+            handler(event)
+
+
+# --- tier qualifying bases kept above members ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QualifyingBasis:
+    """A tier basis whose amounts live in an app above members (Tier.Basis.GROWTH: engagement's
+    growth-value ledger). `amounts(member_ids=, windows=, now=)` returns {(member_id, window_days):
+    amount} for the row-level paths (order upgrade, refund, progress); `chunk_sql` is the same for
+    the nightly re-evaluation: a SELECT of (basis, member_id, window_days, total) that may read the
+    CTEs `due` (id: the chunk's members) and `windows` (basis, window_days) and the parameter
+    %(now)s. A basis nobody registered qualifies nobody (its amounts are 0)."""
+
+    basis: str
+    amounts: Callable[..., dict[tuple[int, int], int]]
+    chunk_sql: str
+
+
+_qualifying_bases: dict[str, QualifyingBasis] = {}
+
+
+def qualifying_basis_register(provider: QualifyingBasis) -> None:
+    _qualifying_bases[provider.basis] = provider
+
+
+def qualifying_bases() -> dict[str, QualifyingBasis]:
+    return dict(_qualifying_bases)

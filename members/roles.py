@@ -68,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.*",
         "consent.*",
         "campaigns.*",
+        "engagement.*",
         "api.*",
         "webhooks.*",
         "wecom.*",

@@ -518,3 +518,16 @@ SCANCODES_FAILURE_WINDOW_SECONDS = int(os.environ.get("SCANCODES_FAILURE_WINDOW_
 # Path of ip2region_v4.xdb (lionsoul2014/ip2region, Apache-2.0); empty: the small shipped table.
 SCANCODES_IP2REGION_XDB = os.environ.get("SCANCODES_IP2REGION_XDB", "")
 # === end of scancodes block =====================================================================
+
+# === Engagement (check-in, birthday benefits, growth value) — appended block, see engagement/ ====
+# A brand app below campaigns, above wecom (pyproject's layers). Its birthday job is a tick every
+# hour fanned out to every brand: each brand's run releases its brand days up to its own today
+# (catching up missed days) and does nothing more until the brand's next day begins.
+TENANT_APPS += ["engagement"]
+INSTALLED_APPS += ["engagement"]
+CELERY_BEAT_SCHEDULE["engagement-birthday-release"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["engagement.birthday_release"],
+    "schedule": crontab(minute=10),
+}
+# === end of engagement block ===================================================================

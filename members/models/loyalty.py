@@ -93,6 +93,8 @@ class Tier(TimeStampedModel):
     class Basis(models.TextChoices):
         SPEND = "spend", _("消费金额")
         POINTS = "points", _("获得积分")
+        # Kept by the engagement app (members.hooks.qualifying_basis_register); never the balance.
+        GROWTH = "growth", _("成长值")
 
     code = models.CharField(_("等级编码"), max_length=32, unique=True)
     name = models.CharField(_("等级名称"), max_length=50)

@@ -41,6 +41,10 @@ class Member(TimeStampedModel):
     mobile = models.CharField(_("手机号"), max_length=20, blank=True)
     gender = models.CharField(_("性别"), max_length=8, choices=Gender.choices, default=Gender.UNKNOWN)
     birthday = models.DateField(_("生日"), null=True, blank=True)
+    # When the birthday was last changed after enrolment (None: as given at enrolment, so
+    # enrolled_at). A birthday set or changed shortly before it does not earn the birthday gift
+    # (engagement.services.birthday).
+    birthday_changed_at = models.DateTimeField(_("生日修改时间"), null=True, blank=True)
     home_store = models.ForeignKey(
         Store, verbose_name=_("归属门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="members"
     )

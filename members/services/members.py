@@ -424,6 +424,9 @@ def member_profile_update(
                 _mobile_rebind(member=member, old=member.mobile, new=new_mobile)
                 member.mobile = new_mobile
                 changed.append("mobile")
+        if "birthday" in changed:
+            member.birthday_changed_at = timezone.now()
+            changed.append("birthday_changed_at")
         if changed:
             member.save(update_fields=[*changed, "updated_at"])
     return member

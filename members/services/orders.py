@@ -27,8 +27,11 @@ from members.hooks import (
     LoyaltyChange,
     LoyaltyChanged,
     OrderRefunded,
+    OrdersPosted,
+    PostedOrder,
     loyalty_changed_notify_in_transaction,
     order_refunded_notify_in_transaction,
+    orders_posted_notify_in_transaction,
 )
 from members.models import (
     CaptureRateDaily,
@@ -417,6 +420,21 @@ class _Ingest:
             return
         self.cash.debit(created=created, results=self.results, actor=self.actor)
         self._earn(created, member_of, points, members, program)
+        # Ledgers kept above members (growth value) before the tier decision that may read them.
+        orders_posted_notify_in_transaction(
+            OrdersPosted(
+                orders=tuple(
+                    PostedOrder(
+                        order_id=self.results[i].order_id,  # type: ignore[arg-type]
+                        member_id=member_of[i],  # type: ignore[arg-type]
+                        amount_fen=self.orders[i].amount_fen,
+                        paid_at=self.orders[i].paid_at,
+                    )
+                    for i in created
+                    if member_of[i] is not None
+                )
+            )
+        )
         # The capture-rate upsert rides along with the member UPDATE (one statement, one round trip).
         capture = _capture_rate_sql(groups=self._capture_groups(created, member_of))
         self._update_members(created, member_of, members, program, tiers, tier_by_id, capture)
@@ -970,6 +988,22 @@ def order_refund(
         if member is not None and points_before is not None:
             # One points.changed for the refund, whatever it gave back and took back.
             points_changed_notify(member=member, kind=PointsEntry.Kind.REVERSE, before=points_before)
+        # Before the tier check: a ledger kept above members that a tier qualifies on (growth
+        # value) is taken back first; coupons returns or pro-rates the coupon the order used.
+        order_refunded_notify_in_transaction(
+            OrderRefunded(
+                order_id=order.pk,
+                member_id=member.pk if member is not None else None,
+                channel=order.channel,
+                order_no=order.order_no,
+                refund_id=refund.pk,
+                refund_no=refund_no,
+                amount_fen=amount_fen,
+                order_amount_fen=order.amount_fen,
+                refunded_fen=order.refunded_fen,
+            )
+        )
+        if member is not None and points_before is not None:
             _tier_after_refund(member=member, order=order, actor=who)
         tz = brand_zone()
         day = order.paid_at.astimezone(tz).date()
@@ -977,17 +1011,6 @@ def order_refund(
             groups={
                 (day, order.channel, order.store_id): [0, 0, -amount_fen, -amount_fen if order.is_member_order else 0]
             }
-        )
-        order_refunded_notify_in_transaction(
-            OrderRefunded(
-                order_id=order.pk,
-                channel=order.channel,
-                order_no=order.order_no,
-                refund_id=refund.pk,
-                amount_fen=amount_fen,
-                order_amount_fen=order.amount_fen,
-                refunded_fen=order.refunded_fen,
-            )
         )
     return RefundResult(refund=refund, created=True, points_reversed=reverse)
 

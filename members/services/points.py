@@ -426,6 +426,25 @@ def points_bonus_reverse(*, member: Member, reference: str, reason: str, actor: 
     return entry
 
 
+def points_spend(*, member: Member, points: int, reference: str, reason: str, actor: str = "system") -> PointsEntry:
+    """Spend points on something other than a catalogue reward (a 补签 make-up day in engagement):
+    a `redeem` entry using the points that expire first, idempotent per (member, reference), in
+    its own transaction or the caller's. Refused (nothing written) when the balance is short or
+    the member is frozen, erased or merged."""
+    _bonus_validate(points=points, reference=reference)
+    with transaction.atomic():
+        locked = member_lock(member_id=member.pk)
+        _require_member_usable(locked, allow_frozen=False)
+        existing = _existing_entry(member=locked, kind=PointsEntry.Kind.REDEEM, reference=reference)
+        if existing is not None:
+            return existing
+        entry = _debit(
+            member=locked, kind=PointsEntry.Kind.REDEEM, points=points, reason=reason, reference=reference, actor=actor
+        )
+    _copy_loyalty_state(source=locked, target=member)
+    return entry
+
+
 def _bonus_validate(*, points: int, reference: str) -> None:
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
         raise AppError(error_codes.POINTS_INVALID, "赠送积分必须是正整数。", fields={"points": ["必须是正整数。"]})

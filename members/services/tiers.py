@@ -3,7 +3,10 @@ and progress to the next tier. Follows the lock order in members/services/points
 
 Qualifying amount of a member for a tier, within the tier's rolling window ending now:
 - basis `spend`:  paid − refunded (fen) of the member's orders paid in the window;
-- basis `points`: points earned by orders (earn + reverse entries) created in the window.
+- basis `points`: points earned by orders (earn + reverse entries) created in the window;
+- basis `growth`: growth value (成长值) in the window, from the ledger an app above members keeps
+  and registers with `members.hooks.qualifying_basis_register` (engagement). Never the spendable
+  points balance.
 The member's tier is the highest tier whose threshold its qualifying amount reaches, never below
 the manual floor, never below the lowest tier. The lowest tier never expires.
 """
@@ -20,7 +23,7 @@ from django.utils import timezone
 from crm.errors import AppError
 from crm.pg_arrays import StatementParams
 from members import error_codes
-from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
+from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction, qualifying_bases
 from members.models import Member, Order, PointsEntry, Tier, TierChange
 
 from .actors import actor_name
@@ -31,6 +34,9 @@ _CAUSE_OF_REASON: dict[str, str] = {
     TierChange.Reason.MANUAL_GRANT: "manual_grant",
     TierChange.Reason.MANUAL_REMOVAL: "manual_removal",
     TierChange.Reason.REFUND: "refund",
+    # tier_lift_locked: growth value earned outside an order (engagement's check-ins and activities).
+    TierChange.Reason.UPGRADE: "growth",
+    TierChange.Reason.ENROLMENT: "growth",
 }
 
 
@@ -121,6 +127,11 @@ def qualifying_for_members(
             for row in cursor.fetchall():
                 for window, value in zip(points_windows, row[1:], strict=True):
                     result[row[0]].amounts[(Tier.Basis.POINTS, window)] = int(value)
+    for basis, provider in qualifying_bases().items():
+        windows = sorted({t.window_days for t in tiers if t.basis == basis})
+        if windows:
+            for (member_id, window), value in provider.amounts(member_ids=member_ids, windows=windows, now=now).items():
+                result[member_id].amounts[(basis, window)] = int(value)
     return result
 
 
@@ -321,6 +332,11 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
         PointsEntry._meta.db_table,
         TierChange._meta.db_table,
     )
+    # Bases kept above members (growth value) add their rows; none registered: no rows.
+    extra_sql = " UNION ALL ".join(f"({p.chunk_sql})" for p in qualifying_bases().values()) or (
+        "SELECT NULL::text AS basis, NULL::bigint AS member_id, NULL::integer AS window_days, "
+        "NULL::bigint AS total WHERE false"
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         chunk_settings(cursor)
         cursor.execute(
@@ -353,14 +369,16 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
                 WHERE {QUALIFYING_POINTS_SQL}  -- unqualified: only e has kind and points
                 GROUP BY e.member_id, w.window_days
             ),
+            extra AS ({extra_sql}),
             lowest AS (SELECT id FROM {t} ORDER BY rank LIMIT 1),
             candidate AS (
                 SELECT d.id AS member_id, tr.id AS tier_id, tr.rank, tr.validity_days
                 FROM due d CROSS JOIN {t} tr
                 LEFT JOIN spend s ON tr.basis = 'spend' AND s.member_id = d.id AND s.window_days = tr.window_days
                 LEFT JOIN pts p ON tr.basis = 'points' AND p.member_id = d.id AND p.window_days = tr.window_days
+                LEFT JOIN extra x ON x.basis = tr.basis AND x.member_id = d.id AND x.window_days = tr.window_days
                 WHERE tr.id = d.tier_floor_id OR tr.id IN (SELECT id FROM lowest)
-                   OR tr.threshold <= COALESCE(s.total, p.total, 0)
+                   OR tr.threshold <= COALESCE(s.total, p.total, x.total, 0)
             ),
             best AS (
                 SELECT DISTINCT ON (member_id) member_id, tier_id, rank, validity_days
@@ -419,6 +437,31 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
                 )
             )
     return summary
+
+
+def tier_lift_locked(*, member: Member, actor: str, note: str) -> TierChange | None:
+    """Lift a member whose row the caller has locked (lock step 1) to the tier its qualifying
+    amounts now support, when that is higher than its tier: what an order does, for a change made
+    elsewhere (growth value from a check-in). Never lowers a tier (the validity-end job does that).
+    The name says it runs in the caller's transaction."""
+    tiers = tiers_ranked()
+    if not tiers:
+        return None
+    by_id = {t.pk: t for t in tiers}
+    now = timezone.now()
+    qualifying = qualifying_for_members(
+        member_ids=[member.pk],
+        tiers=tiers,
+        purchase_window_days=loyalty_program_get().purchase_window_days,
+        now=now,
+    )[member.pk]
+    floor = by_id.get(member.tier_floor_id) if member.tier_floor_id else None
+    target = tier_supported(tiers=tiers, qualifying=qualifying, floor=floor)
+    current = by_id.get(member.tier_id) if member.tier_id else None
+    if target is None or (current is not None and target.rank <= current.rank):
+        return None
+    reason = TierChange.Reason.UPGRADE if current else TierChange.Reason.ENROLMENT
+    return _tier_set(member=member, to_tier=target, tiers=tiers, reason=reason, actor=actor, note=note, now=now)
 
 
 # --- selectors ----------------------------------------------------------------------------------

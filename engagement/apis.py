@@ -1,0 +1,95 @@
+"""Partner API of the engagement programme: check in, make up a day, read the calendar. Thin views:
+validate, call one service or selector, render. Errors are problem+json with the codes of
+engagement/error_codes.py (and members' for points_insufficient)."""
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from crm.api.models import Scope
+from members.apis import MEMBER_NO_PARAM, MemberApiView
+
+from .selectors import checkin_calendar, growth_value_of
+from .serializers import (
+    CalendarOutSerializer,
+    CalendarQuerySerializer,
+    CheckinInSerializer,
+    CheckinOutSerializer,
+    MakeUpInSerializer,
+)
+from .services.checkin import CheckinResult, checkin_make_up, checkin_perform
+
+CHECKIN = ["check-in"]
+
+
+def _checkin_out(result: CheckinResult) -> Response:
+    body: dict[str, Any] = {
+        **{f: getattr(result.checkin, f) for f in ("biz_date", "streak", "cycle_start", "made_up", "points", "growth")},
+        "cost_points": result.checkin.cost_points,
+        "rewards": result.checkin.rewards,
+        "created": result.created,
+    }
+    return Response(CheckinOutSerializer(body).data, status=201 if result.created else 200)
+
+
+class CheckinApi(MemberApiView):
+    required_scopes = {"POST": Scope.POINTS_WRITE, "GET": Scope.MEMBERS_READ}
+
+    @extend_schema(
+        operation_id="members_checkins_create",
+        summary="Check the member in for today (brand business day)",
+        description=(
+            "One check-in per member per brand day: a repeat (double tap, retry) returns the same record with 200 "
+            "and grants nothing. 201 with the rewards granted (daily points and growth value, ladder steps). "
+            "409 `checkin_disabled`, 409 `engagement_member_not_eligible`."
+        ),
+        parameters=[MEMBER_NO_PARAM],
+        request=CheckinInSerializer,
+        responses={200: CheckinOutSerializer, 201: CheckinOutSerializer},
+        tags=CHECKIN,
+    )
+    def post(self, request: Request, member_no: str) -> Response:
+        member = self.member(member_no)
+        data = self.validated_data(CheckinInSerializer)
+        return _checkin_out(checkin_perform(member=member, channel=data["channel"]))
+
+    @extend_schema(
+        operation_id="members_checkins_calendar",
+        summary="The member's check-in calendar for a brand month",
+        parameters=[MEMBER_NO_PARAM, CalendarQuerySerializer],
+        responses={200: CalendarOutSerializer},
+        tags=CHECKIN,
+    )
+    def get(self, request: Request, member_no: str) -> Response:
+        member = self.member(member_no)
+        query = self.validated_query(CalendarQuerySerializer)
+        month = dt.date.fromisoformat(query["month"] + "-01") if query.get("month") else None
+        calendar = checkin_calendar(member=member, month=month)
+        body = {**dataclasses.asdict(calendar), "growth": growth_value_of(member=member)}
+        return Response(CalendarOutSerializer(body).data)
+
+
+class CheckinMakeUpApi(MemberApiView):
+    required_scopes = {"POST": Scope.POINTS_WRITE}
+
+    @extend_schema(
+        operation_id="members_checkins_makeups_create",
+        summary="Make up a missed day (补签), paying the brand's cost in points",
+        description=(
+            "Within the brand's window and the current cycle, up to the cycle's cap. 400 `checkin_makeup_refused`, "
+            "409 `checkin_makeup_cap_reached`, 400 `points_insufficient` (nothing written). A day already checked "
+            "in returns its record with 200."
+        ),
+        parameters=[MEMBER_NO_PARAM],
+        request=MakeUpInSerializer,
+        responses={200: CheckinOutSerializer, 201: CheckinOutSerializer},
+        tags=CHECKIN,
+    )
+    def post(self, request: Request, member_no: str) -> Response:
+        member = self.member(member_no)
+        data = self.validated_data(MakeUpInSerializer)
+        return _checkin_out(checkin_make_up(member=member, day=data["date"], channel=data["channel"]))

@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+
+
+class EngagementConfig(AppConfig):
+    name = "engagement"
+    verbose_name = "会员互动（签到、生日礼、成长值）"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Plugged into members through its hook registries; members never imports engagement.
+        from crm.api.error_codes import ERRORS
+        from members.hooks import on_order_refunded, on_orders_posted, qualifying_basis_register
+        from members.services.points import campaign_multiplier_provider_register
+
+        from .error_codes import TEXTS
+        from .services.birthday import birthday_multipliers_for_orders
+        from .services.growth import GROWTH_BASIS, growth_on_order_refunded, growth_on_orders_posted
+
+        for code, text in TEXTS.items():
+            ERRORS.setdefault(code, text)
+        on_orders_posted(growth_on_orders_posted)
+        on_order_refunded(growth_on_order_refunded)
+        qualifying_basis_register(GROWTH_BASIS)
+        campaign_multiplier_provider_register(birthday_multipliers_for_orders)

@@ -1,0 +1,146 @@
+"""Reads of the engagement programme, for the partner API and the member-centre pages (which the
+member-centre app renders: these are the selectors it calls — see docs/engagement.md)."""
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from crm.tenancy.zones import brand_date
+from members.models import Member
+
+from .models import Checkin, CheckinCycleState, CheckinLadderStep, CheckinMilestone, GrowthEntry
+from .services.checkin import cycle_end, cycle_start_for
+from .services.growth import growth_balance
+from .services.settings import engagement_settings_get
+
+
+@dataclass
+class CalendarDay:
+    date: dt.date
+    checked_in: bool
+    made_up: bool = False
+    can_make_up: bool = False
+    rewards: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LadderStepState:
+    days: int
+    reward_kind: str
+    amount: int
+    label: str
+    claimed: bool
+
+
+@dataclass
+class CheckinCalendar:
+    month: dt.date  # first day of the month shown
+    today: dt.date
+    checked_in_today: bool
+    streak: int  # consecutive days through today (or yesterday, when today is not signed yet)
+    cycle_start: dt.date
+    cycle_end: dt.date
+    makeups_left: int
+    makeup_cost_points: int
+    days: list[CalendarDay]
+    ladder: list[LadderStepState]
+
+
+def checkin_calendar(
+    *, member: Member, month: dt.date | None = None, now: dt.datetime | None = None
+) -> CheckinCalendar:
+    """A member's check-in calendar for a brand month (default: this month): each day signed or
+    not, which days can still be made up, the streak, the current cycle and the ladder's state."""
+    settings = engagement_settings_get()
+    today = brand_date(now or timezone.now())
+    month = (month or today).replace(day=1)
+    last = month.replace(day=calendar.monthrange(month.year, month.month)[1])
+    records = {
+        c.biz_date: c
+        for c in Checkin.objects.filter(member_id=member.pk, biz_date__gte=month, biz_date__lte=last).only(
+            "biz_date", "made_up", "rewards"
+        )
+    }
+    recent = list(
+        Checkin.objects.filter(member_id=member.pk, biz_date__lte=today)
+        .order_by("-biz_date")
+        .values_list("biz_date", "streak")[:2]
+    )
+    streak = 0
+    for biz_date, run in recent:
+        if biz_date in (today, today - dt.timedelta(days=1)):
+            streak = run
+            break
+    start = cycle_start_for(settings=settings, member_id=member.pk, day=today)
+    end = cycle_end(settings=settings, start=start)
+    used = (
+        CheckinCycleState.objects.filter(member_id=member.pk, cycle_start=start)
+        .values_list("makeups", flat=True)
+        .first()
+        or 0
+    )
+    makeups_left = max(settings.makeup_cap_per_cycle - used, 0) if settings.makeup_window_days else 0
+    window_from = max(today - dt.timedelta(days=settings.makeup_window_days), start)
+    days: list[CalendarDay] = []
+    for n in range((last - month).days + 1):
+        day = month + dt.timedelta(days=n)
+        record = records.get(day)
+        days.append(
+            CalendarDay(
+                date=day,
+                checked_in=record is not None,
+                made_up=bool(record and record.made_up),
+                can_make_up=record is None and makeups_left > 0 and window_from <= day < today,
+                rewards=list(record.rewards) if record else [],
+            )
+        )
+    claimed = set(
+        CheckinMilestone.objects.filter(member_id=member.pk, cycle_start=start).values_list("days", flat=True)
+    )
+    ladder = [
+        LadderStepState(
+            days=step.days,
+            reward_kind=step.reward_kind,
+            amount=step.amount,
+            label=f"连续签到 {step.days} 天：{step.amount} {step.get_reward_kind_display()}",
+            claimed=step.days in claimed,
+        )
+        for step in CheckinLadderStep.objects.filter(active=True).order_by("days")
+    ]
+    return CheckinCalendar(
+        month=month,
+        today=today,
+        checked_in_today=today in records or Checkin.objects.filter(member_id=member.pk, biz_date=today).exists(),
+        streak=streak,
+        cycle_start=start,
+        cycle_end=end,
+        makeups_left=makeups_left,
+        makeup_cost_points=settings.makeup_cost_points,
+        days=days,
+        ladder=ladder,
+    )
+
+
+@dataclass
+class GrowthLine:
+    at: dt.datetime
+    value: int
+    balance_after: int
+    text: str  # in words: "签到奖励（2027-01-31）：+1 成长值"
+
+
+def growth_history(*, member: Member, limit: int = 50) -> list[GrowthLine]:
+    """The member's growth value entries, newest first, in words (member page, member centre)."""
+    return [
+        GrowthLine(
+            at=e.created_at, value=e.value, balance_after=e.balance_after, text=f"{e.reason}：{e.value:+d} 成长值"
+        )
+        for e in GrowthEntry.objects.filter(member_id=member.pk).order_by("-created_at", "-id")[:limit]
+    ]
+
+
+def growth_value_of(*, member: Member) -> int:
+    return growth_balance(member_id=member.pk)

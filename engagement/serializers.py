@@ -1,0 +1,74 @@
+"""Partner API bodies of the engagement endpoints (the one definition of input and output)."""
+
+from rest_framework import serializers
+
+from crm.api.serializers import StrictSerializer
+
+
+class CheckinInSerializer(StrictSerializer):
+    channel = serializers.CharField(
+        max_length=32,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Where the member tapped.",
+    )
+
+
+class MakeUpInSerializer(StrictSerializer):
+    date = serializers.DateField(help_text="The brand business day to make up (YYYY-MM-DD), within the brand's window.")
+    channel = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
+
+
+class CalendarQuerySerializer(StrictSerializer):
+    month = serializers.RegexField(
+        r"^\d{4}-(0[1-9]|1[0-2])$", required=False, help_text="YYYY-MM in brand time; default: this month."
+    )
+
+
+class RewardOutSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["points", "growth", "coupon"])
+    amount = serializers.IntegerField()
+    label = serializers.CharField(help_text="What was granted, in words (zh-hans).")  # type: ignore[assignment]
+
+
+class CheckinOutSerializer(serializers.Serializer):
+    date = serializers.DateField(source="biz_date", help_text="Brand business day.")
+    streak = serializers.IntegerField(help_text="Consecutive days through this day.")
+    cycle_start = serializers.DateField()
+    made_up = serializers.BooleanField()
+    points = serializers.IntegerField(help_text="Points granted by this check-in (daily + ladder).")
+    growth = serializers.IntegerField(help_text="Growth value granted by this check-in.")
+    cost_points = serializers.IntegerField(help_text="Points paid for a make-up day.")
+    rewards = RewardOutSerializer(many=True)
+    created = serializers.BooleanField(help_text="False when the day was already checked in (double tap).")
+
+
+class CalendarDayOutSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    checked_in = serializers.BooleanField()
+    made_up = serializers.BooleanField()
+    can_make_up = serializers.BooleanField()
+    rewards = RewardOutSerializer(many=True)
+
+
+class LadderStepOutSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    reward_kind = serializers.CharField()
+    amount = serializers.IntegerField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.label
+    claimed = serializers.BooleanField(help_text="Claimed in the current cycle.")
+
+
+class CalendarOutSerializer(serializers.Serializer):
+    month = serializers.DateField()
+    today = serializers.DateField()
+    checked_in_today = serializers.BooleanField()
+    streak = serializers.IntegerField()
+    cycle_start = serializers.DateField()
+    cycle_end = serializers.DateField()
+    makeups_left = serializers.IntegerField()
+    makeup_cost_points = serializers.IntegerField()
+    growth = serializers.IntegerField(help_text="The member's growth value (成长值).")
+    days = CalendarDayOutSerializer(many=True)
+    ladder = LadderStepOutSerializer(many=True)

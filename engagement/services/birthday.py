@@ -1,0 +1,195 @@
+"""Birthday benefits (生日礼): per tier, released on the birthday, N days before it, or on a fixed
+day of the birth month, once per benefit year (unique (member, benefit_year)). The daily job runs
+in the brand's time zone and catches up every day since its last finished day (at most
+CATCH_UP_DAYS), set-based: per day and benefit one INSERT ... SELECT of the grants and one bulk
+points award — a second run, or two at once, grant nothing more (ON CONFLICT DO NOTHING; the
+points award is idempotent per (member, reference)).
+
+29 February birthdays are celebrated on 28 February or 1 March in non-leap years (brand setting).
+Frozen, erased and merged members get nothing; a birthday set or changed within the brand's
+guard days before the release does not qualify that year; the tier at release is kept on the grant.
+A multiplier benefit raises the points of orders paid in its window (a campaign multiplier provider
+registered with members), and a refund reverses those points pro rata like any order's points.
+"""
+
+# ruff: noqa: S608  (tables from model meta; values are parameters)
+
+import calendar
+import datetime as dt
+import time
+from collections.abc import Sequence
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from crm.db import connection as tenant_connection
+from crm.tenancy.zones import brand_date, brand_zone
+from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings
+from engagement.rewards import coupons_available
+from members.models import Member
+from members.services.points import points_award_bonus_bulk
+
+from .settings import engagement_settings_get
+
+CATCH_UP_DAYS = 31
+_GRANT = BirthdayGrant._meta.db_table
+_MEMBER = Member._meta.db_table
+
+
+def _is_leap(year: int) -> bool:
+    return calendar.isleap(year)
+
+
+def birthday_targets(
+    *, benefit: BirthdayBenefit, day: dt.date, feb29: str
+) -> tuple[int, list[tuple[int, int]] | None, int | None] | None:
+    """For a release on `day`: (benefit year, the (month, day) birthdays released, or None with
+    the birth month for a fixed-day release). None: the benefit releases nothing that day."""
+    if benefit.release == BirthdayBenefit.Release.FIXED_DAY:
+        last = calendar.monthrange(day.year, day.month)[1]
+        if day.day != min(benefit.fixed_day, last):
+            return None
+        return day.year, None, day.month
+    occasion = (
+        day if benefit.release == BirthdayBenefit.Release.ON_DAY else day + dt.timedelta(days=benefit.days_before)
+    )
+    birthdays = [(occasion.month, occasion.day)]
+    if not _is_leap(occasion.year):
+        if feb29 == EngagementSettings.Feb29.FEB28 and (occasion.month, occasion.day) == (2, 28):
+            birthdays.append((2, 29))
+        if feb29 == EngagementSettings.Feb29.MAR1 and (occasion.month, occasion.day) == (3, 1):
+            birthdays.append((2, 29))
+    return occasion.year, birthdays, None
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=brand_zone())
+
+
+def _release_day(*, day: dt.date, settings: EngagementSettings, benefits: Sequence[BirthdayBenefit]) -> int:
+    granted = 0
+    start = _day_start(day)
+    guard_cutoff = start - dt.timedelta(days=settings.birthday_change_guard_days)
+    for benefit in benefits:
+        target = birthday_targets(benefit=benefit, day=day, feb29=settings.birthday_feb29)
+        if target is None:
+            continue
+        year, birthdays, month = target
+        if birthdays is not None:
+            match = " OR ".join(
+                "(EXTRACT(MONTH FROM m.birthday) = %s AND EXTRACT(DAY FROM m.birthday) = %s)" for _ in birthdays
+            )
+            match_params: list[int] = [v for md in birthdays for v in md]
+        else:
+            match, match_params = "EXTRACT(MONTH FROM m.birthday) = %s", [month or 0]
+        coupon = benefit.coupon_template if coupons_available() else ""
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {_GRANT} (member_id, benefit_year, benefit_id, tier_id, release_date, points,
+                        multiplier_pct, window_start, window_end, coupon_template, created_at)
+                    SELECT m.id, %s, %s, m.tier_id, %s, %s, %s, %s, %s, %s, %s
+                    FROM {_MEMBER} m
+                    WHERE m.tier_id = %s AND m.status = 'active' AND m.merged_into_id IS NULL
+                      AND m.birthday IS NOT NULL AND ({match})
+                      AND COALESCE(m.birthday_changed_at, m.enrolled_at) <= %s
+                    ON CONFLICT (member_id, benefit_year) DO NOTHING""",
+                [
+                    year,
+                    benefit.pk,
+                    day,
+                    benefit.points,
+                    benefit.multiplier_pct,
+                    start,
+                    start + dt.timedelta(days=benefit.window_days),
+                    coupon,
+                    timezone.now(),
+                    benefit.tier_id,
+                    *match_params,
+                    guard_cutoff,
+                ],
+            )
+            granted += cursor.rowcount
+            if cursor.rowcount:
+                _offered.pop(tenant_connection.schema_name, None)  # this process sees new windows at once
+            if benefit.points:
+                # Every grant of this benefit, year and day, including those of an earlier run that
+                # stopped before its points: the award is idempotent per (member, reference).
+                points_award_bonus_bulk(
+                    members=(
+                        f"SELECT member_id FROM {_GRANT} WHERE benefit_id = %s AND benefit_year = %s "
+                        "AND release_date = %s AND points > 0",
+                        (benefit.pk, year, day),
+                    ),
+                    points=benefit.points,
+                    reference=f"birthday:{year}",
+                    reason=f"{year} 年生日礼",
+                    actor="engagement",
+                )
+    return granted
+
+
+def birthday_release_due(*, now: dt.datetime | None = None) -> dict[str, object]:
+    """The daily job: release every benefit due from the day after the last finished day through
+    today (brand days; the first run does today only; at most CATCH_UP_DAYS back)."""
+    today = brand_date(now or timezone.now())
+    last = BirthdayJobState.objects.filter(singleton=True).values_list("last_date", flat=True).first()
+    first = today if last is None else max(last + dt.timedelta(days=1), today - dt.timedelta(days=CATCH_UP_DAYS))
+    settings = engagement_settings_get()
+    benefits = list(BirthdayBenefit.objects.filter(active=True).order_by("pk"))
+    granted, days = 0, 0
+    day = first
+    while day <= today:
+        granted += _release_day(day=day, settings=settings, benefits=benefits)
+        with connection.cursor() as cursor:
+            # Only forward: a slower parallel run never moves the mark back.
+            cursor.execute(
+                f"""INSERT INTO {BirthdayJobState._meta.db_table} (singleton, last_date) VALUES (true, %s)
+                    ON CONFLICT (singleton) DO UPDATE SET last_date = GREATEST(
+                        {BirthdayJobState._meta.db_table}.last_date, EXCLUDED.last_date)""",
+                [day],
+            )
+        days += 1
+        day += dt.timedelta(days=1)
+    return {"days": days, "granted": granted, "through": today.isoformat()}
+
+
+# Whether the brand offers a birthday multiplier at all, remembered per process and brand for
+# MULTIPLIER_MEMORY_SECONDS: order ingest asks on every batch, and most brands offer none, so the
+# grants are read only where there can be some. A benefit switched on applies within that time
+# (grants are released by the nightly job, long after).
+MULTIPLIER_MEMORY_SECONDS = 30.0
+_offered: dict[str, tuple[float, bool]] = {}
+
+
+def _multipliers_offered() -> bool:
+    schema = tenant_connection.schema_name
+    remembered = _offered.get(schema)
+    now = time.monotonic()
+    if remembered is not None and now - remembered[0] < MULTIPLIER_MEMORY_SECONDS:
+        return remembered[1]
+    offered = BirthdayGrant.objects.filter(multiplier_pct__gt=100, window_end__gt=timezone.now()).exists()
+    _offered[schema] = (now, offered)
+    return offered
+
+
+def birthday_multipliers_for_orders(*, orders: Sequence[tuple[int, dt.datetime]]) -> list[int]:
+    """Campaign multiplier provider (members.services.points): the birthday multiplier of each
+    (member_id, paid_at) whose paid_at falls in one of the member's birthday windows; 100 otherwise.
+    One indexed query per ingest batch."""
+    result = [100] * len(orders)
+    if not orders or not _multipliers_offered():
+        return result
+    member_ids = sorted({member_id for member_id, _ in orders})
+    earliest = min(paid_at for _, paid_at in orders)
+    windows: dict[int, list[tuple[dt.datetime, dt.datetime, int]]] = {}
+    for member_id, start, end, pct in BirthdayGrant.objects.filter(
+        member_id__in=member_ids, multiplier_pct__gt=100, window_end__gt=earliest
+    ).values_list("member_id", "window_start", "window_end", "multiplier_pct"):
+        windows.setdefault(member_id, []).append((start, end, pct))
+    if not windows:
+        return result
+    for index, (member_id, paid_at) in enumerate(orders):
+        for start, end, pct in windows.get(member_id, ()):
+            if start <= paid_at < end:
+                result[index] = max(result[index], pct)
+    return result
