@@ -99,10 +99,61 @@ CAUSES = {
 }
 
 
+@dataclass(frozen=True)
+class OrderRefunded:
+    """A refund was recorded on an order: its totals after the refund."""
+
+    order_id: int
+    amount_fen: int
+    refunded_fen: int
+
+
+# --- riders on the order insert -----------------------------------------------------------------
+# The order ingest (members/services/orders.py, single and batch alike) inserts new orders with one
+# statement `WITH o AS (INSERT INTO members_order ... RETURNING ...) ...`. A rider is one more
+# data-modifying CTE appended to that statement: SQL without parameters that reads `o`, which
+# holds exactly the orders this call created (a re-posted order is not in it, so a rider is
+# idempotent with the order) with every column of members_order under its own name (o.id,
+# o.member_id, o.staff_id, o.store_id, o.paid_at, o.amount_fen, o.buyer_kind, o.buyer_value,
+# o.created_at, ...). It runs in the order's transaction at no extra round trip — the hot path's
+# cost is the rider's own plan, nothing else. Its writes are not visible to the other riders (one
+# snapshot). Upper apps register one at import time (their AppConfig.ready); members never imports
+# them. Staff performance attributes each order this way.
+_order_insert_riders: dict[str, str] = {}
+
+
+def order_insert_rider_register(*, name: str, sql: str) -> None:
+    """Register (or replace) the rider `name`: `sql` is `INSERT ... SELECT ... FROM o ...`."""
+    if not name.isidentifier():
+        raise ValueError(f"rider name must be an SQL identifier: {name!r}")
+    _order_insert_riders[name] = sql
+
+
+def order_insert_rider_unregister(*, name: str) -> str | None:
+    """Remove a rider; returns its SQL (benchmarks switch one off and on again)."""
+    return _order_insert_riders.pop(name, None)
+
+
+def order_insert_riders() -> tuple[tuple[str, str], ...]:
+    return tuple(_order_insert_riders.items())
+
+
 _member_enrolled: list[Callable[[MemberEnrolled], None]] = []
 _loyalty_changed: list[Callable[[LoyaltyChanged], None]] = []
 _identities_added: list[Callable[[IdentitiesAdded], None]] = []
 _tags_changed: list[Callable[[TagsChanged], None]] = []
+_order_refunded: list[Callable[[OrderRefunded], None]] = []
+
+
+def on_order_refunded(handler: Callable[[OrderRefunded], None]) -> Callable[[OrderRefunded], None]:
+    if handler not in _order_refunded:
+        _order_refunded.append(handler)
+    return handler
+
+
+def order_refunded_notify_in_transaction(event: OrderRefunded) -> None:
+    for handler in _order_refunded:
+        handler(event)
 
 
 def on_identities_added(handler: Callable[[IdentitiesAdded], None]) -> Callable[[IdentitiesAdded], None]:

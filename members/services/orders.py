@@ -23,7 +23,14 @@ from crm.errors import AppError, NotFound
 from crm.pg_arrays import StatementParams, pg_array
 from crm.tenancy.zones import brand_zone
 from members import error_codes
-from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
+from members.hooks import (
+    LoyaltyChange,
+    LoyaltyChanged,
+    OrderRefunded,
+    loyalty_changed_notify_in_transaction,
+    order_insert_riders,
+    order_refunded_notify_in_transaction,
+)
 from members.models import (
     CaptureRateDaily,
     Identity,
@@ -527,6 +534,11 @@ class _Ingest:
             if line_cols
             else ""
         )
+        # Riders (members/hooks.py) read the whole new rows from `o`; without one, and without the
+        # caller wanting rows, `o` returns only the keys.
+        riders = order_insert_riders()
+        riders_sql = "".join(f", rider_{name} AS ({sql})" for name, sql in riders)
+        whole_rows = self.rows is not None or bool(riders)
         with self._cursor() as cursor:
             cursor.execute(
                 f"""
@@ -544,9 +556,9 @@ class _Ingest:
                          staff_id, is_member, points, points_redeemed, points_cash_fen)
                 ON CONFLICT (channel, order_no) DO NOTHING
                 RETURNING id AS key_id, channel AS key_channel, order_no AS key_order_no
-                    {_ORDER_ROW if self.rows is not None else ""}
-                ){lines_sql}
-                SELECT * FROM o
+                    {_ORDER_ROW if whole_rows else ""}
+                ){lines_sql}{riders_sql}
+                SELECT key_id, key_channel, key_order_no{_ORDER_ROW if self.rows is not None else ""} FROM o
                 """,  # noqa: S608
                 [
                     self.now,
@@ -971,6 +983,9 @@ def order_refund(
             groups={
                 (day, order.channel, order.store_id): [0, 0, -amount_fen, -amount_fen if order.is_member_order else 0]
             }
+        )
+        order_refunded_notify_in_transaction(
+            OrderRefunded(order_id=order.pk, amount_fen=order.amount_fen, refunded_fen=order.refunded_fen)
         )
     return RefundResult(refund=refund, created=True, points_reversed=reverse)
 
