@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("members.api_urls")),
     path("", include("consent.api_urls")),
     path("", include("webhooks.api_urls")),
+    path("", include("performance.api_urls")),
     path("", include("crm.api.urls")),
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages
