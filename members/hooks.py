@@ -12,7 +12,7 @@ and should hand real work to a task with `crm.celery.send_on_commit` (an excepti
 rolls the member change back). The services call them; nothing else does.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,3 +210,20 @@ def tags_changed_notify_in_transaction(event: TagsChanged) -> None:
     if event.member_ids:
         for handler in _tags_changed:
             handler(event)
+
+
+# --- what other apps say about an order -----------------------------------------------------------
+# A provider takes order ids and returns {order_id: text} in one query (staff performance: "专属导购
+# 张三（近 30 天内发送的优惠券）"). The order admin shows each under its label; the member timeline
+# and any other surface call order_notes().
+_order_note_providers: dict[str, Callable[[Sequence[int]], dict[int, str]]] = {}
+
+
+def order_note_provider_register(*, label: str, provider: Callable[[Sequence[int]], dict[int, str]]) -> None:
+    _order_note_providers[label] = provider
+
+
+def order_notes(order_ids: Sequence[int]) -> dict[str, dict[int, str]]:
+    """{label: {order_id: text}} from every registered provider (one query each)."""
+    ids = list(order_ids)
+    return {label: provider(ids) for label, provider in _order_note_providers.items()} if ids else {}

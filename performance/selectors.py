@@ -2,7 +2,7 @@
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +109,13 @@ def order_credits(*, order_ids: Iterable[int]) -> dict[int, Credit]:
             rule_id=r["rule_id"],
         )
     return credits
+
+
+def order_credit_texts(order_ids: Sequence[int]) -> dict[int, str]:
+    """{order_id: who got the credit and why} for the given orders (members.hooks.order_notes);
+    orders without a credit read NO_CREDIT."""
+    credits = order_credits(order_ids=order_ids)
+    return {i: credits[i].text if i in credits else NO_CREDIT for i in order_ids}
 
 
 def order_credit_text(*, order_id: int) -> str:

@@ -5,18 +5,22 @@ transaction; nothing here recomputes it.
 """
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from crm.celery import send_on_commit
 from crm.errors import AppError
+from crm.spreadsheets.writing import xlsx_bytes
 from members.hooks import OrderRefunded
-from members.models import Member, Staff
+from members.models import Member, Staff, Store
 from members.phones import mobile_normalize
+from members.scoping import StoreScope
 from wecom.hooks import CustomerAdded
 
 from . import error_codes
-from .models import Attribution, AttributionRule, Basis, StaffIdentity, Touch, TouchKind
+from .models import Attribution, AttributionRule, Basis, ReportExport, StaffIdentity, Touch, TouchKind
 
 MAX_WINDOW_DAYS = 365
 
@@ -151,3 +155,114 @@ def staff_identity_add(*, staff: Staff, kind: str, value: str) -> StaffIdentity:
     if identity.staff_id != staff.pk:
         raise AppError(error_codes.STAFF_IDENTITY_TAKEN, "该手机号或 UnionID 已登记为另一位导购本人。", status=409)
     return identity
+
+
+# --- background exports ---------------------------------------------------------------------------
+
+EXPORT_MAX_DAYS = 400
+EXPORT_HEADERS = [
+    "月份",
+    "导购编号",
+    "导购",
+    "门店编号",
+    "门店",
+    "业绩订单数",
+    "业绩金额（元）",
+    "业绩退款（元）",
+    "净业绩（元）",
+    "新入会会员",
+    "服务会员数",
+]
+
+
+def report_export_request(
+    *, scope: StoreScope, start: dt.date, end: dt.date, store_id: int | None, actor: str
+) -> ReportExport:
+    """Queue an export of [start, end] (brand days). A store user's export is their store's, whatever
+    they ask; a user with no store cannot export. The file is built by a task (after commit)."""
+    errors: dict[str, list[str]] = {}
+    if end < start:
+        errors["end"] = ["结束日期不能早于开始日期。"]
+    elif (end - start).days + 1 > EXPORT_MAX_DAYS:
+        errors["end"] = [f"导出区间最多 {EXPORT_MAX_DAYS} 天。"]
+    if not scope.all_stores and scope.store_id is None:
+        errors["store"] = ["您的账号未关联门店，不能导出业绩。"]
+    if errors:
+        raise AppError(error_codes.REPORT_INVALID, "报表条件有误。", fields=errors)
+    if not scope.all_stores:
+        store_id = scope.store_id
+    from .tasks import report_export_run_task
+
+    with transaction.atomic():
+        export = ReportExport.objects.create(
+            requested_by=actor[:150],
+            all_stores=store_id is None,
+            store_id=store_id,
+            start=start,
+            end=end,
+            months_total=len(_months(start, end)),
+        )
+        send_on_commit(report_export_run_task, export.pk)
+    return export
+
+
+def _months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """[start, end] cut at month ends: the export's rows are per month (what payroll pays by)."""
+    parts = []
+    first = start
+    while first <= end:
+        next_month = (first.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        last = min(end, next_month - dt.timedelta(days=1))
+        parts.append((first, last))
+        first = next_month
+    return parts
+
+
+def report_export_run(*, export_id: int) -> str:
+    """Build the export's XLSX, month by month, recording progress after each month. Claims the
+    export with a conditional UPDATE, so a re-delivered task does not build it twice."""
+    from .selectors import performance_report
+
+    claimed = ReportExport.objects.filter(pk=export_id, status=ReportExport.Status.QUEUED).update(
+        status=ReportExport.Status.RUNNING, updated_at=timezone.now()
+    )
+    if not claimed:
+        return "already taken"
+    export = ReportExport.objects.get(pk=export_id)
+    scope = StoreScope(all_stores=True) if export.all_stores else StoreScope(all_stores=False, store_id=export.store_id)
+    staff_codes = dict(Staff.objects.values_list("pk", "wecom_userid"))
+    store_codes = dict(Store.objects.values_list("pk", "code"))
+    rows: list[list[object]] = [list(EXPORT_HEADERS)]
+    try:
+        for done, (first, last) in enumerate(_months(export.start, export.end), start=1):
+            for f in performance_report(scope=scope, start=first, end=last, allow_long=True):
+                rows.append(
+                    [
+                        first.strftime("%Y-%m"),
+                        staff_codes.get(f.staff_id) or str(f.staff_id),
+                        f.staff_name,
+                        store_codes.get(f.store_id, "") if f.store_id else "",
+                        f.store_name,
+                        f.orders,
+                        Decimal(f.gmv_fen) / 100,  # a number in yuan: payroll sums it
+                        Decimal(f.refunded_fen) / 100,  # a number in yuan: payroll sums it
+                        Decimal(f.net_fen) / 100,  # a number in yuan: payroll sums it
+                        f.members_enrolled,
+                        f.members_served,
+                    ]
+                )
+            ReportExport.objects.filter(pk=export_id).update(months_done=done, updated_at=timezone.now())
+        content = xlsx_bytes(title="导购业绩", rows=rows)
+    except Exception as exc:
+        ReportExport.objects.filter(pk=export_id).update(
+            status=ReportExport.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        raise
+    ReportExport.objects.filter(pk=export_id).update(
+        status=ReportExport.Status.DONE,
+        content=content,
+        rows=len(rows) - 1,
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    return "done"
