@@ -21,7 +21,9 @@ month report (performance_report over the last 30 brand days, every store) is ti
 
 import argparse
 import datetime as dt
+import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -164,6 +166,21 @@ def generate(*, members: int, staff: int, orders: int) -> None:
         step("analyze", "ANALYZE")
 
 
+def backend_cpu_seconds() -> float:
+    """CPU time of this connection's PostgreSQL backend (local server, /proc): with the process's own,
+    what an order costs, which a loaded machine's wall-clock hides (bench/api_orders_cost.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime + backend_cpu_seconds()
+
+
 def _orders(rng: random.Random, count: int, *, members: int, staff: int, tag: str) -> list[OrderInput]:
     now = timezone.now()
     items = []
@@ -211,6 +228,8 @@ def main() -> None:
 
     single: dict[bool, list[float]] = {True: [], False: []}
     batch: dict[bool, list[float]] = {True: [], False: []}
+    single_cpu: dict[bool, list[float]] = {True: [], False: []}
+    batch_cpu: dict[bool, list[float]] = {True: [], False: []}
     with schema_context(SLUG):
         counts = {m: m.objects.count() for m in (Order, Attribution, Staff)}
         print(f"data: {counts[Order]:,} orders, {counts[Attribution]:,} attributions, {counts[Staff]:,} staff")
@@ -233,7 +252,7 @@ def main() -> None:
             for mode in (False, True) if r % 2 == 0 else (True, False):
                 switch(mode)
                 items = _orders(rng, args.n, members=args.members, staff=args.staff, tag=f"s{uuid.uuid4().hex[:8]}")
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), cpu_seconds()
                 for item in items:
                     order_post(
                         channel=item.channel,
@@ -247,18 +266,22 @@ def main() -> None:
                         actor="bench",
                     )
                 single[mode].append((time.perf_counter() - start) / args.n * 1000)
+                single_cpu[mode].append((cpu_seconds() - cpu) / args.n * 1000)
                 items = _orders(rng, args.batch, members=args.members, staff=args.staff, tag=f"b{uuid.uuid4().hex[:8]}")
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), cpu_seconds()
                 orders_post_batch(orders=items, actor="bench")
                 batch[mode].append((time.perf_counter() - start) / args.batch * 1000)
+                batch_cpu[mode].append((cpu_seconds() - cpu) / args.batch * 1000)
         switch(True)
         for label, figures in (
-            ("order_post, ms per order", single),
-            (f"orders_post_batch ({args.batch}), ms per order", batch),
+            ("order_post, wall ms per order", single),
+            ("order_post, CPU ms per order (python + postgres)", single_cpu),
+            (f"orders_post_batch ({args.batch}), wall ms per order", batch),
+            (f"orders_post_batch ({args.batch}), CPU ms per order", batch_cpu),
         ):
             off, on = statistics.median(figures[False]), statistics.median(figures[True])
             print(
-                f"{label:<44} off {off:7.3f}  on {on:7.3f}  on/off {on / off:5.3f}  "
+                f"{label:<52} off {off:7.3f}  on {on:7.3f}  on/off {on / off:5.3f}  "
                 f"(rounds off {[round(x, 3) for x in figures[False]]}, on {[round(x, 3) for x in figures[True]]})"
             )
         today = timezone.localdate()

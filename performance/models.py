@@ -42,8 +42,17 @@ class Touch(models.Model):
     ("wecom:<external_userid>:<userid>:<time>", "order:<id>", ...) and is unique, so recording
     the same event twice is harmless."""
 
-    staff = models.ForeignKey(Staff, verbose_name=_("导购"), on_delete=models.PROTECT, related_name="+")
-    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.PROTECT, related_name="+")
+    # No database foreign keys here and on Attribution: each would be a deferred check per row,
+    # run at the order's commit, taking a FOR KEY SHARE lock on a hot staff or member row (a
+    # multixact when several orders of one staff commit at once) — the largest part of what
+    # attribution added to ingest. Staff, members, stores and rule versions are never deleted
+    # (PROTECT; erasure pseudonymises, merges keep the row), so the keys cannot dangle.
+    staff = models.ForeignKey(
+        Staff, verbose_name=_("导购"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    member = models.ForeignKey(
+        Member, verbose_name=_("会员"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     kind = models.CharField(_("触达方式"), max_length=16, choices=TouchKind.choices)
     touched_at = models.DateTimeField(_("触达时间"))
     source = models.CharField(_("来源"), max_length=128, blank=True, help_text=_("渠道 state、分享 token、订单号等"))
@@ -124,26 +133,58 @@ class Attribution(models.Model):
     )
     paid_at = models.DateTimeField(_("支付时间"))
     member = models.ForeignKey(
-        Member, verbose_name=_("会员"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Member,
+        verbose_name=_("会员"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     staff = models.ForeignKey(
-        Staff, verbose_name=_("业绩导购"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Staff,
+        verbose_name=_("业绩导购"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     # The credited staff member's store when the order arrived (a later move does not move history).
     store = models.ForeignKey(
-        Store, verbose_name=_("业绩门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Store,
+        verbose_name=_("业绩门店"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     basis = models.CharField(_("归属依据"), max_length=16, choices=Basis.choices, blank=True)
     touch = models.ForeignKey(
-        Touch, verbose_name=_("触达"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Touch,
+        verbose_name=_("触达"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     touch_kind = models.CharField(_("触达方式"), max_length=16, choices=TouchKind.choices, blank=True)
     window_days = models.PositiveIntegerField(_("触达有效天数"), null=True, blank=True)
     is_exclusive = models.BooleanField(_("下单时为专属导购"), default=False)
     own_purchase_staff = models.ForeignKey(
-        Staff, verbose_name=_("购买的导购本人"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Staff,
+        verbose_name=_("购买的导购本人"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
-    rule = models.ForeignKey(AttributionRule, verbose_name=_("归属规则"), on_delete=models.PROTECT, related_name="+")
+    rule = models.ForeignKey(
+        AttributionRule, verbose_name=_("归属规则"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     credited_fen = models.BigIntegerField(_("业绩金额（分）"))
     refunded_fen = models.BigIntegerField(_("业绩退款（分）"), default=0)
     created_at = models.DateTimeField(_("归属时间"))
@@ -158,7 +199,6 @@ class Attribution(models.Model):
                 name="perf_attr_paid",
                 include=["staff", "store", "credited_fen", "refunded_fen", "member"],
             ),
-            models.Index(fields=["staff", "paid_at"], name="perf_attr_staff_paid"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -210,3 +210,16 @@ def test_what_if_preview_matches_the_rider_and_writes_nothing(scene):
     assert [(r.staff_id, r.orders_now, r.orders_new) for r in same] == [(li.pk, 1, 1)]
     assert sorted((r.staff_id, r.orders_now, r.orders_new) for r in other) == sorted([(li.pk, 1, 0), (zhang.pk, 0, 1)])
     assert Attribution.objects.count() == count
+
+
+def test_the_migrated_decision_function_is_the_code_s(in_brand_a):
+    from django.db import connection
+
+    from performance.attribution import FUNCTION_BODY, FUNCTION_NAME
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = %s AND pronamespace = current_schema()::regnamespace",
+            [FUNCTION_NAME],
+        )
+        assert cursor.fetchall() == [(FUNCTION_BODY,)]  # else: a new migration with attribution.FUNCTION_SQL
