@@ -15,6 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
@@ -34,7 +35,7 @@ def _last_month(today: dt.date) -> tuple[dt.date, dt.date]:
 
 
 @admin.register(Attribution, site=brand_admin)
-class AttributionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class AttributionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     scope_store_path = "store"
     list_display = ("order", "paid_at_shown", "staff", "store", "explanation", "credited", "refunded", "rule")
     list_filter = ("basis", "store", ("paid_at", admin.DateFieldListFilter))
@@ -69,7 +70,7 @@ class AttributionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
 
 @admin.register(Touch, site=brand_admin)
-class TouchAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class TouchAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     scope_member_path = "member"
     list_display = ("touched_at_shown", "staff", "member", "kind", "source")
     list_filter = ("kind", ("touched_at", admin.DateFieldListFilter))
@@ -83,7 +84,7 @@ class TouchAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StaffIdentity, site=brand_admin)
-class StaffIdentityAdmin(admin.ModelAdmin):
+class StaffIdentityAdmin(ModelAdmin):
     list_display = ("staff", "kind", "value")
     search_fields = ("staff__name", "=value")
     autocomplete_fields = ("staff",)
@@ -117,7 +118,7 @@ class RuleForm(forms.Form):
 
 
 @admin.register(AttributionRule, site=brand_admin)
-class AttributionRuleAdmin(admin.ModelAdmin):
+class AttributionRuleAdmin(ModelAdmin):
     """Versions are never edited: 增加 saves a new version, after an optional preview of what it
     would have credited last month next to what was credited."""
 
@@ -210,7 +211,7 @@ class ReportForm(forms.Form):
 
 
 @admin.register(ReportExport, site=brand_admin)
-class ReportExportAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class ReportExportAdmin(StoreScopedAdminMixin, ModelAdmin):
     """导购业绩: the report for a range up to two months on the page; longer ranges (a year) as
     an export built in the background, with its progress and a download link."""
 
