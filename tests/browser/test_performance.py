@@ -49,7 +49,9 @@ def test_report_and_rule_preview(server: int, live_brand: Any, browser: Any) -> 
 
     page.goto(f"{url}/admin/performance/attributionrule/add/")
     page.select_option("#id_first", "exclusive")
+    page.select_option("#id_second", "touch")
+    page.select_option("#id_third", "")
     page.click("input[name=_preview]")
-    assert page.get_by_text("新规则下上月").is_visible()
     page.screenshot(path=SCREENSHOTS / "p2-performance-rule-preview.png", full_page=True)
+    assert page.locator("h2", has_text="新规则下上月").is_visible()
     context.close()
