@@ -22,11 +22,11 @@ def test_report_and_rule_preview(server: int, live_brand: Any, browser: Any) -> 
     today = timezone.localdate()
     with schema_context(live_brand.schema_name):
         program()
-        stores = [StoreFactory(name=name) for name in ("上海静安店", "杭州西湖店")]
-        staff = [StaffFactory(name=name, store=stores[i % 2]) for i, name in enumerate(("张三", "李四", "王五"))]
+        stores = [StoreFactory.create(name=name) for name in ("上海静安店", "杭州西湖店")]
+        staff = [StaffFactory.create(name=name, store=stores[i % 2]) for i, name in enumerate(("张三", "李四", "王五"))]
         for i in range(9):
-            member: Member = MemberFactory(home_store=stores[i % 2], assigned_staff=staff[i % 3])
-            IdentityFactory(member=member, kind=IdentityKind.WECHAT_UNIONID, value=f"pb{i}")
+            member: Member = MemberFactory.create(home_store=stores[i % 2], assigned_staff=staff[i % 3])
+            IdentityFactory.create(member=member, kind=IdentityKind.WECHAT_UNIONID, value=f"pb{i}")
             order_post(
                 channel="store",
                 order_no=f"P{i}",
