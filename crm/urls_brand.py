@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("engagement.api_urls")),
     path("", include("webhooks.api_urls")),
     path("", include("scancodes.api_urls")),
+    path("", include("performance.api_urls")),
     path("", include("crm.api.urls")),
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages

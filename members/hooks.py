@@ -12,7 +12,7 @@ and should hand real work to a task with `crm.celery.send_on_commit` (an excepti
 rolls the member change back). The services call them; nothing else does.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +115,36 @@ CAUSES = {
     "merge": "two members were merged (both the survivor and the merged member change)",
     "growth": "growth value earned outside an order (check-in, activity) lifted the tier",
 }
+
+
+# --- riders on the order insert -----------------------------------------------------------------
+# The order ingest (members/services/orders.py, single and batch alike) inserts new orders with one
+# statement `WITH o AS (INSERT INTO members_order ... RETURNING ...) ...`. A rider is one more
+# data-modifying CTE appended to that statement: SQL without parameters that reads `o`, which
+# holds exactly the orders this call created (a re-posted order is not in it, so a rider is
+# idempotent with the order) with every column of members_order under its own name (o.id,
+# o.member_id, o.staff_id, o.store_id, o.paid_at, o.amount_fen, o.buyer_kind, o.buyer_value,
+# o.created_at, ...). It runs in the order's transaction at no extra round trip — the hot path's
+# cost is the rider's own plan, nothing else. Its writes are not visible to the other riders (one
+# snapshot). Upper apps register one at import time (their AppConfig.ready); members never imports
+# them. Staff performance attributes each order this way.
+_order_insert_riders: dict[str, str] = {}
+
+
+def order_insert_rider_register(*, name: str, sql: str) -> None:
+    """Register (or replace) the rider `name`: `sql` is `INSERT ... SELECT ... FROM o ...`."""
+    if not name.isidentifier():
+        raise ValueError(f"rider name must be an SQL identifier: {name!r}")
+    _order_insert_riders[name] = sql
+
+
+def order_insert_rider_unregister(*, name: str) -> str | None:
+    """Remove a rider; returns its SQL (benchmarks switch one off and on again)."""
+    return _order_insert_riders.pop(name, None)
+
+
+def order_insert_riders() -> tuple[tuple[str, str], ...]:
+    return tuple(_order_insert_riders.items())
 
 
 _member_enrolled: list[Callable[[MemberEnrolled], None]] = []
@@ -252,3 +282,20 @@ def qualifying_basis_register(provider: QualifyingBasis) -> None:
 
 def qualifying_bases() -> dict[str, QualifyingBasis]:
     return dict(_qualifying_bases)
+
+
+# --- what other apps say about an order -----------------------------------------------------------
+# A provider takes order ids and returns {order_id: text} in one query (staff performance: "专属导购
+# 张三（近 30 天内发送的优惠券）"). The order admin shows each under its label; the member timeline
+# and any other surface call order_notes().
+_order_note_providers: dict[str, Callable[[Sequence[int]], dict[int, str]]] = {}
+
+
+def order_note_provider_register(*, label: str, provider: Callable[[Sequence[int]], dict[int, str]]) -> None:
+    _order_note_providers[label] = provider
+
+
+def order_notes(order_ids: Sequence[int]) -> dict[str, dict[int, str]]:
+    """{label: {order_id: text}} from every registered provider (one query each)."""
+    ids = list(order_ids)
+    return {label: provider(ids) for label, provider in _order_note_providers.items()} if ids else {}

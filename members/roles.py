@@ -63,6 +63,15 @@ _STORE_COMMON = [
     # consent's admins inherit members.scoping.StoreScopedAdminMixin.
 ]
 
+# Staff performance (performance/): the report, its exports, each order's credit and the touches.
+_PERFORMANCE_READ = [
+    "performance.view_attribution",
+    "performance.view_touch",
+    "performance.view_attributionrule",
+    "performance.view_reportexport",
+    "performance.add_reportexport",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     BRAND_ADMIN: [
         "members.*",
@@ -73,6 +82,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "webhooks.*",
         "wecom.*",
         "scancodes.*",
+        "performance.*",
         "jobs.view_jobrun",
         "auth.view_user",
         "auth.add_user",
@@ -111,6 +121,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "consent.view_agreementversion",
         "consent.view_consentrecord",
         "wecom.view_followrelation",
+        *_PERFORMANCE_READ,
     ],
     STORE_MANAGER: [
         *_STORE_COMMON,
@@ -120,6 +131,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.import_orders",
         "members.export_members",
         "members.change_staff",
+        # Staff performance of their store (performance/: every view is store-scoped).
+        *_PERFORMANCE_READ,
     ],
     STORE_STAFF: list(_STORE_COMMON),
 }

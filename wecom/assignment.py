@@ -25,6 +25,7 @@ from members.selectors import member_lookup
 from members.services.members import identity_bind, member_assign, member_source_fill
 
 from .handlers import FollowChange
+from .hooks import CustomerAdded, customer_added_notify_in_transaction
 from .models import AssignmentPolicy, AssignmentSettings, FollowRelation, WecomProspect
 
 logger = logging.getLogger(__name__)
@@ -284,6 +285,15 @@ def follow_change_apply_in_transaction(*, change: FollowChange) -> None:
         )
         if result.member is not None and change.kind == "added":
             owner_on_add_in_transaction(member=result.member, staff_userid=change.staff_userid)
+            customer_added_notify_in_transaction(
+                CustomerAdded(
+                    member_id=result.member.pk,
+                    external_userid=change.external_userid,
+                    staff_userid=change.staff_userid,
+                    state=change.state,
+                    added_at=(relation.added_at if relation and relation.added_at else change.event.event_time),
+                )
+            )
     elif change.kind == "deleted" and change.deleted_by != FollowRelation.DeletedBy.TRANSFER:
         owner_on_lost_in_transaction(external_userid=change.external_userid, staff_userid=change.staff_userid)
     elif change.kind == "transfer_failed":

@@ -531,3 +531,10 @@ CELERY_BEAT_SCHEDULE["engagement-birthday-release"] = {
     "schedule": crontab(minute=10),
 }
 # === end of engagement block ===================================================================
+
+# === Staff performance (导购业绩) — appended block ===============================================
+# Touches, the per-order attribution (decided in the order's transaction through a rider on the
+# order insert, members/hooks.py) and the reports per staff, store and period.
+TENANT_APPS += ["performance"]
+INSTALLED_APPS += ["performance"]
+# === end of staff performance block ============================================================

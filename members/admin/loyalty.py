@@ -21,6 +21,7 @@ from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from members.admin.order_import import OrderImportAdminMixin
+from members.hooks import order_notes
 from members.models import (
     CaptureRateDaily,
     LoyaltyProgram,
@@ -198,6 +199,35 @@ class OrderAdmin(OrderImportAdminMixin, StoreScopedAdminMixin, ReadOnlyAdminMixi
     date_hierarchy = "paid_at"
     inlines = (RefundInline,)
     show_full_result_count = False  # counting millions of orders on every page load is not free
+
+    # What upper apps say about an order (members.hooks.order_notes: staff performance says who got
+    # the credit and why), read in one query per provider for the rows shown, kept on the rows.
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return (*super().get_list_display(request), "order_notes_shown")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "order_notes_shown")
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        _notes_attach(list(changelist.result_list))
+        return changelist
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            _notes_attach([obj])
+        return obj
+
+    @admin.display(description=_("业绩归属"))
+    def order_notes_shown(self, obj: Order) -> str:
+        return getattr(obj, "notes_text", "") or "—"
+
+
+def _notes_attach(orders: list[Order]) -> None:
+    notes = order_notes([o.pk for o in orders])
+    for order in orders:
+        order.notes_text = "；".join(texts[order.pk] for texts in notes.values() if order.pk in texts)  # type: ignore[attr-defined]
 
 
 # --- ledger -------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from members.hooks import (
     OrdersPosted,
     PostedOrder,
     loyalty_changed_notify_in_transaction,
+    order_insert_riders,
     order_refunded_notify_in_transaction,
     orders_posted_notify_in_transaction,
 )
@@ -551,6 +552,11 @@ class _Ingest:
             if line_cols
             else ""
         )
+        # Riders (members/hooks.py) read the whole new rows from `o`; without one, and without the
+        # caller wanting rows, `o` returns only the keys.
+        riders = order_insert_riders()
+        riders_sql = "".join(f", rider_{name} AS ({sql})" for name, sql in riders)
+        whole_rows = self.rows is not None or bool(riders)
         with self._cursor() as cursor:
             cursor.execute(
                 f"""
@@ -568,9 +574,9 @@ class _Ingest:
                          staff_id, is_member, points, points_redeemed, points_cash_fen)
                 ON CONFLICT (channel, order_no) DO NOTHING
                 RETURNING id AS key_id, channel AS key_channel, order_no AS key_order_no
-                    {_ORDER_ROW if self.rows is not None else ""}
-                ){lines_sql}
-                SELECT * FROM o
+                    {_ORDER_ROW if whole_rows else ""}
+                ){lines_sql}{riders_sql}
+                SELECT key_id, key_channel, key_order_no{_ORDER_ROW if self.rows is not None else ""} FROM o
                 """,  # noqa: S608
                 [
                     self.now,

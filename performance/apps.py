@@ -1,0 +1,23 @@
+from django.apps import AppConfig
+
+
+class PerformanceConfig(AppConfig):
+    name = "performance"
+    label = "performance"
+    verbose_name = "导购业绩"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Lower layers announce; staff performance listens (members never imports this app).
+        from members.hooks import on_order_refunded, order_insert_rider_register, order_note_provider_register
+        from wecom.hooks import on_customer_added
+
+        from .attribution import ATTRIBUTION_RIDER_SQL, RIDER_NAME, SERVED_TOUCH_RIDER_SQL, TOUCH_RIDER_NAME
+        from .selectors import order_credit_texts
+        from .services import attribution_refund_in_transaction, touch_from_wecom_add_in_transaction
+
+        order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
+        order_insert_rider_register(name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL)
+        on_order_refunded(attribution_refund_in_transaction)
+        on_customer_added(touch_from_wecom_add_in_transaction)
+        order_note_provider_register(label="业绩归属", provider=order_credit_texts)

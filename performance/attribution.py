@@ -1,0 +1,183 @@
+"""The attribution of an order, as SQL: one statement decides the credit of any number of orders.
+
+The same SELECT serves three callers:
+- the order ingest's rider (members/hooks.py): `o` is the orders the ingest just inserted, the
+  rule is the newest version — single and batch alike, set-based, in the order's transaction;
+- the what-if preview: `o` is last month's orders, the rule is the one being edited (nothing
+  written);
+- the tests, which check the rider against the preview of the rule in force.
+
+For each order, in the rule's precedence, the first candidate that exists wins:
+- serving: the staff member on a store order (store_id and staff_id set);
+- exclusive: the member's 专属导购 at the moment the order was paid, read from the assignment
+  history (the newest change at or before paid_at; before the first change, its from_staff; no
+  history at all: the current owner). A transferred member credits the new owner from the
+  moment of the transfer on, never before;
+- touch: the member's newest touch at or before paid_at whose kind has a window in the rule and is
+  younger than that window.
+A candidate who had resigned when the order was paid is skipped. An order bought by a staff member
+(their mobile or unionid, as the order's buyer or among the member's identities) credits nobody
+(员工内购不计业绩): it is kept with `own_purchase_staff`, credited 0.
+"""
+
+# SQL built from model meta and fixed names only; every value is a parameter or a column.
+# ruff: noqa: S608
+
+from members.models import Identity, Member, MemberAssignment, Staff
+
+from .models import Attribution, AttributionRule, StaffIdentity, Touch
+
+_ATTR = Attribution._meta.db_table
+_RULE = AttributionRule._meta.db_table
+_TOUCH = Touch._meta.db_table
+_STAFF_ID = StaffIdentity._meta.db_table
+_STAFF = Staff._meta.db_table
+_ASSIGN = MemberAssignment._meta.db_table
+_MEMBER = Member._meta.db_table
+_IDENTITY = Identity._meta.db_table
+
+RIDER_NAME = "performance_attribution"
+TOUCH_RIDER_NAME = "performance_served_touch"
+CURRENT_RULE = f"(SELECT id, precedence, windows FROM {_RULE} ORDER BY id DESC LIMIT 1)"
+
+# {orders}: a relation with members_order's columns; {rule}: one row (id, precedence text[], windows jsonb).
+_DECIDE = f"""
+SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.id AS rule_id,
+       own.staff_id AS own_staff_id, ex.staff_id AS exclusive_staff_id,
+       pick.basis, pick.staff_id, pick.store_id, pick.touch_id, pick.touch_kind, pick.window_days
+FROM {{orders}} o
+CROSS JOIN {{rule}} r
+LEFT JOIN LATERAL (
+    (SELECT si.staff_id FROM {_STAFF_ID} si WHERE si.kind = o.buyer_kind AND si.value = o.buyer_value)
+    UNION ALL
+    (SELECT si.staff_id FROM {_IDENTITY} i JOIN {_STAFF_ID} si ON si.kind = i.kind AND si.value = i.value
+     WHERE i.member_id = o.member_id)
+    LIMIT 1
+) own ON true
+LEFT JOIN LATERAL (
+    -- COALESCE evaluates its subqueries lazily: a live order's member usually answers at the first.
+    -- Arrays, so that an unassignment (to_staff NULL) still ends the search.
+    SELECT (COALESCE(
+        (SELECT ARRAY[a.to_staff_id] FROM {_ASSIGN} a
+         WHERE a.member_id = o.member_id AND a.created_at <= o.paid_at ORDER BY a.created_at DESC, a.id DESC LIMIT 1),
+        (SELECT ARRAY[a.from_staff_id] FROM {_ASSIGN} a
+         WHERE a.member_id = o.member_id AND a.created_at > o.paid_at ORDER BY a.created_at, a.id LIMIT 1),
+        (SELECT ARRAY[m.assigned_staff_id] FROM {_MEMBER} m WHERE m.id = o.member_id)
+    ))[1] AS staff_id
+) ex ON o.member_id IS NOT NULL
+LEFT JOIN LATERAL (
+    SELECT c.basis, c.staff_id, c.touch_id, c.touch_kind, c.window_days,
+           CASE WHEN c.basis = 'serving' THEN COALESCE(o.store_id, s.store_id)
+                ELSE COALESCE(s.store_id, o.store_id) END AS store_id
+    FROM (
+        SELECT 'serving'::text AS basis, o.staff_id AS staff_id, NULL::bigint AS touch_id, ''::text AS touch_kind,
+               NULL::integer AS window_days
+        WHERE o.staff_id IS NOT NULL AND o.store_id IS NOT NULL
+        UNION ALL
+        SELECT 'exclusive', ex.staff_id, NULL, '', NULL WHERE ex.staff_id IS NOT NULL
+        UNION ALL
+        (SELECT 'touch', t.staff_id, t.id, t.kind, (r.windows ->> t.kind)::integer
+         FROM {_TOUCH} t JOIN {_STAFF} ts ON ts.id = t.staff_id
+         WHERE o.member_id IS NOT NULL AND t.member_id = o.member_id AND t.touched_at <= o.paid_at
+           AND t.touched_at > o.paid_at - make_interval(days => COALESCE((r.windows ->> t.kind)::integer, 0))
+           AND t.key <> 'order:' || o.id  -- the order's own serving is the serving basis, not a touch
+           AND (ts.resigned_at IS NULL OR ts.resigned_at > o.paid_at)
+         ORDER BY t.touched_at DESC, t.id DESC LIMIT 1)
+    ) c
+    JOIN {_STAFF} s ON s.id = c.staff_id AND (s.resigned_at IS NULL OR s.resigned_at > o.paid_at)
+    WHERE c.basis = ANY(r.precedence)
+    ORDER BY array_position(r.precedence, c.basis)
+    LIMIT 1
+) pick ON true
+"""
+
+
+def decide_sql(*, orders: str, rule: str) -> str:
+    return _DECIDE.format(orders=orders, rule=rule)
+
+
+# The decision for the orders of one ingest, as a function of their columns. A function because of
+# planning: inlined in the order INSERT, the decision made PostgreSQL plan that statement afresh for
+# every order (its generic plan, costed for 100 orders of unknown arrays, always lost to a custom
+# one: ~1.5 ms of planning per order). PL/pgSQL keeps the plan of its query per connection, and
+# force_generic_plan keeps it from re-planning; ROWS 1 keeps the caller's own plan cheap. The
+# migrations create it with this exact text (tests/performance checks they agree).
+_INPUT = (
+    ("id", "bigint"),
+    ("paid_at", "timestamptz"),
+    ("member_id", "bigint"),
+    ("staff_id", "bigint"),
+    ("store_id", "bigint"),
+    ("amount_fen", "bigint"),
+    ("buyer_kind", "text"),
+    ("buyer_value", "text"),
+    ("created_at", "timestamptz"),
+)
+_OUTPUT = (
+    ("order_id", "bigint"),
+    ("paid_at", "timestamptz"),
+    ("member_id", "bigint"),
+    ("amount_fen", "bigint"),
+    ("created_at", "timestamptz"),
+    ("rule_id", "bigint"),
+    ("own_staff_id", "bigint"),
+    ("exclusive_staff_id", "bigint"),
+    ("basis", "text"),
+    ("staff_id", "bigint"),
+    ("store_id", "bigint"),
+    ("touch_id", "bigint"),
+    ("touch_kind", "text"),
+    ("window_days", "integer"),
+)
+FUNCTION_NAME = "performance_decide"
+FUNCTION_BODY = f"""
+#variable_conflict use_column
+BEGIN
+RETURN QUERY SELECT {", ".join(f"d.{name}::{kind}" for name, kind in _OUTPUT)}
+FROM ({
+    decide_sql(
+        orders=f"(SELECT * FROM unnest({', '.join(f'p_{name}' for name, _ in _INPUT)}) "
+        f"AS u({', '.join(name for name, _ in _INPUT)}))",
+        rule=CURRENT_RULE,
+    )
+}) d;
+END
+"""
+FUNCTION_SQL = (
+    f"CREATE OR REPLACE FUNCTION {FUNCTION_NAME}("
+    + ", ".join(f"p_{name} {kind}[]" for name, kind in _INPUT)
+    + ") RETURNS TABLE ("
+    + ", ".join(f"{name} {kind}" for name, kind in _OUTPUT)
+    + ") LANGUAGE plpgsql VOLATILE ROWS 1 SET plan_cache_mode = force_generic_plan AS $fn$"
+    + FUNCTION_BODY
+    + "$fn$"
+)
+
+# The rider (members/hooks.py): read `o`, write one row per new order that credits someone or was
+# bought by a staff member. The primary key is the order: nothing can add a second row.
+ATTRIBUTION_RIDER_SQL = f"""
+INSERT INTO {_ATTR} (order_id, paid_at, member_id, staff_id, store_id, basis, touch_id, touch_kind, window_days,
+    is_exclusive, own_purchase_staff_id, rule_id, credited_fen, refunded_fen, created_at)
+SELECT d.order_id, d.paid_at, d.member_id,
+       CASE WHEN d.own_staff_id IS NULL THEN d.staff_id END,
+       CASE WHEN d.own_staff_id IS NULL THEN d.store_id END,
+       CASE WHEN d.own_staff_id IS NULL THEN COALESCE(d.basis, '') ELSE '' END,
+       CASE WHEN d.own_staff_id IS NULL THEN d.touch_id END,
+       CASE WHEN d.own_staff_id IS NULL THEN COALESCE(d.touch_kind, '') ELSE '' END,
+       CASE WHEN d.own_staff_id IS NULL THEN d.window_days END,
+       d.own_staff_id IS NULL AND d.staff_id IS NOT NULL AND d.staff_id IS NOT DISTINCT FROM d.exclusive_staff_id,
+       d.own_staff_id, d.rule_id,
+       CASE WHEN d.own_staff_id IS NULL THEN d.amount_fen ELSE 0 END, 0, d.created_at
+FROM (SELECT {", ".join(f"array_agg({name}) AS a_{name}" for name, _ in _INPUT)} FROM o) x
+CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"x.a_{name}" for name, _ in _INPUT)}) d
+WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
+"""
+
+# The serving staff of a member's store order is a touch too (it may credit a later online order
+# within the rule's `served` window). Keyed by the order: a replay adds nothing.
+SERVED_TOUCH_RIDER_SQL = f"""
+INSERT INTO {_TOUCH} (staff_id, member_id, kind, touched_at, source, key, created_at)
+SELECT o.staff_id, o.member_id, 'served', o.paid_at, o.order_no, 'order:' || o.id, o.created_at
+FROM o WHERE o.staff_id IS NOT NULL AND o.store_id IS NOT NULL AND o.member_id IS NOT NULL
+ON CONFLICT (key) DO NOTHING
+"""

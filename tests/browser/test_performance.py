@@ -1,0 +1,57 @@
+"""Staff performance in the back office, as a brand admin sees it: the report with names and yuan,
+and the rule page with its what-if preview of last month."""
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from members.models import IdentityKind, Member
+from members.services.orders import order_post
+from tests.browser.conftest import SCREENSHOTS, base_url, login
+from tests.factories import IdentityFactory, MemberFactory, StaffFactory, StoreFactory
+from tests.members.loyalty_scene import program
+
+pytestmark = pytest.mark.browser
+
+
+def test_report_and_rule_preview(server: int, live_brand: Any, browser: Any) -> None:
+    url = base_url(live_brand, server)
+    today = timezone.localdate()
+    with schema_context(live_brand.schema_name):
+        program()
+        stores = [StoreFactory.create(name=name) for name in ("上海静安店", "杭州西湖店")]
+        staff = [StaffFactory.create(name=name, store=stores[i % 2]) for i, name in enumerate(("张三", "李四", "王五"))]
+        for i in range(9):
+            member: Member = MemberFactory.create(home_store=stores[i % 2], assigned_staff=staff[i % 3])
+            IdentityFactory.create(member=member, kind=IdentityKind.WECHAT_UNIONID, value=f"pb{i}")
+            order_post(
+                channel="store",
+                order_no=f"P{i}",
+                paid_at=timezone.now() - dt.timedelta(days=i % 5, hours=1),
+                amount_fen=12_580 * (i + 1),
+                store=stores[i % 2],
+                staff=staff[(i + 1) % 3],
+                buyer_kind=IdentityKind.WECHAT_UNIONID,
+                buyer_value=f"pb{i}",
+                actor="pos",
+            )
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    login(page, url, f"admin@{live_brand.schema_name}.example")
+
+    page.goto(f"{url}/admin/performance/reportexport/report/?start={today - dt.timedelta(days=6)}&end={today}")
+    assert page.get_by_text("张三").first.is_visible()
+    assert page.get_by_text("¥").first.is_visible()
+    page.screenshot(path=SCREENSHOTS / "p1-performance-report.png", full_page=True)
+
+    page.goto(f"{url}/admin/performance/attributionrule/add/")
+    page.select_option("#id_first", "exclusive")
+    page.select_option("#id_second", "touch")
+    page.select_option("#id_third", "")
+    page.click("input[name=_preview]")
+    page.screenshot(path=SCREENSHOTS / "p2-performance-rule-preview.png", full_page=True)
+    assert page.locator("h2", has_text="新规则下上月").is_visible()
+    context.close()

@@ -1,0 +1,225 @@
+"""Per-order attribution: decided in the order's transaction by the rule in force (single and
+batch), idempotent with the order, explained in words; refunds reduce the credit pro rata."""
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+
+from members.models import IdentityKind, MemberAssignment, Staff
+from members.scoping import StoreScope
+from members.services.orders import OrderInput, order_refund, orders_post_batch
+from performance.models import Attribution, AttributionRule, Basis, StaffIdentity, Touch, TouchKind
+from performance.selectors import NO_CREDIT, order_credit_text, order_credits, rule_preview
+from performance.services import rule_save, touch_record
+from tests.factories import StaffFactory, StoreFactory
+from tests.members.loyalty_scene import ago, member_with_unionid, program
+from tests.members.test_orders import post
+
+
+def assign(member, staff, at):
+    MemberAssignment.objects.create(
+        member=member, from_staff=member.assigned_staff, to_staff=staff, reason=MemberAssignment.Reason.MANUAL
+    )
+    MemberAssignment.objects.filter(member=member, to_staff=staff).update(created_at=at)
+    member.assigned_staff = staff
+    member.save(update_fields=["assigned_staff"])
+
+
+@pytest.fixture
+def scene(in_brand_a):
+    program()
+    store = StoreFactory(name="静安店")
+    zhang = StaffFactory(name="张三", store=store)
+    li = StaffFactory(name="李四", store=store)
+    member = member_with_unionid("u-1")
+    return SimpleNamespace(store=store, zhang=zhang, li=li, member=member)
+
+
+def test_exclusive_staff_at_order_time_gets_the_credit(scene):
+    store, zhang, member = scene.store, scene.zhang, scene.member
+    rule_save(precedence=["exclusive"], windows={}, actor="admin")
+    assign(member, zhang, ago(days=10))
+
+    result = post("A1", 10_000, "u-1")
+
+    attribution = Attribution.objects.get(order=result.order)
+    assert attribution.staff == zhang and attribution.basis == Basis.EXCLUSIVE and attribution.is_exclusive
+    assert attribution.credited_fen == 10_000 and attribution.store == store
+    assert attribution.rule == AttributionRule.objects.order_by("-id").first()
+    assert order_credit_text(order_id=result.order.pk) == "专属导购 张三（下单时的专属导购）"
+
+
+def test_transferred_member_credits_the_new_owner_from_the_transfer_on(scene):
+    zhang, li, member = scene.zhang, scene.li, scene.member
+    rule_save(precedence=["exclusive"], windows={}, actor="admin")
+    assign(member, zhang, ago(days=30))
+    assign(member, li, ago(days=2))
+
+    before = post("B1", 5_000, "u-1", paid_at=ago(days=5))  # a late-arriving order from before the transfer
+    after = post("B2", 7_000, "u-1", paid_at=ago(days=1))
+
+    credits = order_credits(order_ids=[before.order.pk, after.order.pk])
+    assert credits[before.order.pk].staff_id == zhang.pk
+    assert credits[after.order.pk].staff_id == li.pk
+
+
+def test_last_touch_within_its_window_and_the_reason_in_words(scene):
+    zhang, li, member = scene.zhang, scene.li, scene.member
+    rule_save(precedence=["touch", "exclusive"], windows={"coupon": 30, "share_link": 7}, actor="admin")
+    assign(member, zhang, ago(days=60))
+    touch_record(staff=zhang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=20), key="c1")
+    touch_record(staff=li, member=member, kind=TouchKind.SHARE_LINK, touched_at=ago(days=10), key="s1")  # out of 7
+
+    result = post("C1", 8_800, "u-1")
+
+    assert order_credit_text(order_id=result.order.pk) == "专属导购 张三（近 30 天内发送的优惠券）"
+    touch_record(staff=li, member=member, kind=TouchKind.SHARE_LINK, touched_at=ago(days=1), key="s2")
+    result = post("C2", 8_800, "u-1")
+    assert order_credit_text(order_id=result.order.pk) == "导购 李四（近 7 天内分享的链接）"
+
+
+def test_serving_staff_on_a_store_order_and_served_touch(scene):
+    store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
+    assign(member, zhang, ago(days=60))  # default rule: serving first
+
+    result = post("D1", 20_000, "u-1", channel="store", store=store, staff=li)
+
+    assert order_credit_text(order_id=result.order.pk) == "服务导购 李四（门店订单的服务导购）"
+    touch = Touch.objects.get(key=f"order:{result.order.pk}")
+    assert touch.kind == TouchKind.SERVED and touch.staff == li and touch.member == member
+
+
+def test_staff_own_purchase_credits_nobody(scene):
+    store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
+    StaffIdentity.objects.create(staff=zhang, kind="wechat_unionid", value="u-1")
+    assign(member, li, ago(days=60))
+
+    result = post("E1", 9_900, "u-1", channel="store", store=store, staff=li)
+
+    attribution = Attribution.objects.get(order=result.order)
+    assert attribution.staff is None and attribution.own_purchase_staff == zhang and attribution.credited_fen == 0
+    assert order_credit_text(order_id=result.order.pk) == "导购 张三 本人购买，不计业绩"
+
+
+def test_replayed_order_changes_nothing_and_tourists_without_staff_have_no_credit(scene):
+    zhang, member = scene.zhang, scene.member
+    assign(member, zhang, ago(days=60))
+    first = post("F1", 1_000, "u-1")
+    row = Attribution.objects.values().get(order=first.order)
+    rule_save(precedence=["serving"], windows={}, actor="admin")  # a rule change never rewrites history
+
+    again = post("F1", 1_000, "u-1")
+
+    assert not again.created
+    assert Attribution.objects.values().get(order=first.order) == row
+    tourist = post("F2", 1_000)
+    assert not Attribution.objects.filter(order=tourist.order).exists()
+    assert order_credit_text(order_id=tourist.order.pk) == NO_CREDIT
+
+
+def test_batch_attributes_every_order_set_based(scene, django_assert_max_num_queries):
+    store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
+    assign(member, zhang, ago(days=60))
+    other = member_with_unionid("u-2")
+    orders = [
+        OrderInput(
+            channel="store" if i % 2 else "tmall",
+            order_no=f"G{i}",
+            paid_at=ago(minutes=30 - i),
+            amount_fen=1_000 + i,
+            store_id=store.pk if i % 2 else None,
+            staff_id=li.pk if i % 2 else None,
+            buyer_kind=IdentityKind.WECHAT_UNIONID,
+            buyer_value="u-1" if i % 3 else "u-2",
+        )
+        for i in range(12)
+    ]
+
+    results = orders_post_batch(orders=orders, actor="pos")
+
+    credits = order_credits(order_ids=[r.order_id for r in results])
+    for i, r in enumerate(results):
+        if i % 2:
+            assert credits[r.order_id].staff_id == li.pk
+        elif i % 3:
+            assert credits[r.order_id].staff_id == zhang.pk
+        else:
+            assert r.order_id not in credits  # u-2 has no staff and no touch
+    assert other.pk
+    again = orders_post_batch(orders=orders, actor="pos")
+    assert not any(r.created for r in again)
+    assert Attribution.objects.count() == 6 + 4
+
+
+def test_refunds_reduce_the_credit_pro_rata(scene):
+    store, zhang, member = scene.store, scene.zhang, scene.member
+    assign(member, zhang, ago(days=60))
+    result = post("H1", 10_000, "u-1", channel="store", store=store, staff=zhang)
+
+    order_refund(
+        channel="store", order_no="H1", refund_no="R1", amount_fen=2_500, refunded_at=ago(minutes=1), actor="pos"
+    )
+    order_refund(
+        channel="store", order_no="H1", refund_no="R1", amount_fen=2_500, refunded_at=ago(minutes=1), actor="pos"
+    )
+    assert Attribution.objects.get(order=result.order).refunded_fen == 2_500
+    order_refund(
+        channel="store", order_no="H1", refund_no="R2", amount_fen=7_500, refunded_at=ago(minutes=1), actor="pos"
+    )
+    assert Attribution.objects.get(order=result.order).refunded_fen == 10_000
+
+
+def test_resigned_staff_keep_their_history_and_earn_nothing_new(scene):
+    zhang, member = scene.zhang, scene.member
+    rule_save(precedence=["touch"], windows={"coupon": 30}, actor="admin")
+    touch_record(staff=zhang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=3), key="c1")
+    old = post("I1", 3_000, "u-1", paid_at=ago(days=2))
+    Staff.objects.filter(pk=zhang.pk).update(status="resigned", resigned_at=ago(days=1))
+
+    new = post("I2", 3_000, "u-1")
+
+    assert order_credit_text(order_id=old.order.pk) == "导购 张三·已离职（近 30 天内发送的优惠券）"
+    assert not Attribution.objects.filter(order=new.order).exists()
+
+
+def test_what_if_preview_matches_the_rider_and_writes_nothing(scene):
+    zhang, li, member = scene.zhang, scene.li, scene.member
+    assign(member, zhang, ago(days=60))
+    touch_record(staff=li, member=member, kind=TouchKind.COUPON, touched_at=ago(days=3), key="c1")
+    post("J1", 5_000, "u-1", paid_at=ago(days=1))  # default rule: touch before exclusive → 李四
+    today = timezone.localdate()
+    count = Attribution.objects.count()
+
+    same = rule_preview(
+        precedence=["serving", "touch", "exclusive"],
+        windows={"coupon": 30},
+        start=today - dt.timedelta(days=7),
+        end=today,
+        scope=StoreScope(all_stores=True),
+    )
+    other = rule_preview(
+        precedence=["exclusive"],
+        windows={},
+        start=today - dt.timedelta(days=7),
+        end=today,
+        scope=StoreScope(all_stores=True),
+    )
+
+    assert [(r.staff_id, r.orders_now, r.orders_new) for r in same] == [(li.pk, 1, 1)]
+    assert sorted((r.staff_id, r.orders_now, r.orders_new) for r in other) == sorted([(li.pk, 1, 0), (zhang.pk, 0, 1)])
+    assert Attribution.objects.count() == count
+
+
+def test_the_migrated_decision_function_is_the_code_s(in_brand_a):
+    from django.db import connection
+
+    from performance.attribution import FUNCTION_BODY, FUNCTION_NAME
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = %s AND pronamespace = current_schema()::regnamespace",
+            [FUNCTION_NAME],
+        )
+        assert cursor.fetchall() == [(FUNCTION_BODY,)]  # else: a new migration with attribution.FUNCTION_SQL
