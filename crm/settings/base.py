@@ -469,3 +469,13 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # === end of Content-Security-Policy block =======================================================
+
+# === Store workbench (门店工作台) — appended block =================================================
+# The home of store roles (workbench/): search, today's tasks, the member 360° page, offline
+# orders, enrolment on the customer's phone, staff logins. django_htmx only for its static htmx
+# (the enrolment screen polls its status without a reload; served from this host, CSP 'self').
+TENANT_APPS += ["workbench"]
+INSTALLED_APPS += ["workbench", "django_htmx"]
+# A new staff login's "set your password" link (Django's password-reset token) works for 3 days.
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+# === end of store workbench block ================================================================
