@@ -12,9 +12,13 @@ MOBILE_TAKEN = "workbench_mobile_taken"  # the customer's mobile already belongs
 LOGIN_INVALID = "workbench_login_invalid"  # the staff-login form (username, role, store)
 
 TEXTS: dict[str, ErrorText] = {
-    AMOUNT_INVALID: ErrorText("请输入大于 0 的金额（元，最多两位小数）。", "Enter an amount in yuan above 0 (≤ 2 decimals)."),
+    AMOUNT_INVALID: ErrorText(
+        "请输入大于 0 的金额（元，最多两位小数）。", "Enter an amount in yuan above 0 (≤ 2 decimals)."
+    ),
     NO_STORE: ErrorText("您的账号未关联门店，不能办理门店业务。", "Your login belongs to no store."),
-    NO_STAFF: ErrorText("您的账号未关联在职员工，请联系品牌管理员。", "Your login is linked to no active staff member."),
+    NO_STAFF: ErrorText(
+        "您的账号未关联在职员工，请联系品牌管理员。", "Your login is linked to no active staff member."
+    ),
     ORDER_DUPLICATE: ErrorText(
         "订单号 {order_no} 已录入过，本次未重复记账。", "Order {order_no} was recorded before; nothing was changed."
     ),

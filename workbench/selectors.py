@@ -287,13 +287,16 @@ def _timeline(member: Member) -> list[TimelineEntry]:
     orders = Order.objects.filter(member=member).select_related("store").order_by("-paid_at")[:n]
     refunds = Refund.objects.filter(order__member=member).select_related("order").order_by("-refunded_at")[:n]
     entries = PointsEntry.objects.filter(member=member).order_by("-created_at", "-pk")[:n]
-    changes = TierChange.objects.filter(member=member).select_related("from_tier", "to_tier").order_by("-created_at")[:n]
+    changes = (
+        TierChange.objects.filter(member=member).select_related("from_tier", "to_tier").order_by("-created_at")[:n]
+    )
     consents = ConsentRecord.objects.filter(member=member).order_by("-recorded_at", "-pk")[:n]
     streams: list[list[TimelineEntry]] = [
         [
             TimelineEntry(
                 o.paid_at,
-                f"在{o.store.name if o.store else o.get_channel_display()}消费 {yuan_shown(o.amount_fen)}（订单 {o.order_no}）",
+                f"在{o.store.name if o.store else o.get_channel_display()}消费 {yuan_shown(o.amount_fen)}"
+                f"（订单 {o.order_no}）",
                 "order",
             )
             for o in orders

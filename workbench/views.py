@@ -29,8 +29,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from consent.models import ConsentSession, Purpose
 from consent.services import agreement_versions_current
-from consent.services.pi_log import pi_access_log
 from consent.services.links import link_sign
+from consent.services.pi_log import pi_access_log
 from consent.services.sessions import consent_session_cancel, consent_session_from_token
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
@@ -73,7 +73,7 @@ def _actions(request: HttpRequest) -> dict[str, bool]:
         "enrol": user.has_perms(["members.add_member", "consent.add_consentsession"]),
         "order": user.has_perm("members.add_order"),
         "redeem": user.has_perms(["members.change_member", "members.add_redemption"]),
-        "adjust": user.has_perm("members.change_member") and points_adjust_limit(user=user) != 0,  # type: ignore[arg-type]
+        "adjust": user.has_perm("members.change_member") and points_adjust_limit(user=user) != 0,
         "tier": user.has_perms(["members.change_member", "members.add_tierchange"]),
         "logins": user.has_perms(["auth.add_user", "auth.change_user", "members.change_staff"]),
     }
@@ -162,7 +162,7 @@ def member(request: HttpRequest, member_id: int) -> HttpResponse:
 
 @require_POST
 def member_reveal(request: HttpRequest, member_id: int) -> HttpResponse:
-    """"查看完整信息": logged first (PIPL art. 51), shown only then; a POST, so the full view is
+    """ "查看完整信息": logged first (PIPL art. 51), shown only then; a POST, so the full view is
     never a link that can be shared or prefetched."""
     target = _member_or_404(request, member_id)
     if not can_view_full_pi(request.user):
@@ -297,10 +297,13 @@ def order_new(request: HttpRequest) -> HttpResponse:
             elif recorded.result.member is not None:
                 messages.success(
                     request,
-                    f"已录入订单 {order.order_no}：{yuan_shown(order.amount_fen)}，会员获得 {order.points_earned} 积分。",
+                    f"已录入订单 {order.order_no}：{yuan_shown(order.amount_fen)}，"
+                    f"会员获得 {order.points_earned} 积分。",
                 )
             else:
-                messages.success(request, f"已录入订单 {order.order_no}：{yuan_shown(order.amount_fen)}（非会员订单）。")
+                messages.success(
+                    request, f"已录入订单 {order.order_no}：{yuan_shown(order.amount_fen)}（非会员订单）。"
+                )
             member = recorded.result.member
             if member is not None and member_in_scope(member, request.user):
                 return redirect(_member_url(member))
@@ -350,7 +353,6 @@ def enrol(request: HttpRequest, session_id: int) -> HttpResponse:
         request,
         "workbench/enrol.html",
         "扫码入会",
-        session=session,
         link=link,
         # Rendered inline (no request to any QR service: the link is a capability).
         qr=mark_safe(segno.make(link, error="m").svg_inline(scale=6)),  # noqa: S308
@@ -403,7 +405,9 @@ def customer_enrol(request: HttpRequest, token: str) -> HttpResponse:
     if session.status == ConsentSession.Status.CONSUMED and session.member_id:
         return render(request, "workbench/join_card.html", _card(session))
     if session.status != ConsentSession.Status.OPEN or session.is_expired():
-        message = "二维码已过期，请导购重新生成。" if session.status == ConsentSession.Status.OPEN else "本次入会已结束。"
+        message = (
+            "二维码已过期，请导购重新生成。" if session.status == ConsentSession.Status.OPEN else "本次入会已结束。"
+        )
         return render(request, "workbench/join_error.html", {"message": message}, status=410)
     form_error = ""
     if request.method == "POST":
@@ -447,6 +451,7 @@ def _birthday(text: str) -> dt.date | None:
 
 
 def _card(session: ConsentSession) -> dict[str, Any]:
+    assert session.member_id is not None  # a consumed session names its member
     member = Member.objects.select_related("tier", "home_store").get(pk=session.member_id)
     return {
         "member": member,
@@ -464,7 +469,9 @@ class StaffLoginForm(forms.Form):
         label="已有员工", queryset=Staff.objects.none(), required=False, empty_label="（新员工，填写下方姓名）"
     )
     staff_name = forms.CharField(label="新员工姓名", max_length=50, required=False)
-    store = forms.ModelChoiceField(label="所属门店", queryset=Store.objects.none(), required=False, empty_label="（总部）")
+    store = forms.ModelChoiceField(
+        label="所属门店", queryset=Store.objects.none(), required=False, empty_label="（总部）"
+    )
     role = forms.ChoiceField(label="角色", choices=[(role, role) for role in roles.ALL_ROLES])
     username = forms.EmailField(label="登录账号（邮箱）")
 

@@ -29,7 +29,9 @@ def fen_from_yuan(text: str) -> int:
         value = Decimal(0)
     if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")) or value > 10_000_000:
         raise AppError(
-            error_codes.AMOUNT_INVALID, str(error_codes.TEXTS[error_codes.AMOUNT_INVALID].zh), fields={"amount": ["invalid"]}
+            error_codes.AMOUNT_INVALID,
+            str(error_codes.TEXTS[error_codes.AMOUNT_INVALID].zh),
+            fields={"amount": ["invalid"]},
         )
     return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 

@@ -2,14 +2,17 @@
 (store A staff never find store B's member, whatever they type); masked results; store roles land
 here; a fixed number of queries."""
 
+from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
-from members.models import PointsLot
+from crm.tenancy.zones import brand_zone
+from members.models import Member, PointsLot
 from members.services.points import points_award_bonus
 from tests.conftest import logged_in_client
 from workbench.selectors import members_find, today_tasks
 
-from .conftest import STAFF_A
+from .conftest import STAFF_A, STAFF_B
 
 
 def _search(client, q: str) -> str:
@@ -45,8 +48,6 @@ def test_other_store_member_is_not_found_by_any_query(staff_client, scene):
 
 
 def test_brand_wide_selector_finds_both(scene, admin_client_a):
-    from django.contrib.auth import get_user_model
-
     admin = get_user_model().objects.get(username="admin@alpha.example")
     found = members_find(user=admin, query="1234")
     assert {m.pk for m in found.members} == {scene["lin"].pk, scene["zhou"].pk}
@@ -59,24 +60,23 @@ def test_store_roles_land_on_the_workbench_and_admins_on_the_dashboard(staff_cli
 
 
 def test_today_tasks_of_my_store(scene, staff_a):
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
-
-    from members.models import Member
-
     user = get_user_model().objects.get(username=STAFF_A)
-    today = timezone.localdate()
-    lin = scene["lin"]
-    Member.objects.filter(pk=lin.pk).update(birthday=today.replace(year=1990) if not (today.month == 2 and today.day == 29) else today.replace(year=1992))
-    unowned = scene["wu"]
+    now = timezone.now()
+    today = now.astimezone(brand_zone()).date()
+    lin, unowned = scene["lin"], scene["wu"]
+    # 32 years back is a leap year too when this one is: 29 February has its birthday.
+    Member.objects.filter(pk=lin.pk).update(birthday=today.replace(year=today.year - 32))
     Member.objects.filter(pk=unowned.pk).update(assigned_staff=None)
     points_award_bonus(member=lin, points=50, reference="t-expire", reason="测试")
-    PointsLot.objects.filter(member=lin).update(expires_at=timezone.now() + __import__("datetime").timedelta(minutes=5))
-    tasks = {task.key: task for task in today_tasks(user=user)}
+    PointsLot.objects.filter(member=lin).update(expires_at=now)
+    tasks = {task.key: task for task in today_tasks(user=user, now=now)}
     assert [m.pk for m in tasks["birthdays"].rows] == [lin.pk]
     assert [m.pk for m in tasks["unowned"].rows] == [unowned.pk]
     assert [m.pk for m in tasks["expiring"].rows] == [lin.pk]
     assert tasks["transfers"].count == 0
+    # Store B's staff see none of store A's tasks.
+    other = get_user_model().objects.get(username=STAFF_B)
+    assert all(task.count == 0 for task in today_tasks(user=other, now=now))
 
 
 def test_workbench_queries_do_not_grow_with_members(staff_client, scene, enrol, staff_a, django_assert_max_num_queries):
