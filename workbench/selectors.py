@@ -318,7 +318,7 @@ def _timeline(member: Member) -> list[TimelineEntry]:
         [
             TimelineEntry(
                 r.recorded_at,
-                f"{'同意' if r.granted else '拒绝/撤回'}「{r.get_purpose_display()}」（{r.get_channel_display()}）",
+                f"{'同意' if r.granted else '不同意'}「{r.get_purpose_display()}」（{r.get_channel_display()}）",
                 "consent",
             )
             for r in consents

@@ -16,6 +16,7 @@ import segno
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -472,7 +473,8 @@ class StaffLoginForm(forms.Form):
     store = forms.ModelChoiceField(
         label="所属门店", queryset=Store.objects.none(), required=False, empty_label="（总部）"
     )
-    role = forms.ChoiceField(label="角色", choices=[(role, role) for role in roles.ALL_ROLES])
+    # No default: a brand-admin login must never be created because nobody changed the first option.
+    role = forms.ChoiceField(label="角色", choices=[("", "请选择角色"), *((role, role) for role in roles.ALL_ROLES)])
     username = forms.EmailField(label="登录账号（邮箱）")
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
@@ -533,13 +535,30 @@ def staff_login_disable(request: HttpRequest, staff_id: int) -> HttpResponse:
     return redirect(reverse("workbench:staff_logins"))
 
 
+class PasswordSetForm(SetPasswordForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].label = "新密码"
+        self.fields["new_password1"].help_text = "至少 8 位，不能是常见密码或纯数字，不能与账号相似。"
+        self.fields["new_password2"].label = "再次输入新密码"
+
+
 class PasswordSetView(auth_views.PasswordResetConfirmView):
     """The one-time link of a new login: Django's password-reset token, so it works once (it is
     bound to the password hash) and expires after PASSWORD_RESET_TIMEOUT."""
 
     template_name = "workbench/password_set.html"
+    form_class = PasswordSetForm
     success_url = reverse_lazy("admin:login")
     post_reset_login = False
+    title = "设置登录密码"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        brand = getattr(self.request, "tenant", None)
+        context["site_header"] = f"{brand.name} · 会员运营后台" if brand is not None else "会员运营后台"
+        context["site_title"] = "会员运营后台"
+        return context
 
     def form_valid(self, form: Any) -> HttpResponse:
         messages.success(self.request, "密码已设置，请用新密码登录。")

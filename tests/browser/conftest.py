@@ -147,4 +147,5 @@ def login(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("input[type=submit]")
-    page.wait_for_url(f"{url}/admin/")
+    # The brand admin's home (the dashboard); store roles go on to their workbench.
+    page.wait_for_url(lambda address: address in (f"{url}/admin/", f"{url}/admin/workbench/"))
