@@ -103,10 +103,12 @@ def _reference(request: HttpRequest) -> str:
 
 
 def workbench_index(original: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """The brand site's index for store roles is the workbench; everyone else keeps the dashboard."""
+    """The brand site's index for store roles is the workbench; everyone else keeps the dashboard.
+    Store roles still reach their store's dashboard through 门店看板 (`/admin/?view=dashboard`)."""
 
     def index(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        if request.user.is_authenticated and not user_scope(request.user).all_stores:
+        wants_dashboard = request.GET.get("view") == "dashboard"
+        if request.user.is_authenticated and not wants_dashboard and not user_scope(request.user).all_stores:
             return HttpResponseRedirect(reverse("workbench:home"))
         return original(request, extra_context=extra_context)
 
