@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
-from django.db.models.functions import Right
+from django.db.models.functions import Coalesce, Right
 from django.utils import timezone
 
 from consent.models import ConsentRecord, ConsentState, Purpose
@@ -20,7 +20,7 @@ from crm.tenancy.zones import brand_zone
 from members.masking import birthday_shown, can_view_full_pi, mobile_shown, name_shown
 from members.models import Member, Order, PointsEntry, PointsLot, Refund, Reward, TierChange
 from members.phones import mobile_normalize_or_none
-from members.scoping import scope_members
+from members.scoping import scope_members, user_scope
 from members.services.tiers import TierProgress, tier_progress
 from wecom.models import CustomerTransfer
 
@@ -28,6 +28,7 @@ from .words import day_shown, points_signed, time_shown, yuan_shown
 
 SEARCH_LIMIT = 20
 TASK_ROWS = 5
+TASK_COUNT_CAP = 999
 TIMELINE_ROWS = 40
 _LAST4 = re.compile(r"^\d{4}$")
 _MEMBER_NO = re.compile(r"^[Mm]\d{3,}$")
@@ -88,7 +89,10 @@ class Task:
     title: str
     count: int
     rows: list[Member]
-    hint: str = ""
+
+    @property
+    def count_shown(self) -> str:
+        return f"{TASK_COUNT_CAP}+" if self.count > TASK_COUNT_CAP else str(self.count)
 
 
 def _week_days(today: dt.date) -> list[dt.date]:
@@ -127,16 +131,24 @@ def today_tasks(*, user: Any, now: dt.datetime | None = None) -> list[Task]:
     )
     expiring = live.filter(pk__in=expiring_lots.values("member_id"))
 
+    # Newest first. For a store, through an expression no index serves: the planner then reads the
+    # store's members by their indexes and sorts those few, instead of walking the brand's whole
+    # enrolled_at index backwards looking for them.
+    newest: tuple[Any, ...] = ("-enrolled_at", "-pk")
+    if not user_scope(user).all_stores:
+        newest = (Coalesce("enrolled_at", "created_at").desc(), "-pk")
     tasks = []
     for key, title, queryset, order in (
         ("birthdays", "本周生日", birthdays, ("birthday__month", "birthday__day", "pk")),
-        ("unowned", "无专属导购", unowned, ("-enrolled_at", "-pk")),
-        ("transfers", "导购交接中", transfers, ("-enrolled_at", "-pk")),
+        ("unowned", "无专属导购", unowned, newest),
+        ("transfers", "导购交接中", transfers, newest),
         ("expiring", "本月积分到期", expiring, ("-points_balance", "pk")),
     ):
         # One query for the count and one for the first rows: the rows are ordered and sliced,
         # the count is not.
-        count = queryset.count()
+        # Counted up to TASK_COUNT_CAP ("999+"): an exact count of, say, every unowned member of
+        # a million-member brand is a full scan on every visit, and nobody acts on the exact figure.
+        count = queryset[: TASK_COUNT_CAP + 1].count()
         rows = list(queryset.select_related(*related).order_by(*order)[:TASK_ROWS]) if count else []
         tasks.append(Task(key=key, title=title, count=count, rows=rows))
     return tasks

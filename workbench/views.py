@@ -130,7 +130,11 @@ def home(request: HttpRequest) -> HttpResponse:
         desk=desk,
         result=result,
         rows=[(member, selectors.profile_for(member, full=False)) for member in result.members],
-        tasks=[
+        # Today's tasks on the plain workbench; a search shows its results only (what staff at the
+        # counter are waiting for).
+        tasks=[]
+        if result.query
+        else [
             (task, [(m, selectors.profile_for(m, full=False)) for m in task.rows])
             for task in selectors.today_tasks(user=request.user)
         ],

@@ -1,6 +1,6 @@
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Right
+from django.db.models.functions import ExtractDay, ExtractMonth, Right
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -144,6 +144,14 @@ class Member(TimeStampedModel):
             # on mobile only: points and order updates leave mobile alone, so they stay HOT.
             models.Index(Right("mobile", 4), name="member_mobile_last4"),
             models.Index(fields=["name"], name="member_name_prefix", opclasses=["varchar_pattern_ops"]),
+            # The workbench's "birthdays this week": month and day, whatever the year (partial:
+            # only members who gave a birthday).
+            models.Index(
+                ExtractMonth("birthday"),
+                ExtractDay("birthday"),
+                condition=Q(birthday__isnull=False),
+                name="member_birthday_month_day",
+            ),
         ]
 
     def __str__(self) -> str:
