@@ -146,6 +146,11 @@ def login(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
     page.goto(f"{url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    # The brand admin's home (the dashboard); store roles go on to their workbench.
-    page.wait_for_url(lambda address: address in (f"{url}/admin/", f"{url}/admin/workbench/"))
+    page.click("[type=submit]")
+    try:
+        # The brand admin's home (the dashboard); store roles go on to their workbench.
+        page.wait_for_url(lambda address: address in (f"{url}/admin/", f"{url}/admin/workbench/"))
+    except Exception:
+        # What the browser shows instead (a refused login, an error page) says why.
+        page.screenshot(path=SCREENSHOTS / "login-failed.png", full_page=True)
+        raise AssertionError(f"login as {username} ended on {page.url}") from None
