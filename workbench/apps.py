@@ -12,4 +12,4 @@ class WorkbenchConfig(AppConfig):
 
         from .views import workbench_index
 
-        brand_admin.index = workbench_index(brand_admin.index)  # type: ignore[method-assign,assignment]
+        brand_admin.index = workbench_index(brand_admin.index)
