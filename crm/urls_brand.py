@@ -25,10 +25,13 @@ urlpatterns = [
     # problem+json 404 for any other /api/v1/ path, which must come last).
     path("", include("members.api_urls")),
     path("", include("consent.api_urls")),
+    path("", include("coupons.api_urls")),
     path("", include("webhooks.api_urls")),
+    path("", include("scancodes.api_urls")),
     path("", include("crm.api.urls")),
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages
+    path("", include("scancodes.urls")),  # the scan page /s/<serial> (one item, one code)
 ]
 
 # JSON, not Django's HTML page, for /healthz and the partner API when a request fails outside a
