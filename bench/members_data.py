@@ -210,6 +210,8 @@ def generate(members: int, orders: int) -> None:
                         "id": "g",
                         "member_no": "'B' || lpad(g::text, 9, '0')",
                         "mobile": "'+86139' || lpad(g::text, 8, '0')",
+                        # Birthdays spread over the year (the workbench's "birthdays this week").
+                        "birthday": "date '1970-01-01' + ((g * 7919) % 14000)::int",
                         "home_store_id": f"(SELECT min(id) FROM members_store) + g % {STORES}",
                         "enrolled_at": "now() - (g % 1000) * interval '1 day'",
                         "tier_id": f"(ARRAY{tier_ids})[1 + (CASE WHEN g % 4 = 0 THEN 1 + g % 3 ELSE 0 END)]",

@@ -18,6 +18,8 @@ urlpatterns = [
         r"^admin/api/(?P<rest>webhook(?:subscription|delivery)/.*)$",
         RedirectView.as_view(url="/admin/webhooks/%(rest)s"),
     ),
+    # The store workbench (its staff pages under /admin/workbench/, the customer's /m/join/ page).
+    path("", include("workbench.urls")),
     path("admin/", brand_admin.urls),
     # The partner API: each app's endpoints, then the plumbing (/api/schema/, /api/docs/ and the
     # problem+json 404 for any other /api/v1/ path, which must come last).

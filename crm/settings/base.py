@@ -538,3 +538,13 @@ CELERY_BEAT_SCHEDULE["engagement-birthday-release"] = {
 TENANT_APPS += ["performance"]
 INSTALLED_APPS += ["performance"]
 # === end of staff performance block ============================================================
+
+# === Store workbench (门店工作台) — appended block ===================================
+# The home of store roles (workbench/): search, today's tasks, the member 360° page, offline
+# orders, enrolment on the customer's phone, staff logins. django_htmx only for its static htmx
+# (the enrolment screen polls its status without a reload; served from this host, CSP 'self').
+TENANT_APPS += ["workbench"]
+INSTALLED_APPS += ["workbench", "django_htmx"]
+# A new staff login's "set your password" link (Django's password-reset token) works for 3 days.
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+# === end of store workbench block ================================================================

@@ -148,7 +148,8 @@ def login(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
     page.fill("#id_password", password)
     page.click("[type=submit]")
     try:
-        page.wait_for_url(f"{url}/admin/")
+        # The brand admin's home (the dashboard); store roles go on to their workbench.
+        page.wait_for_url(lambda address: address in (f"{url}/admin/", f"{url}/admin/workbench/"))
     except Exception:
         # What the browser shows instead (a refused login, an error page) says why.
         page.screenshot(path=SCREENSHOTS / "login-failed.png", full_page=True)

@@ -87,7 +87,9 @@ def test_first_screen_is_the_dashboard_with_charts_links_and_the_app_list(scene_
 
 def test_store_staff_see_their_store_only(scene_a: Any) -> None:
     client = logged_in_client(BRAND_A, "store-one")
-    html = client.get("/admin/").content.decode()
+    # Store roles land on their workbench; their store's dashboard is one link away.
+    assert client.get("/admin/")["Location"] == "/admin/workbench/"
+    html = client.get("/admin/?view=dashboard").content.decode()
     assert figure(html, "members-1") == "6"
     # Capture rate of orders at their store: 6 member orders and the tourist's.
     assert figure(html, "capture-1") == "85.71"

@@ -1,0 +1,105 @@
+"""The workbench's search box and home: 手机尾号, full mobile, member number, name; store scoping
+(store A staff never find store B's member, whatever they type); masked results; store roles land
+here; a fixed number of queries."""
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.tenancy.zones import brand_zone
+from members.models import Member, PointsLot
+from members.services.points import points_award_bonus
+from tests.conftest import logged_in_client
+from workbench.selectors import members_find, today_tasks
+
+from .conftest import STAFF_A, STAFF_B
+
+
+def _search(client, q: str) -> str:
+    response = client.get(reverse("workbench:home"), {"q": q})
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_last_four_digits_find_only_my_stores_member(staff_client, scene):
+    body = _search(staff_client, "1234")
+    assert scene["lin"].member_no in body
+    assert scene["zhou"].member_no not in body  # same last 4, other store
+    assert "按手机尾号找到 1 位会员" in body
+
+
+def test_results_are_masked_for_store_staff(staff_client, scene):
+    body = _search(staff_client, "1234")
+    assert "林*" in body and "139****1234" in body
+    assert "林小雨" not in body and "13900001234" not in body
+
+
+def test_full_mobile_member_number_and_name(staff_client, scene):
+    assert scene["wu"].member_no in _search(staff_client, "136 0000 5678")
+    assert scene["wu"].member_no in _search(staff_client, scene["wu"].member_no.lower())
+    assert scene["lin"].member_no in _search(staff_client, "林小")
+
+
+def test_other_store_member_is_not_found_by_any_query(staff_client, scene):
+    zhou = scene["zhou"]
+    link = reverse("workbench:member", args=[zhou.pk])
+    for query in ("1234", "13700001234", zhou.member_no, "周大海", "周"):
+        assert link not in _search(staff_client, query), query
+
+
+def test_brand_wide_selector_finds_both(scene, admin_client_a):
+    admin = get_user_model().objects.get(username="admin@alpha.example")
+    found = members_find(user=admin, query="1234")
+    assert {m.pk for m in found.members} == {scene["lin"].pk, scene["zhou"].pk}
+
+
+def test_store_roles_land_on_the_workbench_and_admins_on_the_dashboard(staff_client, admin_client_a):
+    response = staff_client.get(reverse("admin:index"))
+    assert response.status_code == 302 and response["Location"] == reverse("workbench:home")
+    assert admin_client_a.get(reverse("admin:index")).status_code == 200
+
+
+def test_today_tasks_of_my_store(scene, staff_a):
+    user = get_user_model().objects.get(username=STAFF_A)
+    now = timezone.now()
+    today = now.astimezone(brand_zone()).date()
+    lin, unowned = scene["lin"], scene["wu"]
+    # 32 years back is a leap year too when this one is: 29 February has its birthday.
+    Member.objects.filter(pk=lin.pk).update(birthday=today.replace(year=today.year - 32))
+    Member.objects.filter(pk=unowned.pk).update(assigned_staff=None)
+    points_award_bonus(member=lin, points=50, reference="t-expire", reason="测试")
+    PointsLot.objects.filter(member=lin).update(expires_at=now)
+    tasks = {task.key: task for task in today_tasks(user=user, now=now)}
+    assert [m.pk for m in tasks["birthdays"].rows] == [lin.pk]
+    assert [m.pk for m in tasks["unowned"].rows] == [unowned.pk]
+    assert [m.pk for m in tasks["expiring"].rows] == [lin.pk]
+    assert tasks["transfers"].count == 0
+    # Store B's staff see none of store A's tasks.
+    other = get_user_model().objects.get(username=STAFF_B)
+    assert all(task.count == 0 for task in today_tasks(user=other, now=now))
+
+
+def test_workbench_queries_do_not_grow_with_members(staff_client, scene, enrol, staff_a, django_assert_max_num_queries):
+    _search(staff_client, "1234")  # warm the session, permissions
+    for n in range(8):
+        enrol(name=f"韩{n}", mobile=f"1350000{n:04d}", staff=staff_a)
+    with django_assert_max_num_queries(20):
+        _search(staff_client, "135")  # name-ish digits: nothing
+    with django_assert_max_num_queries(20):
+        body = _search(staff_client, "韩")
+    assert body.count("/admin/workbench/members/") >= 8
+
+
+def test_logged_out_is_sent_to_login(client_a):
+    response = client_a.get(reverse("workbench:home"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_store_b_staff_sees_zhou(staff_b_client, scene):
+    assert scene["zhou"].member_no in _search(staff_b_client, "1234")
+    assert scene["lin"].member_no not in _search(staff_b_client, "1234")
+
+
+def test_not_logged_into_other_brand(scene):
+    client = logged_in_client("alpha", STAFF_A)
+    assert client.get(reverse("workbench:home")).status_code == 200
