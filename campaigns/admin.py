@@ -327,8 +327,18 @@ class OccurrenceAdmin(admin.ModelAdmin):
     search_fields = ["campaign__name"]
     date_hierarchy = "slot"
     # Every time in the brand's zone (the admin's own datetime display uses the server's).
-    fields = ["campaign", "slot_shown", "window_shown", "status", "started_shown", "finished_shown", "error", "results"]
-    readonly_fields = fields
+    fields = [
+        "campaign",
+        "slot_shown",
+        "window_shown",
+        "status",
+        "started_shown",
+        "finished_shown",
+        "error",
+        "results",
+    ]
+    readonly_fields = ["campaign", "slot_shown", "window_shown", "status", "started_shown", "finished_shown", "error"]
+    readonly_fields += ["results"]
     actions = ["export_results_csv"]
 
     @admin.display(description=_("计划时间"), ordering="slot")

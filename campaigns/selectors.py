@@ -54,20 +54,20 @@ def _gates(channel: str) -> list[tuple[str, Q]]:
         return gates
     purposes = [CHANNEL_PURPOSE[channel], "membership"]
     stale = ConsentState.objects.filter(member_id=OuterRef("pk"), purpose__in=purposes, needs_reconsent=True)
-    gates.append(("needs_reconsent", ~Exists(stale)))
+    gates.append(("needs_reconsent", Q(~Exists(stale))))
     consent = Q()
     for purpose in purposes:
         effective = ConsentState.objects.filter(
             member_id=OuterRef("pk"), purpose=purpose, granted=True, needs_reconsent=False
         )
-        consent &= Exists(effective)
+        consent &= Q(Exists(effective))
     gates.append(("no_consent", consent))
     if channel == Campaign.MessageChannel.WECOM:
         # A WeCom group message goes out through the member's own staff, to the member's external
         # contact id: no active staff with a WeCom account or no relation, no message.
         gates.append(("no_staff", Q(assigned_staff__status="active", assigned_staff__wecom_userid__gt="")))
         relation = Identity.objects.filter(member_id=OuterRef("pk"), kind=IdentityKind.WECOM_EXTERNAL_USERID)
-        gates.append(("no_wecom", Exists(relation)))
+        gates.append(("no_wecom", Q(Exists(relation))))
     else:
         gates.append(("no_mobile", ~Q(mobile="")))
     return gates
