@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import brand_admin
 from crm.db import connection
@@ -115,7 +116,7 @@ def _preview_context(request: HttpRequest, campaign: Campaign, preview: Campaign
 
 
 @admin.register(Campaign, site=brand_admin)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ModelAdmin):
     form = CampaignForm
     list_display = ["name", "type", "status_words", "frequency", "next_run", "message_channel", "runs_link"]
     list_filter = ["status", "type", "message_channel", "frequency"]
@@ -311,7 +312,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Occurrence, site=brand_admin)
-class OccurrenceAdmin(admin.ModelAdmin):
+class OccurrenceAdmin(ModelAdmin):
     list_display = [
         "__str__",
         "slot_shown",
@@ -443,7 +444,7 @@ class OccurrenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboxMessage, site=brand_admin)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ModelAdmin):
     list_display = ["occurrence", "member", "channel", "staff", "status", "sent_at"]
     list_filter = ["status", "channel"]
     list_select_related = ["occurrence__campaign", "member", "staff"]

@@ -35,6 +35,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [BASE_DOMAIN, f".{BASE_DOMAIN}"])
 # --- Tenancy -----------------------------------------------------------------------------------
 # Public schema: brands, domains, platform operators, the celery beat schedule.
 SHARED_APPS = [
+    # The back office's theme (django-unfold): first, so its admin templates win over Django's
+    # and over django-tenants' (whose inline styles the Content-Security-Policy refuses).
+    "unfold",
     "django_tenants",
     "crm.tenancy",
     "django.contrib.contenttypes",
@@ -469,3 +472,23 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # === end of Content-Security-Policy block =======================================================
+
+# === Back office theme (django-unfold) — appended block =========================================
+# django-unfold restyles django.contrib.admin (sidebar, tabs, filters, dashboard components) and
+# ships its fonts, icons and scripts as static files: nothing comes from a CDN. The brand and
+# platform sites subclass its UnfoldAdminSite (crm/admin_sites.py); every ModelAdmin subclasses
+# unfold.admin.ModelAdmin. Its pages need a looser policy than the rest (crm/browser_middleware.py).
+# The theme's login form posts no "next" field: after a plain login, go to the back office.
+LOGIN_REDIRECT_URL = "/admin/"
+UNFOLD = {
+    "SITE_TITLE": "会员运营后台",
+    "SITE_HEADER": "会员运营后台",
+    "SITE_SYMBOL": "loyalty",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+    },
+}
+# === end of back office theme block ===============================================================
