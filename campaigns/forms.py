@@ -1,5 +1,5 @@
 from django import forms
-from unfold.widgets import UnfoldAdminCheckboxSelectMultiple
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from crm.errors import AppError
 from members.models import Member
@@ -17,7 +17,7 @@ class CampaignForm(forms.ModelForm):
     lifecycle_stages = forms.TypedMultipleChoiceField(
         label="生命周期",
         choices=Member.Lifecycle.choices,
-        widget=UnfoldAdminCheckboxSelectMultiple,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
         required=False,
         help_text="不选表示不限。AIPL：认知 → 兴趣 → 购买 → 忠诚。",
         error_messages={"invalid_choice": "请选择列表中的生命周期阶段。"},
@@ -26,7 +26,7 @@ class CampaignForm(forms.ModelForm):
         label="每周几",
         choices=WEEKDAY_CHOICES,
         coerce=int,
-        widget=UnfoldAdminCheckboxSelectMultiple,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
         required=False,
         help_text="频率为“每周”时必选。",
         error_messages={"invalid_choice": "请选择周一到周日。"},
@@ -65,7 +65,7 @@ class CampaignForm(forms.ModelForm):
         ]
         widgets = {
             "message_template": forms.Textarea(attrs={"rows": 4}),
-            "tiers": UnfoldAdminCheckboxSelectMultiple,
+            "tiers": UnfoldAdminCheckboxSelectMultipleWidget,
             "day_of_month": forms.NumberInput(attrs={"min": 1, "max": 31}),
             "holdout_pct": forms.NumberInput(attrs={"min": 0, "max": 50}),
             "purchased_within_days": forms.NumberInput(attrs={"min": 1, "placeholder": "天数"}),
