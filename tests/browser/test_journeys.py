@@ -133,7 +133,7 @@ def test_marketer_builds_previews_and_launches_a_member_day(server: int, live_br
         page.check(f"input[name=lifecycle_stages][value={stage}]")
     page.fill("#id_points_min", "0")
     page.screenshot(path=SCREENSHOTS / "b1-campaign-form.png", full_page=True)
-    page.click("input[name=_continue]")
+    page.click("[name=_continue]")
     page.wait_for_load_state()
     with schema_context(live_brand.schema_name):
         campaign = Campaign.objects.get(name="八号会员日")
