@@ -1,5 +1,5 @@
 from django import forms
-from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextareaWidget
 
 from crm.errors import AppError
 from members.models import Member
@@ -64,14 +64,8 @@ class CampaignForm(forms.ModelForm):
             "message_template",
         ]
         widgets = {
-            "message_template": forms.Textarea(attrs={"rows": 4}),
+            "message_template": UnfoldAdminTextareaWidget(attrs={"rows": 4}),
             "tiers": UnfoldAdminCheckboxSelectMultipleWidget,
-            "day_of_month": forms.NumberInput(attrs={"min": 1, "max": 31}),
-            "holdout_pct": forms.NumberInput(attrs={"min": 0, "max": 50}),
-            "purchased_within_days": forms.NumberInput(attrs={"min": 1, "placeholder": "天数"}),
-            "not_purchased_within_days": forms.NumberInput(attrs={"min": 1, "placeholder": "天数"}),
-            "points_min": forms.NumberInput(attrs={"min": 0, "placeholder": "不限"}),
-            "points_max": forms.NumberInput(attrs={"min": 0, "placeholder": "不限"}),
         }
         help_texts = {
             "tiers": "不选表示所有等级。",
