@@ -202,7 +202,7 @@ def main() -> None:
             message_template="{name}，会员日快乐！您有{balance}积分，其中{expiring_points}即将过期。",
             reward=reward,
         )
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
         slot = timezone.now().replace(microsecond=0)
     connection.close()
 

@@ -3,7 +3,7 @@ from typing import TYPE_CHECKING
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -15,12 +15,21 @@ from crm.admin_sites import brand_admin
 from crm.db import connection
 from crm.errors import AppError
 from crm.spreadsheets.writing import csv_writer
-from crm.tenancy.zones import brand_zone
+from crm.tenancy.zones import brand_time_shown, brand_zone
+from members.masking import can_view_full_pi, name_shown
 
-from .forms import CampaignForm
+from .forms import CampaignForm, PublishForm
 from .models import Campaign, Occurrence, OutboxMessage
 from .schedules import next_slots
-from .selectors import EXCLUSION_REASONS, campaign_audience, campaign_preview, occurrence_results
+from .selectors import (
+    HOLDOUT_LABEL,
+    CampaignPreview,
+    OccurrenceResults,
+    campaign_audience,
+    campaign_preview,
+    campaign_status_label,
+    occurrence_results,
+)
 from .services import campaign_end, campaign_pause, campaign_publish, campaign_save
 
 if TYPE_CHECKING:
@@ -31,17 +40,94 @@ def _upcoming(campaign: Campaign, limit: int = 5) -> list:
     return next_slots(campaign, after=timezone.now(), tz=brand_zone(), limit=limit)
 
 
+def yuan_text(fen: int) -> str:
+    return f"¥{fen / 100:,.2f}"
+
+
+def _benefit_words(campaign: Campaign) -> list[str]:
+    words = []
+    if campaign.bonus_points:
+        expiry = f"（{campaign.bonus_expiry_days} 天有效）" if campaign.bonus_expiry_days else ""
+        words.append(f"赠送 {campaign.bonus_points:,} 积分{expiry}")
+    if campaign.multiplier_pct > 100:
+        words.append(f"当日消费积分 {campaign.multiplier_pct / 100:g} 倍")
+    if campaign.reward_id is not None and campaign.reward is not None:
+        words.append(f"赠送礼品“{campaign.reward.name}”")
+    return words or ["无权益（仅发消息）"]
+
+
+def results_context(r: "OccurrenceResults") -> dict:
+    groups = []
+    for label, g in (("受众", r.audience), ("对照组", r.holdout)):
+        groups.append(
+            {
+                "label": label,
+                "members": g.members,
+                "buyers": g.buyers,
+                "orders": g.orders,
+                "gmv": yuan_text(g.gmv_fen),
+                "gmv_per_member": yuan_text(round(g.gmv_per_member_fen)),
+                "orders_per_member": f"{g.orders / g.members:.2f}" if g.members else "—",
+            }
+        )
+    top = max(r.audience.gmv_per_member_fen, r.holdout.gmv_per_member_fen) or 1
+    return {
+        "r": r,
+        "groups": groups,
+        "bar_audience": round(240 * r.audience.gmv_per_member_fen / top),
+        "bar_holdout": round(240 * r.holdout.gmv_per_member_fen / top),
+    }
+
+
+def _preview_context(request: HttpRequest, campaign: Campaign, preview: CampaignPreview) -> dict:
+    """What the preview and the publish confirmation both show, from one CampaignPreview."""
+    from .messaging import message_render_sample
+
+    sample_member = campaign_audience(campaign, at=preview.slot).order_by("pk").first()
+    sample = ""
+    if sample_member and campaign.message_template:
+        # The sample shows the member's name as this viewer may see it.
+        shown = name_shown(sample_member.name, full=can_view_full_pi(request.user)) or "会员"
+        sample = message_render_sample(
+            template=campaign.message_template.replace("{name}", shown), member_id=sample_member.pk
+        )
+    return {
+        "preview": preview,
+        "channels": [
+            {
+                "row": row,
+                "chosen": index == 0,
+                "liability": yuan_text(row.liability_fen),
+                "excluded": row.excluded_rows,
+                "excluded_total": sum(row.excluded.values()),
+            }
+            for index, row in enumerate(preview.channels)
+        ],
+        "holdout_label": HOLDOUT_LABEL,
+        "liability": yuan_text(preview.liability_fen),
+        "benefits": _benefit_words(campaign),
+        "channel_label": campaign.get_message_channel_display(),
+        "next_run": brand_time_shown(preview.slot) if preview.slot else "",
+        "sample_member_no": sample_member.member_no if sample_member else "",
+        "sample_message": sample,
+        "upcoming": [brand_time_shown(slot) for slot in _upcoming(campaign)],
+        "brand_zone": str(brand_zone()),
+    }
+
+
 @admin.register(Campaign, site=brand_admin)
 class CampaignAdmin(ModelAdmin):
     form = CampaignForm
-    list_display = ["name", "type", "status", "frequency", "next_run", "message_channel", "bonus_points"]
+    list_display = ["name", "type", "status_words", "frequency", "next_run", "message_channel", "runs_link"]
     list_filter = ["status", "type", "message_channel", "frequency"]
     search_fields = ["name"]
-    filter_horizontal = ["tiers", "stores", "tags", "assigned_staff"]
-    readonly_fields = ["status", "upcoming", "preview_link"]
-    actions = ["publish_selected", "pause_selected", "end_selected"]
+    filter_horizontal = ["stores", "tags", "assigned_staff"]
+    readonly_fields = ["status_words", "upcoming", "preview_link", "runs"]
+    # Publishing is not a bulk action: it happens on the campaign's own page, after a confirmation
+    # that restates audience, benefit, channel and next run.
+    actions = ["pause_selected", "end_selected"]
     fieldsets = [
-        (_("基本信息"), {"fields": ["name", "type", "status", "preview_link"]}),
+        (_("基本信息"), {"fields": ["name", "type", "status_words", "preview_link", "runs"]}),
         (
             _("受众"),
             {
@@ -76,28 +162,76 @@ class CampaignAdmin(ModelAdmin):
         ),
     ]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        from django.db.models import Exists, OuterRef
+
+        running = Occurrence.objects.filter(campaign=OuterRef("pk"), status=Occurrence.Status.RUNNING)
+        return super().get_queryset(request).annotate(is_running=Exists(running))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        # A campaign that ever ran is history (its runs point at it): end it instead.
+        if obj is not None and obj.status != Campaign.Status.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description=_("状态"), ordering="status")
+    def status_words(self, campaign: Campaign) -> str:
+        return campaign_status_label(campaign, running=getattr(campaign, "is_running", None))
+
     @admin.display(description=_("下次执行"))
     def next_run(self, campaign: Campaign) -> str:
         if campaign.status != Campaign.Status.SCHEDULED:
             return "-"
         upcoming = _upcoming(campaign, limit=1)
-        return f"{upcoming[0]:%Y-%m-%d %H:%M}" if upcoming else "-"
+        return brand_time_shown(upcoming[0]) if upcoming else "-"
 
-    @admin.display(description=_("接下来 5 次执行"))
+    @admin.display(description=_("执行记录"))
+    def runs_link(self, campaign: Campaign) -> str:
+        url = reverse("admin:campaigns_occurrence_changelist") + f"?campaign__id__exact={campaign.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("执行记录与效果"))
+
+    @admin.display(description=_("接下来 5 次执行（品牌时区）"))
     def upcoming(self, campaign: Campaign) -> str:
         slots = _upcoming(campaign) if campaign.pk else []
         if not slots:
             return "-"
-        return format_html(
-            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((f"{s:%Y-%m-%d %H:%M %Z}",) for s in slots))
-        )
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((brand_time_shown(s),) for s in slots)))
 
-    @admin.display(description=_("发布前预览"))
+    @admin.display(description=_("操作"))
     def preview_link(self, campaign: Campaign) -> "StrOrPromise":
         if not campaign.pk:
-            return _("保存后可预览受众")
-        url = reverse("admin:campaigns_campaign_preview", args=[campaign.pk])
-        return format_html('<a class="button" href="{}">{}</a>', url, _("预览受众与消息"))
+            return _("保存后可预览受众并发布")
+        buttons = [(reverse("admin:campaigns_campaign_preview", args=[campaign.pk]), "预览受众与消息", "preview")]
+        if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
+            buttons.append((reverse("admin:campaigns_campaign_publish", args=[campaign.pk]), "发布…", "publish"))
+        return format_html_join(
+            " ",
+            '<a class="button" id="campaign-{}" href="{}">{}</a>',
+            ((key, url, label) for url, label, key in buttons),
+        )
+
+    @admin.display(description=_("执行记录与效果"))
+    def runs(self, campaign: Campaign) -> str:
+        if not campaign.pk:
+            return "-"
+        rows = list(campaign.occurrences.order_by("-slot")[:10])
+        if not rows:
+            return "尚未执行"
+        return format_html(
+            '<ul id="campaign-runs">{}</ul>',
+            format_html_join(
+                "",
+                '<li><a href="{}">{} · {} · 查看效果</a></li>',
+                (
+                    (
+                        reverse("admin:campaigns_occurrence_change", args=[o.pk]),
+                        brand_time_shown(o.slot),
+                        o.get_status_display(),
+                    )
+                    for o in rows
+                ),
+            ),
+        )
 
     def save_model(self, request, obj, form, change):
         campaign_save(campaign=obj)
@@ -109,35 +243,54 @@ class CampaignAdmin(ModelAdmin):
                 self.admin_site.admin_view(self.preview_view),
                 name="campaigns_campaign_preview",
             ),
+            path(
+                "<int:campaign_id>/publish/",
+                self.admin_site.admin_view(self.publish_view),
+                name="campaigns_campaign_publish",
+            ),
             *super().get_urls(),
         ]
 
     def preview_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
-        from .messaging import message_render_sample
-
-        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        campaign = get_object_or_404(Campaign.objects.select_related("reward"), pk=campaign_id)
         if not self.has_view_permission(request, campaign):
             return HttpResponse(status=403)
-        preview = campaign_preview(campaign)
-        sample_member = campaign_audience(campaign).order_by("pk").first()
-        sample = (
-            message_render_sample(template=campaign.message_template, member_id=sample_member.pk)
-            if sample_member and campaign.message_template
-            else ""
-        )
         context = {
             **self.admin_site.each_context(request),
             "title": _("活动预览：%(name)s") % {"name": campaign.name},
             "opts": self.model._meta,
             "original": campaign,
-            "preview": preview,
-            "excluded": [(EXCLUSION_REASONS[key], count) for key, count in preview.excluded.items()],
-            "sample_member": sample_member,
-            "sample_message": sample,
-            "upcoming": _upcoming(campaign),
-            "brand_zone": str(brand_zone()),
+            **_preview_context(request, campaign, campaign_preview(campaign)),
         }
         return TemplateResponse(request, "admin/campaigns/preview.html", context)
+
+    def publish_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
+        """The confirmation step: what will happen at the next run, then one button."""
+        campaign = get_object_or_404(Campaign.objects.select_related("reward"), pk=campaign_id)
+        if not self.has_change_permission(request, campaign):
+            return HttpResponse(status=403)
+        form = PublishForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                campaign_publish(
+                    campaign_id=campaign.pk, confirm_empty_audience=form.cleaned_data["confirm_empty_audience"]
+                )
+            except AppError as exc:
+                details = "；".join(m for msgs in exc.fields.values() for m in msgs)
+                self.message_user(request, f"{exc.message} {details}".strip(), messages.ERROR)
+                return redirect("admin:campaigns_campaign_publish", campaign.pk)
+            else:
+                self.message_user(request, f"{campaign.name}：已发布，将按排期自动执行。", messages.SUCCESS)
+                return redirect("admin:campaigns_campaign_change", campaign.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("确认发布：%(name)s") % {"name": campaign.name},
+            "opts": self.model._meta,
+            "original": campaign,
+            "form": form,
+            **_preview_context(request, campaign, campaign_preview(campaign)),
+        }
+        return TemplateResponse(request, "admin/campaigns/publish.html", context)
 
     def _run_action(self, request, queryset, service, done: str) -> None:
         for campaign in queryset:
@@ -148,10 +301,6 @@ class CampaignAdmin(ModelAdmin):
                 self.message_user(request, f"{campaign.name}：{exc.message} {details}".strip(), messages.ERROR)
             else:
                 self.message_user(request, f"{campaign.name}：{done}", messages.SUCCESS)
-
-    @admin.action(description=_("发布（开始排期）"))
-    def publish_selected(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        self._run_action(request, queryset, campaign_publish, str(_("已发布，将按排期自动执行。")))
 
     @admin.action(description=_("暂停"))
     def pause_selected(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
@@ -164,26 +313,58 @@ class CampaignAdmin(ModelAdmin):
 
 @admin.register(Occurrence, site=brand_admin)
 class OccurrenceAdmin(ModelAdmin):
-    list_display = ["campaign", "slot", "status", "recipients", "awarded", "rewards_issued", "queued", "trigger_count"]
+    list_display = [
+        "__str__",
+        "slot_shown",
+        "status",
+        "recipients",
+        "awarded",
+        "rewards_issued",
+        "queued",
+        "results_link",
+    ]
     list_filter = ["status", "campaign"]
     list_select_related = ["campaign"]
     search_fields = ["campaign__name"]
     date_hierarchy = "slot"
-    readonly_fields = [
+    # Every time in the brand's zone (the admin's own datetime display uses the server's).
+    fields = [
         "campaign",
-        "slot",
-        "window_start",
-        "window_end",
+        "slot_shown",
+        "window_shown",
         "status",
-        "steps_done",
-        "started_at",
-        "finished_at",
-        "trigger_count",
+        "started_shown",
+        "finished_shown",
         "error",
         "results",
     ]
-    exclude = ["summary"]
+    readonly_fields = ["campaign", "slot_shown", "window_shown", "status", "started_shown", "finished_shown", "error"]
+    readonly_fields += ["results"]
     actions = ["export_results_csv"]
+
+    @admin.display(description=_("计划时间"), ordering="slot")
+    def slot_shown(self, occurrence: Occurrence) -> str:
+        return brand_time_shown(occurrence.slot)
+
+    @admin.display(description=_("活动窗口（当天订单享受倍率）"))
+    def window_shown(self, occurrence: Occurrence) -> str:
+        return f"{brand_time_shown(occurrence.window_start)} — {brand_time_shown(occurrence.window_end)}"
+
+    @admin.display(description=_("开始时间"))
+    def started_shown(self, occurrence: Occurrence) -> str:
+        return brand_time_shown(occurrence.started_at)
+
+    @admin.display(description=_("完成时间"))
+    def finished_shown(self, occurrence: Occurrence) -> str:
+        return brand_time_shown(occurrence.finished_at)
+
+    @admin.display(description=_("效果"))
+    def results_link(self, occurrence: Occurrence) -> str:
+        url = reverse("admin:campaigns_occurrence_change", args=[occurrence.pk])
+        return format_html('<a href="{}">{}</a>', url, _("查看效果"))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Occurrence | None = None) -> bool:
+        return False  # runs are history
 
     @admin.display(description=_("受众"))
     def recipients(self, occurrence: Occurrence) -> int:
@@ -207,7 +388,7 @@ class OccurrenceAdmin(ModelAdmin):
             return "-"
         from django.template.loader import render_to_string
 
-        return render_to_string("admin/campaigns/results.html", {"r": occurrence_results(occurrence)})
+        return render_to_string("admin/campaigns/results.html", results_context(occurrence_results(occurrence)))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -244,7 +425,7 @@ class OccurrenceAdmin(ModelAdmin):
             writer.writerow(
                 [
                     occurrence.campaign.name,
-                    f"{occurrence.slot:%Y-%m-%d %H:%M}",
+                    brand_time_shown(occurrence.slot),
                     r.audience.members,
                     r.holdout.members,
                     r.audience.orders,

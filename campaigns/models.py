@@ -20,9 +20,12 @@ class Campaign(TimeStampedModel):
         POINTS_MULTIPLIER = "points_multiplier", _("积分加倍")
 
     class Status(models.TextChoices):
+        # draft → scheduled → running (an occurrence in progress; shown, not stored) → finished (a
+        # one-off whose run is done) or ended (stopped by a marketer, or past its end date).
         DRAFT = "draft", _("草稿")
         SCHEDULED = "scheduled", _("已排期")
         PAUSED = "paused", _("已暂停")
+        FINISHED = "finished", _("已完成")
         ENDED = "ended", _("已结束")
 
     class Frequency(models.TextChoices):
@@ -96,6 +99,12 @@ class Campaign(TimeStampedModel):
         _("消息模板"), blank=True, help_text=_("可用占位符：{name} {tier} {balance} {expiring_points}")
     )
 
+    # --- publishing ---
+    # The preview the publisher confirmed (selectors.CampaignPreview.as_record): the results of
+    # that slot's run say how many dropped out between then and the run, and why.
+    published_at = models.DateTimeField(_("发布时间"), null=True, blank=True)
+    published_preview = models.JSONField(_("发布时预览"), default=dict, blank=True)
+
     class Meta:
         verbose_name = _("会员活动")
         verbose_name_plural = _("会员活动")
@@ -157,7 +166,9 @@ class Occurrence(TimeStampedModel):
         constraints = [models.UniqueConstraint(fields=["campaign", "slot"], name="occurrence_campaign_slot_unique")]
 
     def __str__(self) -> str:
-        return f"{self.campaign} @ {self.slot:%Y-%m-%d %H:%M}"
+        from crm.tenancy.zones import brand_time_shown
+
+        return f"{self.campaign} · {brand_time_shown(self.slot)}"
 
 
 # Recipients and outbox messages are written a million at a time by one occurrence, so each index

@@ -3,15 +3,15 @@ says may be contacted for the message's purpose; a campaign without a message st
 erased, frozen and merged members."""
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from crm.tenancy.zones import brand_zone
 from members.models import Member
 
-from .models import Campaign, Occurrence
+from .models import Campaign, Occurrence, OutboxMessage
 
 # The consent purpose each message channel needs. Keyed by str: a loaded campaign's
 # `message_channel` is the plain stored value, not the enum member.
@@ -21,20 +21,56 @@ CHANNEL_PURPOSE: dict[str, str] = {
 }
 
 
-def campaign_base_population(campaign: Campaign) -> QuerySet[Member]:
-    """Who may be processed at all right now: contactable for the message's purpose (consent as
-    it stands today), or simply processable when the campaign sends nothing."""
-    from consent.selectors import members_contactable, members_processable
+# Why a member matching the criteria is not reached, in the order the gates are checked: each
+# member is counted under the first gate they fail. The preview counts these; the run's snapshot
+# keeps exactly the members who pass every gate. Both are built from `_gates` below, so what the
+# preview promises is what the run reaches (for the same data at the same slot).
+EXCLUSION_REASONS = {
+    "erased": "已删除",
+    "frozen": "已冻结",
+    "needs_reconsent": "需重新授权",
+    "no_consent": "未授权该渠道",
+    "no_staff": "无企业微信专属导购",
+    "no_wecom": "未添加企业微信好友",
+    "no_mobile": "无手机号",
+}
+# Hold-out members are reached by nothing, on purpose: they are the comparison group.
+HOLDOUT_LABEL = "对照组（不发放，用于对比）"
 
-    if campaign.message_channel == Campaign.MessageChannel.NONE:
-        return members_processable()
 
-    population = members_contactable(purpose=CHANNEL_PURPOSE[campaign.message_channel])
-    if campaign.message_channel == Campaign.MessageChannel.WECOM:
-        # A WeCom group message goes out through the member's own staff: no active staff with a
-        # WeCom account, no message.
-        population = population.filter(assigned_staff__status="active", assigned_staff__wecom_userid__gt="")
-    return population
+def _gates(channel: str) -> list[tuple[str, Q]]:
+    """(reason, condition a reached member satisfies), in checking order. The conjunction of the
+    conditions is `members_contactable(purpose)` (or `members_processable()` without a message)
+    plus what the channel needs to deliver: the member's own WeCom staff and a WeCom relation, or
+    a mobile number."""
+    from consent.models import ConsentState
+    from members.models import Identity, IdentityKind
+
+    gates: list[tuple[str, Q]] = [
+        ("erased", ~Q(status=Member.Status.ERASED) & Q(erased_at__isnull=True)),
+        ("frozen", Q(status=Member.Status.ACTIVE)),
+    ]
+    if channel == Campaign.MessageChannel.NONE:
+        return gates
+    purposes = [CHANNEL_PURPOSE[channel], "membership"]
+    stale = ConsentState.objects.filter(member_id=OuterRef("pk"), purpose__in=purposes, needs_reconsent=True)
+    gates.append(("needs_reconsent", Q(~Exists(stale))))
+    consent = Q()
+    for purpose in purposes:
+        effective = ConsentState.objects.filter(
+            member_id=OuterRef("pk"), purpose=purpose, granted=True, needs_reconsent=False
+        )
+        consent &= Q(Exists(effective))
+    gates.append(("no_consent", consent))
+    if channel == Campaign.MessageChannel.WECOM:
+        # A WeCom group message goes out through the member's own staff, to the member's external
+        # contact id: no active staff with a WeCom account or no relation, no message.
+        gates.append(("no_staff", Q(assigned_staff__status="active", assigned_staff__wecom_userid__gt="")))
+        relation = Identity.objects.filter(member_id=OuterRef("pk"), kind=IdentityKind.WECOM_EXTERNAL_USERID)
+        gates.append(("no_wecom", Q(Exists(relation))))
+    else:
+        gates.append(("no_mobile", ~Q(mobile="")))
+    return gates
 
 
 def _brand_midnight(day: dt.date) -> dt.datetime:
@@ -78,10 +114,59 @@ def campaign_filters(campaign: Campaign, *, at: dt.datetime | None = None) -> Q:
     return criteria
 
 
-def campaign_audience(campaign: Campaign, *, at: dt.datetime | None = None) -> QuerySet[Member]:
-    """The campaign's audience: filters evaluated at `at` (the slot; purchase recency is relative
-    to it), consent as it stands now."""
-    return campaign_base_population(campaign).filter(campaign_filters(campaign, at=at))
+def campaign_matching(campaign: Campaign, *, at: dt.datetime | None = None) -> QuerySet[Member]:
+    """Members matching the builder's criteria (merged members are never anyone's audience)."""
+    return Member.objects.filter(merged_into__isnull=True).filter(campaign_filters(campaign, at=at))
+
+
+def campaign_audience(
+    campaign: Campaign, *, at: dt.datetime | None = None, channel: str | None = None
+) -> QuerySet[Member]:
+    """The campaign's audience (hold-out included): the criteria evaluated at `at` (the slot;
+    purchase recency is relative to it), every gate of the channel passed with consent as it
+    stands now."""
+    channel = campaign.message_channel if channel is None else channel
+    return campaign_matching(campaign, at=at).filter(*(condition for _, condition in _gates(channel)))
+
+
+def holdout_seed(campaign_id: int, slot: dt.datetime) -> str:
+    """The hold-out is chosen by a stable hash of this seed and the member id: the same members
+    for the same slot however often the snapshot runs, and the preview of that slot can pick
+    exactly the members the run will hold out."""
+    return f"{campaign_id}:{int(slot.timestamp())}"
+
+
+# In SQL over members_member (`id`): true for a hold-out member. bigint before abs(): hashtext
+# can return -2^31, whose abs() overflows an integer.
+HOLDOUT_SQL = "mod(abs(hashtext(%s || ':' || {id}::text)::bigint), 100) < %s"
+
+
+def next_slot(campaign: Campaign, *, after: dt.datetime | None = None) -> dt.datetime | None:
+    from .schedules import next_slots
+
+    slots = next_slots(campaign, after=after or timezone.now(), tz=brand_zone(), limit=1)
+    return slots[0] if slots else None
+
+
+@dataclass(frozen=True)
+class ChannelPreview:
+    """One channel's outcome: how many members it reaches and why the others are left out."""
+
+    channel: str
+    label: str
+    reached: int  # audience without the hold-out: those who get the benefit and the message
+    holdout: int
+    excluded: dict[str, int]  # reason → count (only reasons that apply), disjoint
+    points_liability: int
+    liability_fen: int
+
+    @property
+    def audience(self) -> int:
+        return self.reached + self.holdout
+
+    @property
+    def excluded_rows(self) -> list[tuple[str, int]]:
+        return [(EXCLUSION_REASONS[reason], count) for reason, count in self.excluded.items() if count]
 
 
 @dataclass(frozen=True)
@@ -102,82 +187,120 @@ class RewardPreview:
 
 @dataclass(frozen=True)
 class CampaignPreview:
-    """What a marketer sees before launch: who the campaign reaches, and why others are left out."""
+    """What a marketer sees before launch, for the run at `slot`: who the campaign reaches on its
+    channel (and on the others, to compare), and why the others are left out."""
 
+    slot: dt.datetime | None  # the run previewed (None: no future run; evaluated now)
     matching: int  # members matching the builder's criteria (not merged away)
-    audience: int  # of those, the ones the campaign will actually reach
-    holdout_estimate: int
-    excluded: dict[str, int]  # reason → count; reasons are disjoint, checked in this order
-    points_liability: int  # bonus points the non-hold-out audience would receive
-    liability_fen: int  # at the brand's point value
+    channels: list[ChannelPreview]  # the campaign's own channel first
     reward: RewardPreview | None = None
 
+    @property
+    def chosen(self) -> ChannelPreview:
+        return self.channels[0]
 
-EXCLUSION_REASONS = {
-    "erased": "已删除",
-    "frozen": "已冻结",
-    "needs_reconsent": "需重新授权",
-    "no_consent": "未授权该渠道",
-    "no_staff": "无企业微信专属导购",
-}
+    # The campaign's own channel, as the run will do it.
+    @property
+    def audience(self) -> int:
+        return self.chosen.audience
+
+    @property
+    def reached(self) -> int:
+        return self.chosen.reached
+
+    @property
+    def holdout(self) -> int:
+        return self.chosen.holdout
+
+    @property
+    def excluded(self) -> dict[str, int]:
+        return {reason: count for reason, count in self.chosen.excluded.items() if count}
+
+    @property
+    def points_liability(self) -> int:
+        return self.chosen.points_liability
+
+    @property
+    def liability_fen(self) -> int:
+        return self.chosen.liability_fen
+
+    def as_record(self) -> dict[str, object]:
+        """What the campaign keeps of the preview its publisher confirmed (JSON)."""
+        return {
+            "slot": self.slot.isoformat() if self.slot else None,
+            "channel": self.chosen.channel,
+            "matching": self.matching,
+            "reached": self.reached,
+            "holdout": self.holdout,
+            "excluded": self.excluded,
+        }
+
+
+def campaign_breakdown(
+    campaign: Campaign, *, channels: list[str], at: dt.datetime | None, seed: str
+) -> tuple[int, dict[str, dict[str, int]]]:
+    """One aggregate query: for each channel, members per failed gate (the first one), and those
+    passing every gate split into hold-out and reached. Returns (matching, {channel: counts})."""
+    from django.db.models.expressions import RawSQL
+
+    matching = campaign_matching(campaign, at=at).annotate(
+        # Fixed SQL; the seed and the percentage are parameters.
+        is_holdout=RawSQL(HOLDOUT_SQL.format(id='"members_member"."id"'), [seed, campaign.holdout_pct])  # noqa: S611
+    )
+    aggregates: dict[str, Count] = {"total": Count("pk")}
+    for channel in channels:
+        passed = Q()
+        for reason, condition in _gates(channel):
+            aggregates[f"{channel}:{reason}"] = Count("pk", filter=passed & ~condition)
+            passed &= condition
+        aggregates[f"{channel}:holdout"] = Count("pk", filter=passed & Q(is_holdout=True))
+        aggregates[f"{channel}:reached"] = Count("pk", filter=passed & Q(is_holdout=False))
+    counts = matching.aggregate(**aggregates)
+    by_channel: dict[str, dict[str, int]] = {channel: {} for channel in channels}
+    for key, value in counts.items():
+        if key != "total":
+            channel, name = key.split(":")
+            by_channel[channel][name] = value
+    return counts["total"], by_channel
 
 
 def campaign_preview(campaign: Campaign, *, at: dt.datetime | None = None) -> CampaignPreview:
-    """Counts with a handful of aggregate queries (no per-member work)."""
-    from django.db.models import Count, Exists, OuterRef
-
-    from consent.models import ConsentState
+    """The preview of the campaign's next run (or of a run at `at`): criteria evaluated at that
+    slot, consent as it stands now, the hold-out the run will pick for that slot. One aggregate
+    query over the matching members for all three channels."""
     from members.services.points import loyalty_program_get
 
-    matching = Member.objects.filter(merged_into__isnull=True).filter(campaign_filters(campaign, at=at))
-    audience_ids = campaign_audience(campaign, at=at).values("pk")
-    counts = matching.aggregate(
-        total=Count("pk"),
-        erased=Count("pk", filter=Q(status=Member.Status.ERASED)),
-        frozen=Count("pk", filter=Q(status=Member.Status.FROZEN)),
-        reached=Count("pk", filter=Q(pk__in=audience_ids)),
-    )
-    excluded = {"erased": counts["erased"], "frozen": counts["frozen"]}
-    active = matching.filter(status=Member.Status.ACTIVE).exclude(pk__in=audience_ids)
-    if campaign.message_channel != Campaign.MessageChannel.NONE:
-        purpose = CHANNEL_PURPOSE[campaign.message_channel]
-        stale = ConsentState.objects.filter(member_id=OuterRef("pk"), purpose=purpose, needs_reconsent=True)
-        granted = ConsentState.objects.filter(
-            member_id=OuterRef("pk"), purpose=purpose, granted=True, needs_reconsent=False
+    slot = at or next_slot(campaign)
+    seed = holdout_seed(campaign.pk or 0, slot or timezone.now())
+    own = campaign.message_channel
+    channels = [own, *(c for c in Campaign.MessageChannel.values if c != own)]
+    matching, counts = campaign_breakdown(campaign, channels=channels, at=slot, seed=seed)
+    point_value = loyalty_program_get().point_value_fen
+    previews = []
+    for channel in channels:
+        row = counts[channel]
+        reached = row.pop("reached")
+        holdout = row.pop("holdout")
+        points = reached * campaign.bonus_points
+        previews.append(
+            ChannelPreview(
+                channel=channel,
+                label=str(Campaign.MessageChannel(channel).label),
+                reached=reached,
+                holdout=holdout,
+                excluded=row,
+                points_liability=points,
+                liability_fen=points * point_value,
+            )
         )
-        active = active.annotate(stale=Exists(stale), granted=Exists(granted))
-        split = active.aggregate(
-            needs_reconsent=Count("pk", filter=Q(stale=True)),
-            no_consent=Count("pk", filter=Q(stale=False, granted=False)),
-            # Consent for the channel is fine, so something else keeps them out: for WeCom the
-            # missing staff, otherwise the membership consent itself (withdrawn or stale).
-            consent_ok=Count("pk", filter=Q(granted=True)),
-        )
-        other = split.pop("consent_ok")
-        excluded.update(split)
-        if campaign.message_channel == Campaign.MessageChannel.WECOM:
-            excluded["no_staff"] = other
-        else:
-            excluded["no_consent"] += other
-    audience = counts["reached"]
-    holdout = audience * campaign.holdout_pct // 100
-    points = (audience - holdout) * campaign.bonus_points
     reward = None
     if campaign.reward_id is not None:
         item = campaign.reward
         assert item is not None  # reward_id is set
-        wanted = audience - holdout
+        wanted = previews[0].reached
         likely = 0 if not item.is_active else wanted if item.stock is None else min(item.stock, wanted)
         reward = RewardPreview(name=item.name, is_active=item.is_active, stock=item.stock, wanted=wanted, likely=likely)
-    return CampaignPreview(
-        matching=counts["total"],
-        audience=audience,
-        holdout_estimate=holdout,
-        excluded={reason: count for reason, count in excluded.items() if count},
-        points_liability=points,
-        liability_fen=points * loyalty_program_get().point_value_fen,
-        reward=reward,
-    )
+    return CampaignPreview(slot=slot, matching=matching, channels=previews, reward=reward)
 
 
 @dataclass(frozen=True)
@@ -192,6 +315,33 @@ class GroupResult:
         return self.gmv_fen / self.members if self.members else 0.0
 
 
+# Below this many hold-out members a difference in GMV per member says nothing a marketer can act on.
+HOLDOUT_TOO_SMALL = 30
+
+MESSAGE_STATUS_WORDS = dict(OutboxMessage.Status.choices)
+# The outbox's recorded reasons, in words.
+DROP_REASON_WORDS = {
+    "consent no longer given": "发送前已不可联系（撤回授权、冻结或删除）",
+    "consent withdrawn": "发送前撤回授权",
+    "no address for this channel": "无该渠道联系方式",
+    "member has no staff on WeCom": "无企业微信专属导购",
+    "WeCom is not configured for this brand": "品牌未配置企业微信",
+    "not a friend of the sender any more": "已不是导购的企业微信好友",
+    "over the customer's group message limit": "超过客户接收群发上限",
+    "refused by WeCom (fail_list)": "企业微信拒绝发送",
+    "interrupted while sending": "发送中断（为避免重复不再重发）",
+}
+
+
+def campaign_status_label(campaign: Campaign, *, running: bool | None = None) -> str:
+    """The campaign's state in words: draft → scheduled → running → finished → ended."""
+    if running is None:
+        running = campaign.occurrences.filter(status=Occurrence.Status.RUNNING).exists() if campaign.pk else False
+    if running and campaign.status == Campaign.Status.SCHEDULED:
+        return "执行中"
+    return str(campaign.get_status_display())
+
+
 @dataclass(frozen=True)
 class OccurrenceResults:
     audience: GroupResult
@@ -201,14 +351,59 @@ class OccurrenceResults:
     reward_name: str = ""  # empty: the occurrence gave no reward
     rewards_issued: int = 0
     rewards_not_issued: int = 0  # eligible members who got none (stock ran out or reward off the shelf)
+    # Who matched but was left out at the run, by reason (EXCLUSION_REASONS keys).
+    excluded_at_run: dict[str, int] = field(default_factory=dict)
+    # The preview the publisher confirmed, when it was for this run's slot: its reach.
+    previewed_reached: int | None = None
+    # Messages not sent, by reason in words (cancelled at send, skipped, failed).
+    not_sent: dict[str, int] = field(default_factory=dict)
 
     @property
     def lift_pct(self) -> float | None:
-        """GMV per member of the audience versus the hold-out, in percent; None without hold-out."""
+        """GMV per member of the audience versus the hold-out, in percent; None without hold-out
+        or when the hold-out bought nothing (no base to compare with)."""
         base = self.holdout.gmv_per_member_fen
         if not self.holdout.members or base == 0:
             return None
         return (self.audience.gmv_per_member_fen - base) / base * 100
+
+    @property
+    def orders_per_member_lift_pct(self) -> float | None:
+        if not self.holdout.members or not self.audience.members or not self.holdout.orders:
+            return None
+        base = self.holdout.orders / self.holdout.members
+        return (self.audience.orders / self.audience.members - base) / base * 100
+
+    @property
+    def lift_note(self) -> str:
+        """The lift in plain words, including why there is none."""
+        if not self.holdout.members:
+            return "本次没有对照组，无法计算提升。"
+        if self.holdout.members < HOLDOUT_TOO_SMALL:
+            return (
+                f"对照组只有 {self.holdout.members} 人（少于 {HOLDOUT_TOO_SMALL} 人），"
+                "差异可能只是偶然，暂不能据此判断活动效果。"
+            )
+        if self.lift_pct is None:
+            return "对照组在活动窗口内没有消费，无法计算相对提升。"
+        direction = "高" if self.lift_pct >= 0 else "低"
+        return f"受众人均 GMV 比对照组{direction} {abs(self.lift_pct):.1f}%。"
+
+    @property
+    def dropped_out(self) -> int | None:
+        """How many fewer the run reached than the confirmed preview promised (None: no preview of
+        this slot was confirmed)."""
+        if self.previewed_reached is None:
+            return None
+        return max(self.previewed_reached - self.audience.members, 0)
+
+    @property
+    def excluded_words(self) -> list[tuple[str, int]]:
+        return [(EXCLUSION_REASONS.get(reason, reason), n) for reason, n in self.excluded_at_run.items() if n]
+
+    @property
+    def messages_words(self) -> list[tuple[str, int]]:
+        return [(str(MESSAGE_STATUS_WORDS.get(status, status)), n) for status, n in self.messages.items()]
 
 
 def occurrence_results(occurrence: Occurrence) -> OccurrenceResults:
@@ -220,7 +415,7 @@ def occurrence_results(occurrence: Occurrence) -> OccurrenceResults:
 
     from members.models import Order
 
-    from .models import OutboxMessage, Recipient
+    from .models import Recipient
 
     groups = {}
     for holdout in (False, True):
@@ -244,6 +439,21 @@ def occurrence_results(occurrence: Occurrence) -> OccurrenceResults:
         .annotate(n=Count("pk"))
         .values_list("status", "n")
     )
+    not_sent: dict[str, int] = {}
+    if any(status in messages for status in ("cancelled", "skipped", "failed")):
+        for error, n in (
+            OutboxMessage.objects.filter(occurrence=occurrence, status__in=["cancelled", "skipped", "failed"])
+            .values_list("error")
+            .annotate(n=Count("pk"))
+            .values_list("error", "n")
+        ):
+            words = DROP_REASON_WORDS.get(error, error or "未知原因")
+            not_sent[words] = not_sent.get(words, 0) + n
+    snapshot = occurrence.summary.get("snapshot", {})
+    published = occurrence.campaign.published_preview or {}
+    previewed = None
+    if published.get("slot") and dt.datetime.fromisoformat(published["slot"]) == occurrence.slot:
+        previewed = published.get("reached", 0)
     awards = occurrence.summary.get("awards", {})
     rewards = occurrence.summary.get("rewards", {})
     return OccurrenceResults(
@@ -254,4 +464,7 @@ def occurrence_results(occurrence: Occurrence) -> OccurrenceResults:
         reward_name=rewards.get("reward_name", ""),
         rewards_issued=rewards.get("issued", 0),
         rewards_not_issued=rewards.get("not_issued", 0),
+        excluded_at_run=snapshot.get("excluded", {}),
+        previewed_reached=previewed,
+        not_sent=not_sent,
     )

@@ -95,7 +95,7 @@ def _reward_validate(campaign: Campaign) -> None:
 def _beat_entry_sync(campaign: Campaign) -> None:
     """Create, update, disable or remove the campaign's beat entry to match its status."""
     name = beat_entry_name(campaign)
-    if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.ENDED):
+    if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.FINISHED, Campaign.Status.ENDED):
         # delete() one by one so django-celery-beat's signal tells beat the schedule changed.
         for entry in PeriodicTask.objects.filter(name=name):
             entry.delete()
@@ -140,15 +140,29 @@ def _transition(*, campaign_id: int, allowed_from: set[str], to: str) -> Campaig
 
 
 @transaction.atomic
-def campaign_publish(*, campaign_id: int) -> Campaign:
-    """Draft (or paused) → scheduled, with its beat entry enabled."""
+def campaign_publish(*, campaign_id: int, confirm_empty_audience: bool = False) -> Campaign:
+    """Draft (or paused) → scheduled, with its beat entry enabled. The preview of the next run is
+    computed here, under the campaign's lock, and kept: a campaign that would reach nobody is
+    refused unless the publisher said so explicitly, and the results of that run compare what
+    the publisher saw with what the run reached."""
+    from .selectors import campaign_preview
+
     campaign = _transition(
         campaign_id=campaign_id,
         allowed_from={Campaign.Status.DRAFT, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED},
         to=Campaign.Status.SCHEDULED,
     )
     campaign_validate(campaign=campaign)
-    campaign.save(update_fields=["status", "updated_at"])
+    preview = campaign_preview(campaign)
+    if preview.reached == 0 and not confirm_empty_audience:
+        raise AppError(
+            error_codes.CAMPAIGN_EMPTY_AUDIENCE,
+            "按当前条件，下次执行不会触达任何会员。请调整受众或渠道，或勾选“确认发布空受众活动”。",
+            fields={"confirm_empty_audience": ["受众为 0 人，需要明确确认才能发布。"]},
+        )
+    campaign.published_at = timezone.now()
+    campaign.published_preview = preview.as_record()
+    campaign.save(update_fields=["status", "published_at", "published_preview", "updated_at"])
     _beat_entry_sync(campaign)
     return campaign
 
@@ -165,7 +179,12 @@ def campaign_pause(*, campaign_id: int) -> Campaign:
 def campaign_end(*, campaign_id: int) -> Campaign:
     campaign = _transition(
         campaign_id=campaign_id,
-        allowed_from={Campaign.Status.DRAFT, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED},
+        allowed_from={
+            Campaign.Status.DRAFT,
+            Campaign.Status.SCHEDULED,
+            Campaign.Status.PAUSED,
+            Campaign.Status.FINISHED,
+        },
         to=Campaign.Status.ENDED,
     )
     campaign.save(update_fields=["status", "updated_at"])
@@ -190,6 +209,20 @@ def campaign_save(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
+@transaction.atomic
+def campaign_finish_if_done(*, campaign_id: int, after: dt.datetime) -> bool:
+    """A scheduled campaign with no slot after its last run (a one-off, or past its end date) is
+    finished: its list says so instead of "scheduled" for ever. Conditional on the status, so a
+    concurrent pause or end wins."""
+    campaign = Campaign.objects.select_for_update().filter(pk=campaign_id, status=Campaign.Status.SCHEDULED).first()
+    if campaign is None or next_slots(campaign, after=after, tz=brand_zone(), limit=1):
+        return False
+    campaign.status = Campaign.Status.FINISHED
+    campaign.save(update_fields=["status", "updated_at"])
+    _beat_entry_sync(campaign)
+    return True
+
+
 def occurrence_ensure(*, campaign: Campaign, slot: dt.datetime) -> tuple[Occurrence, bool]:
     """The occurrence of `slot`, created if this is its first trigger. Safe under concurrent
     triggers: the unique (campaign, slot) constraint decides who creates it."""
@@ -211,11 +244,15 @@ def occurrence_ensure(*, campaign: Campaign, slot: dt.datetime) -> tuple[Occurre
 # runs again and skips what it already wrote.
 
 
-def _step_snapshot(occurrence: Occurrence) -> dict[str, int]:
-    """Freeze the audience: one INSERT ... SELECT, hold-out chosen by a stable hash so a re-run
-    picks the same members."""
-    from .selectors import campaign_audience
+def _step_snapshot(occurrence: Occurrence) -> dict[str, object]:
+    """Freeze the audience: one INSERT ... SELECT of the members passing every gate of the
+    channel (the preview's selector), hold-out chosen by a stable hash of the slot so a re-run
+    picks the same members and the preview of that slot showed exactly them. The breakdown of
+    who was left out and why is recorded for the results."""
+    from .selectors import HOLDOUT_SQL, campaign_audience, campaign_breakdown, holdout_seed
 
+    campaign = occurrence.campaign
+    seed = holdout_seed(campaign.pk, occurrence.slot)
     # Consent as it is now (the run may be a late catch-up; what counts is permission today),
     # purchase recency relative to the slot.
     # Without the model's default ordering: sorting a million ids by enrolment date inside the
@@ -223,25 +260,29 @@ def _step_snapshot(occurrence: Occurrence) -> dict[str, int]:
     # audience's consent checks are hash joins over whole tables, which a per-id-range split
     # would repeat for every range.
     audience_sql, audience_params = (
-        campaign_audience(occurrence.campaign, at=occurrence.slot).order_by().values("pk").query.sql_with_params()
+        campaign_audience(campaign, at=occurrence.slot).order_by().values("pk").query.sql_with_params()
     )
     with connection.cursor() as cursor:
         # Those hash joins hold ~40 MB per million members; at the default 4 MB they spill to disk.
         # SET LOCAL: the step runs in its own transaction, so this ends with it.
         cursor.execute("SET LOCAL work_mem = '64MB'")
+        matching, breakdown = campaign_breakdown(
+            campaign, channels=[campaign.message_channel], at=occurrence.slot, seed=seed
+        )
+        holdout_sql = HOLDOUT_SQL.format(id="audience.member_id")
         cursor.execute(
             f"""
             INSERT INTO campaigns_recipient (occurrence_id, member_id, holdout, created_at)
-            SELECT %s, audience.member_id,
-                   (abs(hashtext(%s || ':' || audience.member_id::text)) %% 100) < %s,
-                   now()
+            SELECT %s, audience.member_id, {holdout_sql}, now()
               FROM ({audience_sql}) AS audience(member_id)
             ON CONFLICT (occurrence_id, member_id) DO NOTHING
             """,  # noqa: S608 - the inner query is Django's own SQL with its parameters
-            [occurrence.pk, str(occurrence.pk), occurrence.campaign.holdout_pct, *audience_params],
+            [occurrence.pk, seed, campaign.holdout_pct, *audience_params],
         )
         inserted = cursor.rowcount
-    return {"recipients_added": inserted}
+    counts = breakdown[campaign.message_channel]
+    excluded = {reason: n for reason, n in counts.items() if reason not in {"reached", "holdout"} and n}
+    return {"recipients_added": inserted, "matching": matching, "excluded": excluded}
 
 
 def _benefit_members(occurrence: Occurrence) -> tuple[str, list[object]]:
@@ -375,6 +416,7 @@ def occurrence_run(*, occurrence_id: int) -> str:
         occurrence.status = Occurrence.Status.DONE
         occurrence.finished_at = timezone.now()
         occurrence.save(update_fields=["status", "finished_at", "updated_at"])
+        campaign_finish_if_done(campaign_id=occurrence.campaign_id, after=occurrence.slot)
         return "done"
     except Exception as exc:
         Occurrence.objects.filter(pk=occurrence_id).update(status=Occurrence.Status.FAILED, error=str(exc)[:2000])

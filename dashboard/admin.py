@@ -8,7 +8,7 @@ from unfold.admin import ModelAdmin
 from crm.admin_sites import brand_admin
 
 from .models import DashboardSettings
-from .views import dashboard_export
+from .views import dashboard_export, dashboard_refresh_now
 
 
 @admin.register(DashboardSettings, site=brand_admin)
@@ -24,7 +24,8 @@ class DashboardSettingsAdmin(ModelAdmin):
             self.admin_site.admin_view(dashboard_export),
             name="dashboard_export",
         )
-        return [export, *super().get_urls()]
+        refresh = path("refresh/", self.admin_site.admin_view(dashboard_refresh_now), name="dashboard_refresh")
+        return [export, refresh, *super().get_urls()]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not DashboardSettings.objects.exists() and super().has_add_permission(request)

@@ -4,12 +4,15 @@ of theirs may become a formula in the file HQ opens)."""
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
+from crm.tenancy.zones import brand_zone
 
 from . import selectors
+from .services import dashboard_refresh
 from .tables import Board, Table, dashboard_sections, dashboard_table
 
 CSV = "text/csv; charset=utf-8"
@@ -18,11 +21,25 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     board = Board.for_user(request.user)
+    refreshed_at = selectors.refreshed_at()
+    if refreshed_at is None:
+        # Never computed (a new or freshly seeded brand): compute now rather than show zeros
+        # until the hourly job comes round.
+        refreshed_at = dashboard_refresh().refreshed_at
     return {
         "dashboard_sections": dashboard_sections(board),
-        "dashboard_refreshed_at": selectors.refreshed_at(),
+        "dashboard_refreshed_at": refreshed_at,
+        "dashboard_refreshed_shown": refreshed_at.astimezone(brand_zone()).strftime("%H:%M"),
         "dashboard_scope": board.scope,
     }
+
+
+def dashboard_refresh_now(request: HttpRequest) -> HttpResponse:
+    """The "刷新" control: rebuild the figures now (POST), then back to the dashboard."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    dashboard_refresh()
+    return redirect("admin:index")
 
 
 def _values(table: Table) -> list[list[Any]]:

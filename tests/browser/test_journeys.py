@@ -128,8 +128,12 @@ def test_marketer_builds_previews_and_launches_a_member_day(server: int, live_br
     page.select_option("#id_frequency", "monthly")
     page.fill("#id_day_of_month", "8")
     page.fill("#id_time_of_day", "10:00")
+    # Criteria are widgets, not codes to type: every lifecycle stage ticked matches everyone.
+    for stage in ("awareness", "interest", "purchase", "loyalty"):
+        page.check(f"input[name=lifecycle_stages][value={stage}]")
+    page.fill("#id_points_min", "0")
     page.screenshot(path=SCREENSHOTS / "b1-campaign-form.png", full_page=True)
-    page.click("input[name=_continue]")
+    page.click("[name=_continue]")
     page.wait_for_load_state()
     with schema_context(live_brand.schema_name):
         campaign = Campaign.objects.get(name="八号会员日")
@@ -137,12 +141,14 @@ def test_marketer_builds_previews_and_launches_a_member_day(server: int, live_br
     preview = page.content()
     page.screenshot(path=SCREENSHOTS / "b2-campaign-preview.png", full_page=True)
     assert "八号会员日" in preview
-    # Three members gave SMS consent; the fourth is excluded (and the reason is listed).
+    # Three members gave SMS consent; the fourth is excluded (and the reason is listed per channel).
     assert page.locator("#audience-size").inner_text() == "3"
-    page.goto(f"{url}/admin/campaigns/campaign/")
-    page.check(f"input[name=_selected_action][value='{campaign.pk}']")
-    page.select_option("select[name=action]", "publish_selected")
-    page.click("button[name=index]")
+    assert "未授权该渠道：1" in page.locator("#channel-preview").inner_text()
+    page.click("#go-publish")
+    page.wait_for_load_state()
+    page.screenshot(path=SCREENSHOTS / "b3-campaign-publish-confirm.png", full_page=True)
+    assert page.locator("#publish-reached").inner_text() == "3"
+    page.click("#confirm-publish")
     page.wait_for_load_state()
     page.screenshot(path=SCREENSHOTS / "b3-campaign-published.png", full_page=True)
     assert "已发布" in page.content()

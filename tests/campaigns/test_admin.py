@@ -24,8 +24,6 @@ def form_data(**overrides: object) -> dict[str, object]:
         "frequency": "monthly",
         "time_of_day": "10:00",
         "day_of_month": "8",
-        "weekdays": "",
-        "lifecycle_stages": "",
         "holdout_pct": "10",
         "multiplier_pct": "200",
         "bonus_points": "50",
@@ -47,13 +45,12 @@ def test_marketer_builds_previews_and_publishes(admin_client_a):
     assert "接下来 5 次执行" in change_page and "10:00" in change_page
 
     preview = admin_client_a.get(f"/admin/campaigns/campaign/{campaign.pk}/preview/").content.decode()
-    assert '<strong id="audience-size">3</strong>' in preview
+    assert '<strong id="matching-size">3</strong>' in preview and 'id="channel-preview"' in preview
 
-    response = admin_client_a.post(
-        "/admin/campaigns/campaign/",
-        {"action": "publish_selected", "_selected_action": [campaign.pk]},
-        follow=True,
-    )
+    confirmation = admin_client_a.get(f"/admin/campaigns/campaign/{campaign.pk}/publish/").content.decode()
+    assert '<strong id="publish-reached">' in confirmation and "赠送 50 积分" in confirmation
+    assert "confirm_empty_audience" not in confirmation  # 3 members reached: nothing extra to confirm
+    response = admin_client_a.post(f"/admin/campaigns/campaign/{campaign.pk}/publish/", {}, follow=True)
     texts = [str(m) for m in get_messages(response.wsgi_request)]
     assert any("已发布" in text for text in texts), texts
     with schema_context(BRAND_A):
@@ -69,9 +66,7 @@ def test_publishing_an_incomplete_campaign_shows_why(admin_client_a):
     with schema_context(BRAND_A):
         campaign = Campaign.objects.get(name="空活动")
 
-    response = admin_client_a.post(
-        "/admin/campaigns/campaign/", {"action": "publish_selected", "_selected_action": [campaign.pk]}, follow=True
-    )
+    response = admin_client_a.post(f"/admin/campaigns/campaign/{campaign.pk}/publish/", {}, follow=True)
 
     texts = [str(m) for m in get_messages(response.wsgi_request)]
     assert any("没有任何权益或消息" in text for text in texts), texts
@@ -84,14 +79,14 @@ def test_editing_a_scheduled_campaign_into_an_invalid_state_is_refused(admin_cli
     admin_client_a.post("/admin/campaigns/campaign/add/", form_data(name="周三会员日"))
     with schema_context(BRAND_A):
         campaign = Campaign.objects.get(name="周三会员日")
-    admin_client_a.post("/admin/campaigns/campaign/", {"action": "publish_selected", "_selected_action": [campaign.pk]})
+    admin_client_a.post(f"/admin/campaigns/campaign/{campaign.pk}/publish/", {"confirm_empty_audience": "on"})
 
     response = admin_client_a.post(
         f"/admin/campaigns/campaign/{campaign.pk}/change/", form_data(name="周三会员日", frequency="weekly")
     )
 
     assert response.status_code == 200
-    assert "每周活动需要指定星期几" in response.content.decode()
+    assert "每周活动请至少选择一天" in response.content.decode()
 
 
 def run_occurrences(campaign: Campaign, months: range) -> list[Occurrence]:
@@ -139,3 +134,60 @@ def test_occurrence_results_page_and_csv_export(admin_client_a):
     rows = export.content.decode("utf-8-sig").strip().splitlines()
     assert rows[0].startswith("活动,计划时间,受众")
     assert len(rows) == 4 and all(row.startswith("双十二") for row in rows[1:])
+
+
+def test_publishing_to_nobody_needs_the_explicit_confirmation(admin_client_a):
+    admin_client_a.post("/admin/campaigns/campaign/add/", form_data(name="无人会员日"))
+    with schema_context(BRAND_A):
+        campaign = Campaign.objects.get(name="无人会员日")
+
+    page = admin_client_a.get(f"/admin/campaigns/campaign/{campaign.pk}/publish/").content.decode()
+    refused = admin_client_a.post(f"/admin/campaigns/campaign/{campaign.pk}/publish/", {}, follow=True)
+    with schema_context(BRAND_A):
+        assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.DRAFT
+    admin_client_a.post(f"/admin/campaigns/campaign/{campaign.pk}/publish/", {"confirm_empty_audience": "on"})
+
+    assert 'id="empty-audience"' in page and "confirm_empty_audience" in page
+    assert any("需要明确确认" in str(m) for m in get_messages(refused.wsgi_request))
+    with schema_context(BRAND_A):
+        assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SCHEDULED
+
+
+def test_the_builder_offers_choices_and_explains_bad_ranges(admin_client_a):
+    page = admin_client_a.get("/admin/campaigns/campaign/add/").content.decode()
+    assert 'name="lifecycle_stages" value="interest"' in page and "兴趣" in page
+    assert 'name="weekdays" value="3"' in page and "周三" in page
+
+    response = admin_client_a.post(
+        "/admin/campaigns/campaign/add/",
+        form_data(
+            lifecycle_stages=["兴趣"],
+            points_min="500",
+            points_max="100",
+            purchased_within_days="30",
+            not_purchased_within_days="60",
+            frequency="weekly",
+        ),
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    for message in ("请选择列表中的生命周期阶段", "积分上限不能小于下限", "不可能同时满足", "每周活动请至少选择一天"):
+        assert message in body, message
+    with schema_context(BRAND_A):
+        assert not Campaign.objects.exists()
+
+
+def test_runs_cannot_be_deleted_and_the_campaign_links_its_results(admin_client_a):
+    with schema_context(BRAND_A):
+        MemberFactory.create_batch(2)
+        campaign = Campaign.objects.create(name="双十二", frequency="monthly", day_of_month=12, bonus_points=5)
+        (occurrence,) = run_occurrences(campaign, range(1))
+
+    change = admin_client_a.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    runs = admin_client_a.get(f"/admin/campaigns/occurrence/?campaign__id__exact={campaign.pk}").content.decode()
+    delete = admin_client_a.get(f"/admin/campaigns/occurrence/{occurrence.pk}/delete/")
+
+    assert f"/admin/campaigns/occurrence/{occurrence.pk}/change/" in change and "查看效果" in change
+    assert "2026-11-12 18:00" in runs  # 10:00 UTC is 18:00 in Shanghai, the brand's zone
+    assert delete.status_code == 403

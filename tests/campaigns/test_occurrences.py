@@ -33,7 +33,7 @@ class TestTriggers:
     def test_two_triggers_make_one_occurrence_and_one_snapshot(self, in_brand_a, make_campaign):
         members = MemberFactory.create_batch(5)
         campaign = make_campaign()
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
         now = just_after_slot()
 
         first = occurrence_for_trigger(campaign_id=campaign.pk, now=now, grace=GRACE)
@@ -52,7 +52,7 @@ class TestTriggers:
 
     def test_a_trigger_outside_the_grace_period_or_before_any_slot_does_nothing(self, in_brand_a, make_campaign):
         campaign = make_campaign(start_date=timezone.localdate() + dt.timedelta(days=1))
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
 
         late = just_after_slot() + GRACE
         assert occurrence_for_trigger(campaign_id=campaign.pk, now=late, grace=GRACE) is None
@@ -62,7 +62,7 @@ class TestTriggers:
 
     def test_a_paused_campaign_is_not_run(self, in_brand_a, make_campaign):
         campaign = make_campaign()
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
         services.campaign_pause(campaign_id=campaign.pk)
 
         assert occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE) is None
@@ -76,7 +76,7 @@ class TestTriggers:
         MemberFactory(home_store=shanghai, merged_into=active)
         campaign = make_campaign()
         campaign.stores.add(shanghai)
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
 
         occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE)
         occurrence_run(occurrence_id=occurrence.pk)
@@ -86,7 +86,7 @@ class TestTriggers:
     def test_holdout_is_stable_and_roughly_the_share_asked_for(self, in_brand_a, make_campaign):
         MemberFactory.create_batch(400)
         campaign = make_campaign(holdout_pct=25)
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
         occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE)
 
         occurrence_run(occurrence_id=occurrence.pk)
@@ -102,7 +102,7 @@ class TestTriggers:
     def test_a_crash_after_a_step_resumes_without_redoing_it(self, in_brand_a, make_campaign, monkeypatch):
         MemberFactory.create_batch(3)
         campaign = make_campaign()
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
         occurrence = occurrence_for_trigger(campaign_id=campaign.pk, now=just_after_slot(), grace=GRACE)
         calls: list[str] = []
 
@@ -130,7 +130,7 @@ class TestTriggers:
 def test_concurrent_triggers_create_one_occurrence(committed_db, brand_a_committed):
     connection.set_tenant(brand_a_committed)
     campaign = Campaign.objects.create(name="并发测试", frequency="monthly", day_of_month=8, bonus_points=5)
-    campaign_publish(campaign_id=campaign.pk)
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     connection.set_schema_to_public()
     now = just_after_slot()
     results: list[object] = []
@@ -182,7 +182,7 @@ def test_catch_up_runs_a_missed_slot_once(in_brand_a, monkeypatch):
     MemberFactory.create_batch(2)
     slot_time = (timezone.localtime() - dt.timedelta(minutes=30)).time().replace(second=0, microsecond=0)
     campaign = Campaign.objects.create(name="补跑测试", frequency="daily", time_of_day=slot_time, bonus_points=1)
-    campaign_publish(campaign_id=campaign.pk)  # beat never fired: nothing ran at the slot
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)  # beat never fired: nothing ran at the slot
 
     assert catch_up() == 1
     assert catch_up() == 0  # done: the sweep does not run it again
@@ -203,7 +203,7 @@ def test_one_failing_campaign_does_not_stop_the_catch_up_of_the_others(in_brand_
         for name in ("坏活动", "好活动")
     )
     for campaign in (broken, healthy):
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     real_snapshot = services._step_snapshot
 
     def snapshot(occurrence):
@@ -223,7 +223,7 @@ def test_an_edit_loaded_before_an_end_does_not_revive_the_campaign(in_brand_a):
     from django_celery_beat.models import PeriodicTask
 
     campaign = Campaign.objects.create(name="编辑冲突", frequency="monthly", day_of_month=8, bonus_points=5)
-    campaign_publish(campaign_id=campaign.pk)
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     stale_form_copy = Campaign.objects.get(pk=campaign.pk)  # the admin loaded the page
     services.campaign_end(campaign_id=campaign.pk)  # someone ends it meanwhile
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_publish_creates_the_beat_entry_for_this_brand(in_brand_a, make_campaign):
     campaign = make_campaign()
 
-    campaign_publish(campaign_id=campaign.pk)
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
 
     entry = PeriodicTask.objects.get(name=beat_entry_name(campaign))
     assert entry.name == f"campaign:{BRAND_A}:{campaign.pk}"
@@ -36,7 +36,7 @@ def test_the_beat_entry_lives_in_the_public_schema(in_brand_a, make_campaign):
     from django.db import connection
 
     campaign = make_campaign()
-    campaign_publish(campaign_id=campaign.pk)
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -47,24 +47,24 @@ def test_the_beat_entry_lives_in_the_public_schema(in_brand_a, make_campaign):
 
 def test_pause_disables_and_end_removes_the_entry(in_brand_a, make_campaign):
     campaign = make_campaign()
-    campaign_publish(campaign_id=campaign.pk)
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
 
     campaign_pause(campaign_id=campaign.pk)
     assert PeriodicTask.objects.get(name=beat_entry_name(campaign)).enabled is False
 
-    campaign_publish(campaign_id=campaign.pk)
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     assert PeriodicTask.objects.get(name=beat_entry_name(campaign)).enabled is True
 
     campaign_end(campaign_id=campaign.pk)
     assert not PeriodicTask.objects.filter(name=beat_entry_name(campaign)).exists()
     with pytest.raises(AppError) as error:
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     assert error.value.code == "campaign_invalid_status"
 
 
 def test_editing_a_scheduled_campaign_updates_its_entry(in_brand_a, make_campaign):
     campaign = make_campaign()
-    campaign_publish(campaign_id=campaign.pk)
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     campaign.refresh_from_db()
 
     campaign.frequency = Campaign.Frequency.WEEKLY
@@ -78,7 +78,7 @@ def test_editing_a_scheduled_campaign_updates_its_entry(in_brand_a, make_campaig
 
 def test_an_invalid_edit_changes_neither_campaign_nor_entry(in_brand_a, make_campaign):
     campaign = make_campaign()
-    campaign_publish(campaign_id=campaign.pk)
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     campaign.refresh_from_db()
 
     campaign.frequency = Campaign.Frequency.WEEKLY
@@ -103,7 +103,7 @@ def test_publishing_a_bad_campaign_is_refused(in_brand_a, make_campaign, fields,
     campaign = make_campaign(**fields)
 
     with pytest.raises(AppError) as error:
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
 
     assert field in error.value.fields
     campaign.refresh_from_db()
@@ -118,7 +118,7 @@ def test_brands_have_separate_entries(brand_a, brand_b, make_campaign):
     for brand in (brand_a, brand_b):
         connection.set_tenant(brand)
         campaign = make_campaign()
-        campaign_publish(campaign_id=campaign.pk)
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
         names.append(beat_entry_name(campaign))
     connection.set_schema_to_public()
 

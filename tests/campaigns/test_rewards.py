@@ -252,9 +252,7 @@ def test_redeeming_with_a_campaign_gifts_reference_is_refused(in_brand_a, make_c
 
 
 def admin_publish(client, campaign: Campaign):
-    response = client.post(
-        "/admin/campaigns/campaign/", {"action": "publish_selected", "_selected_action": [campaign.pk]}, follow=True
-    )
+    response = client.post(f"/admin/campaigns/campaign/{campaign.pk}/publish/", {}, follow=True)
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 

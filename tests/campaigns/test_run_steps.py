@@ -106,18 +106,18 @@ def test_wecom_messages_need_the_members_own_staff_and_external_contact(in_brand
     staff = StaffFactory(wecom_userid="zhangsan")
     with_contact = consenting_member("marketing_wecom", assigned_staff=staff)
     Identity.objects.create(member=with_contact, kind="wecom_external_userid", value="wmEXT001")
-    without_contact = consenting_member("marketing_wecom", assigned_staff=staff)
-    consenting_member("marketing_wecom")  # no staff: not in the audience at all
+    consenting_member("marketing_wecom", assigned_staff=staff)  # no WeCom relation: left out
+    consenting_member("marketing_wecom")  # no staff: left out
     campaign = make_campaign(bonus_points=0, multiplier_pct=100, message_channel="wecom", message_template="hi")
 
     preview = campaign_preview(campaign)
     occurrence = run_now(campaign)
 
     rows = {m.member_id: m for m in OutboxMessage.objects.filter(occurrence=occurrence)}
-    assert set(rows) == {with_contact.pk, without_contact.pk}
+    assert set(rows) == {with_contact.pk}
     assert rows[with_contact.pk].address == "wmEXT001" and rows[with_contact.pk].staff_id == staff.pk
-    assert rows[without_contact.pk].status == OutboxMessage.Status.SKIPPED
-    assert preview.audience == 2 and preview.excluded == {"no_staff": 1}
+    assert preview.audience == 1 and preview.excluded == {"no_staff": 1, "no_wecom": 1}
+    assert occurrence.summary["snapshot"]["excluded"] == {"no_staff": 1, "no_wecom": 1}
 
 
 def test_preview_counts_exclusions_by_reason(in_brand_a, make_campaign, marketing_agreement):

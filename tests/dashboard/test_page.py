@@ -154,3 +154,26 @@ def test_page_queries_do_not_grow_with_the_data(in_brand_a: Any) -> None:
     large = page_queries(client)
     assert small == large
     assert large <= 45
+
+
+def test_a_brand_never_refreshed_sees_its_figures_at_first_open(in_brand_a: Any, admin_client_a: Client) -> None:
+    members_and_orders(prefix="F", home=4, other=1)
+    connection.set_schema_to_public()
+
+    html = admin_client_a.get("/admin/").content.decode()
+
+    assert figure(html, "members-1") == "5"
+    assert 'id="dash-refreshed-at"' in html and "尚未生成" not in html
+
+
+def test_the_refresh_control_recomputes_now(scene_a: Any, admin_client_a: Client) -> None:
+    with schema_context(BRAND_A):
+        MemberFactory.create_batch(2)
+
+    before = admin_client_a.get("/admin/").content.decode()
+    response = admin_client_a.post("/admin/dashboard/dashboardsettings/refresh/")
+    after = admin_client_a.get("/admin/").content.decode()
+
+    assert response.status_code == 302
+    assert figure(before, "members-1") == "9" and figure(after, "members-1") == "11"
+    assert admin_client_a.get("/admin/dashboard/dashboardsettings/refresh/").status_code == 405

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 
 from members import demo
-from members.models import Member, Staff, Store
+from members.models import Member, Order, Staff, Store
 from members.roles import STORE_MANAGER
 
 
@@ -17,5 +17,9 @@ def test_demo_seed_is_idempotent(in_brand_a, monkeypatch):
     assert manager.groups.filter(name=STORE_MANAGER).exists() and manager.staff.store.code == "SH001"
     assert all(m.identities.filter(kind="mobile").exists() for m in Member.objects.all())
 
+    orders = Order.objects.count()
+    assert orders > 0 and Order.objects.values("channel").distinct().count() > 1
+
     demo.seed()
     assert (Store.objects.count(), Staff.objects.count(), Member.objects.count()) == counts
+    assert Order.objects.count() == orders
