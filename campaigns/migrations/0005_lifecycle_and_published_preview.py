@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0003_bulk_tables_fewer_indexes_no_member_fk'),
+        ('campaigns', '0004_coupons_benefit'),
     ]
 
     operations = [
