@@ -23,10 +23,12 @@ urlpatterns = [
     # problem+json 404 for any other /api/v1/ path, which must come last).
     path("", include("members.api_urls")),
     path("", include("consent.api_urls")),
+    path("", include("membercentre.api_urls")),
     path("", include("webhooks.api_urls")),
     path("", include("crm.api.urls")),
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages
+    path("m/", include("membercentre.urls")),  # the member centre (会员中心)
 ]
 
 # JSON, not Django's HTML page, for /healthz and the partner API when a request fails outside a

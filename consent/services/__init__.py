@@ -40,6 +40,7 @@ from .records import (
     purpose_version_current,
 )
 from .sessions import (
+    consent_decisions_for,
     consent_session_cancel,
     consent_session_consume,
     consent_session_decisions,
@@ -59,6 +60,7 @@ __all__ = [
     "agreement_version_draft_save",
     "agreement_version_publish",
     "agreement_versions_current",
+    "consent_decisions_for",
     "consent_enrolment_record",
     "consent_enrolment_validate",
     "consent_grant",

@@ -469,3 +469,15 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # === end of Content-Security-Policy block =======================================================
+
+# === Member centre (membercentre/) — appended block, owned by the member centre ==================
+# The member's own pages on the brand host under /m/ (card, member code, sign-in by SMS code or
+# WeChat web authorisation) and the mini-program API. Its rows live in each brand's schema.
+TENANT_APPS += ["membercentre"]
+INSTALLED_APPS += ["membercentre"]
+CELERY_BEAT_SCHEDULE["membercentre-codes-purge"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["membercentre.codes_purge"],
+    "schedule": crontab(hour=4, minute=40),
+}
+# === end of member centre block ===================================================================
