@@ -9,7 +9,8 @@ from campaigns.sms import LoggingSmsProvider
 from membercentre.fake.server import FakeWechatOAuth, FakeWechatOAuthServer
 from membercentre.models import WechatOAuthConfig
 from membercentre.services.signin import wechat_config_save
-from tests.consent.conftest import agreements_a, enrolled  # noqa: F401 - fixtures used by this package
+from members.models import Identity, IdentityKind
+from tests.consent.conftest import agreements_a, enrolled  # noqa: F401 - the consent scene's fixture, used here
 
 APP_A = "wxa0000000000000a"
 SECRET_A = "secret-of-brand-a"
@@ -40,5 +41,8 @@ def sms_sent() -> Iterator[list]:
 
 
 @pytest.fixture
-def member_a(agreements_a):
-    return enrolled(granted=["marketing_sms"])
+def member_a(agreements_a):  # noqa: F811 - the fixture imported above
+    """A member enrolled with SMS marketing, found by their mobile (as member_enroll binds it)."""
+    member = enrolled(granted=["marketing_sms"])
+    Identity.objects.create(member=member, kind=IdentityKind.MOBILE, value=member.mobile)
+    return member

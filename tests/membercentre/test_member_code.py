@@ -82,7 +82,10 @@ def test_a_frozen_members_code_is_refused(in_brand_a):
     issued = member_code_issue(member_id=member.pk)
     Member.objects.filter(pk=member.pk).update(status=Member.Status.FROZEN)
 
-    assert refused(member_code_resolve, code=issued.code, via=WORKBENCH, actor="x").code == "member_centre_member_not_active"
+    assert (
+        refused(member_code_resolve, code=issued.code, via=WORKBENCH, actor="x").code
+        == "member_centre_member_not_active"
+    )
 
 
 def test_a_code_of_brand_a_is_unknown_on_brand_b(brand_a, brand_b):
@@ -104,7 +107,8 @@ def test_the_code_space_makes_10000_guesses_hopeless():
     live_codes, guesses = 1_000_000, 10_000
     assert guesses * live_codes / 10**MEMBER_CODE_DIGITS <= 1e-8
     # and codes come from the operating system's CSPRNG (secrets), not from `random`
-    assert "secrets.randbelow" in open(codes.__file__, encoding="utf-8").read()
+    with open(codes.__file__, encoding="utf-8") as source:
+        assert "secrets.randbelow" in source.read()
 
 
 def test_the_limiter_stops_a_guesser_before_10000_guesses_whatever_it_sends_next(in_brand_a):
