@@ -43,7 +43,10 @@ def current_member(request: HttpRequest) -> Member | None:
     data: Any = request.session.get(MEMBER_KEY)
     if not isinstance(data, dict) or data.get("schema") != connection.schema_name:
         return None
-    member = Member.objects.select_related("tier").filter(pk=data.get("id")).first()
+    member_id = data.get("id")
+    if not isinstance(member_id, int):
+        return None
+    member = Member.objects.select_related("tier").filter(pk=member_id).first()
     if member is None or member.merged_into_id is not None or member.status == Member.Status.ERASED:
         return None
     return member

@@ -64,6 +64,7 @@ def member_card(*, member: Member) -> Card:
             text=f"{row['points']:,} 积分将于 {local_date_text(row['expires_at'])} 过期",
         )
         for row in lots
+        if row["expires_at"] is not None
     ]
     return Card(
         member=member,
@@ -87,7 +88,7 @@ class HistoryItem:
     points: int | None
 
 
-_ENTRY_WORDS = {
+_ENTRY_WORDS: dict[str, str] = {
     PointsEntry.Kind.EARN: "消费获得",
     PointsEntry.Kind.REDEEM: "兑换使用",
     PointsEntry.Kind.EXPIRE: "积分过期",

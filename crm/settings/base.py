@@ -475,6 +475,10 @@ CONTENT_SECURITY_POLICY = {
 # WeChat web authorisation) and the mini-program API. Its rows live in each brand's schema.
 TENANT_APPS += ["membercentre"]
 INSTALLED_APPS += ["membercentre"]
+# Links that leave a request (the 退订 footer of an SMS, a WeCom message) name the brand's primary
+# domain with this scheme and port (consent.services.links.brand_url).
+MEMBER_LINK_SCHEME = os.environ.get("MEMBER_LINK_SCHEME", "https")
+MEMBER_LINK_PORT = os.environ.get("MEMBER_LINK_PORT", "")
 CELERY_BEAT_SCHEDULE["membercentre-codes-purge"] = {
     "task": "tenancy.run_in_every_brand",
     "args": ["membercentre.codes_purge"],

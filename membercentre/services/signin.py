@@ -236,20 +236,25 @@ def wechat_code_exchange(*, code: str) -> SigninIdentity:
 def wechat_config_save(
     *,
     app_id: str,
-    secret: str,
+    secret: str | None,
     scope: str = WechatOAuthConfig.Scope.BASE,
     authorize_url: str = "",
     api_base_url: str = "",
+    enabled: bool = True,
 ) -> WechatOAuthConfig:
-    """Create or replace the brand's official-account settings (the secret is encrypted at rest)."""
+    """Create or replace the brand's official-account settings (the secret is encrypted at rest;
+    None keeps the stored one)."""
     with transaction.atomic():
         config = WechatOAuthConfig.objects.select_for_update().first() or WechatOAuthConfig()
-        config.app_id, config.scope, config.enabled = app_id.strip(), scope, True
+        config.app_id, config.scope, config.enabled = app_id.strip(), scope, enabled
         if authorize_url:
             config.authorize_url = authorize_url
         if api_base_url:
             config.api_base_url = api_base_url
-        config.secret_set(secret)
+        if secret:
+            config.secret_set(secret)
+        elif not config.secret_encrypted:
+            raise AppError("wechat_secret_required", "请填写公众号 AppSecret。", fields={"secret": ["required"]})
         config.full_clean()
         config.save()
     return config
