@@ -26,6 +26,11 @@ class WechatOAuthConfigForm(forms.ModelForm):
         help_text=_("保存后不再显示；留空表示不修改。"),
     )
 
+    authorize_url = forms.URLField(
+        label=_("授权页地址"), assume_scheme="https", help_text=_("测试和演示时指向模拟服务器")
+    )
+    api_base_url = forms.URLField(label=_("接口地址"), assume_scheme="https", help_text=_("测试和演示时指向模拟服务器"))
+
     class Meta:
         model = WechatOAuthConfig
         fields = ["enabled", "app_id", "secret", "scope", "authorize_url", "api_base_url"]

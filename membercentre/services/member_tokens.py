@@ -31,9 +31,10 @@ def member_token_read(*, token: str, partner_id: int) -> Member:
         payload = signing.loads(token, salt=_salt(partner_id), max_age=MEMBER_TOKEN_MAX_AGE)
     except signing.BadSignature:
         raise error_codes.error(error_codes.MEMBER_TOKEN_INVALID, status=401) from None
-    member = (
-        Member.objects.select_related("tier").filter(pk=payload.get("m") if isinstance(payload, dict) else None).first()
-    )
+    member_id = payload.get("m") if isinstance(payload, dict) else None
+    if not isinstance(member_id, int):
+        raise error_codes.error(error_codes.MEMBER_TOKEN_INVALID, status=401)
+    member = Member.objects.select_related("tier").filter(pk=member_id).first()
     if member is None or member.merged_into_id is not None or member.status == Member.Status.ERASED:
         raise error_codes.error(error_codes.MEMBER_TOKEN_INVALID, status=401)
     return member

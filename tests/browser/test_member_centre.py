@@ -5,7 +5,7 @@ marketing consent from the footer link of a received SMS and sees the confirmati
 
 import re
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -13,6 +13,7 @@ import pytest
 from django_tenants.utils import schema_context
 
 from campaigns.messaging import sms_text
+from campaigns.models import OutboxMessage
 from consent.selectors import members_contactable
 from crm.api.services import api_key_create
 from membercentre.fake.server import FakeWechatOAuth, FakeWechatOAuthServer
@@ -85,8 +86,11 @@ def test_a_customer_signs_in_with_wechat_enrols_sees_the_code_and_withdraws_from
             member = Identity.objects.get(kind="wechat_unionid", value="uBrowserPerson").member
             assert resolved.json()["member_no"] == member.member_no
             # A marketing SMS reaches the member; its footer carries their own preferences link.
-            text = sms_text(SimpleNamespace(body="【会员日】本周六双倍积分", member_id=member.pk))
-        link = urlsplit(re.search(r"https?://\S+", text).group(0)).path
+            message = cast(OutboxMessage, SimpleNamespace(body="【会员日】本周六双倍积分", member_id=member.pk))
+            text = sms_text(message)
+        found = re.search(r"https?://\S+", text)
+        assert found is not None, text
+        link = urlsplit(found.group(0)).path
 
         page.goto(f"{url}{link}")
         page.screenshot(path=SCREENSHOTS / "m4-member-preferences.png", full_page=True)
