@@ -189,6 +189,28 @@ def card_page(pages: int) -> None:
     )
 
 
+def resolve_cpu(count: int, key: str) -> None:
+    """CPU per resolve, in-process through the whole stack (middleware, API key, throttle, view,
+    service, audit row): the figure that does not depend on what else the machine runs. 2 cores
+    / CPU per request bounds the rate one machine's web processes can serve (PostgreSQL's share
+    comes on top)."""
+    codes = issue_codes(min(count, CODES_PER_PHASE))
+    client = DjangoClient(HTTP_HOST=HOST, HTTP_AUTHORIZATION=f"Api-Key {key}")
+    client.post("/api/v1/member-codes/resolve", {"code": codes[0]}, content_type="application/json")  # warm-up
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    for i in range(count):
+        response = client.post(
+            "/api/v1/member-codes/resolve", {"code": codes[i % len(codes)]}, content_type="application/json"
+        )
+        assert response.status_code == 200, response.content
+    cpu = (time.process_time() - cpu_start) / count * 1000
+    wall = (time.perf_counter() - wall_start) / count * 1000
+    print(
+        f"resolve in-process, {count} calls: {cpu:.2f} ms CPU (Python) and {wall:.2f} ms wall per call "
+        f"→ ≤ {2000 / cpu:.0f}/s on 2 cores for the web processes"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=20_000)
@@ -197,12 +219,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--cpu", type=int, default=1000, help="in-process resolves for the CPU per call (0: skip)")
+    parser.add_argument("--no-http", dest="http", action="store_false", help="skip the gunicorn phases")
     args = parser.parse_args()
 
     key = setup(args.members)
     print(f"brand {SLUG}: {args.members:,} members")
-    card_page(args.pages)
+    if args.pages:
+        card_page(args.pages)
+    if args.cpu:
+        resolve_cpu(args.cpu, key)
     connection.close()
+    if not args.http:
+        return
     port = free_port()
     server = start_gunicorn(port, args.workers)
     try:
