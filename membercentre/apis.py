@@ -28,6 +28,7 @@ from .render import barcode_svg, qr_svg
 from .selectors import member_card
 from .serializers import (
     CardOutSerializer,
+    EmptyInSerializer,
     MemberBriefOutSerializer,
     MemberCentreLinkOutSerializer,
     MemberCodeConsumeInSerializer,
@@ -118,13 +119,14 @@ class MemberCentreLinkApi(MemberApiView):
         summary="Mint the member's signed member-centre link (for a mini-program web view or an e-mail)",
         description="Valid 24 hours, on this brand's host only; opening it signs the member in on that browser.",
         parameters=[MEMBER_NO_PARAM],
-        request=None,
+        request=EmptyInSerializer,
         responses={201: MemberCentreLinkOutSerializer},
         tags=MINI_PROGRAM,
     )
     def post(self, request: Request, member_no: str) -> Response:
         from django.utils import timezone
 
+        self.validated_data(EmptyInSerializer)
         member = self.member(member_no)
         if member.status != Member.Status.ACTIVE:
             raise error_codes.error(error_codes.MEMBER_NOT_ACTIVE, status=403)
@@ -240,11 +242,12 @@ class MeMemberCodeApi(MeApiView):
         operation_id="me_member_code",
         summary="A fresh member code for the member (valid 60 s), with its QR code and barcode as SVG",
         parameters=[MEMBER_TOKEN_HEADER],
-        request=None,
+        request=EmptyInSerializer,
         responses={201: MemberCodeOutSerializer},
         tags=MINI_PROGRAM,
     )
     def post(self, request: Request) -> Response:
+        self.validated_data(EmptyInSerializer)
         issued = member_code_issue(member_id=self.me().pk)
         body = {
             "code": issued.code,

@@ -6,6 +6,10 @@ from rest_framework import serializers
 from crm.api.serializers import StrictSerializer
 
 
+class EmptyInSerializer(StrictSerializer):
+    """No body needed (an empty object is accepted)."""
+
+
 class MemberCodeInSerializer(StrictSerializer):
     code = serializers.CharField(max_length=64, help_text="The member code as scanned (18 digits).")
 
@@ -74,7 +78,7 @@ class CardOutSerializer(serializers.Serializer):
     expiring = ExpiringOutSerializer(many=True)
 
 
-class OrderOutSerializer(serializers.Serializer):
+class MemberOrderOutSerializer(serializers.Serializer):
     channel = serializers.CharField()
     order_no = serializers.CharField()
     store = serializers.CharField(allow_null=True)
@@ -86,7 +90,7 @@ class OrderOutSerializer(serializers.Serializer):
 
 
 class OrderListOutSerializer(serializers.Serializer):
-    results = OrderOutSerializer(many=True)
+    results = MemberOrderOutSerializer(many=True)
 
 
 class MemberCodeOutSerializer(serializers.Serializer):
