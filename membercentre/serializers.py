@@ -7,7 +7,9 @@ from crm.api.serializers import StrictSerializer
 
 
 class EmptyInSerializer(StrictSerializer):
-    """No body needed (an empty object is accepted)."""
+    """An empty object will do; `note` is kept in nothing but your own logs' terms."""
+
+    note = serializers.CharField(max_length=100, required=False, help_text="Optional: your reference for the call.")
 
 
 class MemberCodeInSerializer(StrictSerializer):

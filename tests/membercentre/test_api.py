@@ -57,7 +57,7 @@ def test_wrong_codes_are_throttled_per_key(member_a, client_a, keys):
 
 
 def test_a_partner_mints_a_member_centre_link_that_signs_in_on_its_brand(member_a, client_a, client_b, keys):
-    response = call(client_a, "POST", f"/api/v1/members/{member_a.member_no}/member-centre-link", key=keys[0])
+    response = call(client_a, "POST", f"/api/v1/members/{member_a.member_no}/member-centre-link", key=keys[0], body={})
 
     assert response.status_code == 201
     url = response.json()["url"]
@@ -81,7 +81,7 @@ def test_mini_program_signs_in_by_unionid_and_sees_only_its_members_data(member_
     card = call(client_a, "GET", "/api/v1/me/card", key=keys[0], headers=token).json()
     assert card["member_no"] == member_a.member_no and card["points_balance"] == member_a.points_balance
     assert call(client_a, "GET", "/api/v1/me/orders", key=keys[0], headers=token).json() == {"results": []}
-    code = call(client_a, "POST", "/api/v1/me/member-code", key=keys[0], headers=token)
+    code = call(client_a, "POST", "/api/v1/me/member-code", key=keys[0], headers=token, body={})
     assert code.status_code == 201 and len(code.json()["code"]) == 18 and "<svg" in code.json()["qr_svg"]
     consents = call(client_a, "GET", "/api/v1/me/consents", key=keys[0], headers=token).json()
     assert {c["purpose"]: c["effective"] for c in consents}["marketing_sms"] is True
