@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import brand_admin
 from crm.db import connection
@@ -31,7 +32,7 @@ def _upcoming(campaign: Campaign, limit: int = 5) -> list:
 
 
 @admin.register(Campaign, site=brand_admin)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ModelAdmin):
     form = CampaignForm
     list_display = ["name", "type", "status", "frequency", "next_run", "message_channel", "bonus_points"]
     list_filter = ["status", "type", "message_channel", "frequency"]
@@ -162,7 +163,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Occurrence, site=brand_admin)
-class OccurrenceAdmin(admin.ModelAdmin):
+class OccurrenceAdmin(ModelAdmin):
     list_display = ["campaign", "slot", "status", "recipients", "awarded", "rewards_issued", "queued", "trigger_count"]
     list_filter = ["status", "campaign"]
     list_select_related = ["campaign"]
@@ -262,7 +263,7 @@ class OccurrenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboxMessage, site=brand_admin)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ModelAdmin):
     list_display = ["occurrence", "member", "channel", "staff", "status", "sent_at"]
     list_filter = ["status", "channel"]
     list_select_related = ["occurrence__campaign", "member", "staff"]

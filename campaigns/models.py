@@ -78,6 +78,15 @@ class Campaign(TimeStampedModel):
     reward = models.ForeignKey(
         "members.Reward", verbose_name=_("赠送礼品"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Benefit "coupon": one coupon of this template to every non-hold-out recipient (coupons app).
+    coupon_template = models.ForeignKey(
+        "coupons.CouponTemplate",
+        verbose_name=_("赠送优惠券"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     # --- message ---
     message_channel = models.CharField(

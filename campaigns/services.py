@@ -57,6 +57,7 @@ def campaign_validate(*, campaign: Campaign) -> None:
         campaign.bonus_points == 0
         and campaign.multiplier_pct <= 100
         and campaign.reward_id is None
+        and campaign.coupon_template_id is None
         and campaign.message_channel == Campaign.MessageChannel.NONE
     ):
         errors["bonus_points"] = ["活动没有任何权益或消息：请设置赠送积分、积分倍率、礼品或消息。"]
@@ -294,6 +295,32 @@ def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
     }
 
 
+def _step_coupons(occurrence: Occurrence) -> dict[str, object]:
+    """The campaign's coupon to every non-hold-out recipient, set-based, once per (occurrence,
+    member) however often the step runs, while stock lasts (ascending member id)."""
+    from coupons.models import Coupon
+    from coupons.services import coupons_issue_bulk
+
+    campaign = occurrence.campaign
+    if campaign.coupon_template_id is None:
+        return {}
+    issue = coupons_issue_bulk(
+        template_id=campaign.coupon_template_id,
+        members=_benefit_members(occurrence),
+        source=Coupon.Source.CAMPAIGN,
+        source_key=f"campaign:{campaign.pk}:{occurrence.pk}",
+        actor=f"campaign:{campaign.pk}",
+    )
+    return {
+        "coupon_template_id": campaign.coupon_template_id,
+        "eligible": issue.eligible,
+        "issued_now": issue.issued_now,
+        "already": issue.already,
+        "over_limit": issue.over_limit,
+        "out_of_stock": issue.out_of_stock,
+    }
+
+
 def _step_messages(occurrence: Occurrence) -> dict[str, int]:
     """Queue the messages (set-based) and send them once this step commits."""
     from .messaging import outbox_write
@@ -309,6 +336,7 @@ RUN_STEPS: list[tuple[str, Callable[[Occurrence], Mapping[str, object]]]] = [
     ("snapshot", _step_snapshot),
     ("awards", _step_awards),
     ("rewards", _step_rewards),
+    ("coupons", _step_coupons),
     ("messages", _step_messages),
 ]
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
@@ -91,7 +92,7 @@ def _adopt(obj: Any, saved: Any) -> None:
     obj.__dict__.update(saved.__dict__)
 
 
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Proof and logs are looked at, never typed in, changed or deleted here."""
 
 
@@ -105,7 +106,7 @@ class MemberNoMixin:
 
 
 @admin.register(Agreement, site=brand_admin)
-class AgreementAdmin(admin.ModelAdmin):
+class AgreementAdmin(ModelAdmin):
     list_display = ("title", "code", "kind", "current_version")
     list_filter = ("kind",)
 
@@ -185,7 +186,7 @@ class AgreementVersionForm(forms.ModelForm):
 
 
 @admin.register(AgreementVersion, site=brand_admin)
-class AgreementVersionAdmin(admin.ModelAdmin):
+class AgreementVersionAdmin(ModelAdmin):
     form = AgreementVersionForm
     list_display = (
         "agreement",
@@ -333,7 +334,7 @@ class ConsentSessionForm(forms.ModelForm):
 
 
 @admin.register(ConsentSession, site=brand_admin)
-class ConsentSessionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class ConsentSessionAdmin(StoreScopedAdminMixin, ModelAdmin):
     # Store staff open sessions for their customers in the shop: they see, and hand the QR code
     # of, their own store's sessions only.
     scope_store_path = "staff__store"
@@ -446,7 +447,7 @@ class ConsentSessionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 # --- Data-subject requests --------------------------------------------------------------------
 
 
-class DataRequestEventInline(admin.TabularInline):
+class DataRequestEventInline(TabularInline):
     model = DataRequestEvent
     extra = 0
     can_delete = False
@@ -495,7 +496,7 @@ class OverdueFirst(admin.SimpleListFilter):
 
 
 @admin.register(DataRequest, site=brand_admin)
-class DataRequestAdmin(MemberNoMixin, admin.ModelAdmin):
+class DataRequestAdmin(MemberNoMixin, ModelAdmin):
     form = DataRequestForm
     action_form = DataRequestActionForm
     list_display = ("id", "member_no", "kind", "status", "due_at", "overdue", "channel", "created_at", "closed_by")

@@ -7,16 +7,19 @@ brands can never show up on the platform host and vice versa.
 
 from typing import Any
 
-from django.contrib import admin
-from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.sites import UnfoldAdminSite
 
 from crm.logins.sessions import admin_session_limit
 
 
-class LimitedSessionSite(admin.AdminSite):
+class LimitedSessionSite(UnfoldAdminSite):
     """An admin login lasts hours, not SESSION_COOKIE_AGE's 14 days (crm/logins/sessions.py)."""
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -51,6 +54,18 @@ class BrandAdminSite(LimitedSessionSite):
 # reverse("admin:...") resolves to the right back office wherever it is called.
 platform_admin = PlatformAdminSite(name="admin")
 brand_admin = BrandAdminSite(name="admin")
+
+
+class UserAdmin(DjangoUserAdmin, ModelAdmin):
+    # Django's user forms styled by the theme (django-unfold's own recipe).
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+class GroupAdmin(DjangoGroupAdmin, ModelAdmin):
+    pass
+
 
 for site in (platform_admin, brand_admin):
     site.register(User, UserAdmin)

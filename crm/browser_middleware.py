@@ -17,6 +17,7 @@ from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAut
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 
 API_PREFIX = "/api/"
@@ -51,3 +52,18 @@ class MessageMiddleware(BrowserOnly, DjangoMessageMiddleware):
 class CSPMiddleware(BrowserOnly, DjangoCSPMiddleware):
     """The Content-Security-Policy of the browser pages (settings: CONTENT_SECURITY_POLICY). The
     partner API answers JSON, which no browser renders as a page: no policy to build per call."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if request.path.startswith(BACK_OFFICE_PREFIX):
+            # The back office's theme (django-unfold) runs Alpine.js, which evaluates its x-data
+            # expressions with new Function(): 'unsafe-eval'. Its templates also carry style=""
+            # attributes and an un-nonced <style> of theme colours; a nonce in style-src would
+            # make browsers ignore 'unsafe-inline', so the back office's style-src is replaced.
+            # Scripts stay 'self' + nonce: no inline script runs without the nonce. The member
+            # pages (consent, member centre) keep the strict policy.
+            response._csp_update = {"script-src": ["'unsafe-eval'"]}  # type: ignore[attr-defined]
+            response._csp_replace = {"style-src": ["'self'", "'unsafe-inline'"]}  # type: ignore[attr-defined]
+        return super().process_response(request, response)
+
+
+BACK_OFFICE_PREFIX = "/admin/"

@@ -23,11 +23,14 @@ urlpatterns = [
     # problem+json 404 for any other /api/v1/ path, which must come last).
     path("", include("members.api_urls")),
     path("", include("consent.api_urls")),
+    path("", include("coupons.api_urls")),
     path("", include("membercentre.api_urls")),
     path("", include("webhooks.api_urls")),
+    path("", include("scancodes.api_urls")),
     path("", include("crm.api.urls")),
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages
+    path("", include("scancodes.urls")),  # the scan page /s/<serial> (one item, one code)
     path("m/", include("membercentre.urls")),  # the member centre (会员中心)
 ]
 

@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import URLPattern, path
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import brand_admin
 
@@ -11,7 +12,7 @@ from .views import dashboard_export
 
 
 @admin.register(DashboardSettings, site=brand_admin)
-class DashboardSettingsAdmin(admin.ModelAdmin):
+class DashboardSettingsAdmin(ModelAdmin):
     """The brand's targets; its URLs also carry the dashboard exports, which every back-office
     user may download for their own scope (admin_view: logged-in staff only)."""
 

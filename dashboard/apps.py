@@ -15,4 +15,4 @@ class DashboardConfig(AppConfig):
         from .views import dashboard_index
 
         brand_admin.index_template = "dashboard/index.html"
-        brand_admin.index = dashboard_index(brand_admin)  # type: ignore[method-assign]
+        brand_admin.index = dashboard_index(brand_admin)

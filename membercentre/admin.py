@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
@@ -43,7 +44,7 @@ class WechatOAuthConfigForm(forms.ModelForm):
 
 
 @admin.register(WechatOAuthConfig, site=brand_admin)
-class WechatOAuthConfigAdmin(admin.ModelAdmin):
+class WechatOAuthConfigAdmin(ModelAdmin):
     form = WechatOAuthConfigForm
     list_display = ["app_id", "scope", "enabled", "updated_at"]
 
@@ -64,7 +65,7 @@ class WechatOAuthConfigAdmin(admin.ModelAdmin):
 
 
 @admin.register(MemberCodeResolution, site=brand_admin)
-class MemberCodeResolutionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class MemberCodeResolutionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     scope_member_path = "member"
     list_display = ["resolved_at", "member", "actor", "via", "purpose", "reference"]
     list_filter = ["via", "purpose"]

@@ -62,6 +62,19 @@ class LoyaltyChange:
         return (b1 + p1 - d1) - (b0 + p0 - d0)
 
 
+@dataclass(frozen=True)
+class OrderRefunded:
+    """A refund was recorded on an order (coupons returns or pro-rates the coupon it used)."""
+
+    order_id: int
+    channel: str
+    order_no: str
+    refund_id: int
+    amount_fen: int  # this refund
+    order_amount_fen: int
+    refunded_fen: int  # the order's refunded total, this refund included
+
+
 # One set-based statement's rows: (sql, params). Points rows select the columns
 # (member_id, delta, balance, pending, debt) with the balances after the change; tier rows select
 # (member_id, from_tier_id, to_tier_id). Each statement should cover a bounded chunk of members
@@ -103,6 +116,18 @@ _member_enrolled: list[Callable[[MemberEnrolled], None]] = []
 _loyalty_changed: list[Callable[[LoyaltyChanged], None]] = []
 _identities_added: list[Callable[[IdentitiesAdded], None]] = []
 _tags_changed: list[Callable[[TagsChanged], None]] = []
+_order_refunded: list[Callable[[OrderRefunded], None]] = []
+
+
+def on_order_refunded(handler: Callable[[OrderRefunded], None]) -> Callable[[OrderRefunded], None]:
+    if handler not in _order_refunded:
+        _order_refunded.append(handler)
+    return handler
+
+
+def order_refunded_notify_in_transaction(event: OrderRefunded) -> None:
+    for handler in _order_refunded:
+        handler(event)
 
 
 def on_identities_added(handler: Callable[[IdentitiesAdded], None]) -> Callable[[IdentitiesAdded], None]:

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
@@ -14,7 +15,7 @@ from .models import WebhookDelivery, WebhookSubscription
 
 
 @admin.register(WebhookSubscription, site=brand_admin)
-class WebhookSubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookSubscriptionAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["public_id", "partner", "url", "event_list", "deleted_at", "created_at"]
     list_filter = ["partner", ("deleted_at", admin.EmptyFieldListFilter)]
     list_select_related = ["partner"]
@@ -32,7 +33,7 @@ class WebhookSubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery, site=brand_admin)
-class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "event",
         "subscription",

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.error_codes import api_error
-from crm.api.models import Scope
+from crm.api.models import IdempotencyRecord, Scope
 from crm.api.views import BrandApiView
 from members.hooks import CAUSES
 
@@ -41,6 +41,15 @@ class WebhookListApi(BrandApiView):
     def get(self, request: Request) -> Response:
         subscriptions = WebhookSubscription.objects.filter(partner=self.partner, deleted_at__isnull=True)
         return Response({"results": WebhookSubscriptionOutSerializer(subscriptions, many=True).data})
+
+    def replay_is_gone(self, record: IdempotencyRecord) -> bool:
+        try:
+            public_id = uuid.UUID(record.headers.get("Location", "").rsplit("/", 1)[-1])
+        except ValueError:
+            return False
+        return not WebhookSubscription.objects.filter(
+            partner=self.partner, public_id=public_id, deleted_at__isnull=True
+        ).exists()
 
     @extend_schema(
         operation_id="webhooks_create",

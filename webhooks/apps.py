@@ -11,10 +11,17 @@ class WebhooksConfig(AppConfig):
         # (admin, member pages, API, nightly jobs, merges, campaigns, erasure) reaches partners,
         # not only the changes made through the API.
         from consent.hooks import on_withdraw
+        from coupons.hooks import on_coupon_event
         from members.hooks import on_loyalty_changed, on_member_enrolled
 
-        from .events import consent_withdrawn_webhook, loyalty_changed_webhook, member_enrolled_webhook
+        from .events import (
+            consent_withdrawn_webhook,
+            coupon_webhook,
+            loyalty_changed_webhook,
+            member_enrolled_webhook,
+        )
 
         on_withdraw(consent_withdrawn_webhook)
         on_member_enrolled(member_enrolled_webhook)
         on_loyalty_changed(loyalty_changed_webhook)
+        on_coupon_event(coupon_webhook)

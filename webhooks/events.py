@@ -25,6 +25,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from consent.hooks import ConsentRevoked
+from coupons.hooks import CouponEvent, CouponRedeemed, CouponsIssued
 from crm.api import remembered_keys
 from crm.api.remembered_keys import api_generation_renew, request_generation
 from crm.db import connection
@@ -200,3 +201,45 @@ def consent_withdrawn_webhook(event: ConsentRevoked) -> None:
             for member_no in member_nos
         ],
     )
+
+
+# --- coupons --------------------------------------------------------------------------------------
+
+# A coupon as partners read it: member number, template, state, code (generated codes in full,
+# imported ones by their last characters), validity; with the write-off for redeemed / returned.
+_COUPON_PAYLOAD = """
+    SELECT jsonb_build_object(
+        'coupon_id', c.id, 'member_no', m.member_no, 'template_id', c.template_id, 'template', t.name,
+        'state', c.state, 'code', c.code, 'source', c.source,
+        'valid_from', c.valid_from, 'valid_until', c.valid_until{extra})
+    FROM coupons_coupon c
+    JOIN coupons_coupontemplate t ON t.id = c.template_id
+    JOIN members_member m ON m.id = c.member_id
+    {join} WHERE {where}
+"""
+_REDEMPTION_FIELDS = """,
+        'redemption', jsonb_build_object('id', r.id, 'request_no', r.request_no, 'status', r.status,
+            'channel', r.channel, 'order_no', r.order_no, 'order_amount_fen', r.order_amount_fen,
+            'discount_fen', r.discount_fen, 'redeemed_at', r.redeemed_at)"""
+
+
+def coupon_webhook(event: CouponEvent) -> None:
+    """`on_coupon_event` handler: coupon.issued (set-based: one delivery per coupon and
+    subscription, payloads built in SQL), coupon.redeemed and coupon.returned."""
+    if isinstance(event, CouponsIssued):
+        name = WebhookEvent.COUPON_ISSUED
+    elif isinstance(event, CouponRedeemed):
+        name = WebhookEvent.COUPON_REDEEMED
+    else:
+        name = WebhookEvent.COUPON_RETURNED
+    if not webhook_events_subscribed([name]):
+        return
+    if isinstance(event, CouponsIssued):
+        rows_sql, rows_params = event.rows
+        sql = _COUPON_PAYLOAD.format(extra="", join="", where=f"c.id IN ({rows_sql})")
+        webhook_emit_select(event=name, payloads_sql=sql, params=rows_params)
+        return
+    sql = _COUPON_PAYLOAD.format(
+        extra=_REDEMPTION_FIELDS, join="JOIN coupons_couponredemption r ON r.coupon_id = c.id", where="r.id = %s"
+    )
+    webhook_emit_select(event=name, payloads_sql=sql, params=[event.redemption_id])

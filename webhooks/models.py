@@ -19,6 +19,9 @@ class WebhookEvent(models.TextChoices):
     MEMBER_TIER_CHANGED = "member.tier_changed", _("会员等级变化")
     POINTS_CHANGED = "points.changed", _("积分变化")
     CONSENT_WITHDRAWN = "consent.withdrawn", _("撤回授权")
+    COUPON_ISSUED = "coupon.issued", _("优惠券发放")
+    COUPON_REDEEMED = "coupon.redeemed", _("优惠券核销")
+    COUPON_RETURNED = "coupon.returned", _("优惠券退回")
 
 
 class WebhookSubscription(TimeStampedModel):

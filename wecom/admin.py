@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
@@ -70,7 +71,7 @@ class WecomConfigForm(forms.ModelForm):
 
 
 @admin.register(WecomConfig, site=brand_admin)
-class WecomConfigAdmin(admin.ModelAdmin):
+class WecomConfigAdmin(ModelAdmin):
     form = WecomConfigForm
     list_display = ["corp_id", "api_base_url", "secret_status", "callback_path", "updated_at"]
     readonly_fields = ["secret_status", "callback_path", "updated_at"]
@@ -102,7 +103,7 @@ class WecomConfigAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallbackEvent, site=brand_admin)
-class CallbackEventAdmin(admin.ModelAdmin):
+class CallbackEventAdmin(ModelAdmin):
     list_display = ["event_time", "change_type", "user_id", "external_user_id", "state", "status", "attempts"]
     list_filter = ["change_type", "status"]
     search_fields = ["external_user_id", "user_id"]
@@ -141,7 +142,7 @@ class ActiveFilter(admin.SimpleListFilter):
 
 
 @admin.register(FollowRelation, site=brand_admin)
-class FollowRelationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FollowRelationAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["external_userid", "name", "staff_userid", "state", "added_at", "deleted_at", "deleted_by"]
     list_filter = [ActiveFilter, "deleted_by", "add_way"]
     search_fields = ["external_userid", "staff_userid", "unionid", "state", "name"]
@@ -152,7 +153,7 @@ class FollowRelationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AssignmentSettings, site=brand_admin)
-class AssignmentSettingsAdmin(admin.ModelAdmin):
+class AssignmentSettingsAdmin(ModelAdmin):
     list_display = ["policy", "transfer_message", "updated_at"]
     fields = ["policy", "transfer_message"]
 
@@ -168,14 +169,14 @@ class AssignmentSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(WecomProspect, site=brand_admin)
-class WecomProspectAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WecomProspectAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["external_userid", "name", "unionid", "first_staff_userid", "state", "linked_member", "linked_at"]
     list_filter = [("linked_member", admin.EmptyFieldListFilter), "state"]
     search_fields = ["=external_userid", "=unionid", "name"]
     list_select_related = ["linked_member"]
 
 
-class StoreScopedReadOnly(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class StoreScopedReadOnly(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     """Read-only and store-scoped; visible to whoever may view members."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -227,7 +228,7 @@ class ContactWayForm(forms.ModelForm):
 
 
 @admin.register(ContactWay, site=brand_admin)
-class ContactWayAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class ContactWayAdmin(StoreScopedAdminMixin, ModelAdmin):
     scope_store_path = "store"
     form = ContactWayForm
     list_display = ["name", "state", "store", "campaign", "type", "qr_link", "created_by", "created_at"]
@@ -399,7 +400,7 @@ class HandoverForm(forms.Form):
 
 
 @admin.register(StaffHandover, site=brand_admin)
-class StaffHandoverAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class StaffHandoverAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     """Offboarding and reassignment go through here (and the services), never by editing a
     staff member's status: a status flipped by hand would leave their customers without a
     WeCom transfer."""

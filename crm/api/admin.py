@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
@@ -18,7 +19,7 @@ from .services import api_key_create, api_key_revoke
 
 
 @admin.register(Partner, site=brand_admin)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(ModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
 
@@ -61,7 +62,7 @@ class KeyStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey, site=brand_admin)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ModelAdmin):
     list_display = ["prefix", "partner", "scope_list", "expires_at", "revoked_at", "last_used_at", "created_at"]
     list_filter = [KeyStateFilter, "partner"]
     list_select_related = ["partner"]
@@ -78,9 +79,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             kwargs["form"] = ApiKeyCreateForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(  # type: ignore[override]  # the stub's list of field groups is invariant: list[str] isn't one
-        self, request: HttpRequest, obj: Any = None
-    ) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return ["partner_name", "scopes", "expires_at"]
         return self.readonly_fields

@@ -80,6 +80,11 @@ ERRORS: dict[str, ErrorText] = {
         "该 Idempotency-Key 已用于另一个请求（请求方法、路径或请求体不同）。",
         "This Idempotency-Key was already used for a different request (method, path or body differ).",
     ),
+    "idempotency_replay_gone": ErrorText(
+        "该 Idempotency-Key 创建的对象已被删除，不再返回其内容；如需重新创建，请使用新的 Idempotency-Key。",
+        "The object this Idempotency-Key created has been deleted since, so it is not returned; use a new "
+        "Idempotency-Key to create another.",
+    ),
     "idempotency_in_progress": ErrorText(
         "使用该 Idempotency-Key 的请求仍在处理中，请稍后重试。",
         "A request with this Idempotency-Key is still being processed; retry later.",

@@ -85,7 +85,8 @@ class ProblemAutoSchema(AutoSchema):
                     description=(
                         f"1 to {IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters (else 400 "
                         "`idempotency_key_invalid`). A retry with the same key and body returns the first "
-                        "response (header `Idempotent-Replayed: true`) for at least 24 hours."
+                        "response (header `Idempotent-Replayed: true`) for at least 24 hours; if what it created "
+                        "has been deleted since, 410 `idempotency_replay_gone` instead."
                     ),
                 )
             )

@@ -54,7 +54,7 @@ from .idempotency import (
     idempotency_replay,
     idempotency_try_lock,
 )
-from .models import ApiKey, Partner
+from .models import ApiKey, IdempotencyRecord, Partner
 from .parsers import DepthLimitedJSONParser
 from .permissions import HasRequiredScope
 from .remembered_keys import api_request_scope
@@ -313,6 +313,11 @@ class BrandApiView(APIView):
         with transaction.atomic():
             return handler(request, *args, **kwargs)
 
+    def replay_is_gone(self, record: IdempotencyRecord) -> bool:
+        """Whether what the first request created has been deleted since: a replay then answers
+        410 instead of the stored body (a deleted webhook subscription's secret, say)."""
+        return False
+
     def run_idempotent(self, handler: Callable[..., Any], request: Request, *args: Any, **kwargs: Any) -> Any:
         key = request.headers[HEADER]
         if not idempotency_key_valid(key):
@@ -333,6 +338,8 @@ class BrandApiView(APIView):
             if record is not None:
                 if record.fingerprint != fingerprint:
                     raise api_error("idempotency_key_reused", status=422)
+                if self.replay_is_gone(record):
+                    raise api_error("idempotency_replay_gone", status=410)
                 return idempotency_replay(record)
             response = handler(request, *args, **kwargs)
             if 200 <= response.status_code < 300:

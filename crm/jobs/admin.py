@@ -1,4 +1,5 @@
 from django.contrib import admin
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import brand_admin
 
@@ -6,7 +7,7 @@ from .models import JobRun
 
 
 @admin.register(JobRun, site=brand_admin)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(ModelAdmin):
     list_display = ["name", "status", "created_at", "finished_at"]
     list_filter = ["status", "name"]
     search_fields = ["name"]

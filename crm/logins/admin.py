@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import brand_admin, platform_admin
 from crm.errors import AppError
@@ -20,7 +21,7 @@ from .selectors import logins_locked_out
 from .services import UNLOCK_PERMISSION, login_unlock
 
 
-class LockedLoginAdmin(admin.ModelAdmin):
+class LockedLoginAdmin(ModelAdmin):
     list_display = ("username", "failures_since_start", "last_failure_shown", "unlocks_at_shown", "ip_address")
     list_display_links = None
     search_fields = ("username",)

@@ -35,6 +35,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [BASE_DOMAIN, f".{BASE_DOMAIN}"])
 # --- Tenancy -----------------------------------------------------------------------------------
 # Public schema: brands, domains, platform operators, the celery beat schedule.
 SHARED_APPS = [
+    # The back office's theme (django-unfold): first, so its admin templates win over Django's
+    # and over django-tenants' (whose inline styles the Content-Security-Policy refuses).
+    "unfold",
     "django_tenants",
     "crm.tenancy",
     "django.contrib.contenttypes",
@@ -469,6 +472,52 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 # === end of Content-Security-Policy block =======================================================
+
+# === Back office theme (django-unfold) — appended block ==================================
+# django-unfold restyles django.contrib.admin (sidebar, tabs, filters, dashboard components) and
+# ships its fonts, icons and scripts as static files: nothing comes from a CDN. The brand and
+# platform sites subclass its UnfoldAdminSite (crm/admin_sites.py); every ModelAdmin subclasses
+# unfold.admin.ModelAdmin. Its pages need a looser policy than the rest (crm/browser_middleware.py).
+# The theme's login form posts no "next" field: after a plain login, go to the back office.
+LOGIN_REDIRECT_URL = "/admin/"
+UNFOLD = {
+    "SITE_TITLE": "会员运营后台",
+    "SITE_HEADER": "会员运营后台",
+    "SITE_SYMBOL": "loyalty",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+    },
+}
+# === end of back office theme block ===============================================================
+
+# === Coupons (优惠券) — appended block ===========================================================
+# Templates, code pools, issuing from every source, write-off and reversal (coupons/, layer 6:
+# below campaigns and engagement, above wecom; members and consent below it).
+TENANT_APPS += ["coupons"]
+INSTALLED_APPS += ["coupons"]
+# Coupons past their end become EXPIRED (with their history) every 15 minutes in every brand; a
+# coupon's own end is checked at use anyway, so this only keeps states and reports current.
+CELERY_BEAT_SCHEDULE["coupons-expire"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["coupons.expire"],
+    "schedule": 900.0,
+}
+# === end of coupons block ========================================================================
+
+# === One item, one code (scancodes) — appended block ============================================
+# Code batches, segments, scans and claims live in each brand's schema.
+TENANT_APPS += ["scancodes"]
+INSTALLED_APPS += ["scancodes"]
+# Wrong claim codes tolerated per IP and per serial within the window before scans are refused.
+SCANCODES_FAILURES_PER_IP = int(os.environ.get("SCANCODES_FAILURES_PER_IP", "10"))
+SCANCODES_FAILURES_PER_SERIAL = int(os.environ.get("SCANCODES_FAILURES_PER_SERIAL", "5"))
+SCANCODES_FAILURE_WINDOW_SECONDS = int(os.environ.get("SCANCODES_FAILURE_WINDOW_SECONDS", "900"))
+# Path of ip2region_v4.xdb (lionsoul2014/ip2region, Apache-2.0); empty: the small shipped table.
+SCANCODES_IP2REGION_XDB = os.environ.get("SCANCODES_IP2REGION_XDB", "")
+# === end of scancodes block =====================================================================
 
 # === Member centre (membercentre/) — appended block, owned by the member centre ==================
 # The member's own pages on the brand host under /m/ (card, member code, sign-in by SMS code or

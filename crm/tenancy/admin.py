@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from django_tenants.utils import get_public_schema_name
+from unfold.admin import ModelAdmin, TabularInline
 
 from crm.admin_sites import platform_admin
 from crm.errors import AppError
@@ -14,13 +15,13 @@ from .models import Brand, Domain
 from .services import brand_details_update, brand_provision
 
 
-class DomainInline(admin.TabularInline):
+class DomainInline(TabularInline):
     model = Domain
     extra = 0
 
 
 @admin.register(Brand, site=platform_admin)
-class BrandAdmin(admin.ModelAdmin):
+class BrandAdmin(ModelAdmin):
     list_display = ["name", "schema_name", "primary_domain", "time_zone", "pi_contact", "ready", "created_at"]
     list_filter = ["ready", "time_zone"]
     search_fields = ["name", "schema_name", "domains__domain"]

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
@@ -78,7 +79,7 @@ def _staff_user(request: HttpRequest) -> User:
 
 
 @admin.register(PointsAdjustRequest, site=brand_admin)
-class PointsAdjustRequestAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class PointsAdjustRequestAdmin(StoreScopedAdminMixin, ModelAdmin):
     scope_member_path = "member"
     list_display = (
         "id",

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
@@ -46,7 +47,7 @@ ADJUST_LIMIT_FIELDS = tuple(
 
 
 @admin.register(Tier, site=brand_admin)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(ModelAdmin):
     list_display = (
         "rank",
         "code",
@@ -68,7 +69,7 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(LoyaltyProgram, site=brand_admin)
-class LoyaltyProgramAdmin(admin.ModelAdmin):
+class LoyaltyProgramAdmin(ModelAdmin):
     list_display = ("__str__", "base_points_per_yuan", "expiry", "expiry_days", "pending_days", "per_order_cap")
     fieldsets = (
         (_("积分获取"), {"fields": ("base_points_per_yuan", "per_order_cap", "excluded_channels", "excluded_skus")}),
@@ -119,7 +120,7 @@ class RewardForm(forms.ModelForm):
 
 
 @admin.register(Reward, site=brand_admin)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(ModelAdmin):
     form = RewardForm
     list_display = ("code", "name", "points_cost", "stock", "is_active")
     list_filter = ("is_active",)
@@ -148,7 +149,7 @@ class RewardAdmin(admin.ModelAdmin):
 # --- orders and refunds -------------------------------------------------------------------------
 
 
-class RefundInline(admin.TabularInline):
+class RefundInline(TabularInline):
     model = Refund
     extra = 0
     can_delete = False
@@ -176,7 +177,7 @@ class MemberOrderFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order, site=brand_admin)
-class OrderAdmin(OrderImportAdminMixin, StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(OrderImportAdminMixin, StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     scope_member_path = "member"
     scope_store_path = "store"
     list_display = (
@@ -203,7 +204,7 @@ class OrderAdmin(OrderImportAdminMixin, StoreScopedAdminMixin, ReadOnlyAdminMixi
 
 
 @admin.register(PointsEntry, site=brand_admin)
-class PointsEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class PointsEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     scope_member_path = "member"
     list_display = ("created_at", "member", "kind", "points", "balance_after", "reason", "reference", "actor")
     list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
@@ -218,7 +219,7 @@ def redemption_source(obj: Redemption) -> str:
 
 
 @admin.register(Redemption, site=brand_admin)
-class RedemptionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class RedemptionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     scope_member_path = "member"
     list_display = ("created_at", "member", "reward", redemption_source, "quantity", "points", "reference", "actor")
     list_filter = ("reward",)
@@ -227,7 +228,7 @@ class RedemptionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 
 
 @admin.register(CaptureRateDaily, site=brand_admin)
-class CaptureRateDailyAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class CaptureRateDailyAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     scope_store_path = "store"
     list_display = (
         "day",
@@ -257,7 +258,7 @@ class CaptureRateDailyAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.Mod
 # --- member page blocks (included by the Member admin) ------------------------------------------
 
 
-class _MemberReadOnlyInline(admin.TabularInline):
+class _MemberReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False

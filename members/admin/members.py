@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from consent.models import Agreement, ConsentSession, Purpose
 from consent.services import (
@@ -109,7 +110,7 @@ class MineFilter(admin.SimpleListFilter):
 # --- inlines (the member page) ------------------------------------------------------------------
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -184,7 +185,7 @@ class MemberChangeForm(forms.ModelForm):
 
 
 @admin.register(Member, site=brand_admin)
-class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreScopedAdminMixin, admin.ModelAdmin):
+class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreScopedAdminMixin, ModelAdmin):
     scope_member_path = ""
     form = MemberChangeForm
     action_form = MemberActionForm

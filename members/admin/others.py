@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from crm.admin_sites import brand_admin
 
@@ -16,7 +17,7 @@ from ..scoping import StoreScopedAdminMixin
 
 
 @admin.register(Store, site=brand_admin)
-class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class StoreAdmin(StoreScopedAdminMixin, ModelAdmin):
     scope_store_path = ""
     list_display = ("code", "name", "city", "channel", "is_active")
     list_filter = ("city", "channel", "is_active")
@@ -24,7 +25,7 @@ class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Staff, site=brand_admin)
-class StaffAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class StaffAdmin(StoreScopedAdminMixin, ModelAdmin):
     scope_store_path = "store"
     list_display = ("name", "store", "wecom_userid", "status", "user", "member_count")
     list_select_related = ("store", "user")
@@ -48,7 +49,7 @@ class StaffAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Identity, site=brand_admin)
-class IdentityAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class IdentityAdmin(StoreScopedAdminMixin, ModelAdmin):
     """Read-only: identities are bound by enrolment, the API and merges (services), never typed in."""
 
     scope_member_path = "member"
@@ -81,7 +82,7 @@ class IdentityAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Tag, site=brand_admin)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(ModelAdmin):
     """Tags are the brand's catalogue (not personal data): every role may see them."""
 
     list_display = ("name", "group", "wecom_tag_id", "member_count")
@@ -97,7 +98,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(MemberMerge, site=brand_admin)
-class MemberMergeAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+class MemberMergeAdmin(StoreScopedAdminMixin, ModelAdmin):
     scope_member_path = "survivor"
     list_display = ("created_at", "survivor", "merged", "actor", "reason")
     list_select_related = ("survivor", "merged")

@@ -23,7 +23,13 @@ from crm.errors import AppError, NotFound
 from crm.pg_arrays import StatementParams, pg_array
 from crm.tenancy.zones import brand_zone
 from members import error_codes
-from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
+from members.hooks import (
+    LoyaltyChange,
+    LoyaltyChanged,
+    OrderRefunded,
+    loyalty_changed_notify_in_transaction,
+    order_refunded_notify_in_transaction,
+)
 from members.models import (
     CaptureRateDaily,
     Identity,
@@ -971,6 +977,17 @@ def order_refund(
             groups={
                 (day, order.channel, order.store_id): [0, 0, -amount_fen, -amount_fen if order.is_member_order else 0]
             }
+        )
+        order_refunded_notify_in_transaction(
+            OrderRefunded(
+                order_id=order.pk,
+                channel=order.channel,
+                order_no=order.order_no,
+                refund_id=refund.pk,
+                amount_fen=amount_fen,
+                order_amount_fen=order.amount_fen,
+                refunded_fen=order.refunded_fen,
+            )
         )
     return RefundResult(refund=refund, created=True, points_reversed=reverse)
 

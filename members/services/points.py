@@ -334,6 +334,25 @@ def _require_member_usable(member: Member, *, allow_frozen: bool) -> None:
         raise AppError(error_codes.MEMBER_NOT_ELIGIBLE, f"会员 {member.member_no} 已冻结，不能使用或调整积分。")
 
 
+def points_spend_in_transaction(*, member_id: int, points: int, reason: str, reference: str, actor: str) -> Member:
+    """Spend `points` of a member's balance for something another app sells for points (a coupon
+    in exchange): lock step 1 on the member, refuse a frozen/erased/merged member or one who
+    cannot pay, debit the lots expiring first. The caller's transaction must be open, so the
+    ledger entry and what was bought commit together; its own locks come after this one."""
+    if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
+        raise AppError(error_codes.POINTS_INVALID, "积分必须是正整数。")
+    member = member_lock(member_id=member_id)
+    _require_member_usable(member, allow_frozen=False)
+    if member.points_balance < points:
+        raise AppError(
+            error_codes.POINTS_INSUFFICIENT,
+            f"积分不足：需要 {points}，可用 {member.points_balance}。",
+            extra={"available": member.points_balance, "required": points},
+        )
+    _debit(member=member, kind=PointsEntry.Kind.REDEEM, points=points, reason=reason, reference=reference, actor=actor)
+    return member
+
+
 # --- manual adjustments: members/services/points_adjustments.py (limits over a brand day, approvals)
 
 
@@ -374,6 +393,34 @@ def points_award_bonus(
             reference=reference,
             actor=actor,
             expires_at=expires_at,
+        )
+    _copy_loyalty_state(source=locked, target=member)
+    return entry
+
+
+def points_bonus_reverse(*, member: Member, reference: str, reason: str, actor: str) -> PointsEntry | None:
+    """Take back the bonus awarded under `reference` (e.g. a voided scan claim): a `reverse` entry
+    with the same reference, from the bonus's own lot first, then the member's other points; what
+    was already spent becomes debt. Idempotent: a second call returns the first reversal. None when
+    no such bonus exists (nothing to take back)."""
+    with transaction.atomic():
+        locked = member_lock(member_id=member.pk)
+        existing = _existing_entry(member=locked, kind=PointsEntry.Kind.REVERSE, reference=reference)
+        if existing is not None:
+            return existing
+        bonus = _existing_entry(member=locked, kind=PointsEntry.Kind.BONUS, reference=reference)
+        if bonus is None:
+            return None
+        entry = _debit(
+            member=locked,
+            kind=PointsEntry.Kind.REVERSE,
+            points=bonus.points,
+            reason=reason,
+            reference=reference,
+            actor=actor,
+            prefer_lot_ids=list(PointsLot.objects.filter(entry=bonus).values_list("id", flat=True)),
+            include_pending=True,
+            allow_debt=True,
         )
     _copy_loyalty_state(source=locked, target=member)
     return entry

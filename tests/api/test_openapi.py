@@ -40,6 +40,10 @@ PATHS = {
     "/api/v1/rewards",
     "/api/v1/data-requests",
     "/api/v1/data-requests/{request_id}",
+    "/api/v1/coupons/validate",
+    "/api/v1/coupons/redemptions",
+    "/api/v1/coupons/redemptions/{redemption_id}/rollback",
+    "/api/v1/members/{member_no}/coupons",
 }
 
 

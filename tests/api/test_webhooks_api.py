@@ -49,6 +49,20 @@ def test_a_partner_deletes_its_subscription(client_a, key_a):
         assert WebhookSubscription.objects.get().deleted_at is not None  # kept for the delivery log
 
 
+def test_a_replayed_create_of_a_since_deleted_subscription_is_gone_not_its_secret(client_a, key_a):
+    first = call(client_a, "POST", WEBHOOKS, key=key_a, body=GOOD, idempotency_key="sub-1")
+    replay = call(client_a, "POST", WEBHOOKS, key=key_a, body=GOOD, idempotency_key="sub-1")
+    assert replay.status_code == 201 and replay.content == first.content  # still there: the first answer
+    call(client_a, "DELETE", first["Location"], key=key_a)
+
+    gone = call(client_a, "POST", WEBHOOKS, key=key_a, body=GOOD, idempotency_key="sub-1")
+
+    assert_problem(gone, 410, "idempotency_replay_gone")
+    assert json.loads(first.content)["secret"] not in gone.content.decode()
+    with schema_context("alpha"):
+        assert WebhookSubscription.objects.count() == 1  # nothing created again
+
+
 @pytest.mark.parametrize("subscription_id", ["not-a-uuid", str(uuid.uuid4()), "1"])
 def test_unknown_subscription_ids_are_404(client_a, key_a, subscription_id):
     assert_problem(call(client_a, "GET", f"{WEBHOOKS}/{subscription_id}", key=key_a), 404, "not_found")

@@ -146,5 +146,10 @@ def login(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
     page.goto(f"{url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{url}/admin/")
+    page.click("[type=submit]")
+    try:
+        page.wait_for_url(f"{url}/admin/")
+    except Exception:
+        # What the browser shows instead (a refused login, an error page) says why.
+        page.screenshot(path=SCREENSHOTS / "login-failed.png", full_page=True)
+        raise AssertionError(f"login as {username} ended on {page.url}") from None

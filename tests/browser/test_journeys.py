@@ -47,7 +47,7 @@ def test_store_staff_enrol_a_customer_with_consent_and_record_a_purchase(
     customer.check("input[name=purpose][value=membership]")
     customer.check("input[name=purpose][value=marketing_sms]")
     customer.screenshot(path=SCREENSHOTS / "a1-customer-consent.png", full_page=True)
-    customer.locator("form button[type=submit], form input[type=submit]").first.click()
+    customer.locator("form button[type=submit], form [type=submit]").first.click()
     customer.wait_for_load_state()
     assert "已收到您的选择" in customer.content()
     phone.close()
@@ -64,7 +64,7 @@ def test_store_staff_enrol_a_customer_with_consent_and_record_a_purchase(
     page.select_option("#id_consent_session", str(session.pk))
     assert page.locator("input[type=checkbox][name*=purpose]:checked, input[name$=_membership]:checked").count() == 0
     page.screenshot(path=SCREENSHOTS / "a2-staff-enrol.png", full_page=True)
-    page.locator("#content form input[type=submit], #content form button[type=submit]").first.click()
+    page.locator("#content form [type=submit], #content form button[type=submit]").first.click()
     page.wait_for_load_state()
     assert "入会成功" in page.content()
 

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class CouponsConfig(AppConfig):
+    name = "coupons"
+    verbose_name = "优惠券"
+
+    def ready(self) -> None:
+        # A refunded order returns its coupon (full refund) or pro-rates its discount (partial),
+        # whichever channel the refund came through: members announces refunds through its hooks.
+        from members.hooks import on_order_refunded
+
+        from .services import coupon_order_refunded
+
+        on_order_refunded(coupon_order_refunded)

@@ -1,0 +1,51 @@
+"""Who must hear about coupon events, without coupons importing them (the webhooks app turns them
+into coupon.issued / coupon.redeemed / coupon.returned deliveries).
+
+Handlers run inside the service's transaction: quick, no network; real work goes to a task with
+`crm.celery.send_on_commit`. A set-based issue to a million members announces one event with the
+SQL of its coupons, so a handler with nothing to do costs nothing.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CouponsIssued:
+    """Coupons were issued: `rows` is (sql, params) selecting the new coupons' ids."""
+
+    template_id: int
+    source: str
+    rows: tuple[str, tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class CouponRedeemed:
+    coupon_id: int
+    redemption_id: int
+
+
+@dataclass(frozen=True)
+class CouponReturned:
+    """A coupon went back to the member (rollback of a write-off, or its order refunded)."""
+
+    coupon_id: int
+    redemption_id: int
+    reason: str
+
+
+CouponEvent = CouponsIssued | CouponRedeemed | CouponReturned
+
+_handlers: list[Callable[[CouponEvent], None]] = []
+
+
+def on_coupon_event(handler: Callable[[CouponEvent], None]) -> Callable[[CouponEvent], None]:
+    if handler not in _handlers:
+        _handlers.append(handler)
+    return handler
+
+
+def coupon_event_notify_in_transaction(event: CouponEvent) -> None:
+    for handler in _handlers:
+        handler(event)

@@ -1,0 +1,336 @@
+"""The brand back office of one item, one code: dealers, scan campaigns, batches (generate,
+export for the printer, revoke), segments (activate, revoke), claims (approve, void), diversion
+alerts with the daily digest, scans, and the report and fraud pages. Every change goes through
+scancodes.services."""
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from unfold.admin import ModelAdmin, TabularInline
+
+from crm.admin_sites import brand_admin
+from crm.errors import AppError
+from crm.tenancy.zones import brand_date, brand_time_shown
+
+from .models import Claim, CodeBatch, CodeExport, Dealer, DiversionAlert, Scan, ScanCampaign, Segment
+from .selectors import DIMENSIONS, FRAUD_KINDS, diversion_digest, fraud_signals, scan_report
+from .services import (
+    batch_export,
+    batch_generate,
+    batch_revoke,
+    campaign_validate,
+    claim_approve,
+    claim_void,
+    segment_activate,
+    segment_create,
+    segment_revoke,
+)
+
+
+def _actor(request: HttpRequest) -> str:
+    return getattr(request.user, "get_username", lambda: "admin")()
+
+
+@admin.register(Dealer, site=brand_admin)
+class DealerAdmin(ModelAdmin):
+    list_display = ["code", "name", "region_name", "store", "assign_owner", "is_active"]
+    search_fields = ["code", "name", "region_name"]
+    list_filter = ["is_active", "assign_owner"]
+
+
+class ScanCampaignForm(forms.ModelForm):
+    class Meta:
+        model = ScanCampaign
+        fields = [
+            "name",
+            "reward_kind",
+            "points",
+            "sku_points",
+            "coupon_ref",
+            "starts_at",
+            "ends_at",
+            "cap_member_day",
+            "cap_member_month",
+            "budget_points",
+            "risky_claims_per_hour",
+        ]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # the instance now carries the form's values
+        if not self.errors:
+            try:
+                campaign_validate(campaign=self.instance)
+            except AppError as error:
+                self.add_error(None, error.message)
+
+
+@admin.register(ScanCampaign, site=brand_admin)
+class ScanCampaignAdmin(ModelAdmin):
+    form = ScanCampaignForm
+    list_display = ["name", "reward_kind", "points", "starts_shown", "ends_shown", "spent_points", "budget_points"]
+    list_filter = ["reward_kind"]
+
+    @admin.display(description="开始时间")
+    def starts_shown(self, obj: ScanCampaign) -> str:
+        return brand_time_shown(obj.starts_at)
+
+    @admin.display(description="结束时间")
+    def ends_shown(self, obj: ScanCampaign) -> str:
+        return brand_time_shown(obj.ends_at)
+
+
+class BatchForm(forms.ModelForm):
+    class Meta:
+        model = CodeBatch
+        fields = ["sku", "product_name", "category", "quantity", "exports_allowed", "expires_at"]
+
+
+class ExportInline(TabularInline):
+    model = CodeExport
+    extra = 0
+    can_delete = False
+    fields = ["seq", "fmt", "actor", "ip", "at"]
+    readonly_fields = ["seq", "fmt", "actor", "ip", "at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CodeBatch, site=brand_admin)
+class CodeBatchAdmin(ModelAdmin):
+    form = BatchForm
+    list_display = ["batch_no", "product_name", "sku", "quantity", "serials", "origin", "status", "exports_shown"]
+    list_filter = ["status", "origin"]
+    search_fields = ["batch_no", "sku", "product_name"]
+    inlines = [ExportInline]
+    actions = ["export_csv", "export_zip", "revoke"]
+
+    @admin.display(description="序列号范围")
+    def serials(self, obj: CodeBatch) -> str:
+        return f"{obj.first_serial}–{obj.last_serial}"
+
+    @admin.display(description="导出次数")
+    def exports_shown(self, obj: CodeBatch) -> str:
+        return f"{obj.exports_used}/{obj.exports_allowed}"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["sku", "product_name", "category", "quantity", "exports_allowed"] if obj else []
+
+    def save_model(self, request: HttpRequest, obj: CodeBatch, form: Any, change: bool) -> None:
+        if change:
+            CodeBatch.objects.filter(pk=obj.pk).update(expires_at=obj.expires_at)
+            return
+        batch = batch_generate(
+            sku=obj.sku,
+            product_name=obj.product_name,
+            category=obj.category,
+            quantity=obj.quantity,
+            exports_allowed=obj.exports_allowed,
+            expires_at=obj.expires_at,
+            actor=_actor(request),
+        )
+        obj.pk = batch.pk
+        obj.__dict__.update({k: v for k, v in batch.__dict__.items() if not k.startswith("_")})
+
+    def _export(self, request: HttpRequest, queryset: Any, fmt: str) -> HttpResponseBase | None:
+        if queryset.count() != 1:
+            self.message_user(request, "请一次只选择一个批次导出。", messages.ERROR)
+            return None
+        try:
+            export = batch_export(
+                batch=queryset.get(),
+                fmt=fmt,
+                actor=_actor(request),
+                ip=request.META.get("REMOTE_ADDR"),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                base_url=request.build_absolute_uri("/").rstrip("/"),
+            )
+        except AppError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return None
+        response = StreamingHttpResponse(export.chunks, content_type=export.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        return response
+
+    @admin.action(description="导出给印刷厂（CSV）")
+    def export_csv(self, request: HttpRequest, queryset: Any) -> HttpResponseBase | None:
+        return self._export(request, queryset, "csv")
+
+    @admin.action(description="导出给印刷厂（ZIP）")
+    def export_zip(self, request: HttpRequest, queryset: Any) -> HttpResponseBase | None:
+        return self._export(request, queryset, "zip")
+
+    @admin.action(description="作废所选批次（所有码不再发放奖励）")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        for batch in queryset:
+            batch_revoke(batch=batch, actor=_actor(request))
+        self.message_user(request, f"已作废 {queryset.count()} 个批次。")
+
+
+@admin.register(Segment, site=brand_admin)
+class SegmentAdmin(ModelAdmin):
+    list_display = ["batch", "first_serial", "last_serial", "lot", "region_name", "dealer", "campaign", "status"]
+    list_filter = ["status", "dealer", "campaign"]
+    fields = [
+        "batch",
+        "first_serial",
+        "last_serial",
+        "lot",
+        "production_date",
+        "region_name",
+        "dealer",
+        "campaign",
+        "active_from",
+    ]
+    actions = ["activate", "revoke"]
+
+    def save_model(self, request: HttpRequest, obj: Segment, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        segment = segment_create(
+            batch=obj.batch,
+            first_serial=obj.first_serial,
+            last_serial=obj.last_serial,
+            lot=obj.lot,
+            production_date=obj.production_date,
+            region_name=obj.region_name,
+            dealer=obj.dealer,
+            campaign=obj.campaign,
+            actor=_actor(request),
+            activate=obj.active_from is not None,
+            active_from=obj.active_from,
+        )
+        obj.pk = segment.pk
+
+    @admin.action(description="激活所选码段")
+    def activate(self, request: HttpRequest, queryset: Any) -> None:
+        for segment in queryset.filter(status=Segment.Status.INACTIVE):
+            segment_activate(segment=segment, actor=_actor(request))
+        self.message_user(request, "已激活。")
+
+    @admin.action(description="作废所选码段")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        for segment in queryset:
+            segment_revoke(segment=segment, actor=_actor(request))
+        self.message_user(request, "已作废。")
+
+
+@admin.register(Claim, site=brand_admin)
+class ClaimAdmin(ModelAdmin):
+    list_display = ["code", "member", "sku", "status", "points", "city", "diverted", "new_member", "at_shown"]
+    list_filter = ["status", "diverted", "new_member", "reward_kind"]
+    search_fields = ["code__serial", "member__member_no", "sku"]
+    actions = ["approve", "void"]
+    change_list_template = "admin/scancodes/claim/change_list.html"
+
+    @admin.display(description="领取时间")
+    def at_shown(self, obj: Claim) -> str:
+        return brand_time_shown(obj.at)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="审核通过（发放奖励）")
+    def approve(self, request: HttpRequest, queryset: Any) -> None:
+        done = 0
+        for claim in queryset.filter(status=Claim.Status.PENDING):
+            claim_approve(claim=claim, actor=_actor(request))
+            done += 1
+        self.message_user(request, f"已通过 {done} 条领取。")
+
+    @admin.action(description="作废（冲回奖励）")
+    def void(self, request: HttpRequest, queryset: Any) -> None:
+        done = 0
+        for claim in queryset.exclude(status=Claim.Status.VOID):
+            claim_void(claim=claim, actor=_actor(request), reason="后台风控作废")
+            done += 1
+        self.message_user(request, f"已作废 {done} 条领取，奖励已冲回。")
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("reports/", self.admin_site.admin_view(self.reports_view), name="scancodes_reports"),
+            path("fraud/", self.admin_site.admin_view(self.fraud_view), name="scancodes_fraud"),
+            *super().get_urls(),
+        ]
+
+    def _days(self, request: HttpRequest) -> tuple[dt.date, dt.date]:
+        today = brand_date(timezone.now())
+        try:
+            start = dt.date.fromisoformat(request.GET.get("start", ""))
+            end = dt.date.fromisoformat(request.GET.get("end", ""))
+        except ValueError:
+            start, end = today - dt.timedelta(days=29), today
+        return start, end
+
+    def reports_view(self, request: HttpRequest) -> HttpResponse:
+        start, end = self._days(request)
+        by = request.GET.get("by", "sku")
+        by = by if by in DIMENSIONS else "sku"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "扫码报表",
+            "rows": scan_report(by=by, start=start, end=end),
+            "by": by,
+            "dimensions": DIMENSIONS,
+            "start": start,
+            "end": end,
+        }
+        return TemplateResponse(request, "admin/scancodes/reports.html", context)
+
+    def fraud_view(self, request: HttpRequest) -> HttpResponse:
+        start, end = self._days(request)
+        signals = fraud_signals(start=start, end=end)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "扫码风控",
+            "signals": [(FRAUD_KINDS[s.kind], s) for s in signals],
+            "start": start,
+            "end": end,
+        }
+        return TemplateResponse(request, "admin/scancodes/fraud.html", context)
+
+
+@admin.register(DiversionAlert, site=brand_admin)
+class DiversionAlertAdmin(ModelAdmin):
+    list_display = ["dealer", "expected_region", "province", "city", "at_shown", "status"]
+    list_filter = ["status", "dealer", "biz_date"]
+    change_list_template = "admin/scancodes/diversionalert/change_list.html"
+
+    @admin.display(description="时间")
+    def at_shown(self, obj: DiversionAlert) -> str:
+        return brand_time_shown(obj.at)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        yesterday = brand_date(timezone.now()) - dt.timedelta(days=1)
+        extra = {"digest_day": yesterday, "digest": diversion_digest(day=yesterday), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+
+@admin.register(Scan, site=brand_admin)
+class ScanAdmin(ModelAdmin):
+    list_display = ["serial", "outcome", "province", "city", "at_shown", "channel"]
+    list_filter = ["outcome", "channel", "biz_date"]
+    search_fields = ["serial"]
+
+    @admin.display(description="扫码时间")
+    def at_shown(self, obj: Scan) -> str:
+        return brand_time_shown(obj.at)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

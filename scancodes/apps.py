@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class ScancodesConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "scancodes"
+    verbose_name = "一物一码"
+
+    def ready(self) -> None:
+        # The partner API shows each code's text in the caller's language (zh-hans / en).
+        from crm.api.error_codes import ERRORS
+
+        from .error_codes import TEXTS
+
+        ERRORS.update(TEXTS)
+        from . import rewards  # noqa: F401  (registers the points reward kind)
