@@ -27,6 +27,9 @@ PATHS = {
     "/api/v1/orders/batch",
     "/api/v1/orders/{channel}/{order_no}/refunds",
     "/api/v1/agreements",
+    # one item, one code (scancodes: on main without their entries here)
+    "/api/v1/scancodes/verify",
+    "/api/v1/scancodes/claims",
     # the member centre (issue 25)
     "/api/v1/member-codes/resolve",
     "/api/v1/member-codes/consume",
