@@ -14,11 +14,12 @@ from django.utils import timezone
 
 from consent.hooks import ConsentRevoked, on_withdraw
 from consent.selectors import members_contactable
+from consent.services import brand_url, marketing_footer
 from members.services.points import member_id_ranges
 
 from .models import Campaign, Occurrence, OutboxMessage
 from .selectors import CHANNEL_PURPOSE
-from .sms import SmsMessage, sms_provider
+from .sms import SmsMessage, SmsReply, sms_provider
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +142,26 @@ def _mark(messages: list[OutboxMessage], *, status: str, msgid: str = "", error:
     )
 
 
+def sms_text(message: OutboxMessage) -> str:
+    """What the member receives by SMS: the body and the 退订 footer (reply T, or the signed link to
+    their own preferences page). Added at send time; the outbox keeps the body."""
+    return message.body + marketing_footer(member_id=message.member_id, channel="sms")
+
+
+def wecom_text(body: str) -> str:
+    """A WeCom group message's text: the body and a footer linking to the member centre's
+    preferences (one text for every customer of a staff member, so the footer is not personal:
+    in WeChat the member is signed in with one tap of web authorisation)."""
+    return body + WECOM_FOOTER.format(url=brand_url("/m/me/preferences/"))
+
+
+WECOM_FOOTER = "\n\n不想再收到此类消息？点击管理授权或退订：{url}"
+
+
 def _send_sms(batch: list[OutboxMessage]) -> None:
-    results = sms_provider().send_batch([SmsMessage(reference=str(m.pk), mobile=m.address, body=m.body) for m in batch])
+    results = sms_provider().send_batch(
+        [SmsMessage(reference=str(m.pk), mobile=m.address, body=sms_text(m)) for m in batch]
+    )
     by_reference = {result.reference: result for result in results}
     now = timezone.now()
     accepted: list[OutboxMessage] = []
@@ -187,7 +206,9 @@ def _send_wecom(batch: list[OutboxMessage]) -> None:
             for message in messages:
                 by_body.setdefault(message.body, []).append(message)
             for body, same in by_body.items():
-                result = client.add_msg_template(sender=sender, external_userids=[m.address for m in same], text=body)
+                result = client.add_msg_template(
+                    sender=sender, external_userids=[m.address for m in same], text=wecom_text(body)
+                )
                 failed = set(result["fail_list"])
                 _mark(
                     [m for m in same if m.address not in failed],
@@ -330,3 +351,34 @@ def wecom_results_poll() -> dict[str, int]:
                 else:
                     updated += rows.update(status=status, error=error, updated_at=timezone.now())
     return {"checked": checked, "updated": updated}
+
+
+def sms_reply_receive(reply: SmsReply) -> int:
+    """A member replied to a marketing SMS: an unsubscribe word withdraws SMS marketing (at once,
+    queued messages cancelled by consent's on_withdraw hook) for every member with that mobile.
+    Returns how many members it withdrew; anything else is ignored (0). Safe to receive twice."""
+    from consent.models import ConsentRecord, Purpose
+    from consent.services import consent_withdraw
+    from consent.types import ConsentEvidence
+    from members.models import Identity, IdentityKind
+    from members.phones import mobile_normalize_or_none
+
+    from .sms import UNSUBSCRIBE_REPLIES
+
+    mobile = mobile_normalize_or_none(reply.mobile)
+    if mobile is None or reply.text.strip().upper() not in UNSUBSCRIBE_REPLIES:
+        return 0
+    evidence = ConsentEvidence(
+        channel=ConsentRecord.Channel.PARTNER_API,
+        partner_reference=reply.reference[:128],
+        extra={"via": "sms_reply", "reply": reply.text.strip()[:20]},
+    )
+    member_ids = Identity.objects.filter(kind=IdentityKind.MOBILE, value=mobile).values_list("member_id", flat=True)
+    for member_id in member_ids:
+        consent_withdraw(
+            member_id=member_id,
+            purpose=Purpose.MARKETING_SMS,
+            evidence=evidence,
+            actor=f"短信回复 {reply.text.strip()[:10]}",
+        )
+    return len(member_ids)

@@ -51,3 +51,18 @@ def sms_provider() -> SmsProvider:
     path = getattr(settings, "CAMPAIGN_SMS_PROVIDER", "campaigns.sms.LoggingSmsProvider")
     provider: SmsProvider = import_string(path)()
     return provider
+
+
+# Replies that unsubscribe (退订): the keyword every marketing SMS names (consent.services.links
+# SMS_UNSUBSCRIBE_KEYWORD) and the words people actually send back.
+UNSUBSCRIBE_REPLIES = frozenset({"T", "TD", "N", "退订", "退", "取消"})
+
+
+@dataclass(frozen=True)
+class SmsReply:
+    """An inbound SMS as the provider's reply hook delivers it (the provider's adapter builds it
+    from the gateway's callback and hands it to campaigns.messaging.sms_reply_receive)."""
+
+    reference: str  # the gateway's id of the reply
+    mobile: str
+    text: str

@@ -84,3 +84,29 @@ def disconnect_erase(handler: EraseHandler) -> None:
 def erase_notify_in_transaction(member_id: int) -> None:
     for handler in list(_erase_handlers):
         handler(member_id)
+
+
+# --- the member's data copy: sections of apps above consent ---------------------------------------
+# PIPL art. 45: the copy covers everything the brand holds about the member. Apps above consent
+# (coupons, check-ins, referrals, scan-to-earn) register a section from their AppConfig.ready():
+#
+#     from consent.hooks import on_member_export
+#
+#     @on_member_export
+#     def coupons_for_export(member_id: int) -> tuple[str, list[dict]]:
+#         return "优惠券", [{"名称": ..., "状态": ..., "领取时间": <brand-local text>} ...]
+#
+# Each returns its Chinese heading and its rows (Chinese keys, brand-local times, yuan).
+
+ExportSection = Callable[[int], tuple[str, list[dict]]]
+_export_sections: list[ExportSection] = []
+
+
+def on_member_export(section: ExportSection) -> ExportSection:
+    if section not in _export_sections:
+        _export_sections.append(section)
+    return section
+
+
+def member_export_sections(member_id: int) -> list[tuple[str, list[dict]]]:
+    return [section(member_id) for section in _export_sections]

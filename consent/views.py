@@ -2,6 +2,8 @@
 validate the form, call one service, render. Everything they change goes through the services,
 the same rules as the admin and the API."""
 
+from urllib.parse import urlencode
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -17,7 +19,8 @@ from .services import (
     consent_withdraw,
     data_request_create,
     data_request_export_delivered,
-    member_data_export_json,
+    member_data_export_readable,
+    member_data_export_readable_json,
     member_export_lock_check,
     member_export_mobile_confirm,
     preference_link_read,
@@ -115,12 +118,31 @@ def preferences_page(request: HttpRequest, token: str) -> HttpResponse:
         member, nonce = _member_from_link(token)
         if request.method == "POST":
             _preferences_action(request, member=member, nonce=nonce)
-            return redirect(request.path)
+            # The confirmation is shown after the redirect (a reload does not post again).
+            done = urlencode({"done": request.POST.get("action", ""), "purpose": request.POST.get("purpose", "")})
+            return redirect(f"{request.path}?{done}")
     except AppError as error:
         if error.status in (404, 410):
             return _error(request, error)
         return _preferences_render(request, member=member, error=error.message, status=400)
-    return _preferences_render(request, member=member)
+    return _preferences_render(request, member=member, confirmation=_confirmation(request))
+
+
+CONFIRMATIONS = {
+    "withdraw": "已撤回“{purpose}”授权，立即生效：我们不会再以此方式联系您。",
+    "grant": "已同意“{purpose}”授权，您可以随时在本页撤回。",
+    "access": "已收到您获取个人信息副本的申请，处理完成后可在本页下载。",
+    "deletion": "已收到您删除个人信息的申请，我们将在期限内处理并在本页告知结果。",
+}
+
+
+def _confirmation(request: HttpRequest) -> str:
+    template = CONFIRMATIONS.get(request.GET.get("done", ""))
+    if template is None:
+        return ""
+    purpose = request.GET.get("purpose", "")
+    label = Purpose(purpose).label if purpose in Purpose.values else ""
+    return template.format(purpose=label)
 
 
 def _preferences_action(request: HttpRequest, *, member: Member, nonce: str) -> None:
@@ -154,7 +176,7 @@ def _preferences_action(request: HttpRequest, *, member: Member, nonce: str) -> 
 
 
 def _preferences_render(
-    request: HttpRequest, *, member: Member, error: str | None = None, status: int = 200
+    request: HttpRequest, *, member: Member, error: str | None = None, status: int = 200, confirmation: str = ""
 ) -> HttpResponse:
     states = {s.purpose: s for s in ConsentState.objects.filter(member=member)}
     rows = []
@@ -180,6 +202,7 @@ def _preferences_render(
             "rows": rows,
             "requests": DataRequest.objects.filter(member=member).order_by("-created_at")[:10],
             "error": error,
+            "confirmation": confirmation,
         },
         status=status,
     )
@@ -217,7 +240,13 @@ def preferences_export(request: HttpRequest, token: str, request_id: int) -> Htt
             data_request_export_delivered(
                 request_id=data_request.pk, actor=f"会员本人（{member.member_no}）", via="member_page"
             )
-            response = HttpResponse(member_data_export_json(member_id=member.pk), content_type="application/json")
+            if request.POST.get("format") == "page":
+                return render(
+                    request, "consent/export_page.html", {"copy": member_data_export_readable(member_id=member.pk)}
+                )
+            response = HttpResponse(
+                member_data_export_readable_json(member_id=member.pk), content_type="application/json; charset=utf-8"
+            )
             response["Content-Disposition"] = f'attachment; filename="member-{member.member_no}.json"'
             return response
     return render(

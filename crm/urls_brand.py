@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("consent.api_urls")),
     path("", include("coupons.api_urls")),
     path("", include("engagement.api_urls")),
+    path("", include("membercentre.api_urls")),
     path("", include("webhooks.api_urls")),
     path("", include("scancodes.api_urls")),
     path("", include("performance.api_urls")),
@@ -34,6 +35,7 @@ urlpatterns = [
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages
     path("", include("scancodes.urls")),  # the scan page /s/<serial> (one item, one code)
+    path("m/", include("membercentre.urls")),  # the member centre (会员中心)
 ]
 
 # JSON, not Django's HTML page, for /healthz and the partner API when a request fails outside a

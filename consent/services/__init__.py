@@ -17,11 +17,21 @@ from .data_requests import (
     data_request_submit,
     member_data_export,
     member_data_export_json,
+    member_data_export_readable,
+    member_data_export_readable_json,
     member_erase,
     member_export_lock_check,
     member_export_mobile_confirm,
 )
-from .links import preference_link_path, preference_link_read, preference_link_token
+from .links import (
+    SMS_UNSUBSCRIBE_KEYWORD,
+    brand_url,
+    marketing_footer,
+    preference_link_path,
+    preference_link_read,
+    preference_link_token,
+    preference_link_url,
+)
 from .pi_log import pi_access_log, pi_access_log_many
 from .records import (
     GUARDIAN_CONSENT_BELOW_AGE,
@@ -40,6 +50,7 @@ from .records import (
     purpose_version_current,
 )
 from .sessions import (
+    consent_decisions_for,
     consent_session_cancel,
     consent_session_consume,
     consent_session_decisions,
@@ -53,12 +64,15 @@ __all__ = [
     "DATA_REQUEST_DUE_DAYS",
     "GUARDIAN_CONSENT_BELOW_AGE",
     "REQUESTER_ACTIONS",
+    "SMS_UNSUBSCRIBE_KEYWORD",
     "age_on",
     "agreement_create",
     "agreement_version_current",
     "agreement_version_draft_save",
     "agreement_version_publish",
     "agreement_versions_current",
+    "brand_url",
+    "consent_decisions_for",
     "consent_enrolment_record",
     "consent_enrolment_validate",
     "consent_grant",
@@ -78,8 +92,11 @@ __all__ = [
     "data_request_export_delivered",
     "data_request_refuse",
     "data_request_submit",
+    "marketing_footer",
     "member_data_export",
     "member_data_export_json",
+    "member_data_export_readable",
+    "member_data_export_readable_json",
     "member_erase",
     "member_export_lock_check",
     "member_export_mobile_confirm",
@@ -91,5 +108,6 @@ __all__ = [
     "preference_link_path",
     "preference_link_read",
     "preference_link_token",
+    "preference_link_url",
     "purpose_version_current",
 ]

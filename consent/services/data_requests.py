@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.errors import AppError, NotFound
@@ -421,3 +421,136 @@ def member_export_mobile_confirm(*, member_id: int, mobile: str) -> None:
         raise _export_locked()
     if outcome == "wrong":
         raise AppError(error_codes.EXPORT_MOBILE_WRONG, "手机号不正确。")
+
+
+# --- the member's own copy: Chinese keys, brand-local times, yuan ----------------------------------
+# The same content as member_data_export (which partners and the admin read, English-keyed, ISO
+# times), in the words the member reads: PIPL art. 45 asks for a copy the person can use.
+
+
+def _local(value: str | None) -> str | None:
+    if not value:
+        return value
+    from zoneinfo import ZoneInfo
+
+    tenant = getattr(connection, "tenant", None)
+    zone = ZoneInfo(getattr(tenant, "time_zone", "") or "Asia/Shanghai")
+    parsed = dt.datetime.fromisoformat(value)
+    if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
+        return parsed.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+    return value
+
+
+def _yuan(fen: int | None) -> str | None:
+    if fen is None:
+        return None
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}¥{whole:,}.{cents:02d}"
+
+
+def _label(choices: Any, value: str | None) -> str | None:
+    return str(dict(choices).get(value, value)) if value is not None else None
+
+
+def member_data_export_readable(*, member_id: int) -> dict[str, Any]:
+    """member_data_export for the member: Chinese keys and labels, brand-local times, yuan. Other
+    apps' data (coupons, check-ins, referrals, scans) is added by the hooks registered with
+    consent.hooks.on_member_export, each under its own Chinese heading."""
+    from members.models import IdentityKind, SalesChannel
+
+    from ..hooks import member_export_sections
+
+    raw = member_data_export(member_id=member_id)
+    profile = raw["profile"]
+    copy: dict[str, Any] = {
+        "生成时间": _local(raw["generated_at"]),
+        "基本信息": {
+            "会员号": profile["member_no"],
+            "姓名": profile["name"],
+            "手机号": profile["mobile"],
+            "性别": _label(Member.Gender.choices, profile["gender"]),
+            "生日": profile["birthday"],
+            "状态": _label(Member.Status.choices, profile["status"]),
+            "归属门店": profile["home_store"],
+            "入会时间": _local(profile["enrolled_at"]),
+            "入会渠道": _label(SalesChannel.choices, profile["enrolled_channel"]),
+            "会员等级": profile["tier"],
+            "可用积分": profile["points_balance"],
+            "待生效积分": profile["points_pending"],
+        },
+        "身份标识": [
+            {"类型": _label(IdentityKind.choices, i["kind"]), "值": i["value"], "绑定时间": _local(i["bound_at"])}
+            for i in raw["identities"]
+        ],
+        "授权记录": [
+            {
+                "目的": _label(Purpose.choices, c["purpose"]),
+                "决定": "同意" if c["granted"] else "不同意/撤回",
+                "协议": c["agreement"],
+                "版本": c["version"],
+                "时间": _local(c["recorded_at"]),
+                "渠道": _label(ConsentRecord.Channel.choices, c["channel"]),
+            }
+            for c in raw["consents"]
+        ],
+        "订单": [
+            {
+                "渠道": _label(SalesChannel.choices, o["channel"]),
+                "订单号": o["order_no"],
+                "门店": o["store"],
+                "支付时间": _local(o["paid_at"]),
+                "实付金额": _yuan(o["amount_fen"]),
+                "已退款": _yuan(o["refunded_fen"]),
+                "获得积分": o["points_earned"],
+                "商品": [
+                    {
+                        "商品编码": line["sku"],
+                        "名称": line["name"],
+                        "数量": line["quantity"],
+                        "金额": _yuan(line["amount_fen"]),
+                    }
+                    for line in o["lines"]
+                ],
+                "退款": [
+                    {"退款单号": r["refund_no"], "金额": _yuan(r["amount_fen"]), "时间": _local(r["refunded_at"])}
+                    for r in o["refunds"]
+                ],
+            }
+            for o in raw["orders"]
+        ],
+        "积分明细": [
+            {
+                "类型": _label(PointsEntry.Kind.choices, e["kind"]),
+                "积分": e["points"],
+                "变动后余额": e["balance_after"],
+                "原因": e["reason"],
+                "关联单据": e["reference"],
+                "时间": _local(e["created_at"]),
+            }
+            for e in raw["ledger"]
+        ],
+        "积分兑换": [
+            {"礼品": r["reward"], "积分": r["points"], "时间": _local(r["created_at"])} for r in raw["redemptions"]
+        ],
+        "等级变动": [
+            {"原等级": t["from"], "新等级": t["to"], "原因": t["reason"], "时间": _local(t["at"])}
+            for t in raw["tier_changes"]
+        ],
+        "专属导购": {
+            "当前导购": raw["assignment"]["current_staff"],
+            "变更记录": [
+                {"原导购": a["from"], "新导购": a["to"], "原因": a["reason"], "时间": _local(a["at"])}
+                for a in raw["assignment"]["history"]
+            ],
+        },
+    }
+    for heading, rows in member_export_sections(member_id):
+        copy[heading] = rows
+    return copy
+
+
+def member_data_export_readable_json(*, member_id: int) -> str:
+    import json
+
+    return json.dumps(member_data_export_readable(member_id=member_id), ensure_ascii=False, indent=2)

@@ -61,3 +61,39 @@ def preference_link_read(token: str) -> tuple[int, str]:
     if not isinstance(member_id, int) or not isinstance(nonce, str):
         raise AppError(error_codes.CONSENT_LINK_INVALID, "链接无效。", status=404)
     return member_id, nonce
+
+
+def brand_url(path: str) -> str:
+    """An absolute URL on the current brand's primary domain, for links that leave a request (an
+    SMS, a WeCom message, an e-mail): MEMBER_LINK_SCHEME (https; http in development) and
+    MEMBER_LINK_PORT (empty; 8000 in development, where `serve` listens)."""
+    from django.conf import settings
+
+    tenant = getattr(connection, "tenant", None)
+    domain = ""
+    if tenant is not None and hasattr(tenant, "get_primary_domain"):
+        primary = tenant.get_primary_domain()
+        domain = primary.domain if primary is not None else ""
+    scheme = getattr(settings, "MEMBER_LINK_SCHEME", "https")
+    port = getattr(settings, "MEMBER_LINK_PORT", "")
+    return f"{scheme}://{domain}{':' + port if port else ''}{path}"
+
+
+def preference_link_url(*, member_id: int) -> str:
+    """The member's preferences page (consent per purpose, withdrawal, data copy, deletion) as
+    an absolute link, valid 7 days: the footer of every marketing message."""
+    return brand_url(preference_link_path(member_id=member_id))
+
+
+# The footers every marketing message carries (campaigns.messaging adds them at send time). An SMS
+# also names the reply keyword, which the SMS provider's inbound hook turns into a withdrawal
+# (campaigns.messaging.sms_reply_receive).
+SMS_UNSUBSCRIBE_KEYWORD = "T"
+
+
+def marketing_footer(*, member_id: int, channel: str) -> str:
+    """The footer of a personal marketing message (SMS, e-mail) to `member_id`."""
+    url = preference_link_url(member_id=member_id)
+    if channel == "sms":
+        return f" 回{SMS_UNSUBSCRIBE_KEYWORD}退订，或点击 {url} 管理授权"
+    return f"\n\n不想再收到此类消息？点击管理授权或退订：{url}"

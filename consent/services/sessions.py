@@ -65,7 +65,7 @@ def consent_session_from_token(token: str) -> ConsentSession:
     return session
 
 
-def _decisions_for(ticked: Collection[str]) -> list[ConsentDecision]:
+def consent_decisions_for(ticked: Collection[str]) -> list[ConsentDecision]:
     """One decision per purpose of every agreement in force: ticked = granted, anything else
     refused (unticked is a refusal, never a silent grant)."""
     unknown = set(ticked) - set(Purpose.values)
@@ -96,7 +96,7 @@ def consent_session_submit(
             raise AppError(error_codes.CONSENT_SESSION_CLOSED, "本次授权已提交或已取消，请将手机交还导购。")
         if session.is_expired():
             raise AppError(error_codes.CONSENT_SESSION_EXPIRED, "二维码已过期，请导购重新生成。", status=410)
-        decisions = _decisions_for(ticked)
+        decisions = consent_decisions_for(ticked)
         evidence = ConsentEvidence(
             channel=ConsentRecord.Channel.STORE,
             staff_id=session.staff_id,
@@ -133,7 +133,7 @@ def consent_session_record_paper(
         raise AppError(
             error_codes.CONSENT_EVIDENCE_MISSING, "请填写纸质授权书编号。", fields={"paper_reference": ["required"]}
         )
-    decisions = _decisions_for(ticked)
+    decisions = consent_decisions_for(ticked)
     evidence = ConsentEvidence(
         channel=ConsentRecord.Channel.STORE,
         staff_id=staff_id,

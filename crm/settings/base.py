@@ -548,3 +548,19 @@ INSTALLED_APPS += ["workbench", "django_htmx"]
 # A new staff login's "set your password" link (Django's password-reset token) works for 3 days.
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
 # === end of store workbench block ================================================================
+
+# === Member centre (membercentre/) — appended block, owned by the member centre ==================
+# The member's own pages on the brand host under /m/ (card, member code, sign-in by SMS code or
+# WeChat web authorisation) and the mini-program API. Its rows live in each brand's schema.
+TENANT_APPS += ["membercentre"]
+INSTALLED_APPS += ["membercentre"]
+# Links that leave a request (the 退订 footer of an SMS, a WeCom message) name the brand's primary
+# domain with this scheme and port (consent.services.links.brand_url).
+MEMBER_LINK_SCHEME = os.environ.get("MEMBER_LINK_SCHEME", "https")
+MEMBER_LINK_PORT = os.environ.get("MEMBER_LINK_PORT", "")
+CELERY_BEAT_SCHEDULE["membercentre-codes-purge"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["membercentre.codes_purge"],
+    "schedule": crontab(hour=4, minute=40),
+}
+# === end of member centre block ===================================================================

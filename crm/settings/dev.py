@@ -17,3 +17,7 @@ WHITENOISE_AUTOREFRESH = True
 # The demo brand's WeCom API is the fake server on 127.0.0.1 (wecom/demo.py), and partners'
 # test receivers run on this machine: outbound calls may reach loopback here, never in production.
 EGRESS_ALLOW_PRIVATE_HOSTS = env_bool("EGRESS_ALLOW_PRIVATE_HOSTS", True)
+
+# `serve` answers plain HTTP on port 8000: links in messages point there (member centre, issue 25).
+MEMBER_LINK_SCHEME = os.environ.get("MEMBER_LINK_SCHEME", "http")
+MEMBER_LINK_PORT = os.environ.get("MEMBER_LINK_PORT", "8000")

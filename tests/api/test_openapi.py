@@ -29,6 +29,18 @@ PATHS = {
     "/api/v1/orders/batch",
     "/api/v1/orders/{channel}/{order_no}/refunds",
     "/api/v1/agreements",
+    # one item, one code (scancodes: on main without their entries here)
+    "/api/v1/scancodes/verify",
+    "/api/v1/scancodes/claims",
+    # the member centre (issue 25)
+    "/api/v1/member-codes/resolve",
+    "/api/v1/member-codes/consume",
+    "/api/v1/members/{member_no}/member-centre-link",
+    "/api/v1/miniprogram/sessions",
+    "/api/v1/me/card",
+    "/api/v1/me/orders",
+    "/api/v1/me/member-code",
+    "/api/v1/me/consents",
     "/api/v1/tiers",
     "/api/v1/rewards",
     "/api/v1/data-requests",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from campaigns import tasks
+from campaigns.messaging import wecom_text
 from campaigns.models import Campaign, OutboxMessage
 from campaigns.tasks import send_occurrence_messages, send_retry_countdown
 from crm.tenancy.models import Brand
@@ -103,10 +104,10 @@ def test_the_runs_commit_sends_through_the_worker_which_waits_out_a_frequency_li
     messages = sorted(fake.messages.values(), key=lambda m: m.external_userids)
     assert [(m.sender, m.external_userids) for m in messages] == [("zhangsan", ["wmOne"]), ("zhangsan", ["wmTwo"])]
     rows = {row.address: row for row in OutboxMessage.objects.filter(occurrence=occurrence)}
-    assert [(rows[m.external_userids[0]].provider_msgid, rows[m.external_userids[0]].body) for m in messages] == [
-        (m.msgid, m.text) for m in messages
-    ]
-    assert all(m.text.endswith("，会员日快乐") for m in messages)
+    assert [
+        (rows[m.external_userids[0]].provider_msgid, wecom_text(rows[m.external_userids[0]].body)) for m in messages
+    ] == [(m.msgid, m.text) for m in messages]
+    assert all("，会员日快乐\n\n不想再收到此类消息？" in m.text for m in messages)  # with the preferences footer
 
 
 @pytest.mark.worker

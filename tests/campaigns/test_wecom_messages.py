@@ -37,7 +37,8 @@ def test_wecom_group_message_through_own_staff_and_its_results(
     assert rows["wmGone"].status == OutboxMessage.Status.FAILED
     (message,) = fake.messages.values()
     assert message.sender == "zhangsan" and sorted(message.external_userids) == ["wmFriend", "wmGone", "wmLimit"]
-    assert message.text == "会员日快乐"
+    # the body, then the footer that leads to the member centre's preferences (issue 25)
+    assert message.text.startswith("会员日快乐\n\n不想再收到此类消息？") and message.text.endswith("/m/me/preferences/")
 
     # wmLimit already received its quota of group messages this month.
     fake.msg_limit = 1

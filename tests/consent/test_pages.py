@@ -232,8 +232,10 @@ def test_member_downloads_the_copy_once_the_request_is_completed(agreements_a, c
     assert not request.events.filter(action="export_downloaded").exists()
     export = json.loads(client_a.post(export_path, {"mobile": member.mobile.removeprefix("+86")}).content)
 
-    assert export["profile"]["member_no"] == member.member_no
-    assert [c["purpose"] for c in export["consents"] if c["granted"]].count(SMS) == 1
+    # the member's copy reads in Chinese, with brand-local times (issue 25)
+    assert export["基本信息"]["会员号"] == member.member_no
+    assert [c["目的"] for c in export["授权记录"] if c["决定"] == "同意"].count(Purpose(SMS).label) == 1
+    assert "+" not in export["生成时间"] and "T" not in export["生成时间"]
     assert request.events.filter(action="export_downloaded").exists()
 
 

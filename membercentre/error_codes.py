@@ -1,0 +1,69 @@
+"""Stable machine-readable error codes of the member centre, each with its text in both languages
+the product speaks. Partners match on the code; never rename one."""
+
+from crm.api.error_codes import localized
+from crm.errors import AppError
+
+MEMBER_CODE_INVALID = "member_code_invalid"  # malformed, unknown, or of another brand
+MEMBER_CODE_EXPIRED = "member_code_expired"
+MEMBER_CODE_USED = "member_code_used"  # consumed already by something that moved value
+MEMBER_CODE_THROTTLED = "member_code_throttled"  # too many wrong codes from this caller
+MEMBER_NOT_ACTIVE = "member_centre_member_not_active"  # frozen, erased or merged
+OTP_THROTTLED = "otp_throttled"
+OTP_INVALID = "otp_invalid"
+OTP_EXPIRED = "otp_expired"
+OTP_LOCKED = "otp_locked"
+MOBILE_INVALID = "member_centre_mobile_invalid"
+WECHAT_NOT_CONFIGURED = "wechat_oauth_not_configured"
+WECHAT_OAUTH_FAILED = "wechat_oauth_failed"
+SIGNIN_STATE_INVALID = "signin_state_invalid"
+MEMBER_TOKEN_INVALID = "member_token_invalid"  # noqa: S105 - an error code, not a secret
+MINIPROGRAM_EVIDENCE_MISSING = "miniprogram_evidence_missing"
+NOT_A_MEMBER = "not_a_member"
+
+TEXTS: dict[str, tuple[str, str]] = {
+    MEMBER_CODE_INVALID: (
+        "会员码无效，请让顾客刷新会员码后重新出示。",
+        "The member code is not valid; ask for a fresh one.",
+    ),
+    MEMBER_CODE_EXPIRED: (
+        "会员码已过期，请让顾客刷新后重新出示。",
+        "The member code has expired; ask for a fresh one.",
+    ),
+    MEMBER_CODE_USED: (
+        "该会员码已使用过，请让顾客刷新后重新出示。",
+        "The member code was used already; ask for a fresh one.",
+    ),
+    MEMBER_CODE_THROTTLED: (
+        "会员码错误次数过多，请 {wait} 秒后再试。",
+        "Too many wrong member codes; retry in {wait} s.",
+    ),
+    MEMBER_NOT_ACTIVE: ("该会员当前不可用（已冻结、注销或合并）。", "The member is frozen, erased or merged."),
+    OTP_THROTTLED: ("验证码发送过于频繁，请 {wait} 秒后再试。", "Too many codes requested; retry in {wait} s."),
+    OTP_INVALID: ("验证码不正确。", "The verification code is wrong."),
+    OTP_EXPIRED: ("验证码已过期，请重新获取。", "The verification code has expired; request a new one."),
+    OTP_LOCKED: ("验证码错误次数过多，请重新获取。", "Too many wrong codes; request a new one."),
+    MOBILE_INVALID: ("请输入正确的手机号。", "Enter a valid mobile number."),
+    WECHAT_NOT_CONFIGURED: ("本品牌尚未开通微信登录，请使用手机验证码登录。", "WeChat sign-in is not set up; use SMS."),
+    WECHAT_OAUTH_FAILED: (
+        "微信授权失败，请重试或使用手机验证码登录。",
+        "WeChat authorisation failed; retry or use SMS.",
+    ),
+    SIGNIN_STATE_INVALID: ("登录已失效，请重新登录。", "The sign-in expired; sign in again."),
+    MEMBER_TOKEN_INVALID: ("会员令牌无效或已过期。", "The member token is invalid or expired."),
+    MINIPROGRAM_EVIDENCE_MISSING: (
+        "请提供小程序登录凭证（code2session 的结果与请求编号）。",
+        "Send the mini-program's code2session result and its request id as evidence.",
+    ),
+    NOT_A_MEMBER: ("尚未入会。", "Not a member yet."),
+}
+
+
+def text(code: str, **params: object) -> str:
+    zh, en = TEXTS[code]
+    return localized(zh, en).format(**params)
+
+
+def error(code: str, *, status: int = 400, **params: object) -> AppError:
+    """An AppError of this app with its text in the active language."""
+    return AppError(code, text(code, **params), status=status, extra=dict(params))

@@ -1,0 +1,1 @@
+"""Member-centre services (every write of the app)."""
