@@ -16,7 +16,9 @@ from django.db.models.functions import Coalesce, Right
 from django.utils import timezone
 
 from consent.models import ConsentRecord, ConsentState, Purpose
+from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
+from membercentre.services.codes import MEMBER_CODE_RE, member_code_resolve
 from members.masking import birthday_shown, can_view_full_pi, mobile_shown, name_shown
 from members.models import Member, Order, PointsEntry, PointsLot, Refund, Reward, TierChange
 from members.phones import mobile_normalize_or_none
@@ -61,13 +63,23 @@ class SearchResult:
     read_as: str
     members: list[Member]
     truncated: bool
+    refusal: str = ""  # why a member code found nobody (expired, used, unknown), in Chinese
 
 
 def members_find(*, user: Any, query: str) -> SearchResult:
     """Members the user may see matching `query`: last 4 digits of the mobile, a full mobile, a
     member number (or its start) or the start of a name. At most SEARCH_LIMIT, newest first."""
     query = (query or "").strip()[:50]
-    found = _search_condition(query) if query else None
+    if MEMBER_CODE_RE.match(query):
+        # The member's rotating code (会员码) from their phone: resolved once, audited (who
+        # resolved which member when), and still inside the user's store scope below.
+        try:
+            member = member_code_resolve(code=query, via="workbench", actor=user.get_username())
+        except AppError as refused:
+            return SearchResult(query=query, read_as="会员码", members=[], truncated=False, refusal=str(refused))
+        found: tuple[QuerySet[Member], str] | None = (Member.objects.filter(pk=member.pk), "会员码")
+    else:
+        found = _search_condition(query) if query else None
     if found is None:
         return SearchResult(query=query, read_as="", members=[], truncated=False)
     members, read_as = found

@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.tenancy.zones import brand_zone
+from membercentre.models import MemberCodeResolution
+from membercentre.services.codes import member_code_issue
 from members.models import Member, PointsLot
 from members.services.points import points_award_bonus
 from tests.conftest import logged_in_client
@@ -45,6 +47,23 @@ def test_other_store_member_is_not_found_by_any_query(staff_client, scene):
     link = reverse("workbench:member", args=[zhou.pk])
     for query in ("1234", "13700001234", zhou.member_no, "周大海", "周"):
         assert link not in _search(staff_client, query), query
+
+
+def test_the_members_code_from_their_phone_finds_them_once_and_is_audited(staff_client, scene):
+    code = member_code_issue(member_id=scene["lin"].pk).code
+
+    body = _search(staff_client, code)
+
+    assert scene["lin"].member_no in body and "按会员码找到 1 位会员" in body
+    assert MemberCodeResolution.objects.filter(member=scene["lin"], via="workbench").count() == 1
+
+
+def test_another_stores_members_code_finds_nobody_and_a_made_up_one_says_why(staff_client, scene):
+    zhou = scene["zhou"]
+    body = _search(staff_client, member_code_issue(member_id=zhou.pk).code)
+    assert reverse("workbench:member", args=[zhou.pk]) not in body  # store scope holds for codes too
+
+    assert "会员码：" in _search(staff_client, "0" * 18)
 
 
 def test_brand_wide_selector_finds_both(scene, admin_client_a):
