@@ -79,9 +79,7 @@ class ApiKeyAdmin(ModelAdmin):
             kwargs["form"] = ApiKeyCreateForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(
-        self, request: HttpRequest, obj: Any = None
-    ) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return ["partner_name", "scopes", "expires_at"]
         return self.readonly_fields

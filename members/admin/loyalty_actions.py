@@ -24,6 +24,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import AppError
+from crm.money import yuan
 
 from ..models import Member, Reward, Tier
 from ..scoping import member_in_scope
@@ -94,7 +95,7 @@ def _add_service_error(form: forms.Form, exc: AppError) -> None:
 
 def _amount(tier: Tier, value: int) -> str:
     if tier.basis == Tier.Basis.SPEND:
-        return f"¥{value / 100:,.2f}"
+        return yuan(value)
     return f"{value:,} 积分"
 
 
