@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminTextInputWidget
 
 CENT = Decimal("0.01")
 
@@ -51,6 +52,8 @@ class YuanField(forms.DecimalField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("decimal_places", 2)
         kwargs.setdefault("max_digits", 14)
+        # Text, not a number input: people type "1,258.50" or "¥1000".
+        kwargs.setdefault("widget", UnfoldAdminTextInputWidget(attrs={"inputmode": "decimal"}))
         super().__init__(**kwargs)
 
     def prepare_value(self, value: Any) -> Any:

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from crm.admin_forms import ThemedForm
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
@@ -390,7 +391,7 @@ class OwnershipReviewAdmin(_MemberListAdmin):
         return " ".join(part for part in (label, f"errcode {errcode}" if errcode else "", detail) if part)
 
 
-class HandoverForm(forms.Form):
+class HandoverForm(ThemedForm):
     takeover = forms.ModelChoiceField(
         label=_("接替导购"), queryset=Staff.objects.filter(status=Staff.Status.ACTIVE).select_related("store")
     )

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.widgets import UnfoldAdminTextInputWidget
 
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
@@ -69,6 +70,7 @@ class TierForm(forms.ModelForm):
         min_value=0,
         decimal_places=2,
         max_digits=14,
+        widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "decimal"}),
         help_text=_("按消费金额升级时填金额（元），例如 1000 表示 ¥1,000.00；按获得积分升级时填积分数。"),
     )
 

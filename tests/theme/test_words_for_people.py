@@ -65,7 +65,7 @@ def test_orders_list_in_yuan_and_brand_time(admin_client_a, in_brand_a):
     store = StoreFactory()
     member = MemberFactory(home_store=store)
     Order.objects.create(
-        channel="pos",
+        channel="store",
         order_no="POS-1",
         store=store,
         member=member,
