@@ -312,6 +312,26 @@ class _MemberListAdmin(StoreScopedReadOnly):
     list_select_related = ["assigned_staff", "home_store"]
     search_fields = ["=member_no"]
     ordering = ["-enrolled_at"]
+    # The read-only member view of these lists: masked like the lists (the full view, logged, is
+    # the member page's).
+    readonly_fields = ["masked_name", "masked_mobile"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [
+            "member_no",
+            "masked_name",
+            "masked_mobile",
+            "gender",
+            "home_store",
+            "assigned_staff",
+            "tier",
+            "status",
+            "lifecycle_stage",
+            "points_balance",
+            "enrolled_at",
+            "source",
+            "last_purchase_at",
+        ]
 
     @admin.display(description=_("姓名"))
     def masked_name(self, obj: Member) -> str:
