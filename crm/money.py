@@ -44,28 +44,33 @@ def yuan_column(field: str, description: Any) -> Callable[[Any], str]:
     return column
 
 
-class YuanField(forms.DecimalField):
-    """Typed in yuan (``1000`` or ``1,000.50``), cleaned to integer fen; shows fen as yuan."""
-
-    default_error_messages = {"invalid": _("请输入金额（元），最多两位小数，例如 1258.00")}
+class AmountField(forms.DecimalField):
+    """A decimal people type as they write it: "1,258.50", "¥1000" (separators and the currency
+    sign are dropped). Cleans to a Decimal; YuanField goes on to fen."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("decimal_places", 2)
         kwargs.setdefault("max_digits", 14)
-        # Text, not a number input: people type "1,258.50" or "¥1000".
+        # Text, not a number input: a number input refuses "1,258.50".
         kwargs.setdefault("widget", UnfoldAdminTextInputWidget(attrs={"inputmode": "decimal"}))
         super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.replace(",", "").replace("，", "").replace("¥", "").replace("￥", "").strip()
+        return super().to_python(value)
+
+
+class YuanField(AmountField):
+    """Typed in yuan (``1000`` or ``1,000.50``), cleaned to integer fen; shows fen as yuan."""
+
+    default_error_messages = {"invalid": _("请输入金额（元），最多两位小数，例如 1258.00")}
 
     def prepare_value(self, value: Any) -> Any:
         # The bound form gives back what was typed (a string); the initial value is fen.
         if isinstance(value, int) and not isinstance(value, bool):
             return fen_to_yuan(value)
         return value
-
-    def to_python(self, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.replace(",", "").replace("，", "").replace("¥", "").replace("￥", "").strip()
-        return super().to_python(value)
 
     def clean(self, value: Any) -> int | None:
         amount = super().clean(value)

@@ -16,12 +16,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.widgets import UnfoldAdminTextInputWidget
 
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
-from crm.money import YuanField, yuan, yuan_column
+from crm.money import AmountField, YuanField, yuan, yuan_column
 from members.admin.order_import import OrderImportAdminMixin
 from members.ledger_words import reference_words
 from members.models import (
@@ -65,12 +64,9 @@ class TierForm(forms.ModelForm):
     """The threshold is typed in yuan for a spend tier (stored in fen) and in points otherwise:
     "门槛 100000" used to mean ¥1,000 and tiers were set 100× too low."""
 
-    threshold = forms.DecimalField(
+    threshold = AmountField(
         label=_("门槛"),
         min_value=0,
-        decimal_places=2,
-        max_digits=14,
-        widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "decimal"}),
         help_text=_("按消费金额升级时填金额（元），例如 1000 表示 ¥1,000.00；按获得积分升级时填积分数。"),
     )
 
