@@ -372,8 +372,16 @@ class MemberTierChangeInline(_MemberReadOnlyInline):
     fk_name = "member"
     verbose_name_plural = _("等级变更")
     recent_days = 365 * 5
-    fields = ("created_at", "from_tier", "to_tier", "reason", "note", "actor")
+    fields = ("created_at", "from_tier_shown", "to_tier_shown", "reason", "note", "actor")
     readonly_fields = fields
+
+    @admin.display(description=_("原等级"))
+    def from_tier_shown(self, obj: TierChange) -> str:
+        return obj.from_tier.name if obj.from_tier else "-"
+
+    @admin.display(description=_("新等级"))
+    def to_tier_shown(self, obj: TierChange) -> str:
+        return obj.to_tier.name if obj.to_tier else "-"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("from_tier", "to_tier")
