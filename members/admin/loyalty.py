@@ -392,8 +392,12 @@ class MemberRedemptionInline(_MemberReadOnlyInline):
 
     model = Redemption
     verbose_name_plural = _("礼品与券（近一年）")
-    fields = ("created_at", "reward", "source", "quantity", "points", reference_shown, "actor")
+    fields = ("created_at", "reward_shown", "source", "quantity", "points", reference_shown, "actor")
     readonly_fields = fields
+
+    @admin.display(description=_("礼品"))
+    def reward_shown(self, obj: Redemption) -> str:
+        return str(obj.reward)
 
     @admin.display(description=_("来源"))
     def source(self, obj: Redemption) -> str:
