@@ -349,13 +349,29 @@ class ConsentSessionAdmin(StoreScopedAdminMixin, ModelAdmin):
         "status",
         "staff",
         "expires_at",
-        "decisions",
-        "evidence",
+        "decisions_shown",
+        "evidence_shown",
         "submitted_at",
         "member",
         "consumed_at",
         "actor",
     )
+
+    @admin.display(description=_("授权决定"))
+    def decisions_shown(self, obj: ConsentSession) -> str:
+        # In words, one purpose a line: "短信营销：同意", not the stored JSON.
+        labels = dict(Purpose.choices)
+        lines = [
+            f"{labels.get(d.get('purpose'), d.get('purpose'))}：{'同意' if d.get('granted') else '不同意'}"
+            for d in obj.decisions or []
+        ]
+        return "；".join(lines) or "—"
+
+    @admin.display(description=_("证据"))
+    def evidence_shown(self, obj: ConsentSession) -> str:
+        words = {"ip": "IP 地址", "user_agent": "设备", "channel": "渠道", "paper_reference": "纸质单编号"}
+        evidence = obj.evidence or {}
+        return "；".join(f"{words.get(k, k)}：{v}" for k, v in evidence.items() if k in words and v) or "—"
 
     @admin.display(description=_("会员号"))
     def member_no(self, obj: ConsentSession) -> str:

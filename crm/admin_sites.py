@@ -16,6 +16,7 @@ from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.sites import UnfoldAdminSite
 
+from crm.admin_nav import brand_navigation
 from crm.logins.sessions import admin_session_limit
 
 
@@ -47,7 +48,17 @@ class BrandAdminSite(LimitedSessionSite):
         brand = getattr(request, "tenant", None)
         if brand is not None:
             context["site_header"] = f"{brand.name} · {self.site_header}"
+            context["site_title"] = brand.name
         return context
+
+    def _get_config(self, key: str, *args: Any) -> Any:
+        config = super()._get_config(key, *args)
+        if key == "SIDEBAR":
+            # The brand's pages grouped for the people who use them (crm/admin_nav.py); each
+            # role sees only the pages it may view.
+            registered = {model._meta.label_lower for model in self._registry}
+            config = {**(config or {}), "navigation": brand_navigation(registered), "show_all_applications": True}
+        return config
 
 
 # Both sites use the "admin" namespace: each host's URLconf includes exactly one of them, so

@@ -10,15 +10,19 @@ session, `request.user` from the session, or CSRF. Other paths get them unchange
 only change `__call__`; CSRF's process_view still runs and refuses a non-exempt unsafe request).
 """
 
+import zoneinfo
 from typing import Any
 
 from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
+from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
+from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
+from django.utils import timezone, translation
 
 API_PREFIX = "/api/"
 
@@ -67,3 +71,31 @@ class CSPMiddleware(BrowserOnly, DjangoCSPMiddleware):
 
 
 BACK_OFFICE_PREFIX = "/admin/"
+
+
+class LocaleMiddleware(DjangoLocaleMiddleware):
+    """Simplified Chinese and the brand's time zone on every browser page; the partner API alone
+    negotiates its language.
+
+    The back office and the member pages are for people in China: a browser (or headless
+    Chromium) announcing English must not turn them into "Save and add another" and
+    "Nov. 7, 2026". A partner's Accept-Language still picks zh-hans or en for API errors
+    (crm/api/error_codes.py)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if request.path_info.startswith(API_PREFIX):
+            super().process_request(request)
+            return
+        translation.activate(settings.LANGUAGE_CODE)
+        request.LANGUAGE_CODE = translation.get_language()
+        # Times on the pages in the brand's own zone (the brand row of this host), not the server's.
+        zone = getattr(getattr(request, "tenant", None), "time_zone", None)
+        if zone:
+            timezone.activate(zoneinfo.ZoneInfo(zone))
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if request.path_info.startswith(API_PREFIX):
+            return super().process_response(request, response)
+        response.headers.setdefault("Content-Language", settings.LANGUAGE_CODE)
+        timezone.deactivate()
+        return response

@@ -40,3 +40,14 @@ def birthday_shown(birthday: dt.date | None, *, full: bool) -> str:
     if full:
         return birthday.isoformat() if birthday else ""
     return birthday_mask(birthday)
+
+
+def member_label(member_no: str, name: str, *, full: bool) -> str:
+    """How a member is named on a page: member number and the name as the viewer may see it."""
+    return f"{member_no} {name_shown(name, full=full)}".strip()
+
+
+def identity_shown(kind: str, value: str, *, full: bool) -> str:
+    """An identity's value: a mobile is personal information and masked; the platform IDs
+    (OpenID, OUID, ...) are opaque and shown as they are."""
+    return mobile_shown(value, full=full) if kind == "mobile" else value

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from crm.admin_forms import ThemedForm
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
@@ -311,6 +312,26 @@ class _MemberListAdmin(StoreScopedReadOnly):
     list_select_related = ["assigned_staff", "home_store"]
     search_fields = ["=member_no"]
     ordering = ["-enrolled_at"]
+    # The read-only member view of these lists: masked like the lists (the full view, logged, is
+    # the member page's).
+    readonly_fields = ["masked_name", "masked_mobile"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [
+            "member_no",
+            "masked_name",
+            "masked_mobile",
+            "gender",
+            "home_store",
+            "assigned_staff",
+            "tier",
+            "status",
+            "lifecycle_stage",
+            "points_balance",
+            "enrolled_at",
+            "source",
+            "last_purchase_at",
+        ]
 
     @admin.display(description=_("姓名"))
     def masked_name(self, obj: Member) -> str:
@@ -390,7 +411,7 @@ class OwnershipReviewAdmin(_MemberListAdmin):
         return " ".join(part for part in (label, f"errcode {errcode}" if errcode else "", detail) if part)
 
 
-class HandoverForm(forms.Form):
+class HandoverForm(ThemedForm):
     takeover = forms.ModelChoiceField(
         label=_("接替导购"), queryset=Staff.objects.filter(status=Staff.Status.ACTIVE).select_related("store")
     )

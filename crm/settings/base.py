@@ -88,7 +88,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django's own, skipped under /api/ (crm/browser_middleware.py says why).
     "crm.browser_middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # Chinese for the browser pages whatever the browser asks; the partner API negotiates.
+    "crm.browser_middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "crm.browser_middleware.CsrfViewMiddleware",
     "crm.browser_middleware.AuthenticationMiddleware",
@@ -178,6 +179,8 @@ LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# Chinese-style dates and times in the back office: 2026-11-07 07:39 (crm/formats/).
+FORMAT_MODULE_PATH = ["crm.formats"]
 TIME_ZONE = "Asia/Shanghai"
 USE_TZ = True
 

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from crm.admin_forms import ThemedForm
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.tenancy.zones import brand_time_shown
@@ -63,7 +64,7 @@ class QueueStatusFilter(admin.SimpleListFilter):
         return queryset if chosen == self.ALL else queryset.filter(status=chosen)
 
 
-class DecideForm(forms.Form):
+class DecideForm(ThemedForm):
     note = forms.CharField(
         label=_("审批意见"),
         max_length=255,

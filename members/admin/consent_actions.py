@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from consent.models import ConsentState, Purpose
 from consent.services import consent_withdraw
 from consent.types import ConsentEvidence
+from crm.admin_forms import ThemedForm
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
 
@@ -50,7 +51,7 @@ def _granted_purposes(member: Member) -> list[str]:
     return [purpose for purpose in Purpose.values if purpose in granted]
 
 
-class WithdrawConsentForm(forms.Form):
+class WithdrawConsentForm(ThemedForm):
     purpose = forms.CharField(label=_("撤回哪项同意"), widget=forms.RadioSelect)
     note = forms.CharField(
         label=_("说明"),

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import AgreementVersion, ConsentSession, Purpose
+from crm.admin_forms import ThemedForm
 from crm.spreadsheets.reading import MAX_UPLOAD_BYTES
 
 from ..models import IdentityKind, Member, Staff, Store, Tag
@@ -22,7 +23,7 @@ class MemberActionForm(ActionForm):
     tag = forms.ModelChoiceField(queryset=Tag.objects.all(), required=False, label=_("标签"))
 
 
-class EnrolForm(forms.Form):
+class EnrolForm(ThemedForm):
     name = forms.CharField(label=_("姓名"), max_length=50, required=False)
     mobile = forms.CharField(label=_("手机号"), max_length=32, help_text=_("中国大陆 11 位手机号，或 +国家码 开头"))
     gender = forms.ChoiceField(label=_("性别"), choices=Member.Gender.choices, initial=Member.Gender.UNKNOWN)
@@ -95,7 +96,7 @@ class EnrolForm(forms.Form):
         return pairs
 
 
-class MergeForm(forms.Form):
+class MergeForm(ThemedForm):
     survivor = forms.ChoiceField(label=_("保留哪个会员"), widget=forms.RadioSelect)
     reason = forms.CharField(label=_("合并原因"), max_length=255)
 
@@ -111,7 +112,7 @@ def upload_size_check(upload: Any) -> None:
         raise forms.ValidationError(f"文件过大（上限 {MAX_UPLOAD_BYTES // 1024 // 1024} MB）。")
 
 
-class ImportForm(forms.Form):
+class ImportForm(ThemedForm):
     file = forms.FileField(label=_("文件（CSV 或 XLSX）"), validators=[upload_size_check])
     staff = forms.ModelChoiceField(label=_("经办导购（可选）"), queryset=Staff.objects.none(), required=False)
 
@@ -120,7 +121,7 @@ class ImportForm(forms.Form):
         cast("forms.ModelChoiceField[Staff]", self.fields["staff"]).queryset = staff
 
 
-class OrderImportForm(forms.Form):
+class OrderImportForm(ThemedForm):
     file = forms.FileField(label=_("文件（CSV 或 XLSX）"), validators=[upload_size_check])
     earn_points = forms.BooleanField(
         label=_("历史订单计算积分"),

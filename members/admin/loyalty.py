@@ -20,8 +20,10 @@ from unfold.admin import ModelAdmin, TabularInline
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from crm.money import AmountField, YuanField, yuan, yuan_column
 from members.admin.order_import import OrderImportAdminMixin
 from members.hooks import order_notes
+from members.ledger_words import reference_words
 from members.models import (
     CaptureRateDaily,
     LoyaltyProgram,
@@ -44,17 +46,74 @@ ADJUST_LIMIT_FIELDS = tuple(
 )
 
 
+amount_yuan = yuan_column("amount_fen", _("实付金额"))
+refunded_yuan = yuan_column("refunded_fen", _("已退款"))
+refund_amount_yuan = yuan_column("amount_fen", _("退款金额"))
+gmv_total_yuan = yuan_column("gmv_total_fen", _("GMV"))
+gmv_member_yuan = yuan_column("gmv_member_fen", _("会员 GMV"))
+
+
+@admin.display(description=_("关联单据"))
+def reference_shown(obj: Any) -> str:
+    return reference_words(obj.reference)
+
+
 # --- configuration ------------------------------------------------------------------------------
+
+
+class TierForm(forms.ModelForm):
+    """The threshold is typed in yuan for a spend tier (stored in fen) and in points otherwise:
+    "门槛 100000" used to mean ¥1,000 and tiers were set 100× too low."""
+
+    threshold = AmountField(
+        label=_("门槛"),
+        min_value=0,
+        help_text=_("按消费金额升级时填金额（元），例如 1000 表示 ¥1,000.00；按获得积分升级时填积分数。"),
+    )
+
+    class Meta:
+        model = Tier
+        fields = (
+            "code",
+            "name",
+            "rank",
+            "basis",
+            "threshold",
+            "window_days",
+            "validity_days",
+            "points_multiplier_pct",
+            "member_day_multiplier_pct",
+            "birthday_bonus_points",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        if instance.pk and instance.basis == Tier.Basis.SPEND and not self.is_bound:
+            self.initial["threshold"] = YuanField().prepare_value(instance.threshold)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        value = cleaned.get("threshold")
+        if value is not None:
+            if cleaned.get("basis") == Tier.Basis.SPEND:
+                cleaned["threshold"] = YuanField().clean(str(value))
+            elif value != int(value):
+                self.add_error("threshold", _("积分门槛须为整数。"))
+            else:
+                cleaned["threshold"] = int(value)
+        return cleaned
 
 
 @admin.register(Tier, site=brand_admin)
 class TierAdmin(ModelAdmin):
+    form = TierForm
     list_display = (
         "rank",
         "code",
         "name",
         "basis",
-        "threshold",
+        "threshold_shown",
         "window_days",
         "validity_days",
         "points_multiplier_pct",
@@ -63,6 +122,10 @@ class TierAdmin(ModelAdmin):
     )
     list_display_links = ("code", "name")
     ordering = ("rank",)
+
+    @admin.display(description=_("门槛"), ordering="threshold")
+    def threshold_shown(self, obj: Tier) -> str:
+        return yuan(obj.threshold) if obj.basis == Tier.Basis.SPEND else f"{obj.threshold:,} 积分"
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Members and their history point at tiers (PROTECT); retire a tier by raising its threshold.
@@ -154,7 +217,7 @@ class RefundInline(TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    fields = ("refund_no", "amount_fen", "refunded_at", "points_reversed", "points_returned", "created_at")
+    fields = ("refund_no", refund_amount_yuan, "refunded_at", "points_reversed", "points_returned", "created_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -187,8 +250,8 @@ class OrderAdmin(OrderImportAdminMixin, StoreScopedAdminMixin, ReadOnlyAdminMixi
         "store",
         "member",
         "is_member_order",
-        "amount_fen",
-        "refunded_fen",
+        amount_yuan,
+        refunded_yuan,
         "points_earned",
         "points_redeemed",
         "paid_at",
@@ -236,7 +299,7 @@ def _notes_attach(orders: list[Order]) -> None:
 @admin.register(PointsEntry, site=brand_admin)
 class PointsEntryAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     scope_member_path = "member"
-    list_display = ("created_at", "member", "kind", "points", "balance_after", "reason", "reference", "actor")
+    list_display = ("created_at", "member", "kind", "points", "balance_after", "reason", reference_shown, "actor")
     list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=member__member_no", "=reference")
     list_select_related = ("member",)
@@ -251,7 +314,7 @@ def redemption_source(obj: Redemption) -> str:
 @admin.register(Redemption, site=brand_admin)
 class RedemptionAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     scope_member_path = "member"
-    list_display = ("created_at", "member", "reward", redemption_source, "quantity", "points", "reference", "actor")
+    list_display = ("created_at", "member", "reward", redemption_source, "quantity", "points", reference_shown, "actor")
     list_filter = ("reward",)
     search_fields = ("=member__member_no", "=reference")
     list_select_related = ("member", "reward")
@@ -267,8 +330,8 @@ class CaptureRateDailyAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmi
         "orders_total",
         "orders_member",
         "order_rate",
-        "gmv_total_fen",
-        "gmv_member_fen",
+        gmv_total_yuan,
+        gmv_member_yuan,
         "gmv_rate",
     )
     list_filter = ("channel", "store", ("day", admin.DateFieldListFilter))
@@ -309,7 +372,7 @@ class _MemberReadOnlyInline(TabularInline):
 class MemberPointsEntryInline(_MemberReadOnlyInline):
     model = PointsEntry
     verbose_name_plural = _("积分流水（近一年）")
-    fields = ("created_at", "kind", "points", "balance_after", "reason", "reference", "actor")
+    fields = ("created_at", "kind", "points", "balance_after", "reason", reference_shown, "actor")
     readonly_fields = fields
     ordering = ("-created_at", "-id")
 
@@ -322,8 +385,8 @@ class MemberOrderInline(_MemberReadOnlyInline):
         "channel",
         "order_no",
         "store",
-        "amount_fen",
-        "refunded_fen",
+        amount_yuan,
+        refunded_yuan,
         "points_earned",
         "points_redeemed",
     )
@@ -339,8 +402,16 @@ class MemberTierChangeInline(_MemberReadOnlyInline):
     fk_name = "member"
     verbose_name_plural = _("等级变更")
     recent_days = 365 * 5
-    fields = ("created_at", "from_tier", "to_tier", "reason", "note", "actor")
+    fields = ("created_at", "from_tier_shown", "to_tier_shown", "reason", "note", "actor")
     readonly_fields = fields
+
+    @admin.display(description=_("原等级"))
+    def from_tier_shown(self, obj: TierChange) -> str:
+        return obj.from_tier.name if obj.from_tier else "-"
+
+    @admin.display(description=_("新等级"))
+    def to_tier_shown(self, obj: TierChange) -> str:
+        return obj.to_tier.name if obj.to_tier else "-"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("from_tier", "to_tier")
@@ -351,8 +422,12 @@ class MemberRedemptionInline(_MemberReadOnlyInline):
 
     model = Redemption
     verbose_name_plural = _("礼品与券（近一年）")
-    fields = ("created_at", "reward", "source", "quantity", "points", "reference", "actor")
+    fields = ("created_at", "reward_shown", "source", "quantity", "points", reference_shown, "actor")
     readonly_fields = fields
+
+    @admin.display(description=_("礼品"))
+    def reward_shown(self, obj: Redemption) -> str:
+        return str(obj.reward)
 
     @admin.display(description=_("来源"))
     def source(self, obj: Redemption) -> str:

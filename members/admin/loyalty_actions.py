@@ -23,7 +23,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin_forms import ThemedForm
 from crm.errors import AppError
+from crm.money import yuan
 
 from ..models import Member, Reward, Tier
 from ..scoping import member_in_scope
@@ -44,7 +46,7 @@ def _staff_user(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
-class AdjustPointsForm(forms.Form):
+class AdjustPointsForm(ThemedForm):
     points = forms.IntegerField(label=_("调整积分"), help_text=_("正数增加，负数扣减。"))
     reason = forms.CharField(label=_("原因"), max_length=200, widget=forms.TextInput(attrs={"size": 60}))
     reference = forms.UUIDField(widget=forms.HiddenInput)
@@ -56,7 +58,7 @@ class AdjustPointsForm(forms.Form):
         return points
 
 
-class RedeemForm(forms.Form):
+class RedeemForm(ThemedForm):
     reward = forms.ModelChoiceField(label=_("礼品"), queryset=Reward.objects.none(), empty_label=None)
     quantity = forms.IntegerField(label=_("数量"), min_value=1, max_value=100, initial=1)
     reference = forms.UUIDField(widget=forms.HiddenInput)
@@ -70,7 +72,7 @@ class RedeemForm(forms.Form):
         )
 
 
-class SetTierForm(forms.Form):
+class SetTierForm(ThemedForm):
     tier = forms.ModelChoiceField(
         label=_("保底等级"),
         queryset=Tier.objects.order_by("rank"),
@@ -94,7 +96,7 @@ def _add_service_error(form: forms.Form, exc: AppError) -> None:
 
 def _amount(tier: Tier, value: int) -> str:
     if tier.basis == Tier.Basis.SPEND:
-        return f"¥{value / 100:,.2f}"
+        return yuan(value)
     return f"{value:,} 积分"
 
 

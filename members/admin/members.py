@@ -140,9 +140,17 @@ class IdentityInline(ReadOnlyInline):
 
 class AssignmentInline(ReadOnlyInline):
     model = MemberAssignment
-    fields = ("created_at", "from_staff", "to_staff", "reason", "actor", "note")
+    fields = ("created_at", "from_staff_shown", "to_staff_shown", "reason", "actor", "note")
     readonly_fields = fields
     verbose_name_plural = _("导购归属历史")
+
+    @admin.display(description=_("原导购"))
+    def from_staff_shown(self, obj: MemberAssignment) -> str:
+        return str(obj.from_staff) if obj.from_staff else "-"
+
+    @admin.display(description=_("新导购"))
+    def to_staff_shown(self, obj: MemberAssignment) -> str:
+        return str(obj.to_staff) if obj.to_staff else "-"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("from_staff", "to_staff")
@@ -151,8 +159,13 @@ class AssignmentInline(ReadOnlyInline):
 class MergeInline(ReadOnlyInline):
     model = MemberMerge
     fk_name = "survivor"
-    fields = ("created_at", "merged", "actor", "reason", "moved")
+    fields = ("created_at", "merged_shown", "actor", "reason", "moved")
     readonly_fields = fields
+
+    @admin.display(description=_("被合并会员"))
+    def merged_shown(self, obj: MemberMerge) -> str:
+        return str(obj.merged)
+
     verbose_name_plural = _("合并记录（并入本会员）")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

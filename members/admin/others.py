@@ -57,6 +57,9 @@ class IdentityAdmin(StoreScopedAdminMixin, ModelAdmin):
     list_select_related = ("member",)
     list_filter = ("kind",)
     search_fields = ("=value", "=member__member_no")
+    # The change view (read-only) masks the value like the list does.
+    fields = ("kind", "shown_value", "member", "created_at")
+    readonly_fields = fields
 
     @admin.display(description=_("值"))
     def shown_value(self, obj: Identity) -> str:

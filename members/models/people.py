@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.base_models import TimeStampedModel
 
+from ..masking import identity_shown, member_label
 from .stores import SalesChannel, Staff, Store
 
 
@@ -159,7 +160,9 @@ class Member(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_no} {self.name}".strip()
+        # Masked: str() lands in headings, links, breadcrumbs, history and messages, none of
+        # which know the viewer. A page that may show the full name asks members/masking.py.
+        return member_label(self.member_no, self.name, full=False)
 
 
 class IdentityKind(models.TextChoices):
@@ -186,7 +189,7 @@ class Identity(TimeStampedModel):
         constraints = [models.UniqueConstraint(fields=["kind", "value"], name="identity_kind_value_unique")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.value}"
+        return f"{self.get_kind_display()}: {identity_shown(self.kind, self.value, full=False)}"
 
 
 class Tag(TimeStampedModel):

@@ -1,0 +1,125 @@
+"""The brand back office's sidebar: pages grouped for the people who use them, each with an icon,
+shown only to those whose role may view it (the model's view permission).
+
+Plain data (model labels and URL names), so the kernel names the apps' pages without importing
+them. BrandAdminSite hands it to django-unfold (crm/admin_sites.py); icons are Material Symbols
+shipped with the theme (no CDN).
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+# (group title, [(title, icon, "app_label.model")])
+GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
+    (
+        "会员",
+        [
+            ("会员", "person", "members.member"),
+            ("订单", "receipt_long", "members.order"),
+            ("身份标识", "badge", "members.identity"),
+            ("标签", "sell", "members.tag"),
+            ("会员合并", "merge", "members.membermerge"),
+        ],
+    ),
+    (
+        "积分与等级",
+        [
+            ("会员等级", "workspace_premium", "members.tier"),
+            ("积分规则", "tune", "members.loyaltyprogram"),
+            ("积分流水", "list_alt", "members.pointsentry"),
+            ("积分调整审批", "approval", "members.pointsadjustrequest"),
+            ("礼品", "redeem", "members.reward"),
+            ("兑换记录", "card_giftcard", "members.redemption"),
+            ("会员捕获率", "query_stats", "members.captureratedaily"),
+        ],
+    ),
+    (
+        "授权",
+        [
+            ("协议", "description", "consent.agreement"),
+            ("协议版本", "history_edu", "consent.agreementversion"),
+            ("授权状态", "verified_user", "consent.consentstate"),
+            ("授权记录", "fact_check", "consent.consentrecord"),
+            ("授权会话", "qr_code_2", "consent.consentsession"),
+            ("个人信息请求", "assignment_ind", "consent.datarequest"),
+            ("个人信息访问日志", "visibility", "consent.piaccesslog"),
+        ],
+    ),
+    (
+        "企业微信",
+        [
+            ("我的会员", "groups", "wecom.mymember"),
+            ("客户关系", "handshake", "wecom.followrelation"),
+            ("潜在客户", "person_search", "wecom.wecomprospect"),
+            ("客户转接", "swap_horiz", "wecom.customertransfer"),
+            ("离职交接", "move_up", "wecom.staffhandover"),
+            ("归属复核", "rule", "wecom.ownershipreview"),
+            ("渠道活码", "qr_code", "wecom.contactway"),
+            ("分配设置", "alt_route", "wecom.assignmentsettings"),
+            ("企业微信配置", "settings_applications", "wecom.wecomconfig"),
+            ("回调事件", "webhook", "wecom.callbackevent"),
+        ],
+    ),
+    (
+        "营销活动",
+        [
+            ("营销活动", "campaign", "campaigns.campaign"),
+            ("活动执行", "event_repeat", "campaigns.occurrence"),
+            ("消息发送", "outbox", "campaigns.outboxmessage"),
+        ],
+    ),
+    (
+        "开放接口",
+        [
+            ("合作方", "corporate_fare", "api.partner"),
+            ("API 密钥", "key", "api.apikey"),
+            ("Webhook 订阅", "webhook", "webhooks.webhooksubscription"),
+            ("Webhook 投递", "send", "webhooks.webhookdelivery"),
+        ],
+    ),
+    (
+        "设置",
+        [
+            ("门店", "storefront", "members.store"),
+            ("导购", "support_agent", "members.staff"),
+            ("用户", "manage_accounts", "auth.user"),
+            ("角色（用户组）", "group", "auth.group"),
+            ("看板设置", "dashboard_customize", "dashboard.dashboardsettings"),
+            ("后台任务", "pending_actions", "jobs.jobrun"),
+        ],
+    ),
+]
+
+
+def can_view(label: str) -> Callable[[HttpRequest], bool]:
+    app_label, model = label.split(".")
+
+    def permission(request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff and user.has_perm(f"{app_label}.view_{model}"))
+
+    permission.__name__ = f"can_view_{app_label}_{model}"
+    return permission
+
+
+def brand_navigation(registered: set[str]) -> list[dict[str, Any]]:
+    """The sidebar groups of the models registered on the brand site (a page of an app not
+    installed is left out)."""
+    groups = []
+    for title, items in GROUPS:
+        entries = []
+        for item_title, icon, label in items:
+            if label not in registered:
+                continue
+            app_label, model = label.split(".")
+            try:
+                link = reverse(f"admin:{app_label}_{model}_changelist")
+            except NoReverseMatch:
+                continue
+            entries.append({"title": item_title, "icon": icon, "link": link, "permission": can_view(label)})
+        if entries:
+            groups.append({"title": title, "separator": True, "collapsible": True, "items": entries})
+    return groups

@@ -1,0 +1,79 @@
+"""Words for people (issue 23, items 1 and 7): Chinese whatever the browser asks, Chinese-style
+dates in the brand's zone, money in yuan shown and typed, ledger references in words."""
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import connection
+from django.urls import reverse
+
+from crm.money import YuanField, yuan
+from members.ledger_words import reference_words
+from members.models import Order, Tier
+from tests.factories import MemberFactory, StoreFactory
+
+
+def test_yuan_reads_and_types_as_people_do():
+    assert yuan(125800) == "¥1,258.00"
+    assert yuan(-1200) == "-¥12.00"
+    assert yuan(None) == "-"
+    field = YuanField()
+    assert field.clean("1,258.5") == 125850
+    assert field.clean("¥1000") == 100000
+    assert field.prepare_value(100000) == Decimal("1000.00")
+
+
+def test_references_are_words():
+    assert reference_words("redemption:admin-redeem:8988abcdef") == "后台兑换礼品"
+    assert reference_words("order:42") == "订单 #42"
+    assert reference_words("refund:7:points_cash") == "退款 #7 退回抵现积分"
+    assert reference_words("something-else") == "something-else"
+
+
+def test_back_office_is_chinese_for_an_english_browser(admin_client_a, in_brand_a):
+    url = reverse("admin:members_tier_add")
+    body = admin_client_a.get(url, headers={"Accept-Language": "en-US,en;q=0.9"}).content.decode()
+    assert "保存" in body
+    assert "Save and add another" not in body
+    assert 'lang="zh-hans"' in body
+
+
+def test_tier_threshold_is_typed_and_listed_in_yuan(admin_client_a, in_brand_a):
+    response = admin_client_a.post(
+        reverse("admin:members_tier_add"),
+        {
+            "code": "gold",
+            "name": "金卡",
+            "rank": 9,
+            "basis": "spend",
+            "threshold": "1,000",
+            "window_days": 365,
+            "validity_days": 365,
+            "points_multiplier_pct": 100,
+            "member_day_multiplier_pct": 100,
+            "birthday_bonus_points": 0,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    connection.set_tenant(in_brand_a)
+    assert Tier.objects.get(code="gold").threshold == 100000
+    listing = admin_client_a.get(reverse("admin:members_tier_changelist")).content.decode()
+    assert "¥1,000.00" in listing
+
+
+def test_orders_list_in_yuan_and_brand_time(admin_client_a, in_brand_a):
+    store = StoreFactory()
+    member = MemberFactory(home_store=store)
+    Order.objects.create(
+        channel="store",
+        order_no="POS-1",
+        store=store,
+        member=member,
+        is_member_order=True,
+        amount_fen=125800,
+        paid_at=dt.datetime(2026, 11, 6, 23, 39, tzinfo=dt.UTC),
+    )
+    body = admin_client_a.get(reverse("admin:members_order_changelist")).content.decode()
+    assert "¥1,258.00" in body
+    assert "125800" not in body
+    assert "2026-11-07 07:39" in body  # Asia/Shanghai, Chinese style
