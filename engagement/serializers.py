@@ -26,7 +26,7 @@ class CalendarQuerySerializer(StrictSerializer):
     )
 
 
-class RewardOutSerializer(serializers.Serializer):
+class CheckinRewardOutSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["points", "growth", "coupon"])
     amount = serializers.IntegerField()
     label = serializers.CharField(help_text="What was granted, in words (zh-hans).")  # type: ignore[assignment]
@@ -40,7 +40,7 @@ class CheckinOutSerializer(serializers.Serializer):
     points = serializers.IntegerField(help_text="Points granted by this check-in (daily + ladder).")
     growth = serializers.IntegerField(help_text="Growth value granted by this check-in.")
     cost_points = serializers.IntegerField(help_text="Points paid for a make-up day.")
-    rewards = RewardOutSerializer(many=True)
+    rewards = CheckinRewardOutSerializer(many=True)
     created = serializers.BooleanField(help_text="False when the day was already checked in (double tap).")
 
 
@@ -49,7 +49,7 @@ class CalendarDayOutSerializer(serializers.Serializer):
     checked_in = serializers.BooleanField()
     made_up = serializers.BooleanField()
     can_make_up = serializers.BooleanField()
-    rewards = RewardOutSerializer(many=True)
+    rewards = CheckinRewardOutSerializer(many=True)
 
 
 class LadderStepOutSerializer(serializers.Serializer):

@@ -33,6 +33,9 @@ class OrderCreditApi(BrandApiView):
         tags=["orders"],
     )
     def get(self, request: Request, channel: str, order_no: str) -> Response:
+        # PostgreSQL refuses a NUL in text: no such channel or order, not a database error.
+        if channel not in SalesChannel.values or "\x00" in order_no:
+            raise api_error("not_found", status=404)
         order_id = Order.objects.filter(channel=channel, order_no=order_no).values_list("pk", flat=True).first()
         if order_id is None:
             raise api_error("not_found", status=404)

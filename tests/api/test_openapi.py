@@ -28,8 +28,9 @@ PATHS = {
     "/api/v1/orders",
     "/api/v1/orders/batch",
     "/api/v1/orders/{channel}/{order_no}/refunds",
+    "/api/v1/orders/{channel}/{order_no}/credit",
     "/api/v1/agreements",
-    # one item, one code (scancodes: on main without their entries here)
+    # one item, one code
     "/api/v1/scancodes/verify",
     "/api/v1/scancodes/claims",
     # the member centre (issue 25)
