@@ -66,7 +66,19 @@ def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[int]:
         "DJANGO_SETTINGS_MODULE": "crm.settings.test",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "crm.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--timeout", "60"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "crm.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "2",
+            "--timeout",
+            "60",
+            "--no-control-socket",
+        ],
         cwd=ROOT,
         env=env,
     )
