@@ -38,6 +38,16 @@ def test_back_office_is_chinese_for_an_english_browser(admin_client_a, in_brand_
     assert 'lang="zh-hans"' in body
 
 
+def test_the_themes_own_words_are_chinese_too(client_a, admin_client_a, in_brand_a):
+    """django-unfold ships no Chinese catalogue; locale/zh_Hans carries its strings."""
+    english = {"headers": {"Accept-Language": "en-US,en;q=0.9"}}
+    login = client_a.get("/admin/login/", **english).content.decode()
+    listed = admin_client_a.get(reverse("admin:members_tier_changelist"), **english).content.decode()
+
+    assert "欢迎登录" in login and "Welcome back" not in login and "Return to site" not in login
+    assert "Search apps and models" not in listed and "搜索菜单" in listed
+
+
 def test_tier_threshold_is_typed_and_listed_in_yuan(admin_client_a, in_brand_a):
     response = admin_client_a.post(
         reverse("admin:members_tier_add"),
