@@ -5,7 +5,7 @@ from engagement.models import CheckinLadderStep, EngagementSettings
 from engagement.rewards import coupon_issuer_register, coupon_issuer_unregister
 
 
-def test_brand_admin_sets_the_rules_and_the_ladder(admin_client_a, in_brand_a):
+def test_brand_admin_sets_the_rules_and_the_ladder(admin_client_a, in_brand_a, without_coupon_issuer):
     settings_page = admin_client_a.get("/admin/engagement/engagementsettings/add/")
     assert settings_page.status_code == 200
     assert "签到周期" in settings_page.content.decode()
