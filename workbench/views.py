@@ -710,9 +710,10 @@ def _coupon_writeoff_post(request: HttpRequest, store: Store | None) -> HttpResp
         messages.error(request, "；".join(reasons) if len(reasons) > 1 else error.message)
         return redirect(back)
     redemption = result.redemption
+    paid = yuan_shown(redemption.order_amount_fen - redemption.discount_fen)
     done = (
         f"已核销「{coupon.template.name}」：订单 {redemption.order_no}，"
-        f"优惠 {yuan_shown(redemption.discount_fen)}，实付 {yuan_shown(redemption.order_amount_fen - redemption.discount_fen)}。"
+        f"优惠 {yuan_shown(redemption.discount_fen)}，实付 {paid}。"
     )
     messages.success(request, ("（重复提交，未再次核销）" if result.replayed else "") + done)
     return redirect(back)
