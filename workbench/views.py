@@ -604,9 +604,10 @@ def _writeoff_lookup(request: HttpRequest, query: str) -> tuple[Member | None, C
         coupon = coupon_by_code(code=query)
         if coupon is None:
             return None, None, "券码不存在（通用券码请先扫顾客的会员码）。"
-        member = Member.objects.filter(pk=coupon.member_id).first()
-        if member is None:
+        holder = Member.objects.filter(pk=coupon.member_id).first()
+        if holder is None:
             return None, None, "券码不存在。"
+        member = holder
     if not member_in_scope(member, user):
         return None, None, "该会员不在您的门店范围内，不能在此核销。"
     return member, coupon, ""
