@@ -6,7 +6,7 @@ idempotency key, so a retried grant returns the first coupon."""
 
 from coupons.models import Coupon
 from coupons.rules import benefit_words
-from coupons.services import coupon_issue
+from coupons.services import coupon_issue, coupons_issue_bulk
 from crm.errors import AppError
 from members.models import Member
 
@@ -34,3 +34,21 @@ def engagement_coupon_issue(*, member: Member, template_code: str, reference: st
         actor="engagement",
     )
     return f"{coupon.template.name}（{benefit_words(coupon.template)}）1 张"
+
+
+def birthday_coupons_issue(*, template_code: str, members_sql: str, params: tuple[object, ...], year: int) -> int:
+    """The birthday benefit's coupon for every member the grant rows select, set-based (one
+    coupons_issue_bulk), source 生日礼, key `engagement:birthday:<year>` (the same key as the
+    one-member issuer's, so neither path issues twice). A template id that is not a number issues
+    nothing. Returns how many coupons this call issued."""
+    template_id = (template_code or "").strip()
+    if not template_id.isdigit():
+        return 0
+    result = coupons_issue_bulk(
+        template_id=int(template_id),
+        members=(members_sql, params),
+        source=Coupon.Source.BIRTHDAY,
+        source_key=f"engagement:birthday:{year}",
+        actor="engagement",
+    )
+    return result.issued_now
