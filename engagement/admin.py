@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from coupons.models import CouponTemplate
 from crm.admin_sites import brand_admin
 
 from .models import BirthdayBenefit, CheckinLadderStep, EngagementSettings, RewardKind
@@ -70,6 +71,11 @@ class _CouponGuardForm(forms.ModelForm):
         if wants_coupon and not coupons_available():
             field = self.kind_field if self.kind_field in self.fields else "coupon_template"
             self.add_error(field, COUPON_REFUSED)
+        elif wants_coupon:
+            # The reward names a coupon template by its number (优惠券模板 in the back office).
+            code = (data.get("coupon_template") or "").strip()
+            if not code.isdigit() or not CouponTemplate.objects.filter(pk=int(code)).exists():
+                self.add_error("coupon_template", "请填写已有的优惠券模板编号（后台「优惠券模板」列表中的编号）。")
         return data
 
 

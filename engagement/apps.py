@@ -12,7 +12,9 @@ class EngagementConfig(AppConfig):
         from members.hooks import on_order_refunded, on_orders_posted, qualifying_basis_register
         from members.services.points import campaign_multiplier_provider_register
 
+        from .coupon_issuer import engagement_coupon_issue
         from .error_codes import TEXTS
+        from .rewards import coupon_issuer_register
         from .services.birthday import birthday_multipliers_for_orders
         from .services.growth import GROWTH_BASIS, growth_on_order_refunded, growth_on_orders_posted
 
@@ -22,3 +24,5 @@ class EngagementConfig(AppConfig):
         on_order_refunded(growth_on_order_refunded)
         qualifying_basis_register(GROWTH_BASIS)
         campaign_multiplier_provider_register(birthday_multipliers_for_orders)
+        # Coupon rewards (check-in ladder, birthday) through the coupons app, below engagement.
+        coupon_issuer_register(engagement_coupon_issue)

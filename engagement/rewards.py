@@ -1,7 +1,8 @@
 """One way to grant an engagement reward, whatever the programme: points through members' points
 ledger, growth value through the growth ledger (capped as an activity), a coupon through the coupon
-issuer a coupons app registers here (engagement never imports it: coupons sits below engagement
-and registers itself in its AppConfig.ready()). Until an issuer registers, a coupon reward is
+issuer registered here (engagement's own AppConfig.ready() registers engagement/coupon_issuer.py,
+which calls coupons.services.coupon_issue; this module stays free of coupons so the refusal path
+can be tested by unregistering). Until an issuer registers, a coupon reward is
 refused with `engagement_coupon_unavailable` — at configuration and at grant.
 
 Each grant returns what was granted, in words, as stored on the check-in or benefit record."""
@@ -29,6 +30,11 @@ def coupon_issuer_register(issuer: CouponIssuer) -> None:
 
 def coupon_issuer_unregister() -> None:
     _coupon_issuer.clear()
+
+
+def coupon_issuer_current() -> CouponIssuer | None:
+    """The registered issuer (tests unregister it around themselves and put it back)."""
+    return _coupon_issuer[0] if _coupon_issuer else None
 
 
 def coupons_available() -> bool:

@@ -5,3 +5,9 @@ class MemberCentreConfig(AppConfig):
     name = "membercentre"
     verbose_name = "会员中心"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # 我的优惠券 replaces its placeholder tile (coupons sits below the member centre).
+        from .coupons import coupons_section_register
+
+        coupons_section_register()

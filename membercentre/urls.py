@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern] = [
     path("join/", views.join, name="join"),
     path("code/", views.code_fragment, name="code"),
     path("history/", views.history, name="history"),
+    path("coupons/", views.coupons, name="coupons"),
     path("me/preferences/", views.preferences, name="preferences"),
     path("link/<str:token>/", views.link, name="link"),
 ]

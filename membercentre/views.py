@@ -23,6 +23,7 @@ from crm.errors import AppError
 from members.models import Member
 
 from . import auth
+from .coupons import coupon_tabs
 from .presentation import local_text, mobile_masked
 from .render import barcode_svg, qr_svg
 from .sections import sections_for
@@ -239,6 +240,18 @@ def code_fragment(request: HttpRequest) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     member: Member = request.member  # type: ignore[attr-defined]
     return render(request, "membercentre/history.html", {"items": member_history(member=member)})
+
+
+@never_cache
+@member_required
+def coupons(request: HttpRequest) -> HttpResponse:
+    """我的优惠券: only the signed-in member's own coupons (there is no id in the URL)."""
+    member: Member = request.member  # type: ignore[attr-defined]
+    tab = request.GET.get("tab", "usable")
+    tabs = coupon_tabs(member_id=member.pk)
+    if tab not in {key for key, _title, _cards in tabs}:
+        tab = "usable"
+    return render(request, "membercentre/coupons.html", {"tabs": tabs, "tab": tab})
 
 
 @never_cache

@@ -58,6 +58,10 @@ _STORE_COMMON = [
     "consent.view_consentsession",
     "consent.add_consentsession",
     "consent.change_consentsession",
+    # Coupons at the counter (workbench 核销): their coupons and write-offs are store-scoped.
+    "coupons.view_coupon",
+    "coupons.view_couponredemption",
+    "coupons.add_couponredemption",
     # Not consent.view_consentrecord: the consent admin is not store-scoped yet, so store roles
     # would see every store's consent records (members.E001 refuses that). Add it back once
     # consent's admins inherit members.scoping.StoreScopedAdminMixin.
@@ -78,6 +82,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "consent.*",
         "campaigns.*",
         "engagement.*",
+        "coupons.*",
         "api.*",
         "webhooks.*",
         "wecom.*",
@@ -116,6 +121,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.view_refund",
         "members.view_captureratedaily",
         "campaigns.*",
+        "coupons.*",
         "scancodes.*",
         "consent.view_agreement",
         "consent.view_agreementversion",

@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/workbench/members/<int:member_id>/redeem/", staff(views.member_redeem), name="member_redeem"),
     path("admin/workbench/members/<int:member_id>/tier/", staff(views.member_tier), name="member_tier"),
     path("admin/workbench/orders/new/", staff(views.order_new), name="order_new"),
+    path("admin/workbench/coupons/", staff(views.coupon_writeoff), name="coupon_writeoff"),
     path("admin/workbench/enrol/", staff(views.enrol_start), name="enrol_start"),
     path("admin/workbench/enrol/<int:session_id>/", staff(views.enrol), name="enrol"),
     path("admin/workbench/enrol/<int:session_id>/status/", staff(views.enrol_status), name="enrol_status"),

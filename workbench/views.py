@@ -33,8 +33,14 @@ from consent.services import agreement_versions_current
 from consent.services.links import link_sign
 from consent.services.pi_log import pi_access_log
 from consent.services.sessions import consent_session_cancel, consent_session_from_token
+from coupons.error_codes import reason_text as coupon_reason_text
+from coupons.models import Coupon
+from coupons.rules import validity_words
+from coupons.selectors import coupon_by_code, member_coupons
+from coupons.services import coupon_redeem
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from membercentre.services.codes import MEMBER_CODE_RE, member_code_consume, member_code_resolve
 from members import roles
 from members.masking import can_view_full_pi
 from members.models import Member, Reward, Staff, Store, Tier
@@ -76,6 +82,7 @@ def _actions(request: HttpRequest) -> dict[str, bool]:
         "redeem": user.has_perms(["members.change_member", "members.add_redemption"]),
         "adjust": user.has_perm("members.change_member") and points_adjust_limit(user=user) != 0,
         "tier": user.has_perms(["members.change_member", "members.add_tierchange"]),
+        "coupons": user.has_perms(["members.view_member", "coupons.view_coupon", "coupons.add_couponredemption"]),
         "logins": user.has_perms(["auth.add_user", "auth.change_user", "members.change_staff"]),
     }
 
@@ -159,6 +166,10 @@ def _member_page(request: HttpRequest, member: Member, *, full: bool) -> Templat
         staff_name=member.assigned_staff.name if member.assigned_staff else "",
         balance=member.points_balance,
         yuan=yuan_shown,
+        coupons=[
+            (v, validity_words(v.coupon.template))
+            for v in _coupon_views(member, store=services.desk_for(request.user).store, amount_fen=None)[:10]
+        ],
     )
 
 
@@ -569,3 +580,141 @@ class PasswordSetView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form: Any) -> HttpResponse:
         messages.success(self.request, "密码已设置，请用新密码登录。")
         return super().form_valid(form)
+
+
+# --- coupon write-off (核销) ----------------------------------------------------------------------------
+
+
+def _coupon_views(member: Member, *, store: Store | None, amount_fen: int | None) -> list[Any]:
+    return member_coupons(member_id=member.pk, store_id=store.pk if store else None, order_amount_fen=amount_fen)
+
+
+def _writeoff_lookup(request: HttpRequest, query: str) -> tuple[Member | None, Coupon | None, str]:
+    """The member (and the coupon, for a coupon code) behind what staff scanned or typed, inside
+    the user's store scope; or why nobody, in Chinese. A member code is only *resolved* here
+    (audited); it is consumed by the write-off itself."""
+    user = _user(request)
+    if MEMBER_CODE_RE.match(query):
+        try:
+            member = member_code_resolve(code=query, via="workbench", actor=user.get_username())
+        except AppError as refused:
+            return None, None, refused.message
+        coupon = None
+    else:
+        coupon = coupon_by_code(code=query)
+        if coupon is None:
+            return None, None, "券码不存在（通用券码请先扫顾客的会员码）。"
+        holder = Member.objects.filter(pk=coupon.member_id).first()
+        if holder is None:
+            return None, None, "券码不存在。"
+        member = holder
+    if not member_in_scope(member, user):
+        return None, None, "该会员不在您的门店范围内，不能在此核销。"
+    return member, coupon, ""
+
+
+def coupon_writeoff(request: HttpRequest) -> HttpResponse:
+    """核销优惠券: scan or type the member code (会员码) or a coupon code, see the member's coupons
+    (usable ones first, each other one with why not, for this store and amount), write one off
+    against an order number and amount in yuan. The form's request number makes a double submit a
+    replay; a member code is consumed in the same transaction as the write-off."""
+    _require(request, "members.view_member", "coupons.view_coupon", "coupons.add_couponredemption")
+    desk = services.desk_for(request.user)
+    if request.method == "POST":
+        return _coupon_writeoff_post(request, desk.store)
+    query = (request.GET.get("q") or "").strip()[:64]
+    amount_text = (request.GET.get("amount") or "").strip()
+    amount_fen, refusal = None, ""
+    if amount_text:
+        try:
+            amount_fen = fen_from_yuan(amount_text)
+        except AppError as error:
+            refusal = error.message
+    member: Member | None = None
+    coupon: Coupon | None = None
+    member_code = ""
+    if request.GET.get("member", "").isdigit():
+        member = _member_or_404(request, int(request.GET["member"]))
+    elif query and not refusal:
+        member, coupon, refusal = _writeoff_lookup(request, query)
+        member_code = query if member is not None and MEMBER_CODE_RE.match(query) else ""
+    views = _coupon_views(member, store=desk.store, amount_fen=amount_fen) if member else []
+    if coupon is not None:  # the scanned coupon first
+        views.sort(key=lambda v: v.coupon.pk != coupon.pk)
+    return _page(
+        request,
+        "workbench/coupons.html",
+        "核销优惠券",
+        desk=desk,
+        query=query,
+        amount_text=amount_text,
+        amount_fen=amount_fen,
+        refusal=refusal,
+        member=member,
+        profile=selectors.profile_for(member, full=False) if member else None,
+        member_code=member_code,
+        amount_shown=yuan_shown(amount_fen) if amount_fen else "",
+        coupons=[
+            (
+                v,
+                _code_for_counter(v.coupon)[-4:],
+                validity_words(v.coupon.template),
+                yuan_shown(v.discount_fen) if v.discount_fen else "",
+            )
+            for v in views
+        ],
+        reference=uuid.uuid4().hex,
+        yuan=yuan_shown,
+    )
+
+
+def _code_for_counter(coupon: Coupon) -> str:
+    return coupon.code or coupon.template.generic_code
+
+
+def _coupon_writeoff_post(request: HttpRequest, store: Store | None) -> HttpResponse:
+    user = _user(request)
+    target = _member_or_404(request, int(request.POST.get("member") or 0))
+    back = f"{reverse('workbench:coupon_writeoff')}?member={target.pk}"
+    coupon = Coupon.objects.filter(pk=request.POST.get("coupon") or 0, member_id=target.pk).first()
+    if coupon is None:
+        messages.error(request, "请选择该会员的一张优惠券。")
+        return redirect(back)
+    order_no = (request.POST.get("order_no") or "").strip()
+    if not order_no:
+        messages.error(request, "请填写小票/订单号。")
+        return redirect(back)
+    reference = f"wb-coupon-{_reference(request)}"[:64]
+    member_code = (request.POST.get("member_code") or "").strip()
+    try:
+        amount_fen = fen_from_yuan(request.POST.get("amount", ""))
+        with transaction.atomic():
+            if member_code:
+                # The code on the customer's phone moves value here: used once, for this write-off.
+                holder = member_code_consume(
+                    code=member_code, via="workbench", actor=user.get_username(), reference=reference
+                )
+                if holder.pk != target.pk:
+                    raise AppError("coupon_member_mismatch", "会员码与该会员不符。")
+            result = coupon_redeem(
+                request_no=reference,
+                code=_code_for_counter(coupon),
+                member_id=target.pk,
+                store_code=store.code if store else None,
+                channel="store",
+                order_no=order_no,
+                order_amount_fen=amount_fen,
+                actor=user.get_username(),
+            )
+    except AppError as error:
+        reasons = [coupon_reason_text(r) for r in error.extra.get("reasons", [])]
+        messages.error(request, "；".join(reasons) if len(reasons) > 1 else error.message)
+        return redirect(back)
+    redemption = result.redemption
+    paid = yuan_shown(redemption.order_amount_fen - redemption.discount_fen)
+    done = (
+        f"已核销「{coupon.template.name}」：订单 {redemption.order_no}，"
+        f"优惠 {yuan_shown(redemption.discount_fen)}，实付 {paid}。"
+    )
+    messages.success(request, ("（重复提交，未再次核销）" if result.replayed else "") + done)
+    return redirect(back)

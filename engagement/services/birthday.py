@@ -16,6 +16,7 @@ registered with members), and a refund reverses those points pro rata like any o
 
 import calendar
 import datetime as dt
+import logging
 import time
 from collections.abc import Sequence
 
@@ -23,13 +24,17 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.db import connection as tenant_connection
+from crm.errors import AppError
 from crm.tenancy.zones import brand_date, brand_zone
+from engagement.coupon_issuer import birthday_coupons_issue
 from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings
 from engagement.rewards import coupons_available
 from members.models import Member
 from members.services.points import points_award_bonus_bulk
 
 from .settings import engagement_settings_get
+
+logger = logging.getLogger(__name__)
 
 CATCH_UP_DAYS = 31
 _GRANT = BirthdayGrant._meta.db_table
@@ -125,7 +130,28 @@ def _release_day(*, day: dt.date, settings: EngagementSettings, benefits: Sequen
                     reason=f"{year} 年生日礼",
                     actor="engagement",
                 )
+            if coupon:
+                _birthday_coupons(benefit=benefit, year=year, day=day, coupon=coupon)
     return granted
+
+
+def _birthday_coupons(*, benefit: BirthdayBenefit, year: int, day: dt.date, coupon: str) -> None:
+    """The benefit's coupon to every grant of this benefit, year and day (an earlier run's too:
+    the issue is idempotent per member and year). A refusal (template stopped, out of stock) is
+    logged and leaves the points and the grants in place."""
+    try:
+        with transaction.atomic():
+            birthday_coupons_issue(
+                template_code=coupon,
+                members_sql=(
+                    f"SELECT member_id FROM {_GRANT} WHERE benefit_id = %s AND benefit_year = %s "
+                    "AND release_date = %s AND coupon_template <> ''"
+                ),
+                params=(benefit.pk, year, day),
+                year=year,
+            )
+    except AppError as refused:
+        logger.warning("birthday coupon of benefit %s not issued: %s", benefit.pk, refused)
 
 
 def birthday_release_due(*, now: dt.datetime | None = None) -> dict[str, object]:

@@ -1,11 +1,16 @@
 """The engagement settings pages on the brand admin: brand admins set the rules, the ladder and the
 birthday benefits; a coupon reward is refused in Chinese until a coupon issuer registers."""
 
+import datetime as dt
+
+import time_machine
+
 from engagement.models import CheckinLadderStep, EngagementSettings
 from engagement.rewards import coupon_issuer_register, coupon_issuer_unregister
+from tests.coupons.scene import template
 
 
-def test_brand_admin_sets_the_rules_and_the_ladder(admin_client_a, in_brand_a):
+def test_brand_admin_sets_the_rules_and_the_ladder(admin_client_a, in_brand_a, without_coupon_issuer):
     settings_page = admin_client_a.get("/admin/engagement/engagementsettings/add/")
     assert settings_page.status_code == 200
     assert "签到周期" in settings_page.content.decode()
@@ -43,9 +48,16 @@ def test_brand_admin_sets_the_rules_and_the_ladder(admin_client_a, in_brand_a):
 
     coupon_issuer_register(lambda **kwargs: "券")
     try:
-        accepted = admin_client_a.post(
+        unknown = admin_client_a.post(
             "/admin/engagement/checkinladderstep/add/",
             {"days": "7", "reward_kind": "coupon", "amount": "1", "coupon_template": "C100", "active": "on"},
+        )
+        assert unknown.status_code == 200 and "请填写已有的优惠券模板编号" in unknown.content.decode()
+        with time_machine.travel(dt.datetime(2027, 6, 1, tzinfo=dt.UTC), tick=False):
+            tpl = template()
+        accepted = admin_client_a.post(
+            "/admin/engagement/checkinladderstep/add/",
+            {"days": "7", "reward_kind": "coupon", "amount": "1", "coupon_template": str(tpl.pk), "active": "on"},
         )
     finally:
         coupon_issuer_unregister()

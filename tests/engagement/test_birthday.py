@@ -160,3 +160,22 @@ def test_two_runs_at_once_grant_once(race_brand):
         assert BirthdayGrant.objects.count() == 30
         assert PointsEntry.objects.filter(member_id__in=[m.pk for m in members]).count() == 30
         assert ledger_audit() == []
+
+
+def test_the_birthday_coupon_comes_from_coupons_once_per_year(in_brand_a):
+    """With engagement's coupons issuer registered (start-up): the benefit's coupon_template holds
+    the coupon template id; the release issues it set-based with source 生日礼, once a year."""
+    from coupons.models import Coupon
+    from tests.coupons.scene import template
+
+    program()
+    rules()
+    with clock("2027-12-01 10:00:00"):
+        tpl = template(valid_until_date=dt.date(2028, 12, 31))
+    tier = gold(coupon_template=str(tpl.pk))
+    member = born("1990-01-01", tier, "u-coupon")
+    assert run("2028-01-01 00:30:00")["granted"] == 1
+    assert run("2028-01-01 09:00:00")["granted"] == 0
+    coupons = list(Coupon.objects.filter(member_id=member.pk).values_list("template_id", "source", "source_key"))
+    assert coupons == [(tpl.pk, Coupon.Source.BIRTHDAY, "engagement:birthday:2028")]
+    assert PointsEntry.objects.get(member=member).points == 88

@@ -7,7 +7,7 @@ import pytest
 
 from crm.errors import AppError
 from engagement import error_codes
-from engagement.models import Checkin, CheckinMilestone, EngagementSettings, GrowthEntry
+from engagement.models import Checkin, CheckinLadderStep, CheckinMilestone, EngagementSettings, GrowthEntry
 from engagement.rewards import coupon_issuer_register, coupon_issuer_unregister
 from engagement.selectors import checkin_calendar
 from engagement.services.checkin import checkin_make_up, checkin_perform
@@ -132,7 +132,7 @@ def test_make_up_is_refused_outside_the_current_month_cycle(in_brand_a):
     assert other_cycle.value.code == error_codes.MAKEUP_REFUSED
 
 
-def test_a_coupon_step_is_refused_until_a_coupon_issuer_registers(in_brand_a):
+def test_a_coupon_step_is_refused_until_a_coupon_issuer_registers(in_brand_a, without_coupon_issuer):
     program()
     rules(checkin_daily_points=0, checkin_daily_growth=0)
     ladder((1, COUPON, 1))
@@ -162,3 +162,23 @@ def test_frozen_members_cannot_check_in(in_brand_a):
     with clock("2027-03-08 10:00:00"), pytest.raises(AppError) as refused:
         checkin_perform(member=member)
     assert refused.value.code == error_codes.MEMBER_NOT_ELIGIBLE
+
+
+def test_a_coupon_step_issues_a_real_coupon_from_the_template_id(in_brand_a):
+    """With engagement's own issuer (registered at start-up): the step's coupon_template holds the
+    coupon template id; the coupon comes from coupons with source 签到奖励, once per reference."""
+    from coupons.models import Coupon
+    from tests.coupons.scene import template
+
+    program()
+    rules(checkin_daily_points=0, checkin_daily_growth=0)
+    with clock("2027-03-08 10:00:00"):
+        tpl = template(valid_until_date=dt.date(2027, 12, 31))
+    CheckinLadderStep.objects.create(days=1, reward_kind=COUPON, amount=1, coupon_template=str(tpl.pk))
+    member = MemberFactory()
+    record = sign(member, "2027-03-08 10:00:00")
+    again = sign(member, "2027-03-08 10:05:00")
+    coupons = list(Coupon.objects.filter(member_id=member.pk))
+    assert [(c.template_id, c.source) for c in coupons] == [(tpl.pk, Coupon.Source.CHECKIN)]
+    assert record.rewards[0]["label"] == "连续签到 1 天奖励：满100减20（满 ¥100.00 减 ¥20.00）1 张"
+    assert again.pk == record.pk
