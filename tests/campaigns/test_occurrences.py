@@ -189,7 +189,7 @@ def test_catch_up_runs_a_missed_slot_once(in_brand_a, monkeypatch):
 
     occurrence = Occurrence.objects.get(campaign=campaign)
     assert occurrence.status == Occurrence.Status.DONE
-    assert occurrence.steps_done == ["snapshot", "awards", "rewards", "messages"]
+    assert occurrence.steps_done == ["snapshot", "awards", "rewards", "coupons", "messages"]
     assert Recipient.objects.filter(occurrence=occurrence).count() == 2
 
 

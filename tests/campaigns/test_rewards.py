@@ -52,7 +52,7 @@ def test_each_member_gets_the_reward_once_free_of_points(in_brand_a, make_campai
     assert not PointsEntry.objects.filter(member__in=members).exists()  # a gift: the ledger is untouched
     reward.refresh_from_db()
     assert reward.stock == 7
-    assert occurrence.steps_done == ["snapshot", "awards", "rewards", "messages"]
+    assert occurrence.steps_done == ["snapshot", "awards", "rewards", "coupons", "messages"]
     assert occurrence.summary["rewards"] | {"seconds": 0} == {
         "reward_id": reward.pk,
         "reward_name": "20 元券",
@@ -155,7 +155,7 @@ def test_a_crash_in_or_after_the_reward_step_resumes_to_the_same_result(in_brand
     assert occurrence_run(occurrence_id=occurrence.pk) == "already_done"  # a double trigger
 
     occurrence.refresh_from_db()
-    assert occurrence.steps_done == ["snapshot", "awards", "rewards", "messages"]
+    assert occurrence.steps_done == ["snapshot", "awards", "rewards", "coupons", "messages"]
     assert [g.member_id for g in gifts(occurrence)] == [m.pk for m in members[:3]]
     assert occurrence.summary["rewards"]["issued_now"] == 3 and occurrence.summary["rewards"]["not_issued"] == 2
     reward.refresh_from_db()
