@@ -14,6 +14,7 @@ from unfold.admin import ModelAdmin
 from crm.admin_sites import brand_admin
 from crm.db import connection
 from crm.errors import AppError
+from crm.money import yuan
 from crm.spreadsheets.writing import csv_writer
 from crm.tenancy.zones import brand_time_shown, brand_zone
 from members.masking import can_view_full_pi, name_shown
@@ -40,10 +41,6 @@ def _upcoming(campaign: Campaign, limit: int = 5) -> list:
     return next_slots(campaign, after=timezone.now(), tz=brand_zone(), limit=limit)
 
 
-def yuan_text(fen: int) -> str:
-    return f"¥{fen / 100:,.2f}"
-
-
 def _benefit_words(campaign: Campaign) -> list[str]:
     words = []
     if campaign.bonus_points:
@@ -53,27 +50,31 @@ def _benefit_words(campaign: Campaign) -> list[str]:
         words.append(f"当日消费积分 {campaign.multiplier_pct / 100:g} 倍")
     if campaign.reward_id is not None and campaign.reward is not None:
         words.append(f"赠送礼品“{campaign.reward.name}”")
+    if campaign.coupon_template_id is not None and campaign.coupon_template is not None:
+        words.append(f"赠送优惠券“{campaign.coupon_template.name}”")
     return words or ["无权益（仅发消息）"]
+
+
+RESULT_HEADERS = ["", "人数", "购买人数", "订单", "GMV", "人均 GMV", "人均订单"]
 
 
 def results_context(r: "OccurrenceResults") -> dict:
     groups = []
     for label, g in (("受众", r.audience), ("对照组", r.holdout)):
-        groups.append(
-            {
-                "label": label,
-                "members": g.members,
-                "buyers": g.buyers,
-                "orders": g.orders,
-                "gmv": yuan_text(g.gmv_fen),
-                "gmv_per_member": yuan_text(round(g.gmv_per_member_fen)),
-                "orders_per_member": f"{g.orders / g.members:.2f}" if g.members else "—",
-            }
-        )
+        cells = [
+            g.members,
+            g.buyers,
+            g.orders,
+            yuan(g.gmv_fen),
+            yuan(round(g.gmv_per_member_fen)),
+            f"{g.orders / g.members:.2f}" if g.members else "—",
+        ]
+        groups.append({"label": label, "cells": cells})
     top = max(r.audience.gmv_per_member_fen, r.holdout.gmv_per_member_fen) or 1
     return {
         "r": r,
         "groups": groups,
+        "result_headers": RESULT_HEADERS,
         "bar_audience": round(240 * r.audience.gmv_per_member_fen / top),
         "bar_holdout": round(240 * r.holdout.gmv_per_member_fen / top),
     }
@@ -97,14 +98,19 @@ def _preview_context(request: HttpRequest, campaign: Campaign, preview: Campaign
             {
                 "row": row,
                 "chosen": index == 0,
-                "liability": yuan_text(row.liability_fen),
+                "liability": yuan(row.liability_fen),
                 "excluded": row.excluded_rows,
                 "excluded_total": sum(row.excluded.values()),
             }
             for index, row in enumerate(preview.channels)
         ],
         "holdout_label": HOLDOUT_LABEL,
-        "liability": yuan_text(preview.liability_fen),
+        "preview_headers": ["渠道", "触达（发放权益）", HOLDOUT_LABEL, "未触达及原因", "预计积分成本"],
+        "message_title": f"消息（{campaign.get_message_channel_display()}）",
+        "upcoming_title": f"接下来 5 次执行（{brand_zone()}）",
+        "go_publish_attrs": {"id": "go-publish"},
+        "confirm_attrs": {"id": "confirm-publish"},
+        "liability": yuan(preview.liability_fen),
         "benefits": _benefit_words(campaign),
         "channel_label": campaign.get_message_channel_display(),
         "next_run": brand_time_shown(preview.slot) if preview.slot else "",
@@ -121,7 +127,6 @@ class CampaignAdmin(ModelAdmin):
     list_display = ["name", "type", "status_words", "frequency", "next_run", "message_channel", "runs_link"]
     list_filter = ["status", "type", "message_channel", "frequency"]
     search_fields = ["name"]
-    filter_horizontal = ["stores", "tags", "assigned_staff"]
     readonly_fields = ["status_words", "upcoming", "preview_link", "runs"]
     # Publishing is not a bulk action: it happens on the campaign's own page, after a confirmation
     # that restates audience, benefit, channel and next run.
@@ -144,7 +149,10 @@ class CampaignAdmin(ModelAdmin):
                 ]
             },
         ),
-        (_("权益"), {"fields": ["multiplier_pct", "bonus_points", "bonus_expiry_days", "reward"]}),
+        (
+            _("权益"),
+            {"fields": ["multiplier_pct", ("bonus_points", "bonus_expiry_days"), "reward", "coupon_template"]},
+        ),
         (_("消息"), {"fields": ["message_channel", "message_template"]}),
         (
             _("排期（品牌时区）"),
@@ -204,10 +212,19 @@ class CampaignAdmin(ModelAdmin):
         buttons = [(reverse("admin:campaigns_campaign_preview", args=[campaign.pk]), "预览受众与消息", "preview")]
         if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
             buttons.append((reverse("admin:campaigns_campaign_publish", args=[campaign.pk]), "发布…", "publish"))
-        return format_html_join(
-            " ",
-            '<a class="button" id="campaign-{}" href="{}">{}</a>',
-            ((key, url, label) for url, label, key in buttons),
+        # unfold's button look (classes of unfold/components/button.html: primary, then default).
+        looks = {
+            "publish": "bg-primary-600 border border-transparent text-white hover:bg-primary-600/80",
+            "preview": "bg-white border border-base-200 shadow-xs text-important hover:bg-base-100/80",
+        }
+        return format_html(
+            '<div class="flex flex-wrap gap-2">{}</div>',
+            format_html_join(
+                "",
+                '<a class="font-medium inline-flex items-center px-3 py-2 rounded-default whitespace-nowrap {}"'
+                ' id="campaign-{}" href="{}">{}</a>',
+                ((looks[key], key, url, label) for url, label, key in buttons),
+            ),
         )
 
     @admin.display(description=_("执行记录与效果"))
@@ -252,7 +269,7 @@ class CampaignAdmin(ModelAdmin):
         ]
 
     def preview_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
-        campaign = get_object_or_404(Campaign.objects.select_related("reward"), pk=campaign_id)
+        campaign = get_object_or_404(Campaign.objects.select_related("reward", "coupon_template"), pk=campaign_id)
         if not self.has_view_permission(request, campaign):
             return HttpResponse(status=403)
         context = {
@@ -266,7 +283,7 @@ class CampaignAdmin(ModelAdmin):
 
     def publish_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         """The confirmation step: what will happen at the next run, then one button."""
-        campaign = get_object_or_404(Campaign.objects.select_related("reward"), pk=campaign_id)
+        campaign = get_object_or_404(Campaign.objects.select_related("reward", "coupon_template"), pk=campaign_id)
         if not self.has_change_permission(request, campaign):
             return HttpResponse(status=403)
         form = PublishForm(request.POST if request.method == "POST" else None)

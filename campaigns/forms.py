@@ -1,11 +1,49 @@
 from django import forms
-from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextareaWidget
+from django.conf import settings
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminSelect2MultipleWidget,
+    UnfoldAdminTextareaWidget,
+)
 
 from crm.errors import AppError
 from members.models import Member
 
 from .models import Campaign
 from .services import campaign_validate
+
+
+class ChinesePicker(UnfoldAdminSelect2MultipleWidget):
+    """A searchable multi-picker (select2) speaking Chinese: type to filter, click to add, × to
+    remove. Replaces Django's two-box filter_horizontal, whose texts stay English on unfold."""
+
+    def __init__(self, attrs: dict | None = None, choices: tuple | list = ()) -> None:
+        shown = {"data-language": "zh-CN", "data-placeholder": "不限（点击选择，可输入筛选）"}
+        super().__init__({**shown, **(attrs or {})}, choices)
+        # Not "admin-autocomplete": Django's autocomplete.js would claim it and expect an AJAX source.
+        self.attrs["class"] = "unfold-admin-autocomplete"
+
+    @property
+    def media(self) -> forms.Media:
+        extra = "" if settings.DEBUG else ".min"
+        return forms.Media(
+            js=(
+                f"admin/js/vendor/jquery/jquery{extra}.js",
+                "admin/js/vendor/select2/select2.full.js",
+                # The language file registers on the global jQuery, before jquery.init hides it.
+                "admin/js/vendor/select2/i18n/zh-CN.js",
+                "admin/js/jquery.init.js",
+                "unfold/js/select2.init.js",
+            ),
+            css={"screen": ("admin/css/vendor/select2/select2.css", "admin/css/autocomplete.css")},
+        )
+
+
+PICKER_HELP = {
+    "stores": "按会员归属门店；不选表示所有门店。可输入门店名称或编号筛选。",
+    "tags": "会员有任一所选标签即可；不选表示不限。",
+    "assigned_staff": "按会员的专属导购；不选表示不限。",
+}
 
 WEEKDAY_CHOICES = [(1, "周一"), (2, "周二"), (3, "周三"), (4, "周四"), (5, "周五"), (6, "周六"), (7, "周日")]
 
@@ -60,18 +98,22 @@ class CampaignForm(forms.ModelForm):
             "bonus_points",
             "bonus_expiry_days",
             "reward",
+            "coupon_template",
             "message_channel",
             "message_template",
         ]
         widgets = {
             "message_template": UnfoldAdminTextareaWidget(attrs={"rows": 4}),
             "tiers": UnfoldAdminCheckboxSelectMultipleWidget,
+            "stores": ChinesePicker,
+            "tags": ChinesePicker,
+            "assigned_staff": ChinesePicker,
         }
         help_texts = {
             "tiers": "不选表示所有等级。",
-            "stores": "按会员归属门店；不选表示所有门店。",
-            "tags": "有任一所选标签即可；不选表示不限。",
-            "assigned_staff": "按会员的专属导购；不选表示不限。",
+            **PICKER_HELP,
+            "reward": "每位非对照组受众一份礼品，按库存发完为止。",
+            "coupon_template": "每位非对照组受众一张该券（优惠券模板见“优惠券”）。",
             "holdout_pct": "随机留出该比例的会员不发放权益、不发消息，用于计算活动提升（0-50）。",
             "multiplier_pct": "100 为不加倍，200 为双倍积分。",
         }
@@ -84,6 +126,13 @@ class CampaignForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.initial.setdefault("weekdays", list(self.instance.weekdays or []))
         self.initial.setdefault("lifecycle_stages", list(self.instance.lifecycle_stages or []))
+        # The admin appends "Hold down Control…" to every multi-select; the picker needs no keys.
+        # unfold's admin also restyles every multi-select as a plain list: give the pickers back.
+        for name, text in PICKER_HELP.items():
+            if name in self.fields:
+                self.fields[name].help_text = text
+                widget = self.fields[name].widget
+                getattr(widget, "widget", widget).attrs["class"] = "unfold-admin-autocomplete"
 
     def clean(self):
         data = super().clean()

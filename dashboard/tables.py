@@ -97,8 +97,13 @@ class Board:
     _names: dict[str, dict[Any, str]] = field(default_factory=dict)
 
     @classmethod
-    def for_user(cls, user: Any) -> "Board":
-        return cls(user, user_scope(user), selectors.local_today(), timezone.now(), Links(user))
+    def for_user(cls, user: Any, store_id: int | None = None) -> "Board":
+        """The user's board; a brand role (all stores) may narrow it to one store, and then sees
+        exactly what that store's own users see (the same scope, the same figures)."""
+        scope = user_scope(user)
+        if store_id is not None and scope.all_stores and Store.objects.filter(pk=store_id).exists():
+            scope = StoreScope(all_stores=False, store_id=store_id, staff_id=scope.staff_id)
+        return cls(user, scope, selectors.local_today(), timezone.now(), Links(user))
 
     def names(self, model: type[Store | Staff | Tier]) -> dict[Any, str]:
         """id → display name of stores, staff or tiers (small tables, one query each per request)."""

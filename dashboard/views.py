@@ -10,6 +10,8 @@ from django.template.response import TemplateResponse
 
 from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
 from crm.tenancy.zones import brand_zone
+from members.models import Store
+from members.scoping import user_scope
 
 from . import selectors
 from .services import dashboard_refresh
@@ -19,18 +21,31 @@ CSV = "text/csv; charset=utf-8"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def _store_chosen(request: HttpRequest) -> int | None:
+    """?store=<id>: the store a brand role narrowed the dashboard to (ignored for store users)."""
+    value = request.GET.get("store", "")
+    return int(value) if value.isdigit() else None
+
+
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
-    board = Board.for_user(request.user)
+    chosen = _store_chosen(request)
+    board = Board.for_user(request.user, store_id=chosen)
+    brand_role = user_scope(request.user).all_stores
     refreshed_at = selectors.refreshed_at()
     if refreshed_at is None:
         # Never computed (a new or freshly seeded brand): compute now rather than show zeros
         # until the hourly job comes round.
         refreshed_at = dashboard_refresh().refreshed_at
+    sections = dashboard_sections(board)
     return {
-        "dashboard_sections": dashboard_sections(board),
+        "dashboard_sections": sections,
         "dashboard_refreshed_at": refreshed_at,
         "dashboard_refreshed_shown": refreshed_at.astimezone(brand_zone()).strftime("%H:%M"),
         "dashboard_scope": board.scope,
+        # Brand roles pick a store (or the whole brand); store users stay on their own store.
+        # (board.names: the store names the tables load anyway, in the stores' order by code)
+        "dashboard_stores": list(board.names(Store).items()) if brand_role else [],
+        "dashboard_store_chosen": board.scope.store_id if brand_role else None,
     }
 
 
@@ -56,7 +71,7 @@ def _xlsx(table: Table) -> HttpResponse:
 
 def dashboard_export(request: HttpRequest, key: str, fmt: str) -> HttpResponse | StreamingHttpResponse:
     """One dashboard table as CSV or XLSX, with the user's store scope (the same builder as the page)."""
-    table = dashboard_table(Board.for_user(request.user), key)
+    table = dashboard_table(Board.for_user(request.user, store_id=_store_chosen(request)), key)
     if table is None or fmt not in ("csv", "xlsx"):
         raise Http404("没有这个报表。")
     response = _csv(table) if fmt == "csv" else _xlsx(table)

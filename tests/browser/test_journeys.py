@@ -116,7 +116,7 @@ def test_marketer_builds_previews_and_launches_a_member_day(server: int, live_br
         staff = staff_ensure(store=None, name="总部小李", wecom_userid="hq-li")
         staff_login_link(staff=staff, username="hq-li", role=HQ_MARKETER, password=PASSWORD)
 
-    context = browser.new_context()
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     login(page, url, "hq-li")
     page.goto(f"{url}/admin/campaigns/campaign/add/")
@@ -133,6 +133,9 @@ def test_marketer_builds_previews_and_launches_a_member_day(server: int, live_br
         page.check(f"input[name=lifecycle_stages][value={stage}]")
     page.fill("#id_points_min", "0")
     page.screenshot(path=SCREENSHOTS / "b1-campaign-form.png", full_page=True)
+    # The store picker is a Chinese select2 (no English two-box "Choose … / Remove all").
+    assert page.locator("#id_stores + .select2").count() == 1
+    assert "Choose" not in page.locator("#campaign_form").inner_text()
     page.click("[name=_continue]")
     page.wait_for_load_state()
     with schema_context(live_brand.schema_name):
@@ -140,6 +143,9 @@ def test_marketer_builds_previews_and_launches_a_member_day(server: int, live_br
     page.goto(f"{url}/admin/campaigns/campaign/{campaign.pk}/preview/")
     preview = page.content()
     page.screenshot(path=SCREENSHOTS / "b2-campaign-preview.png", full_page=True)
+    page.set_viewport_size({"width": 1024, "height": 800})  # a laptop: the cards and table still fit
+    page.screenshot(path=SCREENSHOTS / "b2-campaign-preview-1024.png", full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 900})
     assert "八号会员日" in preview
     # Three members gave SMS consent; the fourth is excluded (and the reason is listed per channel).
     assert page.locator("#audience-size").inner_text() == "3"
@@ -174,4 +180,11 @@ def test_the_dashboard_renders_with_charts(server: int, live_brand: Any, browser
     box = page.locator("#table-capture_trend svg.dash-chart").bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 80
     page.screenshot(path=SCREENSHOTS / "c1-dashboard.png", full_page=True)
+    for width in (1440, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=SCREENSHOTS / f"c1-dashboard-{width}.png", full_page=True)
+    # Table headers stay on one line (they used to wrap one character per line).
+    header = page.locator("#table-members_tiers th").first
+    box = header.bounding_box()
+    assert box is not None and box["height"] < 60
     context.close()

@@ -101,6 +101,24 @@ def test_store_staff_see_their_store_only(scene_a: Any) -> None:
     assert sum(int(row[1]) for row in rows[1:]) == 6
 
 
+def test_a_brand_admin_narrows_the_dashboard_to_one_store(scene_a: Any, admin_client_a: Client) -> None:
+    """?store=<id>: the brand admin sees exactly the store user's figures (same scope), and the
+    exports follow; a store user's ?store= is ignored (they stay on their own store)."""
+    store_1, store_2 = scene_a
+    html = admin_client_a.get(f"/admin/?store={store_1.pk}").content.decode()
+    assert figure(html, "members-1") == "6" and figure(html, "capture-1") == "85.71"
+    assert f'<option value="{store_1.pk}" selected>一店</option>' in html
+    assert f"?store={store_1.pk}" in html  # export links keep the store
+    export = admin_client_a.get(export_url("members_tiers", "csv") + f"?store={store_2.pk}")
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert sum(int(row[1]) for row in rows[1:]) == 3
+    # An unknown store falls back to the whole brand.
+    assert figure(admin_client_a.get("/admin/?store=999999").content.decode(), "members-1") == "9"
+    store_user = logged_in_client(BRAND_A, "store-one")
+    html = store_user.get(f"/admin/?view=dashboard&store={store_2.pk}").content.decode()
+    assert figure(html, "members-1") == "6" and 'id="dash-store"' not in html
+
+
 def test_brands_are_isolated(scene_a: Any, admin_client_b: Client) -> None:
     html = admin_client_b.get("/admin/").content.decode()
     assert figure(html, "members-1") == "0"
