@@ -101,7 +101,7 @@ def test_language_time_zone_and_static_defaults():
 
     assert settings.LANGUAGE_CODE == "zh-hans"
     assert settings.TIME_ZONE == "Asia/Shanghai" and settings.USE_TZ is True
-    assert "django.middleware.locale.LocaleMiddleware" in settings.MIDDLEWARE
+    assert "crm.browser_middleware.LocaleMiddleware" in settings.MIDDLEWARE  # Chinese pages, API's choice
     assert "whitenoise.middleware.WhiteNoiseMiddleware" in settings.MIDDLEWARE
     assert settings.CELERY_TASK_ACKS_LATE and settings.CELERY_TASK_REJECT_ON_WORKER_LOST
     assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
