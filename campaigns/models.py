@@ -142,7 +142,9 @@ class Occurrence(TimeStampedModel):
         DONE = "done", _("已完成")
         FAILED = "failed", _("失败")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="occurrences")
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("会员活动"), on_delete=models.PROTECT, related_name="occurrences"
+    )
     # The scheduled moment (aware; local wall time in the brand's zone at creation).
     slot = models.DateTimeField(_("计划时间"))
     # Orders paid in [window_start, window_end) get the campaign multiplier: the local day of
@@ -151,7 +153,7 @@ class Occurrence(TimeStampedModel):
     window_end = models.DateTimeField(_("活动窗口结束"))
     status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.PENDING)
     # Steps done, in order (e.g. ["snapshot", "awards", "messages"]): a resumed run skips them.
-    steps_done = ArrayField(models.CharField(max_length=16), default=list, blank=True)
+    steps_done = ArrayField(models.CharField(max_length=16), verbose_name=_("已完成步骤"), default=list, blank=True)
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
     trigger_count = models.PositiveIntegerField(_("触发次数"), default=0)
@@ -222,14 +224,24 @@ class OutboxMessage(TimeStampedModel):
         SKIPPED = "skipped", _("未发送")
 
     # Indexes and FKs: see the note above Recipient.
-    occurrence = models.ForeignKey(Occurrence, on_delete=models.PROTECT, related_name="messages", db_index=False)
+    occurrence = models.ForeignKey(
+        Occurrence, verbose_name=_("活动场次"), on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     # Indexed: a consent withdrawal cancels the member's queued messages (consent.hooks).
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("会员"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     channel = models.CharField(_("渠道"), max_length=8, choices=Campaign.MessageChannel.choices)
     purpose = models.CharField(_("授权目的"), max_length=32)
     # WeCom: the member's own staff sends; SMS: no sender (then no index entry: see Meta).
     staff = models.ForeignKey(
-        "members.Staff", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        "members.Staff",
+        verbose_name=_("发送导购"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     # Mobile (E.164) for SMS, the WeCom external_userid for WeCom.
     address = models.CharField(_("地址"), max_length=128, blank=True)

@@ -44,7 +44,7 @@ class AgreementVersion(TimeStampedModel):
     """A version of an agreement. Once published it never changes (a new version replaces it);
     the services refuse edits and the consent records point at the exact text people saw."""
 
-    agreement = models.ForeignKey(Agreement, on_delete=models.PROTECT, related_name="versions")
+    agreement = models.ForeignKey(Agreement, verbose_name=_("协议"), on_delete=models.PROTECT, related_name="versions")
     version = models.PositiveIntegerField(_("版本号"))
     text = models.TextField(_("协议正文"))
     purposes = ArrayField(models.CharField(max_length=32, choices=Purpose.choices), verbose_name=_("处理目的"))
@@ -113,8 +113,12 @@ class ConsentRecord(models.Model):
         IMPORT = "import", _("导入")
         ADMIN = "admin", _("后台")
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="consent_records")
-    version = models.ForeignKey(AgreementVersion, on_delete=models.PROTECT, related_name="consent_records")
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("会员"), on_delete=models.PROTECT, related_name="consent_records"
+    )
+    version = models.ForeignKey(
+        AgreementVersion, verbose_name=_("协议版本"), on_delete=models.PROTECT, related_name="consent_records"
+    )
     purpose = models.CharField(_("处理目的"), max_length=32, choices=Purpose.choices)
     granted = models.BooleanField(_("同意"))
     recorded_at = models.DateTimeField(_("时间"), default=timezone.now)
@@ -143,13 +147,17 @@ class ConsentState(models.Model):
     Effective consent = granted and not needs_reconsent.
     """
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="consent_states")
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("会员"), on_delete=models.PROTECT, related_name="consent_states"
+    )
     purpose = models.CharField(_("处理目的"), max_length=32, choices=Purpose.choices)
     granted = models.BooleanField(_("同意"))
     # A later version of the agreement changed the terms of this purpose (PIPL art. 14).
     needs_reconsent = models.BooleanField(_("需重新同意"), default=False)
-    version = models.ForeignKey(AgreementVersion, on_delete=models.PROTECT, related_name="+")
-    record = models.OneToOneField(ConsentRecord, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(
+        AgreementVersion, verbose_name=_("协议版本"), on_delete=models.PROTECT, related_name="+"
+    )
+    record = models.OneToOneField(ConsentRecord, verbose_name=_("授权记录"), on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(_("更新时间"))
 
     class Meta:

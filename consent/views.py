@@ -94,7 +94,14 @@ def session_page(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "consent/session.html",
-        {"versions": versions, "form_error": form_error, "ticked": request.POST.getlist("purpose")},
+        {
+            "versions": versions,
+            "form_error": form_error,
+            "ticked": request.POST.getlist("purpose"),
+            # The guardian's fields unfold only for someone who said they are under 14.
+            "guardian_open": bool(request.POST.get("minor")),
+            "guardian_post": request.POST,
+        },
         status=400 if form_error else 200,
     )
 

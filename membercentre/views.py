@@ -192,6 +192,9 @@ def join(request: HttpRequest) -> HttpResponse:
             "form_error": form_error,
             "ticked": request.POST.getlist("purpose"),
             "name": request.POST.get("name", ""),
+            # The guardian's fields unfold only for someone who said they are under 14.
+            "guardian_open": bool(request.POST.get("minor")),
+            "guardian_post": request.POST,
         },
         status=400 if form_error else 200,
     )

@@ -10,14 +10,18 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from consent import error_codes as consent_codes
 from consent.models import ConsentSession
 from consent.services.sessions import consent_session_open, consent_session_submit
+from consent.types import GuardianConsent
+from crm.db import connection
 from crm.errors import AppError, Conflict
 from members import error_codes as member_codes
 from members import roles
@@ -125,23 +129,66 @@ def enrol_by_customer(
     ticked: list[str],
     ip: str,
     user_agent: str,
+    guardian: GuardianConsent | None = None,
 ) -> Member:
     """The customer, on their own phone, types their mobile and decides each purpose; in one
     transaction their decisions are recorded on the session and the member is enrolled from it
     (home store and exclusive staff: the session's staff member). Anything refused — a mobile that
     is already a member's, consent without membership, an expired code — rolls it all back, so
     the customer can correct and send again."""
-    mobile = mobile_normalize(mobile)
-    with transaction.atomic():
-        consent_session_submit(session_id=session.pk, ticked=ticked, ip=ip, user_agent=user_agent)
-        staff = Staff.objects.select_related("store").get(pk=session.staff_id)
-        try:
-            return _enrol(session=session, staff=staff, mobile=mobile, name=name, birthday=birthday)
-        except Conflict as exc:
-            if exc.code == member_codes.MEMBER_ALREADY_ENROLLED:
-                # Not the member number: whoever holds the phone learns only that it is taken.
-                raise _refuse(error_codes.MOBILE_TAKEN) from exc
-            raise
+    try:
+        mobile = mobile_normalize(mobile)
+        with transaction.atomic():
+            consent_session_submit(
+                session_id=session.pk, ticked=ticked, ip=ip, user_agent=user_agent, guardian=guardian
+            )
+            staff = Staff.objects.select_related("store").get(pk=session.staff_id)
+            try:
+                return _enrol(session=session, staff=staff, mobile=mobile, name=name, birthday=birthday)
+            except Conflict as exc:
+                if exc.code == member_codes.MEMBER_ALREADY_ENROLLED:
+                    # Not the member number: whoever holds the phone learns only that it is taken.
+                    raise _refuse(error_codes.MOBILE_TAKEN) from exc
+                raise
+    except AppError as refused:
+        # After the rollback: the staff screen (which polls) says why, in the staff's words.
+        enrol_refusal_note(session=session, error=refused, mobile=mobile)
+        raise
+
+
+# The staff screen's words for why the customer's submission was refused (the customer's phone
+# shows the service's own message). Keyed by the error code; anything else: the message itself.
+_STAFF_REFUSAL_WORDS = {
+    error_codes.MOBILE_TAKEN: "顾客填写的手机号{last4}已是本品牌会员，无需重复入会：请在工作台按手机尾号查找该会员。",
+    consent_codes.CONSENT_MEMBERSHIP_REQUIRED: "顾客未勾选“会员服务”授权，不能入会（其他授权可不选）。",
+    consent_codes.CONSENT_GUARDIAN_REQUIRED: "顾客未满 14 周岁，需由监护人在手机上填写姓名与关系并同意。",
+    member_codes.MOBILE_INVALID: "顾客填写的手机号格式不正确。",
+    consent_codes.CONSENT_SESSION_EXPIRED: "二维码已过期，请重新发起入会。",
+}
+ENROL_REFUSAL_SECONDS = 30 * 60  # as long as the QR link lives
+
+
+def _refusal_key(session: ConsentSession) -> str:
+    # The nonce: a session id of another database (tests, a restored copy) never reads this note.
+    return f"workbench:enrol-refused:{connection.schema_name}:{session.pk}:{session.nonce}"
+
+
+def enrol_refusal_note(*, session: ConsentSession, error: AppError, mobile: str = "") -> None:
+    """Remember the customer's last refused submission for the staff screen (in the cache: the
+    refusal wrote nothing, and the next submission may well succeed)."""
+    digits = "".join(ch for ch in mobile if ch.isdigit())
+    last4 = f"（尾号 {digits[-4:]}）" if error.code == error_codes.MOBILE_TAKEN and len(digits) >= 4 else ""
+    words = _STAFF_REFUSAL_WORDS.get(error.code, "顾客提交的信息有误：{message}")
+    text = words.format(last4=last4, message=error.message)
+    cache.set(_refusal_key(session), {"text": text, "at": timezone.now().isoformat()}, ENROL_REFUSAL_SECONDS)
+
+
+def enrol_refusal_read(*, session: ConsentSession) -> tuple[str, dt.datetime] | None:
+    """The last refusal's words and when it happened, or None."""
+    note = cache.get(_refusal_key(session))
+    if not note:
+        return None
+    return str(note["text"]), dt.datetime.fromisoformat(note["at"])
 
 
 def _enrol(*, session: ConsentSession, staff: Staff, mobile: str, name: str, birthday: dt.date | None) -> Member:

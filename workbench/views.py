@@ -28,11 +28,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from consent.error_codes import CONSENT_GUARDIAN_REQUIRED
 from consent.models import ConsentSession, Purpose
 from consent.services import agreement_versions_current
 from consent.services.links import link_sign
 from consent.services.pi_log import pi_access_log
 from consent.services.sessions import consent_session_cancel, consent_session_from_token
+from consent.types import GuardianConsent
 from coupons.error_codes import reason_text as coupon_reason_text
 from coupons.models import Coupon
 from coupons.rules import validity_words
@@ -385,7 +387,10 @@ def _token(session: ConsentSession) -> str:
 
 def _enrol_status(request: HttpRequest, session: ConsentSession) -> dict[str, Any]:
     member = session.member if session.status == ConsentSession.Status.CONSUMED else None
+    refusal = services.enrol_refusal_read(session=session) if member is None else None
     return {
+        "refusal": refusal[0] if refusal else "",
+        "refusal_at": time_shown(refusal[1]) if refusal else "",
         "session": session,
         "new_member": member,
         "new_profile": selectors.profile_for(member, full=False) if member else None,
@@ -428,19 +433,24 @@ def customer_enrol(request: HttpRequest, token: str) -> HttpResponse:
         )
         return render(request, "workbench/join_error.html", {"message": message}, status=410)
     form_error = ""
+    guardian_open = bool(request.POST.get("minor"))
     if request.method == "POST":
         try:
             services.enrol_by_customer(
                 session=session,
                 mobile=request.POST.get("mobile", ""),
                 name=request.POST.get("name", "").strip(),
-                birthday=_birthday(request.POST.get("birthday", "")),
+                birthday=_birthday(session, request.POST.get("birthday", "")),
                 ticked=request.POST.getlist("purpose"),
                 ip=request.META.get("REMOTE_ADDR", ""),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                guardian=_guardian(request) if guardian_open else None,
             )
         except AppError as error:
             form_error = error.message
+            # A birthday under 14 without a guardian: the page comes back with the guardian's
+            # fields open (an adult never sees them).
+            guardian_open = guardian_open or error.code == CONSENT_GUARDIAN_REQUIRED
         else:
             return redirect(request.path)
     try:
@@ -456,16 +466,28 @@ def customer_enrol(request: HttpRequest, token: str) -> HttpResponse:
             "post": request.POST,
             "ticked": request.POST.getlist("purpose"),
             "purpose_labels": dict(Purpose.choices),
+            "guardian_open": guardian_open,
+            "guardian_post": request.POST,
         },
         status=400 if form_error else 200,
     )
 
 
-def _birthday(text: str) -> dt.date | None:
+def _birthday(session: ConsentSession, text: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text.strip()) if text.strip() else None
     except ValueError as exc:
-        raise AppError("member_invalid", "生日格式不正确。") from exc
+        error = AppError("member_invalid", "生日格式不正确，请按 1990-05-12 填写。")
+        services.enrol_refusal_note(session=session, error=error)
+        raise error from exc
+
+
+def _guardian(request: HttpRequest) -> GuardianConsent:
+    return GuardianConsent(
+        name=request.POST.get("guardian_name", "").strip(),
+        relation=request.POST.get("guardian_relation", "").strip(),
+        mobile=request.POST.get("guardian_mobile", "").strip(),
+    )
 
 
 def _card(session: ConsentSession) -> dict[str, Any]:

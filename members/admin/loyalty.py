@@ -24,8 +24,10 @@ from crm.money import AmountField, YuanField, yuan, yuan_column
 from members.admin.order_import import OrderImportAdminMixin
 from members.hooks import order_notes
 from members.ledger_words import reference_words
+from members.masking import mobile_shown
 from members.models import (
     CaptureRateDaily,
+    IdentityKind,
     LoyaltyProgram,
     Order,
     PointsEntry,
@@ -49,6 +51,7 @@ ADJUST_LIMIT_FIELDS = tuple(
 amount_yuan = yuan_column("amount_fen", _("实付金额"))
 refunded_yuan = yuan_column("refunded_fen", _("已退款"))
 refund_amount_yuan = yuan_column("amount_fen", _("退款金额"))
+points_cash_yuan = yuan_column("points_cash_fen", _("积分抵现金额"))
 gmv_total_yuan = yuan_column("gmv_total_fen", _("GMV"))
 gmv_member_yuan = yuan_column("gmv_member_fen", _("会员 GMV"))
 
@@ -108,9 +111,9 @@ class TierForm(forms.ModelForm):
 @admin.register(Tier, site=brand_admin)
 class TierAdmin(ModelAdmin):
     form = TierForm
+    # Names, not codes: the code is the API's and the rules' key, shown on the tier's own page.
     list_display = (
         "rank",
-        "code",
         "name",
         "basis",
         "threshold_shown",
@@ -120,7 +123,7 @@ class TierAdmin(ModelAdmin):
         "member_day_multiplier_pct",
         "birthday_bonus_points",
     )
-    list_display_links = ("code", "name")
+    list_display_links = ("name",)
     ordering = ("rank",)
 
     @admin.display(description=_("门槛"), ordering="threshold")
@@ -132,9 +135,33 @@ class TierAdmin(ModelAdmin):
         return False
 
 
+class LoyaltyProgramForm(forms.ModelForm):
+    """The value of a point is typed in yuan like every amount people type (stored in fen):
+    "每积分价值（分） 1" read as one yuan a point to whoever did not know the unit."""
+
+    point_value_fen = YuanField(
+        label=_("每积分价值（元）"),
+        min_value=0,
+        help_text=_("积分抵现和积分负债按此折算，例如 0.01 表示每积分值 ¥0.01，即 100 积分抵 ¥1.00。"),
+    )
+
+    class Meta:
+        model = LoyaltyProgram
+        fields = ("point_value_fen",)  # the admin's fieldsets add the others
+
+
 @admin.register(LoyaltyProgram, site=brand_admin)
 class LoyaltyProgramAdmin(ModelAdmin):
-    list_display = ("__str__", "base_points_per_yuan", "expiry", "expiry_days", "pending_days", "per_order_cap")
+    form = LoyaltyProgramForm
+    list_display = (
+        "__str__",
+        "base_points_per_yuan",
+        "point_value_shown",
+        "expiry",
+        "expiry_days",
+        "pending_days",
+        "per_order_cap",
+    )
     fieldsets = (
         (_("积分获取"), {"fields": ("base_points_per_yuan", "per_order_cap", "excluded_channels", "excluded_skus")}),
         (_("有效期"), {"fields": ("expiry", "expiry_days", "pending_days")}),
@@ -160,6 +187,10 @@ class LoyaltyProgramAdmin(ModelAdmin):
             },
         ),
     )
+
+    @admin.display(description=_("每积分价值"), ordering="point_value_fen")
+    def point_value_shown(self, obj: LoyaltyProgram) -> str:
+        return yuan(obj.point_value_fen)
 
     def get_readonly_fields(self, request: HttpRequest, obj: LoyaltyProgram | None = None) -> tuple[str, ...]:
         # The limits are the brand admins' control over everyone else's adjustments: only those
@@ -262,6 +293,32 @@ class OrderAdmin(OrderImportAdminMixin, StoreScopedAdminMixin, ReadOnlyAdminMixi
     date_hierarchy = "paid_at"
     inlines = (RefundInline,)
     show_full_result_count = False  # counting millions of orders on every page load is not free
+    # The order's page: amounts in yuan, the buyer in words and masked (the fen columns and the
+    # raw buyer identity are the API's).
+    fields = (
+        "order_no",
+        "channel",
+        "store",
+        "staff",
+        "member",
+        "is_member_order",
+        "buyer_shown",
+        "paid_at",
+        amount_yuan,
+        refunded_yuan,
+        points_cash_yuan,
+        "points_earned",
+        "points_redeemed",
+        "order_notes_shown",
+    )
+
+    @admin.display(description=_("买家"))
+    def buyer_shown(self, obj: Order) -> str:
+        if not obj.buyer_value:
+            return "—"
+        kind = dict(IdentityKind.choices).get(obj.buyer_kind, obj.buyer_kind)
+        value = mobile_shown(obj.buyer_value, full=False) if obj.buyer_kind == IdentityKind.MOBILE else obj.buyer_value
+        return f"{kind} {value}"
 
     # What upper apps say about an order (members.hooks.order_notes: staff performance says who got
     # the credit and why), read in one query per provider for the rows shown, kept on the rows.
@@ -338,6 +395,7 @@ class CaptureRateDailyAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmi
     list_select_related = ("store",)
     date_hierarchy = "day"
     ordering = ("-day", "channel")
+    fields = ("day", "channel", "store", "orders_total", "orders_member", gmv_total_yuan, gmv_member_yuan)
 
     @admin.display(description=_("会员订单占比"))
     def order_rate(self, obj: CaptureRateDaily) -> str:

@@ -35,6 +35,7 @@ from crm.spreadsheets.writing import csv_writer
 
 from .. import imports
 from ..masking import birthday_shown, can_view_full_pi, mobile_shown, name_shown
+from ..merge_words import merge_moved_words
 from ..models import (
     Identity,
     IdentityKind,
@@ -159,12 +160,16 @@ class AssignmentInline(ReadOnlyInline):
 class MergeInline(ReadOnlyInline):
     model = MemberMerge
     fk_name = "survivor"
-    fields = ("created_at", "merged_shown", "actor", "reason", "moved")
+    fields = ("created_at", "merged_shown", "actor", "reason", "moved_shown")
     readonly_fields = fields
 
     @admin.display(description=_("被合并会员"))
     def merged_shown(self, obj: MemberMerge) -> str:
         return str(obj.merged)
+
+    @admin.display(description=_("迁移内容"))
+    def moved_shown(self, obj: MemberMerge) -> str:
+        return merge_moved_words(obj.moved)
 
     verbose_name_plural = _("合并记录（并入本会员）")
 

@@ -11,6 +11,7 @@ from unfold.admin import ModelAdmin
 from crm.admin_sites import brand_admin
 
 from ..masking import mobile_shown
+from ..merge_words import merge_moved_words
 from ..models import Identity, IdentityKind, MemberMerge, Staff, Store, Tag
 from ..phones import mobile_normalize_or_none
 from ..scoping import StoreScopedAdminMixin
@@ -106,7 +107,12 @@ class MemberMergeAdmin(StoreScopedAdminMixin, ModelAdmin):
     list_display = ("created_at", "survivor", "merged", "actor", "reason")
     list_select_related = ("survivor", "merged")
     search_fields = ("=survivor__member_no", "=merged__member_no", "actor")
-    readonly_fields = ("survivor", "merged", "actor", "reason", "moved", "created_at")
+    fields = ("survivor", "merged", "actor", "reason", "moved_shown", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description=_("迁移内容"))
+    def moved_shown(self, obj: MemberMerge) -> str:
+        return merge_moved_words(obj.moved)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # merges happen through the member list's merge action (the service)

@@ -136,7 +136,9 @@ class CaptureRateDaily(models.Model):
 
     day = models.DateField(_("日期"))
     channel = models.CharField(_("渠道"), max_length=20, choices=SalesChannel.choices)
-    store = models.ForeignKey("members.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    store = models.ForeignKey(
+        "members.Store", verbose_name=_("门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     orders_total = models.PositiveIntegerField(_("订单数"), default=0)
     orders_member = models.PositiveIntegerField(_("会员订单数"), default=0)
     gmv_total_fen = models.BigIntegerField(_("GMV（分）"), default=0)

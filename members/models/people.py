@@ -224,8 +224,12 @@ class MemberTag(models.Model):
 class MemberMerge(TimeStampedModel):
     """Audit of a merge: `merged` was folded into `survivor`, with what moved and who did it."""
 
-    survivor = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="merges_received")
-    merged = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="merge_record")
+    survivor = models.ForeignKey(
+        Member, verbose_name=_("保留会员"), on_delete=models.PROTECT, related_name="merges_received"
+    )
+    merged = models.OneToOneField(
+        Member, verbose_name=_("被合并会员"), on_delete=models.PROTECT, related_name="merge_record"
+    )
     actor = models.CharField(_("操作人"), max_length=150)
     reason = models.CharField(_("原因"), max_length=255)
     moved = models.JSONField(_("迁移内容"), default=dict)

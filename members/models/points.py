@@ -27,7 +27,11 @@ class PointsEntry(models.Model):
     # No index of its own: points_entry_member_recent (member, -created_at) serves every look-up by
     # member, and a second index would be written on every earn/bonus/expire insert.
     member = models.ForeignKey(
-        "members.Member", on_delete=models.PROTECT, related_name="points_entries", db_index=False
+        "members.Member",
+        verbose_name=_("会员"),
+        on_delete=models.PROTECT,
+        related_name="points_entries",
+        db_index=False,
     )
     kind = models.CharField(_("类型"), max_length=8, choices=Kind.choices)
     points = models.IntegerField(_("积分"))
@@ -37,7 +41,13 @@ class PointsEntry(models.Model):
     # Indexed only where set (points_entry_order below): bonus, redeem, expire and adjust entries —
     # a campaign writes one per audience member — have no order.
     order = models.ForeignKey(
-        "members.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        "members.Order",
+        verbose_name=_("订单"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     actor = models.CharField(_("操作人"), max_length=150, blank=True)
     created_at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)

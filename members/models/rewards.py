@@ -30,17 +30,32 @@ class Redemption(TimeStampedModel):
 
     # No index of its own: the unique (member, reference) index serves look-ups by member, and a
     # campaign gift writes a row per audience member.
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="redemptions", db_index=False)
-    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="redemptions")
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("会员"), on_delete=models.PROTECT, related_name="redemptions", db_index=False
+    )
+    reward = models.ForeignKey(
+        Reward, verbose_name=_("礼品"), on_delete=models.PROTECT, null=True, blank=True, related_name="redemptions"
+    )
     # Indexed only where set (redemption_order below): reward redemptions and gifts have none.
     order = models.ForeignKey(
-        "members.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        "members.Order",
+        verbose_name=_("订单"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     quantity = models.PositiveIntegerField(_("数量"), default=1)
     points = models.PositiveIntegerField(_("消耗积分"))
     # The debit that paid for it; None for a gift (points = 0).
     entry = models.OneToOneField(
-        "members.PointsEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="redemption"
+        "members.PointsEntry",
+        verbose_name=_("积分流水"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="redemption",
     )
     reference = models.CharField(_("请求编号"), max_length=128)
     actor = models.CharField(_("操作人"), max_length=150, blank=True)

@@ -8,9 +8,12 @@ from django.db import connection
 from django.urls import reverse
 
 from crm.money import YuanField, yuan
+from members.admin.loyalty import LoyaltyProgramForm
 from members.ledger_words import reference_words
+from members.merge_words import merge_moved_words
 from members.models import Order, Tier
-from tests.factories import MemberFactory, StoreFactory
+from tests.factories import MemberFactory, StaffFactory, StoreFactory
+from tests.members.loyalty_scene import program, tiers
 
 
 def test_yuan_reads_and_types_as_people_do():
@@ -87,3 +90,43 @@ def test_orders_list_in_yuan_and_brand_time(admin_client_a, in_brand_a):
     assert "¥1,258.00" in body
     assert "125800" not in body
     assert "2026-11-07 07:39" in body  # Asia/Shanghai, Chinese style
+
+
+def test_point_value_is_typed_and_listed_in_yuan(admin_client_a, in_brand_a):
+    """ "每积分价值（分） 1" read as a yuan a point to whoever did not know the unit."""
+    loyalty = program(point_value_fen=1)
+    page = admin_client_a.get(reverse("admin:members_loyaltyprogram_change", args=[loyalty.pk])).content.decode()
+    assert "每积分价值（元）" in page and 'value="0.01"' in page and "（分）" not in page
+    assert "¥0.01" in admin_client_a.get(reverse("admin:members_loyaltyprogram_changelist")).content.decode()
+
+    form = LoyaltyProgramForm(data={"point_value_fen": "¥0.02"}, instance=loyalty)
+    assert form.is_valid(), form.errors
+    assert form.save().point_value_fen == 2
+    assert not LoyaltyProgramForm(data={"point_value_fen": "-1"}, instance=loyalty).is_valid()
+
+
+def test_tier_list_shows_names_not_codes(admin_client_a, in_brand_a):
+    tiers()
+    listing = admin_client_a.get(reverse("admin:members_tier_changelist")).content.decode()
+    assert "银卡" in listing and ">silver<" not in listing and "silver" not in listing.split('id="result_list"')[1]
+
+
+def test_merge_record_says_what_moved_in_words(in_brand_a):
+    tier_map = tiers()
+    staff = StaffFactory(name="张导购")
+    moved = {
+        "identities": 2,
+        "orders": 5,
+        "points_net": 300,
+        "lots": 3,
+        "tier": tier_map["gold"].code,
+        "tier_floor": tier_map["silver"].code,
+        "assigned_staff": staff.pk,
+        "tags": 1,
+        "profile": ["birthday", "gender"],
+    }
+    assert merge_moved_words(moved) == (
+        "身份标识 2 个、订单 5 笔、积分 +300、积分批次 3 个、等级升为金卡、保底等级银卡、"
+        "专属导购张导购、标签 1 个、补全资料：生日、性别"
+    )
+    assert merge_moved_words({}) == "无"

@@ -4,8 +4,10 @@ status fragment turns to the new member; the phone ends on the member card."""
 
 import re
 
+from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from consent.models import ConsentRecord, ConsentSession
 from members.models import Member
@@ -86,3 +88,69 @@ def test_forged_link_is_refused(scene):
     phone = Client(HTTP_HOST=brand_host("alpha"))
     response = phone.get(reverse("workbench:join", args=["forged"]))
     assert response.status_code == 404 and "链接无效" in response.content.decode()
+
+
+def test_staff_screen_says_why_the_customer_was_refused(staff_client, scene):
+    """The customer's phone says it; the staff screen (polling) says it too, in staff words."""
+    session = _start(staff_client)
+    phone = Client(HTTP_HOST=brand_host("alpha"))
+    path = _join_path(staff_client, session)
+    status_url = reverse("workbench:enrol_status", args=[session.pk])
+    assert 'data-status="refused"' not in staff_client.get(status_url).content.decode()
+
+    phone.post(path, {"mobile": "13900001234", "purpose": ["membership"]})
+    status = staff_client.get(status_url).content.decode()
+    assert 'data-status="refused"' in status and "已是本品牌会员" in status and "尾号 1234" in status
+    assert "M0" not in status  # not the member number: the staff look her up by 手机尾号
+
+    phone.post(path, {"mobile": "13911116666", "purpose": ["marketing_sms"]})
+    status = staff_client.get(status_url).content.decode()
+    assert "未勾选“会员服务”授权" in status and "已是本品牌会员" not in status
+
+    phone.post(path, {"mobile": "13911116666", "birthday": "1990-13-40", "purpose": ["membership"]})
+    assert "生日格式不正确" in staff_client.get(status_url).content.decode()
+
+    phone.post(path, {"mobile": "13911116666", "purpose": ["membership"]})
+    status = staff_client.get(status_url).content.decode()
+    assert 'data-status="done"' in status and 'data-status="refused"' not in status
+
+
+def _under_14_birthday() -> str:
+    today = timezone.localdate()
+    return today.replace(year=today.year - 10, day=min(today.day, 28)).isoformat()
+
+
+def test_guardian_fields_open_only_when_the_age_requires_them(staff_client, scene):
+    """An adult's page has the guardian's fields folded (the box unticked); a birthday under 14
+    sends the page back with them open; with a guardian the child is enrolled and the guardian is
+    in the consent evidence."""
+    session = _start(staff_client)
+    phone = Client(HTTP_HOST=brand_host("alpha"))
+    path = _join_path(staff_client, session)
+    form = phone.get(path).content.decode()
+    assert 'class="guardian-fields"' in form and 'class="minor-toggle" checked' not in form
+
+    child = {"mobile": "13911117777", "birthday": _under_14_birthday(), "purpose": ["membership"]}
+    refused = phone.post(path, child)
+    body = refused.content.decode()
+    assert refused.status_code == 400 and 'class="minor-toggle" checked' in body
+    status = staff_client.get(reverse("workbench:enrol_status", args=[session.pk])).content.decode()
+    assert "未满 14 周岁" in status and "监护人" in status
+    assert not Member.objects.filter(mobile="+8613911117777").exists()
+
+    phone.post(path, {**child, "minor": "1", "guardian_name": "陈母", "guardian_relation": "母亲"})
+    member = Member.objects.get(mobile="+8613911117777")
+    record = ConsentRecord.objects.get(member=member, purpose="membership")
+    assert record.evidence["guardian"]["name"] == "陈母"
+
+
+def test_the_guardian_block_is_folded_unless_opened():
+    """The one block the consent page, the member centre's join and this page include: the box
+    unticked, the fields hidden (CSS: .minor-toggle:checked ~ .guardian-fields); opened, ticked
+    and refilled."""
+    folded = render_to_string("consent/_guardian.html", {"guardian_open": False})
+    opened = render_to_string(
+        "consent/_guardian.html", {"guardian_open": True, "guardian_post": {"guardian_name": "陈母"}}
+    )
+    assert 'class="minor-toggle" checked' not in folded and 'class="minor-toggle" checked' in opened
+    assert 'value="陈母"' in opened
