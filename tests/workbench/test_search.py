@@ -2,6 +2,8 @@
 (store A staff never find store B's member, whatever they type); masked results; store roles land
 here; a fixed number of queries."""
 
+import datetime as dt
+
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
@@ -11,7 +13,7 @@ from membercentre.models import MemberCodeResolution
 from membercentre.services.codes import member_code_issue
 from members.models import Member, PointsLot
 from members.services.points import points_award_bonus
-from tests.conftest import logged_in_client
+from tests.conftest import brand_admin_email, logged_in_client
 from workbench.selectors import members_find, today_tasks
 
 from .conftest import STAFF_A, STAFF_B
@@ -122,3 +124,29 @@ def test_store_b_staff_sees_zhou(staff_b_client, scene):
 def test_not_logged_into_other_brand(scene):
     client = logged_in_client("alpha", STAFF_A)
     assert client.get(reverse("workbench:home")).status_code == 200
+
+
+def test_brand_wide_tasks_span_the_week_and_expiring_reads_soonest_first(scene):
+    """The brand-wide path (day ranges per month, EXISTS) and the store path (day pairs, a
+    per-member probe) find the same members; expiring lists the soonest expiry first."""
+    admin = get_user_model().objects.get(username=brand_admin_email("alpha"))
+    store_user = get_user_model().objects.get(username=STAFF_A)
+    now = timezone.now()
+    today = now.astimezone(brand_zone()).date()
+    lin, zhou, wu = scene["lin"], scene["zhou"], scene["wu"]
+    in_six_days = today + dt.timedelta(days=6)  # may be next month (or year): two day ranges
+    Member.objects.filter(pk=lin.pk).update(birthday=today.replace(year=today.year - 32))
+    Member.objects.filter(pk=zhou.pk).update(birthday=in_six_days.replace(year=in_six_days.year - 32))
+    for member, later in ((lin, 2), (zhou, 0), (wu, 1)):
+        points_award_bonus(member=member, points=50, reference=f"t-expire-{member.pk}", reason="测试")
+        PointsLot.objects.filter(member=member).update(expires_at=now + dt.timedelta(microseconds=later))
+
+    brand = {task.key: task for task in today_tasks(user=admin, now=now)}
+    assert {m.pk for m in brand["birthdays"].rows} >= {lin.pk, zhou.pk}
+    assert [m.pk for m in brand["expiring"].rows] == [zhou.pk, wu.pk, lin.pk]
+    assert brand["expiring"].count == 3
+
+    mine = {task.key: task for task in today_tasks(user=store_user, now=now)}
+    assert [m.pk for m in mine["expiring"].rows] == [wu.pk, lin.pk]  # zhou is store B's
+    assert mine["expiring"].count == 2
+    assert lin.pk in {m.pk for m in mine["birthdays"].rows} and zhou.pk not in {m.pk for m in mine["birthdays"].rows}
