@@ -40,6 +40,7 @@ from members.models import (  # noqa: E402
     Order,
     PointsEntry,
     PointsLot,
+    Staff,
     Store,
 )
 
@@ -151,7 +152,15 @@ def step(label: str, sql: str, params: list[object] | None = None) -> None:
     print(f"  {label:<40} {rows:>11,} rows  {time.perf_counter() - start:7.1f} s", flush=True)
 
 
-def generate(members: int, orders: int) -> None:
+# Names for the workbench's name search (members_find: the start of a name): a common surname and
+# two given-name characters, so one surname is ~1 in 30 members and a surname + first character
+# ~1 in 1,200, as in a real brand.
+SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹")
+GIVEN = list("小晓子欣雨思梓佳嘉宇浩俊文博一明志建国伟芳丽静敏婷雪琳颖慧玉兰春秋海天云")
+STAFF_PER_STORE = 5
+
+
+def generate(members: int, orders: int, member_prefix: str = "B") -> None:
     if Brand.objects.filter(schema_name=SLUG).exists():
         with connection.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{SLUG}" CASCADE')
@@ -168,6 +177,20 @@ def generate(members: int, orders: int) -> None:
         step(
             "stores",
             insert_select(Store, {"code": "'B' || g", "name": "'门店' || g"}, f"generate_series(1, {STORES}) g"),
+        )
+        # Staff: STAFF_PER_STORE a store, ids in store order within each round (see assigned_staff_id).
+        step(
+            "staff",
+            insert_select(
+                Staff,
+                {
+                    "store_id": f"(SELECT min(id) FROM members_store) + (g - 1) % {STORES}",
+                    "name": "'导购' || g",
+                    "wecom_userid": "'bs' || g",
+                    "status": "'active'",
+                },
+                f"generate_series(1, {STORES * STAFF_PER_STORE}) g",
+            ),
         )
         # Orders over the last ~3 years: 80% by members 1..N (spread evenly), the rest tourists.
         # Loaded before the members, which take their last purchase and lifecycle stage from them
@@ -208,8 +231,15 @@ def generate(members: int, orders: int) -> None:
                     Member,
                     {
                         "id": "g",
-                        "member_no": "'B' || lpad(g::text, 9, '0')",
+                        "member_no": f"'{member_prefix}' || lpad(g::text, 9, '0')",
+                        "name": f"(ARRAY{SURNAMES})[1 + g % {len(SURNAMES)}] || "
+                        f"(ARRAY{GIVEN})[1 + (g / {len(SURNAMES)}) % {len(GIVEN)}] || "
+                        f"(ARRAY{GIVEN})[1 + (g / {len(SURNAMES) * len(GIVEN)}) % {len(GIVEN)}]",
                         "mobile": "'+86139' || lpad(g::text, 8, '0')",
+                        # 7 in 10 members have an exclusive staff member at their home store (the
+                        # rest are the workbench's "无专属导购" task).
+                        "assigned_staff_id": f"CASE WHEN g % 10 < 7 THEN (SELECT min(id) FROM members_staff) "
+                        f"+ (g % {STAFF_PER_STORE}) * {STORES} + g % {STORES} END",
                         # Birthdays spread over the year (the workbench's "birthdays this week").
                         "birthday": "date '1970-01-01' + ((g * 7919) % 14000)::int",
                         "home_store_id": f"(SELECT min(id) FROM members_store) + g % {STORES}",
@@ -266,8 +296,9 @@ def generate(members: int, orders: int) -> None:
                         "remaining": "100",
                         "earned_at": "now() - interval '400 days'",
                         "available_at": "now() - interval '400 days'",
+                        # 1 in 10 expire in the coming days (the workbench's "本月积分到期" task).
                         "expires_at": "CASE WHEN g % 2 = 0 THEN now() - interval '1 day' "
-                        "ELSE now() + interval '200 days' END",
+                        "WHEN g % 10 = 1 THEN now() + interval '2 days' ELSE now() + interval '200 days' END",
                     },
                     f"generate_series(1::bigint, {members}) g",
                 ),
@@ -287,7 +318,9 @@ def generate(members: int, orders: int) -> None:
         step(
             "vacuum (analyze) the loaded tables",
             "VACUUM (ANALYZE) "
-            + ", ".join(m._meta.db_table for m in (Order, Member, Identity, PointsEntry, PointsLot, CaptureRateDaily)),
+            + ", ".join(
+                m._meta.db_table for m in (Staff, Order, Member, Identity, PointsEntry, PointsLot, CaptureRateDaily)
+            ),
         )
         step("analyze", "ANALYZE")
     print(f"generated in {time.perf_counter() - total:.1f} s")
@@ -297,5 +330,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=10_000_000)
+    # The workbench's search reads "M…" as a member number (bench/workbench_pages.py passes M).
+    parser.add_argument("--member-prefix", default="B")
     args = parser.parse_args()
-    generate(args.members, args.orders)
+    generate(args.members, args.orders, args.member_prefix)
