@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django_tenants.utils import schema_context
 
-from members.models import Member, Order, SalesChannel
+from members.models import LoyaltyProgram, Member, Order, SalesChannel
 from members.roles import STORE_STAFF
 from members.services.stores import staff_ensure, staff_login_link, store_ensure
 from tests.browser.conftest import PASSWORD, SCREENSHOTS, base_url, login
@@ -33,7 +33,7 @@ def test_back_office_reads_chinese_yuan_and_masks(server: int, live_brand: Any, 
         member = Member.objects.create(
             member_no="M00000201", name="林小雨", mobile="+8613812345678", home_store=store, assigned_staff=staff
         )
-        Order.objects.create(
+        order = Order.objects.create(
             channel=SalesChannel.STORE,
             order_no="POS-0001",
             store=store,
@@ -41,7 +41,10 @@ def test_back_office_reads_chinese_yuan_and_masks(server: int, live_brand: Any, 
             is_member_order=True,
             amount_fen=125_800,
             paid_at=dt.datetime(2026, 11, 6, 23, 39, tzinfo=dt.UTC),
+            buyer_kind="mobile",
+            buyer_value="+8613812345678",
         )
+        loyalty = LoyaltyProgram.objects.get()
 
     admin = browser.new_context(**DESKTOP)
     page = admin.new_page()
@@ -50,7 +53,15 @@ def test_back_office_reads_chinese_yuan_and_masks(server: int, live_brand: Any, 
     page.screenshot(path=SCREENSHOTS / "d1-admin-home.png", full_page=True)
     page.goto(f"{url}/admin/members/tier/")
     assert "¥1,000.00" in page.content()
+    assert "silver" not in page.locator("#result_list").inner_text()  # names, not codes
     page.screenshot(path=SCREENSHOTS / "d2-tiers.png", full_page=True)
+    page.goto(f"{url}/admin/members/loyaltyprogram/{loyalty.pk}/change/")
+    assert "每积分价值（元）" in page.content() and page.locator("input[name=point_value_fen]").input_value() == "0.01"
+    page.screenshot(path=SCREENSHOTS / "d2b-loyalty-program.png", full_page=True)
+    page.goto(f"{url}/admin/members/order/{order.pk}/change/")
+    content = page.content()
+    assert "¥1,258.00" in content and "（分）" not in content and "138****5678" in content
+    page.screenshot(path=SCREENSHOTS / "d3b-order.png", full_page=True)
     page.goto(f"{url}/admin/members/order/")
     content = page.content()
     assert "¥1,258.00" in content and "2026-11-07 07:39" in content

@@ -123,6 +123,19 @@ def test_staff_enrol_a_customer_in_at_most_four_actions(server: int, live_brand:
     assert customer.locator("input[name=purpose]:checked").count() == 0  # nothing pre-ticked
     customer.fill("input[name=mobile]", "13912345678")
     customer.fill("input[name=name]", "李小红")
+    # An adult never sees the guardian's fields; saying "under 14" unfolds them.
+    assert not customer.locator(".guardian-fields").is_visible()
+    customer.check("#minor")
+    assert customer.locator(".guardian-fields").is_visible()
+    customer.screenshot(path=SCREENSHOTS / "w6a-phone-guardian-open.png", full_page=True)
+    customer.uncheck("#minor")
+    # Sent without the membership purpose: refused on the phone, and the staff screen says why.
+    customer.click("button[type=submit]")
+    customer.wait_for_load_state()
+    assert "会员协议" in customer.locator(".error").inner_text()
+    page.wait_for_selector("#enrol-status [data-status=refused]", timeout=10_000)
+    assert "未勾选“会员服务”授权" in page.locator("#enrol-status").inner_text()
+    page.screenshot(path=SCREENSHOTS / "w5b-enrol-refused.png", full_page=True)
     customer.check("input[name=purpose][value=membership]")
     customer.check("input[name=purpose][value=marketing_sms]")
     customer.screenshot(path=SCREENSHOTS / "w6-phone-join.png", full_page=True)
