@@ -39,7 +39,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -156,7 +156,8 @@ def start_gunicorn(port: int, workers: int, python: str | None = None) -> subpro
         env=env,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 30
+    # Four workers importing Django took 48 s to answer under a load average of 16 (2 CPUs).
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             if Client(port, key="").request("GET", "/healthz") < 500:
@@ -314,9 +315,22 @@ def saturate(client: Client, orders: Orders, *, seconds: float, threads: int, ba
     )
 
 
-def steady(client: Client, orders: Orders, *, rate: float, seconds: float, threads: int) -> None:
+class Bodies(Protocol):
+    def next(self) -> dict[str, Any]: ...
+
+
+def steady(
+    client: Client,
+    orders: Bodies,
+    *,
+    rate: float,
+    seconds: float,
+    threads: int,
+    path: str = "/api/v1/orders",
+) -> None:
     """Open loop: request i is due at start + i/rate; its latency counts from when it was due,
-    so a server that falls behind shows it (no coordinated omission)."""
+    so a server that falls behind shows it (no coordinated omission). `orders` gives the bodies
+    POSTed to `path` (bench/coupons_http.py steadies write-offs with it)."""
     total = int(rate * seconds)
     results: list[tuple[float, int]] = []
     lock = threading.Lock()
@@ -327,7 +341,7 @@ def steady(client: Client, orders: Orders, *, rate: float, seconds: float, threa
         if delay > 0:
             time.sleep(delay)
         try:
-            status = client.request("POST", "/api/v1/orders", orders.next())
+            status = client.request("POST", path, orders.next())
         except OSError:
             status = 0
         with lock:
@@ -343,7 +357,7 @@ def steady(client: Client, orders: Orders, *, rate: float, seconds: float, threa
     latencies = [lat * 1000 for lat, status in results if status in (200, 201)]
     errors = sum(1 for _, status in results if status not in (200, 201))
     print(
-        f"steady {rate:.0f} req/s for {seconds:.0f} s: {len(results)} sent in {elapsed:.1f} s, errors {errors}, "
+        f"steady {path} {rate:.0f} req/s for {seconds:.0f} s: {len(results)} sent in {elapsed:.1f} s, errors {errors}, "
         f"p50 {percentile(latencies, 0.5):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms, "
         f"max {max(latencies, default=float('nan')):.1f} ms, mean {statistics.mean(latencies or [0]):.1f} ms"
     )

@@ -142,8 +142,14 @@ class Coupon(models.Model):
     # RI check on each was most of its cost. The only writer (coupons_issue_bulk) selects the
     # member ids from members_member and holds the template row locked in the same transaction,
     # and members and templates are never deleted. Same reasoning as campaigns' Recipient.
+    # No index of its own either: the unique (template, member, source_key) leads with it.
     template = models.ForeignKey(
-        CouponTemplate, verbose_name=_("模板"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+        CouponTemplate,
+        verbose_name=_("模板"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     member = models.ForeignKey(
         "members.Member",
@@ -198,8 +204,9 @@ class CouponEvent(models.Model):
     from_state = models.CharField(_("原状态"), max_length=10, blank=True)
     to_state = models.CharField(_("新状态"), max_length=10)
     reason = models.CharField(_("原因"), max_length=200, blank=True)
+    # Indexed only where set (coupon_event_redemption): an issue writes a million events without.
     redemption = models.ForeignKey(
-        "coupons.CouponRedemption", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "coupons.CouponRedemption", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     actor = models.CharField(_("操作人"), max_length=150, blank=True)
     created_at = models.DateTimeField(_("时间"))
@@ -207,7 +214,10 @@ class CouponEvent(models.Model):
     class Meta:
         verbose_name = _("优惠券记录")
         verbose_name_plural = _("优惠券记录")
-        indexes = [models.Index(fields=["coupon", "id"], name="coupon_event_coupon")]
+        indexes = [
+            models.Index(fields=["coupon", "id"], name="coupon_event_coupon"),
+            models.Index(fields=["redemption"], condition=Q(redemption__isnull=False), name="coupon_event_redemption"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_state or '—'} → {self.to_state}"
@@ -218,7 +228,10 @@ class CouponHolding(models.Model):
     conditional upsert on this row (`count < limit`), keyed on the member, never on a mobile."""
 
     # No database FKs (see Coupon.member): upserted set-based by the issue, next to the coupons.
-    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    # Indexed by the unique (template, member), which leads with it.
+    template = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     member = models.ForeignKey(
         "members.Member", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from crm.db import connection
@@ -228,6 +228,13 @@ class IssueResult:
     out_of_stock: int
 
 
+# Members per transaction of a set-based issue. Each chunk locks the template, takes its stock and
+# commits on its own (when the caller has no transaction open), so a million-member issue holds
+# no lock for a minute, its temporary tables fit in temp_buffers and its sorts in work_mem; a
+# failure part-way leaves whole chunks issued and a re-run (same source_key) issues the rest.
+ISSUE_CHUNK = 100_000
+
+
 def coupons_issue_bulk(
     *,
     template_id: int,
@@ -236,16 +243,22 @@ def coupons_issue_bulk(
     source_key: str,
     actor: str,
     now: dt.datetime | None = None,
+    chunk_size: int = ISSUE_CHUNK,
 ) -> IssueResult:
     """Issue one coupon of the template to each member `members` selects (SQL of one column of
     member ids), for every source: admin, campaign, points exchange, partner API, and the later
-    ones. Set-based (a handful of statements whatever the number of members) and idempotent per
-    (template, member, source_key): running it again issues nobody twice. Frozen, merged and
-    erased members get nothing. The per-member limit is a conditional upsert of the member's
-    holding row; stock is taken by a conditional UPDATE whose row count is checked, members in
-    ascending id order first; a pool template pairs each coupon with a free code and fails closed
-    (nothing issued) if the codes do not match the stock. Refuses an inactive template, or one
-    whose validity has ended."""
+    ones. Set-based (a handful of statements per chunk of `chunk_size` members, whatever the
+    number of members) and idempotent per (template, member, source_key): running it again issues
+    nobody twice. Frozen, merged and erased members get nothing. The per-member limit is a
+    conditional UPDATE (`count < limit`) of the member's holding row, or its insert (the unique
+    (template, member) backs it); stock is taken by a conditional UPDATE whose row count is
+    checked, members in ascending id order first; a pool template pairs each coupon with a free
+    code and fails closed (nothing issued in that chunk) if the codes do not match the stock.
+    Refuses an inactive template, or one whose validity has ended.
+
+    Chunks go in ascending member id, each in its own transaction (a savepoint when the caller
+    has one open), each re-locking the template (lock step 1), so stock, holdings and the
+    idempotency check of every chunk see every other issue's commits."""
     if source not in Coupon.Source.values:
         raise coupon_error(error_codes.ISSUE_INVALID, fields={"source": ["未知来源。"]})
     source_key = (source_key or "").strip()
@@ -253,6 +266,71 @@ def coupons_issue_bulk(
         raise coupon_error(error_codes.ISSUE_INVALID, fields={"source_key": ["发放编号必填，且不超过 128 个字符。"]})
     now = now or timezone.now()
     sql, params = members
+    with connection.cursor() as cursor:
+        # Who the issue is for, once (the caller's SQL may be costly): distinct active members.
+        cursor.execute("DROP TABLE IF EXISTS coupon_issue_members")
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE coupon_issue_members AS
+            SELECT DISTINCT m.id AS member_id FROM ({sql}) AS s(member_id)
+            JOIN {_MEMBER} m ON m.id = s.member_id AND m.status = 'active' AND m.merged_into_id IS NULL
+            """,
+            [*params],
+        )
+        eligible = cursor.rowcount
+        if eligible > chunk_size:
+            cursor.execute("CREATE INDEX ON coupon_issue_members (member_id)")
+            # The last member id of each chunk.
+            cursor.execute(
+                """
+                SELECT max(member_id), count(*) FROM (
+                    SELECT member_id, (row_number() OVER (ORDER BY member_id) - 1) / %s AS chunk
+                    FROM coupon_issue_members
+                ) numbered GROUP BY chunk ORDER BY chunk
+                """,
+                [chunk_size],
+            )
+            chunks = [(int(hi), int(n)) for hi, n in cursor.fetchall()]
+        else:
+            chunks = [(2**63 - 1, eligible)]
+    totals = IssueResult(eligible=eligible, issued_now=0, already=0, over_limit=0, out_of_stock=0)
+    low = -1
+    for high, count in chunks:
+        part = _issue_chunk(
+            template_id=template_id,
+            source=source,
+            source_key=source_key,
+            actor=actor,
+            now=now,
+            members=(low, high),
+            count=count,
+        )
+        totals = IssueResult(
+            eligible=eligible,
+            issued_now=totals.issued_now + part.issued_now,
+            already=totals.already + part.already,
+            over_limit=totals.over_limit + part.over_limit,
+            out_of_stock=totals.out_of_stock + part.out_of_stock,
+        )
+        low = high
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS coupon_issue_members")
+    return totals
+
+
+def _issue_chunk(
+    *,
+    template_id: int,
+    source: str,
+    source_key: str,
+    actor: str,
+    now: dt.datetime,
+    members: tuple[int, int],
+    count: int,
+) -> IssueResult:
+    """One transaction of coupons_issue_bulk: the `count` members of coupon_issue_members with an
+    id in (low, high]."""
+    low, high = members
     with transaction.atomic(), connection.cursor() as cursor:
         template = CouponTemplate.objects.select_for_update().get(pk=template_id)  # lock step 1
         if not template.is_active:
@@ -262,43 +340,64 @@ def coupons_issue_bulk(
             raise coupon_error(error_codes.ISSUE_INVALID, "该券的有效期已结束，不能再发放。")
         cursor.execute("DROP TABLE IF EXISTS coupon_issue_batch")
         cursor.execute("CREATE TEMP TABLE coupon_issue_batch (member_id bigint PRIMARY KEY) ON COMMIT DROP")
+        # Not yet holding this issue (idempotency: the unique (template, member, source_key)).
+        # Every join below repeats the chunk's member range on the permanent table's side, so
+        # its index is read for this chunk only, not for every member the template has.
         cursor.execute(
             f"""
             INSERT INTO coupon_issue_batch (member_id)
-            SELECT DISTINCT m.id FROM ({sql}) AS s(member_id)
-            JOIN {_MEMBER} m ON m.id = s.member_id AND m.status = 'active' AND m.merged_into_id IS NULL
+            SELECT i.member_id FROM coupon_issue_members i
+            WHERE i.member_id > %s AND i.member_id <= %s
+            AND NOT EXISTS (
+                SELECT 1 FROM {_COUPON} c
+                WHERE c.template_id = %s AND c.member_id = i.member_id AND c.source_key = %s
+                AND c.member_id > %s AND c.member_id <= %s
+            )
+            ORDER BY i.member_id
             """,
-            [*params],
+            [low, high, template.pk, source_key, low, high],
         )
-        eligible = cursor.rowcount
-        cursor.execute(
-            f"""
-            DELETE FROM coupon_issue_batch b USING {_COUPON} c
-            WHERE c.template_id = %s AND c.member_id = b.member_id AND c.source_key = %s
-            """,
-            [template.pk, source_key],
-        )
-        already = cursor.rowcount
+        wanted = cursor.rowcount
+        already = count - wanted
         over_limit = 0
-        if template.per_member_limit is not None:
-            # Lock step 2: the holding rows. The upsert's WHERE is re-checked on the locked row.
+        if template.per_member_limit is not None and wanted:
+            # Lock step 2: the holding rows. Every writer of a template's holdings holds the
+            # template's row lock, so these three statements see one state; the UPDATE's WHERE
+            # re-checks the limit on the row it changes, and the unique (template, member) refuses
+            # a second holding row whatever happens.
             cursor.execute(
                 f"""
-                WITH granted AS (
-                    INSERT INTO {_HOLDING} (template_id, member_id, count)
-                    SELECT %s, member_id, 1 FROM coupon_issue_batch ORDER BY member_id
-                    ON CONFLICT (template_id, member_id)
-                    DO UPDATE SET count = {_HOLDING}.count + 1 WHERE {_HOLDING}.count < %s
-                    RETURNING member_id
-                )
-                DELETE FROM coupon_issue_batch b
-                WHERE NOT EXISTS (SELECT 1 FROM granted g WHERE g.member_id = b.member_id)
+                DELETE FROM coupon_issue_batch b USING {_HOLDING} h
+                WHERE h.template_id = %s AND h.member_id = b.member_id AND h.count >= %s
+                AND h.member_id > %s AND h.member_id <= %s
                 """,
-                [template.pk, template.per_member_limit],
+                [template.pk, template.per_member_limit, low, high],
             )
             over_limit = cursor.rowcount
-        cursor.execute("SELECT count(*) FROM coupon_issue_batch")
-        wanted = cursor.fetchone()[0]
+            wanted -= over_limit
+            cursor.execute(
+                f"""
+                UPDATE {_HOLDING} h SET count = h.count + 1 FROM coupon_issue_batch b
+                WHERE h.template_id = %s AND h.member_id = b.member_id AND h.count < %s
+                AND h.member_id > %s AND h.member_id <= %s
+                """,
+                [template.pk, template.per_member_limit, low, high],
+            )
+            raised = cursor.rowcount
+            cursor.execute(
+                f"""
+                INSERT INTO {_HOLDING} (template_id, member_id, count)
+                SELECT %s, b.member_id, 1 FROM coupon_issue_batch b
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM {_HOLDING} h
+                    WHERE h.template_id = %s AND h.member_id = b.member_id AND h.member_id > %s AND h.member_id <= %s
+                )
+                ORDER BY b.member_id
+                """,
+                [template.pk, template.pk, low, high],
+            )
+            if raised + cursor.rowcount != wanted:  # cannot happen under the template lock
+                raise coupon_error(error_codes.OVER_MEMBER_LIMIT)
         out_of_stock = 0
         if template.stock_left is not None:
             take = min(template.stock_left, wanted)
@@ -344,13 +443,18 @@ def coupons_issue_bulk(
                     template_id=template.pk,
                     source=source,
                     rows=(
-                        f"SELECT id FROM {_COUPON} WHERE template_id = %s AND source_key = %s AND issued_at = %s",
-                        (template.pk, source_key, now),
+                        f"SELECT id FROM {_COUPON} WHERE template_id = %s AND source_key = %s AND issued_at = %s"
+                        " AND member_id > %s AND member_id <= %s",
+                        (template.pk, source_key, now, low, high),
                     ),
                 )
             )
     return IssueResult(
-        eligible=eligible, issued_now=issued, already=already, over_limit=over_limit, out_of_stock=out_of_stock
+        eligible=wanted + already + over_limit + out_of_stock,
+        issued_now=issued,
+        already=already,
+        over_limit=over_limit,
+        out_of_stock=out_of_stock,
     )
 
 
@@ -495,18 +599,46 @@ def _event(
     coupon.state = to_state
 
 
+_COUPON_FIELDS = [f.attname for f in Coupon._meta.concrete_fields]
+_TEMPLATE_FIELDS = [f.attname for f in CouponTemplate._meta.concrete_fields]
+_COUPON_COLUMNS = [f.column for f in Coupon._meta.concrete_fields]
+_TEMPLATE_COLUMNS = [f.column for f in CouponTemplate._meta.concrete_fields]
+# The pool-code look-up of every validate and redeem, written once: compiling the ORM's
+# select_related query of these two wide tables was half the CPU of a partner validate
+# (bench/coupons_http.py). Every value is a parameter.
+_BY_CODE_HASH = f"""
+    SELECT {", ".join(f"c.{column}" for column in _COUPON_COLUMNS)},
+           {", ".join(f"t.{column}" for column in _TEMPLATE_COLUMNS)}
+    FROM {_COUPON} c JOIN {_TEMPLATE} t ON t.id = c.template_id
+    WHERE c.code_hash = %s
+"""
+
+
+def _coupon_by_code_hash(code_hash: str, *, for_update: bool) -> Coupon | None:
+    """The pool coupon of this code hash with its template (lock step 3 when for_update)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BY_CODE_HASH + (" FOR UPDATE OF c" if for_update else ""), [code_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(_COUPON_FIELDS)
+    coupon = Coupon.from_db(connection.alias, _COUPON_FIELDS, row[:split])
+    coupon.template = CouponTemplate.from_db(connection.alias, _TEMPLATE_FIELDS, row[split:])
+    return coupon
+
+
 def coupon_find(*, code: str, member_id: int | None = None, for_update: bool = False) -> Coupon:
     """The coupon a typed or scanned code stands for: a pool code is one coupon; a generic code
     needs the member, whose first usable coupon of that template (ending soonest) it means."""
     normalized = rules.code_normalize(code)
     if not normalized or len(normalized) > 32 or not (normalized.isascii() and normalized.isalnum()):
         raise coupon_error(error_codes.NOT_FOUND)  # no code has other characters (nor a NUL)
+    coupon = _coupon_by_code_hash(rules.code_hash(normalized), for_update=for_update)
+    if coupon is not None:
+        return coupon
     queryset = Coupon.objects.select_related("template")
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
-    coupon = queryset.filter(code_hash=rules.code_hash(normalized)).first()
-    if coupon is not None:
-        return coupon
     template_ids = list(
         CouponTemplate.objects.filter(code_mode=CouponTemplate.CodeMode.GENERIC, generic_code=normalized).values_list(
             "pk", flat=True
@@ -627,7 +759,7 @@ def coupon_redeem(
     store = store_by_code(store_code)
     with transaction.atomic():
         coupon = coupon_find(code=code, member_id=member_id, for_update=True)  # lock step 3
-        existing = CouponRedemption.objects.filter(request_no=request_no).first()
+        existing = _redemption_replayed(request_no)
         if existing is not None:
             if existing.coupon_id != coupon.pk or existing.order_no != order_no or existing.channel != channel:
                 raise coupon_error(error_codes.REQUEST_CONFLICT)
@@ -645,36 +777,86 @@ def coupon_redeem(
         if found:
             raise coupon_error(found[0], reasons=found)
         off = rules.discount(template, payable_fen=order_amount_fen, shipping_fen=shipping_fen)
-        updated = Coupon.objects.filter(pk=coupon.pk, state__in=[Coupon.State.ISSUED, Coupon.State.LOCKED]).update(
-            state=Coupon.State.USED, used_at=now, locked_order="", locked_until=None
-        )
-        if updated != 1:
-            raise coupon_error(error_codes.USED)
-        try:
-            with transaction.atomic():
-                redemption = CouponRedemption.objects.create(
-                    coupon=coupon,
-                    request_no=request_no,
-                    store=store,
-                    channel=channel,
-                    order_no=order_no,
-                    order_amount_fen=order_amount_fen,
-                    discount_fen=off,
-                    redeemed_at=now,
-                    actor=actor,
-                )
-        except IntegrityError as exc:  # the same request number raced in for another coupon
-            raise coupon_error(error_codes.REQUEST_CONFLICT) from exc
-        _event(
-            coupon,
-            Coupon.State.USED,
-            reason=f"核销 {channel}/{order_no}",
+        redemption = CouponRedemption(
+            coupon=coupon,
+            request_no=request_no,
+            store=store,
+            channel=channel,
+            order_no=order_no,
+            order_amount_fen=order_amount_fen,
+            discount_fen=off,
+            redeemed_at=now,
             actor=actor,
-            now=now,
-            redemption_id=redemption.pk,
+            created_at=now,
+            updated_at=now,
         )
+        redemption.pk = _redeem_write(coupon, redemption, reason=f"核销 {channel}/{order_no}")
+        coupon.state = Coupon.State.USED
         coupon_event_notify_in_transaction(CouponRedeemed(coupon_id=coupon.pk, redemption_id=redemption.pk))
     return RedeemResult(redemption=redemption, replayed=False)
+
+
+def _redemption_replayed(request_no: str) -> CouponRedemption | None:
+    """The write-off this request number already made, if any: one written SQL for the usual
+    answer (none), the ORM only for a replay."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {CouponRedemption._meta.db_table} WHERE request_no = %s", [request_no])
+        row = cursor.fetchone()
+    return None if row is None else CouponRedemption.objects.get(pk=row[0])
+
+
+_REDEEM_WRITE = f"""
+    WITH used AS (
+        UPDATE {_COUPON} SET state = 'used', used_at = %(now)s, locked_order = '', locked_until = NULL
+        WHERE id = %(coupon)s AND state IN ('issued', 'locked')
+        RETURNING id
+    ),
+    redemption AS (
+        INSERT INTO {CouponRedemption._meta.db_table} (created_at, updated_at, coupon_id, request_no, status, store_id,
+            channel, order_no, order_amount_fen, discount_fen, discount_refunded_fen, redeemed_at, actor)
+        SELECT %(now)s, %(now)s, used.id, %(request_no)s, 'used', %(store)s, %(channel)s, %(order_no)s, %(amount)s,
+            %(discount)s, 0, %(now)s, %(actor)s
+        FROM used
+        ON CONFLICT (request_no) DO NOTHING
+        RETURNING id
+    ),
+    history AS (
+        INSERT INTO {_EVENT} (coupon_id, from_state, to_state, reason, redemption_id, actor, created_at)
+        SELECT %(coupon)s, %(from_state)s, 'used', %(reason)s, redemption.id, %(actor)s, %(now)s FROM redemption
+    )
+    SELECT (SELECT count(*) FROM used), (SELECT id FROM redemption)
+"""
+
+
+def _redeem_write(coupon: Coupon, redemption: CouponRedemption, *, reason: str) -> int:
+    """ISSUED/LOCKED → USED, the write-off and its history entry in one statement (one round trip:
+    the ORM's update, savepoint and two inserts were most of a redeem's CPU). The coupon row is
+    locked by the caller; the UPDATE is still conditional and its row count checked. A request
+    number that raced in for another coupon inserts nothing: REQUEST_CONFLICT, and the caller's
+    transaction rolls the UPDATE back."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _REDEEM_WRITE,
+            {
+                "now": redemption.redeemed_at,
+                "coupon": coupon.pk,
+                "request_no": redemption.request_no,
+                "store": redemption.store_id,
+                "channel": redemption.channel,
+                "order_no": redemption.order_no,
+                "amount": redemption.order_amount_fen,
+                "discount": redemption.discount_fen,
+                "actor": redemption.actor,
+                "from_state": coupon.state,
+                "reason": reason,
+            },
+        )
+        updated, redemption_id = cursor.fetchone()
+    if updated != 1:
+        raise coupon_error(error_codes.USED)
+    if redemption_id is None:  # the same request number raced in for another coupon
+        raise coupon_error(error_codes.REQUEST_CONFLICT)
+    return int(redemption_id)
 
 
 def _give_back(coupon: Coupon, redemption: CouponRedemption, *, reason: str, actor: str, now: dt.datetime) -> None:
