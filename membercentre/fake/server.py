@@ -35,6 +35,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 DEMO_APP_ID = "wxdemo0000oauth0000"
 DEMO_APP_SECRET = "demo-oauth-secret-not-for-production"  # noqa: S105  (the fake's public demo credentials)
+DEMO_MINIPROGRAM_APP_ID = "wxdemo0000mini00000"
+DEMO_MINIPROGRAM_SECRET = "demo-miniprogram-secret-not-for-production"  # noqa: S105  (the fake's public demo credentials)
 CODE_TTL = 300
 
 
@@ -293,4 +295,5 @@ class FakeWechatOAuthServer(ThreadingHTTPServer):
 def demo_wechat() -> FakeWechatOAuth:
     fake = FakeWechatOAuth()
     fake.add_app(DEMO_APP_ID, DEMO_APP_SECRET)
+    fake.add_app(DEMO_MINIPROGRAM_APP_ID, DEMO_MINIPROGRAM_SECRET)
     return fake
