@@ -16,6 +16,7 @@ from campaigns.messaging import sms_text
 from campaigns.models import OutboxMessage
 from consent.selectors import members_contactable
 from crm.api.services import api_key_create
+from engagement.models import CheckinLadderStep
 from membercentre.fake.server import FakeWechatOAuth, FakeWechatOAuthServer
 from membercentre.services.signin import wechat_config_save
 from members.models import Identity
@@ -44,6 +45,7 @@ def test_a_customer_signs_in_with_wechat_enrols_sees_the_code_and_withdraws_from
             program()
             tiers()
             marketing_agreement_publish()
+            CheckinLadderStep.objects.create(days=3, reward_kind="points", amount=30)
             wechat_config_save(
                 app_id="wxBrowser0001",
                 secret="browser-secret",
@@ -85,7 +87,13 @@ def test_a_customer_signs_in_with_wechat_enrols_sees_the_code_and_withdraws_from
         page.wait_for_selector(".notice")
         assert "签到成功" in page.locator(".notice").inner_text()
         assert page.locator(".checkin-calendar td.signed.today").count() == 1
+        assert "连续签到 3 天：30 积分" in page.content()
         page.screenshot(path=SCREENSHOTS / "m3b-member-checkin.png", full_page=True)
+        if page.locator("button.makeup").count():  # a make-up day costs 20 points the new member lacks
+            page.locator("button.makeup").first.click()
+            page.wait_for_selector(".error")
+            assert page.locator(".checkin-calendar td.made-up").count() == 0
+            page.screenshot(path=SCREENSHOTS / "m3c-member-checkin-refused.png", full_page=True)
         page.goto(f"{url}/m/")
 
         # At the counter: the POS scans the code and the partner API names the member.
