@@ -8,7 +8,7 @@ out through each member's own staff: one add_msg_template per staff member and c
 import datetime as dt
 import logging
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -17,7 +17,7 @@ from consent.selectors import members_contactable
 from consent.services import brand_url, marketing_footer
 from members.services.points import member_id_ranges
 
-from .models import Campaign, Occurrence, OutboxMessage
+from .models import Campaign, Occurrence, OutboxMessage, SmsInboundReply
 from .selectors import CHANNEL_PURPOSE
 from .sms import SmsMessage, SmsReply, sms_provider
 
@@ -382,3 +382,25 @@ def sms_reply_receive(reply: SmsReply) -> int:
             actor=f"短信回复 {reply.text.strip()[:10]}",
         )
     return len(member_ids)
+
+
+def sms_reply_callback_receive(reply: SmsReply) -> tuple[bool, int]:
+    """One reply from the provider's callback, at most once per provider message id: the first
+    delivery records it (SmsInboundReply, unique on the id) and runs sms_reply_receive in the
+    same transaction; a retry of the callback (or a concurrent one, which waits on the unique
+    index) changes nothing. Returns (first time, members withdrawn)."""
+    if SmsInboundReply.objects.filter(provider_msgid=reply.reference).exists():
+        return False, 0
+    try:
+        with transaction.atomic():
+            row = SmsInboundReply.objects.create(
+                provider_msgid=reply.reference,
+                mobile=reply.mobile[:20],
+                text=reply.text[:200],
+                received_at=timezone.now(),
+            )
+            row.withdrawn = sms_reply_receive(reply)
+            row.save(update_fields=["withdrawn"])
+    except IntegrityError:  # the same message id delivered twice at once: the other one counted
+        return False, 0
+    return True, row.withdrawn

@@ -263,3 +263,21 @@ class OutboxMessage(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.occurrence_id}:{self.member_id} {self.status}"
+
+
+class SmsInboundReply(models.Model):
+    """An inbound SMS (上行短信) the provider called back with, once per provider message id: a
+    provider retries its callback until it is answered, and a retry must not withdraw twice."""
+
+    provider_msgid = models.CharField(_("渠道消息 ID"), max_length=128, unique=True)
+    mobile = models.CharField(_("手机号"), max_length=20)
+    text = models.CharField(_("内容"), max_length=200)
+    received_at = models.DateTimeField(_("接收时间"))
+    withdrawn = models.PositiveIntegerField(_("撤回授权的会员数"), default=0)
+
+    class Meta:
+        verbose_name = _("短信回复")
+        verbose_name_plural = _("短信回复")
+
+    def __str__(self) -> str:
+        return f"{self.mobile[:-4]}**** · {self.text[:10]}"

@@ -33,6 +33,7 @@ urlpatterns = [
     path("", include("performance.api_urls")),
     path("", include("crm.api.urls")),
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
+    path("sms/", include("campaigns.urls")),  # the SMS provider's reply callback (退订)
     path("m/", include("consent.urls")),  # member-facing pages
     path("", include("scancodes.urls")),  # the scan page /s/<serial> (one item, one code)
     path("m/", include("membercentre.urls")),  # the member centre (会员中心)

@@ -14,7 +14,7 @@ from crm.admin_sites import brand_admin
 from members.scoping import StoreScopedAdminMixin
 
 from .models import MemberCodeResolution, WechatOAuthConfig
-from .services.signin import wechat_config_save
+from .services.signin import miniprogram_config_save, wechat_config_save
 
 
 class WechatOAuthConfigForm(forms.ModelForm):
@@ -27,6 +27,13 @@ class WechatOAuthConfigForm(forms.ModelForm):
         help_text=_("保存后不再显示；留空表示不修改。"),
     )
 
+    miniprogram_secret = forms.CharField(
+        label=_("小程序 AppSecret"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("用于小程序获取手机号（getPhoneNumber）。保存后不再显示；留空表示不修改。"),
+    )
     authorize_url = forms.URLField(
         label=_("授权页地址"), assume_scheme="https", help_text=_("测试和演示时指向模拟服务器")
     )
@@ -34,7 +41,16 @@ class WechatOAuthConfigForm(forms.ModelForm):
 
     class Meta:
         model = WechatOAuthConfig
-        fields = ["enabled", "app_id", "secret", "scope", "authorize_url", "api_base_url"]
+        fields = [
+            "enabled",
+            "app_id",
+            "secret",
+            "scope",
+            "authorize_url",
+            "api_base_url",
+            "miniprogram_app_id",
+            "miniprogram_secret",
+        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -61,6 +77,10 @@ class WechatOAuthConfigAdmin(ModelAdmin):
             api_base_url=data["api_base_url"],
             enabled=data["enabled"],
         )
+        if data.get("miniprogram_app_id") or data.get("miniprogram_secret"):
+            miniprogram_config_save(
+                app_id=data.get("miniprogram_app_id", ""), secret=data.get("miniprogram_secret") or None
+            )
         obj.pk = saved.pk
 
 

@@ -38,10 +38,11 @@ from .serializers import (
     MiniProgramSessionOutSerializer,
     OrderListOutSerializer,
 )
+from .services.binding import wechat_mobile_bind
 from .services.codes import member_code_consume, member_code_issue, member_code_resolve
 from .services.links import MEMBER_CENTRE_LINK_MAX_AGE, member_centre_link_path
 from .services.member_tokens import member_token_issue, member_token_read
-from .services.signin import SigninIdentity, signin_member
+from .services.signin import SigninIdentity, miniprogram_phone_exchange, signin_member
 
 MEMBER_CODES = ["member-codes"]
 MINI_PROGRAM = ["mini-program"]
@@ -143,7 +144,12 @@ class MiniProgramSessionApi(BrandApiView):
         summary="Sign a mini-program user in by unionid/openid (code2session's result, with its evidence)",
         description=(
             "201 with a member token for /api/v1/me/ when the unionid (then openid) belongs to a member; "
-            "404 `not_a_member` otherwise (enrol with POST /api/v1/members and the brand's consent)."
+            "404 `not_a_member` otherwise (enrol with POST /api/v1/members and the brand's consent). "
+            "With `phone_code` (getPhoneNumber) the mobile is verified with WeChat and bound: the mobile's "
+            "member is linked to this openid/unionid (idempotent), or, when nobody has it, the 404 carries "
+            "`fields.verified_mobile`. 409 `member_centre_mobile_taken` when the mobile's member is linked to another "
+            "unionid, 409 `member_centre_wechat_taken` when this WeChat user is another member; 400 "
+            "`miniprogram_phone_code_invalid` for a refused code, 404 `miniprogram_not_configured`."
         ),
         request=MiniProgramSessionInSerializer,
         responses={201: MiniProgramSessionOutSerializer},
@@ -151,7 +157,17 @@ class MiniProgramSessionApi(BrandApiView):
     )
     def post(self, request: Request) -> Response:
         data = self.validated_data(MiniProgramSessionInSerializer)
-        member = signin_member(SigninIdentity(method="miniprogram", openid=data["openid"], unionid=data["unionid"]))
+        identity = SigninIdentity(method="miniprogram", openid=data["openid"], unionid=data["unionid"])
+        if data["phone_code"]:
+            mobile = miniprogram_phone_exchange(code=data["phone_code"])
+            member, _ = wechat_mobile_bind(identity=identity, mobile=mobile)
+            if member is None:
+                # The code is spent: hand the verified mobile back for the enrolment that follows.
+                refusal = error_codes.error(error_codes.NOT_A_MEMBER, status=404)
+                refusal.fields = {"verified_mobile": [mobile]}
+                raise refusal
+        else:
+            member = signin_member(identity)
         if member is None:
             raise error_codes.error(error_codes.NOT_A_MEMBER, status=404)
         if member.status != Member.Status.ACTIVE:

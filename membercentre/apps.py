@@ -11,3 +11,7 @@ class MemberCentreConfig(AppConfig):
         from .coupons import coupons_section_register
 
         coupons_section_register()
+        # 每日签到 opens the check-in calendar (engagement sits below the member centre).
+        from .checkin import checkin_section_register
+
+        checkin_section_register()

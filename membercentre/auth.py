@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from crm.db import connection
 from members.models import Member
+from members.selectors import member_survivor
 
 from .services.signin import SigninIdentity
 
@@ -47,7 +48,12 @@ def current_member(request: HttpRequest) -> Member | None:
     if not isinstance(member_id, int):
         return None
     member = Member.objects.select_related("tier").filter(pk=member_id).first()
-    if member is None or member.merged_into_id is not None or member.status == Member.Status.ERASED:
+    if member is not None and member.merged_into_id is not None:
+        # Merged away (members.member_merge): the person is now the survivor; the session follows
+        # it (no new sign-in, as the survivor holds every identity of the merged member).
+        member = Member.objects.select_related("tier").get(pk=member_survivor(member).pk)
+        request.session[MEMBER_KEY] = {"id": member.pk, "schema": connection.schema_name}
+    if member is None or member.status == Member.Status.ERASED:
         return None
     return member
 

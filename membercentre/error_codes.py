@@ -20,6 +20,11 @@ SIGNIN_STATE_INVALID = "signin_state_invalid"
 MEMBER_TOKEN_INVALID = "member_token_invalid"  # noqa: S105 - an error code, not a secret
 MINIPROGRAM_EVIDENCE_MISSING = "miniprogram_evidence_missing"
 NOT_A_MEMBER = "not_a_member"
+MOBILE_TAKEN = "member_centre_mobile_taken"  # the mobile's member is linked to another WeChat person
+WECHAT_TAKEN = "member_centre_wechat_taken"  # this WeChat person is another member than the mobile's
+BIND_NEEDS_WECHAT = "member_centre_bind_needs_wechat"
+MINIPROGRAM_NOT_CONFIGURED = "miniprogram_not_configured"
+PHONE_CODE_INVALID = "miniprogram_phone_code_invalid"
 
 TEXTS: dict[str, tuple[str, str]] = {
     MEMBER_CODE_INVALID: (
@@ -56,6 +61,23 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Send the mini-program's code2session result and its request id as evidence.",
     ),
     NOT_A_MEMBER: ("尚未入会。", "Not a member yet."),
+    MOBILE_TAKEN: (
+        "该手机号已是另一位会员的账号，并已绑定其他微信，不能绑定到当前微信。请用原来的微信登录，或联系客服。",
+        "This mobile belongs to a member linked to another WeChat user; it cannot be bound here.",
+    ),
+    WECHAT_TAKEN: (
+        "当前微信已绑定另一位会员，不能再绑定这个手机号。如两个账号都是您本人的，请联系客服合并。",
+        "This WeChat user is linked to another member than the mobile's; ask support to merge.",
+    ),
+    BIND_NEEDS_WECHAT: ("请先通过微信登录，再绑定手机号。", "Sign in with WeChat before binding a mobile."),
+    MINIPROGRAM_NOT_CONFIGURED: (
+        "本品牌尚未配置小程序，无法获取手机号。",
+        "The brand's mini-program is not configured; the phone number cannot be fetched.",
+    ),
+    PHONE_CODE_INVALID: (
+        "获取手机号失败，请在小程序中重新授权手机号。",
+        "The getPhoneNumber code was refused by WeChat; ask the user to authorise again.",
+    ),
 }
 
 

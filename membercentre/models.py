@@ -102,6 +102,10 @@ class WechatOAuthConfig(TimeStampedModel):
     api_base_url = models.URLField(
         _("接口地址"), default="https://api.weixin.qq.com/", help_text=_("测试和演示时指向模拟服务器")
     )
+    # The brand's mini-program, for getPhoneNumber (phonenumber.getuserphonenumber needs the
+    # mini-program's own access token). Optional: without it the phone exchange is refused.
+    miniprogram_app_id = models.CharField(_("小程序 AppID"), max_length=64, blank=True)
+    miniprogram_secret_encrypted = models.TextField(_("小程序 AppSecret（已加密）"), blank=True, editable=False)
 
     class Meta:
         verbose_name = _("微信网页授权配置")
@@ -119,3 +123,13 @@ class WechatOAuthConfig(TimeStampedModel):
         from wecom.models import secret_cipher
 
         return secret_cipher().decrypt(self.secret_encrypted.encode()).decode()
+
+    def miniprogram_secret_set(self, secret: str) -> None:
+        from wecom.models import secret_cipher
+
+        self.miniprogram_secret_encrypted = secret_cipher().encrypt(secret.encode()).decode()
+
+    def miniprogram_secret(self) -> str:
+        from wecom.models import secret_cipher
+
+        return secret_cipher().decrypt(self.miniprogram_secret_encrypted.encode()).decode()

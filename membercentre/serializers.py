@@ -47,6 +47,16 @@ class MiniProgramSessionInSerializer(StrictSerializer):
     openid = serializers.CharField(max_length=128, required=False, default="")
     unionid = serializers.CharField(max_length=128, required=False, default="")
     evidence = MiniProgramEvidenceSerializer(help_text="Where the openid/unionid came from (code2session).")
+    phone_code = serializers.CharField(
+        max_length=128,
+        required=False,
+        default="",
+        help_text=(
+            "The code of the mini-program's getPhoneNumber button (手机号快速验证). Exchanged with WeChat "
+            "(phonenumber.getuserphonenumber); the verified mobile finds the member and is linked to this "
+            "openid/unionid, or comes back in the 404 as `verified_mobile` for enrolment."
+        ),
+    )
 
     def validate(self, attrs: dict) -> dict:
         if not attrs.get("openid") and not attrs.get("unionid"):

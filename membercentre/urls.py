@@ -12,10 +12,12 @@ urlpatterns: list[URLPattern] = [
     path("login/wechat/", views.wechat_start, name="wechat"),
     path("login/wechat/callback/", views.wechat_callback, name="wechat-callback"),
     path("logout/", views.logout, name="logout"),
+    path("bind/", views.bind, name="bind"),
     path("join/", views.join, name="join"),
     path("code/", views.code_fragment, name="code"),
     path("history/", views.history, name="history"),
     path("coupons/", views.coupons, name="coupons"),
+    path("checkin/", views.checkin, name="checkin"),
     path("me/preferences/", views.preferences, name="preferences"),
     path("link/<str:token>/", views.link, name="link"),
 ]

@@ -21,13 +21,16 @@ from consent.services.records import membership_version_for_enrolment
 from consent.types import GuardianConsent
 from crm.errors import AppError
 from members.models import Member
+from members.selectors import member_survivor
 
 from . import auth
+from .checkin import calendar_weeks, checkin_calendar_for, month_label, month_parse, month_shift
 from .coupons import coupon_tabs
 from .presentation import local_text, mobile_masked
 from .render import barcode_svg, qr_svg
 from .sections import sections_for
 from .selectors import member_card, member_history
+from .services.binding import wechat_mobile_bind
 from .services.codes import member_code_issue
 from .services.enrol import member_centre_enrol
 from .services.links import member_centre_link_read
@@ -74,6 +77,8 @@ def _signed_in(request: HttpRequest, identity: Any) -> HttpResponse:
     member = signin_member(identity)
     if member is None:
         auth.pending_set(request, identity)
+        if identity.method == "wechat" and not identity.mobile:
+            return redirect("membercentre:bind")  # perhaps a member by mobile already: bind first
         return redirect("membercentre:join")
     auth.member_sign_in(request, member)
     return redirect("membercentre:home")
@@ -130,13 +135,53 @@ def wechat_callback(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
+def bind(request: HttpRequest) -> HttpResponse:
+    """A WeChat sign-in without a membership binds a mobile (an SMS one-time code, with the
+    sign-in's limits): the mobile's member is found and linked to this WeChat person, or the
+    person enrols with both (services.binding)."""
+    if auth.current_member(request) is not None:
+        return redirect("membercentre:home")
+    identity = auth.pending_get(request)
+    if identity is None or not (identity.openid or identity.unionid):
+        return redirect("membercentre:login")
+    if identity.mobile:
+        return redirect("membercentre:join")
+    context: dict[str, Any] = {"mobile": "", "sent": False}
+    status = 200
+    if request.method == "POST":
+        mobile = request.POST.get("mobile", "").strip()
+        context["mobile"] = mobile
+        try:
+            if request.POST.get("action") == "send":
+                otp_send(mobile=mobile, ip=_client_ip(request), brand_name=request.tenant.name)  # type: ignore[attr-defined]
+                context["sent"] = True
+                context["notice"] = "验证码已发送，5 分钟内有效。"
+            else:
+                verified = otp_verify(mobile=mobile, code=request.POST.get("code", ""))
+                member, with_mobile = wechat_mobile_bind(identity=identity, mobile=verified.mobile)
+                if member is None:
+                    auth.pending_set(request, with_mobile)
+                    return redirect("membercentre:join")
+                auth.member_sign_in(request, member)
+                return redirect("membercentre:home")
+        except AppError as error:
+            context["form_error"] = error.message
+            context["sent"] = request.POST.get("action") != "send"
+            status = error.status if error.status in (400, 409, 429) else 400
+    return render(request, "membercentre/bind.html", context, status=status)
+
+
+@never_cache
 def link(request: HttpRequest, token: str) -> HttpResponse:
     """A signed member-centre link (minted by the partner API, or sent in a message)."""
     try:
         member_id = member_centre_link_read(token)
     except AppError as error:
         return _error(request, error)
-    member = Member.objects.filter(pk=member_id, merged_into__isnull=True).first()
+    member = Member.objects.filter(pk=member_id).first()
+    if member is not None and member.merged_into_id is not None:  # merged away: the link follows
+        member = member_survivor(member)
     if member is None or member.status == Member.Status.ERASED:
         return _error(request, AppError("consent_link_invalid", "链接无效。", status=404))
     auth.member_sign_in(request, member)
@@ -255,6 +300,60 @@ def coupons(request: HttpRequest) -> HttpResponse:
     if tab not in {key for key, _title, _cards in tabs}:
         tab = "usable"
     return render(request, "membercentre/coupons.html", {"tabs": tabs, "tab": tab})
+
+
+@never_cache
+@member_required
+@require_http_methods(["GET", "POST"])
+def checkin(request: HttpRequest) -> HttpResponse:
+    """每日签到: check in today, make up a missed day (engagement's rules: window, cycle, cap,
+    cost in points), and the month's calendar with the streak and the ladder."""
+    import datetime as dt
+
+    from crm.tenancy.zones import brand_date
+    from engagement.services.checkin import checkin_make_up, checkin_perform
+
+    member: Member = request.member  # type: ignore[attr-defined]
+    today = brand_date(timezone.now())
+    month = month_parse(request.GET.get("month", ""), today=today)
+    notice, form_error, status = "", "", 200
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "makeup":
+                try:
+                    day = dt.date.fromisoformat(request.POST.get("date", ""))
+                except ValueError:
+                    raise AppError("checkin_makeup_refused", "请选择要补签的日期。") from None
+                result = checkin_make_up(member=member, day=day, channel="member_centre")
+                cost = (
+                    f"，消耗 {result.checkin.cost_points} 积分" if result.created and result.checkin.cost_points else ""
+                )
+                notice = f"已补签 {day.month} 月 {day.day} 日{cost}。"
+            else:
+                result = checkin_perform(member=member, channel="member_centre")
+                notice = "签到成功！" if result.created else "今天已经签到过了。"
+                if result.created and result.checkin.points:
+                    notice = f"签到成功，获得 {result.checkin.points} 积分！"
+        except AppError as error:
+            form_error, status = error.message, 400 if error.status not in (400, 409) else error.status
+    cal = checkin_calendar_for(member=member, month=month)
+    this_month = today.replace(day=1)
+    return render(
+        request,
+        "membercentre/checkin.html",
+        {
+            "cal": cal,
+            "weeks": calendar_weeks(cal),
+            "ladder": [(step, max(step.days - cal.streak, 0)) for step in cal.ladder],
+            "weekdays": ("一", "二", "三", "四", "五", "六", "日"),
+            "month_label": month_label(cal.month),
+            "previous": month_shift(cal.month, -1) if cal.month > month_shift(this_month, -12) else None,
+            "next": month_shift(cal.month, 1) if cal.month < this_month else None,
+            "notice": notice,
+            "form_error": form_error,
+        },
+        status=status,
+    )
 
 
 @never_cache

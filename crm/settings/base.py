@@ -561,6 +561,9 @@ INSTALLED_APPS += ["membercentre"]
 # domain with this scheme and port (consent.services.links.brand_url).
 MEMBER_LINK_SCHEME = os.environ.get("MEMBER_LINK_SCHEME", "https")
 MEMBER_LINK_PORT = os.environ.get("MEMBER_LINK_PORT", "")
+# Replies to SMS (退订) reach /sms/replies/ on the brand host, signed by the provider with this
+# shared secret (campaigns.sms); without one every callback is refused.
+SMS_CALLBACK_SECRET = os.environ.get("SMS_CALLBACK_SECRET", "")
 CELERY_BEAT_SCHEDULE["membercentre-codes-purge"] = {
     "task": "tenancy.run_in_every_brand",
     "args": ["membercentre.codes_purge"],

@@ -21,3 +21,4 @@ EGRESS_ALLOW_PRIVATE_HOSTS = env_bool("EGRESS_ALLOW_PRIVATE_HOSTS", True)
 # `serve` answers plain HTTP on port 8000: links in messages point there (member centre, issue 25).
 MEMBER_LINK_SCHEME = os.environ.get("MEMBER_LINK_SCHEME", "http")
 MEMBER_LINK_PORT = os.environ.get("MEMBER_LINK_PORT", "8000")
+SMS_CALLBACK_SECRET = os.environ.get("SMS_CALLBACK_SECRET", "dev-sms-callback-secret")

@@ -21,3 +21,6 @@ WHITENOISE_AUTOREFRESH = True
 # The fake WeCom server and test receivers listen on 127.0.0.1; tests of the SSRF refusal turn
 # this off (settings fixture).
 EGRESS_ALLOW_PRIVATE_HOSTS = True
+
+# The logging SMS provider's callbacks (tests/campaigns/test_sms_replies.py) are signed with this.
+SMS_CALLBACK_SECRET = "test-sms-callback-secret"  # noqa: S105 - tests only

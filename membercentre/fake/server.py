@@ -9,8 +9,17 @@ wecom.fake for WeCom. It plays both WeChat hosts of the flow:
         and for 5 minutes (errcode 40029 / 40163 as WeChat answers), a wrong secret is 40125.
     GET /sns/userinfo?access_token&openid → {openid, nickname, unionid, ...} (snsapi_userinfo).
 
+It also plays a mini-program's phone number (手机号快速验证):
+
+    GET /cgi-bin/token?grant_type=client_credential&appid&secret → {access_token, expires_in}
+    POST /wxa/business/getuserphonenumber?access_token  {"code"}
+        → {errcode: 0, phone_info: {phoneNumber, purePhoneNumber, countryCode, watermark: {appid,
+        timestamp}}}; a phone code works once and for 5 minutes (40029 otherwise), an unknown
+        access token is 40001.
+
 unionid is only returned when the app is bound to an open-platform account (`bound`), as on
-WeChat. Control API under /_fake/: state, next_user, add_app.
+WeChat. Control API under /_fake/: state, next_user, add_app, phone_code ({"app_id", "phone"} →
+the code the mini-program's getPhoneNumber button would hand over).
 
 Run it with `python manage.py fake_wechat_oauth --port 8766` (Procfile.dev does).
 """
@@ -26,6 +35,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 DEMO_APP_ID = "wxdemo0000oauth0000"
 DEMO_APP_SECRET = "demo-oauth-secret-not-for-production"  # noqa: S105  (the fake's public demo credentials)
+DEMO_MINIPROGRAM_APP_ID = "wxdemo0000mini00000"
+DEMO_MINIPROGRAM_SECRET = "demo-miniprogram-secret-not-for-production"  # noqa: S105  (the fake's public demo credentials)
 CODE_TTL = 300
 
 
@@ -50,6 +61,8 @@ class FakeWechatOAuth:
     codes: dict[str, tuple[str, str, str, float]] = field(default_factory=dict)  # code → (app, openid, scope, t)
     tokens: dict[str, str] = field(default_factory=dict)  # access token → openid
     next_users: list[str] = field(default_factory=list)
+    phone_codes: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # code → (app, phone, t)
+    app_tokens: dict[str, str] = field(default_factory=dict)  # interface access token → app
     calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -123,6 +136,47 @@ class FakeWechatOAuth:
             bound = any(app.bound for app in self.apps.values())
             return {"openid": openid, "nickname": user.nickname, **({"unionid": user.unionid} if bound else {})}
 
+    def phone_code(self, app_id: str, phone: str) -> str:
+        """What a mini-program's getPhoneNumber button hands over for `phone`."""
+        with self.lock:
+            code = secrets.token_hex(16)
+            self.phone_codes[code] = (app_id, phone, time.time())
+        return code
+
+    def client_token(self, query: dict[str, str]) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append("cgi-bin/token")
+            app = self.apps.get(query.get("appid", ""))
+            if app is None or query.get("grant_type") != "client_credential":
+                return {"errcode": 40013, "errmsg": "invalid appid"}
+            if query.get("secret") != app.secret:
+                return {"errcode": 40125, "errmsg": "invalid appsecret"}
+            token = secrets.token_hex(16)
+            self.app_tokens[token] = app.app_id
+            return {"access_token": token, "expires_in": 7200}
+
+    def user_phone_number(self, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append("getuserphonenumber")
+            app_id = self.app_tokens.get(query.get("access_token", ""))
+            if app_id is None:
+                return {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}
+            entry = self.phone_codes.pop(str(body.get("code", "")), None)  # a code works once
+            if entry is None or entry[0] != app_id or time.time() - entry[2] > CODE_TTL:
+                return {"errcode": 40029, "errmsg": "invalid code"}
+            phone = entry[1]
+            country, pure = ("86", phone) if not phone.startswith("+") else (phone[1:3], phone[3:])
+            return {
+                "errcode": 0,
+                "errmsg": "ok",
+                "phone_info": {
+                    "phoneNumber": phone,
+                    "purePhoneNumber": pure,
+                    "countryCode": country,
+                    "watermark": {"timestamp": int(time.time()), "appid": app_id},
+                },
+            }
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -170,6 +224,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, fake.access_token(query))
         elif parts.path == "/sns/userinfo":
             self._reply(200, fake.userinfo(query))
+        elif parts.path == "/cgi-bin/token":
+            self._reply(200, fake.client_token(query))
+        elif parts.path == "/wxa/business/getuserphonenumber" and self.command == "POST":
+            try:
+                payload = json.loads(raw) if raw else {}
+            except ValueError:
+                payload = {}
+            self._reply(200, fake.user_phone_number(query, payload if isinstance(payload, dict) else {}))
         elif parts.path.startswith("/_fake/"):
             try:
                 body = json.loads(raw) if raw else {}
@@ -193,6 +255,8 @@ def control(fake: FakeWechatOAuth, action: str, body: dict[str, Any]) -> dict[st
     if action == "add_app":
         app = fake.add_app(str(body["app_id"]), str(body["secret"]), bound=bool(body.get("bound", True)))
         return {"ok": True, "app": asdict(app)}
+    if action == "phone_code":
+        return {"ok": True, "code": fake.phone_code(str(body["app_id"]), str(body["phone"]))}
     return {"ok": False, "error": f"unknown action {action}"}
 
 
@@ -231,4 +295,5 @@ class FakeWechatOAuthServer(ThreadingHTTPServer):
 def demo_wechat() -> FakeWechatOAuth:
     fake = FakeWechatOAuth()
     fake.add_app(DEMO_APP_ID, DEMO_APP_SECRET)
+    fake.add_app(DEMO_MINIPROGRAM_APP_ID, DEMO_MINIPROGRAM_SECRET)
     return fake

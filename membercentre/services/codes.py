@@ -11,6 +11,8 @@ at the counter (workbench) and at the POS (partner API).
   is the one call for anything that moves value (redeem, coupon write-off): one conditional
   UPDATE marks the code used, so a code moves value once; a retry with the same reference gets
   the same member back, any other use is refused as used.
+- A code shown by a member who has since been merged into another (members.member_merge) names
+  the surviving member: the person at the counter is the same.
 """
 
 import datetime as dt
@@ -28,6 +30,7 @@ from django.utils import timezone
 
 from crm.db import connection
 from members.models import Member
+from members.selectors import member_survivor
 
 from .. import error_codes
 from ..models import MemberCode, MemberCodeResolution
@@ -110,8 +113,8 @@ def _refusal(row: MemberCode | None, *, actor: str, now: dt.datetime) -> Excepti
     return error_codes.error(error_codes.MEMBER_NOT_ACTIVE, status=403)
 
 
-def _member_usable(member: Member) -> bool:
-    return member.status == Member.Status.ACTIVE and member.merged_into_id is None
+def _member_usable(member: Member | None) -> bool:
+    return member is not None and member.status == Member.Status.ACTIVE and member.merged_into_id is None
 
 
 def member_code_resolve(*, code: str, via: str, actor: str) -> Member:
@@ -125,12 +128,14 @@ def member_code_resolve(*, code: str, via: str, actor: str) -> Member:
         if MEMBER_CODE_RE.match(code)
         else None
     )
-    if row is None or row.consumed_at is not None or row.expires_at <= now or not _member_usable(row.member):
+    member = member_survivor(row.member) if row is not None else None
+    if row is None or row.consumed_at is not None or row.expires_at <= now or not _member_usable(member):
         raise _refusal(row, actor=actor, now=now)
+    assert member is not None
     MemberCodeResolution.objects.create(
-        member=row.member, via=via, purpose=Purpose.IDENTIFY, actor=actor[:150], resolved_at=now
+        member=member, via=via, purpose=Purpose.IDENTIFY, actor=actor[:150], resolved_at=now
     )
-    return row.member
+    return member
 
 
 def member_code_consume(*, code: str, via: str, actor: str, reference: str) -> Member:
@@ -147,18 +152,17 @@ def member_code_consume(*, code: str, via: str, actor: str, reference: str) -> M
     now = timezone.now()
     refusal: bool | None = None
     with transaction.atomic():
-        updated = MemberCode.objects.filter(
-            digest=digest,
-            consumed_at__isnull=True,
-            expires_at__gt=now,
-            member__status=Member.Status.ACTIVE,
-            member__merged_into__isnull=True,
-        ).update(consumed_at=now, consumed_for=reference[:100])
+        updated = MemberCode.objects.filter(digest=digest, consumed_at__isnull=True, expires_at__gt=now).update(
+            consumed_at=now, consumed_for=reference[:100]
+        )
         row = MemberCode.objects.select_related("member").filter(digest=digest).first() if digest else None
+        member = member_survivor(row.member) if row is not None else None
         if updated:
-            assert row is not None
+            assert row is not None and member is not None
+            if not _member_usable(member):  # frozen or erased: the code stays unused (rolled back)
+                raise error_codes.error(error_codes.MEMBER_NOT_ACTIVE, status=403)
             MemberCodeResolution.objects.create(
-                member=row.member,
+                member=member,
                 via=via,
                 purpose=Purpose.CONSUME,
                 actor=actor[:150],
@@ -169,8 +173,8 @@ def member_code_consume(*, code: str, via: str, actor: str, reference: str) -> M
             refusal = True  # decided below, outside the transaction (a miss is counted in the cache)
     if refusal is not None:
         raise _refusal(row, actor=actor, now=now)
-    assert row is not None
-    return row.member
+    assert member is not None
+    return member
 
 
 def member_codes_purge(*, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:

@@ -2,7 +2,7 @@
 (code2session's openid/unionid with its evidence), it gets a token that scopes /api/v1/me/ calls
 to that member. Signed with a salt naming the brand's schema and the partner, so a token is
 worthless on another brand's host or with another partner's key; it expires after
-MEMBER_TOKEN_MAX_AGE."""
+MEMBER_TOKEN_MAX_AGE. A token of a member merged into another serves the surviving member."""
 
 import datetime as dt
 
@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from crm.db import connection
 from members.models import Member
+from members.selectors import member_survivor
 
 from .. import error_codes
 
@@ -35,6 +36,8 @@ def member_token_read(*, token: str, partner_id: int) -> Member:
     if not isinstance(member_id, int):
         raise error_codes.error(error_codes.MEMBER_TOKEN_INVALID, status=401)
     member = Member.objects.select_related("tier").filter(pk=member_id).first()
-    if member is None or member.merged_into_id is not None or member.status == Member.Status.ERASED:
+    if member is not None and member.merged_into_id is not None:  # merged away: the token follows
+        member = Member.objects.select_related("tier").get(pk=member_survivor(member).pk)
+    if member is None or member.status == Member.Status.ERASED:
         raise error_codes.error(error_codes.MEMBER_TOKEN_INVALID, status=401)
     return member

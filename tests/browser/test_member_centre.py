@@ -16,6 +16,7 @@ from campaigns.messaging import sms_text
 from campaigns.models import OutboxMessage
 from consent.selectors import members_contactable
 from crm.api.services import api_key_create
+from engagement.models import CheckinLadderStep
 from membercentre.fake.server import FakeWechatOAuth, FakeWechatOAuthServer
 from membercentre.services.signin import wechat_config_save
 from members.models import Identity
@@ -44,6 +45,7 @@ def test_a_customer_signs_in_with_wechat_enrols_sees_the_code_and_withdraws_from
             program()
             tiers()
             marketing_agreement_publish()
+            CheckinLadderStep.objects.create(days=3, reward_kind="points", amount=30)
             wechat_config_save(
                 app_id="wxBrowser0001",
                 secret="browser-secret",
@@ -59,6 +61,11 @@ def test_a_customer_signs_in_with_wechat_enrols_sees_the_code_and_withdraws_from
         page.screenshot(path=SCREENSHOTS / "m1-member-login.png", full_page=True)
         page.click("text=微信授权登录")
         # WeChat's #wechat_redirect fragment rides along the redirects, as in WeChat's browser.
+        # Not linked yet: offered to bind a mobile (a member by mobile finds their card), or to enrol.
+        page.wait_for_url(re.compile(re.escape(f"{url}/m/bind/") + r"(#.*)?$"))
+        assert page.locator("input[name=mobile]").is_visible()
+        page.screenshot(path=SCREENSHOTS / "m1b-member-bind.png", full_page=True)
+        page.click("text=暂不绑定，直接入会")
         page.wait_for_url(re.compile(re.escape(f"{url}/m/join/") + r"(#.*)?$"))
         assert page.locator("input[name=purpose]:checked").count() == 0  # nothing pre-ticked
         page.fill("input[name=name]", "王小姐")
@@ -72,6 +79,22 @@ def test_a_customer_signs_in_with_wechat_enrols_sees_the_code_and_withdraws_from
             page.locator("#member-code svg.barcode").is_visible() and page.locator("#member-code svg.qr").is_visible()
         )
         page.screenshot(path=SCREENSHOTS / "m3-member-card.png", full_page=True)
+
+        # 每日签到: the tile opens the calendar; checking in marks today.
+        page.click(".tile:has-text('每日签到')")
+        page.wait_for_url(re.compile(re.escape(f"{url}/m/checkin/") + r"(#.*)?$"))
+        page.click("text=立即签到")
+        page.wait_for_selector(".notice")
+        assert "签到成功" in page.locator(".notice").inner_text()
+        assert page.locator(".checkin-calendar td.signed.today").count() == 1
+        assert "连续签到 3 天：30 积分" in page.content()
+        page.screenshot(path=SCREENSHOTS / "m3b-member-checkin.png", full_page=True)
+        if page.locator("button.makeup").count():  # a make-up day costs 20 points the new member lacks
+            page.locator("button.makeup").first.click()
+            page.wait_for_selector(".error")
+            assert page.locator(".checkin-calendar td.made-up").count() == 0
+            page.screenshot(path=SCREENSHOTS / "m3c-member-checkin-refused.png", full_page=True)
+        page.goto(f"{url}/m/")
 
         # At the counter: the POS scans the code and the partner API names the member.
         code = re.sub(r"\s", "", page.locator(".code-digits").inner_text())

@@ -125,7 +125,9 @@ def test_wechat_sign_in_of_a_new_person_ends_in_enrolment_with_consent(agreement
     fake_wechat.fake.queue_user("oNewPerson001", "uNewPerson001")
 
     response = _follow_wechat(client_a, fake_wechat)
-    assert response.status_code == 302 and response["Location"] == "/m/join/"
+    # perhaps a member by mobile already: offered to bind one first, or to enrol straight away
+    assert response.status_code == 302 and response["Location"] == "/m/bind/"
+    assert 'href="/m/join/"' in client_a.get("/m/bind/").content.decode()
     page = client_a.get("/m/join/").content.decode()
     assert "会员协议与隐私政策" in page and " checked" not in page  # unticked by default
 
