@@ -18,7 +18,19 @@ from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.tenancy.zones import brand_date, brand_time_shown
 
-from .models import Claim, CodeBatch, CodeExport, Dealer, DiversionAlert, Scan, ScanCampaign, Segment
+from .admin_imports import CodeImportAdminMixin
+from .models import (
+    Claim,
+    CodeBatch,
+    CodeExport,
+    CodeImport,
+    Dealer,
+    DigestSend,
+    DiversionAlert,
+    Scan,
+    ScanCampaign,
+    Segment,
+)
 from .selectors import DIMENSIONS, FRAUD_KINDS, diversion_digest, fraud_signals, scan_report
 from .services import (
     batch_export,
@@ -38,7 +50,9 @@ def _actor(request: HttpRequest) -> str:
 
 
 @admin.register(Dealer, site=brand_admin)
-class DealerAdmin(ModelAdmin):
+class DealerAdmin(CodeImportAdminMixin, ModelAdmin):
+    import_kind = CodeImport.Kind.DEALERS
+    change_list_template = "admin/scancodes/dealer/change_list.html"
     list_display = ["code", "name", "region_name", "store", "assign_owner", "is_active"]
     search_fields = ["code", "name", "region_name"]
     list_filter = ["is_active", "assign_owner"]
@@ -103,7 +117,9 @@ class ExportInline(TabularInline):
 
 
 @admin.register(CodeBatch, site=brand_admin)
-class CodeBatchAdmin(ModelAdmin):
+class CodeBatchAdmin(CodeImportAdminMixin, ModelAdmin):
+    import_kind = CodeImport.Kind.CODES
+    change_list_template = "admin/scancodes/codebatch/change_list.html"
     form = BatchForm
     list_display = ["batch_no", "product_name", "sku", "quantity", "serials", "origin", "status", "exports_shown"]
     list_filter = ["status", "origin"]
@@ -328,6 +344,26 @@ class ScanAdmin(ModelAdmin):
     @admin.display(description="扫码时间")
     def at_shown(self, obj: Scan) -> str:
         return brand_time_shown(obj.at)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DigestSend, site=brand_admin)
+class DigestSendAdmin(ModelAdmin):
+    list_display = ["day", "status", "alerts", "recipients_shown", "sent_shown", "attempts", "last_error"]
+    list_filter = ["status"]
+
+    @admin.display(description="收件人")
+    def recipients_shown(self, obj: DigestSend) -> str:
+        return "、".join(obj.recipients)
+
+    @admin.display(description="发送时间")
+    def sent_shown(self, obj: DigestSend) -> str:
+        return brand_time_shown(obj.sent_at) if obj.sent_at else "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
