@@ -193,12 +193,12 @@ def batch_export(
 
 def _export_rows(*, key: bytes, first: int, last: int, base_url: str) -> Iterator[bytes]:
     yield "\ufeff序列号,验证码,扫码链接\n".encode()
-    secret_for = claim_keys.secret_for
+    secret_for = claim_keys.secret_function(key)
     for start in range(first, last + 1, EXPORT_CHUNK):
         stop = min(start + EXPORT_CHUNK, last + 1)
         yield "".join(
             f"{serial},{secret},{base_url}/s/{serial}?k={secret}\n"
-            for serial, secret in ((s, secret_for(key, s)) for s in range(start, stop))
+            for serial, secret in ((s, secret_for(s)) for s in range(start, stop))
         ).encode()
 
 
