@@ -150,7 +150,7 @@ class CodeImportAdminMixin:
             "intro": page.intro,
             "columns": page.columns,
             "template_url": reverse(f"admin:{self._url('_template')}"),
-            "max_rows": limits.max_rows,
+            "max_rows_shown": f"{limits.max_rows:,}",
             "max_upload_mb": limits.max_upload_bytes // MB,
             "max_cell_chars": limits.max_cell_chars,
             "jobs": list(CodeImport.objects.filter(kind=self.import_kind).select_related("batch")[:RECENT_JOBS]),
