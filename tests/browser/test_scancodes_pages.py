@@ -10,7 +10,8 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from scancodes import claim_keys
-from scancodes.models import Dealer, ScanCampaign
+from scancodes.imports import code_import_run
+from scancodes.models import CodeImport, Dealer, ScanCampaign
 from scancodes.services import batch_generate, code_claim, scan_context, segment_create
 from tests.browser.conftest import SCREENSHOTS, base_url, login
 from tests.factories import MemberFactory
@@ -90,6 +91,28 @@ def test_scancodes_back_office_and_scan_page(server: int, live_brand: Any, brows
         for english in ("Select ", "Add ", "Action:", "Go</button>", "Change ", "Filter</", 'placeholder="Date"'):
             assert english not in content, (path, english)
         page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+    # An upload with a bad row, imported by what the worker runs, then its result page.
+    page.goto(f"{url}/admin/scancodes/dealer/import/")
+    page.set_input_files(
+        "input[type=file]",
+        files=[
+            {
+                "name": "经销商.csv",
+                "mimeType": "text/csv",
+                "buffer": "经销商编码,经销商名称,区域包含的省市\nD-SH-002,上海浦东经销,上海\n,无编码,\n".encode(),
+            }
+        ],
+    )
+    page.click("input[type=submit]")
+    page.wait_for_url(lambda address: "/import/" in address and address.rstrip("/").split("/")[-1].isdigit())
+    with schema_context(live_brand.schema_name):
+        for job in CodeImport.objects.filter(status=CodeImport.Status.QUEUED):
+            code_import_run(job_id=job.pk)
+    page.reload()
+    content = page.content()
+    assert "导入完成：新增 1 个，更新 0 个，错误 1 行" in content and "经销商编码和经销商名称必填" in content
+    page.screenshot(path=SCREENSHOTS / "s15-dealer-import-job.png", full_page=True)
     admin.close()
 
     phone = browser.new_context(**PHONE)
