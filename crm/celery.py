@@ -51,6 +51,8 @@ def send_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
 #     unionid belongs to a member (wecom/assignment.py prospects_link_pending).
 #   members.import_job_run — the import job stays waiting; its result page offers 继续导入 once
 #     it has made no progress for 5 minutes (members/admin/import_jobs.py).
+#   scancodes.import_run — the dealer / printer's code import stays waiting; its result page offers
+#     继续导入 once it has made no progress for 5 minutes (scancodes/admin_imports.py).
 #   campaigns.send_occurrence_messages — campaigns-send-lost-messages (every 10 min) sends the
 #     occurrences whose queued messages no send ever claimed (campaigns/messaging.py).
 # Nothing recovers these yet; the log line below is the record to act on:

@@ -12,13 +12,28 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.tenancy.zones import brand_date, brand_time_shown
+from members.masking import can_view_full_pi, member_label
+from members.models import Member
 
-from .models import Claim, CodeBatch, CodeExport, Dealer, DiversionAlert, Scan, ScanCampaign, Segment
+from .admin_imports import CodeImportAdminMixin
+from .models import (
+    Claim,
+    CodeBatch,
+    CodeExport,
+    CodeImport,
+    Dealer,
+    DigestSend,
+    DiversionAlert,
+    Scan,
+    ScanCampaign,
+    Segment,
+)
 from .selectors import DIMENSIONS, FRAUD_KINDS, diversion_digest, fraud_signals, scan_report
 from .services import (
     batch_export,
@@ -37,8 +52,25 @@ def _actor(request: HttpRequest) -> str:
     return getattr(request.user, "get_username", lambda: "admin")()
 
 
+def _nowrap(text: object) -> str:
+    return format_html('<span class="whitespace-nowrap">{}</span>', text)
+
+
+class ChineseDatesMixin:
+    """The theme's date-and-time widget says "Date" (its catalogue has no Chinese for it)."""
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+        for widget in getattr(getattr(field, "widget", None), "widgets", []):
+            if str(widget.attrs.get("placeholder", "")) == "Date":
+                widget.attrs["placeholder"] = "日期"
+        return field
+
+
 @admin.register(Dealer, site=brand_admin)
-class DealerAdmin(ModelAdmin):
+class DealerAdmin(CodeImportAdminMixin, ModelAdmin):
+    import_kind = CodeImport.Kind.DEALERS
+    change_list_template = "admin/scancodes/dealer/change_list.html"
     list_display = ["code", "name", "region_name", "store", "assign_owner", "is_active"]
     search_fields = ["code", "name", "region_name"]
     list_filter = ["is_active", "assign_owner"]
@@ -71,7 +103,7 @@ class ScanCampaignForm(forms.ModelForm):
 
 
 @admin.register(ScanCampaign, site=brand_admin)
-class ScanCampaignAdmin(ModelAdmin):
+class ScanCampaignAdmin(ChineseDatesMixin, ModelAdmin):
     form = ScanCampaignForm
     list_display = ["name", "reward_kind", "points", "starts_shown", "ends_shown", "spent_points", "budget_points"]
     list_filter = ["reward_kind"]
@@ -103,9 +135,16 @@ class ExportInline(TabularInline):
 
 
 @admin.register(CodeBatch, site=brand_admin)
-class CodeBatchAdmin(ModelAdmin):
+class CodeBatchAdmin(ChineseDatesMixin, CodeImportAdminMixin, ModelAdmin):
+    import_kind = CodeImport.Kind.CODES
+    change_list_template = "admin/scancodes/codebatch/change_list.html"
     form = BatchForm
-    list_display = ["batch_no", "product_name", "sku", "quantity", "serials", "origin", "status", "exports_shown"]
+    list_display = ["batch_no", "product_name", "sku", "quantity_shown", "serials", "origin", "status", "exports_shown"]
+
+    @admin.display(description="数量", ordering="quantity")
+    def quantity_shown(self, obj: CodeBatch) -> str:
+        return f"{obj.quantity:,}"
+
     list_filter = ["status", "origin"]
     search_fields = ["batch_no", "sku", "product_name"]
     inlines = [ExportInline]
@@ -113,7 +152,7 @@ class CodeBatchAdmin(ModelAdmin):
 
     @admin.display(description="序列号范围")
     def serials(self, obj: CodeBatch) -> str:
-        return f"{obj.first_serial}–{obj.last_serial}"
+        return _nowrap(f"{obj.first_serial}–{obj.last_serial}")
 
     @admin.display(description="导出次数")
     def exports_shown(self, obj: CodeBatch) -> str:
@@ -121,6 +160,11 @@ class CodeBatchAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["sku", "product_name", "category", "quantity", "exports_allowed"] if obj else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Codes carry no foreign-key constraint to their batch (generation speed, models.py):
+        # deleting a batch would leave its codes behind. A batch is revoked (作废) instead.
+        return False
 
     def save_model(self, request: HttpRequest, obj: CodeBatch, form: Any, change: bool) -> None:
         if change:
@@ -174,8 +218,38 @@ class CodeBatchAdmin(ModelAdmin):
 
 
 @admin.register(Segment, site=brand_admin)
-class SegmentAdmin(ModelAdmin):
-    list_display = ["batch", "first_serial", "last_serial", "lot", "region_name", "dealer", "campaign", "status"]
+class SegmentAdmin(ChineseDatesMixin, ModelAdmin):
+    list_display = [
+        "product",
+        "first_serial",
+        "last_serial",
+        "lot",
+        "region_name",
+        "dealer_shown",
+        "campaign",
+        "status_shown",
+        "active_from_shown",
+    ]
+    list_select_related = ["batch", "dealer", "campaign"]
+
+    @admin.display(description="商品（批次）", ordering="batch__product_name")
+    def product(self, obj: Segment) -> str:
+        return format_html(
+            "{}<br><span class='text-font-subtle-light'>{}</span>", obj.batch.product_name, obj.batch.batch_no
+        )
+
+    @admin.display(description="经销商", ordering="dealer__name")
+    def dealer_shown(self, obj: Segment) -> str:
+        return obj.dealer.name if obj.dealer else "—"
+
+    @admin.display(description="状态", ordering="status")
+    def status_shown(self, obj: Segment) -> str:
+        return _nowrap(obj.get_status_display())
+
+    @admin.display(description="生效时间", ordering="active_from")
+    def active_from_shown(self, obj: Segment) -> str:
+        return _nowrap(brand_time_shown(obj.active_from)) if obj.active_from else "—"
+
     list_filter = ["status", "dealer", "campaign"]
     fields = [
         "batch",
@@ -290,10 +364,16 @@ class ClaimAdmin(ModelAdmin):
     def fraud_view(self, request: HttpRequest) -> HttpResponse:
         start, end = self._days(request)
         signals = fraud_signals(start=start, end=end)
+        # Members by name as the viewer may see it (members/masking.py), not by database id.
+        full = can_view_full_pi(request.user)
+        names = {
+            member.pk: member_label(member.member_no, member.name, full=full)
+            for member in Member.objects.filter(pk__in={s.member_id for s in signals}).only("member_no", "name")
+        }
         context = {
             **self.admin_site.each_context(request),
             "title": "扫码风控",
-            "signals": [(FRAUD_KINDS[s.kind], s) for s in signals],
+            "signals": [(FRAUD_KINDS[s.kind], s, names.get(s.member_id, "")) for s in signals],
             "start": start,
             "end": end,
         }
@@ -328,6 +408,26 @@ class ScanAdmin(ModelAdmin):
     @admin.display(description="扫码时间")
     def at_shown(self, obj: Scan) -> str:
         return brand_time_shown(obj.at)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DigestSend, site=brand_admin)
+class DigestSendAdmin(ModelAdmin):
+    list_display = ["day", "status", "alerts", "recipients_shown", "sent_shown", "attempts", "last_error"]
+    list_filter = ["status"]
+
+    @admin.display(description="收件人")
+    def recipients_shown(self, obj: DigestSend) -> str:
+        return "、".join(obj.recipients)
+
+    @admin.display(description="发送时间")
+    def sent_shown(self, obj: DigestSend) -> str:
+        return brand_time_shown(obj.sent_at) if obj.sent_at else "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -376,3 +376,83 @@ class DiversionAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dealer} {self.city}"
+
+
+class CodeImport(TimeStampedModel):
+    """One uploaded file imported in the background (scancodes/imports.py): dealers with their
+    regions, or a printer's own codes. The file is kept here until the job ends, then dropped; the
+    counts, the row errors (Chinese) and, for codes, the batch it made are what stays."""
+
+    class Kind(models.TextChoices):
+        DEALERS = "dealers", _("经销商导入")
+        CODES = "codes", _("印刷厂码导入")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        CHECKING = "checking", _("检查中")
+        RUNNING = "running", _("导入中")
+        SUCCEEDED = "succeeded", _("已完成")
+        FAILED = "failed", _("失败")
+
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
+    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    filename = models.CharField(_("文件名"), max_length=255)
+    sha256 = models.CharField(_("文件 SHA-256"), max_length=64)
+    content = models.BinaryField(_("文件内容"), editable=False)
+    # codes: {"sku", "product_name", "category", "note"}.
+    options = models.JSONField(_("选项"), default=dict, blank=True)
+    actor = models.CharField(_("操作人"), max_length=150)
+    rows_total = models.PositiveIntegerField(_("数据行数"), default=0)
+    rows_done = models.PositiveIntegerField(_("已处理行数"), default=0)
+    # The sheet line up to which rows have been handled and recorded: a resumed job starts after it.
+    last_line = models.PositiveIntegerField(_("已处理到第几行"), default=0)
+    created = models.PositiveIntegerField(_("新增"), default=0)
+    updated = models.PositiveIntegerField(_("更新"), default=0)
+    errors = models.PositiveIntegerField(_("错误行数"), default=0)
+    # [{"line": n, "message": "…"}], the first ERRORS_KEPT of them.
+    row_errors = models.JSONField(_("错误行"), default=list, blank=True)
+    error = models.TextField(_("失败原因"), blank=True)
+    batch = models.ForeignKey(
+        CodeBatch, verbose_name=_("生成的批次"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导入任务")
+        verbose_name_plural = _("导入任务")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["kind", "-created_at"], name="codeimport_kind_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} {self.filename}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class DigestSend(models.Model):
+    """The diversion digest of one brand day, sent once (scancodes/digest.py): the unique day is
+    what makes a re-delivered or repeated task harmless."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待发送")
+        SENT = "sent", _("已发送")
+        EMPTY = "empty", _("当日无预警")
+
+    day = models.DateField(_("营业日"), unique=True)
+    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    alerts = models.PositiveIntegerField(_("预警数"), default=0)
+    recipients = ArrayField(models.CharField(max_length=254), verbose_name=_("收件人"), default=list, blank=True)
+    sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    last_error = models.CharField(_("最近错误"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("窜货日报发送记录")
+        verbose_name_plural = _("窜货日报发送记录")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.status}"

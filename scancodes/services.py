@@ -14,7 +14,6 @@ Approve / void lock the claim row first, then step 3 and 4.
 # Raw SQL here names tables from model meta only; every value is a query parameter.
 # ruff: noqa: S608
 
-import csv
 import datetime as dt
 import hashlib
 import io
@@ -36,11 +35,13 @@ from members.services.members import member_assign, member_enroll, member_tag
 
 from . import claim_keys, error_codes
 from .geo import Place, in_region, place_of_ip
+from .imports import code_import_now
 from .models import (
     Claim,
     Code,
     CodeBatch,
     CodeExport,
+    CodeImport,
     Dealer,
     DiversionAlert,
     Scan,
@@ -71,37 +72,11 @@ def campaign_validate(*, campaign: ScanCampaign) -> None:
         raise _invalid(error_codes.CAMPAIGN_INVALID, "结束时间须晚于开始时间。", "ends_at")
 
 
-def dealers_import(*, content: bytes, actor: str) -> int:
-    """Dealers from a CSV (编码,名称,区域,省市(以、或空格分隔),门店编码): created or updated by code,
-    all or nothing. Returns how many rows were written."""
-    from members.models import Store
-
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _invalid(error_codes.DEALER_INVALID, "文件须为 UTF-8 编码的 CSV。") from exc
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
-    if rows and rows[0] and rows[0][0].strip() in ("编码", "经销商编码", "code"):
-        rows = rows[1:]
-    stores = {store.code: store for store in Store.objects.all()}
-    with transaction.atomic():
-        for line, row in enumerate(rows, start=2):
-            cells = [cell.strip() for cell in row] + [""] * 5
-            code, name, region, areas, store_code = cells[:5]
-            if not code or not name:
-                raise _invalid(error_codes.DEALER_INVALID, f"第 {line} 行：经销商编码和名称必填。")
-            if store_code and store_code not in stores:
-                raise _invalid(error_codes.DEALER_INVALID, f"第 {line} 行：门店编码 {store_code} 不存在。")
-            Dealer.objects.update_or_create(
-                code=code,
-                defaults={
-                    "name": name,
-                    "region_name": region,
-                    "region_areas": [a for a in areas.replace("、", " ").replace(",", " ").split() if a],
-                    "store": stores.get(store_code),
-                },
-            )
-    return len(rows)
+def dealers_import(*, content: bytes, actor: str, filename: str = "dealers.csv") -> CodeImport:
+    """Dealers from a CSV/XLSX file at once (the admin's upload queues the same import as a job:
+    scancodes/imports.py). Each row is created or updated by its code; rows with errors are listed
+    on the returned job and write nothing."""
+    return code_import_now(kind=CodeImport.Kind.DEALERS, content=content, filename=filename, actor=actor)
 
 
 # --- batches ------------------------------------------------------------------------------------
@@ -218,12 +193,12 @@ def batch_export(
 
 def _export_rows(*, key: bytes, first: int, last: int, base_url: str) -> Iterator[bytes]:
     yield "\ufeff序列号,验证码,扫码链接\n".encode()
-    secret_for = claim_keys.secret_for
+    secret_for = claim_keys.secret_function(key)
     for start in range(first, last + 1, EXPORT_CHUNK):
         stop = min(start + EXPORT_CHUNK, last + 1)
         yield "".join(
             f"{serial},{secret},{base_url}/s/{serial}?k={secret}\n"
-            for serial, secret in ((s, secret_for(key, s)) for s in range(start, stop))
+            for serial, secret in ((s, secret_for(s)) for s in range(start, stop))
         ).encode()
 
 
@@ -260,57 +235,20 @@ def _zipped(inner_name: str, rows: Iterator[bytes]) -> Iterator[bytes]:
 def batch_import(
     *, content: bytes, filename: str, sku: str, product_name: str, actor: str, category: str = "", note: str = ""
 ) -> CodeBatch:
-    """A printer's own codes (CSV: serial,secret). Secrets are stored as keyed hashes only; the
-    file's name and SHA-256 are kept. All or nothing: a serial already taken refuses the file."""
-    sku, product_name = (sku or "").strip(), (product_name or "").strip()
-    if not sku or not product_name:
-        raise _invalid(error_codes.BATCH_INVALID, "SKU 和商品名称必填。", "sku")
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _invalid(error_codes.IMPORT_INVALID, "文件须为 UTF-8 编码的 CSV。") from exc
-    pairs: list[tuple[int, bytes]] = []
-    seen: set[int] = set()
-    for line, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        serial_text, secret = row[0].strip(), claim_keys.secret_normalize(row[1] if len(row) > 1 else "")
-        if line == 1 and not serial_text.isdigit():
-            continue  # header
-        if not serial_text.isdigit() or not 0 < int(serial_text) < 2**62:
-            raise _invalid(error_codes.IMPORT_INVALID, f"第 {line} 行：序列号须为正整数。")
-        # A printer's secret must carry as much as ours: 16 base32 characters are 80 bits.
-        if len(secret) < 16:
-            raise _invalid(error_codes.IMPORT_INVALID, f"第 {line} 行：验证码至少 16 位字母数字（≥ 80 位随机性）。")
-        serial = int(serial_text)
-        if serial in seen:
-            raise _invalid(error_codes.IMPORT_INVALID, f"第 {line} 行：序列号 {serial} 在文件中重复。")
-        seen.add(serial)
-        pairs.append((serial, claim_keys.imported_secret_hash(serial, secret)))
-    if not pairs:
-        raise _invalid(error_codes.IMPORT_INVALID, "文件中没有码。")
-    try:
-        with transaction.atomic():
-            batch = CodeBatch.objects.create(
-                batch_no=f"IMP-{sku[:16]}-{min(seen)}"[:32],
-                sku=sku,
-                product_name=product_name,
-                category=category.strip(),
-                quantity=len(pairs),
-                first_serial=min(seen),
-                last_serial=max(seen),
-                origin=CodeBatch.Origin.IMPORTED,
-                created_by=actor,
-                import_filename=filename[:255],
-                import_sha256=hashlib.sha256(content).hexdigest(),
-                import_note=note[:255],
-            )
-            Code.objects.bulk_create(
-                [Code(serial=serial, batch=batch, secret_hash=digest) for serial, digest in pairs], batch_size=5000
-            )
-    except IntegrityError as exc:
-        raise _invalid(error_codes.IMPORT_INVALID, "文件中有序列号已被其他批次使用，整份文件未导入。") from exc
-    return batch
+    """A printer's own codes (CSV/XLSX: serial,secret) at once; the admin's upload queues the same
+    import as a job (scancodes/imports.py). Secrets are stored as keyed hashes only; the file's name
+    and SHA-256 are kept. All or nothing: AppError(import_invalid) naming the first bad rows."""
+    job = code_import_now(
+        kind=CodeImport.Kind.CODES,
+        content=content,
+        filename=filename,
+        actor=actor,
+        options={"sku": sku, "product_name": product_name, "category": category, "note": note},
+    )
+    if job.batch is None:
+        lines = "；".join(f"第 {e['line']} 行：{e['message']}" for e in job.row_errors[:5])
+        raise _invalid(error_codes.IMPORT_INVALID, f"{job.error}{lines}")
+    return job.batch
 
 
 def batch_revoke(*, batch: CodeBatch, actor: str) -> CodeBatch:

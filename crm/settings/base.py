@@ -520,6 +520,14 @@ SCANCODES_FAILURES_PER_SERIAL = int(os.environ.get("SCANCODES_FAILURES_PER_SERIA
 SCANCODES_FAILURE_WINDOW_SECONDS = int(os.environ.get("SCANCODES_FAILURE_WINDOW_SECONDS", "900"))
 # Path of ip2region_v4.xdb (lionsoul2014/ip2region, Apache-2.0); empty: the small shipped table.
 SCANCODES_IP2REGION_XDB = os.environ.get("SCANCODES_IP2REGION_XDB", "")
+# The diversion digest of a brand's yesterday is mailed from this hour of the brand's own clock to
+# those who may see the alerts (scancodes/digest.py); the hourly fan-out makes it brand-local.
+SCANCODES_DIGEST_BRAND_HOUR = int(os.environ.get("SCANCODES_DIGEST_BRAND_HOUR", "8"))
+CELERY_BEAT_SCHEDULE["scancodes-diversion-digest"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["scancodes.diversion_digest_send"],
+    "schedule": crontab(minute=20),
+}
 # === end of scancodes block =====================================================================
 
 # === Engagement (check-in, birthday benefits, growth value) — appended block, see engagement/ ====

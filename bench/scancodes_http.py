@@ -1,0 +1,250 @@
+"""Benchmark: one item, one code over HTTP through a real gunicorn (issue 28) — claims and scans
+through the partner API, with the codes table at `--codes` rows.
+
+Targets: a claim ≥ 500/s, and p99 ≤ 100 ms at a steady 200 claims/s, with 10M codes in the table;
+the scan (verify) ≤ 50 ms server time.
+
+    DATABASE_URL=... CACHE_URL=redis://127.0.0.1:6379/<db> \
+        .venv/bin/python bench/scancodes_http.py [--codes 1000000] [--members 20000] [--seconds 15]
+
+It reuses bench/api_orders_http.py's harness (gunicorn on a free loopback port with DEBUG off,
+the http.client client, the open-loop steady phase's method, percentiles, /proc CPU), and
+provisions its own brand `benchscanhttp`: one generated batch of `--codes` codes (generated once;
+a re-run tops the table up only if it has fewer), one activated segment, a points campaign with no
+caps, `--members` members (bulk, once), an API key. Each claim takes a fresh code with a fresh
+member (the expensive path: ledger, tags, scan log, counters). Phases:
+0. floor: GET /healthz from the same client threads (what the harness and gunicorn cost alone);
+1. verify: saturation of POST /api/v1/scancodes/verify;
+2. claim: saturation of POST /api/v1/scancodes/claims;
+3. claim: steady 200/s open loop (latency counted from when each request was due).
+Codes and members are used up run after run; re-running continues with the next unused ones.
+"""
+
+# Raw SQL names the bench schema and tables only.
+# ruff: noqa: S608
+
+import argparse
+import datetime as dt
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from api_orders_http import Client, free_port, percentile, pids_of, process_cpu_seconds, start_gunicorn, stop
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from crm.api.services import api_key_create
+from crm.tenancy.services import brand_provision, platform_ensure
+from members.models import Member
+from scancodes import claim_keys
+from scancodes.models import Code, CodeBatch, ScanCampaign
+from scancodes.services import batch_generate, segment_create
+
+SLUG = "benchscanhttp"
+HOST = f"{SLUG}.localhost"
+
+
+class ScanClient(Client):
+    def __init__(self, port: int, key: str) -> None:
+        super().__init__(port, key)
+        self.headers = {**self.headers, "Host": HOST}
+
+
+def setup(codes: int, members: int) -> tuple[str, CodeBatch, bytes]:
+    platform_ensure(domain="localhost")
+    brand_provision(
+        slug=SLUG,
+        name="Scan HTTP bench",
+        domain=HOST,
+        admin_email="bench@scan.example",
+        contact_address="上海市静安区南京西路 100 号",
+        pi_contact="privacy@bench.example",
+    )
+    with schema_context(SLUG):
+        have = Code.objects.count()
+        if have < codes:
+            started = time.perf_counter()
+            batch_generate(sku="SKU-H", product_name="压测商品", quantity=codes - have, actor="bench")
+            print(f"setup: generated {codes - have:,} codes in {time.perf_counter() - started:.1f} s")
+        now = timezone.now()
+        campaign, _ = ScanCampaign.objects.get_or_create(
+            name="压测",
+            defaults={
+                "points": 5,
+                "starts_at": now - dt.timedelta(days=1),
+                "ends_at": now + dt.timedelta(days=3650),
+                "risky_claims_per_hour": 1_000_000_000,
+            },
+        )
+        for batch in CodeBatch.objects.filter(segments__isnull=True):
+            assert batch.first_serial is not None and batch.last_serial is not None
+            segment_create(
+                batch=batch,
+                first_serial=batch.first_serial,
+                last_serial=batch.last_serial,
+                campaign=campaign,
+                actor="bench",
+                activate=True,
+            )
+        have_members = Member.objects.filter(member_no__startswith="H").count()
+        Member.objects.bulk_create(
+            [
+                Member(member_no=f"H{n:09d}", name=f"压测{n}", mobile=f"+86137{n:08d}")
+                for n in range(have_members, members)
+            ],
+            batch_size=5000,
+        )
+        key = api_key_create(partner_name=f"bench-scan-{int(time.time())}", scopes=["points:write", "members:read"])
+        first_batch = CodeBatch.objects.order_by("id").first()
+        assert first_batch is not None
+        with connection.cursor() as cursor:
+            for table in ("scancodes_code", "members_member", "scancodes_claim", "scancodes_scan"):
+                cursor.execute(f"VACUUM (ANALYZE) {SLUG}.{table}")  # what autovacuum would have done
+    return key.plaintext, first_batch, claim_keys.batch_key_open(first_batch.key_encrypted)
+
+
+class Work:
+    """The next unclaimed code and unused member, handed out to the threads."""
+
+    def __init__(self, batch: CodeBatch, key: bytes) -> None:
+        with schema_context(SLUG):
+            self.members = self._unused_members()
+            claimed = Code.objects.filter(batch=batch, claimed_member__isnull=False).count()
+        assert batch.first_serial is not None
+        self.next_serial = batch.first_serial + claimed + 1000  # past any code a crashed run took
+        self.last_serial = batch.last_serial or 0
+        self.key = key
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _unused_members() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.member_no FROM {SLUG}.members_member m WHERE m.member_no LIKE 'H%%' AND NOT EXISTS "
+                f"(SELECT 1 FROM {SLUG}.scancodes_claim c WHERE c.member_id = m.id) ORDER BY m.id"
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    def claim_body(self) -> dict[str, Any]:
+        with self.lock:
+            serial, self.next_serial = self.next_serial, self.next_serial + 1
+            member_no = self.members.pop()
+        assert serial <= self.last_serial, "out of codes: run with a larger --codes"
+        secret = claim_keys.secret_for(self.key, serial)
+        return {"serial": serial, "secret": secret, "member_no": member_no, "ip": "192.0.2.70", "user_agent": "bench"}
+
+    def verify_body(self) -> dict[str, Any]:
+        with self.lock:
+            serial = self.next_serial + 7_919 * len(self.members) % 100_000
+        return {"serial": serial, "secret": claim_keys.secret_for(self.key, serial), "ip": "192.0.2.70"}
+
+
+def saturate(name: str, send: Any, *, seconds: float, threads: int) -> float:
+    done: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    end = time.monotonic() + seconds
+    cpu_pids = pids_of("-f", "gunicorn crm.wsgi") + pids_of("-x", "postgres")
+    cpu_before = process_cpu_seconds(cpu_pids)
+
+    def worker() -> None:
+        while time.monotonic() < end:
+            start = time.perf_counter()
+            status = send()
+            with lock:
+                done.append((time.perf_counter() - start, status))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(threads):
+            pool.submit(worker)
+    elapsed = time.monotonic() - started
+    cpu = process_cpu_seconds(cpu_pids) - cpu_before
+    ok = [lat * 1000 for lat, status in done if status in (200, 201)]
+    rate = len(ok) / elapsed
+    print(
+        f"{name}: {rate:,.0f}/s over {elapsed:.1f} s ({threads} threads), errors {len(done) - len(ok)}, "
+        f"p50 {percentile(ok, 0.5):.1f} ms, p99 {percentile(ok, 0.99):.1f} ms, "
+        f"server+db CPU {cpu * 1000 / max(len(done), 1):.1f} ms/request"
+    )
+    return rate
+
+
+def steady(name: str, send: Any, *, rate: float, seconds: float, threads: int) -> None:
+    """Open loop, as api_orders_http.steady: latency from when each request was due."""
+    total = int(rate * seconds)
+    results: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        due = start + i / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            status = send()
+        except OSError:
+            status = 0
+        with lock:
+            results.append((time.monotonic() - due, status))
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(time.sleep, [0.05] * threads))
+        start = time.monotonic() + 0.5
+        list(pool.map(one, range(total)))
+    latencies = [lat * 1000 for lat, status in results if status in (200, 201)]
+    errors = sum(1 for _, status in results if status not in (200, 201))
+    print(
+        f"{name}: steady {rate:.0f}/s for {seconds:.0f} s: errors {errors}, p50 {percentile(latencies, 0.5):.1f} ms, "
+        f"p99 {percentile(latencies, 0.99):.1f} ms, mean {statistics.mean(latencies or [0]):.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--codes", type=int, default=1_000_000)
+    parser.add_argument("--members", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=200)
+    args = parser.parse_args()
+    key, batch, batch_key = setup(args.codes, args.members)
+    work = Work(batch, batch_key)
+    print(f"table: ≥ {args.codes:,} codes; {len(work.members):,} unused members")
+    connection.close()
+    port = free_port()
+    server = start_gunicorn(port, args.workers, startup_seconds=180)
+    try:
+        client = ScanClient(port, key)
+        floor = saturate(
+            "floor GET /healthz", lambda: client.request("GET", "/healthz"), seconds=args.seconds, threads=args.threads
+        )
+        verify = saturate(
+            "verify",
+            lambda: client.request("POST", "/api/v1/scancodes/verify", work.verify_body()),
+            seconds=args.seconds,
+            threads=args.threads,
+        )
+        claim = saturate(
+            "claim",
+            lambda: client.request("POST", "/api/v1/scancodes/claims", work.claim_body()),
+            seconds=args.seconds,
+            threads=args.threads,
+        )
+        steady(
+            "claim",
+            lambda: client.request("POST", "/api/v1/scancodes/claims", work.claim_body()),
+            rate=args.rate,
+            seconds=args.seconds,
+            threads=64,
+        )
+        print(f"ratios to the floor: verify {verify / floor:.2f}, claim {claim / floor:.2f}")
+    finally:
+        stop(server)
+
+
+if __name__ == "__main__":
+    main()
