@@ -236,6 +236,7 @@ def coupons_issue_bulk(
     source_key: str,
     actor: str,
     now: dt.datetime | None = None,
+    staff_id: int | None = None,
 ) -> IssueResult:
     """Issue one coupon of the template to each member `members` selects (SQL of one column of
     member ids), for every source: admin, campaign, points exchange, partner API, and the later
@@ -245,7 +246,8 @@ def coupons_issue_bulk(
     holding row; stock is taken by a conditional UPDATE whose row count is checked, members in
     ascending id order first; a pool template pairs each coupon with a free code and fails closed
     (nothing issued) if the codes do not match the stock. Refuses an inactive template, or one
-    whose validity has ended."""
+    whose validity has ended. `staff_id`: the staff member sending them (announced with the
+    issue, for staff performance; nothing of the coupon depends on it)."""
     if source not in Coupon.Source.values:
         raise coupon_error(error_codes.ISSUE_INVALID, fields={"source": ["未知来源。"]})
     source_key = (source_key or "").strip()
@@ -347,6 +349,7 @@ def coupons_issue_bulk(
                         f"SELECT id FROM {_COUPON} WHERE template_id = %s AND source_key = %s AND issued_at = %s",
                         (template.pk, source_key, now),
                     ),
+                    staff_id=staff_id,
                 )
             )
     return IssueResult(
@@ -419,7 +422,14 @@ def _coupons_insert(
 
 
 def coupon_issue(
-    *, template_id: int, member_id: int, source: str, source_key: str, actor: str, now: dt.datetime | None = None
+    *,
+    template_id: int,
+    member_id: int,
+    source: str,
+    source_key: str,
+    actor: str,
+    now: dt.datetime | None = None,
+    staff_id: int | None = None,
 ) -> Coupon:
     """Issue one coupon to one member (the same engine as the set-based issue). Idempotent per
     (template, member, source_key): a retry returns the first coupon. Refused, with nothing
@@ -436,6 +446,7 @@ def coupon_issue(
             source_key=source_key,
             actor=actor,
             now=now,
+            staff_id=staff_id,
         )
         if result.over_limit:
             raise coupon_error(error_codes.OVER_MEMBER_LIMIT)

@@ -17,16 +17,28 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from consent.services import brand_url
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.tenancy.zones import brand_time_shown
+from membercentre.render import qr_svg
 from members.models import Store
 from members.scoping import StoreScopedAdminMixin, user_scope
 
-from .models import TOUCH_PHRASES, Attribution, AttributionRule, Basis, ReportExport, StaffIdentity, Touch, TouchKind
+from .models import (
+    TOUCH_PHRASES,
+    Attribution,
+    AttributionRule,
+    Basis,
+    ReportExport,
+    ShareLink,
+    StaffIdentity,
+    Touch,
+    TouchKind,
+)
 from .selectors import credit_text, performance_report, rule_preview, yuan
-from .services import report_export_request, rule_current, rule_save
+from .services import report_export_request, rule_current, rule_save, share_link_create, share_link_validate
 
 
 def _last_month(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -81,6 +93,68 @@ class TouchAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     @admin.display(description=_("触达时间"), ordering="touched_at")
     def touched_at_shown(self, obj: Touch) -> str:
         return brand_time_shown(obj.touched_at)
+
+
+def share_path(link: ShareLink) -> str:
+    return reverse("performance:share", args=[link.token])
+
+
+class ShareLinkForm(forms.ModelForm):
+    class Meta:
+        model = ShareLink
+        fields = ("staff", "kind", "target", "note")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        staff, kind, target = data.get("staff"), data.get("kind", ""), data.get("target", "")
+        if staff is not None:
+            try:  # the service's own checks, shown on the form (nothing saved yet)
+                share_link_validate(staff=staff, kind=kind, target=target)
+            except AppError as exc:
+                for field, messages_ in exc.fields.items():
+                    for message in messages_:
+                        self.add_error(field if field in self.fields else None, message)
+        return data
+
+
+@admin.register(ShareLink, site=brand_admin)
+class ShareLinkAdmin(StoreScopedAdminMixin, ModelAdmin):
+    """A staff member's share link or poster: the member who opens it is their touch. Links are
+    never edited (the touches they made name them); make a new one instead."""
+
+    scope_store_path = "staff__store"
+    form = ShareLinkForm
+    list_display = ("__str__", "staff", "kind", "target", "note", "link", "created_at_shown")
+    list_filter = ("kind",)
+    search_fields = ("staff__name", "=token")
+    list_select_related = ("staff",)
+    autocomplete_fields = ("staff",)
+    readonly_fields = ("link", "poster_qr")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("staff", "kind", "target", "note", "link", "poster_qr") if obj else ("staff", "kind", "target", "note")
+
+    @admin.display(description=_("创建时间"), ordering="created_at")
+    def created_at_shown(self, obj: ShareLink) -> str:
+        return brand_time_shown(obj.created_at)
+
+    @admin.display(description=_("链接"))
+    def link(self, obj: ShareLink) -> str:
+        return format_html('<code class="perf-share-url">{}</code>', brand_url(share_path(obj)))
+
+    @admin.display(description=_("海报二维码"))
+    def poster_qr(self, obj: ShareLink) -> str:
+        return format_html('<div class="perf-share-qr">{}</div>', qr_svg(brand_url(share_path(obj))))
+
+    def save_model(self, request: HttpRequest, obj: ShareLink, form: Any, change: bool) -> None:
+        created = share_link_create(staff=obj.staff, kind=obj.kind, target=obj.target, note=obj.note)
+        obj.pk, obj.token, obj.created_at = created.pk, created.token, created.created_at
 
 
 @admin.register(StaffIdentity, site=brand_admin)

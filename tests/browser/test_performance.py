@@ -54,4 +54,28 @@ def test_report_and_rule_preview(server: int, live_brand: Any, browser: Any) -> 
     page.click("input[name=_preview]")
     page.screenshot(path=SCREENSHOTS / "p2-performance-rule-preview.png", full_page=True)
     assert page.locator("h2", has_text="新规则下上月").is_visible()
+
+    # The export: asked for on the report page, listed with its progress and a download link.
+    page.goto(f"{url}/admin/performance/reportexport/report/?start={today - dt.timedelta(days=100)}&end={today}")
+    page.click("input[name=_export]")
+    page.wait_for_url("**/admin/performance/reportexport/")
+    with schema_context(live_brand.schema_name):  # the task, as a worker would run it
+        from performance.models import ReportExport
+        from performance.services import report_export_run
+
+        report_export_run(export_id=ReportExport.objects.get().pk)
+    page.reload()
+    page.screenshot(path=SCREENSHOTS / "p3-performance-exports.png", full_page=True)
+    assert page.get_by_text("全部门店").first.is_visible()
+
+    # A staff member's poster: its link and the QR code to print.
+    page.goto(f"{url}/admin/performance/sharelink/add/")
+    page.screenshot(path=SCREENSHOTS / "p4-performance-share-add.png", full_page=True)
+    with schema_context(live_brand.schema_name):
+        from performance.services import share_link_create
+
+        poster = share_link_create(staff=staff[0], kind="poster", note="春季上新海报")
+    page.goto(f"{url}/admin/performance/sharelink/{poster.pk}/change/")
+    page.screenshot(path=SCREENSHOTS / "p5-performance-poster.png", full_page=True)
+    assert page.locator(".perf-share-qr svg").is_visible()
     context.close()
