@@ -5,6 +5,7 @@ background exports. Store users see their store only (members.scoping)."""
 import datetime as dt
 from typing import Any
 
+import segno
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -14,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
@@ -22,7 +24,6 @@ from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.tenancy.zones import brand_time_shown
-from membercentre.render import qr_svg
 from members.models import Store
 from members.scoping import StoreScopedAdminMixin, user_scope
 
@@ -150,7 +151,11 @@ class ShareLinkAdmin(StoreScopedAdminMixin, ModelAdmin):
 
     @admin.display(description=_("海报二维码"))
     def poster_qr(self, obj: ShareLink) -> str:
-        return format_html('<div class="perf-share-qr">{}</div>', qr_svg(brand_url(share_path(obj))))
+        # segno writes a well-formed SVG sized by its own width/height (the member code's helper
+        # omits them, and unsized the SVG filled the whole column at 1440 px); the URL is ours.
+        svg = segno.make(brand_url(share_path(obj)), error="m").svg_inline(scale=4, border=2, svgclass="qr")
+        svg = svg.replace("<svg ", '<svg role="img" aria-label="海报二维码" ', 1)
+        return format_html('<div class="perf-share-qr">{}</div>', mark_safe(svg))  # noqa: S308
 
     def save_model(self, request: HttpRequest, obj: ShareLink, form: Any, change: bool) -> None:
         created = share_link_create(staff=obj.staff, kind=obj.kind, target=obj.target, note=obj.note)
@@ -290,27 +295,39 @@ class ReportExportAdmin(StoreScopedAdminMixin, ModelAdmin):
     an export built in the background, with its progress and a download link."""
 
     scope_store_path = "store"
-    list_display = ("__str__", "store_shown", "status", "progress", "rows", "requested_by", "download")
+    list_display = ("period", "store_shown", "progress", "rows", "requested_by", "created_at_shown", "download")
     readonly_fields = ("status", "months_done", "months_total", "rows", "error", "finished_at")
     change_list_template = "admin/performance/reportexport_changelist.html"
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # One line per export at 1440 px: short cells that do not wrap (performance.css).
+    @admin.display(description=_("区间"), ordering="start")
+    def period(self, obj: ReportExport) -> str:
+        return format_html('<span class="perf-nowrap">{} 至 {}</span>', obj.start, obj.end)
+
     @admin.display(description=_("门店"))
     def store_shown(self, obj: ReportExport) -> str:
-        return obj.store.name if obj.store else "全部门店"
+        return format_html('<span class="perf-nowrap">{}</span>', obj.store.name if obj.store else "全部门店")
 
-    @admin.display(description=_("进度"))
+    @admin.display(description=_("状态"))
     def progress(self, obj: ReportExport) -> str:
-        return f"{obj.progress_pct}%"
+        words = obj.get_status_display()
+        if obj.status == ReportExport.Status.RUNNING:
+            words = f"{words} {obj.months_done}/{obj.months_total} 月（{obj.progress_pct}%）"
+        return format_html('<span class="perf-nowrap">{}</span>', words)
+
+    @admin.display(description=_("申请时间"), ordering="created_at")
+    def created_at_shown(self, obj: ReportExport) -> str:
+        return format_html('<span class="perf-nowrap">{}</span>', brand_time_shown(obj.created_at))
 
     @admin.display(description=_("下载"))
     def download(self, obj: ReportExport) -> str:
         if obj.status != ReportExport.Status.DONE:
             return "—"
         url = reverse("admin:performance_reportexport_download", args=[obj.pk])
-        return format_html('<a href="{}">下载 XLSX</a>', url)
+        return format_html('<a class="perf-nowrap perf-link" href="{}">下载 XLSX</a>', url)
 
     def get_urls(self) -> list[URLPattern]:
         return [
