@@ -44,8 +44,10 @@ from members.hooks import order_insert_rider_register, order_insert_rider_unregi
 from members.models import Identity, Member, MemberAssignment, Order, Staff, Store
 from members.scoping import StoreScope
 from members.services.orders import OrderInput, order_post, orders_post_batch
+from performance import rollups
 from performance.attribution import RIDER_NAME, TOUCH_RIDER_NAME
 from performance.models import Attribution, ReportExport, Touch
+from performance.rollups import rollups_refresh
 from performance.selectors import performance_report
 from performance.services import report_export_run
 
@@ -212,31 +214,50 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2_000, help="orders per batch call")
     parser.add_argument("--regen", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="skip the A/B, time the reports")
+    parser.add_argument("--ab-only", action="store_true", help="the A/B only, no report")
+    parser.add_argument("--no-refresh", action="store_true", help="time the reports on the rollups as they are")
+    parser.add_argument("--no-export", action="store_true", help="skip the year export")
+    parser.add_argument(
+        "--previous", action="store_true", help="a third mode: the decision function of migration 0003 (prev)"
+    )
     args = parser.parse_args()
     if args.regen or not Brand.objects.filter(schema_name=SLUG).exists():
         generate(members=args.members, staff=args.staff, orders=args.orders)
     rng = random.Random(7)
     riders = {RIDER_NAME: None, TOUCH_RIDER_NAME: None}
+    modes = ["off", "on"] + (["prev"] if args.previous else [])
 
-    def switch(on: bool) -> None:
-        from performance.attribution import ATTRIBUTION_RIDER_SQL, SERVED_TOUCH_RIDER_SQL
+    def switch(mode: str) -> None:
+        from performance.attribution import ATTRIBUTION_RIDER_SQL, FUNCTION_NAME, SERVED_TOUCH_RIDER_SQL
 
-        if on:
+        for name in riders:
+            order_insert_rider_unregister(name=name)
+        if mode == "on":
             order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
+        elif mode == "prev":  # the decision as migration 0003 left it, under another name
+            order_insert_rider_register(
+                name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL.replace(f"{FUNCTION_NAME}(", f"{FUNCTION_NAME}_prev(")
+            )
+        if mode != "off":
             order_insert_rider_register(name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL)
-        else:
-            for name in riders:
-                order_insert_rider_unregister(name=name)
 
-    single: dict[bool, list[float]] = {True: [], False: []}
-    batch: dict[bool, list[float]] = {True: [], False: []}
-    single_cpu: dict[bool, list[float]] = {True: [], False: []}
-    batch_cpu: dict[bool, list[float]] = {True: [], False: []}
+    single: dict[str, list[float]] = {m: [] for m in modes}
+    batch: dict[str, list[float]] = {m: [] for m in modes}
+    single_cpu: dict[str, list[float]] = {m: [] for m in modes}
+    batch_cpu: dict[str, list[float]] = {m: [] for m in modes}
     with schema_context(SLUG):
+        if args.previous:
+            import importlib
+
+            from performance.attribution import FUNCTION_NAME
+
+            previous = importlib.import_module("performance.migrations.0003_decide_function").FUNCTION_SQL
+            with connection.cursor() as cursor:
+                cursor.execute(previous.replace(f"FUNCTION {FUNCTION_NAME}(", f"FUNCTION {FUNCTION_NAME}_prev(", 1))
         counts = {m: m.objects.count() for m in (Order, Attribution, Staff)}
         print(f"data: {counts[Order]:,} orders, {counts[Attribution]:,} attributions, {counts[Staff]:,} staff")
-        for _ in range(0 if args.report_only else 3):  # warm up both modes
-            for mode in (False, True):
+        for _ in range(0 if args.report_only else 3):  # warm up every mode
+            for mode in modes:
                 switch(mode)
                 for item in _orders(rng, 20, members=args.members, staff=args.staff, tag=f"w{uuid.uuid4().hex[:8]}"):
                     order_post(
@@ -251,7 +272,7 @@ def main() -> None:
                         actor="bench",
                     )
         for r in range(0 if args.report_only else args.rounds):
-            for mode in (False, True) if r % 2 == 0 else (True, False):
+            for mode in modes if r % 2 == 0 else modes[::-1]:
                 switch(mode)
                 items = _orders(rng, args.n, members=args.members, staff=args.staff, tag=f"s{uuid.uuid4().hex[:8]}")
                 start, cpu = time.perf_counter(), cpu_seconds()
@@ -274,7 +295,7 @@ def main() -> None:
                 orders_post_batch(orders=items, actor="bench")
                 batch[mode].append((time.perf_counter() - start) / args.batch * 1000)
                 batch_cpu[mode].append((cpu_seconds() - cpu) / args.batch * 1000)
-        switch(True)
+        switch("on")
         for label, figures in (
             ()
             if args.report_only
@@ -285,21 +306,69 @@ def main() -> None:
                 (f"orders_post_batch ({args.batch}), CPU ms per order", batch_cpu),
             )
         ):
-            off, on = statistics.median(figures[False]), statistics.median(figures[True])
+            med = {m: statistics.median(figures[m]) for m in modes}
             print(
-                f"{label:<52} off {off:7.3f}  on {on:7.3f}  on/off {on / off:5.3f}  "
-                f"(rounds off {[round(x, 3) for x in figures[False]]}, on {[round(x, 3) for x in figures[True]]})"
+                f"{label:<52} "
+                + "  ".join(f"{m} {med[m]:7.3f}" for m in modes)
+                + "  "
+                + "  ".join(f"{m}/off {med[m] / med['off']:5.3f}" for m in modes if m != "off")
+                + f"  (rounds { ({m: [round(x, 3) for x in figures[m]] for m in modes}) })",
+                flush=True,
             )
+        if args.ab_only:
+            return
         today = timezone.localdate()
-        times = []
-        for _ in range(5):
+        month_end = today.replace(day=1) - dt.timedelta(days=1)
+        month_start = month_end.replace(day=1)
+        week_end = today - dt.timedelta(days=today.isoweekday())  # last Sunday
+        week_start = week_end - dt.timedelta(days=6)
+        all_stores, one_store = StoreScope(all_stores=True), StoreScope(all_stores=False, store_id=1)
+        if not args.no_refresh:
             start = time.perf_counter()
-            rows = performance_report(scope=StoreScope(all_stores=True), start=today - dt.timedelta(days=29), end=today)
-            times.append(time.perf_counter() - start)
+            result = rollups_refresh()
+            print(
+                f"rollups refresh {result.first}..{result.through}: {result.day_rows:,} day rows, "
+                f"{result.served_rows:,} served rows, {time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
+
+        def floor() -> float:
+            """The same-run floor: one index-only pass counting the month's attributions (raw SQL)."""
+            since, until = rollups.bounds(month_start, month_end)
+            start = time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT count(*) FROM {Attribution._meta.db_table} WHERE paid_at >= %s AND paid_at < %s",
+                    [since, until],
+                )
+                cursor.fetchone()
+            return time.perf_counter() - start
+
+        cases = [
+            ("last month, all stores", all_stores, month_start, month_end),
+            ("last month, one store (store manager)", one_store, month_start, month_end),
+            ("last week Mon-Sun, all stores", all_stores, week_start, week_end),
+            ("last 30 days incl. today, all stores", all_stores, today - dt.timedelta(days=29), today),
+        ]
+        floors = []
+        for label, scope, first, last in cases:
+            times = []
+            for _ in range(5):
+                floors.append(floor())
+                start = time.perf_counter()
+                rows = performance_report(scope=scope, start=first, end=last)
+                times.append(time.perf_counter() - start)
+            print(
+                f"report {label:<40} {len(rows):5} rows  best {min(times) * 1000:6.0f} ms  "
+                f"median {statistics.median(times) * 1000:6.0f} ms",
+                flush=True,
+            )
         print(
-            f"month report (30 days, all stores): {len(rows)} staff rows, "
-            f"best {min(times) * 1000:.0f} ms, median {statistics.median(times) * 1000:.0f} ms"
+            "floor: count(*) of last month's attributions (raw SQL, index-only): "
+            f"median {statistics.median(floors) * 1000:.0f} ms"
         )
+        if args.no_export:
+            return
         # A year as the background export builds it (the task's service, in this process).
         export = ReportExport.objects.create(
             requested_by="bench", all_stores=True, start=today - dt.timedelta(days=364), end=today, months_total=13

@@ -17,6 +17,7 @@ from consent.selectors import members_contactable
 from consent.services import brand_url, marketing_footer
 from members.services.points import member_id_ranges
 
+from .hooks import GroupMessagesDelivered, group_messages_delivered_notify_in_transaction
 from .models import Campaign, Occurrence, OutboxMessage, SmsInboundReply
 from .selectors import CHANNEL_PURPOSE
 from .sms import SmsMessage, SmsReply, sms_provider
@@ -347,7 +348,17 @@ def wecom_results_poll() -> dict[str, int]:
                 if status == OutboxMessage.Status.DELIVERED:
                     # One timestamp per group message is what WeCom reports in practice.
                     moment = next(iter(delivered_at.values()), timezone.now())
-                    updated += rows.update(status=status, delivered_at=moment, updated_at=timezone.now())
+                    with transaction.atomic():
+                        ids = list(rows.select_for_update().values_list("pk", flat=True))
+                        updated += OutboxMessage.objects.filter(pk__in=ids).update(
+                            status=status, delivered_at=moment, updated_at=timezone.now()
+                        )
+                        if ids:
+                            group_messages_delivered_notify_in_transaction(
+                                GroupMessagesDelivered(
+                                    rows=("SELECT unnest(%s::bigint[])", (ids,)),
+                                )
+                            )
                 else:
                     updated += rows.update(status=status, error=error, updated_at=timezone.now())
     return {"checked": checked, "updated": updated}

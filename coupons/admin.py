@@ -18,7 +18,7 @@ from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
 from crm.tenancy.zones import brand_time_shown
-from members.models import Member
+from members.models import Member, Staff
 from members.scoping import StoreScopedAdminMixin
 
 from . import rules, selectors, services
@@ -184,6 +184,7 @@ class CouponTemplateAdmin(ModelAdmin):
                     source=Coupon.Source.ADMIN,
                     source_key=f"admin:{form.cleaned_data['batch']}",
                     actor=request.user.get_username(),
+                    staff_id=form.cleaned_data["staff"].pk if form.cleaned_data["staff"] else None,
                 )
             except AppError as exc:
                 self.message_user(request, exc.message + _fields_text(exc), messages.ERROR)
@@ -252,6 +253,13 @@ class IssueForm(forms.Form):
     )
     batch = forms.SlugField(
         label="发放批次号", max_length=60, help_text="同一批次重复提交不会重复发放（如 2027-618-vip）"
+    )
+    staff = forms.ModelChoiceField(
+        label="发券导购",
+        queryset=Staff.objects.filter(status=Staff.Status.ACTIVE),
+        required=False,
+        empty_label="（品牌发放，无导购）",
+        help_text="导购为自己的客户发券时选择：计为该导购对会员的触达（导购业绩）",
     )
 
     def clean_member_numbers(self) -> list[str]:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from crm.api.models import Scope
 from crm.api.views import BrandApiView
 from members.apis import MEMBER_NO_PARAM, member_by_number
+from members.models import Staff
 
 from . import error_codes, selectors, services
 from .models import Coupon
@@ -152,11 +153,19 @@ class MemberCouponsApi(BrandApiView):
         data = self.validated_data(CouponIssueInSerializer)
         if not services.CouponTemplate.objects.filter(pk=data["template_id"]).exists():
             raise error_codes.coupon_error(error_codes.TEMPLATE_INVALID, fields={"template_id": ["模板不存在。"]})
+        staff_id = None
+        if data["staff_userid"]:
+            staff_id = Staff.objects.filter(wecom_userid=data["staff_userid"]).values_list("pk", flat=True).first()
+            if staff_id is None:
+                raise error_codes.coupon_error(
+                    error_codes.ISSUE_INVALID, fields={"staff_userid": ["没有此企业微信账号的导购。"]}
+                )
         coupon = services.coupon_issue(
             template_id=data["template_id"],
             member_id=member.pk,
             source=Coupon.Source.API,
             source_key=f"api:{data['source_key']}",
             actor=self.actor,
+            staff_id=staff_id,
         )
         return Response(CouponOutSerializer(coupon).data, status=201)

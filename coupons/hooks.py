@@ -13,11 +13,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class CouponsIssued:
-    """Coupons were issued: `rows` is (sql, params) selecting the new coupons' ids."""
+    """Coupons were issued: `rows` is (sql, params) selecting the new coupons' ids. `staff_id`:
+    the staff member who sent them to their customers (a staff member's coupon is a touch for
+    staff performance), None when the brand issued them."""
 
     template_id: int
     source: str
     rows: tuple[str, tuple[Any, ...]]
+    staff_id: int | None = None
 
 
 @dataclass(frozen=True)

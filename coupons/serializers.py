@@ -35,6 +35,13 @@ class CouponRedeemInSerializer(_CouponOrderFields):
 class CouponIssueInSerializer(StrictSerializer):
     template_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     source_key = serializers.CharField(max_length=100, help_text="Your unique id of this issue (retry-safe).")
+    staff_userid = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text="The WeCom userid of the staff member sending it to their customer (a guide's sidebar tool); "
+        "it credits that staff member's performance as a touch.",
+    )
 
 
 class CouponRollbackInSerializer(StrictSerializer):

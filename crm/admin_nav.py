@@ -72,6 +72,17 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ],
     ),
     (
+        "导购业绩",
+        [
+            ("业绩报表与导出", "leaderboard", "performance.reportexport"),
+            ("订单业绩归属", "assignment_turned_in", "performance.attribution"),
+            ("导购触达", "touch_app", "performance.touch"),
+            ("分享链接/海报", "share", "performance.sharelink"),
+            ("业绩归属规则", "rule_settings", "performance.attributionrule"),
+            ("导购本人身份", "badge", "performance.staffidentity"),
+        ],
+    ),
+    (
         "开放接口",
         [
             ("合作方", "corporate_fare", "api.partner"),

@@ -36,6 +36,7 @@ urlpatterns = [
     path("sms/", include("campaigns.urls")),  # the SMS provider's reply callback (退订)
     path("m/", include("consent.urls")),  # member-facing pages
     path("", include("scancodes.urls")),  # the scan page /s/<serial> (one item, one code)
+    path("m/", include("performance.urls")),  # a staff member's share link / poster, /m/s/<token>/
     path("m/", include("membercentre.urls")),  # the member centre (会员中心)
 ]
 

@@ -10,6 +10,7 @@ from crm.db import connection
 from members.models import Member
 from members.selectors import member_survivor
 
+from .hooks import MemberSignedIn, member_signed_in_notify
 from .services.signin import SigninIdentity
 
 MEMBER_KEY = "membercentre_member"
@@ -20,6 +21,7 @@ def member_sign_in(request: HttpRequest, member: Member) -> None:
     request.session.cycle_key()  # no session fixation across a sign-in
     request.session.pop(PENDING_KEY, None)
     request.session[MEMBER_KEY] = {"id": member.pk, "schema": connection.schema_name}
+    member_signed_in_notify(MemberSignedIn(member_id=member.pk, session=request.session))
 
 
 def pending_set(request: HttpRequest, identity: SigninIdentity) -> None:

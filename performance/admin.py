@@ -5,6 +5,7 @@ background exports. Store users see their store only (members.scoping)."""
 import datetime as dt
 from typing import Any
 
+import segno
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -14,9 +15,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from consent.services import brand_url
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
@@ -24,9 +27,19 @@ from crm.tenancy.zones import brand_time_shown
 from members.models import Store
 from members.scoping import StoreScopedAdminMixin, user_scope
 
-from .models import TOUCH_PHRASES, Attribution, AttributionRule, Basis, ReportExport, StaffIdentity, Touch, TouchKind
+from .models import (
+    TOUCH_PHRASES,
+    Attribution,
+    AttributionRule,
+    Basis,
+    ReportExport,
+    ShareLink,
+    StaffIdentity,
+    Touch,
+    TouchKind,
+)
 from .selectors import credit_text, performance_report, rule_preview, yuan
-from .services import report_export_request, rule_current, rule_save
+from .services import report_export_request, rule_current, rule_save, share_link_create, share_link_validate
 
 
 def _last_month(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -81,6 +94,72 @@ class TouchAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     @admin.display(description=_("触达时间"), ordering="touched_at")
     def touched_at_shown(self, obj: Touch) -> str:
         return brand_time_shown(obj.touched_at)
+
+
+def share_path(link: ShareLink) -> str:
+    return reverse("performance:share", args=[link.token])
+
+
+class ShareLinkForm(forms.ModelForm):
+    class Meta:
+        model = ShareLink
+        fields = ("staff", "kind", "target", "note")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        staff, kind, target = data.get("staff"), data.get("kind", ""), data.get("target", "")
+        if staff is not None:
+            try:  # the service's own checks, shown on the form (nothing saved yet)
+                share_link_validate(staff=staff, kind=kind, target=target)
+            except AppError as exc:
+                for field, messages_ in exc.fields.items():
+                    for message in messages_:
+                        self.add_error(field if field in self.fields else None, message)
+        return data
+
+
+@admin.register(ShareLink, site=brand_admin)
+class ShareLinkAdmin(StoreScopedAdminMixin, ModelAdmin):
+    """A staff member's share link or poster: the member who opens it is their touch. Links are
+    never edited (the touches they made name them); make a new one instead."""
+
+    scope_store_path = "staff__store"
+    form = ShareLinkForm
+    list_display = ("__str__", "staff", "kind", "target", "note", "link", "created_at_shown")
+    list_filter = ("kind",)
+    search_fields = ("staff__name", "=token")
+    list_select_related = ("staff",)
+    autocomplete_fields = ("staff",)
+    readonly_fields = ("link", "poster_qr")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("staff", "kind", "target", "note", "link", "poster_qr") if obj else ("staff", "kind", "target", "note")
+
+    @admin.display(description=_("创建时间"), ordering="created_at")
+    def created_at_shown(self, obj: ShareLink) -> str:
+        return brand_time_shown(obj.created_at)
+
+    @admin.display(description=_("链接"))
+    def link(self, obj: ShareLink) -> str:
+        return format_html('<code class="perf-share-url">{}</code>', brand_url(share_path(obj)))
+
+    @admin.display(description=_("海报二维码"))
+    def poster_qr(self, obj: ShareLink) -> str:
+        # segno writes a well-formed SVG sized by its own width/height (the member code's helper
+        # omits them, and unsized the SVG filled the whole column at 1440 px); the URL is ours.
+        svg = segno.make(brand_url(share_path(obj)), error="m").svg_inline(scale=4, border=2, svgclass="qr")
+        svg = svg.replace("<svg ", '<svg role="img" aria-label="海报二维码" ', 1)
+        return format_html('<div class="perf-share-qr">{}</div>', mark_safe(svg))  # noqa: S308
+
+    def save_model(self, request: HttpRequest, obj: ShareLink, form: Any, change: bool) -> None:
+        created = share_link_create(staff=obj.staff, kind=obj.kind, target=obj.target, note=obj.note)
+        obj.pk, obj.token, obj.created_at = created.pk, created.token, created.created_at
 
 
 @admin.register(StaffIdentity, site=brand_admin)
@@ -216,27 +295,39 @@ class ReportExportAdmin(StoreScopedAdminMixin, ModelAdmin):
     an export built in the background, with its progress and a download link."""
 
     scope_store_path = "store"
-    list_display = ("__str__", "store_shown", "status", "progress", "rows", "requested_by", "download")
+    list_display = ("period", "store_shown", "progress", "rows", "requested_by", "created_at_shown", "download")
     readonly_fields = ("status", "months_done", "months_total", "rows", "error", "finished_at")
     change_list_template = "admin/performance/reportexport_changelist.html"
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # One line per export at 1440 px: short cells that do not wrap (performance.css).
+    @admin.display(description=_("区间"), ordering="start")
+    def period(self, obj: ReportExport) -> str:
+        return format_html('<span class="perf-nowrap">{} 至 {}</span>', obj.start, obj.end)
+
     @admin.display(description=_("门店"))
     def store_shown(self, obj: ReportExport) -> str:
-        return obj.store.name if obj.store else "全部门店"
+        return format_html('<span class="perf-nowrap">{}</span>', obj.store.name if obj.store else "全部门店")
 
-    @admin.display(description=_("进度"))
+    @admin.display(description=_("状态"))
     def progress(self, obj: ReportExport) -> str:
-        return f"{obj.progress_pct}%"
+        words = obj.get_status_display()
+        if obj.status == ReportExport.Status.RUNNING:
+            words = f"{words} {obj.months_done}/{obj.months_total} 月（{obj.progress_pct}%）"
+        return format_html('<span class="perf-nowrap">{}</span>', words)
+
+    @admin.display(description=_("申请时间"), ordering="created_at")
+    def created_at_shown(self, obj: ReportExport) -> str:
+        return format_html('<span class="perf-nowrap">{}</span>', brand_time_shown(obj.created_at))
 
     @admin.display(description=_("下载"))
     def download(self, obj: ReportExport) -> str:
         if obj.status != ReportExport.Status.DONE:
             return "—"
         url = reverse("admin:performance_reportexport_download", args=[obj.pk])
-        return format_html('<a href="{}">下载 XLSX</a>', url)
+        return format_html('<a class="perf-nowrap perf-link" href="{}">下载 XLSX</a>', url)
 
     def get_urls(self) -> list[URLPattern]:
         return [

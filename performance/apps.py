@@ -9,15 +9,27 @@ class PerformanceConfig(AppConfig):
 
     def ready(self) -> None:
         # Lower layers announce; staff performance listens (members never imports this app).
+        from campaigns.hooks import on_group_messages_delivered
+        from coupons.hooks import on_coupon_event
+        from membercentre.hooks import on_member_signed_in
         from members.hooks import on_order_refunded, order_insert_rider_register, order_note_provider_register
         from wecom.hooks import on_customer_added
 
         from .attribution import ATTRIBUTION_RIDER_SQL, RIDER_NAME, SERVED_TOUCH_RIDER_SQL, TOUCH_RIDER_NAME
         from .selectors import order_credit_texts
-        from .services import attribution_refund_in_transaction, touch_from_wecom_add_in_transaction
+        from .services import (
+            attribution_refund_in_transaction,
+            touch_from_share_on_sign_in,
+            touch_from_wecom_add_in_transaction,
+            touches_from_coupons_in_transaction,
+            touches_from_group_messages_in_transaction,
+        )
 
         order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
         order_insert_rider_register(name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL)
         on_order_refunded(attribution_refund_in_transaction)
         on_customer_added(touch_from_wecom_add_in_transaction)
+        on_coupon_event(touches_from_coupons_in_transaction)
+        on_group_messages_delivered(touches_from_group_messages_in_transaction)
+        on_member_signed_in(touch_from_share_on_sign_in)
         order_note_provider_register(label="业绩归属", provider=order_credit_texts)

@@ -41,6 +41,36 @@ TOUCH_RIDER_NAME = "performance_served_touch"
 CURRENT_RULE = f"(SELECT id, precedence, windows FROM {_RULE} ORDER BY id DESC LIMIT 1)"
 
 # {orders}: a relation with members_order's columns; {rule}: one row (id, precedence text[], windows jsonb).
+#
+# The candidates are tried lazily, in the rule's order: one slot per place in the precedence, each
+# a UNION ALL of the three bases gated by `r.precedence[i] = basis` (only the matching branch runs),
+# under LIMIT 1 — an Append stops at its first row, so a store order credited to its serving staff
+# never looks up a touch, and a touch found first never looks further. Each branch checks its staff
+# member's resignation itself, so a resigned candidate yields no row and the next slot is tried.
+# The own-purchase probe runs only when the brand registered any staff identity (an InitPlan,
+# once per statement).
+_SERVING = """SELECT 'serving'::text AS basis, o.staff_id AS staff_id, NULL::bigint AS touch_id,
+               ''::text AS touch_kind, NULL::integer AS window_days, COALESCE(o.store_id, s.store_id) AS store_id
+        FROM {staff} s
+        WHERE r.precedence[{i}] = 'serving' AND o.store_id IS NOT NULL AND s.id = o.staff_id
+          AND (s.resigned_at IS NULL OR s.resigned_at > o.paid_at)"""
+_EXCLUSIVE = """SELECT 'exclusive'::text, ex.staff_id, NULL::bigint, ''::text, NULL::integer,
+               COALESCE(s.store_id, o.store_id)
+        FROM {staff} s
+        WHERE r.precedence[{i}] = 'exclusive' AND s.id = ex.staff_id
+          AND (s.resigned_at IS NULL OR s.resigned_at > o.paid_at)"""
+_TOUCH_PICK = """(SELECT 'touch'::text, t.staff_id, t.id, t.kind::text, (r.windows ->> t.kind)::integer,
+                COALESCE(ts.store_id, o.store_id)
+         FROM {touch} t JOIN {staff} ts ON ts.id = t.staff_id
+         WHERE r.precedence[{i}] = 'touch' AND o.member_id IS NOT NULL AND t.member_id = o.member_id
+           AND t.touched_at <= o.paid_at
+           AND t.touched_at > o.paid_at - make_interval(days => COALESCE((r.windows ->> t.kind)::integer, 0))
+           AND t.key <> 'order:' || o.id  -- the order's own serving is the serving basis, not a touch
+           AND (ts.resigned_at IS NULL OR ts.resigned_at > o.paid_at)
+         ORDER BY t.touched_at DESC, t.id DESC LIMIT 1)"""
+_SLOTS = "\n        UNION ALL\n        ".join(
+    part.format(staff=_STAFF, touch=_TOUCH, i=i) for i in (1, 2, 3) for part in (_SERVING, _EXCLUSIVE, _TOUCH_PICK)
+)
 _DECIDE = f"""
 SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.id AS rule_id,
        own.staff_id AS own_staff_id, ex.staff_id AS exclusive_staff_id,
@@ -48,10 +78,11 @@ SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.i
 FROM {{orders}} o
 CROSS JOIN {{rule}} r
 LEFT JOIN LATERAL (
-    (SELECT si.staff_id FROM {_STAFF_ID} si WHERE si.kind = o.buyer_kind AND si.value = o.buyer_value)
+    (SELECT si.staff_id FROM {_STAFF_ID} si
+     WHERE EXISTS (SELECT FROM {_STAFF_ID}) AND si.kind = o.buyer_kind AND si.value = o.buyer_value)
     UNION ALL
     (SELECT si.staff_id FROM {_IDENTITY} i JOIN {_STAFF_ID} si ON si.kind = i.kind AND si.value = i.value
-     WHERE i.member_id = o.member_id)
+     WHERE EXISTS (SELECT FROM {_STAFF_ID}) AND i.member_id = o.member_id)
     LIMIT 1
 ) own ON true
 LEFT JOIN LATERAL (
@@ -66,27 +97,9 @@ LEFT JOIN LATERAL (
     ))[1] AS staff_id
 ) ex ON o.member_id IS NOT NULL
 LEFT JOIN LATERAL (
-    SELECT c.basis, c.staff_id, c.touch_id, c.touch_kind, c.window_days,
-           CASE WHEN c.basis = 'serving' THEN COALESCE(o.store_id, s.store_id)
-                ELSE COALESCE(s.store_id, o.store_id) END AS store_id
-    FROM (
-        SELECT 'serving'::text AS basis, o.staff_id AS staff_id, NULL::bigint AS touch_id, ''::text AS touch_kind,
-               NULL::integer AS window_days
-        WHERE o.staff_id IS NOT NULL AND o.store_id IS NOT NULL
-        UNION ALL
-        SELECT 'exclusive', ex.staff_id, NULL, '', NULL WHERE ex.staff_id IS NOT NULL
-        UNION ALL
-        (SELECT 'touch', t.staff_id, t.id, t.kind, (r.windows ->> t.kind)::integer
-         FROM {_TOUCH} t JOIN {_STAFF} ts ON ts.id = t.staff_id
-         WHERE o.member_id IS NOT NULL AND t.member_id = o.member_id AND t.touched_at <= o.paid_at
-           AND t.touched_at > o.paid_at - make_interval(days => COALESCE((r.windows ->> t.kind)::integer, 0))
-           AND t.key <> 'order:' || o.id  -- the order's own serving is the serving basis, not a touch
-           AND (ts.resigned_at IS NULL OR ts.resigned_at > o.paid_at)
-         ORDER BY t.touched_at DESC, t.id DESC LIMIT 1)
-    ) c
-    JOIN {_STAFF} s ON s.id = c.staff_id AND (s.resigned_at IS NULL OR s.resigned_at > o.paid_at)
-    WHERE c.basis = ANY(r.precedence)
-    ORDER BY array_position(r.precedence, c.basis)
+    SELECT * FROM (
+        {_SLOTS}
+    ) c (basis, staff_id, touch_id, touch_kind, window_days, store_id)
     LIMIT 1
 ) pick ON true
 """

@@ -47,16 +47,20 @@ class Touch(models.Model):
     # multixact when several orders of one staff commit at once) — the largest part of what
     # attribution added to ingest. Staff, members, stores and rule versions are never deleted
     # (PROTECT; erasure pseudonymises, merges keep the row), so the keys cannot dangle.
+    # No index of their own either: (member, touched_at) and (touched_at, staff) below serve every
+    # read, and two more index entries per touch were written with each store order.
     staff = models.ForeignKey(
-        Staff, verbose_name=_("导购"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+        Staff, verbose_name=_("导购"), on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
     member = models.ForeignKey(
-        Member, verbose_name=_("会员"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+        Member, verbose_name=_("会员"), on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
     kind = models.CharField(_("触达方式"), max_length=16, choices=TouchKind.choices)
     touched_at = models.DateTimeField(_("触达时间"))
     source = models.CharField(_("来源"), max_length=128, blank=True, help_text=_("渠道 state、分享 token、订单号等"))
-    key = models.CharField(_("事件标识"), max_length=160, unique=True)
+    # Unique by the constraint in Meta (not unique=True, which adds a second, LIKE-pattern index
+    # nobody reads to every touch written).
+    key = models.CharField(_("事件标识"), max_length=160)
     created_at = models.DateTimeField(_("记录时间"), auto_now_add=True)
 
     class Meta:
@@ -67,9 +71,37 @@ class Touch(models.Model):
             models.Index(fields=["member", "-touched_at"], name="perf_touch_member_time"),
             models.Index(fields=["touched_at", "staff"], name="perf_touch_time_staff"),
         ]
+        constraints = [models.UniqueConstraint(fields=["key"], name="perf_touch_key_unique")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.staff_id} → {self.member_id}"
+
+
+class ShareLink(models.Model):
+    """A staff member's share link or poster (the poster carries the link's QR code). A member who
+    opens it — signed in, or signing in / enrolling in the same browser session afterwards — is a
+    touch of its staff member (performance/share.py). The token is random and never reused."""
+
+    class Kind(models.TextChoices):
+        SHARE_LINK = TouchKind.SHARE_LINK.value, _("分享链接")
+        POSTER = TouchKind.POSTER.value, _("分享海报")
+
+    token = models.CharField(_("令牌"), max_length=32, unique=True, editable=False)
+    staff = models.ForeignKey(Staff, verbose_name=_("导购"), on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices, default=Kind.SHARE_LINK)
+    target = models.CharField(
+        _("打开的页面"), max_length=200, default="/m/", help_text=_("会员中心内的路径，如 /m/ 或 /m/coupons/")
+    )
+    note = models.CharField(_("说明"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("导购分享链接/海报")
+        verbose_name_plural = _("导购分享链接/海报")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.token[:8]}…"
 
 
 class Basis(models.TextChoices):
@@ -128,6 +160,10 @@ class Attribution(models.Model):
     per order (the primary key is the order), so a replayed order cannot add a second one. `staff`
     is empty when the buyer is a staff member (`own_purchase_staff`)."""
 
+    # Two indexes only, the primary key and perf_attr_paid (reports): every further one was one
+    # more index entry written in each order's transaction, for reads that never happen (staff,
+    # members, stores, touches and rules are never deleted; the admin's store scope and filters
+    # read the paid_at index or walk the primary key).
     order = models.OneToOneField(
         Order, verbose_name=_("订单"), on_delete=models.CASCADE, primary_key=True, related_name="attribution"
     )
@@ -140,6 +176,7 @@ class Attribution(models.Model):
         blank=True,
         related_name="+",
         db_constraint=False,
+        db_index=False,
     )
     staff = models.ForeignKey(
         Staff,
@@ -149,6 +186,7 @@ class Attribution(models.Model):
         blank=True,
         related_name="+",
         db_constraint=False,
+        db_index=False,
     )
     # The credited staff member's store when the order arrived (a later move does not move history).
     store = models.ForeignKey(
@@ -159,6 +197,7 @@ class Attribution(models.Model):
         blank=True,
         related_name="+",
         db_constraint=False,
+        db_index=False,
     )
     basis = models.CharField(_("归属依据"), max_length=16, choices=Basis.choices, blank=True)
     touch = models.ForeignKey(
@@ -169,6 +208,7 @@ class Attribution(models.Model):
         blank=True,
         related_name="+",
         db_constraint=False,
+        db_index=False,
     )
     touch_kind = models.CharField(_("触达方式"), max_length=16, choices=TouchKind.choices, blank=True)
     window_days = models.PositiveIntegerField(_("触达有效天数"), null=True, blank=True)
@@ -181,9 +221,15 @@ class Attribution(models.Model):
         blank=True,
         related_name="+",
         db_constraint=False,
+        db_index=False,
     )
     rule = models.ForeignKey(
-        AttributionRule, verbose_name=_("归属规则"), on_delete=models.PROTECT, related_name="+", db_constraint=False
+        AttributionRule,
+        verbose_name=_("归属规则"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     credited_fen = models.BigIntegerField(_("业绩金额（分）"))
     refunded_fen = models.BigIntegerField(_("业绩退款（分）"), default=0)
@@ -259,3 +305,64 @@ class ReportExport(TimeStampedModel):
             if self.status == self.Status.DONE
             else (self.months_done * 100 // self.months_total if self.months_total else 0)
         )
+
+
+class DayFigures(models.Model):
+    """Rollup (performance/rollups.py): one brand day's credited orders per staff member and
+    credited store, for reports over many days at 10M orders. Rebuilt for closed days; refunds of
+    rolled-up days are applied to it in the refund's transaction."""
+
+    day = models.DateField(_("营业日"))
+    staff_id = models.BigIntegerField(_("导购"))
+    store_id = models.BigIntegerField(_("门店"), null=True)
+    orders = models.IntegerField(_("业绩订单数"))
+    credited_fen = models.BigIntegerField(_("业绩金额（分）"))
+    refunded_fen = models.BigIntegerField(_("业绩退款（分）"))
+
+    class Meta:
+        verbose_name = _("导购业绩日汇总")
+        verbose_name_plural = _("导购业绩日汇总")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "staff_id", "store_id"], name="perf_day_unique", nulls_distinct=False
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.staff_id}"
+
+
+class ServedMonth(models.Model):
+    """Rollup: the distinct (staff, store, member) of one closed calendar month — members served
+    is a distinct count, which day sums cannot give."""
+
+    month = models.DateField(_("月份"))  # its first day
+    staff_id = models.BigIntegerField(_("导购"))
+    store_id = models.BigIntegerField(_("门店"), null=True)
+    member_id = models.BigIntegerField(_("会员"))
+
+    class Meta:
+        verbose_name = _("导购服务会员月汇总")
+        verbose_name_plural = _("导购服务会员月汇总")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "staff_id", "store_id", "member_id"], name="perf_served_unique", nulls_distinct=False
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.staff_id} → {self.member_id}"
+
+
+class RollupState(models.Model):
+    """One row: the rollups hold every brand day up to and including `through`."""
+
+    through = models.DateField(_("汇总截至"), null=True)
+    refreshed_at = models.DateTimeField(_("刷新时间"), null=True)
+
+    class Meta:
+        verbose_name = _("业绩汇总状态")
+        verbose_name_plural = _("业绩汇总状态")
+
+    def __str__(self) -> str:
+        return f"汇总截至 {self.through}"

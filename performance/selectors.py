@@ -13,7 +13,7 @@ from crm.tenancy.zones import brand_zone
 from members.models import Member, Staff, Store
 from members.scoping import StoreScope
 
-from . import error_codes
+from . import error_codes, rollups
 from .attribution import CURRENT_RULE, decide_sql
 from .models import TOUCH_PHRASES, Attribution, Basis, Touch, TouchKind
 from .services import rule_validate
@@ -189,19 +189,38 @@ def performance_report(
     figures: dict[tuple[int, int | None], StaffFigures] = {}
     staff_sql, staff_params = ("", []) if staff_id is None else (" AND a.staff_id = %s", [staff_id])
     store_sql, store_params = _store_filter(scope, store_id, "a.store_id")
+    s_staff_sql, s_staff_params = ("", []) if staff_id is None else (" AND s.id = %s", [staff_id])
+    s_store_sql, s_store_params = _store_filter(scope, store_id, "s.store_id")
+    r_staff_sql, r_staff_params = ("", []) if staff_id is None else (" AND r.staff_id = %s", [staff_id])
+    r_store_sql, r_store_params = _store_filter(scope, store_id, "r.store_id")
+    # The rollups hold whole brand days up to `rolled` (rollups.py); the rest is read raw.
+    rolled = rollups.rollups_through()
+    roll_end = min(end, rolled) if rolled is not None and rolled >= start else None
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT a.staff_id, a.store_id, count(*), sum(a.credited_fen), sum(a.refunded_fen)
-                FROM {_ATTR} a WHERE a.paid_at >= %s AND a.paid_at < %s AND a.staff_id IS NOT NULL
-                {staff_sql}{store_sql} GROUP BY a.staff_id, a.store_id""",  # noqa: S608
-            [since, until, *staff_params, *store_params],
-        )
-        for sid, st, n, gmv, refunded in cursor.fetchall():
+        sums: list[tuple[Any, ...]] = []
+        if roll_end is not None:
+            cursor.execute(
+                f"""SELECT r.staff_id, r.store_id, sum(r.orders), sum(r.credited_fen), sum(r.refunded_fen)
+                    FROM {rollups.DAY} r WHERE r.day BETWEEN %s AND %s{r_staff_sql}{r_store_sql}
+                    GROUP BY 1, 2""",  # noqa: S608
+                [start, roll_end, *r_staff_params, *r_store_params],
+            )
+            sums += cursor.fetchall()
+        raw_since = since if roll_end is None else period_bounds(start=roll_end, end=roll_end)[1]
+        if raw_since < until:
+            cursor.execute(
+                f"""SELECT a.staff_id, a.store_id, count(*), sum(a.credited_fen), sum(a.refunded_fen)
+                    FROM {_ATTR} a WHERE a.paid_at >= %s AND a.paid_at < %s AND a.staff_id IS NOT NULL
+                    {staff_sql}{store_sql} GROUP BY a.staff_id, a.store_id""",  # noqa: S608
+                [raw_since, until, *staff_params, *store_params],
+            )
+            sums += cursor.fetchall()
+        for sid, st, n, gmv, refunded in sums:
             f = figures.setdefault((sid, st), StaffFigures(sid, "", st, ""))
-            f.orders, f.gmv_fen, f.refunded_fen = n, int(gmv), int(refunded)
+            f.orders += int(n)
+            f.gmv_fen += int(gmv)
+            f.refunded_fen += int(refunded)
         # Enrolments and touches: the staff member's current store.
-        s_staff_sql, s_staff_params = ("", []) if staff_id is None else (" AND s.id = %s", [staff_id])
-        s_store_sql, s_store_params = _store_filter(scope, store_id, "s.store_id")
         cursor.execute(
             f"""SELECT m.enrolled_by_id, s.store_id, count(*)
                 FROM {_MEMBER} m JOIN {_STAFF} s ON s.id = m.enrolled_by_id
@@ -211,20 +230,47 @@ def performance_report(
         )
         for sid, st, n in cursor.fetchall():
             figures.setdefault((sid, st), StaffFigures(sid, "", st, "")).members_enrolled = n
-        # Distinct members by hashing (DISTINCT, then count) rather than count(DISTINCT), which
-        # always sorts; the hash table of a month's (staff, store, member) fits in work_mem.
+        # Members served: whole months the rollups hold from ServedMonth (already distinct), the
+        # other days raw. Distinct by hashing (DISTINCT, then count) rather than count(DISTINCT),
+        # which always sorts; the hash table of a month's (staff, store, member) fits in work_mem.
+        months = rollups.whole_months(start, roll_end) if roll_end is not None else []
+        edges: list[tuple[dt.datetime, dt.datetime]] = []
+        cursor_day = start
+        for month in [*months, None]:
+            edge_end = (month - dt.timedelta(days=1)) if month is not None else end
+            if cursor_day <= edge_end:
+                edges.append(period_bounds(start=cursor_day, end=edge_end))
+            if month is not None:
+                cursor_day = rollups.month_last(month) + dt.timedelta(days=1)
+        parts: list[str] = []
+        params: list[Any] = []
+        if months:
+            parts.append(
+                f"SELECT r.staff_id, r.store_id, r.member_id FROM {rollups.SERVED} r "  # noqa: S608
+                f"WHERE r.month = ANY(%s){r_staff_sql}{r_store_sql}"
+            )
+            params += [months, *r_staff_params, *r_store_params]
+        if edges:
+            parts.append(
+                rollups.SERVED_RAW.format(
+                    attr_when=" OR ".join(["(a.paid_at >= %s AND a.paid_at < %s)"] * len(edges)),
+                    touch_when=" OR ".join(["(t.touched_at >= %s AND t.touched_at < %s)"] * len(edges)),
+                    attr_filter=f"{staff_sql}{store_sql}",
+                    touch_filter=f"{s_staff_sql}{s_store_sql}",
+                )
+            )
+            params += [*(b for e in edges for b in e), *staff_params, *store_params]
+            params += [*(b for e in edges for b in e), *s_staff_params, *s_store_params]
         cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute(
-            f"""SELECT staff_id, store_id, count(*) FROM (SELECT DISTINCT staff_id, store_id, member_id FROM (
-                    SELECT a.staff_id, a.store_id, a.member_id FROM {_ATTR} a
-                    WHERE a.paid_at >= %s AND a.paid_at < %s AND a.staff_id IS NOT NULL AND a.member_id IS NOT NULL
-                    {staff_sql}{store_sql}
-                    UNION ALL
-                    SELECT t.staff_id, s.store_id, t.member_id FROM {_TOUCH} t JOIN {_STAFF} s ON s.id = t.staff_id
-                    WHERE t.touched_at >= %s AND t.touched_at < %s {s_staff_sql}{s_store_sql}
-                ) u) d GROUP BY 1, 2""",  # noqa: S608
-            [since, until, *staff_params, *store_params, since, until, *s_staff_params, *s_store_params],
-        )
+        if len(months) == 1 and not edges:  # one rolled-up month: its rows are distinct already
+            query = f"SELECT staff_id, store_id, count(*) FROM ({parts[0]}) u GROUP BY 1, 2"  # noqa: S608
+        else:
+            query = (
+                "SELECT staff_id, store_id, count(*) FROM (SELECT DISTINCT staff_id, store_id, member_id FROM ("  # noqa: S608
+                + " UNION ALL ".join(parts)
+                + ") u) d GROUP BY 1, 2"
+            )
+        cursor.execute(query, params)
         for sid, st, n in cursor.fetchall():
             figures.setdefault((sid, st), StaffFigures(sid, "", st, "")).members_served = n
     names = dict(Staff.objects.filter(pk__in={k[0] for k in figures}).values_list("pk", "name"))

@@ -5,14 +5,24 @@ transaction; nothing here recomputes it.
 """
 
 import datetime as dt
+import secrets
+from collections.abc import MutableMapping
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from campaigns.hooks import GroupMessagesDelivered
+from campaigns.models import OutboxMessage
+from coupons.hooks import CouponEvent, CouponsIssued
+from coupons.models import Coupon
 from crm.celery import send_on_commit
+from crm.db import connection as tenant_connection
 from crm.errors import AppError
 from crm.spreadsheets.writing import xlsx_bytes
+from crm.tenancy.zones import brand_zone
+from membercentre.hooks import MemberSignedIn
 from members.hooks import OrderRefunded
 from members.models import Member, Staff, Store
 from members.phones import mobile_normalize
@@ -20,9 +30,20 @@ from members.scoping import StoreScope
 from wecom.hooks import CustomerAdded
 
 from . import error_codes
-from .models import Attribution, AttributionRule, Basis, ReportExport, StaffIdentity, Touch, TouchKind
+from .models import (
+    Attribution,
+    AttributionRule,
+    Basis,
+    DayFigures,
+    ReportExport,
+    ShareLink,
+    StaffIdentity,
+    Touch,
+    TouchKind,
+)
 
 MAX_WINDOW_DAYS = 365
+_TOUCH = Touch._meta.db_table
 
 
 def rule_validate(*, precedence: list[str], windows: dict[str, int]) -> dict[str, list[str]]:
@@ -124,17 +145,148 @@ def touch_from_wecom_add_in_transaction(event: CustomerAdded) -> None:
     )
 
 
+def touches_from_coupons_in_transaction(event: CouponEvent) -> None:
+    """A staff member sent coupons to their customers (coupons.hooks.CouponsIssued with a
+    staff_id): one `coupon` touch per coupon, at its issue time, keyed by the coupon. Set-based
+    over the issue's rows (an issue to many members is one statement); coupons the brand issued
+    (no staff) are not touches."""
+    if not isinstance(event, CouponsIssued) or event.staff_id is None:
+        return
+    sql, params = event.rows
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {_TOUCH} (staff_id, member_id, kind, touched_at, source, key, created_at)
+                SELECT %s, c.member_id, %s, c.issued_at, 'coupon:' || c.template_id, 'coupon:' || c.id, now()
+                FROM {Coupon._meta.db_table} c WHERE c.id IN ({sql})
+                ON CONFLICT (key) DO NOTHING""",  # noqa: S608
+            [event.staff_id, TouchKind.COUPON, *params],
+        )
+
+
+def touches_from_group_messages_in_transaction(event: GroupMessagesDelivered) -> None:
+    """A member's staff member sent them a campaign's WeCom group message (WeCom said it was sent:
+    campaigns.hooks.GroupMessagesDelivered): one `group_message` touch per message, at the time
+    WeCom reported, keyed by the outbox message (a re-poll adds nothing)."""
+    sql, params = event.rows
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {_TOUCH} (staff_id, member_id, kind, touched_at, source, key, created_at)
+                SELECT m.staff_id, m.member_id, %s, m.delivered_at, left(m.provider_msgid, 128),
+                       'groupmsg:' || m.id, now()
+                FROM {OutboxMessage._meta.db_table} m
+                WHERE m.id IN ({sql}) AND m.staff_id IS NOT NULL AND m.delivered_at IS NOT NULL
+                ON CONFLICT (key) DO NOTHING""",  # noqa: S608
+            [TouchKind.GROUP_MESSAGE, *params],
+        )
+
+
+# --- share links and posters ------------------------------------------------------------------
+
+SHARE_SESSION_KEY = "performance_share"
+# A link opened before signing in counts when the member signs in or enrols within this time.
+SHARE_PENDING_MAX = dt.timedelta(hours=24)
+
+
+def share_link_create(*, staff: Staff, kind: str, target: str = "/m/", note: str = "") -> ShareLink:
+    """A new share link or poster of `staff`, opening `target` (a member-centre path)."""
+    share_link_validate(staff=staff, kind=kind, target=target)
+    return ShareLink.objects.create(
+        token=secrets.token_urlsafe(16)[:22], staff=staff, kind=kind, target=target, note=note[:100]
+    )
+
+
+def share_link_validate(*, staff: Staff, kind: str, target: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if kind not in ShareLink.Kind.values:
+        errors["kind"] = ["类型须为分享链接或分享海报。"]
+    if not share_target_valid(target):
+        errors["target"] = ["打开的页面须为会员中心内的路径，以 /m/ 开头。"]
+    if staff.status != Staff.Status.ACTIVE:
+        errors["staff"] = ["离职导购不能创建分享链接。"]
+    if errors:
+        raise AppError(error_codes.SHARE_INVALID, "分享链接有误。", fields=errors)
+
+
+def share_target_valid(target: str) -> bool:
+    """Only a path of this brand's member centre: never another host (no open redirect)."""
+    return (
+        target.startswith("/m/")
+        and "//" not in target
+        and "\\" not in target
+        and len(target) <= 200
+        and target.isprintable()
+    )
+
+
+def _share_touch(*, link_id: int, staff_id: int, kind: str, member_id: int, opened_at: dt.datetime) -> None:
+    """One touch per link, member and brand day: opening the same link again that day is the same
+    touch (a reload changes nothing); another day is a newer touch (last touch wins)."""
+    day = opened_at.astimezone(brand_zone()).date()
+    Touch.objects.bulk_create(
+        [
+            Touch(
+                staff_id=staff_id,
+                member_id=member_id,
+                kind=kind,
+                touched_at=opened_at,
+                source=f"share:{link_id}",
+                key=f"share:{link_id}:{member_id}:{day:%Y%m%d}",
+            )
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def share_link_open(*, link: ShareLink, member_id: int | None, session: MutableMapping[str, Any]) -> None:
+    """A member opened a staff member's link or poster. Signed in: a touch now. Not yet: the
+    session remembers the link, and the touch is recorded when they sign in or enrol
+    (touch_from_share_on_sign_in)."""
+    now = timezone.now()
+    if member_id is not None:
+        _share_touch(link_id=link.pk, staff_id=link.staff_id, kind=link.kind, member_id=member_id, opened_at=now)
+        session.pop(SHARE_SESSION_KEY, None)
+        return
+    session[SHARE_SESSION_KEY] = {"link": link.pk, "at": now.isoformat(), "schema": tenant_connection.schema_name}
+
+
+def touch_from_share_on_sign_in(event: MemberSignedIn) -> None:
+    """membercentre.hooks: the member who opened a share link in this session is now known."""
+    pending = event.session.pop(SHARE_SESSION_KEY, None)
+    if not isinstance(pending, dict) or pending.get("schema") != tenant_connection.schema_name:
+        return
+    try:
+        opened_at = dt.datetime.fromisoformat(str(pending.get("at")))
+    except ValueError:
+        return
+    link_id = pending.get("link")
+    if not isinstance(link_id, int) or timezone.is_naive(opened_at) or timezone.now() - opened_at > SHARE_PENDING_MAX:
+        return
+    link = ShareLink.objects.filter(pk=link_id).values_list("pk", "staff_id", "kind").first()
+    if link is None:
+        return
+    _share_touch(link_id=link[0], staff_id=link[1], kind=link[2], member_id=event.member_id, opened_at=opened_at)
+
+
 def attribution_refund_in_transaction(event: OrderRefunded) -> None:
     """Refunds reduce the credit pro rata: refunded credit = credit × refunded ÷ paid, from the
     order's totals (so a replayed refund, which does not reach here, or any order of arrival gives
     the same figure)."""
     if event.order_amount_fen <= 0:
         return
+    # The day's rollup (rollups.py), when it holds that day, moves by the same difference.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {Attribution._meta.db_table} SET refunded_fen = credited_fen * %s / %s "  # noqa: S608
-            "WHERE order_id = %s",
-            [event.refunded_fen, event.order_amount_fen, event.order_id],
+            f"""WITH old AS (
+                    SELECT order_id, refunded_fen FROM {Attribution._meta.db_table} WHERE order_id = %s FOR UPDATE
+                ), new AS (
+                    UPDATE {Attribution._meta.db_table} a SET refunded_fen = a.credited_fen * %s / %s
+                    FROM old WHERE a.order_id = old.order_id
+                    RETURNING a.paid_at, a.staff_id, a.store_id, a.refunded_fen - old.refunded_fen AS delta
+                )
+                UPDATE {DayFigures._meta.db_table} d SET refunded_fen = d.refunded_fen + new.delta
+                FROM new WHERE d.day = (new.paid_at AT TIME ZONE %s)::date AND d.staff_id = new.staff_id
+                  AND d.store_id IS NOT DISTINCT FROM new.store_id AND new.delta <> 0""",  # noqa: S608
+            [event.order_id, event.refunded_fen, event.order_amount_fen, brand_zone().key],
         )
 
 

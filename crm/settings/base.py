@@ -548,6 +548,12 @@ CELERY_BEAT_SCHEDULE["engagement-birthday-release"] = {
 # order insert, members/hooks.py) and the reports per staff, store and period.
 TENANT_APPS += ["performance"]
 INSTALLED_APPS += ["performance"]
+# The report rollups (performance/rollups.py) up to yesterday, after midnight in every brand.
+CELERY_BEAT_SCHEDULE["performance-rollups"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["performance.rollups_refresh"],
+    "schedule": crontab(hour=1, minute=20),
+}
 # === end of staff performance block ============================================================
 
 # === Store workbench (门店工作台) — appended block ===================================

@@ -114,3 +114,33 @@ def test_refusals_are_problems_in_both_languages(client_a, key_a, client_b, key_
         404,
         "coupon_redemption_not_found",
     )
+
+
+def test_issue_names_the_sending_staff_a_touch_of_theirs(client_a, key_a, scene):
+    from members.models import Staff
+    from performance.models import Touch, TouchKind
+
+    member_no = scene["member"].member_no
+    with schema_context("alpha"):
+        zhang = Staff.objects.create(name="张三", wecom_userid="zhangsan", store=scene["store"])
+    with time_machine.travel(NOW, tick=False):
+        ok = call(
+            client_a,
+            "POST",
+            f"/api/v1/members/{member_no}/coupons",
+            key=key_a,
+            body={"template_id": scene["tpl"].pk, "source_key": "side-1", "staff_userid": "zhangsan"},
+        )
+        unknown = call(
+            client_a,
+            "POST",
+            f"/api/v1/members/{member_no}/coupons",
+            key=key_a,
+            body={"template_id": scene["tpl"].pk, "source_key": "side-2", "staff_userid": "nobody"},
+        )
+    assert ok.status_code == 201, ok.content
+    assert_problem(unknown, 400, "coupon_issue_invalid")
+    with schema_context("alpha"):
+        assert list(Touch.objects.values_list("staff_id", "member_id", "kind")) == [
+            (zhang.pk, scene["member"].pk, TouchKind.COUPON)
+        ]

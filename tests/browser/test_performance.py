@@ -38,6 +38,17 @@ def test_report_and_rule_preview(server: int, live_brand: Any, browser: Any) -> 
                 buyer_value=f"pb{i}",
                 actor="pos",
             )
+        last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=15)
+        for i in range(3):  # last month's orders: what the rule's what-if preview re-decides
+            order_post(
+                channel="tmall",
+                order_no=f"LM{i}",
+                paid_at=timezone.make_aware(dt.datetime.combine(last_month, dt.time(12 + i))),
+                amount_fen=19_900 * (i + 1),
+                buyer_kind=IdentityKind.WECHAT_UNIONID,
+                buyer_value=f"pb{i}",
+                actor="shop",
+            )
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     login(page, url, f"admin@{live_brand.schema_name}.example")
@@ -54,4 +65,31 @@ def test_report_and_rule_preview(server: int, live_brand: Any, browser: Any) -> 
     page.click("input[name=_preview]")
     page.screenshot(path=SCREENSHOTS / "p2-performance-rule-preview.png", full_page=True)
     assert page.locator("h2", has_text="新规则下上月").is_visible()
+    assert page.locator("td", has_text="张三").first.is_visible()  # last month re-decided per staff
+    assert page.get_by_role("link", name="业绩报表与导出").is_visible()  # the sidebar leads here
+
+    # The export: asked for on the report page, listed with its progress and a download link.
+    page.goto(f"{url}/admin/performance/reportexport/report/?start={today - dt.timedelta(days=100)}&end={today}")
+    page.click("input[name=_export]")
+    page.wait_for_url("**/admin/performance/reportexport/")
+    with schema_context(live_brand.schema_name):  # the task, as a worker would run it
+        from performance.models import ReportExport
+        from performance.services import report_export_run
+
+        report_export_run(export_id=ReportExport.objects.get().pk)
+    page.reload()
+    page.screenshot(path=SCREENSHOTS / "p3-performance-exports.png", full_page=True)
+    assert page.get_by_text("全部门店").first.is_visible()
+
+    # A staff member's poster: its link and the QR code to print.
+    page.goto(f"{url}/admin/performance/sharelink/add/")
+    page.screenshot(path=SCREENSHOTS / "p4-performance-share-add.png", full_page=True)
+    with schema_context(live_brand.schema_name):
+        from performance.services import share_link_create
+
+        poster = share_link_create(staff=staff[0], kind="poster", note="春季上新海报")
+    page.goto(f"{url}/admin/performance/sharelink/{poster.pk}/change/")
+    page.screenshot(path=SCREENSHOTS / "p5-performance-poster.png", full_page=True)
+    qr = page.locator(".perf-share-qr svg")
+    assert qr.is_visible() and qr.bounding_box()["width"] < 300
     context.close()

@@ -1,0 +1,34 @@
+"""What campaigns announce to the apps above them, without importing them (staff performance
+records a touch when a member's staff member sent them a WeCom group message).
+
+Handlers run inside the change's transaction: quick, no network; an exception rolls it back.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GroupMessagesDelivered:
+    """WeCom reported that a member's staff member sent them a campaign's group message: `rows` is
+    (sql, params) selecting the ids of the outbox messages that became delivered (each has its
+    member, staff and delivered_at)."""
+
+    rows: tuple[str, tuple[Any, ...]]
+
+
+_delivered: list[Callable[[GroupMessagesDelivered], None]] = []
+
+
+def on_group_messages_delivered(
+    handler: Callable[[GroupMessagesDelivered], None],
+) -> Callable[[GroupMessagesDelivered], None]:
+    if handler not in _delivered:
+        _delivered.append(handler)
+    return handler
+
+
+def group_messages_delivered_notify_in_transaction(event: GroupMessagesDelivered) -> None:
+    for handler in _delivered:
+        handler(event)
