@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from crm.hooks import Hook
+
 
 @dataclass(frozen=True)
 class ConsentRevoked:
@@ -38,26 +40,14 @@ class ConsentRevoked:
 
 
 Handler = Callable[[ConsentRevoked], None]
-_handlers: list[Handler] = []
-
-
-def on_withdraw(handler: Handler) -> Handler:
-    """Register `handler` (usable as a decorator). Registering the same function twice is a no-op,
-    so an app's `ready()` running twice does not cancel twice."""
-    if handler not in _handlers:
-        _handlers.append(handler)
-    return handler
-
-
-def disconnect(handler: Handler) -> None:
-    if handler in _handlers:
-        _handlers.remove(handler)
+consent_revoked: Hook[ConsentRevoked, None] = Hook("consent revoked")
+on_withdraw = consent_revoked.connect
+disconnect = consent_revoked.disconnect
 
 
 def consent_revoked_notify_in_transaction(event: ConsentRevoked) -> None:
     """Run every handler now, inside the caller's transaction (see the module docstring)."""
-    for handler in list(_handlers):
-        handler(event)
+    consent_revoked.tell(event)
 
 
 # --- Erasure ------------------------------------------------------------------------------------
@@ -66,24 +56,13 @@ def consent_revoked_notify_in_transaction(event: ConsentRevoked) -> None:
 # Same contract as on_withdraw: runs inside member_erase's transaction, set-based, no network.
 
 EraseHandler = Callable[[int], None]
-_erase_handlers: list[EraseHandler] = []
-
-
-def on_erase(handler: EraseHandler) -> EraseHandler:
-    """Register `handler(member_id)` (usable as a decorator); idempotent."""
-    if handler not in _erase_handlers:
-        _erase_handlers.append(handler)
-    return handler
-
-
-def disconnect_erase(handler: EraseHandler) -> None:
-    if handler in _erase_handlers:
-        _erase_handlers.remove(handler)
+member_erased: Hook[int, None] = Hook("member erased")
+on_erase = member_erased.connect
+disconnect_erase = member_erased.disconnect
 
 
 def erase_notify_in_transaction(member_id: int) -> None:
-    for handler in list(_erase_handlers):
-        handler(member_id)
+    member_erased.tell(member_id)
 
 
 # --- the member's data copy: sections of apps above consent ---------------------------------------
@@ -99,14 +78,9 @@ def erase_notify_in_transaction(member_id: int) -> None:
 # Each returns its Chinese heading and its rows (Chinese keys, brand-local times, yuan).
 
 ExportSection = Callable[[int], tuple[str, list[dict]]]
-_export_sections: list[ExportSection] = []
-
-
-def on_member_export(section: ExportSection) -> ExportSection:
-    if section not in _export_sections:
-        _export_sections.append(section)
-    return section
+member_export: Hook[int, tuple[str, list[dict]]] = Hook("member data copy sections")
+on_member_export = member_export.connect
 
 
 def member_export_sections(member_id: int) -> list[tuple[str, list[dict]]]:
-    return [section(member_id) for section in _export_sections]
+    return member_export.tell(member_id)

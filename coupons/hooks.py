@@ -6,9 +6,10 @@ Handlers run inside the service's transaction: quick, no network; real work goes
 SQL of its coupons, so a handler with nothing to do costs nothing.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from crm.hooks import Hook
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,9 @@ class CouponReturned:
 
 CouponEvent = CouponsIssued | CouponRedeemed | CouponReturned
 
-_handlers: list[Callable[[CouponEvent], None]] = []
-
-
-def on_coupon_event(handler: Callable[[CouponEvent], None]) -> Callable[[CouponEvent], None]:
-    if handler not in _handlers:
-        _handlers.append(handler)
-    return handler
+coupon_event: Hook[CouponEvent, None] = Hook("coupon event")
+on_coupon_event = coupon_event.connect
 
 
 def coupon_event_notify_in_transaction(event: CouponEvent) -> None:
-    for handler in _handlers:
-        handler(event)
+    coupon_event.tell(event)

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from crm.db import connection
 from crm.errors import AppError
+from crm.memos import process_memo
 from members.hooks import OrderRefunded
 from members.models import Member, Store
 from members.services.points import member_lock, points_spend_in_transaction
@@ -684,7 +685,7 @@ def coupon_find(*, code: str, member_id: int | None = None, for_update: bool = F
 # issued a coupon (coupon_template_update refuses it), and a write-off only ever asks about the
 # template of an issued coupon, so this process may remember them for good: one query fewer on
 # every validate and redeem.
-_stores_remembered: dict[tuple[str, str, int], frozenset[int]] = {}
+_stores_remembered: dict[tuple[str, str, int], frozenset[int]] = process_memo("coupon template stores")
 
 
 def store_ids_of(template: CouponTemplate) -> frozenset[int]:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crm.hooks import Hook
+
 
 @dataclass(frozen=True)
 class IdentitiesAdded:
@@ -147,51 +149,24 @@ def order_insert_riders() -> tuple[tuple[str, str], ...]:
     return tuple(_order_insert_riders.items())
 
 
-_member_enrolled: list[Callable[[MemberEnrolled], None]] = []
-_loyalty_changed: list[Callable[[LoyaltyChanged], None]] = []
-_identities_added: list[Callable[[IdentitiesAdded], None]] = []
-_tags_changed: list[Callable[[TagsChanged], None]] = []
-_order_refunded: list[Callable[[OrderRefunded], None]] = []
-
-
-def on_order_refunded(handler: Callable[[OrderRefunded], None]) -> Callable[[OrderRefunded], None]:
-    if handler not in _order_refunded:
-        _order_refunded.append(handler)
-    return handler
+member_enrolled: Hook[MemberEnrolled, None] = Hook("member enrolled")
+loyalty_changed: Hook[LoyaltyChanged, None] = Hook("loyalty changed")
+identities_added: Hook[IdentitiesAdded, None] = Hook("identities added")
+tags_changed: Hook[TagsChanged, None] = Hook("tags changed")
+order_refunded: Hook[OrderRefunded, None] = Hook("order refunded")
+on_member_enrolled = member_enrolled.connect
+on_loyalty_changed = loyalty_changed.connect
+on_identities_added = identities_added.connect
+on_tags_changed = tags_changed.connect
+on_order_refunded = order_refunded.connect
 
 
 def order_refunded_notify_in_transaction(event: OrderRefunded) -> None:
-    for handler in _order_refunded:
-        handler(event)
-
-
-def on_identities_added(handler: Callable[[IdentitiesAdded], None]) -> Callable[[IdentitiesAdded], None]:
-    if handler not in _identities_added:
-        _identities_added.append(handler)
-    return handler
-
-
-def on_tags_changed(handler: Callable[[TagsChanged], None]) -> Callable[[TagsChanged], None]:
-    if handler not in _tags_changed:
-        _tags_changed.append(handler)
-    return handler
-
-
-def on_member_enrolled(handler: Callable[[MemberEnrolled], None]) -> Callable[[MemberEnrolled], None]:
-    if handler not in _member_enrolled:
-        _member_enrolled.append(handler)
-    return handler
-
-
-def on_loyalty_changed(handler: Callable[[LoyaltyChanged], None]) -> Callable[[LoyaltyChanged], None]:
-    if handler not in _loyalty_changed:
-        _loyalty_changed.append(handler)
-    return handler
+    order_refunded.tell(event)
 
 
 def member_enrolled_notify_in_transaction(event: MemberEnrolled) -> None:
-    for handler in _member_enrolled:
-        handler(event)
+    member_enrolled.tell(event)
 
 
 def loyalty_changed_notify_in_transaction(event: LoyaltyChanged) -> None:
@@ -206,19 +181,16 @@ def loyalty_changed_notify_in_transaction(event: LoyaltyChanged) -> None:
         event = LoyaltyChanged(
             cause=event.cause, changes=changes, points_rows=event.points_rows, tier_rows=event.tier_rows
         )
-    for handler in _loyalty_changed:
-        handler(event)
+    loyalty_changed.tell(event)
 
 
 def identities_added_notify_in_transaction(event: IdentitiesAdded) -> None:
-    for handler in _identities_added:
-        handler(event)
+    identities_added.tell(event)
 
 
 def tags_changed_notify_in_transaction(event: TagsChanged) -> None:
     if event.member_ids:
-        for handler in _tags_changed:
-            handler(event)
+        tags_changed.tell(event)
 
 
 # --- orders and refunds, for ledgers kept above members (growth value in engagement) ------------
@@ -241,19 +213,13 @@ class OrdersPosted:
     orders: tuple[PostedOrder, ...]
 
 
-_orders_posted: list[Callable[[OrdersPosted], None]] = []
-
-
-def on_orders_posted(handler: Callable[[OrdersPosted], None]) -> Callable[[OrdersPosted], None]:
-    if handler not in _orders_posted:
-        _orders_posted.append(handler)
-    return handler
+orders_posted: Hook[OrdersPosted, None] = Hook("orders posted")
+on_orders_posted = orders_posted.connect
 
 
 def orders_posted_notify_in_transaction(event: OrdersPosted) -> None:
     if event.orders:
-        for handler in _orders_posted:
-            handler(event)
+        orders_posted.tell(event)
 
 
 # --- tier qualifying bases kept above members ---------------------------------------------------

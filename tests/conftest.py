@@ -22,13 +22,11 @@ from django.core.cache import cache
 from django.test import Client
 from django_tenants.utils import get_public_schema_name, schema_context
 
-from crm.api.remembered_keys import api_keys_forget
 from crm.db import connection
+from crm.memos import memos_forget_all
 from crm.settings.base import cache_config
-from crm.tenancy.middleware import brand_hosts_forget
 from crm.tenancy.models import Brand
 from crm.tenancy.services import brand_provision, platform_ensure, platform_operator_ensure
-from webhooks.events import webhook_subscriptions_forget
 
 # Hypothesis in CI (CI=true): the same examples on every run, so a red build is red again when rerun,
 # and a failure prints the blob that replays it; local runs keep looking for new examples. (Hypothesis
@@ -100,9 +98,11 @@ def brand_contacts(slug: str) -> BrandContacts:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(request, django_test_environment, django_db_blocker):
+def django_db_setup(request, django_test_environment, django_db_modify_db_settings, django_db_blocker):
     """Always create the test database (pytest-django would skip it when only `committed_db`
-    tests are selected), migrate the public schema, and provision the platform and two brands."""
+    tests are selected), migrate the public schema, and provision the platform and two brands.
+    Under pytest-xdist each worker gets its own database (`django_db_modify_db_settings` suffixes
+    the name with the worker id) and its own cache (crm/settings/test.py)."""
     from django.test.utils import setup_databases, teardown_databases
 
     with django_db_blocker.unblock():
@@ -130,16 +130,12 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _public_schema_between_tests() -> Iterator[None]:
-    """Every test starts and ends on the public schema, whatever it switched to, and with no brand
-    remembered by host and no API key or subscription remembered: a brand or key a test changed inside its
-    rolled-back transaction is not the next test's."""
-    brand_hosts_forget()
-    api_keys_forget()
-    webhook_subscriptions_forget()
+    """Every test starts and ends on the public schema, whatever it switched to, and with nothing
+    remembered by the process (crm/memos.py: brands by host, API keys, subscriptions, loyalty rules,
+    ...): what a test changed inside its rolled-back transaction is not the next test's."""
+    memos_forget_all()
     yield
-    brand_hosts_forget()
-    api_keys_forget()
-    webhook_subscriptions_forget()
+    memos_forget_all()
     if connection.schema_name != get_public_schema_name():
         connection.set_schema_to_public()
 

@@ -29,6 +29,7 @@ from coupons.hooks import CouponEvent, CouponRedeemed, CouponsIssued
 from crm.api import remembered_keys
 from crm.api.remembered_keys import api_generation_renew, request_generation
 from crm.db import connection
+from crm.memos import process_memo
 from members.hooks import LoyaltyChanged, MemberEnrolled
 from members.models import Member, Tier
 
@@ -41,7 +42,9 @@ _TIER = Tier._meta.db_table
 
 
 # (database, schema) -> (monotonic expiry, generation token it was read under, events wanted)
-_wanted_remembered: dict[tuple[str, str], tuple[float, bytes | None, frozenset[str]]] = {}
+_wanted_remembered: dict[tuple[str, str], tuple[float, bytes | None, frozenset[str]]] = process_memo(
+    "webhook events wanted per brand"
+)
 
 
 def webhook_events_subscribed(events: Sequence[str]) -> AbstractSet[str]:
@@ -70,11 +73,6 @@ def webhook_subscriptions_changed(**_: Any) -> None:
     renew the brand's generation after the commit so the other processes do too."""
     _wanted_remembered.clear()
     api_generation_renew()
-
-
-def webhook_subscriptions_forget() -> None:
-    """Forget what this process remembers about subscriptions (tests start from nothing)."""
-    _wanted_remembered.clear()
 
 
 post_save.connect(webhook_subscriptions_changed, sender=WebhookSubscription, dispatch_uid="webhook_subs_saved")

@@ -5,8 +5,9 @@ Handlers run inside the callback's transaction: quick, no network, an exception 
 """
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from crm.hooks import Hook
 
 
 @dataclass(frozen=True)
@@ -21,15 +22,9 @@ class CustomerAdded:
     added_at: dt.datetime
 
 
-_customer_added: list[Callable[[CustomerAdded], None]] = []
-
-
-def on_customer_added(handler: Callable[[CustomerAdded], None]) -> Callable[[CustomerAdded], None]:
-    if handler not in _customer_added:
-        _customer_added.append(handler)
-    return handler
+customer_added: Hook[CustomerAdded, None] = Hook("WeCom customer added")
+on_customer_added = customer_added.connect
 
 
 def customer_added_notify_in_transaction(event: CustomerAdded) -> None:
-    for handler in _customer_added:
-        handler(event)
+    customer_added.tell(event)

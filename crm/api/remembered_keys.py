@@ -41,6 +41,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from crm.db import connection
+from crm.memos import process_memo
 from crm.redis_cache import cache_key, cache_redis
 
 from .keys import secret_matches
@@ -53,7 +54,7 @@ GENERATION = "api:keys:generation"
 REMEMBER_SECONDS = 60
 
 # (database, schema, prefix) -> (monotonic expiry, generation token it was read under, key)
-_remembered: dict[tuple[str, str, str], tuple[float, bytes | None, ApiKey]] = {}
+_remembered: dict[tuple[str, str, str], tuple[float, bytes | None, ApiKey]] = process_memo("API keys")
 
 
 @dataclass

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from django_tenants.utils import schema_context
 
+from crm.hooks import Hook
+
 
 @dataclass(frozen=True)
 class BrandSetUp:
@@ -32,23 +34,12 @@ class BrandSetUp:
 
 
 Handler = Callable[[BrandSetUp], None]
-_handlers: list[Handler] = []
-
-
-def on_brand_set_up(handler: Handler) -> Handler:
-    """Register `handler`; registering the same function twice is a no-op."""
-    if handler not in _handlers:
-        _handlers.append(handler)
-    return handler
-
-
-def disconnect(handler: Handler) -> None:
-    if handler in _handlers:
-        _handlers.remove(handler)
+brand_set_up: Hook[BrandSetUp, None] = Hook("brand set up")
+on_brand_set_up = brand_set_up.connect
+disconnect = brand_set_up.disconnect
 
 
 def brand_set_up_notify_in_transaction(event: BrandSetUp) -> None:
     """Run every handler now, in the brand's schema, inside the caller's transaction."""
     with schema_context(event.schema_name):
-        for handler in list(_handlers):
-            handler(event)
+        brand_set_up.tell(event)

@@ -21,17 +21,20 @@ from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_tenant_domain_model
 
 from crm.db import connection
+from crm.memos import process_memo
 
 from .models import Brand, Domain
+from .zones import brand_zones_forget
 
 HOST_CACHE_SECONDS = 30
 
 # (database, host) → (monotonic expiry, brand)
-_brands_by_host: dict[tuple[str, str], tuple[float, Brand]] = {}
+_brands_by_host: dict[tuple[str, str], tuple[float, Brand]] = process_memo("brands by host")
 
 
 def brand_hosts_forget(**_: Any) -> None:
     _brands_by_host.clear()
+    brand_zones_forget()
 
 
 for _model in (Brand, Domain):

@@ -9,6 +9,7 @@ import zoneinfo
 from django.conf import settings
 
 from crm.db import connection
+from crm.memos import memo_register
 
 
 @functools.lru_cache(maxsize=256)
@@ -17,6 +18,16 @@ def _zone_of_schema(schema_name: str) -> str:
 
     zone = Brand.objects.filter(schema_name=schema_name).values_list("time_zone", flat=True).first()
     return zone or settings.TIME_ZONE
+
+
+def brand_zones_forget() -> None:
+    """A brand's details were saved (its zone may have changed): read the zones again. Other
+    processes keep theirs until they restart, like the celery workers' brand (a zone changes
+    before a brand opens, not during a campaign)."""
+    _zone_of_schema.cache_clear()
+
+
+memo_register("brand time zones by schema", brand_zones_forget)
 
 
 def brand_zone() -> zoneinfo.ZoneInfo:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from crm.db import connection as tenant_connection
 from crm.errors import AppError
+from crm.memos import process_memo
 from crm.tenancy.zones import brand_date, brand_zone
 from engagement.coupon_issuer import birthday_coupons_issue
 from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings
@@ -184,7 +185,7 @@ def birthday_release_due(*, now: dt.datetime | None = None) -> dict[str, object]
 # grants are read only where there can be some. A benefit switched on applies within that time
 # (grants are released by the nightly job, long after).
 MULTIPLIER_MEMORY_SECONDS = 30.0
-_offered: dict[str, tuple[float, bool]] = {}
+_offered: dict[str, tuple[float, bool]] = process_memo("birthday multipliers offered per brand")
 
 
 def _multipliers_offered() -> bool:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from crm.db import connection
 from crm.errors import AppError, NotFound
+from crm.memos import process_memo
 from crm.pg_arrays import StatementParams, pg_array
 from crm.tenancy.zones import brand_zone
 from members import error_codes
@@ -314,7 +315,7 @@ class _MemberState:
 _RULES_SIGNATURE = f"""(
     COALESCE((SELECT ctid::text || xmin::text FROM {LoyaltyProgram._meta.db_table} WHERE singleton), '') || '/' ||
     COALESCE((SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY id) FROM {Tier._meta.db_table}), ''))"""  # noqa: S608
-_rules_cache: dict[tuple[str, str], tuple[str, LoyaltyProgram, list[Tier]]] = {}
+_rules_cache: dict[tuple[str, str], tuple[str, LoyaltyProgram, list[Tier]]] = process_memo("loyalty rules per brand")
 
 
 def _rules(*, signature: str | None) -> tuple[LoyaltyProgram, list[Tier]]:

@@ -206,7 +206,7 @@ def test_without_subscriptions_a_bulk_award_costs_one_subscription_query(in_bran
     program()
     audience = Member.objects.filter(pk__in=[MemberFactory().pk for _ in range(3)])
 
-    monkeypatch.setattr(hooks, "_loyalty_changed", [])
+    monkeypatch.setattr(hooks.loyalty_changed, "_handlers", [])
     with CaptureQueriesContext(connection) as unhooked:
         points_award_bonus_bulk(members=audience, points=5, reference="r1", reason="x")
     monkeypatch.undo()
