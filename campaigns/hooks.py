@@ -4,9 +4,10 @@ records a touch when a member's staff member sent them a WeCom group message).
 Handlers run inside the change's transaction: quick, no network; an exception rolls it back.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from crm.hooks import Hook
 
 
 @dataclass(frozen=True)
@@ -18,17 +19,9 @@ class GroupMessagesDelivered:
     rows: tuple[str, tuple[Any, ...]]
 
 
-_delivered: list[Callable[[GroupMessagesDelivered], None]] = []
-
-
-def on_group_messages_delivered(
-    handler: Callable[[GroupMessagesDelivered], None],
-) -> Callable[[GroupMessagesDelivered], None]:
-    if handler not in _delivered:
-        _delivered.append(handler)
-    return handler
+group_messages_delivered: Hook[GroupMessagesDelivered, None] = Hook("WeCom group messages delivered")
+on_group_messages_delivered = group_messages_delivered.connect
 
 
 def group_messages_delivered_notify_in_transaction(event: GroupMessagesDelivered) -> None:
-    for handler in _delivered:
-        handler(event)
+    group_messages_delivered.tell(event)

@@ -5,9 +5,11 @@ into a touch once it knows who the member is).
 Handlers run in the sign-in's request: quick, no network; an exception fails the sign-in.
 """
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+from crm.hooks import Hook
 
 
 @dataclass(frozen=True)
@@ -19,15 +21,9 @@ class MemberSignedIn:
     session: MutableMapping[str, Any]
 
 
-_signed_in: list[Callable[[MemberSignedIn], None]] = []
-
-
-def on_member_signed_in(handler: Callable[[MemberSignedIn], None]) -> Callable[[MemberSignedIn], None]:
-    if handler not in _signed_in:
-        _signed_in.append(handler)
-    return handler
+member_signed_in: Hook[MemberSignedIn, None] = Hook("member signed in")
+on_member_signed_in = member_signed_in.connect
 
 
 def member_signed_in_notify(event: MemberSignedIn) -> None:
-    for handler in _signed_in:
-        handler(event)
+    member_signed_in.tell(event)
