@@ -35,6 +35,7 @@ urlpatterns = [
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("m/", include("consent.urls")),  # member-facing pages
     path("", include("scancodes.urls")),  # the scan page /s/<serial> (one item, one code)
+    path("m/", include("engagement.member_urls")),  # invite links /m/i/<token>/ (邀请有礼)
     path("m/", include("membercentre.urls")),  # the member centre (会员中心)
 ]
 

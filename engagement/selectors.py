@@ -11,7 +11,7 @@ from django.utils import timezone
 from crm.tenancy.zones import brand_date
 from members.models import Member
 
-from .models import Checkin, CheckinCycleState, CheckinLadderStep, CheckinMilestone, GrowthEntry
+from .models import Checkin, CheckinCycleState, CheckinLadderStep, CheckinMilestone, GrowthEntry, Referral
 from .services.checkin import cycle_end, cycle_start_for
 from .services.growth import growth_balance
 from .services.settings import engagement_settings_get
@@ -144,3 +144,44 @@ def growth_history(*, member: Member, limit: int = 50) -> list[GrowthLine]:
 
 def growth_value_of(*, member: Member) -> int:
     return growth_balance(member_id=member.pk)
+
+
+# --- referral (邀请有礼) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """One invitation as the referrer sees it: the invitee masked, the status and why."""
+
+    invitee: str  # 张* 138****1234
+    joined: str  # brand-local date
+    status: str  # the code (joined, pending, qualified, rewarded, reversed, refused)
+    status_label: str  # 已发放奖励
+    reason: str  # 邀请人本月获得奖励已达上限（每月 10 人）
+    rewards: list[str]  # what the referrer got, in words
+
+
+def referral_invitations(*, member: Member, limit: int = 100) -> list[Invitation]:
+    """The member's invitations, newest first, one query (the invitees joined in)."""
+    from members.masking import mobile_shown, name_mask
+
+    rows = (
+        Referral.objects.filter(referrer_id=member.pk)
+        .select_related("invitee")
+        .only("invitee__name", "invitee__mobile", "joined_at", "status", "reason", "referrer_rewards")
+        .order_by("-joined_at", "-id")[:limit]
+    )
+    return [
+        Invitation(
+            invitee=" ".join(
+                part for part in (name_mask(r.invitee.name), mobile_shown(r.invitee.mobile, full=False)) if part
+            )
+            or "新会员",
+            joined=f"{brand_date(r.joined_at):%Y-%m-%d}",
+            status=r.status,
+            status_label=str(r.get_status_display()),
+            reason=r.reason,
+            rewards=[str(g.get("label", "")) for g in r.referrer_rewards],
+        )
+        for r in rows
+    ]

@@ -16,6 +16,7 @@ urlpatterns: list[URLPattern] = [
     path("code/", views.code_fragment, name="code"),
     path("history/", views.history, name="history"),
     path("coupons/", views.coupons, name="coupons"),
+    path("invites/", views.invites, name="invites"),
     path("me/preferences/", views.preferences, name="preferences"),
     path("link/<str:token>/", views.link, name="link"),
 ]
