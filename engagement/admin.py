@@ -44,6 +44,13 @@ class EngagementSettingsAdmin(ModelAdmin):
             },
         ),
         (
+            _("签到提醒"),
+            {
+                "fields": (("checkin_reminder_enabled", "checkin_reminder_hour"),),
+                "description": _("只提醒自己开启了提醒、且同意短信营销的会员；每人每天最多一条，当天已签到的不发。"),
+            },
+        ),
+        (
             _("补签"),
             {"fields": (("makeup_window_days", "makeup_cost_points", "makeup_cap_per_cycle"),)},
         ),

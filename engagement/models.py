@@ -57,6 +57,12 @@ class EngagementSettings(TimeStampedModel):
     )
     makeup_cost_points = models.PositiveIntegerField(_("补签消耗积分"), default=20)
     makeup_cap_per_cycle = models.PositiveSmallIntegerField(_("每周期补签次数上限"), default=2)
+    checkin_reminder_enabled = models.BooleanField(
+        _("签到提醒"), default=False, help_text=_("只发给自己开启了提醒、且同意短信营销的会员；当天已签到的不发。")
+    )
+    checkin_reminder_hour = models.PositiveSmallIntegerField(
+        _("提醒时间（品牌时区，几点）"), default=20, validators=[MinValueValidator(0), MaxValueValidator(23)]
+    )
     # --- birthday ---
     birthday_feb29 = models.CharField(
         _("2 月 29 日生日在平年"), max_length=8, choices=Feb29.choices, default=Feb29.FEB28
@@ -495,3 +501,78 @@ class ReferralQuota(models.Model):
 
     def __str__(self) -> str:
         return f"{self.referrer_id} {self.period}: {self.used}"
+
+
+# --- check-in reminders -----------------------------------------------------------------------
+
+
+class CheckinReminderOptIn(models.Model):
+    """A member asked to be reminded to check in (off unless they switch it on)."""
+
+    member = models.OneToOneField("members.Member", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    created_at = models.DateTimeField(_("开启时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("签到提醒订阅")
+        verbose_name_plural = _("签到提醒订阅")
+
+    def __str__(self) -> str:
+        return f"{self.member_id}"
+
+
+class CheckinReminder(models.Model):
+    """One reminder to one member on one brand day (unique: the job run twice sends once)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("待发送")
+        SENDING = "sending", _("发送中")
+        SENT = "sent", _("已发送")
+        FAILED = "failed", _("发送失败")
+
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+", db_index=False)
+    biz_date = models.DateField(_("日期"))
+    mobile = models.CharField(_("手机号"), max_length=32)
+    body = models.CharField(_("内容"), max_length=255)
+    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.QUEUED)
+    error = models.CharField(_("失败原因"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("签到提醒")
+        verbose_name_plural = _("签到提醒")
+        constraints = [models.UniqueConstraint(fields=["member", "biz_date"], name="checkin_reminder_once_a_day")]
+        indexes = [models.Index(fields=["biz_date", "status"], name="checkin_reminder_day_status")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.biz_date}"
+
+
+class BirthdayChange(models.Model):
+    """The audit of a member's birthday: set once by the member themself, changed after that only
+    by store staff (who, when, from what to what, and why) — a birthday that moves freely would
+    be a way to collect the gift twice a year."""
+
+    class By(models.TextChoices):
+        MEMBER = "member", _("会员本人")
+        STAFF = "staff", _("门店员工")
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    by = models.CharField(_("修改人类型"), max_length=8, choices=By.choices)
+    actor = models.CharField(_("操作人"), max_length=150)
+    before = models.DateField(_("原生日"), null=True, blank=True)
+    after = models.DateField(_("新生日"), null=True, blank=True)
+    reason = models.CharField(_("原因"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("生日修改记录")
+        verbose_name_plural = _("生日修改记录")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The member sets it once: a second self-service row cannot exist.
+            models.UniqueConstraint(fields=["member"], condition=Q(by="member"), name="birthday_set_by_member_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.before} → {self.after}"

@@ -6,12 +6,21 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crm.tenancy.zones import brand_date
 from members.models import Member
 
-from .models import Checkin, CheckinCycleState, CheckinLadderStep, CheckinMilestone, GrowthEntry, Referral
+from .models import (
+    Checkin,
+    CheckinCycleState,
+    CheckinLadderStep,
+    CheckinMilestone,
+    EngagementSettings,
+    GrowthEntry,
+    Referral,
+)
 from .services.checkin import cycle_end, cycle_start_for
 from .services.growth import growth_balance
 from .services.settings import engagement_settings_get
@@ -185,3 +194,28 @@ def referral_invitations(*, member: Member, limit: int = 100) -> list[Invitation
         )
         for r in rows
     ]
+
+
+# --- birthday care (生日关怀) ---------------------------------------------------------------------
+
+
+def birthdays_within_q(*, start: dt.date, days: int = 7) -> Q:
+    """Members whose birthday falls on one of `days` brand days from `start`, as the birthday job
+    counts them: a 29 February birthday is celebrated on 28 February or 1 March in a non-leap year
+    (the brand's setting), so it is never missing from a week's list."""
+    feb29 = engagement_settings_get().birthday_feb29
+    condition = Q(pk__in=[])
+    for n in range(days):
+        day = start + dt.timedelta(days=n)
+        condition |= Q(birthday__month=day.month, birthday__day=day.day)
+        if not calendar.isleap(day.year) and (day.month, day.day) == (
+            (2, 28) if feb29 == EngagementSettings.Feb29.FEB28 else (3, 1)
+        ):
+            condition |= Q(birthday__month=2, birthday__day=29)
+    return condition
+
+
+def birthday_care(*, members: QuerySet[Member], today: dt.date, days: int = 7) -> QuerySet[Member]:
+    """生日关怀: of `members` (the caller's scope — the workbench passes its store scope, or the
+    exclusive staff's own members), those with a birthday in the coming week, active only."""
+    return members.filter(birthdays_within_q(start=today, days=days), status=Member.Status.ACTIVE)

@@ -31,3 +31,13 @@ def referral_release() -> dict[str, object]:
     with job_run_record(name="engagement.referral_release") as run:
         run.summary = dict(referral_release_due())
     return run.summary
+
+
+@shared_task(name="engagement.checkin_reminders")
+def checkin_reminders() -> dict[str, object]:
+    """Hourly: today's check-in reminders once the brand's reminder hour has come."""
+    from .services.reminders import checkin_reminders_due
+
+    with job_run_record(name="engagement.checkin_reminders") as run:
+        run.summary = checkin_reminders_due()
+    return run.summary

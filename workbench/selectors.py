@@ -18,6 +18,7 @@ from django.utils import timezone
 from consent.models import ConsentRecord, ConsentState, Purpose
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
+from engagement.selectors import birthday_care
 from membercentre.services.codes import MEMBER_CODE_RE, member_code_resolve
 from members.masking import birthday_shown, can_view_full_pi, mobile_shown, name_shown
 from members.models import Member, Order, PointsEntry, PointsLot, Refund, Reward, TierChange
@@ -107,17 +108,6 @@ class Task:
         return f"{TASK_COUNT_CAP}+" if self.count > TASK_COUNT_CAP else str(self.count)
 
 
-def _week_days(today: dt.date) -> list[dt.date]:
-    return [today + dt.timedelta(days=n) for n in range(7)]
-
-
-def _birthday_q(days: list[dt.date]) -> Q:
-    condition = Q(pk__in=[])
-    for day in days:
-        condition |= Q(birthday__month=day.month, birthday__day=day.day)
-    return condition
-
-
 def _month_end(now: dt.datetime) -> dt.datetime:
     local = now.astimezone(brand_zone())
     first_next = (local.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
@@ -133,7 +123,8 @@ def today_tasks(*, user: Any, now: dt.datetime | None = None) -> list[Task]:
     live = scope_members(Member.objects.filter(status=Member.Status.ACTIVE), user)
     related = ("tier", "home_store", "assigned_staff")
 
-    birthdays = live.filter(_birthday_q(_week_days(today)))
+    # 生日关怀: engagement's selector (29 February birthdays on the brand's day in other years).
+    birthdays = birthday_care(members=live, today=today)
     unowned = live.filter(assigned_staff__isnull=True)
     transfers = live.filter(
         pk__in=CustomerTransfer.objects.filter(status__in=CustomerTransfer.OPEN).values("member_id")
