@@ -322,6 +322,9 @@ class BirthdayGrant(models.Model):
             models.Index(
                 fields=["member", "window_end"], condition=Q(multiplier_pct__gt=100), name="birthday_grant_multiplier"
             ),
+            # The job's points and coupons read the grants of one release day (not a scan of
+            # every year's grants per member chunk).
+            models.Index(fields=["release_date", "benefit", "member"], name="birthday_grant_release_day"),
         ]
 
     def __str__(self) -> str:
