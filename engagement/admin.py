@@ -12,6 +12,7 @@ from django.db.models import Value
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminDecimalFieldWidget
 
 from coupons.models import CouponTemplate
 from crm.admin_sites import brand_admin
@@ -136,7 +137,13 @@ class ReferralCampaignForm(forms.ModelForm):
     """Money in yuan (the first order's threshold); a coupon reward names an existing template."""
 
     min_order_yuan = forms.DecimalField(
-        label=_("首单最低实付（元）"), min_value=Decimal("0"), decimal_places=2, max_digits=12, initial=Decimal("0")
+        label=_("首单最低实付（元）"),
+        min_value=Decimal("0"),
+        decimal_places=2,
+        max_digits=12,
+        initial=Decimal("0"),
+        widget=UnfoldAdminDecimalFieldWidget,
+        help_text=_("0 = 不限金额。"),
     )
 
     class Meta:
@@ -195,7 +202,7 @@ class ReferralCampaignAdmin(ModelAdmin):
         (
             None,
             {
-                "fields": ("name", "active", ("starts_at", "ends_at")),
+                "fields": ("name", "active", "starts_at", "ends_at"),
                 "description": _(
                     "只有一级邀请：奖励只给直接邀请人和受邀人本人，绝不按“下级的下级”或下级的消费计酬（《禁止传销条例》第七条）。"
                 ),
