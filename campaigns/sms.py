@@ -129,6 +129,22 @@ def sms_provider() -> SmsProvider:
     return provider
 
 
+def checkin_reminders_by_sms(messages: list[Any]) -> dict[str, str]:
+    """engagement's check-in reminders through this provider (registered in CampaignsConfig.ready:
+    engagement sits below campaigns and cannot reach the provider itself)."""
+    results = sms_provider().send_batch(
+        [SmsMessage(reference=m.reference, mobile=m.mobile, body=m.body) for m in messages]
+    )
+    by_reference = {r.reference: r for r in results}
+    answer: dict[str, str] = {}
+    for m in messages:
+        result = by_reference.get(m.reference)
+        answer[m.reference] = (
+            "" if result is not None and result.accepted else (result.error if result else "") or "未被接收"
+        )
+    return answer
+
+
 # Replies that unsubscribe (退订): the keyword every marketing SMS names (consent.services.links
 # SMS_UNSUBSCRIBE_KEYWORD) and the words people actually send back.
 UNSUBSCRIBE_REPLIES = frozenset({"T", "TD", "N", "退订", "退", "取消"})

@@ -37,6 +37,7 @@ urlpatterns = [
     path("m/", include("consent.urls")),  # member-facing pages
     path("", include("scancodes.urls")),  # the scan page /s/<serial> (one item, one code)
     path("m/", include("performance.urls")),  # a staff member's share link / poster, /m/s/<token>/
+    path("m/", include("engagement.member_urls")),  # invite links /m/i/<token>/ (邀请有礼)
     path("m/", include("membercentre.urls")),  # the member centre (会员中心)
 ]
 

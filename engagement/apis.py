@@ -1,4 +1,5 @@
-"""Partner API of the engagement programme: check in, make up a day, read the calendar. Thin views:
+"""Partner API of the engagement programme: check in, make up a day, read the calendar; a member's
+invite link and invitations (邀请有礼). Thin views:
 validate, call one service or selector, render. Errors are problem+json with the codes of
 engagement/error_codes.py (and members' for points_insufficient)."""
 
@@ -13,17 +14,22 @@ from rest_framework.response import Response
 from crm.api.models import Scope
 from members.apis import MEMBER_NO_PARAM, MemberApiView
 
-from .selectors import checkin_calendar, growth_value_of
+from .selectors import checkin_calendar, growth_value_of, referral_invitations
 from .serializers import (
     CalendarOutSerializer,
     CalendarQuerySerializer,
     CheckinInSerializer,
     CheckinOutSerializer,
+    InvitationsOutSerializer,
     MakeUpInSerializer,
+    ReferralLinkInSerializer,
+    ReferralLinkOutSerializer,
 )
 from .services.checkin import CheckinResult, checkin_make_up, checkin_perform
+from .services.referral import referral_link_get
 
 CHECKIN = ["check-in"]
+REFERRAL = ["referral"]
 
 
 def _checkin_out(result: CheckinResult) -> Response:
@@ -93,3 +99,41 @@ class CheckinMakeUpApi(MemberApiView):
         member = self.member(member_no)
         data = self.validated_data(MakeUpInSerializer)
         return _checkin_out(checkin_make_up(member=member, day=data["date"], channel=data["channel"]))
+
+
+class ReferralLinkApi(MemberApiView):
+    required_scopes = {"POST": Scope.MEMBERS_WRITE}
+
+    @extend_schema(
+        operation_id="members_referral_link_create",
+        summary="The member's invite link (邀请有礼), made on first use",
+        description=(
+            "Idempotent: the member has one link; calling again returns it. The token fits a mini-program scene "
+            "(≤ 32 characters). 409 `engagement_member_not_eligible`."
+        ),
+        parameters=[MEMBER_NO_PARAM],
+        request=ReferralLinkInSerializer,
+        responses={200: ReferralLinkOutSerializer},
+        tags=REFERRAL,
+    )
+    def post(self, request: Request, member_no: str) -> Response:
+        member = self.member(member_no)
+        data = self.validated_data(ReferralLinkInSerializer)
+        link = referral_link_get(member=member, device=data["device"], ip=data["ip"] or "")
+        return Response(ReferralLinkOutSerializer({"token": link.token, "path": f"/m/i/{link.token}/"}).data)
+
+
+class ReferralListApi(MemberApiView):
+    required_scopes = {"GET": Scope.MEMBERS_READ}
+
+    @extend_schema(
+        operation_id="members_referrals_list",
+        summary="The member's invitations with their status and the reason, invitees masked",
+        parameters=[MEMBER_NO_PARAM],
+        responses={200: InvitationsOutSerializer},
+        tags=REFERRAL,
+    )
+    def get(self, request: Request, member_no: str) -> Response:
+        member = self.member(member_no)
+        rows = [dataclasses.asdict(i) for i in referral_invitations(member=member)]
+        return Response(InvitationsOutSerializer({"results": rows}).data)

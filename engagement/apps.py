@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class EngagementConfig(AppConfig):
     name = "engagement"
-    verbose_name = "会员互动（签到、生日礼、成长值）"
+    verbose_name = "会员互动（签到、邀请有礼、生日礼、成长值）"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
@@ -17,11 +17,15 @@ class EngagementConfig(AppConfig):
         from .rewards import coupon_issuer_register
         from .services.birthday import birthday_multipliers_for_orders
         from .services.growth import GROWTH_BASIS, growth_on_order_refunded, growth_on_orders_posted
+        from .services.referral import referral_on_order_refunded, referral_on_orders_posted
 
         for code, text in TEXTS.items():
             ERRORS.setdefault(code, text)
         on_orders_posted(growth_on_orders_posted)
         on_order_refunded(growth_on_order_refunded)
+        # Referral qualifies on the invitee's first order and is reversed by its refund.
+        on_orders_posted(referral_on_orders_posted)
+        on_order_refunded(referral_on_order_refunded)
         qualifying_basis_register(GROWTH_BASIS)
         campaign_multiplier_provider_register(birthday_multipliers_for_orders)
         # Coupon rewards (check-in ladder, birthday) through the coupons app, below engagement.

@@ -6,7 +6,7 @@ idempotency key, so a retried grant returns the first coupon."""
 
 from coupons.models import Coupon
 from coupons.rules import benefit_words
-from coupons.services import coupon_issue, coupons_issue_bulk
+from coupons.services import coupon_issue, coupon_void, coupons_issue_bulk
 from crm.errors import AppError
 from members.models import Member
 
@@ -14,7 +14,23 @@ from . import error_codes
 
 
 def coupon_source(reference: str) -> str:
-    return Coupon.Source.BIRTHDAY if reference.startswith("birthday:") else Coupon.Source.CHECKIN
+    if reference.startswith("birthday:"):
+        return Coupon.Source.BIRTHDAY
+    if reference.startswith("referral:"):
+        return Coupon.Source.REFERRAL
+    return Coupon.Source.CHECKIN
+
+
+def engagement_coupon_void(*, member_id: int, reference: str, reason: str) -> str:
+    """Take back the coupon a reward issued under `reference` (a referral reversed by a refund):
+    voided while unused; a coupon already used stays used (said in the words returned)."""
+    coupon = Coupon.objects.filter(member_id=member_id, source_key=f"engagement:{reference}").order_by("id").first()
+    if coupon is None:
+        return ""
+    if coupon.state not in (Coupon.State.ISSUED, Coupon.State.LOCKED):
+        return f"优惠券已使用，未能撤回（{coupon.get_state_display()}）"
+    coupon_void(coupon_id=coupon.pk, reason=reason, actor="engagement")
+    return "优惠券已作废"
 
 
 def engagement_coupon_issue(*, member: Member, template_code: str, reference: str, reason: str) -> str:

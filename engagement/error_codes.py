@@ -10,6 +10,8 @@ MEMBER_NOT_ELIGIBLE = "engagement_member_not_eligible"  # frozen, erased or merg
 COUPON_UNAVAILABLE = "engagement_coupon_unavailable"  # a coupon reward before a coupon issuer exists
 SETTINGS_INVALID = "engagement_settings_invalid"
 CALENDAR_INVALID = "checkin_calendar_invalid"  # a month that is not YYYY-MM
+REFERRAL_REFUSED = "referral_refused"  # an invitation that cannot be recorded (unknown referrer, too late)
+BIRTHDAY_LOCKED = "birthday_locked"  # the member set their birthday once; changes go through the store
 
 TEXTS: dict[str, ErrorText] = {
     CHECKIN_DISABLED: ErrorText("本品牌未开启签到。", "Check-in is switched off for this brand."),
@@ -24,4 +26,8 @@ TEXTS: dict[str, ErrorText] = {
     ),
     SETTINGS_INVALID: ErrorText("互动规则设置有误。", "The engagement settings are invalid."),
     CALENDAR_INVALID: ErrorText("月份格式应为 YYYY-MM。", "The month must be YYYY-MM."),
+    REFERRAL_REFUSED: ErrorText("无法登记邀请关系。", "The referral cannot be recorded."),
+    BIRTHDAY_LOCKED: ErrorText(
+        "生日只能自己设置一次，如需修改请到门店办理。", "The birthday can be set once; changes are made in store."
+    ),
 }

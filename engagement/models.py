@@ -6,7 +6,7 @@ capped counters raised by conditional UPDATEs under the member lock (members' lo
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from crm.base_models import TimeStampedModel
@@ -57,6 +57,12 @@ class EngagementSettings(TimeStampedModel):
     )
     makeup_cost_points = models.PositiveIntegerField(_("补签消耗积分"), default=20)
     makeup_cap_per_cycle = models.PositiveSmallIntegerField(_("每周期补签次数上限"), default=2)
+    checkin_reminder_enabled = models.BooleanField(
+        _("签到提醒"), default=False, help_text=_("只发给自己开启了提醒、且同意短信营销的会员；当天已签到的不发。")
+    )
+    checkin_reminder_hour = models.PositiveSmallIntegerField(
+        _("提醒时间（品牌时区，几点）"), default=20, validators=[MinValueValidator(0), MaxValueValidator(23)]
+    )
     # --- birthday ---
     birthday_feb29 = models.CharField(
         _("2 月 29 日生日在平年"), max_length=8, choices=Feb29.choices, default=Feb29.FEB28
@@ -90,6 +96,7 @@ class GrowthEntry(models.Model):
         CHECKIN = "checkin", _("签到")
         LADDER = "ladder", _("连续签到奖励")
         BIRTHDAY = "birthday", _("生日礼")
+        REFERRAL = "referral", _("邀请有礼")
         ADJUST = "adjust", _("人工调整")
 
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+", db_index=False)
@@ -315,6 +322,9 @@ class BirthdayGrant(models.Model):
             models.Index(
                 fields=["member", "window_end"], condition=Q(multiplier_pct__gt=100), name="birthday_grant_multiplier"
             ),
+            # The job's points and coupons read the grants of one release day (not a scan of
+            # every year's grants per member chunk).
+            models.Index(fields=["release_date", "benefit", "member"], name="birthday_grant_release_day"),
         ]
 
     def __str__(self) -> str:
@@ -333,3 +343,239 @@ class BirthdayJobState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.last_date}"
+
+
+# --- referral (邀请有礼) -------------------------------------------------------------------------
+
+
+class ReferralCampaign(TimeStampedModel):
+    """邀请有礼: what the invitee must do for both sides to be rewarded, the rewards, the caps and
+    the budget. One level only, by design (禁止传销条例 art. 7): the engine knows a referrer and
+    an invitee, never a referrer's referrer, and pays nothing for sharing or for a downline's sales.
+    At most one campaign is active at a time (a partial unique constraint)."""
+
+    class Qualifying(models.TextChoices):
+        ENROLMENT = "enrolment", _("受邀人入会")
+        FIRST_ORDER = "first_order", _("受邀人入会后首次消费")
+        FIRST_ORDER_HELD = "first_order_held", _("受邀人首次消费且过了退货期")
+
+    name = models.CharField(_("活动名称"), max_length=64)
+    active = models.BooleanField(_("启用"), default=False)
+    starts_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    qualifying = models.CharField(
+        _("奖励条件"), max_length=16, choices=Qualifying.choices, default=Qualifying.FIRST_ORDER
+    )
+    min_order_fen = models.BigIntegerField(
+        _("首单最低实付（分）"), default=0, validators=[MinValueValidator(0)], help_text=_("0 = 不限金额。")
+    )
+    hold_days = models.PositiveSmallIntegerField(
+        _("退货期（天）"),
+        default=7,
+        validators=[MaxValueValidator(90)],
+        help_text=_("首单在此期间退款，已发的奖励撤回；“过了退货期”的活动在此期间奖励待发放。"),
+    )
+    attribution_days = models.PositiveSmallIntegerField(
+        _("邀请有效期（天）"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text=_("受邀人首次打开邀请链接后这么多天内入会才算被邀请（首次点击归因）。"),
+    )
+    referrer_reward_kind = models.CharField(
+        _("邀请人奖励"), max_length=8, choices=RewardKind.choices, default=RewardKind.POINTS
+    )
+    referrer_reward_amount = models.PositiveIntegerField(_("邀请人奖励数量"), default=0)
+    referrer_coupon_template = models.CharField(_("邀请人优惠券模板编号"), max_length=64, blank=True)
+    invitee_reward_kind = models.CharField(
+        _("受邀人奖励"), max_length=8, choices=RewardKind.choices, default=RewardKind.POINTS
+    )
+    invitee_reward_amount = models.PositiveIntegerField(_("受邀人奖励数量"), default=0)
+    invitee_coupon_template = models.CharField(_("受邀人优惠券模板编号"), max_length=64, blank=True)
+    cap_per_day = models.PositiveIntegerField(_("每位邀请人每天奖励上限（人）"), default=0, help_text=_("0 = 不限。"))
+    cap_per_month = models.PositiveIntegerField(
+        _("每位邀请人每月奖励上限（人）"), default=10, help_text=_("0 = 不限。")
+    )
+    cap_lifetime = models.PositiveIntegerField(_("每位邀请人累计奖励上限（人）"), default=0, help_text=_("0 = 不限。"))
+    budget = models.PositiveIntegerField(_("活动预算（奖励人次）"), default=0, help_text=_("0 = 不限。"))
+    budget_used = models.PositiveIntegerField(_("已用预算"), default=0, editable=False)
+
+    class Meta:
+        verbose_name = _("邀请有礼活动")
+        verbose_name_plural = _("邀请有礼活动")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="referral_one_active_campaign"),
+            models.CheckConstraint(
+                condition=Q(budget=0) | Q(budget_used__lte=F("budget")), name="referral_budget_not_exceeded"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReferralLink(models.Model):
+    """A member's invite link: a short unguessable token (fits a mini-program scene, ≤ 32
+    characters). The device and network the member last opened it from are kept for the
+    self-referral check."""
+
+    member = models.OneToOneField("members.Member", on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(_("邀请码"), max_length=32, unique=True)
+    device = models.CharField(_("设备标识"), max_length=64, blank=True)
+    ip = models.GenericIPAddressField(_("网络地址"), null=True, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("邀请链接")
+        verbose_name_plural = _("邀请链接")
+
+    def __str__(self) -> str:
+        return self.token
+
+
+class Referral(models.Model):
+    """One invitation that led to an enrolment: who invited whom, and where it stands, with the
+    reason in words (the referrer's top question is why a reward did not arrive). Unique per
+    invitee: the first touch binds, nobody is invited twice."""
+
+    class Status(models.TextChoices):
+        JOINED = "joined", _("已入会，待首单")
+        PENDING = "pending", _("已下单，退货期后发放")
+        QUALIFIED = "qualified", _("已达成，奖励发放中")
+        REWARDED = "rewarded", _("已发放奖励")
+        REVERSED = "reversed", _("奖励已撤回")
+        REFUSED = "refused", _("不发放奖励")
+
+    class Channel(models.TextChoices):
+        LINK = "link", _("邀请链接")
+        STORE = "store", _("门店登记")
+
+    campaign = models.ForeignKey(
+        ReferralCampaign, verbose_name=_("活动"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    referrer = models.ForeignKey("members.Member", verbose_name=_("邀请人"), on_delete=models.PROTECT, related_name="+")
+    invitee = models.OneToOneField(
+        "members.Member", verbose_name=_("受邀人"), on_delete=models.PROTECT, related_name="+"
+    )
+    channel = models.CharField(_("来源"), max_length=8, choices=Channel.choices, default=Channel.LINK)
+    status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.JOINED)
+    reason = models.CharField(_("说明"), max_length=255, blank=True)
+    device = models.CharField(_("受邀人设备"), max_length=64, blank=True)
+    ip = models.GenericIPAddressField(_("受邀人网络地址"), null=True, blank=True)
+    staff_id = models.BigIntegerField(_("登记导购"), null=True, blank=True)
+    joined_at = models.DateTimeField(_("入会时间"))
+    order_id = models.BigIntegerField(_("首单"), null=True, blank=True)
+    qualified_at = models.DateTimeField(_("达成时间"), null=True, blank=True)
+    hold_until = models.DateTimeField(_("退货期至"), null=True, blank=True)
+    rewarded_at = models.DateTimeField(_("发放时间"), null=True, blank=True)
+    reversed_at = models.DateTimeField(_("撤回时间"), null=True, blank=True)
+    # [{"kind": "points", "amount": 50, "label": "邀请好友奖励：50 积分"}]
+    referrer_rewards = models.JSONField(_("邀请人所得"), default=list)
+    invitee_rewards = models.JSONField(_("受邀人所得"), default=list)
+
+    class Meta:
+        verbose_name = _("邀请记录")
+        verbose_name_plural = _("邀请记录")
+        ordering = ["-joined_at", "-id"]
+        indexes = [
+            models.Index(fields=["referrer", "-joined_at"], name="referral_referrer_recent"),
+            models.Index(fields=["order_id"], condition=Q(order_id__isnull=False), name="referral_order"),
+            models.Index(fields=["hold_until"], condition=Q(status="pending"), name="referral_pending_due"),
+            models.Index(fields=["device"], condition=~Q(device=""), name="referral_device"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer_id} → {self.invitee_id}"
+
+
+class ReferralQuota(models.Model):
+    """Rewards a referrer got in one period of a campaign (`all`, `m2027-01`, `d2027-01-05`),
+    raised only below the cap by a conditional upsert whose row count is checked."""
+
+    campaign = models.ForeignKey(ReferralCampaign, on_delete=models.CASCADE, related_name="+")
+    referrer = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+", db_index=False)
+    period = models.CharField(max_length=12)
+    used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("邀请奖励计数")
+        verbose_name_plural = _("邀请奖励计数")
+        constraints = [models.UniqueConstraint(fields=["referrer", "campaign", "period"], name="referral_quota_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.referrer_id} {self.period}: {self.used}"
+
+
+# --- check-in reminders -----------------------------------------------------------------------
+
+
+class CheckinReminderOptIn(models.Model):
+    """A member asked to be reminded to check in (off unless they switch it on)."""
+
+    member = models.OneToOneField("members.Member", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    created_at = models.DateTimeField(_("开启时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("签到提醒订阅")
+        verbose_name_plural = _("签到提醒订阅")
+
+    def __str__(self) -> str:
+        return f"{self.member_id}"
+
+
+class CheckinReminder(models.Model):
+    """One reminder to one member on one brand day (unique: the job run twice sends once)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("待发送")
+        SENDING = "sending", _("发送中")
+        SENT = "sent", _("已发送")
+        FAILED = "failed", _("发送失败")
+
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+", db_index=False)
+    biz_date = models.DateField(_("日期"))
+    mobile = models.CharField(_("手机号"), max_length=32)
+    body = models.CharField(_("内容"), max_length=255)
+    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.QUEUED)
+    error = models.CharField(_("失败原因"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("签到提醒")
+        verbose_name_plural = _("签到提醒")
+        constraints = [models.UniqueConstraint(fields=["member", "biz_date"], name="checkin_reminder_once_a_day")]
+        indexes = [models.Index(fields=["biz_date", "status"], name="checkin_reminder_day_status")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.biz_date}"
+
+
+class BirthdayChange(models.Model):
+    """The audit of a member's birthday: set once by the member themself, changed after that only
+    by store staff (who, when, from what to what, and why) — a birthday that moves freely would
+    be a way to collect the gift twice a year."""
+
+    class By(models.TextChoices):
+        MEMBER = "member", _("会员本人")
+        STAFF = "staff", _("门店员工")
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    by = models.CharField(_("修改人类型"), max_length=8, choices=By.choices)
+    actor = models.CharField(_("操作人"), max_length=150)
+    before = models.DateField(_("原生日"), null=True, blank=True)
+    after = models.DateField(_("新生日"), null=True, blank=True)
+    reason = models.CharField(_("原因"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("生日修改记录")
+        verbose_name_plural = _("生日修改记录")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The member sets it once: a second self-service row cannot exist.
+            models.UniqueConstraint(fields=["member"], condition=Q(by="member"), name="birthday_set_by_member_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.before} → {self.after}"

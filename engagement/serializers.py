@@ -72,3 +72,28 @@ class CalendarOutSerializer(serializers.Serializer):
     growth = serializers.IntegerField(help_text="The member's growth value (成长值).")
     days = CalendarDayOutSerializer(many=True)
     ladder = LadderStepOutSerializer(many=True)
+
+
+class ReferralLinkInSerializer(StrictSerializer):
+    device = serializers.CharField(
+        max_length=64, required=False, default="", allow_blank=True, help_text="The member's device id, if known."
+    )
+    ip = serializers.IPAddressField(required=False, allow_null=True, default=None, help_text="The member's IP.")
+
+
+class ReferralLinkOutSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="≤ 32 characters: fits a mini-program QR scene.")
+    path = serializers.CharField(help_text="The invite page on the brand host, e.g. /m/i/<token>/.")
+
+
+class InvitationOutSerializer(serializers.Serializer):
+    invitee = serializers.CharField(help_text="Masked: 张* 138****1234.")
+    joined = serializers.DateField(help_text="Brand business day of the enrolment.")
+    status = serializers.ChoiceField(choices=["joined", "pending", "qualified", "rewarded", "reversed", "refused"])
+    status_label = serializers.CharField()
+    reason = serializers.CharField(help_text="Why, in Chinese (e.g. why no reward arrived).")
+    rewards = serializers.ListField(child=serializers.CharField(), help_text="What the referrer got, in words.")
+
+
+class InvitationsOutSerializer(serializers.Serializer):
+    results = InvitationOutSerializer(many=True)

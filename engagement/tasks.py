@@ -13,3 +13,31 @@ def birthday_release() -> dict[str, object]:
     with job_run_record(name="engagement.birthday_release") as run:
         run.summary = birthday_release_due()
     return run.summary
+
+
+@shared_task(name="engagement.referral_reward")
+def referral_reward_task(referral_id: int) -> str:
+    """Both sides' rewards of one qualified referral (sent after the qualifying order commits)."""
+    from .services.referral import referral_reward
+
+    return referral_reward(referral_id=referral_id).status
+
+
+@shared_task(name="engagement.referral_release")
+def referral_release() -> dict[str, object]:
+    """Hourly: held referrals past their return window, and qualified ones whose task was lost."""
+    from .services.referral import referral_release_due
+
+    with job_run_record(name="engagement.referral_release") as run:
+        run.summary = dict(referral_release_due())
+    return run.summary
+
+
+@shared_task(name="engagement.checkin_reminders")
+def checkin_reminders() -> dict[str, object]:
+    """Hourly: today's check-in reminders once the brand's reminder hour has come."""
+    from .services.reminders import checkin_reminders_due
+
+    with job_run_record(name="engagement.checkin_reminders") as run:
+        run.summary = checkin_reminders_due()
+    return run.summary

@@ -15,3 +15,7 @@ class MemberCentreConfig(AppConfig):
         from .checkin import checkin_section_register
 
         checkin_section_register()
+        # 邀请有礼 opens engagement's invitations page (the link, the QR, each invitation's status).
+        from .invites import invites_section_register
+
+        invites_section_register()

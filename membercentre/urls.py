@@ -18,6 +18,7 @@ urlpatterns: list[URLPattern] = [
     path("history/", views.history, name="history"),
     path("coupons/", views.coupons, name="coupons"),
     path("checkin/", views.checkin, name="checkin"),
+    path("invites/", views.invites, name="invites"),
     path("me/preferences/", views.preferences, name="preferences"),
     path("link/<str:token>/", views.link, name="link"),
 ]

@@ -20,6 +20,7 @@ from consent.services import agreement_versions_current, preference_link_path
 from consent.services.records import membership_version_for_enrolment
 from consent.types import GuardianConsent
 from crm.errors import AppError
+from engagement.member_views import invite_touch_read, invites_page
 from members.models import Member
 from members.selectors import member_survivor
 
@@ -219,6 +220,7 @@ def join(request: HttpRequest) -> HttpResponse:
                 ip=_client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 guardian=guardian,
+                invite=invite_touch_read(request),
             )
         except AppError as error:
             form_error = error.message
@@ -369,3 +371,10 @@ def preferences(request: HttpRequest) -> HttpResponse:
 def logout(request: HttpRequest) -> HttpResponse:
     auth.sign_out(request)
     return redirect("membercentre:login")
+
+
+@never_cache
+@member_required
+def invites(request: HttpRequest) -> HttpResponse:
+    """邀请好友 (engagement's page: the link, the QR and each invitation's status)."""
+    return invites_page(request, member=request.member)  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from django.utils import timezone
 from consent.models import ConsentRecord, ConsentState, Purpose
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
+from engagement.selectors import birthday_care
 from membercentre.services.codes import MEMBER_CODE_RE, member_code_resolve
 from members.masking import birthday_shown, can_view_full_pi, mobile_shown, name_shown
 from members.models import Member, Order, PointsEntry, PointsLot, Refund, Reward, TierChange
@@ -108,30 +109,6 @@ class Task:
         return f"{TASK_COUNT_CAP}+" if self.count > TASK_COUNT_CAP else str(self.count)
 
 
-def _week_days(today: dt.date) -> list[dt.date]:
-    return [today + dt.timedelta(days=n) for n in range(7)]
-
-
-def _birthday_q(days: list[dt.date], *, ranges: bool) -> Q:
-    """The week's birthdays on member_birthday_month_day. Brand-wide (`ranges`): one range of days
-    per month (a week spans at most two); seven (month, day) pairs made the planner read the whole
-    month from the index and filter the days (0.5 s at 1M members). For a store, the seven pairs:
-    each an index probe ANDed with the store's bitmap (25 ms), where a range was estimated at one
-    row and read every birthday of the week brand-wide (0.3 s)."""
-    if not ranges:
-        condition = Q(pk__in=[])
-        for day in days:
-            condition |= Q(birthday__month=day.month, birthday__day=day.day)
-        return condition
-    by_month: dict[int, list[int]] = {}
-    for day in days:
-        by_month.setdefault(day.month, []).append(day.day)
-    condition = Q(pk__in=[])
-    for month, month_days in by_month.items():
-        condition |= Q(birthday__month=month, birthday__day__gte=min(month_days), birthday__day__lte=max(month_days))
-    return condition
-
-
 def _month_end(now: dt.datetime) -> dt.datetime:
     local = now.astimezone(brand_zone())
     first_next = (local.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
@@ -148,7 +125,8 @@ def today_tasks(*, user: Any, now: dt.datetime | None = None) -> list[Task]:
     related = ("tier", "home_store", "assigned_staff")
 
     brand_wide = user_scope(user).all_stores
-    birthdays = live.filter(_birthday_q(_week_days(today), ranges=brand_wide))
+    # 生日关怀: engagement's selector (29 February birthdays on the brand's day in other years).
+    birthdays = birthday_care(members=live, today=today, brand_wide=brand_wide)
     unowned = live.filter(assigned_staff__isnull=True)
     transfers = live.filter(
         pk__in=CustomerTransfer.objects.filter(status__in=CustomerTransfer.OPEN).values("member_id")

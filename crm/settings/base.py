@@ -541,6 +541,16 @@ CELERY_BEAT_SCHEDULE["engagement-birthday-release"] = {
     "args": ["engagement.birthday_release"],
     "schedule": crontab(minute=10),
 }
+CELERY_BEAT_SCHEDULE["engagement-referral-release"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["engagement.referral_release"],
+    "schedule": crontab(minute=25),
+}
+CELERY_BEAT_SCHEDULE["engagement-checkin-reminders"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["engagement.checkin_reminders"],
+    "schedule": crontab(minute=2),
+}
 # === end of engagement block ===================================================================
 
 # === Staff performance (导购业绩) — appended block ===============================================

@@ -98,6 +98,29 @@ def growth_activity_credit_locked(*, member: Member, kind: str, value: int, refe
     return granted
 
 
+def growth_activity_reverse_locked(*, member: Member, kind: str, reference: str, reason: str) -> int:
+    """Take back the activity growth granted under (kind, reference) — a referral reversed by a
+    refund — for a member whose row the caller holds locked: a negative entry with the reference
+    `<reference>:reverse` (so a second call writes nothing), never below 0. Returns what was taken."""
+    granted = (
+        GrowthEntry.objects.filter(member_id=member.pk, kind=kind, reference=reference)
+        .values_list("value", flat=True)
+        .first()
+    )
+    if not granted or granted <= 0:
+        return 0
+    back = f"{reference}:reverse"
+    if GrowthEntry.objects.filter(member_id=member.pk, kind=kind, reference=back).exists():
+        return 0
+    take = min(granted, growth_balance(member_id=member.pk))
+    if take <= 0:
+        return 0
+    if take < granted:
+        reason = f"{reason}（应扣 {granted}，成长值不足只扣 {take}）"
+    _entry_write_locked(member_id=member.pk, kind=kind, value=-take, reference=back, reason=reason, activity=True)
+    return take
+
+
 def growth_on_orders_posted(event: OrdersPosted) -> None:
     """members.hooks handler: spend growth for every new member order, one statement for the
     whole ingest batch (the buyers are locked by the ingest). The rate is read by the statement

@@ -25,6 +25,8 @@ PATHS = {
     "/api/v1/members/{member_no}/points/adjustments",
     "/api/v1/members/{member_no}/checkins",
     "/api/v1/members/{member_no}/checkins/makeups",
+    "/api/v1/members/{member_no}/referral-link",
+    "/api/v1/members/{member_no}/referrals",
     "/api/v1/orders",
     "/api/v1/orders/batch",
     "/api/v1/orders/{channel}/{order_no}/refunds",

@@ -1,0 +1,69 @@
+"""邀请有礼 in a real browser (issue 27): the referrer's page at a phone's size (link, QR, each
+invitation's status with the reason, invitees masked), the friend's landing page, and the brand
+admin's masked invitation list at 1440 px. Screenshots are looked at."""
+
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from engagement.models import ReferralCampaign, RewardKind
+from engagement.services.referral import referral_bind, referral_link_get
+from membercentre.services.links import member_centre_link_path
+from members.models import IdentityKind
+from tests.browser.conftest import SCREENSHOTS, base_url, login
+from tests.factories import IdentityFactory, MemberFactory
+from tests.members.loyalty_scene import program
+
+pytestmark = pytest.mark.browser
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 MicroMessenger/8.0.50",
+}
+
+
+def test_the_referrer_sees_each_invitation_and_why(server: int, live_brand: Any, browser: Any) -> None:
+    url = base_url(live_brand, server)
+    with schema_context(live_brand.schema_name):
+        program()
+        ReferralCampaign.objects.create(
+            name="春季邀请有礼",
+            active=True,
+            min_order_fen=5_000,
+            referrer_reward_kind=RewardKind.POINTS,
+            referrer_reward_amount=100,
+            invitee_reward_kind=RewardKind.POINTS,
+            invitee_reward_amount=50,
+            cap_per_month=5,
+        )
+        referrer = MemberFactory.create(name="王小明")
+        token = referral_link_get(member=referrer, device="referrerdevice", ip="10.1.1.1").token
+        for n, (name, device) in enumerate((("李雷", "d1"), ("韩梅梅", "referrerdevice"), ("张三丰", "d3"))):
+            friend = MemberFactory.create(name=name, enrolled_at=timezone.now())
+            IdentityFactory(member=friend, kind=IdentityKind.WECHAT_UNIONID, value=f"u-browser-{n}")
+            referral_bind(invitee=friend, token=token, device=device)
+        link_path = member_centre_link_path(member_id=referrer.pk)
+
+    phone = browser.new_context(**PHONE)
+    page = phone.new_page()
+    page.goto(f"{url}{link_path}")
+    page.goto(f"{url}/m/invites/")
+    text = page.inner_text("body")
+    assert "邀请好友" in text and token in text
+    assert "李*" in text and "李雷" not in text
+    assert "受邀人与邀请人使用同一台设备（疑似本人）" in text
+    page.screenshot(path=SCREENSHOTS / "m-invites.png", full_page=True)
+    stranger = browser.new_context(**PHONE).new_page()
+    stranger.goto(f"{url}/m/i/{token}/")
+    assert "邀请您成为" in stranger.inner_text("body")
+    stranger.screenshot(path=SCREENSHOTS / "m-invite-landing.png", full_page=True)
+
+    office = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    login(office, url, f"admin@{live_brand.schema_name}.example")
+    office.goto(f"{url}/admin/engagement/referral/")
+    assert "已入会，待首单" in office.inner_text("body")
+    office.screenshot(path=SCREENSHOTS / "admin-referrals.png", full_page=True)
+    office.goto(f"{url}/admin/engagement/referralcampaign/add/")
+    office.screenshot(path=SCREENSHOTS / "admin-referral-campaign.png", full_page=True)

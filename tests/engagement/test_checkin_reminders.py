@@ -1,0 +1,63 @@
+"""Check-in reminders: only to members who switched them on, only through consent's contactable
+selector (SMS marketing consent, active, a mobile), never to someone who already checked in today;
+written once the brand's clock passes the reminder hour (brand time, not UTC or server time), once
+per member and brand day, and sent through the registered SMS sender with the 退订 footer."""
+
+import pytest
+
+from campaigns.sms import LoggingSmsProvider
+from engagement.models import CheckinReminder
+from engagement.services.checkin import checkin_perform
+from engagement.services.reminders import checkin_reminder_opt, checkin_reminders_due
+from members.models import Member
+from tests.consent.conftest import agreements_a, enrolled  # noqa: F401 - the consent scene's fixture
+from tests.members.loyalty_scene import program
+
+from .scene import clock, rules
+
+
+@pytest.fixture
+def sms_sent():
+    LoggingSmsProvider.sent.clear()
+    yield LoggingSmsProvider.sent
+    LoggingSmsProvider.sent.clear()
+
+
+def test_reminders_go_once_a_brand_day_to_opted_in_contactable_members_only(agreements_a, sms_sent):  # noqa: F811
+    program()
+    rules(checkin_reminder_enabled=True, checkin_reminder_hour=20)
+    wants = enrolled(granted=["marketing_sms"])
+    no_consent = enrolled(granted=[])
+    enrolled(granted=["marketing_sms"])  # consented to SMS, never asked for reminders
+    checked_in = enrolled(granted=["marketing_sms"])
+    frozen = enrolled(granted=["marketing_sms"])
+    for member in (wants, no_consent, checked_in, frozen):
+        checkin_reminder_opt(member=member, on=True)
+    Member.objects.filter(pk=frozen.pk).update(status=Member.Status.FROZEN)
+    with clock("2028-02-29 19:59:59"):  # 11:59:59 UTC: before the brand's hour
+        assert checkin_reminders_due()["queued"] == 0
+        checkin_perform(member=checked_in)
+    with clock("2028-02-29 20:00:00"):
+        first = checkin_reminders_due()
+        again = checkin_reminders_due()  # the next tick, the same brand day
+    assert first == {"queued": 1, "sent": 1} and again == {"queued": 0, "sent": 0}
+    assert [m.mobile for m in sms_sent] == [wants.mobile]
+    assert "签到" in sms_sent[0].body and "退订" in sms_sent[0].body
+    assert list(CheckinReminder.objects.values_list("member_id", "status")) == [(wants.pk, "sent")]
+    with clock("2028-03-01 00:30:00"):  # a new brand day, but before the hour
+        assert checkin_reminders_due()["queued"] == 0
+    with clock("2028-03-01 23:59:59"):  # the next day, the one who checked in yesterday is due too
+        assert checkin_reminders_due()["queued"] == 2
+    checkin_reminder_opt(member=wants, on=False)
+    with clock("2028-03-02 21:00:00"):
+        assert checkin_reminders_due()["queued"] == 1
+    assert not CheckinReminder.objects.filter(member_id=wants.pk, biz_date="2028-03-02").exists()
+
+
+def test_reminders_are_off_unless_the_brand_switches_them_on(agreements_a, sms_sent):  # noqa: F811
+    program()
+    rules(checkin_reminder_enabled=False)
+    checkin_reminder_opt(member=enrolled(granted=["marketing_sms"]), on=True)
+    with clock("2027-12-31 22:00:00"):
+        assert checkin_reminders_due()["queued"] == 0
+    assert sms_sent == []
