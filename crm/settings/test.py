@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 
@@ -13,6 +14,17 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each test run consumes its own queue, so a portal running on the same broker never steals
 # (or is handed) the suite's messages.
 CELERY_TASK_DEFAULT_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+
+# pytest-xdist runs the suite in several processes (dev.py test). Each has its own database
+# (pytest-django suffixes its name) and consumes its own queue (above); a Redis cache gets its own
+# numbered database per worker, because the suite clears its cache (FLUSHDB) and counts lockouts and
+# rate windows in it, and brands of the same name in two workers' databases would share keys.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist_worker and CACHE_URL.startswith("redis"):  # noqa: F405
+    # redis://host:port/1 → gw0 on /2, gw1 on /3, … (Redis has 16 numbered databases).
+    _cache_url = urlsplit(CACHE_URL)  # noqa: F405
+    _database = (int(_cache_url.path.strip("/") or 0) + 1 + int(_xdist_worker.removeprefix("gw"))) % 16
+    CACHES = {"default": cache_config(urlunsplit(_cache_url._replace(path=f"/{_database}")))}  # noqa: F405
 
 # Static files straight from the apps' folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
