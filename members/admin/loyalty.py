@@ -217,7 +217,9 @@ class RewardForm(forms.ModelForm):
 @admin.register(Reward, site=brand_admin)
 class RewardAdmin(ModelAdmin):
     form = RewardForm
-    list_display = ("code", "name", "points_cost", "stock", "is_active")
+    # People pick a reward by its name; the code (what partners and imports use) is on its page
+    # and still found by the search box.
+    list_display = ("name", "points_cost", "stock", "is_active")
     list_filter = ("is_active",)
     search_fields = ("code", "name")
 

@@ -11,7 +11,7 @@ from crm.money import YuanField, yuan
 from members.admin.loyalty import LoyaltyProgramForm
 from members.ledger_words import reference_words
 from members.merge_words import merge_moved_words
-from members.models import Order, Tier
+from members.models import Order, Reward, Tier
 from tests.factories import MemberFactory, StaffFactory, StoreFactory
 from tests.members.loyalty_scene import program, tiers
 
@@ -109,6 +109,15 @@ def test_tier_list_shows_names_not_codes(admin_client_a, in_brand_a):
     tiers()
     listing = admin_client_a.get(reverse("admin:members_tier_changelist")).content.decode()
     assert "银卡" in listing and ">silver<" not in listing and "silver" not in listing.split('id="result_list"')[1]
+
+
+def test_reward_list_shows_names_not_codes_and_the_code_still_finds_it(admin_client_a, in_brand_a):
+    Reward.objects.create(code="MUG-2027", name="马克杯", points_cost=300, stock=5)
+    listing = admin_client_a.get(reverse("admin:members_reward_changelist")).content.decode()
+    rows = listing.split('id="result_list"')[1]
+    assert "马克杯" in rows and "MUG-2027" not in rows
+    found = admin_client_a.get(reverse("admin:members_reward_changelist"), {"q": "MUG-2027"}).content.decode()
+    assert "马克杯" in found.split('id="result_list"')[1]
 
 
 def test_merge_record_says_what_moved_in_words(in_brand_a):
