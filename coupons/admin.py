@@ -2,6 +2,7 @@
 to members, the coupons, the write-offs (核销记录) and the report (CSV/XLSX). Every write goes
 through coupons.services; refusals are shown as the service's Chinese message."""
 
+import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,15 +15,18 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 
+from crm.admin_forms import ThemedForm
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from crm.spreadsheets.reading import MB
 from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
 from crm.tenancy.zones import brand_time_shown
 from members.models import Member
-from members.scoping import StoreScopedAdminMixin
+from members.scoping import StoreScopedAdminMixin, scope_members
 
-from . import rules, selectors, services
-from .models import Coupon, CouponRedemption, CouponTemplate
+from . import pool_jobs, rules, selectors, services
+from .manual_issue import HELD_MESSAGE, coupon_issue_limits, coupons_issue_manual
+from .models import Coupon, CouponCode, CouponPoolJob, CouponRedemption, CouponTemplate
 
 
 def _fen(value: Any) -> int | None:
@@ -98,7 +102,7 @@ class CouponTemplateForm(forms.ModelForm):
 @admin.register(CouponTemplate, site=brand_admin)
 class CouponTemplateAdmin(ModelAdmin):
     form = CouponTemplateForm
-    list_display = ["name", "kind", "benefit_shown", "validity_shown", "stock_shown", "is_active", "issue_link"]
+    list_display = ["name", "kind", "benefit_shown", "validity_shown", "stock_shown", "is_active", "tools"]
     list_filter = ["kind", "is_active", "code_mode"]
     search_fields = ["name"]
     filter_horizontal = ["stores"]
@@ -116,10 +120,17 @@ class CouponTemplateAdmin(ModelAdmin):
     def stock_shown(self, obj: CouponTemplate) -> str:
         return "不限" if obj.stock_total is None else f"{obj.stock_left:,} / {obj.stock_total:,}"
 
-    @admin.display(description="发放")
-    def issue_link(self, obj: CouponTemplate) -> str:
-        url = reverse("admin:coupons_coupontemplate_issue", args=[obj.pk])
-        return format_html('<a href="{}">发放给会员</a>', url)
+    @admin.display(description="操作")
+    def tools(self, obj: CouponTemplate) -> str:
+        issue = reverse("admin:coupons_coupontemplate_issue", args=[obj.pk])
+        links = format_html('<a class="text-primary-600 whitespace-nowrap" href="{}">发放给会员</a>', issue)
+        if obj.code_mode != CouponTemplate.CodeMode.GENERIC:
+            pool = reverse("admin:coupons_coupontemplate_pool", args=[obj.pk])
+            words = "生成券码" if obj.code_mode == CouponTemplate.CodeMode.GENERATED else "导入券码"
+            links = format_html(
+                '{} · <a class="text-primary-600 whitespace-nowrap" href="{}">{}</a>', links, pool, words
+            )
+        return links
 
     def save_model(self, request: HttpRequest, obj: CouponTemplate, form: Any, change: bool) -> None:
         # The services own the rules (immutability once issued, pools); the form's fields in yuan
@@ -164,49 +175,206 @@ class CouponTemplateAdmin(ModelAdmin):
                 name="coupons_coupontemplate_issue",
             ),
             path("report/", self.admin_site.admin_view(self.report_view), name="coupons_coupontemplate_report"),
+            path(
+                "<int:template_id>/pool/",
+                self.admin_site.admin_view(self.pool_view),
+                name="coupons_coupontemplate_pool",
+            ),
+            path(
+                "<int:template_id>/pool/<int:job_id>/",
+                self.admin_site.admin_view(self.pool_job_view),
+                name="coupons_coupontemplate_pool_job",
+            ),
             *super().get_urls(),
         ]
 
     def issue_view(self, request: HttpRequest, template_id: int) -> HttpResponse:
-        """发放给会员: one member number per line (a set: one statement whatever its size)."""
+        """发放给会员: one member number per line (a set: one statement whatever its size), to
+        members in the user's store scope, within the user's daily caps (coupons/manual_issue.py):
+        past them the whole issue waits for a brand admin's approval."""
         if not request.user.has_perm("coupons.add_coupon"):
             return HttpResponse(status=403)
         template = get_object_or_404(CouponTemplate, pk=template_id)
+        limits = coupon_issue_limits(user=request.user)
         form = IssueForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             numbers = form.cleaned_data["member_numbers"]
-            ids = list(Member.objects.filter(member_no__in=numbers).values_list("pk", flat=True))
-            unknown = len(numbers) - len(ids)
+            known = Member.objects.filter(member_no__in=numbers)
+            ids = list(scope_members(known, request.user).values_list("pk", flat=True))
+            unknown = len(numbers) - known.count()
+            outside = len(numbers) - unknown - len(ids)
             try:
-                result = services.coupons_issue_bulk(
+                outcome = coupons_issue_manual(
                     template_id=template.pk,
-                    members=("SELECT unnest(%s::bigint[])", [ids]),
-                    source=Coupon.Source.ADMIN,
-                    source_key=f"admin:{form.cleaned_data['batch']}",
-                    actor=request.user.get_username(),
+                    member_ids=ids,
+                    batch=form.cleaned_data["batch"],
+                    user=request.user,  # type: ignore[arg-type]  # admin_view: a logged-in user
                 )
             except AppError as exc:
                 self.message_user(request, exc.message + _fields_text(exc), messages.ERROR)
             else:
+                notes = f"会员号不存在 {unknown} 个" + (f"；不在您的门店范围内 {outside} 个" if outside else "")
+                if outcome.request is not None and outcome.result is None:
+                    url = reverse("admin:coupons_couponissuerequest_decide", args=[outcome.request.pk])
+                    self.message_user(
+                        request,
+                        format_html(
+                            '{} 申请 <a href="{}">#{}</a>：{} 位会员，{}。',
+                            HELD_MESSAGE,
+                            url,
+                            outcome.request.pk,
+                            outcome.request.members_count,
+                            notes,
+                        ),
+                        messages.WARNING,
+                    )
+                    return HttpResponseRedirect(reverse("admin:coupons_coupontemplate_changelist"))
+                result = outcome.result
+                assert result is not None
                 self.message_user(
                     request,
                     f"已发放 {result.issued_now} 张；此前已发 {result.already} 张；"
                     f"超出每人限领 {result.over_limit} 人；"
-                    f"库存不足未发 {result.out_of_stock} 人；会员号不存在 {unknown} 个；"
+                    f"库存不足未发 {result.out_of_stock} 人；{notes}；"
                     f"冻结/合并/删除的会员 {len(ids) - result.eligible} 人。",
                     messages.SUCCESS if result.issued_now else messages.WARNING,
                 )
                 return HttpResponseRedirect(reverse("admin:coupons_coupontemplate_changelist"))
+        if limits.unlimited:
+            limits_text = ""
+        else:
+            caps = [
+                f"每位会员每日 {limits.per_member_day} 张" if limits.per_member_day is not None else "",
+                f"您本人每日 {limits.per_user_day} 张" if limits.per_user_day is not None else "",
+            ]
+            limits_text = (
+                "手工发券额度（营业日内累计）："
+                + "，".join(c for c in caps if c)
+                + "；超出额度的发放需品牌管理员审批后才发出。"
+                if any(caps)
+                else ""
+            )
         context = {
             **self.admin_site.each_context(request),
             "title": f"发放优惠券：{template.name}",
             "template_obj": template,
             "benefit": rules.benefit_words(template),
             "validity": rules.validity_words(template),
+            "limits_text": limits_text,
             "form": form,
+            "submit_label": "确认发放",
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "coupons/admin/issue.html", context)
+
+    # --- code pools -----------------------------------------------------------------------------
+
+    def pool_view(self, request: HttpRequest, template_id: int) -> HttpResponse:
+        """券码池: generate N codes (generated pools) or upload a file of codes (imported pools);
+        either is queued as a background job (coupons/pool_jobs.py) and the page goes to it."""
+        if not request.user.has_perm("coupons.add_couponpooljob"):
+            return HttpResponse(status=403)
+        template = get_object_or_404(CouponTemplate, pk=template_id)
+        generated = template.code_mode == CouponTemplate.CodeMode.GENERATED
+        if template.code_mode == CouponTemplate.CodeMode.GENERIC:
+            self.message_user(request, "该券使用通用码，没有券码池。", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:coupons_coupontemplate_changelist"))
+        form: forms.Form = (
+            GenerateForm(request.POST or None)
+            if generated
+            else PoolImportForm(request.POST or None, request.FILES or None)
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                if generated:
+                    job = pool_jobs.coupon_pool_generate_start(
+                        template_id=template.pk, count=form.cleaned_data["count"], user=request.user
+                    )
+                else:
+                    upload = form.cleaned_data["file"]
+                    job = pool_jobs.coupon_pool_import_start(
+                        template_id=template.pk,
+                        content=upload.read(pool_jobs.IMPORT_LIMITS.max_upload_bytes + 1),
+                        filename=upload.name,
+                        user=request.user,
+                    )
+            except AppError as exc:
+                form.add_error(None, exc.message + _fields_text(exc))
+            else:
+                return HttpResponseRedirect(
+                    reverse("admin:coupons_coupontemplate_pool_job", args=[template.pk, job.pk])
+                )
+        codes = CouponCode.objects.filter(template=template)
+        total = codes.count()
+        used = codes.filter(coupon__isnull=False).count()
+        jobs = list(CouponPoolJob.objects.filter(template=template).order_by("-created_at")[:5])
+        for job in jobs:
+            job.created_shown = brand_time_shown(job.created_at)  # type: ignore[attr-defined]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "生成券码" if generated else "导入券码",
+            "template_obj": template,
+            "generated": generated,
+            "pool_total": f"{total:,}",
+            "pool_used": f"{used:,}",
+            "pool_free": f"{total - used:,}",
+            "max_rows": f"{pool_jobs.IMPORT_LIMITS.max_rows:,}",
+            "max_upload_mb": pool_jobs.IMPORT_LIMITS.max_upload_bytes // MB,
+            "form": form,
+            "submit_label": "开始生成" if generated else "上传并导入",
+            "jobs": jobs,
+            "job_headers": ["任务", "状态", "进度（券码）", "提交时间"],
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "coupons/admin/pool.html", context)
+
+    def pool_job_view(self, request: HttpRequest, template_id: int, job_id: int) -> HttpResponse:
+        """A pool job's progress (the page refreshes itself until it ends), its row errors, and
+        继续 for a job that stopped making progress."""
+        if not request.user.has_perm("coupons.view_couponpooljob"):
+            return HttpResponse(status=403)
+        job = get_object_or_404(
+            CouponPoolJob.objects.select_related("template", "user"), pk=job_id, template_id=template_id
+        )
+        if request.method == "POST":
+            if pool_jobs.coupon_pool_job_resume(job=job):
+                self.message_user(request, "已重新排队，将从中断处继续。", messages.INFO)
+            return HttpResponseRedirect(request.path)
+        importing = job.kind == CouponPoolJob.Kind.IMPORT
+        if job.finished:
+            percent = 100
+        elif importing and not job.last_line:
+            percent = round(50 * job.checked / job.count) if job.count else 0  # checking: the first half
+        else:
+            percent = min(99, round((50 if importing else 0) + (50 if importing else 100) * job.done / job.count))
+        if job.status == CouponPoolJob.Status.SUCCEEDED:
+            summary = f"已完成：券码池新增 {job.done:,} 个券码。"
+        elif job.status == CouponPoolJob.Status.FAILED:
+            summary = "未完成" + (f"（已新增 {job.done:,} 个券码）" if job.done else "，未新增券码")
+        elif importing and not job.last_line:
+            summary = "正在检查文件……"
+        else:
+            summary = "正在添加券码……" if job.status == CouponPoolJob.Status.RUNNING else "排队中……"
+        progress = f"已新增 {job.done:,} / {job.count:,} 个券码"
+        if importing:
+            progress = f"已检查 {job.checked:,} / {job.count:,} 行；" + progress
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"券码任务 #{job.pk}",
+            "template_obj": job.template,
+            "job": job,
+            "created_shown": brand_time_shown(job.created_at),
+            "summary": summary,
+            "percent": percent,
+            "progress_text": progress,
+            "row_errors": job.row_errors,
+            "stalled": pool_jobs.coupon_pool_job_stalled(job),
+            "stalled_text": f"任务已超过 {int(pool_jobs.STALLED_AFTER.total_seconds() // 60)} 分钟没有进展"
+            "（后台任务可能已中断）。可以从中断处继续，已添加的券码不会重复添加。",
+            "refresh_seconds": 2,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "coupons/admin/pool_job.html", context)
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
         """报表: issued / used / expired / returned per template, store or campaign, with the
@@ -246,13 +414,20 @@ class CouponTemplateAdmin(ModelAdmin):
         return TemplateResponse(request, "coupons/admin/report.html", context)
 
 
-class IssueForm(forms.Form):
+class IssueForm(ThemedForm):
     member_numbers = forms.CharField(
         label="会员号", widget=forms.Textarea(attrs={"rows": 8}), help_text="每行一个会员号，最多 100,000 个"
     )
     batch = forms.SlugField(
-        label="发放批次号", max_length=60, help_text="同一批次重复提交不会重复发放（如 2027-618-vip）"
+        label="发放批次号",
+        max_length=60,
+        help_text="同一批次重复提交不会重复发放（如 2027-618-vip）；每次打开本页会给出一个新的批次号",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A new batch number per screen: a double submit is the same batch, a new issue is not.
+        self.fields["batch"].initial = f"b{secrets.token_hex(4)}"
 
     def clean_member_numbers(self) -> list[str]:
         numbers = sorted(
@@ -263,6 +438,20 @@ class IssueForm(forms.Form):
         if len(numbers) > 100_000:
             raise forms.ValidationError("一次最多 100,000 个会员号。")
         return numbers
+
+
+class GenerateForm(ThemedForm):
+    count = forms.IntegerField(
+        label="生成数量",
+        min_value=1,
+        max_value=pool_jobs.GENERATE_MAX,
+        help_text=f"1–{pool_jobs.GENERATE_MAX:,} 个；券码池的库存随之增加",
+        error_messages={"min_value": "数量至少为 1。", "max_value": "一次最多生成 2,000,000 个。"},
+    )
+
+
+class PoolImportForm(ThemedForm):
+    file = forms.FileField(label="券码文件（CSV 或 XLSX）", help_text="第一行表头写“券码”，以下每行一个券码")
 
 
 def _fields_text(exc: AppError) -> str:
@@ -350,3 +539,6 @@ class CouponRedemptionAdmin(StoreScopedAdminMixin, ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from . import admin_queue  # noqa: E402, F401  (发券审批, 优惠券设置, 到期提醒: registered there)

@@ -49,3 +49,37 @@ def on_coupon_event(handler: Callable[[CouponEvent], None]) -> Callable[[CouponE
 def coupon_event_notify_in_transaction(event: CouponEvent) -> None:
     for handler in _handlers:
         handler(event)
+
+
+# --- expiry reminders (coupons/reminders.py) -------------------------------------------------------
+# Coupons decide who hears and what; the app that owns a channel sends (campaigns registers its
+# SMS provider, with the 退订 footer), so coupons imports no channel.
+
+
+@dataclass(frozen=True)
+class ReminderMessage:
+    reference: str  # the CouponReminder id: providers that deduplicate by it send once
+    member_id: int
+    mobile: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ReminderSent:
+    reference: str
+    accepted: bool
+    provider_msgid: str = ""
+    error: str = ""
+
+
+ReminderSender = Callable[[list[ReminderMessage]], list[ReminderSent]]
+_reminder_senders: list[ReminderSender] = []
+
+
+def coupon_reminder_sender_register(sender: ReminderSender) -> None:
+    """The one sender of coupon reminders (SMS); registering again replaces it."""
+    _reminder_senders[:] = [sender]
+
+
+def coupon_reminder_sender() -> ReminderSender | None:
+    return _reminder_senders[0] if _reminder_senders else None

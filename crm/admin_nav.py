@@ -37,6 +37,17 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ],
     ),
     (
+        "优惠券",
+        [
+            ("优惠券模板", "confirmation_number", "coupons.coupontemplate"),
+            ("优惠券", "local_activity", "coupons.coupon"),
+            ("核销记录", "fact_check", "coupons.couponredemption"),
+            ("发券审批", "approval", "coupons.couponissuerequest"),
+            ("到期提醒", "notifications", "coupons.couponreminder"),
+            ("优惠券设置", "tune", "coupons.couponsettings"),
+        ],
+    ),
+    (
         "授权",
         [
             ("协议", "description", "consent.agreement"),
