@@ -57,20 +57,23 @@ def coupon_reminders_write(*, now: dt.datetime | None = None) -> dict[str, int]:
             INSERT INTO {CouponReminder._meta.db_table}
                 (member_id, template_id, expires_on, coupons, status, address, body, provider_msgid, error,
                  created_at, sent_at)
-            SELECT c.member_id, c.template_id, (c.valid_until AT TIME ZONE %s)::date AS expires_on, count(*),
-                   'queued', m.mobile,
-                   format('您有 %%s 张「%%s」将于 %%s 到期，请及时使用。', count(*), t.name,
-                          to_char((c.valid_until AT TIME ZONE %s)::date, 'YYYY-MM-DD')),
+            SELECT d.member_id, d.template_id, d.expires_on, count(*), 'queued', d.mobile,
+                   format('您有 %%s 张「%%s」将于 %%s 到期，请及时使用。', count(*), d.name,
+                          to_char(d.expires_on, 'YYYY-MM-DD')),
                    '', '', %s, NULL
-            FROM {Coupon._meta.db_table} c
-            JOIN {Member._meta.db_table} m ON m.id = c.member_id
-            JOIN {CouponTemplate._meta.db_table} t ON t.id = c.template_id
-            WHERE c.state IN ('issued', 'locked') AND c.valid_until >= %s AND c.valid_until <= %s
-              AND m.mobile <> '' AND c.member_id IN ({contactable_sql})
-            GROUP BY c.member_id, c.template_id, expires_on, m.mobile, t.name
+            FROM (
+                SELECT c.member_id, c.template_id, (c.valid_until AT TIME ZONE %s)::date AS expires_on,
+                       m.mobile, t.name
+                FROM {Coupon._meta.db_table} c
+                JOIN {Member._meta.db_table} m ON m.id = c.member_id
+                JOIN {CouponTemplate._meta.db_table} t ON t.id = c.template_id
+                WHERE c.state IN ('issued', 'locked') AND c.valid_until >= %s AND c.valid_until <= %s
+                  AND m.mobile <> '' AND c.member_id IN ({contactable_sql})
+            ) d
+            GROUP BY d.member_id, d.template_id, d.expires_on, d.mobile, d.name
             ON CONFLICT (member_id, template_id, expires_on) DO NOTHING
             """,
-            [zone.key, zone.key, now, now, until, *contactable_params],
+            [now, zone.key, now, until, *contactable_params],
         )
         return {"written": cursor.rowcount}
 
