@@ -8,25 +8,29 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
-from crm.admin_forms import ThemedForm
+from crm.admin_forms import ChinesePicker, ThemedForm
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.spreadsheets.reading import MB
 from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
 from crm.tenancy.zones import brand_time_shown
-from members.models import Member
+from members.models import Member, SalesChannel
 from members.scoping import StoreScopedAdminMixin, scope_members
 
 from . import pool_jobs, rules, selectors, services
 from .manual_issue import HELD_MESSAGE, coupon_issue_limits, coupons_issue_manual
 from .models import Coupon, CouponCode, CouponPoolJob, CouponRedemption, CouponTemplate
+
+POOL_PERMISSION = "coupons.add_couponpooljob"
 
 
 def _fen(value: Any) -> int | None:
@@ -43,6 +47,8 @@ def _fen(value: Any) -> int | None:
 
 
 class YuanField(forms.CharField):
+    widget = UnfoldAdminTextInputWidget  # a ModelForm's extra field gets no theme widget by itself
+
     def clean(self, value: Any) -> int | None:
         value = super().clean(value)
         return _fen(value)
@@ -52,9 +58,18 @@ class CouponTemplateForm(forms.ModelForm):
     threshold_yuan = YuanField(label="使用门槛（元）", required=False, help_text="0 或留空：无门槛")
     amount_off_yuan = YuanField(label="减免金额（元）", required=False)
     cap_yuan = YuanField(label="最高优惠（元）", required=False, help_text="折扣券的封顶金额，留空不封顶")
+    weekdays = forms.TypedMultipleChoiceField(
+        label="可用星期",
+        choices=[(1, "周一"), (2, "周二"), (3, "周三"), (4, "周四"), (5, "周五"), (6, "周六"), (7, "周日")],
+        coerce=int,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        required=False,
+        help_text="不选表示每天可用",
+    )
 
     class Meta:
         model = CouponTemplate
+        widgets = {"stores": ChinesePicker}
         fields = [
             "name",
             "kind",
@@ -86,6 +101,16 @@ class CouponTemplateForm(forms.ModelForm):
         for name in ("percent_off", "wait_days"):
             if name in self.fields:
                 self.fields[name].required = False
+        helps = {
+            "percent_off": "减免的百分比：12 表示减 12%（即 8.8 折）",
+            "stock_total": "留空表示不限；券码池方式的库存随券码增加",
+            "per_member_limit": "留空表示不限",
+            "points_price": "留空表示不能用积分兑换",
+            "generic_code": "通用码方式必填，如 SUMMER20",
+        }
+        for name, text in helps.items():
+            if name in self.fields:
+                self.fields[name].help_text = text
         instance = self.instance
         if instance.pk:
             for name in ("threshold", "amount_off", "cap"):
@@ -102,10 +127,46 @@ class CouponTemplateForm(forms.ModelForm):
 @admin.register(CouponTemplate, site=brand_admin)
 class CouponTemplateAdmin(ModelAdmin):
     form = CouponTemplateForm
+    fieldsets = [
+        ("基本信息", {"fields": ["name", "kind", "is_active"]}),
+        (
+            "优惠",
+            {
+                "fields": [
+                    ("threshold_yuan", "amount_off_yuan"),
+                    ("percent_off", "cap_yuan"),
+                    ("gift_sku", "gift_name"),
+                ],
+                "description": "满减券填写减免金额；折扣券填写折扣比例和最高优惠；"
+                "赠品券填写赠品编码和名称。金额单位为元。",
+            },
+        ),
+        (
+            "券码与库存",
+            {
+                "fields": ["code_mode", "generic_code", "stock_total", "per_member_limit", "points_price"],
+                "description": "通用码：所有会员同一个券码，核销时需同时出示会员码。系统生成/导入券码：每张券一个券码，"
+                "库存就是券码池的数量，保存后在列表中点“生成券码”或“导入券码”。",
+            },
+        ),
+        (
+            "有效期",
+            {
+                "fields": [
+                    "validity_kind",
+                    ("valid_from_date", "valid_until_date"),
+                    ("valid_days", "wait_days"),
+                    "weekdays",
+                    ("time_from", "time_until"),
+                ],
+                "description": "结束日期当天 23:59:59（品牌时区）前有效；领取后 N 天的券与模板日期取交集。",
+            },
+        ),
+        ("适用门店", {"fields": ["stores"], "description": "不选表示所有门店可用。"}),
+    ]
     list_display = ["name", "kind", "benefit_shown", "validity_shown", "stock_shown", "is_active", "tools"]
     list_filter = ["kind", "is_active", "code_mode"]
     search_fields = ["name"]
-    filter_horizontal = ["stores"]
     actions = ["deactivate"]
 
     @admin.display(description="优惠")
@@ -124,13 +185,17 @@ class CouponTemplateAdmin(ModelAdmin):
     def tools(self, obj: CouponTemplate) -> str:
         issue = reverse("admin:coupons_coupontemplate_issue", args=[obj.pk])
         links = format_html('<a class="text-primary-600 whitespace-nowrap" href="{}">发放给会员</a>', issue)
-        if obj.code_mode != CouponTemplate.CodeMode.GENERIC:
+        if obj.code_mode != CouponTemplate.CodeMode.GENERIC and getattr(obj, "can_fill_pool", False):
             pool = reverse("admin:coupons_coupontemplate_pool", args=[obj.pk])
             words = "生成券码" if obj.code_mode == CouponTemplate.CodeMode.GENERATED else "导入券码"
             links = format_html(
                 '{} · <a class="text-primary-600 whitespace-nowrap" href="{}">{}</a>', links, pool, words
             )
         return links
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # Whether the viewer may fill pools, on each row (one permission check per page).
+        return super().get_queryset(request).annotate(can_fill_pool=Value(request.user.has_perm(POOL_PERMISSION)))
 
     def save_model(self, request: HttpRequest, obj: CouponTemplate, form: Any, change: bool) -> None:
         # The services own the rules (immutability once issued, pools); the form's fields in yuan
@@ -272,7 +337,7 @@ class CouponTemplateAdmin(ModelAdmin):
     def pool_view(self, request: HttpRequest, template_id: int) -> HttpResponse:
         """券码池: generate N codes (generated pools) or upload a file of codes (imported pools);
         either is queued as a background job (coupons/pool_jobs.py) and the page goes to it."""
-        if not request.user.has_perm("coupons.add_couponpooljob"):
+        if not request.user.has_perm(POOL_PERMISSION):
             return HttpResponse(status=403)
         template = get_object_or_404(CouponTemplate, pk=template_id)
         generated = template.code_mode == CouponTemplate.CodeMode.GENERATED
@@ -383,7 +448,8 @@ class CouponTemplateAdmin(ModelAdmin):
         if by not in selectors.REPORT_DIMENSIONS:
             by = "template"
         rows = selectors.coupons_report(by=by)
-        header = ["维度", "名称", "发放", "已使用", "已过期", "已退回", "优惠金额（元）", "使用订单 GMV（元）"]
+        key_header = {"template": "编号", "store": "门店编号", "campaign": "活动编号"}[by]
+        header = [key_header, "名称", "发放", "已使用", "已过期", "已退回", "优惠金额（元）", "使用订单 GMV（元）"]
         table = [
             [r.key, r.label, r.issued, r.used, r.expired, r.returned, rules.yuan(r.discount_fen), rules.yuan(r.gmv_fen)]
             for r in rows
@@ -407,8 +473,10 @@ class CouponTemplateAdmin(ModelAdmin):
             "title": "优惠券报表",
             "by": by,
             "dimensions": [("template", "按券"), ("store", "按门店"), ("campaign", "按活动")],
-            "header": header,
-            "table": table,
+            # On the page, a template or a campaign is its name (their ids mean nothing to people);
+            # a store keeps its code. The downloads keep every column.
+            "header": header if by == "store" else header[1:],
+            "table": table if by == "store" else [row[1:] for row in table],
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "coupons/admin/report.html", context)
@@ -461,19 +529,55 @@ def _fields_text(exc: AppError) -> str:
 @admin.register(Coupon, site=brand_admin)
 class CouponAdmin(StoreScopedAdminMixin, ModelAdmin):
     scope_member_path = "member"
-    list_display = ["id", "template", "member", "state", "code", "source", "valid_until_shown"]
+    list_display = ["id", "template", "member", "state", "code_shown", "source", "valid_until_shown"]
     list_filter = ["state", "source", "template"]
-    search_fields = ["member__member_no", "code"]
+    search_fields = ["member__member_no"]
+    search_help_text = "会员号"
     list_select_related = ["template", "member"]
-    readonly_fields = [f.name for f in Coupon._meta.concrete_fields]
+    # In words and brand time: not the code's hash, not UTC instants, not the batch key's codes.
+    fields = [
+        "template",
+        "member",
+        "state",
+        "code_shown",
+        "source",
+        "source_key",
+        "issued_shown",
+        "valid_from_shown",
+        "valid_until_shown",
+        "used_shown",
+        "void_reason",
+        "locked_order",
+    ]
+    readonly_fields = fields
     raw_id_fields = ["member"]
 
-    @admin.display(description="失效时间")
+    @admin.display(description="券码")
+    def code_shown(self, obj: Coupon) -> str:
+        # A code is what the member shows at the counter: lists show its last 4 only.
+        return f"…{obj.code[-4:]}" if obj.code else "通用码"
+
+    @admin.display(description="领取时间", ordering="issued_at")
+    def issued_shown(self, obj: Coupon) -> str:
+        return brand_time_shown(obj.issued_at)
+
+    @admin.display(description="生效时间")
+    def valid_from_shown(self, obj: Coupon) -> str:
+        return brand_time_shown(obj.valid_from)
+
+    @admin.display(description="失效时间", ordering="valid_until")
     def valid_until_shown(self, obj: Coupon) -> str:
         return brand_time_shown(obj.valid_until)
 
+    @admin.display(description="使用时间")
+    def used_shown(self, obj: Coupon) -> str:
+        return brand_time_shown(obj.used_at)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # coupons are issued from a template (发放给会员), never typed in
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # every change is a service (write-off, void, refund)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -505,7 +609,8 @@ class CouponRedemptionAdmin(StoreScopedAdminMixin, ModelAdmin):
 
     @admin.display(description="订单")
     def order_shown(self, obj: CouponRedemption) -> str:
-        return f"{obj.channel} / {obj.order_no}"
+        channel = SalesChannel(obj.channel).label if obj.channel in SalesChannel.values else obj.channel
+        return f"{channel} / {obj.order_no}"
 
     @admin.display(description="订单应付")
     def payable_shown(self, obj: CouponRedemption) -> str:
