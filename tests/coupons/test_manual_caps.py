@@ -244,3 +244,25 @@ def test_ten_concurrent_pieces_by_one_clerk_issue_exactly_the_cap(race_brand):
         assert CouponIssueUserDay.objects.get(user=clerk).total == 5
         assert CouponIssueRequest.objects.filter(status="pending").count() == 5
         audit_clean(race_brand.schema_name)
+
+
+def test_a_request_approved_by_two_admins_at_once_issues_once(race_brand):
+    with schema_context(race_brand.schema_name):
+        tpl = template()
+        clerk = user_in(roles.STORE_STAFF, "clerk")
+        admins = [user_in(roles.BRAND_ADMIN, f"boss-{n}") for n in range(2)]
+        waiting = _held_request(tpl, clerk)
+    decided: list[int | None] = []
+
+    def approve(admin: User) -> Callable[[], None]:
+        def job() -> None:
+            decided.append(coupon_issue_request_approve(issue_request=waiting, actor=admin).decided_by_id)
+
+        return job
+
+    errors = run_in_threads(race_brand, [approve(admin) for admin in admins])
+    assert errors == []
+    with schema_context(race_brand.schema_name):
+        assert Coupon.objects.filter(template=tpl).count() == 6
+        assert len(decided) == 2 and len(set(decided)) == 1  # both see the one approval
+        audit_clean(race_brand.schema_name)
