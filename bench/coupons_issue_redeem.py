@@ -260,7 +260,9 @@ def main() -> None:
             samples.append(time.perf_counter() - start)
         print(f"  redeem    {percentiles(samples)}  (target ≥ 300/s)")
 
-        key = api_key_create(partner_name="bench", scopes=["orders:write"], expires_at=None).plaintext
+        key = api_key_create(
+            partner_name="bench", scopes=["orders:write", "coupons:read", "coupons:write"], expires_at=None
+        ).plaintext
     client = Client(HTTP_HOST=f"{SLUG}.localhost", HTTP_AUTHORIZATION=f"Api-Key {key}")
     rest = codes[half:]
     print(f"validate / redeem through the partner API in-process, serially ({len(rest):,} each):")

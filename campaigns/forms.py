@@ -1,43 +1,15 @@
 from django import forms
-from django.conf import settings
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
-    UnfoldAdminSelect2MultipleWidget,
     UnfoldAdminTextareaWidget,
 )
 
+from crm.admin_forms import ChinesePicker  # the kernel's, shared with the coupons admin
 from crm.errors import AppError
 from members.models import Member
 
 from .models import Campaign
 from .services import campaign_validate
-
-
-class ChinesePicker(UnfoldAdminSelect2MultipleWidget):
-    """A searchable multi-picker (select2) speaking Chinese: type to filter, click to add, × to
-    remove. Replaces Django's two-box filter_horizontal, whose texts stay English on unfold."""
-
-    def __init__(self, attrs: dict | None = None, choices: tuple | list = ()) -> None:
-        shown = {"data-language": "zh-CN", "data-placeholder": "不限（点击选择，可输入筛选）"}
-        super().__init__({**shown, **(attrs or {})}, choices)
-        # Not "admin-autocomplete": Django's autocomplete.js would claim it and expect an AJAX source.
-        self.attrs["class"] = "unfold-admin-autocomplete"
-
-    @property
-    def media(self) -> forms.Media:
-        extra = "" if settings.DEBUG else ".min"
-        return forms.Media(
-            js=(
-                f"admin/js/vendor/jquery/jquery{extra}.js",
-                "admin/js/vendor/select2/select2.full.js",
-                # The language file registers on the global jQuery, before jquery.init hides it.
-                "admin/js/vendor/select2/i18n/zh-CN.js",
-                "admin/js/jquery.init.js",
-                "unfold/js/select2.init.js",
-            ),
-            css={"screen": ("admin/css/vendor/select2/select2.css", "admin/css/autocomplete.css")},
-        )
-
 
 PICKER_HELP = {
     "stores": "按会员归属门店；不选表示所有门店。可输入门店名称或编号筛选。",

@@ -15,6 +15,7 @@ from django.utils import timezone
 from consent.hooks import ConsentRevoked, on_withdraw
 from consent.selectors import members_contactable
 from consent.services import brand_url, marketing_footer
+from coupons.hooks import ReminderMessage, ReminderSent
 from members.services.points import member_id_ranges
 
 from .hooks import GroupMessagesDelivered, group_messages_delivered_notify_in_transaction
@@ -415,3 +416,29 @@ def sms_reply_callback_receive(reply: SmsReply) -> tuple[bool, int]:
     except IntegrityError:  # the same message id delivered twice at once: the other one counted
         return False, 0
     return True, row.withdrawn
+
+
+def coupon_reminders_sms(messages: list[ReminderMessage]) -> list[ReminderSent]:
+    """coupons' expiry reminders go out through the campaigns' SMS provider, with the same 退订
+    footer as every marketing SMS (registered in CampaignsConfig.ready)."""
+    if not messages:
+        return []
+    results = sms_provider().send_batch(
+        [
+            SmsMessage(
+                reference=f"coupon-reminder:{m.reference}",
+                mobile=m.mobile,
+                body=m.body + marketing_footer(member_id=m.member_id, channel="sms"),
+            )
+            for m in messages
+        ]
+    )
+    return [
+        ReminderSent(
+            reference=r.reference.removeprefix("coupon-reminder:"),
+            accepted=r.accepted,
+            provider_msgid=r.provider_msgid,
+            error=r.error,
+        )
+        for r in results
+    ]

@@ -2,27 +2,35 @@
 to members, the coupons, the write-offs (核销记录) and the report (CSV/XLSX). Every write goes
 through coupons.services; refusals are shown as the service's Chinese message."""
 
+import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
+from crm.admin_forms import ChinesePicker, ThemedForm
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from crm.spreadsheets.reading import MB
 from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
 from crm.tenancy.zones import brand_time_shown
-from members.models import Member, Staff
-from members.scoping import StoreScopedAdminMixin
+from members.models import Member, SalesChannel, Staff
+from members.scoping import StoreScopedAdminMixin, scope_members
 
-from . import rules, selectors, services
-from .models import Coupon, CouponRedemption, CouponTemplate
+from . import pool_jobs, rules, selectors, services
+from .manual_issue import HELD_MESSAGE, coupon_issue_limits, coupons_issue_manual
+from .models import Coupon, CouponCode, CouponPoolJob, CouponRedemption, CouponTemplate
+
+POOL_PERMISSION = "coupons.add_couponpooljob"
 
 
 def _fen(value: Any) -> int | None:
@@ -39,6 +47,8 @@ def _fen(value: Any) -> int | None:
 
 
 class YuanField(forms.CharField):
+    widget = UnfoldAdminTextInputWidget  # a ModelForm's extra field gets no theme widget by itself
+
     def clean(self, value: Any) -> int | None:
         value = super().clean(value)
         return _fen(value)
@@ -48,9 +58,18 @@ class CouponTemplateForm(forms.ModelForm):
     threshold_yuan = YuanField(label="使用门槛（元）", required=False, help_text="0 或留空：无门槛")
     amount_off_yuan = YuanField(label="减免金额（元）", required=False)
     cap_yuan = YuanField(label="最高优惠（元）", required=False, help_text="折扣券的封顶金额，留空不封顶")
+    weekdays = forms.TypedMultipleChoiceField(
+        label="可用星期",
+        choices=[(1, "周一"), (2, "周二"), (3, "周三"), (4, "周四"), (5, "周五"), (6, "周六"), (7, "周日")],
+        coerce=int,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        required=False,
+        help_text="不选表示每天可用",
+    )
 
     class Meta:
         model = CouponTemplate
+        widgets = {"stores": ChinesePicker}
         fields = [
             "name",
             "kind",
@@ -82,6 +101,16 @@ class CouponTemplateForm(forms.ModelForm):
         for name in ("percent_off", "wait_days"):
             if name in self.fields:
                 self.fields[name].required = False
+        helps = {
+            "percent_off": "减免的百分比：12 表示减 12%（即 8.8 折）",
+            "stock_total": "留空表示不限；券码池方式的库存随券码增加",
+            "per_member_limit": "留空表示不限",
+            "points_price": "留空表示不能用积分兑换",
+            "generic_code": "通用码方式必填，如 SUMMER20",
+        }
+        for name, text in helps.items():
+            if name in self.fields:
+                self.fields[name].help_text = text
         instance = self.instance
         if instance.pk:
             for name in ("threshold", "amount_off", "cap"):
@@ -98,10 +127,46 @@ class CouponTemplateForm(forms.ModelForm):
 @admin.register(CouponTemplate, site=brand_admin)
 class CouponTemplateAdmin(ModelAdmin):
     form = CouponTemplateForm
-    list_display = ["name", "kind", "benefit_shown", "validity_shown", "stock_shown", "is_active", "issue_link"]
+    fieldsets = [
+        ("基本信息", {"fields": ["name", "kind", "is_active"]}),
+        (
+            "优惠",
+            {
+                "fields": [
+                    ("threshold_yuan", "amount_off_yuan"),
+                    ("percent_off", "cap_yuan"),
+                    ("gift_sku", "gift_name"),
+                ],
+                "description": "满减券填写减免金额；折扣券填写折扣比例和最高优惠；"
+                "赠品券填写赠品编码和名称。金额单位为元。",
+            },
+        ),
+        (
+            "券码与库存",
+            {
+                "fields": ["code_mode", "generic_code", "stock_total", "per_member_limit", "points_price"],
+                "description": "通用码：所有会员同一个券码，核销时需同时出示会员码。系统生成/导入券码：每张券一个券码，"
+                "库存就是券码池的数量，保存后在列表中点“生成券码”或“导入券码”。",
+            },
+        ),
+        (
+            "有效期",
+            {
+                "fields": [
+                    "validity_kind",
+                    ("valid_from_date", "valid_until_date"),
+                    ("valid_days", "wait_days"),
+                    "weekdays",
+                    ("time_from", "time_until"),
+                ],
+                "description": "结束日期当天 23:59:59（品牌时区）前有效；领取后 N 天的券与模板日期取交集。",
+            },
+        ),
+        ("适用门店", {"fields": ["stores"], "description": "不选表示所有门店可用。"}),
+    ]
+    list_display = ["name", "kind", "benefit_shown", "validity_shown", "stock_shown", "is_active", "tools"]
     list_filter = ["kind", "is_active", "code_mode"]
     search_fields = ["name"]
-    filter_horizontal = ["stores"]
     actions = ["deactivate"]
 
     @admin.display(description="优惠")
@@ -116,10 +181,21 @@ class CouponTemplateAdmin(ModelAdmin):
     def stock_shown(self, obj: CouponTemplate) -> str:
         return "不限" if obj.stock_total is None else f"{obj.stock_left:,} / {obj.stock_total:,}"
 
-    @admin.display(description="发放")
-    def issue_link(self, obj: CouponTemplate) -> str:
-        url = reverse("admin:coupons_coupontemplate_issue", args=[obj.pk])
-        return format_html('<a href="{}">发放给会员</a>', url)
+    @admin.display(description="操作")
+    def tools(self, obj: CouponTemplate) -> str:
+        issue = reverse("admin:coupons_coupontemplate_issue", args=[obj.pk])
+        links = format_html('<a class="text-primary-600 whitespace-nowrap" href="{}">发放给会员</a>', issue)
+        if obj.code_mode != CouponTemplate.CodeMode.GENERIC and getattr(obj, "can_fill_pool", False):
+            pool = reverse("admin:coupons_coupontemplate_pool", args=[obj.pk])
+            words = "生成券码" if obj.code_mode == CouponTemplate.CodeMode.GENERATED else "导入券码"
+            links = format_html(
+                '{} · <a class="text-primary-600 whitespace-nowrap" href="{}">{}</a>', links, pool, words
+            )
+        return links
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # Whether the viewer may fill pools, on each row (one permission check per page).
+        return super().get_queryset(request).annotate(can_fill_pool=Value(request.user.has_perm(POOL_PERMISSION)))
 
     def save_model(self, request: HttpRequest, obj: CouponTemplate, form: Any, change: bool) -> None:
         # The services own the rules (immutability once issued, pools); the form's fields in yuan
@@ -164,50 +240,207 @@ class CouponTemplateAdmin(ModelAdmin):
                 name="coupons_coupontemplate_issue",
             ),
             path("report/", self.admin_site.admin_view(self.report_view), name="coupons_coupontemplate_report"),
+            path(
+                "<int:template_id>/pool/",
+                self.admin_site.admin_view(self.pool_view),
+                name="coupons_coupontemplate_pool",
+            ),
+            path(
+                "<int:template_id>/pool/<int:job_id>/",
+                self.admin_site.admin_view(self.pool_job_view),
+                name="coupons_coupontemplate_pool_job",
+            ),
             *super().get_urls(),
         ]
 
     def issue_view(self, request: HttpRequest, template_id: int) -> HttpResponse:
-        """发放给会员: one member number per line (a set: one statement whatever its size)."""
+        """发放给会员: one member number per line (a set: one statement whatever its size), to
+        members in the user's store scope, within the user's daily caps (coupons/manual_issue.py):
+        past them the whole issue waits for a brand admin's approval."""
         if not request.user.has_perm("coupons.add_coupon"):
             return HttpResponse(status=403)
         template = get_object_or_404(CouponTemplate, pk=template_id)
+        limits = coupon_issue_limits(user=request.user)
         form = IssueForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             numbers = form.cleaned_data["member_numbers"]
-            ids = list(Member.objects.filter(member_no__in=numbers).values_list("pk", flat=True))
-            unknown = len(numbers) - len(ids)
+            known = Member.objects.filter(member_no__in=numbers)
+            ids = list(scope_members(known, request.user).values_list("pk", flat=True))
+            unknown = len(numbers) - known.count()
+            outside = len(numbers) - unknown - len(ids)
             try:
-                result = services.coupons_issue_bulk(
+                outcome = coupons_issue_manual(
                     template_id=template.pk,
-                    members=("SELECT unnest(%s::bigint[])", [ids]),
-                    source=Coupon.Source.ADMIN,
-                    source_key=f"admin:{form.cleaned_data['batch']}",
-                    actor=request.user.get_username(),
+                    member_ids=ids,
+                    batch=form.cleaned_data["batch"],
+                    user=request.user,  # type: ignore[arg-type]  # admin_view: a logged-in user
                     staff_id=form.cleaned_data["staff"].pk if form.cleaned_data["staff"] else None,
                 )
             except AppError as exc:
                 self.message_user(request, exc.message + _fields_text(exc), messages.ERROR)
             else:
+                notes = f"会员号不存在 {unknown} 个" + (f"；不在您的门店范围内 {outside} 个" if outside else "")
+                if outcome.request is not None and outcome.result is None:
+                    url = reverse("admin:coupons_couponissuerequest_decide", args=[outcome.request.pk])
+                    self.message_user(
+                        request,
+                        format_html(
+                            '{} 申请 <a href="{}">#{}</a>：{} 位会员，{}。',
+                            HELD_MESSAGE,
+                            url,
+                            outcome.request.pk,
+                            outcome.request.members_count,
+                            notes,
+                        ),
+                        messages.WARNING,
+                    )
+                    return HttpResponseRedirect(reverse("admin:coupons_coupontemplate_changelist"))
+                result = outcome.result
+                assert result is not None
                 self.message_user(
                     request,
                     f"已发放 {result.issued_now} 张；此前已发 {result.already} 张；"
                     f"超出每人限领 {result.over_limit} 人；"
-                    f"库存不足未发 {result.out_of_stock} 人；会员号不存在 {unknown} 个；"
+                    f"库存不足未发 {result.out_of_stock} 人；{notes}；"
                     f"冻结/合并/删除的会员 {len(ids) - result.eligible} 人。",
                     messages.SUCCESS if result.issued_now else messages.WARNING,
                 )
                 return HttpResponseRedirect(reverse("admin:coupons_coupontemplate_changelist"))
+        if limits.unlimited:
+            limits_text = ""
+        else:
+            caps = [
+                f"每位会员每日 {limits.per_member_day} 张" if limits.per_member_day is not None else "",
+                f"您本人每日 {limits.per_user_day} 张" if limits.per_user_day is not None else "",
+            ]
+            limits_text = (
+                "手工发券额度（营业日内累计）："
+                + "，".join(c for c in caps if c)
+                + "；超出额度的发放需品牌管理员审批后才发出。"
+                if any(caps)
+                else ""
+            )
         context = {
             **self.admin_site.each_context(request),
             "title": f"发放优惠券：{template.name}",
             "template_obj": template,
             "benefit": rules.benefit_words(template),
             "validity": rules.validity_words(template),
+            "limits_text": limits_text,
             "form": form,
+            "submit_label": "确认发放",
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "coupons/admin/issue.html", context)
+
+    # --- code pools -----------------------------------------------------------------------------
+
+    def pool_view(self, request: HttpRequest, template_id: int) -> HttpResponse:
+        """券码池: generate N codes (generated pools) or upload a file of codes (imported pools);
+        either is queued as a background job (coupons/pool_jobs.py) and the page goes to it."""
+        if not request.user.has_perm(POOL_PERMISSION):
+            return HttpResponse(status=403)
+        template = get_object_or_404(CouponTemplate, pk=template_id)
+        generated = template.code_mode == CouponTemplate.CodeMode.GENERATED
+        if template.code_mode == CouponTemplate.CodeMode.GENERIC:
+            self.message_user(request, "该券使用通用码，没有券码池。", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:coupons_coupontemplate_changelist"))
+        form: forms.Form = (
+            GenerateForm(request.POST or None)
+            if generated
+            else PoolImportForm(request.POST or None, request.FILES or None)
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                if generated:
+                    job = pool_jobs.coupon_pool_generate_start(
+                        template_id=template.pk, count=form.cleaned_data["count"], user=request.user
+                    )
+                else:
+                    upload = form.cleaned_data["file"]
+                    job = pool_jobs.coupon_pool_import_start(
+                        template_id=template.pk,
+                        content=upload.read(pool_jobs.IMPORT_LIMITS.max_upload_bytes + 1),
+                        filename=upload.name,
+                        user=request.user,
+                    )
+            except AppError as exc:
+                form.add_error(None, exc.message + _fields_text(exc))
+            else:
+                return HttpResponseRedirect(
+                    reverse("admin:coupons_coupontemplate_pool_job", args=[template.pk, job.pk])
+                )
+        codes = CouponCode.objects.filter(template=template)
+        total = codes.count()
+        used = codes.filter(coupon__isnull=False).count()
+        jobs = list(CouponPoolJob.objects.filter(template=template).order_by("-created_at")[:5])
+        for job in jobs:
+            job.created_shown = brand_time_shown(job.created_at)  # type: ignore[attr-defined]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "生成券码" if generated else "导入券码",
+            "template_obj": template,
+            "generated": generated,
+            "pool_total": f"{total:,}",
+            "pool_used": f"{used:,}",
+            "pool_free": f"{total - used:,}",
+            "max_rows": f"{pool_jobs.IMPORT_LIMITS.max_rows:,}",
+            "max_upload_mb": pool_jobs.IMPORT_LIMITS.max_upload_bytes // MB,
+            "form": form,
+            "submit_label": "开始生成" if generated else "上传并导入",
+            "jobs": jobs,
+            "job_headers": ["任务", "状态", "进度（券码）", "提交时间"],
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "coupons/admin/pool.html", context)
+
+    def pool_job_view(self, request: HttpRequest, template_id: int, job_id: int) -> HttpResponse:
+        """A pool job's progress (the page refreshes itself until it ends), its row errors, and
+        继续 for a job that stopped making progress."""
+        if not request.user.has_perm("coupons.view_couponpooljob"):
+            return HttpResponse(status=403)
+        job = get_object_or_404(
+            CouponPoolJob.objects.select_related("template", "user"), pk=job_id, template_id=template_id
+        )
+        if request.method == "POST":
+            if pool_jobs.coupon_pool_job_resume(job=job):
+                self.message_user(request, "已重新排队，将从中断处继续。", messages.INFO)
+            return HttpResponseRedirect(request.path)
+        importing = job.kind == CouponPoolJob.Kind.IMPORT
+        if job.finished:
+            percent = 100
+        elif importing and not job.last_line:
+            percent = round(50 * job.checked / job.count) if job.count else 0  # checking: the first half
+        else:
+            percent = min(99, round((50 if importing else 0) + (50 if importing else 100) * job.done / job.count))
+        if job.status == CouponPoolJob.Status.SUCCEEDED:
+            summary = f"已完成：券码池新增 {job.done:,} 个券码。"
+        elif job.status == CouponPoolJob.Status.FAILED:
+            summary = "未完成" + (f"（已新增 {job.done:,} 个券码）" if job.done else "，未新增券码")
+        elif importing and not job.last_line:
+            summary = "正在检查文件……"
+        else:
+            summary = "正在添加券码……" if job.status == CouponPoolJob.Status.RUNNING else "排队中……"
+        progress = f"已新增 {job.done:,} / {job.count:,} 个券码"
+        if importing:
+            progress = f"已检查 {job.checked:,} / {job.count:,} 行；" + progress
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"券码任务 #{job.pk}",
+            "template_obj": job.template,
+            "job": job,
+            "created_shown": brand_time_shown(job.created_at),
+            "summary": summary,
+            "percent": percent,
+            "progress_text": progress,
+            "row_errors": job.row_errors,
+            "stalled": pool_jobs.coupon_pool_job_stalled(job),
+            "stalled_text": f"任务已超过 {int(pool_jobs.STALLED_AFTER.total_seconds() // 60)} 分钟没有进展"
+            "（后台任务可能已中断）。可以从中断处继续，已添加的券码不会重复添加。",
+            "refresh_seconds": 2,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "coupons/admin/pool_job.html", context)
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
         """报表: issued / used / expired / returned per template, store or campaign, with the
@@ -216,7 +449,8 @@ class CouponTemplateAdmin(ModelAdmin):
         if by not in selectors.REPORT_DIMENSIONS:
             by = "template"
         rows = selectors.coupons_report(by=by)
-        header = ["维度", "名称", "发放", "已使用", "已过期", "已退回", "优惠金额（元）", "使用订单 GMV（元）"]
+        key_header = {"template": "编号", "store": "门店编号", "campaign": "活动编号"}[by]
+        header = [key_header, "名称", "发放", "已使用", "已过期", "已退回", "优惠金额（元）", "使用订单 GMV（元）"]
         table = [
             [r.key, r.label, r.issued, r.used, r.expired, r.returned, rules.yuan(r.discount_fen), rules.yuan(r.gmv_fen)]
             for r in rows
@@ -240,19 +474,23 @@ class CouponTemplateAdmin(ModelAdmin):
             "title": "优惠券报表",
             "by": by,
             "dimensions": [("template", "按券"), ("store", "按门店"), ("campaign", "按活动")],
-            "header": header,
-            "table": table,
+            # On the page, a template or a campaign is its name (their ids mean nothing to people);
+            # a store keeps its code. The downloads keep every column.
+            "header": header if by == "store" else header[1:],
+            "table": table if by == "store" else [row[1:] for row in table],
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "coupons/admin/report.html", context)
 
 
-class IssueForm(forms.Form):
+class IssueForm(ThemedForm):
     member_numbers = forms.CharField(
         label="会员号", widget=forms.Textarea(attrs={"rows": 8}), help_text="每行一个会员号，最多 100,000 个"
     )
     batch = forms.SlugField(
-        label="发放批次号", max_length=60, help_text="同一批次重复提交不会重复发放（如 2027-618-vip）"
+        label="发放批次号",
+        max_length=60,
+        help_text="同一批次重复提交不会重复发放（如 2027-618-vip）；每次打开本页会给出一个新的批次号",
     )
     staff = forms.ModelChoiceField(
         label="发券导购",
@@ -261,6 +499,11 @@ class IssueForm(forms.Form):
         empty_label="（品牌发放，无导购）",
         help_text="导购为自己的客户发券时选择：计为该导购对会员的触达（导购业绩）",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A new batch number per screen: a double submit is the same batch, a new issue is not.
+        self.fields["batch"].initial = f"b{secrets.token_hex(4)}"
 
     def clean_member_numbers(self) -> list[str]:
         numbers = sorted(
@@ -273,6 +516,20 @@ class IssueForm(forms.Form):
         return numbers
 
 
+class GenerateForm(ThemedForm):
+    count = forms.IntegerField(
+        label="生成数量",
+        min_value=1,
+        max_value=pool_jobs.GENERATE_MAX,
+        help_text=f"1–{pool_jobs.GENERATE_MAX:,} 个；券码池的库存随之增加",
+        error_messages={"min_value": "数量至少为 1。", "max_value": "一次最多生成 2,000,000 个。"},
+    )
+
+
+class PoolImportForm(ThemedForm):
+    file = forms.FileField(label="券码文件（CSV 或 XLSX）", help_text="第一行表头写“券码”，以下每行一个券码")
+
+
 def _fields_text(exc: AppError) -> str:
     return "".join(f" {' '.join(messages_)}" for messages_ in exc.fields.values())
 
@@ -280,19 +537,55 @@ def _fields_text(exc: AppError) -> str:
 @admin.register(Coupon, site=brand_admin)
 class CouponAdmin(StoreScopedAdminMixin, ModelAdmin):
     scope_member_path = "member"
-    list_display = ["id", "template", "member", "state", "code", "source", "valid_until_shown"]
+    list_display = ["id", "template", "member", "state", "code_shown", "source", "valid_until_shown"]
     list_filter = ["state", "source", "template"]
-    search_fields = ["member__member_no", "code"]
+    search_fields = ["member__member_no"]
+    search_help_text = "会员号"
     list_select_related = ["template", "member"]
-    readonly_fields = [f.name for f in Coupon._meta.concrete_fields]
+    # In words and brand time: not the code's hash, not UTC instants, not the batch key's codes.
+    fields = [
+        "template",
+        "member",
+        "state",
+        "code_shown",
+        "source",
+        "source_key",
+        "issued_shown",
+        "valid_from_shown",
+        "valid_until_shown",
+        "used_shown",
+        "void_reason",
+        "locked_order",
+    ]
+    readonly_fields = fields
     raw_id_fields = ["member"]
 
-    @admin.display(description="失效时间")
+    @admin.display(description="券码")
+    def code_shown(self, obj: Coupon) -> str:
+        # A code is what the member shows at the counter: lists show its last 4 only.
+        return f"…{obj.code[-4:]}" if obj.code else "通用码"
+
+    @admin.display(description="领取时间", ordering="issued_at")
+    def issued_shown(self, obj: Coupon) -> str:
+        return brand_time_shown(obj.issued_at)
+
+    @admin.display(description="生效时间")
+    def valid_from_shown(self, obj: Coupon) -> str:
+        return brand_time_shown(obj.valid_from)
+
+    @admin.display(description="失效时间", ordering="valid_until")
     def valid_until_shown(self, obj: Coupon) -> str:
         return brand_time_shown(obj.valid_until)
 
+    @admin.display(description="使用时间")
+    def used_shown(self, obj: Coupon) -> str:
+        return brand_time_shown(obj.used_at)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # coupons are issued from a template (发放给会员), never typed in
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # every change is a service (write-off, void, refund)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -324,7 +617,8 @@ class CouponRedemptionAdmin(StoreScopedAdminMixin, ModelAdmin):
 
     @admin.display(description="订单")
     def order_shown(self, obj: CouponRedemption) -> str:
-        return f"{obj.channel} / {obj.order_no}"
+        channel = SalesChannel(obj.channel).label if obj.channel in SalesChannel.values else obj.channel
+        return f"{channel} / {obj.order_no}"
 
     @admin.display(description="订单应付")
     def payable_shown(self, obj: CouponRedemption) -> str:
@@ -358,3 +652,6 @@ class CouponRedemptionAdmin(StoreScopedAdminMixin, ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from . import admin_queue  # noqa: E402, F401  (发券审批, 优惠券设置, 到期提醒: registered there)

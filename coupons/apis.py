@@ -2,8 +2,11 @@
 roll a write-off back, issue a coupon to a member, a member's coupons. Thin views on
 BrandApiView: validate input, call one service or selector, render output.
 
-Scopes: the POS writes off with `orders:write` (it already posts the orders); issuing and a
-member's list use `members:write` / `members:read`."""
+Scopes: coupons have their own. Reads — validate (a dry run that changes nothing) and a member's
+coupons — need `coupons:read`; writes — issue, redeem (write-off), roll a write-off back — need
+`coupons:write`. A key without it is refused with 403 problem+json `scope_missing` (the partner
+API's scope check, crm/api/permissions.py), so a brand grants handing out and spending coupons,
+which is money, separately from posting orders or reading members."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
@@ -42,13 +45,13 @@ def _member_id(member_no: str | None) -> int | None:
 
 
 class CouponValidateApi(BrandApiView):
-    required_scopes = {"POST": Scope.ORDERS_WRITE}
+    required_scopes = {"POST": Scope.COUPONS_READ}
 
     @extend_schema(
         operation_id="coupons_validate",
         summary="Would this coupon apply to this order? (dry run: discount and reasons; changes nothing)",
-        description="404 `coupon_not_found` for an unknown code; a known coupon that cannot be used is a 200 "
-        "with `usable: false` and the reasons.",
+        description="Scope `coupons:read`. 404 `coupon_not_found` for an unknown code; a known coupon that "
+        "cannot be used is a 200 with `usable: false` and the reasons.",
         request=CouponValidateInSerializer,
         responses={200: CouponValidateOutSerializer},
         tags=COUPONS,
@@ -76,12 +79,13 @@ class CouponValidateApi(BrandApiView):
 
 
 class CouponRedeemApi(BrandApiView):
-    required_scopes = {"POST": Scope.ORDERS_WRITE}
+    required_scopes = {"POST": Scope.COUPONS_WRITE}
 
     @extend_schema(
         operation_id="coupons_redeem",
         summary="Write a coupon off against an order (idempotent per request_no)",
-        description="201 the write-off; 200 the first write-off when request_no was seen before. "
+        description="Scope `coupons:write`. 201 the write-off; 200 the first write-off when request_no was "
+        "seen before. "
         + REFUSALS
         + " 409 `coupon_request_conflict` when request_no was used for another coupon or order.",
         request=CouponRedeemInSerializer,
@@ -105,12 +109,12 @@ class CouponRedeemApi(BrandApiView):
 
 
 class CouponRollbackApi(BrandApiView):
-    required_scopes = {"POST": Scope.ORDERS_WRITE}
+    required_scopes = {"POST": Scope.COUPONS_WRITE}
 
     @extend_schema(
         operation_id="coupons_redemption_rollback",
         summary="Roll back any write-off by its id (the coupon goes back to the member)",
-        description="Safe to retry: a rolled-back write-off is returned as it is. 404 "
+        description="Scope `coupons:write`. Safe to retry: a rolled-back write-off is returned as it is. 404 "
         "`coupon_redemption_not_found`; 400 `coupon_redemption_not_live` for a refunded one.",
         request=CouponRollbackInSerializer,
         responses={200: CouponRedemptionOutSerializer, 404: OpenApiResponse(description="unknown write-off")},
@@ -125,11 +129,12 @@ class CouponRollbackApi(BrandApiView):
 
 
 class MemberCouponsApi(BrandApiView):
-    required_scopes = {"GET": Scope.MEMBERS_READ, "POST": Scope.MEMBERS_WRITE}
+    required_scopes = {"GET": Scope.COUPONS_READ, "POST": Scope.COUPONS_WRITE}
 
     @extend_schema(
         operation_id="members_coupons_list",
         summary="A member's coupons, usable first, each other one with the reasons it is not usable",
+        description="Scope `coupons:read`.",
         parameters=[MEMBER_NO_PARAM],
         responses={200: MemberCouponOutSerializer(many=True)},
         tags=COUPONS,
@@ -141,8 +146,9 @@ class MemberCouponsApi(BrandApiView):
     @extend_schema(
         operation_id="members_coupons_issue",
         summary="Issue a coupon to a member (idempotent per source_key)",
-        description="400 `coupon_over_member_limit`, `coupon_out_of_stock`, `coupon_codes_exhausted`, "
-        "`coupon_template_inactive`, `coupon_member_not_eligible`.",
+        description="Scope `coupons:write`. A partner key issues as a machine actor: not held by the back "
+        "office's daily caps (its limit is the scope a brand admin grants). 400 `coupon_over_member_limit`, "
+        "`coupon_out_of_stock`, `coupon_codes_exhausted`, `coupon_template_inactive`, `coupon_member_not_eligible`.",
         parameters=[MEMBER_NO_PARAM],
         request=CouponIssueInSerializer,
         responses={201: CouponOutSerializer},

@@ -37,6 +37,10 @@ REDEEM_INVALID = "coupon_redeem_invalid"
 REQUEST_CONFLICT = "coupon_request_conflict"  # a request number reused for another write-off
 REDEMPTION_NOT_FOUND = "coupon_redemption_not_found"
 REDEMPTION_NOT_LIVE = "coupon_redemption_not_live"
+# Manual issuing's limits and approvals (coupons/manual_issue.py).
+ISSUE_FORBIDDEN = "coupon_issue_forbidden"  # the user's role may not issue by hand
+ISSUE_APPROVAL_FORBIDDEN = "coupon_issue_approval_forbidden"  # not a brand admin, or one's own request
+ISSUE_REQUEST_DECIDED = "coupon_issue_request_decided"  # approve a rejected one / reject an approved one
 
 TEXTS: dict[str, ErrorText] = {
     TEMPLATE_INVALID: ErrorText("优惠券模板设置有误。", "The coupon template is invalid."),
@@ -72,13 +76,27 @@ TEXTS: dict[str, ErrorText] = {
         "该核销请求号已用于另一笔核销。", "This request number was used for another write-off."
     ),
     REDEMPTION_NOT_FOUND: ErrorText("核销记录不存在。", "Unknown write-off."),
+    ISSUE_FORBIDDEN: ErrorText("您的角色不能手工发放优惠券。", "Your role may not issue coupons by hand."),
+    ISSUE_APPROVAL_FORBIDDEN: ErrorText(
+        "只有品牌管理员可以审批发券申请，且不能审批自己的申请。",
+        "Only a brand admin may decide an issue request, and not their own.",
+    ),
+    ISSUE_REQUEST_DECIDED: ErrorText("该发券申请已处理。", "The issue request has been decided already."),
     REDEMPTION_NOT_LIVE: ErrorText(
         "该核销已撤销或已退款，不能再撤销。", "The write-off was already rolled back or refunded."
     ),
 }
 
 # HTTP status of each refusal when it reaches the API.
-STATUS: dict[str, int] = {NOT_FOUND: 404, REDEMPTION_NOT_FOUND: 404, REQUEST_CONFLICT: 409, ISSUE_CONFLICT: 409}
+STATUS: dict[str, int] = {
+    NOT_FOUND: 404,
+    REDEMPTION_NOT_FOUND: 404,
+    REQUEST_CONFLICT: 409,
+    ISSUE_CONFLICT: 409,
+    ISSUE_FORBIDDEN: 403,
+    ISSUE_APPROVAL_FORBIDDEN: 403,
+    ISSUE_REQUEST_DECIDED: 409,
+}
 
 
 def reason_text(code: str) -> str:

@@ -6,6 +6,7 @@ Handlers run inside the service's transaction: quick, no network; real work goes
 SQL of its coupons, so a handler with nothing to do costs nothing.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,3 +48,37 @@ on_coupon_event = coupon_event.connect
 
 def coupon_event_notify_in_transaction(event: CouponEvent) -> None:
     coupon_event.tell(event)
+
+
+# --- expiry reminders (coupons/reminders.py) -------------------------------------------------------
+# Coupons decide who hears and what; the app that owns a channel sends (campaigns registers its
+# SMS provider, with the 退订 footer), so coupons imports no channel.
+
+
+@dataclass(frozen=True)
+class ReminderMessage:
+    reference: str  # the CouponReminder id: providers that deduplicate by it send once
+    member_id: int
+    mobile: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ReminderSent:
+    reference: str
+    accepted: bool
+    provider_msgid: str = ""
+    error: str = ""
+
+
+ReminderSender = Callable[[list[ReminderMessage]], list[ReminderSent]]
+_reminder_senders: list[ReminderSender] = []
+
+
+def coupon_reminder_sender_register(sender: ReminderSender) -> None:
+    """The one sender of coupon reminders (SMS); registering again replaces it."""
+    _reminder_senders[:] = [sender]
+
+
+def coupon_reminder_sender() -> ReminderSender | None:
+    return _reminder_senders[0] if _reminder_senders else None

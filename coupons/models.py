@@ -5,7 +5,9 @@ Money is fen. Every limit is a constraint or a conditional UPDATE whose row coun
 (coupons/services.py); the instance's `state` is a cache of its history, which
 `manage.py audit_coupons` checks."""
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -288,3 +290,249 @@ class CouponRedemption(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.request_no
+
+
+class CouponSettings(TimeStampedModel):
+    """The brand's coupon rules that are not a template's: limits on manual issuing per role and
+    the expiry reminder. One row per brand (`coupon_settings_get` makes it).
+
+    Manual issuing (the back office's 发放给会员, coupons/manual_issue.py) is capped per role by
+    running totals over a brand day, in coupons: per member (however many staff issue to them)
+    and per back-office user. An issue that would pass either waits for a brand admin's approval
+    (CouponIssueRequest). Empty = no cap; 0 per user = the role may not issue by hand. Brand
+    admins are not limited (their decision is the override); partner API keys issue as machine
+    actors under the `coupons:write` scope a brand admin grants."""
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+    issue_staff_per_member_day = models.PositiveIntegerField(
+        _("门店导购：每位会员每日累计（张）"), default=1, null=True, blank=True
+    )
+    issue_staff_per_user_day = models.PositiveIntegerField(
+        _("门店导购：本人每日累计（张）"), default=5, null=True, blank=True
+    )
+    issue_manager_per_member_day = models.PositiveIntegerField(
+        _("门店店长：每位会员每日累计（张）"), default=2, null=True, blank=True
+    )
+    issue_manager_per_user_day = models.PositiveIntegerField(
+        _("门店店长：本人每日累计（张）"), default=30, null=True, blank=True
+    )
+    issue_hq_per_member_day = models.PositiveIntegerField(
+        _("总部营销：每位会员每日累计（张）"), default=5, null=True, blank=True
+    )
+    issue_hq_per_user_day = models.PositiveIntegerField(
+        _("总部营销：本人每日累计（张）"), default=10_000, null=True, blank=True
+    )
+    # Expiry reminders (coupons/reminders.py): members whose unused coupons end within this many
+    # brand days hear once per (template, end day), only if they may be contacted by SMS.
+    reminder_days = models.PositiveSmallIntegerField(
+        _("到期前几天提醒"),
+        default=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(30)],
+        help_text=_("留空表示不发送到期提醒。"),
+    )
+    reminder_hour = models.PositiveSmallIntegerField(
+        _("提醒发送时间（品牌时区，几点）"), default=10, validators=[MinValueValidator(0), MaxValueValidator(23)]
+    )
+
+    class Meta:
+        verbose_name = _("优惠券设置")
+        verbose_name_plural = _("优惠券设置")
+        constraints = [
+            models.CheckConstraint(condition=Q(reminder_hour__lte=23), name="coupon_settings_reminder_hour"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("优惠券设置"))
+
+
+class CouponIssueMemberDay(models.Model):
+    """How many coupons back-office users within limits issued by hand to one member on one
+    brand day. Raised only by a conditional UPDATE (`total + 1 <= cap`) whose row count is checked."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+", db_index=False)
+    biz_date = models.DateField(_("营业日"))
+    total = models.IntegerField(_("累计发放（张）"), default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "biz_date"], name="coupon_issue_member_day_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="coupon_issue_member_day_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} @ {self.biz_date}: {self.total}"
+
+
+class CouponIssueUserDay(models.Model):
+    """The same running total per back-office user and brand day."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    biz_date = models.DateField(_("营业日"))
+    total = models.IntegerField(_("累计发放（张）"), default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "biz_date"], name="coupon_issue_user_day_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="coupon_issue_user_day_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.biz_date}: {self.total}"
+
+
+class CouponIssueRequest(TimeStampedModel):
+    """A manual issue that would have passed its requester's daily cap: nothing issued, held for a
+    brand admin. Decided once — pending → approved (the coupons are issued then, with the
+    request's batch key, so approving twice issues once) or pending → rejected — by a conditional
+    UPDATE whose row count is checked. One request per (template, batch): a resubmit finds it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待审批")
+        APPROVED = "approved", _("已批准")
+        REJECTED = "rejected", _("已驳回")
+
+    class Exceeded(models.TextChoices):
+        MEMBER_DAY = "member_day", _("会员当日累计超限")
+        USER_DAY = "user_day", _("员工当日累计超限")
+
+    template = models.ForeignKey(
+        CouponTemplate, verbose_name=_("优惠券"), on_delete=models.PROTECT, related_name="issue_requests"
+    )
+    # The members as ids (a request may name thousands); their numbers are shown from the members.
+    member_ids = ArrayField(models.BigIntegerField(), verbose_name=_("会员"))
+    members_count = models.PositiveIntegerField(_("会员数"))
+    source_key = models.CharField(_("发放批次"), max_length=128)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("申请人"), on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("申请时间"))
+    # The staff member sending the coupons (发券导购), for staff performance once approved.
+    staff = models.ForeignKey(
+        "members.Staff", verbose_name=_("发券导购"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    biz_date = models.DateField(_("营业日"))
+    exceeded = models.CharField(_("超出额度"), max_length=16, choices=Exceeded.choices)
+    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("审批人"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("审批时间"), null=True, blank=True)
+    decision_reason = models.CharField(_("审批意见"), max_length=255, blank=True)
+    # What the approval issued (the set-based issue's counts), for the page.
+    issued = models.PositiveIntegerField(_("实际发放（张）"), default=0)
+    result = models.CharField(_("发放结果"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("发券申请")
+        verbose_name_plural = _("发券审批")
+        ordering = ["-requested_at", "-id"]
+        permissions = [("approve_couponissuerequest", _("审批发券申请"))]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "source_key"], name="coupon_issue_request_once"),
+            models.CheckConstraint(condition=Q(members_count__gte=1), name="coupon_issue_request_not_empty"),
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True)
+                | Q(status__in=["approved", "rejected"], decided_at__isnull=False),
+                name="coupon_issue_request_decided_when",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "requested_at"], name="coupon_issue_request_queue")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.template_id} ×{self.members_count}"
+
+
+class CouponPoolJob(TimeStampedModel):
+    """Adding codes to a template's pool in the background (coupons/pool_jobs.py): generating
+    `count` codes, or importing the brand's file of codes. Progress is recorded with each chunk in
+    the chunk's own transaction, so the page shows how far it got and a resumed job goes on from
+    there. An imported file is checked whole before the first code is added (bad rows and
+    duplicates refuse it: nothing added) and dropped when the job ends: its codes are secrets."""
+
+    class Kind(models.TextChoices):
+        GENERATE = "generate", _("生成券码")
+        IMPORT = "import", _("导入券码")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("进行中")
+        SUCCEEDED = "succeeded", _("已完成")
+        FAILED = "failed", _("失败")
+
+    template = models.ForeignKey(
+        CouponTemplate, verbose_name=_("优惠券"), on_delete=models.PROTECT, related_name="pool_jobs"
+    )
+    kind = models.CharField(_("类型"), max_length=10, choices=Kind.choices)
+    status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    count = models.PositiveIntegerField(_("数量"), default=0)  # codes to generate, or data rows of the file
+    filename = models.CharField(_("文件名"), max_length=255, blank=True)
+    content = models.BinaryField(_("文件内容"), editable=False, default=b"")
+    done = models.PositiveIntegerField(_("已完成"), default=0)  # codes added (import: rows checked, then added)
+    checked = models.PositiveIntegerField(_("已检查行数"), default=0)
+    last_line = models.PositiveIntegerField(_("已导入到第几行"), default=0)
+    # Row errors of an import, in Chinese: [[line, message], ...] (the first ROW_ERRORS_KEPT).
+    row_errors = models.JSONField(_("错误行"), default=list, blank=True)
+    errors = models.PositiveIntegerField(_("错误行数"), default=0)
+    error = models.TextField(_("失败原因"), blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("券码任务")
+        verbose_name_plural = _("券码任务")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class CouponReminder(models.Model):
+    """One expiry reminder: a member's unused coupons of one template ending on one brand day.
+    Unique, so a rerun or a retried task writes none twice; sent after commit, consent checked
+    again at the moment of sending."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("待发送")
+        SENT = "sent", _("已发送")
+        SKIPPED = "skipped", _("未发送")
+        FAILED = "failed", _("发送失败")
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("会员"), on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    template = models.ForeignKey(CouponTemplate, verbose_name=_("优惠券"), on_delete=models.PROTECT, related_name="+")
+    expires_on = models.DateField(_("到期日"))
+    coupons = models.PositiveIntegerField(_("张数"))
+    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.QUEUED)
+    address = models.CharField(_("手机号"), max_length=32, blank=True)
+    body = models.TextField(_("内容"))
+    provider_msgid = models.CharField(_("回执编号"), max_length=100, blank=True)
+    error = models.CharField(_("说明"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("生成时间"))
+    sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("到期提醒")
+        verbose_name_plural = _("到期提醒")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "template", "expires_on"], name="coupon_reminder_once"),
+        ]
+        indexes = [models.Index(fields=["id"], condition=Q(status="queued"), name="coupon_reminder_queued")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.template_id} {self.expires_on}"

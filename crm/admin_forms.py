@@ -8,6 +8,7 @@ swaps each field's widget for the theme's equivalent, keeping its attributes and
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from unfold import widgets as themed
 
 _THEMED: list[tuple[type[forms.Widget], type[forms.Widget]]] = [
@@ -55,3 +56,29 @@ class ThemedForm(forms.Form):
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
             field.widget = themed_widget(field.widget)
+
+
+class ChinesePicker(themed.UnfoldAdminSelect2MultipleWidget):
+    """A searchable multi-picker (select2) speaking Chinese: type to filter, click to add, × to
+    remove. Replaces Django's two-box filter_horizontal, whose texts stay English on unfold."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None, choices: Any = ()) -> None:
+        shown = {"data-language": "zh-CN", "data-placeholder": "不限（点击选择，可输入筛选）"}
+        super().__init__({**shown, **(attrs or {})}, choices)
+        # Not "admin-autocomplete": Django's autocomplete.js would claim it and expect an AJAX source.
+        self.attrs["class"] = "unfold-admin-autocomplete"
+
+    @property
+    def media(self) -> forms.Media:
+        extra = "" if settings.DEBUG else ".min"
+        return forms.Media(
+            js=(
+                f"admin/js/vendor/jquery/jquery{extra}.js",
+                "admin/js/vendor/select2/select2.full.js",
+                # The language file registers on the global jQuery, before jquery.init hides it.
+                "admin/js/vendor/select2/i18n/zh-CN.js",
+                "admin/js/jquery.init.js",
+                "unfold/js/select2.init.js",
+            ),
+            css={"screen": ("admin/css/vendor/select2/select2.css", "admin/css/autocomplete.css")},
+        )

@@ -12,7 +12,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-# (group title, [(title, icon, "app_label.model")])
+# (group title, [(title, icon, "app_label.model")]); "app_label.model:view" links the model admin's
+# own page `admin:<app_label>_<model>_<view>` instead of its list (same view permission).
 GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
     (
         "会员",
@@ -34,6 +35,18 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
             ("礼品", "redeem", "members.reward"),
             ("兑换记录", "card_giftcard", "members.redemption"),
             ("会员捕获率", "query_stats", "members.captureratedaily"),
+        ],
+    ),
+    (
+        "优惠券",
+        [
+            ("优惠券模板", "confirmation_number", "coupons.coupontemplate"),
+            ("优惠券报表", "bar_chart", "coupons.coupontemplate:report"),
+            ("优惠券", "local_activity", "coupons.coupon"),
+            ("核销记录", "fact_check", "coupons.couponredemption"),
+            ("发券审批", "approval", "coupons.couponissuerequest"),
+            ("到期提醒", "notifications", "coupons.couponreminder"),
+            ("优惠券设置", "tune", "coupons.couponsettings"),
         ],
     ),
     (
@@ -106,7 +119,7 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
 
 
 def can_view(label: str) -> Callable[[HttpRequest], bool]:
-    app_label, model = label.split(".")
+    app_label, model = label.split(":")[0].split(".")
 
     def permission(request: HttpRequest) -> bool:
         user = request.user
@@ -123,11 +136,12 @@ def brand_navigation(registered: set[str]) -> list[dict[str, Any]]:
     for title, items in GROUPS:
         entries = []
         for item_title, icon, label in items:
-            if label not in registered:
+            model_label, _, view = label.partition(":")
+            if model_label not in registered:
                 continue
-            app_label, model = label.split(".")
+            app_label, model = model_label.split(".")
             try:
-                link = reverse(f"admin:{app_label}_{model}_changelist")
+                link = reverse(f"admin:{app_label}_{model}_{view or 'changelist'}")
             except NoReverseMatch:
                 continue
             entries.append({"title": item_title, "icon": icon, "link": link, "permission": can_view(label)})

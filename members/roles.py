@@ -62,9 +62,28 @@ _STORE_COMMON = [
     "coupons.view_coupon",
     "coupons.view_couponredemption",
     "coupons.add_couponredemption",
+    # Coupons handed out by hand (发放给会员) to their store's members, within the daily caps of
+    # coupons/manual_issue.py; past them the issue waits for a brand admin. Their own requests.
+    "coupons.view_coupontemplate",
+    "coupons.add_coupon",
+    "coupons.view_couponissuerequest",
     # Not consent.view_consentrecord: the consent admin is not store-scoped yet, so store roles
     # would see every store's consent records (members.E001 refuses that). Add it back once
     # consent's admins inherit members.scoping.StoreScopedAdminMixin.
+]
+
+# HQ marketers run coupons, but neither decide the held manual issues nor set the caps that
+# hold them (coupons.approve_couponissuerequest, coupons.change_couponsettings): brand admins do.
+_COUPONS_HQ = [
+    f"coupons.{action}_{model}"
+    for model in ("coupontemplate", "couponcode", "coupon", "couponevent", "couponholding", "couponredemption")
+    for action in ("view", "add", "change", "delete")
+] + [
+    "coupons.view_couponissuerequest",
+    "coupons.view_couponpooljob",
+    "coupons.add_couponpooljob",
+    "coupons.view_couponsettings",
+    "coupons.view_couponreminder",
 ]
 
 # Staff performance (performance/): the report, its exports, each order's credit and the touches.
@@ -121,7 +140,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.view_refund",
         "members.view_captureratedaily",
         "campaigns.*",
-        "coupons.*",
+        *_COUPONS_HQ,
         "scancodes.*",
         "consent.view_agreement",
         "consent.view_agreementversion",

@@ -20,6 +20,10 @@ class Scope(models.TextChoices):
     CONSENT_WRITE = "consent:write", _("写入授权")
     DATA_REQUESTS_WRITE = "data-requests:write", _("提交数据主体请求")
     WEBHOOKS_MANAGE = "webhooks:manage", _("管理 Webhook")
+    # Coupons (coupons/apis.py): reads — validate (a dry run), a member's coupons; writes — issue,
+    # redeem (write-off), roll a write-off back.
+    COUPONS_READ = "coupons:read", _("读取优惠券")
+    COUPONS_WRITE = "coupons:write", _("发放与核销优惠券")
 
 
 class Partner(TimeStampedModel):

@@ -508,6 +508,13 @@ CELERY_BEAT_SCHEDULE["coupons-expire"] = {
     "args": ["coupons.expire"],
     "schedule": 900.0,
 }
+# Expiry reminders: hourly; each brand writes its reminders from its own reminder hour (brand
+# time) and never twice (coupons/reminders.py).
+CELERY_BEAT_SCHEDULE["coupons-remind"] = {
+    "task": "tenancy.run_in_every_brand",
+    "args": ["coupons.remind_expiring"],
+    "schedule": crontab(minute=20),
+}
 # === end of coupons block ========================================================================
 
 # === One item, one code (scancodes) — appended block ============================================

@@ -13,10 +13,11 @@ from coupons.models import CouponTemplate
 from coupons.services import coupon_codes_generate, coupon_template_create
 from crm.api.models import Partner
 from tests.clock import SHANGHAI
+from tests.conftest import brand_host, host_client
 from tests.factories import MemberFactory, StoreFactory
 from webhooks.models import WebhookDelivery, WebhookSubscription
 
-from .conftest import assert_problem, call
+from .conftest import assert_problem, call, make_key
 
 NOW = dt.datetime(2027, 6, 15, 10, 0, tzinfo=SHANGHAI)
 
@@ -144,3 +145,54 @@ def test_issue_names_the_sending_staff_a_touch_of_theirs(client_a, key_a, scene)
         assert list(Touch.objects.values_list("staff_id", "member_id", "kind")) == [
             (zhang.pk, scene["member"].pk, TouchKind.COUPON)
         ]
+
+
+def test_coupons_need_their_own_scopes_and_a_key_without_them_gets_403_problems(client_a, brand_a, scene):
+    """Issuing, redeeming and rolling back are money: a key that may post orders and write
+    members (what the POS had before) cannot touch coupons; a read-only coupons key can validate
+    and list but not write anything."""
+    member_no = scene["member"].member_no
+    pos = make_key("alpha", scopes=["orders:write", "members:read", "members:write"], partner="旧 POS")
+    reader = make_key("alpha", scopes=["coupons:read"], partner="小程序")
+    order = {"code": "NOPE1234", "store_code": "SH01", "channel": "store", "order_no": "P1", "order_amount_fen": 100}
+    writes = [
+        ("/api/v1/coupons/redemptions", {**order, "request_no": "R1"}),
+        ("/api/v1/coupons/redemptions/1/rollback", {}),
+        (f"/api/v1/members/{member_no}/coupons", {"template_id": scene["tpl"].pk, "source_key": "s1"}),
+    ]
+    with time_machine.travel(NOW, tick=False):
+        for key in (pos, reader):
+            for path, body in writes:
+                refused = assert_problem(call(client_a, "POST", path, key=key, body=body), 403, "scope_missing")
+                assert "coupons:write" in refused["detail"]
+        for path, method, body in (
+            ("/api/v1/coupons/validate", "POST", order),
+            (f"/api/v1/members/{member_no}/coupons", "GET", None),
+        ):
+            refused = assert_problem(call(client_a, method, path, key=pos, body=body), 403, "scope_missing")
+            assert "coupons:read" in refused["detail"]
+        # The read scope reads: an unknown code is a 404, a member's (empty) list a 200.
+        assert_problem(
+            call(client_a, "POST", "/api/v1/coupons/validate", key=reader, body=order), 404, "coupon_not_found"
+        )
+        assert call(client_a, "GET", f"/api/v1/members/{member_no}/coupons", key=reader).status_code == 200
+    with schema_context("alpha"):
+        assert not scene["tpl"].codes.filter(coupon__isnull=False).exists()  # nothing was issued
+
+
+def test_the_schema_names_the_coupon_scopes(db):
+    schema = json.loads(
+        host_client(brand_host("alpha")).get("/api/schema/", headers={"Accept": "application/json"}).content
+    )
+    operations = {
+        op["operationId"]: op for item in schema["paths"].values() for op in item.values() if "operationId" in op
+    }
+    for operation, scope in (
+        ("coupons_validate", "coupons:read"),
+        ("members_coupons_list", "coupons:read"),
+        ("coupons_redeem", "coupons:write"),
+        ("coupons_redemption_rollback", "coupons:write"),
+        ("members_coupons_issue", "coupons:write"),
+    ):
+        assert f"Scope `{scope}`" in operations[operation]["description"]
+        assert "403" in operations[operation]["responses"]

@@ -103,3 +103,105 @@ def test_staff_write_a_coupon_off_from_the_member_code_and_the_member_sees_my_co
         redemption = CouponRedemption.objects.get()
         assert (redemption.coupon_id, redemption.order_no, redemption.discount_fen) == (summer.pk, "SH01-C0001", 2_000)
         assert Coupon.objects.get(pk=big.pk).state == Coupon.State.ISSUED
+
+
+def test_the_coupons_back_office_pages_at_1440(server: int, live_brand: Any, browser: Any) -> None:
+    """The coupons admin pages nobody had looked at, as a brand admin at 1440 px: the template list
+    and form, 发放给会员, the code pool (generate, and an import with bad rows), its job page, the
+    report, 发券审批 and its decision page, 优惠券设置, 到期提醒. Screenshots c5–c15."""
+    from django.contrib.auth.models import User
+
+    from coupons.manual_issue import coupons_issue_manual
+    from coupons.models import CouponPoolJob
+    from coupons.pool_jobs import coupon_pool_job_run
+    from coupons.services import coupon_redeem
+
+    url = base_url(live_brand, server)
+    with schema_context(live_brand.schema_name):
+        member, (summer, _big) = _coupon_scene()
+        coupon_redeem(
+            request_no="R-1",
+            code=summer.code,
+            member_id=None,
+            store_code=None,
+            channel="store",
+            order_no="SH01-0001",
+            order_amount_fen=15_800,
+            actor="wang",
+        )
+        imported = coupon_template_create(
+            template=CouponTemplate(
+                name="品牌自有券码（导入）",
+                kind=CouponTemplate.Kind.PERCENT_OFF,
+                percent_off=12,
+                cap_fen=5_000,
+                validity_kind=CouponTemplate.ValidityKind.RELATIVE,
+                valid_days=15,
+                code_mode=CouponTemplate.CodeMode.IMPORTED,
+            )
+        )
+        clerk = User.objects.get(username="wang")
+        coupons_issue_manual(template_id=summer.template_id, member_ids=[member.pk], batch="once", user=clerk)
+        held = coupons_issue_manual(template_id=summer.template_id, member_ids=[member.pk], batch="twice", user=clerk)
+        assert held.request is not None  # 1 per member per day: the second coupon to 林小雨 waits
+        decide = f"/admin/coupons/couponissuerequest/{held.request.pk}/decide/"
+
+    desk = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = desk.new_page()
+    login(page, url, f"admin@{live_brand.schema_name}.example")
+    page.goto(f"{url}/admin/coupons/coupontemplate/")
+    body = page.content()
+    assert "优惠券" in body and "满 ¥100.00 减 ¥20.00" in body and "生成券码" in body
+    page.screenshot(path=SCREENSHOTS / "c5-templates.png", full_page=True)
+    page.goto(f"{url}/admin/coupons/coupontemplate/{summer.template_id}/change/")
+    page.screenshot(path=SCREENSHOTS / "c6-template-change.png", full_page=True)
+    page.goto(f"{url}/admin/coupons/coupontemplate/{summer.template_id}/issue/")
+    assert "发放批次号" in page.content()
+    page.screenshot(path=SCREENSHOTS / "c7-issue.png", full_page=True)
+    page.goto(f"{url}/admin/coupons/coupontemplate/report/")
+    assert "¥20.00" in page.content()
+    page.screenshot(path=SCREENSHOTS / "c8-report.png", full_page=True)
+
+    page.goto(f"{url}/admin/coupons/coupontemplate/{summer.template_id}/pool/")
+    page.fill("input[name=count]", "500")
+    page.click("#coupons-page button[type=submit]")
+    page.wait_for_load_state()
+    with schema_context(live_brand.schema_name):
+        assert coupon_pool_job_run(job_id=CouponPoolJob.objects.get().pk) == "done"
+    page.reload()
+    assert "已完成：券码池新增 500 个券码。" in page.content()
+    page.screenshot(path=SCREENSHOTS / "c9-pool-job-done.png", full_page=True)
+    page.goto(f"{url}/admin/coupons/coupontemplate/{summer.template_id}/pool/")
+    page.screenshot(path=SCREENSHOTS / "c10-pool-generate.png", full_page=True)
+
+    page.goto(f"{url}/admin/coupons/coupontemplate/{imported.pk}/pool/")
+    page.set_input_files(
+        "input[name=file]",
+        files=[{"name": "codes.csv", "mimeType": "text/csv", "buffer": "券码\nGOOD0001\nbad\nGOOD-0001\n".encode()}],
+    )
+    page.click("#coupons-page button[type=submit]")
+    page.wait_for_load_state()
+    with schema_context(live_brand.schema_name):
+        job = CouponPoolJob.objects.get(template=imported)
+        assert coupon_pool_job_run(job_id=job.pk) == "failed"
+    page.reload()
+    assert "与第 2 行的券码重复。" in page.content()
+    page.screenshot(path=SCREENSHOTS / "c11-pool-import-errors.png", full_page=True)
+
+    page.goto(f"{url}/admin/coupons/couponissuerequest/")
+    assert "员工当日累计超限" in page.content() or "会员当日累计超限" in page.content()
+    page.screenshot(path=SCREENSHOTS / "c12-issue-requests.png", full_page=True)
+    page.goto(f"{url}{decide}")
+    page.screenshot(path=SCREENSHOTS / "c13-issue-request-decide.png", full_page=True)
+    page.click("button[name=_approve]")
+    page.wait_for_load_state()
+    assert "已批准申请" in page.content()
+    page.goto(f"{url}/admin/coupons/couponsettings/")
+    page.wait_for_load_state()
+    assert "手工发券额度" in page.content()
+    page.screenshot(path=SCREENSHOTS / "c14-settings.png", full_page=True)
+    page.goto(f"{url}/admin/coupons/coupon/")
+    page.screenshot(path=SCREENSHOTS / "c15-coupons.png", full_page=True)
+    page.goto(f"{url}/admin/coupons/couponredemption/")
+    page.screenshot(path=SCREENSHOTS / "c16-redemptions.png", full_page=True)
+    desk.close()

@@ -1,0 +1,343 @@
+"""Manual coupon issuing by back-office users, with limits that hold over a brand day rather than
+per request (issue 21, "the same idea for manual coupon issuing"): a store clerk who may hand out
+one coupon at a time must not hand out fifty by submitting fifty times. The points version is
+members/services/points_adjustments.py; this follows it.
+
+Limits per role (members/roles.py), from the brand's CouponSettings.issue_*:
+- per member per brand day: how many coupons limited users issued by hand to one member, all of
+  them together (two clerks cannot each give one customer a full cap);
+- per user per brand day: how many coupons one user issued by hand.
+An issue that would take either past the user's cap is NOT applied, for any of its members: it
+becomes a CouponIssueRequest that waits for a brand admin, who approves it (then it is issued,
+exactly once) or rejects it (nothing is). A user in several groups gets the most generous cap of
+each kind; 0 per user = the role may not issue by hand. Brand admins (anyone with
+`coupons.approve_couponissuerequest`, or in the 品牌管理员 group) are neither limited nor counted,
+and neither is an approval. What counts is coupons issued *now*: a member who holds this batch
+already, is frozen, or is over the template's per-member limit or out of its stock is given back
+to the totals in the same transaction.
+
+Issuing itself is coupons.services.coupons_issue_bulk (set-based, idempotent per batch); this
+module only adds the caps and the queue around it.
+
+Concurrency: the running totals are counter rows (CouponIssueMemberDay, CouponIssueUserDay),
+inserted when missing (ON CONFLICT DO NOTHING) and raised by conditional UPDATEs whose row counts
+are checked — never read, compared and written back — in the transaction that issues, so a
+rollback gives the coupons back to the caps too.
+
+LOCK ORDER (before coupons/services.py's step 1, the template row):
+  0a. the members' (member, day) counter rows, ascending member id (SELECT … ORDER BY … FOR UPDATE);
+  0b. the user's (user, day) counter row;
+  0c. an approval or rejection: the request row (its conditional UPDATE pending → decided).
+Only manual issues take counter rows, always before the template, so they meet other issues only
+on the template row, in coupons' own order.
+"""
+
+# Raw SQL here names tables from model meta only; every value is a query parameter.
+# ruff: noqa: S608
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import transaction
+from django.utils import timezone
+
+from crm.db import connection
+from crm.tenancy.zones import brand_date
+from members import roles
+
+from . import error_codes
+from .error_codes import coupon_error
+from .models import Coupon, CouponIssueMemberDay, CouponIssueRequest, CouponIssueUserDay, CouponSettings
+from .services import IssueResult, coupons_issue_bulk
+
+APPROVE_PERMISSION = "coupons.approve_couponissuerequest"
+HELD_MESSAGE = "超出每日发券额度，已提交品牌管理员审批，批准后才会发放。"
+
+_ROLE_PREFIX: dict[str, str] = {
+    roles.HQ_MARKETER: "hq",
+    roles.STORE_MANAGER: "manager",
+    roles.STORE_STAFF: "staff",
+}
+_MEMBER_DAY = CouponIssueMemberDay._meta.db_table
+_USER_DAY = CouponIssueUserDay._meta.db_table
+_COUPON = Coupon._meta.db_table
+
+
+def coupon_settings_get() -> CouponSettings:
+    """The brand's coupon settings (made with the defaults on first use)."""
+    found, _ = CouponSettings.objects.get_or_create(singleton=True)
+    return found
+
+
+@dataclass(frozen=True)
+class IssueLimits:
+    """A user's caps (coupons per brand day); None = no cap of that kind. `unlimited` users are
+    not counted toward any total either."""
+
+    unlimited: bool
+    per_member_day: int | None
+    per_user_day: int | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.per_user_day != 0
+
+
+UNLIMITED = IssueLimits(unlimited=True, per_member_day=None, per_user_day=None)
+NOT_ALLOWED = IssueLimits(unlimited=False, per_member_day=0, per_user_day=0)
+
+
+def coupon_issue_limits(*, user: User | AnonymousUser, settings: CouponSettings | None = None) -> IssueLimits:
+    """This user's caps under the brand's settings. A user in none of the limited roles may not
+    issue by hand (an anonymous user has no group)."""
+    if user.has_perm(APPROVE_PERMISSION):  # brand admins (coupons.*) and superusers
+        return UNLIMITED
+    groups = set(user.groups.values_list("name", flat=True))
+    if roles.BRAND_ADMIN in groups:
+        return UNLIMITED
+    prefixes = [prefix for role, prefix in _ROLE_PREFIX.items() if role in groups]
+    if not prefixes:
+        return NOT_ALLOWED
+    settings = settings or coupon_settings_get()
+
+    def most_generous(kind: str) -> int | None:
+        values: list[int | None] = [getattr(settings, f"issue_{prefix}_{kind}") for prefix in prefixes]
+        return None if None in values else max(value for value in values if value is not None)
+
+    return IssueLimits(
+        unlimited=False, per_member_day=most_generous("per_member_day"), per_user_day=most_generous("per_user_day")
+    )
+
+
+@dataclass(frozen=True)
+class ManualIssue:
+    """What coupons_issue_manual did: issued (`result`), or held the whole issue as `request`."""
+
+    result: IssueResult | None = None
+    request: CouponIssueRequest | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.request is not None and self.result is None
+
+
+def coupons_issue_manual(
+    *,
+    template_id: int,
+    member_ids: list[int],
+    batch: str,
+    user: User,
+    staff_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> ManualIssue:
+    """Issue one coupon of the template to each member (ids, already limited to the user's store
+    scope by the caller) under the batch key `admin:<batch>`, within the user's daily caps; past
+    either cap the whole issue is held for a brand admin instead (module docstring). A resubmit
+    of the batch issues nobody twice and finds its held request. `staff_id`: the staff member
+    sending them (staff performance counts a touch), kept on a held request for its approval."""
+    limits = coupon_issue_limits(user=user)
+    if not limits.allowed:
+        raise coupon_error(error_codes.ISSUE_FORBIDDEN)
+    source_key = f"admin:{batch}"
+    ids = sorted({int(pk) for pk in member_ids})
+    now = now or timezone.now()
+    actor = user.get_username()
+
+    def issue(members: list[int]) -> IssueResult:
+        return coupons_issue_bulk(
+            template_id=template_id,
+            members=("SELECT unnest(%s::bigint[])", [members]),
+            source=Coupon.Source.ADMIN,
+            source_key=source_key,
+            actor=actor,
+            now=now,
+            staff_id=staff_id,
+        )
+
+    if limits.unlimited or not ids:
+        return ManualIssue(result=issue(ids))
+    with transaction.atomic(), connection.cursor() as cursor:
+        waiting = CouponIssueRequest.objects.filter(template_id=template_id, source_key=source_key).first()
+        if waiting is not None:
+            if sorted(waiting.member_ids) != ids:
+                raise coupon_error(
+                    error_codes.ISSUE_CONFLICT,
+                    f"批次号已用于申请 #{waiting.pk}（{waiting.get_status_display()}），请换一个批次号。",
+                    fields={"batch": ["该批次号已有发券申请，请换一个。"]},
+                )
+            return ManualIssue(request=waiting)
+        # Members who hold this batch already are a resubmit: they are neither counted nor held.
+        cursor.execute(
+            f"SELECT member_id FROM {_COUPON} WHERE template_id = %s AND source_key = %s AND member_id = ANY(%s)",
+            [template_id, source_key, ids],
+        )
+        held_already = {row[0] for row in cursor.fetchall()}
+        counted = [pk for pk in ids if pk not in held_already]
+        if not counted:
+            return ManualIssue(result=issue(ids))
+        biz_date = brand_date(now)
+        exceeded = _totals_raise(cursor, member_ids=counted, user_id=user.pk, biz_date=biz_date, limits=limits)
+        if exceeded is not None:
+            request = CouponIssueRequest.objects.create(
+                template_id=template_id,
+                member_ids=counted,
+                members_count=len(counted),
+                source_key=source_key,
+                requested_by=user,
+                requested_at=now,
+                biz_date=biz_date,
+                exceeded=exceeded,
+                staff_id=staff_id,
+            )
+            return ManualIssue(request=request)
+        result = issue(ids)
+        _totals_give_back(cursor, counted=counted, template_id=template_id, source_key=source_key, now=now)
+        cursor.execute(
+            f"UPDATE {_USER_DAY} SET total = total - %s WHERE user_id = %s AND biz_date = %s",
+            [len(counted) - result.issued_now, user.pk, biz_date],
+        )
+        return ManualIssue(result=result)
+
+
+class _OverCap(Exception):
+    def __init__(self, exceeded: str) -> None:
+        self.exceeded = exceeded
+
+
+def _totals_raise(
+    cursor: Any, *, member_ids: list[int], user_id: int, biz_date: dt.date, limits: IssueLimits
+) -> str | None:
+    """Raise each member's total by one and the user's by len(member_ids) if every one stays
+    within the caps, and return None; else raise none and return which cap would be passed. Lock
+    steps 0a then 0b."""
+    try:
+        with transaction.atomic():  # a savepoint: all rise or none
+            cursor.execute(
+                f"INSERT INTO {_MEMBER_DAY} (member_id, biz_date, total) SELECT unnest(%s::bigint[]), %s, 0"
+                " ON CONFLICT (member_id, biz_date) DO NOTHING",
+                [member_ids, biz_date],
+            )
+            cursor.execute(
+                f"SELECT id FROM {_MEMBER_DAY} WHERE biz_date = %s AND member_id = ANY(%s)"
+                " ORDER BY member_id FOR UPDATE",
+                [biz_date, member_ids],
+            )
+            within = "" if limits.per_member_day is None else " AND total + 1 <= %s"
+            cursor.execute(
+                f"UPDATE {_MEMBER_DAY} SET total = total + 1 WHERE biz_date = %s AND member_id = ANY(%s){within}",
+                [biz_date, member_ids, *([] if limits.per_member_day is None else [limits.per_member_day])],
+            )
+            if cursor.rowcount != len(member_ids):
+                raise _OverCap(CouponIssueRequest.Exceeded.MEMBER_DAY)
+            cursor.execute(
+                f"INSERT INTO {_USER_DAY} (user_id, biz_date, total) VALUES (%s, %s, 0)"
+                " ON CONFLICT (user_id, biz_date) DO NOTHING",
+                [user_id, biz_date],
+            )
+            n = len(member_ids)
+            within = "" if limits.per_user_day is None else " AND total + %s <= %s"
+            cursor.execute(
+                f"UPDATE {_USER_DAY} SET total = total + %s WHERE user_id = %s AND biz_date = %s{within}",
+                [n, user_id, biz_date, *([] if limits.per_user_day is None else [n, limits.per_user_day])],
+            )
+            if cursor.rowcount != 1:
+                raise _OverCap(CouponIssueRequest.Exceeded.USER_DAY)
+    except _OverCap as over:
+        return over.exceeded
+    return None
+
+
+def _totals_give_back(cursor: Any, *, counted: list[int], template_id: int, source_key: str, now: dt.datetime) -> None:
+    """The members counted who got no coupon now (frozen, over the template's limit, out of
+    stock) go back to their day totals (rows locked by this transaction since step 0a)."""
+    cursor.execute(
+        f"""
+        UPDATE {_MEMBER_DAY} d SET total = total - 1
+        WHERE d.biz_date = %s AND d.member_id = ANY(%s) AND NOT EXISTS (
+            SELECT 1 FROM {_COUPON} c
+            WHERE c.template_id = %s AND c.source_key = %s AND c.member_id = d.member_id AND c.issued_at = %s
+        )
+        """,
+        [brand_date(now), counted, template_id, source_key, now],
+    )
+
+
+# --- the approval queue -------------------------------------------------------------------------
+
+
+def _require_approver(actor: User, request: CouponIssueRequest) -> None:
+    if not coupon_issue_limits(user=actor).unlimited or actor.pk == request.requested_by_id:
+        raise coupon_error(error_codes.ISSUE_APPROVAL_FORBIDDEN)
+
+
+def _result_words(result: IssueResult, *, asked: int) -> str:
+    return (
+        f"发放 {result.issued_now} 张；此前已发 {result.already} 张；超出每人限领 {result.over_limit} 人；"
+        f"库存不足 {result.out_of_stock} 人；冻结/合并/删除的会员 {asked - result.eligible} 人。"
+    )
+
+
+def coupon_issue_request_approve(
+    *, issue_request: CouponIssueRequest, actor: User, note: str = "", now: dt.datetime | None = None
+) -> CouponIssueRequest:
+    """Issue a held request's coupons as its requester asked (batch key and members), recording
+    who approved it and when. Exactly once: pending → approved is a conditional UPDATE whose row
+    count is checked, in the transaction that issues, so a second approval (a double click, two
+    admins at once) issues nothing and returns the request as the first one left it; the batch
+    key makes the issue itself idempotent too. A refusal of the issue (template stopped, validity
+    ended) changes nothing: the request still waits."""
+    _require_approver(actor, issue_request)
+    now = now or timezone.now()
+    with transaction.atomic():
+        decided = CouponIssueRequest.objects.filter(
+            pk=issue_request.pk, status=CouponIssueRequest.Status.PENDING
+        ).update(  # lock step 0c
+            status=CouponIssueRequest.Status.APPROVED,
+            decided_by=actor,
+            decided_at=now,
+            decision_reason=(note or "").strip()[:255],
+            updated_at=now,
+        )
+        if decided != 1:
+            current = CouponIssueRequest.objects.get(pk=issue_request.pk)
+            if current.status == CouponIssueRequest.Status.APPROVED:
+                return current
+            raise coupon_error(error_codes.ISSUE_REQUEST_DECIDED, f"申请 #{issue_request.pk} 已被驳回，不能再批准。")
+        result = coupons_issue_bulk(
+            template_id=issue_request.template_id,
+            members=("SELECT unnest(%s::bigint[])", [list(issue_request.member_ids)]),
+            source=Coupon.Source.ADMIN,
+            source_key=issue_request.source_key,
+            actor=issue_request.requested_by.get_username(),
+            now=now,
+            staff_id=issue_request.staff_id,
+        )
+        CouponIssueRequest.objects.filter(pk=issue_request.pk).update(
+            issued=result.issued_now, result=_result_words(result, asked=len(issue_request.member_ids))[:255]
+        )
+    return CouponIssueRequest.objects.get(pk=issue_request.pk)
+
+
+def coupon_issue_request_reject(
+    *, issue_request: CouponIssueRequest, actor: User, reason: str, now: dt.datetime | None = None
+) -> CouponIssueRequest:
+    """Refuse a held request with a reason: nothing is issued; the request records who, when and
+    why. Rejecting again returns it as it is; an approved request cannot be rejected."""
+    _require_approver(actor, issue_request)
+    reason = (reason or "").strip()
+    if not reason:
+        raise coupon_error(error_codes.ISSUE_INVALID, "驳回必须填写原因。", fields={"reason": ["必填。"]})
+    now = now or timezone.now()
+    decided = CouponIssueRequest.objects.filter(pk=issue_request.pk, status=CouponIssueRequest.Status.PENDING).update(
+        status=CouponIssueRequest.Status.REJECTED,
+        decided_by=actor,
+        decided_at=now,
+        decision_reason=reason[:255],
+        updated_at=now,
+    )
+    current = CouponIssueRequest.objects.get(pk=issue_request.pk)
+    if decided != 1 and current.status != CouponIssueRequest.Status.REJECTED:
+        raise coupon_error(error_codes.ISSUE_REQUEST_DECIDED, f"申请 #{issue_request.pk} 已批准并发放，不能再驳回。")
+    return current
