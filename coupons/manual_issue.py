@@ -55,11 +55,6 @@ from .services import IssueResult, coupons_issue_bulk
 APPROVE_PERMISSION = "coupons.approve_couponissuerequest"
 HELD_MESSAGE = "超出每日发券额度，已提交品牌管理员审批，批准后才会发放。"
 
-_ROLE_PREFIX: dict[str, str] = {
-    roles.HQ_MARKETER: "hq",
-    roles.STORE_MANAGER: "manager",
-    roles.STORE_STAFF: "staff",
-}
 _MEMBER_DAY = CouponIssueMemberDay._meta.db_table
 _USER_DAY = CouponIssueUserDay._meta.db_table
 _COUPON = Coupon._meta.db_table
@@ -92,23 +87,18 @@ NOT_ALLOWED = IssueLimits(unlimited=False, per_member_day=0, per_user_day=0)
 def coupon_issue_limits(*, user: User | AnonymousUser, settings: CouponSettings | None = None) -> IssueLimits:
     """This user's caps under the brand's settings. A user in none of the limited roles may not
     issue by hand (an anonymous user has no group)."""
-    if user.has_perm(APPROVE_PERMISSION):  # brand admins (coupons.*) and superusers
-        return UNLIMITED
-    groups = set(user.groups.values_list("name", flat=True))
-    if roles.BRAND_ADMIN in groups:
-        return UNLIMITED
-    prefixes = [prefix for role, prefix in _ROLE_PREFIX.items() if role in groups]
-    if not prefixes:
-        return NOT_ALLOWED
-    settings = settings or coupon_settings_get()
-
-    def most_generous(kind: str) -> int | None:
-        values: list[int | None] = [getattr(settings, f"issue_{prefix}_{kind}") for prefix in prefixes]
-        return None if None in values else max(value for value in values if value is not None)
-
-    return IssueLimits(
-        unlimited=False, per_member_day=most_generous("per_member_day"), per_user_day=most_generous("per_user_day")
+    caps = roles.role_caps(
+        user=user,  # brand admins (coupons.*, so the approval permission) and superusers: unlimited
+        unlimited_permission=APPROVE_PERMISSION,
+        caps_settings=lambda: settings or coupon_settings_get(),
+        field="issue",
+        kinds=("per_member_day", "per_user_day"),
     )
+    if caps is None:
+        return UNLIMITED
+    if not caps:
+        return NOT_ALLOWED
+    return IssueLimits(unlimited=False, per_member_day=caps["per_member_day"], per_user_day=caps["per_user_day"])
 
 
 @dataclass(frozen=True)

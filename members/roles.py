@@ -16,7 +16,7 @@ after every `migrate` (members/apps.py), because permissions of models that othe
 only exist once their migrations ran.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 BRAND_ADMIN = "品牌管理员"
@@ -25,6 +25,36 @@ STORE_MANAGER = "门店店长"
 STORE_STAFF = "门店导购"
 STORE_ROLES = (STORE_MANAGER, STORE_STAFF)
 ALL_ROLES = (BRAND_ADMIN, HQ_MARKETER, STORE_MANAGER, STORE_STAFF)
+
+# The limited roles' field prefixes in a brand's caps settings (`<field>_<prefix>_<kind>`, e.g.
+# LoyaltyProgram.adjust_staff_per_entry, CouponSettings.issue_manager_per_member_day). Brand admins
+# have none: they are unlimited.
+LIMITED_ROLE_PREFIX: dict[str, str] = {HQ_MARKETER: "hq", STORE_MANAGER: "manager", STORE_STAFF: "staff"}
+
+
+def role_caps(
+    *, user: Any, unlimited_permission: str, caps_settings: Callable[[], Any], field: str, kinds: Iterable[str]
+) -> dict[str, int | None] | None:
+    """A user's caps of one kind of hand-made change (points adjustments, coupons issued by hand):
+    None when unlimited (a brand admin, or the permission), {} when none of the limited roles is
+    theirs (not allowed), else for each kind the most generous cap of their roles (None = that
+    role has no such cap). `caps_settings` is read only for a limited user."""
+    if user.has_perm(unlimited_permission):  # superusers have every permission
+        return None
+    groups = set(user.groups.values_list("name", flat=True))
+    if BRAND_ADMIN in groups:
+        return None
+    prefixes = [prefix for role, prefix in LIMITED_ROLE_PREFIX.items() if role in groups]
+    if not prefixes:
+        return {}
+    settings = caps_settings()
+
+    def most_generous(kind: str) -> int | None:
+        values: list[int | None] = [getattr(settings, f"{field}_{prefix}_{kind}") for prefix in prefixes]
+        return None if None in values else max(value for value in values if value is not None)
+
+    return {kind: most_generous(kind) for kind in kinds}
+
 
 # "app_label.*" = every permission of that app; "app_label.codename" = one permission. Entries
 # naming a permission that does not exist (yet) are skipped.

@@ -81,14 +81,6 @@ APPROVE_PERMISSION = "members.approve_pointsadjustrequest"
 # What a limited user is told when an adjustment is held (the admin shows it as it is).
 HELD_MESSAGE = "超出每日调整额度，已提交品牌管理员审批。"
 
-# The LoyaltyProgram fields of each limited role: adjust_<prefix>_per_entry, _per_member_day,
-# _per_user_day. Brand admins have no row here: they are unlimited.
-_ROLE_PREFIX: dict[str, str] = {
-    roles.HQ_MARKETER: "hq",
-    roles.STORE_MANAGER: "manager",
-    roles.STORE_STAFF: "staff",
-}
-
 
 @dataclass(frozen=True)
 class AdjustLimits:
@@ -112,25 +104,24 @@ NOT_ALLOWED = AdjustLimits(unlimited=False, per_entry=0, per_member_day=0, per_u
 def points_adjust_limits(*, user: User | AnonymousUser, program: LoyaltyProgram | None = None) -> AdjustLimits:
     """This user's limits under the brand's settings. A user in no role may not adjust (an
     anonymous user has no permission and no group)."""
-    if user.has_perm(UNLIMITED_PERMISSION):  # superusers have every permission
+    # The LoyaltyProgram fields of each limited role: adjust_<prefix>_per_entry, _per_member_day,
+    # _per_user_day (members/roles.py).
+    caps = roles.role_caps(
+        user=user,
+        unlimited_permission=UNLIMITED_PERMISSION,
+        caps_settings=lambda: program or loyalty_program_get(),
+        field="adjust",
+        kinds=("per_entry", "per_member_day", "per_user_day"),
+    )
+    if caps is None:
         return UNLIMITED
-    groups = set(user.groups.values_list("name", flat=True))
-    if roles.BRAND_ADMIN in groups:
-        return UNLIMITED
-    prefixes = [prefix for role, prefix in _ROLE_PREFIX.items() if role in groups]
-    if not prefixes:
+    if not caps:
         return NOT_ALLOWED
-    program = program or loyalty_program_get()
-
-    def most_generous(kind: str) -> int | None:
-        values: list[int | None] = [getattr(program, f"adjust_{prefix}_{kind}") for prefix in prefixes]
-        return None if None in values else max(value for value in values if value is not None)
-
     return AdjustLimits(
         unlimited=False,
-        per_entry=most_generous("per_entry"),
-        per_member_day=most_generous("per_member_day"),
-        per_user_day=most_generous("per_user_day"),
+        per_entry=caps["per_entry"],
+        per_member_day=caps["per_member_day"],
+        per_user_day=caps["per_user_day"],
     )
 
 
