@@ -6,10 +6,16 @@ bench/members_data.py (1M members / 10M orders by default).
 
 Times the hourly aggregate rebuild once (`dashboard_refresh`), then full page views of /admin/
 through Django's test client (routing, tenant middleware, session, template, every widget) as
-the brand admin (all stores) and as a store user (scoped aggregates).
+the brand admin (all stores) and as a store user (scoped aggregates), for each date range
+(今日 / 近 7 天 / 近 30 天 / a custom 90 days, each with its 环比), against a floor measured in
+the same run: a near-empty page of the same back office (the password change form: same
+middleware, session, permissions, theme and sidebar, no data). It also times the range figures alone
+(`range_figures`, the per-day rollups) against the same figures computed from the orders table
+(what a page would cost without the rollup).
 """
 
 import argparse
+import datetime as dt
 import os
 import statistics
 import sys
@@ -28,30 +34,64 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
+from crm.tenancy.zones import brand_zone  # noqa: E402
+from dashboard.periods import Period, preset  # noqa: E402
+from dashboard.selectors import local_today, range_figures  # noqa: E402
 from dashboard.services import dashboard_refresh  # noqa: E402
 from members.models import Member, Order, Store  # noqa: E402
 from members.roles import STORE_STAFF  # noqa: E402
+from members.scoping import StoreScope  # noqa: E402
 from members.services.stores import staff_ensure, staff_login_link  # noqa: E402
 
 SLUG = "benchloyalty"
 
 
-def timed_views(client: Client, views: int) -> list[float]:
+FLOOR_URL = "/admin/password_change/"
+
+
+def timed_views(client: Client, views: int, url: str = "/admin/", marker: bytes = b'id="dashboard"') -> list[float]:
     # The query count is asserted by tests/dashboard/test_page.py (constant in data size).
-    client.get("/admin/")  # warm-up: first request of the process loads templates and URLconfs
+    client.get(url)  # warm-up: first request of the process loads templates and URLconfs
     timings = []
     for _ in range(views):
         start = time.perf_counter()
-        response = client.get("/admin/")
+        response = client.get(url)
         timings.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200 and b'id="dashboard"' in response.content
+        assert response.status_code == 200 and marker in response.content, url
     return timings
+
+
+def p50(timings: list[float]) -> float:
+    return sorted(timings)[len(timings) // 2]
+
+
+def range_urls(today: dt.date) -> dict[str, str]:
+    custom = f"range=custom&start={today - dt.timedelta(days=89)}&end={today}"
+    return {"今日": "range=today", "近 7 天": "range=7d", "近 30 天": "range=30d", "自定义 90 天": custom}
+
+
+def orders_scan_ms(period: Period) -> float:
+    """The order figures of a period and its previous one straight from the orders table."""
+    previous = period.previous
+    zone = brand_zone()
+    first = dt.datetime.combine(previous.start, dt.time(), tzinfo=zone)
+    last = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    middle = dt.datetime.combine(period.start, dt.time(), tzinfo=zone)
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT paid_at >= %s, count(*), count(member_id), sum(amount_fen - refunded_fen)
+                FROM {Order._meta.db_table} WHERE paid_at >= %s AND paid_at < %s GROUP BY 1""",  # noqa: S608
+            [middle, first, last],
+        )
+        cursor.fetchall()
+    return (time.perf_counter() - start) * 1000
 
 
 def report(label: str, timings: list[float]) -> None:
     timings.sort()
     print(
-        f"  {label:<28} mean {statistics.mean(timings):7.1f} ms   p50 {timings[len(timings) // 2]:7.1f} ms   "
+        f"  {label:<44} mean {statistics.mean(timings):7.1f} ms   p50 {timings[len(timings) // 2]:7.1f} ms   "
         f"max {timings[-1]:7.1f} ms"
     )
 
@@ -68,13 +108,31 @@ def main(views: int) -> None:
         store_user = staff.user or staff_login_link(
             staff=staff, username="bench-dash", role=STORE_STAFF, password="Bench-Dash-2026"
         )
+        today = local_today()
+        print("range figures alone (3 queries over per-day rows) vs the same from the orders table:")
+        for key in ("today", "7d", "30d"):
+            period = preset(key, today)
+            rollup = []
+            for _ in range(5):
+                start = time.perf_counter()
+                range_figures(scope=StoreScope(all_stores=True), period=period)
+                rollup.append((time.perf_counter() - start) * 1000)
+            scan = [orders_scan_ms(period) for _ in range(3)]
+            print(f"  {key:<6} rollup p50 {p50(rollup):7.1f} ms   orders scan p50 {p50(scan):8.1f} ms")
     host = f"{SLUG}.localhost"
     for label, user in (("brand admin (all stores)", admin), ("store staff (one store)", store_user)):
         client = Client(HTTP_HOST=host)
         with schema_context(SLUG):
             client.force_login(user)
         connection.set_schema_to_public()
-        report(label, timed_views(client, views))
+        floor = timed_views(client, views, FLOOR_URL, b"<html")
+        report(f"{label}: floor page", floor)
+        prefix = "/admin/" if user is admin else "/admin/?view=dashboard&"
+        for name, query in range_urls(today).items():
+            url = f"/admin/?{query}" if user is admin else f"{prefix}{query}"
+            timings = timed_views(client, views, url)
+            report(f"{label}: {name}", timings)
+            print(f"  {'':<28} ratio to floor (p50) {p50(timings) / p50(floor):5.2f}")
 
 
 if __name__ == "__main__":

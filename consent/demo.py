@@ -3,7 +3,9 @@ not a material change), marketing consent for each channel, and third-party shar
 recipient. Runs in the demo brand's schema after the members seeder; safe to run again.
 
 Demo members that never decided a marketing purpose get a realistic spread of decisions
-(recorded as an import, so they are clearly not real consent)."""
+(recorded as an import, so they are clearly not real consent): per purpose some granted, some
+granted and later withdrawn, the rest never asked — so consent reach, withdrawals and the
+campaign previews' "no consent" exclusions all show figures at first sight."""
 
 from django.db.models import Exists, OuterRef
 
@@ -15,6 +17,7 @@ from .services import (
     agreement_version_draft_save,
     agreement_version_publish,
     consent_grant,
+    consent_withdraw,
     purpose_version_current,
 )
 from .types import ConsentEvidence
@@ -100,6 +103,7 @@ def seed() -> None:
         data_categories=["姓名", "手机号", "收货地址"],
     )
     _demo_decisions()
+    _demo_withdrawals()
 
 
 def _demo_decisions() -> None:
@@ -124,3 +128,25 @@ def _demo_decisions() -> None:
         for member_id in undecided:
             if (member_id * 37 + len(purpose)) % 100 < share:
                 consent_grant(member_id=member_id, purpose=purpose, evidence=evidence, actor="demo")
+
+
+# Of the demo members who granted a marketing purpose, this share withdrew it again.
+WITHDRAWN_PCT = {
+    Purpose.MARKETING_WECOM: 12,
+    Purpose.MARKETING_SMS: 20,
+    Purpose.PERSONALISED_MARKETING: 15,
+    Purpose.MARKETING_PHONE: 30,
+}
+
+
+def _demo_withdrawals() -> None:
+    """Withdraw a stable share of the demo grants (the same members on every run; withdrawing
+    what is no longer granted records nothing, so a re-run changes nothing)."""
+    evidence = ConsentEvidence(channel=ConsentRecord.Channel.IMPORT, extra={"source": "demo"})
+    for purpose, share in WITHDRAWN_PCT.items():
+        granted = ConsentState.objects.filter(
+            purpose=purpose, granted=True, member__status=Member.Status.ACTIVE
+        ).values_list("member_id", flat=True)
+        for member_id in sorted(granted):
+            if (member_id * 53 + 7 * len(purpose)) % 100 < share:
+                consent_withdraw(member_id=member_id, purpose=purpose, evidence=evidence, actor="demo")

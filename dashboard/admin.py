@@ -8,7 +8,7 @@ from unfold.admin import ModelAdmin
 from crm.admin_sites import brand_admin
 
 from .models import DashboardSettings
-from .views import dashboard_export, dashboard_refresh_now
+from .views import dashboard_export, dashboard_refresh_now, dashboard_refresh_status
 
 
 @admin.register(DashboardSettings, site=brand_admin)
@@ -25,7 +25,10 @@ class DashboardSettingsAdmin(ModelAdmin):
             name="dashboard_export",
         )
         refresh = path("refresh/", self.admin_site.admin_view(dashboard_refresh_now), name="dashboard_refresh")
-        return [export, refresh, *super().get_urls()]
+        status = path(
+            "refresh/status/", self.admin_site.admin_view(dashboard_refresh_status), name="dashboard_refresh_status"
+        )
+        return [export, refresh, status, *super().get_urls()]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not DashboardSettings.objects.exists() and super().has_add_permission(request)

@@ -83,6 +83,25 @@ class MemberEnrolmentDaily(AggregateRow):
         indexes = [models.Index(fields=["day"], name="dash_enrol_day")]
 
 
+class ActivityDaily(AggregateRow):
+    """What happened per local day, by the member's two store columns, over the last
+    dashboard.periods.ROLLUP_DAYS days: points earned (earn + bonus) and redeemed, consent
+    withdrawals, tier upgrades. A date range on the dashboard sums its days (and its previous
+    period's days for 环比) instead of scanning the ledger. Several rows may share a key (one
+    INSERT per source table); readers only ever sum them."""
+
+    day = models.DateField()
+    home_store_id = models.BigIntegerField(null=True)
+    staff_store_id = models.BigIntegerField(null=True)
+    points_earned = models.BigIntegerField(default=0)
+    points_redeemed = models.BigIntegerField(default=0)
+    withdrawals = models.PositiveIntegerField(default=0)
+    tier_ups = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="dash_activity_day")]
+
+
 class MemberStateCount(AggregateRow):
     """Current members by tier, AIPL stage and status, with their points (for the liability)."""
 

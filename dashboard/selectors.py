@@ -7,17 +7,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, cast
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from consent.models import DataRequest
 from crm.tenancy.zones import brand_zone
-from members.models import LoyaltyProgram, Member, PointsEntry
+from members.models import CaptureRateDaily, LoyaltyProgram, Member, PointsEntry
 from members.scoping import StoreScope, scope_members
 from members.services.capture_rate import CaptureRateRow, capture_rate
 from wecom.models import CustomerTransfer
 
 from .models import (
+    ActivityDaily,
     CampaignResult,
     ConsentPurposeCount,
     ConsentWithdrawalWeekly,
@@ -30,6 +32,7 @@ from .models import (
     TierMoveMonthly,
     ValueCohort,
 )
+from .periods import Period
 
 CAPTURE_WINDOWS = (1, 7, 30, 90)
 AIPL = [stage.value for stage in Member.Lifecycle]
@@ -52,6 +55,22 @@ def scoped(queryset: QuerySet, scope: StoreScope) -> QuerySet:
 def settings_get() -> DashboardSettings:
     obj, _ = DashboardSettings.objects.get_or_create(singleton=True)
     return obj
+
+
+# An on-demand refresh asked for and not finished (a cache key, per brand: keys carry the schema).
+# It expires on its own, so a refresh lost with its worker does not show "computing" for ever.
+PENDING_KEY = "dashboard:refresh-pending"
+PENDING_SECONDS = 600
+
+
+def refresh_pending() -> dt.datetime | None:
+    """When an on-demand refresh was asked for, while it has not finished (None otherwise)."""
+    value = cache.get(PENDING_KEY)
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def refresh_duration_ms() -> int | None:
+    return DashboardRefresh.objects.filter(singleton=True).values_list("duration_ms", flat=True).first()
 
 
 def refreshed_at() -> dt.datetime | None:
@@ -301,3 +320,68 @@ def value_by(*, scope: StoreScope, field: str) -> list[ValueRow]:
         .order_by(field)
     )
     return [ValueRow(key, m, b, r, g) for key, m, b, r, g in rows]
+
+
+# --- a date range and its previous period (环比) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RangeFigures:
+    """Sums over the days of one period; the order figures count orders placed at the scope's
+    store (as the capture rate does), the others the members the scope may see."""
+
+    new_members: int
+    orders_total: int
+    orders_member: int
+    gmv_total_fen: int
+    gmv_member_fen: int
+    points_earned: int
+    points_redeemed: int
+    withdrawals: int
+    tier_ups: int
+
+    @property
+    def order_rate_pct(self) -> float | None:
+        return round(100 * self.orders_member / self.orders_total, 2) if self.orders_total else None
+
+    @property
+    def gmv_rate_pct(self) -> float | None:
+        return round(100 * self.gmv_member_fen / self.gmv_total_fen, 2) if self.gmv_total_fen else None
+
+
+def _both(queryset: QuerySet, period: Period, fields: dict[str, str]) -> dict[str, list[int]]:
+    """field → [sum over period, sum over the previous period]: one query over both periods' days."""
+    previous = period.previous
+    inside = Q(day__gte=period.start, day__lte=period.end)
+    before = Q(day__gte=previous.start, day__lte=previous.end)
+    sums = {}
+    for name, column in fields.items():
+        sums[f"{name}_0"] = Sum(column, filter=inside)
+        sums[f"{name}_1"] = Sum(column, filter=before)
+    row = queryset.filter(day__gte=previous.start, day__lte=period.end).aggregate(**sums)
+    return {name: [row[f"{name}_0"] or 0, row[f"{name}_1"] or 0] for name in fields}
+
+
+def range_figures(*, scope: StoreScope, period: Period) -> tuple[RangeFigures, RangeFigures]:
+    """The period's figures and its previous period's: three queries over per-day rows
+    (MemberEnrolmentDaily, members.CaptureRateDaily, ActivityDaily), whatever the range."""
+    values: dict[str, list[int]] = {}
+    values |= _both(scoped(MemberEnrolmentDaily.objects.all(), scope), period, {"new_members": "members"})
+    orders = {
+        "orders_total": "orders_total",
+        "orders_member": "orders_member",
+        "gmv_total_fen": "gmv_total_fen",
+        "gmv_member_fen": "gmv_member_fen",
+    }
+    if scope.sees_nothing:
+        values |= {name: [0, 0] for name in orders}
+    else:
+        captured = CaptureRateDaily.objects.all()
+        if not scope.all_stores and scope.store_id is not None:
+            captured = captured.filter(store_id=scope.store_id)
+        values |= _both(captured, period, orders)
+    activity = {name: name for name in ("points_earned", "points_redeemed", "withdrawals", "tier_ups")}
+    values |= _both(scoped(ActivityDaily.objects.all(), scope), period, activity)
+    current = RangeFigures(**{name: pair[0] for name, pair in values.items()})
+    previous = RangeFigures(**{name: pair[1] for name, pair in values.items()})
+    return current, previous

@@ -10,6 +10,7 @@ while DELETE lets them read the previous aggregates until the new ones commit.
 import datetime as dt
 import time
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -18,10 +19,12 @@ from campaigns.models import Occurrence, OutboxMessage
 from campaigns.selectors import occurrence_results
 from consent.models import ConsentRecord, ConsentState, Purpose
 from consent.selectors import members_contactable
+from crm.celery import send_on_commit
 from crm.tenancy.zones import brand_zone
 from members.models import Member, Order, PointsEntry, PointsLot, Staff, Tier, TierChange
 
 from .models import (
+    ActivityDaily,
     CampaignResult,
     ConsentPurposeCount,
     ConsentWithdrawalWeekly,
@@ -33,6 +36,8 @@ from .models import (
     TierMoveMonthly,
     ValueCohort,
 )
+from .periods import ROLLUP_DAYS
+from .selectors import PENDING_KEY, PENDING_SECONDS
 
 # Raw SQL below (noqa: S608): table names come from model meta, every value is a parameter.
 _MEMBER = Member._meta.db_table
@@ -72,6 +77,7 @@ def dashboard_refresh(*, now: dt.datetime | None = None) -> DashboardRefresh:
     history_from = dt.datetime.combine(month_start(today, HISTORY_MONTHS - 1), dt.time(), tzinfo=tz)
     week_monday = today - dt.timedelta(days=today.weekday())
     withdrawals_from = dt.datetime.combine(week_monday - dt.timedelta(weeks=WITHDRAWAL_WEEKS - 1), dt.time(), tzinfo=tz)
+    activity_from = dt.datetime.combine(today - dt.timedelta(days=ROLLUP_DAYS - 1), dt.time(), tzinfo=tz)
     started = time.perf_counter()
     with transaction.atomic():
         # Serialise concurrent refreshes (two beat deliveries): the row lock is held to commit.
@@ -84,12 +90,28 @@ def dashboard_refresh(*, now: dt.datetime | None = None) -> DashboardRefresh:
             _refresh_tier_moves(cursor, tz=str(tz), since=history_from)
             _refresh_withdrawals(cursor, tz=str(tz), since=withdrawals_from)
             _refresh_staff_and_value(cursor, tz=str(tz), now=now)
+            _refresh_activity(cursor, tz=str(tz), since=activity_from)
         _refresh_consent_counts()
         _refresh_campaigns()
         refresh.refreshed_at = now
         refresh.duration_ms = int((time.perf_counter() - started) * 1000)
         refresh.save(update_fields=["refreshed_at", "duration_ms"])
+    # Whoever asked for a refresh gets this one: the page stops showing progress and reloads.
+    cache.delete(PENDING_KEY)
     return refresh
+
+
+def dashboard_refresh_request(*, now: dt.datetime | None = None) -> bool:
+    """The "刷新" control: queue a rebuild in the background (the page polls
+    dashboard.selectors.refresh_pending). Idempotent: a second click while one is pending queues
+    nothing and answers False."""
+    from .tasks import refresh  # the task module imports this one
+
+    now = now or timezone.now()
+    if not cache.add(PENDING_KEY, now.isoformat(), timeout=PENDING_SECONDS):
+        return False
+    send_on_commit(refresh)
+    return True
 
 
 def _refresh_members(cursor, *, tz: str, now: dt.datetime) -> None:
@@ -171,6 +193,51 @@ def _refresh_withdrawals(cursor, *, tz: str, since: dt.datetime) -> None:
             ) previous ON previous.granted
             WHERE NOT r.granted AND r.recorded_at >= %s AND m.status <> 'merged'
             GROUP BY 1, 2, 3, 4""",  # noqa: S608
+        [tz, since],
+    )
+
+
+def _refresh_activity(cursor, *, tz: str, since: dt.datetime) -> None:
+    """ActivityDaily: one grouped INSERT per source (ledger, consent history, tier changes), with
+    the same rules as the monthly and weekly aggregates above (withdrawal = refusal after a grant;
+    a tier upgrade = a change to a higher rank, enrolment and merge excluded)."""
+    table = ActivityDaily._meta.db_table
+    cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+    cursor.execute(
+        f"""INSERT INTO {table} (day, home_store_id, staff_store_id, points_earned, points_redeemed,
+                                 withdrawals, tier_ups)
+            SELECT (e.created_at AT TIME ZONE %s)::date, m.home_store_id, s.store_id,
+                   COALESCE(sum(e.points) FILTER (WHERE e.kind IN ('earn', 'bonus')), 0),
+                   COALESCE(-sum(e.points) FILTER (WHERE e.kind = 'redeem'), 0), 0, 0
+            FROM {_ENTRY} e JOIN {_MEMBER_JOIN} ON m.id = e.member_id
+            WHERE e.created_at >= %s AND e.kind IN ('earn', 'bonus', 'redeem') GROUP BY 1, 2, 3""",  # noqa: S608
+        [tz, since],
+    )
+    cursor.execute(
+        f"""INSERT INTO {table} (day, home_store_id, staff_store_id, points_earned, points_redeemed,
+                                 withdrawals, tier_ups)
+            SELECT (r.recorded_at AT TIME ZONE %s)::date, m.home_store_id, s.store_id, 0, 0, count(*), 0
+            FROM {_CONSENT} r JOIN {_MEMBER_JOIN} ON m.id = r.member_id
+            JOIN LATERAL (
+                SELECT p.granted FROM {_CONSENT} p
+                WHERE p.member_id = r.member_id AND p.purpose = r.purpose
+                  AND (p.recorded_at, p.id) < (r.recorded_at, r.id)
+                ORDER BY p.recorded_at DESC, p.id DESC LIMIT 1
+            ) previous ON previous.granted
+            WHERE NOT r.granted AND r.recorded_at >= %s AND m.status <> 'merged'
+            GROUP BY 1, 2, 3""",  # noqa: S608
+        [tz, since],
+    )
+    cursor.execute(
+        f"""INSERT INTO {table} (day, home_store_id, staff_store_id, points_earned, points_redeemed,
+                                 withdrawals, tier_ups)
+            SELECT (c.created_at AT TIME ZONE %s)::date, m.home_store_id, s.store_id, 0, 0, 0, count(*)
+            FROM {_TIER_CHANGE} c JOIN {_MEMBER_JOIN} ON m.id = c.member_id
+            LEFT JOIN {_TIER} ft ON ft.id = c.from_tier_id
+            LEFT JOIN {_TIER} tt ON tt.id = c.to_tier_id
+            WHERE c.created_at >= %s AND c.reason NOT IN ('enrolment', 'merge')
+              AND COALESCE(tt.rank, 0) > COALESCE(ft.rank, 0)
+            GROUP BY 1, 2, 3""",  # noqa: S608
         [tz, since],
     )
 

@@ -23,12 +23,36 @@ from wecom.models import CustomerTransfer
 
 from . import selectors
 from .charts import Series, bar_chart, line_chart
+from .periods import DEFAULT, Period, preset
+
+
+@dataclass(frozen=True)
+class Change:
+    """环比 on a KPI card: the change against the previous period of the same length."""
+
+    text: str  # "↑ 12.5%", "↓ 3 个百分点", "持平", or "—" when the previous period had nothing
+    direction: str  # up | down | flat | none
+
+
+def change(current: float | None, previous: float | None, *, share: bool = False) -> Change:
+    """Relative change of a count or amount; for a share (a percentage) the difference in
+    percentage points, since a relative change of a rate reads as nonsense."""
+    if current is None or previous is None or (not share and previous == 0):
+        return Change("—", "none")
+    delta = current - previous
+    if delta == 0:
+        return Change("持平", "flat")
+    arrow, direction = ("↑", "up") if delta > 0 else ("↓", "down")
+    if share:
+        return Change(f"{arrow} {abs(delta):.1f} 个百分点", direction)
+    return Change(f"{arrow} {abs(delta) / previous * 100:.1f}%", direction)
 
 
 @dataclass(frozen=True)
 class Cell:
     value: Any
     url: str = ""
+    change: Change | None = None
 
 
 @dataclass
@@ -46,6 +70,7 @@ class Section:
     title: str
     tables: list[Table]
     figures: list[tuple[str, Cell]] = field(default_factory=list)
+    note: str = ""
 
 
 def yuan(fen: int | None) -> Decimal | None:
@@ -94,16 +119,20 @@ class Board:
     today: dt.date
     now: dt.datetime
     links: Links
+    period: Period
     _names: dict[str, dict[Any, str]] = field(default_factory=dict)
+    _members_total: int | None = None
 
     @classmethod
-    def for_user(cls, user: Any, store_id: int | None = None) -> "Board":
+    def for_user(cls, user: Any, store_id: int | None = None, period: Period | None = None) -> "Board":
         """The user's board; a brand role (all stores) may narrow it to one store, and then sees
-        exactly what that store's own users see (the same scope, the same figures)."""
+        exactly what that store's own users see (the same scope, the same figures). `period`:
+        the date range of the range figures and tables (default 近 7 天)."""
         scope = user_scope(user)
         if store_id is not None and scope.all_stores and Store.objects.filter(pk=store_id).exists():
             scope = StoreScope(all_stores=False, store_id=store_id, staff_id=scope.staff_id)
-        return cls(user, scope, selectors.local_today(), timezone.now(), Links(user))
+        today = selectors.local_today()
+        return cls(user, scope, today, timezone.now(), Links(user), period or preset(DEFAULT, today))
 
     def names(self, model: type[Store | Staff | Tier]) -> dict[Any, str]:
         """id → display name of stores, staff or tiers (small tables, one query each per request)."""
@@ -112,12 +141,70 @@ class Board:
             self._names[key] = {pk: name for pk, name in model.objects.values_list("pk", "name")}
         return self._names[key]
 
+    def members_total(self) -> int:
+        """Current members of the scope (the members and consent sections both need it: one query)."""
+        if self._members_total is None:
+            self._members_total = selectors.members_total(scope=self.scope)
+        return self._members_total
+
     def store_params(self) -> dict[str, Any]:
         """Filter a store user's order list to their store (the list is scoped anyway)."""
         return {} if self.scope.all_stores or self.scope.store_id is None else {"store__id__exact": self.scope.store_id}
 
 
 # --- sections ---------------------------------------------------------------------------------------
+
+
+def range_section(board: Board) -> Section:
+    """The range's KPI cards, each with its 环比 against the previous period of the same length."""
+    period, links = board.period, board.links
+    now, before = selectors.range_figures(scope=board.scope, period=period)
+    previous = period.previous
+    orders_url = links.orders(period.start, period.end, **board.store_params())
+    member_orders_url = links.orders(period.start, period.end, member_order="1", **board.store_params())
+    dates = {"created_at__date__gte": period.start.isoformat(), "created_at__date__lte": period.end.isoformat()}
+
+    def card(value: Any, prior: Any, url: str = "", *, share: bool = False, money: bool = False) -> Cell:
+        shown = yuan(value) if money else value
+        return Cell(shown, url, change(value, prior, share=share))
+
+    figures = [
+        (
+            "新会员",
+            card(
+                now.new_members,
+                before.new_members,
+                links.members(
+                    enrolled_at__date__gte=period.start.isoformat(), enrolled_at__date__lte=period.end.isoformat()
+                ),
+            ),
+        ),
+        ("订单数", card(now.orders_total, before.orders_total, orders_url)),
+        ("GMV（元）", card(now.gmv_total_fen, before.gmv_total_fen, money=True)),
+        ("会员 GMV（元）", card(now.gmv_member_fen, before.gmv_member_fen, money=True)),
+        ("会员订单占比%", card(now.order_rate_pct, before.order_rate_pct, member_orders_url, share=True)),
+        ("会员 GMV 占比%", card(now.gmv_rate_pct, before.gmv_rate_pct, share=True)),
+        (
+            "积分发放",
+            card(
+                now.points_earned,
+                before.points_earned,
+                links.changelist(PointsEntry, kind__in="earn,bonus", **dates),
+            ),
+        ),
+        (
+            "积分兑换",
+            card(
+                now.points_redeemed,
+                before.points_redeemed,
+                links.changelist(PointsEntry, kind__exact="redeem", **dates),
+            ),
+        ),
+        ("等级升级", card(now.tier_ups, before.tier_ups)),
+        ("撤回授权", card(now.withdrawals, before.withdrawals)),
+    ]
+    note = f"环比：与上一区间 {previous.start:%Y-%m-%d} 至 {previous.end:%Y-%m-%d}（同样 {period.days} 天）相比"
+    return Section("range", f"区间概览 · {period.label}", [], figures, note=note)
 
 
 def capture_section(board: Board) -> Section:
@@ -174,31 +261,32 @@ def capture_section(board: Board) -> Section:
         target=target.capture_target_pct,
         unit="%",
     )
-    month_from = board.today - dt.timedelta(days=29)
+    # The channel and store tables follow the chosen range.
+    range_from, range_to, label = board.period.start, board.period.end, board.period.label
     channel_names = dict(SalesChannel.choices)
-    by_channel = Table("capture_channel", "近 30 天 · 按渠道", ["渠道", "订单数", "会员订单", "订单占比%", "GMV 占比%"])
-    for r in selectors.capture_by(scope=board.scope, group="channel", date_from=month_from, date_to=board.today):
+    by_channel = Table("capture_channel", f"{label} · 按渠道", ["渠道", "订单数", "会员订单", "订单占比%", "GMV 占比%"])
+    for r in selectors.capture_by(scope=board.scope, group="channel", date_from=range_from, date_to=range_to):
         channel = cast(str, r.key["channel"])  # grouped by channel: the key holds its code
         params = {"channel__exact": channel, **board.store_params()}
         by_channel.rows.append(
             [
                 Cell(str(channel_names.get(channel, channel))),
-                Cell(r.orders_total, board.links.orders(month_from, board.today, **params)),
-                Cell(r.orders_member, board.links.orders(month_from, board.today, member_order="1", **params)),
+                Cell(r.orders_total, board.links.orders(range_from, range_to, **params)),
+                Cell(r.orders_member, board.links.orders(range_from, range_to, member_order="1", **params)),
                 Cell(r.order_rate_pct),
                 Cell(r.gmv_rate_pct),
             ]
         )
     stores = board.names(Store)
-    by_store = Table("capture_store", "近 30 天 · 按门店", ["门店", "订单数", "会员订单", "订单占比%", "GMV 占比%"])
-    for r in selectors.capture_by(scope=board.scope, group="store", date_from=month_from, date_to=board.today):
+    by_store = Table("capture_store", f"{label} · 按门店", ["门店", "订单数", "会员订单", "订单占比%", "GMV 占比%"])
+    for r in selectors.capture_by(scope=board.scope, group="store", date_from=range_from, date_to=range_to):
         store_id = r.key["store"]
         params = {"store__id__exact": store_id} if store_id else {"store__isnull": "True"}
         by_store.rows.append(
             [
                 Cell(stores.get(store_id, "（线上，无门店）")),
-                Cell(r.orders_total, board.links.orders(month_from, board.today, **params)),
-                Cell(r.orders_member, board.links.orders(month_from, board.today, member_order="1", **params)),
+                Cell(r.orders_total, board.links.orders(range_from, range_to, **params)),
+                Cell(r.orders_member, board.links.orders(range_from, range_to, member_order="1", **params)),
                 Cell(r.order_rate_pct),
                 Cell(r.gmv_rate_pct),
             ]
@@ -214,10 +302,9 @@ def capture_section(board: Board) -> Section:
 
 def members_section(board: Board) -> Section:
     links = board.links
-    total = selectors.members_total(scope=board.scope)
-    first = board.today - dt.timedelta(days=29)
-    new = selectors.members_new_per_day(scope=board.scope, date_from=first, date_to=board.today)
-    new_table = Table("members_new", "近 30 天每日新会员", ["日期", "新会员"])
+    total = board.members_total()
+    new = selectors.members_new_per_day(scope=board.scope, date_from=board.period.start, date_to=board.period.end)
+    new_table = Table("members_new", f"每日新会员 · {board.period.label}", ["日期", "新会员"])
     day_links = [links.members(enrolled_at__date=day.isoformat()) for day in new]
     for (day, n), url in zip(new.items(), day_links, strict=True):
         new_table.rows.append([Cell(day), Cell(n, url)])
@@ -235,7 +322,8 @@ def members_section(board: Board) -> Section:
         by_source.rows.append([Cell(source or "（无）"), Cell(n, links.members(source=source))])
     stage_names = dict(Member.Lifecycle.choices)
     funnel = Table("members_aipl", "AIPL 漏斗", ["阶段", "当前会员", "到达该阶段", "阶段转化率%"])
-    for stage in selectors.aipl_funnel(scope=board.scope):
+    stages = selectors.aipl_funnel(scope=board.scope)
+    for stage in stages:
         funnel.rows.append(
             [
                 Cell(str(stage_names[stage.stage])),
@@ -262,9 +350,10 @@ def members_section(board: Board) -> Section:
             Series("降级", [c["down"] for c in monthly.values()]),
         ],
     )
+    # New members of the range are on the range's cards (with 环比); here what is true now.
     figures = [
         ("会员总数", Cell(total, links.members(status__in="active,frozen"))),
-        ("今日新会员", Cell(new[board.today], day_links[-1])),
+        ("已购买会员（P + L）", Cell(stages[2].reached)),
     ]
     return Section("members", "会员", [new_table, by_channel, by_source, funnel, tiers, moves], figures)
 
@@ -308,7 +397,7 @@ def points_section(board: Board) -> Section:
 
 def consent_section(board: Board) -> Section:
     links = board.links
-    total = selectors.members_total(scope=board.scope)
+    total = board.members_total()
     counts = selectors.consent_purposes(scope=board.scope)
     purposes = Table("consent_purposes", "可联系会员（按授权目的）", ["授权目的", "可联系", "占会员%", "待重新同意"])
     for purpose, label in Purpose.choices:
@@ -428,6 +517,7 @@ def value_section(board: Board) -> Section:
 
 
 SECTIONS: dict[str, Callable[[Board], Section]] = {
+    "range": range_section,
     "capture": capture_section,
     "members": members_section,
     "points": points_section,

@@ -71,9 +71,10 @@ def seed() -> list[DemoLogin]:
             staff_login_link(staff=staff, username=username, role=role, password=STAFF_PASSWORD)
     tags = [Tag.objects.get_or_create(name=name, defaults={"group": group})[0] for name, group in TAGS]
     _members_seed(stores=stores, staff_by_store=staff_by_store, tags=tags)
-    from .demo_orders import seed_orders
+    from .demo_orders import seed_lifecycle, seed_orders
 
     seed_orders()
+    seed_lifecycle()
     store_names = {code: name for code, name, _city in STORES}
     return [
         DemoLogin(f"{role} {store_names.get(store_code, '总部')}", username, STAFF_PASSWORD)

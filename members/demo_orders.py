@@ -1,7 +1,12 @@
 """Orders of the demo brand: 90 days of purchases by the demo members across the stores and the
 online channels, posted through `order_post` (points, tiers, lifecycle and the capture-rate
 aggregate follow as in production). Idempotent: order numbers are derived from the member and a
-counter, and posting an order again changes nothing. Called by members/demo.py."""
+counter, and posting an order again changes nothing. Called by members/demo.py.
+
+Lifecycle spread: about a quarter of the members buy nothing in the 90 days (they stay at 兴趣),
+a third buy once (购买), the rest twice or more (忠诚, the program's default of 2 purchases); and
+some of the non-buyers are leads the brand knows only from WeCom (认知), which the lifecycle job
+leaves where they are — so the AIPL funnel has four stages at first sight."""
 
 import datetime as dt
 import random
@@ -27,7 +32,7 @@ def seed_orders(*, now: dt.datetime | None = None) -> int:
     members = Member.objects.filter(status=Member.Status.ACTIVE).exclude(mobile="").order_by("member_no")
     for member in members.only("pk", "member_no", "mobile", "home_store_id"):
         rng = random.Random(member.member_no)  # demo data, deterministic per member
-        for n in range(rng.choice([0, 1, 1, 2, 2, 3, 4, 6])):
+        for n in range(rng.choice([0, 0, 1, 1, 1, 2, 3, 5])):
             local = (now - dt.timedelta(days=rng.randint(0, ORDER_DAYS - 1))).astimezone(zone)
             paid_at = local.replace(hour=rng.randint(9, 21), minute=rng.randint(0, 59), second=0, microsecond=0)
             paid_at = min(paid_at, now - dt.timedelta(minutes=5))
@@ -48,3 +53,24 @@ def seed_orders(*, now: dt.datetime | None = None) -> int:
             )
             posted += 1
     return posted
+
+
+AWARENESS_EVERY = 3  # one non-buyer in three is an awareness-stage lead
+
+
+def seed_lifecycle() -> int:
+    """Put every third demo member without any order at 认知 (a lead that never engaged);
+    returns how many moved. Idempotent: the same members every run, and a member who has
+    bought is never moved back."""
+    # Counted over both stages, so a re-run picks the very same members.
+    stages = [Member.Lifecycle.INTEREST, Member.Lifecycle.AWARENESS]
+    leads = (
+        Member.objects.filter(source="demo", status=Member.Status.ACTIVE, lifecycle_stage__in=stages)
+        .exclude(orders__isnull=False)
+        .order_by("member_no")
+        .values_list("pk", flat=True)
+    )
+    chosen = [pk for index, pk in enumerate(leads) if index % AWARENESS_EVERY == 0]
+    return Member.objects.filter(pk__in=chosen, lifecycle_stage=Member.Lifecycle.INTEREST).update(
+        lifecycle_stage=Member.Lifecycle.AWARENESS
+    )

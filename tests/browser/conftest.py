@@ -83,7 +83,8 @@ def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[int]:
         env=env,
     )
     try:
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded shared machine two workers importing Django take well over 30 s.
+        deadline = time.monotonic() + 120
         while True:
             try:
                 # An unknown host is a 404 from the tenant middleware: the server is up.

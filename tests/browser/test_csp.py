@@ -4,6 +4,8 @@ page, the dashboard, a member's page, an in-store consent session with its QR co
 consent page and preferences page (/m/), and the platform's login, index, brands and periodic
 task form. A violation would mean a style or script the page needs is refused in production."""
 
+import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -13,9 +15,11 @@ from django_tenants.utils import schema_context
 from consent.services.links import preference_link_path
 from consent.services.sessions import consent_session_open, consent_session_path
 from dashboard.services import dashboard_refresh
+from dashboard.tasks import refresh as refresh_task
 from members.services.stores import staff_ensure, store_ensure
 from tests.browser.conftest import PASSWORD, SCREENSHOTS, base_url, login
 from tests.campaigns.scenes import consenting_member, marketing_agreement_publish
+from tests.clock import brand_today
 from tests.conftest import OPERATOR
 
 pytestmark = pytest.mark.browser
@@ -82,7 +86,40 @@ def test_admin_and_member_pages_render_with_no_csp_violation(server: int, live_b
     assert office.page.locator("svg.dash-chart").count() >= 4  # the dashboard is the index
     # The store filter submits on change through the page's nonce'd script (no inline handler)
     office.page.select_option("#dash-store-select", str(store.pk))
-    office.page.wait_for_url(f"**/admin/?store={store.pk}")
+    office.page.wait_for_url(re.compile(rf"/admin/\?range=7d&store={store.pk}$"))
+    # The date range at 1440 px: a preset, then a custom range through the date pickers; the store
+    # stays chosen, and every KPI card of the range carries its 环比.
+    office.page.set_viewport_size({"width": 1440, "height": 900})
+    office.page.click("#dash-presets [data-range='30d']")
+    office.page.wait_for_url(f"**/admin/?store={store.pk}&range=30d")
+    office.check("dashboard-30d")
+    office.page.click("#dash-presets [data-range='7d']")
+    office.page.wait_for_url(f"**/admin/?store={store.pk}&range=7d")
+    assert "区间概览 · 近 7 天" in office.page.locator("#dash-range").inner_text()
+    office.check("dashboard-7d")
+    office.page.screenshot(path=SCREENSHOTS / "dashboard-7d-top-1440.png")
+    today = brand_today()
+    office.page.fill("#dash-start", f"{today - dt.timedelta(days=13)}")
+    office.page.fill("#dash-end", f"{today - dt.timedelta(days=1)}")
+    office.page.click("#dash-custom-go")
+    office.page.wait_for_url("**range=custom**")
+    title = office.page.locator("#dash-range h2").inner_text()
+    assert f"{today - dt.timedelta(days=13)} 至 {today - dt.timedelta(days=1)}" in title
+    assert office.page.locator("#dash-range [data-change]").count() == 10
+    assert office.page.locator("#dash-store-select").input_value() == str(store.pk)
+    office.check("dashboard-custom")
+    office.page.screenshot(path=SCREENSHOTS / "dashboard-custom-top-1440.png")
+    # 刷新: the rebuild is queued, the page says it is computing and polls (htmx, no inline
+    # handler); the worker's run (here the task itself) ends it and the page reloads by itself.
+    office.page.click("#dash-refresh-go")
+    office.page.wait_for_selector("#dash-progress")
+    office.check("dashboard-refreshing")
+    office.page.screenshot(path=SCREENSHOTS / "dashboard-refreshing-top-1440.png")
+    with schema_context(live_brand.schema_name):
+        refresh_task()
+    office.page.wait_for_selector("#dash-refresh-go", timeout=15_000)
+    assert office.page.locator("#dash-progress").count() == 0
+    office.check("dashboard-refreshed")
     office.visit(f"{url}/admin/members/member/{member.pk}/change/", "member")
     office.visit(f"{url}/admin/members/member/", "member-list")
     office.visit(f"{url}/admin/consent/consentsession/{session.pk}/change/", "consent-session")

@@ -183,6 +183,7 @@ def test_the_dashboard_renders_with_charts(server: int, live_brand: Any, browser
     for width in (1440, 1024):
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=SCREENSHOTS / f"c1-dashboard-{width}.png", full_page=True)
+        page.screenshot(path=SCREENSHOTS / f"c1-dashboard-{width}-top.png")  # what one sees first
     # Table headers stay on one line (they used to wrap one character per line).
     header = page.locator("#table-members_tiers th").first
     box = header.bounding_box()

@@ -6,17 +6,20 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from consent import demo
-from consent.models import Agreement, AgreementVersion, Purpose
+from consent.models import Agreement, AgreementVersion, ConsentRecord, ConsentState, Purpose
 from consent.services import (
     agreement_create,
     agreement_version_draft_save,
     agreement_version_publish,
+    consent_grant,
     membership_version_current,
     purpose_version_current,
 )
+from consent.types import ConsentEvidence
 from crm.errors import AppError
 from tests.conftest import BRAND_A, BRAND_B, brand_contacts
 from tests.consent.conftest import THIRD_PARTY, publish
+from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +124,30 @@ def test_demo_seed_publishes_every_purpose_idempotently(in_brand_a):
     assert sharing.recipient and sharing.recipient_purpose and sharing.data_categories
     assert AgreementVersion.objects.count() == 4
     assert connection.schema_name == "alpha"
+
+
+ADMIN = ConsentEvidence(channel="admin")
+
+
+def test_demo_consent_has_granted_withdrawn_and_never_asked_per_purpose(in_brand_a):
+    """The demo spreads marketing consent over the three states a marketer meets, the same
+    members on every run (a second seed records nothing)."""
+    members = MemberFactory.create_batch(80)
+    for member in members:
+        consent_grant(
+            member_id=member.pk, purpose=Purpose.MEMBERSHIP, evidence=ConsentEvidence(channel="admin"), actor="t"
+        )
+
+    demo.seed()
+    records = ConsentRecord.objects.count()
+    demo.seed()
+
+    assert ConsentRecord.objects.count() == records
+    for purpose in demo.WITHDRAWN_PCT:
+        decided = dict(ConsentState.objects.filter(purpose=purpose).values_list("member_id", "granted"))
+        granted = sum(decided.values())
+        withdrawn = len(decided) - granted
+        never = len(members) - len(decided)
+        assert granted > 0 and withdrawn > 0 and never > 0, purpose
+        # Every refusal here is a withdrawal: a grant came first.
+        assert ConsentRecord.objects.filter(purpose=purpose, granted=False).count() == withdrawn

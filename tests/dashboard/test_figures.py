@@ -3,6 +3,7 @@
 
 import datetime as dt
 from collections import Counter, defaultdict
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from consent.models import ConsentRecord, DataRequest, Purpose
 from consent.selectors import consent_state_at
 from dashboard import selectors
 from dashboard.models import CampaignResult
+from dashboard.periods import PRESETS, period_from_query, preset
 from dashboard.services import dashboard_refresh
 from members.models import Member, Order, PointsEntry, PointsLot, Staff, Tier, TierChange
 from members.scoping import StoreScope
@@ -283,3 +285,74 @@ def test_capture_windows_and_campaign_results(scene: scene_module.Scene) -> None
     assert expected["audience_buyers"] > 0 and expected["holdout_gmv_fen"] > 0
     assert {field: getattr(stored, field) for field in expected} == expected
     assert selectors.campaign_results(scope=StoreScope(all_stores=False, store_id=scene.stores[0].pk)) == []
+
+
+def brute_range(scope: StoreScope, start: dt.date, end: dt.date) -> dict[str, int]:
+    """The range figures from raw rows: current members enrolled in the range, orders placed (at
+    the scope's store) in it, ledger entries, withdrawals and tier upgrades of visible members."""
+    staff_store: dict[int | None, int | None] = dict(Staff.objects.values_list("pk", "store_id"))
+    members = {m.pk: m for m in Member.objects.all() if visible(m, scope, staff_store)}
+
+    def inside(moment: dt.datetime) -> bool:
+        return start <= local(moment) <= end
+
+    orders = [
+        o for o in Order.objects.all() if inside(o.paid_at) and (scope.all_stores or o.store_id == scope.store_id)
+    ]
+    member_orders = [o for o in orders if o.is_member_order]
+    entries = [e for e in PointsEntry.objects.filter(member_id__in=members) if inside(e.created_at)]
+    withdrawals = 0
+    previous: dict[tuple[int, str], bool] = {}
+    for record in ConsentRecord.objects.order_by("recorded_at", "id"):
+        key = (record.member_id, record.purpose)
+        member = members.get(record.member_id)
+        if member is not None and member.status != "merged" and not record.granted and previous.get(key):
+            withdrawals += inside(record.recorded_at)
+        previous[key] = record.granted
+    ranks: dict[int | None, int] = {None: 0, **{t.pk: t.rank for t in Tier.objects.all()}}
+    ups = sum(
+        1
+        for c in TierChange.objects.filter(member_id__in=members)
+        if c.reason not in ("enrolment", "merge")
+        and ranks[c.to_tier_id] > ranks[c.from_tier_id]
+        and inside(c.created_at)
+    )
+    return {
+        "new_members": sum(1 for m in members.values() if m.status in CURRENT and inside(m.enrolled_at)),
+        "orders_total": len(orders),
+        "orders_member": len(member_orders),
+        "gmv_total_fen": sum(o.amount_fen - o.refunded_fen for o in orders),
+        "gmv_member_fen": sum(o.amount_fen - o.refunded_fen for o in member_orders),
+        "points_earned": sum(e.points for e in entries if e.kind in ("earn", "bonus")),
+        "points_redeemed": -sum(e.points for e in entries if e.kind == "redeem"),
+        "withdrawals": withdrawals,
+        "tier_ups": ups,
+    }
+
+
+def test_range_figures_and_their_previous_period_match_brute_force(scene: scene_module.Scene) -> None:
+    """Every preset and a custom range, brand-wide and for one store: the range's sums and the
+    previous period's (环比) equal the raw rows, although the page reads only per-day rows."""
+    today = selectors.local_today()
+    periods = [preset(key, today) for key in PRESETS]
+    periods.append(
+        period_from_query(
+            {"range": "custom", "start": f"{today - dt.timedelta(days=60)}", "end": f"{today - dt.timedelta(days=20)}"},
+            today,
+        )[0]
+    )
+    assert periods[-1].key == "custom" and periods[-1].days == 41
+    store = StoreScope(all_stores=False, store_id=scene.stores[0].pk)
+    seen_previous = False
+    for scope in (ALL, store):
+        for period in periods:
+            got, got_before = selectors.range_figures(scope=scope, period=period)
+            expected = brute_range(scope, period.start, period.end)
+            before = brute_range(scope, period.previous.start, period.previous.end)
+            assert asdict(got) == expected, (scope, period)
+            assert asdict(got_before) == before, (scope, period)
+            seen_previous |= before["orders_total"] > 0 and before["new_members"] > 0
+    # Not 0 == 0: today has points, withdrawals and upgrades; the previous periods have orders.
+    today_all = brute_range(ALL, today, today)
+    assert today_all["points_earned"] and today_all["points_redeemed"] and today_all["withdrawals"]
+    assert today_all["tier_ups"] and seen_previous

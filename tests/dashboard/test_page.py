@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -15,10 +16,13 @@ from django_tenants.utils import schema_context
 from openpyxl import load_workbook
 
 from crm.db import connection
+from dashboard.selectors import PENDING_KEY
 from dashboard.services import dashboard_refresh
 from dashboard.tables import TABLE_SECTIONS
+from dashboard.tasks import refresh as refresh_task
 from members.models import IdentityKind, SalesChannel
 from members.services.orders import order_post
+from tests.clock import SHANGHAI
 from tests.conftest import BRAND_A, brand_admin_email, brand_host, logged_in_client
 from tests.factories import IdentityFactory, MemberFactory, StaffFactory, StoreFactory
 from tests.members.conftest import staff_user_create
@@ -108,7 +112,7 @@ def test_a_brand_admin_narrows_the_dashboard_to_one_store(scene_a: Any, admin_cl
     html = admin_client_a.get(f"/admin/?store={store_1.pk}").content.decode()
     assert figure(html, "members-1") == "6" and figure(html, "capture-1") == "85.71"
     assert f'<option value="{store_1.pk}" selected>一店</option>' in html
-    assert f"?store={store_1.pk}" in html  # export links keep the store
+    assert f"?store={store_1.pk}&amp;range=7d" in html  # export links keep the store and the range
     export = admin_client_a.get(export_url("members_tiers", "csv") + f"?store={store_2.pk}")
     rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
     assert sum(int(row[1]) for row in rows[1:]) == 3
@@ -171,7 +175,9 @@ def test_page_queries_do_not_grow_with_the_data(in_brand_a: Any) -> None:
         dashboard_refresh()
     large = page_queries(client)
     assert small == large
-    assert large <= 45
+    # The range cards add three queries (one per per-day table, both periods at once); the
+    # members total is read once instead of twice.
+    assert large <= 47
 
 
 def test_a_brand_never_refreshed_sees_its_figures_at_first_open(in_brand_a: Any, admin_client_a: Client) -> None:
@@ -184,14 +190,97 @@ def test_a_brand_never_refreshed_sees_its_figures_at_first_open(in_brand_a: Any,
     assert 'id="dash-refreshed-at"' in html and "尚未生成" not in html
 
 
-def test_the_refresh_control_recomputes_now(scene_a: Any, admin_client_a: Client) -> None:
+def test_the_refresh_control_computes_in_the_background_with_progress(scene_a: Any, admin_client_a: Client) -> None:
+    """刷新 queues the rebuild and returns at once to the same dashboard (store, range), which says
+    it is computing and polls (htmx, no inline handler); when the worker is done the poll answers
+    HX-Refresh and the reloaded page shows the new figures."""
+    store_1, _ = scene_a
     with schema_context(BRAND_A):
+        cache.delete(PENDING_KEY)
         MemberFactory.create_batch(2)
+    status_url = "/admin/dashboard/dashboardsettings/refresh/status/"
 
     before = admin_client_a.get("/admin/").content.decode()
-    response = admin_client_a.post("/admin/dashboard/dashboardsettings/refresh/")
+    response = admin_client_a.post(f"/admin/dashboard/dashboardsettings/refresh/?store={store_1.pk}&range=30d")
+    pending = admin_client_a.get(response["Location"]).content.decode()
+    again = admin_client_a.post("/admin/dashboard/dashboardsettings/refresh/?range=30d")
+    polled = admin_client_a.get(status_url, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 302 and response["Location"] == f"/admin/?store={store_1.pk}&range=30d"
+    assert again.status_code == 302
+    assert figure(before, "members-1") == "9"
+    assert 'id="dash-progress"' in pending and "正在重新计算" in pending and 'id="dash-refresh-go"' not in pending
+    assert f'hx-get="{status_url}"' in pending and 'hx-trigger="every 2s"' in pending
+    assert "htmx-2.min.js" in pending and " onclick=" not in pending and " onchange=" not in pending
+    assert polled.status_code == 200 and "HX-Refresh" not in polled and 'id="dash-progress"' in polled.content.decode()
+
+    # The worker's run (the queued task itself, in the brand), then the next poll.
+    with schema_context(BRAND_A):
+        refresh_task()
+    done = admin_client_a.get(status_url, HTTP_HX_REQUEST="true")
     after = admin_client_a.get("/admin/").content.decode()
 
-    assert response.status_code == 302
-    assert figure(before, "members-1") == "9" and figure(after, "members-1") == "11"
+    assert done["HX-Refresh"] == "true"
+    assert figure(after, "members-1") == "11" and 'id="dash-progress"' not in after and 'id="dash-refresh-go"' in after
     assert admin_client_a.get("/admin/dashboard/dashboardsettings/refresh/").status_code == 405
+
+
+def test_the_range_and_its_previous_period_on_the_cards(scene_a: Any, admin_client_a: Client) -> None:
+    """Presets and a custom range choose the range cards (环比 against the same-length previous
+    period, "—" when that period is empty); a refused custom range says why and shows 近 7 天;
+    the store filter and the range combine."""
+    store_1, _ = scene_a
+    with schema_context(BRAND_A):
+        today = dt.datetime.now(tz=dt.UTC).astimezone(SHANGHAI).date()
+        # One store-1 order exactly a week ago: in 近 30 天, and the previous period of 近 7 天.
+        order_post(
+            channel=SalesChannel.STORE,
+            order_no="A-week-ago",
+            paid_at=dt.datetime.combine(today - dt.timedelta(days=7), dt.time(12), tzinfo=SHANGHAI),
+            amount_fen=10_000,
+            store=store_1,
+            actor="t",
+        )
+    connection.set_schema_to_public()
+
+    week = admin_client_a.get("/admin/?range=7d").content.decode()
+    month = admin_client_a.get("/admin/?range=30d").content.decode()
+    day = admin_client_a.get(f"/admin/?range=today&store={store_1.pk}").content.decode()
+    yesterday = today - dt.timedelta(days=1)
+    custom = admin_client_a.get(f"/admin/?range=custom&start={yesterday}&end={yesterday}").content.decode()
+    refused = admin_client_a.get(f"/admin/?range=custom&start={today}&end={yesterday}").content.decode()
+
+    # 近 7 天: 10 orders this week against 1 the week before (+900 %); new members: 9 against none.
+    assert "区间概览 · 近 7 天" in week and 'data-range="7d" class="dash-range-option is-active"' in week
+    assert figure(week, "range-2") == "10" and change(week, "range-2") == "环比 ↑ 900.0%"
+    # The scene's members enrolled 30 days ago (tests/factories.py): none new this week or the last.
+    assert figure(week, "range-1") == "0" and change(week, "range-1") == "环比 —"
+    # The share of member orders: 90 % against 0 % of the week before, in percentage points.
+    assert figure(week, "range-5") == "90" and change(week, "range-5") == "环比 ↑ 90.0 个百分点"
+    assert figure(month, "range-2") == "11" and change(month, "range-2") == "环比 —"
+    # Store 1, today: 6 member orders and the tourist's; against yesterday (nothing) "—".
+    assert figure(day, "range-2") == "7" and change(day, "range-2") == "环比 —"
+    assert f'<input type="hidden" name="store" value="{store_1.pk}">' in day
+    assert figure(custom, "range-2") == "0" and "自定义" in custom and f'value="{yesterday}"' in custom
+    enrolled = today - dt.timedelta(days=30)
+    around = admin_client_a.get(
+        f"/admin/?range=custom&start={enrolled - dt.timedelta(days=1)}&end={enrolled + dt.timedelta(days=1)}"
+    ).content.decode()
+    assert figure(around, "range-1") == "9" and change(around, "range-1") == "环比 —"
+    assert "开始日期不能晚于结束日期。" in refused and "区间概览 · 近 7 天" in refused
+    # The channel table and the export follow the range.
+    assert "近 30 天 · 按渠道" in month
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                admin_client_a.get(export_url("capture_store", "csv") + "?range=today").content.decode("utf-8-sig")
+            )
+        )
+    )
+    assert sum(int(row[1]) for row in rows[1:]) == 10
+
+
+def change(html: str, key: str) -> str:
+    match = re.search(rf'data-change="{key}"[^>]*>([^<]*)<', html)
+    assert match, key
+    return match.group(1)

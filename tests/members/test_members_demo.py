@@ -1,5 +1,7 @@
 """The demo seeder runs in a brand, through the services, and is idempotent."""
 
+from collections import Counter
+
 from django.contrib.auth import get_user_model
 
 from members import demo
@@ -23,3 +25,16 @@ def test_demo_seed_is_idempotent(in_brand_a, monkeypatch):
     demo.seed()
     assert (Store.objects.count(), Staff.objects.count(), Member.objects.count()) == counts
     assert Order.objects.count() == orders
+
+
+def test_demo_members_spread_over_the_lifecycle_stages(in_brand_a, monkeypatch):
+    """Four AIPL stages at first sight, and a second seed moves nobody."""
+    monkeypatch.setattr(demo, "MEMBER_COUNT", 40)
+    demo.seed()
+    stages = Counter(Member.objects.values_list("lifecycle_stage", flat=True))
+    demo.seed()
+
+    assert set(stages) == set(Member.Lifecycle.values), stages
+    assert Counter(Member.objects.values_list("lifecycle_stage", flat=True)) == stages
+    # Leads at 认知 bought nothing; buyers are at 购买 or 忠诚.
+    assert not Order.objects.filter(member__lifecycle_stage=Member.Lifecycle.AWARENESS).exists()
