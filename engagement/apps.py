@@ -16,15 +16,16 @@ class EngagementConfig(AppConfig):
         from .error_codes import TEXTS
         from .rewards import coupon_issuer_register
         from .services.birthday import birthday_multipliers_for_orders
-        from .services.growth import GROWTH_BASIS, growth_on_order_refunded, growth_on_orders_posted
-        from .services.referral import referral_on_order_refunded, referral_on_orders_posted
+        from .services.growth import GROWTH_BASIS, growth_on_order_refunded
+        from .services.orders import engagement_on_orders_posted
+        from .services.referral import referral_on_order_refunded
 
         for code, text in TEXTS.items():
             ERRORS.setdefault(code, text)
-        on_orders_posted(growth_on_orders_posted)
+        # Spend earns growth value, and an invitee's first order qualifies their referral: one
+        # statement per ingest for both. A refund takes both back.
+        on_orders_posted(engagement_on_orders_posted)
         on_order_refunded(growth_on_order_refunded)
-        # Referral qualifies on the invitee's first order and is reversed by its refund.
-        on_orders_posted(referral_on_orders_posted)
         on_order_refunded(referral_on_order_refunded)
         qualifying_basis_register(GROWTH_BASIS)
         campaign_multiplier_provider_register(birthday_multipliers_for_orders)

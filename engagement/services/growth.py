@@ -12,6 +12,7 @@ step 1, FOR NO KEY UPDATE) — every writer here holds it; then 2. the growth ac
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -121,35 +122,36 @@ def growth_activity_reverse_locked(*, member: Member, kind: str, reference: str,
     return take
 
 
-def growth_on_orders_posted(event: OrdersPosted) -> None:
-    """members.hooks handler: spend growth for every new member order, one statement for the
-    whole ingest batch (the buyers are locked by the ingest). The rate is read by the statement
-    itself (the brand's settings row, 1 per yuan without one), so the hook adds one round trip
-    to an ingest, not two."""
+def growth_spend_ctes(event: OrdersPosted) -> tuple[str, list[Any]] | None:
+    """The common table expressions that spend growth for every new member order of an ingest
+    (the buyers are locked by the ingest), or None when no order earns any: the last one,
+    `growth_spent`, writes the entries. engagement/services/orders.py runs them in the one
+    statement engagement adds to an ingest. The rate is read by the statement itself (the brand's
+    settings row, 1 per yuan without one)."""
     rows = [(o.member_id, o.amount_fen, o.order_id) for o in event.orders if o.amount_fen > 0]
     if not rows:
-        return
+        return None
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH rate AS (
-                SELECT COALESCE((SELECT growth_per_yuan FROM {_SETTINGS} LIMIT 1), 1)::bigint AS per_yuan
-            ),
-            v AS (
-                SELECT member_id, (amount_fen * rate.per_yuan / 100)::integer AS value, order_id, ord
-                FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])
-                     WITH ORDINALITY AS v(member_id, amount_fen, order_id, ord)
-                CROSS JOIN rate
-                WHERE amount_fen * rate.per_yuan / 100 > 0
-            ),
-            acct AS (
-                INSERT INTO {_ACCOUNT} (member_id, balance, updated_at)
-                SELECT member_id, SUM(value), %s FROM v GROUP BY member_id
-                ON CONFLICT (member_id) DO UPDATE SET balance = {_ACCOUNT}.balance + EXCLUDED.balance,
-                    updated_at = EXCLUDED.updated_at
-                RETURNING member_id, balance
-            )
+    return (
+        f"""
+        rate AS (
+            SELECT COALESCE((SELECT growth_per_yuan FROM {_SETTINGS} LIMIT 1), 1)::bigint AS per_yuan
+        ),
+        v AS (
+            SELECT member_id, (amount_fen * rate.per_yuan / 100)::integer AS value, order_id, ord
+            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])
+                 WITH ORDINALITY AS v(member_id, amount_fen, order_id, ord)
+            CROSS JOIN rate
+            WHERE amount_fen * rate.per_yuan / 100 > 0
+        ),
+        acct AS (
+            INSERT INTO {_ACCOUNT} (member_id, balance, updated_at)
+            SELECT member_id, SUM(value), %s FROM v GROUP BY member_id
+            ON CONFLICT (member_id) DO UPDATE SET balance = {_ACCOUNT}.balance + EXCLUDED.balance,
+                updated_at = EXCLUDED.updated_at
+            RETURNING member_id, balance
+        ),
+        growth_spent AS (
             INSERT INTO {_ENTRY} (member_id, kind, value, balance_after, activity, reason, reference, order_id,
                                   actor, created_at)
             SELECT v.member_id, 'spend', v.value,
@@ -157,9 +159,10 @@ def growth_on_orders_posted(event: OrdersPosted) -> None:
                                         ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0),
                    false, '消费获得成长值', 'order:' || v.order_id, v.order_id, 'system', %s
             FROM v JOIN acct a ON a.member_id = v.member_id
-            """,
-            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], now, now],
-        )
+            RETURNING 1
+        )""",
+        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], now, now],
+    )
 
 
 def growth_on_order_refunded(event: OrderRefunded) -> None:

@@ -266,22 +266,27 @@ def _qualify(
             send_on_commit(referral_reward_task, referral_id)
 
 
-def referral_on_orders_posted(event: OrdersPosted) -> None:
-    """members.hooks handler, in the order's transaction: the invitee's first qualifying order
-    qualifies their referral. One indexed read when none of the buyers is a waiting invitee."""
+def referral_first_orders(event: OrdersPosted) -> dict[int, tuple[int, dt.datetime, int]]:
+    """Each buyer's first order of an ingest: member id -> (order id, paid at, amount in fen)."""
     firsts: dict[int, tuple[int, dt.datetime, int]] = {}
     for order in event.orders:
         if order.member_id not in firsts or order.paid_at < firsts[order.member_id][1]:
             firsts[order.member_id] = (order.order_id, order.paid_at, order.amount_fen)
-    # Raw SQL: this runs on every order ingest, and the ORM's query building cost more CPU than
-    # the indexed read itself (the unique invitee index answers it).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, invitee_id, campaign_id FROM {Referral._meta.db_table} "
-            "WHERE invitee_id = ANY(%s::bigint[]) AND status = 'joined'",
-            [list(firsts)],
-        )
-        waiting = cursor.fetchall()
+    return firsts
+
+
+# The buyers who are invitees waiting for their first order (the unique invitee index answers
+# it); engagement/services/orders.py selects them in the statement that spends growth.
+REFERRALS_WAITING_SQL = f"SELECT id, invitee_id, campaign_id FROM {Referral._meta.db_table} " + (
+    "WHERE invitee_id = ANY(%s::bigint[]) AND status = 'joined'"
+)
+
+
+def referral_on_first_orders(
+    *, firsts: dict[int, tuple[int, dt.datetime, int]], waiting: Sequence[tuple[int, int, int]]
+) -> None:
+    """In the order's transaction: the invitee's first qualifying order qualifies their referral
+    (`waiting`: rows of REFERRALS_WAITING_SQL for the buyers of `firsts`)."""
     if not waiting:
         return
     now = timezone.now()

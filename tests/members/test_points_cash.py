@@ -317,6 +317,7 @@ def test_the_admin_shows_points_as_cash_on_the_order_and_in_the_settings(admin_c
         reverse("admin:members_loyaltyprogram_change", args=[LoyaltyProgram.objects.get().pk])
     ).content.decode()
 
-    assert "抵现积分" in page and "积分抵现金额（分）" in page and "退回抵现积分" in page
+    assert "抵现积分" in page and "积分抵现金额" in page and "退回抵现积分" in page
+    assert "（分）" not in page  # the amount is shown in yuan
     assert "抵现积分" in listing
     assert "允许积分抵现" in settings and "积分抵现上限（%）" in settings
