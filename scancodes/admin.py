@@ -76,7 +76,39 @@ class DealerAdmin(CodeImportAdminMixin, ModelAdmin):
     list_filter = ["is_active", "assign_owner"]
 
 
+class SkuPointsField(forms.CharField):
+    """按 SKU 的奖励积分 as people type it: one SKU and its points per line ("SKU-001 20"; a space,
+    tab, comma or colon between them), stored as {sku: points}."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "placeholder": "SKU-001 20\nSKU-002 50"})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return "\n".join(f"{sku} {points}" for sku, points in value.items())
+        return value
+
+    def to_python(self, value: Any) -> dict[str, int]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        points: dict[str, int] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            parts = line.replace("，", " ").replace(",", " ").replace("：", " ").replace(":", " ").split()
+            if not parts:
+                continue
+            if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) <= 0:
+                raise forms.ValidationError(f"第 {number} 行应为“SKU 积分”，积分为正整数，如 SKU-001 20")
+            if parts[0] in points:
+                raise forms.ValidationError(f"第 {number} 行：SKU {parts[0]} 重复")
+            points[parts[0]] = int(parts[1])
+        return points
+
+
 class ScanCampaignForm(forms.ModelForm):
+    sku_points = SkuPointsField(
+        label="按 SKU 的奖励积分",
+        required=False,
+        help_text="每行一个 SKU 和积分，如 SKU-001 20；未列出的 SKU 用每码奖励积分",
+    )
+
     class Meta:
         model = ScanCampaign
         fields = [

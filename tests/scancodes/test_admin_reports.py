@@ -2,6 +2,7 @@
 report by dimension, the fraud view, the diversion list with its daily digest."""
 
 import datetime as dt
+import re
 
 import time_machine
 from django.utils import timezone
@@ -85,3 +86,29 @@ def test_fraud_view_flags_impossible_travel(batch, admin_client_a, brand_a):
     assert [s.kind for s in signals] == ["impossible_travel"] and "浙江省 → 广东省" in signals[0].detail
     page = admin_client_a.get("/admin/scancodes/claim/fraud/")
     assert page.status_code == 200 and "异地瞬移" in page.content.decode()
+
+
+def test_points_per_sku_are_typed_as_lines_not_json(admin_client_a, campaign):
+    url = f"/admin/scancodes/scancampaign/{campaign.pk}/change/"
+    page = admin_client_a.get(url).content.decode()
+    assert "SKU-TEA 15" in page and "{&quot;" not in page  # the stored dict shown as a line, not JSON
+    form = {
+        "name": campaign.name,
+        "reward_kind": "points",
+        "points": "10",
+        "starts_at_0": "2026-01-01",
+        "starts_at_1": "00:00:00",
+        "ends_at_0": "2030-01-01",
+        "ends_at_1": "00:00:00",
+        "cap_member_day": "3",
+        "cap_member_month": "20",
+        "risky_claims_per_hour": "20",
+    }
+    bad = admin_client_a.post(url, {**form, "sku_points": "SKU-TEA 15\nSKU-COFFEE 二十"})
+    assert "第 2 行应为“SKU 积分”" in bad.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.sku_points == {"SKU-TEA": 15}  # a refused form changes nothing
+    saved = admin_client_a.post(url, {**form, "sku_points": "SKU-TEA 15\nSKU-COFFEE，20\n"})
+    assert saved.status_code == 302, re.findall(r"errorlist[^>]*>(.*?)</ul>", saved.content.decode(), re.S)
+    campaign.refresh_from_db()
+    assert campaign.sku_points == {"SKU-TEA": 15, "SKU-COFFEE": 20}
