@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -158,7 +159,11 @@ def page_queries(client: Client) -> int:
     connection.set_schema_to_public()
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/admin/").status_code == 200
-    return len(queries)
+    # The cache's own reads (the refresh's "computing" flag, sessions) are SQL only on the database
+    # cache of a bare set-up (the README's test command); production's Redis sends none. Counted
+    # here: the page's own statements, the same on both.
+    table = settings.CACHES["default"].get("LOCATION", "")
+    return sum(1 for query in queries if not (table and f'"{table}"' in query["sql"]))
 
 
 def test_page_queries_do_not_grow_with_the_data(in_brand_a: Any) -> None:
