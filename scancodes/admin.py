@@ -14,6 +14,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.widgets import UnfoldAdminTextareaWidget
 
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
@@ -80,7 +81,7 @@ class SkuPointsField(forms.CharField):
     """按 SKU 的奖励积分 as people type it: one SKU and its points per line ("SKU-001 20"; a space,
     tab, comma or colon between them), stored as {sku: points}."""
 
-    widget = forms.Textarea(attrs={"rows": 4, "placeholder": "SKU-001 20\nSKU-002 50"})
+    widget = UnfoldAdminTextareaWidget(attrs={"rows": 4, "placeholder": "SKU-001 20\nSKU-002 50"})
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, dict):

@@ -32,6 +32,7 @@ def test_scancodes_back_office_and_scan_page(server: int, live_brand: Any, brows
         campaign = ScanCampaign.objects.create(
             name="龙井扫码有礼",
             points=15,
+            sku_points={"SKU-TEA-250G": 20, "SKU-TEA-500G": 40},
             starts_at=now - dt.timedelta(days=1),
             ends_at=now + dt.timedelta(days=30),
             cap_member_day=3,
@@ -82,6 +83,7 @@ def test_scancodes_back_office_and_scan_page(server: int, live_brand: Any, brows
         ("s9-claims", "/admin/scancodes/claim/"),
         ("s10-alerts", "/admin/scancodes/diversionalert/"),
         ("s11-campaigns", "/admin/scancodes/scancampaign/"),
+        ("s11b-campaign", f"/admin/scancodes/scancampaign/{campaign.pk}/change/"),
         ("s12-scans", "/admin/scancodes/scan/"),
     ]
     for name, path in pages:
