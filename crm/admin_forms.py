@@ -9,6 +9,9 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from unfold import widgets as themed
 
 _THEMED: list[tuple[type[forms.Widget], type[forms.Widget]]] = [
@@ -82,3 +85,46 @@ class ChinesePicker(themed.UnfoldAdminSelect2MultipleWidget):
             ),
             css={"screen": ("admin/css/vendor/select2/select2.css", "admin/css/autocomplete.css")},
         )
+
+
+# --- approval queues (points adjustments, coupons issued by hand) ---------------------------------
+
+
+class QueueStatusFilter(admin.SimpleListFilter):
+    """Status, with 待审批 chosen when none is: a queue page is a queue first, a history second.
+    A queue subclasses it with its model's `statuses` (TextChoices with a PENDING member)."""
+
+    title = "状态"
+    parameter_name = "status"
+    ALL = "all"
+    statuses: Any  # the queue model's Status (TextChoices)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [*self.statuses.choices, (self.ALL, "全部")]
+
+    def _chosen(self) -> str:
+        return self.value() or self.statuses.PENDING
+
+    def choices(self, changelist: Any) -> Any:
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self._chosen() == str(value),
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        chosen = self._chosen()
+        return queryset if chosen == self.ALL else queryset.filter(status=chosen)
+
+
+class DecideForm(ThemedForm):
+    """The approve / reject page of an approval queue."""
+
+    note = forms.CharField(
+        label="审批意见",
+        max_length=255,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text="批准时可不填；驳回必须填写原因，申请人可以看到。",
+    )

@@ -10,7 +10,6 @@ decided, when and why. Store roles see their own store's requests (store-scoped)
 
 from typing import Any, cast
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import User
@@ -23,7 +22,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from crm.admin_forms import ThemedForm
+from crm.admin_forms import DecideForm
+from crm.admin_forms import QueueStatusFilter as QueueStatusFilterBase
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.tenancy.zones import brand_time_shown
@@ -38,40 +38,8 @@ from ..services.points_adjustments import (
 )
 
 
-class QueueStatusFilter(admin.SimpleListFilter):
-    """Status, with 待审批 chosen when none is: the page is a queue first, a history second."""
-
-    title = _("状态")
-    parameter_name = "status"
-    ALL = "all"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [*PointsAdjustRequest.Status.choices, (self.ALL, _("全部"))]
-
-    def _chosen(self) -> str:
-        return self.value() or PointsAdjustRequest.Status.PENDING
-
-    def choices(self, changelist: Any) -> Any:
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": self._chosen() == str(value),
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        chosen = self._chosen()
-        return queryset if chosen == self.ALL else queryset.filter(status=chosen)
-
-
-class DecideForm(ThemedForm):
-    note = forms.CharField(
-        label=_("审批意见"),
-        max_length=255,
-        required=False,
-        widget=forms.TextInput(attrs={"size": 60}),
-        help_text=_("批准时可不填；驳回必须填写原因，申请人可以看到。"),
-    )
+class QueueStatusFilter(QueueStatusFilterBase):
+    statuses = PointsAdjustRequest.Status
 
 
 def _staff_user(request: HttpRequest) -> User:
