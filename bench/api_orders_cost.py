@@ -103,7 +103,7 @@ def main() -> None:
     )
     if args.plans:
         # A statement PostgreSQL re-plans on every call (custom plans growing with the runs) spends
-        # its bind on planning: see crm/pg_arrays.py.
+        # its bind on planning: see crm/db/arrays.py.
         with connection.cursor() as cursor:
             cursor.execute("SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements ORDER BY 2 DESC")
             for generic, custom, statement in cursor.fetchall():

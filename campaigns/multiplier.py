@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from crm.pg_arrays import StatementParams
+from crm.db.arrays import StatementParams
 from members.models import Member, Tier
 
 from .models import Campaign, Occurrence, Recipient

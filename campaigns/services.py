@@ -18,6 +18,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Periodic
 
 from crm.celery import send_on_commit
 from crm.db import connection
+from crm.db.locks import CAMPAIGN_OCCURRENCE, session_advisory_lock
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
 from members.models import Reward
@@ -382,19 +383,17 @@ RUN_STEPS: list[tuple[str, Callable[[Occurrence], Mapping[str, object]]]] = [
 ]
 
 
-def _advisory_key(occurrence_id: int) -> str:
-    return f"campaigns.occurrence:{connection.schema_name}:{occurrence_id}"
-
-
 def occurrence_run(*, occurrence_id: int) -> str:
     """Run (or resume) an occurrence. Returns "done", "already_done" or "busy" (another worker
     holds it). A session advisory lock keeps two workers off the same occurrence; PostgreSQL
     releases it if the worker dies, so a redelivered task can take over."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_advisory_key(occurrence_id)])
-        (locked,) = cursor.fetchone()
-    if not locked:
-        return "busy"
+    with session_advisory_lock(CAMPAIGN_OCCURRENCE, occurrence_id) as locked:
+        if not locked:
+            return "busy"
+        return _occurrence_run_locked(occurrence_id)
+
+
+def _occurrence_run_locked(occurrence_id: int) -> str:
     try:
         occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
         if occurrence.status == Occurrence.Status.DONE:
@@ -421,9 +420,6 @@ def occurrence_run(*, occurrence_id: int) -> str:
     except Exception as exc:
         Occurrence.objects.filter(pk=occurrence_id).update(status=Occurrence.Status.FAILED, error=str(exc)[:2000])
         raise
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_advisory_key(occurrence_id)])
 
 
 def occurrence_for_trigger(*, campaign_id: int, now: dt.datetime, grace: dt.timedelta) -> Occurrence | None:

@@ -25,8 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.celery import send_on_commit
-from crm.db import connection
-from crm.db_locks import session_advisory_lock
+from crm.db.locks import COUPON_POOL_JOB, session_advisory_lock
 from crm.errors import AppError
 from crm.spreadsheets.reading import SheetLimits, SheetRefused, sheet_open
 
@@ -139,7 +138,7 @@ def _sheet(content: bytes, filename: str) -> _Opened:
 def coupon_pool_job_run(*, job_id: int) -> str:
     """Run (or resume) a job: "done", "failed" (the reason and any row errors are on the job),
     "already_done", or "busy" (another worker holds it)."""
-    with session_advisory_lock(f"coupons.pool_job:{connection.schema_name}:{job_id}") as locked:
+    with session_advisory_lock(COUPON_POOL_JOB, job_id) as locked:
         if not locked:
             return "busy"
         job = CouponPoolJob.objects.get(pk=job_id)

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from crm.celery import send_on_commit
 from crm.db import connection
-from crm.db_locks import session_advisory_lock
+from crm.db.locks import SCANCODE_IMPORT, session_advisory_lock
 from crm.errors import AppError
 from crm.spreadsheets.reading import MB, Sheet, SheetLimits, SheetRefused, sheet_open
 from members.imports import cell_text
@@ -170,7 +170,7 @@ def _job_new(*, kind: str, content: bytes, filename: str, actor: str, options: d
 def code_import_run(*, job_id: int) -> str:
     """Import (or resume) a job: "done", "failed" (the reason and the row errors are on the job),
     "already_done", or "busy" (another worker holds it)."""
-    with session_advisory_lock(f"scancodes.import:{connection.schema_name}:{job_id}") as locked:
+    with session_advisory_lock(SCANCODE_IMPORT, job_id) as locked:
         if not locked:
             return "busy"
         job = CodeImport.objects.get(pk=job_id)

@@ -6,7 +6,7 @@ import os
 
 from hypothesis import settings
 
-from tests import test_pg_arrays
+from tests.db import test_arrays as test_pg_arrays
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from crm.db_guards import AppendOnly
+from crm.db.guards import AppendOnly
 
 
 class Migration(migrations.Migration):

@@ -7,7 +7,7 @@
 
 from django.db import migrations
 
-from crm.db_guards import AppendOnly
+from crm.db.guards import AppendOnly
 
 FORWARD = """
 CREATE FUNCTION consent_refuse_published_version_change() RETURNS trigger AS $$

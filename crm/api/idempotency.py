@@ -19,7 +19,7 @@ import re
 
 from django.http import HttpResponse
 
-from crm.db import connection
+from crm.db.locks import API_IDEMPOTENCY, xact_advisory_try_lock
 
 from .models import IdempotencyRecord, Partner
 
@@ -45,19 +45,9 @@ def idempotency_fingerprint(*, method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def idempotency_lock_name(*, partner_id: int, key: str) -> str:
-    # Advisory locks are database-wide, not per schema: the brand is part of the name.
-    return f"crm.api.idempotency:{connection.schema_name}:{partner_id}:{key}"
-
-
 def idempotency_try_lock(*, partner_id: int, key: str) -> bool:
     """Take the transaction-scoped lock for this key, or report that another request has it."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
-            [idempotency_lock_name(partner_id=partner_id, key=key)],
-        )
-        return bool(cursor.fetchone()[0])
+    return xact_advisory_try_lock(API_IDEMPOTENCY, partner_id, key)
 
 
 def idempotency_record_get(*, partner: Partner, key: str) -> IdempotencyRecord | None:

@@ -122,8 +122,8 @@ if not DATABASE_URL:
         "DATABASE_URL is not set. `python3 dev.py serve` starts an embedded PostgreSQL and sets it."
     )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
-# django-tenants' backend with a health check that costs no round trip (crm/db_backend/base.py).
-DATABASES["default"]["ENGINE"] = "crm.db_backend"
+# django-tenants' backend with a health check that costs no round trip (crm/db/backend/base.py).
+DATABASES["default"]["ENGINE"] = "crm.db.backend"
 # Server-side parameter binding, and statements prepared once a connection has run them 5 times
 # (psycopg's threshold): the hot paths (order ingest, key check) are the same few statements
 # again and again, and planning them was ~1.2 ms of PostgreSQL CPU per order (bench/README.md).

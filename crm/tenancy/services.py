@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from crm.db import connection
+from crm.db.locks import BRAND_PROVISION, xact_advisory_lock
 from crm.errors import AppError
 
 from .hooks import BrandSetUp, brand_set_up_notify_in_transaction
@@ -173,8 +174,7 @@ def brand_provision(
         with transaction.atomic():
             # Serialises provisioning: the template schema is migrated and cloned by one caller
             # at a time. Held until commit.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('crm.brand_provision'))")
+            xact_advisory_lock(BRAND_PROVISION)
             _check_not_taken(slug=slug, domain=domain)
             brand, brand_created = Brand.objects.get_or_create(
                 schema_name=slug,

@@ -3,7 +3,7 @@ is a new entry, never an edit."""
 
 from django.db import migrations
 
-from crm.db_guards import AppendOnly
+from crm.db.guards import AppendOnly
 
 
 class Migration(migrations.Migration):

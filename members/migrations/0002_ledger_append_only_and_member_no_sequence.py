@@ -3,7 +3,7 @@ sequence (gap-tolerant, never reused, safe under concurrency)."""
 
 from django.db import migrations
 
-from crm.db_guards import AppendOnly
+from crm.db.guards import AppendOnly
 
 
 class Migration(migrations.Migration):

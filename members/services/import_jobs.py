@@ -27,8 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.celery import send_on_commit
-from crm.db import connection
-from crm.db_locks import session_advisory_lock
+from crm.db.locks import MEMBER_IMPORT, session_advisory_lock
 from crm.errors import AppError
 
 from .. import error_codes, imports, order_imports
@@ -80,7 +79,7 @@ def _start(job: ImportJob) -> ImportJob:
 def import_job_run(*, job_id: int) -> str:
     """Import (or resume) a job: "done", "failed" (the file could not be imported; the reason is
     on the job), "already_done", or "busy" (another worker holds it)."""
-    with session_advisory_lock(f"members.import_job:{connection.schema_name}:{job_id}") as locked:
+    with session_advisory_lock(MEMBER_IMPORT, job_id) as locked:
         if not locked:
             return "busy"
         job = ImportJob.objects.select_related("user").get(pk=job_id)

@@ -36,10 +36,11 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from crm.db import connection
-from crm.db_locks import session_advisory_lock
+from crm.db.arrays import pg_array
+from crm.db.locks import LIFECYCLE_JOB as LIFECYCLE_JOB_LOCK
+from crm.db.locks import session_advisory_lock
 from crm.jobs.models import JobRun
 from crm.jobs.services import job_run_record
-from crm.pg_arrays import pg_array
 from crm.tenancy.zones import brand_zone
 from members.models import LoyaltyProgram, Member, Order, Tier
 
@@ -211,4 +212,4 @@ def _lifecycle_refresh_chunk_in_transaction(
 def _brand_job_lock() -> AbstractContextManager[bool]:
     """One worker per brand's run (PostgreSQL drops the lock if the worker dies, so a redelivered
     task can take over). Yields whether it was granted."""
-    return session_advisory_lock(f"{LIFECYCLE_JOB}:{connection.schema_name}")
+    return session_advisory_lock(LIFECYCLE_JOB_LOCK)

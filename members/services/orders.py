@@ -19,9 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.db import connection
+from crm.db.arrays import StatementParams, pg_array
 from crm.errors import AppError, NotFound
 from crm.memos import process_memo
-from crm.pg_arrays import StatementParams, pg_array
 from crm.tenancy.zones import brand_zone
 from members import error_codes
 from members.hooks import (

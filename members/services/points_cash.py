@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, cast
 from django.db import connection
 from django.db.models import F
 
+from crm.db.arrays import pg_array
 from crm.errors import AppError
-from crm.pg_arrays import pg_array
 from members import error_codes
 from members.models import LoyaltyProgram, Member, Order, PointsEntry, PointsLot, PointsLotConsumption, Refund
 

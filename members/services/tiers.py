@@ -20,8 +20,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.db.arrays import StatementParams
 from crm.errors import AppError
-from crm.pg_arrays import StatementParams
 from members import error_codes
 from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction, qualifying_bases
 from members.models import Member, Order, PointsEntry, Tier, TierChange

@@ -13,9 +13,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from crm.api.idempotency import idempotency_lock_name
 from crm.api.models import ApiKey, IdempotencyRecord, Partner
 from crm.api.services import idempotency_records_purge
+from crm.db.locks import API_IDEMPOTENCY, advisory_key
 from tests.conftest import brand_host, host_client
 from webhooks.models import WebhookSubscription
 
@@ -171,7 +171,7 @@ def test_a_replay_while_the_first_is_still_running_is_409(committed_key):
     transaction); the retry is refused with 409, and succeeds once that transaction ends."""
     with schema_context("alpha"):
         partner_id = ApiKey.objects.get(prefix=committed_key.split(".")[0]).partner_id
-        lock_name = idempotency_lock_name(partner_id=partner_id, key="running")
+        lock_name = advisory_key(API_IDEMPOTENCY, partner_id, "running")
     holding = threading.Event()
     release = threading.Event()
 

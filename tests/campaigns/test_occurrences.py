@@ -13,7 +13,7 @@ from campaigns import services
 from campaigns.models import Campaign, Occurrence, Recipient
 from campaigns.services import campaign_publish, occurrence_for_trigger, occurrence_run
 from crm.db import connection
-from crm.db_backend.base import DatabaseWrapper
+from crm.db.backend.base import DatabaseWrapper
 from members.models import Member
 from tests.factories import MemberFactory, StoreFactory
 

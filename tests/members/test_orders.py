@@ -369,7 +369,7 @@ def test_single_orders_settle_on_generic_plans(in_brand_a):
     """psycopg prepares a statement from its 6th execution on; PostgreSQL re-plans it with the
     values for the first five, then keeps one generic plan only if that does not look costlier.
     An array parameter written as text would look ten elements long to the generic plan, and the
-    server would re-plan the single-order statements on every call (crm/pg_arrays.py)."""
+    server would re-plan the single-order statements on every call (crm/db/arrays.py)."""
     program()
     tiers()
     for n in range(8):

@@ -10,7 +10,7 @@ as it parses a literal. Without the cast PostgreSQL could not tell the array's t
 
 Elements: None (NULL), bool, int, str, datetime (timezone-aware only), date. Strings are always
 double-quoted with backslash escapes, so no value — "NULL", "", "{a,b}", quotes, backslashes,
-spaces — can change the array's shape (tests/test_pg_arrays.py round-trips them through the server).
+spaces — can change the array's shape (tests/db/test_arrays.py round-trips them through the server).
 
 `StatementParams` writes the placeholders of a statement's parameters as it collects them, and
 sends a one-element array as `ARRAY[%s::type]` instead. Why: psycopg prepares a statement once a

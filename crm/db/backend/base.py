@@ -1,5 +1,5 @@
 """django-tenants' PostgreSQL backend with a health check that does not ask the server, and the
-C timestamp loader (crm/db_adapters.py) registered on every new connection.
+C timestamp loader (crm/db/adapters.py) registered on every new connection.
 
 With CONN_HEALTH_CHECKS, Django checks a persistent connection before a request first uses it.
 Its PostgreSQL check runs `SELECT 1`: one round trip — a tenth of a partner order's, and a
@@ -19,7 +19,7 @@ import select
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
 from psycopg import pq
 
-from crm.db_adapters import timestamptz_loader_use_c
+from crm.db.adapters import timestamptz_loader_use_c
 
 
 class DatabaseWrapper(TenantDatabaseWrapper):

@@ -1,4 +1,4 @@
-"""The health check of crm/db_backend: a connection the server has ended is found unusable (and
+"""The health check of crm/db/backend: a connection the server has ended is found unusable (and
 replaced before a request uses it) without a query being sent on a healthy one."""
 
 import select
@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from crm.db_backend.base import DatabaseWrapper
+from crm.db.backend.base import DatabaseWrapper
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""The C timestamptz loader (crm/db_adapters.py) reads every timestamp exactly as Django's own
+"""The C timestamptz loader (crm/db/adapters.py) reads every timestamp exactly as Django's own
 loader does: same instant, same `datetime.timezone.utc`."""
 
 import datetime as dt
@@ -10,7 +10,7 @@ from django.db.backends.postgresql.psycopg_any import register_tzloader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm.db_adapters import UtcTimestamptzLoader
+from crm.db.adapters import UtcTimestamptzLoader
 
 pytestmark = pytest.mark.django_db
 

@@ -13,6 +13,6 @@ from typing import TYPE_CHECKING, cast
 from django.db import connection as _connection
 
 if TYPE_CHECKING:
-    from crm.db_backend.base import DatabaseWrapper
+    from crm.db.backend.base import DatabaseWrapper
 
 connection = cast("DatabaseWrapper", _connection)

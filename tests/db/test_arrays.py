@@ -1,4 +1,4 @@
-"""Array literals (crm/pg_arrays.py) read back by the real server exactly as the values sent."""
+"""Array literals (crm/db/arrays.py) read back by the real server exactly as the values sent."""
 
 import datetime as dt
 from collections.abc import Sequence
@@ -9,7 +9,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm.pg_arrays import StatementParams, pg_array
+from crm.db.arrays import StatementParams, pg_array
 
 pytestmark = pytest.mark.django_db
 

@@ -38,7 +38,7 @@ class UtcTimestamptzLoader(Loader):
 
 
 def timestamptz_loader_use_c(connection: BaseDatabaseWrapper) -> None:
-    """Register the loader on a new connection (crm/db_backend calls it once the session is set up)."""
+    """Register the loader on a new connection (crm/db/backend calls it once the session is set up)."""
     if (
         not C_AVAILABLE
         or connection.vendor != "postgresql"
