@@ -38,6 +38,7 @@ from .models import (
 )
 from .periods import ROLLUP_DAYS
 from .selectors import PENDING_KEY, PENDING_SECONDS
+from .tasks import refresh
 
 # Raw SQL below (noqa: S608): table names come from model meta, every value is a parameter.
 _MEMBER = Member._meta.db_table
@@ -105,8 +106,6 @@ def dashboard_refresh_request(*, now: dt.datetime | None = None) -> bool:
     """The "刷新" control: queue a rebuild in the background (the page polls
     dashboard.selectors.refresh_pending). Idempotent: a second click while one is pending queues
     nothing and answers False."""
-    from .tasks import refresh  # the task module imports this one
-
     now = now or timezone.now()
     if not cache.add(PENDING_KEY, now.isoformat(), timeout=PENDING_SECONDS):
         return False

@@ -6,13 +6,14 @@ from celery import shared_task
 
 from crm.jobs.services import job_run_record
 
-from .services.lifecycle import members_lifecycle_refresh_all
-from .services.points import points_expire_due, points_release_pending
-from .services.tiers import tiers_reevaluate_due
+# Tasks import the services they call inside their bodies; services import tasks at the top
+# (crm/tests check the rule), so the two never form an import cycle.
 
 
 @shared_task(name="members.expire_points")
 def expire_points() -> dict[str, int]:
+    from .services.points import points_expire_due
+
     with job_run_record(name="members.expire_points") as run:
         run.summary = points_expire_due()
     return run.summary
@@ -20,6 +21,8 @@ def expire_points() -> dict[str, int]:
 
 @shared_task(name="members.release_pending_points")
 def release_pending_points() -> dict[str, int]:
+    from .services.points import points_release_pending
+
     with job_run_record(name="members.release_pending_points") as run:
         run.summary = points_release_pending()
     return run.summary
@@ -27,6 +30,8 @@ def release_pending_points() -> dict[str, int]:
 
 @shared_task(name="members.reevaluate_tiers")
 def reevaluate_tiers() -> dict[str, int]:
+    from .services.tiers import tiers_reevaluate_due
+
     with job_run_record(name="members.reevaluate_tiers") as run:
         run.summary = tiers_reevaluate_due()
     return run.summary
@@ -36,6 +41,8 @@ def reevaluate_tiers() -> dict[str, int]:
 def refresh_lifecycle() -> dict[str, object]:
     """Sent every hour; runs, resumes or skips the brand's day by the brand's own clock and
     records its runs itself (members/services/lifecycle.py), so no job_run_record here."""
+    from .services.lifecycle import members_lifecycle_refresh_all
+
     return members_lifecycle_refresh_all()
 
 

@@ -41,6 +41,7 @@ from .models import (
     Touch,
     TouchKind,
 )
+from .tasks import report_export_run_task
 
 MAX_WINDOW_DAYS = 365
 _TOUCH = Touch._meta.db_table
@@ -343,8 +344,6 @@ def report_export_request(
         raise AppError(error_codes.REPORT_INVALID, "报表条件有误。", fields=errors)
     if not scope.all_stores:
         store_id = scope.store_id
-    from .tasks import report_export_run_task
-
     with transaction.atomic():
         export = ReportExport.objects.create(
             requested_by=actor[:150],

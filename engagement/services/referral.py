@@ -50,6 +50,7 @@ from engagement.models import (
     RewardKind,
 )
 from engagement.rewards import Granted, reward_grant_locked
+from engagement.tasks import referral_reward_task
 from members.hooks import OrderRefunded, OrdersPosted
 from members.models import Identity, IdentityKind, Member, Order
 from members.services.points import member_lock, points_bonus_reverse
@@ -261,8 +262,6 @@ def _qualify(
             hold_until=hold_until,
         )
         if moved and not held:
-            from engagement.tasks import referral_reward_task
-
             send_on_commit(referral_reward_task, referral_id)
 
 
