@@ -24,7 +24,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 
 from crm.db import connection
 from crm.memos import memos_forget_all
-from crm.settings.base import cache_config
+from crm.settings.cache import cache_config
 from crm.tenancy.models import Brand
 from crm.tenancy.services import brand_provision, platform_ensure, platform_operator_ensure
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from crm.db import connection
-from crm.settings.base import cache_config
+from crm.settings.cache import cache_config
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 

@@ -14,7 +14,7 @@ PACKAGES = [
 
 
 def _modules() -> list[tuple[Path, str]]:
-    found = []
+    found: list[tuple[Path, str]] = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             if "migrations" not in path.parts:
@@ -26,7 +26,7 @@ def _imports(tree: ast.Module, module: str) -> list[tuple[ast.stmt, str, bool]]:
     """(node, absolute module imported, at module level) for every import in the file."""
     top_level = {id(node) for node in tree.body}
     package = module.rsplit(".", 1)[0]
-    found = []
+    found: list[tuple[ast.stmt, str, bool]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""

@@ -10,7 +10,7 @@ from django_tenants.utils import schema_context
 
 from crm.api.views import BrandApiView
 from crm.errors import AppError
-from crm.settings.base import cache_config
+from crm.settings.cache import cache_config
 from tests.conftest import BRAND_A
 from webhooks.models import WebhookSubscription
 

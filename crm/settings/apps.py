@@ -1,0 +1,88 @@
+"""The apps, and which live in the public schema and which in every brand's schema (django-tenants)."""
+
+# Public schema: brands, domains, platform operators, the celery beat schedule.
+SHARED_APPS = [
+    # The back office's theme (django-unfold): first, so its admin templates win over Django's
+    # and over django-tenants' (whose inline styles the Content-Security-Policy refuses).
+    "unfold",
+    "django_tenants",
+    "crm.tenancy",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "rest_framework",
+    # drf-spectacular and its sidecar assets have no models: available on every host.
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    # Login protection (django-axes, crm/logins): in both lists, like django.contrib.auth, so a
+    # lockout is kept in the schema where the user lives and never touches another brand.
+    "axes",
+    "crm.logins",
+]
+# One schema per brand. auth/admin/sessions are in both lists: the public admin is for platform
+# operators, each brand has its own users and sessions in its own schema.
+# The order is also the order of the demo seeders (crm/demo.py): each builds on the previous.
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.admin",
+    "crm.jobs",
+    "members",
+    "consent",
+    "crm.api",
+    "wecom",
+    "campaigns",
+    "webhooks",
+    "dashboard",
+    "axes",
+    "crm.logins",
+    "coupons",
+    "scancodes",
+    "engagement",
+    "performance",
+    "workbench",
+    "membercentre",
+]
+INSTALLED_APPS = [
+    *SHARED_APPS[: SHARED_APPS.index("drf_spectacular")],
+    "crm.jobs",
+    "members",
+    "consent",
+    "crm.api",
+    "wecom",
+    "campaigns",
+    "webhooks",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "dashboard",
+    "axes",
+    "crm.logins",
+    "coupons",
+    "scancodes",
+    "engagement",
+    "performance",
+    "workbench",
+    # Only for its static htmx (the workbench's enrolment screen polls without a reload).
+    "django_htmx",
+    "membercentre",
+]
+
+TENANT_MODEL = "tenancy.Brand"
+TENANT_DOMAIN_MODEL = "tenancy.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+# New brands are cloned from this migrated template schema instead of migrating from scratch.
+TENANT_BASE_SCHEMA = "brand_template"
+TENANT_CREATION_FAKES_MIGRATIONS = True
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+ROOT_URLCONF = "crm.urls_brand"
+PUBLIC_SCHEMA_URLCONF = "crm.urls_public"
+# An unknown host is a 404, never somebody else's site.
+SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
+# Send `SET search_path` only when the schema changes, not before every query: it halves the
+# round trips of every request and task (django-tenants tracks the connection's current path).
+TENANT_LIMIT_SET_CALLS = True

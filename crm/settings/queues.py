@@ -1,0 +1,41 @@
+"""Celery: the broker, delivery guarantees and the brand-aware beat (the schedule: schedule.py)."""
+
+import os
+
+from .environment import DATA_DIR
+from .i18n import TIME_ZONE
+
+# Without a broker server, kombu's filesystem transport keeps messages in files under .data/broker
+# (development only: single machine, no priorities, polling).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://localhost/"
+if CELERY_BROKER_URL.startswith("filesystem"):
+    # The filesystem:// scheme means kombu's filesystem transport with atomic writes
+    # (crm/dev_broker.py says why). Mapped by scheme, not by CELERY_BROKER_TRANSPORT, which would
+    # win over any broker URL given later (a test pointing the broker elsewhere).
+    import kombu.transport
+
+    kombu.transport.TRANSPORT_ALIASES["filesystem"] = "crm.dev_broker:Transport"
+    _broker_dir = DATA_DIR / "broker"
+    # The transport needs its folders to exist before web, worker or beat first touch them.
+    for _folder in ("queue", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        # Broadcast (pidbox) messages; kombu's default is ./control in the working directory.
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# At-least-once delivery: a task is acknowledged only after it ran, and re-queued if its worker
+# dies. Tasks must therefore be idempotent (unique constraints make them so).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "crm.tenancy.scheduler:BrandAwareScheduler"
+CELERY_TASK_TENANT_CACHE_SECONDS = 30
+DJANGO_CELERY_BEAT_TZ_AWARE = True
