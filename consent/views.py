@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from crm.errors import AppError
 from members.models import Member
 
+from . import error_codes
 from .models import ConsentRecord, ConsentSession, ConsentState, DataRequest, Purpose
 from .services import (
     agreement_versions_current,
@@ -110,9 +111,9 @@ def _member_from_link(token: str) -> tuple[Member, str]:
     member_id, nonce = preference_link_read(token)
     member = Member.objects.filter(pk=member_id).first()
     if member is None or member.merged_into_id is not None:
-        raise AppError("consent_link_invalid", "链接无效。", status=404)
+        raise AppError(error_codes.CONSENT_LINK_INVALID, "链接无效。", status=404)
     if member.status == Member.Status.ERASED:
-        raise AppError("member_erased", "您的个人信息已按申请删除。", status=410)
+        raise AppError(error_codes.MEMBER_ERASED, "您的个人信息已按申请删除。", status=410)
     return member, nonce
 
 
@@ -170,7 +171,7 @@ def _preferences_action(request: HttpRequest, *, member: Member, nonce: str) -> 
             consent_withdraw(member_id=member.pk, purpose=purpose, evidence=_device_evidence(request), actor=actor)
     elif action in ("access", "deletion"):
         if action == "deletion" and not request.POST.get("confirm"):
-            raise AppError("data_request_invalid", "请勾选确认后再提交删除申请。")
+            raise AppError(error_codes.DATA_REQUEST_INVALID, "请勾选确认后再提交删除申请。")
         data_request_create(
             member_id=member.pk,
             kind=action,
@@ -179,7 +180,7 @@ def _preferences_action(request: HttpRequest, *, member: Member, nonce: str) -> 
             source_nonce=nonce,
         )
     else:
-        raise AppError("consent_action_invalid", "无效的操作。")
+        raise AppError(error_codes.CONSENT_ACTION_INVALID, "无效的操作。")
 
 
 def _preferences_render(
@@ -228,9 +229,9 @@ def preferences_export(request: HttpRequest, token: str, request_id: int) -> Htt
         pk=request_id, member=member, kind=DataRequest.Kind.ACCESS, status=DataRequest.Status.COMPLETED
     ).first()
     if data_request is None:
-        return _error(request, AppError("data_request_not_found", "没有可下载的数据副本。", status=404))
+        return _error(request, AppError(error_codes.DATA_REQUEST_NOT_FOUND, "没有可下载的数据副本。", status=404))
     if not member.mobile:
-        return _error(request, AppError("export_needs_store", "请到门店或联系客服领取数据副本。", status=403))
+        return _error(request, AppError(error_codes.EXPORT_NEEDS_STORE, "请到门店或联系客服领取数据副本。", status=403))
     try:
         member_export_lock_check(member_id=member.pk)
     except AppError as error:

@@ -6,8 +6,7 @@ centre and the workbench show them)."""
 
 from typing import Any
 
-from crm.api.error_codes import ErrorText, localized
-from crm.errors import AppError
+from crm.errors import AppError, ErrorText, error_texts_register, localized
 
 TEMPLATE_INVALID = "coupon_template_invalid"
 TEMPLATE_LOCKED = "coupon_template_locked"  # issued already: only stock up, later end, deactivate
@@ -86,6 +85,7 @@ TEXTS: dict[str, ErrorText] = {
         "该核销已撤销或已退款，不能再撤销。", "The write-off was already rolled back or refunded."
     ),
 }
+error_texts_register(TEXTS)
 
 # HTTP status of each refusal when it reaches the API.
 STATUS: dict[str, int] = {

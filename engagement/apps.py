@@ -8,20 +8,16 @@ class EngagementConfig(AppConfig):
 
     def ready(self) -> None:
         # Plugged into members through its hook registries; members never imports engagement.
-        from crm.api.error_codes import ERRORS
         from members.hooks import on_order_refunded, on_orders_posted, qualifying_basis_register
         from members.services.points import campaign_multiplier_provider_register
 
         from .coupon_issuer import engagement_coupon_issue
-        from .error_codes import TEXTS
         from .rewards import coupon_issuer_register
         from .services.birthday import birthday_multipliers_for_orders
         from .services.growth import GROWTH_BASIS, growth_on_order_refunded
         from .services.orders import engagement_on_orders_posted
         from .services.referral import referral_on_order_refunded
 
-        for code, text in TEXTS.items():
-            ERRORS.setdefault(code, text)
         # Spend earns growth value, and an invitee's first order qualifies their referral: one
         # statement per ingest for both. A refund takes both back.
         on_orders_posted(engagement_on_orders_posted)

@@ -1,7 +1,7 @@
 """Stable machine-readable error codes of the engagement app, with their text in both languages the
 API speaks (registered with the partner API's catalogue in apps.py). Never rename a code."""
 
-from crm.api.error_codes import ErrorText
+from crm.errors import ErrorText, error_texts_register
 
 CHECKIN_DISABLED = "checkin_disabled"  # the brand has switched check-in off
 MAKEUP_REFUSED = "checkin_makeup_refused"  # outside the window, another cycle, today or the future
@@ -31,3 +31,4 @@ TEXTS: dict[str, ErrorText] = {
         "生日只能自己设置一次，如需修改请到门店办理。", "The birthday can be set once; changes are made in store."
     ),
 }
+error_texts_register(TEXTS)

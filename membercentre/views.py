@@ -16,15 +16,17 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from consent import error_codes as consent_codes
 from consent.services import agreement_versions_current, preference_link_path
 from consent.services.records import membership_version_for_enrolment
 from consent.types import GuardianConsent
 from crm.errors import AppError
+from engagement import error_codes as engagement_codes
 from engagement.member_views import invite_touch_read, invites_page
 from members.models import Member
 from members.selectors import member_survivor
 
-from . import auth
+from . import auth, error_codes
 from .checkin import calendar_weeks, checkin_calendar_for, month_label, month_parse, month_shift
 from .coupons import coupon_tabs
 from .presentation import local_text, mobile_masked
@@ -67,7 +69,9 @@ def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
                 return redirect("membercentre:join")
             return redirect(f"{reverse('membercentre:login')}?next={request.path}")
         if member.status != Member.Status.ACTIVE:
-            return _error(request, AppError("member_frozen", "您的会员账户已冻结，请联系门店或客服。", status=403))
+            return _error(
+                request, AppError(error_codes.MEMBER_FROZEN, "您的会员账户已冻结，请联系门店或客服。", status=403)
+            )
         request.member = member  # type: ignore[attr-defined]
         return view(request, *args, **kwargs)
 
@@ -184,7 +188,7 @@ def link(request: HttpRequest, token: str) -> HttpResponse:
     if member is not None and member.merged_into_id is not None:  # merged away: the link follows
         member = member_survivor(member)
     if member is None or member.status == Member.Status.ERASED:
-        return _error(request, AppError("consent_link_invalid", "链接无效。", status=404))
+        return _error(request, AppError(consent_codes.CONSENT_LINK_INVALID, "链接无效。", status=404))
     auth.member_sign_in(request, member)
     return redirect("membercentre:home")
 
@@ -325,7 +329,7 @@ def checkin(request: HttpRequest) -> HttpResponse:
                 try:
                     day = dt.date.fromisoformat(request.POST.get("date", ""))
                 except ValueError:
-                    raise AppError("checkin_makeup_refused", "请选择要补签的日期。") from None
+                    raise AppError(engagement_codes.MAKEUP_REFUSED, "请选择要补签的日期。") from None
                 result = checkin_make_up(member=member, day=day, channel="member_centre")
                 cost = (
                     f"，消耗 {result.checkin.cost_points} 积分" if result.created and result.checkin.cost_points else ""

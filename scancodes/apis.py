@@ -19,6 +19,7 @@ from crm.api.serializers import StrictSerializer
 from crm.api.views import BrandApiView
 from crm.errors import AppError, NotFound
 from crm.tenancy.zones import brand_time_shown
+from members import error_codes as members_codes
 from members.models import Member
 
 from .services import ScanContext, code_claim, code_verify, scan_context
@@ -98,7 +99,7 @@ class CodeClaimApi(BrandApiView):
         try:
             member = Member.objects.filter(member_no=data["member_no"]).first()
             if member is None:
-                raise NotFound("member_not_found", f"会员 {data['member_no']} 不存在。")
+                raise NotFound(members_codes.MEMBER_NOT_FOUND, f"会员 {data['member_no']} 不存在。")
             result = code_claim(
                 serial=data["serial"], secret=data["secret"], member=member, ctx=_ctx(data, request), count_scan=True
             )

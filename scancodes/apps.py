@@ -7,10 +7,4 @@ class ScancodesConfig(AppConfig):
     verbose_name = "一物一码"
 
     def ready(self) -> None:
-        # The partner API shows each code's text in the caller's language (zh-hans / en).
-        from crm.api.error_codes import ERRORS
-
-        from .error_codes import TEXTS
-
-        ERRORS.update(TEXTS)
         from . import rewards  # noqa: F401  (registers the points reward kind)

@@ -2,7 +2,7 @@
 `code` with the text in the caller's language; the admin and the scan page show the Chinese text.
 Never rename a code: partners (mini-programs) match on it."""
 
-from crm.api.error_codes import ErrorText
+from crm.errors import ErrorText, error_texts_register
 
 BATCH_INVALID = "scancodes_batch_invalid"  # bad quantity, SKU, expiry
 BATCH_EXPORT_EXHAUSTED = "scancodes_export_exhausted"  # the batch was exported as often as allowed
@@ -62,3 +62,4 @@ TEXTS: dict[str, ErrorText] = {
         "请阅读并勾选同意《会员协议与隐私政策》后再领取。", "Agree to the membership terms to claim."
     ),
 }
+error_texts_register(TEXTS)

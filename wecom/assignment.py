@@ -24,6 +24,7 @@ from members.models import Identity, IdentityKind, Member, MemberAssignment, Sta
 from members.selectors import member_lookup
 from members.services.members import identity_bind, member_assign, member_source_fill
 
+from . import error_codes
 from .handlers import FollowChange
 from .hooks import CustomerAdded, customer_added_notify_in_transaction
 from .models import AssignmentPolicy, AssignmentSettings, FollowRelation, WecomProspect
@@ -44,10 +45,14 @@ def assignment_settings_get() -> AssignmentSettings:
 
 def assignment_settings_save(*, policy: str, transfer_message: str = "") -> AssignmentSettings:
     if policy not in AssignmentPolicy.values:
-        raise AppError("assignment_policy_invalid", f"未知的归属策略：{policy}", fields={"policy": ["invalid"]})
+        raise AppError(
+            error_codes.ASSIGNMENT_POLICY_INVALID, f"未知的归属策略：{policy}", fields={"policy": ["invalid"]}
+        )
     if len(transfer_message) > 200:
         raise AppError(
-            "assignment_policy_invalid", "转接提示语不能超过 200 字。", fields={"transfer_message": ["too long"]}
+            error_codes.ASSIGNMENT_POLICY_INVALID,
+            "转接提示语不能超过 200 字。",
+            fields={"transfer_message": ["too long"]},
         )
     with transaction.atomic():
         settings_row = AssignmentSettings.objects.select_for_update().first() or AssignmentSettings()

@@ -17,6 +17,7 @@ from crm.errors import AppError
 from members.models import Identity, IdentityKind, Member, Staff, Store, Tag
 from members.services.members import tag_wecom_id_set
 
+from . import error_codes
 from .client import WecomClient
 from .errors import InvalidExternalUserid, NoRelationship, WecomApiError
 from .models import ContactWay, FollowRelation, WecomConfig
@@ -32,7 +33,7 @@ _STATE_RE = re.compile(r"^[A-Za-z0-9_\-.]+$")
 def _config_required() -> WecomConfig:
     config = WecomConfig.objects.first()
     if config is None:
-        raise AppError("wecom_not_configured", "本品牌尚未配置企业微信。", status=404)
+        raise AppError(error_codes.NOT_CONFIGURED, "本品牌尚未配置企业微信。", status=404)
     return config
 
 
@@ -74,7 +75,7 @@ def contact_way_create(
     users = list(staff)
     errors = contact_way_errors(name=name, state=state, staff=users, campaign=campaign)
     if errors:
-        raise AppError("contact_way_invalid", "渠道活码信息有误。", fields=errors)
+        raise AppError(error_codes.CONTACT_WAY_INVALID, "渠道活码信息有误。", fields=errors)
     config = _config_required()
     way_type = ContactWay.Type.SINGLE if len(users) == 1 else ContactWay.Type.MULTI
     with WecomClient.for_config(config) as client:
@@ -100,7 +101,7 @@ def contact_way_create(
         # made is unused (config_id logged for cleanup).
         logger.warning("contact way %s created in WeCom but not recorded: %s", created["config_id"], exc)
         message = f"State “{state}”已被其他活码使用。"
-        raise AppError("contact_way_invalid", message, fields={"state": ["taken"]}) from exc
+        raise AppError(error_codes.CONTACT_WAY_INVALID, message, fields={"state": ["taken"]}) from exc
     return way
 
 

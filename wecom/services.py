@@ -16,6 +16,7 @@ from crm.celery import send_on_commit
 from crm.egress import EgressRefused, egress_url_check
 from crm.errors import AppError, NotFound
 
+from . import error_codes
 from .assignment import follow_change_apply_in_transaction
 from .client import DEFAULT_BASE_URL, WecomClient
 from .crypto import CallbackCryptoError, CallbackGuard, envelope_encrypt_field, parse_xml, validate_encoding_aes_key
@@ -83,7 +84,7 @@ def wecom_config_save(
         if not secret and not config.has_secret:
             errors["secret"] = ["请填写应用 Secret。"]
         if errors:
-            raise AppError("wecom_config_invalid", "企业微信配置有误，请修改后重试。", fields=errors)
+            raise AppError(error_codes.CONFIG_INVALID, "企业微信配置有误，请修改后重试。", fields=errors)
         config.corp_id = corp_id
         config.token = token
         config.encoding_aes_key = encoding_aes_key
@@ -98,7 +99,7 @@ def wecom_config_save(
 def _config_required() -> WecomConfig:
     config = wecom_config_get()
     if config is None:
-        raise NotFound("wecom_not_configured", "本品牌尚未配置企业微信。")
+        raise NotFound(error_codes.NOT_CONFIGURED, "本品牌尚未配置企业微信。")
     return config
 
 
@@ -148,7 +149,7 @@ def callback_receive(*, query: Mapping[str, str], body: bytes) -> tuple[Callback
     try:
         event_time = datetime.fromtimestamp(int(fields.get("CreateTime", "")), tz=UTC)
     except ValueError as exc:
-        raise AppError("bad_event", "回调缺少有效的 CreateTime。") from exc
+        raise AppError(error_codes.BAD_EVENT, "回调缺少有效的 CreateTime。") from exc
     try:
         seen_key = guard.mark_seen(timestamp, nonce, signature)
     except CallbackCryptoError as exc:

@@ -28,6 +28,7 @@ from members.models import Identity, IdentityKind, Member, MemberAssignment, Sta
 from members.services.members import member_assign
 from members.services.stores import staff_resign_in_transaction
 
+from . import error_codes
 from .client import MAX_BATCH, WecomClient, chunks
 from .errors import NotResigned, WecomApiError, WecomError
 from .models import CustomerTransfer, FollowRelation, WecomConfig
@@ -66,7 +67,7 @@ class TransferPlan:
 
 
 def _invalid(message: str, field: str = "takeover") -> AppError:
-    return AppError("transfer_invalid", message, fields={field: [message]})
+    return AppError(error_codes.TRANSFER_INVALID, message, fields={field: [message]})
 
 
 def _reason(kind: str) -> str:

@@ -2,7 +2,7 @@
 the Chinese; the codes are what the tests and any later API match on. Codes raised by the
 services the workbench calls (members, consent) keep their own codes and texts."""
 
-from crm.api.error_codes import ErrorText
+from crm.errors import ErrorText, error_texts_register
 
 AMOUNT_INVALID = "workbench_amount_invalid"  # an amount in yuan that is not a positive number with ≤ 2 decimals
 NO_STORE = "workbench_no_store"  # the login has no store: offline orders and enrolment need one
@@ -28,3 +28,4 @@ TEXTS: dict[str, ErrorText] = {
     ),
     LOGIN_INVALID: ErrorText("员工账号信息有误：{detail}", "The staff login is invalid: {detail}"),
 }
+error_texts_register(TEXTS)

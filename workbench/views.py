@@ -35,6 +35,7 @@ from consent.services.links import link_sign
 from consent.services.pi_log import pi_access_log
 from consent.services.sessions import consent_session_cancel, consent_session_from_token
 from consent.types import GuardianConsent
+from coupons import error_codes as coupon_codes
 from coupons.error_codes import reason_text as coupon_reason_text
 from coupons.models import Coupon
 from coupons.rules import validity_words
@@ -43,6 +44,7 @@ from coupons.services import coupon_redeem
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from membercentre.services.codes import MEMBER_CODE_RE, member_code_consume, member_code_resolve
+from members import error_codes as members_codes
 from members import roles
 from members.masking import can_view_full_pi
 from members.models import Member, Reward, Staff, Store, Tier
@@ -251,7 +253,7 @@ def member_tier(request: HttpRequest, member_id: int) -> HttpResponse:
         if request.POST.get("tier"):
             tier = Tier.objects.filter(pk=request.POST["tier"]).first()
             if tier is None:
-                raise AppError("tier_invalid", "请选择保底等级。")
+                raise AppError(members_codes.TIER_INVALID, "请选择保底等级。")
             tier_grant_manual(member=target, tier=tier, reason=reason, actor=_user(request), reference=reference)
             messages.success(request, f"已设置保底等级：{tier.name}。")
         else:
@@ -477,7 +479,7 @@ def _birthday(session: ConsentSession, text: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text.strip()) if text.strip() else None
     except ValueError as exc:
-        error = AppError("member_invalid", "生日格式不正确，请按 1990-05-12 填写。")
+        error = AppError(members_codes.MEMBER_INVALID, "生日格式不正确，请按 1990-05-12 填写。")
         services.enrol_refusal_note(session=session, error=error)
         raise error from exc
 
@@ -717,7 +719,7 @@ def _coupon_writeoff_post(request: HttpRequest, store: Store | None) -> HttpResp
                     code=member_code, via="workbench", actor=user.get_username(), reference=reference
                 )
                 if holder.pk != target.pk:
-                    raise AppError("coupon_member_mismatch", "会员码与该会员不符。")
+                    raise AppError(coupon_codes.MEMBER_MISMATCH, "会员码与该会员不符。")
             result = coupon_redeem(
                 request_no=reference,
                 code=_code_for_counter(coupon),

@@ -86,7 +86,7 @@ def agreement_version_validate(
     """The draft checks alone, writing nothing (for forms that show errors next to fields)."""
     agreement = Agreement.objects.filter(pk=agreement_id).first()
     if agreement is None:
-        raise NotFound("agreement_not_found", "协议不存在。")
+        raise NotFound(error_codes.AGREEMENT_NOT_FOUND, "协议不存在。")
     _content_validate(
         agreement=agreement,
         text=text,
@@ -114,7 +114,7 @@ def agreement_version_draft_save(
         try:
             agreement = Agreement.objects.select_for_update().get(pk=agreement_id)
         except Agreement.DoesNotExist:
-            raise NotFound("agreement_not_found", "协议不存在。") from None
+            raise NotFound(error_codes.AGREEMENT_NOT_FOUND, "协议不存在。") from None
         _content_validate(
             agreement=agreement,
             text=text,
@@ -136,7 +136,7 @@ def agreement_version_draft_save(
             return AgreementVersion.objects.create(agreement=agreement, version=number, **fields)
         version = AgreementVersion.objects.select_for_update().filter(pk=version_id, agreement=agreement).first()
         if version is None:
-            raise NotFound("agreement_version_not_found", "协议版本不存在。")
+            raise NotFound(error_codes.AGREEMENT_VERSION_NOT_FOUND, "协议版本不存在。")
         if version.is_published:
             raise AppError(
                 error_codes.CONSENT_VERSION_PUBLISHED, f"“{version}”已发布，不能修改；如需变更请发布新版本。"
@@ -185,7 +185,7 @@ def agreement_version_publish(*, version_id: int, actor: str) -> AgreementVersio
     with transaction.atomic():
         version = AgreementVersion.objects.filter(pk=version_id).only("agreement_id").first()
         if version is None:
-            raise NotFound("agreement_version_not_found", "协议版本不存在。")
+            raise NotFound(error_codes.AGREEMENT_VERSION_NOT_FOUND, "协议版本不存在。")
         agreement = Agreement.objects.select_for_update().get(pk=version.agreement_id)
         version = AgreementVersion.objects.select_for_update().get(pk=version_id)
         if version.is_published:

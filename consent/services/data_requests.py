@@ -141,7 +141,7 @@ def _request_lock(request_id: int) -> DataRequest:
     """Lock order: Member, then the request (as every other consent service)."""
     member_id = DataRequest.objects.filter(pk=request_id).values_list("member_id", flat=True).first()
     if member_id is None:
-        raise NotFound("data_request_not_found", "申请不存在。")
+        raise NotFound(error_codes.DATA_REQUEST_NOT_FOUND, "申请不存在。")
     _member_lock(member_id)
     return DataRequest.objects.select_for_update().get(pk=request_id)
 
@@ -273,7 +273,7 @@ def member_data_export(*, member_id: int) -> dict[str, Any]:
     assignment. Plain JSON types only."""
     member = Member.objects.select_related("home_store", "assigned_staff", "tier").filter(pk=member_id).first()
     if member is None:
-        raise NotFound("member_not_found", "会员不存在。")
+        raise NotFound(error_codes.MEMBER_NOT_FOUND, "会员不存在。")
     orders = Order.objects.filter(member=member).select_related("store").prefetch_related("lines", "refunds")
     export: dict[str, Any] = {
         "generated_at": timezone.now().isoformat(),

@@ -238,7 +238,7 @@ def _member_lock(member_id: int) -> Member:
     try:
         return Member.objects.select_for_update().get(pk=member_id)
     except Member.DoesNotExist:
-        raise NotFound("member_not_found", "会员不存在。") from None
+        raise NotFound(error_codes.MEMBER_NOT_FOUND, "会员不存在。") from None
 
 
 def revoked_purposes(purposes: Sequence[str]) -> tuple[str, ...]:

@@ -193,7 +193,7 @@ def consent_session_decisions(*, session_id: int) -> tuple[list[ConsentDecision]
     """The decisions and evidence of a submitted session, without consuming it."""
     session = ConsentSession.objects.filter(pk=session_id).first()
     if session is None:
-        raise NotFound("consent_session_not_found", "授权会话不存在。")
+        raise NotFound(error_codes.CONSENT_SESSION_NOT_FOUND, "授权会话不存在。")
     return _session_read(session)
 
 
@@ -203,10 +203,10 @@ def consent_session_consume(*, session_id: int, member_id: int) -> tuple[list[Co
     with transaction.atomic():
         session = ConsentSession.objects.select_for_update().filter(pk=session_id).first()
         if session is None:
-            raise NotFound("consent_session_not_found", "授权会话不存在。")
+            raise NotFound(error_codes.CONSENT_SESSION_NOT_FOUND, "授权会话不存在。")
         result = _session_read(session)
         if not Member.objects.filter(pk=member_id).exists():
-            raise NotFound("member_not_found", "会员不存在。")
+            raise NotFound(error_codes.MEMBER_NOT_FOUND, "会员不存在。")
         session.status = ConsentSession.Status.CONSUMED
         session.member_id = member_id
         session.consumed_at = timezone.now()

@@ -2,29 +2,10 @@
 languages the API speaks. Partners branch on `code`; `title`/`detail` are for people and follow
 the request's `Accept-Language` (zh-hans by default, en)."""
 
-from dataclasses import dataclass
 from typing import Any
 
-from django.utils import translation
-
 from crm.dependencies import BROKER, CACHE, DATABASE
-from crm.errors import AppError
-
-
-@dataclass(frozen=True)
-class ErrorText:
-    zh: str
-    en: str
-
-    def __str__(self) -> str:
-        return localized(self.zh, self.en)
-
-
-def localized(zh: str, en: str) -> str:
-    """The text in the active language (LocaleMiddleware activates it from Accept-Language)."""
-    language = translation.get_language() or "zh-hans"
-    return en if language.lower().startswith("en") else zh
-
+from crm.errors import ERROR_TEXTS, AppError, ErrorText, error_texts_register, localized
 
 # Titles by HTTP status: a short summary of the problem type (RFC 9457 `title`).
 TITLES: dict[int, ErrorText] = {
@@ -43,9 +24,9 @@ TITLES: dict[int, ErrorText] = {
     503: ErrorText("服务暂时不可用", "Service unavailable"),
 }
 
-# code -> default detail. Services may raise AppError with other codes; those render with the
-# service's own message in every language unless registered here.
-ERRORS: dict[str, ErrorText] = {
+# code -> default detail; the other apps' codes are in their own error_codes modules, all in
+# crm.errors.ERROR_TEXTS.
+TEXTS: dict[str, ErrorText] = {
     "invalid_input": ErrorText("请求参数有误，请查看 fields。", "The request has invalid fields; see `fields`."),
     "malformed_body": ErrorText("请求体不是有效的 JSON。", "The request body is not valid JSON."),
     "unsupported_media_type": ErrorText(
@@ -93,27 +74,20 @@ ERRORS: dict[str, ErrorText] = {
     "webhook_url_not_allowed": ErrorText(
         "回调地址必须是公网可访问的 http(s) 地址。", "The webhook URL must be a publicly reachable http(s) URL."
     ),
-    # Raised by the consent services (codes in consent/error_codes.py) with the Chinese text; the
-    # English is here so that an English caller reads it too.
-    "consent_membership_agreement_incomplete": ErrorText(
-        "本品牌尚未发布完整的会员协议与隐私政策（须写明品牌名称、联系地址和个人信息保护联系方式），"
-        "暂不能办理入会。请品牌管理员在后台“协议版本”中补全会员协议并发布。",
-        "The brand has not published a complete membership agreement and privacy policy (naming the brand, "
-        "its address and its personal-information contact), so members cannot be enrolled yet. A brand "
-        "administrator must complete and publish it in the back office (agreement versions).",
-    ),
-    "consent_agreement_placeholders": ErrorText(
-        "协议正文仍有待填写的占位内容：{placeholders}。请改为实际内容（如品牌名称、联系地址、个人信息保护联系方式）后再发布。",
-        "The agreement text still contains template blanks: {placeholders}. Replace them with the real "
-        "details (brand name, address, personal-information contact) before publishing.",
-    ),
     "internal_error": ErrorText("服务器内部错误，已记录。", "Internal server error; it has been logged."),
     # {dependency} is one of DEPENDENCY_NAMES; the problem also names it in `dependency`.
     "service_unavailable": ErrorText(
         "服务暂时不可用：{dependency}无法连接，请稍后重试。",
         "The service is temporarily unavailable: {dependency} cannot be reached; retry later.",
     ),
+    # The back office's key management (crm/api/services.py, permissions.py).
+    "api_key_scopes_invalid": ErrorText("权限范围有误。", "The scopes are invalid."),
+    "api_key_partner_invalid": ErrorText("合作方有误。", "The partner is invalid."),
+    "api_key_expiry_invalid": ErrorText("过期时间有误。", "The expiry time is invalid."),
+    "api_key_not_found": ErrorText("API 密钥不存在。", "The API key does not exist."),
+    "scope_undeclared": ErrorText("该接口未声明所需的权限范围 {scope}。", "The endpoint declares no scope {scope}."),
 }
+error_texts_register(TEXTS)
 
 # The services a request depends on (crm/dependencies.py), as `service_unavailable` names them.
 DEPENDENCY_NAMES: dict[str, ErrorText] = {
@@ -125,7 +99,7 @@ DEPENDENCY_NAMES: dict[str, ErrorText] = {
 
 def error_detail(code: str, **params: object) -> str:
     """The registered detail for `code` in the active language, with `{params}` filled in."""
-    return str(ERRORS[code]).format(**params)
+    return str(ERROR_TEXTS[code]).format(**params)
 
 
 def readable_bytes(size: int) -> str:

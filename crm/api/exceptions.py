@@ -22,9 +22,9 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from crm.dependencies import dependency_down
-from crm.errors import AppError
+from crm.errors import ERROR_TEXTS, AppError, localized
 
-from .error_codes import DEPENDENCY_NAMES, ERRORS, TITLES, api_error, error_detail, localized, readable_bytes
+from .error_codes import DEPENDENCY_NAMES, TEXTS, TITLES, api_error, error_detail, readable_bytes
 
 __all__ = ["api_error", "problem_body", "problem_exception_handler", "problem_response", "service_unavailable"]
 
@@ -91,9 +91,9 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _app_error_detail(exc: AppError) -> str:
-    # Other apps raise AppError with a Chinese message; an English caller gets the registered
-    # English text for the code when there is one.
-    registered = ERRORS.get(exc.code)
+    # Services raise AppError with a Chinese message; an English caller gets the code's English
+    # text (every code has one: crm/errors.py).
+    registered = ERROR_TEXTS.get(exc.code)
     if registered is not None and localized("zh", "en") == "en":
         try:
             return registered.en.format(**exc.extra)
@@ -151,7 +151,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             )
         if isinstance(exc, drf.AuthenticationFailed):
             code = exc.get_codes() if isinstance(exc.get_codes(), str) else "api_key_invalid"
-            code = code if code in ERRORS else "api_key_invalid"
+            code = code if code in TEXTS else "api_key_invalid"
             return problem_response(status=401, code=code, detail=error_detail(code), headers=headers)
         if isinstance(exc, drf.PermissionDenied):
             return problem_response(

@@ -9,6 +9,8 @@ from django.contrib.auth.models import User
 from crm.db import connection
 from crm.errors import AppError
 
+from . import error_codes
+
 logger = logging.getLogger(__name__)
 
 # Who may unlock: whoever manages the back office's users (the brand admin role has it, store
@@ -20,7 +22,7 @@ def login_unlock(*, username: str, actor: User) -> int:
     """Forget the failed logins of `username` here, so it may log in at once. Returns how many
     records were removed (0: nothing was locked). Logged with who unlocked whom, and where."""
     if not actor.has_perm(UNLOCK_PERMISSION):
-        raise AppError("login_unlock_forbidden", "只有品牌管理员可以解锁登录。", status=403)
+        raise AppError(error_codes.UNLOCK_FORBIDDEN, "只有品牌管理员可以解锁登录。", status=403)
     removed = reset(username=username)
     logger.warning(
         "login unlocked: username=%r by=%r schema=%s records=%d",

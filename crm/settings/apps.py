@@ -49,27 +49,10 @@ TENANT_APPS = [
     "membercentre",
 ]
 INSTALLED_APPS = [
-    *SHARED_APPS[: SHARED_APPS.index("drf_spectacular")],
-    "crm.jobs",
-    "members",
-    "consent",
-    "crm.api",
-    "wecom",
-    "campaigns",
-    "webhooks",
-    "drf_spectacular",
-    "drf_spectacular_sidecar",
-    "dashboard",
-    "axes",
-    "crm.logins",
-    "coupons",
-    "scancodes",
-    "engagement",
-    "performance",
-    "workbench",
+    *SHARED_APPS,
+    *(app for app in TENANT_APPS if app not in SHARED_APPS),
     # Only for its static htmx (the workbench's enrolment screen polls without a reload).
     "django_htmx",
-    "membercentre",
 ]
 
 TENANT_MODEL = "tenancy.Brand"

@@ -17,6 +17,7 @@ from crm.db import connection
 from crm.db.locks import BRAND_PROVISION, xact_advisory_lock
 from crm.errors import AppError
 
+from . import error_codes
 from .hooks import BrandSetUp, brand_set_up_notify_in_transaction
 from .models import RESERVED_SLUGS, Brand, Domain, slug_validator, validate_pi_contact, validate_time_zone
 
@@ -87,7 +88,7 @@ def brand_provision_validate(
     if admin_password is not None:
         check("admin_password", validate_password, admin_password)
     if errors:
-        raise AppError("brand_invalid", "品牌信息有误，请修改后重试。", fields=errors)
+        raise AppError(error_codes.BRAND_INVALID, "品牌信息有误，请修改后重试。", fields=errors)
     _check_not_taken(slug=slug, domain=domain)
 
 
@@ -96,11 +97,11 @@ def _check_not_taken(*, slug: str, domain: str) -> None:
     owner = Domain.objects.filter(domain=domain).select_related("tenant").first()
     if owner is not None and owner.tenant.schema_name != slug:
         message = f"域名“{domain}”已被品牌“{owner.tenant.name}”使用。"
-        raise AppError("domain_taken", message, fields={"domain": [message]})
+        raise AppError(error_codes.DOMAIN_TAKEN, message, fields={"domain": [message]})
     existing = Brand.objects.filter(schema_name__iexact=slug).first()
     if existing is not None and owner is None:
         message = f"品牌标识“{slug}”已被品牌“{existing.name}”使用（域名不同）。"
-        raise AppError("slug_taken", message, fields={"slug": [message]})
+        raise AppError(error_codes.SLUG_TAKEN, message, fields={"slug": [message]})
 
 
 def _brand_template_migrate(*, verbosity: int) -> None:
@@ -168,7 +169,7 @@ def brand_provision(
         pi_contact=pi_contact,
     )
     if connection.schema_name != get_public_schema_name():
-        raise AppError("wrong_schema", "只能在平台（public）环境中创建品牌。")
+        raise AppError(error_codes.WRONG_SCHEMA, "只能在平台（public）环境中创建品牌。")
 
     try:
         with transaction.atomic():
@@ -207,7 +208,7 @@ def brand_provision(
                 brand.save(update_fields=["ready", "updated_at"])
     except IntegrityError as exc:
         # Lost a race with a concurrent provisioning of the same slug or domain.
-        raise AppError("brand_conflict", "该品牌标识或域名正被同时创建，请稍后重试。") from exc
+        raise AppError(error_codes.BRAND_CONFLICT, "该品牌标识或域名正被同时创建，请稍后重试。") from exc
     return ProvisionResult(
         brand=brand, brand_created=brand_created, admin_created=admin_created, generated_password=generated
     )
@@ -217,7 +218,7 @@ def brand_details_validate(*, name: str, time_zone: str, contact_address: str, p
     """Refuse bad details of an existing brand before anything is written (also used by the admin form)."""
     errors = _details_errors(name=name, time_zone=time_zone, contact_address=contact_address, pi_contact=pi_contact)
     if errors:
-        raise AppError("brand_invalid", "品牌信息有误，请修改后重试。", fields=errors)
+        raise AppError(error_codes.BRAND_INVALID, "品牌信息有误，请修改后重试。", fields=errors)
 
 
 def brand_details_update(

@@ -7,6 +7,7 @@ import secrets
 
 from django.urls import reverse
 
+from consent import error_codes as consent_codes
 from consent.services.links import link_read, link_sign
 from crm.errors import AppError
 
@@ -22,5 +23,5 @@ def member_centre_link_read(token: str) -> int:
     payload = link_read(kind="membercentre", token=token, max_age=MEMBER_CENTRE_LINK_MAX_AGE)
     member_id = payload.get("m")
     if not isinstance(member_id, int):
-        raise AppError("consent_link_invalid", "链接无效。", status=404)
+        raise AppError(consent_codes.CONSENT_LINK_INVALID, "链接无效。", status=404)
     return member_id

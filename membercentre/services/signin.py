@@ -254,7 +254,9 @@ def wechat_config_save(
         if secret:
             config.secret_set(secret)
         elif not config.secret_encrypted:
-            raise AppError("wechat_secret_required", "请填写公众号 AppSecret。", fields={"secret": ["required"]})
+            raise AppError(
+                error_codes.WECHAT_SECRET_REQUIRED, "请填写公众号 AppSecret。", fields={"secret": ["required"]}
+            )
         config.full_clean()
         config.save()
     return config

@@ -14,6 +14,8 @@ from django.db.models import Sum
 from crm.errors import AppError
 from members.models import CaptureRateDaily
 
+from .. import error_codes
+
 GroupBy = Literal["day", "channel", "store"]
 _GROUP_FIELDS = {"day": "day", "channel": "channel", "store": "store_id"}
 
@@ -48,11 +50,11 @@ def capture_rate(
     `group_by=()` gives one total row."""
     if date_from > date_to:
         raise AppError(
-            "capture_rate_invalid", "开始日期不能晚于结束日期。", fields={"date_from": ["不能晚于结束日期。"]}
+            error_codes.CAPTURE_RATE_INVALID, "开始日期不能晚于结束日期。", fields={"date_from": ["不能晚于结束日期。"]}
         )
     unknown = set(group_by) - set(_GROUP_FIELDS)
     if unknown:
-        raise AppError("capture_rate_invalid", f"不支持的分组：{', '.join(sorted(unknown))}。")
+        raise AppError(error_codes.CAPTURE_RATE_INVALID, f"不支持的分组：{', '.join(sorted(unknown))}。")
     qs = CaptureRateDaily.objects.filter(day__gte=date_from, day__lte=date_to)
     if channel:
         qs = qs.filter(channel=channel)
