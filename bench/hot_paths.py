@@ -30,6 +30,7 @@ then each target's steady open-loop rate (resolve 200/s, redeem 150/s, check-in 
 import argparse
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -147,6 +148,9 @@ def setup(args: argparse.Namespace) -> dict[str, Endpoint]:
 
     scan_key, batch, batch_key = scancodes_http.setup(args.codes, 20_000)
     work = scancodes_http.Work(batch, batch_key)
+    work.next_serial += args.serial_offset
+    if args.serial_offset:  # another run at the same time: the other end of the unused members
+        work.members.reverse()
     endpoints["claim"] = Endpoint(
         "scan-code claim",
         scancodes_http.HOST,
@@ -183,10 +187,25 @@ def in_process(endpoints: dict[str, Endpoint], count: int) -> dict[str, Cost]:
         memos_forget_all()
         endpoint.prepare()
         costs[name] = measure(endpoint.label, endpoint.wsgi(), count)
-        print(costs[name].line(costs["healthz"]), flush=True)
+        print(costs[name].line(costs["tiers"], costs["healthz"]), flush=True)
     costs["card"] = measure("member card page GET /m/", card_page(count), count)
-    print(costs["card"].line(costs["healthz"]), flush=True)
+    print(costs["card"].line(costs["tiers"], costs["healthz"]), flush=True)
+    print("against the targets (CPU of the web process + its PostgreSQL backend; 2 idle cores):")
+    for name, target in TARGET_RATES.items():
+        implied = 2000 / costs[name].cpu_ms
+        print(
+            f"  {endpoints[name].label:<34} ≤ {implied:5.0f}/s implied, target ≥ {target}/s: "
+            f"{'met' if implied >= target else 'not met'}"
+        )
+    card = costs["card"].wall_ms
+    print(
+        f"  {'member card page GET /m/':<34} {card:5.1f} ms server time (mean, in-process), target ≤ 100 ms: "
+        f"{'met' if card <= 100 else 'not met'} (load average {os.getloadavg()[0]:.2f})"
+    )
     return costs
+
+
+TARGET_RATES = {"resolve": 500, "validate": 800, "redeem": 300, "checkin": 800, "claim": 500}
 
 
 STEADY = {"resolve": 200, "redeem": 150, "checkin": 300, "claim": 200}
@@ -206,6 +225,8 @@ def over_http(endpoints: dict[str, Endpoint], args: argparse.Namespace) -> None:
         floor = Client(port, "", endpoints["resolve"].host)
         saturate("warm-up", lambda: floor.request("GET", "/healthz"), seconds=2, threads=2)
         base = saturate("GET /healthz (floor)", lambda: floor.request("GET", "/healthz"), **phase)
+        tiers = Client(port, endpoints["resolve"].key, endpoints["resolve"].host)
+        saturate("GET /api/v1/tiers (auth floor)", lambda: tiers.request("GET", "/api/v1/tiers"), **phase)
         for endpoint in endpoints.values():
             endpoint.prepare()
             sat = saturate(endpoint.label, endpoint.http(port), **phase)
@@ -218,7 +239,12 @@ def over_http(endpoints: dict[str, Endpoint], args: argparse.Namespace) -> None:
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(f"signal {signum}")  # runs the finally that stops gunicorn
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--codes", type=int, default=10_000_000)
@@ -227,6 +253,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--no-http", dest="http", action="store_false")
+    parser.add_argument(
+        "--serial-offset", type=int, default=0, help="scan codes from this far on (two runs at the same time)"
+    )
     args = parser.parse_args()
     random.seed(RUN)
     endpoints = setup(args)

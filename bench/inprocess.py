@@ -36,8 +36,8 @@ class Cost:
     def cpu_ms(self) -> float:
         return self.python_ms + self.postgres_ms
 
-    def line(self, floor: "Cost | None" = None) -> str:
-        ratio = f", {self.cpu_ms / floor.cpu_ms:4.1f}× the floor" if floor is not None and floor.cpu_ms else ""
+    def line(self, *floors: "Cost") -> str:
+        ratio = "".join(f", {self.cpu_ms / f.cpu_ms:4.1f}× {f.label.split(' (')[0]}" for f in floors if f.cpu_ms)
         return (
             f"  {self.label:<34} CPU {self.python_ms:5.2f} ms Python + {self.postgres_ms:4.2f} ms PostgreSQL "
             f"= {self.cpu_ms:5.2f} ms → ≤ {2000 / self.cpu_ms:5.0f}/s on 2 idle cores{ratio}; "
