@@ -25,13 +25,8 @@ in the bench brand (order numbers are unique per run); re-running is safe.
 """
 
 import argparse
-import http.client
-import json
 import os
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -39,7 +34,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,6 +49,16 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
+from bench.http_harness import (  # noqa: E402
+    Client,
+    free_port,
+    percentile,
+    pids_of,
+    process_cpu_seconds,
+    start_gunicorn,
+    steady,
+    stop,
+)
 from consent.services import membership_version_current  # noqa: E402
 from consent.types import ConsentDecision, ConsentEvidence  # noqa: E402
 from crm.api.services import api_key_create  # noqa: E402
@@ -127,79 +132,6 @@ def between_phases() -> None:
     connection.close()  # the server's connections only, during a phase
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_gunicorn(
-    port: int, workers: int, python: str | None = None, startup_seconds: float = 120
-) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DEBUG": "false", "API_THROTTLE_RATE": "1000000/min"}
-    process = subprocess.Popen(  # noqa: S603 (fixed argv: our own gunicorn and module)
-        [
-            # The gunicorn of the interpreter running this script (a worktree has no .venv of its
-            # own), or of the virtualenv interpreter `python` (--server-python).
-            python or sys.executable,
-            "-m",
-            "gunicorn",
-            "crm.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    # Four workers importing Django took 48 s to answer under a load average of 16 (2 CPUs).
-    deadline = time.monotonic() + startup_seconds
-    while time.monotonic() < deadline:
-        try:
-            if Client(port, key="").request("GET", "/healthz") < 500:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    stop(process)
-    raise SystemExit("gunicorn did not come up")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    # Only the process group this script started.
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-class Client:
-    """POSTs JSON to the bench brand's host. gunicorn's sync workers close every connection after
-    its response, so each request opens one (as a partner behind a load balancer would)."""
-
-    def __init__(self, port: int, key: str) -> None:
-        self.port = port
-        self.headers = {"Host": HOST, "Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
-
-    def request(self, method: str, path: str, body: Any = None) -> int:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            payload = None if body is None else json.dumps(body).encode()
-            connection.request(method, path, body=payload, headers=self.headers)
-            response = connection.getresponse()
-            response.read()
-            return response.status
-        finally:
-            connection.close()
-
-
 class Orders:
     def __init__(self, members: int) -> None:
         self.members = members
@@ -220,22 +152,6 @@ class Orders:
         if n % 5:
             order["buyer"] = {"kind": "wechat_unionid", "value": f"bench-{n % self.members}"}
         return order
-
-
-def process_cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # ended meanwhile
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def pids_of(*pgrep_args: str) -> list[int]:
-    found = subprocess.run(["pgrep", *pgrep_args], capture_output=True, text=True, check=False)  # noqa: S603, S607
-    return [int(pid) for pid in found.stdout.split()]
 
 
 def saturate_wrk(
@@ -281,11 +197,6 @@ def saturate_wrk(
     )
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 def saturate(client: Client, orders: Orders, *, seconds: float, threads: int, batch: int | None) -> None:
     done: list[tuple[float, int, int]] = []  # latency, status, orders in the request
     lock = threading.Lock()
@@ -317,54 +228,6 @@ def saturate(client: Client, orders: Orders, *, seconds: float, threads: int, ba
     )
 
 
-class Bodies(Protocol):
-    def next(self) -> dict[str, Any]: ...
-
-
-def steady(
-    client: Client,
-    orders: Bodies,
-    *,
-    rate: float,
-    seconds: float,
-    threads: int,
-    path: str = "/api/v1/orders",
-) -> None:
-    """Open loop: request i is due at start + i/rate; its latency counts from when it was due,
-    so a server that falls behind shows it (no coordinated omission). `orders` gives the bodies
-    POSTed to `path` (bench/coupons_http.py steadies write-offs with it)."""
-    total = int(rate * seconds)
-    results: list[tuple[float, int]] = []
-    lock = threading.Lock()
-
-    def send(i: int) -> None:
-        due = start + i / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        try:
-            status = client.request("POST", path, orders.next())
-        except OSError:
-            status = 0
-        with lock:
-            results.append((time.monotonic() - due, status))
-
-    with ThreadPoolExecutor(threads) as pool:
-        # Every thread of the pool started before the clock does (starting 64 threads on the
-        # first due requests delayed them by up to 0.2 s, which counted as server latency).
-        list(pool.map(time.sleep, [0.05] * threads))
-        start = time.monotonic() + 0.5
-        list(pool.map(send, range(total)))
-    elapsed = time.monotonic() - start
-    latencies = [lat * 1000 for lat, status in results if status in (200, 201)]
-    errors = sum(1 for _, status in results if status not in (200, 201))
-    print(
-        f"steady {path} {rate:.0f} req/s for {seconds:.0f} s: {len(results)} sent in {elapsed:.1f} s, errors {errors}, "
-        f"p50 {percentile(latencies, 0.5):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms, "
-        f"max {max(latencies, default=float('nan')):.1f} ms, mean {statistics.mean(latencies or [0]):.1f} ms"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 1) * 2))
@@ -392,7 +255,7 @@ def main() -> None:
     port = free_port()
     server = start_gunicorn(port, args.workers, args.server_python)
     url = f"http://127.0.0.1:{port}"
-    client = Client(port, key)
+    client = Client(port, key, HOST)
     orders = Orders(args.members)
     try:
         print(
@@ -407,7 +270,12 @@ def main() -> None:
         else:
             saturate(client, orders, seconds=args.seconds, threads=args.concurrency, batch=None)
         between_phases()
-        steady(client, orders, rate=args.rate, seconds=args.seconds, threads=64)
+        steady(
+            "single orders",
+            lambda: client.request("POST", "/api/v1/orders", orders.next()),
+            rate=args.rate,
+            seconds=args.seconds,
+        )
         between_phases()
         saturate(client, orders, seconds=args.seconds, threads=max(2, args.workers), batch=500)
     finally:

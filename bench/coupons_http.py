@@ -8,7 +8,7 @@ Targets: validate ≥ 800/s; redeem ≥ 300/s, and p99 ≤ 100 ms at a steady 15
 
 It uses the brand `benchcoupons` of bench/coupons_issue_redeem.py (or makes it with `--members`
 members, set-based), adds a generated-code template and issues one pool coupon to enough members
-for the run, then starts gunicorn (bench/api_orders_http.py's helpers: 127.0.0.1 only, DEBUG off,
+for the run, then starts gunicorn (bench/http_harness.py: 127.0.0.1 only, DEBUG off,
 no throttle) and drives, from `--threads` client threads (http.client, one connection per
 request as gunicorn's sync workers close them):
 1. validate saturation (`POST /api/v1/coupons/validate`, random codes of the pool) → rate, p50,
@@ -27,10 +27,8 @@ import os
 import random
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,25 +36,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
 os.environ["DEBUG"] = "false"  # before django.setup(): DEBUG records every query
 
+import django
 import psycopg
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from bench.api_orders_http import (
-    Client,
-    free_port,
-    percentile,
-    pids_of,
-    process_cpu_seconds,
-    start_gunicorn,
-    steady,
-    stop,
+django.setup()
+
+from bench.http_harness import Client, free_port, pids_of, saturate, start_gunicorn, steady, stop  # noqa: E402
+from coupons import rules  # noqa: E402
+from coupons.models import Coupon, CouponTemplate  # noqa: E402
+from coupons.services import (  # noqa: E402
+    coupon_codes_generate,
+    coupon_template_create,
+    coupons_audit,
+    coupons_issue_bulk,
 )
-from coupons import rules
-from coupons.models import Coupon, CouponTemplate
-from coupons.services import coupon_codes_generate, coupon_template_create, coupons_audit, coupons_issue_bulk
-from crm.api.services import api_key_create
-from crm.tenancy.models import Brand
+from crm.api.services import api_key_create  # noqa: E402
+from crm.tenancy.models import Brand  # noqa: E402
 
 SLUG = "benchcoupons"
 HOST = f"{SLUG}.localhost"
@@ -89,7 +86,8 @@ def setup(members: int, coupons: int) -> tuple[str, list[str]]:
             actor="bench",
         )
         codes = list(Coupon.objects.filter(template=template).order_by("id").values_list("code", flat=True))
-        key = api_key_create(partner_name=f"bench-{RUN}", scopes=["orders:write"], expires_at=None).plaintext
+        scopes = ["coupons:read", "coupons:write"]
+        key = api_key_create(partner_name=f"bench-{RUN}", scopes=scopes, expires_at=None).plaintext
         with connection.cursor() as cursor:
             for table in ("coupons_coupon", "coupons_couponcode", "coupons_couponredemption", "coupons_couponevent"):
                 cursor.execute(f"VACUUM (ANALYZE) {SLUG}.{table}")
@@ -128,53 +126,10 @@ class Redeems:
         }
 
 
-def backend_pids() -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        return [pid for (pid,) in cursor.fetchall()]
-
-
-def drive(label: str, send: Callable[[], int], *, seconds: float, threads: int, server_pids: list[int]) -> None:
-    """`threads` threads call `send` (→ HTTP status) back to back for `seconds`."""
-    done: list[tuple[float, int]] = []
-    lock = threading.Lock()
-    end = time.monotonic() + seconds
-
-    def worker() -> None:
-        while time.monotonic() < end:
-            start = time.perf_counter()
-            try:
-                status = send()
-            except OSError:
-                status = 0
-            with lock:
-                done.append((time.perf_counter() - start, status))
-
-    postgres = backend_pids()
-    cpu_server, cpu_postgres = process_cpu_seconds(server_pids), process_cpu_seconds(postgres)
-    started = time.monotonic()
-    with ThreadPoolExecutor(threads) as pool:
-        for _ in range(threads):
-            pool.submit(worker)
-    elapsed = time.monotonic() - started
-    postgres = sorted(set(postgres) | set(backend_pids()))
-    cpu_server = process_cpu_seconds(server_pids) - cpu_server
-    cpu_postgres = process_cpu_seconds(postgres) - cpu_postgres
-    ok = [lat * 1000 for lat, status in done if status in (200, 201)]
-    n = max(len(done), 1)
-    print(
-        f"  {label:<28} {len(ok) / elapsed:7.0f}/s  p50 {percentile(ok, 0.5):6.1f} ms  "
-        f"p99 {percentile(ok, 0.99):6.1f} ms"
-        f"  errors {len(done) - len(ok)}; CPU per request: server {cpu_server / n * 1000:.2f} ms, "
-        f"PostgreSQL {cpu_postgres / n * 1000:.2f} ms",
-        flush=True,
-    )
-
-
 def floor(label: str, statements: Callable[[Any, str], None], codes: Callable[[], str], **kw: Any) -> None:
     """The raw SQL floor: each thread its own psycopg connection in the bench schema."""
     local = threading.local()
-    opened: list[Any] = []  # open until drive() has read their backends' CPU
+    opened: list[Any] = []  # open until saturate() has read their backends' CPU
 
     def send() -> int:
         if not hasattr(local, "db"):
@@ -184,7 +139,7 @@ def floor(label: str, statements: Callable[[Any, str], None], codes: Callable[[]
         statements(local.db, codes())
         return 200
 
-    drive(label, send, server_pids=[], **kw)
+    saturate(label, send, server_pids=[], **kw)
     for db in opened:
         db.close()
 
@@ -234,8 +189,7 @@ def main() -> None:
     fresh = Codes(codes[len(codes) // 4 :])
     port = free_port()
     server = start_gunicorn(port, args.workers)
-    client = Client(port, key)
-    client.headers["Host"] = HOST
+    client = Client(port, key, HOST)
     gunicorn = pids_of("-g", str(server.pid))
     phase: dict[str, Any] = {"seconds": args.seconds, "threads": args.threads, "server_pids": gunicorn}
 
@@ -249,12 +203,11 @@ def main() -> None:
             f"gunicorn {args.workers} sync workers, {args.threads} client threads, {args.seconds:.0f} s a phase; "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {len(codes):,} pool coupons"
         )
-        drive("warm-up (validate)", validate, seconds=3, threads=2, server_pids=gunicorn)
-        drive("validate over HTTP", validate, **phase)
-        drive(
-            "redeem over HTTP", lambda: client.request("POST", "/api/v1/coupons/redemptions", redeems.next()), **phase
-        )
-        steady(client, redeems, rate=args.rate, seconds=args.seconds, threads=64, path="/api/v1/coupons/redemptions")
+        saturate("warm-up (validate)", validate, seconds=3, threads=2, server_pids=gunicorn)
+        saturate("validate over HTTP", validate, **phase)
+        redeem = lambda: client.request("POST", "/api/v1/coupons/redemptions", redeems.next())  # noqa: E731
+        saturate("redeem over HTTP", redeem, **phase)
+        steady("redeem over HTTP", redeem, rate=args.rate, seconds=args.seconds)
     finally:
         stop(server)
     raw = {"seconds": args.seconds, "threads": args.threads}

@@ -37,7 +37,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
-from bench.api_orders_http import process_cpu_seconds  # noqa: E402
+from bench.http_harness import process_cpu_seconds  # noqa: E402
 from bench.members_data import indexes_deferred, insert_select, step  # noqa: E402
 from coupons.models import Coupon, CouponTemplate  # noqa: E402
 from coupons.selectors import coupon_validate  # noqa: E402

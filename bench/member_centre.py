@@ -10,8 +10,8 @@ server time at 1M members.
 It migrates the public schema if needed, provisions (idempotently) its own brand `benchmc`
 (host benchmc.localhost), inserts `--members` members in bulk (the data generator: profile rows
 and a mobile identity each, nothing else; re-running tops up), issues a fresh member code for 5,000
-random members before each phase (codes live 60 s), then starts gunicorn (bench/api_orders_http.py's
-helpers: DEBUG off, API throttle out of the way) and drives:
+random members before each phase (codes live 60 s), then starts gunicorn (bench/http_harness.py:
+DEBUG off, API throttle out of the way) and drives:
 1. saturation: resolve from `--concurrency` threads for `--seconds` → resolves/s, p50/p99;
 2. steady: `--rate` resolves/s open-loop for `--seconds` → p50/p99 (latency from when due);
 3. card page: in-process GET /m/ of a signed-in member, `--pages` times → server time mean/p50/p99
@@ -23,28 +23,27 @@ import os
 import random
 import statistics
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from api_orders_http import (  # noqa: E402  (django.setup() happens there)
-    Client,
-    free_port,
-    percentile,
-    start_gunicorn,
-    stop,
-)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
+os.environ["DEBUG"] = "false"  # DEBUG records every query: not what production measures
+
+import django  # noqa: E402
+
+django.setup()
+
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client as DjangoClient  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
+from bench.http_harness import Client, free_port, percentile, saturate, start_gunicorn, steady, stop  # noqa: E402
 from crm.api.services import api_key_create  # noqa: E402
 from crm.tenancy.services import brand_provision, platform_ensure  # noqa: E402
 from membercentre.models import MemberCode  # noqa: E402
@@ -55,12 +54,6 @@ from members.models import Member  # noqa: E402
 SLUG = "benchmc"
 HOST = f"{SLUG}.localhost"
 CODES_PER_PHASE = 5000
-
-
-class McClient(Client):
-    def __init__(self, port: int, key: str) -> None:
-        super().__init__(port, key)
-        self.headers["Host"] = HOST
 
 
 def setup(members: int) -> str:
@@ -96,7 +89,9 @@ def setup(members: int) -> str:
         select = ", ".join(varied.get(column, f't."{column}"') for column in columns)
         names = ", ".join(f'"{column}"' for column in columns)
         template = "(SELECT * FROM members_member ORDER BY id LIMIT 1) t"
-        insert = f"INSERT INTO members_member ({names}) SELECT {select} FROM {template}, generate_series(%s, %s) n"  # noqa: S608 - the model's column names; values bound
+        # bigint: a bound small number is a smallint, for which generate_series is ambiguous
+        series = "generate_series(%s::bigint, %s::bigint) n"
+        insert = f"INSERT INTO members_member ({names}) SELECT {select} FROM {template}, {series}"  # noqa: S608 - the model's column names; values bound
         chunk = 200_000
         with connection.cursor() as cursor:
             for start in range(have, members, chunk):
@@ -131,58 +126,6 @@ def issue_codes(count: int) -> list[str]:
             ]
         )
     return codes
-
-
-def saturate(client: McClient, codes: list[str], *, seconds: float, threads: int) -> None:
-    done: list[tuple[float, int]] = []
-    lock = threading.Lock()
-    end = time.monotonic() + seconds
-
-    def worker() -> None:
-        while time.monotonic() < end:
-            start = time.perf_counter()
-            status = client.request("POST", "/api/v1/member-codes/resolve", {"code": random.choice(codes)})
-            with lock:
-                done.append((time.perf_counter() - start, status))
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(threads) as pool:
-        for _ in range(threads):
-            pool.submit(worker)
-    elapsed = time.monotonic() - started
-    ok = [lat * 1000 for lat, status in done if status == 200]
-    print(
-        f"saturation, resolve, {threads} threads, {elapsed:.1f} s: {len(ok) / elapsed:.0f} resolves/s, "
-        f"errors {len(done) - len(ok)}, p50 {percentile(ok, 0.5):.1f} ms, p99 {percentile(ok, 0.99):.1f} ms"
-    )
-
-
-def steady(client: McClient, codes: list[str], *, rate: float, seconds: float, threads: int) -> None:
-    total = int(rate * seconds)
-    results: list[tuple[float, int]] = []
-    lock = threading.Lock()
-
-    def send(i: int) -> None:
-        due = start + i / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        try:
-            status = client.request("POST", "/api/v1/member-codes/resolve", {"code": codes[i % len(codes)]})
-        except OSError:
-            status = 0
-        with lock:
-            results.append((time.monotonic() - due, status))
-
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(time.sleep, [0.05] * threads))
-        start = time.monotonic() + 0.5
-        list(pool.map(send, range(total)))
-    ok = [lat * 1000 for lat, status in results if status == 200]
-    print(
-        f"steady {rate:.0f} resolves/s for {seconds:.0f} s: {len(results)} sent, errors {len(results) - len(ok)}, "
-        f"p50 {percentile(ok, 0.5):.1f} ms, p99 {percentile(ok, 0.99):.1f} ms, max {max(ok, default=0):.1f} ms"
-    )
 
 
 def card_page(pages: int) -> None:
@@ -257,9 +200,12 @@ def main() -> None:
     port = free_port()
     server = start_gunicorn(port, args.workers)
     try:
-        client = McClient(port, key)
-        saturate(client, issue_codes(CODES_PER_PHASE), seconds=args.seconds, threads=args.concurrency)
-        steady(client, issue_codes(CODES_PER_PHASE), rate=args.rate, seconds=args.seconds, threads=64)
+        client = Client(port, key, HOST)
+        codes = issue_codes(CODES_PER_PHASE)
+        resolve = lambda: client.request("POST", "/api/v1/member-codes/resolve", {"code": random.choice(codes)})  # noqa: E731
+        saturate("resolve", resolve, seconds=args.seconds, threads=args.concurrency)
+        codes = issue_codes(CODES_PER_PHASE)  # fresh: the codes live 60 s
+        steady("resolve", resolve, rate=args.rate, seconds=args.seconds)
     finally:
         stop(server)
 

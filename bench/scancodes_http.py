@@ -7,8 +7,8 @@ the scan (verify) ≤ 50 ms server time.
     DATABASE_URL=... CACHE_URL=redis://127.0.0.1:6379/<db> \
         .venv/bin/python bench/scancodes_http.py [--codes 1000000] [--members 20000] [--seconds 15]
 
-It reuses bench/api_orders_http.py's harness (gunicorn on a free loopback port with DEBUG off,
-the http.client client, the open-loop steady phase's method, percentiles, /proc CPU), and
+It uses bench/http_harness.py (gunicorn on a free loopback port with DEBUG off, the http.client
+client, saturation with /proc CPU per request, the open-loop steady phase), and
 provisions its own brand `benchscanhttp`: one generated batch of `--codes` codes (generated once;
 a re-run tops the table up only if it has fewer), one activated segment, a points campaign with no
 caps, `--members` members (bulk, once), an API key. Each claim takes a fresh code with a fresh
@@ -25,32 +25,36 @@ Codes and members are used up run after run; re-running continues with the next 
 
 import argparse
 import datetime as dt
-import statistics
+import os
+import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-from api_orders_http import Client, free_port, percentile, pids_of, process_cpu_seconds, start_gunicorn, stop
-from django.db import connection
-from django.utils import timezone
-from django_tenants.utils import schema_context
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
+os.environ["DEBUG"] = "false"  # DEBUG records every query: not what production measures
 
-from crm.api.services import api_key_create
-from crm.tenancy.services import brand_provision, platform_ensure
-from members.models import Member
-from scancodes import claim_keys
-from scancodes.models import Code, CodeBatch, ScanCampaign
-from scancodes.services import batch_generate, segment_create
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
+from bench.http_harness import Client, free_port, pids_of, saturate, start_gunicorn, steady, stop  # noqa: E402
+from crm.api.services import api_key_create  # noqa: E402
+from crm.tenancy.services import brand_provision, platform_ensure  # noqa: E402
+from members.models import Member  # noqa: E402
+from scancodes import claim_keys  # noqa: E402
+from scancodes.models import Code, CodeBatch, ScanCampaign  # noqa: E402
+from scancodes.services import batch_generate, segment_create  # noqa: E402
 
 SLUG = "benchscanhttp"
 HOST = f"{SLUG}.localhost"
-
-
-class ScanClient(Client):
-    def __init__(self, port: int, key: str) -> None:
-        super().__init__(port, key)
-        self.headers = {**self.headers, "Host": HOST}
 
 
 def setup(codes: int, members: int) -> tuple[str, CodeBatch, bytes]:
@@ -142,66 +146,6 @@ class Work:
         return {"serial": serial, "secret": claim_keys.secret_for(self.key, serial), "ip": "192.0.2.70"}
 
 
-def saturate(name: str, send: Any, *, seconds: float, threads: int) -> float:
-    done: list[tuple[float, int]] = []
-    lock = threading.Lock()
-    end = time.monotonic() + seconds
-    cpu_pids = pids_of("-f", "gunicorn crm.wsgi") + pids_of("-x", "postgres")
-    cpu_before = process_cpu_seconds(cpu_pids)
-
-    def worker() -> None:
-        while time.monotonic() < end:
-            start = time.perf_counter()
-            status = send()
-            with lock:
-                done.append((time.perf_counter() - start, status))
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(threads) as pool:
-        for _ in range(threads):
-            pool.submit(worker)
-    elapsed = time.monotonic() - started
-    cpu = process_cpu_seconds(cpu_pids) - cpu_before
-    ok = [lat * 1000 for lat, status in done if status in (200, 201)]
-    rate = len(ok) / elapsed
-    print(
-        f"{name}: {rate:,.0f}/s over {elapsed:.1f} s ({threads} threads), errors {len(done) - len(ok)}, "
-        f"p50 {percentile(ok, 0.5):.1f} ms, p99 {percentile(ok, 0.99):.1f} ms, "
-        f"server+db CPU {cpu * 1000 / max(len(done), 1):.1f} ms/request"
-    )
-    return rate
-
-
-def steady(name: str, send: Any, *, rate: float, seconds: float, threads: int) -> None:
-    """Open loop, as api_orders_http.steady: latency from when each request was due."""
-    total = int(rate * seconds)
-    results: list[tuple[float, int]] = []
-    lock = threading.Lock()
-
-    def one(i: int) -> None:
-        due = start + i / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        try:
-            status = send()
-        except OSError:
-            status = 0
-        with lock:
-            results.append((time.monotonic() - due, status))
-
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(time.sleep, [0.05] * threads))
-        start = time.monotonic() + 0.5
-        list(pool.map(one, range(total)))
-    latencies = [lat * 1000 for lat, status in results if status in (200, 201)]
-    errors = sum(1 for _, status in results if status not in (200, 201))
-    print(
-        f"{name}: steady {rate:.0f}/s for {seconds:.0f} s: errors {errors}, p50 {percentile(latencies, 0.5):.1f} ms, "
-        f"p99 {percentile(latencies, 0.99):.1f} ms, mean {statistics.mean(latencies or [0]):.1f} ms"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--codes", type=int, default=1_000_000)
@@ -218,30 +162,26 @@ def main() -> None:
     port = free_port()
     server = start_gunicorn(port, args.workers, startup_seconds=180)
     try:
-        client = ScanClient(port, key)
-        floor = saturate(
-            "floor GET /healthz", lambda: client.request("GET", "/healthz"), seconds=args.seconds, threads=args.threads
-        )
+        client = Client(port, key, HOST)
+        phase = {"seconds": args.seconds, "threads": args.threads, "server_pids": pids_of("-g", str(server.pid))}
+        floor = saturate("floor GET /healthz", lambda: client.request("GET", "/healthz"), **phase)
         verify = saturate(
             "verify",
             lambda: client.request("POST", "/api/v1/scancodes/verify", work.verify_body()),
-            seconds=args.seconds,
-            threads=args.threads,
+            **phase,
         )
         claim = saturate(
             "claim",
             lambda: client.request("POST", "/api/v1/scancodes/claims", work.claim_body()),
-            seconds=args.seconds,
-            threads=args.threads,
+            **phase,
         )
         steady(
             "claim",
             lambda: client.request("POST", "/api/v1/scancodes/claims", work.claim_body()),
             rate=args.rate,
             seconds=args.seconds,
-            threads=64,
         )
-        print(f"ratios to the floor: verify {verify / floor:.2f}, claim {claim / floor:.2f}")
+        print(f"ratios to the floor: verify {verify.rate / floor.rate:.2f}, claim {claim.rate / floor.rate:.2f}")
     finally:
         stop(server)
 

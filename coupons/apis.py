@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.models import Scope
-from crm.api.views import BrandApiView
+from crm.api.views import BrandApiView, represent
 from members.apis import MEMBER_NO_PARAM, member_by_number
 from members.models import Staff
 
@@ -46,6 +46,7 @@ def _member_id(member_no: str | None) -> int | None:
 
 class CouponValidateApi(BrandApiView):
     required_scopes = {"POST": Scope.COUPONS_READ}
+    read_only_post = True  # a dry run: reads the coupon, changes nothing
 
     @extend_schema(
         operation_id="coupons_validate",
@@ -73,7 +74,7 @@ class CouponValidateApi(BrandApiView):
                 "reasons": [{"code": r, "message": error_codes.reason_text(r)} for r in result.reasons],
                 "discount_fen": result.discount_fen,
                 "payable_after_fen": result.payable_after_fen,
-                "coupon": CouponOutSerializer(result.coupon).data,
+                "coupon": represent(CouponOutSerializer, result.coupon),
             }
         )
 
@@ -105,7 +106,8 @@ class CouponRedeemApi(BrandApiView):
             shipping_fen=data["shipping_fen"],
             actor=self.actor,
         )
-        return Response(CouponRedemptionOutSerializer(result.redemption).data, status=200 if result.replayed else 201)
+        body = represent(CouponRedemptionOutSerializer, result.redemption)
+        return Response(body, status=200 if result.replayed else 201)
 
 
 class CouponRollbackApi(BrandApiView):
@@ -125,7 +127,7 @@ class CouponRollbackApi(BrandApiView):
         redemption = services.coupon_redemption_rollback(
             redemption_id=redemption_id, actor=self.actor, reason=data["reason"]
         )
-        return Response(CouponRedemptionOutSerializer(redemption).data)
+        return Response(represent(CouponRedemptionOutSerializer, redemption))
 
 
 class MemberCouponsApi(BrandApiView):

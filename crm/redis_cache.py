@@ -30,3 +30,13 @@ def cache_redis() -> redis.Redis | None:
 def cache_key(key: str) -> str:
     """`key` as the default cache stores it (brand schema prefix, version)."""
     return caches["default"].make_and_validate_key(key)
+
+
+def cache_counter_get(key: str) -> int:
+    """The default cache's integer counter `key` (0 when missing), on the process's one Redis
+    client when the cache is Redis (Django's cache stores an int as its digits there, so
+    `cache.add` / `cache.incr` and this read agree), else through Django's cache."""
+    client = cache_redis()
+    if client is None:
+        return int(caches["default"].get(key) or 0)
+    return int(client.get(cache_key(key)) or 0)

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.models import Scope
+from crm.api.views import represent
 from members.apis import MEMBER_NO_PARAM, MemberApiView
 
 from .selectors import checkin_calendar, growth_value_of, referral_invitations
@@ -39,7 +40,7 @@ def _checkin_out(result: CheckinResult) -> Response:
         "rewards": result.checkin.rewards,
         "created": result.created,
     }
-    return Response(CheckinOutSerializer(body).data, status=201 if result.created else 200)
+    return Response(represent(CheckinOutSerializer, body), status=201 if result.created else 200)
 
 
 class CheckinApi(MemberApiView):

@@ -16,7 +16,7 @@ from consent.serializers import ConsentChangeInSerializer, PurposeStateOutSerial
 from consent.services import consent_grant, consent_withdraw
 from consent.types import ConsentEvidence
 from crm.api.models import Scope
-from crm.api.views import BrandApiView
+from crm.api.views import BrandApiView, represent
 from members.apis import MEMBER_NO_PARAM, MemberApiView
 from members.masking import name_mask
 from members.models import Member, Order
@@ -87,7 +87,7 @@ class MemberCodeResolveApi(BrandApiView):
     def post(self, request: Request) -> Response:
         data = self.validated_data(MemberCodeInSerializer)
         member = member_code_resolve(code=data["code"], via=MemberCodeResolution.Via.API, actor=self.actor)
-        return Response(MemberBriefOutSerializer(_brief(member)).data)
+        return Response(represent(MemberBriefOutSerializer, _brief(member)))
 
 
 class MemberCodeConsumeApi(BrandApiView):
@@ -109,7 +109,7 @@ class MemberCodeConsumeApi(BrandApiView):
         member = member_code_consume(
             code=data["code"], via=MemberCodeResolution.Via.API, actor=self.actor, reference=data["reference"]
         )
-        return Response(MemberBriefOutSerializer(_brief(member)).data)
+        return Response(represent(MemberBriefOutSerializer, _brief(member)))
 
 
 class MemberCentreLinkApi(MemberApiView):

@@ -30,8 +30,8 @@ from django.utils import timezone
 from consent.types import ConsentDecision, ConsentEvidence
 from crm.errors import AppError, Conflict, NotFound
 from crm.tenancy.zones import brand_date, brand_time_shown
-from members.models import Member, MemberAssignment, MemberTag, SalesChannel, Staff, Tag
-from members.services.members import member_assign, member_enroll, member_tag
+from members.models import Member, MemberAssignment, SalesChannel, Staff
+from members.services.members import member_assign, member_enroll, member_tags_add
 
 from . import claim_keys, error_codes
 from .geo import Place, in_region, place_of_ip
@@ -706,14 +706,8 @@ def _member_follow_up(*, claim: Claim, member: Member, segment: Segment, batch: 
         names.append(f"区域·{segment.region_name}")
     if claim.campaign is not None:
         names.append(f"扫码活动·{claim.campaign.name}")
-    names = [name[:50] for name in names]
-    # One read for the tags the member has already (a returning scanner has them all), then
-    # members' own service for each missing one.
-    has = set(MemberTag.objects.filter(member=member, tag__name__in=names).values_list("tag__name", flat=True))
-    for name in names:
-        if name not in has:
-            tag, _created = Tag.objects.get_or_create(name=name, defaults={"group": "一物一码"})
-            member_tag(member=member, tag=tag, actor="scancodes")
+    # Members' own service, one statement for all of them (missing tags made, missing links added).
+    member_tags_add(member=member, names=[name[:50] for name in names], group="一物一码", actor="scancodes")
     dealer = segment.dealer
     if dealer is None or dealer.store_id is None or not dealer.assign_owner:
         return

@@ -194,6 +194,10 @@ class BrandApiView(APIView):
     # this view does not handle answer as it documents for an unknown id (401 without a valid
     # key, else 404), not 405 — "merge" is, as far as a client can tell, a member number.
     shadowed_methods: ClassVar[frozenset[str]] = frozenset()
+    # A POST that only reads (a dry run that changes nothing: coupons/validate): no transaction of
+    # its own, so no BEGIN and COMMIT round trips around its one statement. A POST carrying an
+    # Idempotency-Key is still run, and its answer stored, in one transaction (run_idempotent).
+    read_only_post: ClassVar[bool] = False
 
     def required_scope(self, method: str) -> str | None:
         if method == "HEAD":
@@ -310,6 +314,8 @@ class BrandApiView(APIView):
             return handler(request, *args, **kwargs)
         if request.method == "POST" and HEADER in request.headers:
             return self.run_idempotent(handler, request, *args, **kwargs)
+        if request.method == "POST" and self.read_only_post:
+            return handler(request, *args, **kwargs)
         with transaction.atomic():
             return handler(request, *args, **kwargs)
 

@@ -154,6 +154,7 @@ def checkin_perform(*, member: Member, channel: str = "", now: dt.datetime | Non
     tap, a retry, twenty at once — returns the existing record and grants nothing."""
     now = now or timezone.now()
     today = brand_date(now)
+    yesterday = today - dt.timedelta(days=1)
     existing = Checkin.objects.filter(member_id=member.pk, biz_date=today).first()
     if existing is not None:
         return CheckinResult(existing, created=False)
@@ -163,19 +164,16 @@ def checkin_perform(*, member: Member, channel: str = "", now: dt.datetime | Non
     with transaction.atomic():
         locked = member_lock(member_id=member.pk)
         _require_eligible(locked)
-        existing = Checkin.objects.filter(member_id=member.pk, biz_date=today).first()
-        if existing is not None:
-            return CheckinResult(existing, created=False)
-        previous = (
-            Checkin.objects.filter(member_id=member.pk, biz_date=today - dt.timedelta(days=1))
-            .values_list("streak", flat=True)
-            .first()
-        )
+        # Today's record (a racing tap that won the lock) and yesterday's (the streak), one read.
+        days = {c.biz_date: c for c in Checkin.objects.filter(member_id=member.pk, biz_date__in=[today, yesterday])}
+        if today in days:
+            return CheckinResult(days[today], created=False)
+        previous = days.get(yesterday)
         checkin = Checkin.objects.create(
             member_id=member.pk,
             biz_date=today,
             cycle_start=cycle_start_for(settings=settings, member_id=member.pk, day=today),
-            streak=(previous or 0) + 1,
+            streak=(previous.streak if previous is not None else 0) + 1,
             channel=channel[:32],
         )
         granted = _grant_daily(member=locked, settings=settings, checkin=checkin)

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.db import connection
+from crm.redis_cache import cache_counter_get
 from members.models import Member
 from members.selectors import member_survivor
 
@@ -85,7 +86,7 @@ def _miss_key(actor: str) -> str:
 
 
 def _misses(actor: str) -> int:
-    return int(cache.get(_miss_key(actor)) or 0)
+    return cache_counter_get(_miss_key(actor))
 
 
 def _miss(actor: str) -> None:
@@ -117,22 +118,63 @@ def _member_usable(member: Member | None) -> bool:
     return member is not None and member.status == Member.Status.ACTIVE and member.merged_into_id is None
 
 
+_CODE_FIELDS = [f.attname for f in MemberCode._meta.concrete_fields]
+_MEMBER_FIELDS = [f.attname for f in Member._meta.concrete_fields]
+# Resolve in one round trip (the partner POS resolves at the counter, issue 25's ≥ 500/s): the
+# code and its member by the digest's unique index, and the audit row written by the same
+# statement when the code is live and unused and its member active and not merged. Anything else
+# (a refusal, a merged member whose survivor is resolved) is decided in Python from the row.
+_RESOLVE = f"""
+    WITH found AS (
+        SELECT {", ".join(f"c.{f.column}" for f in MemberCode._meta.concrete_fields)},
+               {", ".join(f"m.{f.column} AS m_{f.column}" for f in Member._meta.concrete_fields)}
+        FROM {MemberCode._meta.db_table} c JOIN {Member._meta.db_table} m ON m.id = c.member_id
+        WHERE c.digest = %(digest)s
+    ), audit AS (
+        INSERT INTO {MemberCodeResolution._meta.db_table} (member_id, via, purpose, actor, reference, resolved_at)
+        SELECT m_id, %(via)s, %(purpose)s, %(actor)s, '', %(now)s FROM found
+        WHERE consumed_at IS NULL AND expires_at > %(now)s AND m_status = %(active)s AND m_merged_into_id IS NULL
+        RETURNING id
+    )
+    SELECT found.*, (SELECT count(*) FROM audit) FROM found
+"""  # noqa: S608 - the models' own table and column names; every value is bound
+
+
 def member_code_resolve(*, code: str, via: str, actor: str) -> Member:
     """The member behind a live, unused code (audited), or a clear refusal: invalid (404),
     expired (410), used (409), member not active (403), too many wrong codes (429)."""
     _throttle_check(actor)
     code = (code or "").strip()
     now = timezone.now()
-    row = (
-        MemberCode.objects.select_related("member").filter(digest=_digest(code)).first()
-        if MEMBER_CODE_RE.match(code)
-        else None
-    )
+    row: MemberCode | None = None
+    audited = False
+    if MEMBER_CODE_RE.match(code):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _RESOLVE,
+                {
+                    "digest": _digest(code),
+                    "via": via,
+                    "purpose": Purpose.IDENTIFY,
+                    "actor": actor[:150],
+                    "now": now,
+                    "active": Member.Status.ACTIVE,
+                },
+            )
+            found = cursor.fetchone()
+        if found is not None:
+            split = len(_CODE_FIELDS)
+            row = MemberCode.from_db(connection.alias, _CODE_FIELDS, found[:split])
+            row.member = Member.from_db(connection.alias, _MEMBER_FIELDS, found[split:-1])
+            audited = bool(found[-1])
+    if audited:
+        assert row is not None
+        return row.member
     member = member_survivor(row.member) if row is not None else None
     if row is None or row.consumed_at is not None or row.expires_at <= now or not _member_usable(member):
         raise _refusal(row, actor=actor, now=now)
     assert member is not None
-    MemberCodeResolution.objects.create(
+    MemberCodeResolution.objects.create(  # a merged member's code: its survivor is audited
         member=member, via=via, purpose=Purpose.IDENTIFY, actor=actor[:150], resolved_at=now
     )
     return member

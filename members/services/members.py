@@ -11,7 +11,7 @@ locked with `select_for_update`, lower id first, before any row that belongs to 
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -338,6 +338,61 @@ def member_unfreeze(*, member: Member, actor: str) -> Member:
 def member_tag(*, member: Member, tag: Tag, actor: str) -> bool:
     """Tag a member; True if the tag was added now, False if it was already there."""
     return members_tag(member_ids=[member.pk], tag=tag, actor=actor) == 1
+
+
+# A member tagged by name with several tags in one statement (a scan-code claim tags its
+# category, dealer, region and campaign on every claim, issue 28): the tags missing from the
+# catalogue are made in `group`, the links missing from the member are added, merged and erased
+# members are skipped (as members_tag), and the statement answers with every tag it found or
+# made and whether it linked it now. A tag made meanwhile by another transaction is not seen by
+# this statement's snapshot (its insert does nothing): it is then read again by the next try.
+_TAGS_ADD = f"""
+    WITH made AS (
+        INSERT INTO {Tag._meta.db_table} (name, "group", wecom_tag_id, created_at, updated_at)
+        SELECT name, %(group)s, '', %(now)s, %(now)s FROM unnest(%(names)s::text[]) AS name
+        ON CONFLICT (name) DO NOTHING
+        RETURNING id, name
+    ), tags AS (
+        SELECT id, name FROM {Tag._meta.db_table} WHERE name = ANY(%(names)s::text[])
+        UNION ALL SELECT id, name FROM made
+    ), linked AS (
+        INSERT INTO {MemberTag._meta.db_table} (member_id, tag_id, created_at)
+        SELECT m.id, tags.id, %(now)s FROM tags, {Member._meta.db_table} m
+        WHERE m.id = %(member_id)s AND m.status NOT IN (%(merged)s, %(erased)s)
+        ON CONFLICT DO NOTHING
+        RETURNING tag_id
+    )
+    SELECT tags.id, tags.id IN (SELECT tag_id FROM linked) FROM tags
+"""  # noqa: S608 - the models' own table names; every value is bound
+
+
+def member_tags_add(*, member: Member, names: Sequence[str], group: str, actor: str) -> int:
+    """Tag `member` with the tags named `names` (made in `group` when the catalogue has none of
+    that name) in one statement, whatever their number; returns how many were added now.
+    Idempotent, like member_tag; told to the tags-changed hook per tag added."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return 0
+    params: dict[str, Any] = {
+        "names": wanted,
+        "group": group,
+        "now": timezone.now(),
+        "member_id": member.pk,
+        "merged": Member.Status.MERGED,
+        "erased": Member.Status.ERASED,
+    }
+    added: list[int] = []
+    with transaction.atomic():
+        for _attempt in range(3):
+            with connection.cursor() as cursor:
+                cursor.execute(_TAGS_ADD, params)
+                rows = cursor.fetchall()
+            added += [tag_id for tag_id, linked in rows if linked]
+            if len(rows) >= len(wanted):
+                break
+        for tag_id in added:
+            tags_changed_notify_in_transaction(TagsChanged(member_ids=(member.pk,), tag_id=tag_id, added=True))
+    return len(added)
 
 
 def member_untag(*, member: Member, tag: Tag, actor: str) -> bool:

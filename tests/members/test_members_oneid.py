@@ -1,10 +1,12 @@
 """OneID: look-up by every identity kind, bind (conflict, no-op), freeze, tags, profile, assign."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from crm.errors import AppError, Conflict
 from members import error_codes
-from members.models import Identity, IdentityKind, Member, MemberAssignment, MemberTag
+from members.models import Identity, IdentityKind, Member, MemberAssignment, MemberTag, Tag
 from members.selectors import member_ids_with_merged, member_lookup, members_search
 from members.services.members import (
     identity_bind,
@@ -12,6 +14,7 @@ from members.services.members import (
     member_freeze,
     member_profile_update,
     member_tag,
+    member_tags_add,
     member_unfreeze,
     member_untag,
     members_tag,
@@ -119,6 +122,21 @@ def test_bulk_tag_skips_merged_members_and_counts_new_ones(in_brand_a):
     member_tag(member=live[0], tag=tag, actor="t")
     assert members_tag(member_ids=[m.pk for m in [*live, merged]], tag=tag, actor="t") == 2
     assert set(MemberTag.objects.filter(tag=tag).values_list("member_id", flat=True)) == {m.pk for m in live}
+
+
+def test_tags_by_name_make_the_missing_tags_and_links_in_one_statement(in_brand_a):
+    member, existing = MemberFactory(), TagFactory(name="咖啡爱好者", group="兴趣")
+    merged = MemberFactory(status=Member.Status.MERGED, merged_into=member)
+    names = ["咖啡爱好者", "扫码·咖啡豆", "区域·上海"]
+    with CaptureQueriesContext(connection) as queries:
+        assert member_tags_add(member=member, names=names, group="一物一码", actor="t") == 3
+    assert len([q for q in queries.captured_queries if "members_tag" in q["sql"]]) == 1
+    assert member_tags_add(member=member, names=[*names, "扫码·咖啡豆"], group="一物一码", actor="t") == 0
+    assert set(MemberTag.objects.filter(member=member).values_list("tag__name", flat=True)) == set(names)
+    assert Tag.objects.get(name="扫码·咖啡豆").group == "一物一码"
+    assert Tag.objects.get(pk=existing.pk).group == "兴趣"  # an existing tag is used as it is
+    assert member_tags_add(member=merged, names=names, group="一物一码", actor="t") == 0  # history, not a person
+    assert not MemberTag.objects.filter(member=merged).exists()
 
 
 def test_profile_update_rebinds_the_mobile_identity(enrol):

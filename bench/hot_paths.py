@@ -1,0 +1,270 @@
+"""Benchmark: the partner API's hot endpoints and the member card page, all five in one run
+(issues 25, 26, 27, 28), each against its floors measured in the same run.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> CACHE_URL=redis://127.0.0.1:6379/<n> \
+        .venv/bin/python bench/hot_paths.py [--members 1000000] [--codes 10000000] \
+        [--in-process 300] [--seconds 8] [--workers 4] [--threads 8] [--no-http]
+
+Data (generated once by the existing generators, reused by every later run; a run only adds the
+few coupons, check-in members and live member codes it uses up):
+- `benchmc` — `--members` members (bench/member_centre.py's set-based generator): member-code
+  resolve and the card page GET /m/;
+- `benchcoupons` — 50,000 members (bench/coupons_issue_redeem.py), a pool template with fresh
+  coupons per run: coupon validate and redeem;
+- `benchcheckin` — fresh members per run (bench/engagement_checkin_http.py): first check-ins;
+- `benchscanhttp` — `--codes` scan codes in one batch, one activated segment and campaign, 20,000
+  members (bench/scancodes_http.py): claims, each a fresh code by a member who has none.
+
+Phase 1, in-process (bench/inprocess.py: the WSGI application called directly, no HTTP, no load
+generator): per request, the Python CPU, the PostgreSQL backend's CPU (/proc), the statements
+sent, for GET /healthz (floor), GET /api/v1/tiers (floor: a trivial authenticated call) and each
+hot endpoint. These are the machine-independent figures: 2 cores / CPU per request bounds what
+two idle cores serve.
+
+Phase 2, over HTTP (bench/http_harness.py): gunicorn with `--workers` sync workers, `--threads`
+client threads; saturation of each (rate, p50, p99, CPU per request of gunicorn and PostgreSQL),
+then each target's steady open-loop rate (resolve 200/s, redeem 150/s, check-in 300/s, claim
+200/s). On a shared machine the rates are the scheduler's; the CPU per request is the figure.
+"""
+
+import argparse
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
+os.environ["DEBUG"] = "false"  # before django.setup(): DEBUG records every query
+os.environ["API_THROTTLE_RATE"] = "1000000/min"  # counted as always, never refused (as start_gunicorn)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django_tenants.utils import schema_context  # noqa: E402
+
+from bench import coupons_http, engagement_checkin_http, member_centre, scancodes_http  # noqa: E402
+from bench.http_harness import Client, free_port, pids_of, saturate, start_gunicorn, steady, stop  # noqa: E402
+from bench.inprocess import Cost, Wsgi, measure  # noqa: E402
+from crm.api.services import api_key_create  # noqa: E402
+from crm.memos import memos_forget_all  # noqa: E402
+from membercentre.services.links import member_centre_link_path  # noqa: E402
+from members.models import Member  # noqa: E402
+
+RUN = uuid.uuid4().hex[:6]
+
+
+class Endpoint:
+    """One hot endpoint: its host, API key and a `body()` → (method, path, body) of a fresh request."""
+
+    def __init__(
+        self,
+        label: str,
+        host: str,
+        key: str,
+        make: Callable[[], tuple[str, str, Any]],
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
+        self.label, self.host, self.key, self.make = label, host, key, make
+        self.prepare = prepare or (lambda: None)  # before each phase (member codes live 60 s)
+
+    def wsgi(self) -> Callable[[], int]:
+        client = Wsgi(self.host, {"Authorization": f"Api-Key {self.key}"})
+        return lambda: client.request(*self.make())[0]
+
+    def http(self, port: int) -> Callable[[], int]:
+        client = Client(port, self.key, self.host)
+        return lambda: client.request(*self.make())
+
+
+class Sequence:
+    def __init__(self, items: list[Any]) -> None:
+        self.items, self.n, self.lock = items, 0, threading.Lock()
+
+    def take(self) -> Any:
+        with self.lock:
+            if self.n >= len(self.items):
+                raise SystemExit("out of fresh items for the run: raise the counts")
+            self.n += 1
+            return self.items[self.n - 1]
+
+
+def setup(args: argparse.Namespace) -> dict[str, Endpoint]:
+    need = args.in_process + 40 + (0 if not args.http else int(args.seconds * 2000))
+
+    started = time.monotonic()
+    mc_key = member_centre.setup(args.members)
+    connection.close()
+    codes: list[str] = []
+
+    def fresh_codes() -> None:
+        codes[:] = member_centre.issue_codes(5_000)
+
+    endpoints = {
+        "resolve": Endpoint(
+            "member code resolve",
+            member_centre.HOST,
+            mc_key,
+            lambda: ("POST", "/api/v1/member-codes/resolve", {"code": random.choice(codes)}),
+            fresh_codes,
+        )
+    }
+
+    coupon_key, coupon_codes = coupons_http.setup(50_000, 2 * need)
+    with schema_context(coupons_http.SLUG):
+        coupon_key = api_key_create(
+            partner_name=f"bench-hot-{RUN}", scopes=["coupons:read", "coupons:write"], expires_at=None
+        ).plaintext
+    validate_codes = coupon_codes[: need // 2]
+    redeems = coupons_http.Redeems(coupons_http.Codes(coupon_codes[need // 2 :]))  # each a fresh coupon
+
+    def validate() -> tuple[str, str, Any]:
+        body = {"code": random.choice(validate_codes), "channel": "pos", "order_no": "V", "order_amount_fen": 10_000}
+        return "POST", "/api/v1/coupons/validate", body
+
+    def redeem() -> tuple[str, str, Any]:
+        return "POST", "/api/v1/coupons/redemptions", redeems.next()
+
+    endpoints["validate"] = Endpoint("coupon validate", coupons_http.HOST, coupon_key, validate)
+    endpoints["redeem"] = Endpoint("coupon redeem", coupons_http.HOST, coupon_key, redeem)
+
+    checkin_key = engagement_checkin_http.setup(need)
+    numbers = Sequence([f"C{engagement_checkin_http.RUN}{n:07d}" for n in range(need)])
+    endpoints["checkin"] = Endpoint(
+        "check-in",
+        engagement_checkin_http.HOST,
+        checkin_key,
+        lambda: ("POST", f"/api/v1/members/{numbers.take()}/checkins", {}),
+    )
+
+    scan_key, batch, batch_key = scancodes_http.setup(args.codes, 20_000)
+    work = scancodes_http.Work(batch, batch_key)
+    work.next_serial += args.serial_offset
+    if args.serial_offset:  # another run at the same time: the other end of the unused members
+        work.members.reverse()
+    endpoints["claim"] = Endpoint(
+        "scan-code claim",
+        scancodes_http.HOST,
+        scan_key,
+        lambda: ("POST", "/api/v1/scancodes/claims", work.claim_body()),
+    )
+    connection.close()
+    print(f"setup: {time.monotonic() - started:.0f} s", flush=True)
+    return endpoints
+
+
+def card_page(count: int) -> Callable[[], int]:
+    with schema_context(member_centre.SLUG):
+        member_id = Member.objects.order_by("-id").values_list("pk", flat=True)[count % 1000]
+        link = member_centre_link_path(member_id=member_id)
+    client = Wsgi(member_centre.HOST)
+    status, _ = client.request("GET", link)
+    assert status == 302, status
+    return lambda: client.request("GET", "/m/")[0]
+
+
+def in_process(endpoints: dict[str, Endpoint], count: int) -> dict[str, Cost]:
+    print(f"in-process, {count} requests each (load average {os.getloadavg()[0]:.2f}):", flush=True)
+    host = endpoints["resolve"].host
+    floor_client = Wsgi(host)
+    costs = {"healthz": measure("GET /healthz (floor)", lambda: floor_client.request("GET", "/healthz")[0], count)}
+    print(costs["healthz"].line(), flush=True)
+    key_client = Wsgi(host, {"Authorization": f"Api-Key {endpoints['resolve'].key}"})
+    costs["tiers"] = measure(
+        "GET /api/v1/tiers (auth floor)", lambda: key_client.request("GET", "/api/v1/tiers")[0], count
+    )
+    print(costs["tiers"].line(costs["healthz"]), flush=True)
+    for name, endpoint in endpoints.items():
+        memos_forget_all()
+        endpoint.prepare()
+        costs[name] = measure(endpoint.label, endpoint.wsgi(), count)
+        print(costs[name].line(costs["tiers"], costs["healthz"]), flush=True)
+    costs["card"] = measure("member card page GET /m/", card_page(count), count)
+    print(costs["card"].line(costs["tiers"], costs["healthz"]), flush=True)
+    print("against the targets (CPU of the web process + its PostgreSQL backend; 2 idle cores):")
+    for name, target in TARGET_RATES.items():
+        implied = 2000 / costs[name].cpu_ms
+        print(
+            f"  {endpoints[name].label:<34} ≤ {implied:5.0f}/s implied, target ≥ {target}/s: "
+            f"{'met' if implied >= target else 'not met'}"
+        )
+    card = costs["card"].wall_ms
+    print(
+        f"  {'member card page GET /m/':<34} {card:5.1f} ms server time (mean, in-process), target ≤ 100 ms: "
+        f"{'met' if card <= 100 else 'not met'} (load average {os.getloadavg()[0]:.2f})"
+    )
+    return costs
+
+
+TARGET_RATES = {"resolve": 500, "validate": 800, "redeem": 300, "checkin": 800, "claim": 500}
+
+
+STEADY = {"resolve": 200, "redeem": 150, "checkin": 300, "claim": 200}
+
+
+def over_http(endpoints: dict[str, Endpoint], args: argparse.Namespace) -> None:
+    port = free_port()
+    server = start_gunicorn(port, args.workers)
+    gunicorn = pids_of("-g", str(server.pid))
+    print(
+        f"over HTTP: gunicorn {args.workers} sync workers, {args.threads} client threads, {args.seconds:.0f} s a "
+        f"phase; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    phase = {"seconds": args.seconds, "threads": args.threads, "server_pids": gunicorn}
+    try:
+        floor = Client(port, "", endpoints["resolve"].host)
+        saturate("warm-up", lambda: floor.request("GET", "/healthz"), seconds=2, threads=2)
+        base = saturate("GET /healthz (floor)", lambda: floor.request("GET", "/healthz"), **phase)
+        tiers = Client(port, endpoints["resolve"].key, endpoints["resolve"].host)
+        saturate("GET /api/v1/tiers (auth floor)", lambda: tiers.request("GET", "/api/v1/tiers"), **phase)
+        for endpoint in endpoints.values():
+            endpoint.prepare()
+            sat = saturate(endpoint.label, endpoint.http(port), **phase)
+            print(f"    {sat.rate / base.rate:.2f} of the floor's rate", flush=True)
+        for name, rate in STEADY.items():
+            endpoints[name].prepare()
+            steady(endpoints[name].label, endpoints[name].http(port), rate=rate, seconds=args.seconds)
+    finally:
+        stop(server)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(f"signal {signum}")  # runs the finally that stops gunicorn
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--codes", type=int, default=10_000_000)
+    parser.add_argument("--in-process", type=int, default=300, help="requests per endpoint in-process (0: skip)")
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--no-http", dest="http", action="store_false")
+    parser.add_argument(
+        "--serial-offset", type=int, default=0, help="scan codes from this far on (two runs at the same time)"
+    )
+    args = parser.parse_args()
+    random.seed(RUN)
+    endpoints = setup(args)
+    if args.in_process:
+        in_process(endpoints, args.in_process)
+    connection.close()
+    if args.http:
+        over_http(endpoints, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""The HTTP benchmark harness every bench/*_http.py script shares (and bench/hot_paths.py):
+
+- `start_gunicorn(port, workers)` / `stop(process)`: the project's gunicorn bound to 127.0.0.1
+  only, DEBUG off, no API rate limit, in its own process group (stopped by that group only);
+- `Client(port, key, host)`: JSON requests with the API key on the bench brand's host, one
+  connection per request (gunicorn's sync workers close them, as a partner behind a load
+  balancer would see);
+- `saturate(label, send, …)`: `threads` client threads call `send()` (→ HTTP status) back to back
+  for `seconds`; prints the rate, p50/p99, errors and the CPU per request of the server processes
+  and of this database's PostgreSQL backends (from /proc: machine-independent, unlike the rate on
+  a shared machine);
+- `steady(label, send, rate=…)`: open loop — request i is due at start + i/rate and its latency
+  counts from when it was due, so a server that falls behind shows it (no coordinated omission);
+- `percentile`, `process_cpu_seconds`, `pids_of`, `free_port`, `backend_pids`.
+
+It imports nothing of Django at module level (bench/hot_paths.py and the scripts set Django up
+themselves); `backend_pids` reads pg_stat_activity through the caller's Django connection.
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OK = frozenset({200, 201})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_gunicorn(
+    port: int, workers: int, python: str | None = None, startup_seconds: float = 120
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DEBUG": "false", "API_THROTTLE_RATE": "1000000/min"}
+    process = subprocess.Popen(  # noqa: S603 (fixed argv: our own gunicorn and module)
+        [
+            # The gunicorn of the interpreter running this script (a worktree has no .venv of its
+            # own), or of the virtualenv interpreter `python`.
+            python or sys.executable,
+            "-m",
+            "gunicorn",
+            "crm.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    # Four workers importing Django took 48 s to answer under a load average of 16 (2 CPUs).
+    deadline = time.monotonic() + startup_seconds
+    while time.monotonic() < deadline:
+        try:
+            if Client(port, key="", host="localhost").request("GET", "/healthz") < 500:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    stop(process)
+    raise SystemExit("gunicorn did not come up")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    # Only the process group this script started.
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+class Client:
+    """JSON requests to one brand's host. gunicorn's sync workers close every connection after
+    its response, so each request opens one (as a partner behind a load balancer would)."""
+
+    def __init__(self, port: int, key: str, host: str) -> None:
+        self.port = port
+        self.headers = {"Host": host, "Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
+
+    def request(self, method: str, path: str, body: Any = None) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            payload = None if body is None else json.dumps(body).encode()
+            connection.request(method, path, body=payload, headers=self.headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def pids_of(*pgrep_args: str) -> list[int]:
+    found = subprocess.run(["pgrep", *pgrep_args], capture_output=True, text=True, check=False)  # noqa: S603, S607
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def backend_pids() -> list[int]:
+    """The PostgreSQL backends of this database (the server's and the bench's connections)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+@dataclass
+class Phase:
+    label: str
+    rate: float
+    p50: float
+    p99: float
+    errors: int
+    server_ms: float | None = None
+    postgres_ms: float | None = None
+
+    @property
+    def cpu_ms(self) -> float | None:
+        if self.server_ms is None or self.postgres_ms is None:
+            return None
+        return self.server_ms + self.postgres_ms
+
+
+def saturate(
+    label: str,
+    send: Callable[[], int],
+    *,
+    seconds: float,
+    threads: int,
+    server_pids: list[int] | None = None,
+    ok: frozenset[int] = OK,
+) -> Phase:
+    """`threads` threads call `send` (→ HTTP status) back to back for `seconds`. With
+    `server_pids`, the CPU per request of those processes and of the database's backends."""
+    done: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    end = time.monotonic() + seconds
+
+    def worker() -> None:
+        while time.monotonic() < end:
+            start = time.perf_counter()
+            try:
+                status = send()
+            except OSError:
+                status = 0
+            with lock:
+                done.append((time.perf_counter() - start, status))
+
+    measured = server_pids is not None
+    if measured:
+        postgres = backend_pids()
+        cpu_server, cpu_postgres = process_cpu_seconds(server_pids or []), process_cpu_seconds(postgres)
+    started = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(threads):
+            pool.submit(worker)
+    elapsed = time.monotonic() - started
+    latencies = [lat * 1000 for lat, status in done if status in ok]
+    n = max(len(done), 1)
+    phase = Phase(
+        label,
+        len(latencies) / elapsed,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.99),
+        len(done) - len(latencies),
+    )
+    cpu = ""
+    if measured:
+        postgres = sorted(set(postgres) | set(backend_pids()))
+        phase.server_ms = (process_cpu_seconds(server_pids or []) - cpu_server) / n * 1000
+        phase.postgres_ms = (process_cpu_seconds(postgres) - cpu_postgres) / n * 1000
+        cpu = f"; CPU per request: server {phase.server_ms:.2f} ms, PostgreSQL {phase.postgres_ms:.2f} ms"
+    print(
+        f"  {label:<34} {phase.rate:7.0f}/s  p50 {phase.p50:6.1f} ms  p99 {phase.p99:6.1f} ms  "
+        f"errors {phase.errors}{cpu}",
+        flush=True,
+    )
+    return phase
+
+
+def steady(
+    label: str,
+    send: Callable[[], int],
+    *,
+    rate: float,
+    seconds: float,
+    threads: int = 64,
+    ok: frozenset[int] = OK,
+) -> Phase:
+    """Open loop: request i is due at start + i/rate; its latency counts from when it was due."""
+    total = int(rate * seconds)
+    results: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        due = start + i / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            status = send()
+        except OSError:
+            status = 0
+        with lock:
+            results.append((time.monotonic() - due, status))
+
+    with ThreadPoolExecutor(threads) as pool:
+        # Every thread of the pool started before the clock does (starting 64 threads on the
+        # first due requests delayed them by up to 0.2 s, which counted as server latency).
+        list(pool.map(time.sleep, [0.05] * threads))
+        start = time.monotonic() + 0.5
+        list(pool.map(one, range(total)))
+    elapsed = time.monotonic() - start
+    latencies = [lat * 1000 for lat, status in results if status in ok]
+    phase = Phase(
+        label, len(latencies) / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99), total - len(latencies)
+    )
+    print(
+        f"  {label:<34} steady {rate:.0f}/s for {seconds:.0f} s: {len(results)} sent in {elapsed:.1f} s, "
+        f"errors {phase.errors}, p50 {phase.p50:.1f} ms, p99 {phase.p99:.1f} ms, "
+        f"max {max(latencies, default=float('nan')):.1f} ms, mean {statistics.mean(latencies or [0]):.1f} ms",
+        flush=True,
+    )
+    return phase
