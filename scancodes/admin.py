@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.widgets import UnfoldAdminTextareaWidget
+from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from coupons.models import CouponTemplate
 from coupons.rules import benefit_words
@@ -154,6 +154,7 @@ class ScanCampaignForm(forms.ModelForm):
         label="每码奖励成长值",
         required=False,
         min_value=0,
+        widget=UnfoldAdminIntegerFieldWidget,
         help_text="奖励类型为成长值时填写；计入会员每月活动成长值上限，超出部分不发放",
     )
     coupon_template = CouponTemplateChoice(
@@ -161,6 +162,7 @@ class ScanCampaignForm(forms.ModelForm):
         label="奖励优惠券",
         required=False,
         empty_label="（不发优惠券）",
+        widget=UnfoldAdminSelectWidget,
         help_text="奖励类型为优惠券时必选：每次领取发一张，受该券的库存和每人限领约束",
     )
 
