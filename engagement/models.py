@@ -98,6 +98,7 @@ class GrowthEntry(models.Model):
         BIRTHDAY = "birthday", _("生日礼")
         REFERRAL = "referral", _("邀请有礼")
         ADJUST = "adjust", _("人工调整")
+        SCAN = "scan", _("扫码领取")  # one item, one code (scancodes/rewards.py)
 
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(_("类型"), max_length=8, choices=Kind.choices)

@@ -5,24 +5,32 @@ scancodes.services."""
 
 import datetime as dt
 from typing import Any
+from urllib.parse import quote
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.widgets import UnfoldAdminTextareaWidget
+from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
+from coupons.models import CouponTemplate
+from coupons.rules import benefit_words
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
-from crm.tenancy.zones import brand_date, brand_time_shown
+from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
+from crm.tenancy.zones import brand_date, brand_time_shown, brand_zone
 from members.masking import can_view_full_pi, member_label
 from members.models import Member
+from members.scoping import StoreScopedAdminMixin, scope_members, user_scope
 
 from .admin_imports import CodeImportAdminMixin
+from .digest import digest_text
 from .models import (
     Claim,
     CodeBatch,
@@ -35,7 +43,16 @@ from .models import (
     ScanCampaign,
     Segment,
 )
-from .selectors import DIMENSIONS, FRAUD_KINDS, diversion_digest, fraud_signals, scan_report
+from .selectors import (
+    DIMENSIONS,
+    FRAUD_KINDS,
+    REPORT_COLUMNS,
+    diversion_digest,
+    fraud_signals,
+    report_cells,
+    report_totals,
+    scan_report,
+)
 from .services import (
     batch_export,
     batch_generate,
@@ -51,6 +68,21 @@ from .services import (
 
 def _actor(request: HttpRequest) -> str:
     return getattr(request.user, "get_username", lambda: "admin")()
+
+
+def _spreadsheet(fmt: str, name: str, title: str, rows: list[list[Any]]) -> HttpResponse:
+    """A report as CSV (UTF-8 with BOM, for Excel) or XLSX; cells made inert (crm.spreadsheets)."""
+    if fmt == "xlsx":
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        response = HttpResponse(xlsx_bytes(title=title, rows=rows), content_type=content_type)
+    else:
+        response = HttpResponse(csv_bytes(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}.{fmt}"
+    return response
+
+
+def brand_zone_name() -> str:
+    return str(brand_zone())
 
 
 def _nowrap(text: object) -> str:
@@ -103,11 +135,35 @@ class SkuPointsField(forms.CharField):
         return points
 
 
+class CouponTemplateChoice(forms.ModelChoiceField):
+    """The coupon a claim earns, chosen by its name and what it gives (only templates that may
+    still be issued are offered)."""
+
+    def label_from_instance(self, obj: CouponTemplate) -> str:
+        stock = "不限库存" if obj.stock_left is None else f"剩余 {obj.stock_left:,} 张"
+        return f"{obj.name}（{benefit_words(obj)}，{stock}）"
+
+
 class ScanCampaignForm(forms.ModelForm):
     sku_points = SkuPointsField(
         label="按 SKU 的奖励积分",
         required=False,
         help_text="每行一个 SKU 和积分，如 SKU-001 20；未列出的 SKU 用每码奖励积分",
+    )
+    growth_value = forms.IntegerField(
+        label="每码奖励成长值",
+        required=False,
+        min_value=0,
+        widget=UnfoldAdminIntegerFieldWidget,
+        help_text="奖励类型为成长值时填写；计入会员每月活动成长值上限，超出部分不发放",
+    )
+    coupon_template = CouponTemplateChoice(
+        queryset=CouponTemplate.objects.filter(is_active=True).order_by("name"),
+        label="奖励优惠券",
+        required=False,
+        empty_label="（不发优惠券）",
+        widget=UnfoldAdminSelectWidget,
+        help_text="奖励类型为优惠券时必选：每次领取发一张，受该券的库存和每人限领约束",
     )
 
     class Meta:
@@ -117,7 +173,8 @@ class ScanCampaignForm(forms.ModelForm):
             "reward_kind",
             "points",
             "sku_points",
-            "coupon_ref",
+            "growth_value",
+            "coupon_template",
             "starts_at",
             "ends_at",
             "cap_member_day",
@@ -125,6 +182,9 @@ class ScanCampaignForm(forms.ModelForm):
             "budget_points",
             "risky_claims_per_hour",
         ]
+
+    def clean_growth_value(self) -> int:
+        return self.cleaned_data.get("growth_value") or 0
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # the instance now carries the form's values
@@ -138,8 +198,26 @@ class ScanCampaignForm(forms.ModelForm):
 @admin.register(ScanCampaign, site=brand_admin)
 class ScanCampaignAdmin(ChineseDatesMixin, ModelAdmin):
     form = ScanCampaignForm
-    list_display = ["name", "reward_kind", "points", "starts_shown", "ends_shown", "spent_points", "budget_points"]
+    list_display = [
+        "name",
+        "reward_kind",
+        "reward_shown",
+        "starts_shown",
+        "ends_shown",
+        "spent_points",
+        "budget_points",
+    ]
     list_filter = ["reward_kind"]
+    list_select_related = ["coupon_template"]
+
+    @admin.display(description="每码奖励")
+    def reward_shown(self, obj: ScanCampaign) -> str:
+        if obj.reward_kind == ScanCampaign.RewardKind.GROWTH:
+            return f"{obj.growth_value} 成长值"
+        if obj.reward_kind == ScanCampaign.RewardKind.COUPON:
+            return f"优惠券「{obj.coupon_template.name}」" if obj.coupon_template else "—"
+        extra = f"（另有 {len(obj.sku_points)} 个 SKU 单独设置）" if obj.sku_points else ""
+        return f"{obj.points} 积分{extra}"
 
     @admin.display(description="开始时间")
     def starts_shown(self, obj: ScanCampaign) -> str:
@@ -330,7 +408,10 @@ class SegmentAdmin(ChineseDatesMixin, ModelAdmin):
 
 
 @admin.register(Claim, site=brand_admin)
-class ClaimAdmin(ModelAdmin):
+class ClaimAdmin(StoreScopedAdminMixin, ModelAdmin):
+    # Only brand-wide roles open 一物一码 today (members/roles.py); a store role given it later
+    # sees its own store's members' claims, here and on the report and fraud pages.
+    scope_member_path = "member"
     list_display = ["code", "member", "sku", "status", "points", "city", "diverted", "new_member", "at_shown"]
     list_filter = ["status", "diverted", "new_member", "reward_kind"]
     search_fields = ["code__serial", "member__member_no", "sku"]
@@ -379,42 +460,71 @@ class ClaimAdmin(ModelAdmin):
             start, end = today - dt.timedelta(days=29), today
         return start, end
 
-    def reports_view(self, request: HttpRequest) -> HttpResponse:
+    def _members(self, request: HttpRequest) -> QuerySet[Member] | None:
+        """The members a store user may see (members/scoping.py); None for a brand-wide user."""
+        return None if user_scope(request.user).all_stores else scope_members(Member.objects.all(), request.user)
+
+    def reports_view(self, request: HttpRequest) -> HttpResponseBase:
+        if not self.has_view_permission(request):  # admin_view only asks for a staff login
+            raise PermissionDenied
         start, end = self._days(request)
         by = request.GET.get("by", "sku")
         by = by if by in DIMENSIONS else "sku"
+        members = self._members(request)
+        rows = scan_report(by=by, start=start, end=end, members=members)
+        fmt = request.GET.get("format", "")
+        if fmt in ("csv", "xlsx"):
+            table: list[list[Any]] = [
+                [DIMENSIONS[by], *REPORT_COLUMNS],
+                *([row.key, *report_cells(row)] for row in rows),
+            ]
+            return _spreadsheet(fmt, f"扫码报表-{DIMENSIONS[by]}-{start:%Y%m%d}-{end:%Y%m%d}", "扫码报表", table)
         context = {
             **self.admin_site.each_context(request),
             "title": "扫码报表",
-            "rows": scan_report(by=by, start=start, end=end),
+            "rows": [(row, report_cells(row)) for row in rows],
+            "columns": REPORT_COLUMNS,
+            "totals": report_totals(start=start, end=end, members=members),
             "by": by,
             "dimensions": DIMENSIONS,
             "start": start,
             "end": end,
+            "query": f"by={by}&start={start:%Y-%m-%d}&end={end:%Y-%m-%d}",
         }
         return TemplateResponse(request, "admin/scancodes/reports.html", context)
 
-    def fraud_view(self, request: HttpRequest) -> HttpResponse:
+    def fraud_view(self, request: HttpRequest) -> HttpResponseBase:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         start, end = self._days(request)
-        signals = fraud_signals(start=start, end=end)
+        signals = fraud_signals(start=start, end=end, members=self._members(request))
         # Members by name as the viewer may see it (members/masking.py), not by database id.
         full = can_view_full_pi(request.user)
         names = {
             member.pk: member_label(member.member_no, member.name, full=full)
             for member in Member.objects.filter(pk__in={s.member_id for s in signals}).only("member_no", "name")
         }
+        fmt = request.GET.get("format", "")
+        if fmt in ("csv", "xlsx"):
+            table: list[list[Any]] = [
+                ["类型", "会员", "说明", "领取数"],
+                *([FRAUD_KINDS[s.kind], names.get(s.member_id, ""), s.detail, s.claims] for s in signals),
+            ]
+            return _spreadsheet(fmt, f"扫码风控-{start:%Y%m%d}-{end:%Y%m%d}", "扫码风控", table)
         context = {
             **self.admin_site.each_context(request),
             "title": "扫码风控",
             "signals": [(FRAUD_KINDS[s.kind], s, names.get(s.member_id, "")) for s in signals],
             "start": start,
             "end": end,
+            "query": f"start={start:%Y-%m-%d}&end={end:%Y-%m-%d}",
         }
         return TemplateResponse(request, "admin/scancodes/fraud.html", context)
 
 
 @admin.register(DiversionAlert, site=brand_admin)
-class DiversionAlertAdmin(ModelAdmin):
+class DiversionAlertAdmin(StoreScopedAdminMixin, ModelAdmin):
+    scope_member_path = "claim__member"
     list_display = ["dealer", "expected_region", "province", "city", "at_shown", "status"]
     list_filter = ["status", "dealer", "biz_date"]
     change_list_template = "admin/scancodes/diversionalert/change_list.html"
@@ -430,6 +540,45 @@ class DiversionAlertAdmin(ModelAdmin):
         yesterday = brand_date(timezone.now()) - dt.timedelta(days=1)
         extra = {"digest_day": yesterday, "digest": diversion_digest(day=yesterday), **(extra_context or {})}
         return super().changelist_view(request, extra)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("digest/", self.admin_site.admin_view(self.digest_view), name="scancodes_digest"),
+            *super().get_urls(),
+        ]
+
+    def digest_view(self, request: HttpRequest) -> HttpResponse:
+        """窜货日报: one brand day's digest as the brand's people get it by mail (the same lines and
+        words), whether and to whom it was sent, and that day's alerts — all in brand-local time."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        today = brand_date(timezone.now())
+        try:
+            day = dt.date.fromisoformat(request.GET.get("day", ""))
+        except ValueError:
+            day = today - dt.timedelta(days=1)
+        day = min(day, today)
+        lines = diversion_digest(day=day)
+        subject, body = digest_text(day=day, lines=lines)
+        send = DigestSend.objects.filter(day=day).first()
+        alerts = DiversionAlert.objects.filter(biz_date=day).select_related("dealer", "claim__batch").order_by("at")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"窜货日报 · {day:%Y-%m-%d}",
+            "day": day,
+            "previous": day - dt.timedelta(days=1),
+            "next": day + dt.timedelta(days=1) if day < today else None,
+            "lines": lines,
+            "total": sum(line.alerts for line in lines),
+            "subject": subject,
+            "body": body,
+            "send": send,
+            "sent_at": brand_time_shown(send.sent_at) if send and send.sent_at else "",
+            "alerts": [(brand_time_shown(a.at), a) for a in alerts[:500]],
+            "zone": brand_zone_name(),
+        }
+        return TemplateResponse(request, "admin/scancodes/digest.html", context)
 
 
 @admin.register(Scan, site=brand_admin)
@@ -451,8 +600,13 @@ class ScanAdmin(ModelAdmin):
 
 @admin.register(DigestSend, site=brand_admin)
 class DigestSendAdmin(ModelAdmin):
-    list_display = ["day", "status", "alerts", "recipients_shown", "sent_shown", "attempts", "last_error"]
+    list_display = ["day", "status", "alerts", "recipients_shown", "sent_shown", "attempts", "last_error", "page"]
     list_filter = ["status"]
+
+    @admin.display(description="日报")
+    def page(self, obj: DigestSend) -> str:
+        url = reverse("admin:scancodes_digest")
+        return format_html('<a class="text-primary-600 underline" href="{}?day={}">查看日报</a>', url, obj.day)
 
     @admin.display(description="收件人")
     def recipients_shown(self, obj: DigestSend) -> str:

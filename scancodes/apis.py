@@ -113,6 +113,8 @@ class CodeClaimApi(BrandApiView):
                 "status": claim.status,
                 "reward_kind": claim.reward_kind,
                 "points": claim.points,
+                "growth": claim.growth,
+                "coupon_id": claim.coupon_id,
                 "claimed_at": claim.at,
                 "claimed_at_local": brand_time_shown(claim.at),
                 "message": result.message,

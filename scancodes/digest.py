@@ -32,6 +32,7 @@ from .models import DigestSend, DiversionAlert
 from .selectors import DigestLine, diversion_digest
 
 DIGEST_PERMISSION = "scancodes.view_diversionalert"
+DIGEST_PATH = "/admin/scancodes/diversionalert/digest/"  # the admin's page of one day's digest
 
 
 def digest_day_due(*, now: dt.datetime) -> dt.date:
@@ -59,9 +60,14 @@ def digest_text(*, day: dt.date, lines: list[DigestLine]) -> tuple[str, str]:
     )
     body = [f"{day:%Y年%m月%d日}（品牌时间）共 {total} 条窜货预警，涉及 {len(lines)} 个经销商：", ""]
     body += [
-        f"· {line.dealer}（计划区域 {line.expected_region}）：{line.alerts} 条，扫码地 {line.cities}" for line in lines
+        f"· {line.dealer}（计划区域 {line.expected_region}）：{line.alerts} 条，{line.times}，扫码地 {line.cities}"
+        for line in lines
     ]
-    body += ["", "消费者的奖励照常发放。请在后台「一物一码 › 窜货预警」查看明细并处理。"]
+    body += [
+        "",
+        "时间均为品牌当地时间。消费者的奖励照常发放。",
+        f"请在后台「一物一码 › 窜货预警 › 窜货日报」查看当日日报和明细并处理（{DIGEST_PATH}?day={day:%Y-%m-%d}）。",
+    ]
     return subject, "\n".join(body)
 
 

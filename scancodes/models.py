@@ -55,8 +55,8 @@ class ScanCampaign(TimeStampedModel):
 
     class RewardKind(models.TextChoices):
         POINTS = "points", _("积分")
-        GROWTH = "growth", _("成长值（待成长值功能上线）")
-        COUPON = "coupon", _("优惠券（待优惠券功能上线）")
+        GROWTH = "growth", _("成长值")
+        COUPON = "coupon", _("优惠券")
 
     name = models.CharField(_("活动名称"), max_length=100, unique=True)
     reward_kind = models.CharField(_("奖励类型"), max_length=16, choices=RewardKind.choices, default=RewardKind.POINTS)
@@ -64,13 +64,27 @@ class ScanCampaign(TimeStampedModel):
     sku_points = models.JSONField(
         _("按 SKU 的奖励积分"), default=dict, blank=True, help_text=_('如 {"SKU-001": 20}；未列出的 SKU 用每码奖励积分')
     )
-    coupon_ref = models.CharField(_("优惠券模板"), max_length=64, blank=True)
+    growth_value = models.PositiveIntegerField(
+        _("每码奖励成长值"), default=0, help_text=_("计入会员每月活动成长值上限，超出部分不发放")
+    )
+    coupon_template = models.ForeignKey(
+        "coupons.CouponTemplate",
+        verbose_name=_("奖励优惠券"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("每次领取发一张；受该券的库存和每人限领约束"),
+    )
     starts_at = models.DateTimeField(_("开始时间"))
     ends_at = models.DateTimeField(_("结束时间"))
     cap_member_day = models.PositiveIntegerField(_("每人每日上限（次）"), null=True, blank=True)
     cap_member_month = models.PositiveIntegerField(_("每人每月上限（次）"), null=True, blank=True)
-    budget_points = models.PositiveBigIntegerField(_("积分预算"), null=True, blank=True, help_text=_("留空为不限"))
-    spent_points = models.PositiveBigIntegerField(_("已发积分"), default=0, editable=False)
+    # The budget counts the campaign's own reward: points, growth value, or coupons (one a claim).
+    budget_points = models.PositiveBigIntegerField(
+        _("奖励预算"), null=True, blank=True, help_text=_("积分、成长值按数值，优惠券按张数；留空为不限")
+    )
+    spent_points = models.PositiveBigIntegerField(_("已发放"), default=0, editable=False)
     # Fraud: more claims than this from one IP or device within an hour are held as pending.
     risky_claims_per_hour = models.PositiveIntegerField(_("同一 IP/设备每小时领取超过即待审"), default=20)
 
@@ -92,6 +106,14 @@ class ScanCampaign(TimeStampedModel):
     def points_for(self, sku: str) -> int:
         value = self.sku_points.get(sku) if isinstance(self.sku_points, dict) else None
         return int(value) if isinstance(value, int) and value >= 0 else self.points
+
+    def units_for(self, sku: str) -> int:
+        """What one claim of `sku` costs the budget: its points, its growth value, or 1 coupon."""
+        if self.reward_kind == self.RewardKind.POINTS:
+            return self.points_for(sku)
+        if self.reward_kind == self.RewardKind.GROWTH:
+            return self.growth_value
+        return 1
 
 
 class SerialCounter(models.Model):
@@ -310,6 +332,16 @@ class Claim(models.Model):
     status = models.CharField(_("状态"), max_length=16, choices=Status.choices)
     reward_kind = models.CharField(_("奖励类型"), max_length=16, blank=True)
     points = models.PositiveIntegerField(_("奖励积分"), default=0)
+    # Growth value: planned at the claim, then what the ledger granted (the monthly activity cap).
+    growth = models.PositiveIntegerField(_("奖励成长值"), default=0)
+    coupon = models.ForeignKey(
+        "coupons.Coupon",
+        verbose_name=_("奖励优惠券"),
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        db_index=False,  # never looked up by coupon; one index less on every claim's insert
+    )
     pending_reason = models.CharField(_("待审原因"), max_length=100, blank=True)
     at = models.DateTimeField(_("领取时间"))
     biz_date = models.DateField(_("营业日"))
@@ -332,6 +364,13 @@ class Claim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code_id} → {self.member_id}"
+
+    @property
+    def budget_units(self) -> int:
+        """What this claim holds of its campaign's budget (ScanCampaign.units_for)."""
+        if self.reward_kind == ScanCampaign.RewardKind.COUPON:
+            return 1
+        return self.growth if self.reward_kind == ScanCampaign.RewardKind.GROWTH else self.points
 
 
 class ClaimCounter(models.Model):

@@ -49,7 +49,7 @@ from .models import (
     Segment,
     SerialCounter,
 )
-from .rewards import reward_kind_available, reward_kind_get
+from .rewards import reward_kind_get
 
 MAX_BATCH = 20_000_000
 EXPORT_CHUNK = 50_000
@@ -62,12 +62,15 @@ def _invalid(code: str, message: str, field_name: str = "") -> AppError:
 # --- campaigns and dealers ----------------------------------------------------------------------
 
 
+_REWARD_FIELD = {"points": "points", "growth": "growth_value", "coupon": "coupon_template"}
+
+
 def campaign_validate(*, campaign: ScanCampaign) -> None:
-    """Refuse a campaign that cannot grant anything now (growth/coupon before their apps exist)."""
-    if not reward_kind_available(campaign.reward_kind):
-        reward_kind_get(campaign.reward_kind)  # raises with the reason
-    if campaign.reward_kind == ScanCampaign.RewardKind.POINTS and campaign.points <= 0 and not campaign.sku_points:
-        raise _invalid(error_codes.CAMPAIGN_INVALID, "积分奖励的活动须设置每码奖励积分。", "points")
+    """Refuse a campaign that cannot grant anything: its reward kind's own amount or coupon
+    missing (scancodes/rewards.py), or its dates the wrong way round."""
+    problem = reward_kind_get(campaign.reward_kind).invalid(campaign)
+    if problem:
+        raise _invalid(error_codes.CAMPAIGN_INVALID, problem, _REWARD_FIELD.get(campaign.reward_kind, "reward_kind"))
     if campaign.ends_at <= campaign.starts_at:
         raise _invalid(error_codes.CAMPAIGN_INVALID, "结束时间须晚于开始时间。", "ends_at")
 
@@ -528,10 +531,17 @@ class ClaimResult:
 
     @property
     def message(self) -> str:
-        if self.claim.status == Claim.Status.PENDING:
+        claim = self.claim
+        if claim.status == Claim.Status.PENDING:
             return "领取成功，奖励正在审核，审核通过后到账。"
-        if self.claim.points:
-            return f"领取成功，获得 {self.claim.points} 积分。"
+        if claim.points:
+            return f"领取成功，获得 {claim.points} 积分。"
+        if claim.reward_kind == ScanCampaign.RewardKind.GROWTH:
+            if claim.growth:
+                return f"领取成功，获得 {claim.growth} 成长值。"
+            return "领取成功。本月活动成长值已达上限，本次未获得成长值。"
+        if claim.coupon_id is not None and claim.coupon is not None:
+            return f"领取成功，获得优惠券「{claim.coupon.template.name}」1 张，可在会员中心“我的优惠券”查看。"
         return "领取成功。"
 
 
@@ -594,14 +604,13 @@ def _claim_in_transaction(
         Code.objects.filter(serial=serial, first_scanned_at__isnull=True).update(first_scanned_at=now, first_city=label)
 
     biz_day = brand_date(now)
-    points = campaign.points_for(batch.sku) if campaign and campaign.reward_kind == "points" else 0
+    units = campaign.units_for(batch.sku) if campaign is not None else 0
     if campaign is not None:
-        reward_kind_get(campaign.reward_kind)  # growth/coupon: refused until their apps exist
         _caps_take(member=member, campaign=campaign, day=biz_day)  # lock step 2
-        budgeted = campaign.budget_points is not None and points  # lock step 3
+        budgeted = campaign.budget_points is not None and units  # lock step 3
         if budgeted and not ScanCampaign.objects.filter(
-            pk=campaign.pk, spent_points__lte=F("budget_points") - points
-        ).update(spent_points=F("spent_points") + points):
+            pk=campaign.pk, spent_points__lte=F("budget_points") - units
+        ).update(spent_points=F("spent_points") + units):
             raise Conflict(error_codes.BUDGET_EXHAUSTED, "本次活动奖励已发完。")
     pending_reason = _risk(campaign=campaign, ctx=ctx)
     dealer = segment.dealer
@@ -616,7 +625,8 @@ def _claim_in_transaction(
         sku=batch.sku,
         status=Claim.Status.PENDING if pending_reason else Claim.Status.GRANTED,
         reward_kind=campaign.reward_kind if campaign else "",
-        points=points,
+        points=units if campaign is not None and campaign.reward_kind == ScanCampaign.RewardKind.POINTS else 0,
+        growth=units if campaign is not None and campaign.reward_kind == ScanCampaign.RewardKind.GROWTH else 0,
         pending_reason=pending_reason,
         at=now,
         biz_date=biz_day,
@@ -686,14 +696,24 @@ def _risk(*, campaign: ScanCampaign | None, ctx: ScanContext) -> str:
     return "；".join(reasons)
 
 
-def _reference(claim: Claim) -> str:
-    return f"scan:{claim.code_id}"
-
-
 def _reward_grant(*, claim: Claim, member: Member, product_name: str) -> None:
+    """Grant the claim's reward through its kind's service (scancodes/rewards.py) and keep on the
+    claim what was granted: growth value may be less than planned (the month's activity cap),
+    and the part not granted goes back to the campaign's budget; a coupon is linked."""
     if claim.campaign is None or not claim.reward_kind:
         return
-    reward_kind_get(claim.reward_kind).grant(member, claim.points, _reference(claim), f"扫码领取：{product_name}")
+    granted = reward_kind_get(claim.reward_kind).grant(claim, member, f"扫码领取：{product_name}")
+    changes: dict[str, object] = {}
+    if claim.reward_kind == ScanCampaign.RewardKind.GROWTH and granted.growth != claim.growth:
+        unspent = claim.growth - granted.growth
+        if unspent > 0 and claim.campaign.budget_points is not None:
+            ScanCampaign.objects.filter(pk=claim.campaign.pk).update(spent_points=F("spent_points") - unspent)
+        changes["growth"] = claim.growth = granted.growth
+    if granted.coupon is not None:
+        claim.coupon = granted.coupon
+        changes["coupon"] = granted.coupon
+    if changes:
+        Claim.objects.filter(pk=claim.pk).update(**changes)
 
 
 def _member_follow_up(*, claim: Claim, member: Member, segment: Segment, batch: CodeBatch) -> None:
@@ -769,8 +789,10 @@ def claim_approve(*, claim: Claim, actor: str) -> Claim:
 
 
 def claim_void(*, claim: Claim, actor: str, reason: str) -> Claim:
-    """Void a claim (fraud): its reward is reversed through the ledger (a new entry, never an
-    edit), its budget returned. The code stays claimed: it never grants again."""
+    """Void a claim (fraud): its reward is reversed through its own service — points and growth
+    value by a new ledger entry (never an edit), the coupon voided while unused — and its budget
+    returned. The code stays claimed: it never grants again. A coupon already used cannot be
+    taken back: the claim is voided all the same and its void reason says so."""
     reason = (reason or "").strip()
     if not reason:
         raise _invalid(error_codes.CLAIM_STATE_INVALID, "作废须填写原因。", "reason")
@@ -779,12 +801,13 @@ def claim_void(*, claim: Claim, actor: str, reason: str) -> Claim:
         if before.status == Claim.Status.VOID:
             raise AppError(error_codes.CLAIM_STATE_INVALID, "该领取已作废。", status=409)
         Claim.objects.filter(pk=claim.pk).update(status=Claim.Status.VOID, decided_by=actor, void_reason=reason[:255])
-        if before.campaign is not None and before.points and before.campaign.budget_points is not None:
-            ScanCampaign.objects.filter(pk=before.campaign.pk).update(spent_points=F("spent_points") - before.points)
+        units = before.budget_units
+        if before.campaign is not None and units and before.campaign.budget_points is not None:
+            ScanCampaign.objects.filter(pk=before.campaign.pk).update(spent_points=F("spent_points") - units)
         if before.status == Claim.Status.GRANTED and before.reward_kind:
-            reward_kind_get(before.reward_kind).reverse(
-                before.member, _reference(before), f"扫码领取作废：{reason}", actor
-            )
+            note = reward_kind_get(before.reward_kind).reverse(before, f"扫码领取作废：{reason}", actor)
+            if note:
+                Claim.objects.filter(pk=claim.pk).update(void_reason=f"{reason}（{note}）"[:255])
     claim.refresh_from_db()
     return claim
 

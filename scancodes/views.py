@@ -2,9 +2,9 @@
 authenticity first, then the claim — a signed-in member claims with one tap, an anonymous
 scanner enrols on the same page (their own consent) and the claim completes in that transaction.
 
-Who is signed in: the first resolver in MEMBER_RESOLVERS that knows the request. Today that is
-the member this phone enrolled or claimed as on a scan page (its session); the member centre's
-sign-in registers its own resolver when it exists."""
+Who is signed in: the first resolver in MEMBER_RESOLVERS that knows the request: the member
+signed in on the member centre (/m/, membercentre.auth), else the member this phone enrolled or
+claimed as on a scan page (its session)."""
 
 from collections.abc import Callable
 
@@ -17,6 +17,7 @@ from consent.models import ConsentRecord, Purpose
 from consent.services.records import membership_version_for_enrolment
 from consent.types import ConsentDecision, ConsentEvidence
 from crm.errors import AppError
+from membercentre.auth import current_member as centre_member
 from members.error_codes import MEMBER_ALREADY_ENROLLED
 from members.models import Member
 
@@ -34,7 +35,12 @@ def _session_member(request: HttpRequest) -> Member | None:
     return Member.objects.filter(pk=member_id, status=Member.Status.ACTIVE, merged_into__isnull=True).first()
 
 
-MEMBER_RESOLVERS: list[MemberResolver] = [_session_member]
+def _centre_member(request: HttpRequest) -> Member | None:
+    member = centre_member(request) if hasattr(request, "session") else None
+    return member if member is not None and member.status == Member.Status.ACTIVE else None
+
+
+MEMBER_RESOLVERS: list[MemberResolver] = [_centre_member, _session_member]
 
 
 def member_resolver_register(resolver: MemberResolver) -> None:

@@ -1,5 +1,5 @@
 """The Content-Security-Policy holds on the pages people use (issue 21, finding 7): the server
-sends it (crm/settings/base.py) and Chromium reports no violation on the admin login, the lockout
+sends it (crm/settings/security.py) and Chromium reports no violation on the admin login, the lockout
 page, the dashboard, a member's page, an in-store consent session with its QR code, the customer's
 consent page and preferences page (/m/), and the platform's login, index, brands and periodic
 task form. A violation would mean a style or script the page needs is refused in production."""

@@ -1,6 +1,8 @@
 """One item, one code as people see it: the back office's batches, segments, dealers, alerts, the
 report and fraud pages and the two upload pages at 1440 px (Chromium asking for English), and the
-scan page /s/<serial> at 390 px. Screenshots under test-output/browser (s*.png)."""
+scan page /s/<serial> at 390 px, the member centre's scan tile and 我的扫码 at 390 px, the day's
+diversion digest and a campaign rewarding a coupon picked by name. Screenshots under
+test-output/browser (s*.png)."""
 
 import datetime as dt
 from typing import Any
@@ -9,6 +11,10 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from coupons.models import CouponTemplate
+from coupons.services import coupon_template_create
+from crm.tenancy.zones import brand_date
+from membercentre.services.links import member_centre_link_path
 from scancodes import claim_keys
 from scancodes.imports import code_import_run
 from scancodes.models import CodeImport, Dealer, ScanCampaign
@@ -57,14 +63,52 @@ def test_scancodes_back_office_and_scan_page(server: int, live_brand: Any, brows
             activate=True,
         )
         key = claim_keys.batch_key_open(batch.key_encrypted)
+        scanner = MemberFactory.create(name="林小雨")
         for n in range(3):
             serial = batch.first_serial + n
             code_claim(
                 serial=serial,
                 secret=claim_keys.secret_for(key, serial),
-                member=MemberFactory.create(),
+                member=scanner if n == 0 else MemberFactory.create(),
                 ctx=scan_context(ip="192.0.2.200", user_agent="Mozilla/5.0 (iPhone)"),
             )
+        # A second segment earning a coupon, picked by its name on the campaign's page.
+        coupon_template = coupon_template_create(
+            template=CouponTemplate(
+                name="龙井专享满200减30",
+                kind=CouponTemplate.Kind.AMOUNT_OFF,
+                threshold_fen=20_000,
+                amount_off_fen=3_000,
+                validity_kind=CouponTemplate.ValidityKind.RELATIVE,
+                valid_days=30,
+                generic_code="TEA30",
+            )
+        )
+        coupon_campaign = ScanCampaign.objects.create(
+            name="龙井扫码送券",
+            reward_kind="coupon",
+            coupon_template=coupon_template,
+            starts_at=now - dt.timedelta(days=1),
+            ends_at=now + dt.timedelta(days=30),
+            budget_points=5000,
+        )
+        segment_create(
+            batch=batch,
+            first_serial=batch.first_serial + 100,
+            last_serial=batch.first_serial + 199,
+            dealer=dealer,
+            campaign=coupon_campaign,
+            actor="admin",
+            activate=True,
+        )
+        code_claim(
+            serial=batch.first_serial + 100,
+            secret=claim_keys.secret_for(key, batch.first_serial + 100),
+            member=scanner,
+            ctx=scan_context(ip="192.0.2.70", user_agent="Mozilla/5.0 (iPhone)"),
+        )
+        today = brand_date(timezone.now())
+        scanner_link = member_centre_link_path(member_id=scanner.pk)
         unclaimed = batch.first_serial + 10
         unclaimed_secret = claim_keys.secret_for(key, unclaimed)
 
@@ -85,6 +129,9 @@ def test_scancodes_back_office_and_scan_page(server: int, live_brand: Any, brows
         ("s11-campaigns", "/admin/scancodes/scancampaign/"),
         ("s11b-campaign", f"/admin/scancodes/scancampaign/{campaign.pk}/change/"),
         ("s12-scans", "/admin/scancodes/scan/"),
+        ("s16-digest", f"/admin/scancodes/diversionalert/digest/?day={today:%Y-%m-%d}"),
+        ("s17-coupon-campaign", f"/admin/scancodes/scancampaign/{coupon_campaign.pk}/change/"),
+        ("s18-digest-sends", "/admin/scancodes/digestsend/"),
     ]
     for name, path in pages:
         response = page.goto(f"{url}{path}")
@@ -126,4 +173,13 @@ def test_scancodes_back_office_and_scan_page(server: int, live_brand: Any, brows
     claimed = scan.goto(f"{url}/s/{batch.first_serial}?k={claim_keys.secret_for(key, batch.first_serial)}")
     assert claimed is not None and claimed.status == 200
     scan.screenshot(path=SCREENSHOTS / "s14-scan-claimed-390.png", full_page=True)
+    # The member centre: the scan tile with the latest claim, then 我的扫码.
+    scan.goto(f"{url}{scanner_link}")
+    home = scan.goto(f"{url}/m/")
+    assert home is not None and home.status == 200
+    assert "最近：明前龙井礼盒 250g 优惠券「龙井专享满200减30」" in scan.content()
+    scan.screenshot(path=SCREENSHOTS / "s19-member-centre-tile-390.png", full_page=True)
+    mine = scan.goto(f"{url}/m/scans/")
+    assert mine is not None and mine.status == 200 and "+20 积分" in scan.content()
+    scan.screenshot(path=SCREENSHOTS / "s20-my-scans-390.png", full_page=True)
     phone.close()

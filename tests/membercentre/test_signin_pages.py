@@ -48,7 +48,7 @@ def test_sms_code_signs_a_member_in_and_the_card_shows_tier_points_and_a_code(me
     page = client_a.get("/m/").content.decode()
     assert member_a.member_no in page and "可用积分" in page
     assert 'class="barcode"' in page and 'class="qr"' in page and 'id="member-code"' in page
-    assert "我的优惠券" in page and "每日签到" in page and "邀请有礼" in page and "扫码积分" in page
+    assert "我的优惠券" in page and "每日签到" in page and "邀请有礼" in page and "扫码领奖" in page
 
 
 def test_pages_need_a_sign_in(client_a, member_a):

@@ -4,6 +4,7 @@ Chinese; and the diversion digest mailed once per brand day, in the brand's own 
 
 import datetime as dt
 import io
+import re
 import zoneinfo
 from typing import Any
 
@@ -226,7 +227,8 @@ def test_the_digest_is_mailed_once_from_eight_brand_time_to_those_who_see_alerts
     (message,) = mail.outbox
     assert message.to == ["admin@alpha.example"]
     assert f"窜货日报 {day:%Y-%m-%d}：2 条预警" in message.subject
-    assert "浙江经销商（计划区域 浙江）：2 条，扫码地 广州市" in message.body
+    assert re.search(r"浙江经销商（计划区域 浙江）：2 条，\d\d:\d\d(–\d\d:\d\d)?，扫码地 广州市", message.body)
+    assert "时间均为品牌当地时间" in message.body
     row = DigestSend.objects.get(day=day)
     assert (row.status, row.alerts, row.recipients) == ("sent", 2, ["admin@alpha.example"])
 

@@ -1,4 +1,4 @@
-"""The Content-Security-Policy header (crm/settings/base.py): on the browser pages, with the nonce
+"""The Content-Security-Policy header (crm/settings/security.py): on the browser pages, with the nonce
 their inline <style> blocks carry; not on the partner API. tests/browser/test_csp.py checks that
 Chromium reports no violation."""
 

@@ -1,6 +1,6 @@
 """The database cache's table, made by the migrate step.
 
-Without CACHE_URL the cache is Django's DatabaseCache on the table `crm_cache` (crm/settings/base.py),
+Without CACHE_URL the cache is Django's DatabaseCache on the table `crm_cache` (crm/settings/cache.py),
 and a deployment boots with `migrate_schemas` only: a table left to `manage.py createcachetable`
 was missing there, and every partner API call (the throttle counts in the cache) failed.
 
