@@ -231,7 +231,18 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # Apps add their entries here: {"name": {"task": "tenancy.run_in_every_brand", "args": ["<task>"],
 # "schedule": crontab(...)}}.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    # Campaign occurrences missed while beat or the broker was down (campaigns/tasks.py).
+    # Every brand's scheduled campaigns are rows of one indexed table (tenancy.DueSlot), not beat
+    # entries: this one entry claims the due ones (crm/tenancy/slots.py). A tick nobody took
+    # within its interval is dropped (the next one claims the same rows).
+    "tenancy-dispatch-due-slots": {
+        "task": "tenancy.dispatch_due_slots",
+        "schedule": float(os.environ.get("DUE_SLOT_DISPATCH_SECONDS", "2")),
+        "options": {"expires": 10},
+    },
+    # Bulk chunks whose message was lost are queued again; brands with waiting chunks pumped.
+    "tenancy-bulk-sweep": {"task": "tenancy.bulk_sweep", "schedule": 60.0, "options": {"expires": 120}},
+    # Campaign occurrences that failed or stopped half-way, run again within the grace period
+    # (campaigns/tasks.py).
     "campaigns-catch-up": {
         "task": "tenancy.run_in_every_brand",
         "args": ["campaigns.catch_up"],
@@ -250,6 +261,24 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 900.0,
     },
 }
+# Two queues (docs/deploy.md): the default one ("celery", what every message sent before the
+# split went to) for interactive work — web requests' follow-ups, webhooks, WeCom, beat's
+# dispatcher and sweeps — and a bulk one, served by its own workers, for the work that runs over
+# a brand's whole membership. Bulk chunks go there through the per-brand pump
+# (crm/tenancy/pump.py): at most BULK_CHUNKS_IN_FLIGHT_PER_BRAND of a brand's chunks at a time.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_BULK_QUEUE = os.environ.get("CELERY_BULK_QUEUE", "bulk")
+BULK_TASKS = (
+    "tenancy.bulk_chunk_run",
+    # Long jobs not chunked through the pump yet: at least off the interactive queue.
+    "campaigns.send_occurrence_messages",
+    "coupons.pool_job_run",
+    "members.import_job_run",
+    "scancodes.import_run",
+    "performance.rollups_refresh",
+)
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_BULK_QUEUE} for name in BULK_TASKS}
+BULK_CHUNKS_IN_FLIGHT_PER_BRAND = int(os.environ.get("BULK_CHUNKS_IN_FLIGHT_PER_BRAND", "1"))
 CAMPAIGN_CATCH_UP_GRACE_MINUTES = int(os.environ.get("CAMPAIGN_CATCH_UP_GRACE_MINUTES", "360"))
 
 LOGGING = {

@@ -14,6 +14,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each test run consumes its own queue, so a portal running on the same broker never steals
 # (or is handed) the suite's messages.
 CELERY_TASK_DEFAULT_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+CELERY_BULK_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-bulk"
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_BULK_QUEUE} for name in BULK_TASKS}  # noqa: F405
 
 # pytest-xdist runs the suite in several processes (dev.py test). Each has its own database
 # (pytest-django suffixes its name) and consumes its own queue (above); a Redis cache gets its own
