@@ -97,7 +97,8 @@ def slots_claim_due(*, using: str = DEFAULT_DB_ALIAS, now: dt.datetime, limit: i
     """Lease up to `limit` due slots of `using`'s ready brands, earliest first, and commit."""
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.execute(_CLAIM_SQL, {"now": now, "lease_until": now + SLOT_LEASE, "limit": limit})
-        return [ClaimedSlot(*row) for row in cursor.fetchall()]
+        # RETURNING keeps no order: sent earliest first.
+        return sorted((ClaimedSlot(*row) for row in cursor.fetchall()), key=lambda slot: (slot.due_at, slot.key))
 
 
 def slot_send(slot: ClaimedSlot) -> bool:
