@@ -266,7 +266,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # dispatcher and sweeps — and a bulk one, served by its own workers, for the work that runs over
 # a brand's whole membership. Bulk chunks go there through the per-brand pump
 # (crm/tenancy/pump.py): at most BULK_CHUNKS_IN_FLIGHT_PER_BRAND of a brand's chunks at a time.
-CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "celery")
 CELERY_BULK_QUEUE = os.environ.get("CELERY_BULK_QUEUE", "bulk")
 BULK_TASKS = (
     "tenancy.bulk_chunk_run",
