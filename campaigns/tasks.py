@@ -24,15 +24,28 @@ def catch_up_grace() -> dt.timedelta:
 
 
 @shared_task(name="campaigns.slot_due")
-def slot_due(campaign_id: int, due_at: str) -> str:
-    """Sent by the due-slot dispatcher (crm/tenancy/slots.py) into the campaign's brand: ensure the
-    slot's occurrence (exactly once) and start it through the brand's bulk pump."""
+def slot_due(slots: list[tuple[int, str]]) -> dict[str, int]:
+    """Sent by the due-slot dispatcher (crm/tenancy/slots.py) into the brand, with its campaigns
+    due: `[[campaign_id, due_at], …]`. Each in its own transaction: ensure the slot's occurrence
+    (exactly once) and start it through the brand's bulk pump. One campaign failing leaves the
+    others fired; its slot is sent again when its lease has passed."""
     from .services import campaign_slot_fire
 
-    occurrence = campaign_slot_fire(
-        campaign_id=campaign_id, due_at=dt.datetime.fromisoformat(due_at), now=timezone.now(), grace=catch_up_grace()
-    )
-    return "started" if occurrence is not None else "nothing_due"
+    counts = {"started": 0, "nothing_due": 0, "failed": 0}
+    for campaign_id, due_at in slots:
+        try:
+            occurrence = campaign_slot_fire(
+                campaign_id=campaign_id,
+                due_at=dt.datetime.fromisoformat(due_at),
+                now=timezone.now(),
+                grace=catch_up_grace(),
+            )
+        except Exception:
+            logger.exception("campaign %s: slot %s not fired", campaign_id, due_at)
+            counts["failed"] += 1
+            continue
+        counts["started" if occurrence is not None else "nothing_due"] += 1
+    return counts
 
 
 @shared_task(name="campaigns.trigger_occurrence")

@@ -93,7 +93,9 @@ def test_two_dispatchers_on_two_connections_never_claim_the_same_slot(committed_
 @pytest.mark.django_db
 def test_the_migration_turns_campaign_beat_entries_into_due_slots(brand_a):
     migration = importlib.import_module("crm.tenancy.migrations.0006_campaign_beat_entries_to_due_slots")
-    crontab, _ = CrontabSchedule.objects.get_or_create(minute="0", hour="10", day_of_month="8", timezone="Asia/Shanghai")
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute="0", hour="10", day_of_month="8", timezone="Asia/Shanghai"
+    )
     for name, campaign_id, schema_name, enabled in [
         ("campaign:alpha:11", 11, BRAND_A, True),
         ("campaign:beta:12", 12, BRAND_B, True),
@@ -117,3 +119,33 @@ def test_the_migration_turns_campaign_beat_entries_into_due_slots(brand_a):
     }
     assert list(PeriodicTask.objects.filter(name__startswith="campaign:")) == []
     assert PeriodicTask.objects.filter(name="other").exists()
+
+
+@pytest.mark.django_db
+def test_the_dispatcher_sends_one_message_per_brand_with_its_due_slots(brand_a, brand_b, monkeypatch):
+    from crm.tenancy import slots
+
+    messages: list[tuple[str, list[object], dict[str, str]]] = []
+    monkeypatch.setattr(
+        slots.current_app, "send_task", lambda task, args, headers: messages.append((task, args, headers))
+    )
+    for key in (1, 2, 3):
+        due(BRAND_A, key, minutes_ago=key)
+    due(BRAND_B, 4, minutes_ago=1)
+    monkeypatch.setattr(slots.timezone, "now", lambda: NOW)
+
+    assert slots.slots_dispatch() == 4
+
+    by_brand = {headers["_schema_name"]: (task, args) for task, args, headers in messages}
+    assert len(messages) == 2
+    assert by_brand[BRAND_A] == (
+        TASK,
+        [
+            [
+                [3, (NOW - dt.timedelta(minutes=3)).isoformat()],
+                [2, (NOW - dt.timedelta(minutes=2)).isoformat()],
+                [1, (NOW - dt.timedelta(minutes=1)).isoformat()],
+            ]
+        ],
+    )
+    assert by_brand[BRAND_B] == (TASK, [[[4, (NOW - dt.timedelta(minutes=1)).isoformat()]]])

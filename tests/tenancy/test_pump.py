@@ -53,7 +53,7 @@ def test_the_pump_keeps_each_brand_to_its_cap_and_runs_chunks_in_order(in_brand_
     BulkChunk.objects.filter(pk__in=ids[:2]).update(state=BulkChunk.State.QUEUED)  # as if never sent
     FINISHED.clear()
     assert pump_inline() == 5
-    assert FINISHED == [(f"cap:{BRAND_A}", number) for number in range(5)]
+    assert [(f"cap:{BRAND_A}", number) for number in range(5)] == FINISHED
     assert not BulkChunk.objects.exists()
 
 
@@ -66,7 +66,7 @@ def test_the_sweep_queues_again_a_chunk_lost_on_the_way(in_brand_a, pump_inline)
     FINISHED.clear()
     assert pump.bulk_sweep() == {"requeued": 1, "sent": 1}
     assert pump_inline() == 1  # what the sweep sent
-    assert FINISHED == [(f"lost:{BRAND_A}", 1)]
+    assert [(f"lost:{BRAND_A}", 1)] == FINISHED
 
 
 @pytest.mark.worker
