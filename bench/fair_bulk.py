@@ -81,10 +81,35 @@ def start_run(schema_name: str, label: str) -> tuple[str, int, float]:
     return schema_name, occurrence.pk, started
 
 
-def wait(runs: list[tuple[str, int, float]]) -> list[float]:
+class CpuSampler:
+    """CPU of the worker's processes and of this database's backends, sampled while runs go on
+    (a backend that ends between two samples loses at most one interval of its CPU)."""
+
+    def __init__(self, worker_pid: int) -> None:
+        self.worker_pid = worker_pid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.backend_pids: set[int] = set()
+
+    def sample(self) -> None:
+        db_pids = backends()
+        self.backend_pids.update(db_pids)
+        for pid in [*descendants(self.worker_pid), *db_pids]:
+            cpu = process_cpu([pid])
+            self.first.setdefault(pid, cpu)
+            self.last[pid] = cpu
+
+    def used(self) -> tuple[float, float]:
+        spent = {pid: self.last[pid] - self.first[pid] for pid in self.last}
+        database = sum(cpu for pid, cpu in spent.items() if pid in self.backend_pids)
+        return sum(spent.values()) - database, database
+
+
+def wait(runs: list[tuple[str, int, float]], sampler: "CpuSampler | None" = None) -> list[float]:
     """Seconds from start to DONE of each run (polled every 50 ms)."""
     done: dict[int, float] = {}
     deadline = time.monotonic() + 3600
+    polls = 0
     while len(done) < len(runs) and time.monotonic() < deadline:
         for index, (schema_name, occurrence_id, started) in enumerate(runs):
             if index in done:
@@ -95,6 +120,9 @@ def wait(runs: list[tuple[str, int, float]]) -> list[float]:
                 raise SystemExit(f"run {occurrence_id} of {schema_name} failed")
             if status == Occurrence.Status.DONE:
                 done[index] = time.monotonic() - started
+        polls += 1
+        if sampler is not None and polls % 10 == 0:
+            sampler.sample()
         time.sleep(0.05)
     return [done[index] for index in range(len(runs))]
 
@@ -160,24 +188,22 @@ def main() -> None:
         solo_time = statistics.median(solo)
         print(f"small alone: {', '.join(f'{s:.2f}' for s in solo)} s (median {solo_time:.2f} s)")
 
-        pids = descendants(worker.pid)
-        cpu_worker, db_pids = process_cpu(pids), backends()
-        cpu_db = process_cpu(db_pids)
+        sampler = CpuSampler(worker.pid)
+        sampler.sample()
         load = os.getloadavg()[0]
         big_runs = [start_run(BIG, f"big {n}") for n in range(ARGS.big_runs)]
         small_run = start_run(SMALL, "together")
-        (small_time,) = wait([small_run])
-        big_times = wait(big_runs)
-        db_pids_after = backends()
-        cpu_worker = process_cpu(pids) - cpu_worker
-        cpu_db = process_cpu(db_pids_after) - cpu_db  # backends started meanwhile counted from zero
+        (small_time,) = wait([small_run], sampler)
+        big_times = wait(big_runs, sampler)
+        sampler.sample()
+        cpu_worker, cpu_db = sampler.used()
         print(
             f"together (cap {ARGS.cap}, {ARGS.concurrency} bulk processes, {ARGS.big_runs} big run(s) of "
             f"{ARGS.big:,} + one of {ARGS.small:,}): small {small_time:.2f} s = {small_time / solo_time:.2f}× solo; "
             f"big {', '.join(f'{s:.1f}' for s in big_times)} s"
         )
         print(
-            f"CPU during it: worker {cpu_worker:.1f} s, PostgreSQL backends {cpu_db:.1f} s over "
+            f"CPU during it: worker processes {cpu_worker:.1f} s, PostgreSQL backends {cpu_db:.1f} s over "
             f"{max([*big_times, small_time]):.1f} s; load average {load:.2f} → {os.getloadavg()[0]:.2f}"
         )
     finally:
