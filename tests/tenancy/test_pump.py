@@ -40,7 +40,7 @@ def test_the_pump_keeps_each_brand_to_its_cap_and_runs_chunks_in_order(in_brand_
     settings.BULK_CHUNKS_IN_FLIGHT_PER_BRAND = 2
     sent: list[tuple[str, int]] = []
     real_send = pump._send
-    pump._send = lambda schema_name, chunk_id: sent.append((schema_name, chunk_id))  # type: ignore[assignment]
+    pump._send = lambda schema_name, chunk_id: sent.append((schema_name, chunk_id))
     try:
         ids = [pump.bulk_submit("tests.pump_chunk", "cap", number, 0) for number in range(5)]
         assert pump.bulk_pump(BRAND_A) == 2
@@ -49,7 +49,7 @@ def test_the_pump_keeps_each_brand_to_its_cap_and_runs_chunks_in_order(in_brand_
         with schema_context(BRAND_B):
             assert pump.bulk_pump(BRAND_B) == 0
     finally:
-        pump._send = real_send  # type: ignore[assignment]
+        pump._send = real_send
     BulkChunk.objects.filter(pk__in=ids[:2]).update(state=BulkChunk.State.QUEUED)  # as if never sent
     FINISHED.clear()
     assert pump_inline() == 5
