@@ -1,5 +1,5 @@
-"""When a campaign is due, in the brand's time zone, and the django-celery-beat entry that
-triggers it. Pure functions over a Campaign; the services decide when to call them."""
+"""When a campaign is due, in the brand's time zone. Pure functions over a Campaign; the services
+decide when to call them (and keep the campaign's due slot, crm/tenancy/slots.py, at the next)."""
 
 import datetime as dt
 from zoneinfo import ZoneInfo
@@ -69,19 +69,3 @@ def occurrence_window(slot: dt.datetime, tz: ZoneInfo) -> tuple[dt.datetime, dt.
     day = slot.astimezone(tz).date()
     start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
     return start, start + dt.timedelta(days=1)
-
-
-def crontab_fields(campaign: Campaign) -> dict[str, str]:
-    """django-celery-beat CrontabSchedule fields for a recurring campaign (cron weekday 0 = Sunday)."""
-    fields = {
-        "minute": str(campaign.time_of_day.minute),
-        "hour": str(campaign.time_of_day.hour),
-        "day_of_month": "*",
-        "month_of_year": "*",
-        "day_of_week": "*",
-    }
-    if campaign.frequency == Campaign.Frequency.MONTHLY:
-        fields["day_of_month"] = str(campaign.day_of_month)
-    elif campaign.frequency == Campaign.Frequency.WEEKLY:
-        fields["day_of_week"] = ",".join(str(day) for day in sorted({day % 7 for day in campaign.weekdays}))
-    return fields

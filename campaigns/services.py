@@ -1,12 +1,13 @@
-"""Campaign writes: publishing and the beat entry that triggers it, pausing, ending, and creating
-the occurrence of a due slot exactly once.
+"""Campaign writes: publishing and the due slot that triggers it, pausing, ending, and creating
+the occurrence of a due slot exactly once; an occurrence's run, a step at a time, through the
+brand's bulk pump.
 
-The beat entry lives in the public schema (django-celery-beat is a shared app) and is written on
-the same connection and in the same transaction as the campaign, so the two never disagree.
+The due slot (crm/tenancy/slots.py: one row per scheduled campaign, in the public schema, claimed
+by beat's one dispatcher) is written on the same connection and in the same transaction as the
+campaign, so the two never disagree.
 """
 
 import datetime as dt
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -14,28 +15,27 @@ from collections.abc import Callable, Mapping
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
 from crm.celery import send_on_commit
 from crm.db import connection
 from crm.db.locks import CAMPAIGN_OCCURRENCE, session_advisory_lock
 from crm.errors import AppError
+from crm.tenancy.pump import bulk_submit
+from crm.tenancy.slots import slot_lock, slot_set
 from crm.tenancy.zones import brand_zone
 from members.models import Reward
 
 from . import error_codes
 from .models import Campaign, Occurrence
-from .schedules import crontab_fields, next_slots, occurrence_window
-from .tasks import send_occurrence_messages
+from .schedules import next_slots, occurrence_window, previous_slot
+from .tasks import catch_up_grace, send_occurrence_messages
 
 logger = logging.getLogger(__name__)
 
-TRIGGER_TASK = "campaigns.trigger_occurrence"
-
-
-def beat_entry_name(campaign: Campaign) -> str:
-    # Beat entry names are global (public schema): the brand's schema keeps them apart.
-    return f"campaign:{connection.schema_name}:{campaign.pk}"
+# The task the dispatcher sends when a campaign's slot is due (args: campaign id, due_at), and the
+# bulk chunk that runs an occurrence's next step.
+SLOT_TASK = "campaigns.slot_due"
+STEP_TASK = "campaigns.occurrence_step"
 
 
 def campaign_validate(*, campaign: Campaign) -> None:
@@ -93,40 +93,27 @@ def _reward_validate(campaign: Campaign) -> None:
     )
 
 
-def _beat_entry_sync(campaign: Campaign) -> None:
-    """Create, update, disable or remove the campaign's beat entry to match its status."""
-    name = beat_entry_name(campaign)
-    if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.FINISHED, Campaign.Status.ENDED):
-        # delete() one by one so django-celery-beat's signal tells beat the schedule changed.
-        for entry in PeriodicTask.objects.filter(name=name):
-            entry.delete()
-        return
-
+def campaign_due_at(campaign: Campaign, *, now: dt.datetime) -> dt.datetime | None:
+    """When the campaign's slot row is next due: its latest slot, if that is within the catch-up
+    grace and has no occurrence yet (a slot missed while paused, or moved to earlier today, runs
+    now, as the catch-up always did), else its next slot; None when it has none."""
     zone = brand_zone()
-    schedule: dict[str, object] = {"crontab": None, "clocked": None, "interval": None, "solar": None}
-    if campaign.frequency == Campaign.Frequency.ONCE:
-        schedule["clocked"], _ = ClockedSchedule.objects.get_or_create(clocked_time=campaign.run_at)
-    else:
-        schedule["crontab"], _ = CrontabSchedule.objects.get_or_create(**crontab_fields(campaign), timezone=str(zone))
-    start_time = dt.datetime.combine(campaign.start_date, dt.time.min, tzinfo=zone) if campaign.start_date else None
-    expires = (
-        dt.datetime.combine(campaign.end_date + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
-        if campaign.end_date
-        else None
-    )
-    entry = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
-    entry.task = TRIGGER_TASK
-    entry.args = json.dumps([campaign.pk])
-    entry.kwargs = "{}"
-    entry.headers = json.dumps({"_schema_name": connection.schema_name})
-    entry.one_off = campaign.frequency == Campaign.Frequency.ONCE
-    entry.start_time = start_time
-    entry.expires = expires
-    entry.enabled = campaign.status == Campaign.Status.SCHEDULED
-    entry.description = f"{connection.schema_name} · {campaign.name}"
-    for field, value in schedule.items():
-        setattr(entry, field, value)
-    entry.save()
+    latest = previous_slot(campaign, at=now, tz=zone)
+    if (
+        latest is not None
+        and now - latest <= catch_up_grace()
+        and not Occurrence.objects.filter(campaign=campaign, slot=latest).exists()
+    ):
+        return latest
+    upcoming = next_slots(campaign, after=now, tz=zone, limit=1)
+    return upcoming[0] if upcoming else None
+
+
+def _slot_sync(campaign: Campaign) -> None:
+    """The campaign's due slot, to match its status and schedule: a scheduled campaign has one at
+    its next due time; any other status has none."""
+    due_at = campaign_due_at(campaign, now=timezone.now()) if campaign.status == Campaign.Status.SCHEDULED else None
+    slot_set(task=SLOT_TASK, key=campaign.pk, due_at=due_at)
 
 
 def _transition(*, campaign_id: int, allowed_from: set[str], to: str) -> Campaign:
@@ -142,7 +129,7 @@ def _transition(*, campaign_id: int, allowed_from: set[str], to: str) -> Campaig
 
 @transaction.atomic
 def campaign_publish(*, campaign_id: int, confirm_empty_audience: bool = False) -> Campaign:
-    """Draft (or paused) → scheduled, with its beat entry enabled. The preview of the next run is
+    """Draft (or paused) → scheduled, with its due slot. The preview of the next run is
     computed here, under the campaign's lock, and kept: a campaign that would reach nobody is
     refused unless the publisher said so explicitly, and the results of that run compare what
     the publisher saw with what the run reached."""
@@ -164,7 +151,7 @@ def campaign_publish(*, campaign_id: int, confirm_empty_audience: bool = False) 
     campaign.published_at = timezone.now()
     campaign.published_preview = preview.as_record()
     campaign.save(update_fields=["status", "published_at", "published_preview", "updated_at"])
-    _beat_entry_sync(campaign)
+    _slot_sync(campaign)
     return campaign
 
 
@@ -172,7 +159,7 @@ def campaign_publish(*, campaign_id: int, confirm_empty_audience: bool = False) 
 def campaign_pause(*, campaign_id: int) -> Campaign:
     campaign = _transition(campaign_id=campaign_id, allowed_from={Campaign.Status.SCHEDULED}, to=Campaign.Status.PAUSED)
     campaign.save(update_fields=["status", "updated_at"])
-    _beat_entry_sync(campaign)
+    _slot_sync(campaign)
     return campaign
 
 
@@ -189,24 +176,24 @@ def campaign_end(*, campaign_id: int) -> Campaign:
         to=Campaign.Status.ENDED,
     )
     campaign.save(update_fields=["status", "updated_at"])
-    _beat_entry_sync(campaign)
+    _slot_sync(campaign)
     return campaign
 
 
 @transaction.atomic
 def campaign_save(*, campaign: Campaign) -> Campaign:
-    """Save edits (admin form). A scheduled campaign is re-validated and its beat entry updated in
-    the same transaction, so entry and campaign stay in step."""
+    """Save edits (admin form). A scheduled campaign is re-validated and its due slot moved in the
+    same transaction, so slot and campaign stay in step."""
     if campaign.pk is not None:
         locked = Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
         if locked is not None:
             # Status changes only through publish/pause/end: an edit form loaded before a
-            # concurrent pause or end must not write the old status back (and revive the entry).
+            # concurrent pause or end must not write the old status back (and revive the slot).
             campaign.status = locked.status
     if campaign.status in (Campaign.Status.SCHEDULED, Campaign.Status.PAUSED):
         campaign_validate(campaign=campaign)
     campaign.save()
-    _beat_entry_sync(campaign)
+    _slot_sync(campaign)
     return campaign
 
 
@@ -220,7 +207,7 @@ def campaign_finish_if_done(*, campaign_id: int, after: dt.datetime) -> bool:
         return False
     campaign.status = Campaign.Status.FINISHED
     campaign.save(update_fields=["status", "updated_at"])
-    _beat_entry_sync(campaign)
+    _slot_sync(campaign)
     return True
 
 
@@ -384,16 +371,32 @@ RUN_STEPS: list[tuple[str, Callable[[Occurrence], Mapping[str, object]]]] = [
 
 
 def occurrence_run(*, occurrence_id: int) -> str:
-    """Run (or resume) an occurrence. Returns "done", "already_done" or "busy" (another worker
-    holds it). A session advisory lock keeps two workers off the same occurrence; PostgreSQL
-    releases it if the worker dies, so a redelivered task can take over."""
+    """Run (or resume) an occurrence, every step in this call. Returns "done", "already_done" or
+    "busy" (another worker holds it). A session advisory lock keeps two workers off the same
+    occurrence; PostgreSQL releases it if the worker dies, so a redelivered task can take over."""
     with session_advisory_lock(CAMPAIGN_OCCURRENCE, occurrence_id) as locked:
         if not locked:
             return "busy"
         return _occurrence_run_locked(occurrence_id)
 
 
-def _occurrence_run_locked(occurrence_id: int) -> str:
+def occurrence_start(*, occurrence: Occurrence) -> None:
+    """Run the occurrence through the brand's bulk pump, a step per chunk (occurrence_step), from
+    the caller's transaction: the chunk is recorded with whatever the caller commits."""
+    bulk_submit(STEP_TASK, occurrence.pk)
+
+
+def occurrence_step(*, occurrence_id: int) -> str:
+    """One bulk chunk of a run: the occurrence's next step, then the next chunk is submitted in the
+    step's own transaction (so a crash between steps loses nothing) and joins the bulk queue behind
+    the other brands' chunks. "continued", "done", "already_done" or "busy"."""
+    with session_advisory_lock(CAMPAIGN_OCCURRENCE, occurrence_id) as locked:
+        if not locked:
+            return "busy"
+        return _occurrence_run_locked(occurrence_id, one_step=True)
+
+
+def _occurrence_run_locked(occurrence_id: int, *, one_step: bool = False) -> str:
     try:
         occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
         if occurrence.status == Occurrence.Status.DONE:
@@ -402,16 +405,20 @@ def _occurrence_run_locked(occurrence_id: int) -> str:
             occurrence.started_at = timezone.now()
         occurrence.status = Occurrence.Status.RUNNING
         occurrence.save(update_fields=["status", "started_at", "updated_at"])
-        for name, step in RUN_STEPS:
-            if name in occurrence.steps_done:
-                continue
+        pending = [(name, step) for name, step in RUN_STEPS if name not in occurrence.steps_done]
+        for index, (name, step) in enumerate(pending):
             started = time.monotonic()
             with transaction.atomic():
                 outcome = {**step(occurrence), "seconds": round(time.monotonic() - started, 2)}
                 occurrence.steps_done = [*occurrence.steps_done, name]
                 occurrence.summary = {**occurrence.summary, name: outcome}
                 occurrence.save(update_fields=["steps_done", "summary", "updated_at"])
+                more = index + 1 < len(pending)
+                if one_step and more:
+                    occurrence_start(occurrence=occurrence)
             logger.info("occurrence %s step %s: %s", occurrence_id, name, outcome)
+            if one_step and more:
+                return "continued"
         occurrence.status = Occurrence.Status.DONE
         occurrence.finished_at = timezone.now()
         occurrence.save(update_fields=["status", "finished_at", "updated_at"])
@@ -424,10 +431,8 @@ def _occurrence_run_locked(occurrence_id: int) -> str:
 
 def occurrence_for_trigger(*, campaign_id: int, now: dt.datetime, grace: dt.timedelta) -> Occurrence | None:
     """The occurrence a trigger at `now` is for: the campaign's latest slot at or before now, if
-    the campaign is scheduled and the slot is no older than `grace` (beat fires a little after
-    the slot; the catch-up sweep fires much later)."""
-    from .schedules import previous_slot
-
+    the campaign is scheduled and the slot is no older than `grace` (the dispatcher sends a little
+    after the slot; a dispatcher that was down, much later)."""
     campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SCHEDULED).first()
     if campaign is None:
         return None
@@ -436,3 +441,66 @@ def occurrence_for_trigger(*, campaign_id: int, now: dt.datetime, grace: dt.time
         return None
     occurrence, _ = occurrence_ensure(campaign=campaign, slot=slot)
     return occurrence
+
+
+@transaction.atomic
+def campaign_slot_fire(
+    *, campaign_id: int, due_at: dt.datetime | None, now: dt.datetime, grace: dt.timedelta
+) -> Occurrence | None:
+    """The campaign's due slot was claimed (`due_at`: the time the dispatcher saw; None from a
+    trigger sent before due slots existed). In one transaction, under the campaign's lock then its
+    slot row's: the occurrence of the latest slot within `grace` is ensured (unique per slot:
+    exactly once however often this runs) and started through the pump if it is new, and the slot
+    row moves to the next slot after now (or goes, with the schedule). A message that no longer
+    matches the row (the campaign was paused, ended or rescheduled after it was sent) changes
+    nothing: the row's own time is claimed when it comes. Returns the occurrence started, if any."""
+    campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+    current = slot_lock(task=SLOT_TASK, key=campaign_id)
+    if due_at is not None and current != due_at:
+        logger.info("campaign %s: slot message for %s is stale (row: %s)", campaign_id, due_at, current)
+        return None
+    if campaign is None or campaign.status != Campaign.Status.SCHEDULED:
+        slot_set(task=SLOT_TASK, key=campaign_id, due_at=None)
+        return None
+    zone = brand_zone()
+    slot = previous_slot(campaign, at=now, tz=zone)
+    started = None
+    if slot is not None and now - slot <= grace:
+        occurrence, created = occurrence_ensure(campaign=campaign, slot=slot)
+        if created:
+            occurrence_start(occurrence=occurrence)
+            started = occurrence
+    elif current is not None:
+        logger.warning("campaign %s: slot %s missed beyond the grace period, not run", campaign_id, current)
+    upcoming = next_slots(campaign, after=now, tz=zone, limit=1)
+    slot_set(task=SLOT_TASK, key=campaign_id, due_at=upcoming[0] if upcoming else None)
+    if not upcoming and started is None:
+        campaign_finish_if_done(campaign_id=campaign_id, after=now)
+    return started
+
+
+def occurrences_resume(*, now: dt.datetime, grace: dt.timedelta) -> int:
+    """Start again, through the pump, the occurrences of the last `grace` that failed or never
+    got going (pending with no chunk waiting): the catch-up sweep. Returns how many."""
+    from crm.tenancy.models import BulkChunk
+
+    waiting = {
+        chunk_args[0]
+        for chunk_args in BulkChunk.objects.filter(schema_name=connection.schema_name, task=STEP_TASK).values_list(
+            "args", flat=True
+        )
+        if chunk_args
+    }
+    candidates = Occurrence.objects.filter(
+        status__in=[Occurrence.Status.PENDING, Occurrence.Status.FAILED],
+        slot__gte=now - grace,
+        campaign__status=Campaign.Status.SCHEDULED,
+    ).values_list("pk", flat=True)
+    started = 0
+    for occurrence_id in candidates:
+        if occurrence_id in waiting:
+            continue
+        with transaction.atomic():
+            bulk_submit(STEP_TASK, occurrence_id)
+        started += 1
+    return started

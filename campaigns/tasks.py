@@ -7,8 +7,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from .models import Campaign, Occurrence
-
 # Tasks import the services inside their bodies; the services import these tasks at the top
 # (HackSoft's rule), so no cycle needs hiding.
 
@@ -25,39 +23,58 @@ def catch_up_grace() -> dt.timedelta:
     return dt.timedelta(minutes=getattr(settings, "CAMPAIGN_CATCH_UP_GRACE_MINUTES", 6 * 60))
 
 
+@shared_task(name="campaigns.slot_due")
+def slot_due(slots: list[tuple[int, str]]) -> dict[str, int]:
+    """Sent by the due-slot dispatcher (crm/tenancy/slots.py) into the brand, with its campaigns
+    due: `[[campaign_id, due_at], …]`. Each in its own transaction: ensure the slot's occurrence
+    (exactly once) and start it through the brand's bulk pump. One campaign failing leaves the
+    others fired; its slot is sent again when its lease has passed."""
+    from .services import campaign_slot_fire
+
+    counts = {"started": 0, "nothing_due": 0, "failed": 0}
+    for campaign_id, due_at in slots:
+        try:
+            occurrence = campaign_slot_fire(
+                campaign_id=campaign_id,
+                due_at=dt.datetime.fromisoformat(due_at),
+                now=timezone.now(),
+                grace=catch_up_grace(),
+            )
+        except Exception:
+            logger.exception("campaign %s: slot %s not fired", campaign_id, due_at)
+            counts["failed"] += 1
+            continue
+        counts["started" if occurrence is not None else "nothing_due"] += 1
+    return counts
+
+
 @shared_task(name="campaigns.trigger_occurrence")
 def trigger_occurrence(campaign_id: int) -> str:
-    """Sent by the campaign's beat entry (in the brand's schema). Exactly once in effect: the
-    occurrence is unique per slot and its run is resumable, so a duplicate or retried trigger
-    only finds the work done."""
-    from .services import occurrence_for_trigger, occurrence_run
+    """What a campaign's django-celery-beat entry sent before due slots replaced them: a message
+    (or a beat process with the old entries loaded) from before the change still works, as a
+    slot firing now. Exactly once in effect: the occurrence is unique per slot."""
+    from .services import campaign_slot_fire
 
-    occurrence = occurrence_for_trigger(campaign_id=campaign_id, now=timezone.now(), grace=catch_up_grace())
-    if occurrence is None:
-        logger.info("campaign %s: nothing due", campaign_id)
-        return "nothing_due"
-    return occurrence_run(occurrence_id=occurrence.pk)
+    occurrence = campaign_slot_fire(campaign_id=campaign_id, due_at=None, now=timezone.now(), grace=catch_up_grace())
+    return "started" if occurrence is not None else "nothing_due"
+
+
+@shared_task(name="campaigns.occurrence_step")
+def occurrence_step(occurrence_id: int) -> str:
+    """A bulk chunk (run by the pump, crm/tenancy/pump.py): the occurrence's next step."""
+    from .services import occurrence_step as step
+
+    return step(occurrence_id=occurrence_id)
 
 
 @shared_task(name="campaigns.catch_up")
 def catch_up() -> int:
-    """Runs occurrences whose trigger was missed (or that crashed) within the grace period."""
-    from .services import occurrence_for_trigger, occurrence_run
+    """Starts again the occurrences of the grace period that failed or never got going (every
+    10 minutes, in each brand). Missed slots need no sweep: their due slot stays due until the
+    dispatcher claims it."""
+    from .services import occurrences_resume
 
-    now = timezone.now()
-    started = 0
-    for campaign_id in Campaign.objects.filter(status=Campaign.Status.SCHEDULED).values_list("pk", flat=True):
-        occurrence = occurrence_for_trigger(campaign_id=campaign_id, now=now, grace=catch_up_grace())
-        if occurrence is None or occurrence.status == Occurrence.Status.DONE:
-            continue
-        try:
-            if occurrence_run(occurrence_id=occurrence.pk) == "done":
-                started += 1
-        except Exception:
-            # The occurrence is marked failed with its error; one broken campaign must not keep
-            # every campaign after it from being caught up.
-            logger.exception("catch-up of occurrence %s failed", occurrence.pk)
-    return started
+    return occurrences_resume(now=timezone.now(), grace=catch_up_grace())
 
 
 # Sending again after a WeCom frequency limit or a transport failure: 30 s, 1, 2, 4 ... minutes,

@@ -11,7 +11,7 @@ themselves.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypedDict
 
 import hypothesis
@@ -225,8 +225,36 @@ def celery_worker(committed_db) -> Iterator[object]:
 
     from crm.celery import app
 
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+    # Both queues, interactive and bulk (crm/settings/queues.py), as production's two workers do.
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_BULK_QUEUE]
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=queues) as worker:
         yield worker
+
+
+@pytest.fixture
+def pump_inline(monkeypatch) -> Callable[[], int]:
+    """Bulk chunks run here, in the test's transaction, instead of through the broker: the pump
+    (crm/tenancy/pump.py) keeps its cap and order, only its send is replaced. Call the returned
+    function to pump every brand with waiting chunks and run what it sends, until nothing is left;
+    it returns how many chunks ran."""
+    from crm.tenancy import pump
+    from crm.tenancy.models import BulkChunk
+
+    sent: list[tuple[str, int]] = []
+    monkeypatch.setattr(pump, "_send", lambda schema_name, chunk_id: sent.append((schema_name, chunk_id)))
+
+    def drain() -> int:
+        ran = 0
+        for schema_name in set(BulkChunk.objects.values_list("schema_name", flat=True)):
+            pump.bulk_pump(schema_name)
+        while sent:
+            schema_name, chunk_id = sent.pop(0)
+            with schema_context(schema_name):
+                pump.bulk_chunk_run(chunk_id)
+            ran += 1
+        return ran
+
+    return drain
 
 
 @pytest.fixture

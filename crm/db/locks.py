@@ -63,6 +63,11 @@ SCANCODE_IMPORT = _register("scancodes.import", what="one worker per printer-cod
 CAMPAIGN_OCCURRENCE = _register(
     "campaigns.occurrence", hash_function="hashtext(%s)", what="one worker per campaign occurrence"
 )
+BULK_PUMP = _register(
+    "crm.bulk_pump",
+    per_brand=False,
+    what="one pump per brand at a time, so its cap of bulk chunks in flight holds (crm/tenancy/pump.py)",
+)
 
 
 def advisory_key(kind: AdvisoryLockKind, *parts: object) -> str:

@@ -39,3 +39,28 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "crm.tenancy.scheduler:BrandAwareScheduler"
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# Two queues (docs/deploy.md): the default one ("celery", what every message sent before the
+# split went to) for interactive work — web requests' follow-ups, webhooks, WeCom, beat's
+# dispatcher and sweeps — and a bulk one, served by its own workers, for the work that runs over
+# a brand's whole membership. Bulk chunks go there through the per-brand pump
+# (crm/tenancy/pump.py): at most BULK_CHUNKS_IN_FLIGHT_PER_BRAND of a brand's chunks at a time.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "celery")
+CELERY_BULK_QUEUE = os.environ.get("CELERY_BULK_QUEUE", "bulk")
+BULK_TASKS = (
+    "tenancy.bulk_chunk_run",
+    # Long jobs not chunked through the pump yet: at least off the interactive queue.
+    "campaigns.send_occurrence_messages",
+    "coupons.pool_job_run",
+    "members.import_job_run",
+    "scancodes.import_run",
+    "performance.rollups_refresh",
+)
+
+
+def bulk_routes(queue: str) -> dict[str, dict[str, str]]:
+    return {name: {"queue": queue} for name in BULK_TASKS}
+
+
+CELERY_TASK_ROUTES = bulk_routes(CELERY_BULK_QUEUE)
+BULK_CHUNKS_IN_FLIGHT_PER_BRAND = int(os.environ.get("BULK_CHUNKS_IN_FLIGHT_PER_BRAND", "1"))

@@ -4,6 +4,8 @@ Brand jobs are one public entry each, fanned out to every ready brand (crm/tenan
 `run_in_every_brand`); jobs that care about the brand's own day run hourly and let each brand
 act from its own hour (brand time), so the schedule below is in the platform's zone."""
 
+import os
+
 from celery.schedules import crontab
 
 
@@ -12,6 +14,16 @@ def _in_every_brand(task: str, schedule: float | crontab) -> dict[str, object]:
 
 
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # --- every brand's scheduled campaigns are rows of one indexed table (tenancy.DueSlot), not beat
+    # entries: this one entry claims the due ones (crm/tenancy/slots.py). A tick nobody took within
+    # its interval is dropped (the next one claims the same rows).
+    "tenancy-dispatch-due-slots": {
+        "task": "tenancy.dispatch_due_slots",
+        "schedule": float(os.environ.get("DUE_SLOT_DISPATCH_SECONDS", "2")),
+        "options": {"expires": 10},
+    },
+    # Bulk chunks whose message was lost are queued again; brands with waiting chunks pumped.
+    "tenancy-bulk-sweep": {"task": "tenancy.bulk_sweep", "schedule": 60.0, "options": {"expires": 120}},
     # --- partner API and webhooks (entry and task names keep their api. prefix: webhooks/tasks.py)
     "api.idempotency_cleanup_all_brands": {"task": "api.idempotency_cleanup_all_brands", "schedule": 3600.0},
     # Deliveries whose task was lost (webhooks.services.WEBHOOK_STALLED_AFTER) are sent again.
@@ -40,8 +52,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "engagement-birthday-release": _in_every_brand("engagement.birthday_release", crontab(minute=10)),
     "engagement-referral-release": _in_every_brand("engagement.referral_release", crontab(minute=25)),
     "engagement-checkin-reminders": _in_every_brand("engagement.checkin_reminders", crontab(minute=2)),
-    # --- campaigns: occurrences missed while beat or the broker was down (campaigns/tasks.py),
-    # sends lost after the commit, and the delivery results of WeCom group messages.
+    # --- campaigns: occurrences that failed or stopped half-way, run again within the grace period
+    # (campaigns/tasks.py), sends lost after the commit, and the delivery results of WeCom group
+    # messages.
     "campaigns-catch-up": _in_every_brand("campaigns.catch_up", 600.0),
     "campaigns-send-lost-messages": _in_every_brand("campaigns.send_lost_messages", 600.0),
     "campaigns-poll-wecom-results": _in_every_brand("campaigns.poll_wecom_results", 900.0),

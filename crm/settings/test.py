@@ -11,9 +11,11 @@ from .base import *  # noqa: F403
 SECRET_KEY = os.environ["SECRET_KEY"]
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Each test run consumes its own queue, so a portal running on the same broker never steals
-# (or is handed) the suite's messages.
+# Each test run consumes its own queues (interactive and bulk), so a portal running on the same
+# broker never steals (or is handed) the suite's messages.
 CELERY_TASK_DEFAULT_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+CELERY_BULK_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-bulk"
+CELERY_TASK_ROUTES = bulk_routes(CELERY_BULK_QUEUE)  # noqa: F405
 
 # pytest-xdist runs the suite in several processes (dev.py test). Each has its own database
 # (pytest-django suffixes its name) and consumes its own queue (above); a Redis cache gets its own

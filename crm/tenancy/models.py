@@ -111,3 +111,58 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class DueSlot(models.Model):
+    """When a brand's scheduled thing (a campaign) is next due: one row per (brand, task, key), in
+    the public schema of the brand's database, replacing one django-celery-beat entry per campaign.
+    A fixed beat entry runs the dispatcher (crm/tenancy/slots.py), which claims the rows that are
+    due with `FOR UPDATE SKIP LOCKED` and sends `task(key, due_at)` into the brand; the brand's task
+    decides what the slot means and moves `due_at` on (or deletes the row). Written by the brand's
+    services in the same transaction as the thing it schedules (same connection, same database)."""
+
+    # The brand's schema, not a foreign key: a cell's public schema may not hold every brand row,
+    # and Citus distributes nothing here (a reference table; docs/scale-out.md).
+    schema_name = models.CharField(max_length=63)
+    task = models.CharField(max_length=100)
+    key = models.BigIntegerField()
+    due_at = models.DateTimeField()
+    # Set by the dispatcher when it sends the task; a slot whose task never ran (lost message,
+    # worker died before it committed) is sent again once the lease has passed.
+    leased_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("到期排程")
+        verbose_name_plural = _("到期排程")
+        constraints = [models.UniqueConstraint(fields=["schema_name", "task", "key"], name="dueslot_brand_task_key")]
+        # The dispatcher's scan: the earliest due rows, whatever their brand.
+        indexes = [models.Index(fields=["due_at"], name="dueslot_due_at")]
+
+    def __str__(self) -> str:
+        return f"{self.schema_name} {self.task}({self.key}) @ {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class BulkChunk(models.Model):
+    """One chunk of a brand's bulk work (a step of a campaign run, ...) waiting for, or holding,
+    one of the brand's places on the bulk queue (crm/tenancy/pump.py): at most
+    BULK_CHUNKS_IN_FLIGHT_PER_BRAND chunks of a brand are on the queue at a time, so a brand with a
+    million-member run cannot fill the queue ahead of another brand's small one."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        SENT = "sent", _("已发送")
+
+    schema_name = models.CharField(max_length=63)
+    task = models.CharField(max_length=100)
+    args = models.JSONField(default=list)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("批量任务块")
+        verbose_name_plural = _("批量任务块")
+        indexes = [models.Index(fields=["schema_name", "state", "id"], name="bulkchunk_brand_state")]
+
+    def __str__(self) -> str:
+        return f"{self.schema_name} {self.task}{self.args} {self.state}"

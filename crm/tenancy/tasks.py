@@ -23,3 +23,27 @@ def run_in_every_brand(task_name: str, *args: object) -> int:
         current_app.send_task(task_name, args=args, headers={"_schema_name": schema_name})
     logger.info("sent %s to %d brands", task_name, len(schemas))
     return len(schemas)
+
+
+@shared_task(name="tenancy.dispatch_due_slots")
+def dispatch_due_slots() -> int:
+    """Fixed beat entry (every few seconds): send every due slot of every database (slots.py)."""
+    from .slots import slot_databases, slots_dispatch
+
+    return sum(slots_dispatch(using=alias) for alias in slot_databases())
+
+
+@shared_task(name="tenancy.bulk_chunk_run")
+def bulk_chunk_run(chunk_id: int) -> str:
+    """One chunk of a brand's bulk work, on the bulk queue (pump.py)."""
+    from .pump import bulk_chunk_run as run
+
+    return run(chunk_id)
+
+
+@shared_task(name="tenancy.bulk_sweep")
+def bulk_sweep() -> dict[str, int]:
+    """Fixed beat entry (every minute): chunks lost on the way are queued again (pump.py)."""
+    from .pump import bulk_sweep as sweep
+
+    return sweep()

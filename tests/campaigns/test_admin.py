@@ -5,12 +5,12 @@ import datetime as dt
 import pytest
 from django.contrib.messages import get_messages
 from django.test.utils import CaptureQueriesContext
-from django_celery_beat.models import PeriodicTask
 from django_tenants.utils import schema_context
 
 from campaigns.models import Campaign, Occurrence
-from campaigns.services import beat_entry_name, occurrence_ensure, occurrence_run
+from campaigns.services import SLOT_TASK, occurrence_ensure, occurrence_run
 from crm.db import connection
+from crm.tenancy.models import DueSlot
 from tests.conftest import BRAND_A
 from tests.factories import MemberFactory
 
@@ -56,7 +56,7 @@ def test_marketer_builds_previews_and_publishes(admin_client_a):
     with schema_context(BRAND_A):
         campaign.refresh_from_db()
         assert campaign.status == Campaign.Status.SCHEDULED
-        assert PeriodicTask.objects.get(name=beat_entry_name(campaign)).enabled
+        assert DueSlot.objects.filter(schema_name=BRAND_A, task=SLOT_TASK, key=campaign.pk).exists()
 
 
 def test_publishing_an_incomplete_campaign_shows_why(admin_client_a):

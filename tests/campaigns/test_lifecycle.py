@@ -1,15 +1,15 @@
 """A campaign's life in words: draft → scheduled → running → finished (a one-off after its run)
-→ ended. A finished campaign has no beat entry left."""
+→ ended. A finished campaign has no due slot left."""
 
 import datetime as dt
 
 import pytest
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
 
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_status_label
-from campaigns.services import beat_entry_name, campaign_end, campaign_publish, occurrence_ensure, occurrence_run
+from campaigns.services import SLOT_TASK, campaign_end, campaign_publish, occurrence_ensure, occurrence_run
+from crm.tenancy.models import DueSlot
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def test_a_one_off_finishes_after_its_run_and_can_then_be_ended(in_brand_a, make
 
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.FINISHED and campaign_status_label(campaign) == "已完成"
-    assert not PeriodicTask.objects.filter(name=beat_entry_name(campaign)).exists()
+    assert not DueSlot.objects.filter(task=SLOT_TASK, key=campaign.pk).exists()
     assert campaign_end(campaign_id=campaign.pk).status == Campaign.Status.ENDED
 
 

@@ -7,6 +7,7 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from campaigns import services
@@ -14,6 +15,7 @@ from campaigns.models import Campaign, Occurrence, Recipient
 from campaigns.services import campaign_publish, occurrence_for_trigger, occurrence_run
 from crm.db import connection
 from crm.db.backend.base import DatabaseWrapper
+from crm.tenancy.models import DueSlot
 from members.models import Member
 from tests.factories import MemberFactory, StoreFactory
 
@@ -175,26 +177,91 @@ def brand_a_committed(committed_db):
     return Brand.objects.get(schema_name="alpha")
 
 
-@pytest.mark.django_db
-def test_catch_up_runs_a_missed_slot_once(in_brand_a, monkeypatch):
-    from campaigns.tasks import catch_up
+def due_slot(campaign: Campaign) -> DueSlot:
+    return DueSlot.objects.get(schema_name=connection.schema_name, task=services.SLOT_TASK, key=campaign.pk)
 
+
+def fire(campaign: Campaign, *, now: dt.datetime | None = None) -> Occurrence | None:
+    """What the dispatcher's message does in the brand: fire the slot the row holds."""
+    return services.campaign_slot_fire(
+        campaign_id=campaign.pk, due_at=due_slot(campaign).due_at, now=now or timezone.now(), grace=GRACE
+    )
+
+
+@pytest.mark.django_db
+def test_a_slot_missed_before_publishing_is_due_at_once_and_runs_once(in_brand_a, pump_inline):
     MemberFactory.create_batch(2)
     slot_time = (timezone.localtime() - dt.timedelta(minutes=30)).time().replace(second=0, microsecond=0)
     campaign = Campaign.objects.create(name="补跑测试", frequency="daily", time_of_day=slot_time, bonus_points=1)
-    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)  # beat never fired: nothing ran at the slot
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
+    slot = timezone.localtime().replace(hour=slot_time.hour, minute=slot_time.minute, second=0, microsecond=0)
+    if slot > timezone.localtime():  # just after midnight: the slot was yesterday's
+        slot -= dt.timedelta(days=1)
+    assert due_slot(campaign).due_at == slot
 
-    assert catch_up() == 1
-    assert catch_up() == 0  # done: the sweep does not run it again
+    occurrence = fire(campaign)
+    assert occurrence is not None and occurrence.slot == slot
+    assert due_slot(campaign).due_at == slot + dt.timedelta(days=1)  # moved on to tomorrow's slot
+    assert pump_inline() == len(services.RUN_STEPS)  # one chunk per step
 
-    occurrence = Occurrence.objects.get(campaign=campaign)
+    occurrence.refresh_from_db()
     assert occurrence.status == Occurrence.Status.DONE
     assert occurrence.steps_done == ["snapshot", "awards", "rewards", "coupons", "messages"]
     assert Recipient.objects.filter(occurrence=occurrence).count() == 2
+    # The old trigger (a message queued before due slots) finds the slot's occurrence: nothing new.
+    assert services.campaign_slot_fire(campaign_id=campaign.pk, due_at=None, now=timezone.now(), grace=GRACE) is None
+    assert pump_inline() == 0
+    assert Occurrence.objects.filter(campaign=campaign).count() == 1
 
 
 @pytest.mark.django_db
-def test_one_failing_campaign_does_not_stop_the_catch_up_of_the_others(in_brand_a, monkeypatch):
+def test_a_stale_slot_message_changes_nothing(in_brand_a, make_campaign, pump_inline):
+    campaign = make_campaign()
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
+    sent_for = due_slot(campaign).due_at
+    services.campaign_pause(campaign_id=campaign.pk)
+
+    assert services.campaign_slot_fire(campaign_id=campaign.pk, due_at=sent_for, now=sent_for, grace=GRACE) is None
+    assert not DueSlot.objects.filter(key=campaign.pk).exists()
+    assert not Occurrence.objects.exists()
+
+    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)  # rescheduled: a new row
+    stale = sent_for - dt.timedelta(days=31)
+    assert services.campaign_slot_fire(campaign_id=campaign.pk, due_at=stale, now=sent_for, grace=GRACE) is None
+    assert due_slot(campaign).due_at == sent_for
+    assert pump_inline() == 0 and not Occurrence.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_slot_claimed_beyond_the_grace_period_is_skipped_to_the_next(in_brand_a, make_campaign):
+    campaign = make_campaign()
+    with time_machine.travel(dt.datetime(2027, 3, 2, 9, 0, tzinfo=SHANGHAI), tick=False):
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
+    # The dispatcher was down from the 8th 10:00 until the 8th 17:00: seven hours, past the grace.
+    assert fire(campaign, now=dt.datetime(2027, 3, 8, 17, 0, tzinfo=SHANGHAI)) is None
+    assert not Occurrence.objects.exists()
+    assert due_slot(campaign).due_at == dt.datetime(2027, 4, 8, 10, 0, tzinfo=SHANGHAI)
+
+
+@pytest.mark.django_db
+def test_a_one_off_slot_runs_and_then_has_no_slot(in_brand_a, make_campaign, pump_inline):
+    run_at = dt.datetime(2027, 3, 8, 20, 0, tzinfo=SHANGHAI)
+    campaign = make_campaign(frequency=Campaign.Frequency.ONCE, run_at=run_at, day_of_month=None)
+    with time_machine.travel(dt.datetime(2027, 3, 2, 9, 0, tzinfo=SHANGHAI), tick=False):
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
+    assert due_slot(campaign).due_at == run_at
+    with time_machine.travel(run_at + dt.timedelta(seconds=3), tick=False):
+        assert fire(campaign) is not None
+        assert not DueSlot.objects.filter(key=campaign.pk).exists()
+        pump_inline()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.FINISHED
+
+
+@pytest.mark.django_db
+def test_one_failing_campaign_does_not_stop_the_others_and_is_run_again_by_the_catch_up(
+    in_brand_a, monkeypatch, pump_inline
+):
     from campaigns.tasks import catch_up
 
     slot_time = (timezone.localtime() - dt.timedelta(minutes=30)).time().replace(second=0, microsecond=0)
@@ -204,24 +271,32 @@ def test_one_failing_campaign_does_not_stop_the_catch_up_of_the_others(in_brand_
     )
     for campaign in (broken, healthy):
         campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
+        fire(campaign)
     real_snapshot = services._step_snapshot
+    failing = True
 
     def snapshot(occurrence):
-        if occurrence.campaign_id == broken.pk:
+        if occurrence.campaign_id == broken.pk and failing:
             raise RuntimeError("template broken")
         return real_snapshot(occurrence)
 
     monkeypatch.setattr(services, "RUN_STEPS", [("snapshot", snapshot)])
 
-    assert catch_up() == 1
+    with pytest.raises(RuntimeError):
+        pump_inline()  # the broken one's chunk raises (celery logs it) ...
+    pump_inline()  # ... and the pump goes on with the next
     assert Occurrence.objects.get(campaign=broken).status == Occurrence.Status.FAILED
     assert Occurrence.objects.get(campaign=healthy).status == Occurrence.Status.DONE
+
+    failing = False  # fixed: the catch-up starts it again
+    assert catch_up() == 1
+    assert catch_up() == 0  # its chunk is waiting: not twice
+    pump_inline()
+    assert Occurrence.objects.get(campaign=broken).status == Occurrence.Status.DONE
 
 
 @pytest.mark.django_db
 def test_an_edit_loaded_before_an_end_does_not_revive_the_campaign(in_brand_a):
-    from django_celery_beat.models import PeriodicTask
-
     campaign = Campaign.objects.create(name="编辑冲突", frequency="monthly", day_of_month=8, bonus_points=5)
     campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     stale_form_copy = Campaign.objects.get(pk=campaign.pk)  # the admin loaded the page
@@ -232,4 +307,4 @@ def test_an_edit_loaded_before_an_end_does_not_revive_the_campaign(in_brand_a):
 
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.ENDED and campaign.name == "编辑冲突（改名）"
-    assert not PeriodicTask.objects.filter(name=services.beat_entry_name(campaign)).exists()
+    assert not DueSlot.objects.filter(key=campaign.pk).exists()

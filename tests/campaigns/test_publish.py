@@ -1,85 +1,91 @@
-"""Publishing creates the beat entry (public schema, brand in its headers, crontab in the brand's
-zone); pausing disables it, ending removes it; bad campaigns are refused and nothing changes."""
+"""Publishing writes the campaign's due slot (public schema, keyed by the brand, at the next slot
+in the brand's zone); pausing and ending remove it, editing moves it; bad campaigns are refused and
+nothing changes."""
 
 import datetime as dt
-import json
+from zoneinfo import ZoneInfo
 
 import pytest
-from django_celery_beat.models import PeriodicTask
+import time_machine
 
 from campaigns.models import Campaign
-from campaigns.services import beat_entry_name, campaign_end, campaign_pause, campaign_publish, campaign_save
+from campaigns.services import SLOT_TASK, campaign_end, campaign_pause, campaign_publish, campaign_save
+from crm.db import connection
 from crm.errors import AppError
+from crm.tenancy.models import DueSlot
 from tests.conftest import BRAND_A
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 pytestmark = pytest.mark.django_db
 
 
-def test_publish_creates_the_beat_entry_for_this_brand(in_brand_a, make_campaign):
+def slot_of(campaign: Campaign) -> DueSlot | None:
+    return DueSlot.objects.filter(schema_name=connection.schema_name, task=SLOT_TASK, key=campaign.pk).first()
+
+
+def test_publish_writes_the_due_slot_of_this_brand_at_its_next_slot(in_brand_a, make_campaign):
     campaign = make_campaign()
 
-    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
+    with time_machine.travel(dt.datetime(2027, 3, 2, 9, 0, tzinfo=SHANGHAI), tick=False):
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
 
-    entry = PeriodicTask.objects.get(name=beat_entry_name(campaign))
-    assert entry.name == f"campaign:{BRAND_A}:{campaign.pk}"
-    assert entry.task == "campaigns.trigger_occurrence"
-    assert json.loads(entry.args) == [campaign.pk]
-    assert json.loads(entry.headers) == {"_schema_name": BRAND_A}
-    assert entry.enabled
-    assert (entry.crontab.minute, entry.crontab.hour, entry.crontab.day_of_month) == ("0", "10", "8")
-    assert str(entry.crontab.timezone) == "Asia/Shanghai"
+    slot = slot_of(campaign)
+    assert (slot.schema_name, slot.task, slot.key) == (BRAND_A, "campaigns.slot_due", campaign.pk)
+    assert slot.due_at == dt.datetime(2027, 3, 8, 10, 0, tzinfo=SHANGHAI)  # the 8th, 10:00 in the brand's zone
+    assert slot.leased_until is None
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SCHEDULED
 
 
-def test_the_beat_entry_lives_in_the_public_schema(in_brand_a, make_campaign):
-    from django.db import connection
-
+def test_the_due_slot_lives_in_the_public_schema_and_no_beat_entry_is_written(in_brand_a, make_campaign):
     campaign = make_campaign()
     campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM public.django_celery_beat_periodictask WHERE name = %s", [beat_entry_name(campaign)]
-        )
+        cursor.execute("SELECT count(*) FROM public.tenancy_dueslot WHERE key = %s", [campaign.pk])
         assert cursor.fetchone()[0] == 1
+        cursor.execute("SELECT count(*) FROM public.django_celery_beat_periodictask WHERE task LIKE 'campaigns.%%'")
+        assert cursor.fetchone()[0] == 0
 
 
-def test_pause_disables_and_end_removes_the_entry(in_brand_a, make_campaign):
+def test_pause_and_end_remove_the_slot_and_publishing_again_writes_it(in_brand_a, make_campaign):
     campaign = make_campaign()
     campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
 
     campaign_pause(campaign_id=campaign.pk)
-    assert PeriodicTask.objects.get(name=beat_entry_name(campaign)).enabled is False
+    assert slot_of(campaign) is None
 
     campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
-    assert PeriodicTask.objects.get(name=beat_entry_name(campaign)).enabled is True
+    assert slot_of(campaign) is not None
 
     campaign_end(campaign_id=campaign.pk)
-    assert not PeriodicTask.objects.filter(name=beat_entry_name(campaign)).exists()
+    assert slot_of(campaign) is None
     with pytest.raises(AppError) as error:
         campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     assert error.value.code == "campaign_invalid_status"
 
 
-def test_editing_a_scheduled_campaign_updates_its_entry(in_brand_a, make_campaign):
+def test_editing_a_scheduled_campaign_moves_its_slot(in_brand_a, make_campaign):
+    campaign = make_campaign()
+    with time_machine.travel(dt.datetime(2027, 3, 2, 9, 0, tzinfo=SHANGHAI), tick=False):
+        campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
+        campaign.refresh_from_db()
+
+        campaign.frequency = Campaign.Frequency.WEEKLY
+        campaign.weekdays = [3]
+        campaign.time_of_day = dt.time(20, 30)
+        campaign_save(campaign=campaign)
+
+    # 2027-03-02 is a Tuesday: the next Wednesday, 20:30.
+    assert slot_of(campaign).due_at == dt.datetime(2027, 3, 3, 20, 30, tzinfo=SHANGHAI)
+
+
+def test_an_invalid_edit_changes_neither_campaign_nor_slot(in_brand_a, make_campaign):
     campaign = make_campaign()
     campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
     campaign.refresh_from_db()
-
-    campaign.frequency = Campaign.Frequency.WEEKLY
-    campaign.weekdays = [3]
-    campaign.time_of_day = dt.time(20, 30)
-    campaign_save(campaign=campaign)
-
-    crontab = PeriodicTask.objects.get(name=beat_entry_name(campaign)).crontab
-    assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.day_of_week) == ("30", "20", "*", "3")
-
-
-def test_an_invalid_edit_changes_neither_campaign_nor_entry(in_brand_a, make_campaign):
-    campaign = make_campaign()
-    campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
-    campaign.refresh_from_db()
+    due_at = slot_of(campaign).due_at
 
     campaign.frequency = Campaign.Frequency.WEEKLY
     campaign.weekdays = []
@@ -88,7 +94,7 @@ def test_an_invalid_edit_changes_neither_campaign_nor_entry(in_brand_a, make_cam
 
     campaign.refresh_from_db()
     assert campaign.frequency == Campaign.Frequency.MONTHLY
-    assert PeriodicTask.objects.get(name=beat_entry_name(campaign)).crontab.day_of_month == "8"
+    assert slot_of(campaign).due_at == due_at
 
 
 @pytest.mark.parametrize(
@@ -108,7 +114,7 @@ def test_publishing_a_bad_campaign_is_refused(in_brand_a, make_campaign, fields,
     assert field in error.value.fields
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DRAFT
-    assert not PeriodicTask.objects.filter(name=beat_entry_name(campaign)).exists()
+    assert slot_of(campaign) is None
 
 
 def test_brands_have_separate_entries(brand_a, brand_b, make_campaign):
@@ -119,9 +125,9 @@ def test_brands_have_separate_entries(brand_a, brand_b, make_campaign):
         connection.set_tenant(brand)
         campaign = make_campaign()
         campaign_publish(campaign_id=campaign.pk, confirm_empty_audience=True)
-        names.append(beat_entry_name(campaign))
+        names.append((connection.schema_name, campaign.pk))
     connection.set_schema_to_public()
 
-    assert len(set(names)) == 2
-    headers = {json.loads(PeriodicTask.objects.get(name=name).headers)["_schema_name"] for name in names}
-    assert headers == {"alpha", "beta"}
+    slots = set(DueSlot.objects.filter(task=SLOT_TASK).values_list("schema_name", "key"))
+    assert slots == set(names)
+    assert {schema for schema, _ in slots} == {"alpha", "beta"}

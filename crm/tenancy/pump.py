@@ -1,0 +1,106 @@
+"""The per-brand pump of bulk work: a brand's bulk chunks reach the bulk queue a few at a time.
+
+The bulk queue is FIFO: a brand that queued a thousand chunks (a million-member campaign run, a
+coupon-code pool) would make every other brand's small run wait behind all of them. So bulk work
+is not sent to the queue directly: `bulk_submit` records a chunk (`BulkChunk`, public schema, in
+the caller's transaction) and `bulk_pump` sends the brand's oldest chunks while the brand has
+fewer than BULK_CHUNKS_IN_FLIGHT_PER_BRAND on the queue or running. When a chunk finishes, the
+pump sends the brand's next one, which joins the queue behind the other brands' chunks: brands
+take turns, each with at most its cap of workers.
+
+A chunk is `task(*args)` run synchronously inside `tenancy.bulk_chunk_run` (on the bulk queue), in
+the brand. It must be safe to run twice: a chunk whose message was lost or whose worker died is
+queued again after BULK_CHUNK_LEASE by `bulk_sweep` (a fixed beat entry). Long work is a chain:
+a chunk does a part and submits the next part (in its own transaction) before it ends.
+"""
+
+import datetime as dt
+import logging
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from crm.db import connection
+from crm.db.locks import BULK_PUMP, xact_advisory_lock
+
+from .models import BulkChunk
+
+logger = logging.getLogger(__name__)
+
+CHUNK_TASK = "tenancy.bulk_chunk_run"
+# A chunk on the queue or running longer than this is taken for lost and queued again (it must be
+# idempotent); longer than any chunk's time limit.
+BULK_CHUNK_LEASE = dt.timedelta(hours=1)
+
+
+def chunks_in_flight_cap() -> int:
+    return int(getattr(settings, "BULK_CHUNKS_IN_FLIGHT_PER_BRAND", 1))
+
+
+def bulk_submit(task_name: str, *args: Any) -> int:
+    """Queue `task_name(*args)` as a bulk chunk of the current brand; the pump sends it once the
+    caller's transaction commits. Returns the chunk's id."""
+    schema_name = connection.schema_name
+    chunk = BulkChunk.objects.create(schema_name=schema_name, task=task_name, args=list(args))
+    transaction.on_commit(lambda: bulk_pump(schema_name))
+    return chunk.pk
+
+
+def bulk_pump(schema_name: str) -> int:
+    """Send the brand's oldest queued chunks while it has places left; returns how many were sent.
+    One pump per brand at a time (a transaction advisory lock), so the cap holds under races."""
+    with transaction.atomic():
+        xact_advisory_lock(BULK_PUMP, schema_name)
+        chunks = BulkChunk.objects.filter(schema_name=schema_name)
+        free = chunks_in_flight_cap() - chunks.filter(state=BulkChunk.State.SENT).count()
+        if free <= 0:
+            return 0
+        ids = list(chunks.filter(state=BulkChunk.State.QUEUED).order_by("id").values_list("pk", flat=True)[:free])
+        BulkChunk.objects.filter(pk__in=ids).update(state=BulkChunk.State.SENT, sent_at=timezone.now())
+    for chunk_id in ids:
+        try:
+            _send(schema_name, chunk_id)
+        except Exception:
+            # Left as sent: bulk_sweep queues it again after the lease.
+            logger.exception(
+                "bulk chunk %s of %s not sent; queued again after %s", chunk_id, schema_name, BULK_CHUNK_LEASE
+            )
+    return len(ids)
+
+
+def _send(schema_name: str, chunk_id: int) -> None:
+    # To the bulk queue by the task's route (settings CELERY_TASK_ROUTES), into the brand.
+    current_app.send_task(CHUNK_TASK, args=[chunk_id], headers={"_schema_name": schema_name})
+
+
+def bulk_chunk_run(chunk_id: int) -> str:
+    """Run one chunk in the current brand, then free its place and pump the brand's next chunk."""
+    schema_name = connection.schema_name
+    chunk = BulkChunk.objects.filter(pk=chunk_id, schema_name=schema_name).first()
+    if chunk is None:
+        return "gone"  # already run (a redelivered message)
+    try:
+        current_app.tasks[chunk.task](*chunk.args)
+    finally:
+        BulkChunk.objects.filter(pk=chunk_id).delete()
+        bulk_pump(schema_name)
+    return "done"
+
+
+def bulk_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Queue again the chunks sent longer than the lease ago, and pump every brand with queued
+    chunks (a pump lost with its process)."""
+    now = now or timezone.now()
+    requeued = BulkChunk.objects.filter(state=BulkChunk.State.SENT, sent_at__lt=now - BULK_CHUNK_LEASE).update(
+        state=BulkChunk.State.QUEUED, sent_at=None
+    )
+    schemas = list(
+        BulkChunk.objects.filter(state=BulkChunk.State.QUEUED).values_list("schema_name", flat=True).distinct()
+    )
+    sent = sum(bulk_pump(schema_name) for schema_name in schemas)
+    if requeued:
+        logger.warning("bulk sweep: %d chunks taken for lost, queued again", requeued)
+    return {"requeued": requeued, "sent": sent}
