@@ -1,0 +1,307 @@
+"""Cells (crm/tenancy/cells.py, docs/cells.md): a brand provisioned in another cell is reached there
+by a web request, a celery task, a beat entry and a management command; moving it to a third cell
+keeps every row (the ledger audit is clean) and it answers from there.
+
+The cells are two more databases on the test database's server (`<name>_cellb`, `<name>_cellc`,
+next to `test_<name>`): on CI's second pass the machine's PostgreSQL, on the first the embedded
+one. Each is a real database with its own public schema and connections; what the tests show
+(routing, dump/restore between databases) does not depend on them being on different servers.
+They are seeded like a new cell, with the public schema and brand_template of the test database
+(pg_dump/pg_restore, without brands, domains and beat entries: the same as `cell_migrate` gives, in
+a few seconds instead of a full migration), and dropped at the end.
+"""
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+from django.test import Client, override_settings
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_tenants.utils import get_public_schema_name
+
+from crm.celery import app
+from crm.db import connection
+from crm.jobs.models import JobRun
+from crm.jobs.tasks import heartbeat
+from crm.memos import memos_forget_all
+from crm.tenancy.cells import HOME_CELL, brand_context, brand_place, cell_context, cell_current, control_context
+from crm.tenancy.models import Brand
+from crm.tenancy.moves import _pg_run, _schema_exists
+from crm.tenancy.scheduler import BrandAwareScheduler
+from crm.tenancy.services import brand_provision
+from members.services.points import points_award_bonus, points_spend
+from tests.conftest import BRAND_A, brand_contacts
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.cells
+
+GAMMA = "gamma"
+EXTRA_CELLS = ("b", "c")
+
+
+def test_one_cell_is_the_project_as_before(db):
+    """Without CELL_URLS: one cell, the control database; nothing is swapped."""
+    assert cell_current() == HOME_CELL
+    assert brand_place(BRAND_A).cell == HOME_CELL
+    assert connection.alias == "default"
+
+
+def _cell_database_name(cell: str) -> str:
+    test_name = connections["default"].settings_dict["NAME"]
+    return f"{test_name.removeprefix('test_')}_cell{cell}"
+
+
+def _admin_sql(statement: str) -> None:
+    with connections["default"].cursor() as cursor:
+        cursor.execute(statement)
+
+
+@pytest.fixture(scope="module")
+def cells(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
+    """Cells b and c next to the default one, gamma provisioned in b (the default cell is full)."""
+    from tempfile import TemporaryDirectory
+
+    with django_db_blocker.unblock():
+        home = connections["default"]
+        connection.set_schema_to_public()
+        names = {cell: _cell_database_name(cell) for cell in EXTRA_CELLS}
+        with TemporaryDirectory() as folder:
+            seed = f"{folder}/seed.dump"
+            _pg_run(
+                home,
+                "pg_dump",
+                "--format=custom",
+                "--no-owner",
+                "--schema=public",
+                "--schema=brand_template",
+                "--exclude-table-data=public.tenancy_brand",
+                "--exclude-table-data=public.tenancy_domain",
+                "--exclude-table-data=public.crm_cache",
+                "--exclude-table-data=public.django_celery_beat_*",
+                f"--file={seed}",
+            )
+            for cell, name in names.items():
+                _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                _admin_sql(f'CREATE DATABASE "{name}"')
+                conf = {**home.settings_dict, "NAME": name}
+                connections.settings[f"cell_{cell}"] = conf
+                target = connections[f"cell_{cell}"]
+                with target.cursor() as cursor:  # pg_restore creates public itself
+                    cursor.execute("DROP SCHEMA public CASCADE")
+                _pg_run(target, "pg_restore", "--no-owner", "--exit-on-error", seed)
+        cell_settings = {
+            HOME_CELL: {"alias": "default", "cap": 2},  # alpha and beta: full
+            "b": {"alias": "cell_b", "cap": 5},
+            "c": {"alias": "cell_c", "cap": 5},
+        }
+        overridden = override_settings(CELLS=cell_settings)
+        overridden.enable()
+        try:
+            brand_provision(
+                slug=GAMMA,
+                name="伽马茶饮",
+                domain=f"{GAMMA}.localhost",
+                admin_email="admin@gamma.example",
+                admin_password="Test-Admin-2026",
+                **brand_contacts(GAMMA),
+            )
+            yield names
+        finally:
+            with control_context():
+                Brand.objects.filter(schema_name=GAMMA).delete()
+            overridden.disable()
+            for cell, name in names.items():
+                connections[f"cell_{cell}"].close()
+                del connections[f"cell_{cell}"]
+                del connections.settings[f"cell_{cell}"]
+                _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            memos_forget_all()
+
+
+@pytest.fixture
+def in_cells(cells, committed_db) -> Iterator[dict[str, str]]:
+    yield cells
+    assert cell_current() == HOME_CELL, "a test left the connection in another cell"
+
+
+def _gamma_points(member_no: str) -> tuple[int, int]:
+    with brand_context(GAMMA):
+        from members.models import Member
+
+        member = Member.objects.get(member_no=member_no)
+        return member.points_balance, member.points_entries.count()
+
+
+def _api_key(slug: str) -> str:
+    out = io.StringIO()
+    call_command("create_api_key", "--brand", slug, "--partner", "pos", "--scopes", "members:read", stdout=out)
+    return out.getvalue().splitlines()[1]
+
+
+def test_provisioning_puts_a_new_brand_in_the_cell_with_room(in_cells):
+    place = brand_place(GAMMA)
+    assert place is not None and place.cell == "b" and place.ready and not place.read_only
+    b = connections["cell_b"]
+    assert _schema_exists(b, GAMMA)
+    assert not _schema_exists(connections["default"], GAMMA)
+    # The cell's public schema has the brand's row (django-tenants and the cell's beat read it).
+    with cell_context("b"):
+        assert Brand.objects.filter(schema_name=GAMMA, ready=True, cell="b").exists()
+        assert Brand.objects.filter(schema_name=get_public_schema_name()).exists()
+
+
+def test_a_request_to_the_brands_host_is_answered_from_its_cell(in_cells):
+    with brand_context(GAMMA):
+        member = MemberFactory(member_no="G0000001")
+        points_award_bonus(member=member, points=80, reference="welcome", reason="欢迎积分")
+    key = _api_key(GAMMA)  # the management command reached the cell: the key is in gamma's schema there
+
+    response = Client(HTTP_HOST=f"{GAMMA}.localhost").get(
+        "/api/v1/members/G0000001/points", HTTP_AUTHORIZATION=f"Api-Key {key}"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["balance"] == 80
+    # Afterwards the thread finds the control database again for the next host.
+    assert Client(HTTP_HOST=f"{BRAND_A}.localhost").get("/healthz").status_code == 200
+
+
+def test_a_management_command_runs_in_the_brands_cell(in_cells, capsys):
+    with brand_context(GAMMA):
+        member = MemberFactory(member_no="G0000002")
+        points_award_bonus(member=member, points=30, reference="cmd", reason="x")
+
+    call_command("audit_ledger", "--brand", GAMMA)
+    call_command("dashboard_refresh", "--brand", GAMMA)
+
+    out = capsys.readouterr().out
+    assert f"[{GAMMA}] OK" in out and f"{GAMMA}: refreshed" in out
+
+
+def _wait_for_heartbeat(label: str, timeout: float = 30.0) -> JobRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with brand_context(GAMMA):
+            run = JobRun.objects.filter(name="heartbeat", summary__label=label).first()
+        if run is not None:
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"no heartbeat {label!r} in {GAMMA} within {timeout}s")
+
+
+def test_a_task_runs_in_the_brands_cell_even_from_a_stale_header(in_cells, celery_worker):
+    label = f"t-{uuid.uuid4().hex[:8]}"
+    with brand_context(GAMMA):
+        heartbeat.delay(label)  # headers: _schema_name gamma, _cell b
+    assert _wait_for_heartbeat(label).summary["schema"] == GAMMA
+
+    # A message queued before a move names the old cell: the map wins.
+    heartbeat.apply_async(args=[f"{label}-stale"], headers={"_schema_name": GAMMA, "_cell": HOME_CELL})
+    _wait_for_heartbeat(f"{label}-stale")
+
+
+def _fire(entry: PeriodicTask, *, cell: str) -> None:
+    """What the cell's beat does when the entry is due."""
+    with override_settings(CELERY_BEAT_CELL=cell), cell_context(HOME_CELL):
+        try:
+            scheduler = BrandAwareScheduler(app=app, lazy=True)
+            schedule_entry = scheduler.Entry(entry, app=app)
+            with app.producer_or_acquire() as producer:
+                scheduler.apply_entry(schedule_entry, producer=producer)
+        finally:
+            from crm.tenancy.cells import cell_activate
+
+            cell_activate(HOME_CELL)
+
+
+def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the_cell(in_cells, celery_worker):
+    label = f"beat-{uuid.uuid4().hex[:8]}"
+    with cell_context("b"):
+        every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+        entry = PeriodicTask.objects.create(
+            name=f"heartbeat {label}",
+            task="jobs.heartbeat",
+            interval=every_minute,
+            args=json.dumps([label]),
+            headers=json.dumps({"_schema_name": GAMMA}),
+        )
+        fan_out = PeriodicTask.objects.create(
+            name=f"fan-out {label}",
+            task="tenancy.run_in_every_brand",
+            interval=every_minute,
+            args=json.dumps(["jobs.heartbeat", f"{label}-all"]),
+        )
+    _fire(entry, cell="b")
+    _fire(fan_out, cell="b")
+
+    assert _wait_for_heartbeat(label).summary["schema"] == GAMMA
+    _wait_for_heartbeat(f"{label}-all")
+    time.sleep(1)  # cell b's fan-out sends to cell b's brands only
+    with brand_context(BRAND_A):
+        assert not JobRun.objects.filter(summary__label=f"{label}-all").exists()
+
+
+def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
+    key = _api_key(GAMMA)
+    with control_context():
+        Brand.objects.filter(schema_name=GAMMA).update(read_only=True)
+    memos_forget_all()
+    try:
+        client = Client(HTTP_HOST=f"{GAMMA}.localhost")
+        refused = client.post(
+            "/api/v1/members/G0000001/points/adjustments",
+            data={"points": 5, "reason": "x"},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Api-Key {key}",
+        )
+        read = client.get("/api/v1/members/G0000001/points", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    finally:
+        with control_context():
+            Brand.objects.filter(schema_name=GAMMA).update(read_only=False)
+        memos_forget_all()
+    assert refused.status_code == 503
+    assert refused["Retry-After"]
+    assert "正在迁移" in refused.json()["detail"]
+    assert read.status_code == 200
+
+
+def test_moving_a_brand_keeps_every_row_and_it_answers_from_the_new_cell(in_cells, capsys):
+    with brand_context(GAMMA):
+        member = MemberFactory(member_no="G0000003")
+        points_award_bonus(member=member, points=120, reference="move-1", reason="x")
+        points_spend(member=member, points=20, reference="move-2", reason="y")
+    before = _gamma_points("G0000003")
+    with cell_context("b"):
+        entry = PeriodicTask.objects.create(
+            name="gamma campaign",
+            task="jobs.heartbeat",
+            interval=IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)[0],
+            headers=json.dumps({"_schema_name": GAMMA}),
+        )
+    key = _api_key(GAMMA)
+
+    call_command("move_brand", "--brand", GAMMA, "--to", "c", "--grace", "0")
+
+    moved = brand_place(GAMMA)
+    assert moved is not None and moved.cell == "c" and not moved.read_only
+    assert not _schema_exists(connections["cell_b"], GAMMA)
+    assert _schema_exists(connections["cell_c"], GAMMA)
+    assert _gamma_points("G0000003") == before == (100, 2)
+    with cell_context("b"):
+        assert not Brand.objects.filter(schema_name=GAMMA).exists()
+        assert not PeriodicTask.objects.filter(pk=entry.pk).exists()
+    with cell_context("c"):
+        assert Brand.objects.filter(schema_name=GAMMA, cell="c", ready=True, read_only=False).exists()
+        assert PeriodicTask.objects.filter(name="gamma campaign").exists()
+    call_command("audit_ledger", "--brand", GAMMA)
+    assert f"[{GAMMA}] OK" in capsys.readouterr().out
+
+    response = Client(HTTP_HOST=f"{GAMMA}.localhost").get(
+        "/api/v1/members/G0000003/points", HTTP_AUTHORIZATION=f"Api-Key {key}"
+    )
+    assert response.status_code == 200 and response.json()["balance"] == 100
