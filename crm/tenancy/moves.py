@@ -11,7 +11,8 @@ in the control database is flipped and the old schema dropped. In order:
    pg_dump's snapshot is taken after the locks, so it holds every row written before.
 3. pg_restore into the new cell (one transaction there), then the brand's rows in the new cell's
    public schema (Brand, Domain, the brand's beat entries). Every table's row count is compared.
-4. The map is flipped (Brand.cell) in the control database.
+4. The map is flipped (Brand.cell) in the control database; the move waits again until no process
+   still reads the brand from the old cell (reads only: writes are refused or wait on the locks).
 5. Still in the locking transaction, the old cell forgets the brand: its beat entries and rows, and
    `DROP SCHEMA`. A write that waited on the locks fails there and then (its caller sees an
    error); none lands in a schema nobody reads.
@@ -136,8 +137,11 @@ def brand_move(
             say(f"{slug}: {len(rows)} tables restored in cell {target.name}, row counts equal; flipping the map")
             with control_context(), transaction.atomic():
                 Brand.objects.filter(schema_name=slug).update(cell=target.name)
-            # Past this point the brand lives in the new cell: the old copy is only dropped.
+            # Past this point the brand lives in the new cell: the old copy is only dropped, once
+            # no process still reads it from what it remembered before the flip.
             restored = False
+            say(f"{slug}: map flipped; waiting {grace_seconds:.0f} s before dropping the old schema")
+            time.sleep(grace_seconds)
             _old_cell_forget(source.alias, slug, entries, keep_rows=source.name == HOME_CELL)
     except BaseException:
         if restored:

@@ -42,7 +42,7 @@ from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.cells
 
-GAMMA = "gamma"
+ZETA = "zeta"
 EXTRA_CELLS = ("b", "c")
 
 
@@ -65,7 +65,7 @@ def _admin_sql(statement: str) -> None:
 
 @pytest.fixture(scope="module")
 def cells(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
-    """Cells b and c next to the default one, gamma provisioned in b (the default cell is full)."""
+    """Cells b and c next to the default one, zeta provisioned in b (the default cell is full)."""
     from tempfile import TemporaryDirectory
 
     with django_db_blocker.unblock():
@@ -105,17 +105,17 @@ def cells(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
         overridden.enable()
         try:
             brand_provision(
-                slug=GAMMA,
-                name="伽马茶饮",
-                domain=f"{GAMMA}.localhost",
-                admin_email="admin@gamma.example",
+                slug=ZETA,
+                name="泽塔茶饮",
+                domain=f"{ZETA}.localhost",
+                admin_email="admin@zeta.example",
                 admin_password="Test-Admin-2026",
-                **brand_contacts(GAMMA),
+                **brand_contacts(ZETA),
             )
             yield names
         finally:
             with control_context():
-                Brand.objects.filter(schema_name=GAMMA).delete()
+                Brand.objects.filter(schema_name=ZETA).delete()
             overridden.disable()
             for cell, name in names.items():
                 connections[f"cell_{cell}"].close()
@@ -131,8 +131,8 @@ def in_cells(cells, committed_db) -> Iterator[dict[str, str]]:
     assert cell_current() == HOME_CELL, "a test left the connection in another cell"
 
 
-def _gamma_points(member_no: str) -> tuple[int, int]:
-    with brand_context(GAMMA):
+def _zeta_points(member_no: str) -> tuple[int, int]:
+    with brand_context(ZETA):
         from members.models import Member
 
         member = Member.objects.get(member_no=member_no)
@@ -146,24 +146,24 @@ def _api_key(slug: str) -> str:
 
 
 def test_provisioning_puts_a_new_brand_in_the_cell_with_room(in_cells):
-    place = brand_place(GAMMA)
+    place = brand_place(ZETA)
     assert place is not None and place.cell == "b" and place.ready and not place.read_only
     b = connections["cell_b"]
-    assert _schema_exists(b, GAMMA)
-    assert not _schema_exists(connections["default"], GAMMA)
+    assert _schema_exists(b, ZETA)
+    assert not _schema_exists(connections["default"], ZETA)
     # The cell's public schema has the brand's row (django-tenants and the cell's beat read it).
     with cell_context("b"):
-        assert Brand.objects.filter(schema_name=GAMMA, ready=True, cell="b").exists()
+        assert Brand.objects.filter(schema_name=ZETA, ready=True, cell="b").exists()
         assert Brand.objects.filter(schema_name=get_public_schema_name()).exists()
 
 
 def test_a_request_to_the_brands_host_is_answered_from_its_cell(in_cells):
-    with brand_context(GAMMA):
+    with brand_context(ZETA):
         member = MemberFactory(member_no="G0000001")
         points_award_bonus(member=member, points=80, reference="welcome", reason="欢迎积分")
-    key = _api_key(GAMMA)  # the management command reached the cell: the key is in gamma's schema there
+    key = _api_key(ZETA)  # the management command reached the cell: the key is in zeta's schema there
 
-    response = Client(HTTP_HOST=f"{GAMMA}.localhost").get(
+    response = Client(HTTP_HOST=f"{ZETA}.localhost").get(
         "/api/v1/members/G0000001/points", HTTP_AUTHORIZATION=f"Api-Key {key}"
     )
 
@@ -174,36 +174,36 @@ def test_a_request_to_the_brands_host_is_answered_from_its_cell(in_cells):
 
 
 def test_a_management_command_runs_in_the_brands_cell(in_cells, capsys):
-    with brand_context(GAMMA):
+    with brand_context(ZETA):
         member = MemberFactory(member_no="G0000002")
         points_award_bonus(member=member, points=30, reference="cmd", reason="x")
 
-    call_command("audit_ledger", "--brand", GAMMA)
-    call_command("dashboard_refresh", "--brand", GAMMA)
+    call_command("audit_ledger", "--brand", ZETA)
+    call_command("dashboard_refresh", "--brand", ZETA)
 
     out = capsys.readouterr().out
-    assert f"[{GAMMA}] OK" in out and f"{GAMMA}: refreshed" in out
+    assert f"[{ZETA}] OK" in out and f"{ZETA}: refreshed" in out
 
 
 def _wait_for_heartbeat(label: str, timeout: float = 30.0) -> JobRun:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with brand_context(GAMMA):
+        with brand_context(ZETA):
             run = JobRun.objects.filter(name="heartbeat", summary__label=label).first()
         if run is not None:
             return run
         time.sleep(0.2)
-    raise AssertionError(f"no heartbeat {label!r} in {GAMMA} within {timeout}s")
+    raise AssertionError(f"no heartbeat {label!r} in {ZETA} within {timeout}s")
 
 
 def test_a_task_runs_in_the_brands_cell_even_from_a_stale_header(in_cells, celery_worker):
     label = f"t-{uuid.uuid4().hex[:8]}"
-    with brand_context(GAMMA):
-        heartbeat.delay(label)  # headers: _schema_name gamma, _cell b
-    assert _wait_for_heartbeat(label).summary["schema"] == GAMMA
+    with brand_context(ZETA):
+        heartbeat.delay(label)  # headers: _schema_name zeta, _cell b
+    assert _wait_for_heartbeat(label).summary["schema"] == ZETA
 
     # A message queued before a move names the old cell: the map wins.
-    heartbeat.apply_async(args=[f"{label}-stale"], headers={"_schema_name": GAMMA, "_cell": HOME_CELL})
+    heartbeat.apply_async(args=[f"{label}-stale"], headers={"_schema_name": ZETA, "_cell": HOME_CELL})
     _wait_for_heartbeat(f"{label}-stale")
 
 
@@ -230,7 +230,7 @@ def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the
             task="jobs.heartbeat",
             interval=every_minute,
             args=json.dumps([label]),
-            headers=json.dumps({"_schema_name": GAMMA}),
+            headers=json.dumps({"_schema_name": ZETA}),
         )
         fan_out = PeriodicTask.objects.create(
             name=f"fan-out {label}",
@@ -241,7 +241,7 @@ def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the
     _fire(entry, cell="b")
     _fire(fan_out, cell="b")
 
-    assert _wait_for_heartbeat(label).summary["schema"] == GAMMA
+    assert _wait_for_heartbeat(label).summary["schema"] == ZETA
     _wait_for_heartbeat(f"{label}-all")
     time.sleep(1)  # cell b's fan-out sends to cell b's brands only
     with brand_context(BRAND_A):
@@ -249,12 +249,12 @@ def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the
 
 
 def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
-    key = _api_key(GAMMA)
+    key = _api_key(ZETA)
     with control_context():
-        Brand.objects.filter(schema_name=GAMMA).update(read_only=True)
+        Brand.objects.filter(schema_name=ZETA).update(read_only=True)
     memos_forget_all()
     try:
-        client = Client(HTTP_HOST=f"{GAMMA}.localhost")
+        client = Client(HTTP_HOST=f"{ZETA}.localhost")
         refused = client.post(
             "/api/v1/members/G0000001/points/adjustments",
             data={"points": 5, "reason": "x"},
@@ -264,7 +264,7 @@ def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
         read = client.get("/api/v1/members/G0000001/points", HTTP_AUTHORIZATION=f"Api-Key {key}")
     finally:
         with control_context():
-            Brand.objects.filter(schema_name=GAMMA).update(read_only=False)
+            Brand.objects.filter(schema_name=ZETA).update(read_only=False)
         memos_forget_all()
     assert refused.status_code == 503
     assert refused["Retry-After"]
@@ -279,23 +279,23 @@ def test_a_task_of_a_read_only_brand_waits_instead_of_writing(in_cells, monkeypa
     retried: list[dict[str, object]] = []
     monkeypatch.setattr(heartbeat, "retry", lambda **options: retried.append(options) or Retry())
     with control_context():
-        Brand.objects.filter(schema_name=GAMMA).update(read_only=True)
+        Brand.objects.filter(schema_name=ZETA).update(read_only=True)
     memos_forget_all()
-    heartbeat.push_request(id=label, headers={"_schema_name": GAMMA, "_cell": HOME_CELL}, retries=0)
+    heartbeat.push_request(id=label, headers={"_schema_name": ZETA, "_cell": HOME_CELL}, retries=0)
     try:
         task_cell_enter(task=heartbeat)
-        assert cell_current() == "b" and connection.schema_name == GAMMA
+        assert cell_current() == "b" and connection.schema_name == ZETA
         with pytest.raises(Retry):
             heartbeat(label)
         task_cell_leave(task=heartbeat)
     finally:
         heartbeat.pop_request()
         with control_context():
-            Brand.objects.filter(schema_name=GAMMA).update(read_only=False)
+            Brand.objects.filter(schema_name=ZETA).update(read_only=False)
         memos_forget_all()
     assert retried and retried[0]["countdown"] == 60
     assert cell_current() == HOME_CELL
-    with brand_context(GAMMA):
+    with brand_context(ZETA):
         assert not JobRun.objects.filter(summary__label=label).exists()
 
 
@@ -308,37 +308,37 @@ def test_provisioning_is_refused_when_every_cell_is_full(in_cells, settings):
 
 
 def test_moving_a_brand_keeps_every_row_and_it_answers_from_the_new_cell(in_cells, capsys):
-    with brand_context(GAMMA):
+    with brand_context(ZETA):
         member = MemberFactory(member_no="G0000003")
         points_award_bonus(member=member, points=120, reference="move-1", reason="x")
         points_spend(member=member, points=20, reference="move-2", reason="y")
-    before = _gamma_points("G0000003")
+    before = _zeta_points("G0000003")
     with cell_context("b"):
         entry = PeriodicTask.objects.create(
-            name="gamma campaign",
+            name="zeta campaign",
             task="jobs.heartbeat",
             interval=IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)[0],
-            headers=json.dumps({"_schema_name": GAMMA}),
+            headers=json.dumps({"_schema_name": ZETA}),
         )
-    key = _api_key(GAMMA)
+    key = _api_key(ZETA)
 
-    call_command("move_brand", "--brand", GAMMA, "--to", "c", "--grace", "0")
+    call_command("move_brand", "--brand", ZETA, "--to", "c", "--grace", "0")
 
-    moved = brand_place(GAMMA)
+    moved = brand_place(ZETA)
     assert moved is not None and moved.cell == "c" and not moved.read_only
-    assert not _schema_exists(connections["cell_b"], GAMMA)
-    assert _schema_exists(connections["cell_c"], GAMMA)
-    assert _gamma_points("G0000003") == before == (100, 2)
+    assert not _schema_exists(connections["cell_b"], ZETA)
+    assert _schema_exists(connections["cell_c"], ZETA)
+    assert _zeta_points("G0000003") == before == (100, 2)
     with cell_context("b"):
-        assert not Brand.objects.filter(schema_name=GAMMA).exists()
+        assert not Brand.objects.filter(schema_name=ZETA).exists()
         assert not PeriodicTask.objects.filter(pk=entry.pk).exists()
     with cell_context("c"):
-        assert Brand.objects.filter(schema_name=GAMMA, cell="c", ready=True, read_only=False).exists()
-        assert PeriodicTask.objects.filter(name="gamma campaign").exists()
-    call_command("audit_ledger", "--brand", GAMMA)
-    assert f"[{GAMMA}] OK" in capsys.readouterr().out
+        assert Brand.objects.filter(schema_name=ZETA, cell="c", ready=True, read_only=False).exists()
+        assert PeriodicTask.objects.filter(name="zeta campaign").exists()
+    call_command("audit_ledger", "--brand", ZETA)
+    assert f"[{ZETA}] OK" in capsys.readouterr().out
 
-    response = Client(HTTP_HOST=f"{GAMMA}.localhost").get(
+    response = Client(HTTP_HOST=f"{ZETA}.localhost").get(
         "/api/v1/members/G0000003/points", HTTP_AUTHORIZATION=f"Api-Key {key}"
     )
     assert response.status_code == 200 and response.json()["balance"] == 100
