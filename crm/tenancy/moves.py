@@ -269,6 +269,11 @@ def _target_forget(cell: str, slug: str) -> None:
 
 
 # --- pg_dump / pg_restore ------------------------------------------------------------------------
+_LIBPQ_OPTIONS = frozenset(
+    {"host", "hostaddr", "port", "sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "passfile", "service"}
+)
+
+
 def _pg_run(connection: Any, program: str, *args: str) -> None:
     """Run pg_dump / pg_restore against a Django connection's database, with a client of the
     server's major version (or the closest newer one)."""
@@ -278,6 +283,9 @@ def _pg_run(connection: Any, program: str, *args: str) -> None:
     conninfo = " ".join(
         "{}='{}'".format(key, str(value).replace("\\", "\\\\").replace("'", "\\'"))
         for key, value in (
+            # The embedded server's URL names its socket folder as ?host=..., which Django keeps
+            # in OPTIONS; so may TLS settings be.
+            *((key, value) for key, value in conf.get("OPTIONS", {}).items() if key in _LIBPQ_OPTIONS),
             ("host", conf["HOST"]),
             ("port", conf["PORT"]),
             ("user", conf["USER"]),

@@ -23,6 +23,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.test import Client, override_settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_tenants.signals import schema_pre_migration
 from django_tenants.utils import get_public_schema_name
 
 from crm.celery import app, task_cell_enter, task_cell_leave
@@ -246,6 +247,21 @@ def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the
     time.sleep(1)  # cell b's fan-out sends to cell b's brands only
     with brand_context(BRAND_A):
         assert not JobRun.objects.filter(summary__label=f"{label}-all").exists()
+
+
+def test_cell_migrate_migrates_the_schemas_of_that_cell_only(in_cells):
+    seen: list[tuple[str, str]] = []
+
+    def record(sender: object = None, schema_name: str = "", **kwargs: object) -> None:
+        seen.append((schema_name, connections["default"].settings_dict["NAME"]))
+
+    schema_pre_migration.connect(record, weak=False)
+    try:
+        call_command("cell_migrate", "--cell", "b", "--tenant", verbosity=0)
+    finally:
+        schema_pre_migration.disconnect(record)
+    assert seen == [("brand_template", in_cells["b"]), (ZETA, in_cells["b"])]
+    assert cell_current() == HOME_CELL
 
 
 def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
