@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 from celery.exceptions import Retry
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import Client, override_settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -321,6 +321,31 @@ def test_provisioning_is_refused_when_every_cell_is_full(in_cells, settings):
         brand_provision(slug="delta", name="德尔塔", domain="delta.localhost", admin_email="a@delta.example")
     assert refused.value.code == "cells_full" and "增加一个单元" in refused.value.message
     assert brand_place("delta") is None
+
+
+def test_a_move_that_fails_half_way_leaves_the_brand_where_it_was(in_cells, monkeypatch):
+    with connections["cell_c"].cursor() as cursor:
+        cursor.execute(f'CREATE SCHEMA "{ZETA}"')
+    try:
+        with pytest.raises(CommandError, match="已有名为"):
+            call_command("move_brand", "--brand", ZETA, "--to", "c", "--grace", "0")
+    finally:
+        with connections["cell_c"].cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA "{ZETA}"')
+
+    def explode(**kwargs: object) -> None:
+        raise RuntimeError("the new cell went away")
+
+    monkeypatch.setattr("crm.tenancy.moves._public_rows_copy", explode)
+    with pytest.raises(RuntimeError):
+        call_command("move_brand", "--brand", ZETA, "--to", "c", "--grace", "0")
+
+    place = brand_place(ZETA)
+    assert place is not None and place.cell == "b" and not place.read_only
+    assert _schema_exists(connections["cell_b"], ZETA) and not _schema_exists(connections["cell_c"], ZETA)
+    with cell_context("b"):
+        assert Brand.objects.filter(schema_name=ZETA, read_only=False).exists()
+    call_command("audit_ledger", "--brand", ZETA)
 
 
 def test_moving_a_brand_keeps_every_row_and_it_answers_from_the_new_cell(in_cells, capsys):
