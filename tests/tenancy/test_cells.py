@@ -26,20 +26,28 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_tenants.signals import schema_pre_migration
 from django_tenants.utils import get_public_schema_name
 
-from crm.celery import app, task_cell_enter, task_cell_leave
+from crm.celery import task_cell_enter, task_cell_leave
 from crm.db import connection
 from crm.errors import AppError
 from crm.jobs.models import JobRun
 from crm.jobs.tasks import heartbeat
 from crm.memos import memos_forget_all
-from crm.tenancy.cells import HOME_CELL, brand_context, brand_place, cell_context, cell_current, control_context
+from crm.tenancy.cells import (
+    HOME_CELL,
+    brand_context,
+    brand_place,
+    cell_activate,
+    cell_context,
+    cell_current,
+    control_context,
+)
 from crm.tenancy.models import Brand
 from crm.tenancy.moves import _pg_run, _schema_exists
-from crm.tenancy.scheduler import BrandAwareScheduler
 from crm.tenancy.services import brand_provision
 from members.services.points import points_award_bonus, points_spend
 from tests.conftest import BRAND_A, brand_contacts
 from tests.factories import MemberFactory
+from tests.tenancy.test_celery_tenancy import fire, heartbeat_entry
 
 pytestmark = pytest.mark.cells
 
@@ -209,34 +217,22 @@ def test_a_task_runs_in_the_brands_cell_even_from_a_stale_header(in_cells, celer
 
 
 def _fire(entry: PeriodicTask, *, cell: str) -> None:
-    """What the cell's beat does when the entry is due."""
+    """What the cell's beat does when the entry is due (its scheduler moves to its cell)."""
     with override_settings(CELERY_BEAT_CELL=cell), cell_context(HOME_CELL):
         try:
-            scheduler = BrandAwareScheduler(app=app, lazy=True)
-            schedule_entry = scheduler.Entry(entry, app=app)
-            with app.producer_or_acquire() as producer:
-                scheduler.apply_entry(schedule_entry, producer=producer)
+            fire(entry)
         finally:
-            from crm.tenancy.cells import cell_activate
-
             cell_activate(HOME_CELL)
 
 
 def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the_cell(in_cells, celery_worker):
     label = f"beat-{uuid.uuid4().hex[:8]}"
     with cell_context("b"):
-        every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
-        entry = PeriodicTask.objects.create(
-            name=f"heartbeat {label}",
-            task="jobs.heartbeat",
-            interval=every_minute,
-            args=json.dumps([label]),
-            headers=json.dumps({"_schema_name": ZETA}),
-        )
+        entry = heartbeat_entry(f"heartbeat {label}", label, ZETA)
         fan_out = PeriodicTask.objects.create(
             name=f"fan-out {label}",
             task="tenancy.run_in_every_brand",
-            interval=every_minute,
+            interval=entry.interval,
             args=json.dumps(["jobs.heartbeat", f"{label}-all"]),
         )
     _fire(entry, cell="b")
