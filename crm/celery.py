@@ -1,5 +1,12 @@
 """The celery app. Built on tenant-schemas-celery: every message carries the schema of the brand
 that sent it (header `_schema_name`) and the worker switches to that schema before the task runs.
+
+Cells (crm/tenancy/cells.py, docs/cells.md): every message also carries the cell it was sent from
+(header `_cell`). Before a task runs, the worker points its connection at the brand's cell — read
+from the control database's map, remembered CELERY_TASK_TENANT_CACHE_SECONDS, so a message queued
+before its brand moved runs in the brand's new cell — or, for a task of no brand (a cell's fan-out),
+at the cell its header names. A brand being moved is read-only: its tasks wait (retried every
+CELL_MOVE_RETRY_SECONDS) instead of writing to the schema being copied.
 """
 
 import logging
@@ -8,11 +15,15 @@ import reprlib
 import time
 from typing import Any
 
+from celery.signals import task_postrun, task_prerun
 from django.db import transaction
 from kombu.exceptions import OperationalError as KombuOperationalError
+from tenant_schemas_celery import app as tenant_celery
 from tenant_schemas_celery.app import CeleryApp
+from tenant_schemas_celery.task import TenantTask
 
 from crm.db import connection
+from crm.memos import process_memo
 
 # A worker or beat started without DJANGO_SETTINGS_MODULE runs production's settings (DEBUG off,
 # no default key); dev.py and the tests name theirs.
@@ -20,7 +31,81 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.prod")
 
 logger = logging.getLogger(__name__)
 
-app = CeleryApp("crm")
+CELL_MOVE_RETRY_SECONDS = 60
+# (monotonic expiry, cell, read-only) per brand schema, read from the control database.
+_brand_cells: dict[str, tuple[float, str, bool]] = process_memo("brand cells for tasks")
+
+
+class CellTask(TenantTask):
+    abstract = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "_brand_read_only", False):
+            # The brand is being moved between cells (move_brand): run once it is back. Enough
+            # retries for a move of hours; the task's own retry count is not spent on errors.
+            raise self.retry(countdown=CELL_MOVE_RETRY_SECONDS, max_retries=(self.request.retries or 0) + 1000)
+        return super().__call__(*args, **kwargs)
+
+
+class CellCeleryApp(CeleryApp):
+    task_cls = "crm.celery:CellTask"
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        from crm.tenancy.cells import cell_current
+
+        headers = dict(options.get("headers") or {})
+        headers.setdefault("_cell", cell_current())
+        options["headers"] = headers
+        return super().send_task(name, args=args, kwargs=kwargs, **options)
+
+
+def _task_cell(task: Any) -> tuple[str, bool]:
+    """The cell a task runs in, and whether its brand is read-only (being moved)."""
+    from django.conf import settings
+    from django_tenants.utils import get_public_schema_name
+
+    from crm.tenancy.cells import HOME_CELL, brand_place
+
+    schema = tenant_celery.get_schema_name_from_task(task, {}) or get_public_schema_name()
+    headers = task.request.headers or {}
+    header_cell = headers.get("_cell") or task.request.get("_cell") or HOME_CELL
+    if schema == get_public_schema_name():
+        return header_cell, False
+    remembered = _brand_cells.get(schema)
+    if remembered is None or remembered[0] <= time.monotonic():
+        place = brand_place(schema)
+        if place is None:  # no such brand: tenant-schemas-celery says so in the header's cell
+            return header_cell, False
+        remembered = (time.monotonic() + settings.CELERY_TASK_TENANT_CACHE_SECONDS, place.cell, place.read_only)
+        _brand_cells[schema] = remembered
+    return remembered[1], remembered[2]
+
+
+def task_cell_enter(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
+    from crm.tenancy.cells import cell_activate, cell_current
+
+    cell, read_only = _task_cell(task)
+    task._cell_before = cell_current()
+    task._brand_read_only = read_only
+    cell_activate(cell)
+    tenant_celery.switch_schema(task, kwargs)
+
+
+def task_cell_leave(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
+    from crm.tenancy.cells import cell_activate
+
+    tenant_celery.restore_schema(task, **kwargs)
+    cell_activate(getattr(task, "_cell_before", "default"))
+
+
+# tenant-schemas-celery's own receivers switch the schema of whatever connection is current; ours
+# first point the connection at the task's cell, then call theirs.
+task_prerun.disconnect(dispatch_uid="tenant_schemas_switch_schema")
+task_postrun.disconnect(dispatch_uid="tenant_schemas_restore_schema")
+task_prerun.connect(task_cell_enter, dispatch_uid="crm_task_cell_enter", weak=False)
+task_postrun.connect(task_cell_leave, dispatch_uid="crm_task_cell_leave", weak=False)
+
+app = CellCeleryApp("crm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

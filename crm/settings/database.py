@@ -1,9 +1,12 @@
 """The database: PostgreSQL through django-tenants' backend (one schema per brand)."""
 
 import os
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from .environment import env_list
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if not DATABASE_URL:
@@ -26,3 +29,27 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
     prepare_threshold=None if _prepare_threshold == "off" else int(_prepare_threshold),
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cells: the PostgreSQL clusters brands live in (crm/tenancy/cells.py, docs/cells.md) -----------
+# DATABASE_URL is the control database (every brand's row, the brand → cell map) and the `default`
+# cell. CELL_URLS names more cells, "b=postgres://host-b/crm,c=postgres://host-c/crm": each gets the
+# database alias `cell_<name>` with the default database's engine and options. CELL_CAPS caps the
+# brands of a cell ("default=0,b=1000": 0 takes no new brand); CELL_BRAND_CAP is the cap of the
+# others (docs/cells.md "Caps" says where 1,000 comes from). Without CELL_URLS: one cell, as before.
+CELL_BRAND_CAP = int(os.environ.get("CELL_BRAND_CAP", "1000"))
+_cell_caps = dict(item.split("=", 1) for item in env_list("CELL_CAPS", []))
+CELLS: dict[str, dict[str, Any]] = {
+    "default": {"alias": "default", "cap": int(_cell_caps.get("default", CELL_BRAND_CAP))}
+}
+for _item in env_list("CELL_URLS", []):
+    _cell_name, _, _cell_url = _item.partition("=")
+    if not _cell_name.isidentifier() or not _cell_url or _cell_name in CELLS:
+        raise ImproperlyConfigured(f"CELL_URLS: {_item!r} is not name=postgres://... with a new name")
+    DATABASES[f"cell_{_cell_name}"] = {
+        **dj_database_url.parse(_cell_url, conn_max_age=60, conn_health_checks=True),
+        "ENGINE": DATABASES["default"]["ENGINE"],
+        "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+    }
+    CELLS[_cell_name] = {"alias": f"cell_{_cell_name}", "cap": int(_cell_caps.get(_cell_name, CELL_BRAND_CAP))}
+# The cell a celery beat process schedules for (its public schema holds that cell's beat entries).
+CELERY_BEAT_CELL = os.environ.get("CELERY_BEAT_CELL", "default")

@@ -12,7 +12,7 @@ from crm.errors import AppError
 
 from .forms import BrandDetailsForm, BrandProvisionForm
 from .models import Brand, Domain
-from .services import brand_details_update, brand_provision
+from .services import brand_cell_rows_refresh, brand_details_update, brand_provision
 
 
 class DomainInline(TabularInline):
@@ -22,10 +22,11 @@ class DomainInline(TabularInline):
 
 @admin.register(Brand, site=platform_admin)
 class BrandAdmin(ModelAdmin):
-    list_display = ["name", "schema_name", "primary_domain", "time_zone", "pi_contact", "ready", "created_at"]
-    list_filter = ["ready", "time_zone"]
+    list_display = ["name", "schema_name", "primary_domain", "time_zone", "pi_contact", "cell", "ready", "created_at"]
+    list_filter = ["ready", "cell", "time_zone"]
     search_fields = ["name", "schema_name", "domains__domain"]
-    readonly_fields = ["schema_name", "ready", "created_at", "updated_at"]
+    # The cell changes only through move_brand (docs/cells.md).
+    readonly_fields = ["schema_name", "cell", "read_only", "ready", "created_at", "updated_at"]
     inlines = [DomainInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Brand]:
@@ -58,6 +59,8 @@ class BrandAdmin(ModelAdmin):
             "contact_address",
             "pi_contact",
             "admin_session_hours",
+            "cell",
+            "read_only",
             "ready",
             "created_at",
             "updated_at",
@@ -68,6 +71,11 @@ class BrandAdmin(ModelAdmin):
 
     def get_inlines(self, request, obj):
         return [] if obj is None else self.inlines
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:  # the domains just saved, also in the brand's cell (docs/cells.md)
+            brand_cell_rows_refresh(brand_id=form.instance.pk)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

@@ -71,6 +71,12 @@ class Brand(TenantMixin, TimeStampedModel):
     # Set once the schema is migrated and the first admin exists: until then nothing (web
     # requests aside, which need a domain anyway) may run in the brand, beat entries included.
     ready = models.BooleanField(_("已就绪"), default=False)
+    # The brand → cell map (crm/tenancy/cells.py): which PostgreSQL cluster holds the brand's schema.
+    # Authoritative in the control database; the copy in the cell's own public schema says the same.
+    cell = models.CharField(_("单元"), max_length=30, default="default", db_index=True)
+    # On while the brand moves between cells (move_brand): requests that write are refused with a
+    # message, tasks wait, nothing is written to the schema being copied.
+    read_only = models.BooleanField(_("只读（迁移中）"), default=False)
 
     # The provisioning service creates the schema itself, so it controls failure clean-up.
     auto_create_schema = False

@@ -3,6 +3,11 @@
 Every beat entry of a brand carries the brand's schema in its headers (`_schema_name`), which
 tenant-schemas-celery turns into the schema the task runs in. Entries of brands that are not
 `ready` (still being provisioned, or disabled) are skipped instead of sent.
+
+Cells (docs/cells.md): one beat per cell. A beat reads the schedule in the public schema of its
+cell (CELERY_BEAT_CELL, default the `default` cell), where that cell's brands' entries are written,
+and every message it sends carries the cell (header `_cell`), so the fixed entries' fan-outs reach
+that cell's brands only.
 """
 
 import json
@@ -31,6 +36,15 @@ def brand_is_ready(schema_name: str) -> bool:
 
 
 class BrandAwareScheduler(DatabaseScheduler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from django.conf import settings
+
+        from .cells import cell_activate
+
+        # Before the schedule is read: the scheduler's queries run in this thread, in this cell.
+        cell_activate(settings.CELERY_BEAT_CELL)
+        super().__init__(*args, **kwargs)
+
     def apply_entry(self, entry: Any, producer: Any = None) -> None:
         schema_name = entry_schema(entry.options)
         if not brand_is_ready(schema_name):

@@ -18,6 +18,7 @@ from crm.db.locks import BRAND_PROVISION, xact_advisory_lock
 from crm.errors import AppError
 
 from . import error_codes
+from .cells import HOME_CELL, cell_context, cell_get, cell_with_room, control_context
 from .hooks import BrandSetUp, brand_set_up_notify_in_transaction
 from .models import RESERVED_SLUGS, Brand, Domain, slug_validator, validate_pi_contact, validate_time_zone
 
@@ -141,6 +142,7 @@ def brand_provision(
     contact_address: str = "",
     pi_contact: str = "",
     verbosity: int = 0,
+    cell: str | None = None,
 ) -> ProvisionResult:
     """Create (or finish creating) a brand: row, domain, schema, first admin, then mark it ready.
 
@@ -153,6 +155,9 @@ def brand_provision(
     membership agreement filled in and published; without them the agreement is a draft the brand
     admin must complete and publish, and enrolment is refused until then (PIPL art. 17). Given on
     a re-run, they are recorded and finish the agreement if the brand has not published its own.
+
+    The brand goes to `cell`, or to the cell with most room (crm/tenancy/cells.py); a re-run
+    keeps the brand's cell.
     """
     slug = slug.strip().lower()
     domain = domain.strip().lower()
@@ -170,13 +175,21 @@ def brand_provision(
     )
     if connection.schema_name != get_public_schema_name():
         raise AppError(error_codes.WRONG_SCHEMA, "只能在平台（public）环境中创建品牌。")
+    if cell is not None:
+        cell_get(cell)
 
     try:
-        with transaction.atomic():
+        # In the control database: the brand's row, its domain and its cell (the map).
+        with control_context(), transaction.atomic():
             # Serialises provisioning: the template schema is migrated and cloned by one caller
-            # at a time. Held until commit.
+            # at a time, and two new brands do not both take a cell's last place. Held until commit.
             xact_advisory_lock(BRAND_PROVISION)
             _check_not_taken(slug=slug, domain=domain)
+            existing = Brand.objects.filter(schema_name=slug).first()
+            if existing is not None and cell is not None and existing.cell != cell:
+                raise AppError(
+                    error_codes.BRAND_IN_OTHER_CELL, f"品牌“{slug}”在单元“{existing.cell}”中，迁移请用 move_brand。"
+                )
             brand, brand_created = Brand.objects.get_or_create(
                 schema_name=slug,
                 defaults={
@@ -184,6 +197,7 @@ def brand_provision(
                     "time_zone": time_zone,
                     "contact_address": contact_address,
                     "pi_contact": pi_contact,
+                    "cell": cell or cell_with_room(),
                 },
             )
             given = {"contact_address": contact_address, "pi_contact": pi_contact}
@@ -193,16 +207,23 @@ def brand_provision(
                     setattr(brand, field, given[field])
                 brand.save(update_fields=[*changed, "updated_at"])
             Domain.objects.get_or_create(domain=domain, defaults={"tenant": brand, "is_primary": True})
-
-            if schema_exists(slug):
-                call_command("migrate_schemas", tenant=True, schema_name=slug, interactive=False, verbosity=verbosity)
-            else:
-                _brand_template_migrate(verbosity=verbosity)
-                brand.create_schema(check_if_exists=True, verbosity=verbosity)
-                _storage_settings_copy(source=settings.TENANT_BASE_SCHEMA, target=slug)
-
-            admin_created, generated = _brand_admin_ensure(brand=brand, email=admin_email, password=admin_password)
-            brand_set_up_notify_in_transaction(_set_up_event(brand, actor="brand_provision"))
+            if brand.cell == HOME_CELL:
+                # The control database is this brand's cell: all of it in this one transaction.
+                admin_created, generated = _brand_in_cell_provision(
+                    brand=brand, admin_email=admin_email, admin_password=admin_password, verbosity=verbosity
+                )
+        if brand.cell != HOME_CELL:
+            # Another cell: the map row above is committed, not ready; the brand is made in its
+            # cell in one transaction there, then marked ready here. A failure in between leaves a
+            # brand that is not ready (no request, task or beat entry reaches it) and a re-run
+            # finishes it.
+            domains = list(Domain.objects.filter(tenant=brand))
+            with cell_context(brand.cell), transaction.atomic():
+                xact_advisory_lock(BRAND_PROVISION)
+                cell_brand = brand_rows_copy(brand=brand, domains=domains)
+                admin_created, generated = _brand_in_cell_provision(
+                    brand=cell_brand, admin_email=admin_email, admin_password=admin_password, verbosity=verbosity
+                )
             if not brand.ready:
                 brand.ready = True
                 brand.save(update_fields=["ready", "updated_at"])
@@ -212,6 +233,68 @@ def brand_provision(
     return ProvisionResult(
         brand=brand, brand_created=brand_created, admin_created=admin_created, generated_password=generated
     )
+
+
+def _brand_in_cell_provision(
+    *, brand: Brand, admin_email: str, admin_password: str | None, verbosity: int
+) -> tuple[bool, str | None]:
+    """In the brand's cell, inside the caller's transaction: schema, first admin, agreement, ready."""
+    if schema_exists(brand.schema_name):
+        call_command(
+            "migrate_schemas", tenant=True, schema_name=brand.schema_name, interactive=False, verbosity=verbosity
+        )
+    else:
+        _brand_template_migrate(verbosity=verbosity)
+        brand.create_schema(check_if_exists=True, verbosity=verbosity)
+        _storage_settings_copy(source=settings.TENANT_BASE_SCHEMA, target=brand.schema_name)
+
+    admin_created, generated = _brand_admin_ensure(brand=brand, email=admin_email, password=admin_password)
+    brand_set_up_notify_in_transaction(_set_up_event(brand, actor="brand_provision"))
+    if not brand.ready:
+        brand.ready = True
+        brand.save(update_fields=["ready", "updated_at"])
+    return admin_created, generated
+
+
+def brand_rows_copy(*, brand: Brand, domains: list[Domain]) -> Brand:
+    """In the current cell's public schema: the brand's row and its domains as the control database
+    has them (same ids), and the platform's row, which django-tenants expects in every public
+    schema. What runs in the cell (tasks, beat, migrate_schemas, the brand's time zone) reads them."""
+    platform = control_platform()
+    rows = [platform, brand] if platform is not None else [brand]
+    for row in rows:
+        values = {f.attname: getattr(row, f.attname) for f in Brand._meta.concrete_fields if not f.primary_key}
+        # The copy's ready follows the cell's own provisioning (set after the schema exists).
+        if row is brand:
+            values["ready"] = Brand.objects.filter(pk=brand.pk).values_list("ready", flat=True).first() or False
+        Brand.objects.update_or_create(pk=row.pk, defaults=values)
+    for domain in domains:
+        Domain.objects.update_or_create(
+            pk=domain.pk, defaults={"domain": domain.domain, "tenant_id": brand.pk, "is_primary": domain.is_primary}
+        )
+    Domain.objects.filter(tenant_id=brand.pk).exclude(pk__in=[d.pk for d in domains]).delete()
+    with connection.cursor() as cursor:  # ids come from the control database; keep the cell's sequences past them
+        for table in (Brand._meta.db_table, Domain._meta.db_table):
+            # The models' own table names.
+            query = f"SELECT setval(pg_get_serial_sequence('public.{table}', 'id'), GREATEST((SELECT max(id) FROM public.{table}), 1))"  # noqa: S608, E501
+            cursor.execute(query)
+    return Brand.objects.get(pk=brand.pk)
+
+
+def brand_cell_rows_refresh(*, brand_id: int) -> None:
+    """The brand's row and domains in its cell as the control database has them now (after the
+    platform admin changed its domains). Nothing to do for a brand of the `default` cell."""
+    with control_context():
+        brand = Brand.objects.get(pk=brand_id)
+        domains = list(Domain.objects.filter(tenant=brand))
+    if brand.cell != HOME_CELL:
+        with cell_context(brand.cell), transaction.atomic():
+            brand_rows_copy(brand=brand, domains=domains)
+
+
+def control_platform() -> Brand | None:
+    with control_context():
+        return Brand.objects.filter(schema_name=get_public_schema_name()).first()
 
 
 def brand_details_validate(*, name: str, time_zone: str, contact_address: str, pi_contact: str) -> None:
@@ -237,7 +320,7 @@ def brand_details_update(
     `admin_session_hours` (None: unchanged) is how long the brand's back-office logins last."""
     contact_address, pi_contact = contact_address.strip(), pi_contact.strip()
     brand_details_validate(name=name, time_zone=time_zone, contact_address=contact_address, pi_contact=pi_contact)
-    with transaction.atomic():
+    with control_context(), transaction.atomic():
         brand = Brand.objects.select_for_update().get(pk=brand_id)
         brand.name, brand.time_zone = name.strip(), time_zone
         brand.contact_address, brand.pi_contact = contact_address, pi_contact
@@ -246,8 +329,15 @@ def brand_details_update(
             brand.admin_session_hours = admin_session_hours
             fields.append("admin_session_hours")
         brand.save(update_fields=fields)
-        if brand.ready:
+        if brand.ready and brand.cell == HOME_CELL:
             brand_set_up_notify_in_transaction(_set_up_event(brand, actor=actor))
+        domains = list(Domain.objects.filter(tenant=brand))
+    if brand.cell != HOME_CELL:
+        # The cell's copy says the same, and the handlers run in the brand's schema, in its cell.
+        with cell_context(brand.cell), transaction.atomic():
+            cell_brand = brand_rows_copy(brand=brand, domains=domains)
+            if cell_brand.ready:
+                brand_set_up_notify_in_transaction(_set_up_event(cell_brand, actor=actor))
     return brand
 
 

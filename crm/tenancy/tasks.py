@@ -1,11 +1,15 @@
 """Fan-out of brand jobs. A nightly job is one beat entry in the public schema (settings
-CELERY_BEAT_SCHEDULE) whose task sends the real job once per ready brand, into that brand's schema."""
+CELERY_BEAT_SCHEDULE) whose task sends the real job once per ready brand, into that brand's schema.
+
+With several cells each cell's beat sends its own fan-out (crm/tenancy/scheduler.py), which runs in
+that cell and reaches the brands the cell holds (its public schema has their rows)."""
 
 import logging
 
 from celery import current_app, shared_task
 from django_tenants.utils import get_public_schema_name
 
+from .cells import cell_current
 from .models import Brand
 
 logger = logging.getLogger(__name__)
@@ -15,7 +19,7 @@ logger = logging.getLogger(__name__)
 def run_in_every_brand(task_name: str, *args: object) -> int:
     """Send `task_name(*args)` to every ready brand; returns how many were sent."""
     schemas = list(
-        Brand.objects.filter(ready=True)
+        Brand.objects.filter(ready=True, cell=cell_current())
         .exclude(schema_name=get_public_schema_name())
         .values_list("schema_name", flat=True)
     )

@@ -82,20 +82,25 @@ def test_send_on_commit_sends_nothing_when_the_transaction_rolls_back(celery_wor
             JobRun.objects.filter(summary__label=f"{label}-after").delete()
 
 
+def heartbeat_entry(name: str, label: str, slug: str) -> PeriodicTask:
+    """A beat entry, every minute, of the heartbeat task in brand `slug` (in the current database)."""
+    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    return PeriodicTask.objects.create(
+        name=name,
+        task="jobs.heartbeat",
+        interval=every_minute,
+        args=json.dumps([label]),
+        headers=json.dumps({"_schema_name": slug}),
+    )
+
+
 @pytest.fixture
 def beat_entry(label) -> Iterator[callable]:  # type: ignore[valid-type]
     """Creates beat entries in the public schema (where the schedule lives) for a brand."""
     created: list[PeriodicTask] = []
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
 
     def make(slug: str) -> PeriodicTask:
-        task = PeriodicTask.objects.create(
-            name=f"heartbeat {label} {slug}",
-            task="jobs.heartbeat",
-            interval=every_minute,
-            args=json.dumps([label]),
-            headers=json.dumps({"_schema_name": slug}),
-        )
+        task = heartbeat_entry(f"heartbeat {label} {slug}", label, slug)
         created.append(task)
         return task
 

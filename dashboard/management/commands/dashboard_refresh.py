@@ -1,8 +1,8 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django_tenants.utils import schema_context
 
+from crm.tenancy.cells import brand_context
 from dashboard.services import dashboard_refresh
 
 
@@ -10,9 +10,9 @@ class Command(BaseCommand):
     help = "Rebuild the dashboard aggregates of one brand now (the hourly job does it otherwise)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--schema", required=True, help="the brand's schema name")
+        parser.add_argument("--brand", "--schema", dest="schema", required=True, help="the brand's slug")
 
     def handle(self, *args: Any, schema: str, **options: Any) -> None:
-        with schema_context(schema):
+        with brand_context(schema):
             refresh = dashboard_refresh()
         self.stdout.write(f"{schema}: refreshed in {refresh.duration_ms} ms")

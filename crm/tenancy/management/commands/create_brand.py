@@ -25,6 +25,8 @@ class Command(BaseCommand):
             "admin must complete and publish before members can enrol",
         )
 
+        parser.add_argument("--cell", help="the cell to put a new brand in (default: the cell with most room)")
+
     def handle(self, *args, **options):
         try:
             result = brand_provision(
@@ -37,13 +39,14 @@ class Command(BaseCommand):
                 contact_address=options["contact_address"],
                 pi_contact=options["pi_contact"],
                 verbosity=max(0, options["verbosity"] - 1),
+                cell=options["cell"],
             )
         except AppError as exc:
             details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.fields.items())
             raise CommandError(f"{exc.message} {details}".strip()) from exc
         brand = result.brand
         verb = "created" if result.brand_created else "already existed, brought up to date"
-        self.stdout.write(self.style.SUCCESS(f"Brand {brand.schema_name} ({brand.name}) {verb}."))
+        self.stdout.write(self.style.SUCCESS(f"Brand {brand.schema_name} ({brand.name}) {verb}, in cell {brand.cell}."))
         if result.generated_password:
             self.stdout.write(f"Admin login: {options['admin_email']} / {result.generated_password}  (shown once)")
         elif not result.admin_created:

@@ -1,0 +1,381 @@
+"""Cells (crm/tenancy/cells.py, docs/cells.md): a brand provisioned in another cell is reached there
+by a web request, a celery task, a beat entry and a management command; moving it to a third cell
+keeps every row (the ledger audit is clean) and it answers from there.
+
+The cells are two more databases on the test database's server (`<name>_cellb`, `<name>_cellc`,
+next to `test_<name>`): on CI's second pass the machine's PostgreSQL, on the first the embedded
+one. Each is a real database with its own public schema and connections; what the tests show
+(routing, dump/restore between databases) does not depend on them being on different servers.
+They are seeded like a new cell, with the public schema and brand_template of the test database
+(pg_dump/pg_restore, without brands, domains and beat entries: the same as `cell_migrate` gives, in
+a few seconds instead of a full migration), and dropped at the end.
+"""
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from celery.exceptions import Retry
+from django.core.management import CommandError, call_command
+from django.db import connections
+from django.test import Client, override_settings
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_tenants.signals import schema_pre_migration
+from django_tenants.utils import get_public_schema_name
+
+from crm.celery import task_cell_enter, task_cell_leave
+from crm.db import connection
+from crm.errors import AppError
+from crm.jobs.models import JobRun
+from crm.jobs.tasks import heartbeat
+from crm.memos import memos_forget_all
+from crm.tenancy.cells import (
+    HOME_CELL,
+    brand_context,
+    brand_place,
+    cell_activate,
+    cell_context,
+    cell_current,
+    control_context,
+)
+from crm.tenancy.models import Brand
+from crm.tenancy.moves import _pg_run, _schema_exists
+from crm.tenancy.services import brand_provision
+from members.services.points import points_award_bonus, points_spend
+from tests.conftest import BRAND_A, brand_contacts
+from tests.factories import MemberFactory
+from tests.tenancy.test_celery_tenancy import fire, heartbeat_entry
+
+pytestmark = pytest.mark.cells
+
+ZETA = "zeta"
+EXTRA_CELLS = ("b", "c")
+
+
+def test_one_cell_is_the_project_as_before(db):
+    """Without CELL_URLS: one cell, the control database; nothing is swapped."""
+    assert cell_current() == HOME_CELL
+    assert brand_place(BRAND_A).cell == HOME_CELL
+    assert connection.alias == "default"
+
+
+def _cell_database_name(cell: str) -> str:
+    test_name = connections["default"].settings_dict["NAME"]
+    return f"{test_name.removeprefix('test_')}_cell{cell}"
+
+
+def _admin_sql(statement: str) -> None:
+    with connections["default"].cursor() as cursor:
+        cursor.execute(statement)
+
+
+@pytest.fixture(scope="module")
+def cells(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
+    """Cells b and c next to the default one, zeta provisioned in b (the default cell is full)."""
+    from tempfile import TemporaryDirectory
+
+    with django_db_blocker.unblock():
+        home = connections["default"]
+        connection.set_schema_to_public()
+        names = {cell: _cell_database_name(cell) for cell in EXTRA_CELLS}
+        with TemporaryDirectory() as folder:
+            seed = f"{folder}/seed.dump"
+            _pg_run(
+                home,
+                "pg_dump",
+                "--format=custom",
+                "--no-owner",
+                "--schema=public",
+                "--schema=brand_template",
+                "--exclude-table-data=public.tenancy_brand",
+                "--exclude-table-data=public.tenancy_domain",
+                "--exclude-table-data=public.crm_cache",
+                "--exclude-table-data=public.django_celery_beat_*",
+                f"--file={seed}",
+            )
+            for cell, name in names.items():
+                _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                _admin_sql(f'CREATE DATABASE "{name}"')
+                conf = {**home.settings_dict, "NAME": name}
+                connections.settings[f"cell_{cell}"] = conf
+                target = connections[f"cell_{cell}"]
+                with target.cursor() as cursor:  # pg_restore creates public itself
+                    cursor.execute("DROP SCHEMA public CASCADE")
+                _pg_run(target, "pg_restore", "--no-owner", "--exit-on-error", seed)
+        cell_settings = {
+            HOME_CELL: {"alias": "default", "cap": 2},  # alpha and beta: full
+            "b": {"alias": "cell_b", "cap": 5},
+            "c": {"alias": "cell_c", "cap": 5},
+        }
+        overridden = override_settings(CELLS=cell_settings)
+        overridden.enable()
+        try:
+            brand_provision(
+                slug=ZETA,
+                name="泽塔茶饮",
+                domain=f"{ZETA}.localhost",
+                admin_email="admin@zeta.example",
+                admin_password="Test-Admin-2026",
+                **brand_contacts(ZETA),
+            )
+            yield names
+        finally:
+            with control_context():
+                Brand.objects.filter(schema_name=ZETA).delete()
+            overridden.disable()
+            for cell, name in names.items():
+                connections[f"cell_{cell}"].close()
+                del connections[f"cell_{cell}"]
+                del connections.settings[f"cell_{cell}"]
+                _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            memos_forget_all()
+
+
+@pytest.fixture
+def in_cells(cells, committed_db) -> Iterator[dict[str, str]]:
+    yield cells
+    assert cell_current() == HOME_CELL, "a test left the connection in another cell"
+
+
+def _zeta_points(member_no: str) -> tuple[int, int]:
+    with brand_context(ZETA):
+        from members.models import Member
+
+        member = Member.objects.get(member_no=member_no)
+        return member.points_balance, member.points_entries.count()
+
+
+def _api_key(slug: str) -> str:
+    out = io.StringIO()
+    call_command("create_api_key", "--brand", slug, "--partner", "pos", "--scopes", "members:read", stdout=out)
+    return out.getvalue().splitlines()[1]
+
+
+def test_provisioning_puts_a_new_brand_in_the_cell_with_room(in_cells):
+    place = brand_place(ZETA)
+    assert place is not None and place.cell == "b" and place.ready and not place.read_only
+    b = connections["cell_b"]
+    assert _schema_exists(b, ZETA)
+    assert not _schema_exists(connections["default"], ZETA)
+    # The cell's public schema has the brand's row (django-tenants and the cell's beat read it).
+    with cell_context("b"):
+        assert Brand.objects.filter(schema_name=ZETA, ready=True, cell="b").exists()
+        assert Brand.objects.filter(schema_name=get_public_schema_name()).exists()
+
+
+def test_a_request_to_the_brands_host_is_answered_from_its_cell(in_cells):
+    with brand_context(ZETA):
+        member = MemberFactory(member_no="G0000001")
+        points_award_bonus(member=member, points=80, reference="welcome", reason="欢迎积分")
+    key = _api_key(ZETA)  # the management command reached the cell: the key is in zeta's schema there
+
+    response = Client(HTTP_HOST=f"{ZETA}.localhost").get(
+        "/api/v1/members/G0000001/points", HTTP_AUTHORIZATION=f"Api-Key {key}"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["balance"] == 80
+    # Afterwards the thread finds the control database again for the next host.
+    assert Client(HTTP_HOST=f"{BRAND_A}.localhost").get("/healthz").status_code == 200
+
+
+def test_a_management_command_runs_in_the_brands_cell(in_cells, capsys):
+    with brand_context(ZETA):
+        member = MemberFactory(member_no="G0000002")
+        points_award_bonus(member=member, points=30, reference="cmd", reason="x")
+
+    call_command("audit_ledger", "--brand", ZETA)
+    call_command("dashboard_refresh", "--brand", ZETA)
+
+    out = capsys.readouterr().out
+    assert f"[{ZETA}] OK" in out and f"{ZETA}: refreshed" in out
+
+
+def _wait_for_heartbeat(label: str, timeout: float = 30.0) -> JobRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with brand_context(ZETA):
+            run = JobRun.objects.filter(name="heartbeat", summary__label=label).first()
+        if run is not None:
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"no heartbeat {label!r} in {ZETA} within {timeout}s")
+
+
+def test_a_task_runs_in_the_brands_cell_even_from_a_stale_header(in_cells, celery_worker):
+    label = f"t-{uuid.uuid4().hex[:8]}"
+    with brand_context(ZETA):
+        heartbeat.delay(label)  # headers: _schema_name zeta, _cell b
+    assert _wait_for_heartbeat(label).summary["schema"] == ZETA
+
+    # A message queued before a move names the old cell: the map wins.
+    heartbeat.apply_async(args=[f"{label}-stale"], headers={"_schema_name": ZETA, "_cell": HOME_CELL})
+    _wait_for_heartbeat(f"{label}-stale")
+
+
+def _fire(entry: PeriodicTask, *, cell: str) -> None:
+    """What the cell's beat does when the entry is due (its scheduler moves to its cell)."""
+    with override_settings(CELERY_BEAT_CELL=cell), cell_context(HOME_CELL):
+        try:
+            fire(entry)
+        finally:
+            cell_activate(HOME_CELL)
+
+
+def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the_cell(in_cells, celery_worker):
+    label = f"beat-{uuid.uuid4().hex[:8]}"
+    with cell_context("b"):
+        entry = heartbeat_entry(f"heartbeat {label}", label, ZETA)
+        fan_out = PeriodicTask.objects.create(
+            name=f"fan-out {label}",
+            task="tenancy.run_in_every_brand",
+            interval=entry.interval,
+            args=json.dumps(["jobs.heartbeat", f"{label}-all"]),
+        )
+    _fire(entry, cell="b")
+    _fire(fan_out, cell="b")
+
+    assert _wait_for_heartbeat(label).summary["schema"] == ZETA
+    _wait_for_heartbeat(f"{label}-all")
+    time.sleep(1)  # cell b's fan-out sends to cell b's brands only
+    with brand_context(BRAND_A):
+        assert not JobRun.objects.filter(summary__label=f"{label}-all").exists()
+
+
+def test_cell_migrate_migrates_the_schemas_of_that_cell_only(in_cells):
+    seen: list[tuple[str, str]] = []
+
+    def record(sender: object = None, schema_name: str = "", **kwargs: object) -> None:
+        seen.append((schema_name, connections["default"].settings_dict["NAME"]))
+
+    schema_pre_migration.connect(record, weak=False)
+    try:
+        call_command("cell_migrate", "--cell", "b", "--tenant", verbosity=0)
+    finally:
+        schema_pre_migration.disconnect(record)
+    assert seen == [("brand_template", in_cells["b"]), (ZETA, in_cells["b"])]
+    assert cell_current() == HOME_CELL
+
+
+def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
+    key = _api_key(ZETA)
+    with control_context():
+        Brand.objects.filter(schema_name=ZETA).update(read_only=True)
+    memos_forget_all()
+    try:
+        client = Client(HTTP_HOST=f"{ZETA}.localhost")
+        refused = client.post(
+            "/api/v1/members/G0000001/points/adjustments",
+            data={"points": 5, "reason": "x"},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Api-Key {key}",
+        )
+        read = client.get("/api/v1/members/G0000001/points", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    finally:
+        with control_context():
+            Brand.objects.filter(schema_name=ZETA).update(read_only=False)
+        memos_forget_all()
+    assert refused.status_code == 503
+    assert refused["Retry-After"]
+    assert "正在迁移" in refused.json()["detail"]
+    assert read.status_code == 200
+
+
+def test_a_task_of_a_read_only_brand_waits_instead_of_writing(in_cells, monkeypatch):
+    """What the worker does before a task of a brand being moved: the cell from the map, and a retry
+    in a minute instead of the task (the retry itself is celery's, not sent here)."""
+    label = f"ro-{uuid.uuid4().hex[:8]}"
+    retried: list[dict[str, object]] = []
+    monkeypatch.setattr(heartbeat, "retry", lambda **options: retried.append(options) or Retry())
+    with control_context():
+        Brand.objects.filter(schema_name=ZETA).update(read_only=True)
+    memos_forget_all()
+    heartbeat.push_request(id=label, headers={"_schema_name": ZETA, "_cell": HOME_CELL}, retries=0)
+    try:
+        task_cell_enter(task=heartbeat)
+        assert cell_current() == "b" and connection.schema_name == ZETA
+        with pytest.raises(Retry):
+            heartbeat(label)
+        task_cell_leave(task=heartbeat)
+    finally:
+        heartbeat.pop_request()
+        with control_context():
+            Brand.objects.filter(schema_name=ZETA).update(read_only=False)
+        memos_forget_all()
+    assert retried and retried[0]["countdown"] == 60
+    assert cell_current() == HOME_CELL
+    with brand_context(ZETA):
+        assert not JobRun.objects.filter(summary__label=label).exists()
+
+
+def test_provisioning_is_refused_when_every_cell_is_full(in_cells, settings):
+    settings.CELLS = {name: {**conf, "cap": 0} for name, conf in settings.CELLS.items()}
+    with pytest.raises(AppError) as refused:
+        brand_provision(slug="delta", name="德尔塔", domain="delta.localhost", admin_email="a@delta.example")
+    assert refused.value.code == "cells_full" and "增加一个单元" in refused.value.message
+    assert brand_place("delta") is None
+
+
+def test_a_move_that_fails_half_way_leaves_the_brand_where_it_was(in_cells, monkeypatch):
+    with connections["cell_c"].cursor() as cursor:
+        cursor.execute(f'CREATE SCHEMA "{ZETA}"')
+    try:
+        with pytest.raises(CommandError, match="已有名为"):
+            call_command("move_brand", "--brand", ZETA, "--to", "c", "--grace", "0")
+    finally:
+        with connections["cell_c"].cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA "{ZETA}"')
+
+    def explode(**kwargs: object) -> None:
+        raise RuntimeError("the new cell went away")
+
+    monkeypatch.setattr("crm.tenancy.moves._public_rows_copy", explode)
+    with pytest.raises(RuntimeError):
+        call_command("move_brand", "--brand", ZETA, "--to", "c", "--grace", "0")
+
+    place = brand_place(ZETA)
+    assert place is not None and place.cell == "b" and not place.read_only
+    assert _schema_exists(connections["cell_b"], ZETA) and not _schema_exists(connections["cell_c"], ZETA)
+    with cell_context("b"):
+        assert Brand.objects.filter(schema_name=ZETA, read_only=False).exists()
+    call_command("audit_ledger", "--brand", ZETA)
+
+
+def test_moving_a_brand_keeps_every_row_and_it_answers_from_the_new_cell(in_cells, capsys):
+    with brand_context(ZETA):
+        member = MemberFactory(member_no="G0000003")
+        points_award_bonus(member=member, points=120, reference="move-1", reason="x")
+        points_spend(member=member, points=20, reference="move-2", reason="y")
+    before = _zeta_points("G0000003")
+    with cell_context("b"):
+        entry = PeriodicTask.objects.create(
+            name="zeta campaign",
+            task="jobs.heartbeat",
+            interval=IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)[0],
+            headers=json.dumps({"_schema_name": ZETA}),
+        )
+    key = _api_key(ZETA)
+
+    call_command("move_brand", "--brand", ZETA, "--to", "c", "--grace", "0")
+
+    moved = brand_place(ZETA)
+    assert moved is not None and moved.cell == "c" and not moved.read_only
+    assert not _schema_exists(connections["cell_b"], ZETA)
+    assert _schema_exists(connections["cell_c"], ZETA)
+    assert _zeta_points("G0000003") == before == (100, 2)
+    with cell_context("b"):
+        assert not Brand.objects.filter(schema_name=ZETA).exists()
+        assert not PeriodicTask.objects.filter(pk=entry.pk).exists()
+    with cell_context("c"):
+        assert Brand.objects.filter(schema_name=ZETA, cell="c", ready=True, read_only=False).exists()
+        assert PeriodicTask.objects.filter(name="zeta campaign").exists()
+    call_command("audit_ledger", "--brand", ZETA)
+    assert f"[{ZETA}] OK" in capsys.readouterr().out
+
+    response = Client(HTTP_HOST=f"{ZETA}.localhost").get(
+        "/api/v1/members/G0000003/points", HTTP_AUTHORIZATION=f"Api-Key {key}"
+    )
+    assert response.status_code == 200 and response.json()["balance"] == 100
