@@ -601,3 +601,7 @@ CELERY_BEAT_SCHEDULE["membercentre-codes-purge"] = {
     "schedule": crontab(hour=4, minute=40),
 }
 # === end of member centre block ===================================================================
+
+# Share posters (crm/posters.py) draw Chinese with this CJK font file; empty: Debian's
+# fonts-noto-cjk, WenQuanYi, then fontconfig. Without any, posters carry only the QR code and token.
+POSTER_FONT = os.environ.get("POSTER_FONT", "")
