@@ -26,6 +26,8 @@ REDEMPTION_CONFLICT = "redemption_conflict"  # same reference reused for a diffe
 
 # --- members core: enrolment, OneID, merge, stores, import ------------------------------------------
 MEMBER_INVALID = "member_invalid"  # bad profile input (name, gender, birthday, store, staff, channel)
+# A set birthday changed other than in store (its text, both languages: engagement/error_codes.py)
+BIRTHDAY_LOCKED = "birthday_locked"
 MOBILE_INVALID = "mobile_invalid"  # not a valid mainland China or E.164 mobile number
 IDENTITY_INVALID = "identity_invalid"  # unknown kind or empty/oversized value
 MEMBER_ALREADY_ENROLLED = "member_already_enrolled"  # an identity of the enrolment is bound already

@@ -25,6 +25,7 @@ urlpatterns = [
     path("admin/workbench/enrol/<int:session_id>/", staff(views.enrol), name="enrol"),
     path("admin/workbench/enrol/<int:session_id>/status/", staff(views.enrol_status), name="enrol_status"),
     path("admin/workbench/enrol/<int:session_id>/cancel/", staff(views.enrol_cancel), name="enrol_cancel"),
+    path("admin/workbench/enrol/<int:session_id>/referrer/", staff(views.enrol_referrer), name="enrol_referrer"),
     path("admin/workbench/staff-logins/", staff(views.staff_logins), name="staff_logins"),
     path(
         "admin/workbench/staff-logins/<int:staff_id>/disable/",

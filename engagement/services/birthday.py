@@ -29,11 +29,13 @@ from crm.errors import AppError
 from crm.memos import process_memo
 from crm.tenancy.zones import brand_date, brand_zone
 from engagement.coupon_issuer import birthday_coupons_issue
-from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings
+from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings, GrowthEntry
 from engagement.rewards import coupons_available
-from members.models import Member
-from members.services.points import points_award_bonus_bulk
+from members.models import Member, Tier
+from members.services.points import loyalty_program_get, points_award_bonus_bulk
+from members.services.tiers import qualifying_for_members, tier_lift_locked, tier_supported, tiers_ranked
 
+from .growth import growth_activity_credit_bulk_locked
 from .settings import engagement_settings_get
 
 logger = logging.getLogger(__name__)
@@ -148,9 +150,60 @@ def _benefit_award(*, benefit: BirthdayBenefit, year: int, day: dt.date, coupons
             reason=f"{year} 年生日礼",
             actor="engagement",
         )
+    if benefit.growth:
+        _birthday_growth(benefit=benefit, year=year, day=day)
     coupon = benefit.coupon_template if coupons_on else ""
     if coupon:
         _birthday_coupons(benefit=benefit, year=year, day=day, coupon=coupon)
+
+
+GROWTH_CHUNK = 2_000
+
+
+def _birthday_growth(*, benefit: BirthdayBenefit, year: int, day: dt.date) -> None:
+    """The benefit's growth value to every grant of this benefit, year and day: a capped activity
+    (the brand month's cap, said in the entry when reached), once per (member, birthday year), set-
+    based (growth_activity_credit_bulk_locked), GROWTH_CHUNK members a transaction with their rows
+    locked in ascending id order (members' step 1) — so a parallel run waits and then finds the
+    entries written. A tier the growth now reaches is lifted at once, as a check-in's growth does;
+    the qualifying amounts of the chunk are read in one go and only those who reach a higher tier
+    are lifted one by one."""
+    ids = list(
+        BirthdayGrant.objects.filter(release_date=day, benefit_id=benefit.pk, benefit_year=year)
+        .order_by("member_id")
+        .values_list("member_id", flat=True)
+    )
+    growth_tiers = Tier.objects.filter(basis=Tier.Basis.GROWTH).exists()
+    for start in range(0, len(ids), GROWTH_CHUNK):
+        chunk = ids[start : start + GROWTH_CHUNK]
+        with transaction.atomic():
+            locked = list(Member.objects.select_for_update(no_key=True).filter(pk__in=chunk).order_by("pk"))
+            granted = growth_activity_credit_bulk_locked(
+                member_ids=[m.pk for m in locked],
+                kind=GrowthEntry.Kind.BIRTHDAY,
+                value=benefit.growth,
+                reference=f"birthday:{year}",
+                reason=f"{year} 年生日礼",
+            )
+            if growth_tiers and granted:
+                _lift(members=[m for m in locked if m.pk in set(granted)], year=year)
+
+
+def _lift(*, members: list[Member], year: int) -> None:
+    tiers = tiers_ranked()
+    by_id = {t.pk: t for t in tiers}
+    qualifying = qualifying_for_members(
+        member_ids=[m.pk for m in members],
+        tiers=tiers,
+        purchase_window_days=loyalty_program_get().purchase_window_days,
+        now=timezone.now(),
+    )
+    for member in members:
+        floor = by_id.get(member.tier_floor_id) if member.tier_floor_id else None
+        target = tier_supported(tiers=tiers, qualifying=qualifying[member.pk], floor=floor)
+        current = by_id.get(member.tier_id) if member.tier_id else None
+        if target is not None and (current is None or target.rank > current.rank):
+            tier_lift_locked(member=member, actor="engagement", note=f"birthday:{year}")
 
 
 def _birthday_coupons(*, benefit: BirthdayBenefit, year: int, day: dt.date, coupon: str) -> None:
