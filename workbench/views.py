@@ -43,12 +43,14 @@ from coupons.services import coupon_redeem
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from engagement.selectors import referral_of
+from engagement.services.birthday_profile import birthday_change_in_store
 from engagement.services.referral import referral_record_in_store, referrer_find
 from membercentre.services.codes import MEMBER_CODE_RE, member_code_consume, member_code_resolve
 from members import roles
 from members.masking import can_view_full_pi, member_label
 from members.models import Member, Reward, Staff, Store, Tier
 from members.scoping import member_in_scope, scope_stores, user_scope
+from members.services.actors import actor_name
 from members.services.orders import OrderLineInput
 from members.services.points_adjustments import points_adjust, points_adjust_limit
 from members.services.rewards import reward_redeem
@@ -88,6 +90,8 @@ def _actions(request: HttpRequest) -> dict[str, bool]:
         "tier": user.has_perms(["members.change_member", "members.add_tierchange"]),
         "coupons": user.has_perms(["members.view_member", "coupons.view_coupon", "coupons.add_couponredemption"]),
         "logins": user.has_perms(["auth.add_user", "auth.change_user", "members.change_staff"]),
+        # A set birthday is corrected only in store (DOMAIN "Birthday"): store logins, not HQ.
+        "birthday": user.has_perm("members.change_member") and not user_scope(user).all_stores,
     }
 
 
@@ -261,6 +265,31 @@ def member_tier(request: HttpRequest, member_id: int) -> HttpResponse:
             messages.success(request, "已取消保底等级。" if change else "该会员没有保底等级。")
     except AppError as error:
         _refused(request, error)
+    return redirect(_member_url(target))
+
+
+@require_POST
+def member_birthday(request: HttpRequest, member_id: int) -> HttpResponse:
+    """更正生日: staff at the counter, having checked the member's ID, set or correct the birthday
+    with the reason (engagement's birthday_change_in_store: audited in BirthdayChange, and the
+    birthday job's guard sees the change)."""
+    _require(request, "members.change_member")
+    if not _actions(request)["birthday"]:
+        raise PermissionDenied
+    target = _member_or_404(request, member_id)
+    try:
+        text = (request.POST.get("birthday") or "").strip()
+        try:
+            birthday = dt.date.fromisoformat(text)
+        except ValueError:
+            raise AppError("member_invalid", "请选择正确的生日（年-月-日）。") from None
+        birthday_change_in_store(
+            member=target, birthday=birthday, actor=actor_name(_user(request)), reason=request.POST.get("reason", "")
+        )
+    except AppError as error:
+        _refused(request, error)
+    else:
+        messages.success(request, "生日已更正，已记录原因。")
     return redirect(_member_url(target))
 
 

@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.db import connection as tenant_connection
+from crm.db.arrays import pg_array
 from crm.errors import AppError
 from crm.memos import process_memo
 from crm.tenancy.zones import brand_date, brand_zone
@@ -176,33 +177,43 @@ def _birthday_growth(*, benefit: BirthdayBenefit, year: int, day: dt.date) -> No
     growth_tiers = Tier.objects.filter(basis=Tier.Basis.GROWTH).exists()
     for start in range(0, len(ids), GROWTH_CHUNK):
         chunk = ids[start : start + GROWTH_CHUNK]
-        with transaction.atomic():
-            locked = list(Member.objects.select_for_update(no_key=True).filter(pk__in=chunk).order_by("pk"))
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Members' step 1, ascending; only the columns the tier check reads (a full Member per
+            # row cost more than the growth itself).
+            cursor.execute(
+                f"""SELECT id, tier_id, tier_floor_id FROM {_MEMBER} WHERE id = ANY(%s::bigint[])
+                    ORDER BY id FOR NO KEY UPDATE""",
+                [pg_array(chunk)],
+            )
+            locked = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
             granted = growth_activity_credit_bulk_locked(
-                member_ids=[m.pk for m in locked],
+                member_ids=list(locked),
                 kind=GrowthEntry.Kind.BIRTHDAY,
                 value=benefit.growth,
                 reference=f"birthday:{year}",
                 reason=f"{year} 年生日礼",
             )
             if growth_tiers and granted:
-                _lift(members=[m for m in locked if m.pk in set(granted)], year=year)
+                _lift(tiers_of={member_id: locked[member_id] for member_id in granted}, year=year)
 
 
-def _lift(*, members: list[Member], year: int) -> None:
+def _lift(*, tiers_of: dict[int, tuple[int | None, int | None]], year: int) -> None:
+    """Lift the members (locked by the caller) whose qualifying amounts now reach a higher tier:
+    the amounts of all in one read, then tier_lift_locked for those few."""
     tiers = tiers_ranked()
     by_id = {t.pk: t for t in tiers}
     qualifying = qualifying_for_members(
-        member_ids=[m.pk for m in members],
+        member_ids=list(tiers_of),
         tiers=tiers,
         purchase_window_days=loyalty_program_get().purchase_window_days,
         now=timezone.now(),
     )
-    for member in members:
-        floor = by_id.get(member.tier_floor_id) if member.tier_floor_id else None
-        target = tier_supported(tiers=tiers, qualifying=qualifying[member.pk], floor=floor)
-        current = by_id.get(member.tier_id) if member.tier_id else None
+    for member_id, (tier_id, floor_id) in tiers_of.items():
+        floor = by_id.get(floor_id) if floor_id else None
+        target = tier_supported(tiers=tiers, qualifying=qualifying[member_id], floor=floor)
+        current = by_id.get(tier_id) if tier_id else None
         if target is not None and (current is None or target.rank > current.rank):
+            member = Member.objects.get(pk=member_id)  # locked above, in this transaction
             tier_lift_locked(member=member, actor="engagement", note=f"birthday:{year}")
 
 

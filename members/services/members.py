@@ -412,18 +412,13 @@ def member_profile_update(
     with transaction.atomic():
         member = _locked(member)
         _require_live(member)
-        if (
-            birthday is not _UNSET
-            and member.birthday is not None
-            and birthday != member.birthday
-            and not birthday_in_store
-        ):
-            raise birthday_locked()
         changed: list[str] = []
         new_name = member.name if name is _UNSET else name
         new_gender = member.gender if gender is _UNSET else gender
         new_birthday = member.birthday if birthday is _UNSET else birthday
         new_name = _validate_profile(name=str(new_name), gender=str(new_gender), birthday=new_birthday)  # type: ignore[arg-type]
+        if member.birthday is not None and new_birthday != member.birthday and not birthday_in_store:
+            raise birthday_locked()
         for field, value in (("name", new_name), ("gender", new_gender), ("birthday", new_birthday)):
             if getattr(member, field) != value:
                 setattr(member, field, value)

@@ -75,12 +75,10 @@ def test_the_poster_the_graph_and_the_members_own_switches(server: int, live_bra
     from engagement.models import EngagementSettings, Referral
     from tests.campaigns.scenes import marketing_agreement_publish
     from tests.consent.conftest import enrolled
-    from tests.members.conftest import membership_version_ensure
 
     url = base_url(live_brand, server)
     with schema_context(live_brand.schema_name):
         program()
-        membership_version_ensure()
         EngagementSettings.objects.update_or_create(
             singleton=True,
             defaults={"checkin_enabled": True, "checkin_reminder_enabled": True, "checkin_reminder_hour": 20},
