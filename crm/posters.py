@@ -18,6 +18,7 @@ before a member does. Pillow (pinned in requirements.txt) draws; segno (pinned) 
 """
 
 import functools
+import hashlib
 import io
 import logging
 import shutil
@@ -29,6 +30,7 @@ from pathlib import Path
 import segno
 from django.conf import settings
 from django.core import checks
+from django.core.cache import cache
 from PIL import Image, ImageDraw, ImageFont
 
 from crm.memos import memo_register
@@ -88,13 +90,23 @@ def poster_font_path() -> str | None:
     return files[0] if files else None
 
 
-memo_register("poster CJK font path", poster_font_path.cache_clear)
+_font_path_memo = poster_font_path  # the cached function itself, even while a test replaces the name
+
+
+def _fonts_forget() -> None:
+    _font_path_memo.cache_clear()
+    _font.cache_clear()
+
+
+memo_register("poster CJK font path and faces", _fonts_forget)
 
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
+@functools.lru_cache(maxsize=16)
 def _font(size: int) -> Font:
+    # A CJK face is ~20 MB: opened once per size and process, not on every poster.
     path = poster_font_path()
     if path is not None:
         return ImageFont.truetype(path, size)
@@ -123,9 +135,23 @@ def _centred(draw: ImageDraw.ImageDraw, y: int, text: str, font: Font, fill: str
     return y + int(bottom - top)
 
 
+POSTER_CACHE_SECONDS = 24 * 3600
+
+
 def poster_png(poster: Poster) -> bytes:
     """The poster as PNG bytes (≈ 30-60 KB): the brand on a coloured band, the headline and lines,
-    the QR code, the caption and token, the footer."""
+    the QR code, the caption and token, the footer. Drawing takes a few hundred ms of CPU, so the
+    bytes are kept in the cache for a day under a digest of what the poster says (and the font):
+    a member opening their invite page again gets them from there."""
+    key = "poster:" + hashlib.sha256(repr((poster, poster_font_path())).encode()).hexdigest()
+    png = cache.get(key)
+    if not isinstance(png, bytes):
+        png = _poster_draw(poster)
+        cache.set(key, png, POSTER_CACHE_SECONDS)
+    return png
+
+
+def _poster_draw(poster: Poster) -> bytes:
     cjk = poster_font_path() is not None
     image = Image.new("RGB", (WIDTH, HEIGHT), "#ffffff")
     draw = ImageDraw.Draw(image)
@@ -143,13 +169,19 @@ def poster_png(poster: Poster) -> bytes:
                 y = _centred(draw, y, line, body, "#333333") + 14
     y = max(y + 24, 420) if cjk else 360
     qr = segno.make(poster.url, error="m")
-    # segno draws modules of whole pixels: the largest scale that fits QR_SIZE, border 2 modules.
-    scale = max(QR_SIZE // (qr.symbol_size(scale=1, border=2)[0]), 1)
-    buffer = io.BytesIO()
-    qr.save(buffer, kind="png", scale=scale, border=2)
-    code = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    image.paste(code, ((WIDTH - code.width) // 2, y))
-    y += code.width + 28
+    # The modules drawn as whole-pixel squares (a scanner wants crisp edges), border 2 modules.
+    matrix = qr.matrix
+    scale = max(QR_SIZE // (len(matrix) + 4), 1)
+    side = (len(matrix) + 4) * scale
+    left = (WIDTH - side) // 2
+    draw.rectangle((left, y, left + side - 1, y + side - 1), fill="#ffffff")
+    for row, modules in enumerate(matrix):
+        for col, dark in enumerate(modules):
+            if dark:
+                x0, y0 = left + (col + 2) * scale, y + (row + 2) * scale
+                draw.rectangle((x0, y0, x0 + scale - 1, y0 + scale - 1), fill="#000000")
+    code_width = side
+    y += code_width + 28
     if cjk:
         y = _centred(draw, y, poster.caption, _font(30), "#666666") + 16
     if poster.token:
@@ -157,7 +189,7 @@ def poster_png(poster: Poster) -> bytes:
     if poster.footer and cjk:
         _centred(draw, HEIGHT - 80, poster.footer[:24], _font(28), "#999999")
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    image.save(out, format="PNG", compress_level=6)  # optimize=True took 0.2 s for a few KB
     return out.getvalue()
 
 

@@ -119,9 +119,7 @@ def test_the_poster_the_graph_and_the_members_own_switches(server: int, live_bra
     page.goto(f"{url}{link_path}")
     page.goto(f"{url}/m/invites/")
     page.locator("img.poster").scroll_into_view_if_needed()  # loading="lazy"
-    page.wait_for_function(
-        "document.querySelector('img.poster') && document.querySelector('img.poster').naturalWidth > 0"
-    )
+    page.wait_for_load_state("networkidle")
     text = page.inner_text("body")
     assert "已奖励" in text and "待确认" in text and "已撤回" in text and "已邀请" in text
     page.screenshot(path=SCREENSHOTS / "m-invites-stages.png", full_page=True)
