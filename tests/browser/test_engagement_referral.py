@@ -144,4 +144,4 @@ def test_the_poster_the_graph_and_the_members_own_switches(server: int, live_bra
     office.goto(f"{url}/admin/engagement/referral/graph/")
     office.screenshot(path=SCREENSHOTS / "admin-referral-graph.png", full_page=True)
     body = office.inner_text("body")
-    assert "只有一级" in body and "最大层级" in body and "首单已退款（R9），奖励已撤回" in body
+    assert "邀请关系图" in body and "只有一级" in body and "最大层级" in body and "首单已退款（R9），奖励已撤回" in body
