@@ -3,7 +3,7 @@
 Target: over 1,000,000 members (≈ 2,700 due a day) the daily run ≤ 10 s.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm .venv/bin/python bench/engagement_birthday.py \
-        [--members 1000000] [--regenerate]
+        [--members 1000000] [--regenerate] [--growth 20]
 
 It provisions (idempotently) the brand `benchbirthday<N/1000>k` and, the first time (or with --regenerate),
 fills it set-based: `--members` members (birthdays spread over the year, four tiers, one birthday
@@ -47,6 +47,19 @@ from tests.clock import SHANGHAI  # noqa: E402
 SLUG = "benchbirthday"  # + the scale, e.g. benchbirthday1000k
 
 
+def benefits_set(growth: int) -> None:
+    """Each tier's gift: points and a ×2 window, plus `growth` value (0: none). With growth, the top
+    tier qualifies on growth value, so the job's tier lift (qualifying amounts per chunk) runs too."""
+    for tier in Tier.objects.order_by("rank"):
+        BirthdayBenefit.objects.update_or_create(
+            tier=tier, defaults={"points": 10 * tier.rank, "multiplier_pct": 200, "window_days": 7, "growth": growth}
+        )
+    top = Tier.objects.order_by("-rank").first()
+    if top is not None:
+        top.basis = Tier.Basis.GROWTH if growth else Tier.Basis.SPEND
+        top.save(update_fields=["basis"])
+
+
 def setup(members: int, regenerate: bool) -> None:
     global SLUG
     SLUG = f"benchbirthday{members // 1000}k"  # one brand per scale: a new size needs no drop
@@ -73,10 +86,6 @@ def setup(members: int, regenerate: bool) -> None:
             Tier.objects.get_or_create(code=f"t{n}", defaults={"name": name, "rank": n, "threshold": n * 100_000})[0]
             for n, name in enumerate(["普通", "银卡", "金卡", "钻石"], start=1)
         ]
-        for tier in tiers:
-            BirthdayBenefit.objects.update_or_create(
-                tier=tier, defaults={"points": 10 * tier.rank, "multiplier_pct": 200, "window_days": 7}
-            )
         ids = [t.pk for t in tiers]
         started = time.perf_counter()
         with connection.cursor() as cursor:
@@ -102,9 +111,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--growth", type=int, default=0, help="growth value in every tier's gift (0: none)")
     args = parser.parse_args()
     setup(args.members, args.regenerate)
     with schema_context(SLUG):
+        benefits_set(args.growth)
         used = set(BirthdayGrant.objects.values_list("release_date", flat=True).distinct())
         day = dt.date(2031, 3, 2)
         while day in used:
@@ -131,7 +142,8 @@ def main() -> None:
             took = time.perf_counter() - started
             again = birthday_release_due()
         print(
-            f"{args.members:,} members, day {day}: {due:,} born that day, granted {summary['granted']:,} "
+            f"{args.members:,} members, growth gift {args.growth}, day {day}: {due:,} born that day, "
+            f"granted {summary['granted']:,} "
             f"in {took:.2f} s (target ≤ 10 s at 1M); floor (one scan counting them) {floor * 1000:.0f} ms, "
             f"ratio {took / floor:.1f}×; second run granted {again['granted']}; load average {os.getloadavg()[0]:.2f}"
         )

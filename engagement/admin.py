@@ -2,14 +2,17 @@
 ladder and the birthday benefits per tier. Brand-wide settings, opened by brand admins only (no
 store role holds engagement permissions, so no store scoping is needed)."""
 
-import csv
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Value
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet, Value
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminDecimalFieldWidget
@@ -17,11 +20,13 @@ from unfold.widgets import UnfoldAdminDecimalFieldWidget
 from coupons.models import CouponTemplate
 from crm.admin_sites import brand_admin
 from crm.money import fen_to_yuan, yuan_to_fen
-from crm.tenancy.zones import brand_time_shown
+from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
+from crm.tenancy.zones import brand_time_shown, brand_zone
 from members.masking import can_view_full_pi, member_label, mobile_shown
 
 from .models import BirthdayBenefit, CheckinLadderStep, EngagementSettings, Referral, ReferralCampaign, RewardKind
 from .rewards import coupons_available
+from .selectors import referral_graph, referral_graph_rows
 
 COUPON_REFUSED = _("优惠券功能尚未启用（尚无优惠券模块），请改用积分或成长值奖励。")
 
@@ -117,6 +122,7 @@ class BirthdayBenefitForm(_CouponGuardForm):
             "days_before",
             "fixed_day",
             "points",
+            "growth",
             "multiplier_pct",
             "window_days",
             "coupon_template",
@@ -127,7 +133,7 @@ class BirthdayBenefitForm(_CouponGuardForm):
 @admin.register(BirthdayBenefit, site=brand_admin)
 class BirthdayBenefitAdmin(ModelAdmin):
     form = BirthdayBenefitForm
-    list_display = ("tier", "release", "points", "multiplier_pct", "window_days", "active")
+    list_display = ("tier", "release", "points", "growth", "multiplier_pct", "window_days", "active")
 
 
 # --- referral (邀请有礼) -------------------------------------------------------------------------
@@ -238,6 +244,45 @@ class ReferralCampaignAdmin(ModelAdmin):
         return False  # invitations keep their campaign; stop one by unticking 启用
 
 
+def brand_day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=brand_zone())
+
+
+class ReferralGraphFilter(forms.Form):
+    campaign = forms.ModelChoiceField(
+        label=_("活动"), queryset=ReferralCampaign.objects.order_by("-id"), required=False, empty_label="全部活动"
+    )
+    joined_from = forms.DateField(label=_("入会日期自"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    joined_to = forms.DateField(label=_("至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    referrer = forms.CharField(label=_("邀请人会员号"), max_length=20, required=False)
+
+    def filtered(self, referrals: QuerySet[Referral]) -> QuerySet[Referral]:
+        data = self.cleaned_data
+        if data.get("campaign"):
+            referrals = referrals.filter(campaign=data["campaign"])
+        if data.get("joined_from"):
+            referrals = referrals.filter(joined_at__gte=brand_day_start(data["joined_from"]))
+        if data.get("joined_to"):
+            referrals = referrals.filter(joined_at__lt=brand_day_start(data["joined_to"] + dt.timedelta(days=1)))
+        if data.get("referrer"):
+            referrals = referrals.filter(referrer__member_no=data["referrer"].strip().upper())
+        return referrals
+
+
+def _graph_export(referrals: QuerySet[Referral], *, full: bool, kind: str) -> HttpResponse:
+    rows = referral_graph_rows(referrals, full=full)
+    if kind == "xlsx":
+        response = HttpResponse(
+            xlsx_bytes(title="邀请关系", rows=rows),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = 'attachment; filename="referral-graph.xlsx"'
+        return response
+    response = HttpResponse(csv_bytes(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="referral-graph.csv"'
+    return response
+
+
 @admin.register(Referral, site=brand_admin)
 class ReferralAdmin(ModelAdmin):
     """邀请记录: read-only, masked as the viewer's permission says; the export is the referral
@@ -247,7 +292,8 @@ class ReferralAdmin(ModelAdmin):
     list_filter = ("status", "channel", "campaign")
     list_select_related = ("referrer", "invitee", "campaign")
     search_fields = ("referrer__member_no", "invitee__member_no")
-    actions = ("export_graph",)
+    actions = ("export_graph", "export_graph_xlsx")
+    change_list_template = "admin/engagement/referral_change_list.html"
     list_per_page = 50
 
     def get_queryset(self, request: HttpRequest) -> Any:
@@ -277,45 +323,53 @@ class ReferralAdmin(ModelAdmin):
     def rewards_shown(self, obj: Referral) -> str:
         return "；".join(str(g.get("label", "")) for g in [*obj.referrer_rewards, *obj.invitee_rewards]) or "—"
 
-    @admin.action(description=_("导出邀请关系（CSV，供监管查阅）"))
+    @admin.action(description=_("导出所选邀请关系（CSV，供监管查阅）"))
     def export_graph(self, request: HttpRequest, queryset: Any) -> HttpResponse:
+        return _graph_export(queryset, full=can_view_full_pi(request.user), kind="csv")
+
+    @admin.action(description=_("导出所选邀请关系（XLSX，供监管查阅）"))
+    def export_graph_xlsx(self, request: HttpRequest, queryset: Any) -> HttpResponse:
+        return _graph_export(queryset, full=can_view_full_pi(request.user), kind="xlsx")
+
+    # --- 邀请关系图: who referred whom, one level, with rewards and reversals -----------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("graph/", self.admin_site.admin_view(self.graph_view), name="engagement_referral_graph"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, {**(extra_context or {}), "graph_url": "graph/"})
+
+    def graph_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = ReferralGraphFilter(request.GET or None)
+        referrals = Referral.objects.all()
+        if form.is_valid():
+            referrals = form.filtered(referrals)
         full = can_view_full_pi(request.user)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="referral-graph.csv"'
-        response.write("\ufeff")  # Excel opens UTF-8 with a BOM
-        writer = csv.writer(response)
-        writer.writerow(
-            [
-                "邀请人",
-                "受邀人",
-                "层级",
-                "活动",
-                "来源",
-                "入会时间",
-                "状态",
-                "说明",
-                "邀请人奖励",
-                "受邀人奖励",
-                "撤回时间",
-            ]
-        )
-        for r in queryset.select_related("referrer", "invitee", "campaign").order_by("joined_at", "id"):
-            writer.writerow(
-                [
-                    member_label(r.referrer.member_no, r.referrer.name, full=full),
-                    member_label(r.invitee.member_no, r.invitee.name, full=full),
-                    1,  # one level only, by design
-                    r.campaign.name if r.campaign else "",
-                    r.get_channel_display(),
-                    brand_time_shown(r.joined_at),
-                    r.get_status_display(),
-                    r.reason,
-                    "；".join(str(g.get("label", "")) for g in r.referrer_rewards),
-                    "；".join(str(g.get("label", "")) for g in r.invitee_rewards),
-                    brand_time_shown(r.reversed_at) if r.reversed_at else "",
-                ]
-            )
-        return response
+        export = request.GET.get("export")
+        if export in ("csv", "xlsx"):
+            return _graph_export(referrals, full=full, kind=export)
+        try:
+            page_no = max(int(request.GET.get("page", "1")), 1)
+        except ValueError:
+            page_no = 1
+        graph = referral_graph(referrals, full=full, page=page_no)
+        query = request.GET.copy()
+        query.pop("page", None)
+        query.pop("export", None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "邀请关系图",
+            "form": form,
+            "graph": graph,
+            "query": query.urlencode(),
+        }
+        return TemplateResponse(request, "admin/engagement/referral_graph.html", context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

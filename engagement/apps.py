@@ -8,6 +8,9 @@ class EngagementConfig(AppConfig):
 
     def ready(self) -> None:
         # Plugged into members through its hook registries; members never imports engagement.
+        from django.core import checks
+
+        from crm.posters import poster_font_check
         from members.hooks import on_order_refunded, on_orders_posted, qualifying_basis_register
         from members.services.points import campaign_multiplier_provider_register
 
@@ -27,3 +30,5 @@ class EngagementConfig(AppConfig):
         campaign_multiplier_provider_register(birthday_multipliers_for_orders)
         # Coupon rewards (check-in ladder, birthday) through the coupons app, below engagement.
         coupon_issuer_register(engagement_coupon_issue)
+        # Invite posters (and performance's staff posters) need a CJK font on the server.
+        checks.register(poster_font_check, checks.Tags.compatibility, deploy=True)

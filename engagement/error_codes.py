@@ -1,7 +1,8 @@
 """Stable machine-readable error codes of the engagement app, with their text in both languages the
-API speaks (registered with the partner API's catalogue in apps.py). Never rename a code."""
+API speaks (registered in crm.errors.ERROR_TEXTS). Never rename a code."""
 
 from crm.errors import ErrorText, error_texts_register
+from members import error_codes as members_error_codes
 
 CHECKIN_DISABLED = "checkin_disabled"  # the brand has switched check-in off
 MAKEUP_REFUSED = "checkin_makeup_refused"  # outside the window, another cycle, today or the future
@@ -11,7 +12,8 @@ COUPON_UNAVAILABLE = "engagement_coupon_unavailable"  # a coupon reward before a
 SETTINGS_INVALID = "engagement_settings_invalid"
 CALENDAR_INVALID = "checkin_calendar_invalid"  # a month that is not YYYY-MM
 REFERRAL_REFUSED = "referral_refused"  # an invitation that cannot be recorded (unknown referrer, too late)
-BIRTHDAY_LOCKED = "birthday_locked"  # the member set their birthday once; changes go through the store
+# The member set their birthday once; changes go through the store (raised by members' profile update).
+BIRTHDAY_LOCKED = members_error_codes.BIRTHDAY_LOCKED
 
 TEXTS: dict[str, ErrorText] = {
     CHECKIN_DISABLED: ErrorText("本品牌未开启签到。", "Check-in is switched off for this brand."),
@@ -27,8 +29,5 @@ TEXTS: dict[str, ErrorText] = {
     SETTINGS_INVALID: ErrorText("互动规则设置有误。", "The engagement settings are invalid."),
     CALENDAR_INVALID: ErrorText("月份格式应为 YYYY-MM。", "The month must be YYYY-MM."),
     REFERRAL_REFUSED: ErrorText("无法登记邀请关系。", "The referral cannot be recorded."),
-    BIRTHDAY_LOCKED: ErrorText(
-        "生日只能自己设置一次，如需修改请到门店办理。", "The birthday can be set once; changes are made in store."
-    ),
 }
 error_texts_register(TEXTS)

@@ -258,8 +258,8 @@ class CheckinMilestone(models.Model):
 
 
 class BirthdayBenefit(TimeStampedModel):
-    """A tier's birthday gift: when it is released and what it gives (points, a multiplier on
-    orders paid in the window from the release day, a coupon)."""
+    """A tier's birthday gift: when it is released and what it gives (points, growth value, a
+    multiplier on orders paid in the window from the release day, a coupon)."""
 
     class Release(models.TextChoices):
         ON_DAY = "on_day", _("生日当天")
@@ -276,6 +276,9 @@ class BirthdayBenefit(TimeStampedModel):
         help_text=_("大于当月天数时在月末发放。"),
     )
     points = models.PositiveIntegerField(_("赠送积分"), default=0)
+    # A capped activity like a check-in's (growth_activity_cap_per_month): a birthday helps a
+    # tier, it cannot buy one.
+    growth = models.PositiveIntegerField(_("赠送成长值"), default=0, db_default=0)
     multiplier_pct = models.PositiveIntegerField(
         _("生日期间消费积分倍率（%）"), default=100, help_text=_("200 = 双倍积分；100 = 不加倍。")
     )
@@ -424,6 +427,10 @@ class ReferralLink(models.Model):
     token = models.CharField(_("邀请码"), max_length=32, unique=True)
     device = models.CharField(_("设备标识"), max_length=64, blank=True)
     ip = models.GenericIPAddressField(_("网络地址"), null=True, blank=True)
+    # Browsers that opened the link before anyone enrolled through it (counted once per browser
+    # session, on first touch): the referrer's "invited" people who have not joined yet are
+    # anonymous, so the page can only say how many times the invitation was opened.
+    opened = models.PositiveIntegerField(_("打开次数"), default=0, db_default=0)
     created_at = models.DateTimeField(_("时间"), auto_now_add=True)
 
     class Meta:
@@ -446,6 +453,16 @@ class Referral(models.Model):
         REWARDED = "rewarded", _("已发放奖励")
         REVERSED = "reversed", _("奖励已撤回")
         REFUSED = "refused", _("不发放奖励")
+
+    class Stage(models.TextChoices):
+        """What the referrer reads first (the status above is the detail): 已邀请 → 待确认 →
+        已奖励, or 未达成 (with the reason) / 已撤回."""
+
+        INVITED = "invited", _("已邀请")
+        PENDING = "pending", _("待确认")
+        REWARDED = "rewarded", _("已奖励")
+        NOT_MET = "not_met", _("未达成")
+        REVERSED = "reversed", _("已撤回")
 
     class Channel(models.TextChoices):
         LINK = "link", _("邀请链接")
@@ -487,6 +504,20 @@ class Referral(models.Model):
 
     def __str__(self) -> str:
         return f"{self.referrer_id} → {self.invitee_id}"
+
+    @property
+    def stage(self) -> "Referral.Stage":
+        return STATUS_STAGE[Referral.Status(self.status)]
+
+
+STATUS_STAGE = {
+    Referral.Status.JOINED: Referral.Stage.INVITED,  # bound, not yet qualified
+    Referral.Status.PENDING: Referral.Stage.PENDING,  # qualified, the return window still open
+    Referral.Status.QUALIFIED: Referral.Stage.PENDING,  # qualified, the grant on its way
+    Referral.Status.REWARDED: Referral.Stage.REWARDED,
+    Referral.Status.REFUSED: Referral.Stage.NOT_MET,
+    Referral.Status.REVERSED: Referral.Stage.REVERSED,
+}
 
 
 class ReferralQuota(models.Model):

@@ -3,6 +3,7 @@ member-centre app renders: these are the selectors it calls — see docs/engagem
 
 import calendar
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,9 +166,12 @@ class Invitation:
     invitee: str  # 张* 138****1234
     joined: str  # brand-local date
     status: str  # the code (joined, pending, qualified, rewarded, reversed, refused)
-    status_label: str  # 已发放奖励
+    status_label: str  # 已发放奖励 (the detail)
+    stage: str  # invited, pending, rewarded, not_met, reversed (Referral.Stage)
+    stage_label: str  # 已邀请 / 待确认 / 已奖励 / 未达成 / 已撤回
     reason: str  # 邀请人本月获得奖励已达上限（每月 10 人）
     rewards: list[str]  # what the referrer got, in words
+    channel: str = "link"  # link, store (Referral.Channel)
 
 
 def referral_invitations(*, member: Member, limit: int = 100) -> list[Invitation]:
@@ -177,7 +181,7 @@ def referral_invitations(*, member: Member, limit: int = 100) -> list[Invitation
     rows = (
         Referral.objects.filter(referrer_id=member.pk)
         .select_related("invitee")
-        .only("invitee__name", "invitee__mobile", "joined_at", "status", "reason", "referrer_rewards")
+        .only("invitee__name", "invitee__mobile", "joined_at", "status", "reason", "referrer_rewards", "channel")
         .order_by("-joined_at", "-id")[:limit]
     )
     return [
@@ -189,11 +193,264 @@ def referral_invitations(*, member: Member, limit: int = 100) -> list[Invitation
             joined=f"{brand_date(r.joined_at):%Y-%m-%d}",
             status=r.status,
             status_label=str(r.get_status_display()),
+            stage=r.stage.value,
+            stage_label=str(r.stage.label),
             reason=r.reason,
             rewards=[str(g.get("label", "")) for g in r.referrer_rewards],
+            channel=r.channel,
         )
         for r in rows
     ]
+
+
+# --- the referral graph (brand admin, regulator's export) -------------------------------------------
+
+GRAPH_PAGE = 30  # referrers per page
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """One referrer → invitee edge: depth is always 1 (the engine knows no referrer's referrer)."""
+
+    invitee: str
+    depth: int
+    joined: str
+    channel: str
+    stage: str
+    stage_label: str
+    status_label: str
+    reason: str
+    referrer_rewards: str
+    invitee_rewards: str
+    reversed_at: str
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    referrer: str
+    invited: int
+    rewarded: int
+    reversed: int
+    not_met: int
+    edges: list[GraphEdge]
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: list[GraphNode]
+    referrers: int  # in the whole (filtered) graph
+    invitations: int
+    rewarded: int
+    reversed: int
+    deepest: int  # always 1: said on the page, not assumed
+    page: int
+    pages: int
+
+
+def _rewards_words(grants: list[dict[str, Any]]) -> str:
+    return "；".join(str(g.get("label", "")) for g in grants)
+
+
+def _edge(r: Referral, *, full: bool) -> GraphEdge:
+    from crm.tenancy.zones import brand_time_shown
+    from members.masking import member_label, mobile_shown
+
+    mobile = mobile_shown(r.invitee.mobile, full=full) if r.invitee.mobile else ""
+    return GraphEdge(
+        invitee=f"{member_label(r.invitee.member_no, r.invitee.name, full=full)} {mobile}".strip(),
+        depth=1,  # one level only, by design and in the engine
+        joined=brand_time_shown(r.joined_at),
+        channel=str(r.get_channel_display()),
+        stage=r.stage.value,
+        stage_label=str(r.stage.label),
+        status_label=str(r.get_status_display()),
+        reason=r.reason,
+        referrer_rewards=_rewards_words(r.referrer_rewards),
+        invitee_rewards=_rewards_words(r.invitee_rewards),
+        reversed_at=brand_time_shown(r.reversed_at) if r.reversed_at else "",
+    )
+
+
+def referral_graph(referrals: QuerySet[Referral], *, full: bool, page: int = 1) -> Graph:
+    """Who referred whom: referrers by the number of their invitations (most first), GRAPH_PAGE a
+    page, each with its invitees. Three queries whatever the page: the totals, the page's
+    referrers, their edges. Masked unless `full` (the viewer may see full personal data)."""
+    from django.db.models import Count
+
+    from members.masking import member_label
+
+    totals = referrals.aggregate(
+        invitations=Count("id"),
+        referrers=Count("referrer_id", distinct=True),
+        rewarded=Count("id", filter=Q(status=Referral.Status.REWARDED)),
+        reversed=Count("id", filter=Q(status=Referral.Status.REVERSED)),
+    )
+    pages = max((totals["referrers"] + GRAPH_PAGE - 1) // GRAPH_PAGE, 1)
+    page = min(max(page, 1), pages)
+    heads = list(
+        referrals.values("referrer_id")
+        .annotate(n=Count("id"))
+        .order_by("-n", "referrer_id")[(page - 1) * GRAPH_PAGE : page * GRAPH_PAGE]
+    )
+    ids = [h["referrer_id"] for h in heads]
+    by_referrer: dict[int, list[Referral]] = {i: [] for i in ids}
+    for r in (
+        referrals.filter(referrer_id__in=ids)
+        .select_related("referrer", "invitee")
+        .order_by("referrer_id", "joined_at", "id")
+    ):
+        by_referrer[r.referrer_id].append(r)
+    nodes = []
+    for referrer_id in ids:
+        rows = by_referrer[referrer_id]
+        edges = [_edge(r, full=full) for r in rows]
+        nodes.append(
+            GraphNode(
+                referrer=member_label(rows[0].referrer.member_no, rows[0].referrer.name, full=full),
+                invited=len(rows),
+                rewarded=sum(1 for e in edges if e.stage == Referral.Stage.REWARDED),
+                reversed=sum(1 for e in edges if e.stage == Referral.Stage.REVERSED),
+                not_met=sum(1 for e in edges if e.stage == Referral.Stage.NOT_MET),
+                edges=edges,
+            )
+        )
+    return Graph(
+        nodes=nodes,
+        referrers=totals["referrers"],
+        invitations=totals["invitations"],
+        rewarded=totals["rewarded"],
+        reversed=totals["reversed"],
+        deepest=1 if totals["invitations"] else 0,
+        page=page,
+        pages=pages,
+    )
+
+
+GRAPH_COLUMNS = [
+    "邀请人",
+    "受邀人",
+    "层级",
+    "活动",
+    "来源",
+    "入会时间",
+    "阶段",
+    "状态",
+    "说明",
+    "邀请人奖励",
+    "受邀人奖励",
+    "发放时间",
+    "撤回时间",
+]
+
+
+def referral_graph_rows(referrals: QuerySet[Referral], *, full: bool) -> Iterator[list[Any]]:
+    """The graph as rows for a regulator (CSV / XLSX through crm.spreadsheets: no cell a
+    spreadsheet would evaluate): one edge a row, depth 1, both sides' rewards, reversals."""
+    from crm.tenancy.zones import brand_time_shown
+    from members.masking import member_label
+
+    yield GRAPH_COLUMNS
+    for r in referrals.select_related("referrer", "invitee", "campaign").order_by("joined_at", "id").iterator(2000):
+        edge = _edge(r, full=full)
+        yield [
+            member_label(r.referrer.member_no, r.referrer.name, full=full),
+            edge.invitee,
+            edge.depth,
+            r.campaign.name if r.campaign else "",
+            edge.channel,
+            edge.joined,
+            edge.stage_label,
+            edge.status_label,
+            edge.reason,
+            edge.referrer_rewards,
+            edge.invitee_rewards,
+            brand_time_shown(r.rewarded_at) if r.rewarded_at else "",
+            edge.reversed_at,
+        ]
+
+
+@dataclass(frozen=True)
+class ReferredBy:
+    """Who referred a member, as staff see it (the referrer masked) — the workbench's 推荐人."""
+
+    referrer: str  # M000123 王*
+    channel_label: str  # 邀请链接 / 门店登记
+    status_label: str
+    stage_label: str
+    reason: str
+
+
+def referral_of(*, invitee: Member) -> ReferredBy | None:
+    from members.masking import member_label
+
+    r = Referral.objects.select_related("referrer").filter(invitee_id=invitee.pk).first()
+    if r is None:
+        return None
+    return ReferredBy(
+        referrer=member_label(r.referrer.member_no, r.referrer.name, full=False),
+        channel_label=str(r.get_channel_display()),
+        status_label=str(r.get_status_display()),
+        stage_label=str(r.stage.label),
+        reason=r.reason,
+    )
+
+
+# --- check-in reminders (签到提醒) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReminderState:
+    """The member's reminder switch as the check-in page shows it. A reminder goes out only when
+    all hold: the brand sends them, the member switched them on, and consent's selector finds the
+    member contactable by SMS (marketing consent, active, a mobile) — the switch is not consent."""
+
+    offered: bool  # the brand sends reminders at all
+    hour: int  # brand-local
+    on: bool  # the member's own switch
+    contactable: bool  # consent to SMS marketing and a mobile
+
+
+def checkin_reminder_state(*, member: Member) -> ReminderState:
+    from consent.models import Purpose
+    from consent.selectors import members_contactable
+
+    from .models import CheckinReminderOptIn
+
+    settings = engagement_settings_get()
+    offered = settings.checkin_enabled and settings.checkin_reminder_enabled
+    return ReminderState(
+        offered=offered,
+        hour=settings.checkin_reminder_hour,
+        on=offered and CheckinReminderOptIn.objects.filter(member_id=member.pk).exists(),
+        contactable=offered
+        and members_contactable(purpose=Purpose.MARKETING_SMS).exclude(mobile="").filter(pk=member.pk).exists(),
+    )
+
+
+def birthday_benefit_words(*, member: Member) -> str:
+    """The member's tier's birthday gift in words (我的生日), or ''."""
+    from .models import BirthdayBenefit
+
+    if member.tier_id is None:
+        return ""
+    benefit = BirthdayBenefit.objects.filter(tier_id=member.tier_id, active=True).first()
+    if benefit is None:
+        return ""
+    when = {
+        BirthdayBenefit.Release.ON_DAY: "生日当天",
+        BirthdayBenefit.Release.DAYS_BEFORE: f"生日前 {benefit.days_before} 天",
+        BirthdayBenefit.Release.FIXED_DAY: f"生日当月 {benefit.fixed_day} 日",
+    }[BirthdayBenefit.Release(benefit.release)]
+    gifts = [
+        f"{benefit.points} 积分" if benefit.points else "",
+        f"{benefit.growth} 成长值" if benefit.growth else "",
+        "生日优惠券" if benefit.coupon_template else "",
+        f"{benefit.window_days} 天内消费 {benefit.multiplier_pct / 100:g} 倍积分"
+        if benefit.multiplier_pct > 100
+        else "",
+    ]
+    shown = "、".join(g for g in gifts if g)
+    return f"{when}送您{shown}" if shown else ""
 
 
 # --- birthday care (生日关怀) ---------------------------------------------------------------------

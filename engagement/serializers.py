@@ -91,6 +91,11 @@ class InvitationOutSerializer(serializers.Serializer):
     joined = serializers.DateField(help_text="Brand business day of the enrolment.")
     status = serializers.ChoiceField(choices=["joined", "pending", "qualified", "rewarded", "reversed", "refused"])
     status_label = serializers.CharField()
+    stage = serializers.ChoiceField(
+        choices=["invited", "pending", "rewarded", "not_met", "reversed"],
+        help_text="What the referrer reads first: 已邀请 / 待确认 / 已奖励 / 未达成 / 已撤回.",
+    )
+    stage_label = serializers.CharField()
     reason = serializers.CharField(help_text="Why, in Chinese (e.g. why no reward arrived).")
     rewards = serializers.ListField(child=serializers.CharField(), help_text="What the referrer got, in words.")
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from members.models import Member, Order, PointsEntry, PointsLot, Tier
 from members.services.tiers import tier_progress
+from members.tier_words import tier_needed_text
 
 from .presentation import local_date_text, local_text, yuan
 
@@ -40,9 +41,7 @@ class Card:
 def _needed_text(next_tier: Tier | None, needed: int) -> str:
     if next_tier is None:
         return "您已是最高等级"
-    if next_tier.basis == Tier.Basis.POINTS:
-        return f"再获得 {needed:,} 积分升级为{next_tier.name}"
-    return f"再消费 {yuan(needed)} 升级为{next_tier.name}"
+    return tier_needed_text(next_tier, needed)
 
 
 def member_card(*, member: Member) -> Card:

@@ -19,6 +19,8 @@ urlpatterns: list[URLPattern] = [
     path("coupons/", views.coupons, name="coupons"),
     path("checkin/", views.checkin, name="checkin"),
     path("invites/", views.invites, name="invites"),
+    path("invites/poster.png", views.invite_poster_png, name="invite-poster"),
+    path("birthday/", views.birthday, name="birthday"),
     path("me/preferences/", views.preferences, name="preferences"),
     path("link/<str:token>/", views.link, name="link"),
 ]

@@ -22,7 +22,7 @@ from consent.services.records import membership_version_for_enrolment
 from consent.types import GuardianConsent
 from crm.errors import AppError
 from engagement import error_codes as engagement_codes
-from engagement.member_views import invite_touch_read, invites_page
+from engagement.member_views import birthday_page, invite_poster, invite_touch_read, invites_page
 from members.models import Member
 from members.selectors import member_survivor
 
@@ -317,7 +317,9 @@ def checkin(request: HttpRequest) -> HttpResponse:
     import datetime as dt
 
     from crm.tenancy.zones import brand_date
+    from engagement.selectors import checkin_reminder_state
     from engagement.services.checkin import checkin_make_up, checkin_perform
+    from engagement.services.reminders import checkin_reminder_opt
 
     member: Member = request.member  # type: ignore[attr-defined]
     today = brand_date(timezone.now())
@@ -325,7 +327,10 @@ def checkin(request: HttpRequest) -> HttpResponse:
     notice, form_error, status = "", "", 200
     if request.method == "POST":
         try:
-            if request.POST.get("action") == "makeup":
+            if request.POST.get("action") in ("reminder_on", "reminder_off"):
+                on = checkin_reminder_opt(member=member, on=request.POST["action"] == "reminder_on")
+                notice = "已开启签到提醒。" if on else "已关闭签到提醒，不会再收到签到短信。"
+            elif request.POST.get("action") == "makeup":
                 try:
                     day = dt.date.fromisoformat(request.POST.get("date", ""))
                 except ValueError:
@@ -357,6 +362,7 @@ def checkin(request: HttpRequest) -> HttpResponse:
             "next": month_shift(cal.month, 1) if cal.month < this_month else None,
             "notice": notice,
             "form_error": form_error,
+            "reminder": checkin_reminder_state(member=member),
         },
         status=status,
     )
@@ -382,3 +388,18 @@ def logout(request: HttpRequest) -> HttpResponse:
 def invites(request: HttpRequest) -> HttpResponse:
     """邀请好友 (engagement's page: the link, the QR and each invitation's status)."""
     return invites_page(request, member=request.member)  # type: ignore[attr-defined]
+
+
+@never_cache
+@member_required
+def invite_poster_png(request: HttpRequest) -> HttpResponse:
+    """The member's invite poster (PNG, engagement's drawing through crm.posters)."""
+    return invite_poster(request, member=request.member)  # type: ignore[attr-defined]
+
+
+@never_cache
+@member_required
+@require_http_methods(["GET", "POST"])
+def birthday(request: HttpRequest) -> HttpResponse:
+    """我的生日 (engagement's page: set once, then only in store)."""
+    return birthday_page(request, member=request.member)  # type: ignore[attr-defined]

@@ -28,6 +28,8 @@ REDEMPTION_CONFLICT = "redemption_conflict"  # same reference reused for a diffe
 
 # --- members core: enrolment, OneID, merge, stores, import ------------------------------------------
 MEMBER_INVALID = "member_invalid"  # bad profile input (name, gender, birthday, store, staff, channel)
+# A set birthday changed other than in store (its text, both languages: engagement/error_codes.py)
+BIRTHDAY_LOCKED = "birthday_locked"
 MOBILE_INVALID = "mobile_invalid"  # not a valid mainland China or E.164 mobile number
 IDENTITY_INVALID = "identity_invalid"  # unknown kind or empty/oversized value
 MEMBER_ALREADY_ENROLLED = "member_already_enrolled"  # an identity of the enrolment is bound already
@@ -92,5 +94,9 @@ TEXTS: dict[str, ErrorText] = {
     OUT_OF_SCOPE: ErrorText("只能办理本门店的会员和业务。", "Only your own store's members and business."),
     IMPORT_INVALID: ErrorText("导入文件有误。", "The import file is invalid."),
     CAPTURE_RATE_INVALID: ErrorText("不支持的分组。", "Unsupported grouping."),
+    BIRTHDAY_LOCKED: ErrorText(
+        "生日已设置，不能再修改；如需更正，请带上证件到门店，由店员在工作台办理。",
+        "The birthday is set and cannot be changed here; the member corrects it in store, with ID.",
+    ),
 }
 error_texts_register(TEXTS)

@@ -5,7 +5,6 @@ background exports. Store users see their store only (members.scoping)."""
 import datetime as dt
 from typing import Any
 
-import segno
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -15,7 +14,6 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
@@ -23,6 +21,7 @@ from consent.services import brand_url
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from crm.posters import Poster, poster_png
 from crm.tenancy.zones import brand_time_shown
 from members.models import Store
 from members.scoping import StoreScopedAdminMixin, user_scope
@@ -149,13 +148,41 @@ class ShareLinkAdmin(StoreScopedAdminMixin, ModelAdmin):
     def link(self, obj: ShareLink) -> str:
         return format_html('<code class="perf-share-url">{}</code>', brand_url(share_path(obj)))
 
-    @admin.display(description=_("海报二维码"))
+    @admin.display(description=_("海报"))
     def poster_qr(self, obj: ShareLink) -> str:
-        # segno writes a well-formed SVG sized by its own width/height (the member code's helper
-        # omits them, and unsized the SVG filled the whole column at 1440 px); the URL is ours.
-        svg = segno.make(brand_url(share_path(obj)), error="m").svg_inline(scale=4, border=2, svgclass="qr")
-        svg = svg.replace("<svg ", '<svg role="img" aria-label="海报二维码" ', 1)
-        return format_html('<div class="perf-share-qr">{}</div>', mark_safe(svg))  # noqa: S308
+        # The poster as members see it (crm.posters, the same drawing as the 邀请有礼 poster): a
+        # PNG WeChat can save and scan, shown small here with a link to the full image.
+        url = reverse("admin:performance_sharelink_poster", args=[obj.pk])
+        return format_html(
+            '<div class="perf-share-qr"><a href="{}" download="poster-{}.png"><img src="{}" alt="分享海报" width="188"'
+            ' height="300"></a><br><a href="{}" download="poster-{}.png">下载海报（PNG，750×1200）</a></div>',
+            url,
+            obj.token[:8],
+            url,
+            url,
+            obj.token[:8],
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:pk>/poster.png", self.admin_site.admin_view(self.poster_view), name="performance_sharelink_poster"
+            ),
+            *super().get_urls(),
+        ]
+
+    def poster_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        link = get_object_or_404(self.get_queryset(request).select_related("staff"), pk=pk)
+        png = poster_png(
+            Poster(
+                brand=request.tenant.name,  # type: ignore[attr-defined]
+                headline=link.note or "欢迎加入会员",
+                url=brand_url(share_path(link)),
+                lines=("扫码进入会员中心，享会员专属权益与服务",),
+                footer=f"您的导购 {link.staff.name}",
+            )
+        )
+        return HttpResponse(png, content_type="image/png")
 
     def save_model(self, request: HttpRequest, obj: ShareLink, form: Any, change: bool) -> None:
         created = share_link_create(staff=obj.staff, kind=obj.kind, target=obj.target, note=obj.note)

@@ -26,6 +26,7 @@ from members.models import Member, Order, PointsEntry, PointsLot, Refund, Reward
 from members.phones import mobile_normalize_or_none
 from members.scoping import scope_members, user_scope
 from members.services.tiers import TierProgress, tier_progress
+from members.tier_words import tier_needed_text
 from wecom.models import CustomerTransfer
 
 from .words import day_shown, points_signed, time_shown, yuan_shown
@@ -277,11 +278,7 @@ def _progress_words(progress: TierProgress) -> tuple[str, int]:
         return ("已是最高等级" if progress.current else "暂无等级", 100)
     threshold = progress.next.threshold
     pct = 100 if threshold <= 0 else min(100, progress.qualifying * 100 // threshold)
-    if progress.next.basis == progress.next.Basis.SPEND:
-        text = f"再消费 {yuan_shown(progress.needed)} 升级为{progress.next.name}"
-    else:
-        text = f"再获得 {progress.needed} 积分升级为{progress.next.name}"
-    return text, pct
+    return tier_needed_text(progress.next, progress.needed), pct
 
 
 def _next_expiry(member: Member, now: dt.datetime) -> tuple[int, str]:

@@ -43,12 +43,16 @@ from coupons.selectors import coupon_by_code, member_coupons
 from coupons.services import coupon_redeem
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from engagement.selectors import referral_of
+from engagement.services.birthday_profile import birthday_change_in_store
+from engagement.services.referral import referral_record_in_store, referrer_find
 from membercentre.services.codes import MEMBER_CODE_RE, member_code_consume, member_code_resolve
 from members import error_codes as members_codes
 from members import roles
-from members.masking import can_view_full_pi
+from members.masking import can_view_full_pi, member_label
 from members.models import Member, Reward, Staff, Store, Tier
 from members.scoping import member_in_scope, scope_stores, user_scope
+from members.services.actors import actor_name
 from members.services.orders import OrderLineInput
 from members.services.points_adjustments import points_adjust, points_adjust_limit
 from members.services.rewards import reward_redeem
@@ -88,6 +92,8 @@ def _actions(request: HttpRequest) -> dict[str, bool]:
         "tier": user.has_perms(["members.change_member", "members.add_tierchange"]),
         "coupons": user.has_perms(["members.view_member", "coupons.view_coupon", "coupons.add_couponredemption"]),
         "logins": user.has_perms(["auth.add_user", "auth.change_user", "members.change_staff"]),
+        # A set birthday is corrected only in store (DOMAIN "Birthday"): store logins, not HQ.
+        "birthday": user.has_perm("members.change_member") and not user_scope(user).all_stores,
     }
 
 
@@ -264,6 +270,31 @@ def member_tier(request: HttpRequest, member_id: int) -> HttpResponse:
     return redirect(_member_url(target))
 
 
+@require_POST
+def member_birthday(request: HttpRequest, member_id: int) -> HttpResponse:
+    """更正生日: staff at the counter, having checked the member's ID, set or correct the birthday
+    with the reason (engagement's birthday_change_in_store: audited in BirthdayChange, and the
+    birthday job's guard sees the change)."""
+    _require(request, "members.change_member")
+    if not _actions(request)["birthday"]:
+        raise PermissionDenied
+    target = _member_or_404(request, member_id)
+    try:
+        text = (request.POST.get("birthday") or "").strip()
+        try:
+            birthday = dt.date.fromisoformat(text)
+        except ValueError:
+            raise AppError("member_invalid", "请选择正确的生日（年-月-日）。") from None
+        birthday_change_in_store(
+            member=target, birthday=birthday, actor=actor_name(_user(request)), reason=request.POST.get("reason", "")
+        )
+    except AppError as error:
+        _refused(request, error)
+    else:
+        messages.success(request, "生日已更正，已记录原因。")
+    return redirect(_member_url(target))
+
+
 # --- offline orders ------------------------------------------------------------------------------------
 
 
@@ -391,6 +422,7 @@ def _enrol_status(request: HttpRequest, session: ConsentSession) -> dict[str, An
     member = session.member if session.status == ConsentSession.Status.CONSUMED else None
     refusal = services.enrol_refusal_read(session=session) if member is None else None
     return {
+        "referral": referral_of(invitee=member) if member else None,
         "refusal": refusal[0] if refusal else "",
         "refusal_at": time_shown(refusal[1]) if refusal else "",
         "session": session,
@@ -404,7 +436,45 @@ def _enrol_status(request: HttpRequest, session: ConsentSession) -> dict[str, An
 def enrol_status(request: HttpRequest, session_id: int) -> HttpResponse:
     _require(request, "members.add_member", "consent.add_consentsession")
     session = _own_session(request, session_id)
-    return render(request, "workbench/_enrol_status.html", _enrol_status(request, session))
+    context = _enrol_status(request, session)
+    # 286 tells htmx to stop polling: once the member exists, the 推荐人 form must not be
+    # replaced under the staff member's fingers.
+    done = context["new_member"] is not None
+    return render(request, "workbench/_enrol_status.html", context, status=286 if done else 200)
+
+
+@require_POST
+def enrol_referrer(request: HttpRequest, session_id: int) -> HttpResponse:
+    """推荐人: the customer just enrolled names the member who brought them (mobile or member
+    number). engagement's binding decides — a new person only, self-referral and collusion checks,
+    the reason stored and shown to the referrer — and the staff member sees the outcome."""
+    _require(request, "members.add_member", "consent.add_consentsession")
+    session = _own_session(request, session_id)
+    back = redirect(reverse("workbench:enrol", args=[session.pk]))
+    if session.status != ConsentSession.Status.CONSUMED or session.member is None:
+        messages.error(request, "顾客尚未完成入会，不能登记推荐人。")
+        return back
+    try:
+        referrer = referrer_find(request.POST.get("referrer", ""))
+        if referrer is None:
+            raise AppError("referral_refused", "找不到该推荐人：请核对手机号或会员号。")
+        desk = services.desk_for(request.user)
+        referral = referral_record_in_store(
+            invitee=session.member,
+            referrer_member_no=referrer.member_no,
+            staff_id=desk.staff.pk if desk.staff else None,
+        )
+    except AppError as error:
+        _refused(request, error)
+        return back
+    who = member_label(referrer.member_no, referrer.name, full=False)
+    if referral.referrer_id != referrer.pk:
+        messages.warning(request, "该会员已登记过推荐人（首次登记为准），本次未更改。")
+    elif referral.status == referral.Status.REFUSED:
+        messages.warning(request, f"已登记推荐人 {who}，但不发放奖励：{referral.reason}。")
+    else:
+        messages.success(request, f"已登记推荐人 {who}（{referral.get_status_display()}）。")
+    return back
 
 
 @require_POST

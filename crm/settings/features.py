@@ -27,3 +27,7 @@ SCANCODES_IP2REGION_XDB = os.environ.get("SCANCODES_IP2REGION_XDB", "")
 # The diversion digest of a brand's yesterday is mailed from this hour of the brand's own clock to
 # those who may see the alerts (scancodes/digest.py).
 SCANCODES_DIGEST_BRAND_HOUR = int(os.environ.get("SCANCODES_DIGEST_BRAND_HOUR", "8"))
+
+# posters (crm/posters.py): share posters draw Chinese with this CJK font file; empty: Debian's
+# fonts-noto-cjk, WenQuanYi, then fontconfig. Without any, posters carry only the QR code and token.
+POSTER_FONT = os.environ.get("POSTER_FONT", "")

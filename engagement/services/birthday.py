@@ -25,15 +25,18 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.db import connection as tenant_connection
+from crm.db.arrays import pg_array
 from crm.errors import AppError
 from crm.memos import process_memo
 from crm.tenancy.zones import brand_date, brand_zone
 from engagement.coupon_issuer import birthday_coupons_issue
-from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings
+from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings, GrowthEntry
 from engagement.rewards import coupons_available
-from members.models import Member
-from members.services.points import points_award_bonus_bulk
+from members.models import Member, Tier
+from members.services.points import loyalty_program_get, points_award_bonus_bulk
+from members.services.tiers import qualifying_for_members, tier_lift_locked, tier_supported, tiers_ranked
 
+from .growth import growth_activity_credit_bulk_locked
 from .settings import engagement_settings_get
 
 logger = logging.getLogger(__name__)
@@ -148,9 +151,70 @@ def _benefit_award(*, benefit: BirthdayBenefit, year: int, day: dt.date, coupons
             reason=f"{year} 年生日礼",
             actor="engagement",
         )
+    if benefit.growth:
+        _birthday_growth(benefit=benefit, year=year, day=day)
     coupon = benefit.coupon_template if coupons_on else ""
     if coupon:
         _birthday_coupons(benefit=benefit, year=year, day=day, coupon=coupon)
+
+
+GROWTH_CHUNK = 2_000
+
+
+def _birthday_growth(*, benefit: BirthdayBenefit, year: int, day: dt.date) -> None:
+    """The benefit's growth value to every grant of this benefit, year and day: a capped activity
+    (the brand month's cap, said in the entry when reached), once per (member, birthday year), set-
+    based (growth_activity_credit_bulk_locked), GROWTH_CHUNK members a transaction with their rows
+    locked in ascending id order (members' step 1) — so a parallel run waits and then finds the
+    entries written. A tier the growth now reaches is lifted at once, as a check-in's growth does;
+    the qualifying amounts of the chunk are read in one go and only those who reach a higher tier
+    are lifted one by one."""
+    ids = list(
+        BirthdayGrant.objects.filter(release_date=day, benefit_id=benefit.pk, benefit_year=year)
+        .order_by("member_id")
+        .values_list("member_id", flat=True)
+    )
+    growth_tiers = Tier.objects.filter(basis=Tier.Basis.GROWTH).exists()
+    for start in range(0, len(ids), GROWTH_CHUNK):
+        chunk = ids[start : start + GROWTH_CHUNK]
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Members' step 1, ascending; only the columns the tier check reads (a full Member per
+            # row cost more than the growth itself).
+            cursor.execute(
+                f"""SELECT id, tier_id, tier_floor_id FROM {_MEMBER} WHERE id = ANY(%s::bigint[])
+                    ORDER BY id FOR NO KEY UPDATE""",
+                [pg_array(chunk)],
+            )
+            locked = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+            granted = growth_activity_credit_bulk_locked(
+                member_ids=list(locked),
+                kind=GrowthEntry.Kind.BIRTHDAY,
+                value=benefit.growth,
+                reference=f"birthday:{year}",
+                reason=f"{year} 年生日礼",
+            )
+            if growth_tiers and granted:
+                _lift(tiers_of={member_id: locked[member_id] for member_id in granted}, year=year)
+
+
+def _lift(*, tiers_of: dict[int, tuple[int | None, int | None]], year: int) -> None:
+    """Lift the members (locked by the caller) whose qualifying amounts now reach a higher tier:
+    the amounts of all in one read, then tier_lift_locked for those few."""
+    tiers = tiers_ranked()
+    by_id = {t.pk: t for t in tiers}
+    qualifying = qualifying_for_members(
+        member_ids=list(tiers_of),
+        tiers=tiers,
+        purchase_window_days=loyalty_program_get().purchase_window_days,
+        now=timezone.now(),
+    )
+    for member_id, (tier_id, floor_id) in tiers_of.items():
+        floor = by_id.get(floor_id) if floor_id else None
+        target = tier_supported(tiers=tiers, qualifying=qualifying[member_id], floor=floor)
+        current = by_id.get(tier_id) if tier_id else None
+        if target is not None and (current is None or target.rank > current.rank):
+            member = Member.objects.get(pk=member_id)  # locked above, in this transaction
+            tier_lift_locked(member=member, actor="engagement", note=f"birthday:{year}")
 
 
 def _birthday_coupons(*, benefit: BirthdayBenefit, year: int, day: dt.date, coupon: str) -> None:

@@ -14,7 +14,7 @@ from crm.errors import AppError
 from engagement import error_codes
 from engagement.models import BirthdayChange
 from members.models import Member
-from members.services.members import member_profile_update
+from members.services.members import birthday_locked, member_profile_update
 from members.services.points import member_lock
 
 
@@ -52,10 +52,8 @@ def birthday_change_in_store(*, member: Member, birthday: dt.date | None, actor:
             after=birthday,
             reason=reason[:200],
         )
-        return member_profile_update(member=locked, birthday=birthday, actor=actor)
+        return member_profile_update(member=locked, birthday=birthday, actor=actor, birthday_in_store=True)
 
 
 def _locked() -> AppError:
-    return AppError(
-        error_codes.BIRTHDAY_LOCKED, "生日已设置，不能自行修改；如需更正，请带上证件到门店办理。", status=409
-    )
+    return birthday_locked()

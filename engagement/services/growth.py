@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from crm.db.arrays import pg_array
 from crm.tenancy.zones import brand_date
 from engagement.models import EngagementSettings, GrowthAccount, GrowthActivityMonth, GrowthEntry
 from members.hooks import OrderRefunded, OrdersPosted, QualifyingBasis
@@ -97,6 +98,59 @@ def growth_activity_credit_locked(*, member: Member, kind: str, value: int, refe
         member_id=member.pk, kind=kind, value=granted, reference=reference, reason=reason, activity=True
     )
     return granted
+
+
+def growth_activity_credit_bulk_locked(
+    *, member_ids: Sequence[int], kind: str, value: int, reference: str, reason: str
+) -> list[int]:
+    """`growth_activity_credit_locked` for many members at once, set-based (the birthday job's
+    growth gift: ≈ 2,700 members a day at 1M): the members whose rows the caller holds locked
+    (members' step 1, ascending) get `value` each, up to what is left of their brand month's cap
+    (said in the entry's reason when cut), once per (member, kind, reference) — a member who has
+    the entry already gets nothing. Four statements whatever the number of members; the same rows
+    and the same order of locks (account, then month) as the single-member path. Returns the
+    members granted more than 0."""
+    if value <= 0 or not member_ids:
+        return []
+    month = brand_date(timezone.now()).replace(day=1)
+    cap = engagement_settings_get().growth_activity_cap_per_month
+    ids = pg_array(sorted(member_ids))
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {_MONTH} (member_id, month, total)
+                SELECT m, %s, 0 FROM unnest(%s::bigint[]) m ORDER BY m
+                ON CONFLICT (member_id, month) DO NOTHING""",
+            [month, ids],
+        )
+        cursor.execute(
+            f"""WITH due AS (
+                    SELECT m AS member_id FROM unnest(%s::bigint[]) m
+                    WHERE NOT EXISTS (SELECT 1 FROM {_ENTRY} e WHERE e.member_id = m AND e.kind = %s
+                                      AND e.reference = %s)),
+                old AS (
+                    SELECT mo.id, mo.member_id, mo.total FROM {_MONTH} mo JOIN due USING (member_id)
+                    WHERE mo.month = %s AND mo.total < %s ORDER BY mo.member_id FOR UPDATE OF mo),
+                raised AS (
+                    UPDATE {_MONTH} mo SET total = LEAST(old.total + %s, %s) FROM old WHERE mo.id = old.id
+                    RETURNING mo.member_id, mo.total - old.total AS granted),
+                account AS (
+                    INSERT INTO {_ACCOUNT} (member_id, balance, updated_at)
+                    SELECT member_id, granted, %s FROM raised ORDER BY member_id
+                    ON CONFLICT (member_id) DO UPDATE SET balance = {_ACCOUNT}.balance + EXCLUDED.balance,
+                        updated_at = EXCLUDED.updated_at
+                    RETURNING member_id, balance)
+                INSERT INTO {_ENTRY} (member_id, kind, value, balance_after, activity, reason, reference,
+                                      actor, created_at)
+                SELECT r.member_id, %s, r.granted, a.balance, true,
+                       CASE WHEN r.granted < %s THEN %s || '（本月活动成长值已达上限 ' || %s || '，实得 '
+                            || r.granted || '）' ELSE %s END,
+                       %s, 'system', %s
+                FROM raised r JOIN account a USING (member_id)
+                RETURNING member_id""",
+            [ids, kind, reference, month, cap, value, cap, now, kind, value, reason, cap, reason, reference, now],
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
 
 
 def growth_activity_reverse_locked(*, member: Member, kind: str, reference: str, reason: str) -> int:

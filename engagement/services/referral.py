@@ -113,6 +113,12 @@ def referral_link_read(token: str) -> ReferralLink | None:
     return ReferralLink.objects.select_related("member").filter(token=token).first()
 
 
+def referral_link_opened(*, link: ReferralLink) -> None:
+    """A browser opened the link first (first touch): counted, so the referrer sees invitations
+    opened by people who have not joined yet. One UPDATE, no lock."""
+    ReferralLink.objects.filter(pk=link.pk).update(opened=F("opened") + 1)
+
+
 # --- binding at enrolment -----------------------------------------------------------------------
 
 
@@ -219,10 +225,24 @@ def referral_bind(
     return referral
 
 
+def referrer_find(query: str) -> Member | None:
+    """The referrer a customer names at the counter: by member number or by mobile (exact, after
+    merges). None when nobody matches; a malformed mobile is an AppError with the reason."""
+    from members.selectors import MEMBER_NO, member_lookup
+
+    query = (query or "").strip()
+    digits = query.replace(" ", "").replace("-", "")
+    if digits.lstrip("+").isdigit() and (len(digits) == 11 or digits.startswith("+")):
+        return member_lookup(kind=IdentityKind.MOBILE, value=digits)
+    return member_lookup(kind=MEMBER_NO, value=query) if query else None
+
+
 def referral_record_in_store(*, invitee: Member, referrer_member_no: str, staff_id: int | None) -> Referral:
     """Staff record 推荐人 when enrolling a customer in store (the referrer tells their member
-    number). Same checks as a link; only within the attribution window after enrolment."""
-    referrer = Member.objects.filter(member_no=(referrer_member_no or "").strip()).first()
+    number or mobile: `referrer_find`). The same binding as a link — a new person only, the
+    self-referral and collusion checks on every identifier held, the refusal's reason stored —
+    and only within the attribution window after enrolment."""
+    referrer = Member.objects.filter(member_no=(referrer_member_no or "").strip().upper()).first()
     if referrer is None:
         raise AppError(error_codes.REFERRAL_REFUSED, "找不到推荐人的会员号。", fields={"referrer": ["会员号不存在。"]})
     link = referral_link_get(member=referrer)

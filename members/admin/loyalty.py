@@ -40,6 +40,7 @@ from members.models import (
 from members.scoping import StoreScopedAdminMixin
 from members.services.points_adjustments import APPROVE_PERMISSION
 from members.services.rewards import reward_restock
+from members.tier_words import tier_amount
 
 ADJUST_LIMIT_FIELDS = tuple(
     f"adjust_{role}_{kind}"
@@ -128,7 +129,7 @@ class TierAdmin(ModelAdmin):
 
     @admin.display(description=_("门槛"), ordering="threshold")
     def threshold_shown(self, obj: Tier) -> str:
-        return yuan(obj.threshold) if obj.basis == Tier.Basis.SPEND else f"{obj.threshold:,} 积分"
+        return tier_amount(obj, obj.threshold)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Members and their history point at tiers (PROTECT); retire a tier by raising its threshold.

@@ -25,13 +25,13 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin_forms import ThemedForm
 from crm.errors import AppError
-from crm.money import yuan
 
 from ..models import Member, Reward, Tier
 from ..scoping import member_in_scope
 from ..services.points_adjustments import HELD_MESSAGE, points_adjust, points_adjust_limit, points_adjust_limits
 from ..services.rewards import reward_redeem
 from ..services.tiers import tier_grant_manual, tier_progress, tier_remove_manual
+from ..tier_words import tier_amount, tier_measure
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -94,12 +94,6 @@ def _add_service_error(form: forms.Form, exc: AppError) -> None:
         form.add_error(None, exc.message)
 
 
-def _amount(tier: Tier, value: int) -> str:
-    if tier.basis == Tier.Basis.SPEND:
-        return yuan(value)
-    return f"{value:,} 积分"
-
-
 class MemberLoyaltyActionsMixin:
     """For MemberAdmin: the adjust-points, redeem and tier-floor pages, their buttons, and
     `tier_progress_shown`."""
@@ -121,13 +115,13 @@ class MemberLoyaltyActionsMixin:
             return f"{current}；已是最高等级"
         upcoming = progress.next
         window = f"近 {progress.window_days} 天" if progress.window_days else "累计"
-        basis = "消费" if upcoming.basis == Tier.Basis.SPEND else "获得积分"
-        done = f"{window}{basis} {_amount(upcoming, progress.qualifying)}"
+        basis = tier_measure(upcoming)
+        done = f"{window}{basis} {tier_amount(upcoming, progress.qualifying)}"
         if progress.needed <= 0:
             return f"{current}；下一等级：{upcoming.name}（已达标 {done}，待升级）"
         return (
-            f"{current}；下一等级：{upcoming.name}（需{window}{basis} {_amount(upcoming, upcoming.threshold)}，"
-            f"已 {_amount(upcoming, progress.qualifying)}，还差 {_amount(upcoming, progress.needed)}）"
+            f"{current}；下一等级：{upcoming.name}（需{window}{basis} {tier_amount(upcoming, upcoming.threshold)}，"
+            f"已 {tier_amount(upcoming, progress.qualifying)}，还差 {tier_amount(upcoming, progress.needed)}）"
         )
 
     def _can_adjust(self, request: HttpRequest, obj: Member | None) -> bool:

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
@@ -296,13 +297,20 @@ class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreSco
 
     @admin.display(description=_("生日"))
     def shown_birthday(self, obj: Member) -> str:
-        return birthday_shown(obj.birthday, full=getattr(obj, "pi_full", False))
+        shown = birthday_shown(obj.birthday, full=getattr(obj, "pi_full", False))
+        if obj.birthday is None:
+            return shown
+        return format_html('{} <span class="help">（已设置，只能由门店在工作台更正）</span>', shown)
 
     def _editable(self, request: HttpRequest, obj: Member | None) -> list[str]:
         if obj is None or not self.has_change_permission(request, obj) or obj.status in ("merged", "erased"):
             return []
         if can_view_full_pi(request.user):
-            return ["name", "mobile", "gender", "birthday", "home_store"]
+            # A set birthday changes only in store (the workbench's 更正生日, with a reason and an
+            # audit row); here it may only be filled in while empty. member_profile_update refuses
+            # the rest whatever the form says.
+            birthday = ["birthday"] if obj.birthday is None else []
+            return ["name", "mobile", "gender", *birthday, "home_store"]
         return ["gender", "home_store"]
 
     def get_fields(self, request: HttpRequest, obj: Member | None = None) -> "_FieldGroups":

@@ -53,6 +53,7 @@ from ..selectors import identity_value_normalize, member_lookup
 
 __all__ = [
     "IdentityInput",
+    "birthday_locked",
     "identity_bind",
     "member_assign",
     "member_enroll",
@@ -454,9 +455,15 @@ def member_profile_update(
     birthday: dt.date | object | None = _UNSET,
     home_store: Store | object | None = _UNSET,
     mobile: str | object = _UNSET,
+    birthday_in_store: bool = False,
 ) -> Member:
     """Change profile fields; only the fields passed change. A new mobile is re-bound as the
-    member's mobile identity (refused if another member holds it)."""
+    member's mobile identity (refused if another member holds it).
+
+    A birthday is set once (DOMAIN "Birthday": a birthday benefit must not be farmed by moving the
+    date): once set, it changes only in store — `birthday_in_store=True`, passed by engagement's
+    `birthday_change_in_store` alone (staff, a reason, the BirthdayChange audit). Every other path
+    (member centre, partner API, back office) is refused with `birthday_locked`, nothing written."""
     with transaction.atomic():
         member = _locked(member)
         _require_live(member)
@@ -465,6 +472,8 @@ def member_profile_update(
         new_gender = member.gender if gender is _UNSET else gender
         new_birthday = member.birthday if birthday is _UNSET else birthday
         new_name = _validate_profile(name=str(new_name), gender=str(new_gender), birthday=new_birthday)  # type: ignore[arg-type]
+        if member.birthday is not None and new_birthday != member.birthday and not birthday_in_store:
+            raise birthday_locked()
         for field, value in (("name", new_name), ("gender", new_gender), ("birthday", new_birthday)):
             if getattr(member, field) != value:
                 setattr(member, field, value)
@@ -485,6 +494,15 @@ def member_profile_update(
         if changed:
             member.save(update_fields=[*changed, "updated_at"])
     return member
+
+
+def birthday_locked() -> AppError:
+    return AppError(
+        error_codes.BIRTHDAY_LOCKED,
+        "生日已设置，不能再修改；如需更正，请带上证件到门店，由店员在工作台办理。",
+        status=409,
+        fields={"birthday": ["生日已设置，只能在门店更正。"]},
+    )
 
 
 def _mobile_rebind(*, member: Member, old: str, new: str) -> None:

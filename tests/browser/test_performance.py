@@ -81,7 +81,7 @@ def test_report_and_rule_preview(server: int, live_brand: Any, browser: Any) -> 
     page.screenshot(path=SCREENSHOTS / "p3-performance-exports.png", full_page=True)
     assert page.get_by_text("全部门店").first.is_visible()
 
-    # A staff member's poster: its link and the QR code to print.
+    # A staff member's poster: its link and the poster (PNG, crm.posters) to print or send.
     page.goto(f"{url}/admin/performance/sharelink/add/")
     page.screenshot(path=SCREENSHOTS / "p4-performance-share-add.png", full_page=True)
     with schema_context(live_brand.schema_name):
@@ -90,6 +90,8 @@ def test_report_and_rule_preview(server: int, live_brand: Any, browser: Any) -> 
         poster = share_link_create(staff=staff[0], kind="poster", note="春季上新海报")
     page.goto(f"{url}/admin/performance/sharelink/{poster.pk}/change/")
     page.screenshot(path=SCREENSHOTS / "p5-performance-poster.png", full_page=True)
-    qr = page.locator(".perf-share-qr svg")
+    qr = page.locator(".perf-share-qr img")
+    page.wait_for_load_state("networkidle")
     assert qr.is_visible() and qr.bounding_box()["width"] < 300
+    assert page.locator("text=下载海报（PNG，750×1200）").is_visible()
     context.close()

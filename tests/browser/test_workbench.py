@@ -105,6 +105,13 @@ def test_staff_enrol_a_customer_in_at_most_four_actions(server: int, live_brand:
     url = base_url(live_brand, server)
     with schema_context(live_brand.schema_name):
         store, staff = _store_scene()
+        from engagement.models import ReferralCampaign
+        from members.models import Identity
+        from tests.factories import MemberFactory
+
+        ReferralCampaign.objects.create(name="老带新有礼", active=True, qualifying="first_order")
+        old_friend = MemberFactory.create(name="赵老友", mobile="+8613800001111")
+        Identity.objects.create(member=old_friend, kind="mobile", value="+8613800001111")
 
     desk = browser.new_context(**DESK)
     page = desk.new_page()
@@ -148,7 +155,14 @@ def test_staff_enrol_a_customer_in_at_most_four_actions(server: int, live_brand:
     # The staff screen updates by itself (htmx polling): no reload, no click.
     page.wait_for_selector("#enrol-status [data-status=done]", timeout=10_000)
     page.screenshot(path=SCREENSHOTS / "w8-enrol-done.png", full_page=True)
-    page.click("text=查看会员详情")  # staff action 2
+    # 推荐人 (optional): the customer names the member who brought them; the form stays (no polling).
+    page.fill("input[name=referrer]", "138 0000 1111")
+    page.click("text=登记推荐人")  # staff action 2 (optional)
+    page.wait_for_load_state()
+    assert "已登记推荐人" in page.inner_text("body") and "赵*" in page.inner_text("#enrol-status")
+    page.screenshot(path=SCREENSHOTS / "w8b-enrol-referrer.png", full_page=True)
+    staff_actions += 1
+    page.click("text=查看会员详情")  # staff action 3
     staff_actions += 1
     page.wait_for_load_state()
     assert "李*" in page.content()

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings
+from engagement.models import BirthdayBenefit, BirthdayGrant, BirthdayJobState, EngagementSettings, GrowthActivityMonth
 from engagement.services.birthday import birthday_release_due
 from members.models import Member, PointsEntry, Tier
 from members.services.orders import order_post, order_refund
@@ -179,3 +179,33 @@ def test_the_birthday_coupon_comes_from_coupons_once_per_year(in_brand_a):
     coupons = list(Coupon.objects.filter(member_id=member.pk).values_list("template_id", "source", "source_key"))
     assert coupons == [(tpl.pk, Coupon.Source.BIRTHDAY, "engagement:birthday:2028")]
     assert PointsEntry.objects.get(member=member).points == 88
+
+
+def test_growth_value_as_a_birthday_gift_is_capped_once_a_year_and_lifts_the_tier(in_brand_a):
+    from engagement.models import GrowthEntry
+    from engagement.services.growth import growth_audit, growth_balance
+
+    program()
+    rules(growth_activity_cap_per_month=100)
+    tier = gold(points=0, growth=80)
+    top = TierFactory.create(code="black", name="黑金", rank=5, threshold=60, basis=Tier.Basis.GROWTH)
+    member = born("1990-03-08", tier, "u1")
+    capped = born("1990-03-08", tier, "u2")
+    GrowthActivityMonth.objects.create(member_id=capped.pk, month=dt.date(2027, 3, 1), total=70)
+    assert run("2027-03-08 08:00:00")["granted"] == 2
+    entry = GrowthEntry.objects.get(member_id=member.pk)
+    assert (entry.kind, entry.value, entry.reference, entry.reason) == (
+        "birthday",
+        80,
+        "birthday:2027",
+        "2027 年生日礼",
+    )
+    assert Member.objects.get(pk=member.pk).tier_id == top.pk  # lifted at once, as a check-in's growth does
+    # The month's activity cap holds: activity helps, it cannot buy a tier.
+    assert GrowthEntry.objects.get(member_id=capped.pk).value == 30
+    assert Member.objects.get(pk=capped.pk).tier_id == tier.pk
+    BirthdayJobState.objects.all().delete()
+    run("2027-03-08 09:00:00")  # again: nothing more
+    assert growth_balance(member_id=member.pk) == 80 and GrowthEntry.objects.filter(member_id=member.pk).count() == 1
+    assert not PointsEntry.objects.filter(member=member).exists()  # no points in this gift
+    assert growth_audit() == [] and ledger_audit() == []

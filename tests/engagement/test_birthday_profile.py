@@ -82,3 +82,56 @@ def test_birthday_care_crosses_the_year_end(in_brand_a, brand_wide):
     assert found == {new_year.pk}
     assert before_the_week.pk not in found and after_the_week.pk not in found
     assert frozen.pk not in found
+
+
+# --- set once, then only in store: on every path ---------------------------------------------------
+
+
+def test_no_path_but_the_store_changes_a_set_birthday(in_brand_a):
+    from members.services.members import member_profile_update
+
+    member = MemberFactory(birthday=dt.date(1990, 5, 1))
+    for birthday in (dt.date(1990, 5, 2), None):  # moving it, or clearing it to set it again
+        with pytest.raises(AppError) as refused:
+            member_profile_update(member=member, actor="商城", birthday=birthday)
+        assert refused.value.code == "birthday_locked" and refused.value.status == 409
+        assert "门店" in refused.value.message and refused.value.fields == {
+            "birthday": ["生日已设置，只能在门店更正。"]
+        }
+    member_profile_update(member=member, actor="商城", birthday=dt.date(1990, 5, 1), name="新名字")  # the same: fine
+    fresh = Member.objects.get(pk=member.pk)
+    assert (fresh.birthday, fresh.name) == (dt.date(1990, 5, 1), "新名字")
+    empty = MemberFactory(birthday=None)
+    member_profile_update(member=empty, actor="商城", birthday=dt.date(1991, 1, 2))  # an empty one is filled
+    assert Member.objects.get(pk=empty.pk).birthday == dt.date(1991, 1, 2)
+
+
+def test_the_partner_api_cannot_move_a_set_birthday(in_brand_a, client_a, brand_a):
+    import json
+
+    from tests.api.conftest import call, make_key
+
+    member = MemberFactory(birthday=dt.date(1990, 5, 1))
+    key = make_key(brand_a.schema_name)
+    refused = call(client_a, "PATCH", f"/api/v1/members/{member.member_no}", key=key, body={"birthday": "1990-06-01"})
+    assert refused.status_code == 409, refused.content
+    problem = json.loads(refused.content)
+    assert problem["code"] == "birthday_locked" and "门店" in problem["detail"]
+    assert Member.objects.get(pk=member.pk).birthday == dt.date(1990, 5, 1)
+    english = call(
+        client_a,
+        "PATCH",
+        f"/api/v1/members/{member.member_no}",
+        key=key,
+        body={"birthday": None},
+        headers={"Accept-Language": "en"},
+    )
+    assert english.status_code == 409 and json.loads(english.content)["code"] == "birthday_locked"
+
+
+def test_the_back_office_shows_a_set_birthday_read_only(admin_client_a, in_brand_a):
+    member = MemberFactory(birthday=dt.date(1990, 5, 1))
+    blank = MemberFactory(birthday=None)
+    page = admin_client_a.get(f"/admin/members/member/{member.pk}/change/").content.decode()
+    assert 'name="birthday"' not in page and "只能由门店在工作台更正" in page
+    assert 'name="birthday"' in admin_client_a.get(f"/admin/members/member/{blank.pk}/change/").content.decode()

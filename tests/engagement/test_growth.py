@@ -139,3 +139,23 @@ def test_the_nightly_reevaluation_reads_growth(in_brand_a):
     )
     summary = tiers_reevaluate_due()
     assert summary["renewal"] == 1 and summary["downgrade"] == 1
+
+
+def test_every_page_speaks_the_next_tiers_measure(admin_client_a, in_brand_a):
+    from members.tier_words import tier_amount, tier_measure, tier_needed_text
+    from tests.factories import MemberFactory, TierFactory
+
+    spend = TierFactory.create(code="s", name="银卡", rank=1, threshold=100_000)
+    points = TierFactory.create(code="p", name="金卡", rank=2, threshold=500, basis="points")
+    growth = TierFactory.create(code="g", name="黑金", rank=3, threshold=300, basis="growth")
+    assert [tier_needed_text(t, 120) for t in (spend, points, growth)] == [
+        "再消费 ¥1.20 升级为银卡",
+        "再获得 120 积分升级为金卡",
+        "再获得 120 成长值升级为黑金",
+    ]
+    assert (tier_measure(growth), tier_amount(growth, 1200)) == ("获得成长值", "1,200 成长值")
+    member = MemberFactory(tier=points)
+    page = admin_client_a.get(f"/admin/members/member/{member.pk}/change/").content.decode()
+    assert "下一等级：黑金" in page and "获得成长值 300 成长值" in page
+    tiers_page = admin_client_a.get("/admin/members/tier/").content.decode()
+    assert "300 成长值" in tiers_page and "¥1,000.00" in tiers_page

@@ -62,6 +62,12 @@ def test_a_friend_opens_the_link_joins_and_the_referrer_sees_why(member_a, wecha
     assert mine.status_code == 200
     assert "邀请好友" in text and token in text and "<svg" in text
     assert "李*" in text and "李雷" not in text and "已入会，待首单" in text
+    assert "已邀请 1" in text and "您的邀请已被打开 1 次" in text  # the friend's browser opened it
+    assert 'src="/m/invites/poster.png"' in text
+    poster = referrer_client.get("/m/invites/poster.png", **PHONE)
+    assert poster.status_code == 200 and poster["Content-Type"] == "image/png"
+    assert poster.content.startswith(b"\x89PNG") and token.encode() not in poster.content  # drawn, not text
+    assert client_a.__class__(HTTP_HOST=client_a.defaults["HTTP_HOST"]).get("/m/invites/poster.png").status_code == 302
 
 
 def test_the_partner_api_makes_the_link_and_lists_invitations(in_brand_a, client_a, brand_a):
@@ -84,6 +90,7 @@ def test_the_partner_api_makes_the_link_and_lists_invitations(in_brand_a, client
     assert listed.status_code == 200
     [row] = json.loads(listed.content)["results"]
     assert row["status"] == "joined" and row["status_label"] == "已入会，待首单"
+    assert row["stage"] == "invited" and row["stage_label"] == "已邀请"
     assert row["invitee"].startswith("韩*") and "韩梅梅" not in row["invitee"]
 
 
@@ -157,3 +164,40 @@ def test_racing_reward_tasks_grant_each_side_once(race_brand):
         assert ReferralCampaign.objects.get().budget_used == 1
         assert Member.objects.get(pk=referrer.pk).points_balance == 100
         assert ledger_audit() == []
+
+
+def test_the_referral_graph_page_shows_depth_rewards_and_reversals_and_exports_xlsx(admin_client_a, in_brand_a):
+    import io
+
+    from openpyxl import load_workbook
+
+    from engagement.services.referral import referral_bind
+
+    program()
+    rules()
+    campaign()
+    referrer = person("u-ref", name="王大锤")
+    friend = person("u-new", name="=HYPERLINK(韩梅梅)")
+    grandchild = person("u-gc", name="李雷")
+    referral_bind(invitee=friend, token=referral_link_get(member=referrer).token, device="d1")
+    # The friend invites someone too: a second, separate one-level edge — never a chain.
+    referral_bind(invitee=grandchild, token=referral_link_get(member=friend).token, device="d2")
+    Referral.objects.filter(invitee=friend).update(
+        status=Referral.Status.REVERSED, reason="首单已退款（R1），奖励已撤回"
+    )
+    listing = admin_client_a.get("/admin/engagement/referral/").content.decode()
+    assert "/admin/engagement/referral/graph/" in listing
+    page = admin_client_a.get("/admin/engagement/referral/graph/")
+    text = page.content.decode()
+    assert page.status_code == 200 and "邀请关系图" in text and "只有一级" in text
+    assert "已撤回" in text and "首单已退款（R1），奖励已撤回" in text and "已邀请" in text
+    assert text.count('<td class="num">1</td>') == 2  # each edge depth 1: the grandchild is not 2
+    one = admin_client_a.get("/admin/engagement/referral/graph/", {"referrer": referrer.member_no}).content.decode()
+    assert grandchild.member_no not in one and referrer.member_no in one
+    xlsx = admin_client_a.get("/admin/engagement/referral/graph/", {"export": "xlsx"})
+    assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+    rows = list(load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("邀请人", "受邀人", "层级") and {r[2] for r in rows[1:]} == {1}
+    assert all(not str(cell).startswith("=") for row in rows for cell in row if cell)  # inert cells
+    csv_rows = admin_client_a.get("/admin/engagement/referral/graph/", {"export": "csv"}).content.decode("utf-8-sig")
+    assert len(csv_rows.splitlines()) == 3 and "已撤回" in csv_rows

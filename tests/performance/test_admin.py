@@ -95,3 +95,18 @@ def test_order_page_says_who_got_the_credit_and_why(scene, admin_client_a, brand
 
     assert "服务导购 张三（门店订单的服务导购）" in page
     assert "服务导购 王五（门店订单的服务导购）" in listing
+
+
+def test_a_staff_poster_is_the_shared_png_with_the_share_link(admin_client_a, in_brand_a):
+    # The same drawing as the member's 邀请有礼 poster (crm.posters), opened from the link's page.
+    from performance.models import ShareLink
+    from performance.services import share_link_create
+    from tests.factories import StaffFactory
+
+    link = share_link_create(staff=StaffFactory(name="王芳"), kind=ShareLink.Kind.POSTER, note="秋季新品")
+    page = admin_client_a.get(f"/admin/performance/sharelink/{link.pk}/change/").content.decode()
+    assert f"/admin/performance/sharelink/{link.pk}/poster.png" in page and "下载海报" in page
+    poster = admin_client_a.get(f"/admin/performance/sharelink/{link.pk}/poster.png")
+    assert poster.status_code == 200 and poster["Content-Type"] == "image/png"
+    assert poster.content.startswith(b"\x89PNG")
+    assert admin_client_a.get("/admin/performance/sharelink/999999/poster.png").status_code == 404

@@ -169,3 +169,32 @@ def test_yuan_words():
             assert "金额" in str(error)
         else:
             raise AssertionError(bad)
+
+
+def test_store_staff_correct_a_birthday_with_a_reason_and_hq_cannot(staff_client, admin_client_a, scene):
+    import datetime as dt
+
+    from django.contrib.messages import get_messages
+
+    from engagement.models import BirthdayChange
+
+    lin = scene["lin"]
+    Member.objects.filter(pk=lin.pk).update(birthday=dt.date(1990, 5, 1))
+    url = reverse("workbench:member_birthday", args=[lin.pk])
+    page = staff_client.get(reverse("workbench:member", args=[lin.pk])).content.decode()
+    assert "更正生日（请先核对会员证件）" in page
+    no_reason = staff_client.post(url, {"birthday": "1990-06-01", "reason": " "})
+    assert "请填写修改生日的原因。" in [str(m) for m in get_messages(no_reason.wsgi_request)]
+    assert Member.objects.get(pk=lin.pk).birthday == dt.date(1990, 5, 1)
+    done = staff_client.post(url, {"birthday": "1990-06-01", "reason": "核对身份证"})
+    assert "生日已更正，已记录原因。" in [str(m) for m in get_messages(done.wsgi_request)]
+    assert Member.objects.get(pk=lin.pk).birthday == dt.date(1990, 6, 1)
+    audit = BirthdayChange.objects.get(member_id=lin.pk)
+    assert (audit.by, audit.before, audit.after, audit.reason) == (
+        "staff",
+        dt.date(1990, 5, 1),
+        dt.date(1990, 6, 1),
+        "核对身份证",
+    )
+    assert admin_client_a.post(url, {"birthday": "1990-07-01", "reason": "x"}).status_code == 403  # not in store
+    assert "更正生日" not in admin_client_a.get(reverse("workbench:member", args=[lin.pk])).content.decode()
