@@ -15,8 +15,9 @@ fixed entries, one of which (`tenancy.dispatch_due_slots`, every few seconds) ru
   means (the exactly-once guard is its own: a campaign occurrence's unique (campaign, slot)) and
   moves `due_at` on or deletes the row (`slot_set`), in its own transaction.
 
-Per database on purpose: when brands live in several databases ("cells"), each database's public
-schema holds the slots of its brands and the dispatcher claims in each (`slot_databases`).
+Per cell on purpose: when brands live in several databases ("cells", cells.py), each cell's public
+schema holds the slots of its brands, each cell's beat sends its own tick, and the tick claims in
+the cell it runs in.
 """
 
 import dataclasses
@@ -26,7 +27,6 @@ import time
 from collections import defaultdict
 
 from celery import current_app
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
@@ -48,11 +48,6 @@ class ClaimedSlot:
     task: str
     key: int
     due_at: dt.datetime
-
-
-def slot_databases() -> list[str]:
-    """The database aliases whose public schema holds due slots (DUE_SLOT_DATABASES; one today)."""
-    return list(getattr(settings, "DUE_SLOT_DATABASES", [DEFAULT_DB_ALIAS]))
 
 
 def slot_set(*, task: str, key: int, due_at: dt.datetime | None) -> None:

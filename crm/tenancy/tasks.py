@@ -31,10 +31,12 @@ def run_in_every_brand(task_name: str, *args: object) -> int:
 
 @shared_task(name="tenancy.dispatch_due_slots")
 def dispatch_due_slots() -> int:
-    """Fixed beat entry (every few seconds): send every due slot of every database (slots.py)."""
-    from .slots import slot_databases, slots_dispatch
+    """Fixed beat entry (every few seconds): send every due slot of this cell (slots.py). Each
+    cell's beat sends its own tick, and the tick runs in that cell (the `_cell` header,
+    crm/celery.py), whose public schema holds the slots of its brands."""
+    from .slots import slots_dispatch
 
-    return sum(slots_dispatch(using=alias) for alias in slot_databases())
+    return slots_dispatch()
 
 
 @shared_task(name="tenancy.bulk_chunk_run")

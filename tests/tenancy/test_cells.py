@@ -11,6 +11,7 @@ They are seeded like a new cell, with the public schema and brand_template of th
 a few seconds instead of a full migration), and dropped at the end.
 """
 
+import datetime as dt
 import io
 import json
 import time
@@ -22,6 +23,7 @@ from celery.exceptions import Retry
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import Client, override_settings
+from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_tenants.signals import schema_pre_migration
 from django_tenants.utils import get_public_schema_name
@@ -379,3 +381,31 @@ def test_moving_a_brand_keeps_every_row_and_it_answers_from_the_new_cell(in_cell
         "/api/v1/members/G0000003/points", HTTP_AUTHORIZATION=f"Api-Key {key}"
     )
     assert response.status_code == 200 and response.json()["balance"] == 100
+
+
+def test_the_dispatch_tick_of_a_cell_claims_the_due_slots_of_that_cells_brands_only(in_cells, monkeypatch):
+    """Each cell's beat sends its own tick (crm/tenancy/scheduler.py), which runs in that cell and
+    claims the slots its public schema holds: those of the cell's brands."""
+    from crm.tenancy import slots
+    from crm.tenancy.models import DueSlot
+    from crm.tenancy.tasks import dispatch_due_slots
+
+    sent: list[tuple[str, list[int]]] = []
+    monkeypatch.setattr(
+        slots, "slots_send", lambda schema, task, claimed: sent.append((schema, [s.key for s in claimed])) or 1
+    )
+    due = timezone.now() - dt.timedelta(seconds=1)
+    with brand_context(ZETA):
+        slots.slot_set(task="campaigns.slot_due", key=9001, due_at=due)
+    with brand_context(BRAND_A):
+        slots.slot_set(task="campaigns.slot_due", key=9002, due_at=due)
+    try:
+        with cell_context("b"):
+            dispatch_due_slots()
+        assert sent == [(ZETA, [9001])]
+        dispatch_due_slots()  # the home cell's tick
+        assert sent == [(ZETA, [9001]), (BRAND_A, [9002])]
+    finally:
+        with cell_context("b"):
+            DueSlot.objects.filter(key=9001).delete()
+        DueSlot.objects.filter(key=9002).delete()
