@@ -179,7 +179,10 @@ class CouponTemplateAdmin(ModelAdmin):
 
     @admin.display(description="库存（剩余 / 总数）")
     def stock_shown(self, obj: CouponTemplate) -> str:
-        return "不限" if obj.stock_total is None else f"{obj.stock_left:,} / {obj.stock_total:,}"
+        if obj.stock_total is None:
+            return "不限"
+        shown = f"{obj.stock_left:,} / {obj.stock_total:,}"
+        return shown + (f"（审批中预留 {obj.stock_reserved:,}）" if obj.stock_reserved else "")
 
     @admin.display(description="操作")
     def tools(self, obj: CouponTemplate) -> str:

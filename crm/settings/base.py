@@ -502,7 +502,8 @@ UNFOLD = {
 TENANT_APPS += ["coupons"]
 INSTALLED_APPS += ["coupons"]
 # Coupons past their end become EXPIRED (with their history) every 15 minutes in every brand; a
-# coupon's own end is checked at use anyway, so this only keeps states and reports current.
+# coupon's own end is checked at use anyway, so this only keeps states and reports current. The
+# same job expires held manual issues (发券审批) past the brand's issue_request_days.
 CELERY_BEAT_SCHEDULE["coupons-expire"] = {
     "task": "tenancy.run_in_every_brand",
     "args": ["coupons.expire"],
