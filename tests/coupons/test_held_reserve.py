@@ -184,9 +184,9 @@ def test_clerks_holding_requests_at_once_never_reserve_more_than_the_stock(race_
         batches = [[m.pk for m in MemberFactory.create_batch(6)] for _ in clerks]
 
     def ask(n: int) -> Callable[[], object]:
-        return lambda: coupons_issue_manual(
-            template_id=tpl.pk, member_ids=batches[n], batch=f"race-{n}", user=clerks[n]
-        ).held
+        return lambda: (
+            coupons_issue_manual(template_id=tpl.pk, member_ids=batches[n], batch=f"race-{n}", user=clerks[n]).held
+        )
 
     outcomes = _run(race_brand, [ask(n) for n in range(8)])
     with schema_context(race_brand.schema_name):
@@ -211,13 +211,15 @@ def test_approvals_rejections_and_a_campaign_racing_keep_stock_whole(race_brand)
         lambda: coupon_issue_request_approve(issue_request=requests[0], actor=boss).issued,
         lambda: coupon_issue_request_reject(issue_request=requests[1], actor=boss, reason="不发").status,
         lambda: coupon_issue_request_approve(issue_request=requests[2], actor=boss).issued,
-        lambda: coupons_issue_bulk(
-            template_id=tpl.pk,
-            members=("SELECT unnest(%s::bigint[])", [others]),
-            source="campaign",
-            source_key="campaign:race",
-            actor="t",
-        ).issued_now,
+        lambda: (
+            coupons_issue_bulk(
+                template_id=tpl.pk,
+                members=("SELECT unnest(%s::bigint[])", [others]),
+                source="campaign",
+                source_key="campaign:race",
+                actor="t",
+            ).issued_now
+        ),
     ]
     outcomes = _run(race_brand, jobs)
     with schema_context(race_brand.schema_name):
