@@ -51,11 +51,13 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.db import connection
 from crm.tenancy.zones import brand_date
 from members import roles
+from members.hooks import MemberPageAsk, MemberPageTool
 
 from . import error_codes, rules
 from .error_codes import coupon_error
@@ -494,3 +496,60 @@ def coupon_issue_requests_expire(*, now: dt.datetime | None = None) -> int:
             },
         )
         return int(cursor.fetchone()[0])
+
+
+# --- one member, from the member's page (workbench 360°, the admin member page) ---------------------
+
+
+def coupon_templates_issuable(*, now: dt.datetime | None = None) -> list[CouponTemplate]:
+    """The templates a person may hand out now, for a member page's 发券 picker: active, not past
+    their end date, with stock left (or unlimited), by name. The issue checks all of it again."""
+    today = brand_date(now or timezone.now())
+    return list(
+        CouponTemplate.objects.filter(is_active=True)
+        .exclude(valid_until_date__lt=today)
+        .exclude(stock_left__lte=0)
+        .order_by("name", "id")
+    )
+
+
+def coupon_issue_outcome_words(outcome: ManualIssue, *, template: CouponTemplate, member_no: str) -> tuple[str, str]:
+    """(level, words) of a manual issue to one member, for the page's message: level is
+    "success", "warning" or "error" (django.contrib.messages' names)."""
+    name = f"「{template.name}」"
+    if outcome.request is not None and outcome.result is None:
+        request = outcome.request
+        if request.status != CouponIssueRequest.Status.PENDING:
+            return "warning", f"本次发券已提交过申请 #{request.pk}（{request.get_status_display()}），未再次提交。"
+        reserved = f"，已为其预留 {request.reserved} 张库存" if request.reserved else ""
+        return "warning", f"{HELD_MESSAGE} 申请 #{request.pk}：{name}发给会员 {member_no}{reserved}。"
+    result = outcome.result
+    assert result is not None
+    if result.issued_now:
+        return "success", f"已发放{name}给会员 {member_no}。"
+    if result.already:
+        return "warning", f"会员 {member_no} 已领取本次发放的{name}（重复提交，未再次发放）。"
+    if result.over_limit:
+        return "error", f"会员 {member_no} 已达到{name}的每人限领数量，未发放。"
+    if result.out_of_stock:
+        return "error", f"{name}库存不足，未发放。"
+    return "error", f"会员 {member_no} 已冻结、合并或删除，未发放。"
+
+
+def coupon_issue_allowed(*, user: User | AnonymousUser) -> bool:
+    """Whether the user may issue coupons by hand at all (the permission and a cap above 0)."""
+    return user.has_perm("coupons.add_coupon") and coupon_issue_limits(user=user).allowed
+
+
+def coupon_template_choice_words(template: CouponTemplate) -> str:
+    """A template in a 发券 picker: name, benefit, stock left."""
+    left = "不限库存" if template.stock_left is None else f"剩余 {template.stock_left:,} 张"
+    return f"{template.name}（{rules.benefit_words(template)}，{left}）"
+
+
+def coupon_member_page_tool(ask: MemberPageAsk) -> MemberPageTool | None:
+    """members.hooks.member_page_tools: the admin member page's 发券 button, for users who may."""
+    if not coupon_issue_allowed(user=ask.user):
+        return None
+    link = reverse("admin:coupons_coupontemplate_issue_member", args=[ask.member_id])
+    return MemberPageTool(title="发券", link=link, icon="local_activity")

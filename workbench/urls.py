@@ -19,6 +19,11 @@ urlpatterns = [
     path("admin/workbench/members/<int:member_id>/adjust/", staff(views.member_adjust), name="member_adjust"),
     path("admin/workbench/members/<int:member_id>/redeem/", staff(views.member_redeem), name="member_redeem"),
     path("admin/workbench/members/<int:member_id>/tier/", staff(views.member_tier), name="member_tier"),
+    path(
+        "admin/workbench/members/<int:member_id>/coupons/issue/",
+        staff(views.member_coupon_issue),
+        name="member_coupon_issue",
+    ),
     path("admin/workbench/orders/new/", staff(views.order_new), name="order_new"),
     path("admin/workbench/coupons/", staff(views.coupon_writeoff), name="coupon_writeoff"),
     path("admin/workbench/enrol/", staff(views.enrol_start), name="enrol_start"),
