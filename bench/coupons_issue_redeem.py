@@ -18,12 +18,14 @@ It (re)creates its own brand `benchcoupons` with N members generated set-based.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
@@ -115,6 +117,30 @@ def timed(label: str, fn: "object") -> float:
     return seconds
 
 
+class StatementProfile:
+    """With --profile: wall and PostgreSQL backend CPU of each statement the issue sends (an
+    execute_wrapper reading /proc around it), summed by the statement's first words."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        cpu, start = backend_cpu(), time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            wall, used = time.perf_counter() - start, backend_cpu() - cpu
+            entry = self.totals.setdefault(" ".join(sql.split())[:80], [0, 0.0, 0.0])
+            entry[0] += 1
+            entry[1] += wall
+            entry[2] += used
+
+    def show(self) -> None:
+        for text, (n, wall, cpu) in sorted(self.totals.items(), key=lambda item: -item[1][2]):
+            if cpu >= 0.01 or wall >= 0.05:
+                print(f"    {int(n):3d}× wall {wall:7.2f} s  backend CPU {cpu:6.2f} s  {text}")
+
+
 def floor_real_tables(template_id: int) -> None:
     """The issue's rows written raw into the real tables, no checks: coupons, history, holdings."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -152,6 +178,7 @@ def main() -> None:
     parser.add_argument("--redeem", type=int, default=2_000, help="write-offs (and validations) to time")
     parser.add_argument("--skip-generate", action="store_true")
     parser.add_argument("--issue-only", action="store_true", help="the 1M issue and its floors, no write-offs")
+    parser.add_argument("--profile", action="store_true", help="wall and backend CPU of each statement of the issue")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.skip_generate:
@@ -197,12 +224,15 @@ def main() -> None:
         )
         floor_real = timed("floor: the same rows raw into the real tables", lambda: floor_real_tables(raw.pk))
         members_sql = ("SELECT id FROM members_member", [])
-        first = timed(
-            "coupons_issue_bulk (limit 1 each, stock N)",
-            lambda: coupons_issue_bulk(
-                template_id=generic.pk, members=members_sql, source="admin", source_key="bench", actor="bench"
-            ),
-        )
+        profile = StatementProfile()
+        with connection.execute_wrapper(profile) if args.profile else contextlib.nullcontext():
+            first = timed(
+                "coupons_issue_bulk (limit 1 each, stock N)",
+                lambda: coupons_issue_bulk(
+                    template_id=generic.pk, members=members_sql, source="admin", source_key="bench", actor="bench"
+                ),
+            )
+        profile.show()
         again = timed(
             "the same issue again (idempotent: issues nobody)",
             lambda: coupons_issue_bulk(

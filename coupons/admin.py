@@ -507,7 +507,7 @@ class CouponTemplateAdmin(ModelAdmin):
         fmt = request.GET.get("format")
         if fmt in ("csv", "xlsx"):
             plain = [
-                [*r[:6], Decimal(row.discount_fen) / 100, Decimal(row.gmv_fen) / 100]
+                [*r[:6], _yuan_number(row.discount_fen), _yuan_number(row.gmv_fen)]
                 for r, row in zip(table, rows, strict=True)
             ]
             if fmt == "csv":
@@ -530,6 +530,11 @@ class CouponTemplateAdmin(ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "coupons/admin/report.html", context)
+
+
+def _yuan_number(fen: int) -> Decimal:
+    """Fen as a yuan number for the downloads: 35.00, not 35 (a spreadsheet's money column)."""
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 
 def _limits_text(limits: manual_issue.IssueLimits) -> str:

@@ -169,30 +169,25 @@ def coupons_issue_manual(
 
     if limits.unlimited or not ids:
         return ManualIssue(result=issue(ids))
-    try:
-        return _issue_within_caps(
-            template_id=template_id,
-            ids=ids,
-            source_key=source_key,
-            user=user,
-            limits=limits,
-            now=now,
-            issue=issue,
-            staff_id=staff_id,
-        )
-    except _SameBatchRaced:
-        # Two submits of one batch held at once: the other's request committed first (the unique
-        # (template, batch) refused this one, whose transaction rolled back whole). It finds it now.
-        return _issue_within_caps(
-            template_id=template_id,
-            ids=ids,
-            source_key=source_key,
-            user=user,
-            limits=limits,
-            now=now,
-            issue=issue,
-            staff_id=staff_id,
-        )
+    for attempt in (1, 2):
+        try:
+            return _issue_within_caps(
+                template_id=template_id,
+                ids=ids,
+                source_key=source_key,
+                user=user,
+                limits=limits,
+                now=now,
+                issue=issue,
+                staff_id=staff_id,
+            )
+        except _SameBatchRaced:
+            # Two submits of one batch held at once: the other's request committed first (the
+            # unique (template, batch) refused this one, whose transaction rolled back whole).
+            # The second attempt finds it.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 class _SameBatchRaced(Exception):
@@ -232,7 +227,9 @@ def _issue_within_caps(
         biz_date = brand_date(now)
         exceeded = _totals_raise(cursor, member_ids=counted, user_id=user.pk, biz_date=biz_date, limits=limits)
         if exceeded is not None:
-            reserved = _stock_reserve(cursor, template_id=template_id, count=len(counted), now=now)
+            reserved = _stock_reserve(
+                cursor, template_id=template_id, count=len(counted), now=now, source_key=source_key
+            )
             try:
                 with transaction.atomic():
                     request = CouponIssueRequest.objects.create(
@@ -259,13 +256,17 @@ def _issue_within_caps(
         return ManualIssue(result=result)
 
 
-def _stock_reserve(cursor: Any, *, template_id: int, count: int, now: dt.datetime) -> int:
+def _stock_reserve(cursor: Any, *, template_id: int, count: int, now: dt.datetime, source_key: str) -> int:
     """Hold `count` of the template's stock for a request about to wait for approval (lock step 1,
     after the counters): moved from stock_left to stock_reserved by a conditional UPDATE whose row
     count is checked. Returns how many were reserved (0 for unlimited stock). A template that could
     not issue now (stopped, validity over) or has too little stock left refuses the request: the
     caller's transaction rolls back, nothing is held or counted."""
     template = CouponTemplate.objects.select_for_update().get(pk=template_id)  # lock step 1
+    if CouponIssueRequest.objects.filter(template_id=template_id, source_key=source_key).exists():
+        # The same batch held by a submit that committed while this one waited for the template
+        # (a double click): it is that request, whatever stock is left now.
+        raise _SameBatchRaced
     if not template.is_active:
         raise coupon_error(error_codes.TEMPLATE_INACTIVE, "未提交审批。")
     valid_from, valid_until = rules.window(template, issued_at=now)

@@ -151,7 +151,7 @@ class MemberLoyaltyActionsMixin:
         context["can_redeem"] = usable and self._can_redeem(request, obj)
         context["can_set_tier"] = usable and self._can_set_tier(request, obj)
         # The apps above add theirs (coupons: 发券), each deciding whether this viewer may.
-        context["member_tools"] = member_page_tools_for(user=request.user, member_id=obj.pk) if usable else []
+        context["member_tools"] = member_page_tools_for(user=request.user, member_id=obj.pk) if obj and usable else []
         return super().render_change_form(request, context, *args, **kwargs)  # type: ignore[misc]
 
     # --- pages ---

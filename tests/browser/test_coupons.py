@@ -271,7 +271,8 @@ def test_issuing_a_coupon_from_the_members_page_and_picking_stores_by_city_at_14
     page = desk.new_page()
     login(page, url, f"admin@{live_brand.schema_name}.example")
     page.goto(f"{url}/admin/members/member/{member.pk}/change/")
-    page.click("text=发券")
+    page.screenshot(path=SCREENSHOTS / "c20a-admin-member-page.png")
+    page.click(f"a[href='/admin/coupons/coupontemplate/member/{member.pk}/issue/']")
     page.wait_for_load_state()
     assert "会员日满200减30（满 ¥200.00 减 ¥30.00，剩余 98 张）" in page.content()  # 1 issued, 1 reserved
     page.select_option("select[name=template]", label="夏日满减券（满 ¥100.00 减 ¥20.00，剩余 2 张）")
@@ -280,11 +281,14 @@ def test_issuing_a_coupon_from_the_members_page_and_picking_stores_by_city_at_14
     page.wait_for_load_state()
     assert f"已发放「夏日满减券」给会员 {member.member_no}。" in page.content()
 
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.goto(f"{url}/admin/coupons/coupontemplate/{fresh.pk}/change/")
+    page.screenshot(path=SCREENSHOTS / "c21a-template-store-picker-before.png", full_page=True)
     page.click("button[data-store-pick=city][data-city=杭州]")
-    chosen = page.locator(".field-stores .select2-selection__choice")
-    assert chosen.count() == 2
-    page.locator(".field-stores .select2-search__field").fill("徐汇")
+    chosen = page.locator("[data-store-picker] .select2-selection__choice")
+    assert chosen.count() == 2, (console, page.locator("[data-store-picker]").inner_html()[:3000])
+    page.locator("[data-store-picker] .select2-search__field").fill("徐汇")
     page.wait_for_timeout(300)
     page.screenshot(path=SCREENSHOTS / "c21-template-store-picker.png", full_page=True)
     page.keyboard.press("Enter")

@@ -230,3 +230,24 @@ def test_approvals_rejections_and_a_campaign_racing_keep_stock_whole(race_brand)
         left, reserved = stock(tpl)
         assert reserved == 0 and left == 20 - issued
         assert coupons_audit() == []
+
+
+def test_one_held_batch_submitted_four_times_at_once_is_one_request_reserving_once(race_brand):
+    """A quadruple click on one screen (same batch) past the cap, each on its own connection: one
+    request, its stock reserved once, and every submit is told about that request."""
+    with schema_context(race_brand.schema_name):
+        tpl = template(stock_total=10)  # room for one reservation of 6: the others must find it
+        clerk = user_in(roles.STORE_STAFF, "clerk")
+        ids = [m.pk for m in MemberFactory.create_batch(6)]
+
+    def submit() -> object:
+        outcome = coupons_issue_manual(template_id=tpl.pk, member_ids=ids, batch="same-screen", user=clerk)
+        assert outcome.request is not None
+        return outcome.request.pk
+
+    outcomes = _run(race_brand, [submit] * 4)
+    with schema_context(race_brand.schema_name):
+        request = CouponIssueRequest.objects.get()
+        assert outcomes == [request.pk] * 4
+        assert stock(tpl) == (4, 6)
+        assert coupons_audit() == []

@@ -22,7 +22,9 @@ def _messages(response) -> list[str]:
 
 def _reference(body: str, form_id: str) -> str:
     form = body[body.index(f'id="{form_id}"') :]
-    return re.search(r'name="reference" value="([^"]+)"', form).group(1)
+    found = re.search(r'name="reference" value="([^"]+)"', form)
+    assert found is not None
+    return found.group(1)
 
 
 def test_the_360_page_issues_one_coupon_once_and_says_so(staff_client, scene):
@@ -97,7 +99,9 @@ def test_the_admin_member_page_has_a_coupon_action_that_issues_once(admin_client
 
     page = admin_client_a.get(url).content.decode()
     assert "生日券（满 ¥100.00 减 ¥20.00，剩余 10 张）" in page and "林*" in page
-    batch = re.search(r'name="batch" value="([^"]+)"', page).group(1)
+    found = re.search(r'name="batch" value="([^"]+)"', page)
+    assert found is not None
+    batch = found.group(1)
     done = admin_client_a.post(url, {"template": tpl.pk, "batch": batch}, follow=True)
     again = admin_client_a.post(url, {"template": tpl.pk, "batch": batch}, follow=True)
 
