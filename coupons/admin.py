@@ -113,6 +113,8 @@ class CouponTemplateForm(forms.ModelForm):
         for name, text in helps.items():
             if name in self.fields:
                 self.fields[name].help_text = text
+        if "stores" in self.fields:  # not the admin's "hold down Control" line: the picker is select2
+            self.fields["stores"].help_text = ""
         instance = self.instance
         if instance.pk:
             for name in ("threshold", "amount_off", "cap"):

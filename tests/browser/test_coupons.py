@@ -292,7 +292,7 @@ def test_issuing_a_coupon_from_the_members_page_and_picking_stores_by_city_at_14
     page.wait_for_timeout(300)
     page.screenshot(path=SCREENSHOTS / "c21-template-store-picker.png", full_page=True)
     page.keyboard.press("Enter")
-    page.click("input[name=_continue]")
+    page.click("button[name=_continue]")
     page.wait_for_load_state()
     with schema_context(live_brand.schema_name):
         assert sorted(fresh.stores.values_list("code", flat=True)) == ["HZ01", "HZ02", "SH02"]
