@@ -379,6 +379,14 @@ def _result_words(result: IssueResult, *, asked: int) -> str:
     )
 
 
+def _decide(issue_request: CouponIssueRequest, status: str, *, actor: User, now: dt.datetime, why: str) -> int:
+    """pending → `status`, conditionally (lock step 0c): 1 if this call decided it, 0 if it was
+    decided already (the caller reads what it became)."""
+    return CouponIssueRequest.objects.filter(pk=issue_request.pk, status=CouponIssueRequest.Status.PENDING).update(
+        status=status, decided_by=actor, decided_at=now, decision_reason=(why or "").strip()[:255], updated_at=now
+    )
+
+
 def coupon_issue_request_approve(
     *, issue_request: CouponIssueRequest, actor: User, note: str = "", now: dt.datetime | None = None
 ) -> CouponIssueRequest:
@@ -391,15 +399,7 @@ def coupon_issue_request_approve(
     _require_approver(actor, issue_request)
     now = now or timezone.now()
     with transaction.atomic():
-        decided = CouponIssueRequest.objects.filter(
-            pk=issue_request.pk, status=CouponIssueRequest.Status.PENDING
-        ).update(  # lock step 0c
-            status=CouponIssueRequest.Status.APPROVED,
-            decided_by=actor,
-            decided_at=now,
-            decision_reason=(note or "").strip()[:255],
-            updated_at=now,
-        )
+        decided = _decide(issue_request, CouponIssueRequest.Status.APPROVED, actor=actor, now=now, why=note)
         if decided != 1:
             current = CouponIssueRequest.objects.get(pk=issue_request.pk)
             if current.status == CouponIssueRequest.Status.APPROVED:
@@ -439,15 +439,7 @@ def coupon_issue_request_reject(
         raise coupon_error(error_codes.ISSUE_INVALID, "驳回必须填写原因。", fields={"reason": ["必填。"]})
     now = now or timezone.now()
     with transaction.atomic():
-        decided = CouponIssueRequest.objects.filter(
-            pk=issue_request.pk, status=CouponIssueRequest.Status.PENDING
-        ).update(  # lock step 0c
-            status=CouponIssueRequest.Status.REJECTED,
-            decided_by=actor,
-            decided_at=now,
-            decision_reason=reason[:255],
-            updated_at=now,
-        )
+        decided = _decide(issue_request, CouponIssueRequest.Status.REJECTED, actor=actor, now=now, why=reason)
         current = CouponIssueRequest.objects.get(pk=issue_request.pk)
         if decided == 1:
             with connection.cursor() as cursor:
