@@ -125,11 +125,12 @@ class StatementProfile:
         self.totals: dict[str, list[float]] = {}
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        cpu, start = backend_cpu(), time.perf_counter()
+        pid = [connection.connection.info.backend_pid]  # no query: a query would come back here
+        cpu, start = process_cpu_seconds(pid), time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            wall, used = time.perf_counter() - start, backend_cpu() - cpu
+            wall, used = time.perf_counter() - start, process_cpu_seconds(pid) - cpu
             entry = self.totals.setdefault(" ".join(sql.split())[:80], [0, 0.0, 0.0])
             entry[0] += 1
             entry[1] += wall
