@@ -18,12 +18,14 @@ It (re)creates its own brand `benchcoupons` with N members generated set-based.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
@@ -97,13 +99,47 @@ def backend_cpu() -> float:
     return process_cpu_seconds([pid])
 
 
+CPU: dict[str, float] = {}  # label → PostgreSQL backend CPU seconds of the last timed() call
+
+
 def timed(label: str, fn: "object") -> float:
     cpu = backend_cpu()
+    own = time.process_time()
     start = time.perf_counter()
     fn()  # type: ignore[operator]
     seconds = time.perf_counter() - start
-    print(f"  {label:<52} {seconds:8.2f} s  (PostgreSQL backend CPU {backend_cpu() - cpu:6.2f} s)", flush=True)
+    CPU[label] = backend_cpu() - cpu
+    print(
+        f"  {label:<52} {seconds:8.2f} s  (PostgreSQL backend CPU {CPU[label]:6.2f} s, "
+        f"this process {time.process_time() - own:5.2f} s)",
+        flush=True,
+    )
     return seconds
+
+
+class StatementProfile:
+    """With --profile: wall and PostgreSQL backend CPU of each statement the issue sends (an
+    execute_wrapper reading /proc around it), summed by the statement's first words."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        pid = [connection.connection.info.backend_pid]  # no query: a query would come back here
+        cpu, start = process_cpu_seconds(pid), time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            wall, used = time.perf_counter() - start, process_cpu_seconds(pid) - cpu
+            entry = self.totals.setdefault(" ".join(sql.split())[:80], [0, 0.0, 0.0])
+            entry[0] += 1
+            entry[1] += wall
+            entry[2] += used
+
+    def show(self) -> None:
+        for text, (n, wall, cpu) in sorted(self.totals.items(), key=lambda item: -item[1][2]):
+            if cpu >= 0.01 or wall >= 0.05:
+                print(f"    {int(n):3d}× wall {wall:7.2f} s  backend CPU {cpu:6.2f} s  {text}")
 
 
 def floor_real_tables(template_id: int) -> None:
@@ -142,6 +178,8 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--redeem", type=int, default=2_000, help="write-offs (and validations) to time")
     parser.add_argument("--skip-generate", action="store_true")
+    parser.add_argument("--issue-only", action="store_true", help="the 1M issue and its floors, no write-offs")
+    parser.add_argument("--profile", action="store_true", help="wall and backend CPU of each statement of the issue")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.skip_generate:
@@ -187,12 +225,15 @@ def main() -> None:
         )
         floor_real = timed("floor: the same rows raw into the real tables", lambda: floor_real_tables(raw.pk))
         members_sql = ("SELECT id FROM members_member", [])
-        first = timed(
-            "coupons_issue_bulk (limit 1 each, stock N)",
-            lambda: coupons_issue_bulk(
-                template_id=generic.pk, members=members_sql, source="admin", source_key="bench", actor="bench"
-            ),
-        )
+        profile = StatementProfile()
+        with connection.execute_wrapper(profile) if args.profile else contextlib.nullcontext():
+            first = timed(
+                "coupons_issue_bulk (limit 1 each, stock N)",
+                lambda: coupons_issue_bulk(
+                    template_id=generic.pk, members=members_sql, source="admin", source_key="bench", actor="bench"
+                ),
+            )
+        profile.show()
         again = timed(
             "the same issue again (idempotent: issues nobody)",
             lambda: coupons_issue_bulk(
@@ -200,11 +241,19 @@ def main() -> None:
             ),
         )
         issued = Coupon.objects.filter(template=generic).count()
+        engine_cpu = CPU["coupons_issue_bulk (limit 1 each, stock N)"]
+        floor_cpu = CPU["floor: the same rows raw into the real tables"]
         print(
             f"  issued {issued:,}; {n / first:,.0f} coupons/s; ratio to floor {first / floor:.1f}×, "
-            f"to the real-tables floor {first / floor_real:.2f}×; "
-            f"1,000,000 members extrapolated: {first * 1_000_000 / n:.0f} s (target ≤ 60 s); re-run {again:.1f} s"
+            f"to the real-tables floor {first / floor_real:.2f}× wall, {engine_cpu / floor_cpu:.2f}× backend CPU; "
+            f"1,000,000 members extrapolated: {first * 1_000_000 / n:.0f} s wall (target ≤ 60 s), "
+            f"{engine_cpu * 1_000_000 / n:.1f} s backend CPU; re-run {again:.1f} s; "
+            f"load average now {os.getloadavg()[0]:.1f}"
         )
+        if args.issue_only:
+            problems = coupons_audit()
+            print(f"audit_coupons: {'OK' if not problems else problems[:5]}")
+            return
 
         # Pool-code coupons for the write-offs: one generated code each.
         pool = coupon_template_create(

@@ -468,3 +468,9 @@ def occurrence_results(occurrence: Occurrence) -> OccurrenceResults:
         previewed_reached=previewed,
         not_sent=not_sent,
     )
+
+
+def campaign_names(keys: list[str]) -> dict[str, str]:
+    """{id as text: name} of the campaigns among `keys` (coupons' report by campaign); one query."""
+    ids = [int(key) for key in keys if key.isdigit()]
+    return {str(pk): name for pk, name in Campaign.objects.filter(pk__in=ids).values_list("pk", "name")}

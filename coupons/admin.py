@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Value
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -17,16 +17,18 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
-from crm.admin_forms import ChinesePicker, ThemedForm
+from crm.admin_forms import ThemedForm, themed_widget
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.spreadsheets.reading import MB
 from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
 from crm.tenancy.zones import brand_time_shown
-from members.models import Member, SalesChannel, Staff
+from members.admin.store_picker import StorePicker
+from members.masking import name_mask
+from members.models import Member, SalesChannel, Staff, Tag
 from members.scoping import StoreScopedAdminMixin, scope_members
 
-from . import pool_jobs, rules, selectors, services
+from . import manual_issue, pool_jobs, rules, selectors, services
 from .manual_issue import HELD_MESSAGE, coupon_issue_limits, coupons_issue_manual
 from .models import Coupon, CouponCode, CouponPoolJob, CouponRedemption, CouponTemplate
 
@@ -69,7 +71,7 @@ class CouponTemplateForm(forms.ModelForm):
 
     class Meta:
         model = CouponTemplate
-        widgets = {"stores": ChinesePicker}
+        widgets = {"stores": StorePicker}
         fields = [
             "name",
             "kind",
@@ -111,6 +113,8 @@ class CouponTemplateForm(forms.ModelForm):
         for name, text in helps.items():
             if name in self.fields:
                 self.fields[name].help_text = text
+        if "stores" in self.fields:  # not the admin's "hold down Control" line: the picker is select2
+            self.fields["stores"].help_text = ""
         instance = self.instance
         if instance.pk:
             for name in ("threshold", "amount_off", "cap"):
@@ -179,7 +183,10 @@ class CouponTemplateAdmin(ModelAdmin):
 
     @admin.display(description="库存（剩余 / 总数）")
     def stock_shown(self, obj: CouponTemplate) -> str:
-        return "不限" if obj.stock_total is None else f"{obj.stock_left:,} / {obj.stock_total:,}"
+        if obj.stock_total is None:
+            return "不限"
+        shown = f"{obj.stock_left:,} / {obj.stock_total:,}"
+        return shown + (f"（审批中预留 {obj.stock_reserved:,}）" if obj.stock_reserved else "")
 
     @admin.display(description="操作")
     def tools(self, obj: CouponTemplate) -> str:
@@ -241,6 +248,11 @@ class CouponTemplateAdmin(ModelAdmin):
             ),
             path("report/", self.admin_site.admin_view(self.report_view), name="coupons_coupontemplate_report"),
             path(
+                "member/<int:member_id>/issue/",
+                self.admin_site.admin_view(self.member_issue_view),
+                name="coupons_coupontemplate_issue_member",
+            ),
+            path(
                 "<int:template_id>/pool/",
                 self.admin_site.admin_view(self.pool_view),
                 name="coupons_coupontemplate_pool",
@@ -263,11 +275,19 @@ class CouponTemplateAdmin(ModelAdmin):
         limits = coupon_issue_limits(user=request.user)
         form = IssueForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            numbers = form.cleaned_data["member_numbers"]
-            known = Member.objects.filter(member_no__in=numbers)
-            ids = list(scope_members(known, request.user).values_list("pk", flat=True))
-            unknown = len(numbers) - known.count()
-            outside = len(numbers) - unknown - len(ids)
+            numbers, tag = form.cleaned_data["member_numbers"], form.cleaned_data["tag"]
+            if tag is not None:  # a segment: every member with the tag, in the user's scope
+                known = Member.objects.filter(member_tags__tag=tag)
+                asked = known.count()
+            else:
+                known = Member.objects.filter(member_no__in=numbers)
+                asked = len(numbers)
+            ids = list(scope_members(known, request.user).order_by("pk").values_list("pk", flat=True)[: MAX_ISSUE + 1])
+            unknown = asked - known.count()
+            outside = asked - unknown - len(ids)
+            if len(ids) > MAX_ISSUE:
+                form.add_error("tag", f"该标签的会员超过单次 {MAX_ISSUE:,} 人上限，请通过会员日活动发券。")
+        if request.method == "POST" and form.is_valid():
             try:
                 outcome = coupons_issue_manual(
                     template_id=template.pk,
@@ -279,7 +299,9 @@ class CouponTemplateAdmin(ModelAdmin):
             except AppError as exc:
                 self.message_user(request, exc.message + _fields_text(exc), messages.ERROR)
             else:
-                notes = f"会员号不存在 {unknown} 个" + (f"；不在您的门店范围内 {outside} 个" if outside else "")
+                notes = (f"会员号不存在 {unknown} 个" if tag is None else f"标签“{tag.name}”共 {asked} 人") + (
+                    f"；不在您的门店范围内 {outside} 个" if outside else ""
+                )
                 if outcome.request is not None and outcome.result is None:
                     url = reverse("admin:coupons_couponissuerequest_decide", args=[outcome.request.pk])
                     self.message_user(
@@ -306,20 +328,7 @@ class CouponTemplateAdmin(ModelAdmin):
                     messages.SUCCESS if result.issued_now else messages.WARNING,
                 )
                 return HttpResponseRedirect(reverse("admin:coupons_coupontemplate_changelist"))
-        if limits.unlimited:
-            limits_text = ""
-        else:
-            caps = [
-                f"每位会员每日 {limits.per_member_day} 张" if limits.per_member_day is not None else "",
-                f"您本人每日 {limits.per_user_day} 张" if limits.per_user_day is not None else "",
-            ]
-            limits_text = (
-                "手工发券额度（营业日内累计）："
-                + "，".join(c for c in caps if c)
-                + "；超出额度的发放需品牌管理员审批后才发出。"
-                if any(caps)
-                else ""
-            )
+        limits_text = _limits_text(limits)
         context = {
             **self.admin_site.each_context(request),
             "title": f"发放优惠券：{template.name}",
@@ -332,6 +341,48 @@ class CouponTemplateAdmin(ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "coupons/admin/issue.html", context)
+
+    def member_issue_view(self, request: HttpRequest, member_id: int) -> HttpResponse:
+        """发券 from the member's page: one template, this member (in the user's store scope), one
+        batch number per screen (a double submit issues once), within the user's daily caps; past
+        them the issue waits in 发券审批 with its stock reserved. Back to the member with the result."""
+        if not manual_issue.coupon_issue_allowed(user=request.user):
+            return HttpResponse(status=403)
+        member = scope_members(Member.objects.filter(pk=member_id), request.user).first()
+        if member is None:
+            raise Http404("会员不存在或不在您的门店范围内。")
+        back = reverse("admin:members_member_change", args=[member.pk])
+        form = MemberIssueForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            template = form.cleaned_data["template"]
+            try:
+                outcome = manual_issue.coupons_issue_manual(
+                    template_id=template.pk,
+                    member_ids=[member.pk],
+                    batch=form.cleaned_data["batch"],
+                    user=request.user,  # type: ignore[arg-type]  # admin_view: a logged-in user
+                    staff_id=form.cleaned_data["staff"].pk if form.cleaned_data["staff"] else None,
+                )
+            except AppError as exc:
+                form.add_error(None, exc.message)
+            else:
+                level, words = manual_issue.coupon_issue_outcome_words(
+                    outcome, template=template, member_no=member.member_no
+                )
+                self.message_user(request, words, getattr(messages, level.upper()))
+                return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"发券：会员 {member.member_no}",
+            "member": member,
+            "member_shown": f"{member.member_no} {name_mask(member.name)}".strip(),
+            "limits_text": _limits_text(coupon_issue_limits(user=request.user)),
+            "form": form,
+            "submit_label": "确认发券",
+            "cancel_url": back,
+            "opts": Member._meta,
+        }
+        return TemplateResponse(request, "coupons/admin/member_issue.html", context)
 
     # --- code pools -----------------------------------------------------------------------------
 
@@ -458,7 +509,7 @@ class CouponTemplateAdmin(ModelAdmin):
         fmt = request.GET.get("format")
         if fmt in ("csv", "xlsx"):
             plain = [
-                [*r[:6], Decimal(row.discount_fen) / 100, Decimal(row.gmv_fen) / 100]
+                [*r[:6], _yuan_number(row.discount_fen), _yuan_number(row.gmv_fen)]
                 for r, row in zip(table, rows, strict=True)
             ]
             if fmt == "csv":
@@ -483,22 +534,86 @@ class CouponTemplateAdmin(ModelAdmin):
         return TemplateResponse(request, "coupons/admin/report.html", context)
 
 
-class IssueForm(ThemedForm):
-    member_numbers = forms.CharField(
-        label="会员号", widget=forms.Textarea(attrs={"rows": 8}), help_text="每行一个会员号，最多 100,000 个"
+def _yuan_number(fen: int) -> Decimal:
+    """Fen as a yuan number for the downloads: 35.00, not 35 (a spreadsheet's money column)."""
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+def _limits_text(limits: manual_issue.IssueLimits) -> str:
+    """The user's daily caps in words (nothing for the unlimited)."""
+    if limits.unlimited:
+        return ""
+    caps = [
+        f"每位会员每日 {limits.per_member_day} 张" if limits.per_member_day is not None else "",
+        f"您本人每日 {limits.per_user_day} 张" if limits.per_user_day is not None else "",
+    ]
+    if not any(caps):
+        return ""
+    return (
+        "手工发券额度（营业日内累计）："
+        + "，".join(c for c in caps if c)
+        + "；超出额度的发放需品牌管理员审批后才发出。"
     )
-    batch = forms.SlugField(
-        label="发放批次号",
-        max_length=60,
-        help_text="同一批次重复提交不会重复发放（如 2027-618-vip）；每次打开本页会给出一个新的批次号",
-    )
-    staff = forms.ModelChoiceField(
+
+
+def _staff_field() -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(
         label="发券导购",
         queryset=Staff.objects.filter(status=Staff.Status.ACTIVE),
         required=False,
         empty_label="（品牌发放，无导购）",
         help_text="导购为自己的客户发券时选择：计为该导购对会员的触达（导购业绩）",
     )
+
+
+class MemberIssueForm(ThemedForm):
+    template = forms.ModelChoiceField(
+        label="优惠券",
+        queryset=CouponTemplate.objects.none(),
+        empty_label="请选择要发放的优惠券",
+        error_messages={
+            "required": "请选择要发放的优惠券。",
+            "invalid_choice": "该券已停止发放或库存不足，请重新选择。",
+        },
+    )
+    batch = forms.CharField(widget=forms.HiddenInput, max_length=60)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["template"]
+        field.queryset = CouponTemplate.objects.filter(  # type: ignore[attr-defined]
+            pk__in=[t.pk for t in manual_issue.coupon_templates_issuable()]
+        ).order_by("name", "id")
+        field.label_from_instance = manual_issue.coupon_template_choice_words  # type: ignore[attr-defined]
+        self.fields["staff"] = _staff_field()
+        self.fields["staff"].widget = themed_widget(self.fields["staff"].widget)
+        # One batch number per screen: a double submit is the same issue, a new screen a new one.
+        self.fields["batch"].initial = f"m{secrets.token_hex(8)}"
+
+
+MAX_ISSUE = 100_000  # members per manual issue (a bigger audience is a campaign's)
+
+
+class IssueForm(ThemedForm):
+    member_numbers = forms.CharField(
+        label="会员号",
+        widget=forms.Textarea(attrs={"rows": 8}),
+        required=False,
+        help_text="每行一个会员号，最多 100,000 个",
+    )
+    tag = forms.ModelChoiceField(
+        label="或：按会员标签发放",
+        queryset=Tag.objects.order_by("name"),
+        required=False,
+        empty_label="（不按标签）",
+        help_text="发给带该标签的全部会员（您门店范围内的），最多 100,000 人",
+    )
+    batch = forms.SlugField(
+        label="发放批次号",
+        max_length=60,
+        help_text="同一批次重复提交不会重复发放（如 2027-618-vip）；每次打开本页会给出一个新的批次号",
+    )
+    staff = _staff_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -509,11 +624,15 @@ class IssueForm(ThemedForm):
         numbers = sorted(
             {line.strip().upper() for line in self.cleaned_data["member_numbers"].splitlines() if line.strip()}
         )
-        if not numbers:
-            raise forms.ValidationError("请至少填写一个会员号。")
-        if len(numbers) > 100_000:
+        if len(numbers) > MAX_ISSUE:
             raise forms.ValidationError("一次最多 100,000 个会员号。")
         return numbers
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if "member_numbers" in data and bool(data["member_numbers"]) == bool(data.get("tag")):
+            raise forms.ValidationError("请填写会员号，或选择一个会员标签（二选一）。")
+        return data
 
 
 class GenerateForm(ThemedForm):

@@ -173,6 +173,17 @@ class CouponIssueRequestAdmin(ModelAdmin):
                 f"{brand_time_shown(issue_request.requested_at)}（营业日 {issue_request.biz_date:%Y-%m-%d}）",
             ),
             ("超出额度", issue_request.get_exceeded_display()),
+            (
+                "预留库存",
+                "券不限库存，无需预留"
+                if issue_request.template.stock_total is None and not issue_request.reserved
+                else f"{issue_request.reserved:,} 张"
+                + (
+                    "（审批期间为本申请保留）"
+                    if issue_request.status == CouponIssueRequest.Status.PENDING
+                    else "（已退回）"
+                ),
+            ),
             ("状态", decided_text or issue_request.get_status_display()),
         ]
         if issue_request.result:
@@ -213,6 +224,7 @@ CAP_FIELDS = (
     "issue_manager_per_user_day",
     "issue_hq_per_member_day",
     "issue_hq_per_user_day",
+    "issue_request_days",
 )
 
 
@@ -233,9 +245,11 @@ class CouponSettingsAdmin(ModelAdmin):
                     "超过任一额度的发放不会发出，而是整批提交品牌管理员在“发券审批”中批准或驳回。"
                     "留空表示不限；本人每日累计为 0 表示该角色不能手工发券。"
                     "品牌管理员不受限制；开放接口（需 coupons:write 权限）不受每日累计限制。"
+                    "提交审批时即为申请预留库存（库存不足则不能提交）；批准时发放，驳回或过期时退回。"
                 ),
             },
         ),
+        ("发券审批", {"fields": ("issue_request_days",)}),
         (
             "到期提醒",
             {

@@ -82,3 +82,20 @@ def coupon_reminder_sender_register(sender: ReminderSender) -> None:
 
 def coupon_reminder_sender() -> ReminderSender | None:
     return _reminder_senders[0] if _reminder_senders else None
+
+
+# --- campaign names for the report (按活动) -----------------------------------------------------------
+# A campaign issue's source key is campaign:<campaign id>:<occurrence id>; the campaigns app, above
+# coupons, says what each campaign is called, so the report shows names, not numbers.
+
+CampaignNamer = Callable[[list[str]], dict[str, str]]
+_campaign_namers: list[CampaignNamer] = []
+
+
+def coupon_campaign_namer_register(namer: CampaignNamer) -> None:
+    """The one namer of campaign ids (as text) → names; registering again replaces it."""
+    _campaign_namers[:] = [namer]
+
+
+def coupon_campaign_names(keys: list[str]) -> dict[str, str]:
+    return _campaign_namers[0](keys) if _campaign_namers and keys else {}

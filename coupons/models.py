@@ -52,6 +52,10 @@ class CouponTemplate(TimeStampedModel):
     # be issued. Invariant (audit): stock_left + coupons issued = stock_total.
     stock_total = models.BigIntegerField(_("总库存"), null=True, blank=True)
     stock_left = models.BigIntegerField(_("剩余库存"), null=True, blank=True)
+    # Held for manual issues waiting in 发券审批 (CouponIssueRequest.reserved, pending ones): taken
+    # from stock_left when the request is held, given back when it is decided or expires.
+    # Invariant (audit): stock_left + stock_reserved + coupons issued = stock_total.
+    stock_reserved = models.BigIntegerField(_("审批中预留"), default=0, editable=False)
     per_member_limit = models.PositiveIntegerField(_("每人限领"), null=True, blank=True)
     points_price = models.PositiveIntegerField(_("兑换所需积分"), null=True, blank=True)
 
@@ -79,6 +83,11 @@ class CouponTemplate(TimeStampedModel):
                 condition=Q(stock_left__isnull=True, stock_total__isnull=True)
                 | Q(stock_left__gte=0, stock_left__lte=F("stock_total")),
                 name="coupon_template_stock_within_total",
+            ),
+            models.CheckConstraint(
+                condition=Q(stock_reserved=0)
+                | Q(stock_reserved__gt=0, stock_reserved__lte=F("stock_total") - F("stock_left")),
+                name="coupon_template_reserved_within_total",
             ),
             models.CheckConstraint(
                 condition=Q(threshold_fen__gte=0, amount_off_fen__gte=0, percent_off__lte=100),
@@ -322,6 +331,14 @@ class CouponSettings(TimeStampedModel):
     issue_hq_per_user_day = models.PositiveIntegerField(
         _("总部营销：本人每日累计（张）"), default=10_000, null=True, blank=True
     )
+    # A held manual issue not decided within this many days expires (its reserved stock is given
+    # back): a request nobody looked at must not hold a template's stock for ever.
+    issue_request_days = models.PositiveSmallIntegerField(
+        _("发券申请有效天数"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text=_("待审批的发券申请超过这些天未处理即自动过期，预留的库存退回。"),
+    )
     # Expiry reminders (coupons/reminders.py): members whose unused coupons end within this many
     # brand days hear once per (template, end day), only if they may be contacted by SMS.
     reminder_days = models.PositiveSmallIntegerField(
@@ -392,6 +409,7 @@ class CouponIssueRequest(TimeStampedModel):
         PENDING = "pending", _("待审批")
         APPROVED = "approved", _("已批准")
         REJECTED = "rejected", _("已驳回")
+        EXPIRED = "expired", _("已过期")  # not decided within CouponSettings.issue_request_days
 
     class Exceeded(models.TextChoices):
         MEMBER_DAY = "member_day", _("会员当日累计超限")
@@ -414,6 +432,10 @@ class CouponIssueRequest(TimeStampedModel):
     )
     biz_date = models.DateField(_("营业日"))
     exceeded = models.CharField(_("超出额度"), max_length=16, choices=Exceeded.choices)
+    # Stock of the template held for this request while it waits (0: the template's stock is
+    # unlimited). Taken when the request is held, so an approval never finds the coupons gone;
+    # given back (to be issued at once, or to everyone) when the request is decided or expires.
+    reserved = models.PositiveIntegerField(_("预留库存（张）"), default=0)
     status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.PENDING)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -439,7 +461,7 @@ class CouponIssueRequest(TimeStampedModel):
             models.CheckConstraint(condition=Q(members_count__gte=1), name="coupon_issue_request_not_empty"),
             models.CheckConstraint(
                 condition=Q(status="pending", decided_at__isnull=True)
-                | Q(status__in=["approved", "rejected"], decided_at__isnull=False),
+                | Q(status__in=["approved", "rejected", "expired"], decided_at__isnull=False),
                 name="coupon_issue_request_decided_when",
             ),
         ]

@@ -3,13 +3,14 @@
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import connection
 from django.utils import timezone
 
 from . import error_codes, rules
 from .error_codes import coupon_error
+from .hooks import coupon_campaign_names
 from .models import Coupon, CouponRedemption, CouponTemplate
 from .services import coupon_find, store_by_code, store_ids_of
 
@@ -171,8 +172,9 @@ class ReportRow:
 def coupons_report(*, by: str) -> list[ReportRow]:
     """Issued / used / expired / returned per template, store (of the write-off) or campaign (the
     source key of a campaign issue), with the discount given and the GMV of the orders that used
-    them (orders known to members, matched on channel and order number, net of refunds). Each
-    figure counts coupons (returned: write-offs given back); one query."""
+    them (orders known to members, matched on channel and order number, net of refunds; an order
+    that used two coupons of one row counts once). Each figure counts coupons (returned:
+    write-offs given back); one query."""
     if by not in REPORT_DIMENSIONS:
         raise ValueError(by)
     key_sql = {
@@ -181,25 +183,40 @@ def coupons_report(*, by: str) -> list[ReportRow]:
         "campaign": "CASE WHEN c.source = 'campaign' THEN split_part(c.source_key, ':', 2) ELSE '' END",
     }[by]
     label_sql = {
-        "template": "max(t.name)",
-        "store": "COALESCE(max(s.name), '未在门店核销')",
-        "campaign": "max(CASE WHEN c.source = 'campaign' THEN c.source_key ELSE '非活动发放' END)",
+        "template": "t.name",
+        "store": "s.name",
+        "campaign": "''",  # named below (the campaigns app knows its names)
     }[by]
     sql = f"""
-        SELECT {key_sql} AS k, {label_sql},
-               count(DISTINCT c.id),
-               count(DISTINCT c.id) FILTER (WHERE c.state = 'used'),
-               count(DISTINCT c.id) FILTER (WHERE c.state = 'expired'),
-               count(DISTINCT r.id) FILTER (WHERE r.status <> 'used'),
-               COALESCE(sum(r.discount_fen - r.discount_refunded_fen) FILTER (WHERE r.status = 'used'), 0),
-               COALESCE(sum(o.amount_fen - o.refunded_fen) FILTER (WHERE r.status = 'used'), 0)
-        FROM coupons_coupon c
-        JOIN coupons_coupontemplate t ON t.id = c.template_id
-        LEFT JOIN coupons_couponredemption r ON r.coupon_id = c.id
-        LEFT JOIN members_store s ON s.id = r.store_id
-        LEFT JOIN members_order o ON o.channel = r.channel AND o.order_no = r.order_no
-        GROUP BY 1 ORDER BY 1
+        WITH base AS (
+            SELECT {key_sql} AS k, {label_sql} AS label, c.id AS coupon_id, c.state, r.id AS redemption_id,
+                   r.status, r.discount_fen - r.discount_refunded_fen AS discount, o.id AS order_id,
+                   o.amount_fen - o.refunded_fen AS paid
+            FROM coupons_coupon c
+            JOIN coupons_coupontemplate t ON t.id = c.template_id
+            LEFT JOIN coupons_couponredemption r ON r.coupon_id = c.id
+            LEFT JOIN members_store s ON s.id = r.store_id
+            LEFT JOIN members_order o ON o.channel = r.channel AND o.order_no = r.order_no
+        ),
+        gmv AS (
+            SELECT k, sum(paid) AS gmv FROM (
+                SELECT DISTINCT k, order_id, paid FROM base WHERE status = 'used' AND order_id IS NOT NULL
+            ) orders GROUP BY k
+        )
+        SELECT b.k, COALESCE(max(b.label), '未在门店核销'),
+               count(DISTINCT b.coupon_id),
+               count(DISTINCT b.coupon_id) FILTER (WHERE b.state = 'used'),
+               count(DISTINCT b.coupon_id) FILTER (WHERE b.state = 'expired'),
+               count(DISTINCT b.redemption_id) FILTER (WHERE b.status <> 'used'),
+               COALESCE(sum(b.discount) FILTER (WHERE b.status = 'used'), 0),
+               COALESCE(max(g.gmv), 0)
+        FROM base b LEFT JOIN gmv g ON g.k = b.k
+        GROUP BY b.k ORDER BY b.k
     """  # noqa: S608 — the dimension picks one of the fixed expressions above
     with connection.cursor() as cursor:
         cursor.execute(sql)
-        return [ReportRow(str(k), str(label), *map(int, rest)) for k, label, *rest in cursor.fetchall()]
+        rows = [ReportRow(str(k), str(label), *map(int, rest)) for k, label, *rest in cursor.fetchall()]
+    if by == "campaign":
+        names = coupon_campaign_names([row.key for row in rows if row.key])
+        rows = [replace(row, label=names.get(row.key, f"活动 #{row.key}") if row.key else "非活动发放") for row in rows]
+    return rows

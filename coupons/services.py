@@ -32,7 +32,15 @@ from members.services.points import member_lock, points_spend_in_transaction
 from . import error_codes, rules
 from .error_codes import coupon_error
 from .hooks import CouponRedeemed, CouponReturned, CouponsIssued, coupon_event_notify_in_transaction
-from .models import Coupon, CouponCode, CouponEvent, CouponHolding, CouponRedemption, CouponTemplate
+from .models import (
+    Coupon,
+    CouponCode,
+    CouponEvent,
+    CouponHolding,
+    CouponIssueRequest,
+    CouponRedemption,
+    CouponTemplate,
+)
 
 _TEMPLATE = CouponTemplate._meta.db_table
 _COUPON = Coupon._meta.db_table
@@ -140,10 +148,16 @@ def coupon_template_update(
         if "stock_total" in changed:
             if template.code_mode != CouponTemplate.CodeMode.GENERIC:
                 raise coupon_error(error_codes.TEMPLATE_INVALID, fields={"stock_total": ["券码池的库存随券码增加。"]})
+            held = template.stock_reserved  # for manual issues waiting in 发券审批: stays theirs
+            if held and (template.stock_total is None or template.stock_total < held):
+                raise coupon_error(
+                    error_codes.TEMPLATE_INVALID,
+                    fields={"stock_total": [f"待审批的发券申请预留了 {held:,} 张，库存不能少于此数，也不能改为不限。"]},
+                )
             if template.stock_total is None:
                 template.stock_left = None
             elif template.stock_left is None or not template.issued_once:
-                template.stock_left = template.stock_total
+                template.stock_left = template.stock_total - held
             else:
                 template.stock_left += added
         if "generic_code" in changed:
@@ -1007,8 +1021,9 @@ def coupons_expire_due(*, now: dt.datetime | None = None) -> int:
 
 def coupons_audit() -> list[str]:
     """Every drift, in words: an instance whose state is not where its history ends or whose
-    history does not chain; stock_left + issued ≠ stock_total; a holding that is not the count of
-    the member's coupons; a pool code claimed by no coupon or twice."""
+    history does not chain; stock_left + reserved + issued ≠ stock_total, or reserved ≠ what the
+    pending held requests reserved; a holding that is not the count of the member's coupons; a
+    pool code claimed by no coupon or twice."""
     problems: list[str] = []
     with connection.cursor() as cursor:
         cursor.execute(
@@ -1034,14 +1049,26 @@ def coupons_audit() -> list[str]:
         problems += [f"coupon {cid}: event {eid} does not follow the previous state" for cid, eid in cursor.fetchall()]
         cursor.execute(
             f"""
-            SELECT t.id, t.stock_total, t.stock_left, (SELECT count(*) FROM {_COUPON} c WHERE c.template_id = t.id)
+            SELECT t.id, t.stock_total, t.stock_left, t.stock_reserved,
+                (SELECT count(*) FROM {_COUPON} c WHERE c.template_id = t.id)
             FROM {_TEMPLATE} t WHERE t.stock_total IS NOT NULL
             """
         )
         problems += [
-            f"template {tid}: stock left {left} + issued {issued} ≠ total {total}"
-            for tid, total, left, issued in cursor.fetchall()
-            if left + issued != total
+            f"template {tid}: stock left {left} + reserved {reserved} + issued {issued} ≠ total {total}"
+            for tid, total, left, reserved, issued in cursor.fetchall()
+            if left + reserved + issued != total
+        ]
+        cursor.execute(
+            f"""
+            SELECT t.id, t.stock_reserved, coalesce(sum(r.reserved), 0) FROM {_TEMPLATE} t
+            LEFT JOIN {CouponIssueRequest._meta.db_table} r ON r.template_id = t.id AND r.status = 'pending'
+            GROUP BY t.id, t.stock_reserved HAVING t.stock_reserved <> coalesce(sum(r.reserved), 0)
+            """
+        )
+        problems += [
+            f"template {tid}: reserved {reserved} ≠ pending requests' {wanted}"
+            for tid, reserved, wanted in cursor.fetchall()
         ]
         cursor.execute(
             f"""

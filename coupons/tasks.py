@@ -9,11 +9,13 @@ from crm.jobs.services import job_run_record
 
 @shared_task(name="coupons.expire")
 def expire_coupons() -> dict[str, int]:
-    """Every unused coupon past its end → EXPIRED, with its history (set-based)."""
+    """Every unused coupon past its end → EXPIRED, with its history (set-based); held manual
+    issues nobody decided in time → EXPIRED, their reserved stock given back."""
+    from .manual_issue import coupon_issue_requests_expire
     from .services import coupons_expire_due
 
     with job_run_record(name="coupons.expire") as run:
-        run.summary = {"expired": coupons_expire_due()}
+        run.summary = {"expired": coupons_expire_due(), "requests_expired": coupon_issue_requests_expire()}
     return run.summary
 
 

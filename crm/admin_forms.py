@@ -71,6 +71,15 @@ class ChinesePicker(themed.UnfoldAdminSelect2MultipleWidget):
         # Not "admin-autocomplete": Django's autocomplete.js would claim it and expect an AJAX source.
         self.attrs["class"] = "unfold-admin-autocomplete"
 
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        # Set again when drawn: unfold's ModelAdmin.formfield_for_manytomany overwrites the class of
+        # every SelectMultiple with its plain select's, and select2.init.js finds its elements by
+        # this class — without it the picker silently stayed a bare multi-select (a many-to-many
+        # field of a ModelAdmin's form, e.g. a coupon template's stores).
+        context["widget"]["attrs"]["class"] = "unfold-admin-autocomplete"
+        return context
+
     @property
     def media(self) -> forms.Media:
         extra = "" if settings.DEBUG else ".min"

@@ -265,3 +265,30 @@ def order_notes(order_ids: Sequence[int]) -> dict[str, dict[int, str]]:
     """{label: {order_id: text}} from every registered provider (one query each)."""
     ids = list(order_ids)
     return {label: provider(ids) for label, provider in _order_note_providers.items()} if ids else {}
+
+
+# --- actions of apps above members on the member's admin page --------------------------------------
+# The member page (MemberAdmin) shows, next to its own actions (调整积分, 兑换礼品, …), a button for
+# every tool an app above answers with for this viewer and member ("发券" from coupons). The handler
+# decides whether the viewer may use it (permissions, caps) and gives the link; the page it opens
+# is the app's own and checks everything again.
+
+
+@dataclass(frozen=True)
+class MemberPageAsk:
+    user: Any  # the viewer (a logged-in back-office user)
+    member_id: int
+
+
+@dataclass(frozen=True)
+class MemberPageTool:
+    title: str
+    link: str
+    icon: str = "add_circle"  # a Material Symbols name, as the theme's other actions
+
+
+member_page_tools: Hook[MemberPageAsk, MemberPageTool | None] = Hook("member page tools")
+
+
+def member_page_tools_for(*, user: Any, member_id: int) -> list[MemberPageTool]:
+    return [tool for tool in member_page_tools.tell(MemberPageAsk(user=user, member_id=member_id)) if tool]

@@ -20,6 +20,11 @@ urlpatterns = [
     path("admin/workbench/members/<int:member_id>/redeem/", staff(views.member_redeem), name="member_redeem"),
     path("admin/workbench/members/<int:member_id>/tier/", staff(views.member_tier), name="member_tier"),
     path("admin/workbench/members/<int:member_id>/birthday/", staff(views.member_birthday), name="member_birthday"),
+    path(
+        "admin/workbench/members/<int:member_id>/coupons/issue/",
+        staff(views.member_coupon_issue),
+        name="member_coupon_issue",
+    ),
     path("admin/workbench/orders/new/", staff(views.order_new), name="order_new"),
     path("admin/workbench/coupons/", staff(views.coupon_writeoff), name="coupon_writeoff"),
     path("admin/workbench/enrol/", staff(views.enrol_start), name="enrol_start"),

@@ -37,12 +37,20 @@ from consent.services.sessions import consent_session_cancel, consent_session_fr
 from consent.types import GuardianConsent
 from coupons import error_codes as coupon_codes
 from coupons.error_codes import reason_text as coupon_reason_text
-from coupons.models import Coupon
+from coupons.manual_issue import (
+    coupon_issue_allowed,
+    coupon_issue_outcome_words,
+    coupon_template_choice_words,
+    coupon_templates_issuable,
+    coupons_issue_manual,
+)
+from coupons.models import Coupon, CouponTemplate
 from coupons.rules import validity_words
 from coupons.selectors import coupon_by_code, member_coupons
 from coupons.services import coupon_redeem
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from engagement import error_codes as engagement_codes
 from engagement.selectors import referral_of
 from engagement.services.birthday_profile import birthday_change_in_store
 from engagement.services.referral import referral_record_in_store, referrer_find
@@ -82,7 +90,16 @@ def _require(request: HttpRequest, *perms: str) -> None:
 
 
 def _actions(request: HttpRequest) -> dict[str, bool]:
-    """The quick actions this login may take (the links shown; each view checks again)."""
+    """The quick actions this login may take (the links shown; each view checks again). Worked
+    out once per request (the caps read the brand's settings)."""
+    cached = getattr(request, "_workbench_actions", None)
+    if cached is None:
+        cached = _actions_of(request)
+        request._workbench_actions = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _actions_of(request: HttpRequest) -> dict[str, bool]:
     user = request.user
     return {
         "enrol": user.has_perms(["members.add_member", "consent.add_consentsession"]),
@@ -91,6 +108,7 @@ def _actions(request: HttpRequest) -> dict[str, bool]:
         "adjust": user.has_perm("members.change_member") and points_adjust_limit(user=user) != 0,
         "tier": user.has_perms(["members.change_member", "members.add_tierchange"]),
         "coupons": user.has_perms(["members.view_member", "coupons.view_coupon", "coupons.add_couponredemption"]),
+        "issue": coupon_issue_allowed(user=user),
         "logins": user.has_perms(["auth.add_user", "auth.change_user", "members.change_staff"]),
         # A set birthday is corrected only in store (DOMAIN "Birthday"): store logins, not HQ.
         "birthday": user.has_perm("members.change_member") and not user_scope(user).all_stores,
@@ -180,6 +198,9 @@ def _member_page(request: HttpRequest, member: Member, *, full: bool) -> Templat
             (v, validity_words(v.coupon.template))
             for v in _coupon_views(member, store=services.desk_for(request.user).store, amount_fen=None)[:10]
         ],
+        issuable=[(t.pk, coupon_template_choice_words(t)) for t in coupon_templates_issuable()]
+        if _actions(request)["issue"]
+        else [],
     )
 
 
@@ -229,6 +250,35 @@ def member_adjust(request: HttpRequest, member_id: int) -> HttpResponse:
             messages.warning(request, f"{points_signed(points)} 积分超出今日额度，已提交品牌管理员审批。")
         else:
             messages.success(request, f"已调整 {points_signed(points)} 积分。")
+    return redirect(_member_url(target))
+
+
+@require_POST
+def member_coupon_issue(request: HttpRequest, member_id: int) -> HttpResponse:
+    """发券 from the 360° page: one template to this member, within the login's daily caps (past
+    them it waits in 发券审批 with the stock reserved); the form's one-time reference is the batch
+    number, so a double submit issues once. The login's staff member counts the touch."""
+    if not coupon_issue_allowed(user=request.user):
+        raise PermissionDenied
+    target = _member_or_404(request, member_id)
+    template = CouponTemplate.objects.filter(pk=request.POST.get("template") or 0).first()
+    if template is None:
+        messages.error(request, "请选择要发放的优惠券。")
+        return redirect(_member_url(target))
+    desk = services.desk_for(request.user)
+    try:
+        outcome = coupons_issue_manual(
+            template_id=template.pk,
+            member_ids=[target.pk],
+            batch=_reference(request),
+            user=_user(request),
+            staff_id=desk.staff.pk if desk.staff else None,
+        )
+    except AppError as error:
+        _refused(request, error)
+    else:
+        level, words = coupon_issue_outcome_words(outcome, template=template, member_no=target.member_no)
+        getattr(messages, level)(request, words)
     return redirect(_member_url(target))
 
 
@@ -284,7 +334,7 @@ def member_birthday(request: HttpRequest, member_id: int) -> HttpResponse:
         try:
             birthday = dt.date.fromisoformat(text)
         except ValueError:
-            raise AppError("member_invalid", "请选择正确的生日（年-月-日）。") from None
+            raise AppError(members_codes.MEMBER_INVALID, "请选择正确的生日（年-月-日）。") from None
         birthday_change_in_store(
             member=target, birthday=birthday, actor=actor_name(_user(request)), reason=request.POST.get("reason", "")
         )
@@ -457,7 +507,7 @@ def enrol_referrer(request: HttpRequest, session_id: int) -> HttpResponse:
     try:
         referrer = referrer_find(request.POST.get("referrer", ""))
         if referrer is None:
-            raise AppError("referral_refused", "找不到该推荐人：请核对手机号或会员号。")
+            raise AppError(engagement_codes.REFERRAL_REFUSED, "找不到该推荐人：请核对手机号或会员号。")
         desk = services.desk_for(request.user)
         referral = referral_record_in_store(
             invitee=session.member,

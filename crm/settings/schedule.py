@@ -44,8 +44,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "wecom-members-unassigned-distribute": _in_every_brand(
         "wecom.members_unassigned_distribute", crontab(hour=3, minute=10)
     ),
-    # --- coupons: past their end → EXPIRED (a coupon's end is checked at use anyway); expiry
-    # reminders hourly, each brand from its own reminder hour and never twice (coupons/reminders.py).
+    # --- coupons: past their end → EXPIRED (a coupon's end is checked at use anyway), and held
+    # manual issues (发券审批) past the brand's issue_request_days; expiry reminders hourly, each
+    # brand from its own reminder hour and never twice (coupons/reminders.py).
     "coupons-expire": _in_every_brand("coupons.expire", 900.0),
     "coupons-remind": _in_every_brand("coupons.remind_expiring", crontab(minute=20)),
     # --- engagement: each brand releases its birthday days up to its own today (catching up).

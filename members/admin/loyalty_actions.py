@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.admin_forms import ThemedForm
 from crm.errors import AppError
 
+from ..hooks import member_page_tools_for
 from ..models import Member, Reward, Tier
 from ..scoping import member_in_scope
 from ..services.points_adjustments import HELD_MESSAGE, points_adjust, points_adjust_limit, points_adjust_limits
@@ -143,6 +144,8 @@ class MemberLoyaltyActionsMixin:
         context["can_adjust_points"] = usable and self._can_adjust(request, obj)
         context["can_redeem"] = usable and self._can_redeem(request, obj)
         context["can_set_tier"] = usable and self._can_set_tier(request, obj)
+        # The apps above add theirs (coupons: 发券), each deciding whether this viewer may.
+        context["member_tools"] = member_page_tools_for(user=request.user, member_id=obj.pk) if obj and usable else []
         return super().render_change_form(request, context, *args, **kwargs)  # type: ignore[misc]
 
     # --- pages ---

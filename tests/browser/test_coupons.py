@@ -205,3 +205,95 @@ def test_the_coupons_back_office_pages_at_1440(server: int, live_brand: Any, bro
     page.goto(f"{url}/admin/coupons/couponredemption/")
     page.screenshot(path=SCREENSHOTS / "c16-redemptions.png", full_page=True)
     desk.close()
+
+
+def test_issuing_a_coupon_from_the_members_page_and_picking_stores_by_city_at_1440(
+    server: int, live_brand: Any, browser: Any
+) -> None:
+    """发券 on the workbench 360° page (a clerk: the first within the cap is issued, the second
+    waits for approval with its stock reserved), on the admin member page (a brand admin), and the
+    template form's store picker: type to search, pick every store of a city with one click.
+    Screenshots c17–c21."""
+    from members.services.stores import store_ensure
+
+    url = base_url(live_brand, server)
+    with schema_context(live_brand.schema_name):
+        member, _coupons = _coupon_scene()
+        for code, name, city in (
+            ("SH02", "上海徐汇店", "上海"),
+            ("HZ01", "杭州西湖店", "杭州"),
+            ("HZ02", "杭州滨江店", "杭州"),
+        ):
+            store_ensure(code=code, name=name, city=city)
+        fresh = coupon_template_create(
+            template=CouponTemplate(
+                name="门店专享券",
+                kind=CouponTemplate.Kind.AMOUNT_OFF,
+                amount_off_fen=1_000,
+                validity_kind=CouponTemplate.ValidityKind.RELATIVE,
+                valid_days=30,
+                generic_code="STORE10",
+            )
+        )
+        coupon_template_create(
+            template=CouponTemplate(
+                name="会员日满200减30",
+                kind=CouponTemplate.Kind.AMOUNT_OFF,
+                threshold_fen=20_000,
+                amount_off_fen=3_000,
+                validity_kind=CouponTemplate.ValidityKind.RELATIVE,
+                valid_days=30,
+                generic_code="VIP30",
+                stock_total=100,
+            )
+        )
+
+    desk = browser.new_context(**DESK)
+    page = desk.new_page()
+    login(page, url, "wang")
+    page.goto(f"{url}/admin/workbench/members/{member.pk}/")
+    form = page.locator("#wb-coupon-issue")
+    form.locator("select[name=template]").select_option(label="会员日满200减30（满 ¥200.00 减 ¥30.00，剩余 100 张）")
+    page.screenshot(path=SCREENSHOTS / "c17-workbench-issue-form.png", full_page=True)
+    form.locator("button").click()
+    page.wait_for_load_state()
+    assert f"已发放「会员日满200减30」给会员 {member.member_no}。" in page.content()
+    page.screenshot(path=SCREENSHOTS / "c18-workbench-issued.png", full_page=True)
+    form = page.locator("#wb-coupon-issue")
+    form.locator("select[name=template]").select_option(label="会员日满200减30（满 ¥200.00 减 ¥30.00，剩余 99 张）")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    assert "已提交品牌管理员审批" in page.content() and "已为其预留 1 张库存" in page.content()
+    page.screenshot(path=SCREENSHOTS / "c19-workbench-issue-held.png", full_page=True)
+    desk.close()
+
+    desk = browser.new_context(**DESK)
+    page = desk.new_page()
+    login(page, url, f"admin@{live_brand.schema_name}.example")
+    page.goto(f"{url}/admin/members/member/{member.pk}/change/")
+    page.screenshot(path=SCREENSHOTS / "c20a-admin-member-page.png")
+    page.click(f"a[href='/admin/coupons/coupontemplate/member/{member.pk}/issue/']")
+    page.wait_for_load_state()
+    assert "会员日满200减30（满 ¥200.00 减 ¥30.00，剩余 98 张）" in page.content()  # 1 issued, 1 reserved
+    page.select_option("select[name=template]", label="夏日满减券（满 ¥100.00 减 ¥20.00，剩余 2 张）")
+    page.screenshot(path=SCREENSHOTS / "c20-admin-member-issue.png", full_page=True)
+    page.click("#coupons-page button[type=submit]")
+    page.wait_for_load_state()
+    assert f"已发放「夏日满减券」给会员 {member.member_no}。" in page.content()
+
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.goto(f"{url}/admin/coupons/coupontemplate/{fresh.pk}/change/")
+    page.screenshot(path=SCREENSHOTS / "c21a-template-store-picker-before.png", full_page=True)
+    page.click("button[data-store-pick=city][data-city=杭州]")
+    chosen = page.locator("[data-store-picker] .select2-selection__choice")
+    assert chosen.count() == 2, (console, page.locator("[data-store-picker]").inner_html()[:3000])
+    page.locator("[data-store-picker] .select2-search__field").fill("徐汇")
+    page.wait_for_timeout(300)
+    page.screenshot(path=SCREENSHOTS / "c21-template-store-picker.png", full_page=True)
+    page.keyboard.press("Enter")
+    page.click("button[name=_continue]")
+    page.wait_for_load_state()
+    with schema_context(live_brand.schema_name):
+        assert sorted(fresh.stores.values_list("code", flat=True)) == ["HZ01", "HZ02", "SH02"]
+    desk.close()

@@ -59,6 +59,28 @@ def test_issue_to_members_by_number_and_again_changes_nothing(in_brand_a, admin_
     assert coupons_audit() == []
 
 
+def test_issue_to_a_segment_by_tag_and_neither_or_both_is_refused(in_brand_a, admin_client_a):
+    from members.models import MemberTag, Tag
+
+    tpl = template(stock_total=10)
+    vip = Tag.objects.create(name="高价值")
+    tagged = MemberFactory.create_batch(3)
+    MemberFactory.create()  # not tagged: gets nothing
+    MemberTag.objects.bulk_create([MemberTag(member=m, tag=vip) for m in tagged])
+    url = f"/admin/coupons/coupontemplate/{tpl.pk}/issue/"
+
+    done = admin_client_a.post(url, {"tag": vip.pk, "batch": "vip-1"}, follow=True)
+
+    assert "已发放 3 张" in " ".join(str(m) for m in done.context["messages"])
+    assert "标签“高价值”共 3 人" in " ".join(str(m) for m in done.context["messages"])
+    assert set(Coupon.objects.filter(template=tpl).values_list("member_id", flat=True)) == {m.pk for m in tagged}
+    for form in ({"batch": "x"}, {"batch": "y", "tag": vip.pk, "member_numbers": tagged[0].member_no}):
+        page = admin_client_a.post(url, form).content.decode()
+        assert "请填写会员号，或选择一个会员标签（二选一）。" in page
+    assert Coupon.objects.filter(template=tpl).count() == 3
+    assert coupons_audit() == []
+
+
 def test_write_offs_and_report_in_yuan(in_brand_a, admin_client_a):
     tpl = template(code_mode=CouponTemplate.CodeMode.GENERATED, generic_code="")
     coupon_codes_generate(template_id=tpl.pk, count=1)
