@@ -145,6 +145,15 @@ def members_new_per_day(*, scope: StoreScope, date_from: dt.date, date_to: dt.da
     return {date_from + dt.timedelta(days=i): counts.get(date_from + dt.timedelta(days=i), 0) for i in range(days)}
 
 
+def members_enrolled_after(*, scope: StoreScope, day: dt.date) -> int:
+    """Current members of the scope who enrolled after `day` (0 without a query when `day` is
+    today or later): with a range's new members, the 环比 of 会员总数."""
+    if day >= local_today():
+        return 0
+    rows = scoped(MemberEnrolmentDaily.objects.filter(day__gt=day), scope)
+    return rows.aggregate(n=Sum("members"))["n"] or 0
+
+
 def members_by(*, scope: StoreScope, field: str) -> list[tuple[str, int]]:
     """Current members by enrolment `channel` or `source`, largest first."""
     rows = scoped(MemberEnrolmentDaily.objects.all(), scope).values_list(field).annotate(n=Sum("members"))
