@@ -69,6 +69,15 @@ def refresh_pending() -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+# The step a running refresh is at: {"done": steps finished, "total": steps, "step": its name}.
+PROGRESS_KEY = "dashboard:refresh-progress"
+
+
+def refresh_progress() -> dict[str, Any] | None:
+    value = cache.get(PROGRESS_KEY)
+    return value if isinstance(value, dict) else None
+
+
 def refresh_duration_ms() -> int | None:
     return DashboardRefresh.objects.filter(singleton=True).values_list("duration_ms", flat=True).first()
 
