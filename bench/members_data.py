@@ -234,7 +234,8 @@ def generate(
                         "amount_fen": "1000 + (g * 104729) % 90000",
                         "member_id": f"CASE WHEN {member_of_order} THEN 1 + (g * 2654435761) % {members} END",
                         "is_member_order": member_of_order,
-                        "points_earned": f"CASE WHEN {member_of_order} THEN (1000 + (g * 104729) % 90000) / 100 ELSE 0 END",
+                        "points_earned": f"CASE WHEN {member_of_order} THEN (1000 + (g * 104729) % 90000) / 100 "
+                        "ELSE 0 END",
                     },
                     f"generate_series(1::bigint, {orders}) g",
                 ),

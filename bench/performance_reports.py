@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import astuple
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -83,6 +84,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average {os.getloadavg()}")
     with schema_context(SLUG):
+        with connection.cursor() as cursor:
+            # One backend does all the work, so its CPU time (/proc) is the whole cost (parallel
+            # workers would be other processes); on 2 cores that is also the fair measure.
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
         counts = {m.__name__: m.objects.count() for m in (Order, Attribution, Staff, Store)}
         print("data:", ", ".join(f"{n:,} {name}" for name, n in counts.items()))
         if args.rebuild or rollups.rollups_through() is None:
@@ -131,7 +136,7 @@ def main() -> None:
         try:
             for label, scope, first, last in cases[:1] + cases[3:4]:
                 figures = measure(lambda s=scope, f=first, e=last: performance_report(scope=s, start=f, end=e), 1)
-                same = sorted(map(vars, figures[3])) == sorted(map(vars, results[label]))
+                same = sorted(map(astuple, figures[3])) == sorted(map(astuple, results[label]))
                 line(f"raw tables: {label} (same figures: {same})", figures, floor_figures[0])
         finally:
             RollupState.objects.update(through=state.through)

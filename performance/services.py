@@ -283,7 +283,8 @@ def attribution_refund_in_transaction(event: OrderRefunded) -> None:
                 ), new AS (
                     UPDATE {Attribution._meta.db_table} a SET refunded_fen = a.credited_fen * %s / %s
                     FROM old WHERE a.order_id = old.order_id
-                    RETURNING a.paid_at, a.created_at, a.staff_id, a.store_id, a.refunded_fen - old.refunded_fen AS delta
+                    RETURNING a.paid_at, a.created_at, a.staff_id, a.store_id,
+                              a.refunded_fen - old.refunded_fen AS delta
                 )
                 UPDATE {DayFigures._meta.db_table} d SET refunded_fen = d.refunded_fen + new.delta
                 FROM new WHERE d.day = (new.paid_at AT TIME ZONE %s)::date AND d.staff_id = new.staff_id
