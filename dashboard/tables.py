@@ -46,7 +46,9 @@ def change(current: float | None, previous: float | None, *, share: bool = False
     arrow, direction = ("↑", "up") if delta > 0 else ("↓", "down")
     if share:
         return Change(f"{arrow} {abs(delta):.1f} 个百分点", direction)
-    return Change(f"{arrow} {abs(delta) / previous * 100:.1f}%", direction)
+    relative = abs(delta) / previous * 100
+    # A change too small for one decimal reads "< 0.1%", not "↓ 0.0%".
+    return Change(f"{arrow} {relative:.1f}%" if relative >= 0.05 else f"{arrow} < 0.1%", direction)
 
 
 @dataclass(frozen=True)
