@@ -11,13 +11,15 @@ Signs in as the brand's admin (bench@bench.example; set its password first), ope
 import argparse
 import datetime as dt
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import sync_playwright
+
+# The login's password hasher is the dev settings' (the test settings' would refuse it).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_orders_http import start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "benchreports"
@@ -31,22 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "crm.settings.dev"}
-    server = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "gunicorn", "crm.wsgi", "-b", f"127.0.0.1:{args.port}", "-w", "2", "--timeout", "120"],
-        cwd=ROOT,
-        env=env,
-    )
+    server = start_gunicorn(args.port, workers=2)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{args.port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
         url = f"http://{SLUG}.localhost:{args.port}"
         today = dt.date.today()
         month_end = today.replace(day=1) - dt.timedelta(days=1)
@@ -75,8 +63,7 @@ def main() -> None:
                     print(out / f"{name}-{width}.png", flush=True)
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
 
 
 if __name__ == "__main__":
