@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from coupons.models import CouponRedemption
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
 from members.models import Member, Staff, Store
@@ -23,6 +24,7 @@ _TOUCH = Touch._meta.db_table
 _MEMBER = Member._meta.db_table
 _STAFF = Staff._meta.db_table
 _ORDER = "members_order"
+_REDEMPTION = CouponRedemption._meta.db_table
 
 NO_CREDIT = "无导购业绩归属"
 MAX_REPORT_DAYS = 62  # longer ranges run as a background export
@@ -138,6 +140,7 @@ class StaffFigures:
     refunded_fen: int = 0
     members_enrolled: int = 0
     members_served: int = 0
+    coupons_redeemed: int = 0  # coupons this staff member sent, written off in the period
 
     @property
     def net_fen(self) -> int:
@@ -242,6 +245,17 @@ def performance_report(
         )
         for sid, st, n in cursor.fetchall():
             figures.setdefault((sid, st), StaffFigures(sid, "", st, "")).members_enrolled = n
+        # Coupons written off in the period that the staff member had sent (the coupon's touch,
+        # key coupon:<id>; the staff member's current store, as for touches).
+        cursor.execute(
+            f"""SELECT t.staff_id, s.store_id, count(*) FROM {_REDEMPTION} r
+                JOIN {_TOUCH} t ON t.key = 'coupon:' || r.coupon_id JOIN {_STAFF} s ON s.id = t.staff_id
+                WHERE r.redeemed_at >= %s AND r.redeemed_at < %s AND r.status <> 'rolled_back'
+                {s_staff_sql}{s_store_sql} GROUP BY 1, 2""",  # noqa: S608
+            [since, until, *s_staff_params, *s_store_params],
+        )
+        for sid, st, n in cursor.fetchall():
+            figures.setdefault((sid, st), StaffFigures(sid, "", st, "")).coupons_redeemed = n
         # Members served: whole months the rollups hold from ServedMonth (distinct already), their
         # other days from ServedDay's arrays, the days after them raw, and the late rows.
         # Distinct by hashing (DISTINCT, then count) rather than count(DISTINCT), which always
@@ -319,6 +333,7 @@ def staff_own_figures(*, staff: Staff, start: dt.date, end: dt.date) -> StaffFig
         total.gmv_fen += f.gmv_fen
         total.refunded_fen += f.refunded_fen
         total.members_enrolled += f.members_enrolled
+        total.coupons_redeemed += f.coupons_redeemed
         total.members_served = max(total.members_served, f.members_served)
     return total
 

@@ -329,6 +329,7 @@ EXPORT_HEADERS = [
     "净业绩（元）",
     "新入会会员",
     "服务会员数",
+    "核销券数",
 ]
 
 
@@ -406,6 +407,7 @@ def report_export_run(*, export_id: int) -> str:
                         Decimal(f.net_fen) / 100,  # a number in yuan: payroll sums it
                         f.members_enrolled,
                         f.members_served,
+                        f.coupons_redeemed,
                     ]
                 )
             ReportExport.objects.filter(pk=export_id).update(months_done=done, updated_at=timezone.now())

@@ -453,6 +453,7 @@ class OwnFigures:
             ("net", "净业绩", yuan_shown(f.net_fen)),
             ("enrolled", "发展会员", str(f.members_enrolled)),
             ("served", "服务会员", str(f.members_served)),
+            ("coupons", "核销券", str(f.coupons_redeemed)),
         ]
 
 
