@@ -15,7 +15,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -160,7 +160,29 @@ GIVEN = list("小晓子欣雨思梓佳嘉宇浩俊文博一明志建国伟芳丽
 STAFF_PER_STORE = 5
 
 
-def generate(members: int, orders: int, member_prefix: str = "B") -> None:
+def generate(
+    members: int,
+    orders: int,
+    member_prefix: str = "B",
+    *,
+    slug: str = SLUG,
+    stores: int = STORES,
+    staff_per_store: int = STAFF_PER_STORE,
+    order_days: int = 3 * 365,
+    store_orders_by_members: bool = False,
+    ledger_spread_days: int = 0,
+    member_extra: dict[str, str] | None = None,
+    extra: Callable[[], None] | None = None,
+) -> None:
+    """`store_orders_by_members`: store orders are bought by members too (by default every fifth
+    order is a tourist's and so is every store order); `ledger_spread_days`: the members' bonus
+    entries spread over that many recent days instead of all 400 days ago (the dashboard's range
+    figures read the last year); `member_extra`: more
+    member columns (SQL over g, the member id); `extra`: more tables, filled in the brand before the VACUUM."""
+    SLUG = slug
+    STORES = stores
+    STAFF_PER_STORE = staff_per_store
+    member_of_order = "(g / 5) % 5 <> 0" if store_orders_by_members else "g % 5 <> 0"
     if Brand.objects.filter(schema_name=SLUG).exists():
         with connection.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{SLUG}" CASCADE')
@@ -205,11 +227,15 @@ def generate(members: int, orders: int, member_prefix: str = "B") -> None:
                         "order_no": "'G' || g",
                         "store_id": f"CASE WHEN g % {len(CHANNELS)} = 0 THEN "
                         f"(SELECT min(id) FROM members_store) + g % {STORES} END",
-                        "paid_at": "now() - ((g * 7919) % (3 * 365 * 24 * 60)) * interval '1 minute'",
+                        # the serving staff of a store order: one of its store's staff
+                        "staff_id": f"CASE WHEN g % {len(CHANNELS)} = 0 THEN (SELECT min(id) FROM members_staff) "
+                        f"+ (g % {STAFF_PER_STORE}) * {STORES} + g % {STORES} END",
+                        "paid_at": f"now() - ((g * 7919) % ({order_days} * 24 * 60)) * interval '1 minute'",
                         "amount_fen": "1000 + (g * 104729) % 90000",
-                        "member_id": f"CASE WHEN g % 5 <> 0 THEN 1 + (g * 2654435761) % {members} END",
-                        "is_member_order": "g % 5 <> 0",
-                        "points_earned": "CASE WHEN g % 5 <> 0 THEN (1000 + (g * 104729) % 90000) / 100 ELSE 0 END",
+                        "member_id": f"CASE WHEN {member_of_order} THEN 1 + (g * 2654435761) % {members} END",
+                        "is_member_order": member_of_order,
+                        "points_earned": f"CASE WHEN {member_of_order} THEN (1000 + (g * 104729) % 90000) / 100 "
+                        "ELSE 0 END",
                     },
                     f"generate_series(1::bigint, {orders}) g",
                 ),
@@ -252,7 +278,8 @@ def generate(members: int, orders: int, member_prefix: str = "B") -> None:
                         "last_purchase_at": "b.last_paid_at",
                         "lifecycle_stage": "CASE WHEN b.recent >= 2 THEN 'loyalty' WHEN b.recent = 1 THEN 'purchase' "
                         "ELSE 'interest' END",
-                    },
+                    }
+                    | (member_extra or {}),
                     f"generate_series(1::bigint, {members}) g LEFT JOIN bought b ON b.member_id = g",
                 ),
             )
@@ -278,7 +305,10 @@ def generate(members: int, orders: int, member_prefix: str = "B") -> None:
                         "points": "100",
                         "balance_after": "100",
                         "reference": "'seed'",
-                        "created_at": "now() - interval '400 days'",
+                        "created_at": f"now() - (g % {ledger_spread_days}) * interval '1 day' - (g % 1440) * interval "
+                        "'1 minute'"
+                        if ledger_spread_days
+                        else "now() - interval '400 days'",
                     },
                     f"generate_series(1::bigint, {members}) g",
                 ),
@@ -312,6 +342,8 @@ def generate(members: int, orders: int, member_prefix: str = "B") -> None:
                        COALESCE(sum(amount_fen) FILTER (WHERE is_member_order), 0)
                 FROM members_order GROUP BY 1, 2, 3""",
         )
+        if extra is not None:
+            extra()
         # What autovacuum does after a bulk load in production (it is off on the shared benchmark
         # server): statistics, and the visibility map that lets the covering order index answer
         # qualifying-spend queries without visiting the heap.

@@ -50,6 +50,8 @@ class DashboardRefresh(models.Model):
     singleton = models.BooleanField(default=True, unique=True, editable=False)
     refreshed_at = models.DateTimeField(_("刷新时间"))
     duration_ms = models.PositiveIntegerField(_("耗时（毫秒）"), default=0)
+    # Set on the row dashboard_refresh returns, never stored: each step's milliseconds (the bench).
+    step_ms: dict[str, int]
 
     class Meta:
         verbose_name = _("看板刷新")

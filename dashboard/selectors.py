@@ -69,6 +69,15 @@ def refresh_pending() -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+# The step a running refresh is at: {"done": steps finished, "total": steps, "step": its name}.
+PROGRESS_KEY = "dashboard:refresh-progress"
+
+
+def refresh_progress() -> dict[str, Any] | None:
+    value = cache.get(PROGRESS_KEY)
+    return value if isinstance(value, dict) else None
+
+
 def refresh_duration_ms() -> int | None:
     return DashboardRefresh.objects.filter(singleton=True).values_list("duration_ms", flat=True).first()
 
@@ -143,6 +152,15 @@ def members_new_per_day(*, scope: StoreScope, date_from: dt.date, date_to: dt.da
     counts = dict(rows)
     days = (date_to - date_from).days + 1
     return {date_from + dt.timedelta(days=i): counts.get(date_from + dt.timedelta(days=i), 0) for i in range(days)}
+
+
+def members_enrolled_after(*, scope: StoreScope, day: dt.date) -> int:
+    """Current members of the scope who enrolled after `day` (0 without a query when `day` is
+    today or later): with a range's new members, the 环比 of 会员总数."""
+    if day >= local_today():
+        return 0
+    rows = scoped(MemberEnrolmentDaily.objects.filter(day__gt=day), scope)
+    return rows.aggregate(n=Sum("members"))["n"] or 0
 
 
 def members_by(*, scope: StoreScope, field: str) -> list[tuple[str, int]]:

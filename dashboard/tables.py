@@ -19,6 +19,7 @@ from campaigns.models import Occurrence
 from consent.models import ConsentState, DataRequest, Purpose
 from members.models import Member, Order, PointsEntry, SalesChannel, Staff, Store, Tier
 from members.scoping import StoreScope, user_scope
+from members.services.capture_rate import CaptureRateRow
 from wecom.models import CustomerTransfer
 
 from . import selectors
@@ -45,7 +46,9 @@ def change(current: float | None, previous: float | None, *, share: bool = False
     arrow, direction = ("↑", "up") if delta > 0 else ("↓", "down")
     if share:
         return Change(f"{arrow} {abs(delta):.1f} 个百分点", direction)
-    return Change(f"{arrow} {abs(delta) / previous * 100:.1f}%", direction)
+    relative = abs(delta) / previous * 100
+    # A change too small for one decimal reads "< 0.1%", not "↓ 0.0%".
+    return Change(f"{arrow} {relative:.1f}%" if relative >= 0.05 else f"{arrow} < 0.1%", direction)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class Board:
     period: Period
     _names: dict[str, dict[Any, str]] = field(default_factory=dict)
     _members_total: int | None = None
+    _range: tuple[selectors.RangeFigures, selectors.RangeFigures] | None = None
 
     @classmethod
     def for_user(cls, user: Any, store_id: int | None = None, period: Period | None = None) -> "Board":
@@ -147,6 +151,13 @@ class Board:
             self._members_total = selectors.members_total(scope=self.scope)
         return self._members_total
 
+    def range_figures(self) -> tuple[selectors.RangeFigures, selectors.RangeFigures]:
+        """The range's figures and its previous period's (the range cards, and the 环比 of the
+        members total): read once a request."""
+        if self._range is None:
+            self._range = selectors.range_figures(scope=self.scope, period=self.period)
+        return self._range
+
     def store_params(self) -> dict[str, Any]:
         """Filter a store user's order list to their store (the list is scoped anyway)."""
         return {} if self.scope.all_stores or self.scope.store_id is None else {"store__id__exact": self.scope.store_id}
@@ -158,7 +169,7 @@ class Board:
 def range_section(board: Board) -> Section:
     """The range's KPI cards, each with its 环比 against the previous period of the same length."""
     period, links = board.period, board.links
-    now, before = selectors.range_figures(scope=board.scope, period=period)
+    now, before = board.range_figures()
     previous = period.previous
     orders_url = links.orders(period.start, period.end, **board.store_params())
     member_orders_url = links.orders(period.start, period.end, member_order="1", **board.store_params())
@@ -292,12 +303,41 @@ def capture_section(board: Board) -> Section:
             ]
         )
     today_row = windows[0].row
+    yesterday = _capture_sum(daily, board.today - dt.timedelta(days=1), board.today - dt.timedelta(days=1))
+    before_30 = _capture_sum(daily, board.today - dt.timedelta(days=59), board.today - dt.timedelta(days=30))
     figures = [
-        ("今日会员订单占比", Cell(today_row.order_rate_pct, summary.rows[0][2].url)),
-        ("近 30 天 GMV 占比", Cell(windows[2].row.gmv_rate_pct, summary.rows[2][5].url)),
+        (
+            "今日会员订单占比",
+            Cell(
+                today_row.order_rate_pct,
+                summary.rows[0][2].url,
+                change(today_row.order_rate_pct, yesterday.order_rate_pct, share=True),
+            ),
+        ),
+        (
+            "近 30 天 GMV 占比",
+            Cell(
+                windows[2].row.gmv_rate_pct,
+                summary.rows[2][5].url,
+                change(windows[2].row.gmv_rate_pct, before_30.gmv_rate_pct, share=True),
+            ),
+        ),
         ("目标（订单数）", Cell(target.capture_target_pct)),
     ]
-    return Section("capture", "会员交易占比", [summary, trend, by_channel, by_store], figures)
+    note = "环比：今日与昨日相比，近 30 天与之前 30 天相比"
+    return Section("capture", "会员交易占比", [summary, trend, by_channel, by_store], figures, note=note)
+
+
+def _capture_sum(daily: list[CaptureRateRow], first: dt.date, last: dt.date) -> CaptureRateRow:
+    """The capture rate of [first, last] summed from the daily rows (the trend's 90 days)."""
+    rows = [r for r in daily if first <= cast(dt.date, r.key["day"]) <= last]
+    return CaptureRateRow(
+        key={},
+        orders_total=sum(r.orders_total for r in rows),
+        orders_member=sum(r.orders_member for r in rows),
+        gmv_total_fen=sum(r.gmv_total_fen for r in rows),
+        gmv_member_fen=sum(r.gmv_member_fen for r in rows),
+    )
 
 
 def members_section(board: Board) -> Section:
@@ -351,11 +391,18 @@ def members_section(board: Board) -> Section:
         ],
     )
     # New members of the range are on the range's cards (with 环比); here what is true now.
+    period = board.period
+    # Members at the end of the range and of the previous one: the total less those who enrolled
+    # after each (the range's new members, and after the range when it ends before today).
+    after_end = selectors.members_enrolled_after(scope=board.scope, day=period.end)
+    new_members = board.range_figures()[0].new_members
+    at_end = change(total - after_end, total - after_end - new_members)
     figures = [
-        ("会员总数", Cell(total, links.members(status__in="active,frozen"))),
+        ("会员总数", Cell(total, links.members(status__in="active,frozen"), at_end)),
         ("已购买会员（P + L）", Cell(stages[2].reached)),
     ]
-    return Section("members", "会员", [new_table, by_channel, by_source, funnel, tiers, moves], figures)
+    note = f"会员总数环比：区间末与上一区间末（{period.previous.end:%Y-%m-%d}）的会员数相比"
+    return Section("members", "会员", [new_table, by_channel, by_source, funnel, tiers, moves], figures, note=note)
 
 
 def points_section(board: Board) -> Section:

@@ -90,9 +90,12 @@ def _progress() -> dict[str, Any] | None:
     if pending is None:
         return None
     last = selectors.refresh_duration_ms()
+    step = selectors.refresh_progress()  # None until the worker has started
     return {
         "elapsed_s": max(0, int((timezone.now() - pending).total_seconds())),
         "last_s": round(last / 1000, 1) if last else None,
+        "step": step,
+        "pct": step["done"] * 100 // step["total"] if step else 0,
     }
 
 

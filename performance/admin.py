@@ -420,6 +420,7 @@ class ReportExportAdmin(StoreScopedAdminMixin, ModelAdmin):
                     "net": yuan(f.net_fen),
                     "enrolled": f.members_enrolled,
                     "served": f.members_served,
+                    "coupons": f.coupons_redeemed,
                 }
                 for f in rows
             ]

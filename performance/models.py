@@ -70,6 +70,7 @@ class Touch(models.Model):
             # The attribution's "last touch before the order" look-up.
             models.Index(fields=["member", "-touched_at"], name="perf_touch_member_time"),
             models.Index(fields=["touched_at", "staff"], name="perf_touch_time_staff"),
+            # (and perf_touch_late, partial, migration 0008: created_at - touched_at > 1 hour)
         ]
         constraints = [models.UniqueConstraint(fields=["key"], name="perf_touch_key_unique")]
 
@@ -240,6 +241,8 @@ class Attribution(models.Model):
         verbose_name_plural = _("订单业绩归属")
         indexes = [
             # Reports: a period's rows with what they sum, read from the index alone.
+            # (and perf_attr_late, a partial index of migration 0008 that only late rows write:
+            # created_at - paid_at > 1 hour; performance/rollups.py)
             models.Index(
                 fields=["paid_at"],
                 name="perf_attr_paid",
@@ -352,6 +355,28 @@ class ServedMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.staff_id} → {self.member_id}"
+
+
+class ServedDay(models.Model):
+    """Rollup: one closed brand day's distinct members served per staff member and store, as one
+    sorted array (a range's members served is a distinct count over its days' arrays)."""
+
+    day = models.DateField(_("营业日"))
+    staff_id = models.BigIntegerField(_("导购"))
+    store_id = models.BigIntegerField(_("门店"), null=True)
+    member_ids = ArrayField(models.BigIntegerField(), verbose_name=_("会员"))
+
+    class Meta:
+        verbose_name = _("导购服务会员日汇总")
+        verbose_name_plural = _("导购服务会员日汇总")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "staff_id", "store_id"], name="perf_served_day_unique", nulls_distinct=False
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.staff_id}"
 
 
 class RollupState(models.Model):

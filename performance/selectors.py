@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from coupons.models import CouponRedemption
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
 from members.models import Member, Staff, Store
@@ -23,6 +24,7 @@ _TOUCH = Touch._meta.db_table
 _MEMBER = Member._meta.db_table
 _STAFF = Staff._meta.db_table
 _ORDER = "members_order"
+_REDEMPTION = CouponRedemption._meta.db_table
 
 NO_CREDIT = "无导购业绩归属"
 MAX_REPORT_DAYS = 62  # longer ranges run as a background export
@@ -138,6 +140,7 @@ class StaffFigures:
     refunded_fen: int = 0
     members_enrolled: int = 0
     members_served: int = 0
+    coupons_redeemed: int = 0  # coupons this staff member sent, written off in the period
 
     @property
     def net_fen(self) -> int:
@@ -193,17 +196,29 @@ def performance_report(
     s_store_sql, s_store_params = _store_filter(scope, store_id, "s.store_id")
     r_staff_sql, r_staff_params = ("", []) if staff_id is None else (" AND r.staff_id = %s", [staff_id])
     r_store_sql, r_store_params = _store_filter(scope, store_id, "r.store_id")
-    # The rollups hold whole brand days up to `rolled` (rollups.py); the rest is read raw.
-    rolled = rollups.rollups_through()
+    r_filter, r_params = f"{r_staff_sql}{r_store_sql}", [*r_staff_params, *r_store_params]
+    # The rollups hold whole brand days up to `rolled` (rollups.py), plus the late rows created
+    # since they were built; the days after it are read raw.
+    state = rollups.rollups_state()
+    rolled = state.through
     roll_end = min(end, rolled) if rolled is not None and rolled >= start else None
+    late = rollups.LateRows([], [])
+    if roll_end is not None and state.built_at is not None:
+        late = rollups.late_rows(
+            built_at=state.built_at,
+            since=since,
+            until=period_bounds(start=roll_end, end=roll_end)[1],
+            attr_filter=(f"{staff_sql}{store_sql}", [*staff_params, *store_params]),
+            touch_filter=(f"{s_staff_sql}{s_store_sql}", [*s_staff_params, *s_store_params]),
+        )
     with transaction.atomic(), connection.cursor() as cursor:
-        sums: list[tuple[Any, ...]] = []
+        sums: list[tuple[Any, ...]] = list(late.sums)
         if roll_end is not None:
             cursor.execute(
                 f"""SELECT r.staff_id, r.store_id, sum(r.orders), sum(r.credited_fen), sum(r.refunded_fen)
-                    FROM {rollups.DAY} r WHERE r.day BETWEEN %s AND %s{r_staff_sql}{r_store_sql}
+                    FROM {rollups.DAY} r WHERE r.day BETWEEN %s AND %s{r_filter}
                     GROUP BY 1, 2""",  # noqa: S608
-                [start, roll_end, *r_staff_params, *r_store_params],
+                [start, roll_end, *r_params],
             )
             sums += cursor.fetchall()
         raw_since = since if roll_end is None else period_bounds(start=roll_end, end=roll_end)[1]
@@ -230,16 +245,28 @@ def performance_report(
         )
         for sid, st, n in cursor.fetchall():
             figures.setdefault((sid, st), StaffFigures(sid, "", st, "")).members_enrolled = n
-        # Members served: whole months the rollups hold from ServedMonth (already distinct), the
-        # other days raw. Distinct by hashing (DISTINCT, then count) rather than count(DISTINCT),
-        # which always sorts; the hash table of a month's (staff, store, member) fits in work_mem.
+        # Coupons written off in the period that the staff member had sent (the coupon's touch,
+        # key coupon:<id>; the staff member's current store, as for touches).
+        cursor.execute(
+            f"""SELECT t.staff_id, s.store_id, count(*) FROM {_REDEMPTION} r
+                JOIN {_TOUCH} t ON t.key = 'coupon:' || r.coupon_id JOIN {_STAFF} s ON s.id = t.staff_id
+                WHERE r.redeemed_at >= %s AND r.redeemed_at < %s AND r.status <> 'rolled_back'
+                {s_staff_sql}{s_store_sql} GROUP BY 1, 2""",  # noqa: S608
+            [since, until, *s_staff_params, *s_store_params],
+        )
+        for sid, st, n in cursor.fetchall():
+            figures.setdefault((sid, st), StaffFigures(sid, "", st, "")).coupons_redeemed = n
+        # Members served: whole months the rollups hold from ServedMonth (distinct already), their
+        # other days from ServedDay's arrays, the days after them raw, and the late rows.
+        # Distinct by hashing (DISTINCT, then count) rather than count(DISTINCT), which always
+        # sorts; the hash table of a month's (staff, store, member) fits in work_mem.
         months = rollups.whole_months(start, roll_end) if roll_end is not None else []
-        edges: list[tuple[dt.datetime, dt.datetime]] = []
+        rolled_days: list[tuple[dt.date, dt.date]] = []
         cursor_day = start
         for month in [*months, None]:
-            edge_end = (month - dt.timedelta(days=1)) if month is not None else end
-            if cursor_day <= edge_end:
-                edges.append(period_bounds(start=cursor_day, end=edge_end))
+            edge_end = (month - dt.timedelta(days=1)) if month is not None else roll_end
+            if edge_end is not None and cursor_day <= edge_end:
+                rolled_days.append((cursor_day, edge_end))
             if month is not None:
                 cursor_day = rollups.month_last(month) + dt.timedelta(days=1)
         parts: list[str] = []
@@ -247,22 +274,33 @@ def performance_report(
         if months:
             parts.append(
                 f"SELECT r.staff_id, r.store_id, r.member_id FROM {rollups.SERVED} r "  # noqa: S608
-                f"WHERE r.month = ANY(%s){r_staff_sql}{r_store_sql}"
+                f"WHERE r.month = ANY(%s){r_filter}"
             )
-            params += [months, *r_staff_params, *r_store_params]
-        if edges:
+            params += [months, *r_params]
+        for first, last in rolled_days:
+            parts.append(
+                f"SELECT r.staff_id, r.store_id, m.member_id FROM {rollups.SERVED_DAY} r "  # noqa: S608
+                f"CROSS JOIN LATERAL unnest(r.member_ids) AS m(member_id) WHERE r.day BETWEEN %s AND %s{r_filter}"
+            )
+            params += [first, last, *r_params]
+        if raw_since < until:
             parts.append(
                 rollups.SERVED_RAW.format(
-                    attr_when=" OR ".join(["(a.paid_at >= %s AND a.paid_at < %s)"] * len(edges)),
-                    touch_when=" OR ".join(["(t.touched_at >= %s AND t.touched_at < %s)"] * len(edges)),
+                    attr_when="a.paid_at >= %s AND a.paid_at < %s",
+                    touch_when="t.touched_at >= %s AND t.touched_at < %s",
                     attr_filter=f"{staff_sql}{store_sql}",
                     touch_filter=f"{s_staff_sql}{s_store_sql}",
                 )
             )
-            params += [*(b for e in edges for b in e), *staff_params, *store_params]
-            params += [*(b for e in edges for b in e), *s_staff_params, *s_store_params]
+            params += [raw_since, until, *staff_params, *store_params, raw_since, until]
+            params += [*s_staff_params, *s_store_params]
+        if late.served:
+            parts.append(
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS l(staff_id, store_id, member_id)"
+            )
+            params += [list(column) for column in zip(*late.served, strict=True)]
         cursor.execute("SET LOCAL work_mem = '64MB'")
-        if len(months) == 1 and not edges:  # one rolled-up month: its rows are distinct already
+        if len(parts) == 1 and len(months) == 1:  # one rolled-up month alone: its rows are distinct already
             query = f"SELECT staff_id, store_id, count(*) FROM ({parts[0]}) u GROUP BY 1, 2"  # noqa: S608
         else:
             query = (
@@ -295,6 +333,7 @@ def staff_own_figures(*, staff: Staff, start: dt.date, end: dt.date) -> StaffFig
         total.gmv_fen += f.gmv_fen
         total.refunded_fen += f.refunded_fen
         total.members_enrolled += f.members_enrolled
+        total.coupons_redeemed += f.coupons_redeemed
         total.members_served = max(total.members_served, f.members_served)
     return total
 

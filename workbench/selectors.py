@@ -22,11 +22,12 @@ from crm.tenancy.zones import brand_zone
 from engagement.selectors import birthday_care
 from membercentre.services.codes import MEMBER_CODE_RE, member_code_resolve
 from members.masking import birthday_shown, can_view_full_pi, mobile_shown, name_shown
-from members.models import Member, Order, PointsEntry, PointsLot, Refund, Reward, TierChange
+from members.models import Member, Order, PointsEntry, PointsLot, Refund, Reward, Staff, TierChange
 from members.phones import mobile_normalize_or_none
 from members.scoping import scope_members, user_scope
 from members.services.tiers import TierProgress, tier_progress
 from members.tier_words import tier_needed_text
+from performance.selectors import StaffFigures, staff_own_figures
 from wecom.models import CustomerTransfer
 
 from .words import day_shown, points_signed, time_shown, yuan_shown
@@ -425,3 +426,36 @@ def member_page(*, user: Any, member: Member, full: bool, now: dt.datetime | Non
         timeline=_timeline(member),
         rewards=rewards_affordable(member),
     )
+
+
+# --- a staff member's own figures (导购业绩) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnFigures:
+    """The signed-in staff member's figures this month so far (their workbench's 我的业绩)."""
+
+    start: dt.date
+    end: dt.date
+    figures: StaffFigures
+
+    @property
+    def shown(self) -> list[tuple[str, str, str]]:
+        """(key, label, value in words) in the card's order: amounts in yuan."""
+        f = self.figures
+        return [
+            ("orders", "业绩订单", str(f.orders)),
+            ("gmv", "业绩金额", yuan_shown(f.gmv_fen)),
+            ("refunded", "退款", yuan_shown(f.refunded_fen)),
+            ("net", "净业绩", yuan_shown(f.net_fen)),
+            ("enrolled", "发展会员", str(f.members_enrolled)),
+            ("served", "服务会员", str(f.members_served)),
+            ("coupons", "核销券", str(f.coupons_redeemed)),
+        ]
+
+
+def own_figures(*, staff: Staff) -> OwnFigures:
+    """This brand month up to today: what performance's report says of them, all stores summed."""
+    today = timezone.localdate(timezone=brand_zone())
+    start = today.replace(day=1)
+    return OwnFigures(start, today, staff_own_figures(staff=staff, start=start, end=today))

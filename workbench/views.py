@@ -163,6 +163,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "workbench/home.html",
         "门店工作台",
         desk=desk,
+        # A staff member's own figures this month (导购业绩, performance.selectors), not on a search.
+        mine=None if result.query or desk.staff is None else selectors.own_figures(staff=desk.staff),
         result=result,
         rows=[(member, selectors.profile_for(member, full=False)) for member in result.members],
         # Today's tasks on the plain workbench; a search shows its results only (what staff at the

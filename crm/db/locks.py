@@ -60,6 +60,7 @@ LIFECYCLE_JOB = _register("members.refresh_lifecycle", what="one lifecycle refre
 MEMBER_IMPORT = _register("members.import_job", what="one worker per member import")
 COUPON_POOL_JOB = _register("coupons.pool_job", what="one worker per coupon-code pool job")
 SCANCODE_IMPORT = _register("scancodes.import", what="one worker per printer-code / dealer import")
+PERFORMANCE_ROLLUPS = _register("performance.rollups", what="one build of the staff-performance rollups per brand")
 CAMPAIGN_OCCURRENCE = _register(
     "campaigns.occurrence", hash_function="hashtext(%s)", what="one worker per campaign occurrence"
 )

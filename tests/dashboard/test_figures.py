@@ -15,8 +15,10 @@ from consent.models import ConsentRecord, DataRequest, Purpose
 from consent.selectors import consent_state_at
 from dashboard import selectors
 from dashboard.models import CampaignResult
-from dashboard.periods import PRESETS, period_from_query, preset
+from dashboard.periods import PRESETS, Period, period_from_query, preset
 from dashboard.services import dashboard_refresh
+from dashboard.tables import Board, Links, capture_section, members_section
+from dashboard.tables import change as change_of
 from members.models import Member, Order, PointsEntry, PointsLot, Staff, Tier, TierChange
 from members.scoping import StoreScope
 from members.services.orders import order_post, order_refund
@@ -356,3 +358,49 @@ def test_range_figures_and_their_previous_period_match_brute_force(scene: scene_
     today_all = brute_range(ALL, today, today)
     assert today_all["points_earned"] and today_all["points_redeemed"] and today_all["withdrawals"]
     assert today_all["tier_ups"] and seen_previous
+
+
+def test_the_members_total_and_capture_cards_compare_with_the_previous_period(scene: scene_module.Scene) -> None:
+    """环比 beyond the range cards: 会员总数 compares the members there were at the range's end with
+    those at the previous period's end (brute force: current members enrolled by then), the
+    capture cards today with yesterday and 30 days with the 30 before — brand-wide and per store,
+    every preset and a custom range that ends before today."""
+    today = selectors.local_today()
+    admin = get_user_model().objects.filter(is_superuser=True).first() or get_user_model().objects.create_superuser(
+        "dash-admin", "dash-admin@example.com", "x"
+    )
+    periods = [preset(key, today) for key in PRESETS]
+    periods.append(Period("custom", today - dt.timedelta(days=40), today - dt.timedelta(days=20)))
+    staff_store: dict[int | None, int | None] = dict(Staff.objects.values_list("pk", "store_id"))
+    checked = set()
+    for scope in (ALL, StoreScope(all_stores=False, store_id=scene.stores[0].pk)):
+        members = [m for m in Member.objects.all() if visible(m, scope, staff_store) and m.status in CURRENT]
+        for period in periods:
+            board = Board(admin, scope, today, timezone.now(), Links(admin), period)
+            cards = dict(members_section(board).figures)
+            at_end = sum(1 for m in members if local(m.enrolled_at) <= period.end)
+            before = sum(1 for m in members if local(m.enrolled_at) <= period.previous.end)
+            assert cards["会员总数"].change == change_of(at_end, before), (scope, period)
+            checked.add(cards["会员总数"].change.direction)
+        capture = dict(capture_section(board).figures)
+
+        def rate(first: dt.date, last: dt.date, gmv: bool, scope: StoreScope = scope) -> float | None:
+            orders = [
+                o
+                for o in Order.objects.all()
+                if first <= local(o.paid_at) <= last and (scope.all_stores or o.store_id == scope.store_id)
+            ]
+            paid = [(o.amount_fen - o.refunded_fen if gmv else 1, o.is_member_order) for o in orders]
+            whole = sum(v for v, _ in paid)
+            return round(100 * sum(v for v, m in paid if m) / whole, 2) if whole else None
+
+        yesterday = today - dt.timedelta(days=1)
+        assert capture["今日会员订单占比"].change == change_of(
+            rate(today, today, False), rate(yesterday, yesterday, False), share=True
+        )
+        assert capture["近 30 天 GMV 占比"].change == change_of(
+            rate(today - dt.timedelta(days=29), today, True),
+            rate(today - dt.timedelta(days=59), today - dt.timedelta(days=30), True),
+            share=True,
+        )
+    assert checked - {"none"}, checked  # not only "—": the scene's members enrolled in these ranges

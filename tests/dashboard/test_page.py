@@ -17,7 +17,7 @@ from django_tenants.utils import schema_context
 from openpyxl import load_workbook
 
 from crm.db import connection
-from dashboard.selectors import PENDING_KEY
+from dashboard.selectors import PENDING_KEY, PROGRESS_KEY
 from dashboard.services import dashboard_refresh
 from dashboard.tables import TABLE_SECTIONS
 from dashboard.tasks import refresh as refresh_task
@@ -219,6 +219,12 @@ def test_the_refresh_control_computes_in_the_background_with_progress(scene_a: A
     assert "htmx-2.min.js" in pending and " onclick=" not in pending and " onchange=" not in pending
     assert polled.status_code == 200 and "HX-Refresh" not in polled and 'id="dash-progress"' in polled.content.decode()
 
+    # While the worker runs, the line names its step (services.dashboard_refresh sets it).
+    with schema_context(BRAND_A):
+        cache.set(PROGRESS_KEY, {"done": 2, "total": 8, "step": "等级变动"})
+    running = admin_client_a.get(status_url, HTTP_HX_REQUEST="true").content.decode()
+    assert "正在重新计算：等级变动（第 3/8 步）" in running and 'value="25"' in running
+
     # The worker's run (the queued task itself, in the brand), then the next poll.
     with schema_context(BRAND_A):
         refresh_task()
@@ -227,6 +233,8 @@ def test_the_refresh_control_computes_in_the_background_with_progress(scene_a: A
 
     assert done["HX-Refresh"] == "true"
     assert figure(after, "members-1") == "11" and 'id="dash-progress"' not in after and 'id="dash-refresh-go"' in after
+    with schema_context(BRAND_A):
+        assert cache.get(PROGRESS_KEY) is None  # the finished refresh leaves no step behind
     assert admin_client_a.get("/admin/dashboard/dashboardsettings/refresh/").status_code == 405
 
 

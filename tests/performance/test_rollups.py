@@ -7,17 +7,26 @@ import dataclasses
 import datetime as dt
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from members.scoping import StoreScope
 from members.services.orders import order_refund
-from performance.models import DayFigures, RollupState, ServedMonth, TouchKind
-from performance.rollups import rollups_refresh, whole_months
+from performance.models import DayFigures, RollupState, ServedDay, ServedMonth, TouchKind
+from performance.rollups import last_closed_day, rollups_refresh, whole_months
 from performance.selectors import performance_report
 from performance.services import touch_record
+from tests.coupons.scene import NOW
 from tests.factories import MemberFactory, StaffFactory, StoreFactory
 from tests.members.loyalty_scene import member_with_unionid, program
 from tests.members.test_orders import post
+
+
+@pytest.fixture
+def fixed_clock():
+    """The suite's instant, ticking: a row created after a build is later than the build."""
+    with time_machine.travel(NOW, tick=True):
+        yield NOW
 
 
 def at(day: dt.date, hour: int = 12) -> dt.datetime:
@@ -82,8 +91,9 @@ def test_reports_read_from_the_rollups_say_what_the_raw_tables_say(months):
     today, last_month, before, north, zhang = months
     result = rollups_refresh()
 
-    assert result.through == today - dt.timedelta(days=1)
+    assert result.through == last_closed_day(timezone.now())  # yesterday, once it ended an hour ago
     assert DayFigures.objects.exists() and ServedMonth.objects.filter(month=last_month).exists()
+    assert ServedDay.objects.filter(day=last_month.replace(day=15)).exists()
     month_end = today.replace(day=1) - dt.timedelta(days=1)
     manager = StoreScope(all_stores=False, store_id=north.pk)
     for start, end, kw in [
@@ -114,8 +124,35 @@ def test_a_refund_of_a_rolled_up_day_and_a_late_order_keep_the_figures_true(mont
         staff=StaffFactory(store=north),
         paid_at=at(last_month.replace(day=20)),
     )  # a closed day's order, arriving late
-    rollups_refresh()  # the next night: the last 35 days again
+    assert report(last_month, month_end) == raw(last_month, month_end)  # at once, no rebuild
+    rollups_refresh()  # the next night folds it in
     assert report(last_month, month_end) == raw(last_month, month_end)
+
+
+def test_an_order_arriving_months_late_is_counted_at_once_and_after_the_next_build(months):
+    """Paid before the last two months, it arrives today: no rebuild window reaches its day, yet
+    every report over that day counts it at once (the late rows), its refund too, and the next
+    build folds it into the rollups (its day is found by the late rows' index)."""
+    today, last_month, before, north, zhang = months
+    rollups_refresh()
+    month_end = today.replace(day=1) - dt.timedelta(days=1)
+    paid = at(before.replace(day=2), 20)
+    cases = [(before, month_end), (before + dt.timedelta(days=1), last_month + dt.timedelta(days=9))]
+    counted = {case: report(*case, allow_long=True) for case in cases}
+
+    post("LATE-90", 9_900, "u-2", channel="store", store=north, staff=zhang, paid_at=paid)
+
+    for case in cases:
+        assert report(*case, allow_long=True) == raw(*case, allow_long=True) != counted[case], case
+    order_refund(
+        channel="store", order_no="LATE-90", refund_no="R9", amount_fen=3_300, refunded_at=timezone.now(), actor="t"
+    )
+    for case in cases:
+        assert report(*case, allow_long=True) == raw(*case, allow_long=True), case
+    assert rollups_refresh().late_days >= 1  # its day (and the margin's: rows of the previous build's last minutes)
+    assert DayFigures.objects.filter(day=paid.date(), staff_id=zhang.pk).exists()
+    for case in cases:
+        assert report(*case, allow_long=True) == raw(*case, allow_long=True), case
 
 
 def test_whole_months_of_a_range():

@@ -10,12 +10,14 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.messaging import outbox_send, wecom_results_poll
+from coupons.models import Coupon, CouponRedemption
 from coupons.services import coupon_issue, coupons_issue_bulk
 from crm.errors import AppError
 from membercentre.services.links import member_centre_link_path
 from members.models import Identity, Staff
+from members.scoping import StoreScope
 from performance.models import ShareLink, Touch, TouchKind
-from performance.selectors import order_credit_text
+from performance.selectors import order_credit_text, performance_report
 from performance.services import SHARE_PENDING_MAX, rule_save, share_link_create
 from tests.campaigns.scenes import consenting_member, run_now
 from tests.coupons.scene import template
@@ -118,6 +120,26 @@ def test_coupons_a_staff_member_sent_are_touches_that_credit_a_later_order(fixed
     assert Touch.objects.get(member=member).touched_at == coupon.issued_at == yesterday
     result = post("CP1", 12_000, "u-c1")
     assert order_credit_text(order_id=result.order.pk) == "导购 张三（近 30 天内发送的优惠券）"
+
+    # Written off: the report counts it for 张三 (the coupon's touch says who sent it); a rolled
+    # back write-off is no write-off; another store's manager sees none of it.
+    for n, status in enumerate([CouponRedemption.Status.USED, CouponRedemption.Status.ROLLED_BACK]):
+        CouponRedemption.objects.create(
+            coupon=coupon if n == 0 else Coupon.objects.exclude(pk=coupon.pk).first(),
+            request_no=f"W{n}",
+            status=status,
+            channel="store",
+            order_no="CP1",
+            order_amount_fen=12_000,
+            discount_fen=2_000,
+            redeemed_at=fixed_clock,
+            actor="t",
+        )
+    today = timezone.localdate()
+    rows = performance_report(scope=StoreScope(all_stores=True), start=today - dt.timedelta(days=1), end=today)
+    assert [(r.staff_name, r.coupons_redeemed) for r in rows] == [("张三", 1)]
+    other = StoreScope(all_stores=False, store_id=StoreFactory().pk)
+    assert performance_report(scope=other, start=today - dt.timedelta(days=1), end=today) == []
 
 
 # --- WeCom group messages sent by the member's staff ---------------------------------------------

@@ -11,12 +11,13 @@ from django.utils import timezone
 from crm.tenancy.zones import brand_zone
 from membercentre.models import MemberCodeResolution
 from membercentre.services.codes import member_code_issue
-from members.models import Member, PointsLot
+from members.models import IdentityKind, Member, PointsLot, SalesChannel, Staff
+from members.services.orders import order_post
 from members.services.points import points_award_bonus
 from tests.conftest import brand_admin_email, logged_in_client
 from workbench.selectors import members_find, today_tasks
 
-from .conftest import STAFF_A, STAFF_B
+from .conftest import MANAGER_A, STAFF_A, STAFF_B
 
 
 def _search(client, q: str) -> str:
@@ -150,3 +151,32 @@ def test_brand_wide_tasks_span_the_week_and_expiring_reads_soonest_first(scene):
     assert [m.pk for m in mine["expiring"].rows] == [wu.pk, lin.pk]  # zhou is store B's
     assert mine["expiring"].count == 2
     assert lin.pk in {m.pk for m in mine["birthdays"].rows} and zhou.pk not in {m.pk for m in mine["birthdays"].rows}
+
+
+def test_a_staff_member_sees_their_own_figures_this_month_on_the_workbench(staff_client, scene, admin_client_a):
+    """我的业绩: the signed-in staff member's credited orders and amounts this month (performance's
+    report for them alone): a colleague's order is not theirs; a search shows results only; a
+    brand admin (no staff row) has no such card."""
+    me = Staff.objects.get(user__username=STAFF_A)
+    colleague = Staff.objects.get(user__username=MANAGER_A)
+    now = timezone.now()
+    for n, (staff, amount) in enumerate([(me, 12_800), (me, 5_000), (colleague, 99_900)]):
+        order_post(
+            channel=SalesChannel.STORE,
+            order_no=f"MINE-{n}",
+            paid_at=now - dt.timedelta(minutes=5),
+            amount_fen=amount,
+            buyer_kind=IdentityKind.MOBILE,
+            buyer_value="13900001234",
+            store=scene["store_a"],
+            staff=staff,
+            actor="pos",
+        )
+
+    body = staff_client.get(reverse("workbench:home")).content.decode()
+
+    assert 'id="my-figures"' in body and "我的业绩 · 本月" in body
+    assert 'data-mine="orders">2<' in body and 'data-mine="gmv">¥178.00<' in body
+    assert 'data-mine="net">¥178.00<' in body and 'data-mine="served">' in body
+    assert 'id="my-figures"' not in _search(staff_client, "1234")
+    assert 'id="my-figures"' not in admin_client_a.get(reverse("workbench:home")).content.decode()
