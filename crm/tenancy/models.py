@@ -71,6 +71,12 @@ class Brand(TenantMixin, TimeStampedModel):
     # Set once the schema is migrated and the first admin exists: until then nothing (web
     # requests aside, which need a domain anyway) may run in the brand, beat entries included.
     ready = models.BooleanField(_("已就绪"), default=False)
+    # What the brand's schema has applied, as fingerprints of the code that migrated it last
+    # (crm/tenancy/fingerprints.py): `migrate_brands` migrates only brands whose fingerprints differ
+    # from the code's, and creates permissions and content types only when the models changed.
+    # Empty: never migrated by `migrate_brands` (such a brand is migrated once, then skipped).
+    migrations_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    models_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
 
     # The provisioning service creates the schema itself, so it controls failure clean-up.
     auto_create_schema = False

@@ -126,3 +126,16 @@ def test_the_scan_sees_two_commands_where_there_are_two():
     assert len(commands(function)) == 1
     assert len(commands(f"{function};\nCREATE TRIGGER t BEFORE UPDATE ON x FOR EACH ROW EXECUTE FUNCTION f();")) == 2
     assert len(commands("SELECT 1; -- a trailing comment\n")) == 1
+
+
+def test_the_schema_editor_sends_djangos_two_command_ddl_one_command_at_a_time():
+    from crm.db.backend.schema import sql_commands
+
+    inline_fk = (
+        'ALTER TABLE "members_order" ADD COLUMN "staff_id" bigint NULL CONSTRAINT "fk" REFERENCES "members_staff"("id")'
+        ' DEFERRABLE INITIALLY DEFERRED; SET CONSTRAINTS "fk" IMMEDIATE'
+    )
+    assert sql_commands(inline_fk) == [inline_fk.split("; ")[0], 'SET CONSTRAINTS "fk" IMMEDIATE']
+    assert sql_commands("ALTER TABLE t ALTER COLUMN c SET DEFAULT 'a;b'") == [
+        "ALTER TABLE t ALTER COLUMN c SET DEFAULT 'a;b'"
+    ]
