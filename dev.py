@@ -198,10 +198,8 @@ def serve(port: int) -> None:
     env = base_env("crm.settings.dev")
     server = ensure_database(env)
     ensure_broker(env)
-    say("migrating the public schema")
-    manage(env, "migrate_schemas", "--shared", "--noinput", "-v", "0")
-    say("migrating brand schemas")
-    manage(env, "migrate_schemas", "--tenant", "--noinput", "-v", "0")
+    say("migrating the public schema and the brands whose migrations changed")
+    manage(env, "migrate_brands", "-v", "0")
     say("seeding the demo brand (idempotent)")
     seeded = subprocess.run(
         [sys.executable, "manage.py", "seed_demo", "--port", str(port), "--json"],

@@ -9,7 +9,8 @@ from django.db import migrations
 
 from crm.db.guards import AppendOnly
 
-FORWARD = """
+FORWARD = [
+    """
 CREATE FUNCTION consent_refuse_published_version_change() RETURNS trigger AS $$
 BEGIN
     IF OLD.published_at IS NOT NULL THEN
@@ -21,17 +22,19 @@ BEGIN
     END IF;
     RETURN NEW;
 END;
-$$ LANGUAGE plpgsql;
-
+$$ LANGUAGE plpgsql
+""",
+    """
 CREATE TRIGGER consent_agreementversion_published_immutable
     BEFORE UPDATE OR DELETE ON consent_agreementversion
-    FOR EACH ROW EXECUTE FUNCTION consent_refuse_published_version_change();
-"""
+    FOR EACH ROW EXECUTE FUNCTION consent_refuse_published_version_change()
+""",
+]
 
-BACKWARD = """
-DROP TRIGGER IF EXISTS consent_agreementversion_published_immutable ON consent_agreementversion;
-DROP FUNCTION IF EXISTS consent_refuse_published_version_change();
-"""
+BACKWARD = [
+    "DROP TRIGGER IF EXISTS consent_agreementversion_published_immutable ON consent_agreementversion",
+    "DROP FUNCTION IF EXISTS consent_refuse_published_version_change()",
+]
 
 
 class Migration(migrations.Migration):

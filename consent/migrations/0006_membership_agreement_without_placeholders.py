@@ -115,7 +115,8 @@ def complete_or_leave_a_draft(apps, schema_editor):
         )
 
 
-TRIGGER = """
+TRIGGER = [
+    """
 CREATE FUNCTION consent_refuse_published_placeholders() RETURNS trigger AS $$
 BEGIN
     IF NEW.published_at IS NOT NULL AND NEW.text ~ '【[^【】]*】' THEN
@@ -124,17 +125,19 @@ BEGIN
     END IF;
     RETURN NEW;
 END;
-$$ LANGUAGE plpgsql;
-
+$$ LANGUAGE plpgsql
+""",
+    """
 CREATE TRIGGER consent_agreementversion_no_published_placeholders
     BEFORE INSERT OR UPDATE ON consent_agreementversion
-    FOR EACH ROW EXECUTE FUNCTION consent_refuse_published_placeholders();
-"""
+    FOR EACH ROW EXECUTE FUNCTION consent_refuse_published_placeholders()
+""",
+]
 
-TRIGGER_DROP = """
-DROP TRIGGER IF EXISTS consent_agreementversion_no_published_placeholders ON consent_agreementversion;
-DROP FUNCTION IF EXISTS consent_refuse_published_placeholders();
-"""
+TRIGGER_DROP = [
+    "DROP TRIGGER IF EXISTS consent_agreementversion_no_published_placeholders ON consent_agreementversion",
+    "DROP FUNCTION IF EXISTS consent_refuse_published_placeholders()",
+]
 
 
 class Migration(migrations.Migration):

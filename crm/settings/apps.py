@@ -1,5 +1,9 @@
 """The apps, and which live in the public schema and which in every brand's schema (django-tenants)."""
 
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
 # Public schema: brands, domains, platform operators, the celery beat schedule.
 SHARED_APPS = [
     # The back office's theme (django-unfold): first, so its admin templates win over Django's
@@ -60,6 +64,15 @@ TENANT_DOMAIN_MODEL = "tenancy.Domain"
 PUBLIC_SCHEMA_NAME = "public"
 # New brands are cloned from this migrated template schema instead of migrating from scratch.
 TENANT_BASE_SCHEMA = "brand_template"
+# How a new brand's schema is made (crm/tenancy/services.py, docs/scale-out.md):
+# - clone: a copy of the migrated template (fast; plain PostgreSQL);
+# - migrate: the migrations run in the new schema (on Citus with citus.enable_schema_based_sharding
+#   on, every table is created distributed in the brand's distributed schema);
+# - clone_distribute: a clone, then citus_schema_distribute() outside the transaction, which moves
+#   it to a worker (a clone alone would stay on the Citus coordinator).
+BRAND_SCHEMA_CREATION = os.environ.get("BRAND_SCHEMA_CREATION", "clone")
+if BRAND_SCHEMA_CREATION not in ("clone", "migrate", "clone_distribute"):
+    raise ImproperlyConfigured("BRAND_SCHEMA_CREATION must be clone, migrate or clone_distribute")
 TENANT_CREATION_FAKES_MIGRATIONS = True
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 ROOT_URLCONF = "crm.urls_brand"

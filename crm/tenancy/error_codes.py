@@ -19,6 +19,7 @@ BRAND_MOVE_LEFTOVER = "brand_move_leftover"  # the target cell has a schema of t
 CELL_UNKNOWN = "cell_unknown"
 CELL_FULL = "cell_full"
 CELLS_FULL = "cells_full"
+CITUS_IN_TRANSACTION = "citus_in_transaction"  # citus_schema_distribute() runs outside a transaction
 
 TEXTS: dict[str, ErrorText] = {
     BRAND_INVALID: ErrorText("品牌信息有误，请修改后重试。", "The brand's details are invalid."),
@@ -51,6 +52,9 @@ TEXTS: dict[str, ErrorText] = {
     CELLS_FULL: ErrorText(
         "所有单元的品牌数都已达到上限，请先增加一个单元再创建品牌。",
         "Every cell is full; add a cell before creating a brand.",
+    ),
+    CITUS_IN_TRANSACTION: ErrorText(
+        "分布品牌 schema 须在事务之外执行。", "Distributing a brand's schema must run outside a transaction."
     ),
 }
 error_texts_register(TEXTS)

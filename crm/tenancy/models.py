@@ -77,6 +77,12 @@ class Brand(TenantMixin, TimeStampedModel):
     # On while the brand moves between cells (move_brand): requests that write are refused with a
     # message, tasks wait, nothing is written to the schema being copied.
     read_only = models.BooleanField(_("只读（迁移中）"), default=False)
+    # What the brand's schema has applied, as fingerprints of the code that migrated it last
+    # (crm/tenancy/fingerprints.py): `migrate_brands` migrates only brands whose fingerprints differ
+    # from the code's, and creates permissions and content types only when the models changed.
+    # Empty: never migrated by `migrate_brands` (such a brand is migrated once, then skipped).
+    migrations_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    models_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
 
     # The provisioning service creates the schema itself, so it controls failure clean-up.
     auto_create_schema = False

@@ -1,9 +1,11 @@
 """Brand provisioning: the one way a brand comes to exist (management command and platform admin)."""
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
 
+import sqlparse
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -19,6 +21,7 @@ from crm.errors import AppError
 
 from . import error_codes
 from .cells import HOME_CELL, cell_context, cell_get, cell_with_room, control_context
+from .fingerprints import applied_migrations_fingerprint, brand_fingerprints_record, code_migrations_fingerprint
 from .hooks import BrandSetUp, brand_set_up_notify_in_transaction
 from .models import RESERVED_SLUGS, Brand, Domain, slug_validator, validate_pi_contact, validate_time_zone
 
@@ -106,12 +109,108 @@ def _check_not_taken(*, slug: str, domain: str) -> None:
 
 
 def _brand_template_migrate(*, verbosity: int) -> None:
-    """Bring the template schema that new brands are cloned from up to date with the code."""
+    """Bring the template schema that new brands are cloned from up to date with the code (only
+    when its applied migrations differ from the code's: one query when they do not)."""
     template = settings.TENANT_BASE_SCHEMA
     if not schema_exists(template):
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE SCHEMA "{template}"')
+    elif applied_migrations_fingerprint(template) == code_migrations_fingerprint():
+        return
     call_command("migrate_schemas", tenant=True, schema_name=template, interactive=False, verbosity=verbosity)
+
+
+def _clone_function_install() -> None:
+    """django-tenants' clone_schema() and its helpers, installed one SQL command at a time: its
+    script is a dozen commands in one string, which a prepared statement (and so Citus under
+    server-side binding, docs/scale-out.md) refuses. Installed again only when the script changed
+    (its digest is the function's comment): one query otherwise."""
+    from django_tenants.clone import CLONE_SCHEMA_FUNCTION
+
+    db_user = settings.DATABASES["default"].get("USER") or "postgres"
+    script = CLONE_SCHEMA_FUNCTION.format(db_user=db_user)
+    digest = hashlib.sha256(script.encode()).hexdigest()
+    signature = "public.clone_schema(text, text, public.cloneparms[])"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM pg_proc WHERE pronamespace = 'public'::regnamespace "
+            "AND proname = 'clone_schema' AND obj_description(oid, 'pg_proc') = %s)",
+            [digest],
+        )
+        if cursor.fetchone()[0]:
+            return
+        for command in sqlparse.split(script):
+            if sqlparse.format(command, strip_comments=True).strip(" ;\n\t"):
+                cursor.execute(command)
+        cursor.execute(f"COMMENT ON FUNCTION {signature} IS '{digest}'")
+
+
+def _schema_clone(*, brand: Brand) -> None:
+    """The brand's schema as a copy of the migrated template (tables, indexes, functions,
+    triggers, the template's rows: django_migrations, content types, permissions, roles). Its
+    fingerprints are the template's, which the code's migrations just produced."""
+    _clone_function_install()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT public.clone_schema(%s, %s, %s::public.cloneparms)",
+            [settings.TENANT_BASE_SCHEMA, brand.schema_name, brand.clone_mode],
+        )
+    _storage_settings_copy(source=settings.TENANT_BASE_SCHEMA, target=brand.schema_name)
+    constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=brand.schema_name)
+
+
+def constraint_names_align(*, source: str, target: str) -> int:
+    """Give `target`'s UNIQUE constraints (and so their indexes) the names they have in `source`.
+
+    clone_schema() rebuilds each UNIQUE constraint as `<table>_<columns>_key`, not under the name
+    the migrations gave it (`coupon_holding_unique`, `..._uniq`): a later migration that removes
+    or alters the constraint by name would fail on every cloned brand while passing on the
+    template. Constraints are paired by table and definition. Returns how many were renamed;
+    also run on brands cloned before this (docs/scale-out.md, "Creating a brand")."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT tc.relname, c.conname, s.conname
+            FROM pg_constraint c
+            JOIN pg_class tc ON tc.oid = c.conrelid
+            JOIN pg_class sc ON sc.relname = tc.relname AND sc.relnamespace = to_regnamespace(%s)
+            JOIN pg_constraint s ON s.conrelid = sc.oid AND s.contype = c.contype
+                AND pg_get_constraintdef(s.oid) = pg_get_constraintdef(c.oid)
+            WHERE c.connamespace = to_regnamespace(%s) AND c.contype = 'u' AND c.conname <> s.conname
+              AND NOT EXISTS (SELECT FROM pg_constraint o WHERE o.conrelid = c.conrelid AND o.conname = s.conname)
+            """,
+            [source, target],
+        )
+        renames = cursor.fetchall()
+        for table, name, wanted in renames:
+            cursor.execute(f'ALTER TABLE "{target}"."{table}" RENAME CONSTRAINT "{name}" TO "{wanted}"')
+    return len(renames)
+
+
+def _schema_migrate(*, brand: Brand, verbosity: int) -> None:
+    """The brand's schema made by the migrations themselves (slower than a clone). On a Citus cell
+    with `citus.enable_schema_based_sharding` on, CREATE SCHEMA makes a distributed schema and
+    every table the migrations create in it is one of its colocated single-shard tables."""
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE SCHEMA "{brand.schema_name}"')
+    call_command("migrate_schemas", tenant=True, schema_name=brand.schema_name, interactive=False, verbosity=verbosity)
+    connection.set_schema_to_public()
+
+
+def _citus_schema_distribute(*, slug: str) -> None:
+    """Distribute a cloned brand schema on its Citus cell (docs/scale-out.md): outside any
+    transaction, as Citus moves the schema's tables to a worker; skipped if already distributed,
+    so a provisioning that failed here finishes when run again."""
+    if connection.in_atomic_block:
+        raise AppError(error_codes.CITUS_IN_TRANSACTION, "分布品牌 schema 须在事务之外执行。")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM pg_dist_schema WHERE schemaid = to_regnamespace(%s))",
+            [slug],
+        )
+        if cursor.fetchone()[0]:
+            return
+        cursor.execute("SELECT citus_schema_distribute(to_regnamespace(%s))", [slug])
 
 
 def _storage_settings_copy(*, source: str, target: str) -> None:
@@ -212,6 +311,7 @@ def brand_provision(
                 admin_created, generated = _brand_in_cell_provision(
                     brand=brand, admin_email=admin_email, admin_password=admin_password, verbosity=verbosity
                 )
+        distribute = settings.BRAND_SCHEMA_CREATION == "clone_distribute"
         if brand.cell != HOME_CELL:
             # Another cell: the map row above is committed, not ready; the brand is made in its
             # cell in one transaction there, then marked ready here. A failure in between leaves a
@@ -224,9 +324,17 @@ def brand_provision(
                 admin_created, generated = _brand_in_cell_provision(
                     brand=cell_brand, admin_email=admin_email, admin_password=admin_password, verbosity=verbosity
                 )
-            if not brand.ready:
+            if not brand.ready and not distribute:
                 brand.ready = True
                 brand.save(update_fields=["ready", "updated_at"])
+        if distribute and not brand.ready:
+            # A clone to distribute is ready once distributed (outside the transaction), in its
+            # cell and then in the map.
+            with cell_context(brand.cell):
+                _citus_schema_distribute(slug=slug)
+                Brand.objects.filter(pk=brand.pk).update(ready=True)
+            brand.ready = True
+            brand.save(update_fields=["ready", "updated_at"])
     except IntegrityError as exc:
         # Lost a race with a concurrent provisioning of the same slug or domain.
         raise AppError(error_codes.BRAND_CONFLICT, "该品牌标识或域名正被同时创建，请稍后重试。") from exc
@@ -238,19 +346,23 @@ def brand_provision(
 def _brand_in_cell_provision(
     *, brand: Brand, admin_email: str, admin_password: str | None, verbosity: int
 ) -> tuple[bool, str | None]:
-    """In the brand's cell, inside the caller's transaction: schema, first admin, agreement, ready."""
+    """In the brand's cell, inside the caller's transaction: schema (made as BRAND_SCHEMA_CREATION
+    says), first admin, agreement, ready (a clone to distribute: once distributed, by the caller)."""
+    creation = settings.BRAND_SCHEMA_CREATION
     if schema_exists(brand.schema_name):
         call_command(
             "migrate_schemas", tenant=True, schema_name=brand.schema_name, interactive=False, verbosity=verbosity
         )
+    elif creation == "migrate":
+        _schema_migrate(brand=brand, verbosity=verbosity)
     else:
         _brand_template_migrate(verbosity=verbosity)
-        brand.create_schema(check_if_exists=True, verbosity=verbosity)
-        _storage_settings_copy(source=settings.TENANT_BASE_SCHEMA, target=brand.schema_name)
+        _schema_clone(brand=brand)
+    brand_fingerprints_record(brand=brand)
 
     admin_created, generated = _brand_admin_ensure(brand=brand, email=admin_email, password=admin_password)
     brand_set_up_notify_in_transaction(_set_up_event(brand, actor="brand_provision"))
-    if not brand.ready:
+    if not brand.ready and creation != "clone_distribute":
         brand.ready = True
         brand.save(update_fields=["ready", "updated_at"])
     return admin_created, generated

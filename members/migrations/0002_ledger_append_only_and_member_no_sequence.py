@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     operations = [
         AppendOnly("members_pointsentry"),
         migrations.RunSQL(
-            "CREATE SEQUENCE members_member_no_seq START 10000001",
-            "DROP SEQUENCE IF EXISTS members_member_no_seq",
+            ["CREATE SEQUENCE members_member_no_seq START 10000001"],
+            ["DROP SEQUENCE IF EXISTS members_member_no_seq"],
         ),
     ]

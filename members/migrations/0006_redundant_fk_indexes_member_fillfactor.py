@@ -17,8 +17,8 @@ class Migration(migrations.Migration):
         # column (points_balance / pending / debt, tier_expires_at, updated_at) stay HOT. Applies
         # to pages written from now on; a VACUUM FULL / CLUSTER rewrites an existing table.
         migrations.RunSQL(
-            "ALTER TABLE members_member SET (fillfactor = 80)",
-            reverse_sql="ALTER TABLE members_member RESET (fillfactor)",
+            ["ALTER TABLE members_member SET (fillfactor = 80)"],
+            reverse_sql=["ALTER TABLE members_member RESET (fillfactor)"],
         ),
         migrations.AlterField(
             model_name="order",

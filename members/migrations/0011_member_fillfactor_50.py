@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(
-            "ALTER TABLE members_member SET (fillfactor = 50)",
-            reverse_sql="ALTER TABLE members_member SET (fillfactor = 80)",
+            ["ALTER TABLE members_member SET (fillfactor = 50)"],
+            reverse_sql=["ALTER TABLE members_member SET (fillfactor = 80)"],
         ),
     ]

@@ -122,7 +122,8 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunSQL(
-            sql="""
+            sql=[
+                """
             CREATE FUNCTION members_pointsadjustrequest_guard() RETURNS trigger AS $$
             BEGIN
                 IF TG_OP = 'DELETE' THEN
@@ -142,13 +143,14 @@ class Migration(migrations.Migration):
                 END IF;
                 RETURN NEW;
             END;
-            $$ LANGUAGE plpgsql;
-            CREATE TRIGGER members_pointsadjustrequest_guard BEFORE UPDATE OR DELETE ON members_pointsadjustrequest
-                FOR EACH ROW EXECUTE FUNCTION members_pointsadjustrequest_guard();
+            $$ LANGUAGE plpgsql
             """,
-            reverse_sql="""
-            DROP TRIGGER IF EXISTS members_pointsadjustrequest_guard ON members_pointsadjustrequest;
-            DROP FUNCTION IF EXISTS members_pointsadjustrequest_guard();
-            """,
+                "CREATE TRIGGER members_pointsadjustrequest_guard BEFORE UPDATE OR DELETE ON members_pointsadjustrequest"
+                " FOR EACH ROW EXECUTE FUNCTION members_pointsadjustrequest_guard()",
+            ],
+            reverse_sql=[
+                "DROP TRIGGER IF EXISTS members_pointsadjustrequest_guard ON members_pointsadjustrequest",
+                "DROP FUNCTION IF EXISTS members_pointsadjustrequest_guard()",
+            ],
         ),
     ]

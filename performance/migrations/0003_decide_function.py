@@ -12,8 +12,10 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(
-            FUNCTION_SQL,
-            "DROP FUNCTION IF EXISTS performance_decide(bigint[], timestamptz[], bigint[], bigint[], bigint[], "
-            "bigint[], text[], text[], timestamptz[])",
+            [FUNCTION_SQL],
+            [
+                "DROP FUNCTION IF EXISTS performance_decide(bigint[], timestamptz[], bigint[], bigint[], bigint[], "
+                "bigint[], text[], text[], timestamptz[])"
+            ],
         )
     ]

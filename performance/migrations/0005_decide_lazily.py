@@ -16,4 +16,4 @@ FUNCTION_SQL = "CREATE OR REPLACE FUNCTION performance_decide(p_id bigint[], p_p
 class Migration(migrations.Migration):
     dependencies = [("performance", "0004_share_links")]
 
-    operations = [migrations.RunSQL(FUNCTION_SQL, PREVIOUS_SQL)]
+    operations = [migrations.RunSQL([FUNCTION_SQL], [PREVIOUS_SQL])]

@@ -7,7 +7,7 @@ next to `test_<name>`): on CI's second pass the machine's PostgreSQL, on the fir
 one. Each is a real database with its own public schema and connections; what the tests show
 (routing, dump/restore between databases) does not depend on them being on different servers.
 They are seeded like a new cell, with the public schema and brand_template of the test database
-(pg_dump/pg_restore, without brands, domains and beat entries: the same as `cell_migrate` gives, in
+(pg_dump/pg_restore, without brands, domains and beat entries: the same as `migrate_brands --shared-only` gives, in
 a few seconds instead of a full migration), and dropped at the end.
 """
 
@@ -247,7 +247,7 @@ def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the
         assert not JobRun.objects.filter(summary__label=f"{label}-all").exists()
 
 
-def test_cell_migrate_migrates_the_schemas_of_that_cell_only(in_cells):
+def test_migrate_brands_migrates_the_schemas_of_that_cell_only(in_cells):
     seen: list[tuple[str, str]] = []
 
     def record(sender: object = None, schema_name: str = "", **kwargs: object) -> None:
@@ -255,7 +255,7 @@ def test_cell_migrate_migrates_the_schemas_of_that_cell_only(in_cells):
 
     schema_pre_migration.connect(record, weak=False)
     try:
-        call_command("cell_migrate", "--cell", "b", "--tenant", verbosity=0)
+        call_command("migrate_brands", "--cell", "b", "--skip-shared", "--every-brand", "--processes", "1", verbosity=0)
     finally:
         schema_pre_migration.disconnect(record)
     assert seen == [("brand_template", in_cells["b"]), (ZETA, in_cells["b"])]

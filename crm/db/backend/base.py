@@ -12,6 +12,8 @@ knows of no failure, no transaction is left open, and the socket has nothing wai
 
 A network that drops silently shows nothing on the socket; `SELECT 1` would not answer either,
 only wait for TCP to give up, so the check loses nothing there.
+
+Its schema editor sends Django's DDL one command per statement (schema.py).
 """
 
 import select
@@ -21,8 +23,13 @@ from psycopg import pq
 
 from crm.db.adapters import timestamptz_loader_use_c
 
+from .schema import DatabaseSchemaEditor
+
 
 class DatabaseWrapper(TenantDatabaseWrapper):
+    # One SQL command per statement, Django's own DDL included (schema.py).
+    SchemaEditorClass = DatabaseSchemaEditor
+
     def init_connection_state(self) -> None:
         super().init_connection_state()  # session time zone set: the loader checks it
         timestamptz_loader_use_c(self)
