@@ -421,6 +421,7 @@ class ReportExportAdmin(StoreScopedAdminMixin, ModelAdmin):
                     "enrolled": f.members_enrolled,
                     "served": f.members_served,
                     "coupons": f.coupons_redeemed,
+                    "member_day": f.member_day_orders,
                 }
                 for f in rows
             ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from campaigns.models import Campaign, Occurrence, Recipient
 from coupons.models import CouponRedemption
 from crm.errors import AppError
 from crm.tenancy.zones import brand_zone
@@ -25,6 +26,9 @@ _MEMBER = Member._meta.db_table
 _STAFF = Staff._meta.db_table
 _ORDER = "members_order"
 _REDEMPTION = CouponRedemption._meta.db_table
+_OCCURRENCE = Occurrence._meta.db_table
+_CAMPAIGN = Campaign._meta.db_table
+_RECIPIENT = Recipient._meta.db_table
 
 NO_CREDIT = "无导购业绩归属"
 MAX_REPORT_DAYS = 62  # longer ranges run as a background export
@@ -141,6 +145,9 @@ class StaffFigures:
     members_enrolled: int = 0
     members_served: int = 0
     coupons_redeemed: int = 0  # coupons this staff member sent, written off in the period
+    # Orders credited to them that a member-day campaign's audience (not its hold-out) paid on the
+    # member day: the campaign's conversions this staff member brought in.
+    member_day_orders: int = 0
 
     @property
     def net_fen(self) -> int:
@@ -181,7 +188,8 @@ def performance_report(
 ) -> list[StaffFigures]:
     """Per staff member (and the store credited) for [start, end] in brand days: attributed
     orders, GMV, refunds of that credit (pro rata), members enrolled by them, members served
-    (distinct members with a credited order or a touch). Three aggregate statements."""
+    (distinct members with a credited order or a touch), coupons they sent that were written off,
+    and member-day conversions."""
     if not allow_long and (end - start).days + 1 > MAX_REPORT_DAYS:
         raise AppError(
             error_codes.REPORT_INVALID,
@@ -256,6 +264,20 @@ def performance_report(
         )
         for sid, st, n in cursor.fetchall():
             figures.setdefault((sid, st), StaffFigures(sid, "", st, "")).coupons_redeemed = n
+        # Member-day conversions: credited orders paid inside a member-day occurrence's window by
+        # a member of its audience (the hold-out is the comparison group, not a conversion). An
+        # order inside two overlapping member days counts once.
+        cursor.execute(
+            f"""SELECT a.staff_id, a.store_id, count(DISTINCT a.order_id)
+                FROM {_OCCURRENCE} o JOIN {_CAMPAIGN} c ON c.id = o.campaign_id AND c.type = %s
+                JOIN {_ATTR} a ON a.paid_at >= o.window_start AND a.paid_at < o.window_end
+                JOIN {_RECIPIENT} r ON r.occurrence_id = o.id AND r.member_id = a.member_id AND NOT r.holdout
+                WHERE o.window_start < %s AND o.window_end > %s AND a.paid_at >= %s AND a.paid_at < %s
+                AND a.staff_id IS NOT NULL{staff_sql}{store_sql} GROUP BY 1, 2""",  # noqa: S608
+            [Campaign.Type.MEMBER_DAY, until, since, since, until, *staff_params, *store_params],
+        )
+        for sid, st, n in cursor.fetchall():
+            figures.setdefault((sid, st), StaffFigures(sid, "", st, "")).member_day_orders = n
         # Members served: whole months the rollups hold from ServedMonth (distinct already), their
         # other days from ServedDay's arrays, the days after them raw, and the late rows.
         # Distinct by hashing (DISTINCT, then count) rather than count(DISTINCT), which always
@@ -334,6 +356,7 @@ def staff_own_figures(*, staff: Staff, start: dt.date, end: dt.date) -> StaffFig
         total.refunded_fen += f.refunded_fen
         total.members_enrolled += f.members_enrolled
         total.coupons_redeemed += f.coupons_redeemed
+        total.member_day_orders += f.member_day_orders
         total.members_served = max(total.members_served, f.members_served)
     return total
 

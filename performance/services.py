@@ -331,6 +331,7 @@ EXPORT_HEADERS = [
     "新入会会员",
     "服务会员数",
     "核销券数",
+    "会员日转化订单",
 ]
 
 
@@ -407,6 +408,7 @@ def report_export_run(*, export_id: int) -> str:
                         f.members_enrolled,
                         f.members_served,
                         f.coupons_redeemed,
+                        f.member_day_orders,
                     ]
                 )
             ReportExport.objects.filter(pk=export_id).update(months_done=done, updated_at=timezone.now())

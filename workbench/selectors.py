@@ -451,6 +451,7 @@ class OwnFigures:
             ("enrolled", "发展会员", str(f.members_enrolled)),
             ("served", "服务会员", str(f.members_served)),
             ("coupons", "核销券", str(f.coupons_redeemed)),
+            ("member_day", "会员日转化", str(f.member_day_orders)),
         ]
 
 

@@ -113,3 +113,32 @@ def test_wecom_channel_qr_add_is_a_touch_once(in_brand_a):
 
     touch = Touch.objects.get()
     assert (touch.staff, touch.member, touch.kind, touch.source) == (staff, member, TouchKind.CHANNEL_QR, "store_sh001")
+
+
+def test_member_day_conversions_are_the_audiences_credited_orders_inside_the_member_day(stores):
+    """An order counts for the staff member credited with it when its buyer was in a member-day
+    occurrence's audience (not its hold-out) and paid inside that occurrence's window; another
+    kind of campaign, or a day outside the window, is no member-day conversion."""
+    from campaigns.models import Campaign, Occurrence, Recipient
+
+    holdout_buyer = member_with_unionid("u-2")
+    post("H1", 7_000, "u-2", channel="store", store=stores.north, staff=stores.zhang, paid_at=ago(days=1))
+    window = (ago(days=1, hours=1), ago(days=1) + dt.timedelta(hours=1))
+    for kind in (Campaign.Type.MEMBER_DAY, Campaign.Type.BONUS_POINTS):
+        campaign = Campaign.objects.create(name=f"活动 {kind}", type=kind, day_of_month=8)
+        occurrence = Occurrence.objects.create(
+            campaign=campaign, slot=window[0], window_start=window[0], window_end=window[1]
+        )
+        Recipient.objects.create(occurrence=occurrence, member=stores.buyer)
+        Recipient.objects.create(occurrence=occurrence, member=holdout_buyer, holdout=True)
+    today = timezone.localdate()
+
+    rows = performance_report(scope=StoreScope(all_stores=True), start=today - dt.timedelta(days=29), end=today)
+    north_only = performance_report(
+        scope=StoreScope(all_stores=False, store_id=stores.north.pk), start=today - dt.timedelta(days=29), end=today
+    )
+
+    # 张三: N2 on the member day (N1 the day before is outside; H1 is the hold-out's); 王五: S1.
+    assert {r.staff_name: r.member_day_orders for r in rows} == {"张三": 1, "王五": 1}
+    assert [(r.staff_name, r.member_day_orders) for r in north_only] == [("张三", 1)]
+    assert staff_own_figures(staff=stores.zhang, start=today - dt.timedelta(days=6), end=today).member_day_orders == 1
