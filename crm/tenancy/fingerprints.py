@@ -144,12 +144,12 @@ class MigrateReport:
     template_migrated: bool = False
 
 
-def brand_template_needs_migrate(*, database: str = "default") -> bool:
+def brand_template_needs_migrate(*, database: str = "default", every_brand: bool = False) -> bool:
     template = settings.TENANT_BASE_SCHEMA
     with connections[database].cursor():
         if not schema_exists(template):
             return False  # made by the next provisioning, from the code as it is then
-    return applied_migrations_fingerprint(template, database=database) != code_migrations_fingerprint()
+    return every_brand or applied_migrations_fingerprint(template, database=database) != code_migrations_fingerprint()
 
 
 def brands_migrate(
@@ -175,7 +175,7 @@ def brands_migrate(
         brands = brands.exclude(migrations_fingerprint=migrations_fp, models_fingerprint=models_fp)
     pending = list(brands.order_by("schema_name").values_list("schema_name", "models_fingerprint"))
     jobs = [_Job(schema, database, every_brand or fp != models_fp, verbosity) for schema, fp in pending]
-    if brand_template_needs_migrate(database=database):
+    if brand_template_needs_migrate(database=database, every_brand=every_brand):
         # The template holds no brand's data: migrated like a brand, so new brands clone the code's state.
         jobs.insert(0, _Job(settings.TENANT_BASE_SCHEMA, database, True, verbosity))
     if not jobs:

@@ -7,13 +7,14 @@ from django.db import migrations, models
 # Late rows (performance/rollups.py): only rows created more than an hour after their payment or
 # touch write an entry; the expressions are immutable (timestamptz - timestamptz), and the
 # report's and refresh's reads repeat them word for word so the planner uses these indexes.
-LATE_INDEXES = """
-CREATE INDEX perf_attr_late ON performance_attribution (created_at)
-    WHERE created_at - paid_at > interval '1 hour';
-CREATE INDEX perf_touch_late ON performance_touch (created_at)
-    WHERE created_at - touched_at > interval '1 hour';
-"""
-DROP_LATE_INDEXES = "DROP INDEX perf_attr_late; DROP INDEX perf_touch_late;"
+# One SQL command per statement (Citus, server-side binding: docs/scale-out.md).
+LATE_INDEXES = [
+    "CREATE INDEX perf_attr_late ON performance_attribution (created_at)"
+    " WHERE created_at - paid_at > interval '1 hour'",
+    "CREATE INDEX perf_touch_late ON performance_touch (created_at)"
+    " WHERE created_at - touched_at > interval '1 hour'",
+]
+DROP_LATE_INDEXES = ["DROP INDEX perf_attr_late", "DROP INDEX perf_touch_late"]
 
 
 class Migration(migrations.Migration):
@@ -41,5 +42,5 @@ class Migration(migrations.Migration):
         migrations.RunSQL(LATE_INDEXES, DROP_LATE_INDEXES),
         # The report now reads ServedDay for the days of a range that are not a whole month: the
         # next refresh builds every rollup again from the first order.
-        migrations.RunSQL("UPDATE performance_rollupstate SET through = NULL", migrations.RunSQL.noop),
+        migrations.RunSQL(["UPDATE performance_rollupstate SET through = NULL"], migrations.RunSQL.noop),
     ]
