@@ -28,12 +28,13 @@ from django_tenants.utils import get_tenant_domain_model
 from crm.db import connection
 from crm.memos import process_memo
 
+from . import error_codes
 from .cells import HOME_CELL, cell_activate
 from .models import Brand, Domain
 from .zones import brand_zones_forget
 
 HOST_CACHE_SECONDS = 30
-READ_ONLY_MESSAGE = "该品牌正在迁移数据，暂时只能查看、不能修改，请几分钟后再试。"
+READ_ONLY_MESSAGE = error_codes.TEXTS[error_codes.BRAND_READ_ONLY].zh
 READ_ONLY_RETRY_SECONDS = 120
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -107,7 +108,7 @@ def brand_read_only_response(request: HttpRequest) -> HttpResponse:
     """503 while the brand moves between cells: problem+json on the API, plain text elsewhere."""
     response: HttpResponse
     if request.path_info.startswith("/api/"):
-        body = {"type": "about:blank", "title": "服务暂不可用", "status": 503, "code": "brand_read_only"}
+        body = {"type": "about:blank", "title": "服务暂不可用", "status": 503, "code": error_codes.BRAND_READ_ONLY}
         response = JsonResponse({**body, "detail": READ_ONLY_MESSAGE, "fields": {}}, status=503)
         response["Content-Type"] = "application/problem+json"
     else:

@@ -263,6 +263,8 @@ def test_migrate_brands_migrates_the_schemas_of_that_cell_only(in_cells):
 
 
 def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
+    with brand_context(ZETA):  # its own member: the test does not lean on an earlier one's
+        MemberFactory(member_no="G0000009")
     key = _api_key(ZETA)
     with control_context():
         Brand.objects.filter(schema_name=ZETA).update(read_only=True)
@@ -270,12 +272,12 @@ def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
     try:
         client = Client(HTTP_HOST=f"{ZETA}.localhost")
         refused = client.post(
-            "/api/v1/members/G0000001/points/adjustments",
+            "/api/v1/members/G0000009/points/adjustments",
             data={"points": 5, "reason": "x"},
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Api-Key {key}",
         )
-        read = client.get("/api/v1/members/G0000001/points", HTTP_AUTHORIZATION=f"Api-Key {key}")
+        read = client.get("/api/v1/members/G0000009/points", HTTP_AUTHORIZATION=f"Api-Key {key}")
     finally:
         with control_context():
             Brand.objects.filter(schema_name=ZETA).update(read_only=False)
