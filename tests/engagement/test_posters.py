@@ -4,10 +4,14 @@ with a deploy-check warning instead of boxes or an error."""
 
 import io
 
+import pytest
 from PIL import Image
 
 from crm import posters
 from crm.posters import Poster, poster_font_check, poster_png
+
+# A drawn poster is kept in the cache, which without CACHE_URL is a database table.
+pytestmark = pytest.mark.django_db
 
 POSTER = Poster(
     brand="演示品牌",
