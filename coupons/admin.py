@@ -18,6 +18,7 @@ from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
 from crm.admin_forms import ThemedForm, themed_widget
+from crm.admin_nav import sidebar_entry_mark
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.spreadsheets.reading import MB
@@ -352,6 +353,7 @@ class CouponTemplateAdmin(ModelAdmin):
         if member is None:
             raise Http404("会员不存在或不在您的门店范围内。")
         back = reverse("admin:members_member_change", args=[member.pk])
+        sidebar_entry_mark(request, "members.member")  # opened from the member's page, it belongs there
         form = MemberIssueForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             template = form.cleaned_data["template"]

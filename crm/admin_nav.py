@@ -129,10 +129,34 @@ def can_view(label: str) -> Callable[[HttpRequest], bool]:
     return permission
 
 
+# A page one app adds to another app's object (发券 opened from a member's page lives under the
+# coupon admin's URLs) names the entry it belongs to, for the person: request.<this> = "members.member".
+SIDEBAR_ENTRY_ATTR = "sidebar_entry"
+
+
+def sidebar_entry_mark(request: HttpRequest, label: str) -> None:
+    """Mark `label`'s sidebar entry (an "app_label.model" of GROUPS) as the current page's."""
+    setattr(request, SIDEBAR_ENTRY_ATTR, label)
+
+
+def _is_active(label: str, link: str, links: list[str]) -> Callable[[HttpRequest], bool]:
+    """The entry the page declared, else the entry whose link is the longest prefix of the path:
+    优惠券报表 (/coupons/coupontemplate/report/) is not also 优惠券模板 (/coupons/coupontemplate/)."""
+
+    def active(request: HttpRequest) -> bool:
+        declared = getattr(request, SIDEBAR_ENTRY_ATTR, None)
+        if declared is not None:
+            return bool(declared == label)
+        matching = [other for other in links if request.path.startswith(other)]
+        return bool(matching) and max(matching, key=len) == link
+
+    return active
+
+
 def brand_navigation(registered: set[str]) -> list[dict[str, Any]]:
     """The sidebar groups of the models registered on the brand site (a page of an app not
     installed is left out)."""
-    groups = []
+    groups, links = [], []
     for title, items in GROUPS:
         entries = []
         for item_title, icon, label in items:
@@ -144,7 +168,16 @@ def brand_navigation(registered: set[str]) -> list[dict[str, Any]]:
                 link = reverse(f"admin:{app_label}_{model}_{view or 'changelist'}")
             except NoReverseMatch:
                 continue
-            entries.append({"title": item_title, "icon": icon, "link": link, "permission": can_view(label)})
+            links.append(link)
+            entries.append(
+                {
+                    "title": item_title,
+                    "icon": icon,
+                    "link": link,
+                    "permission": can_view(label),
+                    "active": _is_active(label, link, links),
+                }
+            )
         if entries:
             groups.append({"title": title, "separator": True, "collapsible": True, "items": entries})
     return groups

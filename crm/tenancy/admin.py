@@ -22,7 +22,16 @@ class DomainInline(TabularInline):
 
 @admin.register(Brand, site=platform_admin)
 class BrandAdmin(ModelAdmin):
-    list_display = ["name", "schema_name", "primary_domain", "time_zone", "pi_contact", "cell", "ready", "created_at"]
+    list_display = [
+        "name",
+        "schema_name",
+        "primary_domain",
+        "time_zone",
+        "pi_contact",
+        "cell_shown",
+        "ready",
+        "created_at",
+    ]
     list_filter = ["ready", "cell", "time_zone"]
     search_fields = ["name", "schema_name", "domains__domain"]
     # The cell changes only through move_brand (docs/cells.md).
@@ -31,6 +40,11 @@ class BrandAdmin(ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Brand]:
         return super().get_queryset(request).exclude(schema_name=get_public_schema_name()).prefetch_related("domains")
+
+    @admin.display(description=_("单元"), ordering="cell")
+    def cell_shown(self, brand: Brand) -> str:
+        # "default" is the control database's own cluster (crm/settings/database.py): say so.
+        return _("默认（控制库）") if brand.cell == "default" else brand.cell
 
     @admin.display(description=_("主域名"))
     def primary_domain(self, brand: Brand) -> str:

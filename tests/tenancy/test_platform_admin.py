@@ -57,6 +57,7 @@ def test_brand_list_hides_the_platform_row_and_is_in_chinese(platform_client):
     assert "阿尔法咖啡" in body and "贝塔美妆" in body
     assert "会员运营平台 (public)" not in body
     assert "品牌" in body
+    assert "默认（控制库）" in body and ">default<" not in body  # the cell in words
 
 
 def test_brand_models_are_not_on_the_platform_admin(platform_client):

@@ -139,3 +139,21 @@ def test_the_admin_action_is_scoped_and_offered_only_to_those_who_may_issue(scen
     page = clerk.get(reverse("workbench:member", args=[lin.pk])).content.decode()
     assert "wb-coupon-issue" not in page
     assert Coupon.objects.filter(template=tpl).count() == 1
+
+
+def _sidebar_active(page: str) -> list[str]:
+    """The sidebar entries the theme marks as the current page's (their links)."""
+    return re.findall(r'<a href="([^"]+)" class="[^"]*\bactive"', page)
+
+
+def test_the_sidebar_marks_where_the_person_is(admin_client_a, scene):
+    """发券 opened from a member's page is under 会员, not 优惠券模板; the coupon report is only
+    优惠券报表 (its link is longer than 优惠券模板's, which prefixes it)."""
+    lin = scene["lin"]
+    issue = admin_client_a.get(reverse("admin:coupons_coupontemplate_issue_member", args=[lin.pk])).content.decode()
+    report = admin_client_a.get(reverse("admin:coupons_coupontemplate_report")).content.decode()
+    templates = admin_client_a.get(reverse("admin:coupons_coupontemplate_changelist")).content.decode()
+
+    assert _sidebar_active(issue) == [reverse("admin:members_member_changelist")]
+    assert _sidebar_active(report) == [reverse("admin:coupons_coupontemplate_report")]
+    assert _sidebar_active(templates) == [reverse("admin:coupons_coupontemplate_changelist")]
