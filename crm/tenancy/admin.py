@@ -44,7 +44,7 @@ class BrandAdmin(ModelAdmin):
     @admin.display(description=_("单元"), ordering="cell")
     def cell_shown(self, brand: Brand) -> str:
         # "default" is the control database's own cluster (crm/settings/database.py): say so.
-        return _("默认（控制库）") if brand.cell == "default" else brand.cell
+        return str(_("默认（控制库）")) if brand.cell == "default" else brand.cell
 
     @admin.display(description=_("主域名"))
     def primary_domain(self, brand: Brand) -> str:
