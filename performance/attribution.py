@@ -45,7 +45,10 @@ CURRENT_RULE = f"(SELECT id, precedence, windows FROM {_RULE} ORDER BY id DESC L
 # The candidates are tried lazily, in the rule's order: one slot per place in the precedence, each
 # a UNION ALL of the three bases gated by `r.precedence[i] = basis` (only the matching branch runs),
 # under LIMIT 1 — an Append stops at its first row, so a store order credited to its serving staff
-# never looks up a touch, and a touch found first never looks further. Each branch checks its staff
+# never looks up a touch, and a touch found first never looks further. The look-ups read their index in the order
+# they want (touches: (member, touched_at DESC, id DESC) from the order's time back to the longest
+# window; the assignment history: (member, created_at DESC, id DESC)), so each stops at its first
+# row instead of reading and sorting a member's whole history. Each branch checks its staff
 # member's resignation itself, so a resigned candidate yields no row and the next slot is tried.
 # The own-purchase probe runs only when the brand registered any staff identity (an InitPlan,
 # once per statement).
@@ -63,7 +66,7 @@ _TOUCH_PICK = """(SELECT 'touch'::text, t.staff_id, t.id, t.kind::text, (r.windo
                 COALESCE(ts.store_id, o.store_id)
          FROM {touch} t JOIN {staff} ts ON ts.id = t.staff_id
          WHERE r.precedence[{i}] = 'touch' AND o.member_id IS NOT NULL AND t.member_id = o.member_id
-           AND t.touched_at <= o.paid_at
+           AND t.touched_at <= o.paid_at AND t.touched_at > o.paid_at - r.reach
            AND t.touched_at > o.paid_at - make_interval(days => COALESCE((r.windows ->> t.kind)::integer, 0))
            AND t.key <> 'order:' || o.id  -- the order's own serving is the serving basis, not a touch
            AND (ts.resigned_at IS NULL OR ts.resigned_at > o.paid_at)
@@ -76,7 +79,13 @@ SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.i
        own.staff_id AS own_staff_id, ex.staff_id AS exclusive_staff_id,
        pick.basis, pick.staff_id, pick.store_id, pick.touch_id, pick.touch_kind, pick.window_days
 FROM {{orders}} o
-CROSS JOIN {{rule}} r
+CROSS JOIN (
+    -- reach: the longest window; no touch older than that can credit (the index range's lower end)
+    SELECT rr.id, rr.precedence, rr.windows,
+           make_interval(days => (SELECT COALESCE(max(w.days::integer), 0)
+                                  FROM jsonb_each_text(rr.windows) w (kind, days))) AS reach
+    FROM {{rule}} rr
+) r
 LEFT JOIN LATERAL (
     (SELECT si.staff_id FROM {_STAFF_ID} si
      WHERE EXISTS (SELECT FROM {_STAFF_ID}) AND si.kind = o.buyer_kind AND si.value = o.buyer_value)

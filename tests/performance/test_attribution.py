@@ -80,6 +80,36 @@ def test_last_touch_within_its_window_and_the_reason_in_words(scene):
     assert order_credit_text(order_id=result.order.pk) == "导购 李四（近 7 天内分享的链接）"
 
 
+def test_touch_look_up_passes_touches_that_cannot_credit_and_breaks_ties_by_the_later_record(scene):
+    # The look-up reads the member's touches newest first and stops at the first that credits:
+    # newer touches outside their window (or of a kind without one) are passed over, and of two
+    # touches at the same moment the one recorded later wins, as before the index took the order.
+    zhang, li, member = scene.zhang, scene.li, scene.member
+    rule_save(precedence=["touch"], windows={"coupon": 30, "group_message": 3}, actor="admin")
+    touch_record(staff=zhang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=40), key="old")  # > reach
+    touch_record(staff=zhang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=20), key="c1")
+    touch_record(staff=li, member=member, kind=TouchKind.COUPON, touched_at=ago(days=20), key="c2")  # same moment
+    touch_record(staff=zhang, member=member, kind=TouchKind.GROUP_MESSAGE, touched_at=ago(days=5), key="g1")  # > 3
+    touch_record(staff=zhang, member=member, kind=TouchKind.SHARE_LINK, touched_at=ago(days=1), key="s1")  # no window
+
+    result = post("T1", 3_000, "u-1")
+
+    attribution = Attribution.objects.get(order=result.order)
+    assert attribution.staff == li and attribution.touch == Touch.objects.get(key="c2")
+    touch_record(staff=zhang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=35), key="c3")
+    Touch.objects.filter(key__in=["c1", "c2"]).delete()
+    assert not Attribution.objects.filter(order=post("T2", 3_000, "u-1").order, staff__isnull=False).exists()
+
+
+def test_owner_look_up_breaks_ties_by_the_later_change(scene):
+    zhang, li, member = scene.zhang, scene.li, scene.member
+    rule_save(precedence=["exclusive"], windows={}, actor="admin")
+    assign(member, zhang, ago(days=10))
+    assign(member, li, ago(days=10))  # the same moment, recorded later: the owner
+
+    assert Attribution.objects.get(order=post("X1", 2_000, "u-1").order).staff == li
+
+
 def test_serving_staff_on_a_store_order_and_served_touch(scene):
     store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
     assign(member, zhang, ago(days=60))  # default rule: serving first
