@@ -222,12 +222,12 @@ class BackendClock:
 _clock: BackendClock | None = None
 
 
-def cpu_seconds() -> float:
-    """This process's CPU time and its PostgreSQL backend's (the local server)."""
+def backend_seconds() -> float:
+    """The CPU time of this connection's PostgreSQL backend (the local server)."""
     global _clock
     if _clock is None:
         _clock = BackendClock()
-    return time.process_time() + _clock.seconds()
+    return _clock.seconds()
 
 
 def shared_blocks() -> int:
@@ -243,7 +243,7 @@ def shared_blocks() -> int:
     return int(blocks)
 
 
-MEASURES = ("wall ms", "CPU ms", "buffers", "statements")
+MEASURES = ("wall ms", "CPU ms", "pg CPU ms", "buffers", "statements")
 
 
 class Meter:
@@ -255,7 +255,7 @@ class Meter:
         self._wrapper = connection.execute_wrapper(self._count)
         self.blocks = shared_blocks()
         self._wrapper.__enter__()
-        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
+        self.wall, self.python, self.backend = time.perf_counter(), time.process_time(), backend_seconds()
         return self
 
     def _count(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -263,14 +263,16 @@ class Meter:
         return execute(sql, params, many, context)
 
     def __exit__(self, *exc: Any) -> None:
-        self.cpu = cpu_seconds() - self.cpu
+        self.backend = backend_seconds() - self.backend
+        self.python = time.process_time() - self.python
         self.wall = time.perf_counter() - self.wall
         self._wrapper.__exit__(*exc)
         self.blocks = shared_blocks() - self.blocks
 
     def add_to(self, figures: dict[str, list[float]], orders: int) -> None:
         figures["wall ms"].append(self.wall / orders * 1000)
-        figures["CPU ms"].append(self.cpu / orders * 1000)
+        figures["CPU ms"].append((self.python + self.backend) / orders * 1000)
+        figures["pg CPU ms"].append(self.backend / orders * 1000)
         figures["buffers"].append(self.blocks / orders)
         figures["statements"].append(self.statements / orders)
 
@@ -369,7 +371,9 @@ def main() -> None:
     parser.add_argument("--no-refresh", action="store_true", help="time the reports on the rollups as they are")
     parser.add_argument("--no-export", action="store_true", help="skip the year export")
     parser.add_argument(
-        "--previous", action="store_true", help="a third mode: the decision function of migration 0003 (prev)"
+        "--previous",
+        action="store_true",
+        help="a third mode: the decision function before session 15, migration 0005 (prev)",
     )
     parser.add_argument(
         "--parts",
@@ -390,7 +394,7 @@ def main() -> None:
             order_insert_rider_unregister(name=name)
         if mode in ("on", "attr"):
             order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
-        elif mode == "prev":  # the decision as migration 0003 left it, under another name
+        elif mode == "prev":  # the decision as migration 0005 left it, under another name
             order_insert_rider_register(
                 name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL.replace(f"{FUNCTION_NAME}(", f"{FUNCTION_NAME}_prev(")
             )
@@ -403,7 +407,7 @@ def main() -> None:
 
             from performance.attribution import FUNCTION_NAME
 
-            previous = importlib.import_module("performance.migrations.0003_decide_function").FUNCTION_SQL
+            previous = importlib.import_module("performance.migrations.0005_decide_lazily").FUNCTION_SQL
             with connection.cursor() as cursor:
                 cursor.execute(previous.replace(f"FUNCTION {FUNCTION_NAME}(", f"FUNCTION {FUNCTION_NAME}_prev(", 1))
         counts = {m: m.objects.count() for m in (Order, Attribution, Staff)}

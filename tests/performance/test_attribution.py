@@ -183,6 +183,60 @@ def test_batch_attributes_every_order_set_based(scene, django_assert_max_num_que
     assert Attribution.objects.count() == 6 + 4
 
 
+def test_the_usual_rule_s_own_plan_decides_as_the_general_one(scene):
+    # Without staff identities, under the usual rule (serving, touch, exclusive), the function runs
+    # a plan of its own; a staff identity (of nobody buying here) switches it to the general plan.
+    store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
+    assign(member, zhang, ago(days=60))
+    other = member_with_unionid("u-2")
+    assign(other, li, ago(days=60))
+    wang = StaffFactory(name="王五", store=StoreFactory(name="徐汇店"))
+    touch_record(staff=wang, member=other, kind=TouchKind.COUPON, touched_at=ago(days=2), key="c1")
+    gone = StaffFactory(name="赵六", store=store)
+    Staff.objects.filter(pk=gone.pk).update(status="resigned", resigned_at=ago(days=5))
+
+    def batch(prefix):
+        cases = [  # (store order?, serving staff, buyer)
+            (True, li, "u-1"),  # serving
+            (True, gone, "u-1"),  # serving staff resigned: touch, then exclusive
+            (False, None, "u-1"),  # exclusive
+            (False, None, "u-2"),  # touch within its window
+            (False, None, "u-3"),  # a tourist: nobody
+        ]
+        orders = [
+            OrderInput(
+                channel="store" if in_store else "tmall",
+                order_no=f"{prefix}{i}",
+                paid_at=ago(hours=1),
+                amount_fen=1_000,
+                store_id=store.pk if in_store else None,
+                staff_id=staff.pk if staff else None,
+                buyer_kind=IdentityKind.WECHAT_UNIONID,
+                buyer_value=buyer,
+            )
+            for i, (in_store, staff, buyer) in enumerate(cases)
+        ]
+        ids = [r.order_id for r in orders_post_batch(orders=orders, actor="pos")]
+        rows = {a.order_id: a for a in Attribution.objects.filter(order_id__in=ids)}
+        return [
+            (a.staff_id, a.basis, a.store_id, a.touch_id, a.is_exclusive) if a else None
+            for a in (rows.get(i) for i in ids)
+        ]
+
+    usual = batch("U")
+    StaffIdentity.objects.create(staff=wang, kind="mobile", value="13800000000")
+    general = batch("V")
+
+    assert usual == general
+    assert [row[:2] if row else None for row in usual] == [
+        (li.pk, Basis.SERVING),
+        (zhang.pk, Basis.EXCLUSIVE),
+        (zhang.pk, Basis.EXCLUSIVE),
+        (wang.pk, Basis.TOUCH),
+        None,
+    ]
+
+
 def test_refunds_reduce_the_credit_pro_rata(scene):
     store, zhang, member = scene.store, scene.zhang, scene.member
     assign(member, zhang, ago(days=60))
