@@ -1,7 +1,7 @@
 """Benchmark: what staff-performance attribution adds to order ingest, and the month report.
 
     DATABASE_URL=... .venv/bin/python bench/performance_attribution.py --members 50000 --staff 1000 \\
-        --orders 1000000 [--rounds 6 --n 300 --batch 2000] [--regen]
+        --orders 1000000 --n 100 --batch 1000 --ab-only [--rounds 30] [--parts] [--regen]
 
 Data (brand `benchperf`, generated set-based once, `--regen` to rebuild): `--staff` staff in 50
 stores, `--members` members each with a unionid, an owner (专属导购) and its assignment history,
@@ -9,26 +9,36 @@ two touches each over the last 60 days, and `--orders` historical orders over th
 (80 % by members) with their attribution rows (generated directly, as the ingest would have left
 them), so the report reads a table of that size.
 
-A/B in one run: the attribution rider (members/hooks.py) is switched off and on between rounds,
-alternating which goes first, over the same data: `order_post` one order per call (`--n` per
-round, 30 % store orders with a serving staff member, the rest online) and `orders_post_batch`
-(`--batch` orders per call). The ratio on/off of the medians is the cost of attribution. Then the
-month report (performance_report over the last 30 brand days, every store) is timed.
+A/B in one run, built for a shared, loaded machine: the attribution riders (members/hooks.py) are
+switched off and on in `--rounds` short paired rounds (each round runs every mode back to back, the
+order rotating: AB BA AB ...): `order_post` one order per call (`--n` per round and mode, 30 % store
+orders with a serving staff member, the rest online) and one `orders_post_batch` of `--batch`.
+Per round and mode: wall time, CPU time of this process and of its PostgreSQL backend (the backend's
+own getrusage() to the microsecond, through log_statement_stats: needs a superuser), shared-buffer
+accesses (pg_stat_database of the bench's own database, autovacuum paused on the bench schema
+meanwhile) and statements. The figure is the ratio on/off within each round: its median over the
+rounds, their interquartile range and a bootstrap 95 % interval of the median. Buffers and
+statements do not depend on the load; CPU time does a little (shared caches), wall time a lot.
+`--parts` adds the two riders alone (attr, touch). Then the month report (performance_report over
+the last 30 brand days, every store) is timed, unless `--ab-only`.
 """
 
 # Generated SQL: table/column names from model meta and integers from the command line only.
 # ruff: noqa: S608
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import random
-import resource
+import re
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -167,21 +177,164 @@ def generate(*, members: int, staff: int, orders: int) -> None:
                 f"{table} id sequence", f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"
             )
         step("analyze", "ANALYZE")
+    with connection.cursor() as cursor:  # outside a transaction: no autovacuum pass during the A/B
+        cursor.execute(f'SET search_path = "{SLUG}"')
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("RESET search_path")
 
 
-def backend_cpu_seconds() -> float:
-    """CPU time of this connection's PostgreSQL backend (local server, /proc): with the process's own,
-    what an order costs, which a loaded machine's wall-clock hides (bench/api_orders_cost.py)."""
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+_USAGE = re.compile(r"\[([0-9.]+) s user, ([0-9.]+) s system total\]")
+
+
+class BackendClock:
+    """CPU time of this connection's PostgreSQL backend, to the microsecond: with log_statement_stats
+    on, a statement's end reports the backend's getrusage() totals as a LOG message, sent to the
+    client (client_min_messages) and kept out of the server log (log_min_messages). /proc's ticks
+    (10 ms) were as large as a round's differences."""
+
+    def __init__(self) -> None:
+        connection.ensure_connection()
+        self.total: float | None = None
+        connection.connection.add_notice_handler(self._notice)
+        with connection.cursor() as cursor:
+            cursor.execute("SET client_min_messages = log")
+            cursor.execute("SET log_min_messages = fatal")
+
+    def _notice(self, diag: Any) -> None:
+        found = _USAGE.search(diag.message_detail or "")
+        if found:
+            self.total = float(found[1]) + float(found[2])
+
+    def seconds(self) -> float:
+        self.total = None
+        with connection.cursor() as cursor:
+            cursor.execute("SET log_statement_stats = on")
+            cursor.execute("RESET log_statement_stats")  # starts with the setting on: reports at its end
+        if self.total is None:
+            raise RuntimeError("no usage report from the backend (log_statement_stats needs a superuser)")
+        return self.total
+
+
+_clock: BackendClock | None = None
+
+
+def backend_seconds() -> float:
+    """The CPU time of this connection's PostgreSQL backend (the local server)."""
+    global _clock
+    if _clock is None:
+        _clock = BackendClock()
+    return _clock.seconds()
+
+
+def shared_blocks() -> int:
+    """Shared-buffer accesses (hits + reads) of this database so far, this backend's included: the
+    first statement makes the backend flush its pending statistics when it goes idle (PG 15), the
+    second reads them. Only this benchmark connects to its database, so between two calls the
+    difference is this connection's work (and an autovacuum worker's, if one ran: the median of
+    the rounds drops it). It does not depend on the machine's load."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = current_database()")
+        (blocks,) = cursor.fetchone()
+    return int(blocks)
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime + backend_cpu_seconds()
+MEASURES = ("wall ms", "CPU ms", "pg CPU ms", "buffers", "statements")
+
+
+class Meter:
+    """Wall time, CPU time (this process + its PostgreSQL backend), shared-buffer accesses and
+    statements of what runs inside the block."""
+
+    def __enter__(self) -> "Meter":
+        self.statements = 0
+        self._wrapper = connection.execute_wrapper(self._count)
+        self.blocks = shared_blocks()
+        self._wrapper.__enter__()
+        self.wall, self.python, self.backend = time.perf_counter(), time.process_time(), backend_seconds()
+        return self
+
+    def _count(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.statements += 1
+        return execute(sql, params, many, context)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.backend = backend_seconds() - self.backend
+        self.python = time.process_time() - self.python
+        self.wall = time.perf_counter() - self.wall
+        self._wrapper.__exit__(*exc)
+        self.blocks = shared_blocks() - self.blocks
+
+    def add_to(self, figures: dict[str, list[float]], orders: int) -> None:
+        figures["wall ms"].append(self.wall / orders * 1000)
+        figures["CPU ms"].append((self.python + self.backend) / orders * 1000)
+        figures["pg CPU ms"].append(self.backend / orders * 1000)
+        figures["buffers"].append(self.blocks / orders)
+        figures["statements"].append(self.statements / orders)
+
+
+@contextlib.contextmanager
+def autovacuum_paused() -> Iterator[None]:
+    """The A/B starts from a vacuumed, analysed schema and no autovacuum worker runs in it meanwhile:
+    a worker's buffer accesses would land in one round's count (pg_stat_database is per database),
+    and an ANALYZE of a table would make both plans (the order insert's, the decision's) re-plan."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [SLUG])
+        tables = [f'"{SLUG}"."{name}"' for (name,) in cursor.fetchall()]
+        for table in tables:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+            cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for table in tables:
+                cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+
+
+def _post_singles(items: list[OrderInput]) -> None:
+    for item in items:
+        order_post(
+            channel=item.channel,
+            order_no=item.order_no,
+            paid_at=item.paid_at,
+            amount_fen=item.amount_fen,
+            buyer_kind=item.buyer_kind,
+            buyer_value=item.buyer_value,
+            store=Store(pk=item.store_id) if item.store_id else None,
+            staff=Staff(pk=item.staff_id) if item.staff_id else None,
+            actor="bench",
+        )
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def _report(label: str, figures: dict[str, dict[str, list[float]]], modes: list[str]) -> None:
+    """Per measure: the median per order of each mode, and for each mode against `off` the median
+    of the per-round ratios with their interquartile range and a bootstrap 95 % interval of that
+    median (rounds resampled, fixed seed)."""
+    boot = random.Random(29)
+    print(label)
+    for measure in MEASURES:
+        line = f"  {measure:<11}" + "".join(f" {m} {statistics.median(figures[m][measure]):8.3f}" for m in modes)
+        for mode in modes[1:]:
+            ratios = [a / b for a, b in zip(figures[mode][measure], figures["off"][measure], strict=True) if b]
+            if len(ratios) < 2:
+                continue
+            q1, q3 = _quartiles(ratios)
+            medians = sorted(statistics.median(boot.choices(ratios, k=len(ratios))) for _ in range(2000))
+            line += (
+                f"  {mode}/off {statistics.median(ratios):.3f} (IQR {q1:.3f}–{q3:.3f}, "
+                f"95 % CI {medians[50]:.3f}–{medians[1949]:.3f})"
+            )
+        print(line, flush=True)
 
 
 def _orders(rng: random.Random, count: int, *, members: int, staff: int, tag: str) -> list[OrderInput]:
@@ -209,112 +362,100 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=50_000)
     parser.add_argument("--staff", type=int, default=1_000)
     parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--n", type=int, default=300, help="single orders per round and mode")
-    parser.add_argument("--batch", type=int, default=2_000, help="orders per batch call")
+    parser.add_argument("--rounds", type=int, default=30, help="paired rounds (every mode once in each)")
+    parser.add_argument("--n", type=int, default=100, help="single orders per round and mode")
+    parser.add_argument("--batch", type=int, default=1_000, help="orders per batch call")
     parser.add_argument("--regen", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="skip the A/B, time the reports")
     parser.add_argument("--ab-only", action="store_true", help="the A/B only, no report")
     parser.add_argument("--no-refresh", action="store_true", help="time the reports on the rollups as they are")
     parser.add_argument("--no-export", action="store_true", help="skip the year export")
     parser.add_argument(
-        "--previous", action="store_true", help="a third mode: the decision function of migration 0003 (prev)"
+        "--previous",
+        action="store_true",
+        help="a third mode: the decision function before session 15, migration 0005 (prev)",
+    )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="two more modes: the attribution rider alone (attr), the served touch alone",
     )
     args = parser.parse_args()
     if args.regen or not Brand.objects.filter(schema_name=SLUG).exists():
         generate(members=args.members, staff=args.staff, orders=args.orders)
     rng = random.Random(7)
     riders = {RIDER_NAME: None, TOUCH_RIDER_NAME: None}
-    modes = ["off", "on"] + (["prev"] if args.previous else [])
+    modes = ["off", "on"] + (["prev"] if args.previous else []) + (["attr", "touch"] if args.parts else [])
 
     def switch(mode: str) -> None:
         from performance.attribution import ATTRIBUTION_RIDER_SQL, FUNCTION_NAME, SERVED_TOUCH_RIDER_SQL
 
         for name in riders:
             order_insert_rider_unregister(name=name)
-        if mode == "on":
+        if mode in ("on", "attr"):
             order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
-        elif mode == "prev":  # the decision as migration 0003 left it, under another name
+        elif mode == "prev":  # the decision as migration 0005 left it, under another name
             order_insert_rider_register(
                 name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL.replace(f"{FUNCTION_NAME}(", f"{FUNCTION_NAME}_prev(")
             )
-        if mode != "off":
+        if mode in ("on", "prev", "touch"):
             order_insert_rider_register(name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL)
 
-    single: dict[str, list[float]] = {m: [] for m in modes}
-    batch: dict[str, list[float]] = {m: [] for m in modes}
-    single_cpu: dict[str, list[float]] = {m: [] for m in modes}
-    batch_cpu: dict[str, list[float]] = {m: [] for m in modes}
     with schema_context(SLUG):
         if args.previous:
             import importlib
 
             from performance.attribution import FUNCTION_NAME
 
-            previous = importlib.import_module("performance.migrations.0003_decide_function").FUNCTION_SQL
+            previous = importlib.import_module("performance.migrations.0005_decide_lazily").FUNCTION_SQL
             with connection.cursor() as cursor:
                 cursor.execute(previous.replace(f"FUNCTION {FUNCTION_NAME}(", f"FUNCTION {FUNCTION_NAME}_prev(", 1))
         counts = {m: m.objects.count() for m in (Order, Attribution, Staff)}
         print(f"data: {counts[Order]:,} orders, {counts[Attribution]:,} attributions, {counts[Staff]:,} staff")
-        for _ in range(0 if args.report_only else 3):  # warm up every mode
+        print(f"load average before: {_load()}", flush=True)
+        paused = contextlib.ExitStack()
+        if not args.report_only:
+            paused.enter_context(autovacuum_paused())
+        for _ in range(0 if args.report_only else 3):  # warm up every mode (and psycopg's prepared statements)
             for mode in modes:
                 switch(mode)
-                for item in _orders(rng, 20, members=args.members, staff=args.staff, tag=f"w{uuid.uuid4().hex[:8]}"):
-                    order_post(
-                        channel=item.channel,
-                        order_no=item.order_no,
-                        paid_at=item.paid_at,
-                        amount_fen=item.amount_fen,
-                        buyer_kind=item.buyer_kind,
-                        buyer_value=item.buyer_value,
-                        store=Store(pk=item.store_id) if item.store_id else None,
-                        staff=Staff(pk=item.staff_id) if item.staff_id else None,
-                        actor="bench",
-                    )
+                _post_singles(_orders(rng, 20, members=args.members, staff=args.staff, tag=f"w{uuid.uuid4().hex[:8]}"))
+                orders_post_batch(
+                    orders=_orders(rng, 50, members=args.members, staff=args.staff, tag=f"v{uuid.uuid4().hex[:8]}"),
+                    actor="bench",
+                )
+        # Paired rounds: in each, every mode runs once, back to back (the order rotates), so the modes
+        # of a round share the machine's state of that moment; the figure is the ratio within rounds.
+        got: dict[str, dict[str, dict[str, list[float]]]] = {
+            path: {m: {k: [] for k in MEASURES} for m in modes} for path in ("single", "batch")
+        }
         for r in range(0 if args.report_only else args.rounds):
-            for mode in modes if r % 2 == 0 else modes[::-1]:
+            for mode in modes[r % len(modes) :] + modes[: r % len(modes)]:
                 switch(mode)
                 items = _orders(rng, args.n, members=args.members, staff=args.staff, tag=f"s{uuid.uuid4().hex[:8]}")
-                start, cpu = time.perf_counter(), cpu_seconds()
-                for item in items:
-                    order_post(
-                        channel=item.channel,
-                        order_no=item.order_no,
-                        paid_at=item.paid_at,
-                        amount_fen=item.amount_fen,
-                        buyer_kind=item.buyer_kind,
-                        buyer_value=item.buyer_value,
-                        store=Store(pk=item.store_id) if item.store_id else None,
-                        staff=Staff(pk=item.staff_id) if item.staff_id else None,
-                        actor="bench",
-                    )
-                single[mode].append((time.perf_counter() - start) / args.n * 1000)
-                single_cpu[mode].append((cpu_seconds() - cpu) / args.n * 1000)
+                with Meter() as meter:
+                    _post_singles(items)
+                meter.add_to(got["single"][mode], args.n)
                 items = _orders(rng, args.batch, members=args.members, staff=args.staff, tag=f"b{uuid.uuid4().hex[:8]}")
-                start, cpu = time.perf_counter(), cpu_seconds()
-                orders_post_batch(orders=items, actor="bench")
-                batch[mode].append((time.perf_counter() - start) / args.batch * 1000)
-                batch_cpu[mode].append((cpu_seconds() - cpu) / args.batch * 1000)
+                with Meter() as meter:
+                    orders_post_batch(orders=items, actor="bench")
+                meter.add_to(got["batch"][mode], args.batch)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE '%%INSERT INTO members_order%%'"
+            )
+            plans = cursor.fetchall()
+        paused.close()  # an ALTER TABLE: psycopg forgets its prepared statements
         switch("on")
-        for label, figures in (
-            ()
-            if args.report_only
-            else (
-                ("order_post, wall ms per order", single),
-                ("order_post, CPU ms per order (python + postgres)", single_cpu),
-                (f"orders_post_batch ({args.batch}), wall ms per order", batch),
-                (f"orders_post_batch ({args.batch}), CPU ms per order", batch_cpu),
-            )
-        ):
-            med = {m: statistics.median(figures[m]) for m in modes}
+        if not args.report_only:
             print(
-                f"{label:<52} "
-                + "  ".join(f"{m} {med[m]:7.3f}" for m in modes)
-                + "  "
-                + "  ".join(f"{m}/off {med[m] / med['off']:5.3f}" for m in modes if m != "off")
-                + f"  (rounds { ({m: [round(x, 3) for x in figures[m]] for m in modes}) })",
-                flush=True,
+                f"{args.rounds} paired rounds; per mode and round {args.n} single orders (order_post) and one "
+                f"orders_post_batch of {args.batch}; load average after: {_load()}"
             )
+            _report("order_post", got["single"], modes)
+            _report(f"orders_post_batch ({args.batch})", got["batch"], modes)
+            print(f"prepared order inserts (generic, custom plans): {plans}")
         if args.ab_only:
             return
         today = timezone.localdate()

@@ -45,7 +45,10 @@ CURRENT_RULE = f"(SELECT id, precedence, windows FROM {_RULE} ORDER BY id DESC L
 # The candidates are tried lazily, in the rule's order: one slot per place in the precedence, each
 # a UNION ALL of the three bases gated by `r.precedence[i] = basis` (only the matching branch runs),
 # under LIMIT 1 — an Append stops at its first row, so a store order credited to its serving staff
-# never looks up a touch, and a touch found first never looks further. Each branch checks its staff
+# never looks up a touch, and a touch found first never looks further. The look-ups read their index in the order
+# they want (touches: (member, touched_at DESC, id DESC) from the order's time back to the longest
+# window; the assignment history: (member, created_at DESC, id DESC)), so each stops at its first
+# row instead of reading and sorting a member's whole history. Each branch checks its staff
 # member's resignation itself, so a resigned candidate yields no row and the next slot is tried.
 # The own-purchase probe runs only when the brand registered any staff identity (an InitPlan,
 # once per statement).
@@ -63,28 +66,49 @@ _TOUCH_PICK = """(SELECT 'touch'::text, t.staff_id, t.id, t.kind::text, (r.windo
                 COALESCE(ts.store_id, o.store_id)
          FROM {touch} t JOIN {staff} ts ON ts.id = t.staff_id
          WHERE r.precedence[{i}] = 'touch' AND o.member_id IS NOT NULL AND t.member_id = o.member_id
-           AND t.touched_at <= o.paid_at
+           AND t.touched_at <= o.paid_at AND t.touched_at > o.paid_at - r.reach
            AND t.touched_at > o.paid_at - make_interval(days => COALESCE((r.windows ->> t.kind)::integer, 0))
            AND t.key <> 'order:' || o.id  -- the order's own serving is the serving basis, not a touch
            AND (ts.resigned_at IS NULL OR ts.resigned_at > o.paid_at)
          ORDER BY t.touched_at DESC, t.id DESC LIMIT 1)"""
-_SLOTS = "\n        UNION ALL\n        ".join(
-    part.format(staff=_STAFF, touch=_TOUCH, i=i) for i in (1, 2, 3) for part in (_SERVING, _EXCLUSIVE, _TOUCH_PICK)
-)
-_DECIDE = f"""
-SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.id AS rule_id,
-       own.staff_id AS own_staff_id, ex.staff_id AS exclusive_staff_id,
-       pick.basis, pick.staff_id, pick.store_id, pick.touch_id, pick.touch_kind, pick.window_days
-FROM {{orders}} o
-CROSS JOIN {{rule}} r
-LEFT JOIN LATERAL (
+_BASES = {"serving": _SERVING, "exclusive": _EXCLUSIVE, "touch": _TOUCH_PICK}
+# The brand's usual rule (the default of migration 0002): the function runs a plan made for it.
+USUAL_PRECEDENCE = ("serving", "touch", "exclusive")
+
+
+def _slots(precedence: tuple[str, ...] | None) -> str:
+    """Every base in every place (any rule), or one base per place (the rule is known to be `precedence`)."""
+    parts = (
+        [part.format(staff=_STAFF, touch=_TOUCH, i=i) for i in (1, 2, 3) for part in _BASES.values()]
+        if precedence is None
+        else [_BASES[basis].format(staff=_STAFF, touch=_TOUCH, i=i) for i, basis in enumerate(precedence, 1)]
+    )
+    return "\n        UNION ALL\n        ".join(parts)
+
+
+_OWN = f"""LEFT JOIN LATERAL (
     (SELECT si.staff_id FROM {_STAFF_ID} si
      WHERE EXISTS (SELECT FROM {_STAFF_ID}) AND si.kind = o.buyer_kind AND si.value = o.buyer_value)
     UNION ALL
     (SELECT si.staff_id FROM {_IDENTITY} i JOIN {_STAFF_ID} si ON si.kind = i.kind AND si.value = i.value
      WHERE EXISTS (SELECT FROM {_STAFF_ID}) AND i.member_id = o.member_id)
     LIMIT 1
-) own ON true
+) own ON true"""
+_NO_OWN = "CROSS JOIN (SELECT NULL::bigint AS staff_id) own  -- the brand registered no staff identity"
+
+_DECIDE = f"""
+SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.id AS rule_id,
+       own.staff_id AS own_staff_id, ex.staff_id AS exclusive_staff_id,
+       pick.basis, pick.staff_id, pick.store_id, pick.touch_id, pick.touch_kind, pick.window_days
+FROM {{orders}} o
+CROSS JOIN (
+    -- reach: the longest window; no touch older than that can credit (the index range's lower end)
+    SELECT rr.id, rr.precedence, rr.windows,
+           make_interval(days => (SELECT COALESCE(max(w.days::integer), 0)
+                                  FROM jsonb_each_text(rr.windows) w (kind, days))) AS reach
+    FROM {{rule}} rr
+) r
+{{own}}
 LEFT JOIN LATERAL (
     -- COALESCE evaluates its subqueries lazily: a live order's member usually answers at the first.
     -- Arrays, so that an unassignment (to_staff NULL) still ends the search.
@@ -98,15 +122,17 @@ LEFT JOIN LATERAL (
 ) ex ON o.member_id IS NOT NULL
 LEFT JOIN LATERAL (
     SELECT * FROM (
-        {_SLOTS}
+        {{slots}}
     ) c (basis, staff_id, touch_id, touch_kind, window_days, store_id)
     LIMIT 1
 ) pick ON true
 """
 
 
-def decide_sql(*, orders: str, rule: str) -> str:
-    return _DECIDE.format(orders=orders, rule=rule)
+def decide_sql(*, orders: str, rule: str, precedence: tuple[str, ...] | None = None, own: bool = True) -> str:
+    """The decision over `orders` by `rule`; `precedence` and `own=False` only when the caller knows
+    the rule's precedence is that and that the brand has no staff identity (smaller plans)."""
+    return _DECIDE.format(orders=orders, rule=rule, slots=_slots(precedence), own=_OWN if own else _NO_OWN)
 
 
 # The decision for the orders of one ingest, as a function of their columns. A function because of
@@ -143,17 +169,31 @@ _OUTPUT = (
     ("window_days", "integer"),
 )
 FUNCTION_NAME = "performance_decide"
+_UNNEST = (
+    f"(SELECT * FROM unnest({', '.join(f'p_{name}' for name, _ in _INPUT)}) "
+    f"AS u({', '.join(name for name, _ in _INPUT)}))"
+)
+_RULE_READ = f"(SELECT id, precedence, windows FROM {_RULE} WHERE id = v_rule_id)"
+_RETURN = f"RETURN QUERY SELECT {', '.join(f'd.{name}::{kind}' for name, kind in _OUTPUT)}\nFROM ({{}}) d;"
+# The rule in force is read once; a brand on the usual rule without staff identities (most) runs the
+# plan made for exactly that: three candidate slots instead of nine, no own-purchase probe — a plan
+# a third smaller, whose start-up was most of a single order's decision (bench/README.md, session
+# 15). Both read the rule by that id, so a rule saved meanwhile cannot mix with the branch chosen.
 FUNCTION_BODY = f"""
 #variable_conflict use_column
+DECLARE
+    v_rule_id bigint;
+    v_precedence text[];
+    v_staff_identities boolean;
 BEGIN
-RETURN QUERY SELECT {", ".join(f"d.{name}::{kind}" for name, kind in _OUTPUT)}
-FROM ({
-    decide_sql(
-        orders=f"(SELECT * FROM unnest({', '.join(f'p_{name}' for name, _ in _INPUT)}) "
-        f"AS u({', '.join(name for name, _ in _INPUT)}))",
-        rule=CURRENT_RULE,
-    )
-}) d;
+SELECT r.id, r.precedence::text[], EXISTS (SELECT FROM {_STAFF_ID})
+INTO v_rule_id, v_precedence, v_staff_identities
+FROM {_RULE} r ORDER BY r.id DESC LIMIT 1;
+IF v_precedence = ARRAY{list(USUAL_PRECEDENCE)}::text[] AND NOT v_staff_identities THEN
+{_RETURN.format(decide_sql(orders=_UNNEST, rule=_RULE_READ, precedence=USUAL_PRECEDENCE, own=False))}
+ELSE
+{_RETURN.format(decide_sql(orders=_UNNEST, rule=_RULE_READ))}
+END IF;
 END
 """
 FUNCTION_SQL = (

@@ -255,7 +255,9 @@ class MemberAssignment(TimeStampedModel):
         MERGE = "merge", _("会员合并")
         UNASSIGNED = "unassigned", _("解除归属")
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="assignments")
+    # Indexed by (member, newest first) below: the member's history page and the attribution's
+    # "owner when the order was paid" read it in that order and stop at the first row.
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="assignments", db_index=False)
     from_staff = models.ForeignKey(Staff, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     to_staff = models.ForeignKey(Staff, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     reason = models.CharField(_("原因"), max_length=24, choices=Reason.choices)
@@ -266,3 +268,4 @@ class MemberAssignment(TimeStampedModel):
         verbose_name = _("导购归属变更")
         verbose_name_plural = _("导购归属变更")
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["member", "-created_at", "-id"], name="member_assign_recent")]

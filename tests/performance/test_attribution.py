@@ -80,6 +80,36 @@ def test_last_touch_within_its_window_and_the_reason_in_words(scene):
     assert order_credit_text(order_id=result.order.pk) == "导购 李四（近 7 天内分享的链接）"
 
 
+def test_touch_look_up_passes_touches_that_cannot_credit_and_breaks_ties_by_the_later_record(scene):
+    # The look-up reads the member's touches newest first and stops at the first that credits:
+    # newer touches outside their window (or of a kind without one) are passed over, and of two
+    # touches at the same moment the one recorded later wins, as before the index took the order.
+    zhang, li, member = scene.zhang, scene.li, scene.member
+    rule_save(precedence=["touch"], windows={"coupon": 30, "group_message": 3}, actor="admin")
+    touch_record(staff=zhang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=40), key="old")  # > reach
+    touch_record(staff=zhang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=20), key="c1")
+    touch_record(staff=li, member=member, kind=TouchKind.COUPON, touched_at=ago(days=20), key="c2")  # same moment
+    touch_record(staff=zhang, member=member, kind=TouchKind.GROUP_MESSAGE, touched_at=ago(days=5), key="g1")  # > 3
+    touch_record(staff=zhang, member=member, kind=TouchKind.SHARE_LINK, touched_at=ago(days=1), key="s1")  # no window
+
+    result = post("T1", 3_000, "u-1")
+
+    attribution = Attribution.objects.get(order=result.order)
+    assert attribution.staff == li and attribution.touch == Touch.objects.get(key="c2")
+    touch_record(staff=zhang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=35), key="c3")
+    Touch.objects.filter(key__in=["c1", "c2"]).delete()
+    assert not Attribution.objects.filter(order=post("T2", 3_000, "u-1").order, staff__isnull=False).exists()
+
+
+def test_owner_look_up_breaks_ties_by_the_later_change(scene):
+    zhang, li, member = scene.zhang, scene.li, scene.member
+    rule_save(precedence=["exclusive"], windows={}, actor="admin")
+    assign(member, zhang, ago(days=10))
+    assign(member, li, ago(days=10))  # the same moment, recorded later: the owner
+
+    assert Attribution.objects.get(order=post("X1", 2_000, "u-1").order).staff == li
+
+
 def test_serving_staff_on_a_store_order_and_served_touch(scene):
     store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
     assign(member, zhang, ago(days=60))  # default rule: serving first
@@ -151,6 +181,60 @@ def test_batch_attributes_every_order_set_based(scene, django_assert_max_num_que
     again = orders_post_batch(orders=orders, actor="pos")
     assert not any(r.created for r in again)
     assert Attribution.objects.count() == 6 + 4
+
+
+def test_the_usual_rule_s_own_plan_decides_as_the_general_one(scene):
+    # Without staff identities, under the usual rule (serving, touch, exclusive), the function runs
+    # a plan of its own; a staff identity (of nobody buying here) switches it to the general plan.
+    store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
+    assign(member, zhang, ago(days=60))
+    other = member_with_unionid("u-2")
+    assign(other, li, ago(days=60))
+    wang = StaffFactory(name="王五", store=StoreFactory(name="徐汇店"))
+    touch_record(staff=wang, member=other, kind=TouchKind.COUPON, touched_at=ago(days=2), key="c1")
+    gone = StaffFactory(name="赵六", store=store)
+    Staff.objects.filter(pk=gone.pk).update(status="resigned", resigned_at=ago(days=5))
+
+    def batch(prefix):
+        cases = [  # (store order?, serving staff, buyer)
+            (True, li, "u-1"),  # serving
+            (True, gone, "u-1"),  # serving staff resigned: touch, then exclusive
+            (False, None, "u-1"),  # exclusive
+            (False, None, "u-2"),  # touch within its window
+            (False, None, "u-3"),  # a tourist: nobody
+        ]
+        orders = [
+            OrderInput(
+                channel="store" if in_store else "tmall",
+                order_no=f"{prefix}{i}",
+                paid_at=ago(hours=1),
+                amount_fen=1_000,
+                store_id=store.pk if in_store else None,
+                staff_id=staff.pk if staff else None,
+                buyer_kind=IdentityKind.WECHAT_UNIONID,
+                buyer_value=buyer,
+            )
+            for i, (in_store, staff, buyer) in enumerate(cases)
+        ]
+        ids = [r.order_id for r in orders_post_batch(orders=orders, actor="pos")]
+        rows = {a.order_id: a for a in Attribution.objects.filter(order_id__in=ids)}
+        return [
+            (a.staff_id, a.basis, a.store_id, a.touch_id, a.is_exclusive) if a else None
+            for a in (rows.get(i) for i in ids)
+        ]
+
+    usual = batch("U")
+    StaffIdentity.objects.create(staff=wang, kind="mobile", value="13800000000")
+    general = batch("V")
+
+    assert usual == general
+    assert [row[:2] if row else None for row in usual] == [
+        (li.pk, Basis.SERVING),
+        (zhang.pk, Basis.EXCLUSIVE),
+        (zhang.pk, Basis.EXCLUSIVE),
+        (wang.pk, Basis.TOUCH),
+        None,
+    ]
 
 
 def test_refunds_reduce_the_credit_pro_rata(scene):
