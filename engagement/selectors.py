@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from consent.models import Purpose
+from consent.selectors import CONTACT_EXCLUSIONS, SMS_GATE, contact_gates
 from crm.tenancy.zones import brand_date
 from members.models import Member
+from wecom.selectors import WECOM_EXCLUSIONS, wecom_reach_gates
 
 from .models import (
     Checkin,
@@ -271,6 +274,32 @@ def _edge(r: Referral, *, full: bool) -> GraphEdge:
     )
 
 
+def referrals_filtered(
+    *,
+    campaign_id: int | None = None,
+    joined_from: dt.date | None = None,
+    joined_to: dt.date | None = None,
+    referrer_no: str = "",
+) -> QuerySet[Referral]:
+    """The referral graph's filters (the page and its background export): joined dates are brand
+    days, from 00:00 in the brand's zone."""
+    from crm.tenancy.zones import brand_zone
+
+    def day_start(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time.min, tzinfo=brand_zone())
+
+    referrals = Referral.objects.all()
+    if campaign_id:
+        referrals = referrals.filter(campaign_id=campaign_id)
+    if joined_from:
+        referrals = referrals.filter(joined_at__gte=day_start(joined_from))
+    if joined_to:
+        referrals = referrals.filter(joined_at__lt=day_start(joined_to + dt.timedelta(days=1)))
+    if referrer_no.strip():
+        referrals = referrals.filter(referrer__member_no=referrer_no.strip().upper())
+    return referrals
+
+
 def referral_graph(referrals: QuerySet[Referral], *, full: bool, page: int = 1) -> Graph:
     """Who referred whom: referrers by the number of their invitations (most first), GRAPH_PAGE a
     page, each with its invitees. Three queries whatever the page: the totals, the page's
@@ -398,32 +427,52 @@ def referral_of(*, invitee: Member) -> ReferredBy | None:
 # --- check-in reminders (签到提醒) -----------------------------------------------------------------
 
 
+# Why an opted-in member was not reminded, as the record says it.
+SKIP_REASONS = {**CONTACT_EXCLUSIONS, **WECOM_EXCLUSIONS, "checked_in": "今天已签到"}
+
+
+def reminder_gates(channel: str, *, day: dt.date | None) -> list[tuple[str, Q]]:
+    """(reason, condition a reminded member satisfies), in checking order: consent's contact gates
+    for the channel's marketing purpose, the channel's own (wecom's reach gates, or a mobile), and
+    not checked in on `day` (None: that gate left out)."""
+    from .models import Checkin, EngagementSettings
+
+    wecom = channel == EngagementSettings.ReminderChannel.WECOM
+    gates = contact_gates(purpose=Purpose.MARKETING_WECOM if wecom else Purpose.MARKETING_SMS)
+    gates += wecom_reach_gates() if wecom else [SMS_GATE]
+    if day is None:
+        return gates
+    checked_in = Checkin.objects.filter(member_id=OuterRef("pk"), biz_date=day)
+    return [*gates, ("checked_in", ~Q(Exists(checked_in)))]
+
+
 @dataclass(frozen=True)
 class ReminderState:
     """The member's reminder switch as the check-in page shows it. A reminder goes out only when
-    all hold: the brand sends them, the member switched them on, and consent's selector finds the
-    member contactable by SMS (marketing consent, active, a mobile) — the switch is not consent."""
+    all hold: the brand sends them, the member switched them on, and the channel's gates let the
+    member through (consent to that channel's marketing, active, and a mobile or a WeCom relation
+    with their staff) — the switch is not consent."""
 
     offered: bool  # the brand sends reminders at all
     hour: int  # brand-local
     on: bool  # the member's own switch
-    contactable: bool  # consent to SMS marketing and a mobile
+    contactable: bool  # the channel's gates pass
+    wecom: bool  # the channel: WeCom (through their staff), else SMS
 
 
 def checkin_reminder_state(*, member: Member) -> ReminderState:
-    from consent.models import Purpose
-    from consent.selectors import members_contactable
-
-    from .models import CheckinReminderOptIn
+    from .models import CheckinReminderOptIn, EngagementSettings
 
     settings = engagement_settings_get()
     offered = settings.checkin_enabled and settings.checkin_reminder_enabled
+    gates = reminder_gates(settings.checkin_reminder_channel, day=None)
     return ReminderState(
         offered=offered,
         hour=settings.checkin_reminder_hour,
         on=offered and CheckinReminderOptIn.objects.filter(member_id=member.pk).exists(),
         contactable=offered
-        and members_contactable(purpose=Purpose.MARKETING_SMS).exclude(mobile="").filter(pk=member.pk).exists(),
+        and Member.objects.filter(pk=member.pk, merged_into__isnull=True).filter(*(q for _, q in gates)).exists(),
+        wecom=settings.checkin_reminder_channel == EngagementSettings.ReminderChannel.WECOM,
     )
 
 
