@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from consent.models import Purpose
@@ -446,6 +446,30 @@ def reminder_gates(channel: str, *, day: dt.date | None) -> list[tuple[str, Q]]:
     return [*gates, ("checked_in", ~Q(Exists(checked_in)))]
 
 
+def first_failed_gate(gates: list[tuple[str, Q]], words: dict[str, str]) -> Case:
+    """In SQL: "" when every gate passes, else the words of the first one failed. Nested CASEs on
+    the positive conditions, so a NULL (no staff: the outer join) counts as failed."""
+    expression: Case | Value = Value("")
+    for reason, condition in reversed(gates):
+        expression = Case(When(condition, then=expression), default=Value(words[reason]), output_field=CharField())
+    assert isinstance(expression, Case)
+    return expression
+
+
+# Why no reminder will come, as the member reads it on the check-in card.
+MEMBER_WHY_NOT = {
+    "erased": "您的会员账户已注销",
+    "frozen": "您的会员账户已冻结",
+    "needs_reconsent": "隐私政策已更新，您还没有重新确认授权",
+    "no_consent": "您目前没有同意接收{channel}通知",
+    "no_staff": "您还没有专属导购",
+    "no_wecom": "您还没有添加专属导购的企业微信",
+    "no_mobile": "您还没有绑定手机号",
+}
+# The reasons the member fixes in their own consent settings (the card links there).
+FIXED_IN_PREFERENCES = {"needs_reconsent", "no_consent"}
+
+
 @dataclass(frozen=True)
 class ReminderState:
     """The member's reminder switch as the check-in page shows it. A reminder goes out only when
@@ -456,8 +480,14 @@ class ReminderState:
     offered: bool  # the brand sends reminders at all
     hour: int  # brand-local
     on: bool  # the member's own switch
-    contactable: bool  # the channel's gates pass
     wecom: bool  # the channel: WeCom (through their staff), else SMS
+    why_not: str = ""  # the first gate the member fails, in their words ("": contactable)
+    fix_in_preferences: bool = False  # why_not is a consent matter
+    fix_with_staff: bool = False  # why_not is a WeCom relation with their staff
+
+    @property
+    def contactable(self) -> bool:
+        return not self.why_not
 
 
 def checkin_reminder_state(*, member: Member) -> ReminderState:
@@ -465,14 +495,27 @@ def checkin_reminder_state(*, member: Member) -> ReminderState:
 
     settings = engagement_settings_get()
     offered = settings.checkin_enabled and settings.checkin_reminder_enabled
+    wecom = settings.checkin_reminder_channel == EngagementSettings.ReminderChannel.WECOM
+    state = ReminderState(offered=offered, hour=settings.checkin_reminder_hour, on=False, wecom=wecom)
+    if not offered:
+        return state
     gates = reminder_gates(settings.checkin_reminder_channel, day=None)
+    keys = {reason: reason for reason, _ in gates}
+    failed = (
+        Member.objects.filter(pk=member.pk)
+        .annotate(failed=first_failed_gate(gates, keys))
+        .values_list("failed", flat=True)
+        .first()
+    ) or ""
+    why_not = MEMBER_WHY_NOT[failed].format(channel="企业微信" if wecom else "短信") if failed else ""
     return ReminderState(
-        offered=offered,
+        offered=True,
         hour=settings.checkin_reminder_hour,
-        on=offered and CheckinReminderOptIn.objects.filter(member_id=member.pk).exists(),
-        contactable=offered
-        and Member.objects.filter(pk=member.pk, merged_into__isnull=True).filter(*(q for _, q in gates)).exists(),
-        wecom=settings.checkin_reminder_channel == EngagementSettings.ReminderChannel.WECOM,
+        on=CheckinReminderOptIn.objects.filter(member_id=member.pk).exists(),
+        wecom=wecom,
+        why_not=why_not,
+        fix_in_preferences=failed in FIXED_IN_PREFERENCES,
+        fix_with_staff=failed in ("no_staff", "no_wecom"),
     )
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, CharField, Exists, F, OuterRef, Q, Value, When
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Value
 from django.db.models.expressions import Combinable
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ from members.models import Member
 from wecom.messages import GroupMessage, group_messages_send
 from wecom.selectors import wecom_external_userid
 
-from ..selectors import SKIP_REASONS, reminder_gates
+from ..selectors import SKIP_REASONS, first_failed_gate, reminder_gates
 from .settings import engagement_settings_get
 
 Channel = EngagementSettings.ReminderChannel
@@ -74,17 +74,6 @@ def checkin_reminder_opt(*, member: Member, on: bool) -> bool:
     return on
 
 
-def _first_failed(gates: list[tuple[str, Q]]) -> Combinable:
-    """In SQL: "" when every gate passes, else the words of the first one failed. Nested CASEs on
-    the positive conditions, so a NULL (no staff: the outer join) counts as failed."""
-    expression: Combinable = Value("")
-    for reason, condition in reversed(gates):
-        expression = Case(
-            When(condition, then=expression), default=Value(SKIP_REASONS[reason]), output_field=CharField()
-        )
-    return expression
-
-
 def checkin_reminders_due(*, now: dt.datetime | None = None) -> dict[str, object]:
     """The hourly tick: write today's record once the brand's clock has passed the hour, then send
     what is queued."""
@@ -107,7 +96,7 @@ def checkin_reminders_due(*, now: dt.datetime | None = None) -> dict[str, object
         Member.objects.filter(Exists(opted), merged_into__isnull=True)
         .annotate(
             member_ref=F("pk"),
-            skip_reason=_first_failed(reminder_gates(channel, day=today)),
+            skip_reason=first_failed_gate(reminder_gates(channel, day=today), SKIP_REASONS),
             to_address=address,
             sender_staff=staff,
         )
@@ -146,13 +135,13 @@ def _claim(day: dt.date, channels: list[str]) -> list[CheckinReminder]:
             [day, channels, BATCH],
         )
         ids = [row[0] for row in cursor.fetchall()]
-    return list(CheckinReminder.objects.filter(pk__in=ids).select_related("staff").order_by("id"))
+    return list(CheckinReminder.objects.filter(pk__in=ids).order_by("id"))
 
 
 def checkin_reminders_send(*, day: dt.date) -> dict[str, int]:
     """Send the day's queued reminders, in batches. A member who since the reminder was written
     withdrew consent, lost their staff or checked in is skipped with that reason (the gates again,
-    set-based per batch)."""
+    set-based per batch); a WeCom reminder goes through the member's staff as of now."""
     sent = failed = 0
     # SMS rows wait (queued) while no provider is registered.
     channels: list[str] = [Channel.WECOM, *([Channel.SMS] if _sender else [])]
@@ -161,45 +150,57 @@ def checkin_reminders_send(*, day: dt.date) -> dict[str, int]:
         for reminder in batch:
             by_channel.setdefault(reminder.channel, []).append(reminder)
         for channel, reminders in by_channel.items():
-            reasons = dict(
-                Member.objects.filter(pk__in=[r.member_id for r in reminders], merged_into__isnull=True)
-                .annotate(skip_reason=_first_failed(reminder_gates(channel, day=day)))
-                .values_list("pk", "skip_reason")
-            )
-            todo: list[CheckinReminder] = []
+            now_as = {
+                pk: (reason, staff_id, userid)
+                for pk, reason, staff_id, userid in Member.objects.filter(
+                    pk__in=[r.member_id for r in reminders], merged_into__isnull=True
+                )
+                .annotate(skip_reason=first_failed_gate(reminder_gates(channel, day=day), SKIP_REASONS))
+                .values_list("pk", "skip_reason", "assigned_staff_id", "assigned_staff__wecom_userid")
+            }
+            outcomes: dict[int, tuple[str, str, str]] = {}  # reminder id → (status, error, msgid)
+            todo: list[tuple[CheckinReminder, str]] = []  # with the sender's WeCom userid
             for reminder in reminders:
-                reason = reasons.get(reminder.member_id, "已合并到其他会员")
-                if reason or (channel == Channel.WECOM and not (reminder.staff and reminder.staff.wecom_userid)):
-                    _record(reminder, status=CheckinReminder.Status.SKIPPED, error=reason or SKIP_REASONS["no_staff"])
-                else:
-                    todo.append(reminder)
-            outcomes = _send_wecom(todo) if channel == Channel.WECOM else _send_sms(todo)
-            for reminder in todo:
-                msgid, error = outcomes.get(reminder.pk, ("", "发送通道无结果"))
-                status = CheckinReminder.Status.FAILED if error else CheckinReminder.Status.SENT
-                _record(reminder, status=status, error=error, msgid=msgid)
+                reason, staff_id, userid = now_as.get(reminder.member_id, ("已合并到其他会员", None, ""))
+                if reason:
+                    outcomes[reminder.pk] = (CheckinReminder.Status.SKIPPED, reason, "")
+                    continue
+                if channel == Channel.WECOM and staff_id != reminder.staff_id:
+                    CheckinReminder.objects.filter(pk=reminder.pk).update(staff_id=staff_id)
+                todo.append((reminder, userid or ""))
+            answers = _send_wecom(todo) if channel == Channel.WECOM else _send_sms([r for r, _ in todo])
+            for reminder, _ in todo:
+                msgid, error = answers.get(reminder.pk, ("", "发送通道无结果"))
+                outcomes[reminder.pk] = (
+                    CheckinReminder.Status.FAILED if error else CheckinReminder.Status.SENT,
+                    error,
+                    msgid,
+                )
                 sent, failed = sent + (not error), failed + bool(error)
+            _record(outcomes)
     return {"sent": sent, "failed": failed}
 
 
-def _record(reminder: CheckinReminder, *, status: str, error: str = "", msgid: str = "") -> None:
-    CheckinReminder.objects.filter(pk=reminder.pk).update(
-        status=status,
-        error=error[:255],
-        provider_msgid=msgid[:64],
-        sent_at=timezone.now() if status == CheckinReminder.Status.SENT else None,
-    )
+def _record(outcomes: dict[int, tuple[str, str, str]]) -> None:
+    """One UPDATE per distinct outcome (a group message shares its msgid), not one per row."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for pk, outcome in outcomes.items():
+        groups.setdefault(outcome, []).append(pk)
+    sent_at = timezone.now()
+    for (status, error, msgid), ids in groups.items():
+        CheckinReminder.objects.filter(pk__in=ids).update(
+            status=status,
+            error=error[:255],
+            provider_msgid=msgid[:64],
+            sent_at=sent_at if status == CheckinReminder.Status.SENT else None,
+        )
 
 
-def _send_wecom(reminders: list[CheckinReminder]) -> dict[int, tuple[str, str]]:
-    if not reminders:
+def _send_wecom(todo: list[tuple[CheckinReminder, str]]) -> dict[int, tuple[str, str]]:
+    if not todo:
         return {}
     outcomes = group_messages_send(
-        [
-            GroupMessage(reference=r.pk, sender=r.staff.wecom_userid, external_userid=r.address, body=r.body)
-            for r in reminders
-            if r.staff
-        ]
+        [GroupMessage(reference=r.pk, sender=userid, external_userid=r.address, body=r.body) for r, userid in todo]
     )
     return {pk: (o.msgid, o.error) for pk, o in outcomes.items()}
 
