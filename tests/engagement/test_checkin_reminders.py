@@ -83,3 +83,25 @@ def test_reminders_are_off_unless_the_brand_switches_them_on(agreements_a, sms_s
     with clock("2027-12-31 22:00:00"):
         assert checkin_reminders_due()["queued"] == 0
     assert sms_sent == []
+
+
+def test_the_brand_admin_reads_who_was_reminded_and_why_not(agreements_a, sms_sent, admin_client_a):  # noqa: F811
+    program()
+    rules(checkin_reminder_enabled=True, checkin_reminder_hour=20, checkin_reminder_channel="sms")
+    reminded = enrolled(granted=["marketing_sms"], name="王小明")
+    refused = enrolled(granted=[], name="李小红")
+    for member in (reminded, refused):
+        checkin_reminder_opt(member=member, on=True)
+    with clock("2028-02-29 20:02:00"):
+        checkin_reminders_due()
+    page = admin_client_a.get("/admin/engagement/checkinreminder/")
+    text = page.content.decode()
+    assert page.status_code == 200 and "签到提醒记录" in text
+    assert "已发送" in text and "未发送" in text and "未授权该渠道" in text and "短信" in text
+    assert reminded.member_no in text and refused.member_no in text
+    assert (
+        admin_client_a.get("/admin/engagement/checkinreminder/?status__exact=skipped")
+        .content.decode()
+        .count(refused.member_no)
+        == 1
+    )

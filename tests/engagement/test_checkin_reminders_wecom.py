@@ -30,8 +30,6 @@ from wecom.fake.server import FakeWecom
 
 from .scene import clock, rules
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
 
 @pytest.fixture
 def reminder_brand(wecom_brand):  # noqa: F811
