@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from consent.hooks import ConsentRevoked, on_withdraw
 from consent.selectors import members_contactable
-from consent.services import brand_url, marketing_footer
+from consent.services import marketing_footer
 from coupons.hooks import ReminderMessage, ReminderSent
 from members.services.points import member_id_ranges
+from wecom.messages import wecom_text
 
 from .hooks import GroupMessagesDelivered, group_messages_delivered_notify_in_transaction
 from .models import Campaign, Occurrence, OutboxMessage, SmsInboundReply
@@ -148,16 +149,6 @@ def sms_text(message: OutboxMessage) -> str:
     """What the member receives by SMS: the body and the 退订 footer (reply T, or the signed link to
     their own preferences page). Added at send time; the outbox keeps the body."""
     return message.body + marketing_footer(member_id=message.member_id, channel="sms")
-
-
-def wecom_text(body: str) -> str:
-    """A WeCom group message's text: the body and a footer linking to the member centre's
-    preferences (one text for every customer of a staff member, so the footer is not personal:
-    in WeChat the member is signed in with one tap of web authorisation)."""
-    return body + WECOM_FOOTER.format(url=brand_url("/m/me/preferences/"))
-
-
-WECOM_FOOTER = "\n\n不想再收到此类消息？点击管理授权或退订：{url}"
 
 
 def _send_sms(batch: list[OutboxMessage]) -> None:

@@ -5,11 +5,13 @@ erased, frozen and merged members."""
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from consent.selectors import CONTACT_EXCLUSIONS, SMS_GATE, contact_gates
 from crm.tenancy.zones import brand_zone
 from members.models import Member
+from wecom.selectors import WECOM_EXCLUSIONS, wecom_reach_gates
 
 from .models import Campaign, Occurrence, OutboxMessage
 
@@ -25,15 +27,7 @@ CHANNEL_PURPOSE: dict[str, str] = {
 # member is counted under the first gate they fail. The preview counts these; the run's snapshot
 # keeps exactly the members who pass every gate. Both are built from `_gates` below, so what the
 # preview promises is what the run reaches (for the same data at the same slot).
-EXCLUSION_REASONS = {
-    "erased": "已删除",
-    "frozen": "已冻结",
-    "needs_reconsent": "需重新授权",
-    "no_consent": "未授权该渠道",
-    "no_staff": "无企业微信专属导购",
-    "no_wecom": "未添加企业微信好友",
-    "no_mobile": "无手机号",
-}
+EXCLUSION_REASONS = {**CONTACT_EXCLUSIONS, **WECOM_EXCLUSIONS}
 # Hold-out members are reached by nothing, on purpose: they are the comparison group.
 HOLDOUT_LABEL = "对照组（不发放，用于对比）"
 
@@ -43,34 +37,12 @@ def _gates(channel: str) -> list[tuple[str, Q]]:
     conditions is `members_contactable(purpose)` (or `members_processable()` without a message)
     plus what the channel needs to deliver: the member's own WeCom staff and a WeCom relation, or
     a mobile number."""
-    from consent.models import ConsentState
-    from members.models import Identity, IdentityKind
-
-    gates: list[tuple[str, Q]] = [
-        ("erased", ~Q(status=Member.Status.ERASED) & Q(erased_at__isnull=True)),
-        ("frozen", Q(status=Member.Status.ACTIVE)),
-    ]
     if channel == Campaign.MessageChannel.NONE:
-        return gates
-    purposes = [CHANNEL_PURPOSE[channel], "membership"]
-    stale = ConsentState.objects.filter(member_id=OuterRef("pk"), purpose__in=purposes, needs_reconsent=True)
-    gates.append(("needs_reconsent", Q(~Exists(stale))))
-    consent = Q()
-    for purpose in purposes:
-        effective = ConsentState.objects.filter(
-            member_id=OuterRef("pk"), purpose=purpose, granted=True, needs_reconsent=False
-        )
-        consent &= Q(Exists(effective))
-    gates.append(("no_consent", consent))
+        return contact_gates(purpose=None)
+    gates = contact_gates(purpose=CHANNEL_PURPOSE[channel])
     if channel == Campaign.MessageChannel.WECOM:
-        # A WeCom group message goes out through the member's own staff, to the member's external
-        # contact id: no active staff with a WeCom account or no relation, no message.
-        gates.append(("no_staff", Q(assigned_staff__status="active", assigned_staff__wecom_userid__gt="")))
-        relation = Identity.objects.filter(member_id=OuterRef("pk"), kind=IdentityKind.WECOM_EXTERNAL_USERID)
-        gates.append(("no_wecom", Q(Exists(relation))))
-    else:
-        gates.append(("no_mobile", ~Q(mobile="")))
-    return gates
+        return [*gates, *wecom_reach_gates()]
+    return [*gates, SMS_GATE]
 
 
 def _brand_midnight(day: dt.date) -> dt.datetime:

@@ -4,7 +4,7 @@ this purpose": campaigns, exports and every other contact path must ask it, noth
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from crm.errors import AppError
@@ -44,6 +44,44 @@ def members_contactable(*, purpose: str, at: dt.datetime | None = None) -> Query
         else:
             members = members.filter(pk__in=_effective_member_ids_at(purpose=required, at=at))
     return members
+
+
+# Why a member is not contactable, in checking order (each member counts under the first gate they
+# fail). `contact_gates` is `members_contactable` (current state) cut into named conditions, so a
+# contact path can say who it left out and why; the channel's own gates (a mobile for SMS, wecom's
+# for WeCom) follow. Merged members are nobody's audience: callers start from unmerged members.
+CONTACT_EXCLUSIONS = {
+    "erased": "已删除",
+    "frozen": "已冻结",
+    "needs_reconsent": "需重新授权",
+    "no_consent": "未授权该渠道",
+    "no_mobile": "无手机号",
+}
+
+
+def contact_gates(*, purpose: str | None) -> list[tuple[str, Q]]:
+    """(reason, condition a contactable member satisfies), in checking order; `purpose=None`: only
+    the status gates (processing without a message)."""
+    gates: list[tuple[str, Q]] = [
+        ("erased", ~Q(status=Member.Status.ERASED) & Q(erased_at__isnull=True)),
+        ("frozen", Q(status=Member.Status.ACTIVE)),
+    ]
+    if purpose is None:
+        return gates
+    purposes = [purpose, Purpose.MEMBERSHIP]
+    stale = ConsentState.objects.filter(member_id=OuterRef("pk"), purpose__in=purposes, needs_reconsent=True)
+    gates.append(("needs_reconsent", Q(~Exists(stale))))
+    consent = Q()
+    for required in purposes:
+        effective = ConsentState.objects.filter(
+            member_id=OuterRef("pk"), purpose=required, granted=True, needs_reconsent=False
+        )
+        consent &= Q(Exists(effective))
+    gates.append(("no_consent", consent))
+    return gates
+
+
+SMS_GATE = ("no_mobile", ~Q(mobile=""))
 
 
 def _effective_member_ids_at(*, purpose: str, at: dt.datetime) -> QuerySet:

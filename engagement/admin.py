@@ -2,31 +2,42 @@
 ladder and the birthday benefits per tier. Brand-wide settings, opened by brand admins only (no
 store role holds engagement permissions, so no store scoping is needed)."""
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet, Value
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Value
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminDecimalFieldWidget
 
 from coupons.models import CouponTemplate
+from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
+from crm.jobs.admin_exports import XLSX, BackgroundExportAdminMixin
 from crm.money import fen_to_yuan, yuan_to_fen
-from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
-from crm.tenancy.zones import brand_time_shown, brand_zone
+from crm.tenancy.zones import brand_time_shown
 from members.masking import can_view_full_pi, member_label, mobile_shown
 
-from .models import BirthdayBenefit, CheckinLadderStep, EngagementSettings, Referral, ReferralCampaign, RewardKind
+from .models import (
+    BirthdayBenefit,
+    CheckinLadderStep,
+    CheckinReminder,
+    EngagementSettings,
+    Referral,
+    ReferralCampaign,
+    ReferralExport,
+    RewardKind,
+)
 from .rewards import coupons_available
-from .selectors import referral_graph, referral_graph_rows
+from .selectors import referral_graph, referrals_filtered
+from .services.referral_export import referral_export_request
 
 COUPON_REFUSED = _("优惠券功能尚未启用（尚无优惠券模块），请改用积分或成长值奖励。")
 
@@ -52,8 +63,11 @@ class EngagementSettingsAdmin(ModelAdmin):
         (
             _("签到提醒"),
             {
-                "fields": (("checkin_reminder_enabled", "checkin_reminder_hour"),),
-                "description": _("只提醒自己开启了提醒、且同意短信营销的会员；每人每天最多一条，当天已签到的不发。"),
+                "fields": (("checkin_reminder_enabled", "checkin_reminder_channel", "checkin_reminder_hour"),),
+                "description": _(
+                    "只提醒自己开启了提醒、且同意该渠道营销消息的会员（企业微信：由会员的专属导购群发，"
+                    "须已添加导购企业微信）；每人每天最多一条，当天已签到的不发。谁收到了、谁没收到及原因见“签到提醒记录”。"
+                ),
             },
         ),
         (
@@ -244,8 +258,28 @@ class ReferralCampaignAdmin(ModelAdmin):
         return False  # invitations keep their campaign; stop one by unticking 启用
 
 
-def brand_day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=brand_zone())
+@admin.register(CheckinReminder, site=brand_admin)
+class CheckinReminderAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    """签到提醒记录: every opted-in member on every brand day the job ran, reminded or not and why
+    (read-only; masked as the viewer's permission says)."""
+
+    list_display = ("biz_date", "member_shown", "channel", "status", "error", "staff", "sent_at_shown")
+    list_filter = ("status", "channel", "error")
+    list_select_related = ("member", "staff")
+    search_fields = ("member__member_no",)
+    date_hierarchy = "biz_date"
+    list_per_page = 50
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).annotate(pi_full=Value(can_view_full_pi(request.user)))
+
+    @admin.display(description=_("会员"))
+    def member_shown(self, obj: CheckinReminder) -> str:
+        return member_label(obj.member.member_no, obj.member.name, full=getattr(obj, "pi_full", False))
+
+    @admin.display(description=_("发送时间"), ordering="sent_at")
+    def sent_at_shown(self, obj: CheckinReminder) -> str:
+        return brand_time_shown(obj.sent_at) if obj.sent_at else "—"
 
 
 class ReferralGraphFilter(forms.Form):
@@ -256,31 +290,68 @@ class ReferralGraphFilter(forms.Form):
     joined_to = forms.DateField(label=_("至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     referrer = forms.CharField(label=_("邀请人会员号"), max_length=20, required=False)
 
-    def filtered(self, referrals: QuerySet[Referral]) -> QuerySet[Referral]:
+    def criteria(self) -> dict[str, Any]:
         data = self.cleaned_data
-        if data.get("campaign"):
-            referrals = referrals.filter(campaign=data["campaign"])
-        if data.get("joined_from"):
-            referrals = referrals.filter(joined_at__gte=brand_day_start(data["joined_from"]))
-        if data.get("joined_to"):
-            referrals = referrals.filter(joined_at__lt=brand_day_start(data["joined_to"] + dt.timedelta(days=1)))
-        if data.get("referrer"):
-            referrals = referrals.filter(referrer__member_no=data["referrer"].strip().upper())
-        return referrals
+        return {
+            "campaign": data.get("campaign"),
+            "joined_from": data.get("joined_from"),
+            "joined_to": data.get("joined_to"),
+            "referrer_no": data.get("referrer") or "",
+        }
 
 
-def _graph_export(referrals: QuerySet[Referral], *, full: bool, kind: str) -> HttpResponse:
-    rows = referral_graph_rows(referrals, full=full)
-    if kind == "xlsx":
-        response = HttpResponse(
-            xlsx_bytes(title="邀请关系", rows=rows),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
-        response["Content-Disposition"] = 'attachment; filename="referral-graph.xlsx"'
-        return response
-    response = HttpResponse(csv_bytes(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="referral-graph.csv"'
-    return response
+@admin.register(ReferralExport, site=brand_admin)
+class ReferralExportAdmin(ReadOnlyAdminMixin, BackgroundExportAdminMixin, ModelAdmin):
+    """邀请关系导出: the graph exports for a regulator, built in the background, with their progress
+    and a download link. Seen by whoever may see the referral graph; a file with members in full
+    only downloads for viewers who may see members in full. Requested from 邀请关系图, with its
+    filters (never added here)."""
+
+    list_display = ("created_at_shown", "criteria_shown", "file_format", "progress", "rows", "requested_by", "download")
+    download_url_name = "engagement_referralexport_download"
+    progress_unit = "条"
+
+    def export_filename(self, obj: ReferralExport) -> str:
+        return f"referral-graph-{obj.pk}.{obj.file_format}"
+
+    def export_content_type(self, obj: ReferralExport) -> str:
+        return "text/csv; charset=utf-8" if obj.file_format == ReferralExport.Format.CSV else XLSX
+
+    def may_download(self, request: HttpRequest, obj: ReferralExport) -> bool:
+        return not obj.full_pi or can_view_full_pi(request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("engagement.view_referral")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("engagement.view_referral")
+
+    def get_urls(self) -> list[URLPattern]:
+        return [*self.download_urls(), *super().get_urls()]
+
+    @admin.display(description=_("申请时间"), ordering="created_at")
+    def created_at_shown(self, obj: ReferralExport) -> str:
+        return brand_time_shown(obj.created_at)
+
+    @admin.display(description=_("条件"))
+    def criteria_shown(self, obj: ReferralExport) -> str:
+        parts = [obj.campaign.name if obj.campaign else "全部活动"]
+        if obj.joined_from or obj.joined_to:
+            parts.append(f"入会 {obj.joined_from or '…'} 至 {obj.joined_to or '…'}")
+        if obj.referrer_no:
+            parts.append(f"邀请人 {obj.referrer_no}")
+        if obj.full_pi:
+            parts.append("含完整个人信息")
+        return "，".join(parts)
+
+    @admin.display(description=_("状态"))
+    def progress(self, obj: ReferralExport) -> str:
+        return self.progress_words(obj)
+
+    @admin.display(description=_("下载"))
+    def download(self, obj: ReferralExport) -> str:
+        url = self.download_url(obj)
+        return format_html('<a href="{}">下载 {}</a>', url, obj.get_file_format_display()) if url else "—"
 
 
 @admin.register(Referral, site=brand_admin)
@@ -292,7 +363,6 @@ class ReferralAdmin(ModelAdmin):
     list_filter = ("status", "channel", "campaign")
     list_select_related = ("referrer", "invitee", "campaign")
     search_fields = ("referrer__member_no", "invitee__member_no")
-    actions = ("export_graph", "export_graph_xlsx")
     change_list_template = "admin/engagement/referral_change_list.html"
     list_per_page = 50
 
@@ -323,14 +393,6 @@ class ReferralAdmin(ModelAdmin):
     def rewards_shown(self, obj: Referral) -> str:
         return "；".join(str(g.get("label", "")) for g in [*obj.referrer_rewards, *obj.invitee_rewards]) or "—"
 
-    @admin.action(description=_("导出所选邀请关系（CSV，供监管查阅）"))
-    def export_graph(self, request: HttpRequest, queryset: Any) -> HttpResponse:
-        return _graph_export(queryset, full=can_view_full_pi(request.user), kind="csv")
-
-    @admin.action(description=_("导出所选邀请关系（XLSX，供监管查阅）"))
-    def export_graph_xlsx(self, request: HttpRequest, queryset: Any) -> HttpResponse:
-        return _graph_export(queryset, full=can_view_full_pi(request.user), kind="xlsx")
-
     # --- 邀请关系图: who referred whom, one level, with rewards and reversals -----------------------
 
     def get_urls(self) -> list[URLPattern]:
@@ -346,13 +408,22 @@ class ReferralAdmin(ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = ReferralGraphFilter(request.GET or None)
-        referrals = Referral.objects.all()
-        if form.is_valid():
-            referrals = form.filtered(referrals)
+        criteria = form.criteria() if form.is_valid() else {}
+        campaign = criteria.pop("campaign", None)
         full = can_view_full_pi(request.user)
-        export = request.GET.get("export")
-        if export in ("csv", "xlsx"):
-            return _graph_export(referrals, full=full, kind=export)
+        if request.method == "POST":
+            # The export for a regulator: built in the background (a large graph does not fit a
+            # request), listed under 邀请关系导出 with its progress and a download link.
+            referral_export_request(
+                actor=request.user.get_username(),
+                full_pi=full,
+                file_format=request.POST.get("format", ""),
+                campaign=campaign,
+                **criteria,
+            )
+            messages.success(request, "已开始在后台导出邀请关系，完成后可在此列表下载。")
+            return HttpResponseRedirect(reverse("admin:engagement_referralexport_changelist"))
+        referrals = referrals_filtered(campaign_id=campaign.pk if campaign else None, **criteria)
         try:
             page_no = max(int(request.GET.get("page", "1")), 1)
         except ValueError:
@@ -360,7 +431,6 @@ class ReferralAdmin(ModelAdmin):
         graph = referral_graph(referrals, full=full, page=page_no)
         query = request.GET.copy()
         query.pop("page", None)
-        query.pop("export", None)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

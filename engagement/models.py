@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from crm.base_models import TimeStampedModel
+from crm.jobs.exports import BackgroundExport
 
 
 class RewardKind(models.TextChoices):
@@ -57,8 +58,18 @@ class EngagementSettings(TimeStampedModel):
     )
     makeup_cost_points = models.PositiveIntegerField(_("补签消耗积分"), default=20)
     makeup_cap_per_cycle = models.PositiveSmallIntegerField(_("每周期补签次数上限"), default=2)
+
+    class ReminderChannel(models.TextChoices):
+        WECOM = "wecom", _("企业微信（由专属导购群发）")
+        SMS = "sms", _("短信")
+
     checkin_reminder_enabled = models.BooleanField(
-        _("签到提醒"), default=False, help_text=_("只发给自己开启了提醒、且同意短信营销的会员；当天已签到的不发。")
+        _("签到提醒"),
+        default=False,
+        help_text=_("只发给自己开启了提醒、且同意该渠道营销消息的会员；当天已签到的不发。"),
+    )
+    checkin_reminder_channel = models.CharField(
+        _("提醒渠道"), max_length=8, choices=ReminderChannel.choices, default=ReminderChannel.WECOM
     )
     checkin_reminder_hour = models.PositiveSmallIntegerField(
         _("提醒时间（品牌时区，几点）"), default=20, validators=[MinValueValidator(0), MaxValueValidator(23)]
@@ -541,6 +552,38 @@ class ReferralQuota(models.Model):
 # --- check-in reminders -----------------------------------------------------------------------
 
 
+class ReferralExport(BackgroundExport):
+    """The referral graph exported for a regulator (depth, rewards, reversals), built in the
+    background (crm.jobs.exports) with the graph page's filters. `full_pi`: the requester could see
+    members in full; only viewers who can see them in full may download such a file."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    file_format = models.CharField(_("格式"), max_length=4, choices=Format.choices, default=Format.XLSX)
+    full_pi = models.BooleanField(_("含完整个人信息"), default=False)
+    campaign = models.ForeignKey(
+        ReferralCampaign, verbose_name=_("活动"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    joined_from = models.DateField(_("入会日期自"), null=True, blank=True)
+    joined_to = models.DateField(_("入会日期至"), null=True, blank=True)
+    referrer_no = models.CharField(_("邀请人会员号"), max_length=20, blank=True)
+    referrals_total = models.PositiveIntegerField(_("邀请记录总数"), default=0)
+    referrals_done = models.PositiveIntegerField(_("已导出记录数"), default=0)
+
+    class Meta:
+        verbose_name = _("邀请关系导出")
+        verbose_name_plural = _("邀请关系导出")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"邀请关系导出 {self.pk}"
+
+    def progress_of(self) -> tuple[int, int]:
+        return (self.referrals_done, self.referrals_total)
+
+
 class CheckinReminderOptIn(models.Model):
     """A member asked to be reminded to check in (off unless they switch it on)."""
 
@@ -556,26 +599,39 @@ class CheckinReminderOptIn(models.Model):
 
 
 class CheckinReminder(models.Model):
-    """One reminder to one member on one brand day (unique: the job run twice sends once)."""
+    """One opted-in member on one brand day (unique: the job run twice or in parallel writes and
+    sends once): reminded, or skipped with the reason (no consent, no WeCom staff, checked in...)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("待发送")
         SENDING = "sending", _("发送中")
         SENT = "sent", _("已发送")
+        SKIPPED = "skipped", _("未发送")
         FAILED = "failed", _("发送失败")
 
     member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+", db_index=False)
     biz_date = models.DateField(_("日期"))
-    mobile = models.CharField(_("手机号"), max_length=32)
+    channel = models.CharField(
+        _("渠道"),
+        max_length=8,
+        choices=EngagementSettings.ReminderChannel.choices,
+        default=EngagementSettings.ReminderChannel.SMS,
+    )
+    staff = models.ForeignKey(
+        "members.Staff", verbose_name=_("发送导购"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The mobile (SMS) or the member's WeCom external contact id.
+    address = models.CharField(_("接收账号"), max_length=64, blank=True)
     body = models.CharField(_("内容"), max_length=255)
     status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.QUEUED)
-    error = models.CharField(_("失败原因"), max_length=255, blank=True)
+    error = models.CharField(_("未发送原因"), max_length=255, blank=True)
+    provider_msgid = models.CharField(_("渠道消息号"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("时间"), auto_now_add=True)
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("签到提醒")
-        verbose_name_plural = _("签到提醒")
+        verbose_name = _("签到提醒记录")
+        verbose_name_plural = _("签到提醒记录")
         constraints = [models.UniqueConstraint(fields=["member", "biz_date"], name="checkin_reminder_once_a_day")]
         indexes = [models.Index(fields=["biz_date", "status"], name="checkin_reminder_day_status")]
 

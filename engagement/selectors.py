@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from consent.models import Purpose
+from consent.selectors import CONTACT_EXCLUSIONS, SMS_GATE, contact_gates
 from crm.tenancy.zones import brand_date
 from members.models import Member
+from wecom.selectors import WECOM_EXCLUSIONS, wecom_reach_gates
 
 from .models import (
     Checkin,
@@ -271,6 +274,32 @@ def _edge(r: Referral, *, full: bool) -> GraphEdge:
     )
 
 
+def referrals_filtered(
+    *,
+    campaign_id: int | None = None,
+    joined_from: dt.date | None = None,
+    joined_to: dt.date | None = None,
+    referrer_no: str = "",
+) -> QuerySet[Referral]:
+    """The referral graph's filters (the page and its background export): joined dates are brand
+    days, from 00:00 in the brand's zone."""
+    from crm.tenancy.zones import brand_zone
+
+    def day_start(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time.min, tzinfo=brand_zone())
+
+    referrals = Referral.objects.all()
+    if campaign_id:
+        referrals = referrals.filter(campaign_id=campaign_id)
+    if joined_from:
+        referrals = referrals.filter(joined_at__gte=day_start(joined_from))
+    if joined_to:
+        referrals = referrals.filter(joined_at__lt=day_start(joined_to + dt.timedelta(days=1)))
+    if referrer_no.strip():
+        referrals = referrals.filter(referrer__member_no=referrer_no.strip().upper())
+    return referrals
+
+
 def referral_graph(referrals: QuerySet[Referral], *, full: bool, page: int = 1) -> Graph:
     """Who referred whom: referrers by the number of their invitations (most first), GRAPH_PAGE a
     page, each with its invitees. Three queries whatever the page: the totals, the page's
@@ -398,32 +427,95 @@ def referral_of(*, invitee: Member) -> ReferredBy | None:
 # --- check-in reminders (签到提醒) -----------------------------------------------------------------
 
 
+# Why an opted-in member was not reminded, as the record says it.
+SKIP_REASONS = {**CONTACT_EXCLUSIONS, **WECOM_EXCLUSIONS, "checked_in": "今天已签到"}
+
+
+def reminder_gates(channel: str, *, day: dt.date | None) -> list[tuple[str, Q]]:
+    """(reason, condition a reminded member satisfies), in checking order: consent's contact gates
+    for the channel's marketing purpose, the channel's own (wecom's reach gates, or a mobile), and
+    not checked in on `day` (None: that gate left out)."""
+    from .models import Checkin, EngagementSettings
+
+    wecom = channel == EngagementSettings.ReminderChannel.WECOM
+    gates = contact_gates(purpose=Purpose.MARKETING_WECOM if wecom else Purpose.MARKETING_SMS)
+    gates += wecom_reach_gates() if wecom else [SMS_GATE]
+    if day is None:
+        return gates
+    checked_in = Checkin.objects.filter(member_id=OuterRef("pk"), biz_date=day)
+    return [*gates, ("checked_in", ~Q(Exists(checked_in)))]
+
+
+def first_failed_gate(gates: list[tuple[str, Q]], words: dict[str, str]) -> Case:
+    """In SQL: "" when every gate passes, else the words of the first one failed. Nested CASEs on
+    the positive conditions, so a NULL (no staff: the outer join) counts as failed."""
+    expression: Case | Value = Value("")
+    for reason, condition in reversed(gates):
+        expression = Case(When(condition, then=expression), default=Value(words[reason]), output_field=CharField())
+    assert isinstance(expression, Case)
+    return expression
+
+
+# Why no reminder will come, as the member reads it on the check-in card.
+MEMBER_WHY_NOT = {
+    "erased": "您的会员账户已注销",
+    "frozen": "您的会员账户已冻结",
+    "needs_reconsent": "隐私政策已更新，您还没有重新确认授权",
+    "no_consent": "您目前没有同意接收{channel}通知",
+    "no_staff": "您还没有专属导购",
+    "no_wecom": "您还没有添加专属导购的企业微信",
+    "no_mobile": "您还没有绑定手机号",
+}
+# The reasons the member fixes in their own consent settings (the card links there).
+FIXED_IN_PREFERENCES = {"needs_reconsent", "no_consent"}
+
+
 @dataclass(frozen=True)
 class ReminderState:
     """The member's reminder switch as the check-in page shows it. A reminder goes out only when
-    all hold: the brand sends them, the member switched them on, and consent's selector finds the
-    member contactable by SMS (marketing consent, active, a mobile) — the switch is not consent."""
+    all hold: the brand sends them, the member switched them on, and the channel's gates let the
+    member through (consent to that channel's marketing, active, and a mobile or a WeCom relation
+    with their staff) — the switch is not consent."""
 
     offered: bool  # the brand sends reminders at all
     hour: int  # brand-local
     on: bool  # the member's own switch
-    contactable: bool  # consent to SMS marketing and a mobile
+    wecom: bool  # the channel: WeCom (through their staff), else SMS
+    why_not: str = ""  # the first gate the member fails, in their words ("": contactable)
+    fix_in_preferences: bool = False  # why_not is a consent matter
+    fix_with_staff: bool = False  # why_not is a WeCom relation with their staff
+
+    @property
+    def contactable(self) -> bool:
+        return not self.why_not
 
 
 def checkin_reminder_state(*, member: Member) -> ReminderState:
-    from consent.models import Purpose
-    from consent.selectors import members_contactable
-
-    from .models import CheckinReminderOptIn
+    from .models import CheckinReminderOptIn, EngagementSettings
 
     settings = engagement_settings_get()
     offered = settings.checkin_enabled and settings.checkin_reminder_enabled
+    wecom = settings.checkin_reminder_channel == EngagementSettings.ReminderChannel.WECOM
+    state = ReminderState(offered=offered, hour=settings.checkin_reminder_hour, on=False, wecom=wecom)
+    if not offered:
+        return state
+    gates = reminder_gates(settings.checkin_reminder_channel, day=None)
+    keys = {reason: reason for reason, _ in gates}
+    failed = (
+        Member.objects.filter(pk=member.pk)
+        .annotate(failed=first_failed_gate(gates, keys))
+        .values_list("failed", flat=True)
+        .first()
+    ) or ""
+    why_not = MEMBER_WHY_NOT[failed].format(channel="企业微信" if wecom else "短信") if failed else ""
     return ReminderState(
-        offered=offered,
+        offered=True,
         hour=settings.checkin_reminder_hour,
-        on=offered and CheckinReminderOptIn.objects.filter(member_id=member.pk).exists(),
-        contactable=offered
-        and members_contactable(purpose=Purpose.MARKETING_SMS).exclude(mobile="").filter(pk=member.pk).exists(),
+        on=CheckinReminderOptIn.objects.filter(member_id=member.pk).exists(),
+        wecom=wecom,
+        why_not=why_not,
+        fix_in_preferences=failed in FIXED_IN_PREFERENCES,
+        fix_with_staff=failed in ("no_staff", "no_wecom"),
     )
 
 

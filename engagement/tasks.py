@@ -41,3 +41,11 @@ def checkin_reminders() -> dict[str, object]:
     with job_run_record(name="engagement.checkin_reminders") as run:
         run.summary = checkin_reminders_due()
     return run.summary
+
+
+@shared_task(name="engagement.referral_export_run", soft_time_limit=600, time_limit=660)
+def referral_export_run_task(export_id: int) -> str:
+    """Build one queued referral graph export (crm.jobs.exports claims it: built once)."""
+    from .services.referral_export import referral_export_run
+
+    return referral_export_run(export_id=export_id)

@@ -21,6 +21,7 @@ from consent.services import brand_url
 from crm.admin_readonly import ReadOnlyAdminMixin
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
+from crm.jobs.admin_exports import BackgroundExportAdminMixin
 from crm.posters import Poster, poster_png
 from crm.tenancy.zones import brand_time_shown
 from members.models import Store
@@ -317,7 +318,7 @@ class ReportForm(forms.Form):
 
 
 @admin.register(ReportExport, site=brand_admin)
-class ReportExportAdmin(StoreScopedAdminMixin, ModelAdmin):
+class ReportExportAdmin(StoreScopedAdminMixin, BackgroundExportAdminMixin, ModelAdmin):
     """导购业绩: the report for a range up to two months on the page; longer ranges (a year) as
     an export built in the background, with its progress and a download link."""
 
@@ -325,6 +326,11 @@ class ReportExportAdmin(StoreScopedAdminMixin, ModelAdmin):
     list_display = ("period", "store_shown", "progress", "rows", "requested_by", "created_at_shown", "download")
     readonly_fields = ("status", "months_done", "months_total", "rows", "error", "finished_at")
     change_list_template = "admin/performance/reportexport_changelist.html"
+    download_url_name = "performance_reportexport_download"
+    progress_unit = "月"
+
+    def export_filename(self, obj: ReportExport) -> str:
+        return f"performance-{obj.start}-{obj.end}.xlsx"
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -340,10 +346,7 @@ class ReportExportAdmin(StoreScopedAdminMixin, ModelAdmin):
 
     @admin.display(description=_("状态"))
     def progress(self, obj: ReportExport) -> str:
-        words = obj.get_status_display()
-        if obj.status == ReportExport.Status.RUNNING:
-            words = f"{words} {obj.months_done}/{obj.months_total} 月（{obj.progress_pct}%）"
-        return format_html('<span class="perf-nowrap">{}</span>', words)
+        return format_html('<span class="perf-nowrap">{}</span>', self.progress_words(obj))
 
     @admin.display(description=_("申请时间"), ordering="created_at")
     def created_at_shown(self, obj: ReportExport) -> str:
@@ -351,32 +354,18 @@ class ReportExportAdmin(StoreScopedAdminMixin, ModelAdmin):
 
     @admin.display(description=_("下载"))
     def download(self, obj: ReportExport) -> str:
-        if obj.status != ReportExport.Status.DONE:
-            return "—"
-        url = reverse("admin:performance_reportexport_download", args=[obj.pk])
-        return format_html('<a class="perf-nowrap perf-link" href="{}">下载 XLSX</a>', url)
+        url = self.download_url(obj)
+        return format_html('<a class="perf-nowrap perf-link" href="{}">下载 XLSX</a>', url) if url else "—"
 
     def get_urls(self) -> list[URLPattern]:
         return [
             path("report/", self.admin_site.admin_view(self.report_view), name="performance_report"),
-            path(
-                "<int:pk>/download/",
-                self.admin_site.admin_view(self.download_view),
-                name="performance_reportexport_download",
-            ),
+            *self.download_urls(),
             *super().get_urls(),
         ]
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:performance_report"))
-
-    def download_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        export = get_object_or_404(self.get_queryset(request), pk=pk, status=ReportExport.Status.DONE)
-        response = HttpResponse(
-            bytes(export.content), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
-        response["Content-Disposition"] = f'attachment; filename="performance-{export.start}-{export.end}.xlsx"'
-        return response
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from crm.base_models import TimeStampedModel
+from crm.jobs.exports import BackgroundExport
 from members.models import Member, Order, Staff, Store
 
 
@@ -263,31 +263,19 @@ class Attribution(models.Model):
         return f"订单 {self.order_id}"
 
 
-class ReportExport(TimeStampedModel):
+class ReportExport(BackgroundExport):
     """A background export of the performance report over a long range (a year runs in a task),
-    with its progress and, when done, the file to download. Scoped like the report: a store user's
-    export holds their store only (`store` is then set, whatever they asked)."""
+    with its progress and, when done, the file to download (crm.jobs.exports). Scoped like the
+    report: a store user's export holds their store only (`store` is then set, whatever they asked)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("排队中")
-        RUNNING = "running", _("生成中")
-        DONE = "done", _("已完成")
-        FAILED = "failed", _("失败")
-
-    requested_by = models.CharField(_("申请人"), max_length=150)
     all_stores = models.BooleanField(_("全部门店"), default=False)
     store = models.ForeignKey(
         Store, verbose_name=_("门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     start = models.DateField(_("开始日期"))
     end = models.DateField(_("结束日期"))
-    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     months_total = models.PositiveIntegerField(_("总月数"), default=0)
     months_done = models.PositiveIntegerField(_("已完成月数"), default=0)
-    rows = models.PositiveIntegerField(_("行数"), default=0)
-    content = models.BinaryField(_("文件内容"), editable=False, default=b"")
-    error = models.TextField(_("失败原因"), blank=True)
-    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("业绩报表导出")
@@ -301,13 +289,8 @@ class ReportExport(TimeStampedModel):
     def __str__(self) -> str:
         return f"业绩报表 {self.start} — {self.end}"
 
-    @property
-    def progress_pct(self) -> int:
-        return (
-            100
-            if self.status == self.Status.DONE
-            else (self.months_done * 100 // self.months_total if self.months_total else 0)
-        )
+    def progress_of(self) -> tuple[int, int]:
+        return (self.months_done, self.months_total)
 
 
 class DayFigures(models.Model):

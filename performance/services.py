@@ -20,6 +20,7 @@ from coupons.models import Coupon
 from crm.celery import send_on_commit
 from crm.db import connection as tenant_connection
 from crm.errors import AppError
+from crm.jobs.exports import export_build
 from crm.spreadsheets.writing import xlsx_bytes
 from crm.tenancy.zones import brand_zone
 from membercentre.hooks import MemberSignedIn
@@ -377,52 +378,36 @@ def _months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
 
 
 def report_export_run(*, export_id: int) -> str:
-    """Build the export's XLSX, month by month, recording progress after each month. Claims the
-    export with a conditional UPDATE, so a re-delivered task does not build it twice."""
+    """Build the export's XLSX, month by month, recording progress after each month (claimed and
+    stored by crm.jobs.exports: a re-delivered task does not build it twice)."""
+    return export_build(ReportExport, export_id=export_id, build=_report_export_build)
+
+
+def _report_export_build(export: ReportExport) -> tuple[bytes, int]:
     from .selectors import performance_report
 
-    claimed = ReportExport.objects.filter(pk=export_id, status=ReportExport.Status.QUEUED).update(
-        status=ReportExport.Status.RUNNING, updated_at=timezone.now()
-    )
-    if not claimed:
-        return "already taken"
-    export = ReportExport.objects.get(pk=export_id)
     scope = StoreScope(all_stores=True) if export.all_stores else StoreScope(all_stores=False, store_id=export.store_id)
     staff_codes = dict(Staff.objects.values_list("pk", "wecom_userid"))
     store_codes = dict(Store.objects.values_list("pk", "code"))
     rows: list[list[object]] = [list(EXPORT_HEADERS)]
-    try:
-        for done, (first, last) in enumerate(_months(export.start, export.end), start=1):
-            for f in performance_report(scope=scope, start=first, end=last, allow_long=True):
-                rows.append(
-                    [
-                        first.strftime("%Y-%m"),
-                        staff_codes.get(f.staff_id) or str(f.staff_id),
-                        f.staff_name,
-                        store_codes.get(f.store_id, "") if f.store_id else "",
-                        f.store_name,
-                        f.orders,
-                        Decimal(f.gmv_fen) / 100,  # a number in yuan: payroll sums it
-                        Decimal(f.refunded_fen) / 100,  # a number in yuan: payroll sums it
-                        Decimal(f.net_fen) / 100,  # a number in yuan: payroll sums it
-                        f.members_enrolled,
-                        f.members_served,
-                        f.coupons_redeemed,
-                        f.member_day_orders,
-                    ]
-                )
-            ReportExport.objects.filter(pk=export_id).update(months_done=done, updated_at=timezone.now())
-        content = xlsx_bytes(title="导购业绩", rows=rows)
-    except Exception as exc:
-        ReportExport.objects.filter(pk=export_id).update(
-            status=ReportExport.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
-        raise
-    ReportExport.objects.filter(pk=export_id).update(
-        status=ReportExport.Status.DONE,
-        content=content,
-        rows=len(rows) - 1,
-        finished_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
-    return "done"
+    for done, (first, last) in enumerate(_months(export.start, export.end), start=1):
+        for f in performance_report(scope=scope, start=first, end=last, allow_long=True):
+            rows.append(
+                [
+                    first.strftime("%Y-%m"),
+                    staff_codes.get(f.staff_id) or str(f.staff_id),
+                    f.staff_name,
+                    store_codes.get(f.store_id, "") if f.store_id else "",
+                    f.store_name,
+                    f.orders,
+                    Decimal(f.gmv_fen) / 100,  # a number in yuan: payroll sums it
+                    Decimal(f.refunded_fen) / 100,  # a number in yuan: payroll sums it
+                    Decimal(f.net_fen) / 100,  # a number in yuan: payroll sums it
+                    f.members_enrolled,
+                    f.members_served,
+                    f.coupons_redeemed,
+                    f.member_day_orders,
+                ]
+            )
+        ReportExport.objects.filter(pk=export.pk).update(months_done=done, updated_at=timezone.now())
+    return xlsx_bytes(title="导购业绩", rows=rows), len(rows) - 1

@@ -2,7 +2,7 @@
 members whose ownership needs a person. Annotations (EXISTS subqueries), so a list page is one
 query however many rows it shows."""
 
-from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Identity, IdentityKind, Member, Staff
@@ -30,6 +30,27 @@ class Issue:
         TRANSFER_FLAGGED: _("转接未成功"),
         RELATION_LOST: _("导购已失去企业微信好友关系"),
     }
+
+
+# What a WeCom message to a member needs beyond consent (consent.selectors.contact_gates): it goes
+# out as a group message through the member's own staff to the member's external contact id, so
+# no active staff with a WeCom account or no relation, no message. Campaigns and check-in
+# reminders both send through these gates.
+WECOM_EXCLUSIONS = {"no_staff": "无企业微信专属导购", "no_wecom": "未添加企业微信好友"}
+
+
+def wecom_reach_gates() -> list[tuple[str, Q]]:
+    relation = Identity.objects.filter(member_id=OuterRef("pk"), kind=IdentityKind.WECOM_EXTERNAL_USERID)
+    return [
+        ("no_staff", Q(assigned_staff__status=Staff.Status.ACTIVE, assigned_staff__wecom_userid__gt="")),
+        ("no_wecom", Q(Exists(relation))),
+    ]
+
+
+def wecom_external_userid() -> Subquery:
+    """The member's external contact id (their first WeCom relation), for annotating members."""
+    relation = Identity.objects.filter(member_id=OuterRef("pk"), kind=IdentityKind.WECOM_EXTERNAL_USERID)
+    return Subquery(relation.order_by("id").values("value")[:1])
 
 
 def _owner_relations() -> QuerySet[FollowRelation]:

@@ -26,6 +26,7 @@ def test_brand_admin_sets_the_rules_and_the_ladder(admin_client_a, in_brand_a, w
             "makeup_cost_points": "10",
             "makeup_cap_per_cycle": "2",
             "checkin_reminder_hour": "20",
+            "checkin_reminder_channel": "wecom",
             "growth_per_yuan": "1",
             "growth_activity_cap_per_month": "50",
             "birthday_feb29": "mar1",

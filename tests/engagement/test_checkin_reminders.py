@@ -1,5 +1,6 @@
-"""Check-in reminders: only to members who switched them on, only through consent's contactable
-selector (SMS marketing consent, active, a mobile), never to someone who already checked in today;
+"""Check-in reminders by SMS (the brand's choice; WeCom in test_checkin_reminders_wecom.py): only to
+members who switched them on, only through the contactable gates (SMS marketing consent, active, a
+mobile), never to someone who already checked in today;
 written once the brand's clock passes the reminder hour (brand time, not UTC or server time), once
 per member and brand day, and sent through the registered SMS sender with the 退订 footer."""
 
@@ -13,7 +14,7 @@ from members.models import Member
 from tests.consent.conftest import agreements_a, enrolled  # noqa: F401 - the consent scene's fixture
 from tests.members.loyalty_scene import program
 
-from .scene import clock, rules
+from .scene import at, clock, rules
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def sms_sent():
 
 def test_reminders_go_once_a_brand_day_to_opted_in_contactable_members_only(agreements_a, sms_sent):  # noqa: F811
     program()
-    rules(checkin_reminder_enabled=True, checkin_reminder_hour=20)
+    rules(checkin_reminder_enabled=True, checkin_reminder_hour=20, checkin_reminder_channel="sms")
     wants = enrolled(granted=["marketing_sms"])
     no_consent = enrolled(granted=[])
     enrolled(granted=["marketing_sms"])  # consented to SMS, never asked for reminders
@@ -40,10 +41,17 @@ def test_reminders_go_once_a_brand_day_to_opted_in_contactable_members_only(agre
     with clock("2028-02-29 20:00:00"):
         first = checkin_reminders_due()
         again = checkin_reminders_due()  # the next tick, the same brand day
-    assert first == {"queued": 1, "sent": 1} and again == {"queued": 0, "sent": 0}
+    assert first == {"queued": 1, "skipped": 3, "sent": 1, "failed": 0}
+    assert again == {"queued": 0, "skipped": 0, "sent": 0, "failed": 0}
     assert [m.mobile for m in sms_sent] == [wants.mobile]
     assert "签到" in sms_sent[0].body and "退订" in sms_sent[0].body
-    assert list(CheckinReminder.objects.values_list("member_id", "status")) == [(wants.pk, "sent")]
+    assert dict(CheckinReminder.objects.values_list("member_id", "error")) == {
+        wants.pk: "",
+        no_consent.pk: "未授权该渠道",
+        checked_in.pk: "今天已签到",
+        frozen.pk: "已冻结",
+    }
+    assert list(CheckinReminder.objects.filter(status="sent").values_list("member_id", flat=True)) == [wants.pk]
     with clock("2028-03-01 00:30:00"):  # a new brand day, but before the hour
         assert checkin_reminders_due()["queued"] == 0
     with clock("2028-03-01 23:59:59"):  # the next day, the one who checked in yesterday is due too
@@ -54,6 +62,20 @@ def test_reminders_go_once_a_brand_day_to_opted_in_contactable_members_only(agre
     assert not CheckinReminder.objects.filter(member_id=wants.pk, biz_date="2028-03-02").exists()
 
 
+def test_sms_reminders_wait_queued_while_no_provider_is_registered(agreements_a, sms_sent, monkeypatch):  # noqa: F811
+    from engagement.services import reminders
+
+    program()
+    rules(checkin_reminder_enabled=True, checkin_reminder_hour=20, checkin_reminder_channel="sms")
+    member = enrolled(granted=["marketing_sms"])
+    checkin_reminder_opt(member=member, on=True)
+    monkeypatch.setattr(reminders, "_sender", [])
+    with clock("2028-02-29 20:30:00"):
+        assert checkin_reminders_due()["note"] == "尚无短信发送通道，提醒保持待发送"
+        assert reminders.checkin_reminders_send(day=at("2028-02-29 20:30:00").date()) == {"sent": 0, "failed": 0}
+    assert CheckinReminder.objects.get().status == "queued" and sms_sent == []
+
+
 def test_reminders_are_off_unless_the_brand_switches_them_on(agreements_a, sms_sent):  # noqa: F811
     program()
     rules(checkin_reminder_enabled=False)
@@ -61,3 +83,25 @@ def test_reminders_are_off_unless_the_brand_switches_them_on(agreements_a, sms_s
     with clock("2027-12-31 22:00:00"):
         assert checkin_reminders_due()["queued"] == 0
     assert sms_sent == []
+
+
+def test_the_brand_admin_reads_who_was_reminded_and_why_not(agreements_a, sms_sent, admin_client_a):  # noqa: F811
+    program()
+    rules(checkin_reminder_enabled=True, checkin_reminder_hour=20, checkin_reminder_channel="sms")
+    reminded = enrolled(granted=["marketing_sms"], name="王小明")
+    refused = enrolled(granted=[], name="李小红")
+    for member in (reminded, refused):
+        checkin_reminder_opt(member=member, on=True)
+    with clock("2028-02-29 20:02:00"):
+        checkin_reminders_due()
+    page = admin_client_a.get("/admin/engagement/checkinreminder/")
+    text = page.content.decode()
+    assert page.status_code == 200 and "签到提醒记录" in text
+    assert "已发送" in text and "未发送" in text and "未授权该渠道" in text and "短信" in text
+    assert reminded.member_no in text and refused.member_no in text
+    assert (
+        admin_client_a.get("/admin/engagement/checkinreminder/?status__exact=skipped")
+        .content.decode()
+        .count(refused.member_no)
+        == 1
+    )

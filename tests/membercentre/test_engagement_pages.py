@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def signed_in(member_a, client_a):
     program()
-    rules(checkin_reminder_enabled=True, checkin_reminder_hour=20)
+    rules(checkin_reminder_enabled=True, checkin_reminder_hour=20, checkin_reminder_channel="sms")
     client_a.get(member_centre_link_path(member_id=member_a.pk))
     return member_a, client_a
 
@@ -68,7 +68,8 @@ def test_switched_on_without_sms_consent_the_page_says_no_reminder_will_come(sig
     assert "暂时收不到提醒" in page and 'href="/m/me/preferences/"' in page
     with clock("2027-03-08 20:05:00"):
         checkin_reminders_due()
-    assert not CheckinReminder.objects.exists()  # the switch is not consent
+    # the switch is not consent: recorded as not sent, with the reason
+    assert list(CheckinReminder.objects.values_list("status", "error")) == [("skipped", "未授权该渠道")]
 
 
 def test_the_member_sets_the_birthday_once_on_the_member_centre(signed_in):

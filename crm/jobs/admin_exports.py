@@ -1,0 +1,59 @@
+"""The admin side of background exports (crm.jobs.exports): the status line with progress, the
+download link and the download view, scoped by the admin's own queryset (what the viewer may see)
+and by `may_download`."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+
+from .exports import BackgroundExport
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class BackgroundExportAdminMixin:
+    """Mixed into the export model's ModelAdmin. Subclasses name the download URL and the file."""
+
+    download_url_name: str  # e.g. "performance_reportexport_download"
+    progress_unit: str = ""  # what progress_of() counts, e.g. "月"
+
+    def export_filename(self, obj: Any) -> str:
+        raise NotImplementedError
+
+    def export_content_type(self, obj: Any) -> str:
+        return XLSX
+
+    def may_download(self, request: HttpRequest, obj: Any) -> bool:
+        return True
+
+    def progress_words(self, obj: BackgroundExport) -> str:
+        words = str(obj.get_status_display())
+        if obj.status == BackgroundExport.Status.RUNNING:
+            done, total = obj.progress_of()
+            words = f"{words} {done}/{total} {self.progress_unit}（{obj.progress_pct}%）".replace(" （", "（")
+        elif obj.status == BackgroundExport.Status.FAILED and obj.error:
+            words = f"{words}：{obj.error[:60]}"
+        return words
+
+    def download_url(self, obj: BackgroundExport) -> str:
+        return (
+            ""
+            if obj.status != BackgroundExport.Status.DONE
+            else reverse(f"admin:{self.download_url_name}", args=[obj.pk])
+        )
+
+    def download_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.download_view)  # type: ignore[attr-defined]
+        return [path("<int:pk>/download/", view, name=self.download_url_name)]
+
+    def download_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        queryset = self.get_queryset(request)  # type: ignore[attr-defined]
+        export = get_object_or_404(queryset, pk=pk, status=BackgroundExport.Status.DONE)
+        if not self.may_download(request, export):
+            raise PermissionDenied
+        response = HttpResponse(bytes(export.content), content_type=self.export_content_type(export))
+        response["Content-Disposition"] = f'attachment; filename="{self.export_filename(export)}"'
+        return response

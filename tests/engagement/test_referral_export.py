@@ -1,0 +1,123 @@
+"""The referral graph export for a regulator (depth, rewards, reversals) runs in the background
+through the project's export mechanism (crm.jobs.exports, as the performance report's): the graph
+page queues it with its filters, a task builds it with progress, the 邀请关系导出 list shows the
+status and a download link. Permissioned like the graph page; a file with members in full only
+downloads for viewers who may see members in full."""
+
+import csv
+import io
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django_tenants.utils import schema_context
+from openpyxl import load_workbook
+
+from crm.db import connection
+from crm.tenancy.models import Brand
+from engagement.models import ReferralExport
+from engagement.services.referral import referral_bind, referral_link_get
+from engagement.services.referral_export import referral_export_request, referral_export_run
+from tests.conftest import logged_in_client
+from tests.members.loyalty_scene import program
+
+from .scene import rules
+from .test_referral import campaign, person
+
+GRAPH = "/admin/engagement/referral/graph/"
+EXPORTS = "/admin/engagement/referralexport/"
+
+
+@pytest.fixture
+def graph(in_brand_a):
+    program()
+    rules()
+    spring = campaign()
+    referrer = person("u-ref", name="王大锤")
+    for n, name in enumerate(("韩梅梅", "李雷")):
+        referral_bind(
+            invitee=person(f"u-new{n}", name=name), token=referral_link_get(member=referrer).token, device="d"
+        )
+    return spring, referrer
+
+
+def test_the_graph_page_queues_the_export_and_the_list_offers_the_file(graph, admin_client_a, brand_a):
+    spring, referrer = graph
+    queued = admin_client_a.post(
+        f"{GRAPH}?campaign={spring.pk}&referrer={referrer.member_no.lower()}", {"format": "csv"}
+    )
+    assert queued.status_code == 302 and queued["Location"] == EXPORTS
+    connection.set_tenant(brand_a)
+    export = ReferralExport.objects.get()
+    assert (export.campaign_id, export.referrer_no, export.file_format) == (spring.pk, referrer.member_no, "csv")
+    assert export.full_pi and export.status == ReferralExport.Status.QUEUED  # the brand admin sees members in full
+    listing = admin_client_a.get(EXPORTS).content.decode()
+    assert "排队中" in listing and "春季邀请有礼" in listing and "下载 CSV" not in listing
+
+    assert referral_export_run(export_id=export.pk) == "done"
+    assert referral_export_run(export_id=export.pk) == "already taken"  # a re-delivered task
+    export.refresh_from_db()
+    assert (export.rows, export.referrals_total, export.referrals_done, export.progress_pct) == (2, 2, 2, 100)
+    listing = admin_client_a.get(EXPORTS).content.decode()
+    assert "已完成" in listing and "下载 CSV" in listing
+    download = admin_client_a.get(reverse("admin:engagement_referralexport_download", args=[export.pk]))
+    assert download.status_code == 200 and download["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["邀请人", "受邀人", "层级"]
+    assert len(rows) == 3 and {r[2] for r in rows[1:]} == {"1"}  # one level, by design
+    assert any("韩梅梅" in r[1] for r in rows[1:])  # in full: the requester may see members in full
+
+
+def test_the_export_is_built_with_the_filters_and_as_xlsx(graph, brand_a):
+    spring, _ = graph
+    export = referral_export_request(actor="tester", full_pi=False, referrer_no="M-NOBODY")
+    referral_export_run(export_id=export.pk)
+    export.refresh_from_db()
+    assert (export.status, export.rows) == (ReferralExport.Status.DONE, 0)
+    masked = referral_export_request(actor="tester", full_pi=False, campaign=spring)
+    referral_export_run(export_id=masked.pk)
+    masked.refresh_from_db()
+    sheet = load_workbook(io.BytesIO(bytes(masked.content))).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "邀请人" and len(rows) == 3
+    assert not any("韩梅梅" in str(cell) for row in rows for cell in row)  # masked
+
+
+def test_who_may_not_see_the_graph_may_not_export_it_nor_download_a_full_file(graph, admin_client_a, brand_a):
+    with schema_context(brand_a.schema_name):
+        export = referral_export_request(actor="boss", full_pi=True)
+        referral_export_run(export_id=export.pk)
+        viewer = get_user_model().objects.create_user(username="viewer", password="x-Secret-2026", is_staff=True)
+        viewer.user_permissions.add(Permission.objects.get(codename="view_referral"))
+        get_user_model().objects.create_user(username="clerk", password="x-Secret-2026", is_staff=True)
+    manager = logged_in_client("alpha", "clerk")  # staff without the referral graph
+    assert manager.post(GRAPH, {"format": "xlsx"}).status_code == 403
+    assert manager.get(EXPORTS).status_code == 403
+    url = reverse("admin:engagement_referralexport_download", args=[export.pk])
+    assert manager.get(url).status_code in (403, 404)
+    reader = logged_in_client("alpha", "viewer")  # may see the graph, masked only
+    assert reader.get(EXPORTS).status_code == 200
+    assert reader.get(url).status_code == 403  # the file holds members in full
+    with schema_context(brand_a.schema_name):
+        assert ReferralExport.objects.count() == 1  # nothing queued by the refused request
+
+
+@pytest.mark.worker
+def test_the_export_runs_through_the_broker_and_a_worker(celery_worker):
+    brand = Brand.objects.get(schema_name="alpha")
+    connection.set_tenant(brand)
+    try:
+        export = referral_export_request(actor="tester", full_pi=False)  # dispatched when it commits
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            export.refresh_from_db()
+            if export.status == ReferralExport.Status.DONE:
+                break
+            time.sleep(0.2)
+        assert export.status == ReferralExport.Status.DONE and export.finished_at is not None
+        assert load_workbook(io.BytesIO(bytes(export.content))).active.cell(1, 1).value == "邀请人"
+    finally:
+        ReferralExport.objects.all().delete()
+        connection.set_schema_to_public()
