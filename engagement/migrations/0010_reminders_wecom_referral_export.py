@@ -19,6 +19,12 @@ class Migration(migrations.Migration):
                 verbose_name="提醒渠道",
             ),
         ),
+        # A brand that already reminds its members keeps the channel it had (SMS, the only one
+        # before); WeCom is the default for brands that switch reminders on from now on.
+        migrations.RunSQL(
+            "UPDATE engagement_engagementsettings SET checkin_reminder_channel = 'sms' WHERE checkin_reminder_enabled",
+            migrations.RunSQL.noop,
+        ),
         migrations.AlterField(
             model_name="engagementsettings",
             name="checkin_reminder_enabled",
