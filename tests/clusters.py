@@ -8,7 +8,8 @@ are always servers of their own, never more databases next to the test database.
 The data directories are kept under `.data/clusters/<pytest-xdist worker>/<name>` between runs:
 `initdb` is done once (~3 s a cluster), a later run only starts the postmaster (~0.3 s). The server
 stops when the last process using it ends (pgserver counts them), the directory stays. A cluster
-that cannot start fails the tests that need it, loudly (never a skip).
+that cannot start fails the tests that need it, loudly (never a skip). They run without fsync: their
+data is made again by every run.
 """
 
 import atexit
@@ -60,4 +61,15 @@ def cluster_start(name: str) -> Cluster:
         raise RuntimeError(
             f"the PostgreSQL cluster {name!r} for the tests could not start in {folder}: {error}\n{tail}"
         ) from error
+    _disposable(server.get_uri())
     return Cluster(name=name, server=server, folder=folder, seconds=time.monotonic() - started)
+
+
+def _disposable(url: str) -> None:
+    """A test cluster's data is made again by every run: no fsync (a commit, the shutdown checkpoint)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        for name, value in (("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")):
+            connection.execute(f"ALTER SYSTEM SET {name} = {value}")
+        connection.execute("SELECT pg_reload_conf()")

@@ -18,6 +18,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from celery.exceptions import Retry
@@ -44,6 +45,7 @@ from crm.tenancy.cells import (
     cell_current,
     control_context,
 )
+from crm.tenancy.fingerprints import code_migrations_fingerprint
 from crm.tenancy.models import Brand
 from crm.tenancy.moves import _pg_run, _schema_exists, pg_client_major
 from crm.tenancy.services import brand_provision
@@ -138,16 +140,28 @@ def cells(django_db_setup, django_db_blocker, pytestconfig) -> Iterator[dict[str
             for target in targets:
                 with target.cursor() as cursor:  # the dump creates public itself
                     cursor.execute("DROP SCHEMA public CASCADE")
-                _pg_run(target, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", stdin=seed, client_major=client)
+            with ThreadPoolExecutor(len(targets)) as pool:  # both clusters at once
+                restores = [
+                    pool.submit(
+                        _pg_run,
+                        target,
+                        "psql",
+                        "-X",
+                        "-q",
+                        "-1",
+                        "-v",
+                        "ON_ERROR_STOP=1",
+                        stdin=seed,
+                        client_major=client,
+                    )
+                    for target in targets
+                ]
+                for restore in restores:
+                    restore.result()
         except BaseException:
             _cells_forget(clusters)
             raise
-        # In the log of every run (CI's included): what the clusters cost.
-        pytestconfig.pluginmanager.get_plugin("terminalreporter").write_line(
-            "cells: clusters "
-            + ", ".join(f"{cluster.name} started in {cluster.seconds:.1f} s" for cluster in clusters)
-            + f"; made and seeded in {time.monotonic() - started:.1f} s"
-        )
+        seeded = time.monotonic()
         cell_settings = {
             HOME_CELL: {"alias": "default", "cap": 2},  # alpha and beta: full
             "b": {"alias": "cell_b", "cap": 5},
@@ -164,13 +178,33 @@ def cells(django_db_setup, django_db_blocker, pytestconfig) -> Iterator[dict[str
                 admin_password="Test-Admin-2026",
                 **brand_contacts(ZETA),
             )
+            provisioned = time.monotonic()
             yield {cell: _cluster_id(f"cell_{cell}") for cell in EXTRA_CELLS}
         finally:
+            ending = time.monotonic()
             with control_context():
                 Brand.objects.filter(schema_name=ZETA).delete()
             overridden.disable()
             _cells_forget(clusters)
             memos_forget_all()
+    # In the log of every run (CI's included): what the cells cost.
+    _say(
+        pytestconfig,
+        "cells: "
+        + ", ".join(f"cluster {cluster.name} started in {cluster.seconds:.1f} s" for cluster in clusters)
+        + f"; cell databases made and seeded in {seeded - started:.1f} s, zeta provisioned in"
+        f" {provisioned - seeded:.1f} s; clusters let go in {time.monotonic() - ending:.1f} s",
+    )
+
+
+def _say(pytestconfig: pytest.Config, line: str) -> None:
+    """A line in pytest's output, outside the capture of the test's output (a pytest-xdist worker
+    shows none: run the module alone to read it)."""
+    reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
 
 
 def _cells_forget(clusters: list) -> None:
@@ -315,6 +349,28 @@ def test_migrate_brands_migrates_the_schemas_of_that_cell_only(in_cells):
         schema_pre_migration.disconnect(record)
     assert seen == [("brand_template", in_cells["b"]), (ZETA, in_cells["b"])]
     assert cell_current() == HOME_CELL
+
+
+def test_the_fingerprint_migrate_of_every_cell_touches_only_the_changed_brand(in_cells):
+    """A deploy's migrate over every cell (no --every-brand): only the brand whose fingerprint
+    differs from the code's is migrated, in its own cell's cluster; then nothing is."""
+    seen: list[tuple[str, tuple[int, str]]] = []
+
+    def record(sender: object = None, schema_name: str = "", **kwargs: object) -> None:
+        seen.append((schema_name, _cluster_id("default")))
+
+    with cell_context("b"):  # the cell's copy of the brand's row holds its fingerprints
+        Brand.objects.filter(schema_name=ZETA).update(migrations_fingerprint="before-this-release")
+    schema_pre_migration.connect(record, weak=False)
+    try:
+        call_command("migrate_brands", "--skip-shared", "--processes", "1", verbosity=0)
+        first = list(seen)
+        call_command("migrate_brands", "--skip-shared", "--processes", "1", verbosity=0)
+    finally:
+        schema_pre_migration.disconnect(record)
+    assert first == seen == [(ZETA, in_cells["b"])]
+    with cell_context("b"):
+        assert Brand.objects.get(schema_name=ZETA).migrations_fingerprint == code_migrations_fingerprint()
 
 
 def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
