@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,7 +48,7 @@ from crm.tenancy.cells import (
 )
 from crm.tenancy.fingerprints import code_migrations_fingerprint
 from crm.tenancy.models import Brand
-from crm.tenancy.moves import _pg_run, _schema_exists, pg_client_major
+from crm.tenancy.moves import _pg_run, _schema_exists, pg_client_major, pg_program
 from crm.tenancy.services import brand_provision
 from members.services.points import points_award_bonus, points_spend
 from tests.conftest import BRAND_A, brand_contacts
@@ -76,6 +77,19 @@ def test_a_cell_url_keeps_its_own_server_and_the_default_binding():
     assert conf["ENGINE"] == DATABASES["default"]["ENGINE"] == "crm.db.backend"
     assert conf["OPTIONS"]["server_side_binding"] is True
     assert conf["OPTIONS"]["prepare_threshold"] == DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+
+
+def test_cells_of_different_versions_copy_with_the_newer_servers_client():
+    """pg_restore reads older archives, never newer ones; pg_dump reads older servers: a move between
+    a PostgreSQL 15 cell and an 18 one uses the 18 client both ways (the embedded server ships it)."""
+
+    class Server:
+        def __init__(self, version: int) -> None:
+            self.pg_version = version
+
+    assert pg_client_major(Server(150020), Server(180004)) == pg_client_major(Server(180004), Server(150020)) == 18
+    binary = pg_program("pg_restore", server_major=18)
+    assert " 18." in subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
 
 
 CELL_DATABASE = "crm_cell"
