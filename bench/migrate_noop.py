@@ -3,15 +3,17 @@
 against the fingerprint (`migrate_brands`: crm/tenancy/fingerprints.py). Issue 30's goal: 1,000
 brands in <= 60 s; stock costs ~0.8 s a brand.
 
-    .venv/bin/python bench/migrate_noop.py --brands 1000 [--stock-sample 100] [--regenerate]
+    .venv/bin/python bench/migrate_noop.py --brands 1000 [--database hb_cells] [--stock-sample 100]
+        [--connections 2] [--regenerate]
 
-It uses its own database `hb_citus_mig_<N>` on the server of DATABASE_URL (made once, reused):
-migrated public schema and template, then N brand schemas cloned from the template SET-BASED:
-one `pg_dump --schema=brand_template` (DDL and the template's rows: django_migrations, content
-types, permissions, roles), renamed by text substitution and replayed by `psql` on 2 connections
-(autocommit: the server's lock table is shared; a brand whose relations are not all there is made
-again), then the Brand and Domain rows of every new schema by one INSERT ... SELECT each. No
-Python round trip per table or per brand.
+It uses its own database (`--database`, default `hb_citus_mig_<N>`) on the server of DATABASE_URL
+(made once, reused, grown to N brands): migrated public schema and template, then N brand schemas
+cloned from the template SET-BASED: one `pg_dump --schema=brand_template` (DDL and the template's
+rows: django_migrations, content types, permissions, roles), renamed by text substitution and
+replayed by `--connections` psql processes at once (each fed brand by brand from its own thread;
+one transaction per ~50 objects: the server's lock table is shared; a brand whose relations are
+not all there is made again), then the Brand and Domain rows of every new schema by one
+INSERT ... SELECT each. No Python round trip per table or per brand.
 
 Stock on all N brands would take N × 0.8 s: it runs on `--stock-sample` brands (all when N is
 smaller) and the per-brand figure is multiplied out, which stock's loop (one brand after the
@@ -27,6 +29,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
 
 
-def _database_url(brands: int) -> str:
+def _database_url(brands: int, name: str | None = None) -> str:
     base = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/crm"))
-    return urlunsplit(base._replace(path=f"/hb_citus_mig_{brands}"))
+    return urlunsplit(base._replace(path=f"/{name or f'hb_citus_mig_{brands}'}"))
 
 
 def _psql_args(url: str) -> list[str]:
@@ -67,8 +70,8 @@ def _brand_rows(url: str) -> None:
             *_psql_args(url),
             "-c",
             "INSERT INTO tenancy_brand (schema_name, name, time_zone, contact_address, pi_contact, ready,"
-            " admin_session_hours, created_at, updated_at, migrations_fingerprint, models_fingerprint)"
-            " SELECT n.nspname, 'B' || n.nspname, 'Asia/Shanghai', '', '', true, 12, now(), now(),"
+            " admin_session_hours, created_at, updated_at, cell, read_only, migrations_fingerprint, models_fingerprint)"
+            " SELECT n.nspname, 'B' || n.nspname, 'Asia/Shanghai', '', '', true, 12, now(), now(), b.cell, false,"
             " b.migrations_fingerprint, b.models_fingerprint"
             " FROM pg_namespace n, tenancy_brand b WHERE b.schema_name = 'b00001' AND n.nspname ~ '^b[0-9]{5}$'"
             " AND NOT EXISTS (SELECT FROM tenancy_brand x WHERE x.schema_name = n.nspname)",
@@ -84,7 +87,7 @@ def _brand_rows(url: str) -> None:
     )
 
 
-def generate(url: str, brands: int, regenerate: bool) -> None:
+def generate(url: str, brands: int, regenerate: bool, options_connections: int = 2) -> None:
     """Idempotent: what an interrupted run made is kept, only the missing brands are added."""
     name = urlsplit(url).path.strip("/")
     started = time.monotonic()
@@ -126,25 +129,34 @@ def generate(url: str, brands: int, regenerate: bool) -> None:
             text=True,
         ).stdout
         template = re.compile(r"\bbrand_template\b")
-        print(f"template dump: {len(dump) // 1024} KiB; cloning {len(missing)} brands on 2 connections")
-        workers = []
-        for part in (missing[0::2], missing[1::2]):
-            # Autocommit, one statement a transaction: a brand in one transaction would hold ~1,000
-            # locks, and the server's lock table (max_locks_per_transaction × max_connections) is
-            # shared with everyone else's work. No fsync per commit: a bench database.
-            text = "SET synchronous_commit = off;\n" + "".join(
-                f"DROP SCHEMA IF EXISTS {schema} CASCADE;\n" + template.sub(schema, dump) for schema in part
-            )
+        # One transaction per ~50 objects (pg_dump heads each object with "-- Name: ..."): a brand
+        # in one transaction would hold ~1,000 locks, and the server's lock table
+        # (max_locks_per_transaction × max_connections) is shared with everyone else's work; one
+        # statement a transaction sends a catalog invalidation to every backend per statement.
+        objects = re.split(r"(?=\n--\n-- Name: )", dump)
+        chunked = "".join(f"BEGIN;\n{''.join(objects[i : i + 50])}\nCOMMIT;\n" for i in range(0, len(objects), 50))
+        print(
+            f"template dump: {len(dump) // 1024} KiB; cloning {len(missing)} brands"
+            f" on {options_connections} connections"
+        )
+        parts = [missing[k::options_connections] for k in range(options_connections)]
+
+        def feed(part: list[str]) -> None:
+            # One psql per part, fed brand by brand (a part's whole text would be ~400 KiB × brands).
             worker = subprocess.Popen(
                 [*_psql_args(url), "-f", "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
             )
             assert worker.stdin is not None
-            worker.stdin.write(text)
+            # No fsync per commit (a bench database); no NOTICE per brand.
+            worker.stdin.write("SET synchronous_commit = off;\nSET client_min_messages = warning;\n")
+            for schema in part:
+                worker.stdin.write(f"DROP SCHEMA IF EXISTS {schema} CASCADE;\n" + template.sub(schema, chunked))
             worker.stdin.close()
-            workers.append(worker)
-        for worker in workers:
             if worker.wait() != 0:
                 raise SystemExit("psql failed")
+
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(feed, parts))
     _brand_rows(url)
     count = _query(url, "SELECT count(*) FROM tenancy_brand WHERE schema_name ~ '^b[0-9]{5}$'")[0]
     print(f"{name}: {count} brands ({time.monotonic() - started:.0f} s to make the missing ones)")
@@ -178,16 +190,18 @@ def main() -> None:
     parser.add_argument("--brands", type=int, default=1000)
     parser.add_argument("--stock-sample", type=int, default=100)
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--connections", type=int, default=2, help="psql processes making brand schemas")
+    parser.add_argument("--database", help="the bench database (default hb_citus_mig_<N>); kept, grown to N brands")
     parser.add_argument(
         "--as-is", action="store_true", help="measure the brands hb_citus_mig_<N> holds now (an interrupted generation)"
     )
     options = parser.parse_args()
-    url = _database_url(options.brands)
+    url = _database_url(options.brands, options.database)
     if options.as_is:
         _brand_rows(url)
         options.brands = int(_query(url, "SELECT count(*) FROM tenancy_brand WHERE schema_name ~ '^b[0-9]{5}$'")[0])
     else:
-        generate(url, options.brands, options.regenerate)
+        generate(url, options.brands, options.regenerate, options.connections)
 
     os.environ["DATABASE_URL"] = url
     import django

@@ -33,9 +33,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cells: the PostgreSQL clusters brands live in (crm/tenancy/cells.py, docs/cells.md) -----------
 # DATABASE_URL is the control database (every brand's row, the brand → cell map) and the `default`
 # cell. CELL_URLS names more cells, "b=postgres://host-b/crm,c=postgres://host-c/crm": each gets the
-# database alias `cell_<name>` with the default database's engine and options. CELL_CAPS caps the
+# database alias `cell_<name>` with the default database's engine and statement binding. CELL_CAPS caps the
 # brands of a cell ("default=0,b=1000": 0 takes no new brand); CELL_BRAND_CAP is the cap of the
 # others (docs/cells.md "Caps" says where 1,000 comes from). Without CELL_URLS: one cell, as before.
+
+
+def cell_database(url: str) -> dj_database_url.DBConfig:
+    """A cell's DATABASES entry: its own server, database and libpq options (an embedded server's
+    socket folder comes as `?host=...`), the default database's engine and statement binding."""
+    conf = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    binding = {key: DATABASES["default"]["OPTIONS"][key] for key in ("server_side_binding", "prepare_threshold")}
+    conf["ENGINE"] = DATABASES["default"]["ENGINE"]
+    conf["OPTIONS"] = {**conf.get("OPTIONS", {}), **binding}
+    return conf
+
+
 CELL_BRAND_CAP = int(os.environ.get("CELL_BRAND_CAP", "1000"))
 _cell_caps = dict(item.split("=", 1) for item in env_list("CELL_CAPS", []))
 CELLS: dict[str, dict[str, Any]] = {
@@ -45,11 +57,7 @@ for _item in env_list("CELL_URLS", []):
     _cell_name, _, _cell_url = _item.partition("=")
     if not _cell_name.isidentifier() or not _cell_url or _cell_name in CELLS:
         raise ImproperlyConfigured(f"CELL_URLS: {_item!r} is not name=postgres://... with a new name")
-    DATABASES[f"cell_{_cell_name}"] = {
-        **dj_database_url.parse(_cell_url, conn_max_age=60, conn_health_checks=True),
-        "ENGINE": DATABASES["default"]["ENGINE"],
-        "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
-    }
+    DATABASES[f"cell_{_cell_name}"] = cell_database(_cell_url)
     CELLS[_cell_name] = {"alias": f"cell_{_cell_name}", "cap": int(_cell_caps.get(_cell_name, CELL_BRAND_CAP))}
 # The cell a celery beat process schedules for (its public schema holds that cell's beat entries).
 CELERY_BEAT_CELL = os.environ.get("CELERY_BEAT_CELL", "default")

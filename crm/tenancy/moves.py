@@ -108,6 +108,10 @@ def brand_move(
                 cursor.execute("LOCK TABLE " + ", ".join(f'"{slug}"."{t}"' for t in tables) + " IN EXCLUSIVE MODE")
             rows = _row_counts(old, slug, tables)
             say(f"{slug}: locked {len(tables)} tables in cell {source.name}, {sum(rows.values())} rows; copying")
+            target_connection = connections[target.alias]
+            # The cells may be servers of different versions: pg_dump and pg_restore of the newer
+            # one (pg_dump reads older servers, pg_restore reads older archives, never the reverse).
+            client = pg_client_major(old, target_connection)
             with tempfile.TemporaryDirectory(prefix=f"move-{slug}-") as folder:
                 archive = Path(folder) / f"{slug}.dump"
                 _pg_run(
@@ -118,9 +122,9 @@ def brand_move(
                     "--no-privileges",
                     f"--schema={slug}",
                     f"--file={archive}",
+                    client_major=client,
                 )
                 restored = True
-                target_connection = connections[target.alias]
                 _pg_run(
                     target_connection,
                     "pg_restore",
@@ -129,6 +133,7 @@ def brand_move(
                     "--exit-on-error",
                     "--single-transaction",
                     str(archive),
+                    client_major=client,
                 )
             copied = _row_counts(target_connection, slug, _tables(target_connection, slug))
             if copied != rows:
@@ -275,11 +280,18 @@ _LIBPQ_OPTIONS = frozenset(
 )
 
 
-def _pg_run(connection: Any, program: str, *args: str) -> None:
-    """Run pg_dump / pg_restore against a Django connection's database, with a client of the
-    server's major version (or the closest newer one)."""
+def pg_client_major(*connections_: Any) -> int:
+    """The major version of the pg_dump / pg_restore that copy between these servers: the newest's."""
+    return max(connection.pg_version // 10000 for connection in connections_)
+
+
+def _pg_run(
+    connection: Any, program: str, *args: str, client_major: int | None = None, stdin: str | None = None
+) -> str:
+    """Run pg_dump / pg_restore / psql against a Django connection's database, with a client of
+    `client_major` (default: the server's major version), or the closest newer one; its output."""
     conf = connection.settings_dict
-    binary = pg_program(program, server_major=connection.pg_version // 10000)
+    binary = pg_program(program, server_major=client_major or connection.pg_version // 10000)
     # libpq's key='value' form: a socket folder of the embedded server may hold spaces or quotes.
     conninfo = " ".join(
         "{}='{}'".format(key, str(value).replace("\\", "\\\\").replace("'", "\\'"))
@@ -296,9 +308,10 @@ def _pg_run(connection: Any, program: str, *args: str) -> None:
     )
     env = {**os.environ, "PGPASSWORD": str(conf.get("PASSWORD") or "")}
     command = [binary, *args, f"--dbname={conninfo}"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603 - our arguments
+    done = subprocess.run(command, env=env, input=stdin, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         raise AppError(error_codes.BRAND_MOVE_COPY, f"{program} 失败：{done.stderr.strip()[-500:]}")
+    return done.stdout
 
 
 def pg_program(program: str, *, server_major: int) -> str:

