@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from consent.types import ConsentDecision, ConsentEvidence
-from crm.api.throttling import window_count
+from crm.api.throttling import window_counts
 from crm.db.arrays import pg_array
 from crm.db.rows import ModelColumns
 from crm.errors import AppError, Conflict, NotFound
+from crm.redis_cache import cache_counters_get
 from crm.tenancy.zones import brand_date, brand_time_shown, brand_zone
 from members.hooks import TagsChanged, tags_changed_notify_in_transaction
 from members.models import Member, MemberAssignment, PointsEntry, SalesChannel, Staff
@@ -390,12 +390,6 @@ class Authenticity:
         return f"首次验证于 {when} {self.first_city or '未知地区'}，已被扫描 {self.scan_count} 次"
 
 
-def _window_counter(key: str, window: int) -> int:
-    """Add one to the counter `key` living `window` seconds from its first count, and return it:
-    one Redis round trip (the API's own rate counter), not cache.add + cache.incr's three."""
-    return window_count(key, timeout=window)
-
-
 def _limits() -> tuple[int, int, int]:
     return (
         int(getattr(settings, "SCANCODES_FAILURES_PER_IP", 10)),
@@ -410,9 +404,8 @@ def _failure_keys(serial: int, ip: str | None) -> tuple[str, str]:
 
 def _rate_limit_check(serial: int, ctx: ScanContext) -> None:
     per_ip, per_serial, window = _limits()
-    ip_key, serial_key = _failure_keys(serial, ctx.ip)
-    counts = cache.get_many([ip_key, serial_key])
-    if counts.get(ip_key, 0) >= per_ip or counts.get(serial_key, 0) >= per_serial:
+    ip_failures, serial_failures = cache_counters_get(list(_failure_keys(serial, ctx.ip)))
+    if ip_failures >= per_ip or serial_failures >= per_serial:
         _scan_log(serial=serial, outcome=Scan.Outcome.LIMITED, ctx=ctx)
         raise AppError(
             error_codes.RATE_LIMITED,
@@ -424,8 +417,7 @@ def _rate_limit_check(serial: int, ctx: ScanContext) -> None:
 
 def _rate_limit_fail(serial: int, ctx: ScanContext) -> None:
     _, _, window = _limits()
-    for key in _failure_keys(serial, ctx.ip):
-        _window_counter(key, window)
+    window_counts(list(_failure_keys(serial, ctx.ip)), timeout=window)
 
 
 def _scan_log(*, serial: int, outcome: str, ctx: ScanContext, member_id: int | None = None) -> None:
@@ -650,10 +642,8 @@ def _claim_fast(
         if dealer.store_id is not None and dealer.assign_owner and member.assigned_staff_id is None:
             return None  # an owner to assign
     risk_keys = [key for _label, key in _risk_keys(ctx)]
-    if risk_keys:
-        counts = cache.get_many(risk_keys)
-        if any(int(counts.get(key, 0)) >= campaign.risky_claims_per_hour for key in risk_keys):
-            return None  # this claim would be held for review: the ORM path counts and holds it
+    if risk_keys and any(count >= campaign.risky_claims_per_hour for count in cache_counters_get(risk_keys)):
+        return None  # this claim would be held for review: the ORM path counts and holds it
     biz_day = brand_date(now)
     precise = ctx.precise_consent and ctx.latitude is not None and ctx.longitude is not None
     place = ctx.place
@@ -696,8 +686,7 @@ def _claim_fast(
         points_changed_notify(member=member, kind=PointsEntry.Kind.BONUS, before=(b0, p0, d0))
         for tag_id in tags_added:
             tags_changed_notify_in_transaction(TagsChanged(member_ids=(member.pk,), tag_id=tag_id, added=True))
-    for key in risk_keys:
-        _window_counter(key, 3600)
+    window_counts(risk_keys, timeout=3600)
     claim = Claim(
         pk=claim_id,
         **_claim_fields(
@@ -875,11 +864,13 @@ def _risk_keys(ctx: ScanContext) -> list[tuple[str, str]]:
 def _risk(*, campaign: ScanCampaign | None, ctx: ScanContext) -> str:
     """Why this claim should wait for review: many claims from one IP or device within the hour."""
     limit = campaign.risky_claims_per_hour if campaign is not None else 20
-    reasons = []
-    for label, key in _risk_keys(ctx):
-        if _window_counter(key, 3600) > limit:
-            reasons.append(f"同一{label}一小时内领取超过 {limit} 次")
-    return "；".join(reasons)
+    keys = _risk_keys(ctx)
+    counts = window_counts([key for _label, key in keys], timeout=3600)  # one Redis round trip
+    return "；".join(
+        f"同一{label}一小时内领取超过 {limit} 次"
+        for (label, _key), count in zip(keys, counts, strict=True)
+        if count > limit
+    )
 
 
 def _reward_grant(*, claim: Claim, member: Member, product_name: str) -> None:

@@ -18,9 +18,10 @@ from members.services.points import ledger_audit, points_award_bonus
 from scancodes import claim_fast, error_codes
 from scancodes.models import Claim, ClaimCounter, Code, CodeBatch, Scan, ScanCampaign
 from scancodes.services import code_claim
+from tests.api.conftest import call, make_key
 from tests.factories import MemberFactory
 
-from .conftest import ctx, secret
+from .conftest import HANGZHOU, ctx, secret
 
 # The common case, in statements: the code with its batch, segment, campaign and dealer (one
 # read), the one statement, and the webhooks handler's question whether anyone subscribed (in a
@@ -174,3 +175,28 @@ def test_a_departure_from_the_common_case_leaves_nothing_of_the_fast_path(batch,
     assert code.claimed_member_id == (other.pk if departure == "already" else None)
     assert Scan.objects.filter(serial=serial, outcome=Scan.Outcome.CLAIMED).count() == (departure == "already")
     assert ledger_audit() == []
+
+
+def test_a_partner_api_claim_is_the_members_read_the_codes_read_and_the_function(batch, client_a, brand_a):
+    """Over the partner API the webhooks' and WeCom's questions are remembered under the brand's
+    generation after the first request: a claim is three statements, whatever the tags."""
+    key = make_key("alpha")
+    members = [MemberFactory.create() for _ in range(2)]
+    serial = batch.first_serial
+
+    def body(offset: int, member: Member) -> dict[str, Any]:
+        return {
+            "serial": serial + offset,
+            "secret": secret(batch, serial + offset),
+            "member_no": member.member_no,
+            "ip": HANGZHOU,
+        }
+
+    assert call(client_a, "POST", "/api/v1/scancodes/claims", key=key, body=body(0, members[0])).status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        response = call(client_a, "POST", "/api/v1/scancodes/claims", key=key, body=body(1, members[1]))
+    assert response.status_code == 201, response.content
+    sql = [q["sql"] for q in queries.captured_queries]
+    claims = [s for s in sql if "members_member" in s or "scancodes_code" in s or claim_fast.FUNCTION_NAME in s]
+    assert len(claims) == 3, sql
+    assert not [s for s in sql if "wecom_wecomconfig" in s or "webhooksubscription" in s], sql
