@@ -20,20 +20,26 @@ import io
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from consent.types import ConsentDecision, ConsentEvidence
+from crm.api.throttling import window_counts
+from crm.db.arrays import pg_array
+from crm.db.rows import ModelColumns
 from crm.errors import AppError, Conflict, NotFound
-from crm.tenancy.zones import brand_date, brand_time_shown
-from members.models import Member, MemberAssignment, SalesChannel, Staff
+from crm.redis_cache import cache_counters_get
+from crm.tenancy.zones import brand_date, brand_time_shown, brand_zone
+from members.hooks import TagsChanged, tags_changed_notify_in_transaction
+from members.models import Member, MemberAssignment, PointsEntry, SalesChannel, Staff
 from members.services.members import member_assign, member_enroll, member_tags_add
+from members.services.points import points_changed_notify
 
-from . import claim_keys, error_codes
+from . import claim_fast, claim_keys, error_codes
 from .geo import Place, in_region, place_of_ip
 from .imports import code_import_now
 from .models import (
@@ -384,15 +390,6 @@ class Authenticity:
         return f"首次验证于 {when} {self.first_city or '未知地区'}，已被扫描 {self.scan_count} 次"
 
 
-def _window_counter(key: str, window: int) -> int:
-    cache.add(key, 0, timeout=window)
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        return 1
-
-
 def _limits() -> tuple[int, int, int]:
     return (
         int(getattr(settings, "SCANCODES_FAILURES_PER_IP", 10)),
@@ -407,9 +404,8 @@ def _failure_keys(serial: int, ip: str | None) -> tuple[str, str]:
 
 def _rate_limit_check(serial: int, ctx: ScanContext) -> None:
     per_ip, per_serial, window = _limits()
-    ip_key, serial_key = _failure_keys(serial, ctx.ip)
-    counts = cache.get_many([ip_key, serial_key])
-    if counts.get(ip_key, 0) >= per_ip or counts.get(serial_key, 0) >= per_serial:
+    ip_failures, serial_failures = cache_counters_get(list(_failure_keys(serial, ctx.ip)))
+    if ip_failures >= per_ip or serial_failures >= per_serial:
         _scan_log(serial=serial, outcome=Scan.Outcome.LIMITED, ctx=ctx)
         raise AppError(
             error_codes.RATE_LIMITED,
@@ -421,8 +417,7 @@ def _rate_limit_check(serial: int, ctx: ScanContext) -> None:
 
 def _rate_limit_fail(serial: int, ctx: ScanContext) -> None:
     _, _, window = _limits()
-    for key in _failure_keys(serial, ctx.ip):
-        _window_counter(key, window)
+    window_counts(list(_failure_keys(serial, ctx.ip)), timeout=window)
 
 
 def _scan_log(*, serial: int, outcome: str, ctx: ScanContext, member_id: int | None = None) -> None:
@@ -445,15 +440,58 @@ def _scan_log(*, serial: int, outcome: str, ctx: ScanContext, member_id: int | N
     )
 
 
-def _code_checked(serial: int, secret: str, ctx: ScanContext) -> tuple[Code, CodeBatch]:
-    """The code behind a serial and claim secret, or a refusal. Every wrong secret (and unknown
-    serial) counts against the scanner's IP and the serial; past the limit all are refused."""
+_CODE = ModelColumns(Code, "c")
+_BATCH = ModelColumns(CodeBatch, "b")
+_SEGMENT = ModelColumns(Segment, "s")
+_CAMPAIGN = ModelColumns(ScanCampaign, "k")
+_DEALER = ModelColumns(Dealer, "d")
+# A code with its batch, and the segment holding its serial with the segment's campaign and
+# dealer: one round trip, read by every scan and claim (before the secret is checked: reads only).
+_CODE_READ = f"""
+    SELECT {_CODE.columns}, {_BATCH.columns}, {_SEGMENT.columns}, {_CAMPAIGN.columns}, {_DEALER.columns}
+    FROM {Code._meta.db_table} c JOIN {CodeBatch._meta.db_table} b ON b.id = c.batch_id
+    LEFT JOIN LATERAL (
+        SELECT * FROM {Segment._meta.db_table} s0 WHERE s0.first_serial <= c.serial AND s0.last_serial >= c.serial
+        ORDER BY s0.first_serial LIMIT 1
+    ) s ON true
+    LEFT JOIN {ScanCampaign._meta.db_table} k ON k.id = s.campaign_id
+    LEFT JOIN {Dealer._meta.db_table} d ON d.id = s.dealer_id
+    WHERE c.serial = %s
+"""
+
+
+def _code_read(serial: int) -> tuple[Code, CodeBatch, Segment | None] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_CODE_READ, [serial])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    parts = []
+    start = 0
+    for columns in (_CODE, _BATCH, _SEGMENT, _CAMPAIGN, _DEALER):
+        parts.append(row[start : start + len(columns)])
+        start += len(columns)
+    code, batch = _CODE.build(parts[0]), _BATCH.build(parts[1])
+    code.batch = batch
+    segment = None
+    if parts[2][0] is not None:
+        segment = _SEGMENT.build(parts[2])
+        segment.batch = batch
+        segment.campaign = _CAMPAIGN.build(parts[3]) if parts[3][0] is not None else None
+        segment.dealer = _DEALER.build(parts[4]) if parts[4][0] is not None else None
+    return code, batch, segment
+
+
+def _code_checked(serial: int, secret: str, ctx: ScanContext) -> tuple[Code, CodeBatch, Segment | None]:
+    """The code behind a serial and claim secret (with its batch, and the segment holding it), or
+    a refusal. Every wrong secret (and unknown serial) counts against the scanner's IP and the
+    serial; past the limit all are refused."""
     _rate_limit_check(serial, ctx)
-    code = Code.objects.filter(serial=serial).select_related("batch").first()
-    if code is None:
+    found = _code_read(serial)
+    if found is None:
         _rate_limit_fail(serial, ctx)
         raise NotFound(error_codes.CODE_UNKNOWN, "未找到该防伪码，请核对后重试。")
-    batch = code.batch
+    code, batch, segment = found
     if code.secret_hash is not None:
         ok = claim_keys.secret_matches_imported(bytes(code.secret_hash), serial, secret)
     else:
@@ -462,7 +500,7 @@ def _code_checked(serial: int, secret: str, ctx: ScanContext) -> tuple[Code, Cod
         _rate_limit_fail(serial, ctx)
         _scan_log(serial=serial, outcome=Scan.Outcome.BAD_SECRET, ctx=ctx)
         raise AppError(error_codes.SECRET_INVALID, "验证码不正确，请核对刮开的验证码。", status=403)
-    return code, batch
+    return code, batch, segment
 
 
 def _segment_of(serial: int) -> Segment | None:
@@ -495,9 +533,8 @@ _STATE_REFUSALS = {
 def code_verify(*, serial: int, secret: str, ctx: ScanContext) -> Authenticity:
     """The consumer's authenticity check: counts the scan (the first one records when and in
     which city), logs it, and tells the product and the code's state. Grants nothing."""
-    _code, batch = _code_checked(serial, secret, ctx)
+    _code, batch, segment = _code_checked(serial, secret, ctx)
     now = timezone.now()
-    segment = _segment_of(serial)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -551,8 +588,16 @@ def code_claim(
     """The member claims the code's reward. The first claimant wins in one conditional UPDATE;
     every other gets `already claimed` (the same member again gets their own claim back). A code
     that is not active, revoked or expired grants nothing. Every attempt is logged as a scan,
-    including refusals (after the claim's savepoint rolled back)."""
-    code, batch = _code_checked(serial, secret, ctx)
+    including refusals (after the claim's savepoint rolled back).
+
+    The common case (a points campaign; no flag, diversion or owner to assign; caps and budget
+    not reached) is one statement (scancodes/claim_fast.py); anything else, and any refusal,
+    takes the ORM path below, which writes the same rows."""
+    code, batch, segment = _code_checked(serial, secret, ctx)
+    if not new_member:
+        fast = _claim_fast(code=code, batch=batch, segment=segment, member=member, ctx=ctx, count_scan=count_scan)
+        if fast is not None:
+            return fast
     try:
         with transaction.atomic():
             result = _claim_in_transaction(
@@ -562,6 +607,134 @@ def code_claim(
         _scan_log(serial=serial, outcome=_outcome_of(exc), ctx=ctx, member_id=member.pk)
         raise
     return result
+
+
+def _claim_fast(
+    *, code: Code, batch: CodeBatch, segment: Segment | None, member: Member, ctx: ScanContext, count_scan: bool
+) -> ClaimResult | None:
+    """The common claim in one statement (scancodes/claim_fast.py), or None when it is not the
+    common case or the statement found it was not (nothing written then): the caller takes the
+    ORM path. Decided from what is read anyway: the segment with its campaign and dealer, the
+    member, and (without counting) the IP's and device's claims this hour."""
+    if not settings.SCANCODES_CLAIM_FAST:
+        return None
+    now = timezone.now()
+    serial = code.serial
+    if segment is None or _state(batch, segment, now) != "active":
+        return None
+    campaign = segment.campaign
+    if (
+        campaign is None
+        or campaign.reward_kind != ScanCampaign.RewardKind.POINTS
+        or not campaign.starts_at <= now < campaign.ends_at
+        or 0 in (campaign.cap_member_day, campaign.cap_member_month)
+    ):
+        return None
+    if member.status != Member.Status.ACTIVE or member.merged_into_id is not None:
+        return None
+    units = campaign.units_for(batch.sku)
+    if units <= 0:
+        return None
+    dealer = segment.dealer
+    if dealer is not None:
+        if in_region(ctx.place, list(dealer.region_areas)) is False:
+            return None  # diverted: the alert is the ORM path's
+        if dealer.store_id is not None and dealer.assign_owner and member.assigned_staff_id is None:
+            return None  # an owner to assign
+    risk_keys = [key for _label, key in _risk_keys(ctx)]
+    if risk_keys and any(count >= campaign.risky_claims_per_hour for count in cache_counters_get(risk_keys)):
+        return None  # this claim would be held for review: the ORM path counts and holds it
+    biz_day = brand_date(now)
+    precise = ctx.precise_consent and ctx.latitude is not None and ctx.longitude is not None
+    place = ctx.place
+    params: list[Any] = [
+        serial,
+        member.pk,
+        now,
+        biz_day,
+        count_scan,
+        place.label if place.known else "",
+        batch.pk,
+        segment.pk,
+        campaign.pk,
+        dealer.pk if dealer is not None else None,
+        batch.sku,
+        units,
+        campaign.cap_member_day,
+        campaign.cap_member_month,
+        campaign.budget_points is not None,
+        place.province,
+        place.city,
+        ctx.ip or None,
+        ctx.device,
+        f"扫码领取：{batch.product_name}",
+        brand_zone().key,
+        pg_array(sorted(set(_tag_names(batch, segment, campaign)))),
+        TAG_GROUP,
+        ctx.precise_consent,
+        round(ctx.latitude, 6) if precise and ctx.latitude is not None else None,
+        round(ctx.longitude, 6) if precise and ctx.longitude is not None else None,
+        ctx.channel[:16],
+    ]
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(claim_fast.CALL_SQL, params)
+        outcome, claim_id, b0, p0, d0, b1, p1, d1, tier_id, tags_added = cursor.fetchone()
+        if outcome != "ok":
+            return None
+        # What the ORM services tell their hooks, from the function's answer.
+        member.points_balance, member.points_pending, member.points_debt, member.tier_id = b1, p1, d1, tier_id
+        points_changed_notify(member=member, kind=PointsEntry.Kind.BONUS, before=(b0, p0, d0))
+        for tag_id in tags_added:
+            tags_changed_notify_in_transaction(TagsChanged(member_ids=(member.pk,), tag_id=tag_id, added=True))
+    window_counts(risk_keys, timeout=3600)
+    claim = Claim(
+        pk=claim_id,
+        **_claim_fields(
+            serial=serial, member=member, batch=batch, segment=segment, campaign=campaign, units=units, now=now, ctx=ctx
+        ),
+    )
+    claim._state.adding = False
+    return ClaimResult(claim=claim, created=True)
+
+
+def _claim_fields(
+    *,
+    serial: int,
+    member: Member,
+    batch: CodeBatch,
+    segment: Segment,
+    campaign: ScanCampaign | None,
+    units: int,
+    now: dt.datetime,
+    ctx: ScanContext,
+    pending_reason: str = "",
+    diverted: bool = False,
+    new_member: bool = False,
+) -> dict[str, Any]:
+    """The claim row's fields (both paths: the fast path's answer is built as the row it wrote)."""
+    kind = campaign.reward_kind if campaign is not None else ""
+    return {
+        "code_id": serial,
+        "member": member,
+        "batch": batch,
+        "segment": segment,
+        "campaign": campaign,
+        "dealer": segment.dealer,
+        "sku": batch.sku,
+        "status": Claim.Status.PENDING if pending_reason else Claim.Status.GRANTED,
+        "reward_kind": kind,
+        "points": units if kind == ScanCampaign.RewardKind.POINTS else 0,
+        "growth": units if kind == ScanCampaign.RewardKind.GROWTH else 0,
+        "pending_reason": pending_reason,
+        "at": now,
+        "biz_date": brand_date(now),
+        "province": ctx.place.province,
+        "city": ctx.place.city,
+        "ip": ctx.ip or None,
+        "device": ctx.device,
+        "diverted": diverted,
+        "new_member": new_member,
+    }
 
 
 def _outcome_of(exc: AppError) -> str:
@@ -616,26 +789,19 @@ def _claim_in_transaction(
     dealer = segment.dealer
     diverted = dealer is not None and in_region(ctx.place, list(dealer.region_areas)) is False
     claim = Claim.objects.create(
-        code_id=serial,
-        member=member,
-        batch=batch,
-        segment=segment,
-        campaign=campaign,
-        dealer=dealer,
-        sku=batch.sku,
-        status=Claim.Status.PENDING if pending_reason else Claim.Status.GRANTED,
-        reward_kind=campaign.reward_kind if campaign else "",
-        points=units if campaign is not None and campaign.reward_kind == ScanCampaign.RewardKind.POINTS else 0,
-        growth=units if campaign is not None and campaign.reward_kind == ScanCampaign.RewardKind.GROWTH else 0,
-        pending_reason=pending_reason,
-        at=now,
-        biz_date=biz_day,
-        province=ctx.place.province,
-        city=ctx.place.city,
-        ip=ctx.ip or None,
-        device=ctx.device,
-        diverted=diverted,
-        new_member=new_member,
+        **_claim_fields(
+            serial=serial,
+            member=member,
+            batch=batch,
+            segment=segment,
+            campaign=campaign,
+            units=units,
+            now=now,
+            ctx=ctx,
+            pending_reason=pending_reason,
+            diverted=diverted,
+            new_member=new_member,
+        )
     )
     if diverted and dealer is not None:
         DiversionAlert.objects.create(
@@ -685,15 +851,26 @@ def _caps_take(*, member: Member, campaign: ScanCampaign, day: dt.date) -> None:
                 )
 
 
+def _risk_keys(ctx: ScanContext) -> list[tuple[str, str]]:
+    """(label, counter key) of this hour's claims from the scanner's IP and device."""
+    hour = timezone.now().strftime("%Y%m%d%H")
+    return [
+        (label, f"scancodes:claims:{label}:{value}:{hour}")
+        for label, value in (("IP", ctx.ip), ("设备", ctx.device))
+        if value
+    ]
+
+
 def _risk(*, campaign: ScanCampaign | None, ctx: ScanContext) -> str:
     """Why this claim should wait for review: many claims from one IP or device within the hour."""
     limit = campaign.risky_claims_per_hour if campaign is not None else 20
-    hour = timezone.now().strftime("%Y%m%d%H")
-    reasons = []
-    for label, value in (("IP", ctx.ip), ("设备", ctx.device)):
-        if value and _window_counter(f"scancodes:claims:{label}:{value}:{hour}", 3600) > limit:
-            reasons.append(f"同一{label}一小时内领取超过 {limit} 次")
-    return "；".join(reasons)
+    keys = _risk_keys(ctx)
+    counts = window_counts([key for _label, key in keys], timeout=3600)  # one Redis round trip
+    return "；".join(
+        f"同一{label}一小时内领取超过 {limit} 次"
+        for (label, _key), count in zip(keys, counts, strict=True)
+        if count > limit
+    )
 
 
 def _reward_grant(*, claim: Claim, member: Member, product_name: str) -> None:
@@ -716,18 +893,26 @@ def _reward_grant(*, claim: Claim, member: Member, product_name: str) -> None:
         Claim.objects.filter(pk=claim.pk).update(**changes)
 
 
-def _member_follow_up(*, claim: Claim, member: Member, segment: Segment, batch: CodeBatch) -> None:
-    """Tag the member (category or SKU, dealer, region, campaign) and, when the dealer's store asks
-    for it and the member has no staff, make that store's staff the member's owner."""
+TAG_GROUP = "一物一码"
+
+
+def _tag_names(batch: CodeBatch, segment: Segment, campaign: ScanCampaign | None) -> list[str]:
+    """The tags a claim gives its member: category or SKU, dealer, region, campaign."""
     names = [f"扫码·{batch.category or batch.sku}"]
     if segment.dealer is not None:
         names.append(f"经销商·{segment.dealer.name}")
     if segment.region_name:
         names.append(f"区域·{segment.region_name}")
-    if claim.campaign is not None:
-        names.append(f"扫码活动·{claim.campaign.name}")
+    if campaign is not None:
+        names.append(f"扫码活动·{campaign.name}")
+    return [name[:50] for name in names]
+
+
+def _member_follow_up(*, claim: Claim, member: Member, segment: Segment, batch: CodeBatch) -> None:
+    """Tag the member (category or SKU, dealer, region, campaign) and, when the dealer's store asks
+    for it and the member has no staff, make that store's staff the member's owner."""
     # Members' own service, one statement for all of them (missing tags made, missing links added).
-    member_tags_add(member=member, names=[name[:50] for name in names], group="一物一码", actor="scancodes")
+    member_tags_add(member=member, names=_tag_names(batch, segment, claim.campaign), group=TAG_GROUP, actor="scancodes")
     dealer = segment.dealer
     if dealer is None or dealer.store_id is None or not dealer.assign_owner:
         return
@@ -756,7 +941,7 @@ class Enrolment:
 def code_claim_enrol(*, serial: int, secret: str, enrolment: Enrolment, ctx: ScanContext) -> ClaimResult:
     """An anonymous scanner enrols (with their own consent on the brand's page) and claims, in one
     transaction: a refused claim leaves no member behind, a refused enrolment claims nothing."""
-    code, batch = _code_checked(serial, secret, ctx)
+    code, batch, _segment = _code_checked(serial, secret, ctx)
     try:
         with transaction.atomic():
             member = member_enroll(

@@ -8,12 +8,19 @@ owner* (`mark_tag` only works for a staff member the customer follows), in a tas
 
 import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_delete, post_save
 
+from crm.api import remembered_keys
+from crm.api.remembered_keys import api_generation_renew, request_generation
+from crm.db import connection
 from crm.errors import AppError
+from crm.memos import process_memo
 from members.models import Identity, IdentityKind, Member, Staff, Store, Tag
 from members.services.members import tag_wecom_id_set
 
@@ -161,8 +168,39 @@ def member_tags_wecom_sync(*, member_ids: Iterable[int], tag: Tag, added: bool =
     from crm.celery import send_on_commit
 
     ids = sorted(set(member_ids))
-    if ids and WecomConfig.objects.exists():
+    if ids and wecom_configured():
         send_on_commit(member_tags_mark_task, ids, tag.pk, added)
+
+
+# (database, schema) -> (monotonic expiry, generation token it was read under, configured)
+_configured_remembered: dict[tuple[str, str], tuple[float, bytes | None, bool]] = process_memo(
+    "WeCom configured per brand"
+)
+
+
+def wecom_configured() -> bool:
+    """Whether the current brand has WeCom configured: one query, or none in a partner API
+    request after the first of the process under the brand's current generation (a scan claim
+    tags its member with up to four tags, each told to the tags hook: the question was asked four
+    times a claim). Saving or deleting the configuration renews the generation, as webhooks do."""
+    in_request, generation = request_generation()
+    brand = (connection.settings_dict["NAME"], connection.schema_name)
+    remembered = _configured_remembered.get(brand) if in_request else None
+    if remembered is not None and remembered[0] > time.monotonic() and remembered[1] == generation:
+        return remembered[2]
+    configured = WecomConfig.objects.exists()
+    if in_request:  # read after the request read its generation: safe to remember under it
+        _configured_remembered[brand] = (time.monotonic() + remembered_keys.REMEMBER_SECONDS, generation, configured)
+    return configured
+
+
+def wecom_config_changed(**_: Any) -> None:
+    _configured_remembered.clear()
+    api_generation_renew()
+
+
+post_save.connect(wecom_config_changed, sender=WecomConfig, dispatch_uid="wecom_config_saved")
+post_delete.connect(wecom_config_changed, sender=WecomConfig, dispatch_uid="wecom_config_deleted")
 
 
 def member_tags_mark(*, member_ids: list[int], tag_id: int, added: bool) -> dict[str, int]:

@@ -121,6 +121,25 @@ def window_count(key: str, *, timeout: int) -> int:
     return count
 
 
+_COUNT_MANY_IN_WINDOW = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    counts[i] = redis.call('INCR', key)
+    if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return counts
+"""
+
+
+def window_counts(keys: list[str], *, timeout: int) -> list[int]:
+    """window_count of each of `keys`, in one Redis round trip."""
+    client = cache_redis()
+    if client is None or not keys:
+        return [window_count(key, timeout=timeout) for key in keys]
+    counts = _script(client, _COUNT_MANY_IN_WINDOW)(keys=[cache_key(key) for key in keys], args=[timeout])
+    return [int(count) for count in counts]
+
+
 def window_count_and_get(client: redis.Redis, key: str, *, timeout: int, other: str) -> tuple[int, bytes | None]:
     """window_count(key) and the raw value of the cache key `other`, in one Redis round trip."""
     count, value = _script(client, _COUNT_IN_WINDOW_AND_GET)(keys=[cache_key(key), cache_key(other)], args=[timeout])

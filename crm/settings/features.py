@@ -2,6 +2,8 @@
 
 import os
 
+from .environment import env_bool
+
 # campaigns: an occurrence missed by up to this long is still run when beat or the broker return.
 CAMPAIGN_CATCH_UP_GRACE_MINUTES = int(os.environ.get("CAMPAIGN_CATCH_UP_GRACE_MINUTES", "360"))
 
@@ -22,6 +24,9 @@ SMS_CALLBACK_SECRET = os.environ.get("SMS_CALLBACK_SECRET", "")
 SCANCODES_FAILURES_PER_IP = int(os.environ.get("SCANCODES_FAILURES_PER_IP", "10"))
 SCANCODES_FAILURES_PER_SERIAL = int(os.environ.get("SCANCODES_FAILURES_PER_SERIAL", "5"))
 SCANCODES_FAILURE_WINDOW_SECONDS = int(os.environ.get("SCANCODES_FAILURE_WINDOW_SECONDS", "900"))
+# The common claim (a points campaign, no flag, alert or owner to assign) in one statement
+# (scancodes/claim_fast.py); off: every claim takes the ORM path (the benchmark's A/B, a test).
+SCANCODES_CLAIM_FAST = env_bool("SCANCODES_CLAIM_FAST", default=True)
 # Path of ip2region_v4.xdb (lionsoul2014/ip2region, Apache-2.0); empty: the small shipped table.
 SCANCODES_IP2REGION_XDB = os.environ.get("SCANCODES_IP2REGION_XDB", "")
 # The diversion digest of a brand's yesterday is mailed from this hour of the brand's own clock to
