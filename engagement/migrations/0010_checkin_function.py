@@ -10,11 +10,12 @@ from django.db import migrations
 # Outcomes: 'existing' (today's record, nothing written), 'created' (written: the record, the
 # points entry, lot and balances, the growth entry, account and month), 'slow' (nothing written;
 # the member row stays locked in the caller's transaction when it was reached).
-# Parameters: the member, the brand day, the instant (timezone.now(): every timestamp written),
+# Parameters: the member (its id; or NULL and its number, 'not_found' when no member has it), the
+# brand day, the instant (timezone.now(): every timestamp written),
 # the brand month of the instant (growth cap), the brand's time zone (points expiry at the end
 # of the following year), the channel.
-FUNCTION_SQL = """CREATE OR REPLACE FUNCTION engagement_checkin(p_member_id bigint, p_today date, p_now timestamptz, p_month date, p_zone text, p_channel text)
-RETURNS TABLE (outcome text, id bigint, cycle_start date, streak integer, made_up boolean, points integer, growth integer, cost_points integer, rewards jsonb, channel text, created_at timestamptz, tier_id bigint, balance_before integer, pending_before integer, debt_before integer, balance_after integer, pending_after integer, debt_after integer)
+FUNCTION_SQL = """CREATE OR REPLACE FUNCTION engagement_checkin(p_member_id bigint, p_member_no text, p_today date, p_now timestamptz, p_month date, p_zone text, p_channel text)
+RETURNS TABLE (outcome text, member_id bigint, id bigint, cycle_start date, streak integer, made_up boolean, points integer, growth integer, cost_points integer, rewards jsonb, channel text, created_at timestamptz, tier_id bigint, balance_before integer, pending_before integer, debt_before integer, balance_after integer, pending_after integer, debt_after integer)
 LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -41,28 +42,37 @@ DECLARE
     v_growth_balance integer;
     v_rewards jsonb := '[]'::jsonb;
 BEGIN
+    -- A partner names the member by number: a merged number's survivor is the ORM path's to find.
+    IF p_member_id IS NULL THEN
+        SELECT mm.id, mm.merged_into_id INTO m FROM members_member mm WHERE mm.member_no = p_member_no;
+        IF NOT FOUND OR m.merged_into_id IS NOT NULL THEN
+            RETURN QUERY SELECT CASE WHEN m.id IS NULL THEN 'not_found' ELSE 'slow' END::text, m.id::bigint, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
+            RETURN;
+        END IF;
+        p_member_id := m.id;
+    END IF;
     -- The repeat of the day (a double tap, a retry): today's record, unlocked, as the ORM path.
     SELECT * INTO c FROM engagement_checkin WHERE member_id = p_member_id AND biz_date = p_today;
     IF FOUND THEN
-        RETURN QUERY SELECT 'existing'::text, c.id, c.cycle_start, c.streak::integer, c.made_up, c.points::integer, c.growth::integer, c.cost_points::integer, c.rewards, c.channel::text, c.created_at, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
+        RETURN QUERY SELECT 'existing'::text, p_member_id, c.id, c.cycle_start, c.streak::integer, c.made_up, c.points::integer, c.growth::integer, c.cost_points::integer, c.rewards, c.channel::text, c.created_at, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
         RETURN;
     END IF;
     SELECT * INTO s FROM engagement_engagementsettings WHERE singleton;
     IF NOT FOUND OR NOT s.checkin_enabled THEN
-        RETURN QUERY SELECT 'slow'::text, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
+        RETURN QUERY SELECT 'slow'::text, p_member_id, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
         RETURN;
     END IF;
     -- Lock step 1 (members/services/points.py): concurrent check-ins of the member queue here.
     SELECT mm.id, mm.status, mm.merged_into_id, mm.tier_id, mm.tier_floor_id, mm.points_balance, mm.points_pending, mm.points_debt
         INTO m FROM members_member mm WHERE mm.id = p_member_id FOR NO KEY UPDATE;
     IF NOT FOUND OR m.merged_into_id IS NOT NULL OR m.status <> 'active' THEN
-        RETURN QUERY SELECT 'slow'::text, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
+        RETURN QUERY SELECT 'slow'::text, p_member_id, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
         RETURN;
     END IF;
     -- A racing tap that won the lock (a new snapshot: this is a volatile function's next statement).
     SELECT * INTO c FROM engagement_checkin WHERE member_id = p_member_id AND biz_date = p_today;
     IF FOUND THEN
-        RETURN QUERY SELECT 'existing'::text, c.id, c.cycle_start, c.streak::integer, c.made_up, c.points::integer, c.growth::integer, c.cost_points::integer, c.rewards, c.channel::text, c.created_at, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
+        RETURN QUERY SELECT 'existing'::text, p_member_id, c.id, c.cycle_start, c.streak::integer, c.made_up, c.points::integer, c.growth::integer, c.cost_points::integer, c.rewards, c.channel::text, c.created_at, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
         RETURN;
     END IF;
     SELECT ck.streak INTO v_prev_streak FROM engagement_checkin ck WHERE ck.member_id = p_member_id AND ck.biz_date = p_today - 1;
@@ -96,7 +106,7 @@ BEGIN
         IF EXISTS (SELECT FROM engagement_checkinladderstep l WHERE l.active AND l.days <= v_run AND NOT EXISTS (
                        SELECT FROM engagement_checkinmilestone cm
                        WHERE cm.member_id = p_member_id AND cm.cycle_start = v_start AND cm.days = l.days)) THEN
-            RETURN QUERY SELECT 'slow'::text, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
+            RETURN QUERY SELECT 'slow'::text, p_member_id, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
             RETURN;
         END IF;
     END IF;
@@ -105,13 +115,13 @@ BEGIN
     -- The day's reward entries already there (a record removed by hand): the ORM path says so.
     IF (v_points > 0 AND EXISTS (SELECT FROM members_pointsentry e WHERE e.member_id = p_member_id AND e.kind = 'bonus' AND e.reference = v_ref))
        OR (v_growth > 0 AND EXISTS (SELECT FROM engagement_growthentry g WHERE g.member_id = p_member_id AND g.kind = 'checkin' AND g.reference = v_ref)) THEN
-        RETURN QUERY SELECT 'slow'::text, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
+        RETURN QUERY SELECT 'slow'::text, p_member_id, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
         RETURN;
     END IF;
     IF v_points > 0 THEN
         SELECT lp.expiry, lp.expiry_days INTO v_expiry, v_expiry_days FROM members_loyaltyprogram lp WHERE lp.singleton;
         IF NOT FOUND THEN
-            RETURN QUERY SELECT 'slow'::text, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
+            RETURN QUERY SELECT 'slow'::text, p_member_id, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
             RETURN;
         END IF;
         -- members.services.points.lot_expires_at
@@ -143,7 +153,7 @@ BEGIN
                        SELECT sum(e.points) FROM members_pointsentry e
                        WHERE e.member_id = p_member_id AND (e.kind = 'earn' OR (e.kind = 'reverse' AND e.points < 0))
                          AND e.created_at >= p_now - make_interval(days => t.window_days)), 0) >= t.threshold))) THEN
-                RETURN QUERY SELECT 'slow'::text, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
+                RETURN QUERY SELECT 'slow'::text, p_member_id, NULL::bigint, NULL::date, NULL::integer, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::jsonb, NULL::text, NULL::timestamptz, NULL::bigint, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::integer;
                 RETURN;
             END IF;
         END IF;
@@ -193,14 +203,14 @@ BEGIN
                         v_ref, NULL, 'system', p_now);
         END IF;
     END IF;
-    RETURN QUERY SELECT 'created'::text, c.id, c.cycle_start, c.streak::integer, c.made_up, c.points::integer, c.growth::integer, c.cost_points::integer, c.rewards, c.channel::text, c.created_at, m.tier_id::bigint,
+    RETURN QUERY SELECT 'created'::text, p_member_id, c.id, c.cycle_start, c.streak::integer, c.made_up, c.points::integer, c.growth::integer, c.cost_points::integer, c.rewards, c.channel::text, c.created_at, m.tier_id::bigint,
         m.points_balance, m.points_pending, m.points_debt,
         m.points_balance + CASE WHEN v_points > 0 THEN v_points - v_debt_paid ELSE 0 END, m.points_pending,
         m.points_debt - COALESCE(v_debt_paid, 0);
 END
 $fn$"""
 
-DROP_SQL = "DROP FUNCTION IF EXISTS engagement_checkin(bigint, date, timestamptz, date, text, text)"
+DROP_SQL = "DROP FUNCTION IF EXISTS engagement_checkin(bigint, text, date, timestamptz, date, text, text)"
 
 
 class Migration(migrations.Migration):

@@ -171,26 +171,42 @@ def checkin_perform(*, member: Member, channel: str = "", now: dt.datetime | Non
     # No savepoint inside an API request's transaction. Nothing in it raises but the database or a
     # hook handler, which roll the change back anyway; the ORM path (which may refuse) runs after.
     with transaction.atomic(savepoint=False):
-        fast = _checkin_fast(member=member, channel=channel, today=today)
+        fast = _checkin_fast(member_id=member.pk, member_no="", channel=channel, today=today)
     return fast or _checkin_orm(member=member, channel=channel, today=today)
 
 
-def _checkin_fast(*, member: Member, channel: str, today: dt.date) -> CheckinResult | None:
+def checkin_perform_by_number(
+    *, member_no: str, channel: str = "", now: dt.datetime | None = None
+) -> CheckinResult | None:
+    """`checkin_perform` for the member a partner names by number (as stored: upper case), the
+    member found by the same statement. None when no member has the number, it is a merged
+    member's, or the ORM path must decide: the caller then finds the member (404, merges) and
+    calls checkin_perform."""
+    if not FAST_PATH:
+        return None
+    today = brand_date(now or timezone.now())
+    with transaction.atomic(savepoint=False):
+        return _checkin_fast(member_id=None, member_no=member_no, channel=channel, today=today)
+
+
+def _checkin_fast(*, member_id: int | None, member_no: str, channel: str, today: dt.date) -> CheckinResult | None:
     """engagement_checkin() in the caller's transaction; None when the ORM path must decide. The
     points change is told (members.hooks: webhooks) as points_award_bonus tells it."""
     instant = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT * FROM engagement_checkin(%s, %s, %s, %s, %s, %s)",
-            [member.pk, today, instant, brand_date(instant).replace(day=1), brand_zone().key, channel],
+            "SELECT * FROM engagement_checkin(%s, %s, %s, %s, %s, %s, %s)",
+            [member_id, member_no, today, instant, brand_date(instant).replace(day=1), brand_zone().key, channel],
         )
         row = cursor.fetchone()
-    outcome, pk, cycle_start, streak, made_up, points, growth, cost_points, rewards, channel_, created_at = row[:11]
-    if outcome == "slow":
+    outcome, member_id, pk, cycle_start, streak, made_up, points, growth, cost_points, rewards, channel_, created_at = (
+        row[:12]
+    )
+    if outcome in ("slow", "not_found"):
         return None
     checkin = Checkin(
         pk=pk,
-        member_id=member.pk,
+        member_id=member_id,
         biz_date=today,
         cycle_start=cycle_start,
         streak=streak,
@@ -204,14 +220,14 @@ def _checkin_fast(*, member: Member, channel: str, today: dt.date) -> CheckinRes
     )
     if outcome == "existing":
         return CheckinResult(checkin, created=False)
-    tier_id, before, after = row[11], tuple(row[12:15]), tuple(row[15:18])
+    tier_id, before, after = row[12], tuple(row[13:16]), tuple(row[16:19])
     if points:
         loyalty_changed_notify_in_transaction(
             LoyaltyChanged(
                 cause="campaign_bonus",
                 changes=(
                     LoyaltyChange(
-                        member_id=member.pk,
+                        member_id=member_id,
                         tier_before=tier_id,
                         tier_after=tier_id,
                         points_before=before,

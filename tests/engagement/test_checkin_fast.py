@@ -3,6 +3,7 @@ in for: the same rows for the same scene, the hooks told the same, one statement
 case and for the repeat (pinned), and the ORM path whenever something else must be decided."""
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from engagement.services.growth import growth_audit, growth_balance
 from members.hooks import LoyaltyChanged, loyalty_changed
 from members.models import LoyaltyProgram, Member, PointsEntry, PointsLot, TierChange
 from members.services.points import ledger_audit, points_award_bonus, points_bonus_reverse, points_spend
-from tests.api.conftest import call, make_key
+from tests.api.conftest import assert_problem, call, make_key
 from tests.factories import MemberFactory, TierFactory
 from tests.members.loyalty_scene import program
 
@@ -184,7 +185,7 @@ def test_the_common_check_in_and_the_repeat_are_one_statement_each(in_brand_a):
     )
 
 
-def test_the_api_check_in_is_two_statements_the_member_and_the_check_in(brand_a, client_a):
+def test_the_api_check_in_is_one_statement_the_member_found_by_it(brand_a, client_a):
     with schema_context(brand_a.schema_name):
         program()
         rules()
@@ -198,9 +199,38 @@ def test_the_api_check_in_is_two_statements_the_member_and_the_check_in(brand_a,
         with CaptureQueriesContext(connection) as repeat:
             again = call(client_a, "POST", path, key=key, body={})
     assert (response.status_code, again.status_code) == (201, 200)
-    # The member by its number, then the check-in (and the request's own transaction around them).
-    assert len(_statements(first)) == 2 and "engagement_checkin(" in _statements(first)[1], _statements(first)
-    assert len(_statements(repeat)) == 2, _statements(repeat)
+    # One statement finds the member by its number and checks it in (the request's own transaction
+    # around it is not a statement).
+    assert len(_statements(first)) == 1 and "engagement_checkin(" in _statements(first)[0], _statements(first)
+    assert len(_statements(repeat)) == 1 and "engagement_checkin(" in _statements(repeat)[0], _statements(repeat)
+    assert (
+        json.loads(response.content)["rewards"]
+        == json.loads(again.content)["rewards"]
+        == [
+            {"kind": "points", "amount": 5, "label": "签到奖励（2027-03-08）：5 积分"},
+            {"kind": "growth", "amount": 1, "label": "签到奖励（2027-03-08）：1 成长值"},
+        ]
+    )
+
+
+def test_the_api_finds_unknown_merged_and_lower_case_numbers_as_before(brand_a, client_a):
+    with schema_context(brand_a.schema_name):
+        program()
+        rules()
+        survivor, merged = MemberFactory(), MemberFactory()
+        Member.objects.filter(pk=merged.pk).update(merged_into=survivor, status=Member.Status.MERGED)
+    key = make_key(brand_a.schema_name)
+    with clock("2027-03-08 10:03:00"):
+        unknown = call(client_a, "POST", "/api/v1/members/NOSUCH1/checkins", key=key, body={})
+        unknown_bad_body = call(client_a, "POST", "/api/v1/members/NOSUCH1/checkins", key=key, body={"channel": ["x"]})
+        via_merged = call(client_a, "POST", f"/api/v1/members/{merged.member_no.lower()}/checkins", key=key, body={})
+        again = call(client_a, "POST", f"/api/v1/members/{survivor.member_no}/checkins", key=key, body={})
+    assert_problem(unknown, 404, "not_found")
+    assert unknown_bad_body.status_code == 404
+    assert (via_merged.status_code, again.status_code) == (201, 200)
+    with schema_context(brand_a.schema_name):
+        assert Checkin.objects.filter(member_id=survivor.pk).count() == 1
+        assert not Checkin.objects.filter(member_id=merged.pk).exists()
 
 
 def test_growth_that_lifts_the_tier_takes_the_orm_path_and_lifts_it(in_brand_a):
