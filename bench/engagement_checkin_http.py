@@ -9,15 +9,16 @@ midnight peak), on this 2-core machine.
 
 It provisions (idempotently) the brand `benchcheckin`, bulk-creates fresh members for this run
 (a member checks in once a day: every request of the run is a first check-in of its member, the
-expensive path; a double tap is one indexed read), sets the brand's rules (5 points and 1 growth
-a day, a 3-day ladder step), creates an API key, starts gunicorn on 127.0.0.1 (the order bench's
-helpers) and drives it from Python threads (http.client): saturation for `--seconds`, then an
-open-loop steady rate (bench/http_harness.py). For the floor, the same saturation against GET /healthz on the same
-server (the cost of a request that does nothing) is reported as a ratio.
+expensive path; a double tap is one indexed read) at the entry tier of three spend tiers, sets the
+brand's rules (5 points and 1 growth a day, a 3-day ladder step), creates an API key, starts
+gunicorn on 127.0.0.1 (the order bench's helpers) and drives it from Python threads (http.client):
+saturation for `--seconds`, then an open-loop steady rate (bench/http_harness.py). For the floor,
+the same saturation against GET /healthz on the same server (the cost of a request that does
+nothing) is reported as a ratio.
 
 `--in-process N` first measures N first check-ins (and N repeats, "already checked in today")
 in-process (bench/inprocess.py: Python CPU + the PostgreSQL backend's CPU + statements per
-request, no HTTP, no load generator), with the one-statement fast path and — in the same run,
+request, no HTTP, no load generator), with the one-statement path and — in the same run, in
 alternating blocks — with it switched off (the ORM path every check-in took before session 15),
 against GET /api/v1/tiers on the same brand (the authenticated floor).
 """
@@ -52,7 +53,7 @@ from crm.api.services import api_key_create  # noqa: E402
 from crm.tenancy.services import brand_provision, platform_ensure  # noqa: E402
 from engagement.models import CheckinLadderStep, EngagementSettings, RewardKind  # noqa: E402
 from engagement.services import checkin as checkin_service  # noqa: E402
-from members.models import Member  # noqa: E402
+from members.models import Member, Tier  # noqa: E402
 
 SLUG = "benchcheckin"
 HOST = f"{SLUG}.localhost"
@@ -78,7 +79,14 @@ def setup(members: int) -> str:
             singleton=True, defaults={"checkin_daily_points": 5, "checkin_daily_growth": 1}
         )
         CheckinLadderStep.objects.get_or_create(days=3, defaults={"reward_kind": RewardKind.POINTS, "amount": 20})
-        Member.objects.bulk_create([Member(member_no=f"C{RUN}{n:07d}") for n in range(members)], batch_size=5_000)
+        # Spend tiers as a brand has them, members at the entry tier: a check-in's growth is checked
+        # against the tiers above (none reached: no order), as it is for most members.
+        entry, _ = Tier.objects.get_or_create(code="normal", defaults={"name": "普通", "rank": 1, "threshold": 0})
+        Tier.objects.get_or_create(code="silver", defaults={"name": "银卡", "rank": 2, "threshold": 100_000})
+        Tier.objects.get_or_create(code="gold", defaults={"name": "金卡", "rank": 3, "threshold": 500_000})
+        Member.objects.bulk_create(
+            [Member(member_no=f"C{RUN}{n:07d}", tier=entry) for n in range(members)], batch_size=5_000
+        )
         with connection.cursor() as cursor:
             cursor.execute("VACUUM (ANALYZE) members_member")
         return api_key_create(partner_name=f"bench-{RUN}", scopes=["points:write", "members:read"]).plaintext

@@ -187,11 +187,9 @@ BEGIN
     END IF;
     IF v_growth > 0 THEN
         -- engagement.services.growth.growth_activity_credit_locked (the month row even at the cap).
-        INSERT INTO engagement_growthactivitymonth (member_id, month, total) VALUES (p_member_id, p_month, 0)
-            ON CONFLICT (member_id, month) DO NOTHING;
+        INSERT INTO engagement_growthactivitymonth AS gm (member_id, month, total) VALUES (p_member_id, p_month, v_granted)
+            ON CONFLICT (member_id, month) DO UPDATE SET total = gm.total + EXCLUDED.total WHERE EXCLUDED.total > 0;
         IF v_granted > 0 THEN
-            UPDATE engagement_growthactivitymonth gm SET total = gm.total + v_granted
-                WHERE gm.member_id = p_member_id AND gm.month = p_month;
             INSERT INTO engagement_growthaccount AS a (member_id, balance, updated_at) VALUES (p_member_id, v_granted, p_now)
                 ON CONFLICT (member_id) DO UPDATE SET balance = a.balance + EXCLUDED.balance, updated_at = EXCLUDED.updated_at
                 RETURNING a.balance INTO v_growth_balance;

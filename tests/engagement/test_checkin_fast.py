@@ -105,6 +105,13 @@ def _statements(captured: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
 
 
+def _daily_rewards(day: str) -> list[dict[str, Any]]:
+    return [
+        {"kind": "points", "amount": 5, "label": f"签到奖励（{day}）：5 积分"},
+        {"kind": "growth", "amount": 1, "label": f"签到奖励（{day}）：1 成长值"},
+    ]
+
+
 def _changes(events: list[LoyaltyChanged]) -> list[tuple[Any, ...]]:
     return [(e.cause, c.tier_before, c.tier_after, c.points_before, c.points_after) for e in events for c in e.changes]
 
@@ -175,14 +182,7 @@ def test_the_common_check_in_and_the_repeat_are_one_statement_each(in_brand_a):
     # answer is remembered: see the API test below).
     assert len(first_sql) == 2 and "engagement_checkin(" in first_sql[0] and "webhook" in first_sql[1], first_sql
     assert len(repeat_sql) == 1 and "engagement_checkin(" in repeat_sql[0], repeat_sql
-    assert (
-        again.checkin.rewards
-        == result.checkin.rewards
-        == [
-            {"kind": "points", "amount": 5, "label": "签到奖励（2027-01-31）：5 积分"},
-            {"kind": "growth", "amount": 1, "label": "签到奖励（2027-01-31）：1 成长值"},
-        ]
-    )
+    assert again.checkin.rewards == result.checkin.rewards == _daily_rewards("2027-01-31")
 
 
 def test_the_api_check_in_is_one_statement_the_member_found_by_it(brand_a, client_a):
@@ -204,12 +204,7 @@ def test_the_api_check_in_is_one_statement_the_member_found_by_it(brand_a, clien
     assert len(_statements(first)) == 1 and "engagement_checkin(" in _statements(first)[0], _statements(first)
     assert len(_statements(repeat)) == 1 and "engagement_checkin(" in _statements(repeat)[0], _statements(repeat)
     assert (
-        json.loads(response.content)["rewards"]
-        == json.loads(again.content)["rewards"]
-        == [
-            {"kind": "points", "amount": 5, "label": "签到奖励（2027-03-08）：5 积分"},
-            {"kind": "growth", "amount": 1, "label": "签到奖励（2027-03-08）：1 成长值"},
-        ]
+        json.loads(response.content)["rewards"] == json.loads(again.content)["rewards"] == _daily_rewards("2027-03-08")
     )
 
 
@@ -251,28 +246,19 @@ def test_growth_that_lifts_the_tier_takes_the_orm_path_and_lifts_it(in_brand_a):
     assert growth_audit() == [] and ledger_audit() == []
 
 
-@pytest.mark.parametrize("basis,threshold", [("spend", 0), ("points", 0)])
-def test_a_member_below_a_tier_it_qualifies_for_is_lifted_as_before(in_brand_a, basis, threshold):
+@pytest.mark.parametrize("basis,has_tier", [("spend", True), ("points", True), ("spend", False)])
+def test_a_member_below_a_tier_it_qualifies_for_is_lifted_as_before(in_brand_a, basis, has_tier):
+    """Not the check-in's growth: a tier the member already qualifies for (threshold 0), or no tier
+    at all while the brand has tiers. The ORM path lifted these members; it still does."""
     program()
     rules()
     low = TierFactory.create(code="t1", name="一", rank=1, threshold=0)
-    high = TierFactory.create(code="t2", name="二", rank=2, threshold=threshold, basis=basis)
-    member = MemberFactory(tier=low)
+    high = TierFactory.create(code="t2", name="二", rank=2, threshold=0, basis=basis)
+    member = MemberFactory(tier=low if has_tier else None)
     with clock("2027-03-08 10:03:00"):
         checkin_perform(member=member)
     member.refresh_from_db()
     assert member.tier_id == high.pk
-
-
-def test_the_orm_path_decides_a_member_without_a_tier_when_the_brand_has_tiers(in_brand_a):
-    program()
-    rules()
-    entry = TierFactory.create(code="e", name="入门", rank=1, threshold=0)
-    member = MemberFactory(tier=None)
-    with clock("2027-03-08 10:03:00"):
-        checkin_perform(member=member)
-    member.refresh_from_db()
-    assert member.tier_id == entry.pk
 
 
 def test_a_disabled_brand_and_an_ineligible_member_are_refused_with_nothing_written(in_brand_a):
