@@ -295,3 +295,22 @@ def test_the_brand_day_decides_across_midnight(in_brand_a):
         dt.date(2027, 1, 1),
         dt.date(2027, 2, 1),
     ]
+
+
+def test_each_brand_checks_in_with_its_own_function_and_tables_on_one_connection(brand_a, brand_b):
+    """The function is per schema and PL/pgSQL keeps plans per function: two brands in turn on the
+    same connection write each to its own tables (after the plans were made for the first)."""
+    members = {}
+    for brand in (brand_a, brand_b, brand_a, brand_b):
+        with schema_context(brand.schema_name):
+            program()
+            rules(checkin_daily_points=3 if brand == brand_a else 7)
+            member = MemberFactory()
+            with clock("2027-03-08 10:03:00"):
+                assert checkin_perform(member=member).checkin.points == (3 if brand == brand_a else 7)
+            members.setdefault(brand.schema_name, []).append(member.pk)
+    for brand in (brand_a, brand_b):
+        with schema_context(brand.schema_name):
+            assert sorted(Checkin.objects.values_list("member_id", flat=True)) == sorted(members[brand.schema_name])
+            assert set(PointsEntry.objects.values_list("points", flat=True)) == {3 if brand == brand_a else 7}
+            assert ledger_audit() == [] and growth_audit() == []
