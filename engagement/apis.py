@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from crm.api.models import Scope
 from crm.api.views import represent
-from members.apis import MEMBER_NO_PARAM, MemberApiView
+from members.apis import MEMBER_NO_PARAM, MEMBER_NO_RE, MemberApiView
 
 from .selectors import checkin_calendar, growth_value_of, referral_invitations
 from .serializers import (
@@ -26,7 +26,7 @@ from .serializers import (
     ReferralLinkInSerializer,
     ReferralLinkOutSerializer,
 )
-from .services.checkin import CheckinResult, checkin_make_up, checkin_perform
+from .services.checkin import CheckinResult, checkin_make_up, checkin_perform, checkin_perform_by_number
 from .services.referral import referral_link_get
 
 CHECKIN = ["check-in"]
@@ -60,9 +60,20 @@ class CheckinApi(MemberApiView):
         tags=CHECKIN,
     )
     def post(self, request: Request, member_no: str) -> Response:
-        member = self.member(member_no)
-        data = self.validated_data(CheckinInSerializer)
-        return _checkin_out(checkin_perform(member=member, channel=data["channel"]))
+        number = member_no.strip().upper()
+        try:
+            data = self.validated_data(CheckinInSerializer)
+        except Exception:
+            self.member(member_no)  # an unknown member is told first (404), as on every member endpoint
+            raise
+        # The member found by the check-in's own statement; by the member services when the
+        # number is unknown (404), a merged member's, or the ORM path decides.
+        result = (
+            checkin_perform_by_number(member_no=number, channel=data["channel"]) if MEMBER_NO_RE.match(number) else None
+        )
+        if result is None:
+            result = checkin_perform(member=self.member(member_no), channel=data["channel"])
+        return _checkin_out(result)
 
     @extend_schema(
         operation_id="members_checkins_calendar",

@@ -14,6 +14,7 @@ others find it (and the unique (member, day) constraint would refuse a second on
 
 import calendar
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -21,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from crm.errors import AppError
-from crm.tenancy.zones import brand_date
+from crm.tenancy.zones import brand_date, brand_zone
 from engagement import error_codes
 from engagement.models import (
     Checkin,
@@ -33,11 +34,16 @@ from engagement.models import (
     RewardKind,
 )
 from engagement.rewards import Granted, reward_grant_locked
+from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
 from members.models import Member
 from members.services.points import member_lock, points_spend
 from members.services.tiers import tier_lift_locked
 
 from .settings import engagement_settings_get
+
+# The one-statement path of the common check-in (engagement_checkin_fast); benchmarks switch it off
+# to measure the ORM path in the same run.
+FAST_PATH = True
 
 
 @dataclass(frozen=True)
@@ -151,9 +157,89 @@ def _record_grants(*, member: Member, checkin: Checkin, granted: list[Granted]) 
 
 def checkin_perform(*, member: Member, channel: str = "", now: dt.datetime | None = None) -> CheckinResult:
     """Check the member in for today (brand business day). A second call the same day — a double
-    tap, a retry, twenty at once — returns the existing record and grants nothing."""
+    tap, a retry, twenty at once — returns the existing record and grants nothing.
+
+    The common case — a repeat, or the day's first check-in with its daily points and growth value
+    and no ladder step, no tier to lift — is one statement, engagement_checkin() (migration 0010):
+    the same rows as the ORM path below. Anything else it answers 'slow' before writing anything,
+    and the ORM path decides (in the same transaction when the caller holds one, the member row
+    already locked; else in its own, locking and reading again)."""
     now = now or timezone.now()
     today = brand_date(now)
+    if not FAST_PATH:
+        return _checkin_orm(member=member, channel=channel, today=today)
+    # No savepoint inside an API request's transaction. Nothing in it raises but the database or a
+    # hook handler, which roll the change back anyway; the ORM path (which may refuse) runs after.
+    with transaction.atomic(savepoint=False):
+        fast = _checkin_fast(member_id=member.pk, member_no="", channel=channel, today=today)
+    return fast or _checkin_orm(member=member, channel=channel, today=today)
+
+
+def checkin_perform_by_number(
+    *, member_no: str, channel: str = "", now: dt.datetime | None = None
+) -> CheckinResult | None:
+    """`checkin_perform` for the member a partner names by number (as stored: upper case), the
+    member found by the same statement. None when no member has the number, it is a merged
+    member's, or the ORM path must decide: the caller then finds the member (404, merges) and
+    calls checkin_perform."""
+    if not FAST_PATH:
+        return None
+    today = brand_date(now or timezone.now())
+    with transaction.atomic(savepoint=False):
+        return _checkin_fast(member_id=None, member_no=member_no, channel=channel, today=today)
+
+
+def _checkin_fast(*, member_id: int | None, member_no: str, channel: str, today: dt.date) -> CheckinResult | None:
+    """engagement_checkin() in the caller's transaction; None when the ORM path must decide. The
+    points change is told (members.hooks: webhooks) as points_award_bonus tells it."""
+    instant = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM engagement_checkin(%s, %s, %s, %s, %s, %s, %s)",
+            [member_id, member_no, today, instant, brand_date(instant).replace(day=1), brand_zone().key, channel],
+        )
+        row = cursor.fetchone()
+    outcome, member_id, pk, cycle_start, streak, made_up, points, growth, cost_points, rewards, channel_, created_at = (
+        row[:12]
+    )
+    if outcome in ("slow", "not_found"):
+        return None
+    checkin = Checkin(
+        pk=pk,
+        member_id=member_id,
+        biz_date=today,
+        cycle_start=cycle_start,
+        streak=streak,
+        made_up=made_up,
+        points=points,
+        growth=growth,
+        cost_points=cost_points,
+        rewards=json.loads(rewards) if isinstance(rewards, str) else rewards,
+        channel=channel_,
+        created_at=created_at,
+    )
+    if outcome == "existing":
+        return CheckinResult(checkin, created=False)
+    tier_id, before, after = row[12], tuple(row[13:16]), tuple(row[16:19])
+    if points:
+        loyalty_changed_notify_in_transaction(
+            LoyaltyChanged(
+                cause="campaign_bonus",
+                changes=(
+                    LoyaltyChange(
+                        member_id=member_id,
+                        tier_before=tier_id,
+                        tier_after=tier_id,
+                        points_before=before,
+                        points_after=after,
+                    ),
+                ),
+            )
+        )
+    return CheckinResult(checkin, created=True)
+
+
+def _checkin_orm(*, member: Member, channel: str, today: dt.date) -> CheckinResult:
     yesterday = today - dt.timedelta(days=1)
     existing = Checkin.objects.filter(member_id=member.pk, biz_date=today).first()
     if existing is not None:
