@@ -212,6 +212,6 @@ DROP_SQL = "DROP FUNCTION IF EXISTS engagement_checkin(bigint, text, date, times
 
 
 class Migration(migrations.Migration):
-    dependencies = [("engagement", "0009_birthday_growth")]
+    dependencies = [("engagement", "0010_reminders_wecom_referral_export")]
 
     operations = [migrations.RunSQL([FUNCTION_SQL], [DROP_SQL])]
