@@ -160,7 +160,7 @@ def checkin_perform(*, member: Member, channel: str = "", now: dt.datetime | Non
     tap, a retry, twenty at once — returns the existing record and grants nothing.
 
     The common case — a repeat, or the day's first check-in with its daily points and growth value
-    and no ladder step, no tier to lift — is one statement, engagement_checkin() (migration 0010):
+    and no ladder step, no tier to lift — is one statement, engagement_checkin() (migration 0011):
     the same rows as the ORM path below. Anything else it answers 'slow' before writing anything,
     and the ORM path decides (in the same transaction when the caller holds one, the member row
     already locked; else in its own, locking and reading again)."""
