@@ -23,6 +23,7 @@ from consent.selectors import members_contactable
 from crm.celery import send_on_commit
 from crm.tenancy.zones import brand_zone
 from members.models import Member, Order, PointsEntry, PointsLot, Staff, Tier, TierChange
+from performance.selectors import credited_by_staff
 
 from .models import (
     ActivityDaily,
@@ -259,20 +260,22 @@ def _refresh_activity(cursor, *, tz: str, since: dt.datetime) -> None:
 
 def _refresh_staff_and_value(cursor, *, tz: str, now: dt.datetime) -> None:
     since = now - dt.timedelta(days=VALUE_WINDOW_DAYS)
+    # Orders credited to each staff member (performance's attribution, not the serving staff):
+    # the per-day rollup for whole days, a few raw attributions for the rest. Paid in [since, now].
+    credited = credited_by_staff(since=since, until=now + dt.timedelta(microseconds=1))
+    staff_ids = list(credited)
     cursor.execute(f"DELETE FROM {StaffSummary._meta.db_table}")  # noqa: S608
     cursor.execute(
         f"""INSERT INTO {StaffSummary._meta.db_table} (staff_id, store_id, members, orders_12m, gmv_12m_fen)
-            SELECT st.id, st.store_id, COALESCE(owned.n, 0), COALESCE(sold.n, 0), COALESCE(sold.gmv, 0)
+            SELECT st.id, st.store_id, COALESCE(owned.n, 0), COALESCE(sold.n, 0), COALESCE(sold.net, 0)
             FROM {_STAFF} st
             LEFT JOIN (
                 SELECT m.assigned_staff_id AS staff_id, count(*) AS n FROM {_MEMBER} m
                 WHERE {CURRENT_SQL} AND m.assigned_staff_id IS NOT NULL GROUP BY 1
             ) owned ON owned.staff_id = st.id
-            LEFT JOIN (
-                SELECT staff_id, count(*) AS n, sum(amount_fen - refunded_fen) AS gmv FROM {_ORDER}
-                WHERE staff_id IS NOT NULL AND paid_at >= %s AND paid_at <= %s GROUP BY 1
-            ) sold ON sold.staff_id = st.id""",  # noqa: S608
-        [since, now],
+            LEFT JOIN unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS sold(staff_id, n, net)
+                ON sold.staff_id = st.id""",  # noqa: S608
+        [staff_ids, [credited[i][0] for i in staff_ids], [credited[i][1] for i in staff_ids]],
     )
     cursor.execute(f"DELETE FROM {ValueCohort._meta.db_table}")  # noqa: S608
     cursor.execute(
