@@ -80,8 +80,10 @@ def month_start(day: dt.date, months_back: int = 0) -> dt.date:
 
 
 class _Progress:
-    """What the page's progress line says while a refresh runs (第 n/N 步 and the steps under way);
-    both connections' steps report here."""
+    """What the page's progress line says while a refresh runs (第 n/N 步 and the steps under way).
+    Both connections' steps report here; only the main thread writes the cache key: with the
+    database cache (no CACHE_URL) a write joins the writer's transaction, and the second
+    connection's write would wait for the main one's row lock while the main one waits for it."""
 
     def __init__(self, total: int) -> None:
         self.total = total
@@ -89,22 +91,30 @@ class _Progress:
         self.running: list[str] = []
         self.step_ms: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._main = threading.current_thread()
+        self._shown: dict[str, Any] | None = None
 
     def run(self, label: str, step: Callable[[Any], None], cursor: Any) -> None:
         with self._lock:
             self.running.append(label)
-            self._publish()
+        self.publish()
         begun = time.perf_counter()
         step(cursor)
         with self._lock:
             self.step_ms[label] = int((time.perf_counter() - begun) * 1000)
             self.running.remove(label)
             self.done += 1
-            self._publish()
+        self.publish()
 
-    def _publish(self) -> None:
-        step = "、".join(self.running)
-        cache.set(PROGRESS_KEY, {"done": self.done, "total": self.total, "step": step}, PENDING_SECONDS)
+    def publish(self) -> None:
+        """Write the line's state when it changed (from the main thread only)."""
+        if threading.current_thread() is not self._main:
+            return
+        with self._lock:
+            shown = {"done": self.done, "total": self.total, "step": "、".join(self.running)}
+        if shown != self._shown:
+            cache.set(PROGRESS_KEY, shown, PENDING_SECONDS)
+            self._shown = shown
 
 
 def _transaction_settings(cursor: Any) -> None:
@@ -150,8 +160,11 @@ class _Lane(threading.Thread):
             connections.close_all()
 
     def wait(self) -> None:
-        """Wait until the lane's steps are done (its transaction still open); raise what they raised."""
-        self.worked.wait()
+        """Wait until the lane's steps are done (its transaction still open), showing its progress
+        meanwhile; raise what they raised."""
+        while not self.worked.wait(timeout=1):
+            self.progress.publish()
+        self.progress.publish()
         if self.error is not None:
             raise self.error
 
