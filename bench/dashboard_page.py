@@ -3,8 +3,13 @@ bench/members_data.py (1M members / 10M orders by default).
 
     DATABASE_URL=... .venv/bin/python bench/members_data.py --members 1000000 --orders 10000000
     DATABASE_URL=... .venv/bin/python bench/dashboard_page.py [--views 20]
+    DATABASE_URL=... DEBUG=false .venv/bin/python bench/dashboard_page.py --slug benchreports \
+        [--refreshes 3] [--refresh-only]       # bench/reports_data.py's brand
 
-Times the hourly aggregate rebuild once (`dashboard_refresh`), then full page views of /admin/
+Builds performance's rollups first when they are missing (the staff card reads them; timed apart:
+it is performance's nightly job), times the hourly aggregate rebuild (`dashboard_refresh`,
+`--refreshes` times) with the wall time, the CPU of this process and of every PostgreSQL backend
+it used (the second connection's too), each step's, and the load average; then full page views of /admin/
 through Django's test client (routing, tenant middleware, session, template, every widget) as
 the brand admin (all stores) and as a store user (scoped aggregates), for each date range
 (今日 / 近 7 天 / 近 30 天 / a custom 90 days, each with its 环比), against a floor measured in
@@ -36,6 +41,7 @@ from django_tenants.utils import schema_context  # noqa: E402
 from performance_attribution import backend_cpu_seconds  # noqa: E402
 
 from crm.tenancy.zones import brand_zone  # noqa: E402
+from dashboard import services  # noqa: E402
 from dashboard.periods import Period, preset  # noqa: E402
 from dashboard.selectors import local_today, range_figures  # noqa: E402
 from dashboard.services import dashboard_refresh  # noqa: E402
@@ -43,6 +49,7 @@ from members.models import Member, Order, Store  # noqa: E402
 from members.roles import STORE_STAFF  # noqa: E402
 from members.scoping import StoreScope  # noqa: E402
 from members.services.stores import staff_ensure, staff_login_link  # noqa: E402
+from performance import rollups  # noqa: E402
 
 SLUG = "benchloyalty"  # bench/members_data.py's; bench/reports_data.py's is "benchreports" (--slug)
 
@@ -101,6 +108,47 @@ def orders_scan_ms(period: Period) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+STEP_FUNCTIONS = [name for name in dir(services) if name.startswith("_refresh_")]
+
+
+def timed_refresh() -> None:
+    """One dashboard_refresh: its wall time, this process's CPU and its PostgreSQL backends' CPU
+    (every connection the refresh uses), and each step's (each step function is wrapped: the
+    backend measured is the connection of the thread that runs it)."""
+    steps: dict[str, list[float]] = {}
+    originals = {name: getattr(services, name) for name in STEP_FUNCTIONS}
+
+    def wrapped(name: str, function):
+        def run(*args, **kwargs):
+            begun, pg = time.perf_counter(), backend_cpu_seconds()
+            thread = time.thread_time()
+            function(*args, **kwargs)
+            steps[name.removeprefix("_refresh_")] = [
+                time.perf_counter() - begun,
+                time.thread_time() - thread,
+                backend_cpu_seconds() - pg,
+            ]
+
+        return run
+
+    for name, function in originals.items():
+        setattr(services, name, wrapped(name, function))
+    try:
+        start, cpu = time.perf_counter(), process_cpu()
+        done = dashboard_refresh()
+        wall, python = time.perf_counter() - start, process_cpu() - cpu
+    finally:
+        for name, function in originals.items():
+            setattr(services, name, function)
+    postgres = sum(pg for _w, _p, pg in steps.values())
+    print(
+        f"  dashboard_refresh (hourly job, and 刷新)   wall {wall:6.1f} s   CPU python {python:5.1f} s + postgres "
+        f"{postgres:5.1f} s   load {os.getloadavg()[0]:.1f}   steps (ms): {done.step_ms}"
+    )
+    for name, (step_wall, step_python, step_pg) in steps.items():
+        print(f"    {name:<22} wall {step_wall:6.2f} s   CPU python {step_python:5.2f} s + postgres {step_pg:5.2f} s")
+
+
 def report(label: str, timings: list[float], url: str = "") -> None:
     timings.sort()
     python, postgres = CPU.get(url, [0.0, 0.0])
@@ -110,19 +158,24 @@ def report(label: str, timings: list[float], url: str = "") -> None:
     )
 
 
-def main(views: int) -> None:
+def main(views: int, refreshes: int = 1, *, refresh_only: bool = False) -> None:
     print(f"load average {os.getloadavg()}")
     with schema_context(SLUG):
         with connection.cursor() as cursor:
             # One backend does all the work, so its CPU time is the whole cost (see performance_reports.py).
             cursor.execute("SET max_parallel_workers_per_gather = 0")
         print(f"brand {SLUG}: {Member.objects.count():,} members, {Order.objects.count():,} orders")
-        start, cpu, pg = time.perf_counter(), process_cpu(), backend_cpu_seconds()
-        done = dashboard_refresh()
-        print(
-            f"  dashboard_refresh (hourly job, and 刷新)   wall {time.perf_counter() - start:7.1f} s   CPU python "
-            f"{process_cpu() - cpu:5.1f} s + postgres {backend_cpu_seconds() - pg:5.1f} s   steps (ms): {done.step_ms}"
-        )
+        if rollups.rollups_through() is None:  # performance's nightly job: not part of the refresh
+            start, cpu, pg = time.perf_counter(), process_cpu(), backend_cpu_seconds()
+            rollups.rollups_refresh()
+            print(
+                f"  rollups: first build (performance's nightly job)   wall {time.perf_counter() - start:7.1f} s   "
+                f"CPU python {process_cpu() - cpu:5.1f} s + postgres {backend_cpu_seconds() - pg:5.1f} s"
+            )
+        for _ in range(refreshes):
+            timed_refresh()
+        if refresh_only:
+            return
         admin = get_user_model().objects.filter(is_superuser=True).first()
         store = Store.objects.order_by("pk").first()
         staff = staff_ensure(store=store, name="基准导购", wecom_userid="bench-dash")
@@ -163,7 +216,9 @@ def main(views: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--views", type=int, default=20)
+    parser.add_argument("--refreshes", type=int, default=1, help="time the refresh this many times")
+    parser.add_argument("--refresh-only", action="store_true", help="time the refresh, no page views")
     parser.add_argument("--slug", default=SLUG, help="benchreports: bench/reports_data.py's brand")
     arguments = parser.parse_args()
     SLUG = arguments.slug
-    main(arguments.views)
+    main(arguments.views, arguments.refreshes, refresh_only=arguments.refresh_only)

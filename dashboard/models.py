@@ -170,8 +170,10 @@ class ConsentWithdrawalWeekly(AggregateRow):
 
 
 class StaffSummary(AggregateRow):
-    """Per staff: current members owned, and orders attributed to them in the last 12 months
-    (GMV net of refunds)."""
+    """Per staff: current members owned, and the orders credited to them by performance's
+    attribution (导购业绩: the rule's exclusive staff / last touch / serving staff, nobody for a
+    staff member's own purchase) paid in the last 12 months, with that credit net of refunds.
+    Read from performance's per-day rollup (DayFigures), not from the orders."""
 
     staff_id = models.BigIntegerField(unique=True)
     store_id = models.BigIntegerField(null=True)

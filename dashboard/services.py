@@ -8,11 +8,14 @@ while DELETE lets them read the previous aggregates until the new ones commit.
 """
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -21,8 +24,11 @@ from campaigns.selectors import occurrence_results
 from consent.models import ConsentRecord, ConsentState, Purpose
 from consent.selectors import members_contactable
 from crm.celery import send_on_commit
+from crm.db import connection
+from crm.tenancy.cells import cell_activate, cell_current
 from crm.tenancy.zones import brand_zone
 from members.models import Member, Order, PointsEntry, PointsLot, Staff, Tier, TierChange
+from performance.selectors import credited_by_staff
 
 from .models import (
     ActivityDaily,
@@ -60,6 +66,9 @@ WITHDRAWAL_WEEKS = 26
 CAMPAIGN_OCCURRENCES = 10
 EXPIRING_DAYS = 30
 VALUE_WINDOW_DAYS = 365
+# Steps run on the second connection when the refresh has two: the pass over a year of orders and
+# the ledger's months, about half of the refresh's CPU (bench/README.md, session 15).
+SECOND_LANE = {"复购", "积分"}
 
 # Every member aggregate joins the member's assigned staff for the second store column.
 _MEMBER_JOIN = f"{_MEMBER} m LEFT JOIN {_STAFF} s ON s.id = m.assigned_staff_id"
@@ -70,9 +79,110 @@ def month_start(day: dt.date, months_back: int = 0) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+class _Progress:
+    """What the page's progress line says while a refresh runs (第 n/N 步 and the steps under way).
+    Both connections' steps report here; only the main thread writes the cache key: with the
+    database cache (no CACHE_URL) a write joins the writer's transaction, and the second
+    connection's write would wait for the main one's row lock while the main one waits for it."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.running: list[str] = []
+        self.step_ms: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._main = threading.current_thread()
+        self._shown: dict[str, Any] | None = None
+
+    def run(self, label: str, step: Callable[[Any], None], cursor: Any) -> None:
+        with self._lock:
+            self.running.append(label)
+        self.publish()
+        begun = time.perf_counter()
+        step(cursor)
+        with self._lock:
+            self.step_ms[label] = int((time.perf_counter() - begun) * 1000)
+            self.running.remove(label)
+            self.done += 1
+        self.publish()
+
+    def publish(self) -> None:
+        """Write the line's state when it changed (from the main thread only)."""
+        if threading.current_thread() is not self._main:
+            return
+        with self._lock:
+            shown = {"done": self.done, "total": self.total, "step": "、".join(self.running)}
+        if shown != self._shown:
+            cache.set(PROGRESS_KEY, shown, PENDING_SECONDS)
+            self._shown = shown
+
+
+def _transaction_settings(cursor: Any) -> None:
+    # The grouped passes hash up to a million groups (members, orders by member): in memory, not
+    # spilled to disk (4 MB by default), for this transaction only. Index pages cost about what
+    # sequential ones do (SSD, and the hot indexes cached): with the default 4.0 the planner read
+    # the year of orders by a sequential scan and a hash of 800k members (5.3 s of CPU at 10M
+    # orders) rather than the index-only scan of order_member_recent grouped in order (3.3 s).
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute("SET LOCAL random_page_cost = 1.1")
+
+
+class _Lane(threading.Thread):
+    """Steps run on a second connection, in a transaction of their own that commits only when the
+    main one is about to (and rolls back when it fails): the page never shows half a refresh for
+    longer than between two commits, and a failed refresh changes nothing on either side."""
+
+    def __init__(self, steps: list[tuple[str, Callable[[Any], None]]], progress: _Progress) -> None:
+        super().__init__(name="dashboard-refresh-lane", daemon=True)
+        self.steps, self.progress = steps, progress
+        self.cell, self.tenant = cell_current(), connection.tenant  # the brand's cell and schema
+        self.worked = threading.Event()
+        self.verdict = threading.Event()
+        self.commit = False
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            cell_activate(self.cell)
+            connection.set_tenant(self.tenant)
+            with transaction.atomic(), connection.cursor() as cursor:
+                _transaction_settings(cursor)
+                for label, step in self.steps:
+                    self.progress.run(label, step, cursor)
+                self.worked.set()
+                self.verdict.wait()
+                if not self.commit:
+                    transaction.set_rollback(True)
+        except BaseException as exc:  # handed to the main thread, which raises it
+            self.error = exc
+        finally:
+            self.worked.set()
+            connections.close_all()
+
+    def wait(self) -> None:
+        """Wait until the lane's steps are done (its transaction still open), showing its progress
+        meanwhile; raise what they raised."""
+        while not self.worked.wait(timeout=1):
+            self.progress.publish()
+        self.progress.publish()
+        if self.error is not None:
+            raise self.error
+
+    def finish(self, *, commit: bool) -> None:
+        """Commit (or roll back) the lane's transaction and wait for it; raise what the commit raised."""
+        self.worked.wait()
+        self.commit = commit and self.error is None
+        self.verdict.set()
+        self.join()
+        if self.error is not None and commit:
+            raise self.error
+
+
 def dashboard_refresh(*, now: dt.datetime | None = None) -> DashboardRefresh:
     """Rebuild every aggregate as of `now`. Safe to re-run or run twice concurrently: the second
-    run waits on the refresh row's lock and then rebuilds again."""
+    run waits on the refresh row's lock and then rebuilds again. With
+    settings.DASHBOARD_REFRESH_CONNECTIONS = 2 (and not inside a caller's transaction, whose rows a
+    second connection could not see) the repurchase pass runs on a second connection meanwhile."""
     now = now or timezone.now()
     tz = brand_zone()
     today = now.astimezone(tz).date()
@@ -80,39 +190,54 @@ def dashboard_refresh(*, now: dt.datetime | None = None) -> DashboardRefresh:
     week_monday = today - dt.timedelta(days=today.weekday())
     withdrawals_from = dt.datetime.combine(week_monday - dt.timedelta(weeks=WITHDRAWAL_WEEKS - 1), dt.time(), tzinfo=tz)
     activity_from = dt.datetime.combine(today - dt.timedelta(days=ROLLUP_DAYS - 1), dt.time(), tzinfo=tz)
+    zone = str(tz)
+    # (label on the progress line, step); the second connection takes SECOND_LANE.
+    steps: list[tuple[str, Callable[[Any], None]]] = [
+        ("复购", lambda cursor: _refresh_value(cursor, tz=zone, now=now)),
+        ("会员", lambda cursor: _refresh_members(cursor, tz=zone, now=now)),
+        ("积分", lambda cursor: _refresh_points(cursor, tz=zone, since=history_from)),
+        ("等级变动", lambda cursor: _refresh_tier_moves(cursor, tz=zone, since=history_from)),
+        ("撤回授权", lambda cursor: _refresh_withdrawals(cursor, tz=zone, since=withdrawals_from)),
+        ("导购", lambda cursor: _refresh_staff(cursor, now=now)),
+        ("每日动态", lambda cursor: _refresh_activity(cursor, tz=zone, since=activity_from)),
+        ("授权", lambda cursor: _refresh_consent_counts()),
+        ("活动", lambda cursor: _refresh_campaigns()),
+    ]
+    parallel = settings.DASHBOARD_REFRESH_CONNECTIONS > 1 and not connection.in_atomic_block
+    progress = _Progress(len(steps))
     started = time.perf_counter()
-    with transaction.atomic():
-        # Serialise concurrent refreshes (two beat deliveries): the row lock is held to commit.
-        refresh, _ = DashboardRefresh.objects.select_for_update().get_or_create(
-            singleton=True, defaults={"refreshed_at": now}
-        )
-        with connection.cursor() as cursor:
-            # The grouped passes hash up to a million groups (members, orders by member): in
-            # memory, not spilled to disk (4 MB by default), for this transaction only.
-            cursor.execute("SET LOCAL work_mem = '256MB'")
-            zone = str(tz)
-            steps: list[tuple[str, Callable[[], None]]] = [
-                ("会员", lambda: _refresh_members(cursor, tz=zone, now=now)),
-                ("积分", lambda: _refresh_points(cursor, tz=zone, since=history_from)),
-                ("等级变动", lambda: _refresh_tier_moves(cursor, tz=zone, since=history_from)),
-                ("撤回授权", lambda: _refresh_withdrawals(cursor, tz=zone, since=withdrawals_from)),
-                ("导购与复购", lambda: _refresh_staff_and_value(cursor, tz=zone, now=now)),
-                ("每日动态", lambda: _refresh_activity(cursor, tz=zone, since=activity_from)),
-                ("授权", _refresh_consent_counts),
-                ("活动", _refresh_campaigns),
-            ]
-            step_ms: dict[str, int] = {}
-            for done, (label, run) in enumerate(steps):
-                # What the page's progress line says while an on-demand refresh runs.
-                cache.set(PROGRESS_KEY, {"done": done, "total": len(steps), "step": label}, PENDING_SECONDS)
-                begun = time.perf_counter()
-                run()
-                step_ms[label] = int((time.perf_counter() - begun) * 1000)
+    lane: _Lane | None = None
+    try:
+        with transaction.atomic():
+            # Serialise concurrent refreshes (two beat deliveries): the row lock is held to commit.
+            refresh, _ = DashboardRefresh.objects.select_for_update().get_or_create(
+                singleton=True, defaults={"refreshed_at": now}
+            )
+            if parallel:
+                lane = _Lane([s for s in steps if s[0] in SECOND_LANE], progress)
+                lane.start()
+            with connection.cursor() as cursor:
+                _transaction_settings(cursor)
+                for label, step in steps:
+                    if lane is None or label not in SECOND_LANE:
+                        progress.run(label, step, cursor)
+            if lane is not None:
+                lane.wait()
+            refresh.refreshed_at = now
+            refresh.duration_ms = int((time.perf_counter() - started) * 1000)
+            refresh.save(update_fields=["refreshed_at", "duration_ms"])
+            if lane is not None:
+                # The lane commits first, then this transaction: if the lane's commit failed this
+                # one rolls back; the other way round (this commit failing just after) leaves the
+                # repurchase table one refresh ahead of the others, which the next refresh evens.
+                committing: _Lane = lane
+                lane = None
+                committing.finish(commit=True)
+    finally:
+        if lane is not None:  # the main transaction failed: the lane's rolls back too
+            lane.finish(commit=False)
         cache.delete(PROGRESS_KEY)
-        refresh.refreshed_at = now
-        refresh.duration_ms = int((time.perf_counter() - started) * 1000)
-        refresh.save(update_fields=["refreshed_at", "duration_ms"])
-    refresh.step_ms = step_ms  # (not stored: for bench/dashboard_page.py)
+    refresh.step_ms = progress.step_ms  # (not stored: for bench/dashboard_page.py)
     # Whoever asked for a refresh gets this one: the page stops showing progress and reloads.
     cache.delete(PENDING_KEY)
     return refresh
@@ -257,23 +382,29 @@ def _refresh_activity(cursor, *, tz: str, since: dt.datetime) -> None:
     )
 
 
-def _refresh_staff_and_value(cursor, *, tz: str, now: dt.datetime) -> None:
+def _refresh_staff(cursor, *, now: dt.datetime) -> None:
     since = now - dt.timedelta(days=VALUE_WINDOW_DAYS)
+    # Orders credited to each staff member (performance's attribution, not the serving staff):
+    # the per-day rollup for whole days, a few raw attributions for the rest. Paid in [since, now].
+    credited = credited_by_staff(since=since, until=now + dt.timedelta(microseconds=1))
+    staff_ids = list(credited)
     cursor.execute(f"DELETE FROM {StaffSummary._meta.db_table}")  # noqa: S608
     cursor.execute(
         f"""INSERT INTO {StaffSummary._meta.db_table} (staff_id, store_id, members, orders_12m, gmv_12m_fen)
-            SELECT st.id, st.store_id, COALESCE(owned.n, 0), COALESCE(sold.n, 0), COALESCE(sold.gmv, 0)
+            SELECT st.id, st.store_id, COALESCE(owned.n, 0), COALESCE(sold.n, 0), COALESCE(sold.net, 0)
             FROM {_STAFF} st
             LEFT JOIN (
                 SELECT m.assigned_staff_id AS staff_id, count(*) AS n FROM {_MEMBER} m
                 WHERE {CURRENT_SQL} AND m.assigned_staff_id IS NOT NULL GROUP BY 1
             ) owned ON owned.staff_id = st.id
-            LEFT JOIN (
-                SELECT staff_id, count(*) AS n, sum(amount_fen - refunded_fen) AS gmv FROM {_ORDER}
-                WHERE staff_id IS NOT NULL AND paid_at >= %s AND paid_at <= %s GROUP BY 1
-            ) sold ON sold.staff_id = st.id""",  # noqa: S608
-        [since, now],
+            LEFT JOIN unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS sold(staff_id, n, net)
+                ON sold.staff_id = st.id""",  # noqa: S608
+        [staff_ids, [credited[i][0] for i in staff_ids], [credited[i][1] for i in staff_ids]],
     )
+
+
+def _refresh_value(cursor, *, tz: str, now: dt.datetime) -> None:
+    since = now - dt.timedelta(days=VALUE_WINDOW_DAYS)
     cursor.execute(f"DELETE FROM {ValueCohort._meta.db_table}")  # noqa: S608
     cursor.execute(
         f"""INSERT INTO {ValueCohort._meta.db_table}

@@ -20,6 +20,7 @@ from consent.models import ConsentState, DataRequest, Purpose
 from members.models import Member, Order, PointsEntry, SalesChannel, Staff, Store, Tier
 from members.scoping import StoreScope, user_scope
 from members.services.capture_rate import CaptureRateRow
+from performance.models import Attribution
 from wecom.models import CustomerTransfer
 
 from . import selectors
@@ -488,7 +489,15 @@ def staff_section(board: Board) -> Section:
                 Cell(staff_names.get(row.staff_id, row.staff_id)),
                 Cell(stores.get(row.store_id, "")),
                 Cell(row.members, links.members(assigned_staff_id__exact=row.staff_id)),
-                Cell(row.orders_12m, links.orders(year_ago, board.today, staff_id__exact=row.staff_id)),
+                Cell(
+                    row.orders_12m,
+                    links.changelist(
+                        Attribution,
+                        staff__id__exact=row.staff_id,
+                        paid_at__date__gte=year_ago.isoformat(),
+                        paid_at__date__lte=board.today.isoformat(),
+                    ),
+                ),
                 Cell(yuan(row.gmv_12m_fen)),
             ]
         )

@@ -346,6 +346,55 @@ def performance_report(
     return rows
 
 
+def credited_by_staff(*, since: dt.datetime, until: dt.datetime) -> dict[int, tuple[int, int]]:
+    """{staff id: (credited orders, credit net of refunds in fen)} of the orders paid in
+    [since, until), every store together (the dashboard's 12-month staff figures): the whole brand
+    days the rollups hold from DayFigures plus the late rows created since they were built, the
+    partial days at both ends from the attributions (perf_attr_paid, index only). A build that
+    commits while this reads is detected (its state moved) and the read is done again."""
+    tz = brand_zone()
+    for _attempt in range(3):
+        state = rollups.rollups_state()
+        first = since.astimezone(tz).date()
+        if rollups.bounds(first, first)[0] < since:
+            first += dt.timedelta(days=1)
+        last = until.astimezone(tz).date() - dt.timedelta(days=1)  # the last day ending by `until`
+        if state.through is not None:
+            last = min(last, state.through)
+        raw = "SELECT a.staff_id, 1 AS n, a.credited_fen - a.refunded_fen AS net FROM {attr} a "
+        raw += "WHERE a.paid_at >= %s AND a.paid_at < %s AND a.staff_id IS NOT NULL"
+        raw = raw.format(attr=_ATTR)
+        late = rollups.LateRows([], [])
+        params: list[Any]
+        if state.through is None or state.built_at is None or first > last:
+            parts, params = [raw], [since, until]
+        else:
+            day_since, day_until = rollups.bounds(first, last)
+            parts = [
+                raw,
+                f"SELECT r.staff_id, r.orders, r.credited_fen - r.refunded_fen FROM {rollups.DAY} r "  # noqa: S608
+                "WHERE r.day BETWEEN %s AND %s",
+                raw,
+            ]
+            params = [since, day_since, first, last, day_until, until]
+            late = rollups.late_rows(
+                built_at=state.built_at, since=day_since, until=day_until, attr_filter=("", []), touch_filter=("", [])
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT staff_id, sum(n), sum(net) FROM ({' UNION ALL '.join(parts)}) u GROUP BY 1",  # noqa: S608
+                params,
+            )
+            found = cursor.fetchall()
+        if rollups.rollups_state() == state:
+            break
+    totals = {staff: (int(n), int(net)) for staff, n, net in found}
+    for staff, _store, n, credited, refunded in late.sums:
+        orders, net = totals.get(staff, (0, 0))
+        totals[staff] = (orders + n, net + credited - refunded)
+    return totals
+
+
 def staff_own_figures(*, staff: Staff, start: dt.date, end: dt.date) -> StaffFigures:
     """A staff member's own figures (their workbench): all their stores' rows summed."""
     rows = performance_report(scope=StoreScope(all_stores=True), start=start, end=end, staff_id=staff.pk)
@@ -421,4 +470,12 @@ def rule_preview(
     return rows
 
 
-__all__ = ["CURRENT_RULE", "NO_CREDIT", "order_credit_text", "order_credits", "performance_report", "rule_preview"]
+__all__ = [
+    "CURRENT_RULE",
+    "NO_CREDIT",
+    "credited_by_staff",
+    "order_credit_text",
+    "order_credits",
+    "performance_report",
+    "rule_preview",
+]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.utils import timezone
 
 from campaigns.models import Occurrence, OutboxMessage, Recipient
@@ -22,6 +23,8 @@ from dashboard.tables import change as change_of
 from members.models import Member, Order, PointsEntry, PointsLot, Staff, Tier, TierChange
 from members.scoping import StoreScope
 from members.services.orders import order_post, order_refund
+from performance.models import Attribution
+from performance.rollups import rollups_refresh, rollups_through
 from tests.dashboard import scene as scene_module
 from tests.members.conftest import staff_user_create
 from wecom.models import CustomerTransfer
@@ -55,8 +58,8 @@ def scene(in_brand_a: Any) -> scene_module.Scene:
     return built
 
 
-def brute(scope: StoreScope) -> dict[str, Any]:
-    now = timezone.now()
+def brute(scope: StoreScope, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or timezone.now()
     staff_store: dict[int | None, int | None] = dict(Staff.objects.values_list("pk", "store_id"))
     staff_active = dict(Staff.objects.values_list("pk", "status"))
     members = [m for m in Member.objects.all() if visible(m, scope, staff_store)]
@@ -118,12 +121,8 @@ def brute(scope: StoreScope) -> dict[str, Any]:
     staff_rows = {}
     for staff in Staff.objects.all():
         if scope.all_stores or staff.store_id == scope.store_id:
-            sold = [o for o in orders if o.staff_id == staff.pk]
-            staff_rows[staff.pk] = (
-                sum(1 for m in Member.objects.filter(assigned_staff=staff) if m.status in CURRENT),
-                len(sold),
-                sum(o.amount_fen - o.refunded_fen for o in sold),
-            )
+            owned = sum(1 for m in Member.objects.filter(assigned_staff=staff) if m.status in CURRENT)
+            staff_rows[staff.pk] = (owned, *brute_credited(staff, year_ago, now))
     requests = [r for r in DataRequest.objects.filter(status="pending") if r.member_id in member_by_id]
     return {
         "total": len(current),
@@ -151,6 +150,13 @@ def brute(scope: StoreScope) -> dict[str, Any]:
             if t.status in CustomerTransfer.OPEN and t.member_id in member_by_id
         ),
     }
+
+
+def brute_credited(staff: Staff, since: dt.datetime, now: dt.datetime) -> tuple[int, int]:
+    """导购业绩 of the staff card: the orders credited to the staff member (performance's
+    attribution, whatever the serving staff) paid in [since, now], and that credit net of refunds."""
+    credited = [a for a in Attribution.objects.filter(staff=staff) if since <= a.paid_at <= now]
+    return len(credited), sum(a.credited_fen - a.refunded_fen for a in credited)
 
 
 def brute_campaign(occurrence: Occurrence) -> dict[str, int]:
@@ -404,3 +410,58 @@ def test_the_members_total_and_capture_cards_compare_with_the_previous_period(sc
             share=True,
         )
     assert checked - {"none"}, checked  # not only "—": the scene's members enrolled in these ranges
+
+
+def test_staff_figures_read_from_the_performance_rollups_match_brute_force(scene: scene_module.Scene) -> None:
+    """The staff card's 12-month figures are the credited orders (performance's attribution), read
+    from its per-day rollup once it is built: the same as the attributions themselves after a
+    refund of a rolled-up day, an order arriving months late, today's order and orders on the
+    window's first, partial day — brand-wide and per store."""
+    now = timezone.now()
+    credited = list(Attribution.objects.filter(staff__isnull=False).select_related("order"))
+    # Not the serving staff: the rule credits some orders to someone else (or to no staff at all).
+    assert any(a.staff_id != a.order.staff_id for a in credited)
+    assert Order.objects.filter(staff__isnull=False).exclude(attribution__staff_id=models.F("staff_id")).exists()
+    rollups_refresh()
+    assert rollups_through() is not None
+
+    rolled = next(
+        a
+        for a in credited
+        if a.refunded_fen == 0 and a.paid_at < now - dt.timedelta(days=30) and a.paid_at > now - dt.timedelta(days=300)
+    )
+    order_refund(
+        channel=rolled.order.channel,
+        order_no=rolled.order.order_no,
+        refund_no="R-ROLLED",
+        amount_fen=rolled.credited_fen // 2,
+        refunded_at=now,
+        actor="test",
+    )
+    buyer = scene.members[30]
+    year_ago = now - dt.timedelta(days=365)
+    for n, paid_at in enumerate(
+        [
+            now - dt.timedelta(days=60),  # a closed, rolled-up day's order arriving late
+            now - dt.timedelta(minutes=5),  # today: not rolled up
+            year_ago + dt.timedelta(minutes=1),  # the window's first, partial day: inside
+            year_ago - dt.timedelta(minutes=1),  # just outside
+        ]
+    ):
+        order_post(
+            channel="store",
+            order_no=f"ST-{n}",
+            paid_at=paid_at,
+            amount_fen=50_000 + n,
+            store=scene.stores[0],
+            buyer_kind="mobile",
+            buyer_value=buyer.mobile,
+            staff=scene.staff[0],
+            actor="test",
+        )
+    dashboard_refresh(now=now)  # the window's instants are the test's, however long it took so far
+
+    for scope in (ALL, StoreScope(all_stores=False, store_id=scene.stores[0].pk)):
+        staff = {r.staff_id: (r.members, r.orders_12m, r.gmv_12m_fen) for r in selectors.staff_rows(scope=scope)}
+        assert staff == brute(scope, now)["staff"], scope
+    assert any(orders for _members, orders, _net in staff.values())
