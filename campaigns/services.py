@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -227,28 +228,31 @@ def occurrence_ensure(*, campaign: Campaign, slot: dt.datetime) -> tuple[Occurre
 
 
 # --- running an occurrence ------------------------------------------------------------------------
-# A run is a list of steps. The snapshot is one set-based statement; the heavy steps after it
-# (awards, rewards, coupons, messages) go by member id range over the snapshot's recipients,
-# RUN_CHUNK ids a range, ascending. A "unit" (the snapshot, or one step over one range) commits in
-# its own transaction together with the run's progress: the step's counts so far and the next
-# range (`summary[step]["next_member_id"]`), or the step recorded in `steps_done` after its last
-# range. Every unit is idempotent on its own (unique constraints per (occurrence, member)), so a
-# unit interrupted half-way — a worker killed, a retry — simply runs again, skips what a previous
+# A run is a list of steps. Each goes by member id range, RUN_CHUNK ids a range, ascending: the
+# snapshot over the brand's members, the steps after it (awards, rewards, coupons, messages) over
+# the snapshot's recipients. A "unit" (one step over one range) commits in its own transaction
+# together with the run's progress: the step's counts so far and the next range
+# (`summary[step]["next_member_id"]`), or the step recorded in `steps_done` after its last range.
+# Every unit is idempotent on its own (unique constraints per (occurrence, member)), so a unit
+# interrupted half-way — a worker killed, a retry — simply runs again, skips what a previous
 # attempt wrote and writes the rest: each reward, award and message once.
 #
 # Through the pump (occurrence_step), a bulk chunk runs units until it has covered RUN_CHUNK member
-# ids (the snapshot counts the brand's whole id span) or the run is done, then submits the next
-# chunk in its last unit's transaction. So a million-member run is a chain of ~1 s chunks that
-# takes its turn on the bulk queue with the other brands' chunks, and a small brand's whole run is
-# one chunk. Each submitted chunk carries the run's chunk number (`summary["chunks"]`): a chunk
-# delivered again after it already submitted its successor (a worker died before the pump heard it
-# finish) finds a later number and does nothing, so there is only ever one chain per run.
+# ids or the run is done, then submits the next chunk in its last unit's transaction. So a
+# million-member run is a chain of ~1 s chunks that takes its turn on the bulk queue with the
+# other brands' chunks, and a small brand's whole run is one chunk. Each submitted chunk carries
+# the run's chunk number (`summary["chunks"]`): a chunk delivered again after it already submitted
+# its successor (a worker died before the pump heard it finish) finds a later number and does
+# nothing, so there is only ever one chain per run.
 
-# Member ids per range of the heavy steps, and per pump chunk.
-RUN_CHUNK = MEMBER_CHUNK
+# Member ids per range of a step, and per pump chunk: MEMBER_CHUNK, the statements' own
+# size (settings CAMPAIGN_RUN_MEMBER_CHUNK: the benchmark's A/B).
+RUN_CHUNK = int(getattr(settings, "CAMPAIGN_RUN_MEMBER_CHUNK", MEMBER_CHUNK))
 
-# The steps that go by member id range, when they apply to the campaign; the others run whole.
+# The steps that go by member id range, when they apply to the campaign; the others run whole. The
+# snapshot's ranges cover the brand's members, the others' the snapshot's recipients.
 RANGED_STEPS: dict[str, Callable[[Campaign], bool]] = {
+    "snapshot": lambda campaign: True,
     "awards": lambda campaign: campaign.bonus_points > 0,
     "rewards": lambda campaign: campaign.reward_id is not None,
     "coupons": lambda campaign: campaign.coupon_template_id is not None,
@@ -257,11 +261,12 @@ RANGED_STEPS: dict[str, Callable[[Campaign], bool]] = {
 IdRange = tuple[int, int]
 
 
-def _step_snapshot(occurrence: Occurrence) -> dict[str, object]:
-    """Freeze the audience: one INSERT ... SELECT of the members passing every gate of the
-    channel (the preview's selector), hold-out chosen by a stable hash of the slot so a re-run
-    picks the same members and the preview of that slot showed exactly them. The breakdown of
-    who was left out and why is recorded for the results."""
+def _step_snapshot(occurrence: Occurrence, id_range: IdRange | None = None) -> dict[str, object]:
+    """Freeze the audience (of one member id range): one INSERT ... SELECT of the members passing
+    every gate of the channel (the preview's selector), hold-out chosen by a stable hash of the
+    slot and the member id so a re-run picks the same members and the preview of that slot showed
+    exactly them. The breakdown of who was left out and why is recorded for the results (the
+    ranges' counts add up to the preview's whole-audience ones)."""
     from .selectors import HOLDOUT_SQL, campaign_audience, campaign_breakdown, holdout_seed
 
     campaign = occurrence.campaign
@@ -269,18 +274,20 @@ def _step_snapshot(occurrence: Occurrence) -> dict[str, object]:
     # Consent as it is now (the run may be a late catch-up; what counts is permission today),
     # purchase recency relative to the slot.
     # Without the model's default ordering: sorting a million ids by enrolment date inside the
-    # INSERT ... SELECT cost more than the rest of the snapshot. One statement on purpose: the
-    # audience's consent checks are hash joins over whole tables, which a per-id-range split
-    # would repeat for every range.
-    audience_sql, audience_params = (
-        campaign_audience(campaign, at=occurrence.slot).order_by().values("pk").query.sql_with_params()
-    )
+    # INSERT ... SELECT cost more than the rest of the snapshot. By member id range, RUN_CHUNK ids
+    # a statement: the consent checks' hash joins read their whole tables once per range (a few
+    # more seconds of CPU over a 1M run than one statement), the price of chunks of ~1 s that let
+    # other brands' runs take their turn.
+    audience = campaign_audience(campaign, at=occurrence.slot).order_by()
+    if id_range is not None:
+        audience = audience.filter(pk__gte=id_range[0], pk__lt=id_range[1])
+    audience_sql, audience_params = audience.values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         # Those hash joins hold ~40 MB per million members; at the default 4 MB they spill to disk.
         # SET LOCAL: the step runs in its own transaction, so this ends with it.
         cursor.execute("SET LOCAL work_mem = '64MB'")
         matching, breakdown = campaign_breakdown(
-            campaign, channels=[campaign.message_channel], at=occurrence.slot, seed=seed
+            campaign, channels=[campaign.message_channel], at=occurrence.slot, seed=seed, id_range=id_range
         )
         holdout_sql = HOLDOUT_SQL.format(id="audience.member_id")
         cursor.execute(
@@ -460,11 +467,13 @@ def _recipient_id_bounds(occurrence_id: int) -> tuple[int, int] | None:
     return None if lo is None else (lo, hi)
 
 
-def _member_id_span() -> int:
+def _member_id_bounds() -> tuple[int, int] | None:
+    """The brand's lowest and highest member id now (a member enrolled during the snapshot falls
+    in a range still to come, or in none: the snapshot is of the members at its time)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT COALESCE(max(id) - min(id) + 1, 0) FROM members_member")
-        (span,) = cursor.fetchone()
-    return int(span)
+        cursor.execute("SELECT min(id), max(id) FROM members_member")
+        lo, hi = cursor.fetchone()
+    return None if lo is None else (lo, hi)
 
 
 def _next_unit(
@@ -478,9 +487,9 @@ def _next_unit(
     name, step = pending[0]
     applies = RANGED_STEPS.get(name)
     if applies is None or not applies(occurrence.campaign):
-        return name, step, None, _member_id_span() if name == "snapshot" else 0, True
-    bounds = _recipient_id_bounds(occurrence.pk)
-    if bounds is None:  # nobody in the snapshot: the whole step, which has nothing to do
+        return name, step, None, 0, True
+    bounds = _member_id_bounds() if name == "snapshot" else _recipient_id_bounds(occurrence.pk)
+    if bounds is None:  # no members, or nobody in the snapshot: the whole step, nothing to do
         return name, step, None, 0, True
     lo = int(occurrence.summary.get(name, {}).get("next_member_id", bounds[0]))
     hi = min(lo + RUN_CHUNK, bounds[1] + 1)
@@ -492,12 +501,15 @@ OUTCOME_NAMES = frozenset({"points_each", "reward_id", "reward_name", "coupon_te
 
 
 def _merge(counts: Mapping[str, object], more: Mapping[str, object]) -> dict[str, object]:
-    """A step's outcome so far plus one range's: counts add up, flags or, names stay."""
+    """A step's outcome so far plus one range's: counts add up (also by reason), flags or, names
+    stay."""
     merged = dict(counts)
     for key, value in more.items():
         before = merged.get(key)
         if key in OUTCOME_NAMES or before is None:
             merged[key] = value
+        elif isinstance(value, Mapping) and isinstance(before, Mapping):
+            merged[key] = _merge(before, value)
         elif isinstance(value, bool) and isinstance(before, bool):
             merged[key] = before or value
         elif isinstance(value, int | float) and isinstance(before, int | float):

@@ -111,7 +111,7 @@ def test_a_run_cut_in_ranges_gives_what_the_preview_promised_once_with_counts_th
 
     assert occurrence.status == Occurrence.Status.DONE
     assert occurrence.steps_done == ["snapshot", "awards", "rewards", "coupons", "messages"]
-    # Snapshot alone (the brand spans more than 3 ids), then about one range of 3 ids a chunk.
+    # About one range of 3 ids a chunk: the snapshot over the members, the rest over the recipients.
     span = max(m.pk for m in members) - min(m.pk for m in members) + 1
     assert chunks == occurrence.summary["chunks"] >= span // 3 * 4
     held = written_once(occurrence)
@@ -284,8 +284,9 @@ def test_a_run_goes_chunk_by_chunk_through_the_real_worker_on_the_bulk_queue(cel
                     break
                 time.sleep(0.2)
             assert occurrence.status == Occurrence.Status.DONE, occurrence.error
-            # Snapshot; three ranges of 2 ids, one a chunk; then the steps with nothing to do.
-            assert occurrence.summary["chunks"] == 5
+            # Snapshot and rewards, three ranges of 2 ids each, one a chunk; then the steps with
+            # nothing to do.
+            assert occurrence.summary["chunks"] == 7
             reached = sorted(
                 Recipient.objects.filter(occurrence=occurrence, holdout=False).values_list("member_id", flat=True)
             )

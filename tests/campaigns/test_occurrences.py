@@ -112,9 +112,9 @@ class TestTriggers:
             calls.append("crash")
             raise RuntimeError("worker killed")
 
-        def counting_snapshot(occ):
+        def counting_snapshot(occ, id_range=None):
             calls.append("snapshot")
-            return services._step_snapshot(occ)
+            return services._step_snapshot(occ, id_range)
 
         monkeypatch.setattr(services, "RUN_STEPS", [("snapshot", counting_snapshot), ("next", crashing_step)])
         with pytest.raises(RuntimeError):
