@@ -14,11 +14,11 @@ from campaigns import services
 from campaigns.models import Campaign, Occurrence, OutboxMessage, Recipient
 from campaigns.selectors import campaign_preview, occurrence_results
 from campaigns.services import campaign_publish, occurrence_ensure, occurrence_for_trigger, occurrence_start
-from coupons.models import Coupon, CouponTemplate
-from coupons.services import coupon_template_create, coupons_audit
+from coupons.models import Coupon
+from coupons.services import coupons_audit
 from crm.tenancy.models import BulkChunk
 from members.models import Member, PointsEntry, Redemption, Reward
-from tests.campaigns.scenes import GRACE, consenting_member, slot_in_past_month
+from tests.campaigns.scenes import GRACE, consenting_member, percent_coupon_template, slot_in_past_month
 from tests.conftest import BRAND_A
 from tests.factories import MemberFactory
 
@@ -29,16 +29,7 @@ class WorkerKilled(BaseException):
 
 def benefit_campaign(make_campaign, *, stock: int, **fields: object) -> Campaign:
     reward = Reward.objects.create(code="GIFT", name="小礼品", points_cost=100, stock=stock)
-    template = coupon_template_create(
-        template=CouponTemplate(
-            name="会员日 9 折",
-            kind=CouponTemplate.Kind.PERCENT_OFF,
-            percent_off=10,
-            validity_kind=CouponTemplate.ValidityKind.RELATIVE,
-            valid_days=7,
-            generic_code=f"MD{Campaign.objects.count()}",
-        )
-    )
+    template = percent_coupon_template(generic_code=f"MD{Campaign.objects.count()}")
     values: dict[str, object] = {
         "holdout_pct": 20,
         "bonus_points": 30,

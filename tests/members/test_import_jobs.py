@@ -44,6 +44,7 @@ FIVE_ROWS = _csv(
     "13800000004,王芳,SH001,是,P-4",
     "13800000005,赵磊,SH001,是,P-5",
 )
+FIVE_ROWS_IMPORTED = [(2, "created"), (3, "created"), (4, "error"), (5, "created"), (6, "created")]
 
 
 @pytest.fixture
@@ -87,13 +88,7 @@ def test_the_upload_only_queues_and_the_task_imports_in_chunks_recording_progres
         1,
     )
     assert bytes(job.content) == b""  # the file (personal data) is dropped once imported
-    assert [(row.line, row.status) for row in job_rows(job)] == [
-        (2, "created"),
-        (3, "created"),
-        (4, "error"),
-        (5, "created"),
-        (6, "created"),
-    ]
+    assert [(row.line, row.status) for row in job_rows(job)] == FIVE_ROWS_IMPORTED
     assert "手机号" in job_rows(job)[2].message
     assert Member.objects.count() == 4
     assert import_job_run(job_id=job.pk) == "already_done"
@@ -125,13 +120,7 @@ def test_a_job_goes_through_the_bulk_pump_a_chunk_of_rows_at_a_time_and_a_repeat
     assert pump_inline() == 2  # lines 4-5, then line 6 and the end
     job.refresh_from_db()
     assert (job.status, job.rows_done, job.created, job.errors) == (ImportJob.Status.SUCCEEDED, 5, 4, 1)
-    assert [(row.line, row.status) for row in job_rows(job)] == [
-        (2, "created"),
-        (3, "created"),
-        (4, "error"),
-        (5, "created"),
-        (6, "created"),
-    ]
+    assert [(row.line, row.status) for row in job_rows(job)] == FIVE_ROWS_IMPORTED
     assert Member.objects.count() == 4
     assert not BulkChunk.objects.exists()
 
