@@ -4,18 +4,21 @@ real celery worker (`celery -A crm worker -Q <bulk queue>`, started here as a su
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hb_beat CELERY_BROKER_URL=redis://127.0.0.1:6379/13 \\
         .venv/bin/python bench/fair_bulk.py --big 1000000 --small 1000 [--skip-generate] \\
-        [--concurrency 2] [--cap 1] [--big-runs 1]
+        [--concurrency 2] [--cap 1] [--big-runs 1] [--run-chunk 50000]
 
 It (re)creates two brands with bench/campaign_occurrence.py's generator (members with consent,
 set-based): `benchfairbig` with `--big` members and `benchfairsmall` with `--small`. Then, each
 run a new bonus-points campaign (10 % hold-out) whose occurrence is started as the dispatcher's
-slot task starts it (`occurrence_start`: a chunk per step through the brand's pump):
+slot task starts it (`occurrence_start`: through the brand's pump, a chunk per `--run-chunk`
+member ids — the small run is one chunk):
 1. the small brand's run alone, three times (its solo time: the median);
 2. `--big-runs` runs of the big brand started, then at once the small brand's: the small one's
    time against its solo time (target ≤ 2×), and the big ones' times.
 `--cap` is BULK_CHUNKS_IN_FLIGHT_PER_BRAND for the bench and the worker; `--concurrency` the bulk
-worker's processes. CPU of the worker's processes and of the database's backends (from /proc)
-during step 2 is printed, with the load average.
+worker's processes; `--run-chunk` the worker's CAMPAIGN_RUN_MEMBER_CHUNK (member ids per pump chunk
+of a run; 1000000000 makes every run one chunk: the A/B floor of no chunking). CPU of the worker's
+processes and of the database's backends (from /proc) during step 2 is printed, with the load
+average, and how many pump chunks each big run took.
 """
 
 import argparse
@@ -41,11 +44,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--cap", type=int, default=1)
     parser.add_argument("--big-runs", type=int, default=1)
+    parser.add_argument("--run-chunk", type=int, default=50_000)
     return parser.parse_args()
 
 
 ARGS = parse()
 os.environ["BULK_CHUNKS_IN_FLIGHT_PER_BRAND"] = str(ARGS.cap)
+os.environ["CAMPAIGN_RUN_MEMBER_CHUNK"] = str(ARGS.run_chunk)
 
 import django  # noqa: E402
 
@@ -127,6 +132,12 @@ def wait(runs: list[tuple[str, int, float]], sampler: "CpuSampler | None" = None
     return [done[index] for index in range(len(runs))]
 
 
+def occurrence_chunks(schema_name: str, occurrence_id: int) -> int:
+    with schema_context(schema_name):
+        summary = Occurrence.objects.get(pk=occurrence_id).summary
+    return int(summary.get("chunks", 0))
+
+
 def process_cpu(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -197,10 +208,12 @@ def main() -> None:
         big_times = wait(big_runs, sampler)
         sampler.sample()
         cpu_worker, cpu_db = sampler.used()
+        chunks = [occurrence_chunks(schema_name, occurrence_id) for schema_name, occurrence_id, _ in big_runs]
         print(
-            f"together (cap {ARGS.cap}, {ARGS.concurrency} bulk processes, {ARGS.big_runs} big run(s) of "
+            f"together (cap {ARGS.cap}, {ARGS.concurrency} bulk processes, run chunk {ARGS.run_chunk:,} ids, "
+            f"{ARGS.big_runs} big run(s) of "
             f"{ARGS.big:,} + one of {ARGS.small:,}): small {small_time:.2f} s = {small_time / solo_time:.2f}× solo; "
-            f"big {', '.join(f'{s:.1f}' for s in big_times)} s"
+            f"big {', '.join(f'{s:.1f}' for s in big_times)} s in {', '.join(map(str, chunks))} chunks"
         )
         print(
             f"CPU during it: worker processes {cpu_worker:.1f} s, PostgreSQL backends {cpu_db:.1f} s over "

@@ -62,10 +62,11 @@ def message_render_sample(*, template: str, member_id: int) -> str:
     return row[0] if row else template
 
 
-def outbox_write(*, occurrence: Occurrence) -> dict[str, int]:
+def outbox_write(*, occurrence: Occurrence, id_range: tuple[int, int] | None = None) -> dict[str, int]:
     """Queue one message per non-hold-out recipient, rendered in SQL (placeholders {name},
     {tier}, {balance}, {expiring_points}). Members the channel cannot reach are written as
-    skipped with the reason, so the results add up."""
+    skipped with the reason, so the results add up. `id_range` ([lo, hi) member ids): only those
+    recipients, in one statement (a run's chunk)."""
     campaign = occurrence.campaign
     if campaign.message_channel == Campaign.MessageChannel.NONE:
         return {"queued": 0}
@@ -84,7 +85,7 @@ def outbox_write(*, occurrence: Occurrence) -> dict[str, int]:
     # memory whatever the audience size.
     queued = 0
     with connection.cursor() as cursor:
-        for lo, hi in member_id_ranges(cursor):
+        for lo, hi in member_id_ranges(cursor) if id_range is None else [id_range]:
             cursor.execute(
                 f"""
                 WITH rendered AS (

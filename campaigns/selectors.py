@@ -209,13 +209,23 @@ class CampaignPreview:
 
 
 def campaign_breakdown(
-    campaign: Campaign, *, channels: list[str], at: dt.datetime | None, seed: str
+    campaign: Campaign,
+    *,
+    channels: list[str],
+    at: dt.datetime | None,
+    seed: str,
+    id_range: tuple[int, int] | None = None,
 ) -> tuple[int, dict[str, dict[str, int]]]:
     """One aggregate query: for each channel, members per failed gate (the first one), and those
-    passing every gate split into hold-out and reached. Returns (matching, {channel: counts})."""
+    passing every gate split into hold-out and reached. Returns (matching, {channel: counts}).
+    `id_range` ([lo, hi) member ids): of those members only (a run's snapshot, a range at a time:
+    the counts of the ranges add up to the whole)."""
     from django.db.models.expressions import RawSQL
 
-    matching = campaign_matching(campaign, at=at).annotate(
+    members = campaign_matching(campaign, at=at)
+    if id_range is not None:
+        members = members.filter(pk__gte=id_range[0], pk__lt=id_range[1])
+    matching = members.annotate(
         # Fixed SQL; the seed and the percentage are parameters.
         is_holdout=RawSQL(HOLDOUT_SQL.format(id='"members_member"."id"'), [seed, campaign.holdout_pct])  # noqa: S611
     )

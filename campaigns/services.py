@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -24,6 +25,7 @@ from crm.tenancy.pump import bulk_submit
 from crm.tenancy.slots import slot_lock, slot_set
 from crm.tenancy.zones import brand_zone
 from members.models import Reward
+from members.services.points import MEMBER_CHUNK
 
 from . import error_codes
 from .models import Campaign, Occurrence
@@ -226,17 +228,45 @@ def occurrence_ensure(*, campaign: Campaign, slot: dt.datetime) -> tuple[Occurre
 
 
 # --- running an occurrence ------------------------------------------------------------------------
-# A run is a list of steps. Each step is idempotent on its own (unique constraints per
-# (occurrence, member)) and commits separately, then is recorded in `steps_done`; a run that
-# crashed half-way resumes at the first step not recorded, and a step interrupted half-way simply
-# runs again and skips what it already wrote.
+# A run is a list of steps. Each goes by member id range, RUN_CHUNK ids a range, ascending: the
+# snapshot over the brand's members, the steps after it (awards, rewards, coupons, messages) over
+# the snapshot's recipients. A "unit" (one step over one range) commits in its own transaction
+# together with the run's progress: the step's counts so far and the next range
+# (`summary[step]["next_member_id"]`), or the step recorded in `steps_done` after its last range.
+# Every unit is idempotent on its own (unique constraints per (occurrence, member)), so a unit
+# interrupted half-way — a worker killed, a retry — simply runs again, skips what a previous
+# attempt wrote and writes the rest: each reward, award and message once.
+#
+# Through the pump (occurrence_step), a bulk chunk runs units until it has covered RUN_CHUNK member
+# ids or the run is done, then submits the next chunk in its last unit's transaction. So a
+# million-member run is a chain of ~1 s chunks that takes its turn on the bulk queue with the
+# other brands' chunks, and a small brand's whole run is one chunk. Each submitted chunk carries
+# the run's chunk number (`summary["chunks"]`): a chunk delivered again after it already submitted
+# its successor (a worker died before the pump heard it finish) finds a later number and does
+# nothing, so there is only ever one chain per run.
+
+# Member ids per range of a step, and per pump chunk: MEMBER_CHUNK, the statements' own
+# size (settings CAMPAIGN_RUN_MEMBER_CHUNK: the benchmark's A/B).
+RUN_CHUNK = int(getattr(settings, "CAMPAIGN_RUN_MEMBER_CHUNK", MEMBER_CHUNK))
+
+# The steps that go by member id range, when they apply to the campaign; the others run whole. The
+# snapshot's ranges cover the brand's members, the others' the snapshot's recipients.
+RANGED_STEPS: dict[str, Callable[[Campaign], bool]] = {
+    "snapshot": lambda campaign: True,
+    "awards": lambda campaign: campaign.bonus_points > 0,
+    "rewards": lambda campaign: campaign.reward_id is not None,
+    "coupons": lambda campaign: campaign.coupon_template_id is not None,
+    "messages": lambda campaign: campaign.message_channel != Campaign.MessageChannel.NONE,
+}
+IdRange = tuple[int, int]
 
 
-def _step_snapshot(occurrence: Occurrence) -> dict[str, object]:
-    """Freeze the audience: one INSERT ... SELECT of the members passing every gate of the
-    channel (the preview's selector), hold-out chosen by a stable hash of the slot so a re-run
-    picks the same members and the preview of that slot showed exactly them. The breakdown of
-    who was left out and why is recorded for the results."""
+def _step_snapshot(occurrence: Occurrence, id_range: IdRange | None = None) -> dict[str, object]:
+    """Freeze the audience (of one member id range): one INSERT ... SELECT of the members passing
+    every gate of the channel (the preview's selector), hold-out chosen by a stable hash of the
+    slot and the member id so a re-run picks the same members and the preview of that slot showed
+    exactly them. The breakdown of who was left out and why is recorded for the results (the
+    ranges' counts add up to the preview's whole-audience ones)."""
     from .selectors import HOLDOUT_SQL, campaign_audience, campaign_breakdown, holdout_seed
 
     campaign = occurrence.campaign
@@ -244,18 +274,20 @@ def _step_snapshot(occurrence: Occurrence) -> dict[str, object]:
     # Consent as it is now (the run may be a late catch-up; what counts is permission today),
     # purchase recency relative to the slot.
     # Without the model's default ordering: sorting a million ids by enrolment date inside the
-    # INSERT ... SELECT cost more than the rest of the snapshot. One statement on purpose: the
-    # audience's consent checks are hash joins over whole tables, which a per-id-range split
-    # would repeat for every range.
-    audience_sql, audience_params = (
-        campaign_audience(campaign, at=occurrence.slot).order_by().values("pk").query.sql_with_params()
-    )
+    # INSERT ... SELECT cost more than the rest of the snapshot. By member id range, RUN_CHUNK ids
+    # a statement: the consent checks' hash joins read their whole tables once per range (a few
+    # more seconds of CPU over a 1M run than one statement), the price of chunks of ~1 s that let
+    # other brands' runs take their turn.
+    audience = campaign_audience(campaign, at=occurrence.slot).order_by()
+    if id_range is not None:
+        audience = audience.filter(pk__gte=id_range[0], pk__lt=id_range[1])
+    audience_sql, audience_params = audience.values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         # Those hash joins hold ~40 MB per million members; at the default 4 MB they spill to disk.
         # SET LOCAL: the step runs in its own transaction, so this ends with it.
         cursor.execute("SET LOCAL work_mem = '64MB'")
         matching, breakdown = campaign_breakdown(
-            campaign, channels=[campaign.message_channel], at=occurrence.slot, seed=seed
+            campaign, channels=[campaign.message_channel], at=occurrence.slot, seed=seed, id_range=id_range
         )
         holdout_sql = HOLDOUT_SQL.format(id="audience.member_id")
         cursor.execute(
@@ -273,14 +305,18 @@ def _step_snapshot(occurrence: Occurrence) -> dict[str, object]:
     return {"recipients_added": inserted, "matching": matching, "excluded": excluded}
 
 
-def _benefit_members(occurrence: Occurrence) -> tuple[str, list[object]]:
-    """Who gets the benefits, as SQL for the set-based services: the snapshot minus the hold-out."""
-    return "SELECT member_id FROM campaigns_recipient WHERE occurrence_id = %s AND NOT holdout", [occurrence.pk]
+def _benefit_members(occurrence: Occurrence, id_range: IdRange | None = None) -> tuple[str, list[object]]:
+    """Who gets the benefits, as SQL for the set-based services: the snapshot minus the hold-out
+    (of one member id range)."""
+    sql = "SELECT member_id FROM campaigns_recipient WHERE occurrence_id = %s AND NOT holdout"
+    if id_range is None:
+        return sql, [occurrence.pk]
+    return f"{sql} AND member_id >= %s AND member_id < %s", [occurrence.pk, *id_range]
 
 
-def _step_awards(occurrence: Occurrence) -> dict[str, int]:
-    """Bonus points for every non-hold-out recipient, idempotent per (member, occurrence): a re-run
-    awards nobody twice (the ledger's unique reference)."""
+def _step_awards(occurrence: Occurrence, id_range: IdRange | None = None) -> dict[str, int]:
+    """Bonus points for every non-hold-out recipient (of the range), idempotent per (member,
+    occurrence): a re-run awards nobody twice (the ledger's unique reference)."""
     from members.services.points import points_award_bonus_bulk
 
     campaign = occurrence.campaign
@@ -294,13 +330,15 @@ def _step_awards(occurrence: Occurrence) -> dict[str, int]:
         reason=f"活动赠送：{campaign.name}",
         actor=f"campaign:{campaign.pk}",
         expires_at=expires_at,
+        id_range=id_range,
     )
     return {"awarded_members": awarded, "points_each": campaign.bonus_points}
 
 
-def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
-    """The campaign's reward as a gift to every non-hold-out recipient, once per (occurrence,
-    member), while stock lasts (ascending member id); how many got none is recorded."""
+def _step_rewards(occurrence: Occurrence, id_range: IdRange | None = None) -> dict[str, object]:
+    """The campaign's reward as a gift to every non-hold-out recipient (of the range), once per
+    (occurrence, member), while stock lasts (ascending member id, ranges in ascending order); how
+    many got none is recorded."""
     from members.services.rewards import GIFT_REFERENCE_PREFIX, reward_issue_bulk
 
     campaign = occurrence.campaign
@@ -311,6 +349,7 @@ def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
         reward_id=campaign.reward_id,
         reference=f"{GIFT_REFERENCE_PREFIX}{occurrence.pk}",
         actor=f"campaign:{campaign.pk}",
+        id_range=id_range,
     )
     assert campaign.reward is not None  # reward_id is set
     return {
@@ -324,9 +363,9 @@ def _step_rewards(occurrence: Occurrence) -> dict[str, object]:
     }
 
 
-def _step_coupons(occurrence: Occurrence) -> dict[str, object]:
-    """The campaign's coupon to every non-hold-out recipient, set-based, once per (occurrence,
-    member) however often the step runs, while stock lasts (ascending member id)."""
+def _step_coupons(occurrence: Occurrence, id_range: IdRange | None = None) -> dict[str, object]:
+    """The campaign's coupon to every non-hold-out recipient (of the range), set-based, once per
+    (occurrence, member) however often the step runs, while stock lasts (ascending member id)."""
     from coupons.models import Coupon
     from coupons.services import coupons_issue_bulk
 
@@ -335,7 +374,7 @@ def _step_coupons(occurrence: Occurrence) -> dict[str, object]:
         return {}
     issue = coupons_issue_bulk(
         template_id=campaign.coupon_template_id,
-        members=_benefit_members(occurrence),
+        members=_benefit_members(occurrence, id_range),
         source=Coupon.Source.CAMPAIGN,
         source_key=f"campaign:{campaign.pk}:{occurrence.pk}",
         actor=f"campaign:{campaign.pk}",
@@ -350,24 +389,32 @@ def _step_coupons(occurrence: Occurrence) -> dict[str, object]:
     }
 
 
-def _step_messages(occurrence: Occurrence) -> dict[str, int]:
-    """Queue the messages (set-based) and send them once this step commits."""
+def _step_messages(occurrence: Occurrence, id_range: IdRange | None = None) -> dict[str, int]:
+    """Queue the messages (set-based; of the range) and, the whole step in one go, send them once
+    this step commits (by ranges: once the last range commits, _messages_send)."""
     from .messaging import outbox_write
 
-    outcome = outbox_write(occurrence=occurrence)
-    if occurrence.campaign.message_channel != Campaign.MessageChannel.NONE:
-        send_on_commit(send_occurrence_messages, occurrence.pk)
+    outcome = outbox_write(occurrence=occurrence, id_range=id_range)
+    if id_range is None:
+        _messages_send(occurrence)
     return outcome
 
 
+def _messages_send(occurrence: Occurrence) -> None:
+    if occurrence.campaign.message_channel != Campaign.MessageChannel.NONE:
+        send_on_commit(send_occurrence_messages, occurrence.pk)
+
+
 # Rewards after the points and before the messages: the message may tell the member about both.
-RUN_STEPS: list[tuple[str, Callable[[Occurrence], Mapping[str, object]]]] = [
+RUN_STEPS: list[tuple[str, Callable[..., Mapping[str, object]]]] = [
     ("snapshot", _step_snapshot),
     ("awards", _step_awards),
     ("rewards", _step_rewards),
     ("coupons", _step_coupons),
     ("messages", _step_messages),
 ]
+# What a ranged step does once its last range is in (in that range's transaction).
+STEP_FINISHED: dict[str, Callable[[Occurrence], None]] = {"messages": _messages_send}
 
 
 def occurrence_run(*, occurrence_id: int) -> str:
@@ -381,43 +428,135 @@ def occurrence_run(*, occurrence_id: int) -> str:
 
 
 def occurrence_start(*, occurrence: Occurrence) -> None:
-    """Run the occurrence through the brand's bulk pump, a step per chunk (occurrence_step), from
-    the caller's transaction: the chunk is recorded with whatever the caller commits."""
-    bulk_submit(STEP_TASK, occurrence.pk)
+    """Run the occurrence through the brand's bulk pump, RUN_CHUNK member ids per chunk
+    (occurrence_step), from the caller's transaction: the chunk is recorded with whatever the
+    caller commits."""
+    _chunk_submit(occurrence.pk)
 
 
-def occurrence_step(*, occurrence_id: int) -> str:
-    """One bulk chunk of a run: the occurrence's next step, then the next chunk is submitted in the
-    step's own transaction (so a crash between steps loses nothing) and joins the bulk queue behind
-    the other brands' chunks. "continued", "done", "already_done" or "busy"."""
+def _chunk_submit(occurrence_id: int) -> None:
+    """Submit the run's next chunk, numbered, in the current transaction (the occurrence row
+    locked while its chunk number moves on)."""
+    with transaction.atomic():
+        occurrence = Occurrence.objects.select_for_update().get(pk=occurrence_id)
+        number = int(occurrence.summary.get("chunks", 0)) + 1
+        Occurrence.objects.filter(pk=occurrence_id).update(summary={**occurrence.summary, "chunks": number})
+        bulk_submit(STEP_TASK, occurrence_id, number)
+
+
+def occurrence_step(*, occurrence_id: int, chunk: int | None = None) -> str:
+    """One bulk chunk of a run: the occurrence's next units up to RUN_CHUNK member ids, then the
+    next chunk is submitted in the last unit's own transaction (so a crash between units loses
+    nothing) and joins the bulk queue behind the other brands' chunks. `chunk`: the number it was
+    submitted with (None: a chunk from before chunks were numbered). "continued", "done",
+    "already_done", "stale" (a later chunk was submitted already) or "busy"."""
     with session_advisory_lock(CAMPAIGN_OCCURRENCE, occurrence_id) as locked:
         if not locked:
             return "busy"
-        return _occurrence_run_locked(occurrence_id, one_step=True)
+        return _occurrence_run_locked(occurrence_id, one_chunk=True, chunk=chunk)
 
 
-def _occurrence_run_locked(occurrence_id: int, *, one_step: bool = False) -> str:
+def _recipient_id_bounds(occurrence_id: int) -> tuple[int, int] | None:
+    """The lowest and highest member id of the snapshot (fixed once the snapshot is recorded)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(member_id), max(member_id) FROM campaigns_recipient WHERE occurrence_id = %s",
+            [occurrence_id],
+        )
+        lo, hi = cursor.fetchone()
+    return None if lo is None else (lo, hi)
+
+
+def _member_id_bounds() -> tuple[int, int] | None:
+    """The brand's lowest and highest member id now (a member enrolled during the snapshot falls
+    in a range still to come, or in none: the snapshot is of the members at its time)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id), max(id) FROM members_member")
+        lo, hi = cursor.fetchone()
+    return None if lo is None else (lo, hi)
+
+
+def _next_unit(
+    occurrence: Occurrence,
+) -> tuple[str, Callable[..., Mapping[str, object]], IdRange | None, int, bool] | None:
+    """The run's next unit: (step, its function, member id range or None for the whole step,
+    member ids it covers, whether it ends the step); None when every step is done."""
+    pending = [(name, step) for name, step in RUN_STEPS if name not in occurrence.steps_done]
+    if not pending:
+        return None
+    name, step = pending[0]
+    applies = RANGED_STEPS.get(name)
+    if applies is None or not applies(occurrence.campaign):
+        return name, step, None, 0, True
+    bounds = _member_id_bounds() if name == "snapshot" else _recipient_id_bounds(occurrence.pk)
+    if bounds is None:  # no members, or nobody in the snapshot: the whole step, nothing to do
+        return name, step, None, 0, True
+    lo = int(occurrence.summary.get(name, {}).get("next_member_id", bounds[0]))
+    hi = min(lo + RUN_CHUNK, bounds[1] + 1)
+    return name, step, (lo, hi), hi - lo, hi > bounds[1]
+
+
+# Outcome keys that name what a step gives rather than count it: the same in every range.
+OUTCOME_NAMES = frozenset({"points_each", "reward_id", "reward_name", "coupon_template_id"})
+
+
+def _merge(counts: Mapping[str, object], more: Mapping[str, object]) -> dict[str, object]:
+    """A step's outcome so far plus one range's: counts add up (also by reason), flags or, names
+    stay."""
+    merged = dict(counts)
+    for key, value in more.items():
+        before = merged.get(key)
+        if key in OUTCOME_NAMES or before is None:
+            merged[key] = value
+        elif isinstance(value, Mapping) and isinstance(before, Mapping):
+            merged[key] = _merge(before, value)
+        elif isinstance(value, bool) and isinstance(before, bool):
+            merged[key] = before or value
+        elif isinstance(value, int | float) and isinstance(before, int | float):
+            merged[key] = round(before + value, 2) if isinstance(value, float) else before + value
+        else:
+            merged[key] = value
+    return merged
+
+
+def _occurrence_run_locked(occurrence_id: int, *, one_chunk: bool = False, chunk: int | None = None) -> str:
     try:
         occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
         if occurrence.status == Occurrence.Status.DONE:
             return "already_done"
+        if chunk is not None and int(occurrence.summary.get("chunks", 0)) != chunk:
+            return "stale"
         if occurrence.started_at is None:
             occurrence.started_at = timezone.now()
         occurrence.status = Occurrence.Status.RUNNING
         occurrence.save(update_fields=["status", "started_at", "updated_at"])
-        pending = [(name, step) for name, step in RUN_STEPS if name not in occurrence.steps_done]
-        for index, (name, step) in enumerate(pending):
+        covered = 0
+        while (unit := _next_unit(occurrence)) is not None:
+            name, step, id_range, width, ends_step = unit
             started = time.monotonic()
             with transaction.atomic():
-                outcome = {**step(occurrence), "seconds": round(time.monotonic() - started, 2)}
-                occurrence.steps_done = [*occurrence.steps_done, name]
+                done_so_far = occurrence.summary.get(name, {}) if id_range is not None else {}
+                outcome = step(occurrence) if id_range is None else step(occurrence, id_range)
+                outcome = _merge(done_so_far, {**outcome, "seconds": round(time.monotonic() - started, 2)})
+                outcome.pop("next_member_id", None)
+                if ends_step:
+                    occurrence.steps_done = [*occurrence.steps_done, name]
+                    if id_range is not None and name in STEP_FINISHED:
+                        STEP_FINISHED[name](occurrence)
+                else:
+                    assert id_range is not None
+                    outcome["next_member_id"] = id_range[1]
                 occurrence.summary = {**occurrence.summary, name: outcome}
+                covered += width
+                more = not ends_step or len(occurrence.steps_done) < len(RUN_STEPS)
+                hand_on = one_chunk and more and covered >= RUN_CHUNK
+                if hand_on:
+                    occurrence.summary["chunks"] = int(occurrence.summary.get("chunks", 0)) + 1
                 occurrence.save(update_fields=["steps_done", "summary", "updated_at"])
-                more = index + 1 < len(pending)
-                if one_step and more:
-                    occurrence_start(occurrence=occurrence)
-            logger.info("occurrence %s step %s: %s", occurrence_id, name, outcome)
-            if one_step and more:
+                if hand_on:
+                    bulk_submit(STEP_TASK, occurrence.pk, occurrence.summary["chunks"])
+            logger.info("occurrence %s step %s %s: %s", occurrence_id, name, id_range or "", outcome)
+            if hand_on:
                 return "continued"
         occurrence.status = Occurrence.Status.DONE
         occurrence.finished_at = timezone.now()
@@ -500,7 +639,6 @@ def occurrences_resume(*, now: dt.datetime, grace: dt.timedelta) -> int:
     for occurrence_id in candidates:
         if occurrence_id in waiting:
             continue
-        with transaction.atomic():
-            bulk_submit(STEP_TASK, occurrence_id)
+        _chunk_submit(occurrence_id)
         started += 1
     return started

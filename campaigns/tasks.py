@@ -60,11 +60,12 @@ def trigger_occurrence(campaign_id: int) -> str:
 
 
 @shared_task(name="campaigns.occurrence_step")
-def occurrence_step(occurrence_id: int) -> str:
-    """A bulk chunk (run by the pump, crm/tenancy/pump.py): the occurrence's next step."""
+def occurrence_step(occurrence_id: int, chunk: int | None = None) -> str:
+    """A bulk chunk (run by the pump, crm/tenancy/pump.py): the occurrence's next member id
+    ranges; `chunk`, the run's chunk number it was submitted with."""
     from .services import occurrence_step as step
 
-    return step(occurrence_id=occurrence_id)
+    return step(occurrence_id=occurrence_id, chunk=chunk)
 
 
 @shared_task(name="campaigns.catch_up")

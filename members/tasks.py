@@ -48,7 +48,16 @@ def refresh_lifecycle() -> dict[str, object]:
 
 @shared_task(name="members.import_job_run")
 def run_import_job(job_id: int) -> str:
-    """Imports (or resumes) one uploaded member or order file (members/services/import_jobs.py)."""
+    """Imports (or resumes) one uploaded member or order file in one go: what uploads queued
+    before their chunks went through the bulk pump (members/services/import_jobs.py)."""
     from .services.import_jobs import import_job_run
 
     return import_job_run(job_id=job_id)
+
+
+@shared_task(name="members.import_job_chunk")
+def import_job_chunk(job_id: int, chunk: int) -> str:
+    """A bulk chunk (run by the pump, crm/tenancy/pump.py): the job's next IMPORT_CHUNK_ROWS rows."""
+    from .services.import_jobs import import_job_chunk as run_chunk
+
+    return run_chunk(job_id=job_id, chunk=chunk)

@@ -52,9 +52,10 @@ BULK_TASKS = (
     # Long jobs not chunked through the pump yet: at least off the interactive queue.
     "campaigns.send_occurrence_messages",
     "coupons.pool_job_run",
-    "members.import_job_run",
     "scancodes.import_run",
     "performance.rollups_refresh",
+    # Queued before imports went through the pump (members.import_job_chunk): a whole job.
+    "members.import_job_run",
 )
 
 
@@ -64,3 +65,6 @@ def bulk_routes(queue: str) -> dict[str, dict[str, str]]:
 
 CELERY_TASK_ROUTES = bulk_routes(CELERY_BULK_QUEUE)
 BULK_CHUNKS_IN_FLIGHT_PER_BRAND = int(os.environ.get("BULK_CHUNKS_IN_FLIGHT_PER_BRAND", "1"))
+# Member ids per pump chunk of a campaign run (campaigns/services.py RUN_CHUNK): ~1 s of set-based
+# work at 50,000. Changed for the benchmark's A/B (bench/fair_bulk.py --run-chunk), not in production.
+CAMPAIGN_RUN_MEMBER_CHUNK = int(os.environ.get("CAMPAIGN_RUN_MEMBER_CHUNK", "50000"))

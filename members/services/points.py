@@ -479,9 +479,12 @@ def points_award_bonus_bulk(
     reason: str,
     actor: str = "system",
     expires_at: dt.datetime | None = None,
+    id_range: tuple[int, int] | None = None,
 ) -> int:
     """Bonus points for a whole audience in a few statements, idempotent per (member, reference):
-    re-running the same award (a retried campaign occurrence) awards nobody twice.
+    re-running the same award (a retried campaign occurrence) awards nobody twice. `id_range`
+    ([lo, hi) member ids): only that part of the audience, in one statement (a campaign run's
+    chunk, campaigns/services.py).
 
     `members` is a Member queryset, or (sql, params) selecting one column of member ids. Merged,
     erased and frozen-or-not members: merged and erased members are skipped; frozen members earn
@@ -503,7 +506,7 @@ def points_award_bonus_bulk(
         # Statements by member id range (ascending, so the lock order holds across chunks): the
         # planner sees a chunk-sized join instead of a million-row one, and no step holds more
         # than one chunk's rows in sorts or hash tables.
-        for lo, hi in member_id_ranges(cursor):
+        for lo, hi in member_id_ranges(cursor) if id_range is None else [id_range]:
             # Lock step 1 for this chunk of the audience, in id order.
             cursor.execute(
                 f"""SELECT count(*) FROM (

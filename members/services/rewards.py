@@ -137,7 +137,12 @@ class RewardIssue:
 
 
 def reward_issue_bulk(
-    *, members: "tuple[str, Sequence[Any]]", reward_id: int, reference: str, actor: str
+    *,
+    members: "tuple[str, Sequence[Any]]",
+    reward_id: int,
+    reference: str,
+    actor: str,
+    id_range: tuple[int, int] | None = None,
 ) -> RewardIssue:
     """Give one `reward` to every member selected by `members` ((sql, params) selecting one column
     of member ids) as a gift: a Redemption with 0 points and no ledger entry, at most once per
@@ -148,7 +153,9 @@ def reward_issue_bulk(
     stock in ascending member id (so who gets one when stock runs short does not depend on
     timing), and takes exactly what it gave. Stock never goes negative. An inactive reward gives
     nothing. Runs in the caller's transaction when there is one: the reward row then stays locked
-    until it commits, so redemptions of that reward wait for the run (not of other rewards)."""
+    until it commits, so redemptions of that reward wait for the run (not of other rewards).
+    `id_range` ([lo, hi) member ids): only that part of the audience, in one statement (a campaign
+    run's chunk; its chunks go in ascending id, so the stock order holds across them)."""
     if not reference or len(reference) > 128:
         raise AppError(error_codes.REWARD_INVALID, "赠送必须带请求编号（≤128 字符）。")
     ids_sql, ids_params = _member_ids_sql(members)
@@ -161,7 +168,7 @@ def reward_issue_bulk(
     unavailable = False
     with transaction.atomic(), connection.cursor() as cursor:
         chunk_settings(cursor)
-        for lo, hi in member_id_ranges(cursor):
+        for lo, hi in member_id_ranges(cursor) if id_range is None else [id_range]:
             # The only lock this takes (lock step 4, reward): no member row is locked or updated —
             # the gift touches no balance — so it cannot deadlock with redemptions, which lock
             # their member first. Re-read under the lock every chunk: the stock is what is left.

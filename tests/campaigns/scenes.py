@@ -8,6 +8,8 @@ from campaigns.services import campaign_publish, occurrence_for_trigger, occurre
 from consent.services.agreements import agreement_create, agreement_version_draft_save, agreement_version_publish
 from consent.services.records import consent_grant
 from consent.types import ConsentEvidence
+from coupons.models import CouponTemplate
+from coupons.services import coupon_template_create
 from members.models import Member
 from tests.clock import brand_today
 from tests.factories import MemberFactory
@@ -51,3 +53,16 @@ def run_now(campaign: Campaign) -> Occurrence:
     occurrence_run(occurrence_id=occurrence.pk)
     occurrence.refresh_from_db()
     return occurrence
+
+
+def percent_coupon_template(**fields: object) -> CouponTemplate:
+    """A 10 %-off coupon template valid 7 days after issue (a campaign's coupon benefit)."""
+    values: dict[str, object] = {
+        "name": "会员日 9 折",
+        "kind": CouponTemplate.Kind.PERCENT_OFF,
+        "percent_off": 10,
+        "validity_kind": CouponTemplate.ValidityKind.RELATIVE,
+        "valid_days": 7,
+        "generic_code": "MEMBERDAY",
+    }
+    return coupon_template_create(template=CouponTemplate(**(values | fields)))

@@ -4,9 +4,9 @@ per occurrence however often the step runs, while stock lasts."""
 import pytest
 
 from campaigns import services
-from coupons.models import Coupon, CouponTemplate
-from coupons.services import coupon_template_create, coupons_audit
-from tests.campaigns.scenes import run_now
+from coupons.models import Coupon
+from coupons.services import coupons_audit
+from tests.campaigns.scenes import percent_coupon_template, run_now
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -14,17 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_a_campaign_gives_its_coupon_once_per_occurrence_while_stock_lasts(in_brand_a, make_campaign):
     members = MemberFactory.create_batch(4)
-    template = coupon_template_create(
-        template=CouponTemplate(
-            name="会员日 9 折",
-            kind=CouponTemplate.Kind.PERCENT_OFF,
-            percent_off=10,
-            validity_kind=CouponTemplate.ValidityKind.RELATIVE,
-            valid_days=7,
-            generic_code="MEMBERDAY",
-            stock_total=3,
-        )
-    )
+    template = percent_coupon_template(stock_total=3)
     occurrence = run_now(make_campaign(bonus_points=0, coupon_template=template))
     services._step_coupons(occurrence)  # a resumed run repeating the step
     holders = set(Coupon.objects.filter(template=template).values_list("member_id", flat=True))

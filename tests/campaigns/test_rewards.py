@@ -178,10 +178,10 @@ def test_merged_and_erased_members_get_no_reward(in_brand_a, make_campaign, monk
     # They were in the snapshot, then merged / erased before the reward step ran.
     real_awards = services._step_awards
 
-    def awards_then_change(occurrence):
+    def awards_then_change(occurrence, id_range=None):
         Member.objects.filter(pk=merged.pk).update(merged_into=keep, status=Member.Status.MERGED)
         Member.objects.filter(pk=erased.pk).update(status=Member.Status.ERASED)
-        return real_awards(occurrence)
+        return real_awards(occurrence, id_range)
 
     monkeypatch.setattr(
         services, "RUN_STEPS", [(n, awards_then_change if n == "awards" else s) for n, s in services.RUN_STEPS]

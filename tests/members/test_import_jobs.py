@@ -1,7 +1,7 @@
 """Imports as background jobs (members/services/import_jobs.py; issue 21: a 5,000-row import took
 51 s in one request). The upload is checked and stored in the brand's schema and nothing is
-imported in the request; a celery task imports it a chunk at a time, recording progress and row
-results as it goes; the admin's result page refreshes itself until the job ends, then shows the
+imported in the request; chunks through the brand's bulk pump import it, recording progress and
+row results as they go; the admin's result page refreshes itself until the job ends, then shows the
 counts and the row errors in Chinese; a job whose worker died resumes after the last recorded
 line without writing anything twice; only the uploader and brand-wide roles see a job."""
 
@@ -44,6 +44,7 @@ FIVE_ROWS = _csv(
     "13800000004,王芳,SH001,是,P-4",
     "13800000005,赵磊,SH001,是,P-5",
 )
+FIVE_ROWS_IMPORTED = [(2, "created"), (3, "created"), (4, "error"), (5, "created"), (6, "created")]
 
 
 @pytest.fixture
@@ -87,17 +88,41 @@ def test_the_upload_only_queues_and_the_task_imports_in_chunks_recording_progres
         1,
     )
     assert bytes(job.content) == b""  # the file (personal data) is dropped once imported
-    assert [(row.line, row.status) for row in job_rows(job)] == [
-        (2, "created"),
-        (3, "created"),
-        (4, "error"),
-        (5, "created"),
-        (6, "created"),
-    ]
+    assert [(row.line, row.status) for row in job_rows(job)] == FIVE_ROWS_IMPORTED
     assert "手机号" in job_rows(job)[2].message
     assert Member.objects.count() == 4
     assert import_job_run(job_id=job.pk) == "already_done"
     assert Member.objects.count() == 4
+
+
+def test_a_job_goes_through_the_bulk_pump_a_chunk_of_rows_at_a_time_and_a_repeated_chunk_is_stale(
+    brand_admin_user, agreement_version_a, store_a, monkeypatch, pump_inline
+):
+    """Each pump chunk imports IMPORT_CHUNK_ROWS rows and submits the next with its last record,
+    so a big file takes turns on the bulk queue with other brands' work."""
+    from crm.tenancy.models import BulkChunk
+
+    monkeypatch.setattr(MemberRows, "chunk_rows", 2)
+    monkeypatch.setattr(import_jobs, "IMPORT_CHUNK_ROWS", 2)
+    job = _start(brand_admin_user)
+    (first,) = BulkChunk.objects.filter(task=import_jobs.CHUNK_TASK)
+    assert first.args == [job.pk, 1]
+
+    assert import_jobs.import_job_chunk(job_id=job.pk, chunk=1) == "continued"  # lines 2-3
+    job.refresh_from_db()
+    assert (job.rows_done, job.last_line, job.options["chunks"]) == (2, 3, 2)
+    # Chunk 1 delivered again (its worker died before the pump heard it end): nothing happens.
+    assert import_jobs.import_job_chunk(job_id=job.pk, chunk=1) == "stale"
+    job.refresh_from_db()
+    assert (job.rows_done, job.last_line) == (2, 3)
+
+    BulkChunk.objects.filter(pk=first.pk).delete()  # what the pump does once a chunk has run
+    assert pump_inline() == 2  # lines 4-5, then line 6 and the end
+    job.refresh_from_db()
+    assert (job.status, job.rows_done, job.created, job.errors) == (ImportJob.Status.SUCCEEDED, 5, 4, 1)
+    assert [(row.line, row.status) for row in job_rows(job)] == FIVE_ROWS_IMPORTED
+    assert Member.objects.count() == 4
+    assert not BulkChunk.objects.exists()
 
 
 def test_a_job_whose_worker_died_resumes_after_the_last_recorded_line(
