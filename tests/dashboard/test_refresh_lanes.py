@@ -49,7 +49,7 @@ def rows() -> dict[str, list[tuple[Any, ...]]]:
     found = {}
     for model in TABLES:
         fields = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
-        found[model.__name__] = sorted(model.objects.values_list(*fields), key=repr)
+        found[model.__name__] = sorted(model._default_manager.values_list(*fields), key=repr)
     return found
 
 
