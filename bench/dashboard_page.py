@@ -38,8 +38,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
-from performance_attribution import backend_cpu_seconds  # noqa: E402
 
+from bench.inprocess import backend_cpu_seconds  # noqa: E402
 from crm.tenancy.zones import brand_zone  # noqa: E402
 from dashboard import services  # noqa: E402
 from dashboard.periods import Period, preset  # noqa: E402

@@ -124,6 +124,11 @@ def backend_pid() -> int:
         return int(cursor.fetchone()[0])
 
 
+def backend_cpu_seconds() -> float:
+    """CPU time so far of this connection's PostgreSQL backend (a local server's /proc)."""
+    return process_cpu_seconds([backend_pid()])
+
+
 def measure(label: str, send: Callable[[], int], count: int, warm_up: int = 20) -> Cost:
     """`send()` (→ HTTP status) `count` times after `warm_up` calls; the cost per call."""
     for _ in range(warm_up):

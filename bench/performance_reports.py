@@ -35,8 +35,8 @@ import members_data  # noqa: F401 - sets Django up
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
-from performance_attribution import backend_cpu_seconds
 
+from bench.inprocess import backend_cpu_seconds
 from members.models import Order, Staff, Store
 from members.scoping import StoreScope
 from members.services.orders import order_post
