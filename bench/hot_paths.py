@@ -30,6 +30,7 @@ then each target's steady open-loop rate (resolve 200/s, redeem 150/s, check-in 
 import argparse
 import os
 import random
+import shutil
 import signal
 import sys
 import threading
@@ -53,7 +54,16 @@ from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 from bench import coupons_http, engagement_checkin_http, member_centre, scancodes_http  # noqa: E402
-from bench.http_harness import Client, free_port, pids_of, saturate, start_gunicorn, steady, stop  # noqa: E402
+from bench.http_harness import (  # noqa: E402
+    Client,
+    free_port,
+    pids_of,
+    saturate,
+    saturate_wrk,
+    start_gunicorn,
+    steady,
+    stop,
+)
 from bench.inprocess import Cost, Wsgi, measure  # noqa: E402
 from crm.api.services import api_key_create  # noqa: E402
 from crm.memos import memos_forget_all  # noqa: E402
@@ -100,6 +110,7 @@ class Sequence:
 
 def setup(args: argparse.Namespace) -> dict[str, Endpoint]:
     need = args.in_process + 40 + (0 if not args.http else int(args.seconds * 2000))
+    need += int(args.seconds * WRK_LINES_PER_SECOND) if args.http and args.wrk else 0
 
     started = time.monotonic()
     mc_key = member_centre.setup(args.members)
@@ -146,7 +157,7 @@ def setup(args: argparse.Namespace) -> dict[str, Endpoint]:
         lambda: ("POST", f"/api/v1/members/{numbers.take()}/checkins", {}),
     )
 
-    scan_key, batch, batch_key = scancodes_http.setup(args.codes, 20_000)
+    scan_key, batch, batch_key = scancodes_http.setup(args.codes, 20_000, fresh=need)
     work = scancodes_http.Work(batch, batch_key)
     work.next_serial += args.serial_offset
     if args.serial_offset:  # another run at the same time: the other end of the unused members
@@ -205,6 +216,12 @@ def in_process(endpoints: dict[str, Endpoint], count: int) -> dict[str, Cost]:
     return costs
 
 
+# Fresh requests prepared per second of a wrk phase: above any rate wrk reaches here (it would
+# replay past the end otherwise, and the repeats count as errors).
+WRK_LINES_PER_SECOND = 1500
+# The status of a fresh request's success (wrk counts any other as an error).
+OK_STATUS = {"resolve": 200, "validate": 200, "redeem": 201, "checkin": 201, "claim": 201}
+
 TARGET_RATES = {"resolve": 500, "validate": 800, "redeem": 300, "checkin": 800, "claim": 500}
 
 
@@ -231,6 +248,25 @@ def over_http(endpoints: dict[str, Endpoint], args: argparse.Namespace) -> None:
             endpoint.prepare()
             sat = saturate(endpoint.label, endpoint.http(port), **phase)
             print(f"    {sat.rate / base.rate:.2f} of the floor's rate", flush=True)
+        if args.wrk:
+            # The same saturation with wrk: the Python client above spends about as much CPU per
+            # request as the server on the same two cores; wrk a tenth of it.
+            print(f"  wrk, 2 threads, {args.wrk_connections} connections:", flush=True)
+            for name, endpoint in endpoints.items():
+                endpoint.prepare()
+                requests = [endpoint.make() for _ in range(int(args.seconds * WRK_LINES_PER_SECOND))]
+                sat = saturate_wrk(
+                    endpoint.label,
+                    requests,
+                    port=port,
+                    host=endpoint.host,
+                    key=endpoint.key,
+                    seconds=args.seconds,
+                    connections=args.wrk_connections,
+                    server_pids=gunicorn,
+                    ok=OK_STATUS[name],
+                )
+                print(f"    target ≥ {TARGET_RATES[name]}/s: {'met' if sat.rate >= TARGET_RATES[name] else 'not met'}")
         for name, rate in STEADY.items():
             endpoints[name].prepare()
             steady(endpoints[name].label, endpoints[name].http(port), rate=rate, seconds=args.seconds)
@@ -254,9 +290,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--no-http", dest="http", action="store_false")
     parser.add_argument(
+        "--client",
+        choices=["auto", "python", "wrk"],
+        default="auto",
+        help="saturation also with wrk (auto: when installed; Debian: apt-get install wrk)",
+    )
+    parser.add_argument("--wrk-connections", type=int, default=8)
+    parser.add_argument(
         "--serial-offset", type=int, default=0, help="scan codes from this far on (two runs at the same time)"
     )
     args = parser.parse_args()
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        raise SystemExit("--client wrk: wrk is not installed (Debian: apt-get install wrk)")
+    args.wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     random.seed(RUN)
     endpoints = setup(args)
     if args.in_process:

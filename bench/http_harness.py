@@ -25,6 +25,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -115,15 +116,28 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def process_cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def process_cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """CPU seconds so far of each process still running."""
+    found = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue  # ended meanwhile
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    return sum(process_cpu_by_pid(pids).values())
+
+
+def cpu_since(before: dict[int, float], pids: list[int]) -> float:
+    """CPU seconds the processes spent since `before` was read: a process that ended meanwhile is
+    left out (its time is lost: an undercount, never the negative figure a sum of sums gave when a
+    database backend closed during the phase); one started meanwhile counts from zero."""
+    now = process_cpu_by_pid(pids)
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
 
 
 def pids_of(*pgrep_args: str) -> list[int]:
@@ -184,8 +198,7 @@ def saturate(
 
     measured = server_pids is not None
     if measured:
-        postgres = backend_pids()
-        cpu_server, cpu_postgres = process_cpu_seconds(server_pids or []), process_cpu_seconds(postgres)
+        cpu_server, cpu_postgres = process_cpu_by_pid(server_pids or []), process_cpu_by_pid(backend_pids())
     started = time.monotonic()
     with ThreadPoolExecutor(threads) as pool:
         for _ in range(threads):
@@ -202,9 +215,8 @@ def saturate(
     )
     cpu = ""
     if measured:
-        postgres = sorted(set(postgres) | set(backend_pids()))
-        phase.server_ms = (process_cpu_seconds(server_pids or []) - cpu_server) / n * 1000
-        phase.postgres_ms = (process_cpu_seconds(postgres) - cpu_postgres) / n * 1000
+        phase.server_ms = cpu_since(cpu_server, server_pids or []) / n * 1000
+        phase.postgres_ms = cpu_since(cpu_postgres, backend_pids()) / n * 1000
         cpu = f"; CPU per request: server {phase.server_ms:.2f} ms, PostgreSQL {phase.postgres_ms:.2f} ms"
     print(
         f"  {label:<34} {phase.rate:7.0f}/s  p50 {phase.p50:6.1f} ms  p99 {phase.p99:6.1f} ms  "
@@ -255,6 +267,68 @@ def steady(
         f"  {label:<34} steady {rate:.0f}/s for {seconds:.0f} s: {len(results)} sent in {elapsed:.1f} s, "
         f"errors {phase.errors}, p50 {phase.p50:.1f} ms, p99 {phase.p99:.1f} ms, "
         f"max {max(latencies, default=float('nan')):.1f} ms, mean {statistics.mean(latencies or [0]):.1f} ms",
+        flush=True,
+    )
+    return phase
+
+
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_requests.lua"
+
+
+def saturate_wrk(
+    label: str,
+    requests: list[tuple[str, str, Any]],
+    *,
+    port: int,
+    host: str,
+    key: str,
+    seconds: float,
+    connections: int,
+    server_pids: list[int],
+    ok: int,
+) -> Phase:
+    """The same saturation with wrk (C, a tenth of the Python client's CPU per request, so the
+    server keeps more of the two cores): it replays `requests` — (method, path, JSON body or None),
+    each fresh — from 2 threads and `connections` connections; a status other than `ok` (or a
+    request replayed past the end of the list) counts as an error."""
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as file:
+        for method, path, body in requests:
+            file.write(f"{method}\t{path}\t{'' if body is None else json.dumps(body, ensure_ascii=False)}\n")
+    try:
+        cpu_server, cpu_postgres = process_cpu_by_pid(server_pids), process_cpu_by_pid(backend_pids())
+        run = subprocess.run(  # noqa: S603 (fixed argv; wrk from PATH)
+            [  # noqa: S607
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "-s",
+                str(WRK_SCRIPT),
+                f"http://127.0.0.1:{port}",
+                "--",
+                file.name,
+                key,
+                host,
+                "2",
+                str(ok),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        server_cpu, postgres_cpu = cpu_since(cpu_server, server_pids), cpu_since(cpu_postgres, backend_pids())
+    finally:
+        os.unlink(file.name)
+    # "wrk: <requests> requests, <rate> req/s, non-ok <n>, socket errors <n>, p50 <ms> ms, p99 <ms> ms, <n> prepared"
+    words = next(line for line in run.stdout.splitlines() if line.startswith("wrk:")).replace(",", "").split()
+    total, rate, bad, socket_errors = int(words[1]), float(words[3]), int(words[6]), int(words[9])
+    phase = Phase(label, rate * (total - bad) / max(total, 1), float(words[11]), float(words[14]), bad + socket_errors)
+    phase.server_ms = server_cpu / max(total, 1) * 1000
+    phase.postgres_ms = postgres_cpu / max(total, 1) * 1000
+    print(
+        f"  {label + ' (wrk)':<34} {phase.rate:7.0f}/s  p50 {phase.p50:6.1f} ms  p99 {phase.p99:6.1f} ms  "
+        f"errors {phase.errors} of {total}; CPU per request: server {phase.server_ms:.2f} ms, "
+        f"PostgreSQL {phase.postgres_ms:.2f} ms",
         flush=True,
     )
     return phase

@@ -50,14 +50,16 @@ from crm.api.services import api_key_create  # noqa: E402
 from crm.tenancy.services import brand_provision, platform_ensure  # noqa: E402
 from members.models import Member  # noqa: E402
 from scancodes import claim_keys  # noqa: E402
-from scancodes.models import Code, CodeBatch, ScanCampaign  # noqa: E402
+from scancodes.models import Claim, Code, CodeBatch, ScanCampaign  # noqa: E402
 from scancodes.services import batch_generate, segment_create  # noqa: E402
 
 SLUG = "benchscanhttp"
 HOST = f"{SLUG}.localhost"
 
 
-def setup(codes: int, members: int) -> tuple[str, CodeBatch, bytes]:
+def setup(codes: int, members: int, fresh: int = 0) -> tuple[str, CodeBatch, bytes]:
+    """The brand, `codes` codes, `members` members — and more when fewer than `fresh` of them have
+    never claimed (each bench claim takes an unused member: no per-member cap is hit)."""
     platform_ensure(domain="localhost")
     brand_provision(
         slug=SLUG,
@@ -94,6 +96,8 @@ def setup(codes: int, members: int) -> tuple[str, CodeBatch, bytes]:
                 activate=True,
             )
         have_members = Member.objects.filter(member_no__startswith="H").count()
+        unused = have_members - Claim.objects.values("member_id").distinct().count()
+        members = max(members, have_members + fresh - unused)
         Member.objects.bulk_create(
             [
                 Member(member_no=f"H{n:09d}", name=f"压测{n}", mobile=f"+86137{n:08d}")
