@@ -594,14 +594,23 @@ def code_claim(
     not reached) is one statement (scancodes/claim_fast.py); anything else, and any refusal,
     takes the ORM path below, which writes the same rows."""
     code, batch, segment = _code_checked(serial, secret, ctx)
+    counted: list[int] | None = None  # the IP's and device's claims this hour, this one included
     if not new_member:
-        fast = _claim_fast(code=code, batch=batch, segment=segment, member=member, ctx=ctx, count_scan=count_scan)
+        fast, counted = _claim_fast(
+            code=code, batch=batch, segment=segment, member=member, ctx=ctx, count_scan=count_scan
+        )
         if fast is not None:
             return fast
     try:
         with transaction.atomic():
             result = _claim_in_transaction(
-                code=code, batch=batch, member=member, ctx=ctx, count_scan=count_scan, new_member=new_member
+                code=code,
+                batch=batch,
+                member=member,
+                ctx=ctx,
+                count_scan=count_scan,
+                new_member=new_member,
+                risk_counts=counted,
             )
     except AppError as exc:
         _scan_log(serial=serial, outcome=_outcome_of(exc), ctx=ctx, member_id=member.pk)
@@ -611,17 +620,20 @@ def code_claim(
 
 def _claim_fast(
     *, code: Code, batch: CodeBatch, segment: Segment | None, member: Member, ctx: ScanContext, count_scan: bool
-) -> ClaimResult | None:
+) -> tuple[ClaimResult | None, list[int] | None]:
     """The common claim in one statement (scancodes/claim_fast.py), or None when it is not the
     common case or the statement found it was not (nothing written then): the caller takes the
     ORM path. Decided from what is read anyway: the segment with its campaign and dealer, the
-    member, and (without counting) the IP's and device's claims this hour."""
+    member, and the IP's and device's claims this hour — counted with this one first, in one
+    Redis step as the ORM path's _risk counts them, so that a burst of parallel claims cannot all
+    read a count under the limit. Those counts go with the answer: the ORM path, when it takes
+    over, decides on them instead of counting the claim a second time."""
     if not settings.SCANCODES_CLAIM_FAST:
-        return None
+        return None, None
     now = timezone.now()
     serial = code.serial
     if segment is None or _state(batch, segment, now) != "active":
-        return None
+        return None, None
     campaign = segment.campaign
     if (
         campaign is None
@@ -629,21 +641,22 @@ def _claim_fast(
         or not campaign.starts_at <= now < campaign.ends_at
         or 0 in (campaign.cap_member_day, campaign.cap_member_month)
     ):
-        return None
+        return None, None
     if member.status != Member.Status.ACTIVE or member.merged_into_id is not None:
-        return None
+        return None, None
     units = campaign.units_for(batch.sku)
     if units <= 0:
-        return None
+        return None, None
     dealer = segment.dealer
     if dealer is not None:
         if in_region(ctx.place, list(dealer.region_areas)) is False:
-            return None  # diverted: the alert is the ORM path's
+            return None, None  # diverted: the alert is the ORM path's
         if dealer.store_id is not None and dealer.assign_owner and member.assigned_staff_id is None:
-            return None  # an owner to assign
+            return None, None  # an owner to assign
     risk_keys = [key for _label, key in _risk_keys(ctx)]
-    if risk_keys and any(count >= campaign.risky_claims_per_hour for count in cache_counters_get(risk_keys)):
-        return None  # this claim would be held for review: the ORM path counts and holds it
+    counted = window_counts(risk_keys, timeout=3600) if risk_keys else []
+    if any(count > campaign.risky_claims_per_hour for count in counted):
+        return None, counted  # this claim is held for review: the ORM path holds it
     biz_day = brand_date(now)
     precise = ctx.precise_consent and ctx.latitude is not None and ctx.longitude is not None
     place = ctx.place
@@ -680,13 +693,12 @@ def _claim_fast(
         cursor.execute(claim_fast.CALL_SQL, params)
         outcome, claim_id, b0, p0, d0, b1, p1, d1, tier_id, tags_added = cursor.fetchone()
         if outcome != "ok":
-            return None
+            return None, counted
         # What the ORM services tell their hooks, from the function's answer.
         member.points_balance, member.points_pending, member.points_debt, member.tier_id = b1, p1, d1, tier_id
         points_changed_notify(member=member, kind=PointsEntry.Kind.BONUS, before=(b0, p0, d0))
         for tag_id in tags_added:
             tags_changed_notify_in_transaction(TagsChanged(member_ids=(member.pk,), tag_id=tag_id, added=True))
-    window_counts(risk_keys, timeout=3600)
     claim = Claim(
         pk=claim_id,
         **_claim_fields(
@@ -694,7 +706,7 @@ def _claim_fast(
         ),
     )
     claim._state.adding = False
-    return ClaimResult(claim=claim, created=True)
+    return ClaimResult(claim=claim, created=True), counted
 
 
 def _claim_fields(
@@ -745,7 +757,14 @@ def _outcome_of(exc: AppError) -> str:
 
 
 def _claim_in_transaction(
-    *, code: Code, batch: CodeBatch, member: Member, ctx: ScanContext, count_scan: bool, new_member: bool
+    *,
+    code: Code,
+    batch: CodeBatch,
+    member: Member,
+    ctx: ScanContext,
+    count_scan: bool,
+    new_member: bool,
+    risk_counts: list[int] | None = None,
 ) -> ClaimResult:
     now = timezone.now()
     serial = code.serial
@@ -785,7 +804,7 @@ def _claim_in_transaction(
             pk=campaign.pk, spent_points__lte=F("budget_points") - units
         ).update(spent_points=F("spent_points") + units):
             raise Conflict(error_codes.BUDGET_EXHAUSTED, "本次活动奖励已发完。")
-    pending_reason = _risk(campaign=campaign, ctx=ctx)
+    pending_reason = _risk(campaign=campaign, ctx=ctx, counts=risk_counts)
     dealer = segment.dealer
     diverted = dealer is not None and in_region(ctx.place, list(dealer.region_areas)) is False
     claim = Claim.objects.create(
@@ -861,11 +880,13 @@ def _risk_keys(ctx: ScanContext) -> list[tuple[str, str]]:
     ]
 
 
-def _risk(*, campaign: ScanCampaign | None, ctx: ScanContext) -> str:
-    """Why this claim should wait for review: many claims from one IP or device within the hour."""
+def _risk(*, campaign: ScanCampaign | None, ctx: ScanContext, counts: list[int] | None = None) -> str:
+    """Why this claim should wait for review: many claims from one IP or device within the hour.
+    `counts`: this claim already counted (by the fast path), else counted here."""
     limit = campaign.risky_claims_per_hour if campaign is not None else 20
     keys = _risk_keys(ctx)
-    counts = window_counts([key for _label, key in keys], timeout=3600)  # one Redis round trip
+    if counts is None:
+        counts = window_counts([key for _label, key in keys], timeout=3600)  # one Redis round trip
     return "；".join(
         f"同一{label}一小时内领取超过 {limit} 次"
         for (label, _key), count in zip(keys, counts, strict=True)

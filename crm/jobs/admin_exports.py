@@ -52,7 +52,9 @@ class BackgroundExportAdminMixin:
     def download_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         queryset = self.get_queryset(request)  # type: ignore[attr-defined]
         export = get_object_or_404(queryset, pk=pk, status=BackgroundExport.Status.DONE)
-        if not self.may_download(request, export):
+        # A back-office login is not enough: whoever may not see the exports' list may not fetch
+        # one of them by its (sequential) number either.
+        if not self.has_view_permission(request, export) or not self.may_download(request, export):  # type: ignore[attr-defined]
             raise PermissionDenied
         response = HttpResponse(bytes(export.content), content_type=self.export_content_type(export))
         response["Content-Disposition"] = f'attachment; filename="{self.export_filename(export)}"'

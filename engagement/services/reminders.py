@@ -109,7 +109,7 @@ def checkin_reminders_due(*, now: dt.datetime | None = None) -> dict[str, object
             f"""INSERT INTO {CheckinReminder._meta.db_table} (member_id, biz_date, channel, staff_id, address,
                         body, status, error, provider_msgid, created_at)
                 SELECT a.member_ref, %s, %s, CASE WHEN a.skip_reason = '' THEN a.sender_staff::bigint END,
-                       COALESCE(a.to_address, ''), %s,
+                       CASE WHEN a.skip_reason = '' THEN COALESCE(a.to_address, '') ELSE '' END, %s,
                        CASE WHEN a.skip_reason = '' THEN 'queued' ELSE 'skipped' END, a.skip_reason, '', %s
                 FROM ({audience_sql}) a
                 ON CONFLICT (member_id, biz_date) DO NOTHING

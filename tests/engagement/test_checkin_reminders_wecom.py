@@ -93,6 +93,8 @@ def test_wecom_reminders_reach_only_opted_in_contactable_members_once_a_brand_da
         frozen.pk: ("skipped", "已冻结"),
     }
     assert CheckinReminder.objects.get(member=wants).provider_msgid == message.msgid
+    # A member not reminded keeps no address on the record (personal data without a use).
+    assert set(CheckinReminder.objects.filter(status="skipped").values_list("address", flat=True)) == {""}
 
     with clock("2028-01-01 00:00:00"):  # a new brand day (and year), before the hour
         checkin_perform(member=late)  # today's check-in, one second after yesterday's

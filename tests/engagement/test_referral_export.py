@@ -102,6 +102,11 @@ def test_who_may_not_see_the_graph_may_not_export_it_nor_download_a_full_file(gr
     assert reader.get(url).status_code == 403  # the file holds members in full
     with schema_context(brand_a.schema_name):
         assert ReferralExport.objects.count() == 1  # nothing queued by the refused request
+        masked = referral_export_request(actor="boss", full_pi=False)
+        referral_export_run(export_id=masked.pk)
+    masked_url = reverse("admin:engagement_referralexport_download", args=[masked.pk])
+    assert manager.get(masked_url).status_code == 403  # a masked file is still the whole graph
+    assert reader.get(masked_url).status_code == 200
 
 
 @pytest.mark.worker

@@ -2,6 +2,7 @@
 PostgreSQL's connection limit forbids 100): exactly one wins, 99 are told "already claimed", the
 ledger stays clean. Commits, so it runs in a throw-away brand."""
 
+import contextlib
 import datetime as dt
 import threading
 
@@ -12,9 +13,9 @@ from django_tenants.utils import schema_context
 from crm.db import connection
 from crm.errors import AppError
 from members.models import PointsEntry
-from members.services.points import ledger_audit
-from scancodes import error_codes
-from scancodes.models import Claim, Scan, ScanCampaign
+from members.services.points import ledger_audit, loyalty_program_get
+from scancodes import error_codes, services
+from scancodes.models import Claim, CodeBatch, Scan, ScanCampaign
 from scancodes.services import batch_generate, code_claim, segment_create
 from tests.factories import MemberFactory
 from tests.members.loyalty_scene import throwaway_brand
@@ -24,25 +25,32 @@ from .conftest import ctx, secret
 race_brand = throwaway_brand
 
 
+def _activated_batch(*, name: str, codes: int, risky_claims_per_hour: int) -> CodeBatch:
+    """`codes` codes of one batch, activated, under a points campaign of today."""
+    now = timezone.now()
+    campaign = ScanCampaign.objects.create(
+        name=name,
+        points=8,
+        starts_at=now - dt.timedelta(days=1),
+        ends_at=now + dt.timedelta(days=1),
+        risky_claims_per_hour=risky_claims_per_hour,
+    )
+    batch = batch_generate(sku=f"SKU-{name}", product_name=f"{name}商品", quantity=codes, actor="t")
+    assert batch.first_serial is not None and batch.last_serial is not None  # generated, not imported
+    segment_create(
+        batch=batch,
+        first_serial=batch.first_serial,
+        last_serial=batch.last_serial,
+        campaign=campaign,
+        actor="t",
+        activate=True,
+    )
+    return batch
+
+
 def test_100_concurrent_claims_of_one_code_have_exactly_one_winner(race_brand):
     with schema_context(race_brand.schema_name):
-        now = timezone.now()
-        campaign = ScanCampaign.objects.create(
-            name="抢码",
-            points=8,
-            starts_at=now - dt.timedelta(days=1),
-            ends_at=now + dt.timedelta(days=1),
-            risky_claims_per_hour=1000,
-        )
-        batch = batch_generate(sku="SKU-R", product_name="抢码商品", quantity=3, actor="t")
-        segment_create(
-            batch=batch,
-            first_serial=batch.first_serial,
-            last_serial=batch.last_serial,
-            campaign=campaign,
-            actor="t",
-            activate=True,
-        )
+        batch = _activated_batch(name="抢码", codes=3, risky_claims_per_hour=1000)
         members = [MemberFactory.create() for _ in range(100)]
     serial = batch.first_serial
     code_secret = secret(batch, serial)
@@ -83,4 +91,63 @@ def test_100_concurrent_claims_of_one_code_have_exactly_one_winner(race_brand):
         assert PointsEntry.objects.filter(kind=PointsEntry.Kind.BONUS).count() == 1
         assert PointsEntry.objects.get(kind=PointsEntry.Kind.BONUS).member_id == claim_row.member_id
         assert Scan.objects.filter(serial=serial, outcome=Scan.Outcome.ALREADY).count() == 99
+        assert ledger_audit() == []
+
+
+def test_a_burst_from_one_ip_cannot_all_slip_under_the_risk_limit(race_brand, redis_cache, monkeypatch):
+    """12 members claim 12 codes at once from one IP, the campaign holding for review past 3 claims
+    an IP an hour: each claim is counted before it is decided, so exactly 3 are granted and 9 wait
+    for review — however the claims interleave (the fast path read the count without adding to it
+    before, and a burst could all read 0). On Redis, as in production: the database cache's
+    counters are not atomic."""
+    with schema_context(race_brand.schema_name):
+        batch = _activated_batch(name="刷码", codes=12, risky_claims_per_hour=3)
+        members = [MemberFactory.create() for _ in range(12)]
+        loyalty_program_get()  # a brand with its loyalty rules: the claim's one-statement path applies
+    work = list(zip(range(batch.first_serial, batch.first_serial + 12), members, strict=True))
+    barrier = threading.Barrier(len(work))
+    # The worst interleaving, made certain: every claim that got past the risk decision waits
+    # there (the brand day is read right after it) until all twelve are there, or 3 s.
+    past_the_decision = threading.Barrier(len(work), timeout=3)
+    brand_date = services.brand_date
+
+    def brand_date_after_everyone(now):
+        # Broken when not all twelve came: the others were held for review before it.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            past_the_decision.wait()
+        return brand_date(now)
+
+    monkeypatch.setattr(services, "brand_date", brand_date_after_everyone)
+    orm_path = services._claim_in_transaction
+    orm_claims: list[int] = []
+
+    def counted_orm_path(**kwargs):
+        orm_claims.append(kwargs["code"].serial)
+        return orm_path(**kwargs)
+
+    monkeypatch.setattr(services, "_claim_in_transaction", counted_orm_path)
+    statuses: list[str] = []
+    lock = threading.Lock()
+
+    def claim(serial: int, member) -> None:
+        try:
+            connection.set_tenant(race_brand)
+            barrier.wait()
+            result = code_claim(serial=serial, secret=secret(batch, serial), member=member, ctx=ctx(ip="203.0.113.9"))
+            with lock:
+                statuses.append(result.claim.status)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claim, args=item) for item in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+
+    assert len(orm_claims) == 9, orm_claims  # the held ones; the three granted took the one statement
+    assert sorted(statuses) == sorted([Claim.Status.GRANTED] * 3 + [Claim.Status.PENDING] * 9)
+    with schema_context(race_brand.schema_name):
+        assert PointsEntry.objects.filter(kind=PointsEntry.Kind.BONUS).count() == 3
         assert ledger_audit() == []
