@@ -17,7 +17,7 @@ from campaigns.services import campaign_publish, occurrence_ensure, occurrence_f
 from coupons.models import Coupon
 from coupons.services import coupons_audit
 from crm.tenancy.models import BulkChunk
-from members.models import Member, PointsEntry, Redemption, Reward
+from members.models import Member, PointsEntry, Redemption, Reward, Store
 from tests.campaigns.scenes import GRACE, consenting_member, percent_coupon_template, slot_in_past_month
 from tests.conftest import BRAND_A
 from tests.factories import MemberFactory
@@ -293,5 +293,8 @@ def test_a_run_goes_chunk_by_chunk_through_the_real_worker_on_the_bulk_queue(cel
             campaign.delete()
             reward.delete()
             Member.objects.filter(pk__in=[m.pk for m in members]).delete()
+            # The factory gave each member a store of its own: committed too, so gone with them
+            # (the demo seed's test counts the brand's stores).
+            Store.objects.filter(pk__in=[m.home_store_id for m in members]).delete()
         BulkChunk.objects.filter(task=services.STEP_TASK).delete()
         connection.set_schema_to_public()

@@ -185,7 +185,7 @@ def test_the_common_check_in_and_the_repeat_are_one_statement_each(in_brand_a):
     assert again.checkin.rewards == result.checkin.rewards == _daily_rewards("2027-01-31")
 
 
-def test_the_api_check_in_is_one_statement_the_member_found_by_it(brand_a, client_a):
+def test_the_api_check_in_is_one_statement_the_member_found_by_it(brand_a, client_a, redis_cache):
     with schema_context(brand_a.schema_name):
         program()
         rules()
