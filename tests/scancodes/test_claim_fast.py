@@ -178,9 +178,7 @@ def test_a_departure_from_the_common_case_leaves_nothing_of_the_fast_path(batch,
     assert ledger_audit() == []
 
 
-def test_a_partner_api_claim_is_the_members_read_the_codes_read_and_the_function(
-    batch, client_a, brand_a, redis_cache
-):
+def test_a_partner_api_claim_is_the_members_read_the_codes_read_and_the_function(batch, client_a, brand_a, redis_cache):
     """Over the partner API the webhooks' and WeCom's questions are remembered under the brand's
     generation after the first request: a claim is three statements, whatever the tags."""
     key = make_key("alpha")
