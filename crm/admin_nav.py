@@ -85,6 +85,31 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ],
     ),
     (
+        "会员互动",
+        [
+            ("互动规则", "tune", "engagement.engagementsettings"),
+            ("连续签到奖励", "event_available", "engagement.checkinladderstep"),
+            ("签到提醒记录", "notifications_active", "engagement.checkinreminder"),
+            ("生日礼", "cake", "engagement.birthdaybenefit"),
+            ("邀请有礼活动", "group_add", "engagement.referralcampaign"),
+            ("邀请记录", "person_add", "engagement.referral"),
+            ("邀请关系图", "account_tree", "engagement.referral:graph"),
+            ("邀请关系导出", "download", "engagement.referralexport"),
+        ],
+    ),
+    (
+        "一物一码",
+        [
+            ("扫码活动", "qr_code_scanner", "scancodes.scancampaign"),
+            ("码批次", "inventory_2", "scancodes.codebatch"),
+            ("码段", "view_week", "scancodes.segment"),
+            ("领取记录", "redeem", "scancodes.claim"),
+            ("扫码记录", "history", "scancodes.scan"),
+            ("窜货预警", "warning", "scancodes.diversionalert"),
+            ("经销商", "local_shipping", "scancodes.dealer"),
+        ],
+    ),
+    (
         "导购业绩",
         [
             ("业绩报表与导出", "leaderboard", "performance.reportexport"),
@@ -112,6 +137,8 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
             ("用户", "manage_accounts", "auth.user"),
             ("角色（用户组）", "group", "auth.group"),
             ("看板设置", "dashboard_customize", "dashboard.dashboardsettings"),
+            ("会员中心微信授权", "settings_applications", "membercentre.wechatoauthconfig"),
+            ("登录锁定", "lock_person", "logins.lockedlogin"),
             ("后台任务", "pending_actions", "jobs.jobrun"),
         ],
     ),

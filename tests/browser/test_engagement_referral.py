@@ -145,3 +145,38 @@ def test_the_poster_the_graph_and_the_members_own_switches(server: int, live_bra
     office.screenshot(path=SCREENSHOTS / "admin-referral-graph.png", full_page=True)
     body = office.inner_text("body")
     assert "邀请关系图" in body and "只有一级" in body and "最大层级" in body and "首单已退款（R9），奖励已撤回" in body
+
+
+def test_the_reminder_record_and_the_graph_exports_at_1440(server: int, live_brand: Any, browser: Any) -> None:
+    """签到提醒记录 (who was reminded, who not and why) and 邀请关系导出 (status, progress,
+    download) as the brand admin sees them; the sidebar marks where they are."""
+    import datetime as dt
+
+    from engagement.models import CheckinReminder
+    from engagement.services.referral_export import referral_export_request, referral_export_run
+
+    url = base_url(live_brand, server)
+    with schema_context(live_brand.schema_name):
+        program()
+        reminded, skipped = MemberFactory.create(name="周小云"), MemberFactory.create(name="吴大海")
+        day = dt.date(2026, 12, 7)
+        CheckinReminder.objects.create(
+            member=reminded, biz_date=day, channel="wecom", body="今天还没有签到哦", status="sent", address="wm1"
+        )
+        CheckinReminder.objects.create(
+            member=skipped, biz_date=day, channel="wecom", body="今天还没有签到哦", status="skipped", error="未添加企业微信好友"
+        )
+        done = referral_export_request(actor="admin", full_pi=False)
+        referral_export_run(export_id=done.pk)
+        referral_export_request(actor="admin", full_pi=False)  # still queued
+
+    office = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    login(office, url, f"admin@{live_brand.schema_name}.example")
+    office.goto(f"{url}/admin/engagement/checkinreminder/")
+    text = office.inner_text("body")
+    assert "未添加企业微信好友" in text and "已发送" in text and "周小云" in text  # the brand admin sees names in full
+    office.screenshot(path=SCREENSHOTS / "admin-checkin-reminders.png", full_page=True)
+    office.goto(f"{url}/admin/engagement/referralexport/")
+    text = office.inner_text("body")
+    assert "已完成" in text and "排队中" in text
+    office.screenshot(path=SCREENSHOTS / "admin-referral-exports.png", full_page=True)
