@@ -164,7 +164,12 @@ def test_the_reminder_record_and_the_graph_exports_at_1440(server: int, live_bra
             member=reminded, biz_date=day, channel="wecom", body="今天还没有签到哦", status="sent", address="wm1"
         )
         CheckinReminder.objects.create(
-            member=skipped, biz_date=day, channel="wecom", body="今天还没有签到哦", status="skipped", error="未添加企业微信好友"
+            member=skipped,
+            biz_date=day,
+            channel="wecom",
+            body="今天还没有签到哦",
+            status="skipped",
+            error="未添加企业微信好友",
         )
         done = referral_export_request(actor="admin", full_pi=False)
         referral_export_run(export_id=done.pk)
