@@ -68,6 +68,23 @@ def batch(campaign: ScanCampaign, dealer: Dealer) -> CodeBatch:
     return batch
 
 
+def batch_activated(
+    *, campaign: ScanCampaign, quantity: int, sku: str, product_name: str, category: str = ""
+) -> CodeBatch:
+    """`quantity` new codes, activated as one segment under `campaign`."""
+    batch = batch_generate(sku=sku, product_name=product_name, category=category, quantity=quantity, actor="admin")
+    assert batch.first_serial is not None and batch.last_serial is not None  # generated, not imported
+    segment_create(
+        batch=batch,
+        first_serial=batch.first_serial,
+        last_serial=batch.last_serial,
+        campaign=campaign,
+        actor="admin",
+        activate=True,
+    )
+    return batch
+
+
 @pytest.fixture
 def member(in_brand_a: Any) -> Any:
     return MemberFactory.create()

@@ -16,11 +16,11 @@ from members.models import PointsEntry
 from members.services.points import ledger_audit, loyalty_program_get
 from scancodes import error_codes, services
 from scancodes.models import Claim, CodeBatch, Scan, ScanCampaign
-from scancodes.services import batch_generate, code_claim, segment_create
+from scancodes.services import code_claim
 from tests.factories import MemberFactory
 from tests.members.loyalty_scene import throwaway_brand
 
-from .conftest import ctx, secret
+from .conftest import batch_activated, ctx, secret
 
 race_brand = throwaway_brand
 
@@ -35,17 +35,7 @@ def _activated_batch(*, name: str, codes: int, risky_claims_per_hour: int) -> Co
         ends_at=now + dt.timedelta(days=1),
         risky_claims_per_hour=risky_claims_per_hour,
     )
-    batch = batch_generate(sku=f"SKU-{name}", product_name=f"{name}商品", quantity=codes, actor="t")
-    assert batch.first_serial is not None and batch.last_serial is not None  # generated, not imported
-    segment_create(
-        batch=batch,
-        first_serial=batch.first_serial,
-        last_serial=batch.last_serial,
-        campaign=campaign,
-        actor="t",
-        activate=True,
-    )
-    return batch
+    return batch_activated(campaign=campaign, quantity=codes, sku=f"SKU-{name}", product_name=f"{name}商品")
 
 
 def test_100_concurrent_claims_of_one_code_have_exactly_one_winner(race_brand):

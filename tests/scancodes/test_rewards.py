@@ -21,18 +21,16 @@ from members.services.points import ledger_audit
 from scancodes import error_codes
 from scancodes.models import Claim, Code, CodeBatch, Scan, ScanCampaign
 from scancodes.services import (
-    batch_generate,
     campaign_validate,
     claim_approve,
     claim_void,
     code_claim,
-    segment_create,
 )
 from tests.conftest import BRAND_A
 from tests.coupons.scene import NOW, template
 from tests.factories import MemberFactory
 
-from .conftest import ctx, secret
+from .conftest import batch_activated, ctx, secret
 
 
 @pytest.fixture(autouse=True)
@@ -48,17 +46,9 @@ def _audits_clean() -> None:
 
 
 def _batch(campaign: ScanCampaign, quantity: int = 10) -> CodeBatch:
-    batch = batch_generate(sku="SKU-MILK", product_name="有机奶粉", category="奶粉", quantity=quantity, actor="admin")
-    assert batch.first_serial is not None and batch.last_serial is not None
-    segment_create(
-        batch=batch,
-        first_serial=batch.first_serial,
-        last_serial=batch.last_serial,
-        campaign=campaign,
-        actor="admin",
-        activate=True,
+    return batch_activated(
+        campaign=campaign, quantity=quantity, sku="SKU-MILK", product_name="有机奶粉", category="奶粉"
     )
-    return batch
 
 
 def _campaign(**fields: Any) -> ScanCampaign:
