@@ -153,6 +153,19 @@ def test_hourly_ticks_run_the_brand_day_once(rules):
     assert len(runs()) == 2
 
 
+def wait_until_locks_released(pid: int) -> None:
+    """The server ends a closed session's backend a moment after the client hangs up; its locks
+    go with the backend, not with the hang-up (CI once caught the job still "busy")."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"backend {pid} still holds locks 10 s after its session closed")
+
+
 def test_a_run_under_way_in_another_worker_is_left_alone(rules):
     member = MemberFactory(lifecycle_stage=LIFECYCLE.PURCHASE)
     other = connections.create_connection(DEFAULT_DB_ALIAS)  # another worker's session
@@ -161,9 +174,11 @@ def test_a_run_under_way_in_another_worker_is_left_alone(rules):
             cursor.execute(
                 "SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"{LIFECYCLE_JOB}:{connection.schema_name}"]
             )
+        other_pid = other.connection.info.backend_pid
         assert members_lifecycle_refresh_all(now=NOW) == {"day": "2026-03-10", "outcome": "busy"}
     finally:
         other.close()  # PostgreSQL drops a session's locks with it, as when a worker dies
+    wait_until_locks_released(other_pid)
     assert stages(member) == [LIFECYCLE.PURCHASE] and runs() == []
     assert members_lifecycle_refresh_all(now=NOW)["changed"] == 1
 
