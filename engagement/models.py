@@ -628,6 +628,9 @@ class CheckinReminder(models.Model):
     provider_msgid = models.CharField(_("渠道消息号"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("时间"), auto_now_add=True)
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+    # When a sender claimed it (queued → sending): a row still sending a lease after this was
+    # claimed by a worker that died before recording the channel's answer (services.reminders).
+    claimed_at = models.DateTimeField(_("领取时间"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("签到提醒记录")
