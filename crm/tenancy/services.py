@@ -434,6 +434,16 @@ def brand_details_update(
     `export_keep_days` (None: unchanged), how long its background exports stay downloadable."""
     contact_address, pi_contact = contact_address.strip(), pi_contact.strip()
     brand_details_validate(name=name, time_zone=time_zone, contact_address=contact_address, pi_contact=pi_contact)
+    # The model's bounds, checked here too: only the admin form ran them, and a script or a
+    # future API calling this would have saved 0 days (every export expired at once) or 10,000 hours.
+    bounds = {"admin_session_hours": (admin_session_hours, 1, 14 * 24), "export_keep_days": (export_keep_days, 1, 90)}
+    out_of_bounds = {
+        field: [f"须在 {low} 到 {high} 之间。"]
+        for field, (value, low, high) in bounds.items()
+        if value is not None and not low <= value <= high
+    }
+    if out_of_bounds:
+        raise AppError(error_codes.BRAND_INVALID, "品牌信息有误，请修改后重试。", fields=out_of_bounds)
     with control_context(), transaction.atomic():
         brand = Brand.objects.select_for_update().get(pk=brand_id)
         brand.name, brand.time_zone = name.strip(), time_zone
