@@ -636,7 +636,12 @@ class CheckinReminder(models.Model):
         verbose_name = _("签到提醒记录")
         verbose_name_plural = _("签到提醒记录")
         constraints = [models.UniqueConstraint(fields=["member", "biz_date"], name="checkin_reminder_once_a_day")]
-        indexes = [models.Index(fields=["biz_date", "status"], name="checkin_reminder_day_status")]
+        indexes = [
+            models.Index(fields=["biz_date", "status"], name="checkin_reminder_day_status"),
+            # The hourly lease sweep looks at sending rows of any day: a few at most, while the
+            # table holds one row per opted-in member and day (never scanned for them).
+            models.Index(fields=["claimed_at"], condition=models.Q(status="sending"), name="checkin_reminder_sending"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.biz_date}"

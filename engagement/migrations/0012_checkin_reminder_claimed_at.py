@@ -15,4 +15,8 @@ class Migration(migrations.Migration):
             name='claimed_at',
             field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='领取时间'),
         ),
+        migrations.AddIndex(
+            model_name='checkinreminder',
+            index=models.Index(condition=models.Q(('status', 'sending')), fields=['claimed_at'], name='checkin_reminder_sending'),
+        ),
     ]
