@@ -216,3 +216,14 @@ def test_an_export_left_running_by_a_killed_worker_fails_after_the_lease_and_off
     assert referral_export_run(export_id=export.pk) == "already taken"  # never built late over it
     listing = admin_client_a.get(EXPORTS).content.decode()
     assert "失败：生成中断" in listing and "失败，重新生成" in listing and f"{GRAPH}?referrer=M-NOBODY" in listing
+
+
+def test_the_expiry_job_is_scheduled_hourly_in_every_brand():
+    from django.conf import settings
+
+    from crm.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["jobs-exports-expire"]
+    assert entry["task"] == "tenancy.run_in_every_brand" and entry["args"] == ["jobs.exports_expire"]
+    app.loader.import_default_modules()
+    assert "jobs.exports_expire" in app.tasks
