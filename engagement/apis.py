@@ -45,6 +45,10 @@ def _checkin_out(result: CheckinResult) -> Response:
 
 class CheckinApi(MemberApiView):
     required_scopes = {"POST": Scope.POINTS_WRITE, "GET": Scope.MEMBERS_READ}
+    # The check-in keeps its own transactions: the one statement (atomic alone; in autocommit when
+    # no webhook wants the points change), else the ORM path's atomic block. A repeat returns the
+    # day's record: safe to retry.
+    own_transaction = True
 
     @extend_schema(
         operation_id="members_checkins_create",

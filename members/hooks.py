@@ -169,6 +169,17 @@ def member_enrolled_notify_in_transaction(event: MemberEnrolled) -> None:
     member_enrolled.tell(event)
 
 
+def loyalty_changes_need_transaction() -> bool:
+    """Whether a handler told of a loyalty change now would write in the caller's transaction
+    (crm/hooks.py): when none would, a one-statement change may run without BEGIN and COMMIT."""
+    return loyalty_changed.needs_transaction()
+
+
+def tag_changes_need_transaction() -> bool:
+    """The same question for the tags-changed handlers."""
+    return tags_changed.needs_transaction()
+
+
 def loyalty_changed_notify_in_transaction(event: LoyaltyChanged) -> None:
     """Handlers hear only of real changes: a change that moved neither tier nor points (a renewal,
     a grant at the current tier) is dropped, and an event with nothing left is not sent."""

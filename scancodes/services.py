@@ -30,11 +30,18 @@ from django.utils import timezone
 from consent.types import ConsentDecision, ConsentEvidence
 from crm.api.throttling import window_counts
 from crm.db.arrays import pg_array
+from crm.db.functions import sql_function_present
 from crm.db.rows import ModelColumns
 from crm.errors import AppError, Conflict, NotFound
 from crm.redis_cache import cache_counters_get
 from crm.tenancy.zones import brand_date, brand_time_shown, brand_zone
-from members.hooks import TagsChanged, tags_changed_notify_in_transaction
+from members import error_codes as members_codes
+from members.hooks import (
+    TagsChanged,
+    loyalty_changes_need_transaction,
+    tag_changes_need_transaction,
+    tags_changed_notify_in_transaction,
+)
 from members.models import Member, MemberAssignment, PointsEntry, SalesChannel, Staff
 from members.services.members import member_assign, member_enroll, member_tags_add
 from members.services.points import points_changed_notify
@@ -464,7 +471,12 @@ def _code_read(serial: int) -> tuple[Code, CodeBatch, Segment | None] | None:
     with connection.cursor() as cursor:
         cursor.execute(_CODE_READ, [serial])
         row = cursor.fetchone()
-    if row is None:
+    return _code_built(row)
+
+
+def _code_built(row: Sequence[Any] | None) -> tuple[Code, CodeBatch, Segment | None] | None:
+    """The code, its batch and segment from a row of _CODE_READ's columns (None: no such code)."""
+    if row is None or row[0] is None:
         return None
     parts = []
     start = 0
@@ -482,12 +494,39 @@ def _code_read(serial: int) -> tuple[Code, CodeBatch, Segment | None] | None:
     return code, batch, segment
 
 
-def _code_checked(serial: int, secret: str, ctx: ScanContext) -> tuple[Code, CodeBatch, Segment | None]:
+_MEMBER = ModelColumns(Member, "m")
+# The member a partner names by number and the code (as _CODE_READ), in one round trip: either may
+# be missing (their columns are then NULL).
+_MEMBER_AND_CODE_READ = f"""
+    SELECT {_MEMBER.columns}, r.* FROM (SELECT 1) AS one
+    LEFT JOIN {Member._meta.db_table} m ON m.member_no = %s
+    LEFT JOIN LATERAL ({_CODE_READ}) r ON true
+"""
+
+
+def _member_and_code_read(
+    member_no: str, serial: int
+) -> tuple[Member | None, tuple[Code, CodeBatch, Segment | None] | None]:
+    with connection.cursor() as cursor:
+        cursor.execute(_MEMBER_AND_CODE_READ, [member_no, serial])
+        row = cursor.fetchone()
+    size = len(_MEMBER)
+    member = _MEMBER.build(row[:size]) if row[0] is not None else None
+    return member, _code_built(row[size:])
+
+
+_UNREAD: Any = object()
+
+
+def _code_checked(
+    serial: int, secret: str, ctx: ScanContext, found: tuple[Code, CodeBatch, Segment | None] | None = _UNREAD
+) -> tuple[Code, CodeBatch, Segment | None]:
     """The code behind a serial and claim secret (with its batch, and the segment holding it), or
     a refusal. Every wrong secret (and unknown serial) counts against the scanner's IP and the
-    serial; past the limit all are refused."""
+    serial; past the limit all are refused. `found`: the code as the caller already read it."""
     _rate_limit_check(serial, ctx)
-    found = _code_read(serial)
+    if found is _UNREAD:
+        found = _code_read(serial)
     if found is None:
         _rate_limit_fail(serial, ctx)
         raise NotFound(error_codes.CODE_UNKNOWN, "未找到该防伪码，请核对后重试。")
@@ -582,8 +621,26 @@ class ClaimResult:
         return "领取成功。"
 
 
+def code_claim_by_number(
+    *, serial: int, secret: str, member_no: str, ctx: ScanContext, count_scan: bool = False
+) -> tuple[Member, ClaimResult]:
+    """`code_claim` for the member a partner names by number, read with the code in one round
+    trip; NotFound (member_not_found) when no member has the number, before anything else."""
+    member, found = _member_and_code_read(member_no, serial)
+    if member is None:
+        raise NotFound(members_codes.MEMBER_NOT_FOUND, f"会员 {member_no} 不存在。")
+    return member, code_claim(serial=serial, secret=secret, member=member, ctx=ctx, count_scan=count_scan, found=found)
+
+
 def code_claim(
-    *, serial: int, secret: str, member: Member, ctx: ScanContext, count_scan: bool = False, new_member: bool = False
+    *,
+    serial: int,
+    secret: str,
+    member: Member,
+    ctx: ScanContext,
+    count_scan: bool = False,
+    new_member: bool = False,
+    found: tuple[Code, CodeBatch, Segment | None] | None = _UNREAD,
 ) -> ClaimResult:
     """The member claims the code's reward. The first claimant wins in one conditional UPDATE;
     every other gets `already claimed` (the same member again gets their own claim back). A code
@@ -592,8 +649,9 @@ def code_claim(
 
     The common case (a points campaign; no flag, diversion or owner to assign; caps and budget
     not reached) is one statement (scancodes/claim_fast.py); anything else, and any refusal,
-    takes the ORM path below, which writes the same rows."""
-    code, batch, segment = _code_checked(serial, secret, ctx)
+    takes the ORM path below, which writes the same rows. `found`: the code as the caller already
+    read it (code_claim_by_number)."""
+    code, batch, segment = _code_checked(serial, secret, ctx, found)
     counted: list[int] | None = None  # the IP's and device's claims this hour, this one included
     if not new_member:
         fast, counted = _claim_fast(
@@ -628,7 +686,7 @@ def _claim_fast(
     Redis step as the ORM path's _risk counts them, so that a burst of parallel claims cannot all
     read a count under the limit. Those counts go with the answer: the ORM path, when it takes
     over, decides on them instead of counting the claim a second time."""
-    if not settings.SCANCODES_CLAIM_FAST:
+    if not settings.SCANCODES_CLAIM_FAST or not sql_function_present(claim_fast.FUNCTION_NAME):
         return None, None
     now = timezone.now()
     serial = code.serial
@@ -689,24 +747,39 @@ def _claim_fast(
         round(ctx.longitude, 6) if precise and ctx.longitude is not None else None,
         ctx.channel[:16],
     ]
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(claim_fast.CALL_SQL, params)
-        outcome, claim_id, b0, p0, d0, b1, p1, d1, tier_id, tags_added = cursor.fetchone()
-        if outcome != "ok":
-            return None, counted
-        # What the ORM services tell their hooks, from the function's answer.
-        member.points_balance, member.points_pending, member.points_debt, member.tier_id = b1, p1, d1, tier_id
-        points_changed_notify(member=member, kind=PointsEntry.Kind.BONUS, before=(b0, p0, d0))
-        for tag_id in tags_added:
-            tags_changed_notify_in_transaction(TagsChanged(member_ids=(member.pk,), tag_id=tag_id, added=True))
+    # The statement alone is atomic: in autocommit (no BEGIN and COMMIT round trips) when no hook
+    # handler would write beside it (no webhook wants the points change; WeCom only queues its
+    # mirroring after the commit: crm/hooks.py); else in the caller's transaction, or one of its own.
+    if connection.in_atomic_block or loyalty_changes_need_transaction() or tag_changes_need_transaction():
+        with transaction.atomic(savepoint=False):
+            answer = _claim_statement(params, member)
+    else:
+        answer = _claim_statement(params, member)
+    if answer is None:
+        return None, counted
     claim = Claim(
-        pk=claim_id,
+        pk=answer,
         **_claim_fields(
             serial=serial, member=member, batch=batch, segment=segment, campaign=campaign, units=units, now=now, ctx=ctx
         ),
     )
     claim._state.adding = False
     return ClaimResult(claim=claim, created=True), counted
+
+
+def _claim_statement(params: list[Any], member: Member) -> int | None:
+    """scancodes_claim_fast(), and the hooks told what the ORM services tell them, from the
+    function's answer; the claim's id, or None when the ORM path must decide."""
+    with connection.cursor() as cursor:
+        cursor.execute(claim_fast.CALL_SQL, params)
+        outcome, claim_id, b0, p0, d0, b1, p1, d1, tier_id, tags_added = cursor.fetchone()
+    if outcome != "ok":
+        return None
+    member.points_balance, member.points_pending, member.points_debt, member.tier_id = b1, p1, d1, tier_id
+    points_changed_notify(member=member, kind=PointsEntry.Kind.BONUS, before=(b0, p0, d0))
+    for tag_id in tags_added:
+        tags_changed_notify_in_transaction(TagsChanged(member_ids=(member.pk,), tag_id=tag_id, added=True))
+    return int(claim_id)
 
 
 def _claim_fields(

@@ -18,10 +18,11 @@ class WebhooksConfig(AppConfig):
             consent_withdrawn_webhook,
             coupon_webhook,
             loyalty_changed_webhook,
+            loyalty_changed_webhook_writes,
             member_enrolled_webhook,
         )
 
         on_withdraw(consent_withdrawn_webhook)
         on_member_enrolled(member_enrolled_webhook)
-        on_loyalty_changed(loyalty_changed_webhook)
+        on_loyalty_changed(loyalty_changed_webhook, needs_transaction=loyalty_changed_webhook_writes)
         on_coupon_event(coupon_webhook)

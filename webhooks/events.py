@@ -100,6 +100,12 @@ def member_enrolled_webhook(event: MemberEnrolled) -> None:
     )
 
 
+def loyalty_changed_webhook_writes() -> bool:
+    """Whether loyalty_changed_webhook, told of a points or tier change now, would record a
+    delivery: a live subscription wants either event (remembered within an API request)."""
+    return bool(webhook_events_subscribed([WebhookEvent.MEMBER_TIER_CHANGED, WebhookEvent.POINTS_CHANGED]))
+
+
 def loyalty_changed_webhook(event: LoyaltyChanged) -> None:
     """`on_loyalty_changed` handler: member.tier_changed and points.changed, one delivery per
     subscription for each member whose tier / balances changed, with the change's cause."""

@@ -12,4 +12,6 @@ class WecomConfig(AppConfig):
         from .member_events import link_prospects_of_new_identities, mirror_tag_changes
 
         on_identities_added(link_prospects_of_new_identities)
-        on_tags_changed(mirror_tag_changes)
+        # It only queues the mirroring once the caller's change commits (send_on_commit): nothing of
+        # it belongs in the caller's transaction.
+        on_tags_changed(mirror_tag_changes, needs_transaction=lambda: False)

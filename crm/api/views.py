@@ -198,6 +198,12 @@ class BrandApiView(APIView):
     # its own, so no BEGIN and COMMIT round trips around its one statement. A POST carrying an
     # Idempotency-Key is still run, and its answer stored, in one transaction (run_idempotent).
     read_only_post: ClassVar[bool] = False
+    # A POST whose handler keeps its own transactions: each of its writes is one statement or the
+    # service's own atomic block, and a retry after a failure half-way is safe (the check-in, the
+    # scan-code claim). No transaction of the view's around it, so a one-statement write can run
+    # without BEGIN and COMMIT when no hook handler would write beside it (crm/hooks.py). A POST
+    # carrying an Idempotency-Key is still run, and its answer stored, in one transaction.
+    own_transaction: ClassVar[bool] = False
 
     def required_scope(self, method: str) -> str | None:
         if method == "HEAD":
@@ -314,7 +320,7 @@ class BrandApiView(APIView):
             return handler(request, *args, **kwargs)
         if request.method == "POST" and HEADER in request.headers:
             return self.run_idempotent(handler, request, *args, **kwargs)
-        if request.method == "POST" and self.read_only_post:
+        if request.method == "POST" and (self.read_only_post or self.own_transaction):
             return handler(request, *args, **kwargs)
         with transaction.atomic():
             return handler(request, *args, **kwargs)

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from crm.db.functions import sql_function_present
 from crm.errors import AppError
 from crm.tenancy.zones import brand_date, brand_zone
 from engagement import error_codes
@@ -34,7 +35,12 @@ from engagement.models import (
     RewardKind,
 )
 from engagement.rewards import Granted, reward_grant_locked
-from members.hooks import LoyaltyChange, LoyaltyChanged, loyalty_changed_notify_in_transaction
+from members.hooks import (
+    LoyaltyChange,
+    LoyaltyChanged,
+    loyalty_changed_notify_in_transaction,
+    loyalty_changes_need_transaction,
+)
 from members.models import Member
 from members.services.points import member_lock, points_spend
 from members.services.tiers import tier_lift_locked
@@ -44,6 +50,7 @@ from .settings import engagement_settings_get
 # The one-statement path of the common check-in (engagement_checkin_fast); benchmarks switch it off
 # to measure the ORM path in the same run.
 FAST_PATH = True
+FUNCTION_NAME = "engagement_checkin"
 
 
 @dataclass(frozen=True)
@@ -166,12 +173,7 @@ def checkin_perform(*, member: Member, channel: str = "", now: dt.datetime | Non
     already locked; else in its own, locking and reading again)."""
     now = now or timezone.now()
     today = brand_date(now)
-    if not FAST_PATH:
-        return _checkin_orm(member=member, channel=channel, today=today)
-    # No savepoint inside an API request's transaction. Nothing in it raises but the database or a
-    # hook handler, which roll the change back anyway; the ORM path (which may refuse) runs after.
-    with transaction.atomic(savepoint=False):
-        fast = _checkin_fast(member_id=member.pk, member_no="", channel=channel, today=today)
+    fast = _checkin_fast(member_id=member.pk, member_no="", channel=channel, today=today, now=now)
     return fast or _checkin_orm(member=member, channel=channel, today=today)
 
 
@@ -182,21 +184,37 @@ def checkin_perform_by_number(
     member found by the same statement. None when no member has the number, it is a merged
     member's, or the ORM path must decide: the caller then finds the member (404, merges) and
     calls checkin_perform."""
-    if not FAST_PATH:
+    now = now or timezone.now()
+    return _checkin_fast(member_id=None, member_no=member_no, channel=channel, today=brand_date(now), now=now)
+
+
+def _checkin_fast(
+    *, member_id: int | None, member_no: str, channel: str, today: dt.date, now: dt.datetime
+) -> CheckinResult | None:
+    """engagement_checkin(), or None when the ORM path must decide (or the brand's migration has
+    not created the function yet). In the caller's transaction when it holds one; else in one of
+    its own — or none at all: the statement alone is atomic, so when no hook handler would write
+    beside it (no webhook subscription wants points changes: crm/hooks.py), it runs without BEGIN
+    and COMMIT, two round trips fewer. No savepoint inside an API request's transaction: nothing
+    in it raises but the database or a hook handler, which roll the change back anyway; the ORM
+    path (which may refuse) runs after."""
+    if not FAST_PATH or not sql_function_present(FUNCTION_NAME):
         return None
-    today = brand_date(now or timezone.now())
-    with transaction.atomic(savepoint=False):
-        return _checkin_fast(member_id=None, member_no=member_no, channel=channel, today=today)
+    if connection.in_atomic_block or loyalty_changes_need_transaction():
+        with transaction.atomic(savepoint=False):
+            return _checkin_statement(member_id=member_id, member_no=member_no, channel=channel, today=today, now=now)
+    return _checkin_statement(member_id=member_id, member_no=member_no, channel=channel, today=today, now=now)
 
 
-def _checkin_fast(*, member_id: int | None, member_no: str, channel: str, today: dt.date) -> CheckinResult | None:
-    """engagement_checkin() in the caller's transaction; None when the ORM path must decide. The
-    points change is told (members.hooks: webhooks) as points_award_bonus tells it."""
-    instant = timezone.now()
+def _checkin_statement(
+    *, member_id: int | None, member_no: str, channel: str, today: dt.date, now: dt.datetime
+) -> CheckinResult | None:
+    """The statement, and the points change told (members.hooks: webhooks) as points_award_bonus
+    tells it."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT * FROM engagement_checkin(%s, %s, %s, %s, %s, %s, %s)",
-            [member_id, member_no, today, instant, brand_date(instant).replace(day=1), brand_zone().key, channel],
+            [member_id, member_no, today, now, brand_date(now).replace(day=1), brand_zone().key, channel],
         )
         row = cursor.fetchone()
     outcome, member_id, pk, cycle_start, streak, made_up, points, growth, cost_points, rewards, channel_, created_at = (

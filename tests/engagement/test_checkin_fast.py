@@ -5,16 +5,22 @@ case and for the repeat (pinned), and the ORM path whenever something else must 
 import datetime as dt
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
+from crm.api.models import Partner
+from crm.db.functions import sql_function_present
+from crm.hooks import Hook
+from crm.memos import memos_forget_all
 from engagement.models import Checkin, EngagementSettings, GrowthAccount, GrowthActivityMonth, GrowthEntry
 from engagement.services import checkin as checkin_service
-from engagement.services.checkin import checkin_perform
+from engagement.services.checkin import FUNCTION_NAME, checkin_perform
 from engagement.services.growth import growth_audit, growth_balance
 from members.hooks import LoyaltyChanged, loyalty_changed
 from members.models import LoyaltyProgram, Member, PointsEntry, PointsLot, TierChange
@@ -22,8 +28,9 @@ from members.services.points import ledger_audit, points_award_bonus, points_bon
 from tests.api.conftest import assert_problem, call, make_key
 from tests.factories import MemberFactory, TierFactory
 from tests.members.loyalty_scene import program
+from webhooks.models import WebhookDelivery, WebhookSubscription
 
-from .scene import POINTS, clock, ladder, rules
+from .scene import POINTS, at, clock, ladder, rules
 
 
 @pytest.fixture
@@ -234,6 +241,7 @@ def test_growth_that_lifts_the_tier_takes_the_orm_path_and_lifts_it(in_brand_a):
     low = TierFactory.create(code="g1", name="成长一", rank=1, threshold=0, basis="growth")
     high = TierFactory.create(code="g2", name="成长二", rank=2, threshold=20, basis="growth")
     member = MemberFactory(tier=low)
+    sql_function_present(FUNCTION_NAME)  # the process's one catalogue read per brand, not the check-in's
     with clock("2027-03-08 10:03:00"), CaptureQueriesContext(connection) as day1:
         checkin_perform(member=member)
     assert "engagement_checkin(" in _statements(day1)[0] and len(_statements(day1)) == 1  # 10 < 20: no lift
@@ -314,3 +322,121 @@ def test_each_brand_checks_in_with_its_own_function_and_tables_on_one_connection
             assert sorted(Checkin.objects.values_list("member_id", flat=True)) == sorted(members[brand.schema_name])
             assert set(PointsEntry.objects.values_list("points", flat=True)) == {3 if brand == brand_a else 7}
             assert ledger_audit() == [] and growth_audit() == []
+
+
+# --- no transaction of its own when nothing would write beside the statement (session 16) ---------
+
+
+@contextmanager
+def outside_a_transaction(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """What the partner API's check-in sees since its view keeps no transaction around it: the
+    test's own (which rolls everything back; psycopg's transaction stays open underneath, so
+    nothing commits) is hidden from the service. Yields the transactions the service opened."""
+    opened: list[dict[str, Any]] = []
+    real = transaction.atomic
+
+    def atomic(*args: Any, **kwargs: Any) -> Any:
+        opened.append(kwargs)
+        return real(*args, **kwargs)
+
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    with monkeypatch.context() as patch:
+        patch.setattr(checkin_service, "transaction", SimpleNamespace(atomic=atomic))
+        wrapper.in_atomic_block = False
+        try:
+            yield opened
+        finally:
+            wrapper.in_atomic_block = True
+
+
+def _subscribe(events: list[str]) -> None:
+    WebhookSubscription.objects.create(
+        partner=Partner.objects.create(name="监听方"), url="https://hooks.example/p", events=events, secret="s"
+    )
+
+
+def test_with_no_webhook_listening_the_statement_runs_without_begin_and_commit(in_brand_a, monkeypatch):
+    program()
+    rules()
+    _subscribe(["member.enrolled"])  # a subscription, but not to points or tiers
+    member = MemberFactory()
+    with clock("2027-03-08 10:03:00"), outside_a_transaction(monkeypatch) as opened:
+        result = checkin_perform(member=member)
+    assert result.created and result.checkin.points == 5
+    assert opened == []  # the one statement was its own transaction
+    assert PointsEntry.objects.filter(member=member).count() == 1
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.parametrize("event", ["points.changed", "member.tier_changed"])
+def test_a_webhook_listening_keeps_the_statement_and_its_delivery_in_one_transaction(in_brand_a, monkeypatch, event):
+    program()
+    rules()
+    _subscribe([event])
+    member = MemberFactory()
+    with clock("2027-03-08 10:03:00"), outside_a_transaction(monkeypatch) as opened:
+        result = checkin_perform(member=member)
+    assert result.created
+    assert opened == [{"savepoint": False}]
+    assert WebhookDelivery.objects.filter(event="points.changed").count() == (event == "points.changed")
+
+
+def test_a_handler_that_does_not_say_whether_it_writes_keeps_the_transaction(in_brand_a, monkeypatch, told):
+    program()
+    rules()
+    member = MemberFactory()
+    with clock("2027-03-08 10:03:00"), outside_a_transaction(monkeypatch) as opened:
+        checkin_perform(member=member)
+    assert opened == [{"savepoint": False}]
+    assert len(told) == 1
+
+
+def test_the_hook_asks_each_handler_whether_it_would_write():
+    hook: Hook[int, None] = Hook("test")
+    writes = {"a": False, "b": False}
+    hook.connect(lambda event: None, needs_transaction=lambda: writes["a"])
+    hook.connect(lambda event: None, needs_transaction=lambda: writes["b"])
+    assert not hook.needs_transaction()
+    writes["b"] = True
+    assert hook.needs_transaction()
+    writes["b"] = False
+
+    def silent(event: int) -> None:
+        return None
+
+    hook.connect(silent)  # says nothing: assumed to write
+    assert hook.needs_transaction()
+    hook.disconnect(silent)
+    assert not hook.needs_transaction()
+
+
+def test_a_brand_whose_migration_has_not_created_the_function_checks_in_by_the_orm_path(in_brand_a):
+    program()
+    rules()
+    member = MemberFactory()
+    memos_forget_all()
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute("DROP FUNCTION engagement_checkin(bigint, text, date, timestamptz, date, text, text)")
+    with clock("2027-03-08 10:03:00"), CaptureQueriesContext(connection) as queries:
+        result = checkin_perform(member=member)
+    assert result.created and result.checkin.points == 5
+    assert not [q for q in queries.captured_queries if "engagement_checkin(" in q["sql"]]
+    assert ledger_audit() == [] and growth_audit() == []
+
+
+def test_the_callers_instant_is_the_check_ins_instant(in_brand_a):
+    """A caller's `now` decides the day, every timestamp written and the growth month — not the
+    clock: here the clock is already in February while the caller says 31 January."""
+    program()
+    rules()
+    member = MemberFactory()
+    said = at("2027-01-31 23:59:00")
+    with clock("2027-02-01 00:10:00"):
+        result = checkin_perform(member=member, now=said)
+    assert result.created and result.checkin.biz_date == dt.date(2027, 1, 31)
+    assert Checkin.objects.get(member_id=member.pk).created_at == said
+    assert GrowthEntry.objects.get(member_id=member.pk).created_at == said
+    assert list(GrowthActivityMonth.objects.filter(member_id=member.pk).values_list("month", flat=True)) == [
+        dt.date(2027, 1, 1)
+    ]
+    assert PointsEntry.objects.get(member=member).created_at == said

@@ -3,23 +3,29 @@ the ORM path for the same scene, the statement count pinned, and every departure
 case handed to the ORM path with nothing written."""
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from crm.api.models import Partner
 from crm.errors import AppError
+from crm.memos import memos_forget_all
 from members.hooks import loyalty_changed, tags_changed
 from members.models import Member, MemberTag, PointsEntry, PointsLot
 from members.services.points import ledger_audit, points_award_bonus
-from scancodes import claim_fast, error_codes
+from scancodes import claim_fast, error_codes, services
 from scancodes.models import Claim, ClaimCounter, Code, CodeBatch, Scan, ScanCampaign
 from scancodes.services import code_claim
 from tests.api.conftest import call, make_key
 from tests.factories import MemberFactory
+from webhooks.models import WebhookDelivery, WebhookSubscription
 
 from .conftest import HANGZHOU, ctx, secret
 
@@ -178,7 +184,7 @@ def test_a_departure_from_the_common_case_leaves_nothing_of_the_fast_path(batch,
     assert ledger_audit() == []
 
 
-def test_a_partner_api_claim_is_the_members_read_the_codes_read_and_the_function(batch, client_a, brand_a, redis_cache):
+def test_a_partner_api_claim_is_the_member_and_codes_read_and_the_function(batch, client_a, brand_a, redis_cache):
     """Over the partner API the webhooks' and WeCom's questions are remembered under the brand's
     generation after the first request: a claim is three statements, whatever the tags."""
     key = make_key("alpha")
@@ -199,5 +205,70 @@ def test_a_partner_api_claim_is_the_members_read_the_codes_read_and_the_function
     assert response.status_code == 201, response.content
     sql = [q["sql"] for q in queries.captured_queries]
     claims = [s for s in sql if "members_member" in s or "scancodes_code" in s or claim_fast.FUNCTION_NAME in s]
-    assert len(claims) == 3, sql
+    # Two since session 16: the member is read with the code (one statement), then the function.
+    assert len(claims) == 2, sql
+    assert "members_member" in claims[0] and "scancodes_code" in claims[0], claims
     assert not [s for s in sql if "wecom_wecomconfig" in s or "webhooksubscription" in s], sql
+
+
+# --- no transaction of its own when nothing would write beside the statement (session 16) ---------
+
+
+@contextmanager
+def _outside_a_transaction(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """What the partner API's claim sees since its view keeps no transaction around it: the test's
+    own (rolled back; psycopg's transaction stays open underneath, so nothing commits) is hidden
+    from the service. Yields the transactions the service opened."""
+    opened: list[dict[str, Any]] = []
+    real = transaction.atomic
+
+    def atomic(*args: Any, **kwargs: Any) -> Any:
+        opened.append(kwargs)
+        return real(*args, **kwargs)
+
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "transaction", SimpleNamespace(atomic=atomic))
+        wrapper.in_atomic_block = False
+        try:
+            yield opened
+        finally:
+            wrapper.in_atomic_block = True
+
+
+@pytest.mark.parametrize("listening", [False, True])
+def test_the_claim_runs_without_begin_and_commit_unless_a_webhook_listens(batch, member, monkeypatch, listening):
+    if listening:
+        WebhookSubscription.objects.create(
+            partner=Partner.objects.create(name="监听方"),
+            url="https://hooks.example/p",
+            events=["points.changed"],
+            secret="s",
+        )
+    _claim(batch, batch.first_serial, member)  # the brand's loyalty programme row, made by the first
+    with _outside_a_transaction(monkeypatch) as opened:
+        result = _claim(batch, batch.first_serial + 1, member)
+    assert result.created and result.claim.points > 0
+    assert opened == ([{"savepoint": False}] if listening else [])
+    assert WebhookDelivery.objects.filter(event="points.changed").count() == 2 * listening
+    assert ledger_audit() == []
+
+
+def test_a_brand_whose_migration_has_not_created_the_function_claims_by_the_orm_path(batch, member):
+    memos_forget_all()
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute(f"DROP FUNCTION {claim_fast.FUNCTION_NAME}({', '.join(claim_fast.ARG_TYPES)})")
+    with CaptureQueriesContext(connection) as queries:
+        result = _claim(batch, batch.first_serial, member)
+    assert result.created and result.claim.points > 0
+    assert not [q for q in queries.captured_queries if claim_fast.FUNCTION_NAME + "(" in q["sql"]]
+    assert Claim.objects.filter(code_id=batch.first_serial, member=member).exists()
+    assert ledger_audit() == []
+
+
+def test_an_unknown_member_is_told_before_the_code_is_looked_at(batch, client_a, redis_cache):
+    key = make_key("alpha")
+    body = {"serial": batch.first_serial, "secret": "wrong", "member_no": "NOSUCH1", "ip": HANGZHOU}
+    response = call(client_a, "POST", "/api/v1/scancodes/claims", key=key, body=body)
+    assert response.status_code == 404 and "member_not_found" in response.content.decode(), response.content
+    assert not Scan.objects.filter(serial=batch.first_serial).exists()  # no scan logged, no failure counted
