@@ -103,9 +103,7 @@ SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.i
 FROM {{orders}} o
 CROSS JOIN (
     -- reach: the longest window; no touch older than that can credit (the index range's lower end)
-    SELECT rr.id, rr.precedence, rr.windows,
-           make_interval(days => (SELECT COALESCE(max(w.days::integer), 0)
-                                  FROM jsonb_each_text(rr.windows) w (kind, days))) AS reach
+    SELECT rr.id, rr.precedence, rr.windows, {{reach}} AS reach
     FROM {{rule}} rr
 ) r
 {{own}}
@@ -129,10 +127,25 @@ LEFT JOIN LATERAL (
 """
 
 
-def decide_sql(*, orders: str, rule: str, precedence: tuple[str, ...] | None = None, own: bool = True) -> str:
+# The rule's longest window, from its row `rr`. Put in the query, PostgreSQL evaluates it once per
+# order that looks up a touch (an InitPlan under the lateral join: jsonb_each_text and an
+# aggregate each time); the function computes it once and passes it in.
+_REACH = """make_interval(days => (SELECT COALESCE(max(w.days::integer), 0)
+                                  FROM jsonb_each_text(rr.windows) w (kind, days)))"""
+
+
+def decide_sql(
+    *,
+    orders: str,
+    rule: str,
+    precedence: tuple[str, ...] | None = None,
+    own: bool = True,
+    reach: str = _REACH,
+) -> str:
     """The decision over `orders` by `rule`; `precedence` and `own=False` only when the caller knows
-    the rule's precedence is that and that the brand has no staff identity (smaller plans)."""
-    return _DECIDE.format(orders=orders, rule=rule, slots=_slots(precedence), own=_OWN if own else _NO_OWN)
+    the rule's precedence is that and that the brand has no staff identity (smaller plans); `reach`
+    an expression of the rule's longest window when the caller has it computed."""
+    return _DECIDE.format(orders=orders, rule=rule, slots=_slots(precedence), own=_OWN if own else _NO_OWN, reach=reach)
 
 
 # The decision for the orders of one ingest, as a function of their columns. A function because of
@@ -185,14 +198,15 @@ DECLARE
     v_rule_id bigint;
     v_precedence text[];
     v_staff_identities boolean;
+    v_reach interval;
 BEGIN
-SELECT r.id, r.precedence::text[], EXISTS (SELECT FROM {_STAFF_ID})
-INTO v_rule_id, v_precedence, v_staff_identities
-FROM {_RULE} r ORDER BY r.id DESC LIMIT 1;
+SELECT rr.id, rr.precedence::text[], EXISTS (SELECT FROM {_STAFF_ID}), {_REACH}
+INTO v_rule_id, v_precedence, v_staff_identities, v_reach
+FROM {_RULE} rr ORDER BY rr.id DESC LIMIT 1;
 IF v_precedence = ARRAY{list(USUAL_PRECEDENCE)}::text[] AND NOT v_staff_identities THEN
-{_RETURN.format(decide_sql(orders=_UNNEST, rule=_RULE_READ, precedence=USUAL_PRECEDENCE, own=False))}
+{_RETURN.format(decide_sql(orders=_UNNEST, rule=_RULE_READ, precedence=USUAL_PRECEDENCE, own=False, reach="v_reach"))}
 ELSE
-{_RETURN.format(decide_sql(orders=_UNNEST, rule=_RULE_READ))}
+{_RETURN.format(decide_sql(orders=_UNNEST, rule=_RULE_READ, reach="v_reach"))}
 END IF;
 END
 """
@@ -227,10 +241,11 @@ WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
 
 # The serving staff of a member's store order is a touch too (it may credit a later online order
-# within the rule's `served` window). Keyed by the order: a replay adds nothing.
+# within the rule's `served` window). Keyed by the order; `o` holds only the orders this statement
+# created, so a replay adds nothing — without ON CONFLICT: served touches are outside the key's
+# unique index (models.Touch), an entry and a probe per store order that could never conflict.
 SERVED_TOUCH_RIDER_SQL = f"""
 INSERT INTO {_TOUCH} (staff_id, member_id, kind, touched_at, source, key, created_at)
 SELECT o.staff_id, o.member_id, 'served', o.paid_at, o.order_no, 'order:' || o.id, o.created_at
 FROM o WHERE o.staff_id IS NOT NULL AND o.store_id IS NOT NULL AND o.member_id IS NOT NULL
-ON CONFLICT (key) DO NOTHING
 """
