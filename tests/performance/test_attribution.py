@@ -163,6 +163,10 @@ def test_a_served_touch_is_written_once_with_its_order_and_still_counts_everywhe
     later = post("SV3", 2_000, "u-1")
     assert Attribution.objects.get(order=later.order).touch_id == served.get(key=f"order:{second}").pk
     assert order_credit_text(order_id=later.order.pk) == "导购 李四（近 7 天内在门店服务）"
+    # A store order's own served touch is never its touch (the decision tells it by kind, staff and
+    # time): the earlier one credits it.
+    store_again = post("SV4", 3_000, "u-1", channel="store", store=elsewhere, staff=li)
+    assert Attribution.objects.get(order=store_again.order).touch_id == served.get(key=f"order:{second}").pk
 
 
 def test_the_attribution_row_has_no_database_key_to_its_order(in_brand_a):
