@@ -123,7 +123,7 @@ def test_serving_staff_on_a_store_order_and_served_touch(scene):
 
 def test_a_served_touch_is_written_once_with_its_order_and_still_counts_everywhere(scene):
     # The served touch has no ON CONFLICT probe and no entry in the key's unique index (migration
-    # 0010): it is written once because the rider sees only the orders its statement created.
+    # 0011): it is written once because the rider sees only the orders its statement created.
     zhang, li, member = scene.zhang, scene.li, scene.member
     assign(member, zhang, ago(days=60))
     elsewhere = StoreFactory(name="徐汇店")  # 李四 (静安店) serves at another store

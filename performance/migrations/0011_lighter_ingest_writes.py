@@ -25,7 +25,7 @@ FUNCTION_SQL = "CREATE OR REPLACE FUNCTION performance_decide(p_id bigint[], p_p
 class Migration(migrations.Migration):
     dependencies = [
         ("members", "0020_assignment_history_index"),
-        ("performance", "0009_decide_in_index_order"),
+        ("performance", "0010_background_export_expiry"),
     ]
 
     operations = [
