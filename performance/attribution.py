@@ -68,7 +68,7 @@ _TOUCH_PICK = """(SELECT 'touch'::text, t.staff_id, t.id, t.kind::text, (r.windo
          WHERE r.precedence[{i}] = 'touch' AND o.member_id IS NOT NULL AND t.member_id = o.member_id
            AND t.touched_at <= o.paid_at AND t.touched_at > o.paid_at - r.reach
            AND t.touched_at > o.paid_at - make_interval(days => COALESCE((r.windows ->> t.kind)::integer, 0))
-           AND t.key <> 'order:' || o.id  -- the order's own serving is the serving basis, not a touch
+           {own_served}
            AND (ts.resigned_at IS NULL OR ts.resigned_at > o.paid_at)
          ORDER BY t.touched_at DESC, t.id DESC LIMIT 1)"""
 _BASES = {"serving": _SERVING, "exclusive": _EXCLUSIVE, "touch": _TOUCH_PICK}
@@ -76,12 +76,26 @@ _BASES = {"serving": _SERVING, "exclusive": _EXCLUSIVE, "touch": _TOUCH_PICK}
 USUAL_PRECEDENCE = ("serving", "touch", "exclusive")
 
 
-def _slots(precedence: tuple[str, ...] | None) -> str:
+# An order's own served touch (key order:<id>) is the serving basis, not a touch. A stored order's
+# (the what-if preview) is told by its key. The ingest's decision can see its orders' served
+# touches too: the function is VOLATILE, so its queries take a fresh snapshot after a command-counter
+# increment, and PostgreSQL finishes the served-touch rider (the later data-modifying CTE) first —
+# which is also how a store order's served touch can credit an online order later in the same
+# batch, as it would posted alone. There the own one is told by columns of the look-up's index
+# (kind, staff, time: the served touch is the order's serving staff at its payment time), so every
+# touch the look-up reads is answered from the index alone, without a visit to the heap row.
+_OWN_SERVED = "AND t.key <> 'order:' || o.id  -- the order's own serving is the serving basis, not a touch"
+_OWN_SERVED_BY_INDEX = """AND NOT (t.kind = 'served' AND o.store_id IS NOT NULL AND t.staff_id = o.staff_id
+                    AND t.touched_at = o.paid_at)  -- the order's own serving is the serving basis"""
+
+
+def _slots(precedence: tuple[str, ...] | None, *, stored: bool) -> str:
     """Every base in every place (any rule), or one base per place (the rule is known to be `precedence`)."""
+    fill = {"staff": _STAFF, "touch": _TOUCH, "own_served": _OWN_SERVED if stored else _OWN_SERVED_BY_INDEX}
     parts = (
-        [part.format(staff=_STAFF, touch=_TOUCH, i=i) for i in (1, 2, 3) for part in _BASES.values()]
+        [part.format(i=i, **fill) for i in (1, 2, 3) for part in _BASES.values()]
         if precedence is None
-        else [_BASES[basis].format(staff=_STAFF, touch=_TOUCH, i=i) for i, basis in enumerate(precedence, 1)]
+        else [_BASES[basis].format(i=i, **fill) for i, basis in enumerate(precedence, 1)]
     )
     return "\n        UNION ALL\n        ".join(parts)
 
@@ -103,9 +117,7 @@ SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.i
 FROM {{orders}} o
 CROSS JOIN (
     -- reach: the longest window; no touch older than that can credit (the index range's lower end)
-    SELECT rr.id, rr.precedence, rr.windows,
-           make_interval(days => (SELECT COALESCE(max(w.days::integer), 0)
-                                  FROM jsonb_each_text(rr.windows) w (kind, days))) AS reach
+    SELECT rr.id, rr.precedence, rr.windows, {{reach}} AS reach
     FROM {{rule}} rr
 ) r
 {{own}}
@@ -129,10 +141,30 @@ LEFT JOIN LATERAL (
 """
 
 
-def decide_sql(*, orders: str, rule: str, precedence: tuple[str, ...] | None = None, own: bool = True) -> str:
+# The rule's longest window, from its row `rr`. Put in the query, PostgreSQL evaluates it once per
+# order that looks up a touch (an InitPlan under the lateral join: jsonb_each_text and an
+# aggregate each time); the function computes it once and passes it in.
+_REACH = """make_interval(days => (SELECT COALESCE(max(w.days::integer), 0)
+                                  FROM jsonb_each_text(rr.windows) w (kind, days)))"""
+
+
+def decide_sql(
+    *,
+    orders: str,
+    rule: str,
+    precedence: tuple[str, ...] | None = None,
+    own: bool = True,
+    reach: str = _REACH,
+    stored: bool = True,
+) -> str:
     """The decision over `orders` by `rule`; `precedence` and `own=False` only when the caller knows
-    the rule's precedence is that and that the brand has no staff identity (smaller plans)."""
-    return _DECIDE.format(orders=orders, rule=rule, slots=_slots(precedence), own=_OWN if own else _NO_OWN)
+    the rule's precedence is that and that the brand has no staff identity (smaller plans); `reach`
+    an expression of the rule's longest window when the caller has it computed; `stored=False`
+    when the orders are being inserted by the statement that decides (no key to tell their own
+    served touches by: the index's columns do)."""
+    return _DECIDE.format(
+        orders=orders, rule=rule, slots=_slots(precedence, stored=stored), own=_OWN if own else _NO_OWN, reach=reach
+    )
 
 
 # The decision for the orders of one ingest, as a function of their columns. A function because of
@@ -179,20 +211,25 @@ _RETURN = f"RETURN QUERY SELECT {', '.join(f'd.{name}::{kind}' for name, kind in
 # plan made for exactly that: three candidate slots instead of nine, no own-purchase probe — a plan
 # a third smaller, whose start-up was most of a single order's decision (bench/README.md, session
 # 15). Both read the rule by that id, so a rule saved meanwhile cannot mix with the branch chosen.
+_USUAL_SQL = decide_sql(
+    orders=_UNNEST, rule=_RULE_READ, precedence=USUAL_PRECEDENCE, own=False, reach="v_reach", stored=False
+)
+_GENERAL_SQL = decide_sql(orders=_UNNEST, rule=_RULE_READ, reach="v_reach", stored=False)
 FUNCTION_BODY = f"""
 #variable_conflict use_column
 DECLARE
     v_rule_id bigint;
     v_precedence text[];
     v_staff_identities boolean;
+    v_reach interval;
 BEGIN
-SELECT r.id, r.precedence::text[], EXISTS (SELECT FROM {_STAFF_ID})
-INTO v_rule_id, v_precedence, v_staff_identities
-FROM {_RULE} r ORDER BY r.id DESC LIMIT 1;
+SELECT rr.id, rr.precedence::text[], EXISTS (SELECT FROM {_STAFF_ID}), {_REACH}
+INTO v_rule_id, v_precedence, v_staff_identities, v_reach
+FROM {_RULE} rr ORDER BY rr.id DESC LIMIT 1;
 IF v_precedence = ARRAY{list(USUAL_PRECEDENCE)}::text[] AND NOT v_staff_identities THEN
-{_RETURN.format(decide_sql(orders=_UNNEST, rule=_RULE_READ, precedence=USUAL_PRECEDENCE, own=False))}
+{_RETURN.format(_USUAL_SQL)}
 ELSE
-{_RETURN.format(decide_sql(orders=_UNNEST, rule=_RULE_READ))}
+{_RETURN.format(_GENERAL_SQL)}
 END IF;
 END
 """
@@ -227,10 +264,11 @@ WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
 
 # The serving staff of a member's store order is a touch too (it may credit a later online order
-# within the rule's `served` window). Keyed by the order: a replay adds nothing.
+# within the rule's `served` window). Keyed by the order; `o` holds only the orders this statement
+# created, so a replay adds nothing — without ON CONFLICT: served touches are outside the key's
+# unique index (models.Touch), an entry and a probe per store order that could never conflict.
 SERVED_TOUCH_RIDER_SQL = f"""
 INSERT INTO {_TOUCH} (staff_id, member_id, kind, touched_at, source, key, created_at)
 SELECT o.staff_id, o.member_id, 'served', o.paid_at, o.order_no, 'order:' || o.id, o.created_at
 FROM o WHERE o.staff_id IS NOT NULL AND o.store_id IS NOT NULL AND o.member_id IS NOT NULL
-ON CONFLICT (key) DO NOTHING
 """

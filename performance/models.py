@@ -59,7 +59,10 @@ class Touch(models.Model):
     touched_at = models.DateTimeField(_("触达时间"))
     source = models.CharField(_("来源"), max_length=128, blank=True, help_text=_("渠道 state、分享 token、订单号等"))
     # Unique by the constraint in Meta (not unique=True, which adds a second, LIKE-pattern index
-    # nobody reads to every touch written).
+    # nobody reads to every touch written), for every kind but `served`: a served touch is written
+    # by its order's insert, once (a replayed order is not among the new ones), and its key
+    # order:<id> is looked up by no query — the index entry and the ON CONFLICT probe were ~6 buffer
+    # accesses per store order.
     key = models.CharField(_("事件标识"), max_length=160)
     created_at = models.DateTimeField(_("记录时间"), auto_now_add=True)
 
@@ -67,12 +70,19 @@ class Touch(models.Model):
         verbose_name = _("导购触达")
         verbose_name_plural = _("导购触达")
         indexes = [
-            # The attribution's "last touch before the order" look-up, in its order (stops at the first).
-            models.Index(fields=["member", "-touched_at", "-id"], name="perf_touch_member_recent"),
+            # The attribution's "last touch before the order" look-up, in its order (stops at the
+            # first), answered from the index alone: staff and kind are all it reads of a touch.
+            models.Index(
+                fields=["member", "-touched_at", "-id"], name="perf_touch_member_recent", include=["staff", "kind"]
+            ),
             models.Index(fields=["touched_at", "staff"], name="perf_touch_time_staff"),
             # (and perf_touch_late, partial, migration 0008: created_at - touched_at > 1 hour)
         ]
-        constraints = [models.UniqueConstraint(fields=["key"], name="perf_touch_key_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"], name="perf_touch_key_unique", condition=~Q(kind=TouchKind.SERVED.value)
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.staff_id} → {self.member_id}"
@@ -165,8 +175,19 @@ class Attribution(models.Model):
     # more index entry written in each order's transaction, for reads that never happen (staff,
     # members, stores, touches and rules are never deleted; the admin's store scope and filters
     # read the paid_at index or walk the primary key).
+    # No database foreign key to the order either: the row is written by the statement that inserts
+    # its order (the rider reads only the orders that statement created), so the key cannot dangle,
+    # and the deferred check ran at every commit, per order, a query that locked the order row
+    # (FOR KEY SHARE): ~5 buffer accesses and an SPI call per order, a fifth of what attribution
+    # added to the batch ingest (bench/README.md, session 16). Orders are never deleted; an ORM
+    # delete still cascades (on_delete is Django's).
     order = models.OneToOneField(
-        Order, verbose_name=_("订单"), on_delete=models.CASCADE, primary_key=True, related_name="attribution"
+        Order,
+        verbose_name=_("订单"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="attribution",
+        db_constraint=False,
     )
     paid_at = models.DateTimeField(_("支付时间"))
     member = models.ForeignKey(

@@ -254,10 +254,12 @@ def performance_report(
         for sid, st, n in cursor.fetchall():
             figures.setdefault((sid, st), StaffFigures(sid, "", st, "")).members_enrolled = n
         # Coupons written off in the period that the staff member had sent (the coupon's touch,
-        # key coupon:<id>; the staff member's current store, as for touches).
+        # key coupon:<id>; the staff member's current store, as for touches). The kind lets the
+        # planner use the key's unique index, which leaves served touches out (models.Touch).
         cursor.execute(
             f"""SELECT t.staff_id, s.store_id, count(*) FROM {_REDEMPTION} r
-                JOIN {_TOUCH} t ON t.key = 'coupon:' || r.coupon_id JOIN {_STAFF} s ON s.id = t.staff_id
+                JOIN {_TOUCH} t ON t.key = 'coupon:' || r.coupon_id AND t.kind = 'coupon'
+                JOIN {_STAFF} s ON s.id = t.staff_id
                 WHERE r.redeemed_at >= %s AND r.redeemed_at < %s AND r.status <> 'rolled_back'
                 {s_staff_sql}{s_store_sql} GROUP BY 1, 2""",  # noqa: S608
             [since, until, *s_staff_params, *s_store_params],

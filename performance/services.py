@@ -161,7 +161,7 @@ def touches_from_coupons_in_transaction(event: CouponEvent) -> None:
             f"""INSERT INTO {_TOUCH} (staff_id, member_id, kind, touched_at, source, key, created_at)
                 SELECT %s, c.member_id, %s, c.issued_at, 'coupon:' || c.template_id, 'coupon:' || c.id, now()
                 FROM {Coupon._meta.db_table} c WHERE c.id IN ({sql})
-                ON CONFLICT (key) DO NOTHING""",  # noqa: S608
+                ON CONFLICT (key) WHERE kind <> 'served' DO NOTHING""",  # noqa: S608
             [event.staff_id, TouchKind.COUPON, *params],
         )
 
@@ -178,7 +178,7 @@ def touches_from_group_messages_in_transaction(event: GroupMessagesDelivered) ->
                        'groupmsg:' || m.id, now()
                 FROM {OutboxMessage._meta.db_table} m
                 WHERE m.id IN ({sql}) AND m.staff_id IS NOT NULL AND m.delivered_at IS NOT NULL
-                ON CONFLICT (key) DO NOTHING""",  # noqa: S608
+                ON CONFLICT (key) WHERE kind <> 'served' DO NOTHING""",  # noqa: S608
             [TouchKind.GROUP_MESSAGE, *params],
         )
 

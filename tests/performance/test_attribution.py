@@ -11,7 +11,7 @@ from members.models import IdentityKind, MemberAssignment, Staff
 from members.scoping import StoreScope
 from members.services.orders import OrderInput, order_refund, orders_post_batch
 from performance.models import Attribution, AttributionRule, Basis, StaffIdentity, Touch, TouchKind
-from performance.selectors import NO_CREDIT, order_credit_text, order_credits, rule_preview
+from performance.selectors import NO_CREDIT, order_credit_text, order_credits, performance_report, rule_preview
 from performance.services import rule_save, touch_record
 from tests.factories import StaffFactory, StoreFactory
 from tests.members.loyalty_scene import ago, member_with_unionid, program
@@ -119,6 +119,67 @@ def test_serving_staff_on_a_store_order_and_served_touch(scene):
     assert order_credit_text(order_id=result.order.pk) == "服务导购 李四（门店订单的服务导购）"
     touch = Touch.objects.get(key=f"order:{result.order.pk}")
     assert touch.kind == TouchKind.SERVED and touch.staff == li and touch.member == member
+
+
+def test_a_served_touch_is_written_once_with_its_order_and_still_counts_everywhere(scene):
+    # The served touch has no ON CONFLICT probe and no entry in the key's unique index (migration
+    # 0011): it is written once because the rider sees only the orders its statement created.
+    zhang, li, member = scene.zhang, scene.li, scene.member
+    assign(member, zhang, ago(days=60))
+    elsewhere = StoreFactory(name="徐汇店")  # 李四 (静安店) serves at another store
+    first = post("SV1", 8_000, "u-1", channel="store", store=elsewhere, staff=li, paid_at=ago(hours=3))
+    batch = [
+        OrderInput(
+            channel="store",
+            order_no=no,
+            paid_at=ago(hours=3),
+            amount_fen=8_000,
+            store_id=elsewhere.pk,
+            staff_id=li.pk,
+            buyer_kind=IdentityKind.WECHAT_UNIONID,
+            buyer_value="u-1",
+        )
+        for no in ("SV1", "SV2", "SV2")  # a replay and a duplicate inside the batch
+    ]
+
+    post("SV1", 8_000, "u-1", channel="store", store=elsewhere, staff=li, paid_at=ago(hours=3))
+    results = orders_post_batch(orders=batch, actor="pos")
+    orders_post_batch(orders=batch, actor="pos")
+
+    second = results[1].order_id
+    served = Touch.objects.filter(kind=TouchKind.SERVED)
+    assert sorted(served.values_list("key", flat=True)) == sorted([f"order:{first.order.pk}", f"order:{second}"])
+    assert order_credit_text(order_id=second) == "服务导购 李四（门店订单的服务导购）"
+    today = timezone.localdate()
+    rows = {
+        (r.staff_name, r.store_name): r
+        for r in performance_report(scope=StoreScope(all_stores=True), start=today - dt.timedelta(days=1), end=today)
+    }
+    # The credit goes to the store the order was served in; the touch to the staff member's own.
+    assert (rows["李四", "徐汇店"].orders, rows["李四", "徐汇店"].members_served) == (2, 1)
+    assert (rows["李四", "静安店"].orders, rows["李四", "静安店"].members_served) == (0, 1)
+    # A rule with a window for serving: the served touch credits the member's next online order.
+    rule_save(precedence=["touch", "exclusive"], windows={"served": 7}, actor="admin")
+    later = post("SV3", 2_000, "u-1")
+    assert Attribution.objects.get(order=later.order).touch_id == served.get(key=f"order:{second}").pk
+    assert order_credit_text(order_id=later.order.pk) == "导购 李四（近 7 天内在门店服务）"
+    # A store order's own served touch is never its touch (the decision tells it by kind, staff and
+    # time): the earlier one credits it.
+    store_again = post("SV4", 3_000, "u-1", channel="store", store=elsewhere, staff=li)
+    assert Attribution.objects.get(order=store_again.order).touch_id == served.get(key=f"order:{second}").pk
+
+
+def test_the_attribution_row_has_no_database_key_to_its_order(in_brand_a):
+    # Its deferred check ran a locking query per order at every commit (bench/README.md, session
+    # 16); the row is written by the statement that inserts the order, so the key cannot dangle.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT conname FROM pg_constraint
+               WHERE contype = 'f' AND conrelid = 'performance_attribution'::regclass"""
+        )
+        assert cursor.fetchall() == []
 
 
 def test_staff_own_purchase_credits_nobody(scene):
