@@ -21,7 +21,7 @@ from crm.celery import send_on_commit
 from crm.db import connection
 from crm.db.locks import CAMPAIGN_OCCURRENCE, session_advisory_lock
 from crm.errors import AppError
-from crm.tenancy.pump import bulk_submit
+from crm.tenancy.pump import BulkChain
 from crm.tenancy.slots import slot_lock, slot_set
 from crm.tenancy.zones import brand_zone
 from members.models import Reward
@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 # bulk chunk that runs an occurrence's next step.
 SLOT_TASK = "campaigns.slot_due"
 STEP_TASK = "campaigns.occurrence_step"
+# A run's chain of chunks, numbered in summary["chunks"].
+RUN_CHAIN = BulkChain(STEP_TASK, Occurrence, field="summary", key="chunks")
 
 
 def campaign_validate(*, campaign: Campaign) -> None:
@@ -437,11 +439,7 @@ def occurrence_start(*, occurrence: Occurrence) -> None:
 def _chunk_submit(occurrence_id: int) -> None:
     """Submit the run's next chunk, numbered, in the current transaction (the occurrence row
     locked while its chunk number moves on)."""
-    with transaction.atomic():
-        occurrence = Occurrence.objects.select_for_update().get(pk=occurrence_id)
-        number = int(occurrence.summary.get("chunks", 0)) + 1
-        Occurrence.objects.filter(pk=occurrence_id).update(summary={**occurrence.summary, "chunks": number})
-        bulk_submit(STEP_TASK, occurrence_id, number)
+    RUN_CHAIN.submit_next(Occurrence(pk=occurrence_id))
 
 
 def occurrence_step(*, occurrence_id: int, chunk: int | None = None) -> str:
@@ -524,7 +522,7 @@ def _occurrence_run_locked(occurrence_id: int, *, one_chunk: bool = False, chunk
         occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
         if occurrence.status == Occurrence.Status.DONE:
             return "already_done"
-        if chunk is not None and int(occurrence.summary.get("chunks", 0)) != chunk:
+        if RUN_CHAIN.stale(occurrence, chunk):
             return "stale"
         if occurrence.started_at is None:
             occurrence.started_at = timezone.now()
@@ -550,11 +548,9 @@ def _occurrence_run_locked(occurrence_id: int, *, one_chunk: bool = False, chunk
                 covered += width
                 more = not ends_step or len(occurrence.steps_done) < len(RUN_STEPS)
                 hand_on = one_chunk and more and covered >= RUN_CHUNK
-                if hand_on:
-                    occurrence.summary["chunks"] = int(occurrence.summary.get("chunks", 0)) + 1
                 occurrence.save(update_fields=["steps_done", "summary", "updated_at"])
                 if hand_on:
-                    bulk_submit(STEP_TASK, occurrence.pk, occurrence.summary["chunks"])
+                    RUN_CHAIN.submit_next(occurrence, after=chunk)
             logger.info("occurrence %s step %s %s: %s", occurrence_id, name, id_range or "", outcome)
             if hand_on:
                 return "continued"
@@ -621,15 +617,7 @@ def campaign_slot_fire(
 def occurrences_resume(*, now: dt.datetime, grace: dt.timedelta) -> int:
     """Start again, through the pump, the occurrences of the last `grace` that failed or never
     got going (pending with no chunk waiting): the catch-up sweep. Returns how many."""
-    from crm.tenancy.models import BulkChunk
-
-    waiting = {
-        chunk_args[0]
-        for chunk_args in BulkChunk.objects.filter(schema_name=connection.schema_name, task=STEP_TASK).values_list(
-            "args", flat=True
-        )
-        if chunk_args
-    }
+    waiting = RUN_CHAIN.waiting()
     candidates = Occurrence.objects.filter(
         status__in=[Occurrence.Status.PENDING, Occurrence.Status.FAILED],
         slot__gte=now - grace,
