@@ -17,7 +17,6 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from crm.celery import send_on_commit
 from crm.db import connection
 from crm.db.locks import CAMPAIGN_OCCURRENCE, session_advisory_lock
 from crm.errors import AppError
@@ -30,7 +29,7 @@ from members.services.points import MEMBER_CHUNK
 from . import error_codes
 from .models import Campaign, Occurrence
 from .schedules import next_slots, occurrence_window, previous_slot
-from .tasks import catch_up_grace, send_occurrence_messages
+from .tasks import catch_up_grace
 
 logger = logging.getLogger(__name__)
 
@@ -392,8 +391,8 @@ def _step_coupons(occurrence: Occurrence, id_range: IdRange | None = None) -> di
 
 
 def _step_messages(occurrence: Occurrence, id_range: IdRange | None = None) -> dict[str, int]:
-    """Queue the messages (set-based; of the range) and, the whole step in one go, send them once
-    this step commits (by ranges: once the last range commits, _messages_send)."""
+    """Queue the messages (set-based; of the range) and, the whole step in one go, submit their
+    sending to the pump with this step's commit (by ranges: with the last range's, _messages_send)."""
     from .messaging import outbox_write
 
     outcome = outbox_write(occurrence=occurrence, id_range=id_range)
@@ -403,8 +402,11 @@ def _step_messages(occurrence: Occurrence, id_range: IdRange | None = None) -> d
 
 
 def _messages_send(occurrence: Occurrence) -> None:
+    """The sending, through the brand's pump, submitted with the step's last transaction."""
+    from .messaging import outbox_send_start
+
     if occurrence.campaign.message_channel != Campaign.MessageChannel.NONE:
-        send_on_commit(send_occurrence_messages, occurrence.pk)
+        outbox_send_start(occurrence=occurrence)
 
 
 # Rewards after the points and before the messages: the message may tell the member about both.
