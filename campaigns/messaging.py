@@ -305,7 +305,7 @@ def outbox_send_chunk(*, occurrence_id: int, chunk: int, attempt: int = 0) -> st
             raise
         countdown = tasks.send_retry_countdown(attempt)
         logger.warning("occurrence %s: sending again in %ss (%s)", occurrence_id, countdown, exc)
-        tasks.send_occurrence_messages.apply_async(args=[occurrence_id, attempt + 1], countdown=countdown)
+        tasks.send_occurrence_messages.apply_async(args=(occurrence_id, attempt + 1), countdown=countdown)
         return "retrying"
     if not OutboxMessage.objects.filter(occurrence_id=occurrence_id, status=OutboxMessage.Status.QUEUED).exists():
         return "done"

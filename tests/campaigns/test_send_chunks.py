@@ -121,6 +121,7 @@ def pump_inline_runs_only_the_run(pump_inline, occurrence: Occurrence) -> None:
 
     while BulkChunk.objects.filter(task=STEP_TASK).exists():
         chunk = BulkChunk.objects.filter(task=STEP_TASK).order_by("id").first()
+        assert chunk is not None
         BulkChunk.objects.filter(pk=chunk.pk).delete()
         from campaigns.services import occurrence_step
 
