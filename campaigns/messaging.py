@@ -283,9 +283,7 @@ def outbox_send_start(*, occurrence: Occurrence, attempt: int = 0) -> None:
 def outbox_send_submit(*, occurrence_id: int, attempt: int = 0) -> str:
     """`campaigns.send_occurrence_messages`: start the sending through the pump (after a retry's
     wait, from the lost-messages sweep, or a message queued before the pump)."""
-    with transaction.atomic():
-        outbox_send_start(occurrence=Occurrence.objects.get(pk=occurrence_id), attempt=attempt)
-    return "submitted"
+    return SEND_CHAIN.restart(occurrence_id, attempt, done=lambda occurrence: False)
 
 
 def outbox_send_chunk(*, occurrence_id: int, chunk: int, attempt: int = 0) -> str:

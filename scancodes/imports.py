@@ -195,12 +195,7 @@ def code_import_chunk(*, job_id: int, chunk: int) -> str:
 def code_import_submit(*, job_id: int) -> str:
     """Hand a job to the brand's pump (a `scancodes.import_run` message from before the pump):
     "submitted", or "already_done"."""
-    with transaction.atomic():
-        job = CodeImport.objects.select_for_update().get(pk=job_id)
-        if job.finished:
-            return "already_done"
-        CHAIN.submit_next(job)
-    return "submitted"
+    return CHAIN.restart(job_id, done=lambda job: job.finished)
 
 
 def _job_run(*, job_id: int, chunk: int | None) -> str:

@@ -17,6 +17,7 @@ last piece of work, numbered, so a chunk run twice neither writes twice nor fork
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import current_app
@@ -151,6 +152,16 @@ class BulkChain:
                 setattr(row, self.field, number)
             bulk_submit(self.task_name, row.pk, number, *extra)
         return number
+
+    def restart(self, pk: int, *extra: Any, done: Callable[[Any], bool]) -> str:
+        """Hand job `pk` to the pump on a fresh chain (a message queued before the job went through
+        the pump, a retry after a backoff): "submitted", or "already_done" if `done(row)`."""
+        with transaction.atomic():
+            row = self.model._default_manager.select_for_update().get(pk=pk)
+            if done(row):
+                return "already_done"
+            self.submit_next(row, *extra)
+        return "submitted"
 
     def waiting(self) -> set[int]:
         """The ids of the current brand's jobs with a chunk of this chain in the pump (queued,
