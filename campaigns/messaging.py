@@ -142,14 +142,22 @@ def _claim(occurrence_id: int, limit: int) -> list[OutboxMessage]:
     return list(OutboxMessage.objects.filter(pk__in=ids).select_related("staff").order_by("staff_id", "id"))
 
 
-def outbox_cancel_not_contactable(*, occurrence: Occurrence) -> int:
-    """Consent is checked again at send time: anyone no longer contactable is cancelled."""
+def outbox_cancel_not_contactable(*, occurrence: Occurrence, batch: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Consent is checked again at send time, for each claimed batch as it is about to go out:
+    anyone no longer contactable is cancelled; the rest of the batch is returned. (Per batch, not
+    over the whole outbox up front: a sending is many pump chunks, and each would read it all.)"""
     purpose = CHANNEL_PURPOSE[occurrence.campaign.message_channel]
-    return (
-        OutboxMessage.objects.filter(occurrence=occurrence, status=OutboxMessage.Status.QUEUED)
-        .exclude(member_id__in=members_contactable(purpose=purpose).values("pk"))
-        .update(status=OutboxMessage.Status.CANCELLED, error="consent no longer given", updated_at=timezone.now())
+    contactable = set(
+        members_contactable(purpose=purpose)
+        .filter(pk__in=[message.member_id for message in batch])
+        .values_list("pk", flat=True)
     )
+    gone = [message.pk for message in batch if message.member_id not in contactable]
+    if gone:
+        OutboxMessage.objects.filter(pk__in=gone).update(
+            status=OutboxMessage.Status.CANCELLED, error="consent no longer given", updated_at=timezone.now()
+        )
+    return [message for message in batch if message.member_id in contactable]
 
 
 def _mark(messages: list[OutboxMessage], *, status: str, msgid: str = "", error: str = "") -> None:
@@ -253,12 +261,15 @@ def outbox_send(*, occurrence_id: int, batches: int | None = None) -> dict[str, 
     run twice or in parallel: only claimed rows are sent, and a sent row is never claimed again."""
     occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
     _interrupted_sends_fail(occurrence_id)
-    cancelled = outbox_cancel_not_contactable(occurrence=occurrence)
     channel = occurrence.campaign.message_channel
     chunk = WECOM_CHUNK if channel == Campaign.MessageChannel.WECOM else SMS_CHUNK
-    sent = claimed = 0
-    while (batches is None or claimed < batches) and (batch := _claim(occurrence_id, chunk)):
+    sent = claimed = cancelled = 0
+    while (batches is None or claimed < batches) and (claimed_batch := _claim(occurrence_id, chunk)):
         claimed += 1
+        batch = outbox_cancel_not_contactable(occurrence=occurrence, batch=claimed_batch)
+        cancelled += len(claimed_batch) - len(batch)
+        if not batch:
+            continue
         try:
             if channel == Campaign.MessageChannel.WECOM:
                 _send_wecom(batch)
