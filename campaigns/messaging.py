@@ -334,17 +334,24 @@ def occurrences_with_unsent_messages(*, now: dt.datetime) -> list[int]:
     """Occurrences of the last week with messages no send ever claimed: still queued and never
     updated since they were written (a claim stamps updated_at, and a send that failed puts its
     rows back to queued with that stamp, so a refused or backing-off send is not picked up here —
-    its own retries own it)."""
+    its own retries own it), or with messages left sending past the lease (a send of the
+    occurrence marks those failed, never sends them again)."""
     never_claimed = OutboxMessage.objects.filter(
         occurrence=OuterRef("pk"),
         status=OutboxMessage.Status.QUEUED,
         updated_at=F("created_at"),
         created_at__lt=now - SEND_LOST_AFTER,
     )
+    # Rows a dead worker left "sending" past the lease: only a send of their occurrence marks them
+    # failed (_interrupted_sends_fail), and when the dead worker had claimed the last chunk no
+    # send of it would ever run again — they would show 发送中 for ever.
+    interrupted = OutboxMessage.objects.filter(
+        occurrence=OuterRef("pk"), status=OutboxMessage.Status.SENDING, updated_at__lt=now - SEND_LEASE
+    )
     recent = Occurrence.objects.filter(created_at__gte=now - SEND_LOST_LOOKBACK)
     # A sending waiting its turn in the pump (behind other brands' work) is not lost.
     recent = recent.exclude(pk__in=SEND_CHAIN.waiting())
-    return list(recent.filter(Exists(never_claimed)).order_by("pk").values_list("pk", flat=True))
+    return list(recent.filter(Exists(never_claimed) | Exists(interrupted)).order_by("pk").values_list("pk", flat=True))
 
 
 def outbox_for_members(*, member_ids: QuerySet, purposes: tuple[str, ...]) -> QuerySet[OutboxMessage]:

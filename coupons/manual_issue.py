@@ -54,6 +54,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.approvals import request_decide, request_reject
 from crm.db import connection
 from crm.tenancy.zones import brand_date
 from members import roles
@@ -380,11 +381,8 @@ def _result_words(result: IssueResult, *, asked: int) -> str:
 
 
 def _decide(issue_request: CouponIssueRequest, status: str, *, actor: User, now: dt.datetime, why: str) -> int:
-    """pending → `status`, conditionally (lock step 0c): 1 if this call decided it, 0 if it was
-    decided already (the caller reads what it became)."""
-    return CouponIssueRequest.objects.filter(pk=issue_request.pk, status=CouponIssueRequest.Status.PENDING).update(
-        status=status, decided_by=actor, decided_at=now, decision_reason=(why or "").strip()[:255], updated_at=now
-    )
+    """pending → `status`, conditionally (lock step 0c; crm.approvals)."""
+    return request_decide(CouponIssueRequest, pk=issue_request.pk, status=status, actor=actor, now=now, why=why)
 
 
 def coupon_issue_request_approve(
@@ -434,22 +432,25 @@ def coupon_issue_request_reject(
     """Refuse a held request with a reason: nothing is issued; the request records who, when and
     why. Rejecting again returns it as it is; an approved request cannot be rejected."""
     _require_approver(actor, issue_request)
-    reason = (reason or "").strip()
-    if not reason:
-        raise coupon_error(error_codes.ISSUE_INVALID, "驳回必须填写原因。", fields={"reason": ["必填。"]})
-    now = now or timezone.now()
-    with transaction.atomic():
-        decided = _decide(issue_request, CouponIssueRequest.Status.REJECTED, actor=actor, now=now, why=reason)
-        current = CouponIssueRequest.objects.get(pk=issue_request.pk)
-        if decided == 1:
-            with connection.cursor() as cursor:
-                _stock_release(cursor, template_id=current.template_id, reserved=current.reserved)
-        elif current.status != CouponIssueRequest.Status.REJECTED:
-            raise coupon_error(
-                error_codes.ISSUE_REQUEST_DECIDED,
-                f"申请 #{issue_request.pk} {current.get_status_display()}，不能再驳回。",
-            )
-    return current
+
+    def stock_release(current: CouponIssueRequest) -> None:
+        with connection.cursor() as cursor:
+            _stock_release(cursor, template_id=current.template_id, reserved=current.reserved)
+
+    return request_reject(
+        CouponIssueRequest,
+        pk=issue_request.pk,
+        actor=actor,
+        reason=reason,
+        now=now or timezone.now(),
+        reason_missing=lambda: coupon_error(
+            error_codes.ISSUE_INVALID, "驳回必须填写原因。", fields={"reason": ["必填。"]}
+        ),
+        decided_otherwise=lambda current: coupon_error(
+            error_codes.ISSUE_REQUEST_DECIDED, f"申请 #{current.pk} {current.get_status_display()}，不能再驳回。"
+        ),
+        on_rejected=stock_release,
+    )
 
 
 def coupon_issue_requests_expire(*, now: dt.datetime | None = None) -> int:

@@ -4,6 +4,7 @@ store role holds engagement permissions, so no store scoping is needed)."""
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,7 +13,6 @@ from django.db.models import Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminDecimalFieldWidget
@@ -350,8 +350,17 @@ class ReferralExportAdmin(ReadOnlyAdminMixin, BackgroundExportAdminMixin, ModelA
 
     @admin.display(description=_("下载"))
     def download(self, obj: ReferralExport) -> str:
-        url = self.download_url(obj)
-        return format_html('<a href="{}">下载 {}</a>', url, obj.get_file_format_display()) if url else "—"
+        return self.download_cell(obj, f"下载 {obj.get_file_format_display()}")
+
+    def rerun_url(self, obj: ReferralExport) -> str:
+        criteria = {
+            "campaign": obj.campaign_id or "",
+            "joined_from": obj.joined_from or "",
+            "joined_to": obj.joined_to or "",
+            "referrer": obj.referrer_no,
+        }
+        query = urlencode({k: v for k, v in criteria.items() if v})
+        return reverse("admin:engagement_referral_graph") + (f"?{query}" if query else "")
 
 
 @admin.register(Referral, site=brand_admin)

@@ -628,12 +628,20 @@ class CheckinReminder(models.Model):
     provider_msgid = models.CharField(_("渠道消息号"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("时间"), auto_now_add=True)
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+    # When a sender claimed it (queued → sending): a row still sending a lease after this was
+    # claimed by a worker that died before recording the channel's answer (services.reminders).
+    claimed_at = models.DateTimeField(_("领取时间"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("签到提醒记录")
         verbose_name_plural = _("签到提醒记录")
         constraints = [models.UniqueConstraint(fields=["member", "biz_date"], name="checkin_reminder_once_a_day")]
-        indexes = [models.Index(fields=["biz_date", "status"], name="checkin_reminder_day_status")]
+        indexes = [
+            models.Index(fields=["biz_date", "status"], name="checkin_reminder_day_status"),
+            # The hourly lease sweep looks at sending rows of any day: a few at most, while the
+            # table holds one row per opted-in member and day (never scanned for them).
+            models.Index(fields=["claimed_at"], condition=models.Q(status="sending"), name="checkin_reminder_sending"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.biz_date}"

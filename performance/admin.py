@@ -4,6 +4,7 @@ background exports. Store users see their store only (members.scoping)."""
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -354,8 +355,11 @@ class ReportExportAdmin(StoreScopedAdminMixin, BackgroundExportAdminMixin, Model
 
     @admin.display(description=_("下载"))
     def download(self, obj: ReportExport) -> str:
-        url = self.download_url(obj)
-        return format_html('<a class="perf-nowrap perf-link" href="{}">下载 XLSX</a>', url) if url else "—"
+        return self.download_cell(obj, "下载 XLSX")
+
+    def rerun_url(self, obj: ReportExport) -> str:
+        query = {"start": obj.start, "end": obj.end, **({"store": obj.store_id} if obj.store_id else {})}
+        return f"{reverse('admin:performance_report')}?{urlencode(query)}"
 
     def get_urls(self) -> list[URLPattern]:
         return [

@@ -1,6 +1,8 @@
 """The admin side of background exports (crm.jobs.exports): the status line with progress, the
 download link and the download view, scoped by the admin's own queryset (what the viewer may see)
-and by `may_download`."""
+and by `may_download`. A file past the brand's keep days is gone (crm.jobs.exports): the row says
+已过期 and when, and links to the page the export was requested from, with its criteria, to run
+it again."""
 
 from typing import Any
 
@@ -8,8 +10,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
-from .exports import BackgroundExport
+from crm.tenancy.zones import brand_time_shown
+
+from .exports import BackgroundExport, export_expires_at, export_keep_days
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -29,6 +34,10 @@ class BackgroundExportAdminMixin:
     def may_download(self, request: HttpRequest, obj: Any) -> bool:
         return True
 
+    def rerun_url(self, obj: Any) -> str:
+        """The page the export is requested from, filled in with this export's criteria."""
+        return ""
+
     def progress_words(self, obj: BackgroundExport) -> str:
         words = str(obj.get_status_display())
         if obj.status == BackgroundExport.Status.RUNNING:
@@ -36,7 +45,22 @@ class BackgroundExportAdminMixin:
             words = f"{words} {done}/{total} {self.progress_unit}（{obj.progress_pct}%）".replace(" （", "（")
         elif obj.status == BackgroundExport.Status.FAILED and obj.error:
             words = f"{words}：{obj.error[:60]}"
+        elif obj.status == BackgroundExport.Status.EXPIRED:
+            words = f"{words}（文件已于 {brand_time_shown(obj.expired_at)} 删除）"
+        elif (until := export_expires_at(obj, keep_days=export_keep_days())) is not None:
+            words = f"{words}（保留至 {brand_time_shown(until)}）"
         return words
+
+    def download_cell(self, obj: BackgroundExport, link_text: str) -> str:
+        """The download link; for an expired or failed export, a link to run it again."""
+        if url := self.download_url(obj):
+            return format_html('<a class="perf-nowrap perf-link" href="{}">{}</a>', url, link_text)
+        stopped: dict[str, str] = {BackgroundExport.Status.EXPIRED: "已过期", BackgroundExport.Status.FAILED: "失败"}
+        if obj.status in stopped and (again := self.rerun_url(obj)):
+            return format_html(
+                '<a class="perf-nowrap perf-link" href="{}">{}，重新生成</a>', again, stopped[obj.status]
+            )
+        return "—"
 
     def download_url(self, obj: BackgroundExport) -> str:
         return (

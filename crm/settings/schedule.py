@@ -59,6 +59,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "campaigns-catch-up": _in_every_brand("campaigns.catch_up", 600.0),
     "campaigns-send-lost-messages": _in_every_brand("campaigns.send_lost_messages", 600.0),
     "campaigns-poll-wecom-results": _in_every_brand("campaigns.poll_wecom_results", 900.0),
+    # --- background exports (performance report, referral graph): files past the brand's
+    # export_keep_days deleted, the rows marked 已过期; builds a killed worker left running failed
+    # (crm/jobs/exports.py). Hourly: a file goes within the hour its days end.
+    "jobs-exports-expire": _in_every_brand("jobs.exports_expire", crontab(minute=50)),
     # --- member centre: expired member codes purged.
     "membercentre-codes-purge": _in_every_brand("membercentre.codes_purge", crontab(hour=4, minute=40)),
     # --- one item, one code: yesterday's diversion digest from SCANCODES_DIGEST_BRAND_HOUR brand time.

@@ -73,6 +73,7 @@ class BrandAdmin(ModelAdmin):
             "contact_address",
             "pi_contact",
             "admin_session_hours",
+            "export_keep_days",
             "cell",
             "read_only",
             "ready",
@@ -103,6 +104,7 @@ class BrandAdmin(ModelAdmin):
                 contact_address=data.get("contact_address", ""),
                 pi_contact=data.get("pi_contact", ""),
                 admin_session_hours=data.get("admin_session_hours"),
+                export_keep_days=data.get("export_keep_days"),
                 actor=f"platform:{request.user.get_username()}",
             )
             return

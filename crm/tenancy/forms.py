@@ -67,13 +67,14 @@ class BrandDetailsForm(forms.ModelForm):
 
     class Meta:
         model = Brand
-        fields = ["name", "time_zone", "contact_address", "pi_contact", "admin_session_hours"]
+        fields = ["name", "time_zone", "contact_address", "pi_contact", "admin_session_hours", "export_keep_days"]
         help_texts = CONTACT_HELP_TEXTS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Left empty (or absent from a script's POST), the brand keeps its current setting.
         self.fields["admin_session_hours"].required = False
+        self.fields["export_keep_days"].required = False
 
     def clean(self):
         data = super().clean()

@@ -68,6 +68,15 @@ class Brand(TenantMixin, TimeStampedModel):
         validators=[MinValueValidator(1), MaxValueValidator(14 * 24)],
         help_text=_("品牌员工登录后台后，超过该时长需重新登录。"),
     )
+    # How long a finished background export (performance report, referral graph: crm/jobs/exports.py)
+    # stays downloadable: then its file is deleted and the row says 已过期 (PIPL: a file of member
+    # data does not linger).
+    export_keep_days = models.PositiveSmallIntegerField(
+        _("导出文件保留天数"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text=_("后台导出的文件生成后保留的天数，到期自动删除，需要时可重新生成。"),
+    )
     # Set once the schema is migrated and the first admin exists: until then nothing (web
     # requests aside, which need a domain anyway) may run in the brand, beat entries included.
     ready = models.BooleanField(_("已就绪"), default=False)

@@ -425,13 +425,25 @@ def brand_details_update(
     pi_contact: str,
     actor: str,
     admin_session_hours: int | None = None,
+    export_keep_days: int | None = None,
 ) -> Brand:
     """The platform admin's change of a brand's own details. New contacts also finish the brand's
     membership agreement if the brand has not published a complete one itself (the same handlers
     as provisioning): that is how an operator completes a brand set up before contacts existed.
-    `admin_session_hours` (None: unchanged) is how long the brand's back-office logins last."""
+    `admin_session_hours` (None: unchanged) is how long the brand's back-office logins last;
+    `export_keep_days` (None: unchanged), how long its background exports stay downloadable."""
     contact_address, pi_contact = contact_address.strip(), pi_contact.strip()
     brand_details_validate(name=name, time_zone=time_zone, contact_address=contact_address, pi_contact=pi_contact)
+    # The model's bounds, checked here too: only the admin form ran them, and a script or a
+    # future API calling this would have saved 0 days (every export expired at once) or 10,000 hours.
+    bounds = {"admin_session_hours": (admin_session_hours, 1, 14 * 24), "export_keep_days": (export_keep_days, 1, 90)}
+    out_of_bounds = {
+        field: [f"须在 {low} 到 {high} 之间。"]
+        for field, (value, low, high) in bounds.items()
+        if value is not None and not low <= value <= high
+    }
+    if out_of_bounds:
+        raise AppError(error_codes.BRAND_INVALID, "品牌信息有误，请修改后重试。", fields=out_of_bounds)
     with control_context(), transaction.atomic():
         brand = Brand.objects.select_for_update().get(pk=brand_id)
         brand.name, brand.time_zone = name.strip(), time_zone
@@ -440,6 +452,9 @@ def brand_details_update(
         if admin_session_hours is not None:
             brand.admin_session_hours = admin_session_hours
             fields.append("admin_session_hours")
+        if export_keep_days is not None:
+            brand.export_keep_days = export_keep_days
+            fields.append("export_keep_days")
         brand.save(update_fields=fields)
         if brand.ready and brand.cell == HOME_CELL:
             brand_set_up_notify_in_transaction(_set_up_event(brand, actor=actor))

@@ -11,8 +11,12 @@ INSERT ... SELECT ... ON CONFLICT DO NOTHING (unique per member and day, so a se
 once, write nothing more), queued, or skipped with the first gate the member failed, in words.
 The brand admin reads the record (签到提醒记录).
 
-Sending: rows are claimed queued → sending by a conditional UPDATE (SKIP LOCKED), so two senders
-never send the same reminder; the gates are checked again for the claimed batch at send time.
+Sending: rows are claimed queued → sending by a conditional UPDATE (SKIP LOCKED, stamping
+`claimed_at`), so two senders never send the same reminder; the gates are checked again for the
+claimed batch at send time. A claim is a lease (`SEND_LEASE`): a row still sending that long after
+its claim belonged to a worker that died between the claim and recording the channel's answer.
+Every tick (whatever the hour, any day's rows) turns those into failed, saying so — never back to
+queued: whether the channel took the message is unknown, and a member hears at most once a day.
 WeCom reminders go out as group messages through each member's staff (wecom.messages, as campaign
 messages do). SMS goes through the provider that lives above engagement (campaigns registers a
 sender here, `checkin_reminder_sender_register`); until one is registered SMS reminders stay queued.
@@ -25,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Exists, F, OuterRef, Value
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Value
 from django.db.models.expressions import Combinable
 from django.utils import timezone
 
@@ -42,6 +46,10 @@ from .settings import engagement_settings_get
 Channel = EngagementSettings.ReminderChannel
 
 BATCH = 500
+# A claimed batch is sent within seconds (one WeCom call per staff member, or one SMS call); the
+# hourly task's own run is far shorter than this.
+SEND_LEASE = dt.timedelta(minutes=15)
+INTERRUPTED = "发送中断：发送结果未知，为免重复不再发送"
 BODY = "今天还没有签到哦，签到可得积分，连续签到还有奖励。"
 
 
@@ -80,11 +88,13 @@ def checkin_reminders_due(*, now: dt.datetime | None = None) -> dict[str, object
     now = now or timezone.now()
     local = now.astimezone(brand_zone())
     today = local.date()
+    interrupted = checkin_reminders_interrupted_fail(now=now)
+    lapsed: dict[str, object] = {"interrupted": interrupted} if interrupted else {}
     settings = engagement_settings_get()
     if not settings.checkin_enabled or not settings.checkin_reminder_enabled:
-        return {"queued": 0, "sent": 0, "note": "签到提醒未开启"}
+        return {"queued": 0, "sent": 0, **lapsed, "note": "签到提醒未开启"}
     if local.hour < settings.checkin_reminder_hour:
-        return {"queued": 0, "sent": 0, "note": f"未到提醒时间（{settings.checkin_reminder_hour}:00）"}
+        return {"queued": 0, "sent": 0, **lapsed, "note": f"未到提醒时间（{settings.checkin_reminder_hour}:00）"}
     channel = settings.checkin_reminder_channel
     if channel == Channel.WECOM:
         address: Combinable = wecom_external_userid()
@@ -117,22 +127,32 @@ def checkin_reminders_due(*, now: dt.datetime | None = None) -> dict[str, object
             [today, channel, BODY, now, *audience_params],
         )
         written = [row[0] for row in cursor.fetchall()]
-    summary: dict[str, object] = {"queued": written.count("queued"), "skipped": written.count("skipped")}
+    summary: dict[str, object] = {"queued": written.count("queued"), "skipped": written.count("skipped"), **lapsed}
     if channel == Channel.SMS and not _sender:
         return {**summary, "sent": 0, "note": "尚无短信发送通道，提醒保持待发送"}
     return {**summary, **checkin_reminders_send(day=today)}
 
 
+def checkin_reminders_interrupted_fail(*, now: dt.datetime) -> int:
+    """Rows left sending past the lease (any day) become failed with the reason. Rows claimed
+    before `claimed_at` existed count from when they were written."""
+    return (
+        CheckinReminder.objects.filter(status=CheckinReminder.Status.SENDING)
+        .filter(Q(claimed_at__lt=now - SEND_LEASE) | Q(claimed_at__isnull=True, created_at__lt=now - SEND_LEASE))
+        .update(status=CheckinReminder.Status.FAILED, error=INTERRUPTED)
+    )
+
+
 def _claim(day: dt.date, channels: list[str]) -> list[CheckinReminder]:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE {CheckinReminder._meta.db_table} SET status = 'sending'
+            f"""UPDATE {CheckinReminder._meta.db_table} SET status = 'sending', claimed_at = %s
                 WHERE id IN (SELECT id FROM {CheckinReminder._meta.db_table}
                              WHERE biz_date = %s AND status = 'queued' AND channel = ANY(%s)
                              ORDER BY id LIMIT %s
                              FOR UPDATE SKIP LOCKED)
                 RETURNING id""",
-            [day, channels, BATCH],
+            [timezone.now(), day, channels, BATCH],
         )
         ids = [row[0] for row in cursor.fetchall()]
     return list(CheckinReminder.objects.filter(pk__in=ids).order_by("id"))

@@ -52,6 +52,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.approvals import request_decide, request_reject
 from crm.errors import AppError
 from crm.tenancy.zones import brand_date
 from members import error_codes, roles
@@ -360,14 +361,13 @@ def points_adjust_request_approve(
     reference = _request_reference(adjust_request)
     with transaction.atomic():
         locked = member_lock(member_id=adjust_request.member_id)  # lock step 1
-        decided = PointsAdjustRequest.objects.filter(
-            pk=adjust_request.pk, status=PointsAdjustRequest.Status.PENDING
-        ).update(  # lock step 1a
+        decided = request_decide(  # lock step 1a
+            PointsAdjustRequest,
+            pk=adjust_request.pk,
             status=PointsAdjustRequest.Status.APPROVED,
-            decided_by=actor,
-            decided_at=now,
-            decision_reason=(note or "").strip()[:255],
-            updated_at=now,
+            actor=actor,
+            now=now,
+            why=note,
         )
         if decided != 1:
             current = PointsAdjustRequest.objects.get(pk=adjust_request.pk)
@@ -395,27 +395,22 @@ def points_adjust_request_reject(
     records who rejected it, when and why. Rejecting again returns the request as it is; a
     request approved meanwhile cannot be rejected (its points were adjusted)."""
     _require_approver(actor, adjust_request)
-    reason = (reason or "").strip()
-    if not reason:
-        raise AppError(error_codes.POINTS_INVALID, "驳回必须填写原因。", fields={"reason": ["必填。"]})
-    now = now or timezone.now()
     # Only the request row is locked (lock step 1a without a member: nothing else is written).
-    decided = PointsAdjustRequest.objects.filter(
-        pk=adjust_request.pk, status=PointsAdjustRequest.Status.PENDING
-    ).update(
-        status=PointsAdjustRequest.Status.REJECTED,
-        decided_by=actor,
-        decided_at=now,
-        decision_reason=reason[:255],
-        updated_at=now,
-    )
-    current = PointsAdjustRequest.objects.get(pk=adjust_request.pk)
-    if decided != 1 and current.status != PointsAdjustRequest.Status.REJECTED:
-        raise AppError(
+    current = request_reject(
+        PointsAdjustRequest,
+        pk=adjust_request.pk,
+        actor=actor,
+        reason=reason,
+        now=now or timezone.now(),
+        reason_missing=lambda: AppError(
+            error_codes.POINTS_INVALID, "驳回必须填写原因。", fields={"reason": ["必填。"]}
+        ),
+        decided_otherwise=lambda current: AppError(
             error_codes.POINTS_ADJUST_REQUEST_DECIDED,
-            f"申请 #{adjust_request.pk} 已批准，积分已调整，不能再驳回。",
+            f"申请 #{current.pk} 已批准，积分已调整，不能再驳回。",
             status=409,
-        )
+        ),
+    )
     _decision_copy(source=current, target=adjust_request)
     return current
 

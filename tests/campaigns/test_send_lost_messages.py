@@ -10,7 +10,13 @@ import pytest
 from django.utils import timezone
 
 from campaigns import messaging
-from campaigns.messaging import SEND_CHAIN, SEND_LOST_AFTER, occurrences_with_unsent_messages
+from campaigns.messaging import (
+    SEND_CHAIN,
+    SEND_LEASE,
+    SEND_LOST_AFTER,
+    occurrences_with_unsent_messages,
+    outbox_send,
+)
 from campaigns.models import OutboxMessage
 from campaigns.tasks import send_lost_messages
 from crm.tenancy.models import BulkChunk
@@ -63,6 +69,25 @@ def test_old_occurrences_and_finished_messages_are_left_alone(make_campaign, mar
     queued_minutes_ago(occurrence.pk, 60)
     OutboxMessage.objects.filter(occurrence_id=occurrence.pk).update(status=OutboxMessage.Status.CANCELLED)
 
+    assert occurrences_with_unsent_messages(now=timezone.now()) == []
+
+
+def test_messages_a_dead_worker_left_sending_are_found_after_the_lease_and_failed_not_resent(
+    make_campaign, marketing_agreement
+):
+    consenting_member("marketing_sms")
+    occurrence = run_now(make_campaign(message_channel="sms", message_template="会员日快乐"))
+    sending_lost()
+    # The worker claimed the last (only) chunk and died: no send of this occurrence is left.
+    claimed = timezone.now() - SEND_LEASE - dt.timedelta(seconds=1)
+    OutboxMessage.objects.filter(occurrence_id=occurrence.pk).update(
+        status=OutboxMessage.Status.SENDING, created_at=claimed, updated_at=claimed
+    )
+    assert occurrences_with_unsent_messages(now=claimed + SEND_LEASE) == []  # still within its lease
+    assert occurrences_with_unsent_messages(now=timezone.now()) == [occurrence.pk]
+
+    assert outbox_send(occurrence_id=occurrence.pk)["attempted"] == 0  # what the sweep's task runs
+    assert set(statuses(occurrence.pk).values()) == {OutboxMessage.Status.FAILED}
     assert occurrences_with_unsent_messages(now=timezone.now()) == []
 
 

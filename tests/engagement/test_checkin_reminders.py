@@ -105,3 +105,37 @@ def test_the_brand_admin_reads_who_was_reminded_and_why_not(agreements_a, sms_se
         .count(refused.member_no)
         == 1
     )
+
+
+def test_a_reminder_left_sending_by_a_dead_worker_fails_after_the_lease_and_is_never_sent_twice(
+    agreements_a,  # noqa: F811
+    sms_sent,
+    monkeypatch,
+):
+    from engagement.services import reminders
+
+    program()
+    rules(checkin_reminder_enabled=True, checkin_reminder_hour=20, checkin_reminder_channel="sms")
+    member = enrolled(granted=["marketing_sms"])
+    checkin_reminder_opt(member=member, on=True)
+
+    def worker_dies(_reminders):
+        raise SystemExit("worker killed between the claim and the channel's answer")
+
+    with clock("2028-02-29 20:00:00"), monkeypatch.context() as patched:
+        patched.setattr(reminders, "_send_sms", worker_dies)
+        with pytest.raises(SystemExit):
+            checkin_reminders_due()
+    assert CheckinReminder.objects.get().status == "sending"
+    with clock("2028-02-29 20:14:59"):  # within the lease: its worker may still be sending
+        assert checkin_reminders_due() == {"queued": 0, "skipped": 0, "sent": 0, "failed": 0}
+    assert CheckinReminder.objects.get().status == "sending"
+    with clock("2028-02-29 20:15:01"):
+        assert checkin_reminders_due() == {"queued": 0, "skipped": 0, "interrupted": 1, "sent": 0, "failed": 0}
+        assert checkin_reminders_due()["queued"] == 0  # the once-a-day row stands: not written again
+    row = CheckinReminder.objects.get()
+    assert (row.status, row.error) == ("failed", reminders.INTERRUPTED)
+    assert sms_sent == []  # never sent again that day
+    with clock("2028-03-01 20:00:00"):  # the next brand day is reminded as usual
+        assert checkin_reminders_due()["sent"] == 1
+    assert [m.mobile for m in sms_sent] == [member.mobile]

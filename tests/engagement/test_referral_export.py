@@ -126,3 +126,104 @@ def test_the_export_runs_through_the_broker_and_a_worker(celery_worker):
     finally:
         ReferralExport.objects.all().delete()
         connection.set_schema_to_public()
+
+
+def test_a_finished_file_is_deleted_after_the_brands_keep_days_and_the_list_offers_to_run_it_again(
+    graph, admin_client_a, brand_a
+):
+    """PIPL: a file of members does not lie in the database for ever. Fixed clocks: made at 10:00
+    on 1 March 2027 (brand time), kept 7 days by default, 3 when the brand says so."""
+    import datetime as dt
+
+    import time_machine
+
+    from crm.jobs.tasks import exports_expire as task
+    from performance.models import ReportExport
+
+    def exports_expire():
+        connection.set_tenant(brand_a)  # as the beat entry's task runs: in the brand (a request left public)
+        return task()
+
+    zone = dt.timezone(dt.timedelta(hours=8))
+    made = dt.datetime(2027, 3, 1, 10, 0, tzinfo=zone)
+    spring, referrer = graph
+    with time_machine.travel(made, tick=False):
+        export = referral_export_request(actor="boss", full_pi=True, campaign=spring, referrer_no=referrer.member_no)
+        referral_export_run(export_id=export.pk)
+        # Another app's export, expired by the same kernel job.
+        report = ReportExport.objects.create(
+            requested_by="boss",
+            all_stores=True,
+            start=dt.date(2027, 1, 1),
+            end=dt.date(2027, 2, 28),
+            status="done",
+            content=b"xlsx",
+            finished_at=made,
+        )
+    url = reverse("admin:engagement_referralexport_download", args=[export.pk])
+
+    # (The pages are read at the real time: the admin's login would be over on the fixed days.)
+    with time_machine.travel(made + dt.timedelta(days=7) - dt.timedelta(seconds=1), tick=False):
+        assert exports_expire()["expired"] == {}  # 7 days are not over: still there
+    listing = admin_client_a.get(EXPORTS).content.decode()
+    assert "保留至 2027-03-08 10:00" in listing and "下载 XLSX" in listing
+    assert admin_client_a.get(url).status_code == 200
+    with time_machine.travel(made + dt.timedelta(days=7, seconds=1), tick=False):
+        assert exports_expire()["expired"] == {"engagement.ReferralExport": 1, "performance.ReportExport": 1}
+        assert exports_expire()["expired"] == {}  # run again: nothing more
+    listing = admin_client_a.get(EXPORTS).content.decode()
+    connection.set_tenant(brand_a)
+    export.refresh_from_db()
+    report.refresh_from_db()
+    assert (export.status, bytes(export.content), export.rows) == ("expired", b"", 2)
+    assert (report.status, bytes(report.content)) == ("expired", b"")
+    assert "已过期（文件已于 2027-03-08 10:00 删除）" in listing and "已过期，重新生成" in listing
+    assert f"{GRAPH}?campaign={spring.pk}&amp;referrer={referrer.member_no}" in listing  # its criteria
+    assert admin_client_a.get(url).status_code == 404  # the file is gone
+    assert admin_client_a.get(f"{GRAPH}?campaign={spring.pk}&referrer={referrer.member_no}").status_code == 200
+
+    Brand.objects.filter(pk=brand_a.pk).update(export_keep_days=3)  # the brand keeps files 3 days
+    with time_machine.travel(made, tick=False):
+        short = referral_export_request(actor="boss", full_pi=False)
+        referral_export_run(export_id=short.pk)
+    with time_machine.travel(made + dt.timedelta(days=3, seconds=1), tick=False):
+        assert exports_expire()["expired"] == {"engagement.ReferralExport": 1}
+
+
+def test_an_export_left_running_by_a_killed_worker_fails_after_the_lease_and_offers_to_run_again(
+    graph, admin_client_a, brand_a
+):
+    import datetime as dt
+
+    import time_machine
+
+    from crm.jobs.exports import INTERRUPTED, RUNNING_LEASE
+    from crm.jobs.tasks import exports_expire
+
+    made = dt.datetime(2027, 3, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with time_machine.travel(made, tick=False):
+        export = referral_export_request(actor="boss", full_pi=False, referrer_no="M-NOBODY")
+        # The worker claimed it (queued → running) and was killed before it stored anything.
+        ReferralExport.objects.filter(pk=export.pk).update(status="running", updated_at=made)
+    with time_machine.travel(made + RUNNING_LEASE - dt.timedelta(seconds=1), tick=False):
+        connection.set_tenant(brand_a)
+        assert exports_expire()["interrupted"] == {}  # it may still be building
+    with time_machine.travel(made + RUNNING_LEASE + dt.timedelta(seconds=1), tick=False):
+        connection.set_tenant(brand_a)
+        assert exports_expire()["interrupted"] == {"engagement.ReferralExport": 1}
+    export.refresh_from_db()
+    assert (export.status, export.error) == ("failed", INTERRUPTED)
+    assert referral_export_run(export_id=export.pk) == "already taken"  # never built late over it
+    listing = admin_client_a.get(EXPORTS).content.decode()
+    assert "失败：生成中断" in listing and "失败，重新生成" in listing and f"{GRAPH}?referrer=M-NOBODY" in listing
+
+
+def test_the_expiry_job_is_scheduled_hourly_in_every_brand():
+    from django.conf import settings
+
+    from crm.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["jobs-exports-expire"]
+    assert entry["task"] == "tenancy.run_in_every_brand" and entry["args"] == ["jobs.exports_expire"]
+    app.loader.import_default_modules()
+    assert "jobs.exports_expire" in app.tasks

@@ -57,6 +57,28 @@ def test_the_brands_setting_changes_it(db, brand_a, platform_client):
     assert not logged_in_at(client, start + dt.timedelta(hours=2, minutes=1))
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"), [("admin_session_hours", 0), ("export_keep_days", 0), ("export_keep_days", 91)]
+)
+def test_the_brands_numeric_settings_are_refused_out_of_bounds_by_the_service_too(db, brand_a, setting, value):
+    from crm.errors import AppError
+    from crm.tenancy.models import Brand
+
+    with pytest.raises(AppError) as refused:
+        brand_details_update(
+            brand_id=brand_a.pk,
+            name=brand_a.name,
+            time_zone=brand_a.time_zone,
+            contact_address=brand_a.contact_address,
+            pi_contact=brand_a.pi_contact,
+            actor="script",
+            **{setting: value},
+        )
+    assert refused.value.code == "brand_invalid" and setting in refused.value.fields
+    brand = Brand.objects.get(pk=brand_a.pk)
+    assert (brand.admin_session_hours, brand.export_keep_days) == (12, 7)
+
+
 def test_a_platform_operator_login_lasts_twelve_hours(db, settings):
     start = timezone.now()
     client = login_at(start, PLATFORM_HOST, *OPERATOR)

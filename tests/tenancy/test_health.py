@@ -81,3 +81,42 @@ def test_with_the_database_lost_after_the_host_was_resolved_the_view_names_it(da
     assert "database" in body["failed"] and "migrations" in body["failed"]
     assert body["checks"]["database"] == {"ok": False, "error": "OperationalError"}
     assert body["checks"]["broker"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_the_migration_graph_is_built_once_per_process_not_on_every_probe(monkeypatch):
+    from django.db.migrations.loader import MigrationLoader
+
+    built = []
+    build_graph = MigrationLoader.build_graph
+
+    def counting(self):
+        built.append(1)
+        return build_graph(self)
+
+    monkeypatch.setattr(MigrationLoader, "build_graph", counting)
+    for _ in range(3):
+        assert health(brand_host(BRAND_A))[0] == 200
+        assert health(PLATFORM_HOST)[0] == 200
+
+    assert len(built) <= 1  # the first probe of this process at most; none after
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("host", [brand_host(BRAND_A), PLATFORM_HOST])
+def test_a_migration_the_schema_has_not_applied_is_a_503_naming_it(host):
+    from django.db import connection as db
+
+    status, _, body = health(host)
+    assert status == 200
+    with db.cursor() as cursor:  # the host's schema forgets one (rolled back with the test)
+        cursor.execute(
+            f'DELETE FROM "{body["checks"]["migrations"]["schema"]}".django_migrations'  # noqa: S608
+            " WHERE app = 'contenttypes' AND name = '0002_remove_content_type_name'"
+        )
+
+    status, _, body = health(host)
+
+    assert status == 503, body
+    assert body["failed"] == ["migrations"]
+    assert body["checks"]["migrations"]["pending"] == ["contenttypes.0002_remove_content_type_name"]
