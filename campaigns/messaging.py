@@ -3,6 +3,16 @@
 Sending claims queued rows (UPDATE ... RETURNING, so two workers never take the same row),
 re-checks consent at that moment, and records what the channel said. WeCom group messages go
 out through each member's own staff: one add_msg_template per staff member and chunk.
+
+An occurrence's sending runs through the brand's bulk pump (crm/tenancy/pump.py) as a chain of
+numbered chunks (`campaigns.send_chunk`, SEND_CHAIN, the number in `summary["send_chunks"]`):
+each sends up to SEND_CHUNK_BATCHES claimed batches, each batch's outcome recorded as it comes
+back, then submits its successor if messages are still queued. A chunk delivered again after it
+handed on is stale and sends nothing; one whose worker died is run again and claims only what is
+still queued (rows it had claimed are failed after SEND_LEASE, never sent twice). A WeCom
+frequency limit or transport failure ends the chunk with its batch put back; the sending is
+handed to the pump again after a backoff (`campaigns.send_occurrence_messages`, at most
+SEND_MAX_RETRIES times).
 """
 
 import datetime as dt
@@ -16,9 +26,11 @@ from consent.hooks import ConsentRevoked, on_withdraw
 from consent.selectors import members_contactable
 from consent.services import marketing_footer
 from coupons.hooks import ReminderMessage, ReminderSent
+from crm.tenancy.pump import BulkChain
 from members.services.points import member_id_ranges
 from wecom.messages import wecom_text
 
+from . import tasks
 from .hooks import GroupMessagesDelivered, group_messages_delivered_notify_in_transaction
 from .models import Campaign, Occurrence, OutboxMessage, SmsInboundReply
 from .selectors import CHANNEL_PURPOSE
@@ -32,6 +44,10 @@ WECOM_CHUNK = 1000
 SMS_CHUNK = 500
 # Points expiring within this many days are what {expiring_points} shows.
 EXPIRING_SOON_DAYS = 30
+# Claimed batches per pump chunk of a sending: 10,000 WeCom contacts or 5,000 SMS, a few seconds.
+SEND_CHUNK_BATCHES = 10
+# An occurrence's chain of send chunks: task(occurrence_id, number, attempt).
+SEND_CHAIN = BulkChain(tasks.send_chunk.name, Occurrence, field="summary", key="send_chunks")
 
 
 # The message body, rendered in SQL for every recipient at once (and for the preview's sample
@@ -126,14 +142,22 @@ def _claim(occurrence_id: int, limit: int) -> list[OutboxMessage]:
     return list(OutboxMessage.objects.filter(pk__in=ids).select_related("staff").order_by("staff_id", "id"))
 
 
-def outbox_cancel_not_contactable(*, occurrence: Occurrence) -> int:
-    """Consent is checked again at send time: anyone no longer contactable is cancelled."""
+def outbox_cancel_not_contactable(*, occurrence: Occurrence, batch: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Consent is checked again at send time, for each claimed batch as it is about to go out:
+    anyone no longer contactable is cancelled; the rest of the batch is returned. (Per batch, not
+    over the whole outbox up front: a sending is many pump chunks, and each would read it all.)"""
     purpose = CHANNEL_PURPOSE[occurrence.campaign.message_channel]
-    return (
-        OutboxMessage.objects.filter(occurrence=occurrence, status=OutboxMessage.Status.QUEUED)
-        .exclude(member_id__in=members_contactable(purpose=purpose).values("pk"))
-        .update(status=OutboxMessage.Status.CANCELLED, error="consent no longer given", updated_at=timezone.now())
+    contactable = set(
+        members_contactable(purpose=purpose)
+        .filter(pk__in=[message.member_id for message in batch])
+        .values_list("pk", flat=True)
     )
+    gone = [message.pk for message in batch if message.member_id not in contactable]
+    if gone:
+        OutboxMessage.objects.filter(pk__in=gone).update(
+            status=OutboxMessage.Status.CANCELLED, error="consent no longer given", updated_at=timezone.now()
+        )
+    return [message for message in batch if message.member_id in contactable]
 
 
 def _mark(messages: list[OutboxMessage], *, status: str, msgid: str = "", error: str = "") -> None:
@@ -232,16 +256,20 @@ def _interrupted_sends_fail(occurrence_id: int) -> int:
     ).update(status=OutboxMessage.Status.FAILED, error="interrupted while sending", updated_at=timezone.now())
 
 
-def outbox_send(*, occurrence_id: int) -> dict[str, int]:
-    """Send everything queued for an occurrence, chunk by chunk. Safe to run twice or in
-    parallel: only claimed rows are sent, and a sent row is never claimed again."""
+def outbox_send(*, occurrence_id: int, batches: int | None = None) -> dict[str, int]:
+    """Send what is queued for an occurrence, chunk by chunk (at most `batches` chunks). Safe to
+    run twice or in parallel: only claimed rows are sent, and a sent row is never claimed again."""
     occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
     _interrupted_sends_fail(occurrence_id)
-    cancelled = outbox_cancel_not_contactable(occurrence=occurrence)
     channel = occurrence.campaign.message_channel
     chunk = WECOM_CHUNK if channel == Campaign.MessageChannel.WECOM else SMS_CHUNK
-    sent = 0
-    while batch := _claim(occurrence_id, chunk):
+    sent = claimed = cancelled = 0
+    while (batches is None or claimed < batches) and (claimed_batch := _claim(occurrence_id, chunk)):
+        claimed += 1
+        batch = outbox_cancel_not_contactable(occurrence=occurrence, batch=claimed_batch)
+        cancelled += len(claimed_batch) - len(batch)
+        if not batch:
+            continue
         try:
             if channel == Campaign.MessageChannel.WECOM:
                 _send_wecom(batch)
@@ -255,6 +283,44 @@ def outbox_send(*, occurrence_id: int) -> dict[str, int]:
             raise
         sent += len(batch)
     return {"cancelled": cancelled, "attempted": sent}
+
+
+def outbox_send_start(*, occurrence: Occurrence, attempt: int = 0) -> None:
+    """Hand the occurrence's sending to the brand's pump, from the caller's transaction: a fresh
+    chain (any chunk of an older one goes stale)."""
+    SEND_CHAIN.submit_next(occurrence, attempt)
+
+
+def outbox_send_submit(*, occurrence_id: int, attempt: int = 0) -> str:
+    """`campaigns.send_occurrence_messages`: start the sending through the pump (after a retry's
+    wait, from the lost-messages sweep, or a message queued before the pump)."""
+    return SEND_CHAIN.restart(occurrence_id, attempt, done=lambda occurrence: False)
+
+
+def outbox_send_chunk(*, occurrence_id: int, chunk: int, attempt: int = 0) -> str:
+    """One pump chunk of a sending: up to SEND_CHUNK_BATCHES batches, then the next chunk if
+    messages are still queued. "continued", "done", "stale" (a later chunk was submitted), or
+    "retrying" (a retryable WeCom or transport failure: handed to the pump again after a backoff;
+    past SEND_MAX_RETRIES the failure is raised)."""
+    from wecom.errors import WecomError
+
+    occurrence = Occurrence.objects.get(pk=occurrence_id)
+    if SEND_CHAIN.stale(occurrence, chunk):
+        return "stale"
+    try:
+        outbox_send(occurrence_id=occurrence_id, batches=SEND_CHUNK_BATCHES)
+    except WecomError as exc:
+        if not exc.retryable or attempt >= tasks.SEND_MAX_RETRIES:
+            raise
+        countdown = tasks.send_retry_countdown(attempt)
+        logger.warning("occurrence %s: sending again in %ss (%s)", occurrence_id, countdown, exc)
+        tasks.send_occurrence_messages.apply_async(args=(occurrence_id, attempt + 1), countdown=countdown)
+        return "retrying"
+    if not OutboxMessage.objects.filter(occurrence_id=occurrence_id, status=OutboxMessage.Status.QUEUED).exists():
+        return "done"
+    with transaction.atomic():
+        SEND_CHAIN.submit_next(occurrence, attempt, after=chunk)
+    return "continued"
 
 
 # A send task is dispatched when the messages step commits and normally starts within seconds.
@@ -283,6 +349,8 @@ def occurrences_with_unsent_messages(*, now: dt.datetime) -> list[int]:
         occurrence=OuterRef("pk"), status=OutboxMessage.Status.SENDING, updated_at__lt=now - SEND_LEASE
     )
     recent = Occurrence.objects.filter(created_at__gte=now - SEND_LOST_LOOKBACK)
+    # A sending waiting its turn in the pump (behind other brands' work) is not lost.
+    recent = recent.exclude(pk__in=SEND_CHAIN.waiting())
     return list(recent.filter(Exists(never_claimed) | Exists(interrupted)).order_by("pk").values_list("pk", flat=True))
 
 

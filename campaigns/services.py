@@ -17,11 +17,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from crm.celery import send_on_commit
 from crm.db import connection
 from crm.db.locks import CAMPAIGN_OCCURRENCE, session_advisory_lock
 from crm.errors import AppError
-from crm.tenancy.pump import bulk_submit
+from crm.tenancy.pump import BulkChain
 from crm.tenancy.slots import slot_lock, slot_set
 from crm.tenancy.zones import brand_zone
 from members.models import Reward
@@ -30,7 +29,7 @@ from members.services.points import MEMBER_CHUNK
 from . import error_codes
 from .models import Campaign, Occurrence
 from .schedules import next_slots, occurrence_window, previous_slot
-from .tasks import catch_up_grace, send_occurrence_messages
+from .tasks import catch_up_grace
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +37,8 @@ logger = logging.getLogger(__name__)
 # bulk chunk that runs an occurrence's next step.
 SLOT_TASK = "campaigns.slot_due"
 STEP_TASK = "campaigns.occurrence_step"
+# A run's chain of chunks, numbered in summary["chunks"].
+RUN_CHAIN = BulkChain(STEP_TASK, Occurrence, field="summary", key="chunks")
 
 
 def campaign_validate(*, campaign: Campaign) -> None:
@@ -390,8 +391,8 @@ def _step_coupons(occurrence: Occurrence, id_range: IdRange | None = None) -> di
 
 
 def _step_messages(occurrence: Occurrence, id_range: IdRange | None = None) -> dict[str, int]:
-    """Queue the messages (set-based; of the range) and, the whole step in one go, send them once
-    this step commits (by ranges: once the last range commits, _messages_send)."""
+    """Queue the messages (set-based; of the range) and, the whole step in one go, submit their
+    sending to the pump with this step's commit (by ranges: with the last range's, _messages_send)."""
     from .messaging import outbox_write
 
     outcome = outbox_write(occurrence=occurrence, id_range=id_range)
@@ -401,8 +402,11 @@ def _step_messages(occurrence: Occurrence, id_range: IdRange | None = None) -> d
 
 
 def _messages_send(occurrence: Occurrence) -> None:
+    """The sending, through the brand's pump, submitted with the step's last transaction."""
+    from .messaging import outbox_send_start
+
     if occurrence.campaign.message_channel != Campaign.MessageChannel.NONE:
-        send_on_commit(send_occurrence_messages, occurrence.pk)
+        outbox_send_start(occurrence=occurrence)
 
 
 # Rewards after the points and before the messages: the message may tell the member about both.
@@ -437,11 +441,7 @@ def occurrence_start(*, occurrence: Occurrence) -> None:
 def _chunk_submit(occurrence_id: int) -> None:
     """Submit the run's next chunk, numbered, in the current transaction (the occurrence row
     locked while its chunk number moves on)."""
-    with transaction.atomic():
-        occurrence = Occurrence.objects.select_for_update().get(pk=occurrence_id)
-        number = int(occurrence.summary.get("chunks", 0)) + 1
-        Occurrence.objects.filter(pk=occurrence_id).update(summary={**occurrence.summary, "chunks": number})
-        bulk_submit(STEP_TASK, occurrence_id, number)
+    RUN_CHAIN.submit_next(Occurrence(pk=occurrence_id))
 
 
 def occurrence_step(*, occurrence_id: int, chunk: int | None = None) -> str:
@@ -524,7 +524,7 @@ def _occurrence_run_locked(occurrence_id: int, *, one_chunk: bool = False, chunk
         occurrence = Occurrence.objects.select_related("campaign").get(pk=occurrence_id)
         if occurrence.status == Occurrence.Status.DONE:
             return "already_done"
-        if chunk is not None and int(occurrence.summary.get("chunks", 0)) != chunk:
+        if RUN_CHAIN.stale(occurrence, chunk):
             return "stale"
         if occurrence.started_at is None:
             occurrence.started_at = timezone.now()
@@ -550,11 +550,9 @@ def _occurrence_run_locked(occurrence_id: int, *, one_chunk: bool = False, chunk
                 covered += width
                 more = not ends_step or len(occurrence.steps_done) < len(RUN_STEPS)
                 hand_on = one_chunk and more and covered >= RUN_CHUNK
-                if hand_on:
-                    occurrence.summary["chunks"] = int(occurrence.summary.get("chunks", 0)) + 1
                 occurrence.save(update_fields=["steps_done", "summary", "updated_at"])
                 if hand_on:
-                    bulk_submit(STEP_TASK, occurrence.pk, occurrence.summary["chunks"])
+                    RUN_CHAIN.submit_next(occurrence, after=chunk)
             logger.info("occurrence %s step %s %s: %s", occurrence_id, name, id_range or "", outcome)
             if hand_on:
                 return "continued"
@@ -621,15 +619,7 @@ def campaign_slot_fire(
 def occurrences_resume(*, now: dt.datetime, grace: dt.timedelta) -> int:
     """Start again, through the pump, the occurrences of the last `grace` that failed or never
     got going (pending with no chunk waiting): the catch-up sweep. Returns how many."""
-    from crm.tenancy.models import BulkChunk
-
-    waiting = {
-        chunk_args[0]
-        for chunk_args in BulkChunk.objects.filter(schema_name=connection.schema_name, task=STEP_TASK).values_list(
-            "args", flat=True
-        )
-        if chunk_args
-    }
+    waiting = RUN_CHAIN.waiting()
     candidates = Occurrence.objects.filter(
         status__in=[Occurrence.Status.PENDING, Occurrence.Status.FAILED],
         slot__gte=now - grace,

@@ -3,7 +3,6 @@ import logging
 import random
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
@@ -13,7 +12,7 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 # Sending calls WeCom (and an SMS gateway): each call is bounded by crm.egress, these bound the
-# task. A send cut short by the soft limit continues in a retry (send_occurrence_messages).
+# task (a send chunk run by the pump is bounded by SEND_CHUNK_BATCHES, campaigns/messaging.py).
 SEND_SOFT_LIMIT, SEND_HARD_LIMIT = 1800, 1860
 POLL_SOFT_LIMIT, POLL_HARD_LIMIT = 600, 660
 
@@ -91,40 +90,43 @@ def send_retry_countdown(retries: int) -> int:
     return backoff + random.randint(0, SEND_RETRY_JITTER_SECONDS)
 
 
+# A retryable failure hands the sending to the pump again at most this many times.
+SEND_MAX_RETRIES = 8
+
+
 @shared_task(
     name="campaigns.send_occurrence_messages",
-    bind=True,
-    max_retries=8,
+    max_retries=SEND_MAX_RETRIES,
     soft_time_limit=SEND_SOFT_LIMIT,
     time_limit=SEND_HARD_LIMIT,
 )
-def send_occurrence_messages(self, occurrence_id: int) -> dict[str, int]:
-    """Sends an occurrence's queued messages. WeCom frequency limits and transport failures are
-    retried later with exponential backoff and jitter, never in a hot loop."""
-    from wecom.errors import WecomError
+def send_occurrence_messages(occurrence_id: int, attempt: int = 0) -> str:
+    """Hands an occurrence's sending to the brand's bulk pump, which sends a chunk at a time
+    (campaigns.send_chunk): sent after a WeCom frequency limit or transport failure's backoff
+    (`attempt`: how many so far), by the lost-messages sweep, or queued before the pump."""
+    from .messaging import outbox_send_submit
 
-    from .messaging import outbox_send
+    return outbox_send_submit(occurrence_id=occurrence_id, attempt=attempt)
 
-    try:
-        return outbox_send(occurrence_id=occurrence_id)
-    except SoftTimeLimitExceeded as exc:
-        # outbox_send put the chunk in hand back to queued: a fresh task sends the rest.
-        raise self.retry(exc=exc, countdown=send_retry_countdown(0)) from exc
-    except WecomError as exc:
-        if not exc.retryable:
-            raise
-        raise self.retry(exc=exc, countdown=send_retry_countdown(self.request.retries)) from exc
+
+@shared_task(name="campaigns.send_chunk", soft_time_limit=SEND_SOFT_LIMIT, time_limit=SEND_HARD_LIMIT)
+def send_chunk(occurrence_id: int, chunk: int, attempt: int = 0) -> str:
+    """A bulk chunk (run by the pump, crm/tenancy/pump.py): the occurrence's next batches of
+    messages (campaigns/messaging.py)."""
+    from .messaging import outbox_send_chunk
+
+    return outbox_send_chunk(occurrence_id=occurrence_id, chunk=chunk, attempt=attempt)
 
 
 @shared_task(name="campaigns.send_lost_messages")
 def send_lost_messages() -> int:
     """Sends again the occurrences whose send task was lost (every 10 minutes, in each brand)."""
-    from .messaging import occurrences_with_unsent_messages
+    from .messaging import occurrences_with_unsent_messages, outbox_send_submit
 
     occurrence_ids = occurrences_with_unsent_messages(now=timezone.now())
     for occurrence_id in occurrence_ids:
         logger.warning("occurrence %s: messages never sent, sending them now", occurrence_id)
-        send_occurrence_messages.delay(occurrence_id)
+        outbox_send_submit(occurrence_id=occurrence_id)
     return len(occurrence_ids)
 
 

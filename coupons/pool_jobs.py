@@ -1,10 +1,15 @@
 """Code pools filled in the background from the back office: generate N codes for a generated
 pool, or import the brand's own file of codes (CSV/XLSX) into an imported pool. A pool of a
 million codes is minutes of work, so the page only checks and queues (a CouponPoolJob) and the
-task does it a chunk at a time, each chunk with the job's progress in one transaction: the page
-shows how far it got, and a job whose worker died goes on from there (celery's redelivery, or
-继续 on the page once it made no progress for STALLED_AFTER; a session advisory lock keeps two
-workers off one job).
+brand's bulk pump (crm/tenancy/pump.py) runs it as a chain of chunks (`coupons.pool_job_chunk`):
+each adds one part (GENERATE_CHUNK codes, IMPORT_CHUNK rows) and commits it with the job's
+progress and the submission of the next chunk, numbered (`CouponPoolJob.chunks`), so a big pool
+takes its turn on the bulk queue with the other brands' work, and a chunk run twice (delivered
+again, retried) finds itself stale and adds nothing. The page shows how far it got, and a job
+whose worker died goes on from there (celery's redelivery, the pump's sweep, or 继续 on the page
+once it made no progress for STALLED_AFTER: a fresh chunk number, any older chunk goes stale; a
+session advisory lock keeps two workers off one job). `coupons.pool_job_run`, what was queued
+before the pump, hands the job to the pump.
 
 - Generating calls coupons.services.coupon_codes_generate per chunk (80-bit codes of the
   alphabet without 0/O/1/I; a collision is redrawn), so a resumed job adds only what is missing.
@@ -24,16 +29,16 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from crm.celery import send_on_commit
 from crm.db.locks import COUPON_POOL_JOB, session_advisory_lock
 from crm.errors import AppError
 from crm.spreadsheets.reading import SheetLimits, SheetRefused, sheet_open
+from crm.tenancy.pump import BulkChain
 
 from . import error_codes, rules
 from .error_codes import coupon_error
 from .models import CouponCode, CouponPoolJob, CouponTemplate
 from .services import coupon_codes_generate, coupon_codes_import
-from .tasks import run_pool_job
+from .tasks import pool_job_chunk
 
 STALLED_AFTER = dt.timedelta(minutes=5)
 GENERATE_MAX = 2_000_000
@@ -45,6 +50,8 @@ IMPORT_LIMITS = SheetLimits(max_rows=200_000, max_columns=10, max_cell_chars=200
 CODE_HEADERS = {"券码", "优惠券码", "code", "codes", "coupon_code", "券号"}
 
 BAD_CODE = "券码须为 6–32 位字母或数字"
+# The job's chain of pump chunks, each one part (a transaction) of codes.
+CHAIN = BulkChain(pool_job_chunk.name, CouponPoolJob, field="chunks")
 
 
 def _template_in_mode(template_id: int, mode: str) -> CouponTemplate:
@@ -66,7 +73,7 @@ def coupon_pool_generate_start(*, template_id: int, count: int, user: Any) -> Co
         job = CouponPoolJob.objects.create(
             template_id=template_id, kind=CouponPoolJob.Kind.GENERATE, count=count, user=user
         )
-        send_on_commit(run_pool_job, job.pk)
+        CHAIN.submit_next(job)
     return job
 
 
@@ -85,7 +92,7 @@ def coupon_pool_import_start(*, template_id: int, content: bytes, filename: str,
             content=content,
             user=user,
         )
-        send_on_commit(run_pool_job, job.pk)
+        CHAIN.submit_next(job)
     return job
 
 
@@ -136,59 +143,95 @@ def _sheet(content: bytes, filename: str) -> _Opened:
 
 
 def coupon_pool_job_run(*, job_id: int) -> str:
-    """Run (or resume) a job: "done", "failed" (the reason and any row errors are on the job),
-    "already_done", or "busy" (another worker holds it)."""
+    """Run (or resume) a whole job in this call: "done", "failed" (the reason and any row errors
+    are on the job), "already_done", or "busy" (another worker holds it)."""
+    return _job_run(job_id=job_id, chunk=None)
+
+
+def coupon_pool_job_chunk(*, job_id: int, chunk: int) -> str:
+    """One pump chunk of a job: one part, committed with the job's progress and, if more is left,
+    the next chunk's submission. "continued", "stale" (a later chunk was submitted), or as
+    coupon_pool_job_run."""
+    return _job_run(job_id=job_id, chunk=chunk)
+
+
+def coupon_pool_job_submit(*, job_id: int) -> str:
+    """Hand a job to the brand's pump (a `coupons.pool_job_run` message from before the pump):
+    "submitted", or "already_done"."""
+    return CHAIN.restart(job_id, done=lambda job: job.finished)
+
+
+def _job_run(*, job_id: int, chunk: int | None) -> str:
     with session_advisory_lock(COUPON_POOL_JOB, job_id) as locked:
         if not locked:
             return "busy"
         job = CouponPoolJob.objects.get(pk=job_id)
         if job.finished:
             return "already_done"
+        if CHAIN.stale(job, chunk):
+            return "stale"
         job.status = CouponPoolJob.Status.RUNNING
         job.started_at = job.started_at or timezone.now()
         job.save(update_fields=["status", "started_at", "updated_at"])
+        one_part = chunk is not None
         try:
             if job.kind == CouponPoolJob.Kind.GENERATE:
-                _generate(job)
+                handed_on = _generate(job, one_part=one_part)
             else:
-                _import(job)
+                handed_on = _import(job, one_part=one_part)
         except AppError as exc:
             _finish(job, status=CouponPoolJob.Status.FAILED, error=exc.message)
             return "failed"
+        if handed_on:
+            return "continued"
         _finish(job, status=CouponPoolJob.Status.SUCCEEDED)
         return "done"
 
 
-def _generate(job: CouponPoolJob) -> None:
+def _generate(job: CouponPoolJob, *, one_part: bool) -> bool:
+    """Add the codes still missing, a part at a time. `one_part`: only the next part; True if more
+    is left then (the next chunk submitted with the part)."""
     while job.done < job.count:
         with transaction.atomic():
             job.done += coupon_codes_generate(
                 template_id=job.template_id, count=min(GENERATE_CHUNK, job.count - job.done)
             )
             job.save(update_fields=["done", "updated_at"])
+            if one_part and job.done < job.count:
+                CHAIN.submit_next(job)
+                return True
+    return False
 
 
-def _import(job: CouponPoolJob) -> None:
+def _import(job: CouponPoolJob, *, one_part: bool) -> bool:
+    """Add the rows after the job's last line, a part at a time (every row checked first, while
+    nothing is added). `one_part`: only the next part; True if rows are left then (the next chunk
+    submitted with the part)."""
     with _sheet(bytes(job.content), job.filename) as (_total, _column, rows):
         if not job.last_line:  # nothing added yet: every row is checked first
             _check(job, rows())
         chunk: list[str] = []
         last = job.last_line
         for line, code in rows(after_line=job.last_line):
+            if len(chunk) >= IMPORT_CHUNK:  # a full part, and a row after it
+                _add(job, chunk, last, hand_on=one_part)
+                if one_part:
+                    return True
+                chunk = []
             chunk.append(code)
             last = line
-            if len(chunk) >= IMPORT_CHUNK:
-                _add(job, chunk, last)
-                chunk = []
         if chunk:
             _add(job, chunk, last)
+    return False
 
 
-def _add(job: CouponPoolJob, codes: list[str], last_line: int) -> None:
+def _add(job: CouponPoolJob, codes: list[str], last_line: int, *, hand_on: bool = False) -> None:
     with transaction.atomic():
         job.done += coupon_codes_import(template_id=job.template_id, codes=codes)
         job.last_line = last_line
         job.save(update_fields=["done", "last_line", "updated_at"])
+        if hand_on:
+            CHAIN.submit_next(job)
 
 
 def _check(job: CouponPoolJob, rows: Iterator[tuple[int, str]]) -> None:
@@ -257,7 +300,7 @@ def coupon_pool_job_resume(*, job: CouponPoolJob) -> bool:
         return False
     with transaction.atomic():
         CouponPoolJob.objects.filter(pk=job.pk).update(updated_at=timezone.now())
-        send_on_commit(run_pool_job, job.pk)
+        CHAIN.submit_next(job)
     return True
 
 

@@ -19,12 +19,21 @@ def expire_coupons() -> dict[str, int]:
     return run.summary
 
 
-@shared_task(name="coupons.pool_job_run", acks_late=True, soft_time_limit=3_300, time_limit=3_600)
+@shared_task(name="coupons.pool_job_run")
 def run_pool_job(job_id: int) -> str:
-    """Generates or imports one code pool job (coupons/pool_jobs.py); resumes where it stopped."""
-    from .pool_jobs import coupon_pool_job_run
+    """What was queued for a code pool job before the pump: hands the job to the brand's bulk
+    pump, which runs it a chunk at a time (coupons/pool_jobs.py)."""
+    from .pool_jobs import coupon_pool_job_submit
 
-    return coupon_pool_job_run(job_id=job_id)
+    return coupon_pool_job_submit(job_id=job_id)
+
+
+@shared_task(name="coupons.pool_job_chunk")
+def pool_job_chunk(job_id: int, chunk: int) -> str:
+    """A bulk chunk (run by the pump, crm/tenancy/pump.py): the job's next part of codes."""
+    from .pool_jobs import coupon_pool_job_chunk
+
+    return coupon_pool_job_chunk(job_id=job_id, chunk=chunk)
 
 
 @shared_task(name="coupons.remind_expiring", soft_time_limit=540, time_limit=600)

@@ -136,10 +136,12 @@ def send_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
 #     unionid belongs to a member (wecom/assignment.py prospects_link_pending).
 #   members.import_job_run — the import job stays waiting; its result page offers 继续导入 once
 #     it has made no progress for 5 minutes (members/admin/import_jobs.py).
-#   scancodes.import_run — the dealer / printer's code import stays waiting; its result page offers
-#     继续导入 once it has made no progress for 5 minutes (scancodes/admin_imports.py).
+#   Bulk chunks (crm/tenancy/pump.py: campaign runs and sending, imports, coupon pool jobs) are
+#     not sent with send_on_commit: the chunk is a row written in the caller's transaction, and
+#     the pump's sweep (every minute) sends what is queued or was sent longer than the lease ago.
 #   campaigns.send_occurrence_messages — campaigns-send-lost-messages (every 10 min) sends the
-#     occurrences whose queued messages no send ever claimed (campaigns/messaging.py).
+#     occurrences whose queued messages no send ever claimed and no send chunk waits for
+#     (campaigns/messaging.py).
 # Nothing recovers these yet; the log line below is the record to act on:
 #   wecom.callback_event_process — the event stays pending; WeCom's re-delivery finds it stored
 #     and does not queue it again, and the admin's retry takes failed events only;

@@ -2,19 +2,27 @@
 own code file. The admin's upload (`code_import_start`) checks the file's bounds and header at
 once — with the bounded reader of the member imports (crm/spreadsheets/reading.py: size, XLSX
 unpacked size and parts, rows, columns, cell length, all before parsing) — stores it as a
-CodeImport in the brand's schema and queues `scancodes.import_run` once that commits. The result
+CodeImport in the brand's schema and submits it, in the same transaction, to the brand's bulk pump
+(crm/tenancy/pump.py), which runs it as numbered chunks (`scancodes.import_chunk`, CHAIN, the
+number in `options["chunks"]`; a chunk delivered again after it handed on is stale and writes
+nothing). `scancodes.import_run`, what was queued before the pump, hands the job to it. The result
 page shows the progress and the row errors in Chinese.
 
 - Dealers: each row is created or updated by its code (经销商编码) on its own, a chunk at a time,
   each chunk committed with the job's progress; a row with an error writes nothing, the others
-  are imported. Re-running a file (or a job redelivered after its worker died, resuming after
-  the last recorded line) is harmless: an upsert by code.
+  are imported. A pump chunk imports DEALER_ROWS_PER_CHUNK rows and submits its successor with
+  the last of them; each chunk first reads the codes of the lines before it again (a code
+  repeated in the file is an error whichever chunk its rows fall in). Re-running a file (or a job
+  redelivered after its worker died, resuming after the last recorded line) is harmless: an
+  upsert by code.
 - A printer's codes are all or nothing (a partly imported batch would be printed and half of it
   grant nothing): first every row is checked (serial, secret of ≥ 80 bits, repeated in the file,
   already held by another batch), chunk by chunk with progress; one bad row fails the job with
   every row error listed and nothing written. Then one transaction creates the batch, COPYs the
   codes (secrets as keyed hashes only, claim_keys.py) and marks the job done with the batch; a
   retried job whose batch exists is done already. The file's name and SHA-256 stay on the batch.
+  Being all or nothing, it is one pump chunk, not cut: it holds one of the brand's places on the
+  bulk queue for its whole length (a million rows checked, then COPYed; not measured).
 """
 
 # Raw SQL here names tables from model meta only; every value is a query parameter.
@@ -31,23 +39,27 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from crm.celery import send_on_commit
 from crm.db import connection
 from crm.db.locks import SCANCODE_IMPORT, session_advisory_lock
 from crm.errors import AppError
 from crm.spreadsheets.reading import MB, Sheet, SheetLimits, SheetRefused, sheet_open
+from crm.tenancy.pump import BulkChain
 from members.imports import cell_text
 from members.models import Store
 
 from . import claim_keys, error_codes
 from .models import Code, CodeBatch, CodeImport, Dealer
-from .tasks import import_run
+from .tasks import import_chunk
 
 DEALER_LIMITS = SheetLimits(max_rows=20_000, max_columns=20)
 # A printer's file: one code per row, ~35 bytes a CSV row. The whole file is held by the job row
 # and checked in memory (a set of serials): a million codes is a few tens of MB.
 CODE_LIMITS = SheetLimits(max_rows=1_000_000, max_columns=10, max_cell_chars=200, max_upload_bytes=48 * MB)
 CHUNK_ROWS = {CodeImport.Kind.DEALERS: 500, CodeImport.Kind.CODES: 20_000}
+# Dealer rows per pump chunk (ten transactions of CHUNK_ROWS): a 20,000-row file is four chunks.
+DEALER_ROWS_PER_CHUNK = 5_000
+# A job's chain of pump chunks.
+CHAIN = BulkChain(import_chunk.name, CodeImport, field="options", key="chunks")
 ERRORS_KEPT = 2_000
 STALLED_AFTER_MINUTES = 5
 
@@ -138,7 +150,7 @@ def code_import_start(
     job = _job_new(kind=kind, content=content, filename=filename, actor=actor, options=options)
     with transaction.atomic():
         job.save()
-        send_on_commit(import_run, job.pk)
+        CHAIN.submit_next(job)
     return job
 
 
@@ -168,18 +180,38 @@ def _job_new(*, kind: str, content: bytes, filename: str, actor: str, options: d
 
 
 def code_import_run(*, job_id: int) -> str:
-    """Import (or resume) a job: "done", "failed" (the reason and the row errors are on the job),
-    "already_done", or "busy" (another worker holds it)."""
+    """Import (or resume) a whole job in this call: "done", "failed" (the reason and the row
+    errors are on the job), "already_done", or "busy" (another worker holds it)."""
+    return _job_run(job_id=job_id, chunk=None)
+
+
+def code_import_chunk(*, job_id: int, chunk: int) -> str:
+    """One pump chunk of a job (a dealer file's next DEALER_ROWS_PER_CHUNK rows, a printer's file
+    whole): "continued" (the next chunk submitted), "stale" (a later chunk was submitted), or as
+    code_import_run."""
+    return _job_run(job_id=job_id, chunk=chunk)
+
+
+def code_import_submit(*, job_id: int) -> str:
+    """Hand a job to the brand's pump (a `scancodes.import_run` message from before the pump):
+    "submitted", or "already_done"."""
+    return CHAIN.restart(job_id, done=lambda job: job.finished)
+
+
+def _job_run(*, job_id: int, chunk: int | None) -> str:
     with session_advisory_lock(SCANCODE_IMPORT, job_id) as locked:
         if not locked:
             return "busy"
         job = CodeImport.objects.get(pk=job_id)
         if job.finished:
             return "already_done"
+        if CHAIN.stale(job, chunk):
+            return "stale"
         CodeImport.objects.filter(pk=job.pk).update(started_at=job.started_at or timezone.now())
         try:
             if job.kind == CodeImport.Kind.DEALERS:
-                _dealers_run(job)
+                if _dealers_run(job, one_part=chunk is not None):
+                    return "continued"
             else:
                 _codes_run(job)
         except AppError as exc:
@@ -199,7 +231,7 @@ def code_import_resume(*, job: CodeImport) -> bool:
         return False
     with transaction.atomic():
         CodeImport.objects.filter(pk=job.pk).update(updated_at=timezone.now())
-        send_on_commit(import_run, job.pk)
+        CHAIN.submit_next(job)
     return True
 
 
@@ -260,17 +292,23 @@ def _yes_no(text: str) -> bool | None:
     return True if lowered in _YES else False if lowered in _NO else None
 
 
-def _dealers_run(job: CodeImport) -> None:
+def _dealers_run(job: CodeImport, *, one_part: bool = False) -> bool:
+    """Import the rows after the job's last line. `one_part`: DEALER_ROWS_PER_CHUNK rows, the
+    next chunk submitted with the last of them; True then."""
     job.status = CodeImport.Status.RUNNING
     stores = {store.code.upper(): store for store in Store.objects.all()}
-    seen: dict[str, int] = {}
+    done = 0
     with _sheet(job) as sheet:
         columns = _columns(sheet.headers, DEALER_COLUMNS)
-        for chunk in _chunks(sheet, after_line=job.last_line, size=CHUNK_ROWS[CodeImport.Kind.DEALERS]):
+        seen = _dealers_seen(sheet, columns, stores, through_line=job.last_line)
+        chunks = _chunks(sheet, after_line=job.last_line, size=CHUNK_ROWS[CodeImport.Kind.DEALERS])
+        for chunk, more in _with_more(chunks):
+            done += len(chunk)
+            hand_on = one_part and done >= DEALER_ROWS_PER_CHUNK and more
             errors: list[RowError] = []
             dealers: list[Dealer] = []
             for line, values in chunk:
-                cells = {name: cell_text(values[i]) if i < len(values) else "" for name, i in columns.items()}
+                cells = _dealer_cells(values, columns)
                 message = _dealer_row_error(cells, stores, seen, line)
                 if message:
                     errors.append(RowError(line, message))
@@ -316,7 +354,41 @@ def _dealers_run(job: CodeImport) -> None:
                     created=len(dealers) - len(existing),
                     updated=len(existing),
                 )
+                if hand_on:
+                    CHAIN.submit_next(job)
+            if hand_on:
+                return True
     _finish(job, status=CodeImport.Status.SUCCEEDED)
+    return False
+
+
+def _with_more(chunks: Iterator[list[tuple[int, list[Any]]]]) -> Iterator[tuple[list[tuple[int, list[Any]]], bool]]:
+    """Each chunk with whether another follows (read one ahead): the last part hands on to nobody."""
+    current = next(chunks, None)
+    while current is not None:
+        following = next(chunks, None)
+        yield current, following is not None
+        current = following
+
+
+def _dealer_cells(values: list[Any], columns: dict[str, int]) -> dict[str, str]:
+    return {name: cell_text(values[i]) if i < len(values) else "" for name, i in columns.items()}
+
+
+def _dealers_seen(
+    sheet: Sheet, columns: dict[str, int], stores: dict[str, Store], *, through_line: int
+) -> dict[str, int]:
+    """The dealer codes of the valid rows up to `through_line` (imported by earlier chunks), by
+    line: what a chunk needs to find a code repeated in the file."""
+    seen: dict[str, int] = {}
+    for chunk in _chunks(sheet, after_line=0, size=CHUNK_ROWS[CodeImport.Kind.DEALERS]):
+        for line, values in chunk:
+            if line > through_line:
+                return seen
+            cells = _dealer_cells(values, columns)
+            if not _dealer_row_error(cells, stores, seen, line):
+                seen[cells["code"]] = line
+    return seen
 
 
 def _areas(text: str) -> list[str]:

@@ -5,10 +5,19 @@ from celery import shared_task
 
 @shared_task(name="scancodes.import_run")
 def import_run(job_id: int) -> str:
-    """Imports (or resumes) one uploaded dealer or printer's code file (scancodes/imports.py)."""
-    from .imports import code_import_run
+    """What was queued for an uploaded dealer or printer's code file before the pump: hands the
+    job to the brand's bulk pump, which runs it in chunks (scancodes/imports.py)."""
+    from .imports import code_import_submit
 
-    return code_import_run(job_id=job_id)
+    return code_import_submit(job_id=job_id)
+
+
+@shared_task(name="scancodes.import_chunk")
+def import_chunk(job_id: int, chunk: int) -> str:
+    """A bulk chunk (run by the pump, crm/tenancy/pump.py): the import's next part."""
+    from .imports import code_import_chunk
+
+    return code_import_chunk(job_id=job_id, chunk=chunk)
 
 
 @shared_task(name="scancodes.diversion_digest_send")

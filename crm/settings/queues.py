@@ -45,17 +45,23 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # dispatcher and sweeps — and a bulk one, served by its own workers, for the work that runs over
 # a brand's whole membership. Bulk chunks go there through the per-brand pump
 # (crm/tenancy/pump.py): at most BULK_CHUNKS_IN_FLIGHT_PER_BRAND of a brand's chunks at a time.
+# Campaign runs and their message sending, member/order imports, coupon pool jobs and scan-code
+# imports are all chunks of the pump (docs/scale-out.md "Fair bulk work"). The other names here
+# are what was queued before a job went through the pump, or a job that is not cut.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "celery")
 CELERY_BULK_QUEUE = os.environ.get("CELERY_BULK_QUEUE", "bulk")
 BULK_TASKS = (
     "tenancy.bulk_chunk_run",
-    # Long jobs not chunked through the pump yet: at least off the interactive queue.
-    "campaigns.send_occurrence_messages",
-    "coupons.pool_job_run",
-    "scancodes.import_run",
+    # One REPEATABLE READ snapshot by design (performance/rollups.py), so not cut in chunks nor
+    # capped by the pump: a night's build is two days; only a brand's first build is long.
     "performance.rollups_refresh",
     # Queued before imports went through the pump (members.import_job_chunk): a whole job.
     "members.import_job_run",
+    # Queued before these went through the pump: each now only hands its job to the pump (a short
+    # task, kept here so a message from before the change is taken by the same workers).
+    "campaigns.send_occurrence_messages",
+    "coupons.pool_job_run",
+    "scancodes.import_run",
 )
 
 

@@ -10,17 +10,19 @@ take turns, each with at most its cap of workers.
 
 A chunk is `task(*args)` run synchronously inside `tenancy.bulk_chunk_run` (on the bulk queue), in
 the brand. It must be safe to run twice: a chunk whose message was lost or whose worker died is
-queued again after BULK_CHUNK_LEASE by `bulk_sweep` (a fixed beat entry). Long work is a chain:
-a chunk does a part and submits the next part (in its own transaction) before it ends.
+queued again after BULK_CHUNK_LEASE by `bulk_sweep` (a fixed beat entry). Long work is a chain
+(`BulkChain`): a chunk does a part and submits the next part in the transaction that records its
+last piece of work, numbered, so a chunk run twice neither writes twice nor forks the chain.
 """
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from crm.db import connection
@@ -104,3 +106,65 @@ def bulk_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     if requeued:
         logger.warning("bulk sweep: %d chunks taken for lost, queued again", requeued)
     return {"requeued": requeued, "sent": sent}
+
+
+class BulkChain:
+    """A job run as a chain of numbered pump chunks, `task(job_id, number, *extra)`: chunk n does a
+    bounded part of the job and, in the transaction that records its last piece of work, moves the
+    job's chunk number on to n + 1 and submits chunk n + 1 (`submit_next`). A chunk whose number is
+    no longer the job's (`stale`: delivered again after it handed on, or a resume started a fresh
+    chain) does nothing, so a job has one chain at a time, and a chunk's work is never done twice.
+
+    The number lives on the job's row: an integer column `field`, or the integer at `key` of the
+    JSON column `field`."""
+
+    def __init__(self, task_name: str, model: type[models.Model], *, field: str, key: str | None = None) -> None:
+        self.task_name, self.model, self.field, self.key = task_name, model, field, key
+
+    def current(self, row: models.Model) -> int:
+        """The chunk number `row` (as loaded) holds."""
+        value = getattr(row, self.field)
+        return int((value or {}).get(self.key, 0)) if self.key is not None else int(value or 0)
+
+    def stale(self, row: models.Model, chunk: int | None) -> bool:
+        """Whether a chunk submitted with number `chunk` is not the job's latest (None: a whole-job
+        run, or a chunk from before the chain was numbered: never stale)."""
+        return chunk is not None and self.current(row) != chunk
+
+    def submit_next(self, row: models.Model, *extra: Any, after: int | None = None) -> int | None:
+        """In the current transaction, with the job's row locked: move its chunk number on and
+        submit that chunk (`task(row.pk, number, *extra)`); `row` is given the new number too, so
+        saving it later keeps it. With `after` (the chunk handing on): nothing happens, and None
+        is returned, if the job's number is no longer `after` — a fresh chain was started since."""
+        with transaction.atomic():
+            locked = self.model._default_manager.select_for_update().get(pk=row.pk)
+            number = self.current(locked)
+            if after is not None and number != after:
+                return None
+            number += 1
+            if self.key is None:
+                value: Any = number
+            else:
+                value = {**(getattr(locked, self.field) or {}), self.key: number}
+                setattr(row, self.field, {**(getattr(row, self.field) or {}), self.key: number})
+            self.model._default_manager.filter(pk=row.pk).update(**{self.field: value})
+            if self.key is None:
+                setattr(row, self.field, number)
+            bulk_submit(self.task_name, row.pk, number, *extra)
+        return number
+
+    def restart(self, pk: int, *extra: Any, done: Callable[[Any], bool]) -> str:
+        """Hand job `pk` to the pump on a fresh chain (a message queued before the job went through
+        the pump, a retry after a backoff): "submitted", or "already_done" if `done(row)`."""
+        with transaction.atomic():
+            row = self.model._default_manager.select_for_update().get(pk=pk)
+            if done(row):
+                return "already_done"
+            self.submit_next(row, *extra)
+        return "submitted"
+
+    def waiting(self) -> set[int]:
+        """The ids of the current brand's jobs with a chunk of this chain in the pump (queued,
+        on the queue, or running): a sweep restarting stalled jobs leaves those alone."""
+        rows = BulkChunk.objects.filter(schema_name=connection.schema_name, task=self.task_name)
+        return {args[0] for args in rows.values_list("args", flat=True) if args}

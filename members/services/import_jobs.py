@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from crm.db.locks import MEMBER_IMPORT, session_advisory_lock
 from crm.errors import AppError
-from crm.tenancy.pump import bulk_submit
+from crm.tenancy.pump import BulkChain
 
 from .. import error_codes, imports, order_imports
 from ..imports import MemberRows, RowResult
@@ -47,6 +47,8 @@ STALLED_AFTER = dt.timedelta(minutes=5)
 # Rows per pump chunk: ~10 s of member enrolments (~10 ms a row), less of orders.
 IMPORT_CHUNK_ROWS = 1000
 CHUNK_TASK = chunk_task.name  # "members.import_job_chunk", run by the pump
+# The job's chain of chunks, numbered in options["chunks"].
+CHAIN = BulkChain(CHUNK_TASK, ImportJob, field="options", key="chunks")
 
 
 def members_import_start(*, content: bytes, filename: str, user: Any, staff: Staff | None, actor: str) -> ImportJob:
@@ -88,10 +90,7 @@ def _start(job: ImportJob) -> ImportJob:
 
 def _chunk_submit(job: ImportJob) -> None:
     """Submit the job's next pump chunk, numbered, in the current transaction."""
-    number = int(job.options.get("chunks", 0)) + 1
-    job.options = {**job.options, "chunks": number}
-    ImportJob.objects.filter(pk=job.pk).update(options=job.options)
-    bulk_submit(CHUNK_TASK, job.pk, number)
+    CHAIN.submit_next(job)
 
 
 def import_job_run(*, job_id: int) -> str:
@@ -114,7 +113,7 @@ def _job_run(*, job_id: int, chunk: int | None) -> str:
         job = ImportJob.objects.select_related("user").get(pk=job_id)
         if job.finished:
             return "already_done"
-        if chunk is not None and int(job.options.get("chunks", 0)) != chunk:
+        if CHAIN.stale(job, chunk):
             return "stale"
         job.status = ImportJob.Status.RUNNING
         job.started_at = job.started_at or timezone.now()

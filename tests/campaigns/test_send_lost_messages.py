@@ -1,17 +1,25 @@
-"""An occurrence's messages are sent even when the send task dispatched at its commit is lost
-(broker down at that moment: crm/celery.py logs it and leaves it to the sweeps). The sweep picks
-up only messages no send ever claimed, so a send that WeCom refused or is backing off from is
-left to its own retries."""
+"""An occurrence's messages are sent even when its sending stopped before claiming them (its pump
+chunk gone: the chain ended on an error, a hand-over after a backoff was lost on the way). The
+sweep picks up only messages no send ever claimed and no send chunk waits for in the pump, so a
+send that WeCom refused or is backing off from is left to its own retries, and one waiting its
+turn behind other brands' work is not started twice."""
 
 import datetime as dt
 
 import pytest
 from django.utils import timezone
 
-from campaigns import services
-from campaigns.messaging import SEND_LEASE, SEND_LOST_AFTER, occurrences_with_unsent_messages, outbox_send
+from campaigns import messaging
+from campaigns.messaging import (
+    SEND_CHAIN,
+    SEND_LEASE,
+    SEND_LOST_AFTER,
+    occurrences_with_unsent_messages,
+    outbox_send,
+)
 from campaigns.models import OutboxMessage
 from campaigns.tasks import send_lost_messages
+from crm.tenancy.models import BulkChunk
 from tests.campaigns.scenes import consenting_member, run_now
 from tests.campaigns.test_send_task import messaging_brand, statuses, wait_for, wecom_campaign
 
@@ -24,20 +32,29 @@ def queued_minutes_ago(occurrence_id: int, minutes: float) -> None:
     OutboxMessage.objects.filter(occurrence_id=occurrence_id).update(created_at=then, updated_at=then)
 
 
+def sending_lost() -> None:
+    """The occurrences' send chunks are gone from the pump (none ever ran)."""
+    BulkChunk.objects.filter(task=SEND_CHAIN.task_name).delete()
+
+
 def test_messages_nobody_sent_are_found_once_the_send_had_time_to_run(make_campaign, marketing_agreement):
-    # In a rolled-back test the commit never happens, so the send dispatched "on commit" is lost.
+    # In a rolled-back test the commit never happens: the send chunk waits in the pump for good.
     consenting_member("marketing_sms")
     occurrence = run_now(make_campaign(message_channel="sms", message_template="会员日快乐"))
     assert statuses(occurrence.pk) and set(statuses(occurrence.pk).values()) == {OutboxMessage.Status.QUEUED}
     now = timezone.now()
+    later = now + SEND_LOST_AFTER + dt.timedelta(seconds=1)
 
+    assert occurrences_with_unsent_messages(now=later) == []  # its send chunk is waiting its turn
+    sending_lost()
     assert occurrences_with_unsent_messages(now=now) == []  # just queued: its send may be on its way
-    assert occurrences_with_unsent_messages(now=now + SEND_LOST_AFTER + dt.timedelta(seconds=1)) == [occurrence.pk]
+    assert occurrences_with_unsent_messages(now=later) == [occurrence.pk]
 
 
 def test_a_send_that_claimed_the_messages_owns_them(make_campaign, marketing_agreement):
     consenting_member("marketing_sms")
     occurrence = run_now(make_campaign(message_channel="sms", message_template="会员日快乐"))
+    sending_lost()
     queued_minutes_ago(occurrence.pk, 60)
     # A send claimed them and put them back (WeCom refused, or it is waiting out a limit).
     OutboxMessage.objects.filter(occurrence_id=occurrence.pk).update(updated_at=timezone.now())
@@ -48,6 +65,7 @@ def test_a_send_that_claimed_the_messages_owns_them(make_campaign, marketing_agr
 def test_old_occurrences_and_finished_messages_are_left_alone(make_campaign, marketing_agreement):
     consenting_member("marketing_sms")
     occurrence = run_now(make_campaign(message_channel="sms", message_template="会员日快乐"))
+    sending_lost()
     queued_minutes_ago(occurrence.pk, 60)
     OutboxMessage.objects.filter(occurrence_id=occurrence.pk).update(status=OutboxMessage.Status.CANCELLED)
 
@@ -59,6 +77,7 @@ def test_messages_a_dead_worker_left_sending_are_found_after_the_lease_and_faile
 ):
     consenting_member("marketing_sms")
     occurrence = run_now(make_campaign(message_channel="sms", message_template="会员日快乐"))
+    sending_lost()
     # The worker claimed the last (only) chunk and died: no send of this occurrence is left.
     claimed = timezone.now() - SEND_LEASE - dt.timedelta(seconds=1)
     OutboxMessage.objects.filter(occurrence_id=occurrence.pk).update(
@@ -75,8 +94,8 @@ def test_messages_a_dead_worker_left_sending_are_found_after_the_lease_and_faile
 @pytest.mark.worker
 def test_the_sweep_sends_what_a_lost_task_left_queued(celery_worker, messaging_brand, fake, monkeypatch):
     campaign = wecom_campaign(fake, "wmOne", "wmTwo")
-    # The broker loses the send that the messages step dispatches at its commit.
-    monkeypatch.setattr(services, "send_on_commit", lambda task, *args, **kwargs: None)
+    # The sending is never handed to the pump (as if its chain had ended before claiming anything).
+    monkeypatch.setattr(messaging, "outbox_send_start", lambda **kwargs: None)
     occurrence = run_now(campaign)
     queued_minutes_ago(occurrence.pk, 20)
     assert set(statuses(occurrence.pk).values()) == {OutboxMessage.Status.QUEUED}

@@ -1,7 +1,7 @@
-"""The campaign send task as it runs in production: the run's messages step dispatches it when it
-commits, a real worker takes it from the broker in the campaign's brand and sends to the fake WeCom
-server over HTTP. A WeCom frequency limit is waited out with exponential backoff and jitter, never
-retried in a loop; a permanent refusal is not retried."""
+"""The campaign sending as it runs in production: the run's messages step submits it to the brand's
+bulk pump when it commits, a real worker takes its chunk from the broker in the campaign's brand
+and sends to the fake WeCom server over HTTP. A WeCom frequency limit is waited out with
+exponential backoff and jitter, never retried in a loop; a permanent refusal is not retried."""
 
 import time
 from collections.abc import Callable
@@ -43,6 +43,19 @@ def test_sending_retries_30_seconds_doubling_to_an_hour_plus_up_to_30_seconds(mo
     ]
     assert len({send_retry_countdown(3) for _ in range(30)}) > 1  # jittered, not in step
     assert send_occurrence_messages.max_retries == 8
+
+
+def backoffs_recorded(monkeypatch) -> list[int]:
+    """The waits drawn before the sending is handed to the pump again, in order."""
+    waits: list[int] = []
+    real = tasks.send_retry_countdown
+
+    def recorded(retries: int) -> int:
+        waits.append(real(retries))
+        return waits[-1]
+
+    monkeypatch.setattr(tasks, "send_retry_countdown", recorded)
+    return waits
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -91,6 +104,7 @@ def test_the_runs_commit_sends_through_the_worker_which_waits_out_a_frequency_li
     # The first wait shortened from 30-60 s to 1 s (the schedule itself is specified above).
     monkeypatch.setattr(tasks, "SEND_RETRY_BASE_SECONDS", 1)
     monkeypatch.setattr(tasks, "SEND_RETRY_JITTER_SECONDS", 0)
+    waits = backoffs_recorded(monkeypatch)
     campaign = wecom_campaign(fake, "wmOne", "wmTwo")  # bodies differ by name: one group message each
     fake.inject("externalcontact/add_msg_template")  # the first goes through,
     fake.inject("externalcontact/add_msg_template", errcode=45009)  # the second hits WeCom's frequency limit
@@ -98,7 +112,8 @@ def test_the_runs_commit_sends_through_the_worker_which_waits_out_a_frequency_li
     occurrence = run_now(campaign)  # each step commits; the messages step's commit dispatches the send
 
     sent = wait_for(lambda: set(statuses(occurrence.pk).values()) == {OutboxMessage.Status.SENT})
-    assert sent and retry_countdowns == [1]
+    # One wait, then the sending handed to the pump again (no celery retry of a task holding a worker).
+    assert sent and waits == [1] and retry_countdowns == []
     assert fake.calls["externalcontact/add_msg_template"] == 3  # one refused, retried once
     # Each member's message went out once: the retry sent only what the limit had held back.
     messages = sorted(fake.messages.values(), key=lambda m: m.external_userids)
@@ -112,8 +127,9 @@ def test_the_runs_commit_sends_through_the_worker_which_waits_out_a_frequency_li
 
 @pytest.mark.worker
 def test_a_permanent_refusal_is_not_retried_and_leaves_the_messages_queued(
-    celery_worker, messaging_brand, fake, retry_countdowns
+    celery_worker, messaging_brand, fake, retry_countdowns, monkeypatch
 ):
+    waits = backoffs_recorded(monkeypatch)
     failures: list[BaseException] = []
     from celery.signals import task_failure
 
@@ -131,6 +147,6 @@ def test_a_permanent_refusal_is_not_retried_and_leaves_the_messages_queued(
         wait_for(lambda: failures)
     finally:
         task_failure.disconnect(record)
-    assert [type(exc) for exc in failures] == [NoPermission] and retry_countdowns == []
+    assert [type(exc) for exc in failures] == [NoPermission] and retry_countdowns == [] == waits
     assert fake.calls["externalcontact/add_msg_template"] == 1 and fake.messages == {}
     assert statuses(occurrence.pk) == {"wmOne": OutboxMessage.Status.QUEUED}

@@ -139,7 +139,11 @@ def test_every_task_that_calls_wecom_has_celery_time_limits():
     from wecom import tasks as wecom_tasks
 
     calling_out = [t for t in vars(wecom_tasks).values() if isinstance(t, Task)]
-    calling_out += [campaign_tasks.send_occurrence_messages, campaign_tasks.poll_wecom_results]
+    calling_out += [
+        campaign_tasks.send_chunk,
+        campaign_tasks.send_occurrence_messages,
+        campaign_tasks.poll_wecom_results,
+    ]
     assert len(calling_out) >= 9
     for task in calling_out:
         assert 0 < task.soft_time_limit < task.time_limit, task.name
