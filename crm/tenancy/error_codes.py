@@ -20,6 +20,8 @@ CELL_UNKNOWN = "cell_unknown"
 CELL_FULL = "cell_full"
 CELLS_FULL = "cells_full"
 CITUS_IN_TRANSACTION = "citus_in_transaction"  # citus_schema_distribute() runs outside a transaction
+CITUS_CLONE = "citus_clone"  # BRAND_SCHEMA_CREATION=clone on a Citus cell: the brand would stay on the coordinator
+CITUS_NOT_DISTRIBUTED = "citus_not_distributed"  # tables of a distributed brand schema left on the coordinator
 
 TEXTS: dict[str, ErrorText] = {
     BRAND_INVALID: ErrorText("品牌信息有误，请修改后重试。", "The brand's details are invalid."),
@@ -55,6 +57,14 @@ TEXTS: dict[str, ErrorText] = {
     ),
     CITUS_IN_TRANSACTION: ErrorText(
         "分布品牌 schema 须在事务之外执行。", "Distributing a brand's schema must run outside a transaction."
+    ),
+    CITUS_CLONE: ErrorText(
+        "该单元是 Citus 集群：品牌 schema 须以 migrate 或 clone_distribute 方式创建（BRAND_SCHEMA_CREATION）。",
+        "This cell is a Citus cluster: set BRAND_SCHEMA_CREATION to migrate or clone_distribute.",
+    ),
+    CITUS_NOT_DISTRIBUTED: ErrorText(
+        "品牌 schema 中有表未分布到 Citus 工作节点。",
+        "Tables of the brand's schema were left on the Citus coordinator.",
     ),
 }
 error_texts_register(TEXTS)

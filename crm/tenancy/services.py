@@ -151,6 +151,13 @@ def _schema_clone(*, brand: Brand) -> None:
     fingerprints are the template's, which the code's migrations just produced."""
     _clone_function_install()
     with connection.cursor() as cursor:
+        if settings.BRAND_SCHEMA_CREATION == "clone_distribute":
+            # With schema-based sharding on, Citus registers the schema clone_schema() creates as
+            # distributed at once, and the tables it copies stay plain tables on the coordinator:
+            # citus_schema_distribute() would then see it distributed and do nothing (so it was on
+            # a Citus 13.2 cluster). A local schema until distributed, whatever the cell's setting.
+            # (On plain PostgreSQL this sets an unused placeholder.)
+            cursor.execute("SET LOCAL citus.enable_schema_based_sharding = off")
         cursor.execute(
             "SELECT public.clone_schema(%s, %s, %s::public.cloneparms)",
             [settings.TENANT_BASE_SCHEMA, brand.schema_name, brand.clone_mode],
@@ -200,7 +207,10 @@ def _schema_migrate(*, brand: Brand, verbosity: int) -> None:
 def _citus_schema_distribute(*, slug: str) -> None:
     """Distribute a cloned brand schema on its Citus cell (docs/scale-out.md): outside any
     transaction, as Citus moves the schema's tables to a worker; skipped if already distributed,
-    so a provisioning that failed here finishes when run again."""
+    so a provisioning that failed here finishes when run again. Then every table of the schema
+    must be one of its distributed tables: a schema Citus lists as distributed may still hold
+    plain coordinator tables (a clone made with schema-based sharding on), and such a brand is
+    refused, not made ready."""
     if connection.in_atomic_block:
         raise AppError(error_codes.CITUS_IN_TRANSACTION, "分布品牌 schema 须在事务之外执行。")
     with connection.cursor() as cursor:
@@ -208,9 +218,26 @@ def _citus_schema_distribute(*, slug: str) -> None:
             "SELECT EXISTS (SELECT FROM pg_dist_schema WHERE schemaid = to_regnamespace(%s))",
             [slug],
         )
-        if cursor.fetchone()[0]:
-            return
-        cursor.execute("SELECT citus_schema_distribute(to_regnamespace(%s))", [slug])
+        if not cursor.fetchone()[0]:
+            cursor.execute("SELECT citus_schema_distribute(to_regnamespace(%s))", [slug])
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(%s) AND c.relkind IN ('r', 'p') "
+            "AND NOT EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = c.oid) ORDER BY 1",
+            [slug],
+        )
+        local = [row[0] for row in cursor.fetchall()]
+    if local:
+        shown = "、".join(local[:5]) + ("等" if len(local) > 5 else "")
+        raise AppError(
+            error_codes.CITUS_NOT_DISTRIBUTED, f"品牌 schema“{slug}”中有 {len(local)} 张表未分布到工作节点：{shown}。"
+        )
+
+
+def _citus_cell() -> bool:
+    """Whether the current cell is a Citus cluster (its metadata catalog exists)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('pg_dist_partition') IS NOT NULL")
+        return bool(cursor.fetchone()[0])
 
 
 def _storage_settings_copy(*, source: str, target: str) -> None:
@@ -349,6 +376,12 @@ def _brand_in_cell_provision(
     """In the brand's cell, inside the caller's transaction: schema (made as BRAND_SCHEMA_CREATION
     says), first admin, agreement, ready (a clone to distribute: once distributed, by the caller)."""
     creation = settings.BRAND_SCHEMA_CREATION
+    if creation == "clone" and _citus_cell():
+        # A clone is plain tables on the node that runs it: on Citus, the coordinator, not a worker.
+        raise AppError(
+            error_codes.CITUS_CLONE,
+            "该单元是 Citus 集群：品牌 schema 须以 migrate 或 clone_distribute 方式创建（BRAND_SCHEMA_CREATION）。",
+        )
     if schema_exists(brand.schema_name):
         call_command(
             "migrate_schemas", tenant=True, schema_name=brand.schema_name, interactive=False, verbosity=verbosity

@@ -135,11 +135,15 @@ def test_every_key_of_the_projects_models_is_a_bigint():
 
 @pytest.fixture
 def fake_citus(committed_db):
-    """citus_schema_distribute() and pg_dist_schema as far as provisioning sees them: the fake
-    records each distribution, and refuses inside a transaction block as the brief of the real
-    one requires (a top-level call)."""
+    """citus_schema_distribute(), pg_dist_schema and pg_dist_partition as far as provisioning sees
+    them: the fake records each distribution (the schema and its tables), and refuses inside a
+    transaction block as the brief of the real one requires (a top-level call). As Citus does with
+    `citus.enable_schema_based_sharding` on, CREATE SCHEMA registers the schema as distributed
+    without distributing anything (an event trigger): tables copied into it later stay plain,
+    which is what a Citus 13.2 cluster did to a clone (docs/scale-out.md)."""
     statements = [
         "CREATE TABLE public.pg_dist_schema (schemaid oid PRIMARY KEY)",
+        "CREATE TABLE public.pg_dist_partition (logicalrelid oid PRIMARY KEY)",
         """
         CREATE FUNCTION public.citus_schema_distribute(schemaname regnamespace) RETURNS void AS $$
         BEGIN
@@ -147,9 +151,23 @@ def fake_citus(committed_db):
                 RAISE EXCEPTION 'worker unreachable';
             END IF;
             INSERT INTO public.pg_dist_schema VALUES (schemaname);
+            INSERT INTO public.pg_dist_partition
+                SELECT oid FROM pg_class WHERE relnamespace = schemaname AND relkind IN ('r', 'p');
         END;
         $$ LANGUAGE plpgsql
         """,
+        """
+        CREATE FUNCTION public.citus_fake_schema_created() RETURNS event_trigger AS $$
+        BEGIN
+            IF current_setting('citus.enable_schema_based_sharding', true) = 'on' THEN
+                INSERT INTO public.pg_dist_schema
+                    SELECT objid FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE SCHEMA';
+            END IF;
+        END;
+        $$ LANGUAGE plpgsql
+        """,
+        "CREATE EVENT TRIGGER citus_fake_schema_sharding ON ddl_command_end WHEN TAG IN ('CREATE SCHEMA') "
+        "EXECUTE FUNCTION public.citus_fake_schema_created()",
     ]
     with connection.cursor() as cursor:
         for statement in statements:
@@ -159,9 +177,13 @@ def fake_citus(committed_db):
     Domain.objects.filter(domain="delta.localhost").delete()
     Brand.objects.filter(schema_name="delta").delete()
     with connection.cursor() as cursor:
+        cursor.execute("RESET citus.enable_schema_based_sharding")
         cursor.execute("DROP SCHEMA IF EXISTS delta CASCADE")
+        cursor.execute("DROP EVENT TRIGGER citus_fake_schema_sharding")
+        cursor.execute("DROP FUNCTION public.citus_fake_schema_created()")
         cursor.execute("DROP FUNCTION public.citus_schema_distribute(regnamespace)")
         cursor.execute("DROP TABLE public.pg_dist_schema")
+        cursor.execute("DROP TABLE public.pg_dist_partition")
         cursor.execute("DROP TABLE IF EXISTS public.citus_fake_refuse")
 
 
@@ -190,6 +212,59 @@ def test_a_clone_is_distributed_outside_the_transaction_and_ready_only_then(sett
     assert result.brand.ready and _distributed() == ["delta"]
     provision("delta")  # again: already distributed, not distributed twice
     assert _distributed() == ["delta"]
+
+
+def _local_tables(schema: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_class c WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'r' "
+            "AND c.oid NOT IN (SELECT logicalrelid FROM public.pg_dist_partition)",
+            [schema],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_clone_is_distributed_on_a_cell_with_schema_based_sharding_on(settings, fake_citus):
+    # Citus's own setting for the cell (docs/scale-out.md): CREATE SCHEMA registers the schema.
+    settings.BRAND_SCHEMA_CREATION = "clone_distribute"
+    with connection.cursor() as cursor:
+        cursor.execute("SET citus.enable_schema_based_sharding = on")
+
+    result = provision("delta")
+
+    # The clone was made a local schema, then distributed with its tables: none left behind.
+    assert result.brand.ready and _distributed() == ["delta"]
+    assert _local_tables("delta") == 0
+
+
+def test_a_distributed_schema_with_tables_left_on_the_coordinator_is_not_made_ready(settings, fake_citus):
+    settings.BRAND_SCHEMA_CREATION = "clone_distribute"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE public.citus_fake_refuse ()")
+    with pytest.raises(DatabaseError, match="worker unreachable"):
+        provision("delta")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE public.citus_fake_refuse")
+        # What a clone made with sharding on left behind: a schema listed as distributed whose
+        # tables are plain coordinator tables.
+        cursor.execute("INSERT INTO public.pg_dist_schema VALUES ('delta'::regnamespace)")
+
+    with pytest.raises(AppError) as error:
+        provision("delta")
+
+    assert error.value.code == "citus_not_distributed"
+    assert Brand.objects.get(schema_name="delta").ready is False
+
+
+def test_a_plain_clone_is_refused_on_a_citus_cell(settings, fake_citus):
+    # A clone is plain tables where it runs: on Citus, the coordinator. Nothing is written.
+    settings.BRAND_SCHEMA_CREATION = "clone"
+
+    with pytest.raises(AppError) as error:
+        provision("delta")
+
+    assert error.value.code == "citus_clone"
+    assert not schema_exists("delta") and not Brand.objects.filter(schema_name="delta").exists()
 
 
 @pytest.mark.django_db
