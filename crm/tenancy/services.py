@@ -164,6 +164,36 @@ def _schema_clone(*, brand: Brand) -> None:
         )
     _storage_settings_copy(source=settings.TENANT_BASE_SCHEMA, target=brand.schema_name)
     constraint_names_align(source=settings.TENANT_BASE_SCHEMA, target=brand.schema_name)
+    sequences_align(source=settings.TENANT_BASE_SCHEMA, target=brand.schema_name)
+
+
+def sequences_align(*, source: str, target: str) -> int:
+    """Move each of `target`'s sequences up to where `source`'s stands, never down.
+
+    clone_schema() sets the sequences its copied rows own, but a sequence no column owns starts
+    again at 1: member numbers (members 0002: `members_member_no_seq START 10000001`) began at
+    M00000001 in a cloned brand and at M10000001 in one made by the migrations. Returns how many
+    sequences were moved."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT s.sequencename
+            FROM pg_sequences s JOIN pg_sequences t ON t.sequencename = s.sequencename
+            WHERE s.schemaname = %s AND t.schemaname = %s
+            """,
+            [source, target],
+        )
+        moved = 0
+        for (name,) in cursor.fetchall():
+            # pg_sequences.last_value is NULL until nextval is first called: read the relations.
+            cursor.execute(f'SELECT last_value, is_called FROM "{source}"."{name}"')  # noqa: S608 (catalog names)
+            source_last, source_called = cursor.fetchone()
+            cursor.execute(f'SELECT last_value, is_called FROM "{target}"."{name}"')  # noqa: S608
+            target_last, target_called = cursor.fetchone()
+            if source_last + int(source_called) > target_last + int(target_called):
+                cursor.execute("SELECT setval(%s, %s, %s)", [f'"{target}"."{name}"', source_last, source_called])
+                moved += 1
+    return moved
 
 
 def constraint_names_align(*, source: str, target: str) -> int:

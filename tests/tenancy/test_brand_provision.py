@@ -171,3 +171,19 @@ def test_a_cloned_brand_keeps_the_templates_table_storage_settings():
         )
         options = dict(cursor.fetchall())
     assert options["brand_template"] and options["gamma"] == options["brand_template"]
+
+
+def test_a_cloned_brand_numbers_its_members_as_one_made_by_the_migrations():
+    """members 0002 starts member numbers at 10000001; clone_schema() restarted a sequence no
+    column owns at 1, so a cloned brand's first member was M00000001."""
+    from members.services.members import _member_no_next
+
+    provision_gamma()
+
+    with schema_context("gamma"):
+        assert _member_no_next() == "M10000001"
+        assert _member_no_next() == "M10000002"
+    # Aligning again moves nothing back: the brand's numbers only go up.
+    assert services.sequences_align(source="brand_template", target="gamma") == 0
+    with schema_context("gamma"):
+        assert _member_no_next() == "M10000003"
