@@ -298,3 +298,14 @@ def redis_cache(redis_url: str, settings: Any) -> Iterator[None]:
         }
         cache.clear()
     yield
+
+
+@pytest.fixture
+def sms_sent() -> Iterator[list]:
+    """The texts the logging SMS provider (development's and the tests') sent during the test: a
+    list kept by the class for the whole process, emptied before and after."""
+    from campaigns.sms import LoggingSmsProvider
+
+    LoggingSmsProvider.sent.clear()
+    yield LoggingSmsProvider.sent
+    LoggingSmsProvider.sent.clear()

@@ -23,9 +23,10 @@ import pytest
 from django.conf import settings
 
 from crm.db import connection
-from crm.tenancy.models import Brand, Domain
+from crm.tenancy.models import Brand
 from crm.tenancy.services import brand_provision
 from tests.conftest import brand_contacts
+from tests.members.loyalty_scene import brand_discard
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -121,16 +122,8 @@ def live_brand(committed_db: Any) -> Iterator[Brand]:
     try:
         yield result.brand
     finally:
-        from crm.tenancy.models import BulkChunk
-
-        connection.set_schema_to_public()
-        # Jobs the pages queued (a pool job, an import: chunks of the brand's pump) that no worker
-        # ran: their rows are in the public schema, where the other tests look for chunks.
-        BulkChunk.objects.filter(schema_name=slug).delete()
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP SCHEMA "{slug}" CASCADE')
-        Domain.objects.filter(tenant=result.brand).delete()
-        Brand.objects.filter(pk=result.brand.pk).delete()
+        # Jobs the pages queued (a pool job, an import) that no worker ran go with it.
+        brand_discard(result.brand)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ per member and brand day, and sent through the registered SMS sender with the é€
 
 import pytest
 
-from campaigns.sms import LoggingSmsProvider
 from engagement.models import CheckinReminder
 from engagement.services.checkin import checkin_perform
 from engagement.services.reminders import checkin_reminder_opt, checkin_reminders_due
@@ -15,13 +14,6 @@ from tests.consent.conftest import agreements_a, enrolled  # noqa: F401 - the co
 from tests.members.loyalty_scene import program
 
 from .scene import at, clock, rules
-
-
-@pytest.fixture
-def sms_sent():
-    LoggingSmsProvider.sent.clear()
-    yield LoggingSmsProvider.sent
-    LoggingSmsProvider.sent.clear()
 
 
 def test_reminders_go_once_a_brand_day_to_opted_in_contactable_members_only(agreements_a, sms_sent):  # noqa: F811

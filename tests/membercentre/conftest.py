@@ -5,7 +5,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from campaigns.sms import LoggingSmsProvider
 from membercentre.fake.server import FakeWechatOAuth, FakeWechatOAuthServer
 from membercentre.models import WechatOAuthConfig
 from membercentre.services.signin import wechat_config_save
@@ -31,13 +30,6 @@ def wechat_a(in_brand_a, fake_wechat: FakeWechatOAuthServer) -> WechatOAuthConfi
     return wechat_config_save(
         app_id=APP_A, secret=SECRET_A, authorize_url=fake_wechat.authorize_url, api_base_url=fake_wechat.base_url
     )
-
-
-@pytest.fixture
-def sms_sent() -> Iterator[list]:
-    LoggingSmsProvider.sent.clear()
-    yield LoggingSmsProvider.sent
-    LoggingSmsProvider.sent.clear()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from crm.db import connection
-from crm.tenancy.models import Brand, Domain
+from crm.tenancy.models import Brand, BulkChunk, Domain, DueSlot
 from crm.tenancy.services import brand_provision
 from members.models import IdentityKind, LoyaltyProgram, Member, Tier
 from tests.conftest import brand_contacts
@@ -56,8 +56,17 @@ def throwaway_brand(committed_db) -> Iterator[Brand]:
     try:
         yield result.brand
     finally:
-        connection.set_schema_to_public()
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP SCHEMA "{slug}" CASCADE')
-        Domain.objects.filter(tenant=result.brand).delete()
-        Brand.objects.filter(pk=result.brand.pk).delete()
+        brand_discard(result.brand)
+
+
+def brand_discard(brand: Brand) -> None:
+    """Remove a brand a test committed: its schema dropped, then its rows in the public schema —
+    the brand and domain, and the rows that name its schema rather than point at it (due slots,
+    bulk chunks its jobs queued that no worker ran), where other tests look for theirs."""
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA "{brand.schema_name}" CASCADE')
+    DueSlot.objects.filter(schema_name=brand.schema_name).delete()
+    BulkChunk.objects.filter(schema_name=brand.schema_name).delete()
+    Domain.objects.filter(tenant=brand).delete()
+    Brand.objects.filter(pk=brand.pk).delete()
