@@ -509,7 +509,8 @@ class CouponPoolJob(TimeStampedModel):
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
     # The number of the job's latest pump chunk (coupons/pool_jobs.py CHAIN): an older one is stale.
-    chunks = models.PositiveIntegerField(_("分块序号"), default=0, editable=False)
+    # db_default: the previous release's code, still serving while this one migrates, sets none.
+    chunks = models.PositiveIntegerField(_("分块序号"), default=0, db_default=0, editable=False)
 
     class Meta:
         verbose_name = _("券码任务")

@@ -265,8 +265,8 @@ WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 
 # The serving staff of a member's store order is a touch too (it may credit a later online order
 # within the rule's `served` window). Keyed by the order; `o` holds only the orders this statement
-# created, so a replay adds nothing — without ON CONFLICT: served touches are outside the key's
-# unique index (models.Touch), an entry and a probe per store order that could never conflict.
+# created, so a replay adds nothing — without ON CONFLICT, a probe per store order that could never
+# conflict. (Its entry in the key's unique index stays this release: models.Touch.)
 SERVED_TOUCH_RIDER_SQL = f"""
 INSERT INTO {_TOUCH} (staff_id, member_id, kind, touched_at, source, key, created_at)
 SELECT o.staff_id, o.member_id, 'served', o.paid_at, o.order_no, 'order:' || o.id, o.created_at

@@ -79,9 +79,10 @@ class Touch(models.Model):
             # (and perf_touch_late, partial, migration 0008: created_at - touched_at > 1 hour)
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["key"], name="perf_touch_key_unique", condition=~Q(kind=TouchKind.SERVED.value)
-            )
+            # Full this release: the previous release's code, serving beside migrated brands during
+            # the deploy, writes ON CONFLICT (key), which only a non-partial index answers. The
+            # next release may make it partial (WHERE kind <> 'served'; docs/deploy.md).
+            models.UniqueConstraint(fields=["key"], name="perf_touch_key_unique")
         ]
 
     def __str__(self) -> str:

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='couponpooljob',
             name='chunks',
-            field=models.PositiveIntegerField(default=0, editable=False, verbose_name='分块序号'),
+            field=models.PositiveIntegerField(db_default=0, default=0, editable=False, verbose_name='分块序号'),
         ),
     ]

@@ -5,7 +5,7 @@ own criteria and progress counter, its task calls `export_build`, and its admin 
 `crm.jobs.admin_exports.BackgroundExportAdmin` for the status line and the download.
 
 A finished file is kept `Brand.export_keep_days` days (default 7, set per brand by the platform
-operator): then the daily `jobs.exports_expire` (beat, every brand) deletes it and the row says
+operator): then the hourly `jobs.exports_expire` (beat, every brand) deletes it and the row says
 已过期 — a file of member data, full names and mobiles included, must not lie in the database
 for ever (PIPL: kept no longer than needed). The row stays, with its criteria: the admin offers to
 run it again. The same job fails exports left running by a killed worker (`RUNNING_LEASE`)."""
@@ -76,7 +76,9 @@ def export_build(model: type[E], *, export_id: int, build: Builder[E]) -> str:
             status=BackgroundExport.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
         )
         raise
-    model._default_manager.filter(pk=export_id).update(
+    # Only over a build still running: one that outlived its lease was failed by
+    # exports_interrupted_fail, and its late end must not bring a file back the list says failed.
+    model._default_manager.filter(pk=export_id, status=BackgroundExport.Status.RUNNING).update(
         status=BackgroundExport.Status.DONE,
         content=content,
         rows=rows,

@@ -74,6 +74,7 @@ class Brand(TenantMixin, TimeStampedModel):
     export_keep_days = models.PositiveSmallIntegerField(
         _("导出文件保留天数"),
         default=7,
+        db_default=7,  # the previous release's code, still serving while this one migrates, sets none
         validators=[MinValueValidator(1), MaxValueValidator(90)],
         help_text=_("后台导出的文件生成后保留的天数，到期自动删除，需要时可重新生成。"),
     )

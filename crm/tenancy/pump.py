@@ -34,7 +34,9 @@ logger = logging.getLogger(__name__)
 
 CHUNK_TASK = "tenancy.bulk_chunk_run"
 # A chunk on the queue or running longer than this is taken for lost and queued again (it must be
-# idempotent); longer than any chunk's time limit.
+# idempotent). Longer than a chunk normally runs; one that does run longer (a printer's code file is
+# one uncut chunk) is sent again, finds its job busy and waits (bulk_chunk_run): never run twice,
+# though the brand then has one more chunk going than its cap until it ends.
 BULK_CHUNK_LEASE = dt.timedelta(hours=1)
 
 
@@ -78,18 +80,45 @@ def _send(schema_name: str, chunk_id: int) -> None:
     current_app.send_task(CHUNK_TASK, args=[chunk_id], headers={"_schema_name": schema_name})
 
 
+# What a chunk's task returns when another worker holds its job (a session advisory lock).
+BUSY = "busy"
+
+
 def bulk_chunk_run(chunk_id: int) -> str:
-    """Run one chunk in the current brand, then free its place and pump the brand's next chunk."""
+    """Run one chunk in the current brand, then free its place and pump the brand's next chunk.
+
+    Two outcomes keep the chunk instead, queued again without a place (not run now, not lost):
+    its job is `busy` in another worker — the chunk that handed on to it still finishing, with a
+    cap above one, or a run of the job outside the pump — and a task this worker does not know
+    (a worker of the previous release during a rolling deploy). The brand's next pump sends it
+    again: the holder's own end, or `bulk_sweep` within a minute."""
     schema_name = connection.schema_name
     chunk = BulkChunk.objects.filter(pk=chunk_id, schema_name=schema_name).first()
     if chunk is None:
         return "gone"  # already run (a redelivered message)
+    task = current_app.tasks.get(chunk.task)
+    if task is None:
+        logger.warning(
+            "bulk chunk %s of %s: task %s unknown to this worker; queued again", chunk_id, schema_name, chunk.task
+        )
+        _requeue(chunk_id)
+        return "unknown_task"
     try:
-        current_app.tasks[chunk.task](*chunk.args)
-    finally:
+        outcome = task(*chunk.args)
+    except BaseException:
         BulkChunk.objects.filter(pk=chunk_id).delete()
         bulk_pump(schema_name)
+        raise
+    if outcome == BUSY:
+        _requeue(chunk_id)  # not pumped now: it would come straight back while the holder runs
+        return BUSY
+    BulkChunk.objects.filter(pk=chunk_id).delete()
+    bulk_pump(schema_name)
     return "done"
+
+
+def _requeue(chunk_id: int) -> None:
+    BulkChunk.objects.filter(pk=chunk_id).update(state=BulkChunk.State.QUEUED, sent_at=None)
 
 
 def bulk_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:

@@ -2,8 +2,9 @@
 ingest; bench/README.md, "Staff performance", session 16):
 - the attribution row has no database foreign key to its order: its deferred check ran at each
   commit, per order, a query locking the order row (~5 buffer accesses and an SPI call each);
-- served touches are outside the touch key's unique index (the served-touch rider writes each
-  once, with its order, and needs no ON CONFLICT probe);
+- the served-touch rider writes each served touch once, with its order, with no ON CONFLICT probe
+  (the touch key's unique index stays whole: the previous release's code, serving beside
+  migrated brands during the deploy, writes ON CONFLICT (key), which a partial index cannot answer);
 - the decision function computes the rule's longest window once per call (in the query it was an
   InitPlan evaluated again for every order that looked up a touch), and tells an order's own
   served touch by the touch's kind, staff and time instead of its key: the touch look-up then
@@ -29,7 +30,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveConstraint(model_name="touch", name="perf_touch_key_unique"),
         migrations.AlterField(
             model_name="attribution",
             name="order",
@@ -41,12 +41,6 @@ class Migration(migrations.Migration):
                 serialize=False,
                 to="members.order",
                 verbose_name="订单",
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="touch",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("kind", "served"), _negated=True), fields=("key",), name="perf_touch_key_unique"
             ),
         ),
         migrations.RemoveIndex(model_name="touch", name="perf_touch_member_recent"),

@@ -57,6 +57,46 @@ def test_the_pump_keeps_each_brand_to_its_cap_and_runs_chunks_in_order(in_brand_
     assert not BulkChunk.objects.exists()
 
 
+HOLDER_BUSY: list[bool] = []
+
+
+@shared_task(name="tests.pump_busy_chunk")
+def pump_busy_chunk(label: str) -> str:
+    """A chunk whose job another worker holds while HOLDER_BUSY says so (as a job's session lock)."""
+    if HOLDER_BUSY and HOLDER_BUSY[0]:
+        return pump.BUSY
+    with _finished_lock:
+        FINISHED.append((label, 1))
+    return "done"
+
+
+@pytest.mark.django_db
+def test_a_chunk_whose_job_is_busy_elsewhere_is_kept_and_runs_once_the_holder_lets_go(in_brand_a, pump_inline):
+    chunk_id = pump.bulk_submit("tests.pump_busy_chunk", "busy")
+    HOLDER_BUSY[:] = [True]
+    FINISHED.clear()
+    try:
+        assert pump_inline() == 1
+        # Not run, not dropped: queued again, without a place (nothing sends it while the holder runs).
+        assert BulkChunk.objects.get(pk=chunk_id).state == BulkChunk.State.QUEUED
+        assert FINISHED == []
+    finally:
+        HOLDER_BUSY[:] = [False]
+    assert pump_inline() == 1  # the holder's end (or the sweep) pumps the brand
+    assert FINISHED == [("busy", 1)] and not BulkChunk.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_chunk_of_a_task_this_worker_does_not_know_is_kept_for_a_worker_that_does(in_brand_a, pump_inline):
+    """A rolling deploy: a worker of the previous release receives a chunk of a task new in this one."""
+    chunk_id = pump.bulk_submit("tests.pump_task_of_the_next_release", "new")
+
+    assert pump_inline() == 1
+
+    chunk = BulkChunk.objects.get(pk=chunk_id)
+    assert chunk.state == BulkChunk.State.QUEUED and chunk.sent_at is None
+
+
 @pytest.mark.django_db
 def test_the_sweep_queues_again_a_chunk_lost_on_the_way(in_brand_a, pump_inline):
     chunk_id = pump.bulk_submit("tests.pump_chunk", "lost", 1, 0)

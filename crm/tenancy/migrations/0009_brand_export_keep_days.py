@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='brand',
             name='export_keep_days',
-            field=models.PositiveSmallIntegerField(default=7, help_text='后台导出的文件生成后保留的天数，到期自动删除，需要时可重新生成。', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(90)], verbose_name='导出文件保留天数'),
+            field=models.PositiveSmallIntegerField(db_default=7, default=7, help_text='后台导出的文件生成后保留的天数，到期自动删除，需要时可重新生成。', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(90)], verbose_name='导出文件保留天数'),
         ),
     ]
