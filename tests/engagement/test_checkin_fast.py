@@ -5,12 +5,10 @@ case and for the repeat (pinned), and the ORM path whenever something else must 
 import datetime as dt
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
@@ -26,6 +24,7 @@ from members.hooks import LoyaltyChanged, loyalty_changed
 from members.models import LoyaltyProgram, Member, PointsEntry, PointsLot, TierChange
 from members.services.points import ledger_audit, points_award_bonus, points_bonus_reverse, points_spend
 from tests.api.conftest import assert_problem, call, make_key
+from tests.autocommit import outside_a_transaction
 from tests.factories import MemberFactory, TierFactory
 from tests.members.loyalty_scene import program
 from webhooks.models import WebhookDelivery, WebhookSubscription
@@ -327,28 +326,6 @@ def test_each_brand_checks_in_with_its_own_function_and_tables_on_one_connection
 # --- no transaction of its own when nothing would write beside the statement (session 16) ---------
 
 
-@contextmanager
-def outside_a_transaction(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    """What the partner API's check-in sees since its view keeps no transaction around it: the
-    test's own (which rolls everything back; psycopg's transaction stays open underneath, so
-    nothing commits) is hidden from the service. Yields the transactions the service opened."""
-    opened: list[dict[str, Any]] = []
-    real = transaction.atomic
-
-    def atomic(*args: Any, **kwargs: Any) -> Any:
-        opened.append(kwargs)
-        return real(*args, **kwargs)
-
-    wrapper = connections[DEFAULT_DB_ALIAS]
-    with monkeypatch.context() as patch:
-        patch.setattr(checkin_service, "transaction", SimpleNamespace(atomic=atomic))
-        wrapper.in_atomic_block = False
-        try:
-            yield opened
-        finally:
-            wrapper.in_atomic_block = True
-
-
 def _subscribe(events: list[str]) -> None:
     WebhookSubscription.objects.create(
         partner=Partner.objects.create(name="监听方"), url="https://hooks.example/p", events=events, secret="s"
@@ -360,7 +337,7 @@ def test_with_no_webhook_listening_the_statement_runs_without_begin_and_commit(i
     rules()
     _subscribe(["member.enrolled"])  # a subscription, but not to points or tiers
     member = MemberFactory()
-    with clock("2027-03-08 10:03:00"), outside_a_transaction(monkeypatch) as opened:
+    with clock("2027-03-08 10:03:00"), outside_a_transaction(monkeypatch, checkin_service) as opened:
         result = checkin_perform(member=member)
     assert result.created and result.checkin.points == 5
     assert opened == []  # the one statement was its own transaction
@@ -374,7 +351,7 @@ def test_a_webhook_listening_keeps_the_statement_and_its_delivery_in_one_transac
     rules()
     _subscribe([event])
     member = MemberFactory()
-    with clock("2027-03-08 10:03:00"), outside_a_transaction(monkeypatch) as opened:
+    with clock("2027-03-08 10:03:00"), outside_a_transaction(monkeypatch, checkin_service) as opened:
         result = checkin_perform(member=member)
     assert result.created
     assert opened == [{"savepoint": False}]
@@ -385,7 +362,7 @@ def test_a_handler_that_does_not_say_whether_it_writes_keeps_the_transaction(in_
     program()
     rules()
     member = MemberFactory()
-    with clock("2027-03-08 10:03:00"), outside_a_transaction(monkeypatch) as opened:
+    with clock("2027-03-08 10:03:00"), outside_a_transaction(monkeypatch, checkin_service) as opened:
         checkin_perform(member=member)
     assert opened == [{"savepoint": False}]
     assert len(told) == 1

@@ -3,14 +3,11 @@ the ORM path for the same scene, the statement count pinned, and every departure
 case handed to the ORM path with nothing written."""
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import time_machine
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -24,6 +21,7 @@ from scancodes import claim_fast, error_codes, services
 from scancodes.models import Claim, ClaimCounter, Code, CodeBatch, Scan, ScanCampaign
 from scancodes.services import code_claim
 from tests.api.conftest import call, make_key
+from tests.autocommit import outside_a_transaction
 from tests.factories import MemberFactory
 from webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -214,28 +212,6 @@ def test_a_partner_api_claim_is_the_member_and_codes_read_and_the_function(batch
 # --- no transaction of its own when nothing would write beside the statement (session 16) ---------
 
 
-@contextmanager
-def _outside_a_transaction(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    """What the partner API's claim sees since its view keeps no transaction around it: the test's
-    own (rolled back; psycopg's transaction stays open underneath, so nothing commits) is hidden
-    from the service. Yields the transactions the service opened."""
-    opened: list[dict[str, Any]] = []
-    real = transaction.atomic
-
-    def atomic(*args: Any, **kwargs: Any) -> Any:
-        opened.append(kwargs)
-        return real(*args, **kwargs)
-
-    wrapper = connections[DEFAULT_DB_ALIAS]
-    with monkeypatch.context() as patch:
-        patch.setattr(services, "transaction", SimpleNamespace(atomic=atomic))
-        wrapper.in_atomic_block = False
-        try:
-            yield opened
-        finally:
-            wrapper.in_atomic_block = True
-
-
 @pytest.mark.parametrize("listening", [False, True])
 def test_the_claim_runs_without_begin_and_commit_unless_a_webhook_listens(batch, member, monkeypatch, listening):
     if listening:
@@ -246,7 +222,7 @@ def test_the_claim_runs_without_begin_and_commit_unless_a_webhook_listens(batch,
             secret="s",
         )
     _claim(batch, batch.first_serial, member)  # the brand's loyalty programme row, made by the first
-    with _outside_a_transaction(monkeypatch) as opened:
+    with outside_a_transaction(monkeypatch, services) as opened:
         result = _claim(batch, batch.first_serial + 1, member)
     assert result.created and result.claim.points > 0
     assert opened == ([{"savepoint": False}] if listening else [])
