@@ -17,6 +17,10 @@ from crm.tenancy.zones import brand_time_shown
 from .exports import BackgroundExport, export_expires_at, export_keep_days
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A link on one line in the theme's link colour: utility classes of unfold's own compiled
+# stylesheet, which every back-office page loads (an app's stylesheet is on that app's pages only:
+# the referral exports' list showed these links as plain, wrapping text).
+LINK_CLASSES = "font-medium text-primary-600 whitespace-nowrap dark:text-primary-500"
 
 
 class BackgroundExportAdminMixin:
@@ -54,12 +58,10 @@ class BackgroundExportAdminMixin:
     def download_cell(self, obj: BackgroundExport, link_text: str) -> str:
         """The download link; for an expired or failed export, a link to run it again."""
         if url := self.download_url(obj):
-            return format_html('<a class="perf-nowrap perf-link" href="{}">{}</a>', url, link_text)
+            return format_html('<a class="{}" href="{}">{}</a>', LINK_CLASSES, url, link_text)
         stopped: dict[str, str] = {BackgroundExport.Status.EXPIRED: "已过期", BackgroundExport.Status.FAILED: "失败"}
         if obj.status in stopped and (again := self.rerun_url(obj)):
-            return format_html(
-                '<a class="perf-nowrap perf-link" href="{}">{}，重新生成</a>', again, stopped[obj.status]
-            )
+            return format_html('<a class="{}" href="{}">{}，重新生成</a>', LINK_CLASSES, again, stopped[obj.status])
         return "—"
 
     def download_url(self, obj: BackgroundExport) -> str:

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
@@ -15,8 +16,17 @@ from .models import Brand, Domain
 from .services import brand_cell_rows_refresh, brand_details_update, brand_provision
 
 
+class DomainForm(forms.ModelForm):
+    class Meta:
+        model = Domain
+        fields = ["domain", "is_primary"]
+        # django-tenants' DomainMixin names its fields in English.
+        labels = {"domain": _("域名"), "is_primary": _("主域名")}
+
+
 class DomainInline(TabularInline):
     model = Domain
+    form = DomainForm
     extra = 0
 
 
@@ -34,12 +44,18 @@ class BrandAdmin(ModelAdmin):
     ]
     list_filter = ["ready", "cell", "time_zone"]
     search_fields = ["name", "schema_name", "domains__domain"]
-    # The cell changes only through move_brand (docs/cells.md).
-    readonly_fields = ["schema_name", "cell", "read_only", "ready", "created_at", "updated_at"]
+    # The cell changes only through move_brand (docs/cells.md). The schema and the cell are shown
+    # through display methods: django-tenants names schema_name in English, and the cell's
+    # "default" wants words.
+    readonly_fields = ["schema_shown", "cell_shown", "read_only", "ready", "created_at", "updated_at"]
     inlines = [DomainInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Brand]:
         return super().get_queryset(request).exclude(schema_name=get_public_schema_name()).prefetch_related("domains")
+
+    @admin.display(description=_("品牌标识（数据库 schema）"))
+    def schema_shown(self, brand: Brand) -> str:
+        return brand.schema_name
 
     @admin.display(description=_("单元"), ordering="cell")
     def cell_shown(self, brand: Brand) -> str:
@@ -68,13 +84,13 @@ class BrandAdmin(ModelAdmin):
             ]
         return [
             "name",
-            "schema_name",
+            "schema_shown",
             "time_zone",
             "contact_address",
             "pi_contact",
             "admin_session_hours",
             "export_keep_days",
-            "cell",
+            "cell_shown",
             "read_only",
             "ready",
             "created_at",
