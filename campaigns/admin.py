@@ -454,7 +454,8 @@ class OccurrenceAdmin(ModelAdmin):
                     r.reward_name,
                     r.rewards_issued,
                     r.rewards_not_issued,
-                    " ".join(f"{k}:{v}" for k, v in sorted(r.messages.items())),
+                    # In words, as on the results page (the stored statuses are codes: "queued:3").
+                    "，".join(f"{status} {n}" for status, n in r.messages_words),
                 ]
             )
         return response

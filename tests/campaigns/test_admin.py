@@ -136,6 +136,25 @@ def test_occurrence_results_page_and_csv_export(admin_client_a):
     assert len(rows) == 4 and all(row.startswith("双十二") for row in rows[1:])
 
 
+def test_the_results_export_says_the_messages_in_words(admin_client_a):
+    from tests.campaigns.scenes import consenting_member, marketing_agreement_publish
+
+    with schema_context(BRAND_A):
+        marketing_agreement_publish()
+        for _ in range(3):
+            consenting_member("marketing_sms")
+        campaign = Campaign.objects.create(
+            name="短信会员日", frequency="monthly", day_of_month=12, message_channel="sms", message_template="您好"
+        )
+        (occurrence,) = run_occurrences(campaign, range(1))
+
+    export = admin_client_a.post(
+        "/admin/campaigns/occurrence/", {"action": "export_results_csv", "_selected_action": [occurrence.pk]}
+    )
+    row = export.content.decode("utf-8-sig").strip().splitlines()[1]
+    assert row.endswith(",待发送 3"), row
+
+
 def test_publishing_to_nobody_needs_the_explicit_confirmation(admin_client_a):
     admin_client_a.post("/admin/campaigns/campaign/add/", form_data(name="无人会员日"))
     with schema_context(BRAND_A):
