@@ -47,9 +47,11 @@ def _frame(labels: Sequence[str], y_max: float, unit: str, title: str) -> list[s
         text = f"{value:g}{unit}"
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         parts.append(f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">{escape(text)}</text>')
-    step = max(1, len(labels) // 8)
+    step, last = max(1, len(labels) // 8), len(labels) - 1
     for i, label in enumerate(labels):
-        if i % step == 0 or i == len(labels) - 1:
+        # Every step-th label and the last one (the latest day); a step-th label closer to the last
+        # than half a step is left out, or the two would print over each other (90 days: 88, 89).
+        if i == last or (i % step == 0 and last - i >= step / 2):
             x = LEFT + plot_w * (i + 0.5) / max(len(labels), 1)
             parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" class="axis">')
             parts.append(f"{escape(label)}</text>")

@@ -308,7 +308,7 @@ def capture_section(board: Board) -> Section:
     before_30 = _capture_sum(daily, board.today - dt.timedelta(days=59), board.today - dt.timedelta(days=30))
     figures = [
         (
-            "今日会员订单占比",
+            "今日会员订单占比%",
             Cell(
                 today_row.order_rate_pct,
                 summary.rows[0][2].url,
@@ -316,14 +316,14 @@ def capture_section(board: Board) -> Section:
             ),
         ),
         (
-            "近 30 天 GMV 占比",
+            "近 30 天 GMV 占比%",
             Cell(
                 windows[2].row.gmv_rate_pct,
                 summary.rows[2][5].url,
                 change(windows[2].row.gmv_rate_pct, before_30.gmv_rate_pct, share=True),
             ),
         ),
-        ("目标（订单数）", Cell(target.capture_target_pct)),
+        ("订单占比目标%", Cell(target.capture_target_pct)),
     ]
     note = "环比：今日与昨日相比，近 30 天与之前 30 天相比"
     return Section("capture", "会员交易占比", [summary, trend, by_channel, by_store], figures, note=note)

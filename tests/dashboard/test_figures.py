@@ -401,10 +401,10 @@ def test_the_members_total_and_capture_cards_compare_with_the_previous_period(sc
             return round(100 * sum(v for v, m in paid if m) / whole, 2) if whole else None
 
         yesterday = today - dt.timedelta(days=1)
-        assert capture["今日会员订单占比"].change == change_of(
+        assert capture["今日会员订单占比%"].change == change_of(
             rate(today, today, False), rate(yesterday, yesterday, False), share=True
         )
-        assert capture["近 30 天 GMV 占比"].change == change_of(
+        assert capture["近 30 天 GMV 占比%"].change == change_of(
             rate(today - dt.timedelta(days=29), today, True),
             rate(today - dt.timedelta(days=59), today - dt.timedelta(days=30), True),
             share=True,
