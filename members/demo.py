@@ -1,9 +1,9 @@
 """Demo data for the members app, run in the demo brand's schema by crm.demo (idempotent).
 
 Four stores (Shanghai, Hangzhou, Beijing), their staff with WeCom user ids, a back-office login
-per role, and about 200 members enrolled through `member_enroll` with consent. Running it again
-changes nothing: stores and staff are keyed by code / WeCom id, logins by username, and members
-by mobile (an already enrolled mobile is skipped).
+per role, and about 200 members enrolled through `member_enroll` with consent (their enrolment
+dated back over the past year). Running it again changes nothing: stores and staff are keyed by
+code / WeCom id, logins by username, and members by mobile (an already enrolled mobile is skipped).
 """
 
 import datetime as dt
@@ -98,6 +98,7 @@ def _members_seed(*, stores: dict, staff_by_store: dict[str, list[Staff]], tags:
     }
     optional.update({p: membership.pk for p in membership.purposes if p != "membership"})
     today = timezone.localdate()
+    now = timezone.now()
     store_codes = list(stores)
     for n in range(MEMBER_COUNT):
         store_code = store_codes[n % len(store_codes)]
@@ -129,5 +130,12 @@ def _members_seed(*, stores: dict, staff_by_store: dict[str, list[Staff]], tags:
             )
         except AppError:
             continue  # already enrolled by an earlier run (or a random mobile collided): skip
+        # The demo's members joined over the past year, not all this minute: the new-member chart
+        # and the member count's 环比 then read like a brand's (its own generator: the rest of the
+        # data stays what it was).
+        joined = random.Random(f"joined-{n}")
+        days_ago = joined.choice([joined.randint(0, 29), joined.randint(30, 89), *[joined.randint(90, 364)] * 2])
+        enrolled_at = now - dt.timedelta(days=days_ago, hours=joined.randint(0, 10))
+        Member.objects.filter(pk=member.pk).update(enrolled_at=enrolled_at)
         for tag in rng.sample(tags, k=rng.randint(0, 2)):
             members_tag(member_ids=[member.pk], tag=tag, actor="demo")
