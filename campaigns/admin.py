@@ -16,7 +16,7 @@ from crm.db import connection
 from crm.errors import AppError
 from crm.money import yuan
 from crm.spreadsheets.writing import csv_writer
-from crm.tenancy.zones import brand_time_shown, brand_zone
+from crm.tenancy.zones import brand_time_shown, brand_zone, brand_zone_shown
 from members.masking import can_view_full_pi, name_shown
 
 from .forms import CampaignForm, PublishForm
@@ -107,7 +107,7 @@ def _preview_context(request: HttpRequest, campaign: Campaign, preview: Campaign
         "holdout_label": HOLDOUT_LABEL,
         "preview_headers": ["渠道", "触达（发放权益）", HOLDOUT_LABEL, "未触达及原因", "预计积分成本"],
         "message_title": f"消息（{campaign.get_message_channel_display()}）",
-        "upcoming_title": f"接下来 5 次执行（{brand_zone()}）",
+        "upcoming_title": f"接下来 5 次执行（{brand_zone_shown()}）",
         "go_publish_attrs": {"id": "go-publish"},
         "confirm_attrs": {"id": "confirm-publish"},
         "liability": yuan(preview.liability_fen),
@@ -117,7 +117,7 @@ def _preview_context(request: HttpRequest, campaign: Campaign, preview: Campaign
         "sample_member_no": sample_member.member_no if sample_member else "",
         "sample_message": sample,
         "upcoming": [brand_time_shown(slot) for slot in _upcoming(campaign)],
-        "brand_zone": str(brand_zone()),
+        "brand_zone": brand_zone_shown(),
     }
 
 

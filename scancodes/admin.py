@@ -24,7 +24,7 @@ from coupons.rules import benefit_words
 from crm.admin_sites import brand_admin
 from crm.errors import AppError
 from crm.spreadsheets.writing import csv_bytes, xlsx_bytes
-from crm.tenancy.zones import brand_date, brand_time_shown, brand_zone
+from crm.tenancy.zones import brand_date, brand_time_shown, brand_zone_shown
 from members.masking import can_view_full_pi, member_label
 from members.models import Member
 from members.scoping import StoreScopedAdminMixin, scope_members, user_scope
@@ -79,10 +79,6 @@ def _spreadsheet(fmt: str, name: str, title: str, rows: list[list[Any]]) -> Http
         response = HttpResponse(csv_bytes(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}.{fmt}"
     return response
-
-
-def brand_zone_name() -> str:
-    return str(brand_zone())
 
 
 def _nowrap(text: object) -> str:
@@ -576,7 +572,7 @@ class DiversionAlertAdmin(StoreScopedAdminMixin, ModelAdmin):
             "send": send,
             "sent_at": brand_time_shown(send.sent_at) if send and send.sent_at else "",
             "alerts": [(brand_time_shown(a.at), a) for a in alerts[:500]],
-            "zone": brand_zone_name(),
+            "zone": brand_zone_shown(),
         }
         return TemplateResponse(request, "admin/scancodes/digest.html", context)
 

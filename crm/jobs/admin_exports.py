@@ -48,7 +48,7 @@ class BackgroundExportAdminMixin:
             done, total = obj.progress_of()
             words = f"{words} {done}/{total} {self.progress_unit}（{obj.progress_pct}%）".replace(" （", "（")
         elif obj.status == BackgroundExport.Status.FAILED and obj.error:
-            words = f"{words}：{obj.error[:60]}"
+            words = f"{words}：{obj.error[:80]}"
         elif obj.status == BackgroundExport.Status.EXPIRED:
             words = f"{words}（文件已于 {brand_time_shown(obj.expired_at)} 删除）"
         elif (until := export_expires_at(obj, keep_days=export_keep_days())) is not None:

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.base_models import TimeStampedModel
 from crm.db import connection
+from crm.errors import AppError
 
 
 class BackgroundExport(TimeStampedModel):
@@ -72,8 +73,11 @@ def export_build(model: type[E], *, export_id: int, build: Builder[E]) -> str:
     try:
         content, rows = build(export)
     except Exception as exc:
+        # The row says it in words its list shows (a refusal's own message; anything else a plain
+        # sentence); the exception itself goes on to the worker's log for whoever fixes it.
+        words = exc.message if isinstance(exc, AppError) else BUILD_FAILED
         model._default_manager.filter(pk=export_id).update(
-            status=BackgroundExport.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+            status=BackgroundExport.Status.FAILED, error=words[:2000], finished_at=timezone.now()
         )
         raise
     # Only over a build still running: one that outlived its lease was failed by
@@ -130,6 +134,7 @@ def exports_expire(*, now: dt.datetime, keep_days: int) -> dict[str, int]:
 # limit, a deploy, out of memory) and would say 生成中 for ever.
 RUNNING_LEASE = dt.timedelta(minutes=30)
 INTERRUPTED = "生成中断（任务超时或进程退出），请重新生成。"
+BUILD_FAILED = "生成出错，请重新生成；仍失败请联系系统管理员（详情见后台任务日志）。"
 
 
 def exports_interrupted_fail(*, now: dt.datetime) -> dict[str, int]:

@@ -35,6 +35,37 @@ def brand_zone() -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
+# The zones Chinese brands run in, as their staff name them; any other zone reads as its
+# UTC offset beside its identifier.
+_ZONE_WORDS = {
+    "Asia/Shanghai": "北京时间",
+    "Asia/Chongqing": "北京时间",
+    "Asia/Harbin": "北京时间",
+    "PRC": "北京时间",
+    "Asia/Hong_Kong": "香港时间",
+    "Asia/Macau": "澳门时间",
+    "Asia/Taipei": "台北时间",
+    "Asia/Singapore": "新加坡时间",
+    "Asia/Tokyo": "东京时间",
+    "Asia/Seoul": "首尔时间",
+}
+
+
+def zone_shown(zone: zoneinfo.ZoneInfo, at: dt.datetime | None = None) -> str:
+    """A time zone as a page says it: 北京时间, or `Europe/Paris（UTC+01:00）` for a zone without
+    a common Chinese name (the offset at `at`, default now: summer time moves it)."""
+    words = _ZONE_WORDS.get(zone.key)
+    if words:
+        return words
+    offset = (at or dt.datetime.now(dt.UTC)).astimezone(zone).strftime("%z")
+    return f"{zone.key}（UTC{offset[:3]}:{offset[3:]}）"
+
+
+def brand_zone_shown() -> str:
+    """The current brand's time zone in words (campaign previews, the publish step, code files)."""
+    return zone_shown(brand_zone())
+
+
 def brand_date(at: dt.datetime) -> dt.date:
     """The brand's business day of an aware instant: the calendar date in the brand's time zone
     (23:59 brand time and 00:01 the next morning are two days, whatever the date in UTC)."""

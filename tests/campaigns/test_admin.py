@@ -46,10 +46,12 @@ def test_marketer_builds_previews_and_publishes(admin_client_a):
 
     preview = admin_client_a.get(f"/admin/campaigns/campaign/{campaign.pk}/preview/").content.decode()
     assert '<strong id="matching-size">3</strong>' in preview and 'id="channel-preview"' in preview
+    assert "接下来 5 次执行（北京时间）" in preview and "Asia/Shanghai" not in preview  # the zone in words
 
     confirmation = admin_client_a.get(f"/admin/campaigns/campaign/{campaign.pk}/publish/").content.decode()
     assert '<strong id="publish-reached">' in confirmation and "赠送 50 积分" in confirmation
     assert "confirm_empty_audience" not in confirmation  # 3 members reached: nothing extra to confirm
+    assert "（北京时间）首次执行" in confirmation
     response = admin_client_a.post(f"/admin/campaigns/campaign/{campaign.pk}/publish/", {}, follow=True)
     texts = [str(m) for m in get_messages(response.wsgi_request)]
     assert any("已发布" in text for text in texts), texts

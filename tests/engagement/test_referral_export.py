@@ -227,3 +227,21 @@ def test_the_expiry_job_is_scheduled_hourly_in_every_brand():
     assert entry["task"] == "tenancy.run_in_every_brand" and entry["args"] == ["jobs.exports_expire"]
     app.loader.import_default_modules()
     assert "jobs.exports_expire" in app.tasks
+
+
+def test_a_build_that_breaks_says_so_in_words_on_the_list(graph, admin_client_a, brand_a, monkeypatch):
+    """The list shows the failure as a sentence, not the exception's text (English, technical);
+    the exception itself still reaches the worker's log."""
+    from engagement.services import referral_export as module
+
+    def broken(export: ReferralExport) -> tuple[bytes, int]:
+        raise KeyError("relation engagement_referral does not exist")
+
+    monkeypatch.setattr(module, "_build", broken)
+    export = referral_export_request(actor="boss", full_pi=False)
+    with pytest.raises(KeyError):
+        referral_export_run(export_id=export.pk)
+    export.refresh_from_db()
+    assert export.status == "failed"
+    listing = admin_client_a.get(EXPORTS).content.decode()
+    assert "失败：生成出错，请重新生成" in listing and "does not exist" not in listing and "失败，重新生成" in listing

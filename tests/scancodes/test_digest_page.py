@@ -51,7 +51,7 @@ def test_the_days_digest_page_shows_the_mail_and_the_alerts_in_brand_time(batch,
     assert message.subject in page and "浙江经销商（计划区域 浙江）：2 条，22:30，扫码地 广州市" in page
     assert "2027-06-14 22:30" in page and "广东省广州市" in page  # the alerts, brand-local
     assert "已发送" in page and "2027-06-15 08:20" in page and "admin@alpha.example" in page
-    assert "Asia/Shanghai" in page
+    assert "北京时间" in page and "Asia/Shanghai" not in page
     assert "窜货日报 · 2027年6月14日" in default  # yesterday by default
     assert "/admin/scancodes/diversionalert/digest/?day=2027-06-14" in sends
 
