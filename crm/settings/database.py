@@ -28,7 +28,7 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
     server_side_binding=True,
     prepare_threshold=None if _prepare_threshold == "off" else int(_prepare_threshold),
 )
-# How this process's connections are pooled (docs/scale-out.md "PgBouncer"): "session" (direct,
+# How this process's connections are pooled (docs/scale-out.md "PgBouncer in front of Citus"): "session" (direct,
 # or PgBouncer in session mode) or "transaction" (PgBouncer in transaction mode: each transaction
 # may run on another server connection). With "transaction", nothing may outlive a transaction:
 # no server-side cursor kept between transactions (Django's .iterator() in autocommit declares one

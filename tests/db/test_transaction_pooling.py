@@ -1,6 +1,6 @@
 """Behind PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction) each transaction may run on
 another server connection: nothing of the app may outlive its transaction, and the brand's
-search_path must be one the pooler carries over (docs/scale-out.md "PgBouncer")."""
+search_path must be one the pooler carries over (docs/scale-out.md "PgBouncer in front of Citus")."""
 
 import os
 import subprocess
@@ -60,7 +60,7 @@ def test_a_session_lock_is_refused_on_a_transaction_pooled_connection(in_brand_a
 def test_transaction_mode_needs_a_server_that_reports_search_path(db):
     connection.ensure_connection()
     if connection.connection.info.parameter_status("search_path") is None:
-        # Plain PostgreSQL before 18: PgBouncer could not carry a brand's search_path over.
+        # Plain PostgreSQL 15: PgBouncer could not carry a brand's search_path over.
         with pytest.raises(ImproperlyConfigured, match="session mode"):
             search_path_reported_or_refuse(connection.connection)
     else:  # a Citus coordinator (12+), directly or through PgBouncer with search_path tracked

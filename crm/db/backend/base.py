@@ -33,7 +33,7 @@ def search_path_reported_or_refuse(connection: Connection[Any]) -> None:
     """Behind a transaction-mode pooler the brand is the `search_path` PgBouncer restores on
     whichever server connection runs the next transaction (track_extra_parameters), and it can only
     do that for a parameter the server reports (ParameterStatus): Citus 12+ reports it, plain
-    PostgreSQL before 18 does not. Without it a request could read another brand's rows: refuse."""
+    PostgreSQL 15 does not. Without it a request could read another brand's rows: refuse."""
     if connection.info.parameter_status("search_path") is None:
         raise ImproperlyConfigured(
             "DATABASE_POOL_MODE=transaction, but the server does not report search_path: "
