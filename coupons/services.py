@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -283,6 +284,20 @@ def coupons_issue_bulk(
     if not source_key or len(source_key) > 128 or not _printable(source_key):
         raise coupon_error(error_codes.ISSUE_INVALID, fields={"source_key": ["发放编号必填，且不超过 128 个字符。"]})
     now = now or timezone.now()
+    if settings.DATABASE_POOL_MODE == "transaction" and not connection.in_atomic_block:
+        # Behind a transaction-mode pooler the temporary table of members lives only as long as
+        # the transaction that made it: the whole issue is one transaction, its chunks savepoints.
+        with transaction.atomic():
+            return coupons_issue_bulk(
+                template_id=template_id,
+                members=members,
+                source=source,
+                source_key=source_key,
+                actor=actor,
+                now=now,
+                chunk_size=chunk_size,
+                staff_id=staff_id,
+            )
     sql, params = members
     with connection.cursor() as cursor:
         # Who the issue is for, once (the caller's SQL may be costly): distinct active members.

@@ -27,6 +27,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
 from crm.db import connection
 
 
@@ -88,7 +91,16 @@ def _locked(function: str, kind: AdvisoryLockKind, parts: tuple[object, ...]) ->
 @contextmanager
 def session_advisory_lock(kind: AdvisoryLockKind, *parts: object) -> Iterator[bool]:
     """Try to take the session lock without waiting; yields whether it was granted and releases
-    it when the block ends (or PostgreSQL does, when the session ends)."""
+    it when the block ends (or PostgreSQL does, when the session ends).
+
+    Refused on a transaction-pooled connection (DATABASE_POOL_MODE=transaction): there the unlock
+    may reach another server connection than the lock, which would keep the lock for as long as
+    that server connection lives, and grant it again to any client the pooler puts on it."""
+    if settings.DATABASE_POOL_MODE == "transaction":
+        raise ImproperlyConfigured(
+            f"the {kind.name} lock is a session lock: run this job through a session-mode connection "
+            "(celery workers and management commands: DATABASE_POOL_MODE=session, docs/scale-out.md)"
+        )
     locked = _locked("pg_try_advisory_lock", kind, parts)
     try:
         yield locked

@@ -74,7 +74,9 @@ BRAND_SCHEMA_CREATION = os.environ.get("BRAND_SCHEMA_CREATION", "clone")
 if BRAND_SCHEMA_CREATION not in ("clone", "migrate", "clone_distribute"):
     raise ImproperlyConfigured("BRAND_SCHEMA_CREATION must be clone, migrate or clone_distribute")
 TENANT_CREATION_FAKES_MIGRATIONS = True
-DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+# django-tenants' router, with every cell's alias counted as the tenant database (crm/tenancy/routers.py).
+TENANT_SYNC_ROUTER = "crm.tenancy.routers.CellSyncRouter"
+DATABASE_ROUTERS = (TENANT_SYNC_ROUTER,)
 ROOT_URLCONF = "crm.urls_brand"
 PUBLIC_SCHEMA_URLCONF = "crm.urls_public"
 # An unknown host is a 404, never somebody else's site.

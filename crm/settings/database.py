@@ -28,6 +28,16 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
     server_side_binding=True,
     prepare_threshold=None if _prepare_threshold == "off" else int(_prepare_threshold),
 )
+# How this process's connections are pooled (docs/scale-out.md "PgBouncer in front of Citus"): "session" (direct,
+# or PgBouncer in session mode) or "transaction" (PgBouncer in transaction mode: each transaction
+# may run on another server connection). With "transaction", nothing may outlive a transaction:
+# no server-side cursor kept between transactions (Django's .iterator() in autocommit declares one
+# WITH HOLD), no session advisory lock (the bulk jobs' one-worker locks: run celery workers and
+# management commands through a session-mode pool), no temporary table read by a later transaction.
+DATABASE_POOL_MODE = os.environ.get("DATABASE_POOL_MODE", "session")
+if DATABASE_POOL_MODE not in ("session", "transaction"):
+    raise ImproperlyConfigured("DATABASE_POOL_MODE must be session or transaction")
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_POOL_MODE == "transaction"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cells: the PostgreSQL clusters brands live in (crm/tenancy/cells.py, docs/cells.md) -----------
@@ -40,10 +50,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 def cell_database(url: str) -> dj_database_url.DBConfig:
     """A cell's DATABASES entry: its own server, database and libpq options (an embedded server's
-    socket folder comes as `?host=...`), the default database's engine and statement binding."""
+    socket folder comes as `?host=...`), the default database's engine, statement binding and
+    server-side cursor rule (DATABASE_POOL_MODE)."""
     conf = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     binding = {key: DATABASES["default"]["OPTIONS"][key] for key in ("server_side_binding", "prepare_threshold")}
     conf["ENGINE"] = DATABASES["default"]["ENGINE"]
+    conf["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"]
     conf["OPTIONS"] = {**conf.get("OPTIONS", {}), **binding}
     return conf
 

@@ -125,16 +125,7 @@ def brand_move(
                     client_major=client,
                 )
                 restored = True
-                _pg_run(
-                    target_connection,
-                    "pg_restore",
-                    "--no-owner",
-                    "--no-privileges",
-                    "--exit-on-error",
-                    "--single-transaction",
-                    str(archive),
-                    client_major=client,
-                )
+                _restore(target.name, target_connection, archive, slug=slug, client_major=client)
             copied = _row_counts(target_connection, slug, _tables(target_connection, slug))
             if copied != rows:
                 raise AppError(error_codes.BRAND_MOVE_ROWS, f"迁移后行数不一致：{_difference(rows, copied)}")
@@ -160,6 +151,53 @@ def brand_move(
     return MoveResult(
         schema_name=slug, source=source.name, target=target.name, rows=rows, seconds=time.monotonic() - started
     )
+
+
+def _restore(cell: str, target: Any, archive: Path, *, slug: str, client_major: int) -> None:
+    """pg_restore the brand's archive into the new cell, in one transaction. On a Citus cell with
+    schema-based sharding on, a restored schema would be distributed table by table as it is
+    created, and Citus refuses part of pg_dump's DDL on distributed tables (`ALTER COLUMN … ADD
+    GENERATED … AS IDENTITY`): there the schema is restored as plain coordinator tables (sharding
+    off for that transaction), then distributed whole, as a cloned brand is (docs/scale-out.md)."""
+    from .services import _citus_cell, _citus_schema_distribute
+
+    with cell_context(cell):
+        citus = _citus_cell()
+    if not citus:
+        _pg_run(
+            target,
+            "pg_restore",
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            str(archive),
+            client_major=client_major,
+        )
+        return
+    script = archive.with_suffix(".sql")
+    restore = pg_program("pg_restore", server_major=client_major)
+    done = subprocess.run(  # noqa: S603 - the archive pg_dump just wrote, turned into SQL; no database
+        [restore, "--no-owner", "--no-privileges", f"--file={script}", str(archive)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AppError(error_codes.BRAND_MOVE_COPY, f"pg_restore 失败：{done.stderr.strip()[-500:]}")
+    _pg_run(
+        target,
+        "psql",
+        "--no-psqlrc",
+        "--quiet",
+        "--set=ON_ERROR_STOP=1",
+        "--single-transaction",
+        "--command=SET LOCAL citus.enable_schema_based_sharding = off",
+        f"--file={script}",
+        client_major=client_major,
+    )
+    with cell_context(cell):
+        _citus_schema_distribute(slug=slug)
 
 
 def _read_only_set(slug: str, cell: str, value: bool) -> None:

@@ -24,12 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from celery.exceptions import Retry
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import connections, router
 from django.test import Client, override_settings
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_tenants.signals import schema_pre_migration
-from django_tenants.utils import get_public_schema_name
+from django_tenants.utils import get_public_schema_name, schema_context
 
 from crm.celery import task_cell_enter, task_cell_leave
 from crm.db import connection
@@ -360,6 +360,22 @@ def test_a_beat_entry_of_the_cell_reaches_its_brand_and_the_fan_out_stays_in_the
     time.sleep(1)  # cell b's fan-out sends to cell b's brands only
     with brand_context(BRAND_A):
         assert not JobRun.objects.filter(summary__label=f"{label}-all").exists()
+
+
+def test_a_cells_migrations_create_its_tables(in_cells):
+    """In a cell the default connection is the cell's, alias `cell_<name>`: django-tenants' router
+    refused every model there, so a new cell's `migrate_brands --shared-only` recorded each
+    migration as applied and created no table (found on a Citus cell, session 17)."""
+    with cell_context("b"):
+        connection.set_schema_to_public()  # as `migrate_schemas --shared` does
+        alias = connections["default"].alias
+        assert alias == "cell_b"
+        assert router.allow_migrate(alias, "tenancy") is not False  # a shared app, in public
+        assert router.allow_migrate(alias, "members") is False  # a brand's app, not in public
+        with schema_context(ZETA):
+            assert router.allow_migrate(connections["default"].alias, "members") is not False
+    assert router.allow_migrate("default", "tenancy") is not False
+    assert router.allow_migrate("elsewhere", "tenancy") is False  # not a cell's database
 
 
 def test_migrate_brands_migrates_the_schemas_of_that_cell_only(in_cells):

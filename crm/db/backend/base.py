@@ -17,13 +17,28 @@ Its schema editor sends Django's DDL one command per statement (schema.py).
 """
 
 import select
+from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantDatabaseWrapper
-from psycopg import pq
+from psycopg import Connection, pq
 
 from crm.db.adapters import timestamptz_loader_use_c
 
 from .schema import DatabaseSchemaEditor
+
+
+def search_path_reported_or_refuse(connection: Connection[Any]) -> None:
+    """Behind a transaction-mode pooler the brand is the `search_path` PgBouncer restores on
+    whichever server connection runs the next transaction (track_extra_parameters), and it can only
+    do that for a parameter the server reports (ParameterStatus): Citus 12+ reports it, plain
+    PostgreSQL 15 does not. Without it a request could read another brand's rows: refuse."""
+    if connection.info.parameter_status("search_path") is None:
+        raise ImproperlyConfigured(
+            "DATABASE_POOL_MODE=transaction, but the server does not report search_path: "
+            "use PgBouncer in session mode (docs/scale-out.md)"
+        )
 
 
 class DatabaseWrapper(TenantDatabaseWrapper):
@@ -33,6 +48,8 @@ class DatabaseWrapper(TenantDatabaseWrapper):
     def init_connection_state(self) -> None:
         super().init_connection_state()  # session time zone set: the loader checks it
         timestamptz_loader_use_c(self)
+        if settings.DATABASE_POOL_MODE == "transaction":
+            search_path_reported_or_refuse(self.connection)
 
     def is_usable(self) -> bool:
         connection = self.connection
