@@ -20,10 +20,10 @@ accesses (pg_stat_database of the bench's own database, autovacuum paused on the
 meanwhile) and statements. The figure is the ratio on/off within each round: its median over the
 rounds, their interquartile range and a bootstrap 95 % interval of the median. Buffers and
 statements do not depend on the load; CPU time does a little (shared caches), wall time a lot.
-`--parts` adds the two riders alone (attr, touch). `--lead` is the lead's idle A/B: 150 short rounds
-(20 single orders and one batch of 1,000 per mode), intervals of ±1–2 % in about 5 minutes
-idle. Then the month report (performance_report over
-the last 30 brand days, every store) is timed, unless `--ab-only`.
+`--parts` adds the two riders alone (attr, touch). `--lead` is the lead's A/B: 150 short rounds (20
+single orders and one batch of 1,000 per mode), intervals of ±1–2.5 % in 3–4 minutes. Then the
+month report (performance_report over the last 30 brand days, every store) is timed, unless
+`--ab-only`.
 """
 
 # Generated SQL: table/column names from model meta and integers from the command line only.
