@@ -1,7 +1,8 @@
 """Benchmark: what staff-performance attribution adds to order ingest, and the month report.
 
     DATABASE_URL=... .venv/bin/python bench/performance_attribution.py --members 50000 --staff 1000 \\
-        --orders 1000000 --n 100 --batch 1000 --ab-only [--rounds 30] [--parts] [--regen]
+        --orders 1000000 --n 100 --batch 1000 --ab-only [--rounds 30] [--parts] [--previous] [--regen]
+    DATABASE_URL=... .venv/bin/python bench/performance_attribution.py --lead [--previous]   # the lead's A/B
 
 Data (brand `benchperf`, generated set-based once, `--regen` to rebuild): `--staff` staff in 50
 stores, `--members` members each with a unionid, an owner (专属导购) and its assignment history,
@@ -19,8 +20,10 @@ accesses (pg_stat_database of the bench's own database, autovacuum paused on the
 meanwhile) and statements. The figure is the ratio on/off within each round: its median over the
 rounds, their interquartile range and a bootstrap 95 % interval of the median. Buffers and
 statements do not depend on the load; CPU time does a little (shared caches), wall time a lot.
-`--parts` adds the two riders alone (attr, touch). Then the month report (performance_report over
-the last 30 brand days, every store) is timed, unless `--ab-only`.
+`--parts` adds the two riders alone (attr, touch). `--lead` is the lead's A/B: 150 short rounds (20
+single orders and one batch of 1,000 per mode), intervals of ±1–2.5 % in 3–4 minutes. Then the
+month report (performance_report over the last 30 brand days, every store) is timed, unless
+`--ab-only`.
 """
 
 # Generated SQL: table/column names from model meta and integers from the command line only.
@@ -364,6 +367,12 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=30, help="paired rounds (every mode once in each)")
     parser.add_argument("--n", type=int, default=100, help="single orders per round and mode")
+    parser.add_argument(
+        "--lead",
+        action="store_true",
+        help="the lead's A/B: --ab-only --rounds 150 --n 20 --batch 1000 (short rounds, many of them: a tight "
+        "interval in under 10 minutes on the idle machine)",
+    )
     parser.add_argument("--batch", type=int, default=1_000, help="orders per batch call")
     parser.add_argument("--regen", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="skip the A/B, time the reports")
@@ -373,7 +382,7 @@ def main() -> None:
     parser.add_argument(
         "--previous",
         action="store_true",
-        help="a third mode: the decision function before session 15, migration 0005 (prev)",
+        help="a third mode: the decision function before session 17, migration 0011 (prev)",
     )
     parser.add_argument(
         "--parts",
@@ -381,6 +390,9 @@ def main() -> None:
         help="two more modes: the attribution rider alone (attr), the served touch alone",
     )
     args = parser.parse_args()
+    if args.lead:
+        args.ab_only, args.rounds, args.n, args.batch = True, 150, 20, 1_000
+    started = time.perf_counter()
     if args.regen or not Brand.objects.filter(schema_name=SLUG).exists():
         generate(members=args.members, staff=args.staff, orders=args.orders)
     rng = random.Random(7)
@@ -394,7 +406,7 @@ def main() -> None:
             order_insert_rider_unregister(name=name)
         if mode in ("on", "attr"):
             order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
-        elif mode == "prev":  # the decision as migration 0005 left it, under another name
+        elif mode == "prev":  # the decision as migration 0011 left it, under another name
             order_insert_rider_register(
                 name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL.replace(f"{FUNCTION_NAME}(", f"{FUNCTION_NAME}_prev(")
             )
@@ -407,7 +419,7 @@ def main() -> None:
 
             from performance.attribution import FUNCTION_NAME
 
-            previous = importlib.import_module("performance.migrations.0005_decide_lazily").FUNCTION_SQL
+            previous = importlib.import_module("performance.migrations.0011_lighter_ingest_writes").FUNCTION_SQL
             with connection.cursor() as cursor:
                 cursor.execute(previous.replace(f"FUNCTION {FUNCTION_NAME}(", f"FUNCTION {FUNCTION_NAME}_prev(", 1))
         counts = {m: m.objects.count() for m in (Order, Attribution, Staff)}
@@ -456,6 +468,7 @@ def main() -> None:
             _report("order_post", got["single"], modes)
             _report(f"orders_post_batch ({args.batch})", got["batch"], modes)
             print(f"prepared order inserts (generic, custom plans): {plans}")
+            print(f"A/B took {time.perf_counter() - started:.0f} s")
         if args.ab_only:
             return
         today = timezone.localdate()

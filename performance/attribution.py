@@ -110,6 +110,19 @@ _OWN = f"""LEFT JOIN LATERAL (
 ) own ON true"""
 _NO_OWN = "CROSS JOIN (SELECT NULL::bigint AS staff_id) own  -- the brand registered no staff identity"
 
+# The member's owner when the order was paid (exclusive staff), for member orders.
+_EX = f"""LEFT JOIN LATERAL (
+    -- COALESCE evaluates its subqueries lazily: a live order's member usually answers at the first.
+    -- Arrays, so that an unassignment (to_staff NULL) still ends the search.
+    SELECT (COALESCE(
+        (SELECT ARRAY[a.to_staff_id] FROM {_ASSIGN} a
+         WHERE a.member_id = o.member_id AND a.created_at <= o.paid_at ORDER BY a.created_at DESC, a.id DESC LIMIT 1),
+        (SELECT ARRAY[a.from_staff_id] FROM {_ASSIGN} a
+         WHERE a.member_id = o.member_id AND a.created_at > o.paid_at ORDER BY a.created_at, a.id LIMIT 1),
+        (SELECT ARRAY[m.assigned_staff_id] FROM {_MEMBER} m WHERE m.id = o.member_id)
+    ))[1] AS staff_id
+) ex ON o.member_id IS NOT NULL"""
+
 _DECIDE = f"""
 SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.id AS rule_id,
        own.staff_id AS own_staff_id, ex.staff_id AS exclusive_staff_id,
@@ -121,17 +134,7 @@ CROSS JOIN (
     FROM {{rule}} rr
 ) r
 {{own}}
-LEFT JOIN LATERAL (
-    -- COALESCE evaluates its subqueries lazily: a live order's member usually answers at the first.
-    -- Arrays, so that an unassignment (to_staff NULL) still ends the search.
-    SELECT (COALESCE(
-        (SELECT ARRAY[a.to_staff_id] FROM {_ASSIGN} a
-         WHERE a.member_id = o.member_id AND a.created_at <= o.paid_at ORDER BY a.created_at DESC, a.id DESC LIMIT 1),
-        (SELECT ARRAY[a.from_staff_id] FROM {_ASSIGN} a
-         WHERE a.member_id = o.member_id AND a.created_at > o.paid_at ORDER BY a.created_at, a.id LIMIT 1),
-        (SELECT ARRAY[m.assigned_staff_id] FROM {_MEMBER} m WHERE m.id = o.member_id)
-    ))[1] AS staff_id
-) ex ON o.member_id IS NOT NULL
+{_EX}
 LEFT JOIN LATERAL (
     SELECT * FROM (
         {{slots}}
@@ -215,17 +218,58 @@ _USUAL_SQL = decide_sql(
     orders=_UNNEST, rule=_RULE_READ, precedence=USUAL_PRECEDENCE, own=False, reach="v_reach", stored=False
 )
 _GENERAL_SQL = decide_sql(orders=_UNNEST, rule=_RULE_READ, reach="v_reach", stored=False)
+# One order (the single-order path, `order_post`): the same look-ups as the set query, one small
+# query each, run only when their place in the precedence comes up. The set plan's start-up — every
+# node and expression of all the slots, each call — was most of a one-order decision; a batch pays
+# it once for all its orders (bench/README.md, session 17).
+_ONE = "(SELECT " + ", ".join(f"p_{name}[1] AS {name}" for name, _ in _INPUT) + ") o"
+_ONE_RULE = "(SELECT v_rule_id AS id, v_precedence AS precedence, v_windows AS windows, v_reach AS reach) r"
+_ONE_EX = "(SELECT exclusive_staff_id AS staff_id) ex"
+_PICK_INTO = "SELECT c.* INTO basis, staff_id, touch_id, touch_kind, window_days, store_id"
+
+
+def _one_pick(basis: str) -> str:
+    base = _BASES[basis].format(i="v_i", staff=_STAFF, touch=_TOUCH, own_served=_OWN_SERVED_BY_INDEX)
+    return f"""IF v_precedence[v_i] = '{basis}' THEN
+            {_PICK_INTO}
+            FROM {_ONE} CROSS JOIN {_ONE_RULE} CROSS JOIN {_ONE_EX}
+            CROSS JOIN LATERAL ({base}) c;
+            v_found := FOUND;
+        END IF;"""
+
+
+_ONE_ORDER = f"""order_id := p_id[1]; paid_at := p_paid_at[1]; member_id := p_member_id[1];
+    amount_fen := p_amount_fen[1]; created_at := p_created_at[1]; rule_id := v_rule_id;
+    IF v_staff_identities THEN
+        SELECT own.staff_id INTO own_staff_id FROM {_ONE} {_OWN};
+    END IF;
+    IF p_member_id[1] IS NOT NULL THEN
+        SELECT ex.staff_id INTO exclusive_staff_id FROM {_ONE} {_EX};
+    END IF;
+    FOR v_i IN 1..3 LOOP
+        v_found := false;
+        {" ".join(_one_pick(basis) for basis in _BASES)}
+        EXIT WHEN v_found;
+    END LOOP;
+    RETURN NEXT;
+    RETURN;"""
 FUNCTION_BODY = f"""
 #variable_conflict use_column
 DECLARE
     v_rule_id bigint;
     v_precedence text[];
+    v_windows jsonb;
     v_staff_identities boolean;
     v_reach interval;
+    v_i integer;
+    v_found boolean;
 BEGIN
-SELECT rr.id, rr.precedence::text[], EXISTS (SELECT FROM {_STAFF_ID}), {_REACH}
-INTO v_rule_id, v_precedence, v_staff_identities, v_reach
+SELECT rr.id, rr.precedence::text[], rr.windows, EXISTS (SELECT FROM {_STAFF_ID}), {_REACH}
+INTO v_rule_id, v_precedence, v_windows, v_staff_identities, v_reach
 FROM {_RULE} rr ORDER BY rr.id DESC LIMIT 1;
+IF cardinality(p_id) = 1 THEN
+    {_ONE_ORDER}
+END IF;
 IF v_precedence = ARRAY{list(USUAL_PRECEDENCE)}::text[] AND NOT v_staff_identities THEN
 {_RETURN.format(_USUAL_SQL)}
 ELSE

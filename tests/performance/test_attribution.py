@@ -5,6 +5,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from members.models import IdentityKind, MemberAssignment, Staff
@@ -25,6 +26,23 @@ def assign(member, staff, at):
     MemberAssignment.objects.filter(member=member, to_staff=staff).update(created_at=at)
     member.assigned_staff = staff
     member.save(update_fields=["assigned_staff"])
+
+
+def case_orders(prefix, cases, store, *, paid_at):
+    """Orders from (store order?, serving staff, buyer's unionid) cases; `paid_at(i)` the i-th's time."""
+    return [
+        OrderInput(
+            channel="store" if in_store else "tmall",
+            order_no=f"{prefix}{i}",
+            paid_at=paid_at(i),
+            amount_fen=1_000,
+            store_id=store.pk if in_store else None,
+            staff_id=staff.pk if staff else None,
+            buyer_kind=IdentityKind.WECHAT_UNIONID,
+            buyer_value=buyer,
+        )
+        for i, (in_store, staff, buyer) in enumerate(cases)
+    ]
 
 
 @pytest.fixture
@@ -264,19 +282,7 @@ def test_the_usual_rule_s_own_plan_decides_as_the_general_one(scene):
             (False, None, "u-2"),  # touch within its window
             (False, None, "u-3"),  # a tourist: nobody
         ]
-        orders = [
-            OrderInput(
-                channel="store" if in_store else "tmall",
-                order_no=f"{prefix}{i}",
-                paid_at=ago(hours=1),
-                amount_fen=1_000,
-                store_id=store.pk if in_store else None,
-                staff_id=staff.pk if staff else None,
-                buyer_kind=IdentityKind.WECHAT_UNIONID,
-                buyer_value=buyer,
-            )
-            for i, (in_store, staff, buyer) in enumerate(cases)
-        ]
+        orders = case_orders(prefix, cases, store, paid_at=lambda i: ago(hours=1))
         ids = [r.order_id for r in orders_post_batch(orders=orders, actor="pos")]
         rows = {a.order_id: a for a in Attribution.objects.filter(order_id__in=ids)}
         return [
@@ -296,6 +302,76 @@ def test_the_usual_rule_s_own_plan_decides_as_the_general_one(scene):
         (wang.pk, Basis.TOUCH),
         None,
     ]
+
+
+@pytest.mark.parametrize(
+    ("precedence", "windows", "identity"),
+    [
+        (["serving", "touch", "exclusive"], {"coupon": 30, "served": 7}, False),  # the usual rule
+        (["serving", "touch", "exclusive"], {"coupon": 30}, True),  # a staff identity: the general plan
+        (["touch", "exclusive", "serving"], {"coupon": 30, "served": 7}, False),
+        (["exclusive", "serving"], {}, False),  # a place left empty
+    ],
+)
+def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
+    # A call with one order (order_post) runs one small query per look-up instead of the set
+    # query (migration 0012): every case, posted one by one, is credited as in a batch.
+    store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
+    assign(member, zhang, ago(days=60))
+    other = member_with_unionid("u-2")
+    assign(other, li, ago(days=60))
+    later = member_with_unionid("u-4")
+    assign(later, li, ago(minutes=30))  # after the orders below were paid: before it, nobody's
+    wang = StaffFactory(name="王五", store=StoreFactory(name="徐汇店"))
+    touch_record(staff=wang, member=other, kind=TouchKind.COUPON, touched_at=ago(days=2), key="c1")
+    gone = StaffFactory(name="赵六", store=store)
+    Staff.objects.filter(pk=gone.pk).update(status="resigned", resigned_at=ago(days=5))
+    touch_record(staff=gone, member=member, kind=TouchKind.COUPON, touched_at=ago(days=1), key="c2")
+    rule_save(precedence=precedence, windows=windows, actor="admin")
+    if identity:
+        StaffIdentity.objects.create(staff=wang, kind=IdentityKind.WECHAT_UNIONID, value="u-2")
+    cases = [  # (store order?, serving staff, buyer)
+        (True, li, "u-1"),  # serving
+        (True, gone, "u-1"),  # the serving staff resigned; so did the newest touch's
+        (False, None, "u-1"),
+        (False, None, "u-2"),  # a touch within its window (or the buyer is a staff member)
+        (True, li, "u-2"),
+        (False, None, "u-3"),  # a tourist
+        (True, zhang, "u-3"),  # a tourist served in a store
+        (False, None, "u-4"),  # owned only since after the order
+    ]
+
+    start = ago(hours=1)  # both ways paid at the same times, in the order posted
+
+    def orders(prefix):
+        return case_orders(prefix, cases, store, paid_at=lambda i: start + dt.timedelta(minutes=i))
+
+    def credits(post_all):
+        # Each way from the same state (rolled back after); a touch by who and when (ids differ).
+        with transaction.atomic():
+            ids = post_all()
+            rows = {a.order_id: a for a in Attribution.objects.filter(order_id__in=ids).select_related("touch")}
+            transaction.set_rollback(True)
+        return [
+            (
+                a.staff_id,
+                a.basis,
+                a.store_id,
+                (a.touch.staff_id, a.touch.kind, a.touch.touched_at) if a.touch_id else None,
+                a.window_days,
+                a.is_exclusive,
+                a.own_purchase_staff_id,
+            )
+            if a
+            else None
+            for a in (rows.get(i) for i in ids)
+        ]
+
+    singly = credits(lambda: [orders_post_batch(orders=[item], actor="pos")[0].order_id for item in orders("S")])
+    batch = credits(lambda: [r.order_id for r in orders_post_batch(orders=orders("B"), actor="pos")])
+
+    assert singly == batch
+    assert len({row[1] for row in batch if row}) >= 2  # the cases credit by more than one basis
 
 
 def test_refunds_reduce_the_credit_pro_rata(scene):
