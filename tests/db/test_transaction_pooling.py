@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import connection, connections
 from django.test import override_settings
 
 import coupons.services
@@ -67,6 +67,25 @@ def test_transaction_mode_needs_a_server_that_reports_search_path(db):
         search_path_reported_or_refuse(connection.connection)
     citus = SimpleNamespace(info=SimpleNamespace(parameter_status=lambda name: '"$user", public'))
     search_path_reported_or_refuse(citus)
+
+
+def test_every_connection_attempt_is_refused_not_only_the_first(db):
+    """The refusal drops the connection it was checking: were it kept, the next request would find
+    it open and read through it, another brand's search_path and all."""
+    probe = connections.create_connection("default")
+    try:
+        probe.ensure_connection()
+        reported = probe.connection.info.parameter_status("search_path") is not None
+        probe.close()
+        if reported:
+            pytest.skip("this server reports search_path (Citus): transaction mode is allowed")
+        with override_settings(DATABASE_POOL_MODE="transaction"):
+            for _attempt in range(3):
+                with pytest.raises(ImproperlyConfigured, match="session mode"):
+                    probe.ensure_connection()
+                assert probe.connection is None
+    finally:
+        probe.close()
 
 
 def test_a_bulk_issue_is_one_transaction_behind_a_transaction_pooler(in_brand_a, monkeypatch):

@@ -49,7 +49,14 @@ class DatabaseWrapper(TenantDatabaseWrapper):
         super().init_connection_state()  # session time zone set: the loader checks it
         timestamptz_loader_use_c(self)
         if settings.DATABASE_POOL_MODE == "transaction":
-            search_path_reported_or_refuse(self.connection)
+            try:
+                search_path_reported_or_refuse(self.connection)
+            except ImproperlyConfigured:
+                # Django keeps the connection it was setting up: left here, the next request
+                # would find it open and use it unchecked. Drop it, so every attempt is refused.
+                self.connection.close()
+                self.connection = None
+                raise
 
     def is_usable(self) -> bool:
         connection = self.connection
