@@ -31,13 +31,16 @@ import django  # noqa: E402
 django.setup()
 
 
-def prepare(count: int, path: str, codes: int) -> None:
+def prepare(count: int, path: str, codes: int, serial_offset: int) -> None:
     from bench import engagement_checkin_http as checkins
     from bench import scancodes_http as scans
 
     checkin_key = checkins.setup(count)
     scan_key, batch, batch_key = scans.setup(codes, 20_000, fresh=count)
     work = scans.Work(batch, batch_key)
+    work.next_serial += serial_offset
+    if serial_offset:  # beside bench/hot_paths.py's runs: the other end of the codes and unused members
+        work.members.reverse()
     numbers = [f"/api/v1/members/C{checkins.RUN}{n:07d}/checkins" for n in range(count)]
     claims = [work.claim_body() for _ in range(count)]
     Path(path).write_text(
@@ -86,6 +89,9 @@ def main() -> None:
     p.add_argument("count", type=int)
     p.add_argument("path")
     p.add_argument("--codes", type=int, default=400_000)
+    p.add_argument(
+        "--serial-offset", type=int, default=0, help="codes from this far on (clear of bench/hot_paths.py's)"
+    )
     m = sub.add_parser("measure")
     m.add_argument("path")
     m.add_argument("call", choices=["tiers", "checkin", "claim"])
@@ -93,7 +99,7 @@ def main() -> None:
     m.add_argument("--skip", type=int, default=0, help="prepared requests earlier runs used")
     args = parser.parse_args()
     if args.step == "prepare":
-        prepare(args.count, args.path, args.codes)
+        prepare(args.count, args.path, args.codes, args.serial_offset)
     else:
         measure(args.path, args.call, args.count, args.skip)
 

@@ -3,7 +3,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> CACHE_URL=redis://127.0.0.1:6379/<n> \
         .venv/bin/python bench/hot_paths.py [--members 1000000] [--codes 10000000] \
-        [--in-process 300] [--seconds 8] [--workers 4] [--threads 8] [--no-http]
+        [--in-process 300] [--seconds 8] [--workers 4] [--threads 8] [--server-python PATH] [--no-http]
 
 Data (generated once by the existing generators, reused by every later run; a run only adds the
 few coupons, check-in members and live member codes it uses up):
@@ -230,11 +230,12 @@ STEADY = {"resolve": 200, "redeem": 150, "checkin": 300, "claim": 200}
 
 def over_http(endpoints: dict[str, Endpoint], args: argparse.Namespace) -> None:
     port = free_port()
-    server = start_gunicorn(port, args.workers)
+    server = start_gunicorn(port, args.workers, python=args.server_python)
     gunicorn = pids_of("-g", str(server.pid))
     print(
-        f"over HTTP: gunicorn {args.workers} sync workers, {args.threads} client threads, {args.seconds:.0f} s a "
-        f"phase; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}",
+        f"over HTTP: gunicorn {args.workers} sync workers on {args.server_python or sys.executable}, "
+        f"{args.threads} client threads, {args.seconds:.0f} s a phase; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     phase = {"seconds": args.seconds, "threads": args.threads, "server_pids": gunicorn}
@@ -288,6 +289,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--server-python",
+        help="gunicorn's interpreter: a virtualenv's python with the requirements (e.g. on an optimised "
+        "PGO + LTO CPython, as production runs; bench/README.md 'Session 17'); default this script's",
+    )
     parser.add_argument("--no-http", dest="http", action="store_false")
     parser.add_argument(
         "--client",

@@ -45,8 +45,9 @@ def free_port() -> int:
 
 
 def start_gunicorn(
-    port: int, workers: int, python: str | None = None, startup_seconds: float = 120
+    port: int, workers: int, python: str | None = None, startup_seconds: float = 120, root: Path = ROOT
 ) -> subprocess.Popen[bytes]:
+    """gunicorn serving the checkout at `root` (this one by default; bench/hot_ab.py serves two)."""
     env = {**os.environ, "DEBUG": "false", "API_THROTTLE_RATE": "1000000/min"}
     process = subprocess.Popen(  # noqa: S603 (fixed argv: our own gunicorn and module)
         [
@@ -65,7 +66,7 @@ def start_gunicorn(
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         start_new_session=True,
     )

@@ -1,14 +1,30 @@
 """URLs of a brand host (the brand's schema): the brand admin, health, and later the partner API
 and the member-facing pages."""
 
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
 
 from .admin_sites import brand_admin
+from .api.routing import api_urlpatterns
 from .health import healthz
 from .server_error import server_error
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
+    # The partner API first: each app's endpoints, then the plumbing (/api/schema/, /api/docs/ and
+    # the problem+json 404 for any other /api/v1/ path, which must come last), grouped so that a
+    # call is tried against its own endpoints only (crm/api/routing.py). Nothing below matches a
+    # path under /api/.
+    api_urlpatterns(
+        "members.api_urls",
+        "consent.api_urls",
+        "coupons.api_urls",
+        "engagement.api_urls",
+        "membercentre.api_urls",
+        "webhooks.api_urls",
+        "scancodes.api_urls",
+        "performance.api_urls",
+        "crm.api.urls",
+    ),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -21,17 +37,6 @@ urlpatterns = [
     # The store workbench (its staff pages under /admin/workbench/, the customer's /m/join/ page).
     path("", include("workbench.urls")),
     path("admin/", brand_admin.urls),
-    # The partner API: each app's endpoints, then the plumbing (/api/schema/, /api/docs/ and the
-    # problem+json 404 for any other /api/v1/ path, which must come last).
-    path("", include("members.api_urls")),
-    path("", include("consent.api_urls")),
-    path("", include("coupons.api_urls")),
-    path("", include("engagement.api_urls")),
-    path("", include("membercentre.api_urls")),
-    path("", include("webhooks.api_urls")),
-    path("", include("scancodes.api_urls")),
-    path("", include("performance.api_urls")),
-    path("", include("crm.api.urls")),
     path("wecom/", include("wecom.urls")),  # WeCom callbacks
     path("sms/", include("campaigns.urls")),  # the SMS provider's reply callback (退订)
     path("m/", include("consent.urls")),  # member-facing pages

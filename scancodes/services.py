@@ -20,7 +20,7 @@ import io
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from consent.types import ConsentDecision, ConsentEvidence
-from crm.api.throttling import window_counts
+from crm.api.throttling import window_counts, window_counts_unless_at_limit
 from crm.db.arrays import pg_array
 from crm.db.functions import sql_function_present
 from crm.db.rows import ModelColumns
@@ -410,16 +410,22 @@ def _failure_keys(serial: int, ip: str | None) -> tuple[str, str]:
 
 
 def _rate_limit_check(serial: int, ctx: ScanContext) -> None:
-    per_ip, per_serial, window = _limits()
+    per_ip, per_serial, _window = _limits()
     ip_failures, serial_failures = cache_counters_get(list(_failure_keys(serial, ctx.ip)))
     if ip_failures >= per_ip or serial_failures >= per_serial:
-        _scan_log(serial=serial, outcome=Scan.Outcome.LIMITED, ctx=ctx)
-        raise AppError(
-            error_codes.RATE_LIMITED,
-            f"验证码错误次数过多，请 {window} 秒后再试。",
-            status=429,
-            extra={"retry_after": window, "headers": {"Retry-After": str(window)}},
-        )
+        _rate_limited(serial, ctx)
+
+
+def _rate_limited(serial: int, ctx: ScanContext) -> NoReturn:
+    """Refuse: too many wrong secrets from this IP or for this serial (logged as a scan)."""
+    window = _limits()[2]
+    _scan_log(serial=serial, outcome=Scan.Outcome.LIMITED, ctx=ctx)
+    raise AppError(
+        error_codes.RATE_LIMITED,
+        f"验证码错误次数过多，请 {window} 秒后再试。",
+        status=429,
+        extra={"retry_after": window, "headers": {"Retry-After": str(window)}},
+    )
 
 
 def _rate_limit_fail(serial: int, ctx: ScanContext) -> None:
@@ -519,15 +525,26 @@ _UNREAD: Any = object()
 
 
 def _code_checked(
-    serial: int, secret: str, ctx: ScanContext, found: tuple[Code, CodeBatch, Segment | None] | None = _UNREAD
+    serial: int,
+    secret: str,
+    ctx: ScanContext,
+    found: tuple[Code, CodeBatch, Segment | None] | None = _UNREAD,
+    *,
+    limit_later: bool = False,
 ) -> tuple[Code, CodeBatch, Segment | None]:
     """The code behind a serial and claim secret (with its batch, and the segment holding it), or
     a refusal. Every wrong secret (and unknown serial) counts against the scanner's IP and the
-    serial; past the limit all are refused. `found`: the code as the caller already read it."""
-    _rate_limit_check(serial, ctx)
+    serial; past the limit all are refused. `found`: the code as the caller already read it.
+    `limit_later`: the code was read, and a code found with its secret right is returned before
+    the limit is checked — the caller checks it (code_claim: in the same Redis step as the claim's
+    risk counts); a refusal still checks it first, as without."""
+    if not limit_later:
+        _rate_limit_check(serial, ctx)
     if found is _UNREAD:
         found = _code_read(serial)
     if found is None:
+        if limit_later:
+            _rate_limit_check(serial, ctx)
         _rate_limit_fail(serial, ctx)
         raise NotFound(error_codes.CODE_UNKNOWN, "未找到该防伪码，请核对后重试。")
     code, batch, segment = found
@@ -536,6 +553,8 @@ def _code_checked(
     else:
         ok = claim_keys.secret_matches_generated(claim_keys.batch_key_open(batch.key_encrypted), serial, secret)
     if not ok:
+        if limit_later:
+            _rate_limit_check(serial, ctx)
         _rate_limit_fail(serial, ctx)
         _scan_log(serial=serial, outcome=Scan.Outcome.BAD_SECRET, ctx=ctx)
         raise AppError(error_codes.SECRET_INVALID, "验证码不正确，请核对刮开的验证码。", status=403)
@@ -651,7 +670,10 @@ def code_claim(
     not reached) is one statement (scancodes/claim_fast.py); anything else, and any refusal,
     takes the ORM path below, which writes the same rows. `found`: the code as the caller already
     read it (code_claim_by_number)."""
-    code, batch, segment = _code_checked(serial, secret, ctx, found)
+    # A code read with the member (code_claim_by_number) has its wrong-secret limit checked by the
+    # fast path in the Redis step that counts the claim's risk (one round trip, not two), or here.
+    limit_later = found is not _UNREAD and not new_member
+    code, batch, segment = _code_checked(serial, secret, ctx, found, limit_later=limit_later)
     counted: list[int] | None = None  # the IP's and device's claims this hour, this one included
     if not new_member:
         fast, counted = _claim_fast(
@@ -659,6 +681,8 @@ def code_claim(
         )
         if fast is not None:
             return fast
+    if limit_later and counted is None:  # the fast path did not check it
+        _rate_limit_check(serial, ctx)
     try:
         with transaction.atomic():
             result = _claim_in_transaction(
@@ -711,8 +735,15 @@ def _claim_fast(
             return None, None  # diverted: the alert is the ORM path's
         if dealer.store_id is not None and dealer.assign_owner and member.assigned_staff_id is None:
             return None, None  # an owner to assign
-    risk_keys = [key for _label, key in _risk_keys(ctx)]
-    counted = window_counts(risk_keys, timeout=3600) if risk_keys else []
+    per_ip, per_serial, _window = _limits()
+    ip_key, serial_key = _failure_keys(serial, ctx.ip)
+    # Unless the wrong-secret limit is reached (then nothing is counted: refused, as before the
+    # code was read), this claim counted in the IP's and device's claims this hour: one round trip.
+    counted = window_counts_unless_at_limit(
+        {ip_key: per_ip, serial_key: per_serial}, [key for _label, key in _risk_keys(ctx)], timeout=3600
+    )
+    if counted is None:
+        _rate_limited(serial, ctx)
     if any(count > campaign.risky_claims_per_hour for count in counted):
         return None, counted  # this claim is held for review: the ORM path holds it
     biz_day = brand_date(now)

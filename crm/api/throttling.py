@@ -21,7 +21,7 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from crm.redis_cache import cache_key, cache_redis
+from crm.redis_cache import cache_counters_get, cache_key, cache_redis
 
 from .models import ApiKey
 
@@ -137,6 +137,36 @@ def window_counts(keys: list[str], *, timeout: int) -> list[int]:
     if client is None or not keys:
         return [window_count(key, timeout=timeout) for key in keys]
     counts = _script(client, _COUNT_MANY_IN_WINDOW)(keys=[cache_key(key) for key in keys], args=[timeout])
+    return [int(count) for count in counts]
+
+
+_COUNT_MANY_UNLESS_AT_LIMIT = """
+for i = 1, tonumber(ARGV[1]) do
+    if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i + 2]) then return {-1} end
+end
+local counts = {}
+for i = tonumber(ARGV[1]) + 1, #KEYS do
+    local count = redis.call('INCR', KEYS[i])
+    if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+    counts[#counts + 1] = count
+end
+return counts
+"""
+
+
+def window_counts_unless_at_limit(limits: dict[str, int], keys: list[str], *, timeout: int) -> list[int] | None:
+    """None when one of the counters `limits` names (cache key → limit) has reached its limit;
+    else window_counts(keys): the check and the counts in one Redis round trip."""
+    client = cache_redis()
+    if client is None:
+        if any(count >= limit for count, limit in zip(cache_counters_get(list(limits)), limits.values(), strict=True)):
+            return None
+        return window_counts(keys, timeout=timeout)
+    counts = _script(client, _COUNT_MANY_UNLESS_AT_LIMIT)(
+        keys=[cache_key(key) for key in [*limits, *keys]], args=[len(limits), timeout, *limits.values()]
+    )
+    if counts and int(counts[0]) < 0:
+        return None
     return [int(count) for count in counts]
 
 

@@ -322,3 +322,21 @@ def test_a_rate_limit_counter_counts_once_per_call_and_expires_with_its_window(b
         assert 59 < seconds_to_live(counter_cache, "api:throttle:test:60:1") <= 61
         assert 3599 < seconds_to_live(counter_cache, "api:throttle:test:3600:1") <= 3601
     assert minute == hour == [1, 2, 3]
+
+
+def test_counts_unless_at_limit_check_the_limits_and_count_only_below_them(brand_a, counter_cache):
+    """The scan-code claim's one step (session 17): the wrong-secret counters below their limits,
+    then this claim counted for the hour; at a limit nothing is counted."""
+    from crm.api.throttling import window_count, window_counts_unless_at_limit
+
+    with schema_context(BRAND_A):
+        limits = {"t:fail:ip": 2, "t:fail:serial": 3}
+        assert window_counts_unless_at_limit(limits, ["t:ip", "t:device"], timeout=3600) == [1, 1]
+        assert window_counts_unless_at_limit(limits, [], timeout=3600) == []
+        window_count("t:fail:serial", timeout=900)
+        window_count("t:fail:serial", timeout=900)
+        assert window_counts_unless_at_limit(limits, ["t:ip", "t:device"], timeout=3600) == [2, 2]
+        window_count("t:fail:serial", timeout=900)  # the serial's third failure: at its limit
+        assert window_counts_unless_at_limit(limits, ["t:ip", "t:device"], timeout=3600) is None
+        assert window_count("t:ip", timeout=3600) == 3  # not counted while limited
+        assert 3599 < seconds_to_live(counter_cache, "t:ip") <= 3600

@@ -14,6 +14,7 @@ from django.utils import timezone
 from crm.api.models import Partner
 from crm.errors import AppError
 from crm.memos import memos_forget_all
+from crm.redis_cache import cache_counters_get
 from members.hooks import loyalty_changed, tags_changed
 from members.models import Member, MemberTag, PointsEntry, PointsLot
 from members.services.points import ledger_audit, points_award_bonus
@@ -248,3 +249,69 @@ def test_an_unknown_member_is_told_before_the_code_is_looked_at(batch, client_a,
     response = call(client_a, "POST", "/api/v1/scancodes/claims", key=key, body=body)
     assert response.status_code == 404 and "member_not_found" in response.content.decode(), response.content
     assert not Scan.objects.filter(serial=batch.first_serial).exists()  # no scan logged, no failure counted
+
+
+# --- the wrong-secret limit and the risk counts in one Redis step (session 17) --------------------
+
+
+def _api_claim(client: Any, key: str, batch: CodeBatch, serial: int, member: Member, *, right: bool = True) -> Any:
+    body = {
+        "serial": serial,
+        "secret": secret(batch, serial) if right else "A" * 20,
+        "member_no": member.member_no,
+        "ip": HANGZHOU,
+    }
+    return call(client, "POST", "/api/v1/scancodes/claims", key=key, body=body)
+
+
+def _ip_claims_this_hour() -> int:
+    ip_key = next(key for label, key in services._risk_keys(ctx()) if label == "IP")
+    return cache_counters_get([ip_key])[0]
+
+
+def _redis_commands(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import redis.connection
+
+    sent = [0]
+    send = redis.connection.Connection.send_packed_command
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        sent[0] += 1
+        send(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+    return sent
+
+
+def test_a_partner_api_claim_makes_two_redis_calls(batch, client_a, redis_cache, monkeypatch):
+    """The key check with the rate count, then the wrong-secret limit checked and the IP's and
+    device's claims counted in one script (they were two calls: the limit's read, the counts)."""
+    key = make_key("alpha")
+    members = [MemberFactory.create() for _ in range(2)]
+    assert _api_claim(client_a, key, batch, batch.first_serial, members[0]).status_code == 201
+    sent = _redis_commands(monkeypatch)
+    response = _api_claim(client_a, key, batch, batch.first_serial + 1, members[1])
+    assert response.status_code == 201, response.content
+    assert sent[0] == 2
+    assert _ip_claims_this_hour() == 2
+
+
+def test_past_the_wrong_secret_limit_a_partner_api_claim_is_refused_and_not_counted(
+    batch, client_a, redis_cache, settings
+):
+    settings.SCANCODES_FAILURES_PER_SERIAL = 3
+    key = make_key("alpha")
+    member = MemberFactory.create()
+    serial = batch.first_serial
+    for _ in range(3):
+        response = _api_claim(client_a, key, batch, serial, member, right=False)
+        assert response.status_code == 403 and error_codes.SECRET_INVALID in response.content.decode()
+    response = _api_claim(client_a, key, batch, serial, member)
+    assert response.status_code == 429 and error_codes.RATE_LIMITED in response.content.decode(), response.content
+    assert response["Retry-After"] == "900"
+    assert Code.objects.get(serial=serial).claimed_member_id is None
+    assert Scan.objects.filter(serial=serial, outcome=Scan.Outcome.LIMITED).count() == 1
+    assert Scan.objects.filter(serial=serial, outcome=Scan.Outcome.BAD_SECRET).count() == 3
+    assert _ip_claims_this_hour() == 0
+    # Another serial from the same IP is not limited (3 failures per IP are under its limit).
+    assert _api_claim(client_a, key, batch, serial + 1, member).status_code == 201
