@@ -245,3 +245,19 @@ def test_a_build_that_breaks_says_so_in_words_on_the_list(graph, admin_client_a,
     assert export.status == "failed"
     listing = admin_client_a.get(EXPORTS).content.decode()
     assert "失败：生成出错，请重新生成" in listing and "does not exist" not in listing and "失败，重新生成" in listing
+
+
+def test_a_build_refused_in_words_keeps_those_words(graph, brand_a, monkeypatch):
+    """A refusal (AppError) carries its own sentence for people: the row keeps it as it is."""
+    from crm.errors import AppError
+    from engagement.services import referral_export as module
+
+    def refused(export: ReferralExport) -> tuple[bytes, int]:
+        raise AppError("export_too_large", "导出超过 100 万行，请缩小入会日期范围后重新生成。")
+
+    monkeypatch.setattr(module, "_build", refused)
+    export = referral_export_request(actor="boss", full_pi=False)
+    with pytest.raises(AppError):
+        referral_export_run(export_id=export.pk)
+    export.refresh_from_db()
+    assert (export.status, export.error) == ("failed", "导出超过 100 万行，请缩小入会日期范围后重新生成。")
