@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from consent.models import DataRequest
@@ -16,7 +16,7 @@ from crm.tenancy.zones import brand_zone
 from members.models import CaptureRateDaily, LoyaltyProgram, Member, PointsEntry
 from members.scoping import StoreScope, scope_members
 from members.services.capture_rate import CaptureRateRow, capture_rate
-from wecom.models import CustomerTransfer
+from wecom.models import ContactWay, CustomerTransfer
 
 from .models import (
     ActivityDaily,
@@ -167,6 +167,20 @@ def members_by(*, scope: StoreScope, field: str) -> list[tuple[str, int]]:
     """Current members by enrolment `channel` or `source`, largest first."""
     rows = scoped(MemberEnrolmentDaily.objects.all(), scope).values_list(field).annotate(n=Sum("members"))
     return sorted(((key, n) for key, n in rows), key=lambda item: (-item[1], item[0]))
+
+
+def members_by_source(*, scope: StoreScope, limit: int = 20) -> list[tuple[str, str, int]]:
+    """(source, its name, members) for the `limit` largest sources, in the same query: a source is
+    the `state` of the channel QR code a member came through, named as the marketer named the
+    code; a state no code carries (an import's, a retired code's) is its own name."""
+    code_name = Subquery(ContactWay.objects.filter(state=OuterRef("source")).values("name")[:1])
+    rows = (
+        scoped(MemberEnrolmentDaily.objects.all(), scope)
+        .values_list("source")
+        .annotate(n=Sum("members"), name=code_name)
+        .order_by("-n", "source")[:limit]
+    )
+    return [(source, name or source, n) for source, n, name in rows]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from members.models import Member, Order, PointsEntry, SalesChannel, Staff, Stor
 from members.scoping import StoreScope, user_scope
 from members.services.capture_rate import CaptureRateRow
 from performance.models import Attribution
-from wecom.models import ContactWay, CustomerTransfer
+from wecom.models import CustomerTransfer
 
 from . import selectors
 from .charts import Series, bar_chart, line_chart
@@ -359,13 +359,8 @@ def members_section(board: Board) -> Section:
             [Cell(str(channel_names.get(channel, channel))), Cell(n, links.members(enrolled_channel__exact=channel))]
         )
     by_source = Table("members_source", "按来源（渠道活码）", ["来源", "会员数"])
-    sources = selectors.members_by(scope=board.scope, field="source")[:20]
-    # A source is the `state` of the channel QR code the member came through: shown by the code's
-    # name, as the marketer named it; a state no code carries (an import's, a retired code's) as is.
-    code_names = dict(ContactWay.objects.filter(state__in=[s for s, _n in sources]).values_list("state", "name"))
-    for source, n in sources:
-        shown = code_names.get(source, source) or "（无）"
-        by_source.rows.append([Cell(shown), Cell(n, links.members(source=source))])
+    for source, name, n in selectors.members_by_source(scope=board.scope):
+        by_source.rows.append([Cell(name or "（无）"), Cell(n, links.members(source=source))])
     stage_names = dict(Member.Lifecycle.choices)
     funnel = Table("members_aipl", "AIPL 漏斗", ["阶段", "当前会员", "到达该阶段", "阶段转化率%"])
     stages = selectors.aipl_funnel(scope=board.scope)
