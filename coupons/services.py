@@ -344,6 +344,13 @@ def _issue_chunk(
     text and passed to the next; every statement touches the brand's own tables only."""
     ids, low, high = members
     with transaction.atomic(), connection.cursor() as cursor:
+        # Custom plans for this chunk: a generic plan (psycopg prepares a statement from its sixth
+        # execution, so from a 1M issue's sixth chunk) takes the batch for ten members and
+        # nest-loops the chunk's whole range, minutes a chunk. SET LOCAL outlives a savepoint, so
+        # the caller's setting is put back at the end.
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        plan_cache_mode = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         template = CouponTemplate.objects.select_for_update().get(pk=template_id)  # lock step 1
         if not template.is_active:
             raise coupon_error(error_codes.TEMPLATE_INACTIVE)
@@ -454,6 +461,7 @@ def _issue_chunk(
                     staff_id=staff_id,
                 )
             )
+        cursor.execute("SELECT set_config('plan_cache_mode', %s, true)", [plan_cache_mode])
     return IssueResult(
         eligible=wanted + already + over_limit + out_of_stock,
         issued_now=issued,

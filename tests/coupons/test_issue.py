@@ -203,3 +203,28 @@ def test_a_chunked_issue_makes_no_table_and_keeps_limit_stock_and_idempotency(in
     assert tpl.stock_left == 0
     assert Coupon.objects.filter(template=tpl).count() == 4
     audit_clean()
+
+
+def test_a_long_issue_keeps_custom_plans_for_its_batches(in_brand_a):
+    """From the sixth chunk on psycopg runs the chunk's statements prepared; a generic plan takes
+    an array parameter for ten members and nest-loops the chunk's range (minutes a chunk at 1M).
+    Each chunk asks for custom plans, and puts the caller's setting back."""
+    members = MemberFactory.create_batch(16)
+    tpl = template(stock_total=100, per_member_limit=1)
+    segment = ("SELECT unnest(%s::bigint[])", [[m.pk for m in members]])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        before = cursor.fetchone()[0]
+        result = coupons_issue_bulk(
+            template_id=tpl.pk, members=segment, source="campaign", source_key="c:8", actor="c", chunk_size=1
+        )
+        assert result.issued_now == 16
+        cursor.execute(
+            "SELECT statement, generic_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%unnest(%%::bigint[])%%'"
+        )
+        batches = dict(cursor.fetchall())
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        assert cursor.fetchone()[0] == before
+    assert batches and not any(batches.values()), batches  # prepared, never on a generic plan
+    audit_clean()
