@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -246,7 +245,7 @@ class IssueResult:
 
 # Members per transaction of a set-based issue. Each chunk locks the template, takes its stock and
 # commits on its own (when the caller has no transaction open), so a million-member issue holds
-# no lock for a minute, its temporary tables fit in temp_buffers and its sorts in work_mem; a
+# no lock for a minute, its batch (an array parameter of member ids) and sorts fit in work_mem; a
 # failure part-way leaves whole chunks issued and a re-run (same source_key) issues the rest.
 ISSUE_CHUNK = 100_000
 
@@ -284,58 +283,36 @@ def coupons_issue_bulk(
     if not source_key or len(source_key) > 128 or not _printable(source_key):
         raise coupon_error(error_codes.ISSUE_INVALID, fields={"source_key": ["发放编号必填，且不超过 128 个字符。"]})
     now = now or timezone.now()
-    if settings.DATABASE_POOL_MODE == "transaction" and not connection.in_atomic_block:
-        # Behind a transaction-mode pooler the temporary table of members lives only as long as
-        # the transaction that made it: the whole issue is one transaction, its chunks savepoints.
-        with transaction.atomic():
-            return coupons_issue_bulk(
-                template_id=template_id,
-                members=members,
-                source=source,
-                source_key=source_key,
-                actor=actor,
-                now=now,
-                chunk_size=chunk_size,
-                staff_id=staff_id,
-            )
     sql, params = members
     with connection.cursor() as cursor:
-        # Who the issue is for, once (the caller's SQL may be costly): distinct active members.
-        cursor.execute("DROP TABLE IF EXISTS coupon_issue_members")
+        # Who the issue is for, once (the caller's SQL may be costly): distinct active members, in
+        # chunks of ascending id, each chunk an array of ids kept here as its text ('{1,2,...}')
+        # and passed back as a parameter. No temporary table: on Citus a coordinator-local table
+        # cannot be joined to the brand's distributed ones, and behind a transaction pooler it would
+        # not outlive the transaction that made it (docs/scale-out.md).
         cursor.execute(
             f"""
-            CREATE TEMP TABLE coupon_issue_members AS
-            SELECT DISTINCT m.id AS member_id FROM ({sql}) AS s(member_id)
-            JOIN {_MEMBER} m ON m.id = s.member_id AND m.status = 'active' AND m.merged_into_id IS NULL
+            SELECT array_agg(member_id ORDER BY member_id)::text, count(*), max(member_id) FROM (
+                SELECT member_id, (row_number() OVER (ORDER BY member_id) - 1) / %s AS chunk FROM (
+                    SELECT DISTINCT m.id AS member_id FROM ({sql}) AS s(member_id)
+                    JOIN {_MEMBER} m ON m.id = s.member_id AND m.status = 'active' AND m.merged_into_id IS NULL
+                ) eligible
+            ) numbered GROUP BY chunk ORDER BY chunk
             """,
-            [*params],
+            [chunk_size, *params],
         )
-        eligible = cursor.rowcount
-        if eligible > chunk_size:
-            cursor.execute("CREATE INDEX ON coupon_issue_members (member_id)")
-            # The last member id of each chunk.
-            cursor.execute(
-                """
-                SELECT max(member_id), count(*) FROM (
-                    SELECT member_id, (row_number() OVER (ORDER BY member_id) - 1) / %s AS chunk
-                    FROM coupon_issue_members
-                ) numbered GROUP BY chunk ORDER BY chunk
-                """,
-                [chunk_size],
-            )
-            chunks = [(int(hi), int(n)) for hi, n in cursor.fetchall()]
-        else:
-            chunks = [(2**63 - 1, eligible)]
+        chunks = [(ids, int(n), int(hi)) for ids, n, hi in cursor.fetchall()] or [("{}", 0, -1)]
+    eligible = sum(n for _, n, _ in chunks)
     totals = IssueResult(eligible=eligible, issued_now=0, already=0, over_limit=0, out_of_stock=0)
     low = -1
-    for high, count in chunks:
+    for ids, count, high in chunks:
         part = _issue_chunk(
             template_id=template_id,
             source=source,
             source_key=source_key,
             actor=actor,
             now=now,
-            members=(low, high),
+            members=(ids, low, high),
             count=count,
             staff_id=staff_id,
         )
@@ -347,8 +324,6 @@ def coupons_issue_bulk(
             out_of_stock=totals.out_of_stock + part.out_of_stock,
         )
         low = high
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS coupon_issue_members")
     return totals
 
 
@@ -359,82 +334,68 @@ def _issue_chunk(
     source_key: str,
     actor: str,
     now: dt.datetime,
-    members: tuple[int, int],
+    members: tuple[str, int, int],
     count: int,
     staff_id: int | None,
 ) -> IssueResult:
-    """One transaction of coupons_issue_bulk: the `count` members of coupon_issue_members with an
-    id in (low, high]."""
-    low, high = members
+    """One transaction of coupons_issue_bulk: its `count` members, `ids` (the text of an ascending
+    bigint array), all with an id in (low, high]. The batch narrows statement by statement (not
+    yet holding this issue, under the limit, within the stock), each step an array returned as
+    text and passed to the next; every statement touches the brand's own tables only."""
+    ids, low, high = members
     with transaction.atomic(), connection.cursor() as cursor:
+        # Custom plans for this chunk: a generic plan (psycopg prepares a statement from its sixth
+        # execution, so from a 1M issue's sixth chunk) takes the batch for ten members and
+        # nest-loops the chunk's whole range, minutes a chunk. SET LOCAL outlives a savepoint, so
+        # the caller's setting is put back at the end.
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        plan_cache_mode = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         template = CouponTemplate.objects.select_for_update().get(pk=template_id)  # lock step 1
         if not template.is_active:
             raise coupon_error(error_codes.TEMPLATE_INACTIVE)
         valid_from, valid_until = rules.window(template, issued_at=now)
         if valid_until < now or valid_from > valid_until:
             raise coupon_error(error_codes.ISSUE_INVALID, "该券的有效期已结束，不能再发放。")
-        cursor.execute("DROP TABLE IF EXISTS coupon_issue_batch")
-        cursor.execute("CREATE TEMP TABLE coupon_issue_batch (member_id bigint PRIMARY KEY) ON COMMIT DROP")
         # Not yet holding this issue (idempotency: the unique (template, member, source_key)).
         # Every join below repeats the chunk's member range on the permanent table's side, so
         # its index is read for this chunk only, not for every member the template has.
         cursor.execute(
             f"""
-            INSERT INTO coupon_issue_batch (member_id)
-            SELECT i.member_id FROM coupon_issue_members i
-            WHERE i.member_id > %s AND i.member_id <= %s
-            AND NOT EXISTS (
+            SELECT coalesce(array_agg(b.member_id ORDER BY b.member_id)::text, '{{}}'), count(*)
+            FROM unnest(%s::bigint[]) AS b(member_id)
+            WHERE NOT EXISTS (
                 SELECT 1 FROM {_COUPON} c
-                WHERE c.template_id = %s AND c.member_id = i.member_id AND c.source_key = %s
+                WHERE c.template_id = %s AND c.member_id = b.member_id AND c.source_key = %s
                 AND c.member_id > %s AND c.member_id <= %s
             )
-            ORDER BY i.member_id
             """,
-            [low, high, template.pk, source_key, low, high],
+            [ids, template.pk, source_key, low, high],
         )
-        wanted = cursor.rowcount
+        batch, wanted = cursor.fetchone()
         already = count - wanted
         over_limit = 0
         if template.per_member_limit is not None and wanted:
             # Lock step 2: the holding rows. Every writer of a template's holdings holds the
-            # template's row lock, so these three statements see one state; the UPDATE's WHERE
-            # re-checks the limit on the row it changes, and the unique (template, member) refuses
-            # a second holding row whatever happens.
+            # template's row lock, so these statements see one state. Those at their limit drop
+            # out; `holders`: those kept who have a holding row already (raised, not inserted).
             cursor.execute(
                 f"""
-                DELETE FROM coupon_issue_batch b USING {_HOLDING} h
-                WHERE h.template_id = %s AND h.member_id = b.member_id AND h.count >= %s
+                SELECT coalesce(array_agg(b.member_id ORDER BY b.member_id)
+                                FILTER (WHERE h.count IS NULL OR h.count < %s)::text, '{{}}'),
+                       count(*) FILTER (WHERE h.count IS NULL OR h.count < %s),
+                       coalesce(array_agg(b.member_id ORDER BY b.member_id) FILTER (WHERE h.count < %s)::text, '{{}}')
+                FROM unnest(%s::bigint[]) AS b(member_id)
+                LEFT JOIN {_HOLDING} h ON h.template_id = %s AND h.member_id = b.member_id
                 AND h.member_id > %s AND h.member_id <= %s
                 """,
-                [template.pk, template.per_member_limit, low, high],
+                [*[template.per_member_limit] * 3, batch, template.pk, low, high],
             )
-            over_limit = cursor.rowcount
-            wanted -= over_limit
-            cursor.execute(
-                f"""
-                UPDATE {_HOLDING} h SET count = h.count + 1 FROM coupon_issue_batch b
-                WHERE h.template_id = %s AND h.member_id = b.member_id AND h.count < %s
-                AND h.member_id > %s AND h.member_id <= %s
-                """,
-                [template.pk, template.per_member_limit, low, high],
-            )
-            raised = cursor.rowcount
-            cursor.execute(
-                f"""
-                INSERT INTO {_HOLDING} (template_id, member_id, count)
-                SELECT %s, b.member_id, 1 FROM coupon_issue_batch b
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM {_HOLDING} h
-                    WHERE h.template_id = %s AND h.member_id = b.member_id AND h.member_id > %s AND h.member_id <= %s
-                )
-                ORDER BY b.member_id
-                """,
-                [template.pk, template.pk, low, high],
-            )
-            if raised + cursor.rowcount != wanted:  # cannot happen under the template lock
-                raise coupon_error(error_codes.OVER_MEMBER_LIMIT)
+            batch, kept, holders = cursor.fetchone()
+            over_limit = wanted - kept
+            wanted = kept
         out_of_stock = 0
-        if template.stock_left is not None:
+        if template.stock_left is not None and wanted:
             take = min(template.stock_left, wanted)
             cursor.execute(
                 f"UPDATE {_TEMPLATE} SET stock_left = stock_left - %s WHERE id = %s AND stock_left >= %s",
@@ -442,25 +403,40 @@ def _issue_chunk(
             )
             if cursor.rowcount != 1:  # cannot happen under the row lock; refuse rather than oversell
                 raise coupon_error(error_codes.OUT_OF_STOCK)
-            if take < wanted:
-                cursor.execute(
-                    f"""
-                    WITH cut AS (
-                        DELETE FROM coupon_issue_batch WHERE member_id IN (
-                            SELECT member_id FROM coupon_issue_batch ORDER BY member_id OFFSET %s
-                        ) RETURNING member_id
-                    )
-                    UPDATE {_HOLDING} h SET count = h.count - 1 FROM cut
-                    WHERE h.template_id = %s AND h.member_id = cut.member_id AND %s
-                    """,
-                    [take, template.pk, template.per_member_limit is not None],
-                )
+            if take < wanted:  # the lowest member ids get the last of the stock
+                cursor.execute("SELECT ((%s::bigint[])[1:%s])::text", [batch, take])
+                batch = cursor.fetchone()[0]
                 out_of_stock = wanted - take
             wanted = take
+        if template.per_member_limit is not None and wanted:
+            # The UPDATE's WHERE re-checks the limit on the row it changes, and the unique
+            # (template, member) refuses a second holding row whatever happens.
+            cursor.execute(
+                f"""
+                UPDATE {_HOLDING} h SET count = h.count + 1 FROM unnest(%s::bigint[]) AS b(member_id)
+                WHERE h.template_id = %s AND h.member_id = b.member_id AND h.count < %s
+                AND h.member_id > %s AND h.member_id <= %s
+                """,
+                [batch, template.pk, template.per_member_limit, low, high],
+            )
+            raised = cursor.rowcount
+            cursor.execute(
+                f"""
+                INSERT INTO {_HOLDING} (template_id, member_id, count)
+                SELECT %s, member_id, 1 FROM (
+                    SELECT unnest(%s::bigint[]) EXCEPT SELECT unnest(%s::bigint[])
+                ) AS fresh(member_id)
+                ORDER BY member_id
+                """,
+                [template.pk, batch, holders],
+            )
+            if raised + cursor.rowcount != wanted:  # cannot happen under the template lock
+                raise coupon_error(error_codes.OVER_MEMBER_LIMIT)
         issued = 0
         if wanted:
             issued = _coupons_insert(
                 cursor,
+                batch,
                 template=template,
                 source=source,
                 source_key=source_key,
@@ -485,6 +461,7 @@ def _issue_chunk(
                     staff_id=staff_id,
                 )
             )
+        cursor.execute("SELECT set_config('plan_cache_mode', %s, true)", [plan_cache_mode])
     return IssueResult(
         eligible=wanted + already + over_limit + out_of_stock,
         issued_now=issued,
@@ -496,6 +473,7 @@ def _issue_chunk(
 
 def _coupons_insert(
     cursor: Any,
+    batch: str,
     *,
     template: CouponTemplate,
     source: str,
@@ -505,14 +483,15 @@ def _coupons_insert(
     valid_from: dt.datetime,
     valid_until: dt.datetime,
 ) -> int:
-    """One statement: the coupons of the batch, their codes (pool), and the first history entry."""
+    """One statement: the coupons of the batch (the text of an ascending bigint array of member ids), their
+    codes (pool), and the first history entry."""
     pooled = template.code_mode != CouponTemplate.CodeMode.GENERIC
     common = [template.pk, source, source_key, now, valid_from, valid_until]
     reason = str(Coupon.Source(source).label)
     if pooled:
         cursor.execute(
             f"""
-            WITH m AS (SELECT member_id, row_number() OVER (ORDER BY member_id) AS rn FROM coupon_issue_batch),
+            WITH m AS (SELECT member_id, rn FROM unnest(%s::bigint[]) WITH ORDINALITY AS b(member_id, rn)),
             c AS (
                 SELECT id, code, code_hash, hint, row_number() OVER (ORDER BY id) AS rn FROM (
                     SELECT id, code, code_hash, hint FROM {_CODE}
@@ -535,7 +514,7 @@ def _coupons_insert(
             )
             SELECT count(*) FROM ins
             """,
-            [template.pk, *common, reason, actor, now],
+            [batch, template.pk, *common, reason, actor, now],
         )
     else:
         cursor.execute(
@@ -544,7 +523,7 @@ def _coupons_insert(
                 INSERT INTO {_COUPON} (template_id, member_id, state, code, code_hash, source, source_key,
                                        issued_at, valid_from, valid_until, void_reason, locked_order)
                 SELECT %s, member_id, 'issued', '', NULL, %s, %s, %s, %s, %s, '', ''
-                FROM coupon_issue_batch
+                FROM unnest(%s::bigint[]) AS b(member_id)
                 RETURNING id
             ),
             ev AS (
@@ -553,7 +532,7 @@ def _coupons_insert(
             )
             SELECT count(*) FROM ins
             """,
-            [*common, reason, actor, now],
+            [*common, batch, reason, actor, now],
         )
     return int(cursor.fetchone()[0])
 

@@ -33,7 +33,8 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
 # may run on another server connection). With "transaction", nothing may outlive a transaction:
 # no server-side cursor kept between transactions (Django's .iterator() in autocommit declares one
 # WITH HOLD), no session advisory lock (the bulk jobs' one-worker locks: run celery workers and
-# management commands through a session-mode pool), no temporary table read by a later transaction.
+# management commands through a session-mode pool), no temporary table read by a later transaction
+# (the app makes none: on Citus one could not be joined to a brand's distributed tables).
 DATABASE_POOL_MODE = os.environ.get("DATABASE_POOL_MODE", "session")
 if DATABASE_POOL_MODE not in ("session", "transaction"):
     raise ImproperlyConfigured("DATABASE_POOL_MODE must be session or transaction")

@@ -162,3 +162,69 @@ def test_issue_window_over_is_refused(in_brand_a):
     tpl = template(valid_until_date=NOW.date() - dt.timedelta(days=1), valid_from_date=dt.date(2027, 6, 1))
     with pytest.raises(AppError):
         coupon_issue(template_id=tpl.pk, member_id=MemberFactory.create().pk, source="admin", source_key="z", actor="b")
+
+
+@pytest.fixture
+def no_ddl():
+    """Any DDL on this connection (a CREATE TEMP TABLE, its index, a DROP) raises, until the test's
+    transaction rolls the event trigger back."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION public.test_refuse_ddl() RETURNS event_trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'DDL during the test: %', tg_tag; END $$"
+        )
+        cursor.execute(
+            "CREATE EVENT TRIGGER test_refuse_ddl ON ddl_command_start EXECUTE FUNCTION public.test_refuse_ddl()"
+        )
+    yield
+
+
+def test_a_chunked_issue_makes_no_table_and_keeps_limit_stock_and_idempotency(in_brand_a, no_ddl):
+    """No temporary table: on Citus a coordinator-local table cannot be joined to the brand's
+    distributed ones (docs/scale-out.md), so every statement of an issue reads and writes the
+    brand's own tables, the batch passed as an array. Chunks of two: the one at its limit, the stock
+    running out in the third chunk, a re-run issuing nobody twice."""
+    members = MemberFactory.create_batch(5)
+    tpl = template(stock_total=4, per_member_limit=1)
+    coupon_issue(template_id=tpl.pk, member_id=members[1].pk, source="admin", source_key="earlier", actor="boss")
+    segment = ("SELECT unnest(%s::bigint[])", [[m.pk for m in reversed(members)] + [members[0].pk]])
+
+    def issue() -> tuple[int, int, int, int, int]:
+        r = coupons_issue_bulk(
+            template_id=tpl.pk, members=segment, source="campaign", source_key="c:9", actor="c", chunk_size=2
+        )
+        return (r.eligible, r.issued_now, r.already, r.over_limit, r.out_of_stock)
+
+    assert issue() == (5, 3, 0, 1, 1)
+    issued = Coupon.objects.filter(template=tpl, source_key="c:9").values_list("member_id", flat=True)
+    assert sorted(issued) == [members[0].pk, members[2].pk, members[3].pk]
+    assert issue() == (5, 0, 3, 1, 1)
+    tpl.refresh_from_db()
+    assert tpl.stock_left == 0
+    assert Coupon.objects.filter(template=tpl).count() == 4
+    audit_clean()
+
+
+def test_a_long_issue_keeps_custom_plans_for_its_batches(in_brand_a):
+    """From the sixth chunk on psycopg runs the chunk's statements prepared; a generic plan takes
+    an array parameter for ten members and nest-loops the chunk's range (minutes a chunk at 1M).
+    Each chunk asks for custom plans, and puts the caller's setting back."""
+    members = MemberFactory.create_batch(16)
+    tpl = template(stock_total=100, per_member_limit=1)
+    segment = ("SELECT unnest(%s::bigint[])", [[m.pk for m in members]])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        before = cursor.fetchone()[0]
+        result = coupons_issue_bulk(
+            template_id=tpl.pk, members=segment, source="campaign", source_key="c:8", actor="c", chunk_size=1
+        )
+        assert result.issued_now == 16
+        cursor.execute(
+            "SELECT statement, generic_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%unnest(%%::bigint[])%%'"
+        )
+        batches = dict(cursor.fetchall())
+        cursor.execute("SELECT current_setting('plan_cache_mode')")
+        assert cursor.fetchone()[0] == before
+    assert batches and not any(batches.values()), batches  # prepared, never on a generic plan
+    audit_clean()
