@@ -179,15 +179,22 @@ def _pool_add(template: CouponTemplate, rows: list[tuple[str, str, str]]) -> int
     if not rows:
         return 0
     with connection.cursor() as cursor:
+        # The rows inserted, counted from RETURNING: an INSERT … SELECT that Citus runs through the
+        # coordinator reports the rows it sent as its row count, conflicts included, and this
+        # count becomes stock (docs/scale-out.md).
         cursor.execute(
             f"""
-            INSERT INTO {_CODE} (template_id, code_hash, code, hint)
-            SELECT %s, h, c, t FROM unnest(%s::text[], %s::text[], %s::text[]) AS r(h, c, t)
-            ON CONFLICT (code_hash) DO NOTHING
+            WITH added AS (
+                INSERT INTO {_CODE} (template_id, code_hash, code, hint)
+                SELECT %s, h, c, t FROM unnest(%s::text[], %s::text[], %s::text[]) AS r(h, c, t)
+                ON CONFLICT (code_hash) DO NOTHING
+                RETURNING 1
+            )
+            SELECT count(*) FROM added
             """,
             [template.pk, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
         )
-        added = cursor.rowcount
+        added = cursor.fetchone()[0]
         cursor.execute(
             f"UPDATE {_TEMPLATE} SET stock_total = stock_total + %s, stock_left = stock_left + %s WHERE id = %s",
             [added, added, template.pk],
