@@ -111,20 +111,26 @@ def outbox_write(*, occurrence: Occurrence, id_range: tuple[int, int] | None = N
                     JOIN members_member m ON m.id = r.member_id
                     LEFT JOIN members_tier t ON t.id = m.tier_id
                     WHERE r.occurrence_id = %s AND NOT r.holdout AND r.member_id >= %s AND r.member_id < %s
+                ),
+                queued AS (
+                    INSERT INTO campaigns_outboxmessage
+                        (occurrence_id, member_id, channel, purpose, staff_id, address, body, status,
+                         provider_msgid, error, created_at, updated_at)
+                    SELECT %s, member_id, %s, %s, staff_id, COALESCE(address, ''), body,
+                           CASE WHEN address IS NULL THEN 'skipped' ELSE 'queued' END,
+                           '', CASE WHEN address IS NULL THEN 'no address for this channel' ELSE '' END,
+                           now(), now()
+                    FROM rendered
+                    ON CONFLICT (occurrence_id, member_id) DO NOTHING
+                    RETURNING 1
                 )
-                INSERT INTO campaigns_outboxmessage
-                    (occurrence_id, member_id, channel, purpose, staff_id, address, body, status,
-                     provider_msgid, error, created_at, updated_at)
-                SELECT %s, member_id, %s, %s, staff_id, COALESCE(address, ''), body,
-                       CASE WHEN address IS NULL THEN 'skipped' ELSE 'queued' END,
-                       '', CASE WHEN address IS NULL THEN 'no address for this channel' ELSE '' END,
-                       now(), now()
-                FROM rendered
-                ON CONFLICT (occurrence_id, member_id) DO NOTHING
+                SELECT count(*) FROM queued
                 """,  # noqa: S608 - only fixed SQL fragments are interpolated
                 [*_body_params(campaign.message_template), occurrence.pk, lo, hi, occurrence.pk, channel, purpose],
             )
-            queued += cursor.rowcount
+            # Counted from RETURNING: through a Citus coordinator an INSERT … SELECT reports the
+            # rows it sent, conflicts included (docs/scale-out.md).
+            queued += cursor.fetchone()[0]
     return {"queued": queued}
 
 

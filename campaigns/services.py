@@ -293,14 +293,20 @@ def _step_snapshot(occurrence: Occurrence, id_range: IdRange | None = None) -> d
         holdout_sql = HOLDOUT_SQL.format(id="audience.member_id")
         cursor.execute(
             f"""
-            INSERT INTO campaigns_recipient (occurrence_id, member_id, holdout, created_at)
-            SELECT %s, audience.member_id, {holdout_sql}, now()
-              FROM ({audience_sql}) AS audience(member_id)
-            ON CONFLICT (occurrence_id, member_id) DO NOTHING
+            WITH added AS (
+                INSERT INTO campaigns_recipient (occurrence_id, member_id, holdout, created_at)
+                SELECT %s, audience.member_id, {holdout_sql}, now()
+                  FROM ({audience_sql}) AS audience(member_id)
+                ON CONFLICT (occurrence_id, member_id) DO NOTHING
+                RETURNING 1
+            )
+            SELECT count(*) FROM added
             """,  # noqa: S608 - the inner query is Django's own SQL with its parameters
             [occurrence.pk, seed, campaign.holdout_pct, *audience_params],
         )
-        inserted = cursor.rowcount
+        # Counted from RETURNING: through a Citus coordinator an INSERT … SELECT reports the rows
+        # it sent, conflicts included (docs/scale-out.md).
+        inserted = cursor.fetchone()[0]
     counts = breakdown[campaign.message_channel]
     excluded = {reason: n for reason, n in counts.items() if reason not in {"reached", "holdout"} and n}
     return {"recipients_added": inserted, "matching": matching, "excluded": excluded}

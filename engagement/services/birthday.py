@@ -113,7 +113,8 @@ def _release_day(*, day: dt.date, settings: EngagementSettings, benefits: Sequen
             ]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                f"""INSERT INTO {_GRANT} (member_id, benefit_year, benefit_id, tier_id, release_date, points,
+                f"""WITH added AS (
+                    INSERT INTO {_GRANT} (member_id, benefit_year, benefit_id, tier_id, release_date, points,
                         multiplier_pct, window_start, window_end, coupon_template, created_at)
                     SELECT m.id, %s, b.benefit_id, m.tier_id, %s, b.points, b.multiplier_pct, %s, b.window_end,
                            b.coupon_template, %s
@@ -123,11 +124,17 @@ def _release_day(*, day: dt.date, settings: EngagementSettings, benefits: Sequen
                     WHERE m.status = 'active' AND m.merged_into_id IS NULL
                       AND m.birthday IS NOT NULL AND ({match})
                       AND COALESCE(m.birthday_changed_at, m.enrolled_at) <= %s
-                    ON CONFLICT (member_id, benefit_year) DO NOTHING""",
+                    ON CONFLICT (member_id, benefit_year) DO NOTHING
+                    RETURNING 1
+                    )
+                    SELECT count(*) FROM added""",
                 [year, day, start, timezone.now(), *value_params, *match_params, guard_cutoff],
             )
-            granted += cursor.rowcount
-            if cursor.rowcount:
+            # Counted from RETURNING: through a Citus coordinator an INSERT … SELECT reports the
+            # rows it sent, conflicts included (docs/scale-out.md).
+            added = cursor.fetchone()[0]
+            granted += added
+            if added:
                 _offered.pop(tenant_connection.schema_name, None)  # this process sees new windows at once
             for benefit in group:
                 _benefit_award(benefit=benefit, year=year, day=day, coupons_on=coupons_on)
