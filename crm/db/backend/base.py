@@ -53,9 +53,9 @@ class DatabaseWrapper(TenantDatabaseWrapper):
                 search_path_reported_or_refuse(self.connection)
             except ImproperlyConfigured:
                 # Django keeps the connection it was setting up: left here, the next request
-                # would find it open and use it unchecked. Drop it, so every attempt is refused.
-                self.connection.close()
-                self.connection = None
+                # would find it open and use it unchecked. Close it (Django's close() also forgets
+                # it), so every attempt is refused.
+                self.close()
                 raise
 
     def is_usable(self) -> bool:
