@@ -123,6 +123,10 @@ def growth_activity_credit_bulk_locked(
                 ON CONFLICT (member_id, month) DO NOTHING""",
             [month, ids],
         )
+        # The months raised, then the accounts and the entries from what was raised, as three
+        # statements: one statement with the last two as data-modifying CTEs over `raised` is what
+        # Citus cannot run (its coordinator copies the CTE's rows to the worker in binary and the
+        # worker reads them as text: "invalid input syntax for type bigint: PGCOPY").
         cursor.execute(
             f"""WITH due AS (
                     SELECT m AS member_id FROM unnest(%s::bigint[]) m
@@ -130,25 +134,46 @@ def growth_activity_credit_bulk_locked(
                                       AND e.reference = %s)),
                 old AS (
                     SELECT mo.id, mo.member_id, mo.total FROM {_MONTH} mo JOIN due USING (member_id)
-                    WHERE mo.month = %s AND mo.total < %s ORDER BY mo.member_id FOR UPDATE OF mo),
-                raised AS (
-                    UPDATE {_MONTH} mo SET total = LEAST(old.total + %s, %s) FROM old WHERE mo.id = old.id
-                    RETURNING mo.member_id, mo.total - old.total AS granted),
-                account AS (
-                    INSERT INTO {_ACCOUNT} (member_id, balance, updated_at)
-                    SELECT member_id, granted, %s FROM raised ORDER BY member_id
-                    ON CONFLICT (member_id) DO UPDATE SET balance = {_ACCOUNT}.balance + EXCLUDED.balance,
-                        updated_at = EXCLUDED.updated_at
-                    RETURNING member_id, balance)
-                INSERT INTO {_ENTRY} (member_id, kind, value, balance_after, activity, reason, reference,
+                    WHERE mo.month = %s AND mo.total < %s ORDER BY mo.member_id FOR UPDATE OF mo)
+                UPDATE {_MONTH} mo SET total = LEAST(old.total + %s, %s) FROM old WHERE mo.id = old.id
+                RETURNING mo.member_id, mo.total - old.total AS granted""",
+            [ids, kind, reference, month, cap, value, cap],
+        )
+        raised = sorted((int(member_id), int(granted)) for member_id, granted in cursor.fetchall())
+        if not raised:
+            return []
+        members, granted = pg_array([m for m, _g in raised]), pg_array([g for _m, g in raised])
+        cursor.execute(
+            f"""INSERT INTO {_ACCOUNT} (member_id, balance, updated_at)
+                SELECT r.member_id, r.granted, %s
+                FROM unnest(%s::bigint[], %s::integer[]) AS r(member_id, granted) ORDER BY r.member_id
+                ON CONFLICT (member_id) DO UPDATE SET balance = {_ACCOUNT}.balance + EXCLUDED.balance,
+                    updated_at = EXCLUDED.updated_at
+                RETURNING member_id, balance""",
+            [now, members, granted],
+        )
+        balances = dict(cursor.fetchall())
+        cursor.execute(
+            f"""INSERT INTO {_ENTRY} (member_id, kind, value, balance_after, activity, reason, reference,
                                       actor, created_at)
-                SELECT r.member_id, %s, r.granted, a.balance, true,
+                SELECT r.member_id, %s, r.granted, r.balance, true,
                        CASE WHEN r.granted < %s THEN %s || '（本月活动成长值已达上限 ' || %s || '，实得 '
                             || r.granted || '）' ELSE %s END,
                        %s, 'system', %s
-                FROM raised r JOIN account a USING (member_id)
+                FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS r(member_id, granted, balance)
                 RETURNING member_id""",
-            [ids, kind, reference, month, cap, value, cap, now, kind, value, reason, cap, reason, reference, now],
+            [
+                kind,
+                value,
+                reason,
+                cap,
+                reason,
+                reference,
+                now,
+                members,
+                granted,
+                pg_array([balances[m] for m, _g in raised]),
+            ],
         )
         return [int(row[0]) for row in cursor.fetchall()]
 
