@@ -389,7 +389,10 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
                        CASE WHEN b.tier_id = d.tier_id THEN 'renewal'
                             WHEN b.rank < COALESCE(cur.rank, -1) THEN 'downgrade'
                             ELSE 'upgrade' END AS reason,
-                       b.tier_id IN (SELECT id FROM lowest) AS is_lowest
+                       -- The new expiry computed here, not in the UPDATE's SET: Citus refuses a
+                       -- non-immutable expression (timestamptz + interval) in an UPDATE's CASE.
+                       CASE WHEN b.tier_id IN (SELECT id FROM lowest) THEN NULL
+                            ELSE %(now)s + make_interval(days => b.validity_days) END AS expires_at
                 FROM due d JOIN best b ON b.member_id = d.id LEFT JOIN {t} cur ON cur.id = d.tier_id
             ),
             logged AS (
@@ -401,8 +404,7 @@ def _tiers_reevaluate_chunk(*, now: dt.datetime, lo: int, hi: int) -> dict[str, 
             updated AS (
                 UPDATE {m} mm
                 SET tier_id = d.to_tier_id,
-                    tier_expires_at = CASE WHEN d.is_lowest THEN NULL
-                                           ELSE %(now)s + make_interval(days => d.validity_days) END,
+                    tier_expires_at = d.expires_at,
                     updated_at = %(now)s
                 -- The chunk's range on the updated table too, or the planner hashes `decided`
                 -- against a scan of every member of the brand.
