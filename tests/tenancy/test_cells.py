@@ -538,6 +538,39 @@ def test_moving_a_brand_keeps_every_row_and_it_answers_from_the_new_cell(in_cell
     assert response.status_code == 200 and response.json()["balance"] == 100
 
 
+def test_a_move_into_a_citus_cell_restores_plain_tables_then_distributes_the_schema(in_cells, monkeypatch):
+    """Into a Citus cell the archive is restored as plain tables, with schema-based sharding off
+    for that one transaction (Citus refuses part of pg_dump's DDL on distributed tables), then the
+    schema is distributed whole, outside it (docs/scale-out.md). Here the cells are plain
+    PostgreSQL: Citus's two calls are stood in for; the SET LOCAL of its setting is accepted as a
+    placeholder, so the rest of the path runs as on Citus."""
+    from crm.tenancy import services
+
+    with brand_context(ZETA):
+        member = MemberFactory(member_no="G0000004")
+        points_award_bonus(member=member, points=70, reference="citus-move-1", reason="x")
+    before = _zeta_points("G0000004")
+    source = brand_place(ZETA).cell  # b, or c once the plain move test has run
+    target = "c" if source == "b" else "b"
+    distributed: list[tuple[str, str, bool, bool]] = []
+
+    def distribute(*, slug: str) -> None:
+        distributed.append((cell_current(), slug, connection.in_atomic_block, _schema_exists(connection, slug)))
+
+    monkeypatch.setattr(services, "_citus_cell", lambda: True)
+    monkeypatch.setattr(services, "_citus_schema_distribute", distribute)
+    call_command("move_brand", "--brand", ZETA, "--to", target, "--grace", "0")
+
+    # Distributed once, in the target cell, outside any transaction, after the tables arrived.
+    assert distributed == [(target, ZETA, False, True)]
+    moved = brand_place(ZETA)
+    assert moved is not None and moved.cell == target and not moved.read_only
+    assert _schema_exists(connections[f"cell_{target}"], ZETA)
+    assert not _schema_exists(connections[f"cell_{source}"], ZETA)
+    assert _zeta_points("G0000004") == before == (70, 1)
+    call_command("audit_ledger", "--brand", ZETA)
+
+
 def test_the_dispatch_tick_of_a_cell_claims_the_due_slots_of_that_cells_brands_only(in_cells, monkeypatch):
     """Each cell's beat sends its own tick (crm/tenancy/scheduler.py), which runs in that cell and
     claims the slots its public schema holds: those of the cell's brands."""
