@@ -55,7 +55,7 @@ from bench.http_harness import (  # noqa: E402
     percentile,
     pids_of,
     process_cpu_seconds,
-    start_gunicorn,
+    start_server,
     steady,
     stop,
 )
@@ -192,7 +192,7 @@ def saturate_wrk(
         f"saturation, single orders, wrk {connections} connections, {seconds:.1f} s: "
         f"{rate * (requests - bad) / max(requests, 1):,.0f} orders/s ({rate:.1f} req/s), "
         f"errors {bad + socket_errors}, p50 {words[11]} ms, p99 {words[14]} ms; CPU per request: "
-        f"gunicorn {gunicorn_cpu / max(requests, 1) * 1000:.2f} ms, "
+        f"server {gunicorn_cpu / max(requests, 1) * 1000:.2f} ms, "
         f"PostgreSQL {postgres_cpu / max(requests, 1) * 1000:.2f} ms"
     )
 
@@ -253,13 +253,13 @@ def main() -> None:
     key = setup(args.members)
     connection.close()
     port = free_port()
-    server = start_gunicorn(port, args.workers, args.server_python)
+    server = start_server(port, args.workers, args.server_python)
     url = f"http://127.0.0.1:{port}"
     client = Client(port, key, HOST)
     orders = Orders(args.members)
     try:
         print(
-            f"gunicorn {args.workers} sync workers on {url} (Python {args.server_python or sys.executable}); "
+            f"web server (granian) {args.workers} workers on {url} (Python {args.server_python or sys.executable}); "
             f"{os.cpu_count()} CPUs, load average "
             f"{os.getloadavg()[0]:.2f}; PostgreSQL {os.environ.get('DATABASE_URL', 'embedded').split('@')[-1]}"
         )

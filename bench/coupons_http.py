@@ -43,7 +43,7 @@ from django_tenants.utils import schema_context
 
 django.setup()
 
-from bench.http_harness import Client, free_port, pids_of, saturate, start_gunicorn, steady, stop  # noqa: E402
+from bench.http_harness import Client, free_port, pids_of, saturate, start_server, steady, stop  # noqa: E402
 from coupons import rules  # noqa: E402
 from coupons.models import Coupon, CouponTemplate  # noqa: E402
 from coupons.services import (  # noqa: E402
@@ -188,7 +188,7 @@ def main() -> None:
     validate_codes = codes[: len(codes) // 4]
     fresh = Codes(codes[len(codes) // 4 :])
     port = free_port()
-    server = start_gunicorn(port, args.workers)
+    server = start_server(port, args.workers)
     client = Client(port, key, HOST)
     gunicorn = pids_of("-g", str(server.pid))
     phase: dict[str, Any] = {"seconds": args.seconds, "threads": args.threads, "server_pids": gunicorn}
@@ -200,7 +200,7 @@ def main() -> None:
     redeems = Redeems(fresh)
     try:
         print(
-            f"gunicorn {args.workers} sync workers, {args.threads} client threads, {args.seconds:.0f} s a phase; "
+            f"granian {args.workers} workers, {args.threads} client threads, {args.seconds:.0f} s a phase; "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {len(codes):,} pool coupons"
         )
         saturate("warm-up (validate)", validate, seconds=3, threads=2, server_pids=gunicorn)

@@ -47,7 +47,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
-from bench.http_harness import Client, free_port, pids_of, saturate, start_gunicorn, steady, stop  # noqa: E402
+from bench.http_harness import Client, free_port, pids_of, saturate, start_server, steady, stop  # noqa: E402
 from bench.inprocess import Cost, Wsgi, measure  # noqa: E402
 from crm.api.services import api_key_create  # noqa: E402
 from crm.tenancy.services import brand_provision, platform_ensure  # noqa: E402
@@ -154,7 +154,7 @@ def _combined(label: str, parts: list[Cost]) -> Cost:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(f"signal {signum}")  # runs the finally that stops gunicorn
+    raise SystemExit(f"signal {signum}")  # runs the finally that stops the server
 
 
 def main() -> None:
@@ -177,13 +177,15 @@ def main() -> None:
     if not args.http:
         return
     port = free_port()
-    server = start_gunicorn(port, args.workers)
+    server = start_server(port, args.workers)
     client = Client(port, key, HOST)
     gunicorn = pids_of("-g", str(server.pid))
     checkin = lambda: client.request("POST", numbers.next(), {})  # noqa: E731
     healthz = lambda: client.request("GET", "/healthz")  # noqa: E731
     try:
-        print(f"gunicorn {args.workers} workers; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"web server (granian) {args.workers} workers; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+        )
         saturate("warm-up", checkin, seconds=2, threads=2)
         phase = {"threads": args.concurrency, "server_pids": gunicorn}
         floor = saturate("GET /healthz (floor)", healthz, seconds=args.seconds / 3, **phase)

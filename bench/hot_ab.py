@@ -2,8 +2,8 @@
 measured in alternating phases of the same run on the same prepared requests (session 17).
 
 On a machine shared with other work the rates move from minute to minute; what a code change
-does shows in the CPU per request of gunicorn and of PostgreSQL, and in each side's rate against
-its own auth floor (GET /api/v1/tiers) measured in the same round. Each side is one gunicorn
+does shows in the CPU per request of the web server and of PostgreSQL, and in each side's rate
+against its own auth floor (GET /api/v1/tiers) measured in the same round. Each side is one server
 (`--workers` sync workers) started once; the rounds then alternate the sides, each phase driven
 by wrk with fresh requests (the check-ins and claims prepared by bench/hot_cpu.py):
 
@@ -12,8 +12,9 @@ by wrk with fresh requests (the check-ins and claims prepared by bench/hot_cpu.p
         --side base=/tmp/base --side new=/work/wt/hot \\
         --side new-pgo=/work/wt/hot:/tmp/pgo-venv/bin/python --rounds 3 --seconds 8
 
-A side is NAME=CHECKOUT[:PYTHON][@WORKERS] (PYTHON: the interpreter of a virtualenv with the
-requirements, default this script's; WORKERS: its gunicorn's, default `--workers`). `--skip`:
+A side is NAME=CHECKOUT[:PYTHON][@WORKERS][+SERVER] (PYTHON: the interpreter of a virtualenv with
+the requirements, default this script's; WORKERS: its server's, default `--workers`; SERVER:
+granian — the Procfile's, the default — granian-t2, gunicorn or gthread). `--skip`:
 prepared requests earlier runs used (the script prints where the next run should start).
 """
 
@@ -35,7 +36,7 @@ django.setup()
 
 from bench import engagement_checkin_http as checkins  # noqa: E402
 from bench import scancodes_http as scans  # noqa: E402
-from bench.http_harness import free_port, pids_of, saturate_wrk, start_gunicorn, stop  # noqa: E402
+from bench.http_harness import free_port, pids_of, saturate_wrk, start_server, stop  # noqa: E402
 
 OK_STATUS = {"tiers": 200, "checkin": 201, "claim": 201}
 # Fresh requests handed to one wrk phase per second: above any rate reached here.
@@ -45,7 +46,7 @@ LINES_PER_SECOND = 1500
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("path", help="the file of bench/hot_cpu.py prepare")
-    parser.add_argument("--side", action="append", required=True, help="NAME=CHECKOUT[:PYTHON][@WORKERS]")
+    parser.add_argument("--side", action="append", required=True, help="NAME=CHECKOUT[:PYTHON][@WORKERS][+SERVER]")
     parser.add_argument("--calls", default="tiers,checkin,claim")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8)
@@ -62,16 +63,19 @@ def main() -> None:
     sides = []
     for spec in args.side:
         name, _, where = spec.partition("=")
+        where, _, server = where.partition("+")
         where, _, workers = where.partition("@")
         checkout, _, python = where.partition(":")
-        sides.append((name, Path(checkout), python or None, int(workers or args.workers)))
+        sides.append((name, Path(checkout), python or None, int(workers or args.workers), server or "granian"))
     servers = {}
     try:
-        for name, checkout, python, workers in sides:
+        for name, checkout, python, workers, server in sides:
             port = free_port()
-            process = start_gunicorn(port, workers, python=python, root=checkout)
+            process = start_server(port, workers, python=python, root=checkout, server=server)
             servers[name] = (port, process, pids_of("-g", str(process.pid)))
-            print(f"{name}: {checkout} on {python or sys.executable}, {workers} workers, port {port}", flush=True)
+            print(
+                f"{name}: {server} {checkout} on {python or sys.executable}, {workers} workers, port {port}", flush=True
+            )
         results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
         for round_ in range(args.rounds):
             order = sides if round_ % 2 == 0 else sides[::-1]
@@ -109,7 +113,7 @@ def main() -> None:
                     results.setdefault((name, call), []).append(
                         (phase.rate, phase.server_ms or 0.0, phase.postgres_ms or 0.0)
                     )
-        print("means over the rounds (rate, of its own floor, CPU per request gunicorn + PostgreSQL):")
+        print("means over the rounds (rate, of its own floor, CPU per request server + PostgreSQL):")
         for name, *_ in sides:
             floor = results.get((name, "tiers"))
             for call in calls:

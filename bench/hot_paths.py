@@ -21,8 +21,9 @@ sent, for GET /healthz (floor), GET /api/v1/tiers (floor: a trivial authenticate
 hot endpoint. These are the machine-independent figures: 2 cores / CPU per request bounds what
 two idle cores serve.
 
-Phase 2, over HTTP (bench/http_harness.py): gunicorn with `--workers` sync workers, `--threads`
-client threads; saturation of each (rate, p50, p99, CPU per request of gunicorn and PostgreSQL),
+Phase 2, over HTTP (bench/http_harness.py): the Procfile's server (granian; `--server gunicorn`
+for the previous one) with `--workers` workers, `--threads` client threads; saturation of each
+(rate, p50, p99, CPU per request of the server and PostgreSQL),
 then each target's steady open-loop rate (resolve 200/s, redeem 150/s, check-in 300/s, claim
 200/s). On a shared machine the rates are the scheduler's; the CPU per request is the figure.
 """
@@ -44,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
 os.environ["DEBUG"] = "false"  # before django.setup(): DEBUG records every query
-os.environ["API_THROTTLE_RATE"] = "1000000/min"  # counted as always, never refused (as start_gunicorn)
+os.environ["API_THROTTLE_RATE"] = "1000000/min"  # counted as always, never refused (as start_server)
 
 import django  # noqa: E402
 
@@ -60,7 +61,7 @@ from bench.http_harness import (  # noqa: E402
     pids_of,
     saturate,
     saturate_wrk,
-    start_gunicorn,
+    start_server,
     steady,
     stop,
 )
@@ -230,15 +231,15 @@ STEADY = {"resolve": 200, "redeem": 150, "checkin": 300, "claim": 200}
 
 def over_http(endpoints: dict[str, Endpoint], args: argparse.Namespace) -> None:
     port = free_port()
-    server = start_gunicorn(port, args.workers, python=args.server_python)
-    gunicorn = pids_of("-g", str(server.pid))
+    server = start_server(port, args.workers, python=args.server_python, server=args.server)
+    server_pids = pids_of("-g", str(server.pid))
     print(
-        f"over HTTP: gunicorn {args.workers} sync workers on {args.server_python or sys.executable}, "
+        f"over HTTP: {args.server}, {args.workers} workers on {args.server_python or sys.executable}, "
         f"{args.threads} client threads, {args.seconds:.0f} s a phase; {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
-    phase = {"seconds": args.seconds, "threads": args.threads, "server_pids": gunicorn}
+    phase = {"seconds": args.seconds, "threads": args.threads, "server_pids": server_pids}
     try:
         floor = Client(port, "", endpoints["resolve"].host)
         saturate("warm-up", lambda: floor.request("GET", "/healthz"), seconds=2, threads=2)
@@ -264,7 +265,7 @@ def over_http(endpoints: dict[str, Endpoint], args: argparse.Namespace) -> None:
                     key=endpoint.key,
                     seconds=args.seconds,
                     connections=args.wrk_connections,
-                    server_pids=gunicorn,
+                    server_pids=server_pids,
                     ok=OK_STATUS[name],
                 )
                 print(f"    target ≥ {TARGET_RATES[name]}/s: {'met' if sat.rate >= TARGET_RATES[name] else 'not met'}")
@@ -277,7 +278,7 @@ def over_http(endpoints: dict[str, Endpoint], args: argparse.Namespace) -> None:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(f"signal {signum}")  # runs the finally that stops gunicorn
+    raise SystemExit(f"signal {signum}")  # runs the finally that stops the server
 
 
 def main() -> None:
@@ -291,8 +292,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument(
         "--server-python",
-        help="gunicorn's interpreter: a virtualenv's python with the requirements (e.g. on an optimised "
+        help="the server's interpreter: a virtualenv's python with the requirements (e.g. on an optimised "
         "PGO + LTO CPython, as production runs; bench/README.md 'Session 17'); default this script's",
+    )
+    parser.add_argument(
+        "--server", default="granian", help="granian (the Procfile's), granian-t2, gunicorn (sync) or gthread"
     )
     parser.add_argument("--no-http", dest="http", action="store_false")
     parser.add_argument(

@@ -1,10 +1,10 @@
 """The HTTP benchmark harness every bench/*_http.py script shares (and bench/hot_paths.py):
 
-- `start_gunicorn(port, workers)` / `stop(process)`: the project's gunicorn bound to 127.0.0.1
-  only, DEBUG off, no API rate limit, in its own process group (stopped by that group only);
+- `start_server(port, workers)` / `stop(process)`: the project's web server as the Procfile runs
+  it (granian; `server="gunicorn"` for the previous one) bound to 127.0.0.1 only, DEBUG off, no
+  API rate limit, in its own process group (stopped by that group only);
 - `Client(port, key, host)`: JSON requests with the API key on the bench brand's host, one
-  connection per request (gunicorn's sync workers close them, as a partner behind a load
-  balancer would see);
+  connection per request (the Python client's cost; wrk keeps its connections alive);
 - `saturate(label, send, …)`: `threads` client threads call `send()` (→ HTTP status) back to back
   for `seconds`; prints the rate, p50/p99, errors and the CPU per request of the server processes
   and of this database's PostgreSQL backends (from /proc: machine-independent, unlike the rate on
@@ -44,28 +44,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_gunicorn(
-    port: int, workers: int, python: str | None = None, startup_seconds: float = 120, root: Path = ROOT
+def start_server(
+    port: int,
+    workers: int,
+    python: str | None = None,
+    startup_seconds: float = 120,
+    root: Path = ROOT,
+    server: str = "granian",
 ) -> subprocess.Popen[bytes]:
-    """gunicorn serving the checkout at `root` (this one by default; bench/hot_ab.py serves two)."""
+    """The web server serving the checkout at `root` (this one by default; bench/hot_ab.py serves
+    two): `server` is "granian" (the Procfile's: HTTP in Rust, keep-alive, Django on one thread
+    per worker; "granian-t2": two threads), "gunicorn" (sync workers, the server before session
+    18: HTTP parsed in Python, a connection per request) or "gthread" (gunicorn's threaded
+    workers, 2 threads each, keep-alive)."""
     env = {**os.environ, "DEBUG": "false", "API_THROTTLE_RATE": "1000000/min"}
-    process = subprocess.Popen(  # noqa: S603 (fixed argv: our own gunicorn and module)
-        [
-            # The gunicorn of the interpreter running this script (a worktree has no .venv of its
-            # own), or of the virtualenv interpreter `python`.
-            python or sys.executable,
-            "-m",
-            "gunicorn",
-            "crm.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            "1",
-            "--log-level",
-            "warning",
-        ],
+    # The server of the interpreter running this script (a worktree has no .venv of its own), or of
+    # the virtualenv interpreter `python`.
+    interpreter = python or sys.executable
+    if server.startswith("granian"):
+        threads = server.removeprefix("granian").removeprefix("-t") or "1"
+        argv = [interpreter, "-m", "granian", "--interface", "wsgi", "crm.wsgi:application"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        argv += ["--blocking-threads", threads, "--log-level", "warning", "--no-ws"]
+    elif server in ("gunicorn", "gthread"):
+        argv = [interpreter, "-m", "gunicorn", "crm.wsgi", "--bind", f"127.0.0.1:{port}"]
+        argv += ["--workers", str(workers), "--log-level", "warning"]
+        argv += ["--threads", "2", "--worker-class", "gthread"] if server == "gthread" else ["--threads", "1"]
+    else:
+        raise ValueError(f"unknown server {server!r}")
+    process = subprocess.Popen(  # noqa: S603 (fixed argv: our own server and module)
+        argv,
         cwd=root,
         env=env,
         start_new_session=True,
@@ -79,7 +87,7 @@ def start_gunicorn(
         except OSError:
             time.sleep(0.2)
     stop(process)
-    raise SystemExit("gunicorn did not come up")
+    raise SystemExit(f"{server} did not come up")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -93,8 +101,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 class Client:
-    """JSON requests to one brand's host. gunicorn's sync workers close every connection after
-    its response, so each request opens one (as a partner behind a load balancer would)."""
+    """JSON requests to one brand's host, a connection per request (as a partner behind a load
+    balancer without keep-alive would send them)."""
 
     def __init__(self, port: int, key: str, host: str) -> None:
         self.port = port

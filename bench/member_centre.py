@@ -43,7 +43,7 @@ from django.test import Client as DjangoClient  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
-from bench.http_harness import Client, free_port, percentile, saturate, start_gunicorn, steady, stop  # noqa: E402
+from bench.http_harness import Client, free_port, percentile, saturate, start_server, steady, stop  # noqa: E402
 from crm.api.services import api_key_create  # noqa: E402
 from crm.tenancy.services import brand_provision, platform_ensure  # noqa: E402
 from membercentre.models import MemberCode  # noqa: E402
@@ -198,7 +198,7 @@ def main() -> None:
     if not args.http:
         return
     port = free_port()
-    server = start_gunicorn(port, args.workers)
+    server = start_server(port, args.workers)
     try:
         client = Client(port, key, HOST)
         codes = issue_codes(CODES_PER_PHASE)

@@ -19,7 +19,7 @@ from playwright.sync_api import sync_playwright
 # The login's password hasher is the dev settings' (the test settings' would refuse it).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_orders_http import start_gunicorn, stop
+from api_orders_http import start_server, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "benchreports"
@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    server = start_gunicorn(args.port, workers=2)
+    server = start_server(args.port, workers=2)
     try:
         url = f"http://{SLUG}.localhost:{args.port}"
         today = dt.date.today()

@@ -168,7 +168,7 @@ def export_phase(batch: CodeBatch, codes: int) -> None:
 def page_phase(batch: CodeBatch, pages: int) -> None:
     """GET /s/<serial>?k=<secret> — the scan page, the whole request: in-process through Django's
     handler (middleware, tenant routing, template), then over HTTP through gunicorn."""
-    from api_orders_http import free_port, pids_of, process_cpu_seconds, start_gunicorn, stop
+    from api_orders_http import free_port, pids_of, process_cpu_seconds, start_server, stop
     from django.test import Client
 
     assert batch.first_serial is not None and batch.last_serial is not None
@@ -195,7 +195,7 @@ def page_phase(batch: CodeBatch, pages: int) -> None:
     )
     connection.close()
     port = free_port()
-    server = start_gunicorn(port, 2, startup_seconds=180)
+    server = start_server(port, 2, startup_seconds=180)
     try:
         workers = pids_of("-g", str(server.pid))
 
@@ -228,7 +228,7 @@ def page_phase(batch: CodeBatch, pages: int) -> None:
             w = (process_cpu_seconds(workers) - w0) / len(urls)
             print(
                 f"{name} ({len(urls)}, one at a time): median {statistics.median(samples) * 1000:.1f} ms, "
-                f"p99 {pct(samples, 0.99):.1f} ms wall; CPU {w * 1000:.1f} ms gunicorn + {pg * 1000:.1f} ms "
+                f"p99 {pct(samples, 0.99):.1f} ms wall; CPU {w * 1000:.1f} ms server + {pg * 1000:.1f} ms "
                 f"PostgreSQL ({len(backends)} server backends) a request"
             )
     finally:

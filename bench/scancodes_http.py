@@ -45,7 +45,7 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
-from bench.http_harness import Client, free_port, pids_of, saturate, start_gunicorn, steady, stop  # noqa: E402
+from bench.http_harness import Client, free_port, pids_of, saturate, start_server, steady, stop  # noqa: E402
 from crm.api.services import api_key_create  # noqa: E402
 from crm.tenancy.services import brand_provision, platform_ensure  # noqa: E402
 from members.models import Member  # noqa: E402
@@ -164,7 +164,7 @@ def main() -> None:
     print(f"table: ≥ {args.codes:,} codes; {len(work.members):,} unused members")
     connection.close()
     port = free_port()
-    server = start_gunicorn(port, args.workers, startup_seconds=180)
+    server = start_server(port, args.workers, startup_seconds=180)
     try:
         client = Client(port, key, HOST)
         phase = {"seconds": args.seconds, "threads": args.threads, "server_pids": pids_of("-g", str(server.pid))}

@@ -32,8 +32,9 @@ from .types import ConsentEvidence, GuardianConsent
 
 
 def _client_ip(request: HttpRequest) -> str:
-    # REMOTE_ADDR as seen by Django; a deployment behind a proxy sets it from the proxy's header
-    # in the WSGI server (gunicorn --forwarded-allow-ips), never from a header the client controls.
+    # REMOTE_ADDR as seen by Django: the peer's address, never a header the client controls
+    # (behind a proxy, the proxy's unless it speaks for the client at the network level:
+    # docs/deploy.md).
     return request.META.get("REMOTE_ADDR", "")
 
 

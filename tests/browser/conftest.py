@@ -1,9 +1,10 @@
 """Browser journeys: Debian's chromium driven by Playwright (python) against a real server.
 
-The server is gunicorn in a subprocess on the test database (so the data a test commits is what
-the browser sees); each journey provisions a brand of its own — committed data cannot be rolled
-back, and the ledger is append-only, so the brand's schema is dropped afterwards instead. Brand
-hosts are `<slug>.localhost:<port>`: Chromium resolves *.localhost to the loopback itself.
+The server is granian, as the Procfile runs it, in a subprocess on the test database (so the
+data a test commits is what the browser sees); each journey provisions a brand of its own —
+committed data cannot be rolled back, and the ledger is append-only, so the brand's schema is
+dropped afterwards instead. Brand hosts are `<slug>.localhost:<port>`: Chromium resolves
+*.localhost to the loopback itself.
 Screenshots go to test-output/ (gitignored).
 """
 
@@ -59,7 +60,8 @@ def _database_url() -> str:
 
 @pytest.fixture(scope="session")
 def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[int]:
-    """gunicorn serving the test database; yields its port."""
+    """The production web server (granian, as the Procfile runs it) serving the test database;
+    yields its port."""
     port = _free_port()
     env = {
         **os.environ,
@@ -70,15 +72,21 @@ def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[int]:
         [
             sys.executable,
             "-m",
-            "gunicorn",
-            "crm.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
+            "granian",
+            "--interface",
+            "wsgi",
+            "crm.wsgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
             "2",
-            "--timeout",
-            "60",
-            "--no-control-socket",
+            "--blocking-threads",
+            "1",
+            "--no-ws",
+            "--log-level",
+            "warning",
         ],
         cwd=ROOT,
         env=env,
@@ -99,7 +107,7 @@ def server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=20)
-        # gunicorn's workers may leave their pooled connections (CONN_MAX_AGE) to time out on the
+        # The server's workers may leave their pooled connections (CONN_MAX_AGE) to time out on the
         # server side; end them so that the test database can be dropped.
         with django_db_blocker.unblock(), connection.cursor() as cursor:
             cursor.execute(
