@@ -16,6 +16,7 @@ from crm.tenancy.zones import brand_zone
 from members.models import CaptureRateDaily, LoyaltyProgram, Member, PointsEntry
 from members.scoping import StoreScope, scope_members
 from members.services.capture_rate import CaptureRateRow, capture_rate
+from members.source_words import source_shown
 from wecom.models import ContactWay, CustomerTransfer
 
 from .models import (
@@ -172,7 +173,8 @@ def members_by(*, scope: StoreScope, field: str) -> list[tuple[str, int]]:
 def members_by_source(*, scope: StoreScope, limit: int = 20) -> list[tuple[str, str, int]]:
     """(source, its name, members) for the `limit` largest sources, in the same query: a source is
     the `state` of the channel QR code a member came through, named as the marketer named the
-    code; a state no code carries (an import's, a retired code's) is its own name."""
+    code; a source the product writes itself (an import, the demo) in its words
+    (members.source_words); a retired code's state as stored."""
     code_name = Subquery(ContactWay.objects.filter(state=OuterRef("source")).values("name")[:1])
     rows = (
         scoped(MemberEnrolmentDaily.objects.all(), scope)
@@ -180,7 +182,7 @@ def members_by_source(*, scope: StoreScope, limit: int = 20) -> list[tuple[str, 
         .annotate(n=Sum("members"), name=code_name)
         .order_by("-n", "source")[:limit]
     )
-    return [(source, name or source, n) for source, n, name in rows]
+    return [(source, source_shown(source, name), n) for source, n, name in rows]
 
 
 @dataclass(frozen=True)

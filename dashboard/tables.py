@@ -360,7 +360,7 @@ def members_section(board: Board) -> Section:
         )
     by_source = Table("members_source", "按来源（渠道活码）", ["来源", "会员数"])
     for source, name, n in selectors.members_by_source(scope=board.scope):
-        by_source.rows.append([Cell(name or "（无）"), Cell(n, links.members(source=source))])
+        by_source.rows.append([Cell(name), Cell(n, links.members(source=source))])
     stage_names = dict(Member.Lifecycle.choices)
     funnel = Table("members_aipl", "AIPL 漏斗", ["阶段", "当前会员", "到达该阶段", "阶段转化率%"])
     stages = selectors.aipl_funnel(scope=board.scope)

@@ -62,6 +62,7 @@ from ..services.members import (
     members_untag,
 )
 from ..services.merge import member_merge
+from ..source_words import source_shown
 from .consent_actions import MemberConsentActionsMixin
 from .forms import EnrolForm, ImportForm, MemberActionForm, MergeForm
 from .import_jobs import import_job_page, import_page_context
@@ -241,7 +242,7 @@ class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreSco
         "enrolled_at",
         "enrolled_channel",
         "enrolled_by",
-        "source",
+        "source_shown",
         "last_purchase_at",
     )
 
@@ -284,6 +285,10 @@ class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreSco
     @admin.display(description=_("标签"))
     def tags_shown(self, obj: Member) -> str:
         return "、".join(member_tag.tag.name for member_tag in obj.member_tags.all())
+
+    @admin.display(description=_("来源"))
+    def source_shown(self, obj: Member) -> str:
+        return source_shown(obj.source)
 
     # --- the member page ---
 

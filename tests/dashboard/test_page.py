@@ -301,7 +301,8 @@ def change(html: str, key: str) -> str:
 
 def test_members_by_source_name_their_channel_code(in_brand_a: Any, admin_client_a: Client) -> None:
     """A member's source is the `state` of the channel QR code they came through: the table names
-    the code as the marketer did; a state no code carries stays as it is."""
+    the code as the marketer did; a source the product writes itself is in words; a state no code
+    carries stays as it is."""
     from wecom.models import ContactWay
 
     ContactWay.objects.create(
@@ -309,9 +310,11 @@ def test_members_by_source_name_their_channel_code(in_brand_a: Any, admin_client
     )
     MemberFactory.create_batch(2, source="xh-poster")
     MemberFactory.create(source="imported-2026")
+    MemberFactory.create(source="import")
     dashboard_refresh()
     connection.set_schema_to_public()
     export = admin_client_a.get(export_url("members_source", "csv")).content.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(export)))
     by_name = {row[0]: row[1] for row in rows[1:]}
     assert by_name["徐汇店海报码"] == "2" and by_name["imported-2026"] == "1" and "xh-poster" not in by_name
+    assert by_name["批量导入"] == "1" and "import" not in by_name

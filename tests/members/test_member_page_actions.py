@@ -150,6 +150,13 @@ def test_member_page_shows_tier_progress_and_action_buttons(admin_client_a, bran
     assert _tier_url(member) in body and "设置保底等级" in body
 
 
+def test_member_page_names_the_source_the_product_wrote(admin_client_a, brand_a, member):
+    """来源 in words for a source the product writes itself (an import), not its code."""
+    Member.objects.filter(pk=member.pk).update(source="import")
+    body = admin_client_a.get(reverse("admin:members_member_change", args=[member.pk])).content.decode()
+    assert "批量导入" in body and ">import<" not in body
+
+
 # --- the manual tier floor ---
 
 

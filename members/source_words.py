@@ -1,0 +1,16 @@
+"""Member sources (`Member.source`) in words. A source is either the `state` of the channel QR code
+(渠道活码) the member came through — named as the marketer named the code, by the apps that know the
+codes (dashboard: members by source) — or one the product writes itself, named here."""
+
+SOURCE_NAMES = {
+    "admin": "后台录入",
+    "import": "批量导入",
+    "workbench_qr": "门店入会二维码",
+    "demo": "演示数据",
+}
+
+
+def source_shown(source: str, code_name: str | None = None) -> str:
+    """The channel code's name when one carries the state, else the product's word for its own
+    source, else the state as stored (a retired code's); "（无）" when none was recorded."""
+    return code_name or SOURCE_NAMES.get(source) or source or "（无）"
