@@ -310,7 +310,11 @@ WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 # The serving staff of a member's store order is a touch too (it may credit a later online order
 # within the rule's `served` window). Keyed by the order; `o` holds only the orders this statement
 # created, so a replay adds nothing — without ON CONFLICT, a probe per store order that could never
-# conflict. (Its entry in the key's unique index stays this release: models.Touch.)
+# conflict. (Its entry in the key's unique index stays this release: models.Touch.) It writes only
+# for orders with these three set, so the ingest leaves it out of a call that posts none (online
+# orders, tourists: most single orders), where its CTE only opened and locked the touch table and
+# its four indexes.
+SERVED_TOUCH_RIDER_ONLY_WITH = ("staff_id", "store_id", "member_id")
 SERVED_TOUCH_RIDER_SQL = f"""
 INSERT INTO {_TOUCH} (staff_id, member_id, kind, touched_at, source, key, created_at)
 SELECT o.staff_id, o.member_id, 'served', o.paid_at, o.order_no, 'order:' || o.id, o.created_at
