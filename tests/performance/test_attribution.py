@@ -233,6 +233,31 @@ def test_the_served_touch_rider_joins_only_calls_that_can_write_a_served_touch(s
     assert served.count() == 2 and Attribution.objects.filter(order_id=again[2].order_id).exists()
 
 
+@pytest.mark.parametrize("windows", [{"coupon": 30}, {"coupon": 30, "served": 7}])
+@pytest.mark.parametrize("one_by_one", [True, False])
+def test_a_served_touch_credits_only_under_a_rule_with_a_served_window(scene, windows, one_by_one):
+    # Without a served window the look-up skips served touches (a partial index, migration 0013):
+    # the member's newer served touch is passed over, the older coupon touch credits, as before.
+    store, li, member = scene.store, scene.li, scene.member
+    wang = StaffFactory(name="王五", store=StoreFactory(name="徐汇店"))
+    coupon, _ = touch_record(staff=wang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=2), key="c1")
+    rule_save(precedence=["serving", "touch", "exclusive"], windows=windows, actor="admin")
+    orders = case_orders("W", [(True, li, "u-1"), (False, None, "u-1")], store, paid_at=lambda i: ago(hours=2 - i))
+
+    results = (
+        [orders_post_batch(orders=[item], actor="pos")[0] for item in orders]
+        if one_by_one
+        else orders_post_batch(orders=orders, actor="pos")
+    )
+
+    served = Touch.objects.get(kind=TouchKind.SERVED)
+    online = Attribution.objects.get(order_id=results[1].order_id)
+    assert (online.basis, online.touch_id) == (
+        (Basis.TOUCH, served.pk) if "served" in windows else (Basis.TOUCH, coupon.pk)
+    )
+    assert online.staff_id == (li.pk if "served" in windows else wang.pk)
+
+
 def test_the_attribution_row_has_no_database_key_to_its_order(in_brand_a):
     # Its deferred check ran a locking query per order at every commit (bench/README.md, session
     # 16); the row is written by the statement that inserts the order, so the key cannot dangle.
