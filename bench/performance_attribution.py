@@ -413,6 +413,7 @@ def main() -> None:
 
     def switch(mode: str) -> None:
         from performance.attribution import (
+            ATTRIBUTION_RIDER_ONE_SQL,
             ATTRIBUTION_RIDER_SQL,
             FUNCTION_NAME,
             SERVED_TOUCH_RIDER_ONLY_WITH,
@@ -422,7 +423,9 @@ def main() -> None:
         for name in riders:
             order_insert_rider_unregister(name=name)
         if mode in ("on", "attr"):
-            order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
+            order_insert_rider_register(
+                name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=ATTRIBUTION_RIDER_ONE_SQL
+            )
         elif mode in ("prev", "main"):  # the decision as migration 0011 / 0012 left it, under another name
             order_insert_rider_register(
                 name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL.replace(f"{FUNCTION_NAME}(", f"{FUNCTION_NAME}_{mode}(")

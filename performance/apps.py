@@ -16,6 +16,7 @@ class PerformanceConfig(AppConfig):
         from wecom.hooks import on_customer_added
 
         from .attribution import (
+            ATTRIBUTION_RIDER_ONE_SQL,
             ATTRIBUTION_RIDER_SQL,
             RIDER_NAME,
             SERVED_TOUCH_RIDER_ONLY_WITH,
@@ -31,7 +32,7 @@ class PerformanceConfig(AppConfig):
             touches_from_group_messages_in_transaction,
         )
 
-        order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
+        order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=ATTRIBUTION_RIDER_ONE_SQL)
         order_insert_rider_register(
             name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL, only_with=SERVED_TOUCH_RIDER_ONLY_WITH
         )

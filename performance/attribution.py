@@ -346,7 +346,7 @@ FUNCTION_SQL = (
 
 # The rider (members/hooks.py): read `o`, write one row per new order that credits someone or was
 # bought by a staff member. The primary key is the order: nothing can add a second row.
-ATTRIBUTION_RIDER_SQL = f"""
+_ATTRIBUTION_INSERT = f"""
 INSERT INTO {_ATTR} (order_id, paid_at, member_id, staff_id, store_id, basis, touch_id, touch_kind, window_days,
     is_exclusive, own_purchase_staff_id, rule_id, credited_fen, refunded_fen, created_at)
 SELECT d.order_id, d.paid_at, d.member_id,
@@ -358,9 +358,19 @@ SELECT d.order_id, d.paid_at, d.member_id,
        CASE WHEN d.own_staff_id IS NULL THEN d.window_days END,
        d.own_staff_id IS NULL AND d.staff_id IS NOT NULL AND d.staff_id IS NOT DISTINCT FROM d.exclusive_staff_id,
        d.own_staff_id, d.rule_id,
-       CASE WHEN d.own_staff_id IS NULL THEN d.amount_fen ELSE 0 END, 0, d.created_at
+       CASE WHEN d.own_staff_id IS NULL THEN d.amount_fen ELSE 0 END, 0, d.created_at"""
+ATTRIBUTION_RIDER_SQL = f"""{_ATTRIBUTION_INSERT}
 FROM (SELECT {", ".join(f"array_agg({name}) AS a_{name}" for name, _ in _INPUT)} FROM o) x
 CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"x.a_{name}" for name, _ in _INPUT)}) d
+WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
+"""
+
+# One order (order_post): the function over the order's own values, without aggregating `o` into
+# arrays first — the same arrays of one element, the same call; the aggregate's nine transition
+# states were set up for every order (bench/README.md, session 18). The function is the same, so a
+# previous release's rider and this one write alike during a deploy.
+ATTRIBUTION_RIDER_ONE_SQL = f"""{_ATTRIBUTION_INSERT}
+FROM o CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"ARRAY[o.{name}]" for name, _ in _INPUT)}) d
 WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
 

@@ -563,7 +563,11 @@ class _Ingest:
             if not rider.only_with
             or any(all(cols[c][k] is not None for c in rider.only_with) for k in range(len(unique)))
         ]
-        riders_sql = "".join(f", rider_{rider.name} AS ({rider.sql})" for rider in riders)
+        one_order = len(unique) == 1
+        riders_sql = "".join(
+            f", rider_{rider.name} AS ({rider.one_order_sql if one_order and rider.one_order_sql else rider.sql})"
+            for rider in riders
+        )
         whole_rows = self.rows is not None or bool(riders)
         with self._cursor() as cursor:
             cursor.execute(

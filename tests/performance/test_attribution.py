@@ -190,7 +190,8 @@ def test_a_served_touch_is_written_once_with_its_order_and_still_counts_everywhe
 def test_the_served_touch_rider_joins_only_calls_that_can_write_a_served_touch(scene):
     # A call none of whose orders is a member's store order with its serving staff leaves the rider
     # out of the statement (it would write nothing); a call with one keeps it, replays and online
-    # orders beside it included, and writes a served touch for exactly the new store orders.
+    # orders beside it included, and writes a served touch for exactly the new store orders. A call
+    # of one order decides it without aggregating `o` (the same function, same arrays).
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -202,6 +203,7 @@ def test_the_served_touch_rider_joins_only_calls_that_can_write_a_served_touch(s
         with CaptureQueriesContext(connection) as queries:
             results = orders_post_batch(orders=orders, actor="pos")
         (insert,) = [q["sql"] for q in queries if "INSERT INTO members_order" in q["sql"]]
+        assert ("array_agg(" in insert) == (len({o.order_no for o in orders}) > 1)
         return results, "rider_performance_served_touch" in insert, "rider_performance_attribution" in insert
 
     online = case_orders("R", [(False, None, "u-1")], store, paid_at=lambda i: ago(hours=2))
