@@ -25,7 +25,7 @@ A candidate who had resigned when the order was paid is skipped. An order bought
 
 from members.models import Identity, Member, MemberAssignment, Staff
 
-from .models import Attribution, AttributionRule, StaffIdentity, Touch
+from .models import Attribution, AttributionRule, StaffIdentity, Touch, TouchKind
 
 _ATTR = Attribution._meta.db_table
 _RULE = AttributionRule._meta.db_table
@@ -160,6 +160,18 @@ LEFT JOIN LATERAL (
 # aggregate each time); the function computes it once and passes it in.
 _REACH = """make_interval(days => (SELECT COALESCE(max(w.days::integer), 0)
                                   FROM jsonb_each_text(rr.windows) w (kind, days)))"""
+
+
+# The same, as one expression over the kinds a touch can have (no aggregate, no sub-plan): for the
+# function's rule read, which every order pays — the aggregate's set-up and run were ≈ 12 µs of a
+# single order's decision (bench/README.md, session 18). Equal to _REACH for every touch: a window
+# of a kind no touch has (rule_validate admits none) cannot credit anything. A new TouchKind changes
+# this text, and tests/performance then asks for a migration with it.
+_REACH_OF_KINDS = (
+    "make_interval(days => COALESCE(GREATEST("
+    + ", ".join(f"(rr.windows ->> '{kind}')::integer" for kind in TouchKind.values)
+    + "), 0))"
+)
 
 
 def decide_sql(
@@ -318,7 +330,7 @@ DECLARE
     v_i integer;
     v_found boolean;
 BEGIN
-SELECT rr.id, rr.precedence::text[], rr.windows, EXISTS (SELECT FROM {_STAFF_ID}), {_REACH},
+SELECT rr.id, rr.precedence::text[], rr.windows, EXISTS (SELECT FROM {_STAFF_ID}), {_REACH_OF_KINDS},
        NOT (rr.windows ? 'served')
 INTO v_rule_id, v_precedence, v_windows, v_staff_identities, v_reach, v_unserved
 FROM {_RULE} rr ORDER BY rr.id DESC LIMIT 1;
