@@ -20,7 +20,8 @@ accesses (pg_stat_database of the bench's own database, autovacuum paused on the
 meanwhile) and statements. The figure is the ratio on/off within each round: its median over the
 rounds, their interquartile range and a bootstrap 95 % interval of the median. Buffers and
 statements do not depend on the load; CPU time does a little (shared caches), wall time a lot.
-`--parts` adds the two riders alone (attr, touch). `--lead` is the lead's A/B: 150 short rounds (20
+`--parts` adds the two riders alone (attr, touch); `--main` the riders and decision function as
+session 17 left them (main). `--lead` is the lead's A/B: 150 short rounds (20
 single orders and one batch of 1,000 per mode), intervals of ±1–2.5 % in 3–4 minutes. Then the
 month report (performance_report over the last 30 brand days, every store) is timed, unless
 `--ab-only`.
@@ -385,6 +386,12 @@ def main() -> None:
         help="a third mode: the decision function before session 17, migration 0011 (prev)",
     )
     parser.add_argument(
+        "--main",
+        action="store_true",
+        help="a third mode: the riders and decision function as session 17 left them (main: the served-touch "
+        "rider in every call, performance 0012's function)",
+    )
+    parser.add_argument(
         "--parts",
         action="store_true",
         help="two more modes: the attribution rider alone (attr), the served touch alone",
@@ -397,31 +404,52 @@ def main() -> None:
         generate(members=args.members, staff=args.staff, orders=args.orders)
     rng = random.Random(7)
     riders = {RIDER_NAME: None, TOUCH_RIDER_NAME: None}
-    modes = ["off", "on"] + (["prev"] if args.previous else []) + (["attr", "touch"] if args.parts else [])
+    modes = (
+        ["off", "on"]
+        + (["main"] if args.main else [])
+        + (["prev"] if args.previous else [])
+        + (["attr", "touch"] if args.parts else [])
+    )
 
     def switch(mode: str) -> None:
-        from performance.attribution import ATTRIBUTION_RIDER_SQL, FUNCTION_NAME, SERVED_TOUCH_RIDER_SQL
+        from performance.attribution import (
+            ATTRIBUTION_RIDER_ONE_SQL,
+            ATTRIBUTION_RIDER_SQL,
+            FUNCTION_NAME,
+            SERVED_TOUCH_RIDER_ONLY_WITH,
+            SERVED_TOUCH_RIDER_SQL,
+        )
 
         for name in riders:
             order_insert_rider_unregister(name=name)
         if mode in ("on", "attr"):
-            order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
-        elif mode == "prev":  # the decision as migration 0011 left it, under another name
             order_insert_rider_register(
-                name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL.replace(f"{FUNCTION_NAME}(", f"{FUNCTION_NAME}_prev(")
+                name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=ATTRIBUTION_RIDER_ONE_SQL
+            )
+        elif mode in ("prev", "main"):  # the decision as migration 0011 / 0012 left it, under another name
+            order_insert_rider_register(
+                name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL.replace(f"{FUNCTION_NAME}(", f"{FUNCTION_NAME}_{mode}(")
             )
         if mode in ("on", "prev", "touch"):
+            order_insert_rider_register(
+                name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL, only_with=SERVED_TOUCH_RIDER_ONLY_WITH
+            )
+        elif mode == "main":  # in every call, as before session 18
             order_insert_rider_register(name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL)
 
     with schema_context(SLUG):
-        if args.previous:
-            import importlib
+        import importlib
 
-            from performance.attribution import FUNCTION_NAME
+        from performance.attribution import FUNCTION_NAME
 
-            previous = importlib.import_module("performance.migrations.0011_lighter_ingest_writes").FUNCTION_SQL
-            with connection.cursor() as cursor:
-                cursor.execute(previous.replace(f"FUNCTION {FUNCTION_NAME}(", f"FUNCTION {FUNCTION_NAME}_prev(", 1))
+        for flag, mode, migration in (
+            (args.previous, "prev", "0011_lighter_ingest_writes"),
+            (args.main, "main", "0012_decide_one_order"),
+        ):
+            if flag:
+                text = importlib.import_module(f"performance.migrations.{migration}").FUNCTION_SQL
+                with connection.cursor() as cursor:
+                    cursor.execute(text.replace(f"FUNCTION {FUNCTION_NAME}(", f"FUNCTION {FUNCTION_NAME}_{mode}(", 1))
         counts = {m: m.objects.count() for m in (Order, Attribution, Staff)}
         print(f"data: {counts[Order]:,} orders, {counts[Attribution]:,} attributions, {counts[Staff]:,} staff")
         print(f"load average before: {_load()}", flush=True)

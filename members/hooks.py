@@ -130,23 +130,54 @@ CAUSES = {
 # cost is the rider's own plan, nothing else. Its writes are not visible to the other riders (one
 # snapshot). Upper apps register one at import time (their AppConfig.ready); members never imports
 # them. Staff performance attributes each order this way.
-_order_insert_riders: dict[str, str] = {}
+#
+# A rider that can write only for orders with some columns set (the served touch: a member's store
+# order with its serving staff) says which with `only_with`; the ingest then leaves it out of a
+# call none of whose orders has them all set — it would have written nothing, and its CTE would
+# still have opened and locked its table and every index of it (bench/README.md, session 18).
+# The columns are ones the ingest knows before the insert: ORDER_RIDER_COLUMNS. A rider may also
+# give `one_order_sql`, the same writes for a call that posts one order (order_post), where a set's
+# machinery (aggregating `o` into arrays) costs more than the order itself.
+ORDER_RIDER_COLUMNS = ("member_id", "staff_id", "store_id")
 
 
-def order_insert_rider_register(*, name: str, sql: str) -> None:
-    """Register (or replace) the rider `name`: `sql` is `INSERT ... SELECT ... FROM o ...`."""
+@dataclass(frozen=True)
+class OrderInsertRider:
+    name: str
+    sql: str
+    only_with: tuple[str, ...] = ()
+    one_order_sql: str | None = None
+
+
+_order_insert_riders: dict[str, OrderInsertRider] = {}
+
+
+def order_insert_rider_register(
+    *, name: str, sql: str, only_with: tuple[str, ...] = (), one_order_sql: str | None = None
+) -> None:
+    """Register (or replace) the rider `name`: `sql` is `INSERT ... SELECT ... FROM o ...`; with
+    `only_with`, it writes nothing for an order unless those columns (ORDER_RIDER_COLUMNS) are all
+    set (its SQL must say so too: the ingest only leaves it out of calls where no order has them);
+    `one_order_sql`, when given, runs instead of `sql` in a call that posts one order and must
+    write what `sql` would."""
     if not name.isidentifier():
         raise ValueError(f"rider name must be an SQL identifier: {name!r}")
-    _order_insert_riders[name] = sql
+    unknown = set(only_with) - set(ORDER_RIDER_COLUMNS)
+    if unknown:
+        raise ValueError(f"a rider can only be conditioned on {ORDER_RIDER_COLUMNS}: {sorted(unknown)}")
+    _order_insert_riders[name] = OrderInsertRider(
+        name=name, sql=sql, only_with=tuple(only_with), one_order_sql=one_order_sql
+    )
 
 
 def order_insert_rider_unregister(*, name: str) -> str | None:
     """Remove a rider; returns its SQL (benchmarks switch one off and on again)."""
-    return _order_insert_riders.pop(name, None)
+    rider = _order_insert_riders.pop(name, None)
+    return rider.sql if rider else None
 
 
-def order_insert_riders() -> tuple[tuple[str, str], ...]:
-    return tuple(_order_insert_riders.items())
+def order_insert_riders() -> tuple[OrderInsertRider, ...]:
+    return tuple(_order_insert_riders.values())
 
 
 member_enrolled: Hook[MemberEnrolled, None] = Hook("member enrolled")

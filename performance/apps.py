@@ -15,7 +15,14 @@ class PerformanceConfig(AppConfig):
         from members.hooks import on_order_refunded, order_insert_rider_register, order_note_provider_register
         from wecom.hooks import on_customer_added
 
-        from .attribution import ATTRIBUTION_RIDER_SQL, RIDER_NAME, SERVED_TOUCH_RIDER_SQL, TOUCH_RIDER_NAME
+        from .attribution import (
+            ATTRIBUTION_RIDER_ONE_SQL,
+            ATTRIBUTION_RIDER_SQL,
+            RIDER_NAME,
+            SERVED_TOUCH_RIDER_ONLY_WITH,
+            SERVED_TOUCH_RIDER_SQL,
+            TOUCH_RIDER_NAME,
+        )
         from .selectors import order_credit_texts
         from .services import (
             attribution_refund_in_transaction,
@@ -25,8 +32,10 @@ class PerformanceConfig(AppConfig):
             touches_from_group_messages_in_transaction,
         )
 
-        order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL)
-        order_insert_rider_register(name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL)
+        order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=ATTRIBUTION_RIDER_ONE_SQL)
+        order_insert_rider_register(
+            name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL, only_with=SERVED_TOUCH_RIDER_ONLY_WITH
+        )
         on_order_refunded(attribution_refund_in_transaction)
         on_customer_added(touch_from_wecom_add_in_transaction)
         on_coupon_event(touches_from_coupons_in_transaction)

@@ -25,7 +25,7 @@ A candidate who had resigned when the order was paid is skipped. An order bought
 
 from members.models import Identity, Member, MemberAssignment, Staff
 
-from .models import Attribution, AttributionRule, StaffIdentity, Touch
+from .models import Attribution, AttributionRule, StaffIdentity, Touch, TouchKind
 
 _ATTR = Attribution._meta.db_table
 _RULE = AttributionRule._meta.db_table
@@ -65,7 +65,7 @@ _EXCLUSIVE = """SELECT 'exclusive'::text, ex.staff_id, NULL::bigint, ''::text, N
 _TOUCH_PICK = """(SELECT 'touch'::text, t.staff_id, t.id, t.kind::text, (r.windows ->> t.kind)::integer,
                 COALESCE(ts.store_id, o.store_id)
          FROM {touch} t JOIN {staff} ts ON ts.id = t.staff_id
-         WHERE r.precedence[{i}] = 'touch' AND o.member_id IS NOT NULL AND t.member_id = o.member_id
+         WHERE r.precedence[{i}] = 'touch' AND o.member_id IS NOT NULL AND t.member_id = o.member_id{unserved}
            AND t.touched_at <= o.paid_at AND t.touched_at > o.paid_at - r.reach
            AND t.touched_at > o.paid_at - make_interval(days => COALESCE((r.windows ->> t.kind)::integer, 0))
            {own_served}
@@ -87,11 +87,22 @@ USUAL_PRECEDENCE = ("serving", "touch", "exclusive")
 _OWN_SERVED = "AND t.key <> 'order:' || o.id  -- the order's own serving is the serving basis, not a touch"
 _OWN_SERVED_BY_INDEX = """AND NOT (t.kind = 'served' AND o.store_id IS NOT NULL AND t.staff_id = o.staff_id
                     AND t.touched_at = o.paid_at)  -- the order's own serving is the serving basis"""
+# A rule without a `served` window lets no served touch credit (its window is 0 days), yet the
+# look-up read every served touch of the member within the longest window — from the heap, too,
+# when it was younger than the table's last vacuum (an index-only scan checks visibility before
+# its filter): a member's store orders are most of their touches. Said in the query, the look-up
+# reads the partial index without them (perf_touch_member_unserved, migration 0013).
+_UNSERVED = "\n           AND t.kind <> 'served'  -- the rule has no served window: served touches cannot credit"
 
 
-def _slots(precedence: tuple[str, ...] | None, *, stored: bool) -> str:
+def _slots(precedence: tuple[str, ...] | None, *, stored: bool, unserved: bool = False) -> str:
     """Every base in every place (any rule), or one base per place (the rule is known to be `precedence`)."""
-    fill = {"staff": _STAFF, "touch": _TOUCH, "own_served": _OWN_SERVED if stored else _OWN_SERVED_BY_INDEX}
+    fill = {
+        "staff": _STAFF,
+        "touch": _TOUCH,
+        "own_served": _OWN_SERVED if stored else _OWN_SERVED_BY_INDEX,
+        "unserved": _UNSERVED if unserved else "",
+    }
     parts = (
         [part.format(i=i, **fill) for i in (1, 2, 3) for part in _BASES.values()]
         if precedence is None
@@ -151,6 +162,18 @@ _REACH = """make_interval(days => (SELECT COALESCE(max(w.days::integer), 0)
                                   FROM jsonb_each_text(rr.windows) w (kind, days)))"""
 
 
+# The same, as one expression over the kinds a touch can have (no aggregate, no sub-plan): for the
+# function's rule read, which every order pays — the aggregate's set-up and run were ≈ 12 µs of a
+# single order's decision (bench/README.md, session 18). Equal to _REACH for every touch: a window
+# of a kind no touch has (rule_validate admits none) cannot credit anything. A new TouchKind changes
+# this text, and tests/performance then asks for a migration with it.
+_REACH_OF_KINDS = (
+    "make_interval(days => COALESCE(GREATEST("
+    + ", ".join(f"(rr.windows ->> '{kind}')::integer" for kind in TouchKind.values)
+    + "), 0))"
+)
+
+
 def decide_sql(
     *,
     orders: str,
@@ -159,14 +182,20 @@ def decide_sql(
     own: bool = True,
     reach: str = _REACH,
     stored: bool = True,
+    unserved: bool = False,
 ) -> str:
     """The decision over `orders` by `rule`; `precedence` and `own=False` only when the caller knows
     the rule's precedence is that and that the brand has no staff identity (smaller plans); `reach`
     an expression of the rule's longest window when the caller has it computed; `stored=False`
     when the orders are being inserted by the statement that decides (no key to tell their own
-    served touches by: the index's columns do)."""
+    served touches by: the index's columns do); `unserved` when the caller knows the rule has no
+    `served` window."""
     return _DECIDE.format(
-        orders=orders, rule=rule, slots=_slots(precedence, stored=stored), own=_OWN if own else _NO_OWN, reach=reach
+        orders=orders,
+        rule=rule,
+        slots=_slots(precedence, stored=stored, unserved=unserved),
+        own=_OWN if own else _NO_OWN,
+        reach=reach,
     )
 
 
@@ -217,6 +246,17 @@ _RETURN = f"RETURN QUERY SELECT {', '.join(f'd.{name}::{kind}' for name, kind in
 _USUAL_SQL = decide_sql(
     orders=_UNNEST, rule=_RULE_READ, precedence=USUAL_PRECEDENCE, own=False, reach="v_reach", stored=False
 )
+# The default rule has no `served` window (migration 0002): its own plan reads the touches without
+# the served ones.
+_USUAL_UNSERVED_SQL = decide_sql(
+    orders=_UNNEST,
+    rule=_RULE_READ,
+    precedence=USUAL_PRECEDENCE,
+    own=False,
+    reach="v_reach",
+    stored=False,
+    unserved=True,
+)
 _GENERAL_SQL = decide_sql(orders=_UNNEST, rule=_RULE_READ, reach="v_reach", stored=False)
 # One order (the single-order path, `order_post`): the same look-ups as the set query, one small
 # query each, run only when their place in the precedence comes up. The set plan's start-up — every
@@ -228,12 +268,37 @@ _ONE_EX = "(SELECT exclusive_staff_id AS staff_id) ex"
 _PICK_INTO = "SELECT c.* INTO basis, staff_id, touch_id, touch_kind, window_days, store_id"
 
 
-def _one_pick(basis: str) -> str:
-    base = _BASES[basis].format(i="v_i", staff=_STAFF, touch=_TOUCH, own_served=_OWN_SERVED_BY_INDEX)
-    return f"""IF v_precedence[v_i] = '{basis}' THEN
-            {_PICK_INTO}
+# A candidate query runs only when it can find a row: the base's own conditions on the order's
+# values, checked in PL/pgSQL first (serving: a store order with its staff; touch: a member's
+# order; exclusive: an owner at payment time). An online order skips one query, a tourist's three.
+_ONE_CAN = {
+    "serving": "p_store_id[1] IS NOT NULL AND p_staff_id[1] IS NOT NULL",
+    "touch": "p_member_id[1] IS NOT NULL",
+    "exclusive": "exclusive_staff_id IS NOT NULL",
+}
+
+
+def _one_query(basis: str, *, unserved: bool = False) -> str:
+    base = _BASES[basis].format(
+        i="v_i", staff=_STAFF, touch=_TOUCH, own_served=_OWN_SERVED_BY_INDEX, unserved=_UNSERVED if unserved else ""
+    )
+    return f"""{_PICK_INTO}
             FROM {_ONE} CROSS JOIN {_ONE_RULE} CROSS JOIN {_ONE_EX}
-            CROSS JOIN LATERAL ({base}) c;
+            CROSS JOIN LATERAL ({base}) c;"""
+
+
+def _one_pick(basis: str) -> str:
+    query = (
+        f"""IF v_unserved THEN
+            {_one_query(basis, unserved=True)}
+            ELSE
+            {_one_query(basis)}
+            END IF;"""
+        if basis == "touch"
+        else _one_query(basis)
+    )
+    return f"""IF v_precedence[v_i] = '{basis}' AND {_ONE_CAN[basis]} THEN
+            {query}
             v_found := FOUND;
         END IF;"""
 
@@ -261,16 +326,20 @@ DECLARE
     v_windows jsonb;
     v_staff_identities boolean;
     v_reach interval;
+    v_unserved boolean;
     v_i integer;
     v_found boolean;
 BEGIN
-SELECT rr.id, rr.precedence::text[], rr.windows, EXISTS (SELECT FROM {_STAFF_ID}), {_REACH}
-INTO v_rule_id, v_precedence, v_windows, v_staff_identities, v_reach
+SELECT rr.id, rr.precedence::text[], rr.windows, EXISTS (SELECT FROM {_STAFF_ID}), {_REACH_OF_KINDS},
+       NOT (rr.windows ? 'served')
+INTO v_rule_id, v_precedence, v_windows, v_staff_identities, v_reach, v_unserved
 FROM {_RULE} rr ORDER BY rr.id DESC LIMIT 1;
 IF cardinality(p_id) = 1 THEN
     {_ONE_ORDER}
 END IF;
-IF v_precedence = ARRAY{list(USUAL_PRECEDENCE)}::text[] AND NOT v_staff_identities THEN
+IF v_precedence = ARRAY{list(USUAL_PRECEDENCE)}::text[] AND NOT v_staff_identities AND v_unserved THEN
+{_RETURN.format(_USUAL_UNSERVED_SQL)}
+ELSIF v_precedence = ARRAY{list(USUAL_PRECEDENCE)}::text[] AND NOT v_staff_identities THEN
 {_RETURN.format(_USUAL_SQL)}
 ELSE
 {_RETURN.format(_GENERAL_SQL)}
@@ -289,7 +358,7 @@ FUNCTION_SQL = (
 
 # The rider (members/hooks.py): read `o`, write one row per new order that credits someone or was
 # bought by a staff member. The primary key is the order: nothing can add a second row.
-ATTRIBUTION_RIDER_SQL = f"""
+_ATTRIBUTION_INSERT = f"""
 INSERT INTO {_ATTR} (order_id, paid_at, member_id, staff_id, store_id, basis, touch_id, touch_kind, window_days,
     is_exclusive, own_purchase_staff_id, rule_id, credited_fen, refunded_fen, created_at)
 SELECT d.order_id, d.paid_at, d.member_id,
@@ -301,16 +370,30 @@ SELECT d.order_id, d.paid_at, d.member_id,
        CASE WHEN d.own_staff_id IS NULL THEN d.window_days END,
        d.own_staff_id IS NULL AND d.staff_id IS NOT NULL AND d.staff_id IS NOT DISTINCT FROM d.exclusive_staff_id,
        d.own_staff_id, d.rule_id,
-       CASE WHEN d.own_staff_id IS NULL THEN d.amount_fen ELSE 0 END, 0, d.created_at
+       CASE WHEN d.own_staff_id IS NULL THEN d.amount_fen ELSE 0 END, 0, d.created_at"""
+ATTRIBUTION_RIDER_SQL = f"""{_ATTRIBUTION_INSERT}
 FROM (SELECT {", ".join(f"array_agg({name}) AS a_{name}" for name, _ in _INPUT)} FROM o) x
 CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"x.a_{name}" for name, _ in _INPUT)}) d
+WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
+"""
+
+# One order (order_post): the function over the order's own values, without aggregating `o` into
+# arrays first — the same arrays of one element, the same call; the aggregate's nine transition
+# states were set up for every order (bench/README.md, session 18). The function is the same, so a
+# previous release's rider and this one write alike during a deploy.
+ATTRIBUTION_RIDER_ONE_SQL = f"""{_ATTRIBUTION_INSERT}
+FROM o CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"ARRAY[o.{name}]" for name, _ in _INPUT)}) d
 WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
 
 # The serving staff of a member's store order is a touch too (it may credit a later online order
 # within the rule's `served` window). Keyed by the order; `o` holds only the orders this statement
 # created, so a replay adds nothing — without ON CONFLICT, a probe per store order that could never
-# conflict. (Its entry in the key's unique index stays this release: models.Touch.)
+# conflict. (Its entry in the key's unique index stays this release: models.Touch.) It writes only
+# for orders with these three set, so the ingest leaves it out of a call that posts none (online
+# orders, tourists: most single orders), where its CTE only opened and locked the touch table and
+# its four indexes.
+SERVED_TOUCH_RIDER_ONLY_WITH = ("staff_id", "store_id", "member_id")
 SERVED_TOUCH_RIDER_SQL = f"""
 INSERT INTO {_TOUCH} (staff_id, member_id, kind, touched_at, source, key, created_at)
 SELECT o.staff_id, o.member_id, 'served', o.paid_at, o.order_no, 'order:' || o.id, o.created_at

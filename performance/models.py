@@ -75,6 +75,15 @@ class Touch(models.Model):
             models.Index(
                 fields=["member", "-touched_at", "-id"], name="perf_touch_member_recent", include=["staff", "kind"]
             ),
+            # The same without the served touches, for a rule without a `served` window (the default):
+            # they cannot credit, and a member's store orders make most of their touches
+            # (attribution._UNSERVED). Served touches, written by the order path, skip it.
+            models.Index(
+                fields=["member", "-touched_at", "-id"],
+                name="perf_touch_member_unserved",
+                include=["staff", "kind"],
+                condition=~Q(kind="served"),
+            ),
             models.Index(fields=["touched_at", "staff"], name="perf_touch_time_staff"),
             # (and perf_touch_late, partial, migration 0008: created_at - touched_at > 1 hour)
         ]

@@ -555,8 +555,19 @@ class _Ingest:
         )
         # Riders (members/hooks.py) read the whole new rows from `o`; without one, and without the
         # caller wanting rows, `o` returns only the keys.
-        riders = order_insert_riders()
-        riders_sql = "".join(f", rider_{name} AS ({sql})" for name, sql in riders)
+        # A rider that writes only for orders with some columns set joins only a call that posts one
+        # (a replay counts: it may not be inserted, and then the rider finds nothing in `o`).
+        riders = [
+            rider
+            for rider in order_insert_riders()
+            if not rider.only_with
+            or any(all(cols[c][k] is not None for c in rider.only_with) for k in range(len(unique)))
+        ]
+        one_order = len(unique) == 1
+        riders_sql = "".join(
+            f", rider_{rider.name} AS ({rider.one_order_sql if one_order and rider.one_order_sql else rider.sql})"
+            for rider in riders
+        )
         whole_rows = self.rows is not None or bool(riders)
         with self._cursor() as cursor:
             cursor.execute(

@@ -187,6 +187,79 @@ def test_a_served_touch_is_written_once_with_its_order_and_still_counts_everywhe
     assert Attribution.objects.get(order=store_again.order).touch_id == served.get(key=f"order:{second}").pk
 
 
+def test_the_served_touch_rider_joins_only_calls_that_can_write_a_served_touch(scene):
+    # A call none of whose orders is a member's store order with its serving staff leaves the rider
+    # out of the statement (it would write nothing); a call with one keeps it, replays and online
+    # orders beside it included, and writes a served touch for exactly the new store orders. A call
+    # of one order decides it without aggregating `o` (the same function, same arrays).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
+    assign(member, zhang, ago(days=60))
+    member_with_unionid("u-2")
+
+    def posted(orders):
+        with CaptureQueriesContext(connection) as queries:
+            results = orders_post_batch(orders=orders, actor="pos")
+        (insert,) = [q["sql"] for q in queries if "INSERT INTO members_order" in q["sql"]]
+        assert ("array_agg(" in insert) == (len({o.order_no for o in orders}) > 1)
+        return results, "rider_performance_served_touch" in insert, "rider_performance_attribution" in insert
+
+    online = case_orders("R", [(False, None, "u-1")], store, paid_at=lambda i: ago(hours=2))
+    tourist_served = case_orders("T", [(True, li, "u-9")], store, paid_at=lambda i: ago(hours=2))
+    results, touch_rider, attribution_rider = posted(online)
+    assert (touch_rider, attribution_rider) == (False, True)
+    assert Attribution.objects.get(order_id=results[0].order_id).staff_id == zhang.pk
+    results, touch_rider, _ = posted(tourist_served)
+    assert not touch_rider and Attribution.objects.get(order_id=results[0].order_id).staff_id == li.pk
+
+    mixed = case_orders(
+        "M",
+        [(False, None, "u-1"), (True, li, "u-1"), (False, None, "u-2"), (True, zhang, "u-2")],
+        store,
+        paid_at=lambda i: ago(hours=1),
+    )
+    results, touch_rider, _ = posted(mixed)
+    assert touch_rider
+    served = Touch.objects.filter(kind=TouchKind.SERVED)
+    assert sorted(served.values_list("key", flat=True)) == sorted(f"order:{results[i].order_id}" for i in (1, 3))
+    credits = order_credits(order_ids=[r.order_id for r in results])
+    assert [getattr(credits.get(r.order_id), "staff_id", None) for r in results] == [zhang.pk, li.pk, None, zhang.pk]
+
+    # Replayed with a new online order: the rider joins (a store order is posted) and adds nothing.
+    again, touch_rider, _ = posted(
+        [*mixed[:2], *case_orders("N", [(False, None, "u-1")], store, paid_at=lambda i: ago(minutes=5))]
+    )
+    assert touch_rider and [r.created for r in again] == [False, False, True]
+    assert served.count() == 2 and Attribution.objects.filter(order_id=again[2].order_id).exists()
+
+
+@pytest.mark.parametrize("windows", [{"coupon": 30}, {"coupon": 30, "served": 7}])
+@pytest.mark.parametrize("one_by_one", [True, False])
+def test_a_served_touch_credits_only_under_a_rule_with_a_served_window(scene, windows, one_by_one):
+    # Without a served window the look-up skips served touches (a partial index, migration 0013):
+    # the member's newer served touch is passed over, the older coupon touch credits, as before.
+    store, li, member = scene.store, scene.li, scene.member
+    wang = StaffFactory(name="王五", store=StoreFactory(name="徐汇店"))
+    coupon, _ = touch_record(staff=wang, member=member, kind=TouchKind.COUPON, touched_at=ago(days=2), key="c1")
+    rule_save(precedence=["serving", "touch", "exclusive"], windows=windows, actor="admin")
+    orders = case_orders("W", [(True, li, "u-1"), (False, None, "u-1")], store, paid_at=lambda i: ago(hours=2 - i))
+
+    results = (
+        [orders_post_batch(orders=[item], actor="pos")[0] for item in orders]
+        if one_by_one
+        else orders_post_batch(orders=orders, actor="pos")
+    )
+
+    served = Touch.objects.get(kind=TouchKind.SERVED)
+    online = Attribution.objects.get(order_id=results[1].order_id)
+    assert (online.basis, online.touch_id) == (
+        (Basis.TOUCH, served.pk) if "served" in windows else (Basis.TOUCH, coupon.pk)
+    )
+    assert online.staff_id == (li.pk if "served" in windows else wang.pk)
+
+
 def test_the_attribution_row_has_no_database_key_to_its_order(in_brand_a):
     # Its deferred check ran a locking query per order at every commit (bench/README.md, session
     # 16); the row is written by the statement that inserts the order, so the key cannot dangle.
