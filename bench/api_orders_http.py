@@ -1,4 +1,4 @@
-"""Benchmark: partner order ingest over HTTP through a real gunicorn (issue 5).
+"""Benchmark: partner order ingest over HTTP through the real web server (issue 5; granian since session 18).
 
 Targets: single-order POST /api/v1/orders ≥ 300/s, and p99 ≤ 100 ms at a steady 100 requests/s;
 POST /api/v1/orders/batch ≥ 5,000 orders/s.
@@ -8,9 +8,9 @@ POST /api/v1/orders/batch ≥ 5,000 orders/s.
 
 It migrates the public schema if needed, provisions (idempotently) its own brand `benchorders`
 (host benchorders.localhost) with the real provisioning service, enrols `--members` members through
-the service, creates an API key, then starts gunicorn bound to 127.0.0.1 only (a free port) with
+the service, creates an API key, then starts the web server bound to 127.0.0.1 only (a free port) with
 the production-like settings (DEBUG off) and drives it:
-1. saturation: single orders for `--seconds` → orders/s, and the CPU per request of gunicorn
+1. saturation: single orders for `--seconds` → orders/s, and the CPU per request of the server
    and of PostgreSQL (from /proc). With `wrk` installed (Debian's package; `--client auto`, the
    default) wrk posts them from `--concurrency` connections with bench/wrk_orders.lua: the load
    generator shares the machine's two cores with the server, and wrk costs a tenth of the CPU per
@@ -20,7 +20,7 @@ the production-like settings (DEBUG off) and drives it:
    previous one finished or not) → latency p50/p99 and errors (http.client threads);
 3. batch: 500-order batches from `--workers` threads for `--seconds` → orders/s (http.client).
 80 % of orders carry a member's unionid (they earn points), the rest are tourists. Every phase
-is bounded in count and time, gunicorn is stopped at the end whatever happens. Orders accumulate
+is bounded in count and time, the server is stopped at the end whatever happens. Orders accumulate
 in the bench brand (order numbers are unique per run); re-running is safe.
 """
 
@@ -157,7 +157,7 @@ class Orders:
 def saturate_wrk(
     server: subprocess.Popen[bytes], port: int, key: str, *, members: int, seconds: float, connections: int
 ) -> None:
-    """Single orders from wrk; prints the rate, latency and the CPU per request of gunicorn and
+    """Single orders from wrk; prints the rate, latency and the CPU per request of the server and
     of the PostgreSQL server's processes (a local server: its backends run as user postgres)."""
     gunicorn, postgres = pids_of("-g", str(server.pid)), pids_of("-u", "postgres")
     gunicorn_cpu, postgres_cpu = process_cpu_seconds(gunicorn), process_cpu_seconds(postgres)
@@ -244,7 +244,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--server-python",
-        help="interpreter of a virtualenv with requirements.txt to run gunicorn with (default: this one)",
+        help="interpreter of a virtualenv with requirements.txt to run the server with (default: this one)",
     )
     args = parser.parse_args()
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)

@@ -1,4 +1,4 @@
-"""Benchmark: partner POS validate and redeem over HTTP, concurrently, through a real gunicorn
+"""Benchmark: partner POS validate and redeem over HTTP, concurrently, through the real web server
 (issue 26).
 
 Targets: validate ≥ 800/s; redeem ≥ 300/s, and p99 ≤ 100 ms at a steady 150 redeems/s.
@@ -8,11 +8,11 @@ Targets: validate ≥ 800/s; redeem ≥ 300/s, and p99 ≤ 100 ms at a steady 15
 
 It uses the brand `benchcoupons` of bench/coupons_issue_redeem.py (or makes it with `--members`
 members, set-based), adds a generated-code template and issues one pool coupon to enough members
-for the run, then starts gunicorn (bench/http_harness.py: 127.0.0.1 only, DEBUG off,
+for the run, then starts the web server (bench/http_harness.py: 127.0.0.1 only, DEBUG off,
 no throttle) and drives, from `--threads` client threads (http.client, one connection per
-request as gunicorn's sync workers close them):
+request, as a partner behind a balancer without keep-alive):
 1. validate saturation (`POST /api/v1/coupons/validate`, random codes of the pool) → rate, p50,
-   p99, CPU per request of gunicorn and of this database's PostgreSQL backends;
+   p99, CPU per request of the server and of this database's PostgreSQL backends;
 2. redeem saturation (`POST /api/v1/coupons/redemptions`, each request a fresh coupon);
 3. redeem steady at `--rate`/s, open loop (latency from when a request was due);
 4. the raw SQL floor from as many threads, each on its own connection: validate = the one

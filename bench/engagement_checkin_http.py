@@ -1,4 +1,4 @@
-"""Benchmark: check-in through the partner API over HTTP, through a real gunicorn (issue 27).
+"""Benchmark: check-in through the partner API over HTTP, through the real web server (issue 27).
 
 Targets: POST /api/v1/members/{no}/checkins ≥ 800/s, and p99 ≤ 100 ms at a steady 300/s (the
 midnight peak), on this 2-core machine.
@@ -11,7 +11,7 @@ It provisions (idempotently) the brand `benchcheckin`, bulk-creates fresh member
 (a member checks in once a day: every request of the run is a first check-in of its member, the
 expensive path; a double tap is one indexed read) at the entry tier of three spend tiers, sets the
 brand's rules (5 points and 1 growth a day, a 3-day ladder step), creates an API key, starts
-gunicorn on 127.0.0.1 (the order bench's helpers) and drives it from Python threads (http.client):
+the web server on 127.0.0.1 (the order bench's helpers) and drives it from Python threads (http.client):
 saturation for `--seconds`, then an open-loop steady rate (bench/http_harness.py). For the floor,
 the same saturation against GET /healthz on the same server (the cost of a request that does
 nothing) is reported as a ratio.

@@ -36,7 +36,7 @@ django.setup()
 
 from bench import engagement_checkin_http as checkins  # noqa: E402
 from bench import scancodes_http as scans  # noqa: E402
-from bench.http_harness import free_port, pids_of, saturate_wrk, start_server, stop  # noqa: E402
+from bench.http_harness import SERVERS, free_port, pids_of, saturate_wrk, start_server, stop  # noqa: E402
 
 OK_STATUS = {"tiers": 200, "checkin": 201, "claim": 201}
 # Fresh requests handed to one wrk phase per second: above any rate reached here.
@@ -63,7 +63,8 @@ def main() -> None:
     sides = []
     for spec in args.side:
         name, _, where = spec.partition("=")
-        where, _, server = where.partition("+")
+        head, plus, tail = where.rpartition("+")  # a checkout's path may hold a "+" of its own
+        where, server = (head, tail) if plus and tail in SERVERS else (where, "")
         where, _, workers = where.partition("@")
         checkout, _, python = where.partition(":")
         sides.append((name, Path(checkout), python or None, int(workers or args.workers), server or "granian"))

@@ -51,7 +51,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.db import DatabaseError, connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 
 from bench import coupons_http, engagement_checkin_http, member_centre, scancodes_http  # noqa: E402
@@ -173,8 +173,11 @@ def setup(args: argparse.Namespace) -> dict[str, Endpoint]:
     # The setup's bulk writes (fresh members, coupons, codes) flushed now, so that a checkpoint they
     # bring on does not land in a phase: a check-in waits for its commit's flush, and one run's
     # check-in phase read a quarter slower, likeliest so (bench/README.md, session 18).
-    with connection.cursor() as cursor:
-        cursor.execute("CHECKPOINT")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")  # a superuser's or pg_checkpoint's right
+    except DatabaseError as error:
+        print(f"setup: no CHECKPOINT ({error}); a checkpoint may land in a phase", flush=True)
     connection.close()
     print(f"setup: {time.monotonic() - started:.0f} s (checkpoint included)", flush=True)
     return endpoints

@@ -36,6 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OK = frozenset({200, 201})
+# The web servers start_server knows: the Procfile's first.
+SERVERS = ("granian", "granian-t2", "gunicorn", "gthread")
 
 
 def free_port() -> int:
@@ -61,17 +63,18 @@ def start_server(
     # The server of the interpreter running this script (a worktree has no .venv of its own), or of
     # the virtualenv interpreter `python`.
     interpreter = python or sys.executable
+    if server not in SERVERS:
+        raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
     if server.startswith("granian"):
         threads = server.removeprefix("granian").removeprefix("-t") or "1"
         argv = [interpreter, "-m", "granian", "--interface", "wsgi", "crm.wsgi:application"]
         argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-        argv += ["--blocking-threads", threads, "--log-level", "warning", "--no-ws"]
-    elif server in ("gunicorn", "gthread"):
+        argv += ["--blocking-threads", threads, "--blocking-threads-idle-timeout", "600"]
+        argv += ["--log-level", "warning", "--no-ws"]
+    else:
         argv = [interpreter, "-m", "gunicorn", "crm.wsgi", "--bind", f"127.0.0.1:{port}"]
         argv += ["--workers", str(workers), "--log-level", "warning"]
         argv += ["--threads", "2", "--worker-class", "gthread"] if server == "gthread" else ["--threads", "1"]
-    else:
-        raise ValueError(f"unknown server {server!r}")
     process = subprocess.Popen(  # noqa: S603 (fixed argv: our own server and module)
         argv,
         cwd=root,

@@ -1,5 +1,5 @@
 """In-process cost of one request through the whole Django stack, without HTTP: the WSGI handler
-gunicorn calls (`crm.wsgi.application`) called directly with a built environ, so what is measured
+the web server calls (`crm.wsgi.application`) called directly with a built environ, so what is measured
 is the middleware, the view and the services — not a load generator sharing the cores.
 
 For a run of `count` requests it reports, per request: the Python CPU of this process
@@ -46,7 +46,7 @@ class Cost:
 
 
 class Wsgi:
-    """Calls the project's WSGI application as gunicorn does, one request at a time."""
+    """Calls the project's WSGI application as the web server does, one request at a time."""
 
     def __init__(self, host: str, headers: dict[str, str] | None = None) -> None:
         from crm.wsgi import application

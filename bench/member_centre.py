@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--cpu", type=int, default=1000, help="in-process resolves for the CPU per call (0: skip)")
-    parser.add_argument("--no-http", dest="http", action="store_false", help="skip the gunicorn phases")
+    parser.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP phases")
     args = parser.parse_args()
 
     key = setup(args.members)

@@ -1,5 +1,5 @@
 """Look at the dashboard and the staff-performance report of the 1M-member bench brand
-(bench/reports_data.py) in Chromium at 1440 px and 1024 px wide, served by gunicorn:
+(bench/reports_data.py) in Chromium at 1440 px and 1024 px wide, served by the web server:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hb_rep .venv/bin/python bench/reports_screens.py \\
         --password PASSWORD [--out .screens]

@@ -167,7 +167,7 @@ def export_phase(batch: CodeBatch, codes: int) -> None:
 
 def page_phase(batch: CodeBatch, pages: int) -> None:
     """GET /s/<serial>?k=<secret> — the scan page, the whole request: in-process through Django's
-    handler (middleware, tenant routing, template), then over HTTP through gunicorn."""
+    handler (middleware, tenant routing, template), then over HTTP through the web server."""
     from api_orders_http import free_port, pids_of, process_cpu_seconds, start_server, stop
     from django.test import Client
 

@@ -1,4 +1,4 @@
-"""Benchmark: one item, one code over HTTP through a real gunicorn (issue 28) — claims and scans
+"""Benchmark: one item, one code over HTTP through the real web server (issue 28) — claims and scans
 through the partner API, with the codes table at `--codes` rows.
 
 Targets: a claim ≥ 500/s, and p99 ≤ 100 ms at a steady 200 claims/s, with 10M codes in the table;
@@ -13,7 +13,7 @@ provisions its own brand `benchscanhttp`: one generated batch of `--codes` codes
 a re-run tops the table up only if it has fewer), one activated segment, a points campaign with no
 caps, `--members` members (bulk, once), an API key. Each claim takes a fresh code with a fresh
 member (the expensive path: ledger, tags, scan log, counters). Phases:
-0. floor: GET /healthz from the same client threads (what the harness and gunicorn cost alone);
+0. floor: GET /healthz from the same client threads (what the harness and the server cost alone);
 1. verify: saturation of POST /api/v1/scancodes/verify;
 2. claim: saturation of POST /api/v1/scancodes/claims;
 3. claim: steady 200/s open loop (latency counted from when each request was due).

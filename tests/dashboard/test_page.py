@@ -311,6 +311,7 @@ def test_members_by_source_name_their_channel_code(in_brand_a: Any, admin_client
     MemberFactory.create_batch(2, source="xh-poster")
     MemberFactory.create(source="imported-2026")
     MemberFactory.create(source="import")
+    MemberFactory.create(source="scan:SKU-TEA-250")
     dashboard_refresh()
     connection.set_schema_to_public()
     export = admin_client_a.get(export_url("members_source", "csv")).content.decode("utf-8-sig")
@@ -318,3 +319,4 @@ def test_members_by_source_name_their_channel_code(in_brand_a: Any, admin_client
     by_name = {row[0]: row[1] for row in rows[1:]}
     assert by_name["徐汇店海报码"] == "2" and by_name["imported-2026"] == "1" and "xh-poster" not in by_name
     assert by_name["批量导入"] == "1" and "import" not in by_name
+    assert by_name["扫码入会（SKU-TEA-250）"] == "1"
