@@ -3,7 +3,10 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> CACHE_URL=redis://127.0.0.1:6379/<n> \
         .venv/bin/python bench/hot_paths.py [--members 1000000] [--codes 10000000] \
-        [--in-process 300] [--seconds 8] [--workers 4] [--threads 8] [--server-python PATH] [--no-http]
+        [--in-process 300] [--seconds 8] [--workers 4] [--threads 8] [--server granian|gunicorn] \
+        [--server-python PATH] [--serial-offset N] [--no-http]
+
+The lead's run: `--in-process 0 --workers 3 --seconds 10` (bench/README.md).
 
 Data (generated once by the existing generators, reused by every later run; a run only adds the
 few coupons, check-in members and live member codes it uses up):
