@@ -40,7 +40,7 @@ from bench.http_harness import SERVERS, free_port, pids_of, saturate_wrk, start_
 
 OK_STATUS = {"tiers": 200, "checkin": 201, "claim": 201}
 # Fresh requests handed to one wrk phase per second: above any rate reached here.
-LINES_PER_SECOND = 1500
+LINES_PER_SECOND = 2500
 
 
 def main() -> None:
