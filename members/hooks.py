@@ -334,3 +334,20 @@ member_page_tools: Hook[MemberPageAsk, MemberPageTool | None] = Hook("member pag
 
 def member_page_tools_for(*, user: Any, member_id: int) -> list[MemberPageTool]:
     return [tool for tool in member_page_tools.tell(MemberPageAsk(user=user, member_id=member_id)) if tool]
+
+
+# --- names of member sources ------------------------------------------------------------------------
+# A member's source is often the `state` of the channel QR code (渠道活码) they came through; the
+# codes are wecom's, which members never imports. wecom registers how a state is named, and the
+# member page asks (members.source_words says the product's own sources in words).
+_source_code_namer: Callable[[str], str | None] | None = None
+
+
+def source_code_namer_register(namer: Callable[[str], str | None]) -> None:
+    global _source_code_namer
+    _source_code_namer = namer
+
+
+def source_code_name(source: str) -> str | None:
+    """The name of the channel code whose state is `source`, when an app keeps such codes."""
+    return _source_code_namer(source) if _source_code_namer is not None and source else None

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from members.models import Identity, IdentityKind, Member, Staff
 
-from .models import CustomerTransfer, FollowRelation
+from .models import ContactWay, CustomerTransfer, FollowRelation
 
 
 class WecomStatus:
@@ -117,3 +117,8 @@ def members_needing_attention(queryset: QuerySet[Member]) -> QuerySet[Member]:
     for issue in Issue.LABELS:
         combined |= ownership_issue_q(issue)
     return queryset.filter(combined)
+
+
+def contact_way_name(state: str) -> str | None:
+    """The name the marketer gave the channel QR code carrying `state` (a member's source)."""
+    return ContactWay.objects.filter(state=state).values_list("name", flat=True).first()

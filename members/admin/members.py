@@ -35,6 +35,7 @@ from crm.errors import AppError
 from crm.spreadsheets.writing import csv_writer
 
 from .. import imports
+from ..hooks import source_code_name
 from ..masking import birthday_shown, can_view_full_pi, mobile_shown, name_shown
 from ..merge_words import merge_moved_words
 from ..models import (
@@ -288,7 +289,7 @@ class MemberAdmin(MemberConsentActionsMixin, MemberLoyaltyActionsMixin, StoreSco
 
     @admin.display(description=_("来源"))
     def source_shown(self, obj: Member) -> str:
-        return source_shown(obj.source)
+        return source_shown(obj.source, source_code_name(obj.source))
 
     # --- the member page ---
 

@@ -157,6 +157,18 @@ def test_member_page_names_the_source_the_product_wrote(admin_client_a, brand_a,
     assert "批量导入" in body and ">import<" not in body
 
 
+def test_member_page_names_the_channel_code_of_the_source(admin_client_a, brand_a, member):
+    """A member who came through a channel QR code: 来源 is the code's name, as on the dashboard."""
+    from wecom.models import ContactWay
+
+    ContactWay.objects.create(
+        name="徐汇店海报码", state="xh-poster", config_id="cfg-xh", qr_code="https://qr.example/xh"
+    )
+    Member.objects.filter(pk=member.pk).update(source="xh-poster")
+    body = admin_client_a.get(reverse("admin:members_member_change", args=[member.pk])).content.decode()
+    assert "徐汇店海报码" in body and ">xh-poster<" not in body
+
+
 # --- the manual tier floor ---
 
 
