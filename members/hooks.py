@@ -338,16 +338,11 @@ def member_page_tools_for(*, user: Any, member_id: int) -> list[MemberPageTool]:
 
 # --- names of member sources ------------------------------------------------------------------------
 # A member's source is often the `state` of the channel QR code (渠道活码) they came through; the
-# codes are wecom's, which members never imports. wecom registers how a state is named, and the
-# member page asks (members.source_words says the product's own sources in words).
-_source_code_namer: Callable[[str], str | None] | None = None
-
-
-def source_code_namer_register(namer: Callable[[str], str | None]) -> None:
-    global _source_code_namer
-    _source_code_namer = namer
+# codes are wecom's, which members never imports. A handler answers a state with its code's name
+# (or None), and the member page asks (members.source_words says the product's own sources).
+source_code_names: Hook[str, str | None] = Hook("source code names")
 
 
 def source_code_name(source: str) -> str | None:
     """The name of the channel code whose state is `source`, when an app keeps such codes."""
-    return _source_code_namer(source) if _source_code_namer is not None and source else None
+    return next((name for name in source_code_names.tell(source) if name), None) if source else None

@@ -7,7 +7,7 @@ class WecomConfig(AppConfig):
     verbose_name = "企业微信"
 
     def ready(self) -> None:
-        from members.hooks import on_identities_added, on_tags_changed, source_code_namer_register
+        from members.hooks import on_identities_added, on_tags_changed, source_code_names
 
         from .member_events import link_prospects_of_new_identities, mirror_tag_changes
         from .selectors import contact_way_name
@@ -17,4 +17,4 @@ class WecomConfig(AppConfig):
         # it belongs in the caller's transaction.
         on_tags_changed(mirror_tag_changes, needs_transaction=lambda: False)
         # The member page names a member's source by the channel code that carries it.
-        source_code_namer_register(contact_way_name)
+        source_code_names.connect(contact_way_name)
