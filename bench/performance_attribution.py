@@ -20,11 +20,11 @@ accesses (pg_stat_database of the bench's own database, autovacuum paused on the
 meanwhile) and statements. The figure is the ratio on/off within each round: its median over the
 rounds, their interquartile range and a bootstrap 95 % interval of the median. Buffers and
 statements do not depend on the load; CPU time does a little (shared caches), wall time a lot.
-`--parts` adds the two riders alone (attr, touch); `--main` the riders and decision function as
-session 17 left them (main). `--lead` is the lead's A/B: 150 short rounds (20
-single orders and one batch of 1,000 per mode), intervals of ±1–2.5 % in 3–4 minutes. Then the
-month report (performance_report over the last 30 brand days, every store) is timed, unless
-`--ab-only`.
+`--parts` adds the two riders alone (attr, touch); `--main` the riders as session 18 left them
+(main: one order decided by performance_decide over one-element arrays, performance 0013). `--lead`
+is the lead's A/B: 150 short rounds (20 single orders and one batch of 1,000 per mode), intervals
+of ±1–2.5 % in 3–4 minutes. Then the month report (performance_report over the last 30 brand days,
+every store) is timed, unless `--ab-only`. DEBUG is off, as in production.
 """
 
 # Generated SQL: table/column names from model meta and integers from the command line only.
@@ -45,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Before Django is set up (members_data does it): DEBUG records every query and renders its SQL with
+# its parameters, Python work production does not do — it inflated the single-order floor by ~1 ms.
+os.environ.setdefault("DEBUG", "false")
 
 import members_data as gen  # sets Django up
 from django.db import connection
@@ -388,8 +391,8 @@ def main() -> None:
     parser.add_argument(
         "--main",
         action="store_true",
-        help="a third mode: the riders and decision function as session 17 left them (main: the served-touch "
-        "rider in every call, performance 0012's function)",
+        help="a third mode: the riders as session 18 left them (main: one order decided by performance_decide "
+        "over one-element arrays, as migration 0013 left it)",
     )
     parser.add_argument(
         "--parts",
@@ -416,6 +419,7 @@ def main() -> None:
             ATTRIBUTION_RIDER_ONE_SQL,
             ATTRIBUTION_RIDER_SQL,
             FUNCTION_NAME,
+            ONE_FUNCTION_NAME,
             SERVED_TOUCH_RIDER_ONLY_WITH,
             SERVED_TOUCH_RIDER_SQL,
         )
@@ -426,26 +430,31 @@ def main() -> None:
             order_insert_rider_register(
                 name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=ATTRIBUTION_RIDER_ONE_SQL
             )
-        elif mode in ("prev", "main"):  # the decision as migration 0011 / 0012 left it, under another name
+        elif mode == "prev":  # the decision as migration 0011 left it, under another name
             order_insert_rider_register(
                 name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL.replace(f"{FUNCTION_NAME}(", f"{FUNCTION_NAME}_{mode}(")
             )
-        if mode in ("on", "prev", "touch"):
+        elif mode == "main":  # one order through performance_decide's one-order branch, as before session 19
+            order_insert_rider_register(
+                name=RIDER_NAME,
+                sql=ATTRIBUTION_RIDER_SQL,
+                one_order_sql=re.sub(
+                    rf"{ONE_FUNCTION_NAME}\(([^)]*)\)",
+                    lambda call: f"{FUNCTION_NAME}({', '.join(f'ARRAY[{arg.strip()}]' for arg in call[1].split(','))})",
+                    ATTRIBUTION_RIDER_ONE_SQL,
+                ),
+            )
+        if mode in ("on", "prev", "main", "touch"):
             order_insert_rider_register(
                 name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL, only_with=SERVED_TOUCH_RIDER_ONLY_WITH
             )
-        elif mode == "main":  # in every call, as before session 18
-            order_insert_rider_register(name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL)
 
     with schema_context(SLUG):
         import importlib
 
         from performance.attribution import FUNCTION_NAME
 
-        for flag, mode, migration in (
-            (args.previous, "prev", "0011_lighter_ingest_writes"),
-            (args.main, "main", "0012_decide_one_order"),
-        ):
+        for flag, mode, migration in ((args.previous, "prev", "0011_lighter_ingest_writes"),):
             if flag:
                 text = importlib.import_module(f"performance.migrations.{migration}").FUNCTION_SQL
                 with connection.cursor() as cursor:

@@ -52,25 +52,35 @@ CURRENT_RULE = f"(SELECT id, precedence, windows FROM {_RULE} ORDER BY id DESC L
 # member's resignation itself, so a resigned candidate yields no row and the next slot is tried.
 # The own-purchase probe runs only when the brand registered any staff identity (an InitPlan,
 # once per statement).
-_SERVING = """SELECT 'serving'::text AS basis, o.staff_id AS staff_id, NULL::bigint AS touch_id,
-               ''::text AS touch_kind, NULL::integer AS window_days, COALESCE(o.store_id, s.store_id) AS store_id
+# Each base is written once, for the set query and for the one-order function: {o} is how the order's
+# columns are read ("o." in the set query, "p_" the one-order function's parameters), {r} the rule's
+# ("r." / "v_" its variables), {ex} the owner at payment time, {gate} the conditions the set query
+# needs in the query itself (the precedence place, what the base needs of the order) and the
+# one-order function checks in PL/pgSQL before it runs the query (so its plan has no gating node),
+# {into} where the one-order function reads the row into its variables.
+_SERVING = """SELECT 'serving'::text AS basis, {o}staff_id AS staff_id, NULL::bigint AS touch_id,
+               ''::text AS touch_kind, NULL::integer AS window_days, COALESCE({o}store_id, s.store_id) AS store_id{into}
         FROM {staff} s
-        WHERE r.precedence[{i}] = 'serving' AND o.store_id IS NOT NULL AND s.id = o.staff_id
-          AND (s.resigned_at IS NULL OR s.resigned_at > o.paid_at)"""
-_EXCLUSIVE = """SELECT 'exclusive'::text, ex.staff_id, NULL::bigint, ''::text, NULL::integer,
-               COALESCE(s.store_id, o.store_id)
+        WHERE {gate}s.id = {o}staff_id
+          AND (s.resigned_at IS NULL OR s.resigned_at > {o}paid_at)"""
+_EXCLUSIVE = """SELECT 'exclusive'::text, {ex}, NULL::bigint, ''::text, NULL::integer,
+               COALESCE(s.store_id, {o}store_id){into}
         FROM {staff} s
-        WHERE r.precedence[{i}] = 'exclusive' AND s.id = ex.staff_id
-          AND (s.resigned_at IS NULL OR s.resigned_at > o.paid_at)"""
-_TOUCH_PICK = """(SELECT 'touch'::text, t.staff_id, t.id, t.kind::text, (r.windows ->> t.kind)::integer,
-                COALESCE(ts.store_id, o.store_id)
+        WHERE {gate}s.id = {ex}
+          AND (s.resigned_at IS NULL OR s.resigned_at > {o}paid_at)"""
+_TOUCH_PICK = """SELECT 'touch'::text, t.staff_id, t.id, t.kind::text, ({r}windows ->> t.kind)::integer,
+                COALESCE(ts.store_id, {o}store_id){into}
          FROM {touch} t JOIN {staff} ts ON ts.id = t.staff_id
-         WHERE r.precedence[{i}] = 'touch' AND o.member_id IS NOT NULL AND t.member_id = o.member_id{unserved}
-           AND t.touched_at <= o.paid_at AND t.touched_at > o.paid_at - r.reach
-           AND t.touched_at > o.paid_at - make_interval(days => COALESCE((r.windows ->> t.kind)::integer, 0))
+         WHERE {gate}t.member_id = {o}member_id{unserved}
+           AND t.touched_at <= {o}paid_at AND t.touched_at > {o}paid_at - {r}reach
+           AND t.touched_at > {o}paid_at - make_interval(days => COALESCE(({r}windows ->> t.kind)::integer, 0))
            {own_served}
-           AND (ts.resigned_at IS NULL OR ts.resigned_at > o.paid_at)
-         ORDER BY t.touched_at DESC, t.id DESC LIMIT 1)"""
+           AND (ts.resigned_at IS NULL OR ts.resigned_at > {o}paid_at)
+         ORDER BY t.touched_at DESC, t.id DESC LIMIT 1"""
+# What each base needs of the order (the set query's gate after the precedence place; the one-order
+# function's IF): serving a store order with its staff member, a touch a member's order, the
+# exclusive base an owner at payment time.
+_SET_NEEDS = {"serving": "o.store_id IS NOT NULL AND ", "exclusive": "", "touch": "o.member_id IS NOT NULL AND "}
 _BASES = {"serving": _SERVING, "exclusive": _EXCLUSIVE, "touch": _TOUCH_PICK}
 # The brand's usual rule (the default of migration 0002): the function runs a plan made for it.
 USUAL_PRECEDENCE = ("serving", "touch", "exclusive")
@@ -85,8 +95,8 @@ USUAL_PRECEDENCE = ("serving", "touch", "exclusive")
 # (kind, staff, time: the served touch is the order's serving staff at its payment time), so every
 # touch the look-up reads is answered from the index alone, without a visit to the heap row.
 _OWN_SERVED = "AND t.key <> 'order:' || o.id  -- the order's own serving is the serving basis, not a touch"
-_OWN_SERVED_BY_INDEX = """AND NOT (t.kind = 'served' AND o.store_id IS NOT NULL AND t.staff_id = o.staff_id
-                    AND t.touched_at = o.paid_at)  -- the order's own serving is the serving basis"""
+_OWN_SERVED_BY_INDEX = """AND NOT (t.kind = 'served' AND {o}store_id IS NOT NULL AND t.staff_id = {o}staff_id
+                    AND t.touched_at = {o}paid_at)  -- the order's own serving is the serving basis"""
 # A rule without a `served` window lets no served touch credit (its window is 0 days), yet the
 # look-up read every served touch of the member within the longest window — from the heap, too,
 # when it was younger than the table's last vacuum (an index-only scan checks visibility before
@@ -95,43 +105,64 @@ _OWN_SERVED_BY_INDEX = """AND NOT (t.kind = 'served' AND o.store_id IS NOT NULL 
 _UNSERVED = "\n           AND t.kind <> 'served'  -- the rule has no served window: served touches cannot credit"
 
 
+def _set_base(basis: str, i: int | str, *, stored: bool, unserved: bool) -> str:
+    """`basis` as a branch of the set query, in place `i` of the precedence (gated by it)."""
+    sql = _BASES[basis].format(
+        o="o.",
+        r="r.",
+        ex="ex.staff_id",
+        gate=f"r.precedence[{i}] = '{basis}' AND {_SET_NEEDS[basis]}",
+        into="",
+        staff=_STAFF,
+        touch=_TOUCH,
+        own_served=_OWN_SERVED if stored else _OWN_SERVED_BY_INDEX.format(o="o."),
+        unserved=_UNSERVED if unserved else "",
+    )
+    return f"({sql})" if basis == "touch" else sql  # its own ORDER BY and LIMIT within the UNION ALL
+
+
 def _slots(precedence: tuple[str, ...] | None, *, stored: bool, unserved: bool = False) -> str:
     """Every base in every place (any rule), or one base per place (the rule is known to be `precedence`)."""
-    fill = {
-        "staff": _STAFF,
-        "touch": _TOUCH,
-        "own_served": _OWN_SERVED if stored else _OWN_SERVED_BY_INDEX,
-        "unserved": _UNSERVED if unserved else "",
-    }
     parts = (
-        [part.format(i=i, **fill) for i in (1, 2, 3) for part in _BASES.values()]
+        [_set_base(basis, i, stored=stored, unserved=unserved) for i in (1, 2, 3) for basis in _BASES]
         if precedence is None
-        else [_BASES[basis].format(i=i, **fill) for i, basis in enumerate(precedence, 1)]
+        else [_set_base(basis, i, stored=stored, unserved=unserved) for i, basis in enumerate(precedence, 1)]
     )
     return "\n        UNION ALL\n        ".join(parts)
 
 
-_OWN = f"""LEFT JOIN LATERAL (
-    (SELECT si.staff_id FROM {_STAFF_ID} si
-     WHERE EXISTS (SELECT FROM {_STAFF_ID}) AND si.kind = o.buyer_kind AND si.value = o.buyer_value)
+# The staff member who bought the order, if any (their mobile or unionid: the buyer's, or one of the
+# member's identities). {o} and {guard} as in the bases: the set query asks for the probe only when
+# the brand registered a staff identity (an InitPlan); the one-order function checks it before.
+_OWN_PROBES = f"""(SELECT si.staff_id FROM {_STAFF_ID} si
+     WHERE {{guard}}si.kind = {{o}}buyer_kind AND si.value = {{o}}buyer_value)
     UNION ALL
     (SELECT si.staff_id FROM {_IDENTITY} i JOIN {_STAFF_ID} si ON si.kind = i.kind AND si.value = i.value
-     WHERE EXISTS (SELECT FROM {_STAFF_ID}) AND i.member_id = o.member_id)
-    LIMIT 1
+     WHERE {{guard}}i.member_id = {{o}}member_id)
+    LIMIT 1"""
+_OWN = f"""LEFT JOIN LATERAL (
+    {_OWN_PROBES.format(o="o.", guard=f"EXISTS (SELECT FROM {_STAFF_ID}) AND ")}
 ) own ON true"""
 _NO_OWN = "CROSS JOIN (SELECT NULL::bigint AS staff_id) own  -- the brand registered no staff identity"
 
-# The member's owner when the order was paid (exclusive staff), for member orders.
+# The member's owner when the order was paid (exclusive staff), for member orders; {o} as in the bases.
+_OWNER = """(COALESCE(
+        (SELECT ARRAY[a.to_staff_id] FROM {assign} a
+         WHERE a.member_id = {o}member_id AND a.created_at <= {o}paid_at ORDER BY a.created_at DESC, a.id DESC LIMIT 1),
+        (SELECT ARRAY[a.from_staff_id] FROM {assign} a
+         WHERE a.member_id = {o}member_id AND a.created_at > {o}paid_at ORDER BY a.created_at, a.id LIMIT 1),
+        (SELECT ARRAY[m.assigned_staff_id] FROM {member} m WHERE m.id = {o}member_id)
+    ))[1]"""
+
+
+def _owner(o: str) -> str:
+    return _OWNER.format(o=o, assign=_ASSIGN, member=_MEMBER)
+
+
 _EX = f"""LEFT JOIN LATERAL (
     -- COALESCE evaluates its subqueries lazily: a live order's member usually answers at the first.
     -- Arrays, so that an unassignment (to_staff NULL) still ends the search.
-    SELECT (COALESCE(
-        (SELECT ARRAY[a.to_staff_id] FROM {_ASSIGN} a
-         WHERE a.member_id = o.member_id AND a.created_at <= o.paid_at ORDER BY a.created_at DESC, a.id DESC LIMIT 1),
-        (SELECT ARRAY[a.from_staff_id] FROM {_ASSIGN} a
-         WHERE a.member_id = o.member_id AND a.created_at > o.paid_at ORDER BY a.created_at, a.id LIMIT 1),
-        (SELECT ARRAY[m.assigned_staff_id] FROM {_MEMBER} m WHERE m.id = o.member_id)
-    ))[1] AS staff_id
+    SELECT {_owner("o.")} AS staff_id
 ) ex ON o.member_id IS NOT NULL"""
 
 _DECIDE = f"""
@@ -279,9 +310,7 @@ _ONE_CAN = {
 
 
 def _one_query(basis: str, *, unserved: bool = False) -> str:
-    base = _BASES[basis].format(
-        i="v_i", staff=_STAFF, touch=_TOUCH, own_served=_OWN_SERVED_BY_INDEX, unserved=_UNSERVED if unserved else ""
-    )
+    base = _set_base(basis, "v_i", stored=False, unserved=unserved)
     return f"""{_PICK_INTO}
             FROM {_ONE} CROSS JOIN {_ONE_RULE} CROSS JOIN {_ONE_EX}
             CROSS JOIN LATERAL ({base}) c;"""
@@ -318,22 +347,25 @@ _ONE_ORDER = f"""order_id := p_id[1]; paid_at := p_paid_at[1]; member_id := p_me
     END LOOP;
     RETURN NEXT;
     RETURN;"""
-FUNCTION_BODY = f"""
-#variable_conflict use_column
-DECLARE
-    v_rule_id bigint;
+# The rule in force, read once a call into the functions' variables.
+_RULE_DECLARE = """v_rule_id bigint;
     v_precedence text[];
     v_windows jsonb;
     v_staff_identities boolean;
     v_reach interval;
-    v_unserved boolean;
+    v_unserved boolean;"""
+_RULE_INTO = f"""SELECT rr.id, rr.precedence::text[], rr.windows, EXISTS (SELECT FROM {_STAFF_ID}), {_REACH_OF_KINDS},
+       NOT (rr.windows ? 'served')
+INTO v_rule_id, v_precedence, v_windows, v_staff_identities, v_reach, v_unserved
+FROM {_RULE} rr ORDER BY rr.id DESC LIMIT 1;"""
+FUNCTION_BODY = f"""
+#variable_conflict use_column
+DECLARE
+    {_RULE_DECLARE}
     v_i integer;
     v_found boolean;
 BEGIN
-SELECT rr.id, rr.precedence::text[], rr.windows, EXISTS (SELECT FROM {_STAFF_ID}), {_REACH_OF_KINDS},
-       NOT (rr.windows ? 'served')
-INTO v_rule_id, v_precedence, v_windows, v_staff_identities, v_reach, v_unserved
-FROM {_RULE} rr ORDER BY rr.id DESC LIMIT 1;
+{_RULE_INTO}
 IF cardinality(p_id) = 1 THEN
     {_ONE_ORDER}
 END IF;
@@ -346,14 +378,100 @@ ELSE
 END IF;
 END
 """
-FUNCTION_SQL = (
-    f"CREATE OR REPLACE FUNCTION {FUNCTION_NAME}("
-    + ", ".join(f"p_{name} {kind}[]" for name, kind in _INPUT)
-    + ") RETURNS TABLE ("
+
+
+def _create_function(name: str, params: str, tail: str, body: str) -> str:
+    return f"CREATE OR REPLACE FUNCTION {name}({params}){tail} AS $fn${body}$fn$"
+
+
+FUNCTION_SQL = _create_function(
+    FUNCTION_NAME,
+    ", ".join(f"p_{name} {kind}[]" for name, kind in _INPUT),
+    " RETURNS TABLE ("
     + ", ".join(f"{name} {kind}" for name, kind in _OUTPUT)
-    + ") LANGUAGE plpgsql VOLATILE ROWS 1 SET plan_cache_mode = force_generic_plan AS $fn$"
-    + FUNCTION_BODY
-    + "$fn$"
+    + ") LANGUAGE plpgsql VOLATILE ROWS 1 SET plan_cache_mode = force_generic_plan",
+    FUNCTION_BODY,
+)
+
+
+# One order (`order_post`, and a batch of one), since performance 0014: a function of the order's
+# values rather than of arrays of them, that decides as the set query does with the same bases —
+# each read with the function's parameters and variables, its conditions on the order checked in
+# PL/pgSQL first — one small query per candidate, only as far as the precedence needs. Against
+# performance_decide's one-order branch its plans have no array subscripts, no one-row
+# subqueries and no gating nodes to start up, and it returns its one row without a tuplestore of
+# its own (not a set-returning function). STABLE: its queries read the statement's snapshot, so it
+# does not see the served touch the same statement writes for the order (the set query, VOLATILE,
+# sees it and tells it apart; a batch needs that for a later order of the same member); with one
+# order there is nothing else in the statement to see. performance_decide keeps its one-order
+# branch: the previous release's rider calls it during a deploy.
+ONE_FUNCTION_NAME = "performance_decide_one"
+_ONE_INTO = "\n        INTO basis, staff_id, touch_id, touch_kind, window_days, store_id"
+
+
+def _one_base(basis: str, *, unserved: bool = False) -> str:
+    return _BASES[basis].format(
+        o="p_",
+        r="v_",
+        ex="v_owner",
+        gate="",
+        into=_ONE_INTO,
+        staff=_STAFF,
+        touch=_TOUCH,
+        own_served=_OWN_SERVED_BY_INDEX.format(o="p_"),
+        unserved=_UNSERVED if unserved else "",
+    )
+
+
+# The rule and, for a member's order, the owner at payment time, in one query (one executor start
+# less; the owner's look-ups are InitPlans there, run only as far as COALESCE needs them).
+_ONE_RULE_INTO = _RULE_INTO.replace(
+    "\nINTO", f",\n       CASE WHEN p_member_id IS NOT NULL THEN {_owner('p_')} END\nINTO"
+).replace("v_unserved\n", "v_unserved, v_owner\n")
+ONE_FUNCTION_BODY = f"""
+#variable_conflict use_column
+DECLARE
+    {_RULE_DECLARE}
+    v_owner bigint;
+    v_i integer;
+BEGIN
+{_ONE_RULE_INTO}
+exclusive_staff_id := v_owner;
+order_id := p_id; paid_at := p_paid_at; member_id := p_member_id;
+amount_fen := p_amount_fen; created_at := p_created_at; rule_id := v_rule_id;
+IF v_staff_identities THEN
+    SELECT x.staff_id INTO own_staff_id FROM (
+    {_OWN_PROBES.format(o="p_", guard="")}
+    ) x;
+END IF;
+FOR v_i IN 1..3 LOOP
+    IF v_precedence[v_i] = 'serving' THEN
+        IF p_store_id IS NOT NULL AND p_staff_id IS NOT NULL THEN
+        {_one_base("serving")};
+        EXIT WHEN FOUND;
+        END IF;
+    ELSIF v_precedence[v_i] = 'touch' THEN
+        IF p_member_id IS NOT NULL AND v_unserved THEN
+        {_one_base("touch", unserved=True)};
+        EXIT WHEN FOUND;
+        ELSIF p_member_id IS NOT NULL THEN
+        {_one_base("touch")};
+        EXIT WHEN FOUND;
+        END IF;
+    ELSIF v_precedence[v_i] = 'exclusive' THEN
+        IF v_owner IS NOT NULL THEN
+        {_one_base("exclusive")};
+        EXIT WHEN FOUND;
+        END IF;
+    END IF;
+END LOOP;
+END
+"""
+ONE_FUNCTION_SQL = _create_function(
+    ONE_FUNCTION_NAME,
+    ", ".join([*(f"p_{name} {kind}" for name, kind in _INPUT), *(f"OUT {name} {kind}" for name, kind in _OUTPUT)]),
+    " LANGUAGE plpgsql STABLE",
+    ONE_FUNCTION_BODY,
 )
 
 # The rider (members/hooks.py): read `o`, write one row per new order that credits someone or was
@@ -377,12 +495,12 @@ CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"x.a_{name}" for name, _ in _INPU
 WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
 
-# One order (order_post): the function over the order's own values, without aggregating `o` into
-# arrays first — the same arrays of one element, the same call; the aggregate's nine transition
-# states were set up for every order (bench/README.md, session 18). The function is the same, so a
-# previous release's rider and this one write alike during a deploy.
+# One order (order_post): the one-order function over the order's own values, without aggregating
+# `o` into arrays (the aggregate's nine transition states were set up for every order: bench/README.md,
+# session 18). It decides as performance_decide does, so a previous release's rider (that function
+# over arrays) and this one write alike during a deploy.
 ATTRIBUTION_RIDER_ONE_SQL = f"""{_ATTRIBUTION_INSERT}
-FROM o CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"ARRAY[o.{name}]" for name, _ in _INPUT)}) d
+FROM o CROSS JOIN LATERAL {ONE_FUNCTION_NAME}({", ".join(f"o.{name}" for name, _ in _INPUT)}) d
 WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
 

@@ -1,13 +1,16 @@
 """Per-order attribution: decided in the order's transaction by the rule in force (single and
 batch), idempotent with the order, explained in words; refunds reduce the credit pro rata."""
 
+import contextlib
 import datetime as dt
 from types import SimpleNamespace
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from members.hooks import order_insert_rider_register
 from members.models import IdentityKind, MemberAssignment, Staff
 from members.scoping import StoreScope
 from members.services.orders import OrderInput, order_refund, orders_post_batch
@@ -381,14 +384,17 @@ def test_the_usual_rule_s_own_plan_decides_as_the_general_one(scene):
     ("precedence", "windows", "identity"),
     [
         (["serving", "touch", "exclusive"], {"coupon": 30, "served": 7}, False),  # the usual rule
+        (["serving", "touch", "exclusive"], {"coupon": 30}, False),  # … without a served window (the default)
         (["serving", "touch", "exclusive"], {"coupon": 30}, True),  # a staff identity: the general plan
         (["touch", "exclusive", "serving"], {"coupon": 30, "served": 7}, False),
         (["exclusive", "serving"], {}, False),  # a place left empty
     ],
 )
 def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
-    # A call with one order (order_post) runs one small query per look-up instead of the set
-    # query (migration 0012): every case, posted one by one, is credited as in a batch.
+    # A call with one order (order_post) runs its own function, one small query per look-up,
+    # instead of the set query (migration 0014): every case, posted one by one, is credited as in a
+    # batch — and as by the previous release's one-order rider (performance_decide over one-element
+    # arrays), which runs during a deploy.
     store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
     assign(member, zhang, ago(days=60))
     other = member_with_unionid("u-2")
@@ -442,9 +448,51 @@ def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
 
     singly = credits(lambda: [orders_post_batch(orders=[item], actor="pos")[0].order_id for item in orders("S")])
     batch = credits(lambda: [r.order_id for r in orders_post_batch(orders=orders("B"), actor="pos")])
+    with previous_one_order_rider():
+        previous = credits(lambda: [orders_post_batch(orders=[item], actor="pos")[0].order_id for item in orders("P")])
 
     assert singly == batch
+    assert previous == batch
     assert len({row[1] for row in batch if row}) >= 2  # the cases credit by more than one basis
+
+
+@contextlib.contextmanager
+def previous_one_order_rider():
+    """The attribution rider as the previous release registers it: one order through
+    performance_decide's one-order branch, over one-element arrays."""
+    from performance.attribution import (
+        _ATTRIBUTION_INSERT,
+        _INPUT,
+        ATTRIBUTION_RIDER_ONE_SQL,
+        ATTRIBUTION_RIDER_SQL,
+        FUNCTION_NAME,
+        RIDER_NAME,
+    )
+
+    arrays = f"""{_ATTRIBUTION_INSERT}
+FROM o CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"ARRAY[o.{name}]" for name, _ in _INPUT)}) d
+WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
+"""
+    order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=arrays)
+    try:
+        yield
+    finally:
+        order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=ATTRIBUTION_RIDER_ONE_SQL)
+
+
+def test_one_order_runs_the_one_order_function(scene):
+    from performance.attribution import FUNCTION_NAME, ONE_FUNCTION_NAME
+
+    zhang, member = scene.zhang, scene.member
+    assign(member, zhang, ago(days=60))
+
+    with CaptureQueriesContext(connection) as queries:
+        result = post("O1", 5_000, "u-1")
+
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert f"{ONE_FUNCTION_NAME}(o.id" in sql
+    assert f"{FUNCTION_NAME}(" not in sql.replace(ONE_FUNCTION_NAME, "")
+    assert order_credit_text(order_id=result.order.pk) == "专属导购 张三（下单时的专属导购）"
 
 
 def test_refunds_reduce_the_credit_pro_rata(scene):
@@ -506,14 +554,16 @@ def test_what_if_preview_matches_the_rider_and_writes_nothing(scene):
     assert Attribution.objects.count() == count
 
 
-def test_the_migrated_decision_function_is_the_code_s(in_brand_a):
-    from django.db import connection
-
-    from performance.attribution import FUNCTION_BODY, FUNCTION_NAME
+@pytest.mark.parametrize(
+    ("name", "body"), [("FUNCTION_NAME", "FUNCTION_BODY"), ("ONE_FUNCTION_NAME", "ONE_FUNCTION_BODY")]
+)
+def test_the_migrated_decision_functions_are_the_code_s(in_brand_a, name, body):
+    from performance import attribution
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT prosrc FROM pg_proc WHERE proname = %s AND pronamespace = current_schema()::regnamespace",
-            [FUNCTION_NAME],
+            [getattr(attribution, name)],
         )
-        assert cursor.fetchall() == [(FUNCTION_BODY,)]  # else: a new migration with attribution.FUNCTION_SQL
+        # else: a new migration with attribution.FUNCTION_SQL / ONE_FUNCTION_SQL
+        assert cursor.fetchall() == [(getattr(attribution, body),)]
