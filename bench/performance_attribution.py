@@ -47,7 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Before Django is set up (members_data does it): DEBUG records every query and renders its SQL with
 # its parameters, Python work production does not do — it inflated the single-order floor by ~1 ms.
-os.environ.setdefault("DEBUG", "false")
+os.environ["DEBUG"] = "false"
 
 import members_data as gen  # sets Django up
 from django.db import connection
@@ -428,7 +428,10 @@ def main() -> None:
             order_insert_rider_unregister(name=name)
         if mode in ("on", "attr"):
             order_insert_rider_register(
-                name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=ATTRIBUTION_RIDER_ONE_SQL
+                name=RIDER_NAME,
+                sql=ATTRIBUTION_RIDER_SQL,
+                one_order_sql=ATTRIBUTION_RIDER_ONE_SQL,
+                one_order_needs=ONE_FUNCTION_NAME,
             )
         elif mode == "prev":  # the decision as migration 0011 left it, under another name
             order_insert_rider_register(

@@ -137,7 +137,10 @@ CAUSES = {
 # still have opened and locked its table and every index of it (bench/README.md, session 18).
 # The columns are ones the ingest knows before the insert: ORDER_RIDER_COLUMNS. A rider may also
 # give `one_order_sql`, the same writes for a call that posts one order (order_post), where a set's
-# machinery (aggregating `o` into arrays) costs more than the order itself.
+# machinery (aggregating `o` into arrays) costs more than the order itself. When that SQL calls a
+# function a newer migration creates, `one_order_needs` names it: during a deploy, a brand whose
+# schema has not got it yet (migrate_brands goes brand by brand, and retries a brand that failed)
+# runs `sql` for one order too, instead of failing every order_post (crm.db.functions).
 ORDER_RIDER_COLUMNS = ("member_id", "staff_id", "store_id")
 
 
@@ -147,26 +150,33 @@ class OrderInsertRider:
     sql: str
     only_with: tuple[str, ...] = ()
     one_order_sql: str | None = None
+    one_order_needs: str | None = None
 
 
 _order_insert_riders: dict[str, OrderInsertRider] = {}
 
 
 def order_insert_rider_register(
-    *, name: str, sql: str, only_with: tuple[str, ...] = (), one_order_sql: str | None = None
+    *,
+    name: str,
+    sql: str,
+    only_with: tuple[str, ...] = (),
+    one_order_sql: str | None = None,
+    one_order_needs: str | None = None,
 ) -> None:
     """Register (or replace) the rider `name`: `sql` is `INSERT ... SELECT ... FROM o ...`; with
     `only_with`, it writes nothing for an order unless those columns (ORDER_RIDER_COLUMNS) are all
     set (its SQL must say so too: the ingest only leaves it out of calls where no order has them);
     `one_order_sql`, when given, runs instead of `sql` in a call that posts one order and must
-    write what `sql` would."""
+    write what `sql` would — once the brand's schema has the SQL function `one_order_needs`, if
+    named."""
     if not name.isidentifier():
         raise ValueError(f"rider name must be an SQL identifier: {name!r}")
     unknown = set(only_with) - set(ORDER_RIDER_COLUMNS)
     if unknown:
         raise ValueError(f"a rider can only be conditioned on {ORDER_RIDER_COLUMNS}: {sorted(unknown)}")
     _order_insert_riders[name] = OrderInsertRider(
-        name=name, sql=sql, only_with=tuple(only_with), one_order_sql=one_order_sql
+        name=name, sql=sql, only_with=tuple(only_with), one_order_sql=one_order_sql, one_order_needs=one_order_needs
     )
 
 

@@ -18,6 +18,7 @@ class PerformanceConfig(AppConfig):
         from .attribution import (
             ATTRIBUTION_RIDER_ONE_SQL,
             ATTRIBUTION_RIDER_SQL,
+            ONE_FUNCTION_NAME,
             RIDER_NAME,
             SERVED_TOUCH_RIDER_ONLY_WITH,
             SERVED_TOUCH_RIDER_SQL,
@@ -32,7 +33,12 @@ class PerformanceConfig(AppConfig):
             touches_from_group_messages_in_transaction,
         )
 
-        order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=ATTRIBUTION_RIDER_ONE_SQL)
+        order_insert_rider_register(
+            name=RIDER_NAME,
+            sql=ATTRIBUTION_RIDER_SQL,
+            one_order_sql=ATTRIBUTION_RIDER_ONE_SQL,
+            one_order_needs=ONE_FUNCTION_NAME,  # migration 0014: until a brand has it, the set rider
+        )
         order_insert_rider_register(
             name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL, only_with=SERVED_TOUCH_RIDER_ONLY_WITH
         )

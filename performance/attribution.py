@@ -1,11 +1,13 @@
 """The attribution of an order, as SQL: one statement decides the credit of any number of orders.
 
 The same SELECT serves three callers:
-- the order ingest's rider (members/hooks.py): `o` is the orders the ingest just inserted, the
-  rule is the newest version — single and batch alike, set-based, in the order's transaction;
+- the order ingest's rider (members/hooks.py) for a batch: `o` is the orders the ingest just
+  inserted, the rule is the newest version — set-based, in the orders' transaction;
 - the what-if preview: `o` is last month's orders, the rule is the one being edited (nothing
   written);
 - the tests, which check the rider against the preview of the rule in force.
+One order (order_post) is decided by a function of its own, performance_decide_one, from the same
+SQL fragments: one small query per look-up, as far as the rule's precedence needs.
 
 For each order, in the rule's precedence, the first candidate that exists wins:
 - serving: the staff member on a store order (store_id and staff_id set);
@@ -77,9 +79,10 @@ _TOUCH_PICK = """SELECT 'touch'::text, t.staff_id, t.id, t.kind::text, ({r}windo
            {own_served}
            AND (ts.resigned_at IS NULL OR ts.resigned_at > {o}paid_at)
          ORDER BY t.touched_at DESC, t.id DESC LIMIT 1"""
-# What each base needs of the order (the set query's gate after the precedence place; the one-order
-# function's IF): serving a store order with its staff member, a touch a member's order, the
-# exclusive base an owner at payment time.
+# What a base's branch of the set query needs of the order, after its precedence place: serving a
+# store order (its staff member is the probe's key), a touch a member's order (the exclusive base
+# needs an owner, the probe's key). The one-order functions check as much in PL/pgSQL before they
+# run a base's query: _ONE_CAN for performance_decide's branch, the IFs of ONE_FUNCTION_BODY.
 _SET_NEEDS = {"serving": "o.store_id IS NOT NULL AND ", "exclusive": "", "touch": "o.member_id IS NOT NULL AND "}
 _BASES = {"serving": _SERVING, "exclusive": _EXCLUSIVE, "touch": _TOUCH_PICK}
 # The brand's usual rule (the default of migration 0002): the function runs a plan made for it.
@@ -132,8 +135,8 @@ def _slots(precedence: tuple[str, ...] | None, *, stored: bool, unserved: bool =
 
 
 # The staff member who bought the order, if any (their mobile or unionid: the buyer's, or one of the
-# member's identities). {o} and {guard} as in the bases: the set query asks for the probe only when
-# the brand registered a staff identity (an InitPlan); the one-order function checks it before.
+# member's identities). {o} as in the bases; {guard}: the set query asks for the probe only when the
+# brand registered a staff identity (an InitPlan), the one-order function checks that before.
 _OWN_PROBES = f"""(SELECT si.staff_id FROM {_STAFF_ID} si
      WHERE {{guard}}si.kind = {{o}}buyer_kind AND si.value = {{o}}buyer_value)
     UNION ALL
@@ -289,10 +292,12 @@ _USUAL_UNSERVED_SQL = decide_sql(
     unserved=True,
 )
 _GENERAL_SQL = decide_sql(orders=_UNNEST, rule=_RULE_READ, reach="v_reach", stored=False)
-# One order (the single-order path, `order_post`): the same look-ups as the set query, one small
-# query each, run only when their place in the precedence comes up. The set plan's start-up — every
-# node and expression of all the slots, each call — was most of a one-order decision; a batch pays
-# it once for all its orders (bench/README.md, session 17).
+# performance_decide's one-order branch (migration 0012): the same look-ups as the set query, one
+# small query each, run only when their place in the precedence comes up. The set plan's start-up —
+# every node and expression of all the slots, each call — was most of a one-order decision; a batch
+# pays it once for all its orders (bench/README.md, session 17). Since 0014 order_post calls
+# performance_decide_one instead; this branch serves the previous release's rider during a deploy,
+# and can go with the release after.
 _ONE = "(SELECT " + ", ".join(f"p_{name}[1] AS {name}" for name, _ in _INPUT) + ") o"
 _ONE_RULE = "(SELECT v_rule_id AS id, v_precedence AS precedence, v_windows AS windows, v_reach AS reach) r"
 _ONE_EX = "(SELECT exclusive_staff_id AS staff_id) ex"
@@ -428,6 +433,8 @@ def _one_base(basis: str, *, unserved: bool = False) -> str:
 _ONE_RULE_INTO = _RULE_INTO.replace(
     "\nINTO", f",\n       CASE WHEN p_member_id IS NOT NULL THEN {_owner('p_')} END\nINTO"
 ).replace("v_unserved\n", "v_unserved, v_owner\n")
+if " END\nINTO " not in _ONE_RULE_INTO or "v_unserved, v_owner\n" not in _ONE_RULE_INTO:
+    raise RuntimeError("_RULE_INTO no longer reads as _ONE_RULE_INTO expects")
 ONE_FUNCTION_BODY = f"""
 #variable_conflict use_column
 DECLARE

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from crm.db import connection
 from crm.db.arrays import StatementParams, pg_array
+from crm.db.functions import sql_function_present
 from crm.errors import AppError, NotFound
 from crm.memos import process_memo
 from crm.tenancy.zones import brand_zone
@@ -27,6 +28,7 @@ from members import error_codes
 from members.hooks import (
     LoyaltyChange,
     LoyaltyChanged,
+    OrderInsertRider,
     OrderRefunded,
     OrdersPosted,
     PostedOrder,
@@ -332,6 +334,12 @@ def _rules(*, signature: str | None) -> tuple[LoyaltyProgram, list[Tier]]:
     return program, tiers
 
 
+def _one_order_ready(rider: OrderInsertRider) -> bool:
+    return rider.one_order_sql is not None and (
+        rider.one_order_needs is None or sql_function_present(rider.one_order_needs)
+    )
+
+
 class _Ingest:
     def __init__(
         self,
@@ -565,7 +573,7 @@ class _Ingest:
         ]
         one_order = len(unique) == 1
         riders_sql = "".join(
-            f", rider_{rider.name} AS ({rider.one_order_sql if one_order and rider.one_order_sql else rider.sql})"
+            f", rider_{rider.name} AS ({rider.one_order_sql if one_order and _one_order_ready(rider) else rider.sql})"
             for rider in riders
         )
         whole_rows = self.rows is not None or bool(riders)

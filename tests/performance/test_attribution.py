@@ -2,7 +2,9 @@
 batch), idempotent with the order, explained in words; refunds reduce the credit pro rata."""
 
 import contextlib
+import dataclasses
 import datetime as dt
+import importlib
 from types import SimpleNamespace
 
 import pytest
@@ -10,14 +12,15 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from members.hooks import order_insert_rider_register
+from crm.memos import memos_forget_all
+from members.hooks import order_insert_rider_register, order_insert_riders
 from members.models import IdentityKind, MemberAssignment, Staff
 from members.scoping import StoreScope
 from members.services.orders import OrderInput, order_refund, orders_post_batch
 from performance.models import Attribution, AttributionRule, Basis, StaffIdentity, Touch, TouchKind
 from performance.selectors import NO_CREDIT, order_credit_text, order_credits, performance_report, rule_preview
 from performance.services import rule_save, touch_record
-from tests.factories import StaffFactory, StoreFactory
+from tests.factories import IdentityFactory, StaffFactory, StoreFactory
 from tests.members.loyalty_scene import ago, member_with_unionid, program
 from tests.members.test_orders import post
 
@@ -406,9 +409,16 @@ def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
     gone = StaffFactory(name="赵六", store=store)
     Staff.objects.filter(pk=gone.pk).update(status="resigned", resigned_at=ago(days=5))
     touch_record(staff=gone, member=member, kind=TouchKind.COUPON, touched_at=ago(days=1), key="c2")
+    member_with_unionid("u-5", assigned_staff=zhang)  # an owner and no history: the member row's
+    moved = member_with_unionid("u-6", assigned_staff=wang)  # no history before a move after the orders:
+    assign(moved, li, ago(minutes=30))  # owned then by the move's from_staff, 王五
+    assign(member_with_unionid("u-7"), gone, ago(days=60))  # the owner has resigned since
+    kin = member_with_unionid("u-8")  # a staff member's mobile among the member's identities only
+    IdentityFactory(member=kin, kind=IdentityKind.MOBILE, value="13900000008")
     rule_save(precedence=precedence, windows=windows, actor="admin")
     if identity:
         StaffIdentity.objects.create(staff=wang, kind=IdentityKind.WECHAT_UNIONID, value="u-2")
+        StaffIdentity.objects.create(staff=li, kind=IdentityKind.MOBILE, value="13900000008")
     cases = [  # (store order?, serving staff, buyer)
         (True, li, "u-1"),  # serving
         (True, gone, "u-1"),  # the serving staff resigned; so did the newest touch's
@@ -418,6 +428,11 @@ def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
         (False, None, "u-3"),  # a tourist
         (True, zhang, "u-3"),  # a tourist served in a store
         (False, None, "u-4"),  # owned only since after the order
+        (False, None, "u-5"),
+        (False, None, "u-6"),
+        (True, zhang, "u-6"),
+        (False, None, "u-7"),
+        (False, None, "u-8"),
     ]
 
     start = ago(hours=1)  # both ways paid at the same times, in the order posted
@@ -460,24 +475,18 @@ def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
 def previous_one_order_rider():
     """The attribution rider as the previous release registers it: one order through
     performance_decide's one-order branch, over one-element arrays."""
-    from performance.attribution import (
-        _ATTRIBUTION_INSERT,
-        _INPUT,
-        ATTRIBUTION_RIDER_ONE_SQL,
-        ATTRIBUTION_RIDER_SQL,
-        FUNCTION_NAME,
-        RIDER_NAME,
-    )
+    from performance.attribution import _ATTRIBUTION_INSERT, _INPUT, FUNCTION_NAME, RIDER_NAME
 
     arrays = f"""{_ATTRIBUTION_INSERT}
 FROM o CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"ARRAY[o.{name}]" for name, _ in _INPUT)}) d
 WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
-    order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=arrays)
+    (saved,) = (rider for rider in order_insert_riders() if rider.name == RIDER_NAME)
+    order_insert_rider_register(**{**dataclasses.asdict(saved), "one_order_sql": arrays, "one_order_needs": None})
     try:
         yield
     finally:
-        order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL, one_order_sql=ATTRIBUTION_RIDER_ONE_SQL)
+        order_insert_rider_register(**dataclasses.asdict(saved))
 
 
 def test_one_order_runs_the_one_order_function(scene):
@@ -492,6 +501,26 @@ def test_one_order_runs_the_one_order_function(scene):
     sql = " ".join(q["sql"] for q in queries.captured_queries)
     assert f"{ONE_FUNCTION_NAME}(o.id" in sql
     assert f"{FUNCTION_NAME}(" not in sql.replace(ONE_FUNCTION_NAME, "")
+    assert order_credit_text(order_id=result.order.pk) == "专属导购 张三（下单时的专属导购）"
+
+
+def test_a_brand_without_the_one_order_function_yet_decides_one_order_by_the_set_rider(scene):
+    # During a deploy the new code serves brands whose migration 0014 has not run (or failed and
+    # waits for its retry): order_post keeps working there, through the batch's rider.
+    from performance.attribution import FUNCTION_NAME, ONE_FUNCTION_NAME
+
+    assign(scene.member, scene.zhang, ago(days=60))
+    memos_forget_all()
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute(importlib.import_module("performance.migrations.0014_decide_one_order_function").DROP_SQL)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            result = post("F1", 5_000, "u-1")
+    finally:
+        memos_forget_all()  # the function is back after the rollback
+
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert f"{ONE_FUNCTION_NAME}(" not in sql and f"{FUNCTION_NAME}(x.a_id" in sql
     assert order_credit_text(order_id=result.order.pk) == "专属导购 张三（下单时的专属导购）"
 
 
@@ -555,15 +584,22 @@ def test_what_if_preview_matches_the_rider_and_writes_nothing(scene):
 
 
 @pytest.mark.parametrize(
-    ("name", "body"), [("FUNCTION_NAME", "FUNCTION_BODY"), ("ONE_FUNCTION_NAME", "ONE_FUNCTION_BODY")]
+    ("name", "body", "sql", "migration"),
+    [
+        ("FUNCTION_NAME", "FUNCTION_BODY", "FUNCTION_SQL", "0013_decide_without_served_touches"),
+        ("ONE_FUNCTION_NAME", "ONE_FUNCTION_BODY", "ONE_FUNCTION_SQL", "0014_decide_one_order_function"),
+    ],
 )
-def test_the_migrated_decision_functions_are_the_code_s(in_brand_a, name, body):
+def test_the_migrated_decision_functions_are_the_code_s(in_brand_a, name, body, sql, migration):
     from performance import attribution
+
+    # The whole statement (parameters, volatility, settings), as the newest migration that created it…
+    assert getattr(attribution, sql) == importlib.import_module(f"performance.migrations.{migration}").FUNCTION_SQL
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT prosrc FROM pg_proc WHERE proname = %s AND pronamespace = current_schema()::regnamespace",
             [getattr(attribution, name)],
         )
-        # else: a new migration with attribution.FUNCTION_SQL / ONE_FUNCTION_SQL
+        # …and the body the brand's schema has; else: a new migration with FUNCTION_SQL / ONE_FUNCTION_SQL
         assert cursor.fetchall() == [(getattr(attribution, body),)]
