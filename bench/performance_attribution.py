@@ -457,11 +457,10 @@ def main() -> None:
 
         from performance.attribution import FUNCTION_NAME
 
-        for flag, mode, migration in ((args.previous, "prev", "0011_lighter_ingest_writes"),):
-            if flag:
-                text = importlib.import_module(f"performance.migrations.{migration}").FUNCTION_SQL
-                with connection.cursor() as cursor:
-                    cursor.execute(text.replace(f"FUNCTION {FUNCTION_NAME}(", f"FUNCTION {FUNCTION_NAME}_{mode}(", 1))
+        if args.previous:  # the decision function as migration 0011 left it, as performance_decide_prev
+            text = importlib.import_module("performance.migrations.0011_lighter_ingest_writes").FUNCTION_SQL
+            with connection.cursor() as cursor:
+                cursor.execute(text.replace(f"FUNCTION {FUNCTION_NAME}(", f"FUNCTION {FUNCTION_NAME}_prev(", 1))
         counts = {m: m.objects.count() for m in (Order, Attribution, Staff)}
         print(f"data: {counts[Order]:,} orders, {counts[Attribution]:,} attributions, {counts[Staff]:,} staff")
         print(f"load average before: {_load()}", flush=True)
