@@ -20,8 +20,9 @@ accesses (pg_stat_database of the bench's own database, autovacuum paused on the
 meanwhile) and statements. The figure is the ratio on/off within each round: its median over the
 rounds, their interquartile range and a bootstrap 95 % interval of the median. Buffers and
 statements do not depend on the load; CPU time does a little (shared caches), wall time a lot.
-`--parts` adds the two riders alone (attr, touch); `--main` the riders as session 18 left them
-(main: one order decided by performance_decide over one-element arrays, performance 0013). `--lead`
+`--parts` adds the two riders alone (attr, touch); `--main` the riders as session 19 left them
+(main: the owner at payment time read from the assignment history, by performance 0013's and
+0014's functions; `on` takes it from the member row the ingest locked, performance 0015). `--lead`
 is the lead's A/B: 150 short rounds (20 single orders and one batch of 1,000 per mode), intervals
 of ±1–2.5 % in 3–4 minutes. Then the month report (performance_report over the last 30 brand days,
 every store) is timed, unless `--ab-only`. DEBUG is off, as in production.
@@ -391,8 +392,8 @@ def main() -> None:
     parser.add_argument(
         "--main",
         action="store_true",
-        help="a third mode: the riders as session 18 left them (main: one order decided by performance_decide "
-        "over one-element arrays, as migration 0013 left it)",
+        help="a third mode: the riders as session 19 left them (main: the owner at payment time read from the "
+        "assignment history; one order by performance_decide_one, migration 0014, a batch by performance_decide, 0013)",
     )
     parser.add_argument(
         "--parts",
@@ -416,10 +417,15 @@ def main() -> None:
 
     def switch(mode: str) -> None:
         from performance.attribution import (
+            _ATTRIBUTION_INSERT,
+            _INPUT,
             ATTRIBUTION_RIDER_ONE_SQL,
+            ATTRIBUTION_RIDER_PREVIOUS_SQL,
             ATTRIBUTION_RIDER_SQL,
             FUNCTION_NAME,
             ONE_FUNCTION_NAME,
+            PREVIOUS_FUNCTION_NAME,
+            PREVIOUS_ONE_FUNCTION_NAME,
             SERVED_TOUCH_RIDER_ONLY_WITH,
             SERVED_TOUCH_RIDER_SQL,
         )
@@ -431,21 +437,24 @@ def main() -> None:
                 name=RIDER_NAME,
                 sql=ATTRIBUTION_RIDER_SQL,
                 one_order_sql=ATTRIBUTION_RIDER_ONE_SQL,
-                one_order_needs=ONE_FUNCTION_NAME,
+                reads_owners=True,
+                needs=(FUNCTION_NAME, ONE_FUNCTION_NAME),
+                previous_sql=ATTRIBUTION_RIDER_PREVIOUS_SQL,
             )
         elif mode == "prev":  # the decision as migration 0011 left it, under another name
             order_insert_rider_register(
-                name=RIDER_NAME, sql=ATTRIBUTION_RIDER_SQL.replace(f"{FUNCTION_NAME}(", f"{FUNCTION_NAME}_{mode}(")
+                name=RIDER_NAME,
+                sql=ATTRIBUTION_RIDER_PREVIOUS_SQL.replace(
+                    f"{PREVIOUS_FUNCTION_NAME}(", f"{PREVIOUS_FUNCTION_NAME}_prev("
+                ),
             )
-        elif mode == "main":  # one order through performance_decide's one-order branch, as before session 19
+        elif mode == "main":  # as session 19 left them: the owner from the history (0013's and 0014's functions)
             order_insert_rider_register(
                 name=RIDER_NAME,
-                sql=ATTRIBUTION_RIDER_SQL,
-                one_order_sql=re.sub(
-                    rf"{ONE_FUNCTION_NAME}\(([^)]*)\)",
-                    lambda call: f"{FUNCTION_NAME}({', '.join(f'ARRAY[{arg.strip()}]' for arg in call[1].split(','))})",
-                    ATTRIBUTION_RIDER_ONE_SQL,
-                ),
+                sql=ATTRIBUTION_RIDER_PREVIOUS_SQL,
+                one_order_sql=f"""{_ATTRIBUTION_INSERT}
+FROM o CROSS JOIN LATERAL {PREVIOUS_ONE_FUNCTION_NAME}({", ".join(f"o.{name}" for name, _ in _INPUT)}) d
+WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL""",
             )
         if mode in ("on", "prev", "main", "touch"):
             order_insert_rider_register(
@@ -455,12 +464,14 @@ def main() -> None:
     with schema_context(SLUG):
         import importlib
 
-        from performance.attribution import FUNCTION_NAME
+        from performance.attribution import PREVIOUS_FUNCTION_NAME
 
         if args.previous:  # the decision function as migration 0011 left it, as performance_decide_prev
             text = importlib.import_module("performance.migrations.0011_lighter_ingest_writes").FUNCTION_SQL
             with connection.cursor() as cursor:
-                cursor.execute(text.replace(f"FUNCTION {FUNCTION_NAME}(", f"FUNCTION {FUNCTION_NAME}_prev(", 1))
+                cursor.execute(
+                    text.replace(f"FUNCTION {PREVIOUS_FUNCTION_NAME}(", f"FUNCTION {PREVIOUS_FUNCTION_NAME}_prev(", 1)
+                )
         counts = {m: m.objects.count() for m in (Order, Attribution, Staff)}
         print(f"data: {counts[Order]:,} orders, {counts[Attribution]:,} attributions, {counts[Staff]:,} staff")
         print(f"load average before: {_load()}", flush=True)

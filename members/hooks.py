@@ -137,10 +137,19 @@ CAUSES = {
 # still have opened and locked its table and every index of it (bench/README.md, session 18).
 # The columns are ones the ingest knows before the insert: ORDER_RIDER_COLUMNS. A rider may also
 # give `one_order_sql`, the same writes for a call that posts one order (order_post), where a set's
-# machinery (aggregating `o` into arrays) costs more than the order itself. When that SQL calls a
-# function a newer migration creates, `one_order_needs` names it: during a deploy, a brand whose
-# schema has not got it yet (migrate_brands goes brand by brand, and retries a brand that failed)
-# runs `sql` for one order too, instead of failing every order_post (crm.db.functions).
+# machinery (aggregating `o` into arrays) costs more than the order itself.
+#
+# A rider with `reads_owners` also reads `owners (member_id, staff_id, changed_at)`: each member of
+# the call's orders, with their 专属导购 as the ingest locked the member row (staff_id, NULL: none)
+# and when that last changed (changed_at: the newest row of the assignment history, NULL: never
+# since enrolment). The owner when an order was paid is `staff_id` if the order was paid at or
+# after `changed_at`; before it, only the history says. Tourists' orders have no row.
+#
+# When a rider's SQL calls functions a newer migration creates, `needs` names them and
+# `previous_sql` is what runs, for one order and for many, until the brand's schema has them all:
+# during a deploy, or while a brand whose migration failed waits for the retry (migrate_brands goes
+# brand by brand), instead of failing every order (crm.db.functions). `previous_sql` must not read
+# `owners` (the column behind it comes with the same release).
 ORDER_RIDER_COLUMNS = ("member_id", "staff_id", "store_id")
 
 
@@ -150,7 +159,9 @@ class OrderInsertRider:
     sql: str
     only_with: tuple[str, ...] = ()
     one_order_sql: str | None = None
-    one_order_needs: str | None = None
+    reads_owners: bool = False
+    needs: tuple[str, ...] = ()
+    previous_sql: str | None = None
 
 
 _order_insert_riders: dict[str, OrderInsertRider] = {}
@@ -162,21 +173,31 @@ def order_insert_rider_register(
     sql: str,
     only_with: tuple[str, ...] = (),
     one_order_sql: str | None = None,
-    one_order_needs: str | None = None,
+    reads_owners: bool = False,
+    needs: tuple[str, ...] = (),
+    previous_sql: str | None = None,
 ) -> None:
     """Register (or replace) the rider `name`: `sql` is `INSERT ... SELECT ... FROM o ...`; with
     `only_with`, it writes nothing for an order unless those columns (ORDER_RIDER_COLUMNS) are all
     set (its SQL must say so too: the ingest only leaves it out of calls where no order has them);
     `one_order_sql`, when given, runs instead of `sql` in a call that posts one order and must
-    write what `sql` would — once the brand's schema has the SQL function `one_order_needs`, if
-    named."""
+    write what `sql` would; `reads_owners` when they read `owners`; `needs`, the SQL functions they
+    call that a newer migration creates, and `previous_sql` what runs until the brand has them."""
     if not name.isidentifier():
         raise ValueError(f"rider name must be an SQL identifier: {name!r}")
     unknown = set(only_with) - set(ORDER_RIDER_COLUMNS)
     if unknown:
         raise ValueError(f"a rider can only be conditioned on {ORDER_RIDER_COLUMNS}: {sorted(unknown)}")
+    if bool(needs) != (previous_sql is not None):
+        raise ValueError("a rider that needs newer SQL functions says what runs until a brand has them, and only then")
     _order_insert_riders[name] = OrderInsertRider(
-        name=name, sql=sql, only_with=tuple(only_with), one_order_sql=one_order_sql, one_order_needs=one_order_needs
+        name=name,
+        sql=sql,
+        only_with=tuple(only_with),
+        one_order_sql=one_order_sql,
+        reads_owners=reads_owners,
+        needs=tuple(needs),
+        previous_sql=previous_sql,
     )
 
 

@@ -17,7 +17,9 @@ class PerformanceConfig(AppConfig):
 
         from .attribution import (
             ATTRIBUTION_RIDER_ONE_SQL,
+            ATTRIBUTION_RIDER_PREVIOUS_SQL,
             ATTRIBUTION_RIDER_SQL,
+            FUNCTION_NAME,
             ONE_FUNCTION_NAME,
             RIDER_NAME,
             SERVED_TOUCH_RIDER_ONLY_WITH,
@@ -37,7 +39,9 @@ class PerformanceConfig(AppConfig):
             name=RIDER_NAME,
             sql=ATTRIBUTION_RIDER_SQL,
             one_order_sql=ATTRIBUTION_RIDER_ONE_SQL,
-            one_order_needs=ONE_FUNCTION_NAME,  # migration 0014: until a brand has it, the set rider
+            reads_owners=True,
+            needs=(FUNCTION_NAME, ONE_FUNCTION_NAME),  # migration 0015
+            previous_sql=ATTRIBUTION_RIDER_PREVIOUS_SQL,
         )
         order_insert_rider_register(
             name=TOUCH_RIDER_NAME, sql=SERVED_TOUCH_RIDER_SQL, only_with=SERVED_TOUCH_RIDER_ONLY_WITH

@@ -6,15 +6,16 @@ The same SELECT serves three callers:
 - the what-if preview: `o` is last month's orders, the rule is the one being edited (nothing
   written);
 - the tests, which check the rider against the preview of the rule in force.
-One order (order_post) is decided by a function of its own, performance_decide_one, from the same
-SQL fragments: one small query per look-up, as far as the rule's precedence needs.
+One order (order_post) is decided by a function of its own, performance_decide_one_given_owner,
+from the same SQL fragments: one small query per look-up, as far as the rule's precedence needs.
 
 For each order, in the rule's precedence, the first candidate that exists wins:
 - serving: the staff member on a store order (store_id and staff_id set);
 - exclusive: the member's 专属导购 at the moment the order was paid, read from the assignment
   history (the newest change at or before paid_at; before the first change, its from_staff; no
   history at all: the current owner). A transferred member credits the new owner from the
-  moment of the transfer on, never before;
+  moment of the transfer on, never before. The ingest knows it without the history for an order
+  paid after the owner's last change (members_member.owner_changed_at), which is nearly every one;
 - touch: the member's newest touch at or before paid_at whose kind has a window in the rule and is
   younger than that window.
 A candidate who had resigned when the order was paid is skipped. An order bought by a staff member
@@ -24,6 +25,8 @@ A candidate who had resigned when the order was paid is skipped. An order bought
 
 # SQL built from model meta and fixed names only; every value is a parameter or a column.
 # ruff: noqa: S608
+
+import functools
 
 from members.models import Identity, Member, MemberAssignment, Staff
 
@@ -81,8 +84,8 @@ _TOUCH_PICK = """SELECT 'touch'::text, t.staff_id, t.id, t.kind::text, ({r}windo
          ORDER BY t.touched_at DESC, t.id DESC LIMIT 1"""
 # What a base's branch of the set query needs of the order, after its precedence place: serving a
 # store order (its staff member is the probe's key), a touch a member's order (the exclusive base
-# needs an owner, the probe's key). The one-order functions check as much in PL/pgSQL before they
-# run a base's query: _ONE_CAN for performance_decide's branch, the IFs of ONE_FUNCTION_BODY.
+# needs an owner, the probe's key). The one-order function checks as much in PL/pgSQL before it
+# runs a base's query (the IFs of ONE_FUNCTION_BODY).
 _SET_NEEDS = {"serving": "o.store_id IS NOT NULL AND ", "exclusive": "", "touch": "o.member_id IS NOT NULL AND "}
 _BASES = {"serving": _SERVING, "exclusive": _EXCLUSIVE, "touch": _TOUCH_PICK}
 # The brand's usual rule (the default of migration 0002): the function runs a plan made for it.
@@ -162,27 +165,38 @@ def _owner(o: str) -> str:
     return _OWNER.format(o=o, assign=_ASSIGN, member=_MEMBER)
 
 
-_EX = f"""LEFT JOIN LATERAL (
+# The owner as the order ingest knows it from the member row it locked (members 0021: the member's
+# owner now, and since when): `owner_known` when the order was paid at or after the owner's last
+# change, `owner_id` then the owner. Only a late-posted order, paid before that change, asks the
+# history. The what-if preview reads stored orders, and always asks the history.
+_GIVEN = (("owner_id", "bigint"), ("owner_known", "boolean"))
+
+
+def _given_owner(o: str) -> str:
+    return f"CASE WHEN {o}owner_known THEN {o}owner_id ELSE {_owner(o)} END"
+
+
+_EX = """LEFT JOIN LATERAL (
     -- COALESCE evaluates its subqueries lazily: a live order's member usually answers at the first.
     -- Arrays, so that an unassignment (to_staff NULL) still ends the search.
-    SELECT {_owner("o.")} AS staff_id
+    SELECT {owner} AS staff_id
 ) ex ON o.member_id IS NOT NULL"""
 
-_DECIDE = f"""
+_DECIDE = """
 SELECT o.id AS order_id, o.paid_at, o.member_id, o.amount_fen, o.created_at, r.id AS rule_id,
        own.staff_id AS own_staff_id, ex.staff_id AS exclusive_staff_id,
        pick.basis, pick.staff_id, pick.store_id, pick.touch_id, pick.touch_kind, pick.window_days
-FROM {{orders}} o
+FROM {orders} o
 CROSS JOIN (
     -- reach: the longest window; no touch older than that can credit (the index range's lower end)
-    SELECT rr.id, rr.precedence, rr.windows, {{reach}} AS reach
-    FROM {{rule}} rr
+    SELECT rr.id, rr.precedence, rr.windows, {reach} AS reach
+    FROM {rule} rr
 ) r
-{{own}}
-{_EX}
+{own}
+{ex}
 LEFT JOIN LATERAL (
     SELECT * FROM (
-        {{slots}}
+        {slots}
     ) c (basis, staff_id, touch_id, touch_kind, window_days, store_id)
     LIMIT 1
 ) pick ON true
@@ -217,18 +231,20 @@ def decide_sql(
     reach: str = _REACH,
     stored: bool = True,
     unserved: bool = False,
+    owner_given: bool = False,
 ) -> str:
     """The decision over `orders` by `rule`; `precedence` and `own=False` only when the caller knows
     the rule's precedence is that and that the brand has no staff identity (smaller plans); `reach`
     an expression of the rule's longest window when the caller has it computed; `stored=False`
     when the orders are being inserted by the statement that decides (no key to tell their own
     served touches by: the index's columns do); `unserved` when the caller knows the rule has no
-    `served` window."""
+    `served` window; `owner_given` when `orders` also has the columns of _GIVEN (the ingest's)."""
     return _DECIDE.format(
         orders=orders,
         rule=rule,
         slots=_slots(precedence, stored=stored, unserved=unserved),
         own=_OWN if own else _NO_OWN,
+        ex=_EX.format(owner=_given_owner("o.") if owner_given else _owner("o.")),
         reach=reach,
     )
 
@@ -239,6 +255,12 @@ def decide_sql(
 # one: ~1.5 ms of planning per order). PL/pgSQL keeps the plan of its query per connection, and
 # force_generic_plan keeps it from re-planning; ROWS 1 keeps the caller's own plan cheap. The
 # migrations create it with this exact text (tests/performance checks they agree).
+#
+# Since performance 0015 the ingest also gives each order's owner as it knows it (_GIVEN), and the
+# functions that take it are new ones: performance_decide (0013, the orders' columns only) and
+# performance_decide_one (0014) stay for the previous release's riders during a deploy, and for a
+# brand whose 0015 has not run yet (ATTRIBUTION_RIDER_PREVIOUS_SQL); docs/deploy.md lists them as
+# removable with the release after.
 _INPUT = (
     ("id", "bigint"),
     ("paid_at", "timestamptz"),
@@ -266,10 +288,12 @@ _OUTPUT = (
     ("touch_kind", "text"),
     ("window_days", "integer"),
 )
-FUNCTION_NAME = "performance_decide"
+PREVIOUS_FUNCTION_NAME = "performance_decide"
+FUNCTION_NAME = "performance_decide_given_owner"
+_PARAMS = (*_INPUT, *_GIVEN)
 _UNNEST = (
-    f"(SELECT * FROM unnest({', '.join(f'p_{name}' for name, _ in _INPUT)}) "
-    f"AS u({', '.join(name for name, _ in _INPUT)}))"
+    f"(SELECT * FROM unnest({', '.join(f'p_{name}' for name, _ in _PARAMS)}) "
+    f"AS u({', '.join(name for name, _ in _PARAMS)}))"
 )
 _RULE_READ = f"(SELECT id, precedence, windows FROM {_RULE} WHERE id = v_rule_id)"
 _RETURN = f"RETURN QUERY SELECT {', '.join(f'd.{name}::{kind}' for name, kind in _OUTPUT)}\nFROM ({{}}) d;"
@@ -277,81 +301,15 @@ _RETURN = f"RETURN QUERY SELECT {', '.join(f'd.{name}::{kind}' for name, kind in
 # plan made for exactly that: three candidate slots instead of nine, no own-purchase probe — a plan
 # a third smaller, whose start-up was most of a single order's decision (bench/README.md, session
 # 15). Both read the rule by that id, so a rule saved meanwhile cannot mix with the branch chosen.
-_USUAL_SQL = decide_sql(
-    orders=_UNNEST, rule=_RULE_READ, precedence=USUAL_PRECEDENCE, own=False, reach="v_reach", stored=False
+# The function's set queries: its orders (with the owner the ingest gives), the rule read by id.
+_in_function = functools.partial(
+    decide_sql, orders=_UNNEST, rule=_RULE_READ, reach="v_reach", stored=False, owner_given=True
 )
+_USUAL_SQL = _in_function(precedence=USUAL_PRECEDENCE, own=False)
 # The default rule has no `served` window (migration 0002): its own plan reads the touches without
 # the served ones.
-_USUAL_UNSERVED_SQL = decide_sql(
-    orders=_UNNEST,
-    rule=_RULE_READ,
-    precedence=USUAL_PRECEDENCE,
-    own=False,
-    reach="v_reach",
-    stored=False,
-    unserved=True,
-)
-_GENERAL_SQL = decide_sql(orders=_UNNEST, rule=_RULE_READ, reach="v_reach", stored=False)
-# performance_decide's one-order branch (migration 0012): the same look-ups as the set query, one
-# small query each, run only when their place in the precedence comes up. The set plan's start-up —
-# every node and expression of all the slots, each call — was most of a one-order decision; a batch
-# pays it once for all its orders (bench/README.md, session 17). Since 0014 order_post calls
-# performance_decide_one instead; this branch serves the previous release's rider during a deploy,
-# and can go with the release after.
-_ONE = "(SELECT " + ", ".join(f"p_{name}[1] AS {name}" for name, _ in _INPUT) + ") o"
-_ONE_RULE = "(SELECT v_rule_id AS id, v_precedence AS precedence, v_windows AS windows, v_reach AS reach) r"
-_ONE_EX = "(SELECT exclusive_staff_id AS staff_id) ex"
-_PICK_INTO = "SELECT c.* INTO basis, staff_id, touch_id, touch_kind, window_days, store_id"
-
-
-# A candidate query runs only when it can find a row: the base's own conditions on the order's
-# values, checked in PL/pgSQL first (serving: a store order with its staff; touch: a member's
-# order; exclusive: an owner at payment time). An online order skips one query, a tourist's three.
-_ONE_CAN = {
-    "serving": "p_store_id[1] IS NOT NULL AND p_staff_id[1] IS NOT NULL",
-    "touch": "p_member_id[1] IS NOT NULL",
-    "exclusive": "exclusive_staff_id IS NOT NULL",
-}
-
-
-def _one_query(basis: str, *, unserved: bool = False) -> str:
-    base = _set_base(basis, "v_i", stored=False, unserved=unserved)
-    return f"""{_PICK_INTO}
-            FROM {_ONE} CROSS JOIN {_ONE_RULE} CROSS JOIN {_ONE_EX}
-            CROSS JOIN LATERAL ({base}) c;"""
-
-
-def _one_pick(basis: str) -> str:
-    query = (
-        f"""IF v_unserved THEN
-            {_one_query(basis, unserved=True)}
-            ELSE
-            {_one_query(basis)}
-            END IF;"""
-        if basis == "touch"
-        else _one_query(basis)
-    )
-    return f"""IF v_precedence[v_i] = '{basis}' AND {_ONE_CAN[basis]} THEN
-            {query}
-            v_found := FOUND;
-        END IF;"""
-
-
-_ONE_ORDER = f"""order_id := p_id[1]; paid_at := p_paid_at[1]; member_id := p_member_id[1];
-    amount_fen := p_amount_fen[1]; created_at := p_created_at[1]; rule_id := v_rule_id;
-    IF v_staff_identities THEN
-        SELECT own.staff_id INTO own_staff_id FROM {_ONE} {_OWN};
-    END IF;
-    IF p_member_id[1] IS NOT NULL THEN
-        SELECT ex.staff_id INTO exclusive_staff_id FROM {_ONE} {_EX};
-    END IF;
-    FOR v_i IN 1..3 LOOP
-        v_found := false;
-        {" ".join(_one_pick(basis) for basis in _BASES)}
-        EXIT WHEN v_found;
-    END LOOP;
-    RETURN NEXT;
-    RETURN;"""
+_USUAL_UNSERVED_SQL = _in_function(precedence=USUAL_PRECEDENCE, own=False, unserved=True)
+_GENERAL_SQL = _in_function()
 # The rule in force, read once a call into the functions' variables.
 _RULE_DECLARE = """v_rule_id bigint;
     v_precedence text[];
@@ -363,17 +321,14 @@ _RULE_INTO = f"""SELECT rr.id, rr.precedence::text[], rr.windows, EXISTS (SELECT
        NOT (rr.windows ? 'served')
 INTO v_rule_id, v_precedence, v_windows, v_staff_identities, v_reach, v_unserved
 FROM {_RULE} rr ORDER BY rr.id DESC LIMIT 1;"""
+# A batch of one goes to performance_decide_one_given_owner (the rider's one_order_sql): this
+# function has no one-order branch.
 FUNCTION_BODY = f"""
 #variable_conflict use_column
 DECLARE
     {_RULE_DECLARE}
-    v_i integer;
-    v_found boolean;
 BEGIN
 {_RULE_INTO}
-IF cardinality(p_id) = 1 THEN
-    {_ONE_ORDER}
-END IF;
 IF v_precedence = ARRAY{list(USUAL_PRECEDENCE)}::text[] AND NOT v_staff_identities AND v_unserved THEN
 {_RETURN.format(_USUAL_UNSERVED_SQL)}
 ELSIF v_precedence = ARRAY{list(USUAL_PRECEDENCE)}::text[] AND NOT v_staff_identities THEN
@@ -391,7 +346,7 @@ def _create_function(name: str, params: str, tail: str, body: str) -> str:
 
 FUNCTION_SQL = _create_function(
     FUNCTION_NAME,
-    ", ".join(f"p_{name} {kind}[]" for name, kind in _INPUT),
+    ", ".join(f"p_{name} {kind}[]" for name, kind in _PARAMS),
     " RETURNS TABLE ("
     + ", ".join(f"{name} {kind}" for name, kind in _OUTPUT)
     + ") LANGUAGE plpgsql VOLATILE ROWS 1 SET plan_cache_mode = force_generic_plan",
@@ -411,8 +366,8 @@ FUNCTION_SQL = _create_function(
 # order there is nothing else in the statement to see. No `SET plan_cache_mode` clause: PostgreSQL 15
 # undoes a function's setting by walking every setting (≈ 20 µs a call in place, session 19), and
 # the plan cache settles on generic plans for these small queries after its first five calls anyway.
-# performance_decide keeps its one-order branch: the previous release's rider calls it during a deploy.
-ONE_FUNCTION_NAME = "performance_decide_one"
+PREVIOUS_ONE_FUNCTION_NAME = "performance_decide_one"
+ONE_FUNCTION_NAME = "performance_decide_one_given_owner"
 _ONE_INTO = "\n        INTO basis, staff_id, touch_id, touch_kind, window_days, store_id"
 
 
@@ -430,13 +385,16 @@ def _one_base(basis: str, *, unserved: bool = False) -> str:
     )
 
 
-# The rule and, for a member's order, the owner at payment time, in one query (one executor start
-# less; the owner's look-ups are InitPlans there, run only as far as COALESCE needs them).
-_ONE_RULE_INTO = _RULE_INTO.replace(
-    "\nINTO", f",\n       CASE WHEN p_member_id IS NOT NULL THEN {_owner('p_')} END\nINTO"
-).replace("v_unserved\n", "v_unserved, v_owner\n")
-if " END\nINTO " not in _ONE_RULE_INTO or "v_unserved, v_owner\n" not in _ONE_RULE_INTO:
-    raise RuntimeError("_RULE_INTO no longer reads as _ONE_RULE_INTO expects")
+# The owner at payment time as the ingest gives it; only for a late-posted member order (paid
+# before the owner's last change) from the history, in a query of its own. Not a CASE on
+# p_owner_known in the rule's query (session 20's first try): the plan cache then made a custom
+# plan for every call, the branch folded away, and planned the query afresh each time — twice
+# the function's time (bench/README.md, session 20). The rule's query has no parameters.
+_ONE_OWNER = f"""IF p_owner_known THEN
+    v_owner := p_owner_id;
+ELSIF p_member_id IS NOT NULL THEN
+    v_owner := {_owner("p_")};
+END IF;"""
 ONE_FUNCTION_BODY = f"""
 #variable_conflict use_column
 DECLARE
@@ -444,7 +402,8 @@ DECLARE
     v_owner bigint;
     v_i integer;
 BEGIN
-{_ONE_RULE_INTO}
+{_RULE_INTO}
+{_ONE_OWNER}
 exclusive_staff_id := v_owner;
 order_id := p_id; paid_at := p_paid_at; member_id := p_member_id;
 amount_fen := p_amount_fen; created_at := p_created_at; rule_id := v_rule_id;
@@ -478,7 +437,7 @@ END
 """
 ONE_FUNCTION_SQL = _create_function(
     ONE_FUNCTION_NAME,
-    ", ".join([*(f"p_{name} {kind}" for name, kind in _INPUT), *(f"OUT {name} {kind}" for name, kind in _OUTPUT)]),
+    ", ".join([*(f"p_{name} {kind}" for name, kind in _PARAMS), *(f"OUT {name} {kind}" for name, kind in _OUTPUT)]),
     " LANGUAGE plpgsql STABLE",
     ONE_FUNCTION_BODY,
 )
@@ -498,18 +457,36 @@ SELECT d.order_id, d.paid_at, d.member_id,
        d.own_staff_id IS NULL AND d.staff_id IS NOT NULL AND d.staff_id IS NOT DISTINCT FROM d.exclusive_staff_id,
        d.own_staff_id, d.rule_id,
        CASE WHEN d.own_staff_id IS NULL THEN d.amount_fen ELSE 0 END, 0, d.created_at"""
+# The owner of each order's member as the ingest locked the member row: the ingest's `owners`
+# relation (members/hooks.py), matched by member. Every member order's member is in it.
+_OWNERS_JOIN = "o LEFT JOIN owners w ON w.member_id = o.member_id"
+_OWNER_KNOWN = "w.member_id IS NOT NULL AND (w.changed_at IS NULL OR w.changed_at <= o.paid_at)"
+_GIVEN_FROM_OWNERS = {"owner_id": "w.staff_id", "owner_known": _OWNER_KNOWN}
 ATTRIBUTION_RIDER_SQL = f"""{_ATTRIBUTION_INSERT}
-FROM (SELECT {", ".join(f"array_agg({name}) AS a_{name}" for name, _ in _INPUT)} FROM o) x
-CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"x.a_{name}" for name, _ in _INPUT)}) d
+FROM (SELECT {", ".join(f"array_agg(o.{name}) AS a_{name}" for name, _ in _INPUT)},
+             {", ".join(f"array_agg({value}) AS a_{name}" for name, value in _GIVEN_FROM_OWNERS.items())}
+      FROM {_OWNERS_JOIN}) x
+CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"x.a_{name}" for name, _ in _PARAMS)}) d
 WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
 
 # One order (order_post): the one-order function over the order's own values, without aggregating
-# `o` into arrays (the aggregate's nine transition states were set up for every order: bench/README.md,
-# session 18). It decides as performance_decide does, so a previous release's rider (that function
-# over arrays) and this one write alike during a deploy.
+# `o` into arrays (the aggregate's transition states were set up for every order: bench/README.md,
+# session 18). It decides as the set function does.
+_ONE_ARGS = [*(f"o.{name}" for name, _ in _INPUT), *_GIVEN_FROM_OWNERS.values()]
 ATTRIBUTION_RIDER_ONE_SQL = f"""{_ATTRIBUTION_INSERT}
-FROM o CROSS JOIN LATERAL {ONE_FUNCTION_NAME}({", ".join(f"o.{name}" for name, _ in _INPUT)}) d
+FROM {_OWNERS_JOIN}
+CROSS JOIN LATERAL {ONE_FUNCTION_NAME}({", ".join(_ONE_ARGS)}) d
+WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
+"""
+
+# Until a brand has performance 0015 (a deploy, a brand whose migration failed and waits for its
+# retry), its orders, one or many, are decided as the release before decided a batch: by
+# performance_decide over the orders' columns, the owner read from the history. Goes with
+# performance_decide, the release after (docs/deploy.md).
+ATTRIBUTION_RIDER_PREVIOUS_SQL = f"""{_ATTRIBUTION_INSERT}
+FROM (SELECT {", ".join(f"array_agg({name}) AS a_{name}" for name, _ in _INPUT)} FROM o) x
+CROSS JOIN LATERAL {PREVIOUS_FUNCTION_NAME}({", ".join(f"x.a_{name}" for name, _ in _INPUT)}) d
 WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
 

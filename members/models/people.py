@@ -56,6 +56,9 @@ class Member(TimeStampedModel):
     lifecycle_stage = models.CharField(
         _("生命周期"), max_length=16, choices=Lifecycle.choices, default=Lifecycle.INTEREST
     )
+    # Beside it in the table, not a field: `owner_changed_at`, the time of the newest row of the
+    # member's assignment history (NULL: none), kept by a trigger on that history (migration 0021)
+    # and read only by the order ingest, which knows from it the owner when an order was paid.
     assigned_staff = models.ForeignKey(
         Staff,
         verbose_name=_("专属导购"),

@@ -305,8 +305,15 @@ class _MemberState:
     last_purchase_at: dt.datetime | None
     lifecycle_stage: str
     member_no: str
+    # Read only for riders that read `owners` (members/hooks.py): the 专属导购 and when it last changed.
+    owner_id: int | None = None
+    owner_changed_at: dt.datetime | None = None
     changed: bool = False
 
+
+# The member's 专属导购 and when it last changed, for riders that read `owners` (members/hooks.py).
+# owner_changed_at is a database column kept by a trigger, not a model field (migration 0021).
+_OWNER_COLUMNS = ", m.assigned_staff_id, m.owner_changed_at"
 
 # The program and tiers, cached per process for order ingest (they change a few times a year and
 # were two of the single-order path's round trips). Validity check without a round trip of its
@@ -334,10 +341,15 @@ def _rules(*, signature: str | None) -> tuple[LoyaltyProgram, list[Tier]]:
     return program, tiers
 
 
-def _one_order_ready(rider: OrderInsertRider) -> bool:
-    return rider.one_order_sql is not None and (
-        rider.one_order_needs is None or sql_function_present(rider.one_order_needs)
-    )
+def _rider_ready(rider: OrderInsertRider) -> bool:
+    """Whether the brand's schema has what the rider's newer SQL calls (else its previous_sql runs)."""
+    return all(sql_function_present(name) for name in rider.needs)
+
+
+def _rider_sql(rider: OrderInsertRider, *, ready: bool, one_order: bool) -> str:
+    if not ready:
+        return cast(str, rider.previous_sql)
+    return rider.one_order_sql if one_order and rider.one_order_sql is not None else rider.sql
 
 
 class _Ingest:
@@ -375,6 +387,10 @@ class _Ingest:
         self._check_references()
         if not self.indexes:
             return
+        # Each rider's SQL is chosen once an ingest: whether the member rows are read with their
+        # owners depends on it.
+        self.riders = [(rider, _rider_ready(rider)) for rider in order_insert_riders()]
+        self.owners_wanted = any(rider.reads_owners and ready for rider, ready in self.riders)
         buyer_of, members = self._resolve_and_lock_buyers()
         if any(state.status == Member.Status.MERGED for state in members.values()):
             # A merge committed while this statement waited for its lock: the row lock returns
@@ -494,7 +510,7 @@ class _Ingest:
                 owner AS (SELECT kind, value, id FROM chain WHERE merged_into_id IS NULL)
                 SELECT owner.kind, owner.value, {_RULES_SIGNATURE} AS rules, m.id, m.status, m.tier_id,
                        m.tier_floor_id, m.tier_expires_at, m.points_balance, m.points_pending, m.points_debt,
-                       m.last_purchase_at, m.lifecycle_stage, m.member_no
+                       m.last_purchase_at, m.lifecycle_stage, m.member_no{_OWNER_COLUMNS if self.owners_wanted else ""}
                 FROM {_MEMBER} m JOIN owner ON owner.id = m.id
                 ORDER BY m.id FOR NO KEY UPDATE OF m
                 """,  # noqa: S608
@@ -566,15 +582,30 @@ class _Ingest:
         # A rider that writes only for orders with some columns set joins only a call that posts one
         # (a replay counts: it may not be inserted, and then the rider finds nothing in `o`).
         riders = [
-            rider
-            for rider in order_insert_riders()
+            (rider, ready)
+            for rider, ready in self.riders
             if not rider.only_with
             or any(all(cols[c][k] is not None for c in rider.only_with) for k in range(len(unique)))
         ]
         one_order = len(unique) == 1
         riders_sql = "".join(
-            f", rider_{rider.name} AS ({rider.one_order_sql if one_order and _one_order_ready(rider) else rider.sql})"
-            for rider in riders
+            f", rider_{rider.name} AS ({_rider_sql(rider, ready=ready, one_order=one_order)})"
+            for rider, ready in riders
+        )
+        # The members as this ingest locked them, for riders that read their owners (members/hooks.py).
+        with_owners = any(rider.reads_owners and ready for rider, ready in riders)
+        owner_cols: dict[str, list[Any]] = {"member_id": [], "staff_id": [], "changed_at": []}
+        for state in members.values() if with_owners else ():
+            owner_cols["member_id"].append(state.id)
+            owner_cols["staff_id"].append(state.owner_id)
+            owner_cols["changed_at"].append(state.owner_changed_at)
+        owners_sql = (
+            """, owners AS (
+                    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[])
+                        AS w(member_id, staff_id, changed_at)
+                )"""
+            if with_owners
+            else ""
         )
         whole_rows = self.rows is not None or bool(riders)
         with self._cursor() as cursor:
@@ -595,7 +626,7 @@ class _Ingest:
                 ON CONFLICT (channel, order_no) DO NOTHING
                 RETURNING id AS key_id, channel AS key_channel, order_no AS key_order_no
                     {_ORDER_ROW if whole_rows else ""}
-                ){lines_sql}{riders_sql}
+                ){lines_sql}{owners_sql}{riders_sql}
                 SELECT key_id, key_channel, key_order_no{_ORDER_ROW if self.rows is not None else ""} FROM o
                 """,  # noqa: S608
                 [
@@ -624,6 +655,7 @@ class _Ingest:
                         for c in ("channel", "order_no", "sku", "name", "quantity", "amount_fen")
                         if line_cols
                     ),
+                    *(pg_array(owner_cols[c]) for c in ("member_id", "staff_id", "changed_at") if with_owners),
                 ],
             )
             fetched = cursor.fetchall()

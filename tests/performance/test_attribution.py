@@ -396,8 +396,9 @@ def test_the_usual_rule_s_own_plan_decides_as_the_general_one(scene):
 def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
     # A call with one order (order_post) runs its own function, one small query per look-up,
     # instead of the set query (migration 0014): every case, posted one by one, is credited as in a
-    # batch — and as by the previous release's one-order rider (performance_decide over one-element
-    # arrays), which runs during a deploy.
+    # batch. Both take the owner from the member row the ingest locked (migration 0015) where the
+    # order was paid after the owner's last change, and from the history before it: they credit as
+    # the previous release's riders do, which read only the history (and run during a deploy).
     store, zhang, li, member = scene.store, scene.zhang, scene.li, scene.member
     assign(member, zhang, ago(days=60))
     other = member_with_unionid("u-2")
@@ -415,6 +416,13 @@ def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
     assign(member_with_unionid("u-7"), gone, ago(days=60))  # the owner has resigned since
     kin = member_with_unionid("u-8")  # a staff member's mobile among the member's identities only
     IdentityFactory(member=kin, kind=IdentityKind.MOBILE, value="13900000008")
+    left = member_with_unionid("u-9")  # assigned, then unassigned before the orders: nobody's
+    assign(left, zhang, ago(days=60))
+    assign(left, None, ago(days=10))
+    again = member_with_unionid("u-10")  # owned by 张三 when paid, by 李四 since, by 张三 again now
+    assign(again, zhang, ago(days=60))
+    assign(again, li, ago(minutes=45, seconds=30))  # between the two orders below
+    assign(again, zhang, ago(minutes=20))
     rule_save(precedence=precedence, windows=windows, actor="admin")
     if identity:
         StaffIdentity.objects.create(staff=wang, kind=IdentityKind.WECHAT_UNIONID, value="u-2")
@@ -433,6 +441,9 @@ def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
         (True, zhang, "u-6"),
         (False, None, "u-7"),
         (False, None, "u-8"),
+        (False, None, "u-9"),
+        (False, None, "u-10"),  # paid before 李四's time
+        (False, None, "u-10"),  # paid in it
     ]
 
     start = ago(hours=1)  # both ways paid at the same times, in the order posted
@@ -463,65 +474,106 @@ def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
 
     singly = credits(lambda: [orders_post_batch(orders=[item], actor="pos")[0].order_id for item in orders("S")])
     batch = credits(lambda: [r.order_id for r in orders_post_batch(orders=orders("B"), actor="pos")])
-    with previous_one_order_rider():
+    with previous_release_rider():
         previous = credits(lambda: [orders_post_batch(orders=[item], actor="pos")[0].order_id for item in orders("P")])
+        previous_batch = credits(lambda: [r.order_id for r in orders_post_batch(orders=orders("Q"), actor="pos")])
 
     assert singly == batch
     assert previous == batch
+    assert previous_batch == batch
     assert len({row[1] for row in batch if row}) >= 2  # the cases credit by more than one basis
+    assert batch[-2][0] == zhang.pk and batch[-1][0] == li.pk  # late-posted orders: from the history
 
 
 @contextlib.contextmanager
-def previous_one_order_rider():
+def previous_release_rider():
     """The attribution rider as the previous release registers it: one order through
-    performance_decide's one-order branch, over one-element arrays."""
-    from performance.attribution import _ATTRIBUTION_INSERT, _INPUT, FUNCTION_NAME, RIDER_NAME
+    performance_decide_one (migration 0014), a batch through performance_decide (0013), the owner
+    read from the assignment history only."""
+    from performance.attribution import (
+        _ATTRIBUTION_INSERT,
+        _INPUT,
+        ATTRIBUTION_RIDER_PREVIOUS_SQL,
+        PREVIOUS_ONE_FUNCTION_NAME,
+        RIDER_NAME,
+    )
 
-    arrays = f"""{_ATTRIBUTION_INSERT}
-FROM o CROSS JOIN LATERAL {FUNCTION_NAME}({", ".join(f"ARRAY[o.{name}]" for name, _ in _INPUT)}) d
+    one = f"""{_ATTRIBUTION_INSERT}
+FROM o CROSS JOIN LATERAL {PREVIOUS_ONE_FUNCTION_NAME}({", ".join(f"o.{name}" for name, _ in _INPUT)}) d
 WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 """
     (saved,) = (rider for rider in order_insert_riders() if rider.name == RIDER_NAME)
-    order_insert_rider_register(**{**dataclasses.asdict(saved), "one_order_sql": arrays, "one_order_needs": None})
+    order_insert_rider_register(name=RIDER_NAME, sql=ATTRIBUTION_RIDER_PREVIOUS_SQL, one_order_sql=one)
     try:
         yield
     finally:
         order_insert_rider_register(**dataclasses.asdict(saved))
 
 
-def test_one_order_runs_the_one_order_function(scene):
-    from performance.attribution import FUNCTION_NAME, ONE_FUNCTION_NAME
+def test_one_order_runs_the_one_order_function_with_the_owner_the_ingest_locked(scene):
+    from performance.attribution import FUNCTION_NAME, ONE_FUNCTION_NAME, PREVIOUS_FUNCTION_NAME
 
     zhang, member = scene.zhang, scene.member
     assign(member, zhang, ago(days=60))
 
     with CaptureQueriesContext(connection) as queries:
         result = post("O1", 5_000, "u-1")
+        batch = orders_post_batch(
+            orders=[
+                OrderInput(
+                    channel="tmall",
+                    order_no=f"O{n}",
+                    paid_at=ago(hours=1),
+                    amount_fen=1_000,
+                    buyer_kind=IdentityKind.WECHAT_UNIONID,
+                    buyer_value="u-1",
+                )
+                for n in (2, 3)
+            ],
+            actor="pos",
+        )
 
-    sql = " ".join(q["sql"] for q in queries.captured_queries)
-    assert f"{ONE_FUNCTION_NAME}(o.id" in sql
-    assert f"{FUNCTION_NAME}(" not in sql.replace(ONE_FUNCTION_NAME, "")
+    one, many = (q["sql"] for q in queries.captured_queries if "INSERT INTO members_order" in q["sql"])
+    assert "m.owner_changed_at" in " ".join(q["sql"] for q in queries.captured_queries)
+    assert f"{ONE_FUNCTION_NAME}(o.id" in one and "owners AS" in one
+    assert f"{FUNCTION_NAME}(x.a_id" in many and f"{ONE_FUNCTION_NAME}(" not in many
+    assert f"{PREVIOUS_FUNCTION_NAME}(" not in one + many
     assert order_credit_text(order_id=result.order.pk) == "专属导购 张三（下单时的专属导购）"
+    assert order_credit_text(order_id=batch[1].order_id) == "专属导购 张三（下单时的专属导购）"
 
 
-def test_a_brand_without_the_one_order_function_yet_decides_one_order_by_the_set_rider(scene):
-    # During a deploy the new code serves brands whose migration 0014 has not run (or failed and
-    # waits for its retry): order_post keeps working there, through the batch's rider.
-    from performance.attribution import FUNCTION_NAME, ONE_FUNCTION_NAME
+def test_a_brand_without_this_release_s_migrations_yet_decides_by_the_previous_rider(scene):
+    # During a deploy the new code serves brands whose migrations have not run (or failed and wait
+    # for the retry): orders keep being credited there, one or many, through the previous release's
+    # set rider — and the ingest does not ask for the member column it has not got either.
+    from performance.attribution import FUNCTION_NAME, ONE_FUNCTION_NAME, PREVIOUS_FUNCTION_NAME
 
     assign(scene.member, scene.zhang, ago(days=60))
     memos_forget_all()
     with connection.cursor() as cursor:  # rolled back with the test's transaction
-        cursor.execute(importlib.import_module("performance.migrations.0014_decide_one_order_function").DROP_SQL)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the scene's foreign-key checks, before the ALTER TABLE
+        for sql in [
+            *importlib.import_module("performance.migrations.0015_decide_given_owner").DROP_SQL,
+            *importlib.import_module("members.migrations.0021_member_owner_changed_at")
+            .Migration.operations[0]
+            .reverse_sql,
+        ]:
+            cursor.execute(sql)
     try:
         with CaptureQueriesContext(connection) as queries:
-            result = post("F1", 5_000, "u-1")
+            one = post("F1", 5_000, "u-1")
+            many = orders_post_batch(
+                orders=case_orders("F", [(False, None, "u-1")] * 2, scene.store, paid_at=lambda i: ago(hours=1)),
+                actor="pos",
+            )
     finally:
-        memos_forget_all()  # the function is back after the rollback
+        memos_forget_all()  # the functions are back after the rollback
 
     sql = " ".join(q["sql"] for q in queries.captured_queries)
-    assert f"{ONE_FUNCTION_NAME}(" not in sql and f"{FUNCTION_NAME}(x.a_id" in sql
-    assert order_credit_text(order_id=result.order.pk) == "专属导购 张三（下单时的专属导购）"
+    assert f"{ONE_FUNCTION_NAME}(" not in sql and f"{FUNCTION_NAME}(" not in sql and "owner_changed_at" not in sql
+    assert sql.count(f"{PREVIOUS_FUNCTION_NAME}(x.a_id") == 2
+    for order_id in (one.order.pk, many[0].order_id, many[1].order_id):
+        assert order_credit_text(order_id=order_id) == "专属导购 张三（下单时的专属导购）"
 
 
 def test_refunds_reduce_the_credit_pro_rata(scene):
@@ -586,15 +638,15 @@ def test_what_if_preview_matches_the_rider_and_writes_nothing(scene):
 @pytest.mark.parametrize(
     ("name", "body", "sql", "migration"),
     [
-        ("FUNCTION_NAME", "FUNCTION_BODY", "FUNCTION_SQL", "0013_decide_without_served_touches"),
-        ("ONE_FUNCTION_NAME", "ONE_FUNCTION_BODY", "ONE_FUNCTION_SQL", "0014_decide_one_order_function"),
+        ("FUNCTION_NAME", "FUNCTION_BODY", "FUNCTION_SQL", "0015_decide_given_owner"),
+        ("ONE_FUNCTION_NAME", "ONE_FUNCTION_BODY", "ONE_FUNCTION_SQL", "0015_decide_given_owner"),
     ],
 )
 def test_the_migrated_decision_functions_are_the_code_s(in_brand_a, name, body, sql, migration):
     from performance import attribution
 
     # The whole statement (parameters, volatility, settings), as the newest migration that created it…
-    assert getattr(attribution, sql) == importlib.import_module(f"performance.migrations.{migration}").FUNCTION_SQL
+    assert getattr(attribution, sql) == getattr(importlib.import_module(f"performance.migrations.{migration}"), sql)
 
     with connection.cursor() as cursor:
         cursor.execute(
