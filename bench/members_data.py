@@ -12,11 +12,13 @@ Re-running drops and re-creates the brand's schema (ledger rows cannot be delete
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
@@ -142,6 +144,16 @@ def foreign_key_checks_off() -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def owner_changes_fill() -> None:
+    """members_member.owner_changed_at / _to for the assignment history just loaded: the trigger
+    that keeps them (members 0021) does not fire in `replica` mode, and the brand's backfill
+    (0022) ran before the data was there. The same batches as that migration."""
+    backfill = importlib.import_module("members.migrations.0022_member_owner_changed_at_backfill")
+    start = time.perf_counter()
+    backfill.backfill(None, SimpleNamespace(connection=connection))
+    print(f"  owner changes on the member rows: {time.perf_counter() - start:.1f} s", flush=True)
 
 
 def step(label: str, sql: str, params: list[object] | None = None) -> None:

@@ -134,6 +134,7 @@ def generate(*, members: int, staff: int, orders: int) -> None:
                 f"generate_series(1, {members}) g",
             ),
         )
+        gen.owner_changes_fill()
         step(
             "touches",
             gen.insert_select(

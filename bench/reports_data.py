@@ -49,6 +49,7 @@ def performance_tables(*, members: int, days: int) -> None:
             "members_member m WHERE m.assigned_staff_id IS NOT NULL",
         ),
     )
+    gen.owner_changes_fill()
     with gen.indexes_deferred(Touch._meta.db_table):
         step(
             "touches (two per member)",

@@ -139,11 +139,12 @@ CAUSES = {
 # give `one_order_sql`, the same writes for a call that posts one order (order_post), where a set's
 # machinery (aggregating `o` into arrays) costs more than the order itself.
 #
-# A rider with `reads_owners` also reads `owners (member_id, staff_id, changed_at)`: each member of
-# the call's orders, with their 专属导购 as the ingest locked the member row (staff_id, NULL: none)
-# and when that last changed (changed_at: the newest row of the assignment history, NULL: never
-# since enrolment). The owner when an order was paid is `staff_id` if the order was paid at or
-# after `changed_at`; before it, only the history says. Tourists' orders have no row.
+# A rider with `reads_owners` also reads `owners (member_id, staff_id, changed_at)`: each member the
+# ingest locked (erased ones too), with the time of the newest row of their assignment history
+# (changed_at; NULL: they have none) and the 专属导购 since (staff_id: that row's to_staff, or with no
+# history the member's assigned_staff; NULL: nobody). The owner when an order was paid is
+# `staff_id` if the order was paid at or after `changed_at`; before it, only the history says.
+# Tourists' orders have no row.
 #
 # When a rider's SQL calls functions a newer migration creates, `needs` names them and
 # `previous_sql` is what runs, for one order and for many, until the brand's schema has them all:

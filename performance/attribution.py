@@ -354,18 +354,19 @@ FUNCTION_SQL = _create_function(
 )
 
 
-# One order (`order_post`, and a batch of one), since performance 0014: a function of the order's
-# values rather than of arrays of them, that decides as the set query does with the same bases —
-# each read with the function's parameters and variables, its conditions on the order checked in
-# PL/pgSQL first — one small query per candidate, only as far as the precedence needs. Against
-# performance_decide's one-order branch its plans have no array subscripts, no one-row
-# subqueries and no gating nodes to start up, and it returns its one row without a tuplestore of
-# its own (not a set-returning function). STABLE: its queries read the statement's snapshot, so it
-# does not see the served touch the same statement writes for the order (the set query, VOLATILE,
-# sees it and tells it apart; a batch needs that for a later order of the same member); with one
-# order there is nothing else in the statement to see. No `SET plan_cache_mode` clause: PostgreSQL 15
-# undoes a function's setting by walking every setting (≈ 20 µs a call in place, session 19), and
-# the plan cache settles on generic plans for these small queries after its first five calls anyway.
+# One order (`order_post`, and a batch of one; performance_decide_one since 0014, with the owner
+# given since 0015): a function of the order's values rather than of arrays of them, that decides as
+# the set query does with the same bases — each read with the function's parameters and variables,
+# its conditions on the order checked in PL/pgSQL first — one small query per candidate, only as far
+# as the precedence needs. Its plans have no array subscripts, no one-row subqueries and no gating
+# nodes to start up (0012's one-order branch of performance_decide had them all), and it returns its
+# one row without a tuplestore of its own (not a set-returning function). STABLE: its queries read
+# the statement's snapshot, so it does not see the served touch the same statement writes for the
+# order (the set query, VOLATILE, sees it and tells it apart; a batch needs that for a later order
+# of the same member); with one order there is nothing else in the statement to see. No
+# `SET plan_cache_mode` clause: PostgreSQL 15 undoes a function's setting by walking every setting
+# (≈ 20 µs a call in place, session 19), and the plan cache settles on generic plans for these small
+# queries after its first five calls anyway.
 PREVIOUS_ONE_FUNCTION_NAME = "performance_decide_one"
 ONE_FUNCTION_NAME = "performance_decide_one_given_owner"
 _ONE_INTO = "\n        INTO basis, staff_id, touch_id, touch_kind, window_days, store_id"

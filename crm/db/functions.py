@@ -1,6 +1,7 @@
 """Whether the current brand's schema has a SQL function a fast path calls.
 
-The one-statement fast paths (engagement_checkin(), scancodes_claim_fast()) are PL/pgSQL functions
+The one-statement fast paths (engagement_checkin(), scancodes_claim_fast()) and the order ingest's
+attribution rider (performance_decide_given_owner(), members.hooks `needs`) call PL/pgSQL functions
 created by a migration in each brand schema. During a deploy the new code serves brands whose
 migration has not run yet (`migrate_brands` goes brand by brand): calling a function that is not
 there would fail the request, and inside a transaction nothing could be tried after it. The fast

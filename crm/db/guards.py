@@ -13,7 +13,8 @@ class AppendOnly(migrations.RunSQL):
 
     On Citus the triggers need `citus.enable_unsafe_triggers = on` (docs/scale-out.md, "Append-only
     on Citus"): the function only raises, reads no other table, so it is safe where it runs, on the
-    worker that holds the brand's shard."""
+    worker that holds the brand's shard. (Not so members 0021's trigger on the assignment history,
+    which updates the member row: docs/scale-out.md says what to run on a cell before it.)"""
 
     def __init__(self, table: str) -> None:
         self.table = table

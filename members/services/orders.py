@@ -305,15 +305,20 @@ class _MemberState:
     last_purchase_at: dt.datetime | None
     lifecycle_stage: str
     member_no: str
-    # Read only for riders that read `owners` (members/hooks.py): the 专属导购 and when it last changed.
+    # Read only for riders that read `owners` (members/hooks.py): the 专属导购 since the newest owner
+    # change, and its time (_OWNER_COLUMNS).
     owner_id: int | None = None
     owner_changed_at: dt.datetime | None = None
     changed: bool = False
 
 
-# The member's 专属导购 and when it last changed, for riders that read `owners` (members/hooks.py).
-# owner_changed_at is a database column kept by a trigger, not a model field (migration 0021).
-_OWNER_COLUMNS = ", m.assigned_staff_id, m.owner_changed_at"
+# The member's 专属导购 since their newest owner change, and its time, for riders that read
+# `owners` (members/hooks.py): the history's own newest row (owner_changed_to / _at, database
+# columns kept by a trigger, not model fields: migration 0021), or with no history the member's
+# assigned_staff.
+_OWNER_COLUMNS = (
+    ", CASE WHEN m.owner_changed_at IS NULL THEN m.assigned_staff_id ELSE m.owner_changed_to END, m.owner_changed_at"
+)
 
 # The program and tiers, cached per process for order ingest (they change a few times a year and
 # were two of the single-order path's round trips). Validity check without a round trip of its

@@ -26,10 +26,10 @@ from tests.members.test_orders import post
 
 
 def assign(member, staff, at):
-    MemberAssignment.objects.create(
+    change = MemberAssignment.objects.create(
         member=member, from_staff=member.assigned_staff, to_staff=staff, reason=MemberAssignment.Reason.MANUAL
     )
-    MemberAssignment.objects.filter(member=member, to_staff=staff).update(created_at=at)
+    MemberAssignment.objects.filter(pk=change.pk).update(created_at=at)
     member.assigned_staff = staff
     member.save(update_fields=["assigned_staff"])
 
@@ -395,7 +395,7 @@ def test_the_usual_rule_s_own_plan_decides_as_the_general_one(scene):
 )
 def test_one_order_decides_as_the_batch(scene, precedence, windows, identity):
     # A call with one order (order_post) runs its own function, one small query per look-up,
-    # instead of the set query (migration 0014): every case, posted one by one, is credited as in a
+    # instead of the set query (migrations 0014, 0015): every case, posted one by one, is credited as in a
     # batch. Both take the owner from the member row the ingest locked (migration 0015) where the
     # order was paid after the owner's last change, and from the history before it: they credit as
     # the previous release's riders do, which read only the history (and run during a deploy).
@@ -540,6 +540,35 @@ def test_one_order_runs_the_one_order_function_with_the_owner_the_ingest_locked(
     assert f"{PREVIOUS_FUNCTION_NAME}(" not in one + many
     assert order_credit_text(order_id=result.order.pk) == "专属导购 张三（下单时的专属导购）"
     assert order_credit_text(order_id=batch[1].order_id) == "专属导购 张三（下单时的专属导购）"
+
+
+def test_only_a_late_posted_order_reads_the_assignment_history(scene):
+    # The owner of an order paid after the member's last owner change comes with the member row the
+    # ingest locked; the history's index is read only for an order paid before that change.
+    assign(scene.member, scene.zhang, ago(days=60))
+
+    def history_reads():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_get_xact_numscans('member_assign_recent'::regclass)")  # this transaction's
+            return cursor.fetchone()[0]
+
+    before = history_reads()
+    on_time = [
+        post("T1", 1_000, "u-1").order.pk,
+        *(
+            r.order_id
+            for r in orders_post_batch(
+                orders=case_orders("T", [(False, None, "u-1")] * 2, scene.store, paid_at=lambda i: ago(hours=1)),
+                actor="pos",
+            )
+        ),
+    ]
+    assert history_reads() == before
+
+    late = post("L1", 1_000, "u-1", paid_at=ago(days=61))  # before 张三's time: nobody's
+    assert history_reads() > before
+    assert [order_credit_text(order_id=i) for i in on_time] == ["专属导购 张三（下单时的专属导购）"] * 3
+    assert order_credit_text(order_id=late.order.pk) == NO_CREDIT
 
 
 def test_a_brand_without_this_release_s_migrations_yet_decides_by_the_previous_rider(scene):
