@@ -15,7 +15,8 @@ For each order, in the rule's precedence, the first candidate that exists wins:
   history (the newest change at or before paid_at; before the first change, its from_staff; no
   history at all: the current owner). A transferred member credits the new owner from the
   moment of the transfer on, never before. The ingest knows it without the history for an order
-  paid after the owner's last change (members_member.owner_changed_at), which is nearly every one;
+  paid at or after the member's newest owner change (members_member.owner_changed_at / _to, the
+  history's newest row), which is nearly every one;
 - touch: the member's newest touch at or before paid_at whose kind has a window in the rule and is
   younger than that window.
 A candidate who had resigned when the order was paid is skipped. An order bought by a staff member
@@ -165,10 +166,11 @@ def _owner(o: str) -> str:
     return _OWNER.format(o=o, assign=_ASSIGN, member=_MEMBER)
 
 
-# The owner as the order ingest knows it from the member row it locked (members 0021: the member's
-# owner now, and since when): `owner_known` when the order was paid at or after the owner's last
-# change, `owner_id` then the owner. Only a late-posted order, paid before that change, asks the
-# history. The what-if preview reads stored orders, and always asks the history.
+# The owner as the order ingest knows it from the member row it locked (members 0021: the newest
+# owner change's to_staff and time, or with no history assigned_staff): `owner_known` when the order
+# was paid at or after that change, `owner_id` then the owner. Only a late-posted order, paid
+# before that change, asks the history. The what-if preview reads stored orders, and always asks
+# the history.
 _GIVEN = (("owner_id", "bigint"), ("owner_known", "boolean"))
 
 
@@ -259,8 +261,8 @@ def decide_sql(
 # Since performance 0015 the ingest also gives each order's owner as it knows it (_GIVEN), and the
 # functions that take it are new ones: performance_decide (0013, the orders' columns only) and
 # performance_decide_one (0014) stay for the previous release's riders during a deploy, and for a
-# brand whose 0015 has not run yet (ATTRIBUTION_RIDER_PREVIOUS_SQL); docs/deploy.md lists them as
-# removable with the release after.
+# brand whose 0015 has not run yet (ATTRIBUTION_RIDER_PREVIOUS_SQL); docs/deploy.md says when they
+# can go (once every brand has 0015).
 _INPUT = (
     ("id", "bigint"),
     ("paid_at", "timestamptz"),
@@ -484,7 +486,7 @@ WHERE d.own_staff_id IS NOT NULL OR d.staff_id IS NOT NULL
 # Until a brand has performance 0015 (a deploy, a brand whose migration failed and waits for its
 # retry), its orders, one or many, are decided as the release before decided a batch: by
 # performance_decide over the orders' columns, the owner read from the history. Goes with
-# performance_decide, the release after (docs/deploy.md).
+# performance_decide, once every brand has 0015 (docs/deploy.md).
 ATTRIBUTION_RIDER_PREVIOUS_SQL = f"""{_ATTRIBUTION_INSERT}
 FROM (SELECT {", ".join(f"array_agg({name}) AS a_{name}" for name, _ in _INPUT)} FROM o) x
 CROSS JOIN LATERAL {PREVIOUS_FUNCTION_NAME}({", ".join(f"x.a_{name}" for name, _ in _INPUT)}) d
