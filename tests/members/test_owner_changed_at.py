@@ -99,7 +99,7 @@ def test_a_merge_records_both_members_changes(in_brand_a):
     assert owner_change(merged) == newest_change(merged) == (newest_change(merged)[0], None)  # left nobody's
 
 
-def _lock_waits() -> int:
+def lock_waits() -> int:
     """Backends of this database waiting for a lock now (a fresh look: not the transaction's snapshot)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
@@ -136,9 +136,9 @@ def test_two_changes_at_once_leave_the_newest(race_brand):
             change(late, zhang.pk)
             written.set()
             deadline = time.monotonic() + 30
-            while not _lock_waits() and time.monotonic() < deadline:  # until the other one waits for the row
+            while not lock_waits() and time.monotonic() < deadline:  # until the other one waits for the row
                 time.sleep(0.02)
-            waited.append(bool(_lock_waits()))
+            waited.append(bool(lock_waits()))
 
     def earlier_meanwhile() -> None:
         assert written.wait(timeout=30)
