@@ -35,10 +35,8 @@ BEGIN
         ELSE ARRAY[LEAST(NEW.member_id, OLD.member_id), GREATEST(NEW.member_id, OLD.member_id)] END
     LOOP
         PERFORM 1 FROM members_member WHERE id = v_member FOR NO KEY UPDATE;
-        v_at := NULL;
-        v_to := NULL;
         SELECT a.created_at, a.to_staff_id INTO v_at, v_to FROM members_memberassignment a
-        WHERE a.member_id = v_member ORDER BY a.created_at DESC, a.id DESC LIMIT 1;
+        WHERE a.member_id = v_member ORDER BY a.created_at DESC, a.id DESC LIMIT 1;  -- no row: NULL, NULL
         UPDATE members_member SET owner_changed_at = v_at, owner_changed_to = v_to
         WHERE id = v_member AND (owner_changed_at, owner_changed_to) IS DISTINCT FROM (v_at, v_to);
     END LOOP;
